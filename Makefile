@@ -1,0 +1,43 @@
+# nagare: PGXS build.
+#
+#   make && make install          build and install the extension
+#   make installcheck             pg_regress + isolation against a running server
+#   make prove_installcheck       TAP tests (needs --enable-tap-tests, which Debian has)
+#   make codec-check              unit tests of the Kafka codec (no PostgreSQL needed)
+#
+# The top-level test entry point is scripts/test.sh; see README.md.
+
+EXTENSION    = nagare
+MODULE_big   = nagare
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+DATA         = $(wildcard nagare--*.sql)
+PGFILEDESC   = "nagare - Kafka-compatible event streaming"
+
+PG_CPPFLAGS  = -I$(srcdir)/src
+# The extension's own code compiles clean with these; -Wno-* keep PostgreSQL's
+# own headers and idioms (unused parameters of fmgr functions, signed/unsigned
+# comparisons against sizeof) from drowning real warnings.
+PG_CFLAGS    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+               -Wno-missing-field-initializers
+SHLIB_LINK   = -luring -lz -lsnappy -llz4 -lzstd
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=nagare
+ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=nagare
+TAP_TESTS    = 1
+PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+
+EXTRA_CLEAN  = results/ output_iso/ tmp_check/ log/ regression.diffs regression.out
+
+# Debian builds PostgreSQL with LLVM JIT; bitcode needs clang, which a build
+# machine may lack.  nagare has nothing worth inlining into JIT-compiled code.
+override with_llvm = no
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: codec-check
+codec-check:
+	$(MAKE) -C test/codec check

@@ -1,0 +1,415 @@
+/*-------------------------------------------------------------------------
+ *
+ * aio.c
+ *	  io_uring and plain back ends of the broker's file I/O (see aio.h).
+ *
+ * The ring is created by the broker itself, never in the postmaster, so no
+ * other process inherits it.  It is set up without SQPOLL and without
+ * DEFER_TASKRUN: the broker sleeps in epoll (WaitEventSetWait), and
+ * DEFER_TASKRUN would hold completions back until the next io_uring_enter.
+ *
+ * Operations live in a pool allocated from the broker's memory context; an
+ * operation's address is its io_uring user_data.  An op is on exactly one of:
+ * the free list, in flight in the kernel (io_uring), or the plain back end's
+ * completion list.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "lib/ilist.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+
+#include "broker/aio.h"
+#include "nagare.h"
+
+#define AIO_RING_ENTRIES	256
+#define AIO_MAX_IOV			64
+
+typedef enum AioOpKind
+{
+	AIO_WRITEV,
+	AIO_FDATASYNC,
+	AIO_FSYNC
+} AioOpKind;
+
+typedef struct AioOp
+{
+	dlist_node	node;			/* free list or plain completion list */
+	AioOpKind	kind;
+	int			fd;
+	off_t		offset;			/* WRITEV: file position of iov[first] */
+	int			iovcnt;
+	int			first;			/* WRITEV: first iov not fully written */
+	int64		done;			/* WRITEV: bytes written so far */
+	int64		result;			/* plain: result to deliver */
+	NagareAioCallback cb;
+	void	   *arg;
+	struct iovec iov[AIO_MAX_IOV];
+} AioOp;
+
+static bool use_uring = false;
+static struct io_uring ring;
+static int	event_fd = -1;
+static int	inflight = 0;
+static dlist_head free_ops = DLIST_STATIC_INIT(free_ops);
+static dlist_head plain_done = DLIST_STATIC_INIT(plain_done);
+static MemoryContext aio_context = NULL;
+
+static AioOp *op_alloc(void);
+static void op_start(AioOp *op);
+static void op_complete(AioOp *op, int64 res);
+static int64 plain_execute(AioOp *op);
+
+/*
+ * Choose the back end and set it up.  Logs which one is in use.
+ */
+void
+nagare_aio_init(void)
+{
+	aio_context = AllocSetContextCreate(TopMemoryContext, "nagare aio",
+										ALLOCSET_DEFAULT_SIZES);
+
+	if (nagare_io_method != NAGARE_IO_PLAIN)
+	{
+		int			ret = io_uring_queue_init(AIO_RING_ENTRIES, &ring, 0);
+
+		if (ret == 0)
+		{
+			event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			if (event_fd < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not create eventfd: %m")));
+			ret = io_uring_register_eventfd(&ring, event_fd);
+			if (ret < 0)
+			{
+				errno = -ret;
+				ereport(ERROR,
+						(errmsg("could not register eventfd with io_uring: %m")));
+			}
+			use_uring = true;
+		}
+		else
+		{
+			errno = -ret;
+			if (nagare_io_method == NAGARE_IO_URING)
+				ereport(ERROR,
+						(errmsg("could not set up io_uring: %m"),
+						 ret == -EPERM ?
+						 errhint("io_uring may be disabled by /proc/sys/kernel/io_uring_disabled or a seccomp profile; set nagare.io_method = auto or plain.") :
+						 errhint("Set nagare.io_method = auto or plain.")));
+			ereport(LOG,
+					(errmsg("nagare broker: io_uring is unavailable (%m), using plain system calls")));
+		}
+	}
+
+	ereport(LOG,
+			(errmsg("nagare broker: file I/O through %s", nagare_aio_method_name())));
+}
+
+void
+nagare_aio_shutdown(void)
+{
+	nagare_aio_drain();
+	if (use_uring)
+	{
+		io_uring_unregister_eventfd(&ring);
+		io_uring_queue_exit(&ring);
+		close(event_fd);
+		event_fd = -1;
+		use_uring = false;
+	}
+}
+
+const char *
+nagare_aio_method_name(void)
+{
+	return use_uring ? "io_uring" : "plain";
+}
+
+/* The fd to watch for completions, or -1 when there is nothing to watch. */
+int
+nagare_aio_event_fd(void)
+{
+	return event_fd;
+}
+
+int
+nagare_aio_inflight(void)
+{
+	return inflight;
+}
+
+static AioOp *
+op_alloc(void)
+{
+	AioOp	   *op;
+
+	if (!dlist_is_empty(&free_ops))
+		op = dlist_container(AioOp, node, dlist_pop_head_node(&free_ops));
+	else
+		op = MemoryContextAlloc(aio_context, sizeof(AioOp));
+	memset(op, 0, offsetof(AioOp, iov));
+	return op;
+}
+
+void
+nagare_aio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+				  NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op;
+
+	Assert(iovcnt > 0 && iovcnt <= AIO_MAX_IOV);
+	op = op_alloc();
+	op->kind = AIO_WRITEV;
+	op->fd = fd;
+	op->offset = offset;
+	op->iovcnt = iovcnt;
+	memcpy(op->iov, iov, sizeof(struct iovec) * iovcnt);
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
+void
+nagare_aio_fdatasync(int fd, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_FDATASYNC;
+	op->fd = fd;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
+void
+nagare_aio_fsync(int fd, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_FSYNC;
+	op->fd = fd;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
+/*
+ * Get a submission queue entry, submitting what is queued when the queue is
+ * full (the completions are reaped later; the kernel holds them).
+ */
+static struct io_uring_sqe *
+get_sqe(void)
+{
+	struct io_uring_sqe *sqe;
+
+	while ((sqe = io_uring_get_sqe(&ring)) == NULL)
+		nagare_aio_submit();
+	return sqe;
+}
+
+static void
+op_start(AioOp *op)
+{
+	inflight++;
+	if (use_uring)
+	{
+		struct io_uring_sqe *sqe = get_sqe();
+
+		switch (op->kind)
+		{
+			case AIO_WRITEV:
+				io_uring_prep_writev(sqe, op->fd, &op->iov[op->first],
+									 op->iovcnt - op->first, op->offset);
+				break;
+			case AIO_FDATASYNC:
+				io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+				break;
+			case AIO_FSYNC:
+				io_uring_prep_fsync(sqe, op->fd, 0);
+				break;
+		}
+		io_uring_sqe_set_data(sqe, op);
+	}
+	else
+	{
+		op->result = plain_execute(op);
+		dlist_push_tail(&plain_done, &op->node);
+	}
+}
+
+/* Plain back end: do the whole operation now. */
+static int64
+plain_execute(AioOp *op)
+{
+	switch (op->kind)
+	{
+		case AIO_WRITEV:
+			for (;;)
+			{
+				ssize_t		n = pwritev(op->fd, &op->iov[op->first],
+										op->iovcnt - op->first, op->offset);
+
+				if (n < 0)
+				{
+					if (errno == EINTR)
+						continue;
+					return -errno;
+				}
+				op->done += n;
+				op->offset += n;
+				while (op->first < op->iovcnt && (size_t) n >= op->iov[op->first].iov_len)
+				{
+					n -= op->iov[op->first].iov_len;
+					op->first++;
+				}
+				if (op->first == op->iovcnt)
+					return op->done;
+				op->iov[op->first].iov_base = (char *) op->iov[op->first].iov_base + n;
+				op->iov[op->first].iov_len -= n;
+			}
+		case AIO_FDATASYNC:
+			return pg_fdatasync(op->fd) < 0 ? -errno : 0;
+		case AIO_FSYNC:
+			return pg_fsync_no_writethrough(op->fd) < 0 ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+void
+nagare_aio_submit(void)
+{
+	if (!use_uring)
+		return;
+	for (;;)
+	{
+		int			ret = io_uring_submit(&ring);
+
+		if (ret >= 0)
+			return;
+		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		{
+			/* EAGAIN/EBUSY: completions must be reaped first */
+			if (ret != -EINTR)
+				(void) nagare_aio_reap();
+			continue;
+		}
+		errno = -ret;
+		ereport(ERROR, (errmsg("could not submit io_uring requests: %m")));
+	}
+}
+
+/*
+ * An operation finished with res (bytes or -errno).  Short writes go back to
+ * the kernel for the rest; anything else reaches the callback.
+ */
+static void
+op_complete(AioOp *op, int64 res)
+{
+	if (op->kind == AIO_WRITEV && res > 0)
+	{
+		int64		n = res;
+
+		op->done += n;
+		op->offset += n;
+		while (op->first < op->iovcnt && (size_t) n >= op->iov[op->first].iov_len)
+		{
+			n -= op->iov[op->first].iov_len;
+			op->first++;
+		}
+		if (op->first < op->iovcnt)
+		{
+			op->iov[op->first].iov_base = (char *) op->iov[op->first].iov_base + n;
+			op->iov[op->first].iov_len -= n;
+			inflight--;
+			op_start(op);
+			return;
+		}
+		res = op->done;
+	}
+	else if (op->kind == AIO_WRITEV && res == 0)
+		res = -EIO;				/* a zero-length write makes no progress */
+
+	inflight--;
+	op->cb(op->arg, res);
+	dlist_push_head(&free_ops, &op->node);
+}
+
+/*
+ * Run the callbacks of completed operations; returns how many completed.
+ * Never blocks.
+ */
+int
+nagare_aio_reap(void)
+{
+	int			n = 0;
+
+	if (use_uring)
+	{
+		struct io_uring_cqe *cqe;
+		uint64		efd_value;
+
+		/*
+		 * Clear the eventfd first, so a completion after this wakes us.  It
+		 * is non-blocking; EAGAIN just means nothing was signalled.
+		 */
+		if (read(event_fd, &efd_value, sizeof(efd_value)) < 0 && errno != EAGAIN)
+			elog(LOG, "nagare broker: could not read eventfd: %m");
+		while (io_uring_peek_cqe(&ring, &cqe) == 0)
+		{
+			AioOp	   *op = io_uring_cqe_get_data(cqe);
+			int64		res = cqe->res;
+
+			io_uring_cqe_seen(&ring, cqe);
+			op_complete(op, res);
+			n++;
+		}
+	}
+	else
+	{
+		while (!dlist_is_empty(&plain_done))
+		{
+			AioOp	   *op = dlist_container(AioOp, node, dlist_pop_head_node(&plain_done));
+
+			op_complete(op, op->result);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Wait for every operation in flight; used at shutdown and before closing
+ * files that may have operations in flight.  This blocks, so the main loop
+ * does not use it.
+ */
+void
+nagare_aio_drain(void)
+{
+	while (inflight > 0)
+	{
+		if (use_uring)
+		{
+			struct io_uring_cqe *cqe;
+			int			ret;
+
+			nagare_aio_submit();
+			ret = io_uring_wait_cqe(&ring, &cqe);
+			if (ret < 0 && ret != -EINTR)
+			{
+				errno = -ret;
+				ereport(ERROR, (errmsg("could not wait for io_uring completion: %m")));
+			}
+		}
+		(void) nagare_aio_reap();
+	}
+}

@@ -1,0 +1,413 @@
+/*-------------------------------------------------------------------------
+ *
+ * broker.c
+ *	  The "nagare broker" background worker: sole writer of every partition.
+ *
+ * One process, one loop, no threads.  Each turn of the loop:
+ *
+ *	1. takes the batches producers appended to the ring since the last turn
+ *	   and assigns each its place in its partition's active segment
+ *	   (logstore/log.c), then submits one writev per partition;
+ *	2. takes queued requests (request slots) - today, commits waiting for
+ *	   their records to be durable;
+ *	3. reaps I/O completions: finished writes move each partition's high
+ *	   watermark and free ring space; finished fsync rounds move "durable" and
+ *	   answer the waiters it covers;
+ *	4. starts a group fsync round when a waiter needs one;
+ *	5. runs timed work (retention) when due;
+ *	6. sleeps in WaitEventSetWait() on its latch, postmaster death and the
+ *	   io_uring eventfd, but only when the turn found nothing to do.
+ *
+ * Producers and waiters set the broker's latch; SetLatch costs a signal only
+ * when the broker is asleep, so a busy broker is not interrupted per record.
+ *
+ * Error handling follows the auxiliary processes: an ERROR anywhere in the
+ * loop is reported and the process exits with status 1, so the postmaster
+ * starts a new broker a second later.  The new broker recovers every
+ * partition from its files and replays the ring from "tail": a batch already
+ * in its segment is recognised by its offset and skipped, so nothing is lost
+ * or written twice.  Requests that were waiting are found again by scanning
+ * the request slots.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "broker/aio.h"
+#include "logstore/log.h"
+#include "nagare.h"
+#include "queue/queue.h"
+#include "shmem.h"
+
+/* Most ring entries taken in one turn, so that completions are not starved */
+#define MAX_ENTRIES_PER_TURN	8192
+
+/* A commit waiting for the ring to be durable up to target */
+typedef struct DurableWaiter
+{
+	int			slotno;
+	uint32		generation;
+	uint64		target;
+} DurableWaiter;
+
+static DurableWaiter *waiters = NULL;
+static int	nwaiters = 0;
+static int	maxwaiters = 0;
+
+/* ring position up to which entries were taken (broker-private) */
+static uint64 consumed = 0;
+
+static void broker_attach(void);
+static void broker_detach(int code, Datum arg);
+static bool take_entries(void);
+static bool take_requests(void);
+static void add_waiter(int slotno, uint32 generation, uint64 target);
+static void answer_waiters(uint64 durable);
+static bool advance_tail(void);
+static void manage_sync(void);
+static void requeue_pending_slots(void);
+
+void
+nagare_broker_main(Datum main_arg)
+{
+	sigjmp_buf	local_sigjmp_buf;
+	WaitEventSet *wes;
+	TimestampTz next_retention;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * Any ERROR ends this broker; the postmaster starts another one, which
+	 * recovers.  Exit status 1 asks for the restart.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		proc_exit(1);
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+
+	broker_attach();
+	pg_atomic_write_u32(&nagare_shared->broker_state, NAGARE_BROKER_STARTING);
+
+	nagare_aio_init();
+	nagare_log_init();
+	nagare_log_recover_all();
+
+	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (nagare_aio_event_fd() >= 0)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, nagare_aio_event_fd(), NULL, NULL);
+
+	/* replay what a previous broker left in the ring */
+	consumed = pg_atomic_read_u64(&nagare_shared->tail);
+	requeue_pending_slots();
+	/* anything a previous broker fsynced is still durable */
+	nagare_log_start_sync(consumed);
+
+	pg_atomic_write_u32(&nagare_shared->broker_state, NAGARE_BROKER_READY);
+	ereport(LOG,
+			(errmsg("nagare broker ready (I/O method %s, append ring %llu kB)",
+					nagare_aio_method_name(),
+					(unsigned long long) (nagare_shared->ring_size / 1024))));
+
+	next_retention = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		bool		progress = false;
+		TimestampTz now;
+		long		timeout_ms;
+
+		ResetLatch(MyLatch);
+
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			nagare_log_config_reloaded();
+		}
+
+		nagare_log_process_deletes();
+		progress |= take_entries();
+		nagare_log_submit_writes();
+		progress |= take_requests();
+		nagare_aio_submit();
+		progress |= (nagare_aio_reap() > 0);
+		progress |= advance_tail();
+		manage_sync();
+		nagare_aio_submit();
+
+		now = GetCurrentTimestamp();
+		if (now >= next_retention)
+		{
+			nagare_log_close_idle_segments();
+			nagare_log_enforce_retention();
+			next_retention = TimestampTzPlusMilliseconds(now, nagare_retention_check_interval_ms);
+		}
+
+		if (progress)
+			continue;
+
+		timeout_ms = TimestampDifferenceMilliseconds(now, next_retention);
+		timeout_ms = Min(timeout_ms, 1000);
+		{
+			WaitEvent	events[3];
+
+			(void) WaitEventSetWait(wes, timeout_ms, events, lengthof(events),
+									PG_WAIT_EXTENSION);
+		}
+	}
+
+	/* Clean shutdown: write and fsync everything taken, answer everyone */
+	(void) take_entries();
+	(void) take_requests();
+	nagare_log_shutdown();
+	(void) advance_tail();
+	pg_atomic_write_u64(&nagare_shared->durable, pg_atomic_read_u64(&nagare_shared->tail));
+	answer_waiters(pg_atomic_read_u64(&nagare_shared->durable));
+	nagare_aio_shutdown();
+	ereport(LOG, (errmsg("nagare broker shut down")));
+	proc_exit(1);
+}
+
+/* Publish who the broker is, so that producers can set its latch */
+static void
+broker_attach(void)
+{
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	nagare_shared->broker_procno = MyProc->pgprocno;
+	nagare_shared->broker_pid = MyProcPid;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	before_shmem_exit(broker_detach, (Datum) 0);
+}
+
+static void
+broker_detach(int code, Datum arg)
+{
+	pg_atomic_write_u32(&nagare_shared->broker_state, NAGARE_BROKER_STOPPED);
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	nagare_shared->broker_procno = -1;
+	nagare_shared->broker_pid = 0;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+}
+
+/*
+ * Take the entries producers appended since the last turn.  Returns true if
+ * there were any.
+ */
+static bool
+take_entries(void)
+{
+	uint64		head = pg_atomic_read_u64(&nagare_shared->head);
+	int			n = 0;
+
+	pg_read_barrier();			/* read entries only after head */
+	while (consumed < head && n < MAX_ENTRIES_PER_TURN)
+	{
+		uint64		pos;
+		NagareAppendEntry *e = nagare_ring_entry(consumed, &pos);
+
+		if (e->kind == NAGARE_ENTRY_BATCH)
+		{
+			LogPartition *lp = nagare_log_get(e->part, e->incarnation);
+
+			if (lp == NULL || e->base_offset < lp->log_end)
+			{
+				/* topic deleted, or written before a broker restart */
+				e->done = true;
+			}
+			else
+			{
+				if (e->base_offset > lp->log_end && lp->log_end > 0)
+					ereport(LOG,
+							(errmsg("nagare broker: offsets %lld to %lld of partition \"%s\" are missing",
+									(long long) lp->log_end,
+									(long long) e->base_offset - 1, lp->dir)));
+				nagare_log_append(lp, e);
+				pg_atomic_fetch_add_u64(&nagare_shared->appended_batches, 1);
+			}
+		}
+		else if (e->kind != NAGARE_ENTRY_PAD)
+			elog(ERROR, "corrupted nagare append ring entry at %llu: kind %u",
+				 (unsigned long long) pos, e->kind);
+		consumed = pos + e->total_len;
+		n++;
+	}
+	return n > 0;
+}
+
+/* Take queued requests.  Returns true if there were any. */
+static bool
+take_requests(void)
+{
+	int			slotno;
+	NagareRequestType type;
+	uint32		generation;
+	uint64		target;
+	bool		any = false;
+
+	while (nagare_queue_pop_request(&slotno, &type, &generation, &target))
+	{
+		any = true;
+		switch (type)
+		{
+			case NAGARE_REQ_WAIT_DURABLE:
+				if (pg_atomic_read_u64(&nagare_shared->durable) >= target)
+					nagare_queue_reply(slotno, generation, 0);
+				else
+					add_waiter(slotno, generation, target);
+				break;
+			default:
+				elog(LOG, "nagare broker: unknown request type %d in slot %d",
+					 (int) type, slotno);
+				nagare_queue_reply(slotno, generation, -1);
+				break;
+		}
+	}
+	return any;
+}
+
+/*
+ * A new broker does not know which requests its predecessor had taken but
+ * not answered: every slot still pending is queued again.
+ */
+static void
+requeue_pending_slots(void)
+{
+	int			i;
+
+	for (i = 0; i < nagare_shared->nslots; i++)
+	{
+		NagareRequestSlot *slot = &nagare_shared->slots[i];
+		bool		pending;
+		uint32		generation = 0;
+		uint64		target = 0;
+
+		SpinLockAcquire(&slot->mutex);
+		pending = (slot->state == NAGARE_SLOT_PENDING &&
+				   slot->type == NAGARE_REQ_WAIT_DURABLE);
+		if (pending)
+		{
+			generation = slot->generation;
+			target = slot->target;
+		}
+		SpinLockRelease(&slot->mutex);
+		if (pending)
+			add_waiter(i, generation, target);
+	}
+}
+
+static void
+add_waiter(int slotno, uint32 generation, uint64 target)
+{
+	if (nwaiters == maxwaiters)
+	{
+		maxwaiters = Max(64, maxwaiters * 2);
+		if (waiters == NULL)
+			waiters = MemoryContextAlloc(TopMemoryContext, sizeof(DurableWaiter) * maxwaiters);
+		else
+			waiters = repalloc(waiters, sizeof(DurableWaiter) * maxwaiters);
+	}
+	waiters[nwaiters].slotno = slotno;
+	waiters[nwaiters].generation = generation;
+	waiters[nwaiters].target = target;
+	nwaiters++;
+}
+
+/* Answer every waiter whose target is durable */
+static void
+answer_waiters(uint64 durable)
+{
+	int			i = 0;
+
+	while (i < nwaiters)
+	{
+		if (waiters[i].target <= durable)
+		{
+			nagare_queue_reply(waiters[i].slotno, waiters[i].generation, 0);
+			waiters[i] = waiters[--nwaiters];
+		}
+		else
+			i++;
+	}
+}
+
+/*
+ * Move tail past entries that are written (and pads), freeing their space.
+ */
+static bool
+advance_tail(void)
+{
+	uint64		tail = pg_atomic_read_u64(&nagare_shared->tail);
+	uint64		old = tail;
+
+	while (tail < consumed)
+	{
+		uint64		pos;
+		NagareAppendEntry *e = nagare_ring_entry(tail, &pos);
+
+		if (e->kind == NAGARE_ENTRY_BATCH && !e->done)
+			break;
+		tail = pos + e->total_len;
+	}
+	if (tail != old)
+	{
+		pg_atomic_write_u64(&nagare_shared->tail, tail);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Group fsync: publish what the last round made durable, and start a round
+ * when a waiter's records are all written but not yet durable.
+ */
+static void
+manage_sync(void)
+{
+	uint64		durable = pg_atomic_read_u64(&nagare_shared->durable);
+	uint64		tail;
+	int			i;
+	bool		needed = false;
+
+	if (nagare_log_sync_pending())
+		return;
+	if (nagare_log_synced_target() > durable)
+	{
+		durable = nagare_log_synced_target();
+		pg_atomic_write_u64(&nagare_shared->durable, durable);
+	}
+	answer_waiters(durable);
+
+	tail = pg_atomic_read_u64(&nagare_shared->tail);
+	for (i = 0; i < nwaiters; i++)
+		if (waiters[i].target <= tail)
+			needed = true;
+	if (needed && nagare_log_start_sync(tail) && !nagare_log_sync_pending())
+	{
+		/* the round finished at once (nothing to fsync, or plain I/O) */
+		durable = nagare_log_synced_target();
+		pg_atomic_write_u64(&nagare_shared->durable, durable);
+		answer_waiters(durable);
+	}
+}

@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * segment.h
+ *	  On-disk layout of a partition: Kafka's segment files plus one metadata
+ *	  file, under $PGDATA/pg_nagare/<topic id>-<partition>/.
+ *
+ *	<base offset, 20 digits>.log		RecordBatch v2 batches back to back
+ *	<base offset>.index					8-byte entries: relative offset (int32),
+ *										file position (int32), big-endian
+ *	<base offset>.timeindex				12-byte entries: timestamp (int64),
+ *										relative offset (int32), big-endian
+ *	partition.meta						topic id, partition, log start offset;
+ *										magic, version, length and CRC-32C
+ *
+ * These are Kafka's formats (OffsetIndex, TimeIndex, FileRecords), so Kafka's
+ * own tools can read the files.  As in Kafka, an index entry maps the last
+ * offset of a batch to the position where that batch starts, and is written
+ * when index.interval.bytes have been appended since the previous one.
+ *
+ * Directories are named by topic id, not name, so that a topic dropped and
+ * created again under the same name, even in one transaction, never shares a
+ * directory with its predecessor.  The nagare.partitions view shows each
+ * partition's directory.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_SEGMENT_H
+#define NAGARE_SEGMENT_H
+
+#define NAGARE_INDEX_ENTRY_SIZE		8
+#define NAGARE_TIMEINDEX_ENTRY_SIZE	12
+
+#define NAGARE_META_FILE		"partition.meta"
+#define NAGARE_META_MAGIC		0x4E474D31	/* "NGM1" */
+#define NAGARE_META_VERSION		1
+
+typedef struct NagarePartitionMeta
+{
+	int32		topic_id;
+	int32		partition;
+	int64		log_start_offset;
+} NagarePartitionMeta;
+
+extern void nagare_partition_dir(char *buf, int32 topic_id, int32 partition);
+extern void nagare_segment_path(char *buf, const char *dir, int64 base_offset,
+								const char *suffix);
+extern bool nagare_parse_segment_name(const char *name, const char *suffix,
+									  int64 *base_offset);
+extern bool nagare_parse_partition_dir(const char *name, int32 *topic_id,
+									   int32 *partition);
+
+extern bool nagare_meta_read(const char *dir, NagarePartitionMeta *meta);
+extern void nagare_meta_write(const char *dir, const NagarePartitionMeta *meta);
+
+/* big-endian helpers */
+static inline uint32
+nagare_get_be32(const uint8 *p)
+{
+	return ((uint32) p[0] << 24) | ((uint32) p[1] << 16) | ((uint32) p[2] << 8) | p[3];
+}
+
+static inline uint64
+nagare_get_be64(const uint8 *p)
+{
+	return ((uint64) nagare_get_be32(p) << 32) | nagare_get_be32(p + 4);
+}
+
+static inline void
+nagare_put_be32(uint8 *p, uint32 v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static inline void
+nagare_put_be64(uint8 *p, uint64 v)
+{
+	nagare_put_be32(p, (uint32) (v >> 32));
+	nagare_put_be32(p + 4, (uint32) v);
+}
+
+#endif							/* NAGARE_SEGMENT_H */

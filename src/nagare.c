@@ -1,0 +1,187 @@
+/*-------------------------------------------------------------------------
+ *
+ * nagare.c
+ *	  _PG_init: settings, shared memory hooks and background workers.
+ *
+ * nagare must be in shared_preload_libraries: the broker is a background
+ * worker started by the postmaster, and its queue lives in shared memory.
+ * Loaded any other way (a plain LOAD, or CREATE EXTENSION without preload),
+ * the SQL functions refuse to run with a hint that says so.
+ *
+ * Settings follow Kafka's broker names where one exists, so that a Kafka
+ * operator finds log.retention.minutes as nagare.log_retention and so on.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "utils/guc.h"
+
+#include "nagare.h"
+#include "shmem.h"
+#include "sql/send.h"
+
+PG_MODULE_MAGIC;
+
+/*---- GUC variables ----*/
+char	   *nagare_database = NULL;
+int			nagare_queue_size_kb = 64 * 1024;
+int			nagare_max_topics = 1024;
+int			nagare_max_partitions = 8192;
+int			nagare_io_method = NAGARE_IO_AUTO;
+int			nagare_request_timeout_ms = 30000;
+int			nagare_queue_wait_ms = 1000;
+int			nagare_retention_check_interval_ms = 300000;
+
+int			nagare_log_segment_bytes = 1024 * 1024 * 1024;
+int			nagare_log_roll_minutes = 7 * 24 * 60;
+int			nagare_log_retention_minutes = 7 * 24 * 60;
+int			nagare_log_retention_mb = -1;
+int			nagare_message_max_bytes = 1048588;
+int			nagare_log_index_interval_bytes = 4096;
+
+static const struct config_enum_entry io_method_options[] = {
+	{"auto", NAGARE_IO_AUTO, false},
+	{"io_uring", NAGARE_IO_URING, false},
+	{"plain", NAGARE_IO_PLAIN, false},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+static void nagare_define_gucs(void);
+static void nagare_register_workers(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	nagare_define_gucs();
+	nagare_shmem_install_hooks();
+	nagare_register_workers();
+	RegisterXactCallback(nagare_send_xact_callback, NULL);
+}
+
+static void
+nagare_define_gucs(void)
+{
+	DefineCustomStringVariable("nagare.database",
+							   "Database in which the nagare extension is created.",
+							   "The nagare worker connects to it to read the topic catalog.",
+							   &nagare_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.queue_size",
+							"Size of the shared append ring between producers and the broker.",
+							"Producers wait up to nagare.queue_wait_timeout for space, then fail.",
+							&nagare_queue_size_kb, 64 * 1024, 1024, 4 * 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_topics",
+							"Maximum number of topics.",
+							NULL,
+							&nagare_max_topics, 1024, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_partitions",
+							"Maximum number of partitions, over all topics.",
+							NULL,
+							&nagare_max_partitions, 8192, 16, 10000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("nagare.io_method",
+							 "How the broker does its file I/O: io_uring, or plain system calls.",
+							 "\"auto\" uses io_uring when the kernel allows it.",
+							 &nagare_io_method, NAGARE_IO_AUTO, io_method_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.request_timeout",
+							"How long a backend waits for the broker's reply.",
+							NULL,
+							&nagare_request_timeout_ms, 30000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.queue_wait_timeout",
+							"How long a producer waits for space in a full append ring.",
+							"Like Kafka's max.block.ms: when it runs out, the send fails.",
+							&nagare_queue_wait_ms, 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.retention_check_interval",
+							"How often the broker looks for segments to delete.",
+							"Kafka's log.retention.check.interval.ms.",
+							&nagare_retention_check_interval_ms, 300000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.log_segment_bytes",
+							"Default segment.bytes: size at which a segment is rolled.",
+							NULL,
+							&nagare_log_segment_bytes, 1024 * 1024 * 1024, 14, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.log_roll",
+							"Default segment.ms: age at which a segment is rolled.",
+							NULL,
+							&nagare_log_roll_minutes, 7 * 24 * 60, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.log_retention",
+							"Default retention.ms: age after which segments are deleted.",
+							"-1 keeps segments forever.",
+							&nagare_log_retention_minutes, 7 * 24 * 60, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.log_retention_size",
+							"Default retention.bytes: partition size above which old segments are deleted.",
+							"-1 means no size limit.",
+							&nagare_log_retention_mb, -1, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.message_max_bytes",
+							"Default max.message.bytes: largest record batch a topic accepts.",
+							NULL,
+							&nagare_message_max_bytes, 1048588, 128, 256 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.log_index_interval_bytes",
+							"Default index.interval.bytes: bytes between offset index entries.",
+							NULL,
+							&nagare_log_index_interval_bytes, 4096, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("nagare");
+}
+
+static void
+nagare_register_workers(void)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 1;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "nagare");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_broker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare broker");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare broker");
+	RegisterBackgroundWorker(&bgw);
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "nagare");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare worker");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare worker");
+	RegisterBackgroundWorker(&bgw);
+}

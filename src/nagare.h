@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ *
+ * nagare.h
+ *	  Settings and entry points shared by every part of the extension.
+ *
+ * nagare is loaded through shared_preload_libraries.  _PG_init (nagare.c)
+ * defines the GUCs below, asks for shared memory (shmem.c) and registers the
+ * two background workers:
+ *
+ *	- "nagare broker" (broker/broker.c): not connected to a database; sole
+ *	  writer of every partition's segment files; sleeps only in
+ *	  WaitEventSetWait() on its latch, postmaster death and the io_uring
+ *	  eventfd.
+ *	- "nagare worker" (worker/worker.c): connected to nagare.database; tells
+ *	  the broker which topics exist and with which configuration, and does
+ *	  any work that needs SQL.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_H
+#define NAGARE_H
+
+/* Where partitions live, relative to the data directory. */
+#define NAGARE_DIR				"pg_nagare"
+
+/* Kafka's own limit on topic names (Topic.MAX_NAME_LENGTH). */
+#define NAGARE_MAX_TOPIC_NAME	249
+
+/* io methods (nagare.io_method) */
+typedef enum NagareIoMethod
+{
+	NAGARE_IO_AUTO,
+	NAGARE_IO_URING,
+	NAGARE_IO_PLAIN
+} NagareIoMethod;
+
+/*---- GUC variables (nagare.c) ----*/
+extern char *nagare_database;
+extern int	nagare_queue_size_kb;
+extern int	nagare_max_topics;
+extern int	nagare_max_partitions;
+extern int	nagare_io_method;
+extern int	nagare_request_timeout_ms;
+extern int	nagare_queue_wait_ms;
+extern int	nagare_retention_check_interval_ms;
+
+/* Defaults for the per-topic configuration (Kafka's log.* broker settings). */
+extern int	nagare_log_segment_bytes;
+extern int	nagare_log_roll_minutes;
+extern int	nagare_log_retention_minutes;
+extern int	nagare_log_retention_mb;
+extern int	nagare_message_max_bytes;
+extern int	nagare_log_index_interval_bytes;
+
+/* Background worker entry points */
+extern PGDLLEXPORT void nagare_broker_main(Datum main_arg);
+extern PGDLLEXPORT void nagare_worker_main(Datum main_arg);
+
+#endif							/* NAGARE_H */

@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Requests and initialises nagare's shared memory (the map is shmem.h).
+ *
+ * PostgreSQL 15 wants shared memory and LWLock tranches requested in
+ * shmem_request_hook; the structures are created (or, in a child of a
+ * restarted postmaster, attached) in shmem_startup_hook under
+ * AddinShmemInitLock, as pg_stat_statements does.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+
+#include "shmem.h"
+
+/* Links to shared memory state */
+NagareShared *nagare_shared = NULL;
+HTAB	   *nagare_topic_hash = NULL;
+HTAB	   *nagare_partition_hash = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void nagare_shmem_request(void);
+static void nagare_shmem_startup(void);
+static Size nagare_shmem_size(void);
+
+#define NAGARE_TRANCHE "nagare"
+
+/*
+ * Number of request slots: one per PGPROC, like the sync-rep waiters.
+ * MaxBackends is final by the time shmem_request_hook runs.
+ */
+static int
+nagare_num_slots(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS;
+}
+
+static Size
+nagare_ring_size(void)
+{
+	return (Size) nagare_queue_size_kb * 1024;
+}
+
+static Size
+nagare_shmem_size(void)
+{
+	Size		size;
+
+	size = MAXALIGN(sizeof(NagareShared));
+	size = add_size(size, MAXALIGN(mul_size(nagare_num_slots(), sizeof(NagareRequestSlot))));
+	size = add_size(size, MAXALIGN(mul_size(nagare_num_slots(), sizeof(int))));
+	size = add_size(size, nagare_ring_size());
+	return size;
+}
+
+void
+nagare_shmem_install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = nagare_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = nagare_shmem_startup;
+}
+
+static void
+nagare_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(nagare_shmem_size());
+	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
+	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
+	RequestNamedLWLockTranche(NAGARE_TRANCHE, 2);
+}
+
+static void
+nagare_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	/* reset in case this is a restart within the postmaster */
+	nagare_shared = NULL;
+	nagare_topic_hash = NULL;
+	nagare_partition_hash = NULL;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+
+	nagare_shared = ShmemInitStruct("nagare", nagare_shmem_size(), &found);
+	if (!found)
+	{
+		NagareShared *s = nagare_shared;
+		char	   *p = (char *) s + MAXALIGN(sizeof(NagareShared));
+		LWLockPadded *locks = GetNamedLWLockTranche(NAGARE_TRANCHE);
+		int			i;
+
+		memset(s, 0, sizeof(NagareShared));
+		s->registry_lock = &locks[0].lock;
+		s->insert_lock = &locks[1].lock;
+		SpinLockInit(&s->broker_mutex);
+		s->broker_procno = -1;
+		s->broker_pid = 0;
+		pg_atomic_init_u32(&s->broker_state, NAGARE_BROKER_STOPPED);
+		pg_atomic_init_u32(&s->topics_loaded, 0);
+		pg_atomic_init_u64(&s->catalog_generation, 1);
+		pg_atomic_init_u64(&s->topic_table_version, 1);
+		s->worker_procno = -1;
+		pg_atomic_init_u32(&s->deletes_pending, 0);
+		pg_atomic_init_u64(&s->next_incarnation, 1);
+
+		s->nslots = nagare_num_slots();
+		s->slots = (NagareRequestSlot *) p;
+		p += MAXALIGN(mul_size(s->nslots, sizeof(NagareRequestSlot)));
+		for (i = 0; i < s->nslots; i++)
+		{
+			SpinLockInit(&s->slots[i].mutex);
+			s->slots[i].state = NAGARE_SLOT_FREE;
+			s->slots[i].type = NAGARE_REQ_NONE;
+			s->slots[i].generation = 0;
+			s->slots[i].procno = i;
+		}
+		s->req_ids = (int *) p;
+		p += MAXALIGN(mul_size(s->nslots, sizeof(int)));
+		SpinLockInit(&s->req_mutex);
+		s->req_head = s->req_tail = 0;
+
+		s->ring = p;
+		s->ring_size = nagare_ring_size();
+		pg_atomic_init_u64(&s->head, 0);
+		pg_atomic_init_u64(&s->tail, 0);
+		pg_atomic_init_u64(&s->durable, 0);
+		pg_atomic_init_u64(&s->appended_batches, 0);
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(int32);
+	info.entrysize = sizeof(NagareTopic);
+	nagare_topic_hash = ShmemInitHash("nagare topics",
+									  nagare_max_topics, nagare_max_topics,
+									  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(NagarePartitionKey);
+	info.entrysize = sizeof(NagarePartition);
+	nagare_partition_hash = ShmemInitHash("nagare partitions",
+										  nagare_max_partitions, nagare_max_partitions,
+										  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The broker's latch, or NULL when no broker is running.
+ */
+Latch *
+nagare_broker_latch(void)
+{
+	int			procno;
+
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	procno = nagare_shared->broker_procno;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	if (procno < 0)
+		return NULL;
+	return &ProcGlobal->allProcs[procno].procLatch;
+}
+
+/*
+ * Wake the broker.  Cheap when the broker is busy: SetLatch only signals a
+ * process that is waiting in WaitEventSetWait.
+ */
+void
+nagare_wake_broker(void)
+{
+	Latch	   *latch = nagare_broker_latch();
+
+	if (latch)
+		SetLatch(latch);
+}

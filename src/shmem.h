@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *	  The map of nagare's shared memory, and its lock order.
+ *
+ * Everything nagare shares between processes is laid out here, requested in
+ * shmem_request_hook and initialised in shmem_startup_hook (shmem.c).  It
+ * consists of:
+ *
+ *	NagareShared	one struct: the broker's identity and status, the append
+ *					ring's positions and the request-slot ring (queue/queue.h)
+ *	topic table		hash topic_id -> NagareTopic (name, partition count,
+ *					configuration overrides), filled by the nagare worker at
+ *					start and by backends whose DDL commits
+ *	partition table	hash (topic_id, partition) -> NagarePartition: offsets
+ *					that every process reads, and the next offset producers
+ *					reserve
+ *	append ring		nagare.queue_size bytes of encoded RecordBatches on their
+ *					way from producers to the broker (queue/queue.c)
+ *	request slots	one per PGPROC, for requests that wait for a reply
+ *
+ * Lock order (never take an earlier lock while holding a later one):
+ *
+ *	1. registry_lock (LWLock): inserting into / removing from / searching the
+ *	   topic and partition hashes, and NagareTopic fields.
+ *	2. insert_lock (LWLock): the append ring's head, every partition's
+ *	   next_offset and state.  Producers hold it while they reserve offsets
+ *	   and copy their batch in, so the ring is always in offset order per
+ *	   partition and never holds a half-written entry below head.
+ *	3. slot mutexes and the request ring's spinlock: leaf locks held for a
+ *	   few instructions.
+ *
+ * Nothing holds any of these across I/O, a latch wait or an io_uring call.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_SHMEM_H
+#define NAGARE_SHMEM_H
+
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+
+#include "nagare.h"
+
+/*
+ * Per-topic configuration overrides, in Kafka's units.  A field holds
+ * NAGARE_CONFIG_UNSET when the topic takes the server default (a GUC), so that
+ * changing the default on SIGHUP changes every topic that did not override it.
+ */
+#define NAGARE_CONFIG_UNSET		PG_INT64_MIN
+
+typedef struct NagareTopicConfig
+{
+	int64		segment_bytes;		/* segment.bytes */
+	int64		segment_ms;			/* segment.ms */
+	int64		retention_ms;		/* retention.ms, -1 = forever */
+	int64		retention_bytes;	/* retention.bytes, -1 = no limit */
+	int64		max_message_bytes;	/* max.message.bytes */
+	int64		index_interval_bytes;	/* index.interval.bytes */
+	int64		compression;		/* compression.type: -1 producer, else codec */
+} NagareTopicConfig;
+
+/* Topic table entry; key is topic_id.  Protected by registry_lock. */
+typedef struct NagareTopic
+{
+	int32		topic_id;		/* hash key: nagare.topic.id */
+	int32		partitions;		/* partition count */
+	bool		deleted;		/* dropped by a committed delete_topic() */
+	NagareTopicConfig config;
+	char		name[NAGARE_MAX_TOPIC_NAME + 1];
+} NagareTopic;
+
+typedef struct NagarePartitionKey
+{
+	int32		topic_id;
+	int32		partition;
+} NagarePartitionKey;
+
+typedef enum NagarePartitionState
+{
+	NAGARE_PART_OPEN,			/* accepting appends */
+	NAGARE_PART_DELETED			/* topic dropped; broker removes the files */
+} NagarePartitionState;
+
+/*
+ * Partition table entry.  Entries are created by the broker when it recovers a
+ * partition directory at start, or by the first producer of a new partition
+ * (with next_offset 0: a partition without a directory is empty).  Only the
+ * broker removes entries, after a delete.  A process that caches a pointer to
+ * an entry must check that "incarnation" is still the one it saw: a removed
+ * entry's memory is reused for other keys.
+ */
+typedef struct NagarePartition
+{
+	NagarePartitionKey key;		/* hash key */
+	uint64		incarnation;	/* unique per entry creation; fixed */
+
+	/* protected by insert_lock: */
+	NagarePartitionState state;
+	int64		next_offset;	/* next offset a producer will get */
+
+	/* written by the broker only, read by anyone: */
+	pg_atomic_uint64 high_watermark;	/* offsets below are written, readable */
+	pg_atomic_uint64 log_start_offset;	/* first offset still stored */
+	pg_atomic_uint64 size_bytes;	/* bytes of .log files */
+	pg_atomic_uint32 segments;	/* number of segments */
+	pg_atomic_uint32 recovered;	/* broker has opened this partition */
+} NagarePartition;
+
+/* Status of the broker, as the broker publishes it. */
+typedef enum NagareBrokerState
+{
+	NAGARE_BROKER_STOPPED,		/* not running (or not yet started) */
+	NAGARE_BROKER_STARTING,		/* recovering partitions */
+	NAGARE_BROKER_READY			/* serving */
+} NagareBrokerState;
+
+/* A request that waits for the broker's reply (see queue.h) */
+typedef enum NagareRequestType
+{
+	NAGARE_REQ_NONE,
+	NAGARE_REQ_WAIT_DURABLE		/* reply when the ring is durable up to a position */
+} NagareRequestType;
+
+typedef enum NagareSlotState
+{
+	NAGARE_SLOT_FREE,			/* owner may fill it */
+	NAGARE_SLOT_PENDING,		/* queued for the broker */
+	NAGARE_SLOT_DONE			/* reply is in; owner reads it and frees */
+} NagareSlotState;
+
+/*
+ * One request slot per PGPROC (indexed by pgprocno): a backend has at most one
+ * request outstanding.  The owner fills a FREE slot and queues its index; the
+ * broker answers by setting DONE and the owner's latch.  "generation" lets the
+ * broker tell a request it still remembers from a newer one in the same slot:
+ * an owner that gives up waiting (cancel, timeout) bumps it, and a late reply
+ * to the old generation is dropped.
+ */
+typedef struct NagareRequestSlot
+{
+	slock_t		mutex;			/* protects all fields below */
+	NagareSlotState state;
+	NagareRequestType type;
+	uint32		generation;
+	int			procno;			/* owner's pgprocno, for SetLatch */
+	uint64		target;			/* WAIT_DURABLE: ring position */
+	int			result;			/* 0 = ok */
+} NagareRequestSlot;
+
+typedef struct NagareShared
+{
+	/* registry_lock and insert_lock, see the lock order above */
+	LWLock	   *registry_lock;
+	LWLock	   *insert_lock;
+
+	/* broker identity; written by the broker at start and exit */
+	slock_t		broker_mutex;	/* protects broker_procno, broker_pid */
+	int			broker_procno;	/* -1 when no broker */
+	pid_t		broker_pid;
+	pg_atomic_uint32 broker_state;	/* NagareBrokerState */
+	pg_atomic_uint32 topics_loaded; /* worker has sent the catalog since start */
+
+	/* incremented on any committed topic DDL; backends drop cached topics */
+	pg_atomic_uint64 catalog_generation;
+	/* incremented by the nagare worker each time it rewrites the topic table */
+	pg_atomic_uint64 topic_table_version;
+	/* latch of the nagare worker, to tell it the catalog changed */
+	int			worker_procno;	/* -1 when not running; under broker_mutex */
+	/* set by committed deletes, cleared by the broker when it acts on them */
+	pg_atomic_uint32 deletes_pending;
+	/* source of NagarePartition.incarnation */
+	pg_atomic_uint64 next_incarnation;
+
+	/*
+	 * Append ring (queue.c).  Positions are byte counts since start, never
+	 * wrapped; the byte at position p lives at ring[p % ring_size].
+	 * head: protected by insert_lock; read by the broker after
+	 *       pg_read_barrier (producers write barrier before publishing it).
+	 * tail: written by the broker only; entries below it are written to
+	 *       their segment and their space may be reused.
+	 * durable: written by the broker only; entries below it are fsynced.
+	 */
+	uint64		ring_size;
+	pg_atomic_uint64 head;
+	pg_atomic_uint64 tail;
+	pg_atomic_uint64 durable;
+	pg_atomic_uint64 appended_batches;	/* statistics */
+
+	/* request ring: bounded MPSC of slot indexes (queue.c) */
+	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */
+	uint32		req_head;
+	uint32		req_tail;
+	int			nslots;
+	int		   *req_ids;		/* nslots entries */
+	NagareRequestSlot *slots;	/* nslots entries, indexed by pgprocno */
+	char	   *ring;			/* ring_size bytes */
+} NagareShared;
+
+extern NagareShared *nagare_shared;
+extern HTAB *nagare_topic_hash;
+extern HTAB *nagare_partition_hash;
+
+extern void nagare_shmem_install_hooks(void);
+extern Latch *nagare_broker_latch(void);
+extern void nagare_wake_broker(void);
+
+#endif							/* NAGARE_SHMEM_H */

@@ -1,0 +1,440 @@
+/*-------------------------------------------------------------------------
+ *
+ * consume.c
+ *	  nagare.consume(): read records of a partition from its segment files.
+ *
+ * The calling backend reads the files itself; the broker is not involved.
+ * Only offsets below the partition's high watermark are returned: every
+ * batch there is completely written, so a torn batch is never seen.  A batch
+ * is checked (CRC-32C, structure) and decompressed (gzip, snappy, lz4, zstd,
+ * whatever the producer used) before its records are returned; a batch that
+ * fails the check is reported as corruption with its file and position.
+ *
+ * Retention may delete a segment between listing the directory and opening
+ * the file; the read then starts over from a fresh listing.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "storage/fd.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "kafka/record.h"
+#include "logstore/segment.h"
+#include "sql/catalog.h"
+
+PG_FUNCTION_INFO_V1(nagare_consume);
+
+/* Largest decompressed records section we accept from one batch */
+#define MAX_DECOMPRESSED	(256 * 1024 * 1024)
+
+typedef struct ConsumeState
+{
+	const NagareTopicInfo *topic;
+	int32		partition;
+	int64		next;			/* next offset wanted */
+	int64		hwm;
+	int			remaining;		/* records still wanted */
+	ReturnSetInfo *rsinfo;
+	Oid			header_type;
+	TupleDesc	header_desc;
+	char	   *buf;
+	size_t		bufsize;
+} ConsumeState;
+
+static void *
+palloc_cb(void *ctx, size_t size)
+{
+	return palloc_extended(size, MCXT_ALLOC_HUGE);
+}
+
+static void
+pfree_cb(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+static const KafkaAllocator palloc_allocator = {palloc_cb, pfree_cb, NULL};
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorted base offsets of the segments in dir */
+static int64 *
+list_segments(const char *dir, int *n)
+{
+	DIR		   *d;
+	struct dirent *de;
+	int			max = 16;
+	int64	   *bases = palloc(sizeof(int64) * max);
+
+	*n = 0;
+	d = AllocateDir(dir);
+	if (d == NULL && errno == ENOENT)
+	{
+		/* no directory: nothing was ever written */
+		return bases;
+	}
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		int64		base;
+
+		if (!nagare_parse_segment_name(de->d_name, ".log", &base))
+			continue;
+		if (*n == max)
+		{
+			max *= 2;
+			bases = repalloc(bases, sizeof(int64) * max);
+		}
+		bases[(*n)++] = base;
+	}
+	FreeDir(d);
+	qsort(bases, *n, sizeof(int64), cmp_int64);
+	return bases;
+}
+
+/*
+ * Position in the segment to start scanning for offset: the position of the
+ * batch named by the last index entry whose offset is at most target.  The
+ * index is only a hint (it may lag behind the log); 0 is always correct.
+ */
+static off_t
+index_lookup(const char *dir, int64 base, int64 target, off_t log_size)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+	struct stat st;
+	int64		lo = 0;
+	int64		hi;
+	off_t		result = 0;
+
+	nagare_segment_path(path, dir, base, ".index");
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+	{
+		CloseTransientFile(fd);
+		return 0;
+	}
+	hi = st.st_size / NAGARE_INDEX_ENTRY_SIZE - 1;
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		uint8		e[NAGARE_INDEX_ENTRY_SIZE];
+		int64		rel;
+		off_t		pos;
+
+		if (pg_pread(fd, e, sizeof(e), (off_t) mid * NAGARE_INDEX_ENTRY_SIZE) != sizeof(e))
+			break;
+		rel = (int32) nagare_get_be32(e);
+		pos = (off_t) nagare_get_be32(e + 4);
+		if (base + rel <= target)
+		{
+			if (pos <= log_size)
+				result = pos;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	CloseTransientFile(fd);
+	return result;
+}
+
+static void
+corrupted(const char *path, off_t pos, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupted record batch in \"%s\" at position %lld: %s",
+					path, (long long) pos, what)));
+}
+
+static Datum
+make_headers(ConsumeState *st, const KafkaRecordView *rec)
+{
+	Datum	   *elems;
+	const uint8 *cursor = rec->Headers;
+	const uint8 *end = rec->Headers + rec->HeadersLen;
+	KafkaHeaderIn h;
+	int			n = 0;
+
+	elems = palloc(sizeof(Datum) * Max(rec->HeadersCount, 1));
+	while (n < rec->HeadersCount && kafka_record_header_next(&cursor, end, &h) == 1)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = PointerGetDatum(cstring_to_text_with_len((const char *) h.key, h.key_len));
+		if (h.value_len < 0)
+		{
+			nulls[1] = true;
+			values[1] = (Datum) 0;
+		}
+		else
+		{
+			bytea	   *b = palloc(VARHDRSZ + h.value_len);
+
+			SET_VARSIZE(b, VARHDRSZ + h.value_len);
+			memcpy(VARDATA(b), h.value, h.value_len);
+			values[1] = PointerGetDatum(b);
+		}
+		elems[n++] = HeapTupleGetDatum(heap_form_tuple(st->header_desc, values, nulls));
+	}
+	return PointerGetDatum(construct_array(elems, n, st->header_type, -1, false, TYPALIGN_DOUBLE));
+}
+
+static Datum
+bytes_datum(const uint8 *data, int32 len, bool *isnull)
+{
+	bytea	   *b;
+
+	if (len < 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	*isnull = false;
+	b = palloc(VARHDRSZ + len);
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}
+
+/*
+ * Emit the records of one segment from position pos on.  Returns false if the
+ * segment file is gone (retention), true otherwise.
+ */
+static bool
+read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+	struct stat sb;
+	off_t		pos;
+	off_t		size;
+
+	nagare_segment_path(path, dir, base, ".log");
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	}
+	if (fstat(fd, &sb) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	size = sb.st_size;
+	pos = use_index ? index_lookup(dir, base, st->next, size) : 0;
+
+	while (st->remaining > 0 && st->next < st->hwm && size - pos >= KAFKA_BATCH_HEADER_SIZE)
+	{
+		KafkaBatchHeader h;
+		KafkaRecordIter it;
+		KafkaRecordView rec;
+		size_t		len;
+		int			err;
+		ssize_t		n;
+
+		n = pg_pread(fd, st->buf, KAFKA_BATCH_HEADER_SIZE, pos);
+		if (n != KAFKA_BATCH_HEADER_SIZE)
+			break;
+		err = kafka_batch_read_header((const uint8 *) st->buf, KAFKA_BATCH_HEADER_SIZE, &h);
+		if (err != KAFKA_OK)
+			corrupted(path, pos, kafka_codec_strerror(err));
+		if (h.BaseOffset >= st->hwm)
+			break;
+		if (h.BatchLength < KAFKA_BATCH_HEADER_SIZE - KAFKA_BATCH_LOG_OVERHEAD)
+			corrupted(path, pos, "invalid batch length");
+		len = (size_t) h.BatchLength + KAFKA_BATCH_LOG_OVERHEAD;
+		if ((off_t) len > size - pos)
+			corrupted(path, pos, "batch below the high watermark extends past the end of the file");
+		if (kafka_batch_last_offset(&h) < st->next)
+		{
+			pos += len;
+			continue;
+		}
+		if (len > st->bufsize)
+		{
+			st->buf = repalloc_huge(st->buf, len);
+			st->bufsize = len;
+		}
+		n = pg_pread(fd, st->buf, len, pos);
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", path)));
+		if ((size_t) n != len)
+			corrupted(path, pos, "short read");
+
+		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, MAX_DECOMPRESSED, &palloc_allocator);
+		while (err == KAFKA_OK && st->remaining > 0)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+			int			r = kafka_records_next(&it, &rec);
+
+			if (r <= 0)
+			{
+				err = r;
+				break;
+			}
+			if (rec.Offset < st->next)
+				continue;
+			if (rec.Offset >= st->hwm)
+				break;
+			if (kafka_batch_is_control(&it.Header))
+			{
+				/* transaction markers are not records */
+				st->next = rec.Offset + 1;
+				continue;
+			}
+			values[0] = Int32GetDatum(st->partition);
+			values[1] = Int64GetDatum(rec.Offset);
+			values[2] = TimestampTzGetDatum((TimestampTz) (rec.Timestamp -
+														   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000);
+			values[3] = bytes_datum(rec.Key, rec.KeyLen, &nulls[3]);
+			values[4] = bytes_datum(rec.Value, rec.ValueLen, &nulls[4]);
+			values[5] = make_headers(st, &rec);
+			tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+			st->next = rec.Offset + 1;
+			st->remaining--;
+		}
+		kafka_records_end(&it);
+		if (err < 0)
+			corrupted(path, pos, kafka_codec_strerror(err));
+		if (st->remaining > 0 && st->next <= kafka_batch_last_offset(&h))
+			st->next = kafka_batch_last_offset(&h) + 1;
+		pos += len;
+	}
+	CloseTransientFile(fd);
+	return true;
+}
+
+/*
+ * nagare.consume(topic, partition, from_offset, max_records) -> setof nagare.message
+ */
+Datum
+nagare_consume(PG_FUNCTION_ARGS)
+{
+	ConsumeState st;
+	int64		from = PG_GETARG_INT64(2);
+	int32		max_records = PG_GETARG_INT32(3);
+	NagarePartition *part;
+	int64		log_start = 0;
+	char		dir[MAXPGPATH];
+	int			attempt;
+	Oid			array_type;
+
+	memset(&st, 0, sizeof(st));
+	st.topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	st.partition = PG_GETARG_INT32(1);
+	if (st.partition < 0 || st.partition >= st.topic->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition %d of topic \"%s\" does not exist", st.partition, st.topic->name),
+				 errhint("The topic has partitions 0 to %d.", st.topic->partitions - 1)));
+	if (from < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_offset must not be negative"),
+				 errhint("Offsets start at 0; nagare.partitions shows each partition's log start offset.")));
+	if (max_records < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must not be negative")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	array_type = TupleDescAttr(st.rsinfo->setDesc, 5)->atttypid;
+	st.header_type = get_element_type(array_type);
+	st.header_desc = lookup_rowtype_tupdesc_copy(st.header_type, -1);
+	st.header_desc = BlessTupleDesc(st.header_desc);
+	st.remaining = max_records;
+	st.next = from;
+	st.bufsize = 64 * 1024;
+	st.buf = palloc(st.bufsize);
+
+	nagare_wait_for_broker();
+	part = nagare_find_partition(st.topic->topic_id, st.partition);
+	nagare_partition_dir(dir, st.topic->topic_id, st.partition);
+
+	for (attempt = 0;; attempt++)
+	{
+		int64	   *bases;
+		int			nsegs;
+		int			i;
+		bool		restart = false;
+
+		if (part != NULL)
+		{
+			st.hwm = (int64) pg_atomic_read_u64(&part->high_watermark);
+			pg_read_barrier();
+			log_start = (int64) pg_atomic_read_u64(&part->log_start_offset);
+		}
+		if (st.next < log_start)
+		{
+			if (attempt > 0 && st.next > from)
+				break;			/* retention caught up with us mid-read */
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset %lld of partition %d of topic \"%s\" was deleted",
+							(long long) st.next, st.partition, st.topic->name),
+					 errdetail("The partition's log starts at offset %lld.", (long long) log_start),
+					 errhint("Read from the log start offset shown in nagare.partitions.")));
+		}
+		if (st.next > st.hwm)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset %lld of partition %d of topic \"%s\" is beyond the end of the log",
+							(long long) st.next, st.partition, st.topic->name),
+					 errdetail("The high watermark is %lld.", (long long) st.hwm),
+					 errhint("The next record will get offset %lld.", (long long) st.hwm)));
+		if (st.next == st.hwm || st.remaining == 0)
+			break;
+
+		bases = list_segments(dir, &nsegs);
+		if (nsegs == 0)
+			break;
+		for (i = nsegs - 1; i > 0 && bases[i] > st.next; i--)
+			;
+		for (; i < nsegs && st.remaining > 0 && st.next < st.hwm; i++)
+		{
+			if (!read_segment(&st, dir, bases[i], bases[i] <= st.next))
+			{
+				restart = true;
+				break;
+			}
+		}
+		if (!restart || attempt >= 3)
+			break;
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,592 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.c
+ *	  nagare.send() and nagare.send_batch(): append records from SQL.
+ *
+ * A record is encoded here, in the calling backend, as a Kafka RecordBatch v2
+ * (CRC included) and handed to the append ring, which gives it its offset.
+ * The call does not wait for the broker: a thousand sends in a transaction
+ * cost a thousand memcpys into shared memory and at most a few broker
+ * wake-ups, and one wait for durability at commit (xact.c).
+ *
+ * Partitions are chosen as Kafka's Java producer chooses them, so SQL and
+ * Kafka clients agree on where a key lives: murmur2 of the key modulo the
+ * partition count; records without a key are spread over the partitions
+ * (round robin per backend, like the sticky partitioner with one record per
+ * batch).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "kafka/murmur2.h"
+#include "kafka/record.h"
+#include "queue/queue.h"
+#include "sql/catalog.h"
+#include "sql/send.h"
+
+PG_FUNCTION_INFO_V1(nagare_send);
+PG_FUNCTION_INFO_V1(nagare_send_batch);
+
+/* next partition for a record without key (per backend) */
+static uint32 keyless_counter = 0;
+static bool keyless_counter_set = false;
+
+static void *
+palloc_cb(void *ctx, size_t size)
+{
+	return palloc(size);
+}
+
+static void
+pfree_cb(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+static const KafkaAllocator palloc_allocator = {palloc_cb, pfree_cb, NULL};
+
+/* Milliseconds since the Unix epoch, Kafka's timestamps */
+static int64
+kafka_now_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return now / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+static int32
+choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool partition_given,
+				 int32 partition)
+{
+	if (partition_given)
+	{
+		if (partition < 0 || partition >= topic->partitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("partition %d of topic \"%s\" does not exist", partition, topic->name),
+					 errhint("The topic has partitions 0 to %d; leave the partition null to choose by key.",
+							 topic->partitions - 1)));
+		return partition;
+	}
+	if (rec->key_len >= 0)
+		return kafka_partition_for_key(rec->key, rec->key_len, topic->partitions);
+	if (!keyless_counter_set)
+	{
+		keyless_counter = (uint32) MyProcPid;
+		keyless_counter_set = true;
+	}
+	return (int32) (keyless_counter++ % (uint32) topic->partitions);
+}
+
+/*
+ * Headers from jsonb: an object {"key": value, ...} or an array of pairs
+ * [["key", value], ...] (which keeps order and repeated keys, as Kafka
+ * headers allow).  String values are stored as their UTF-8 bytes, null as a
+ * null value, anything else as its JSON text.
+ */
+static int32
+parse_headers(Jsonb *headers, KafkaHeaderIn **out)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	KafkaHeaderIn *h;
+	int			n = 0;
+	int			max = 8;
+	bool		is_object;
+	int			depth = 0;
+	int			pair_pos = 0;
+
+	*out = NULL;
+	if (headers == NULL)
+		return 0;
+	if (JB_ROOT_IS_SCALAR(headers))
+		goto bad;
+	is_object = JB_ROOT_IS_OBJECT(headers);
+	h = palloc(sizeof(KafkaHeaderIn) * max);
+
+	it = JsonbIteratorInit(&headers->root);
+	while ((r = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (r == WJB_BEGIN_ARRAY || r == WJB_BEGIN_OBJECT)
+		{
+			depth++;
+			if (depth == 2)
+			{
+				if (is_object || r != WJB_BEGIN_ARRAY)
+					goto bad_value;
+				pair_pos = 0;
+			}
+			else if (depth > 2)
+				goto bad_value;
+			continue;
+		}
+		if (r == WJB_END_ARRAY || r == WJB_END_OBJECT)
+		{
+			if (depth == 2 && pair_pos != 2)
+				goto bad;
+			depth--;
+			continue;
+		}
+		if (n == max && (r == WJB_KEY || (!is_object && pair_pos == 0)))
+		{
+			max *= 2;
+			h = repalloc(h, sizeof(KafkaHeaderIn) * max);
+		}
+		if (is_object)
+		{
+			if (r == WJB_KEY)
+			{
+				h[n].key = (const uint8 *) v.val.string.val;
+				h[n].key_len = v.val.string.len;
+			}
+			else
+			{
+				if (v.type == jbvString)
+				{
+					h[n].value = (const uint8 *) v.val.string.val;
+					h[n].value_len = v.val.string.len;
+				}
+				else if (v.type == jbvNull)
+				{
+					h[n].value = NULL;
+					h[n].value_len = -1;
+				}
+				else
+				{
+					char	   *s;
+
+					if (v.type == jbvNumeric)
+						s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+					else if (v.type == jbvBool)
+						s = v.val.boolean ? "true" : "false";
+					else
+						goto bad_value;
+					h[n].value = (const uint8 *) s;
+					h[n].value_len = strlen(s);
+				}
+				n++;
+			}
+			continue;
+		}
+		/* array of pairs: depth 2 elements */
+		if (depth != 2)
+			goto bad;
+		if (pair_pos == 0)
+		{
+			if (v.type != jbvString)
+				goto bad;
+			h[n].key = (const uint8 *) v.val.string.val;
+			h[n].key_len = v.val.string.len;
+		}
+		else if (pair_pos == 1)
+		{
+			if (v.type == jbvString)
+			{
+				h[n].value = (const uint8 *) v.val.string.val;
+				h[n].value_len = v.val.string.len;
+			}
+			else if (v.type == jbvNull)
+			{
+				h[n].value = NULL;
+				h[n].value_len = -1;
+			}
+			else
+				goto bad_value;
+			n++;
+		}
+		else
+			goto bad;
+		pair_pos++;
+	}
+	*out = h;
+	return n;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid record headers"),
+			 errhint("Headers are a JSON object {\"key\": \"value\"} or an array of pairs [[\"key\", \"value\"], ...].")));
+bad_value:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid record header value"),
+			 errhint("Header values are strings or null (numbers and booleans are stored as their text).")));
+	return 0;					/* keep compiler quiet */
+}
+
+/* key or value argument: bytea, text or jsonb; -1 length for null */
+static void
+datum_bytes(FunctionCallInfo fcinfo, int argno, const uint8 **data, int32 *len)
+{
+	Oid			type;
+
+	if (PG_ARGISNULL(argno))
+	{
+		*data = NULL;
+		*len = -1;
+		return;
+	}
+	type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	if (type == JSONBOID)
+	{
+		Jsonb	   *jb = PG_GETARG_JSONB_P(argno);
+		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		*data = (const uint8 *) s;
+		*len = strlen(s);
+	}
+	else
+	{
+		struct varlena *v = PG_GETARG_VARLENA_PP(argno);
+
+		*data = (const uint8 *) VARDATA_ANY(v);
+		*len = VARSIZE_ANY_EXHDR(v);
+	}
+}
+
+static void
+record_too_large(const NagareTopicInfo *topic, size_t size)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("record batch of %zu bytes is too large for topic \"%s\"", size, topic->name),
+			 errdetail("The topic's max.message.bytes is %lld.", (long long) topic->config.max_message_bytes),
+			 errhint("Raise it with nagare.alter_topic('%s', config => '{\"max.message.bytes\": N}').",
+					 topic->name)));
+}
+
+/*
+ * Encode records as one batch with the topic's compression; the result is
+ * palloc'd unless it fit in buf.
+ */
+static const uint8 *
+encode_batch(const NagareTopicInfo *topic, const KafkaRecordIn *recs, int n,
+			 uint8 *buf, size_t bufsize, size_t *len)
+{
+	int			err;
+	int			codec = topic->config.compression < 0 ? 0 : (int) topic->config.compression;
+	uint8	   *out = buf;
+
+	if (codec == 0)
+	{
+		size_t		max = kafka_batch_max_size(recs, n);
+
+		if (max > bufsize)
+			out = palloc(max);
+		err = kafka_batch_encode_into(recs, n, out, Max(max, bufsize), len);
+	}
+	else
+		err = kafka_batch_encode(recs, n, codec, &out, len, &palloc_allocator);
+	if (err != KAFKA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("could not encode records for topic \"%s\": %s",
+						topic->name, kafka_codec_strerror(err))));
+	if (*len > (size_t) topic->config.max_message_bytes)
+		record_too_large(topic, *len);
+	return out;
+}
+
+static Datum
+send_result(FunctionCallInfo fcinfo, int32 partition, int64 offset)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(offset);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/*
+ * nagare.send(topic, key, value, headers, partition) -> (partition, offset)
+ */
+Datum
+nagare_send(PG_FUNCTION_ARGS)
+{
+	const NagareTopicInfo *topic;
+	KafkaRecordIn rec;
+	KafkaHeaderIn *headers;
+	uint8		buf[8192];
+	const uint8 *batch;
+	size_t		batch_len;
+	NagareAppend a;
+	uint64		end_pos;
+	int32		partition;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+
+	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
+	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
+	rec.nheaders = parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
+	rec.headers = headers;
+	rec.timestamp = kafka_now_ms();
+	partition = choose_partition(topic, &rec, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
+
+	batch = encode_batch(topic, &rec, 1, buf, sizeof(buf), &batch_len);
+
+	a.part = nagare_get_partition(topic, partition, &a.incarnation);
+	a.batch = (const char *) batch;
+	a.batch_len = (int32) batch_len;
+	a.record_count = 1;
+	a.max_timestamp = rec.timestamp;
+	nagare_queue_append(&a, 1, &end_pos);
+	nagare_xact_note_sent(end_pos);
+
+	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
+}
+
+/* Records of one partition in a send_batch() call */
+typedef struct PartitionRecords
+{
+	int			n;
+	int			max;
+	int		   *index;			/* positions in the input arrays */
+} PartitionRecords;
+
+static void
+deconstruct(ArrayType *arr, Oid elemtype, Datum **elems, bool **nulls, int *n, const char *what)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, nulls, n);
+}
+
+/*
+ * nagare.send_batch(topic, keys[], values[], headers[], partitions[])
+ *		-> setof (partition, offset), one row per record, in input order
+ *
+ * Records are grouped by partition into batches of at most
+ * max.message.bytes, and all batches are appended in one request.
+ */
+Datum
+nagare_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const NagareTopicInfo *topic;
+	Oid			elemtype;
+	Datum	   *keys = NULL;
+	bool	   *key_nulls = NULL;
+	Datum	   *values;
+	bool	   *value_nulls;
+	Datum	   *hdrs = NULL;
+	bool	   *hdr_nulls = NULL;
+	Datum	   *parts = NULL;
+	bool	   *part_nulls = NULL;
+	int			n;
+	int			nk;
+	int			i;
+	KafkaRecordIn *recs;
+	int32	   *rec_partition;
+	int64	   *rec_offset;
+	PartitionRecords *byp;
+	NagareAppend *appends;
+	int			nappends = 0;
+	int			maxappends = 16;
+	int		   *append_first;	/* per append: index into byp[p].index */
+	int32	   *append_partition;
+	uint64		end_pos = 0;
+	int64		now = kafka_now_ms();
+	KafkaRecordIn *scratch;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("values must not be null"),
+				 errhint("Pass an array of values, with null elements for null values.")));
+	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+
+	elemtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	elemtype = get_element_type(elemtype);
+	deconstruct(PG_GETARG_ARRAYTYPE_P(2), elemtype, &values, &value_nulls, &n, "values");
+	if (!PG_ARGISNULL(1))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(1), elemtype, &keys, &key_nulls, &nk, "keys");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("keys has %d elements and values has %d", nk, n),
+					 errhint("Pass one key per value, or null for no keys.")));
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(3), JSONBOID, &hdrs, &hdr_nulls, &nk, "headers");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("headers has %d elements and values has %d", nk, n)));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(4), INT4OID, &parts, &part_nulls, &nk, "partitions");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("partitions has %d elements and values has %d", nk, n)));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0)
+		return (Datum) 0;
+
+	recs = palloc(sizeof(KafkaRecordIn) * n);
+	rec_partition = palloc(sizeof(int32) * n);
+	rec_offset = palloc(sizeof(int64) * n);
+	byp = palloc0(sizeof(PartitionRecords) * topic->partitions);
+
+	for (i = 0; i < n; i++)
+	{
+		KafkaRecordIn *r = &recs[i];
+		PartitionRecords *pr;
+		KafkaHeaderIn *h;
+
+		if (keys == NULL || key_nulls[i])
+		{
+			r->key = NULL;
+			r->key_len = -1;
+		}
+		else
+		{
+			r->key = (const uint8 *) VARDATA_ANY(DatumGetPointer(keys[i]));
+			r->key_len = VARSIZE_ANY_EXHDR(DatumGetPointer(keys[i]));
+		}
+		if (value_nulls[i])
+		{
+			r->value = NULL;
+			r->value_len = -1;
+		}
+		else
+		{
+			r->value = (const uint8 *) VARDATA_ANY(DatumGetPointer(values[i]));
+			r->value_len = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
+		}
+		r->nheaders = parse_headers(hdrs == NULL || hdr_nulls[i] ? NULL : DatumGetJsonbP(hdrs[i]), &h);
+		r->headers = h;
+		r->timestamp = now;
+		rec_partition[i] = choose_partition(topic, r, parts != NULL && !part_nulls[i],
+											parts != NULL && !part_nulls[i] ? DatumGetInt32(parts[i]) : 0);
+		pr = &byp[rec_partition[i]];
+		if (pr->n == pr->max)
+		{
+			pr->max = Max(16, pr->max * 2);
+			pr->index = pr->index ? repalloc(pr->index, sizeof(int) * pr->max) : palloc(sizeof(int) * pr->max);
+		}
+		pr->index[pr->n++] = i;
+	}
+
+	/*
+	 * Batches: per partition, as many records as fit in max.message.bytes
+	 * (the uncompressed size is a safe bound for a compressed batch).
+	 */
+	appends = palloc(sizeof(NagareAppend) * maxappends);
+	append_first = palloc(sizeof(int) * maxappends);
+	append_partition = palloc(sizeof(int32) * maxappends);
+	scratch = palloc(sizeof(KafkaRecordIn) * n);
+	for (i = 0; i < topic->partitions; i++)
+	{
+		PartitionRecords *pr = &byp[i];
+		int			first = 0;
+		uint64		incarnation;
+		NagarePartition *part;
+
+		if (pr->n == 0)
+			continue;
+		part = nagare_get_partition(topic, i, &incarnation);
+		while (first < pr->n)
+		{
+			int			count = 0;
+			size_t		len;
+			size_t		bound = KAFKA_BATCH_HEADER_SIZE;
+			const uint8 *batch;
+
+			/* grow the batch while its size bound fits */
+			while (first + count < pr->n)
+			{
+				size_t		rbound;
+
+				scratch[count] = recs[pr->index[first + count]];
+				rbound = kafka_batch_max_size(&scratch[count], 1) - KAFKA_BATCH_HEADER_SIZE;
+				if (count > 0 && bound + rbound > (size_t) topic->config.max_message_bytes)
+					break;
+				bound += rbound;
+				count++;
+			}
+			batch = encode_batch(topic, scratch, count, NULL, 0, &len);
+
+			if (nappends == maxappends)
+			{
+				maxappends *= 2;
+				appends = repalloc(appends, sizeof(NagareAppend) * maxappends);
+				append_first = repalloc(append_first, sizeof(int) * maxappends);
+				append_partition = repalloc(append_partition, sizeof(int32) * maxappends);
+			}
+			appends[nappends].part = part;
+			appends[nappends].incarnation = incarnation;
+			appends[nappends].batch = (const char *) batch;
+			appends[nappends].batch_len = (int32) len;
+			appends[nappends].record_count = count;
+			appends[nappends].max_timestamp = now;
+			append_first[nappends] = first;
+			append_partition[nappends] = i;
+			nappends++;
+			first += count;
+		}
+	}
+
+	nagare_queue_append(appends, nappends, &end_pos);
+	nagare_xact_note_sent(end_pos);
+
+	/* offsets in input order */
+	for (i = 0; i < nappends; i++)
+	{
+		PartitionRecords *pr = &byp[append_partition[i]];
+		int			j;
+
+		for (j = 0; j < appends[i].record_count; j++)
+			rec_offset[pr->index[append_first[i] + j]] = appends[i].base_offset + j;
+	}
+	for (i = 0; i < n; i++)
+	{
+		Datum		v[2];
+		bool		nulls[2] = {false, false};
+
+		v[0] = Int32GetDatum(rec_partition[i]);
+		v[1] = Int64GetDatum(rec_offset[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	return (Datum) 0;
+}

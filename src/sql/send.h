@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.h
+ *	  Transaction hooks of the SQL functions.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_SEND_H
+#define NAGARE_SEND_H
+
+#include "access/xact.h"
+
+extern void nagare_send_xact_callback(XactEvent event, void *arg);
+extern void nagare_xact_note_sent(uint64 end_pos);
+extern void nagare_xact_note_ddl(void);
+
+#endif							/* NAGARE_SEND_H */

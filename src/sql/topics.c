@@ -1,0 +1,266 @@
+/*-------------------------------------------------------------------------
+ *
+ * topics.c
+ *	  Topic DDL: nagare.create_topic(), alter_topic(), delete_topic().
+ *
+ * Topic DDL is transactional because it is rows of nagare.topic and nothing
+ * else: a new topic gets no files until records are appended, which only a
+ * later transaction can do (appends to a topic created by the current
+ * transaction are refused), so rolling back a create leaves nothing behind.
+ * A delete marks the row; once it commits, the nagare worker tells the broker,
+ * which removes the files, and then removes the row.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "logstore/topicconfig.h"
+#include "queue/queue.h"
+#include "sql/catalog.h"
+#include "sql/send.h"
+
+PG_FUNCTION_INFO_V1(nagare_create_topic);
+PG_FUNCTION_INFO_V1(nagare_alter_topic);
+PG_FUNCTION_INFO_V1(nagare_delete_topic);
+PG_FUNCTION_INFO_V1(nagare_topic_config);
+
+static void
+check_partition_count(int32 partitions)
+{
+	if (partitions < 1 || partitions > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid partition count %d", partitions),
+				 errhint("A topic has between 1 and 100000 partitions.")));
+}
+
+/* Lock the topic's row; returns false if there is no such live topic */
+static bool
+lock_topic(const char *name, int32 *id, int32 *partitions, Jsonb **config)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	Oid			argtype = TEXTOID;
+	bool		isnull;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT id, partitions, config FROM nagare.topic "
+								"WHERE name = $1 AND deleted_at IS NULL FOR UPDATE",
+								1, &argtype, &arg, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up topic \"%s\": %s", name, SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return false;
+	*id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (config)
+		*config = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	return true;
+}
+
+static void
+no_such_topic(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("topic \"%s\" does not exist", name),
+			 errhint("List topics in nagare.topics.")));
+}
+
+/*
+ * The largest batch a topic may accept must fit the append ring.
+ */
+static void
+check_config(const NagareTopicConfig *overrides)
+{
+	NagareTopicConfig eff;
+
+	nagare_config_defaults(&eff);
+	nagare_config_apply(overrides, &eff);
+	if (eff.max_message_bytes > (int64) nagare_queue_max_batch())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max.message.bytes %lld is larger than the append ring allows",
+						(long long) eff.max_message_bytes),
+				 errhint("Batches may take at most a quarter of nagare.queue_size (%zu bytes); raise nagare.queue_size.",
+						 nagare_queue_max_batch())));
+}
+
+Datum
+nagare_create_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		partitions;
+	Jsonb	   *config;
+	NagareTopicConfig overrides;
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, INT4OID, JSONBOID};
+	int			ret;
+
+	nagare_check_loaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	partitions = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+	config = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	nagare_validate_topic_name(name);
+	check_partition_count(partitions);
+	nagare_config_parse(config, &overrides, false);
+	check_config(&overrides);
+
+	SPI_connect();
+	/* serialise creators of the same name, so the loser gets a clear error */
+	args[0] = CStringGetTextDatum(name);
+	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
+								"'nagare.topic'::regclass::oid::integer, hashtext($1))",
+								1, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock topic name: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
+								1, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up topic: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("topic \"%s\" already exists", name),
+				 errhint("Use nagare.alter_topic() to change its partition count or configuration.")));
+
+	args[1] = Int32GetDatum(partitions);
+	args[2] = JsonbPGetDatum(nagare_config_to_jsonb(&overrides));
+	ret = SPI_execute_with_args("INSERT INTO nagare.topic (name, partitions, config) VALUES ($1, $2, $3)",
+								3, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert topic: %s", SPI_result_code_string(ret));
+	SPI_finish();
+
+	nagare_xact_note_ddl();
+	PG_RETURN_VOID();
+}
+
+Datum
+nagare_alter_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		id;
+	int32		old_partitions;
+	int32		partitions;
+	Jsonb	   *old_config;
+	NagareTopicConfig overrides;
+	Datum		args[3];
+	Oid			argtypes[3] = {INT4OID, INT4OID, JSONBOID};
+	int			ret;
+
+	nagare_check_loaded();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	SPI_connect();
+	if (!lock_topic(name, &id, &old_partitions, &old_config))
+		no_such_topic(name);
+
+	partitions = old_partitions;
+	if (!PG_ARGISNULL(1))
+	{
+		partitions = PG_GETARG_INT32(1);
+		check_partition_count(partitions);
+		if (partitions < old_partitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("topic \"%s\" has %d partitions and cannot shrink to %d",
+							name, old_partitions, partitions),
+					 errhint("Kafka topics can only gain partitions: records keep the partition they were written to.")));
+	}
+
+	nagare_config_parse(old_config, &overrides, false);
+	if (!PG_ARGISNULL(2))
+	{
+		NagareTopicConfig delta;
+		int64	   *d = (int64 *) &delta;
+		int64	   *o = (int64 *) &overrides;
+		int			i;
+
+		nagare_config_parse(PG_GETARG_JSONB_P(2), &delta, true);
+		StaticAssertStmt(sizeof(NagareTopicConfig) % sizeof(int64) == 0,
+						 "NagareTopicConfig must consist of int64 fields");
+		for (i = 0; i < (int) (sizeof(NagareTopicConfig) / sizeof(int64)); i++)
+		{
+			if (d[i] == NAGARE_CONFIG_UNSET + 1)
+				o[i] = NAGARE_CONFIG_UNSET; /* reset to the default */
+			else if (d[i] != NAGARE_CONFIG_UNSET)
+				o[i] = d[i];
+		}
+	}
+	check_config(&overrides);
+
+	args[0] = Int32GetDatum(id);
+	args[1] = Int32GetDatum(partitions);
+	args[2] = JsonbPGetDatum(nagare_config_to_jsonb(&overrides));
+	ret = SPI_execute_with_args("UPDATE nagare.topic SET partitions = $2, config = $3 WHERE id = $1",
+								3, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not update topic: %s", SPI_result_code_string(ret));
+	SPI_finish();
+
+	nagare_xact_note_ddl();
+	PG_RETURN_VOID();
+}
+
+Datum
+nagare_delete_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		id;
+	int32		partitions;
+	Datum		arg;
+	Oid			argtype = INT4OID;
+	int			ret;
+
+	nagare_check_loaded();
+	SPI_connect();
+	if (!lock_topic(name, &id, &partitions, NULL))
+		no_such_topic(name);
+	arg = Int32GetDatum(id);
+	ret = SPI_execute_with_args("UPDATE nagare.topic SET deleted_at = now() WHERE id = $1",
+								1, &argtype, &arg, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not delete topic: %s", SPI_result_code_string(ret));
+	SPI_finish();
+
+	nagare_xact_note_ddl();
+	PG_RETURN_VOID();
+}
+
+/*
+ * nagare.topic_config(overrides jsonb): the effective configuration.
+ */
+Datum
+nagare_topic_config(PG_FUNCTION_ARGS)
+{
+	NagareTopicConfig overrides;
+	NagareTopicConfig eff;
+	Jsonb	   *result;
+	Jsonb	   *policy;
+
+	nagare_config_parse(PG_GETARG_JSONB_P(0), &overrides, false);
+	nagare_config_defaults(&eff);
+	nagare_config_apply(&overrides, &eff);
+	result = nagare_config_to_jsonb(&eff);
+	policy = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum("{\"cleanup.policy\": \"delete\"}")));
+	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
+										JsonbPGetDatum(policy)));
+}

@@ -1,0 +1,284 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The "nagare worker": keeps the broker's view of the topic catalog.
+ *
+ * The broker has no database connection, so it cannot read nagare.topic.
+ * This worker, connected to nagare.database, copies the catalog into the
+ * shared topic table (names, partition counts, configuration overrides),
+ * which the broker reads for segment rolls and retention.  It runs a sync
+ * when it starts, whenever a transaction that changed topics commits (the
+ * committing backend sets this worker's latch), and when a new broker has
+ * finished recovery.
+ *
+ * Deleted topics are rows with deleted_at set.  A sync marks every partition
+ * of such a topic deleted in shared memory, which tells the broker to remove
+ * the files; once no partition of the topic is left, and the deletion is
+ * older than a grace period that covers a send which had looked the topic up
+ * just before it was deleted, the row itself is removed.  After a crash the
+ * rows are still there, so files of a deleted topic are never left behind.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/snapmgr.h"
+
+#include "nagare.h"
+#include "shmem.h"
+#include "sql/catalog.h"
+
+/* How long a deleted topic's row outlives its files */
+#define TOMBSTONE_GRACE "1 minute"
+
+typedef struct CatalogTopic
+{
+	int32		id;
+	int32		partitions;
+	bool		deleted;
+	NagareTopicConfig config;
+	char		name[NAGARE_MAX_TOPIC_NAME + 1];
+} CatalogTopic;
+
+static void worker_detach(int code, Datum arg);
+static bool sync_topics(void);
+
+void
+nagare_worker_main(Datum main_arg)
+{
+	uint64		synced_generation = 0;
+	pid_t		synced_broker = 0;
+	bool		again = true;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(nagare_database, NULL, 0);
+	pgstat_report_appname("nagare worker");
+
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	nagare_shared->worker_procno = MyProc->pgprocno;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	for (;;)
+	{
+		uint64		generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
+		bool		broker_ready;
+		pid_t		broker_pid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		SpinLockAcquire(&nagare_shared->broker_mutex);
+		broker_pid = nagare_shared->broker_pid;
+		SpinLockRelease(&nagare_shared->broker_mutex);
+		broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
+
+		if (again || generation != synced_generation ||
+			(broker_ready && broker_pid != synced_broker))
+		{
+			again = sync_topics();
+			synced_generation = generation;
+			if (broker_ready)
+				synced_broker = broker_pid;
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 again ? 1000 : 10000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static void
+worker_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	nagare_shared->worker_procno = -1;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+}
+
+/* Mark a deleted topic's partitions; returns how many are left */
+static int
+mark_partitions_deleted(int32 topic_id)
+{
+	HASH_SEQ_STATUS status;
+	NagarePartition *part;
+	int			left = 0;
+	bool		marked = false;
+
+	LWLockAcquire(nagare_shared->registry_lock, LW_SHARED);
+	LWLockAcquire(nagare_shared->insert_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, nagare_partition_hash);
+	while ((part = hash_seq_search(&status)) != NULL)
+	{
+		if (part->key.topic_id != topic_id)
+			continue;
+		left++;
+		if (part->state != NAGARE_PART_DELETED)
+		{
+			part->state = NAGARE_PART_DELETED;
+			marked = true;
+		}
+	}
+	LWLockRelease(nagare_shared->insert_lock);
+	LWLockRelease(nagare_shared->registry_lock);
+
+	if (marked)
+	{
+		pg_atomic_write_u32(&nagare_shared->deletes_pending, 1);
+		nagare_wake_broker();
+	}
+	return left;
+}
+
+/*
+ * Copy the catalog into the shared topic table.  Returns true if another
+ * sync is wanted soon (the extension does not exist yet, or deleted topics
+ * still have files).
+ */
+static bool
+sync_topics(void)
+{
+	int			ret;
+	int			ntopics;
+	CatalogTopic *topics;
+	int			i;
+	bool		again = false;
+	HASH_SEQ_STATUS status;
+	NagareTopic *t;
+	StringInfoData purge;
+	int			npurge = 0;
+	bool		broker_ready;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "nagare worker: syncing topics");
+
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'", true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up extension nagare: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		/* CREATE EXTENSION has not run yet: nothing to do but look again */
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return true;
+	}
+
+	broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
+	ret = SPI_execute("SELECT id, name, partitions, config, deleted_at IS NOT NULL, "
+					  "deleted_at < now() - interval '" TOMBSTONE_GRACE "' "
+					  "FROM nagare.topic", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read nagare.topic: %s", SPI_result_code_string(ret));
+
+	ntopics = (int) SPI_processed;
+	topics = palloc0(sizeof(CatalogTopic) * Max(ntopics, 1));
+	initStringInfo(&purge);
+	for (i = 0; i < ntopics; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		grace_over;
+
+		topics[i].id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		strlcpy(topics[i].name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
+				sizeof(topics[i].name));
+		topics[i].partitions = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		nagare_config_parse(DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull)),
+							&topics[i].config, false);
+		topics[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		grace_over = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)) && !isnull;
+
+		if (topics[i].deleted)
+		{
+			int			left = mark_partitions_deleted(topics[i].id);
+
+			if (left == 0 && broker_ready && grace_over)
+			{
+				appendStringInfo(&purge, "%s%d", npurge > 0 ? "," : "", topics[i].id);
+				npurge++;
+			}
+			else
+				again = true;
+		}
+	}
+
+	/* the shared topic table: exactly the live topics */
+	LWLockAcquire(nagare_shared->registry_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, nagare_topic_hash);
+	while ((t = hash_seq_search(&status)) != NULL)
+	{
+		bool		live = false;
+
+		for (i = 0; i < ntopics; i++)
+			if (topics[i].id == t->topic_id && !topics[i].deleted)
+				live = true;
+		if (!live)
+			hash_search(nagare_topic_hash, &t->topic_id, HASH_REMOVE, NULL);
+	}
+	for (i = 0; i < ntopics; i++)
+	{
+		bool		found;
+
+		if (topics[i].deleted)
+			continue;
+		t = hash_search(nagare_topic_hash, &topics[i].id, HASH_ENTER_NULL, &found);
+		if (t == NULL)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("more topics than nagare.max_topics = %d", nagare_max_topics),
+					 errhint("Raise nagare.max_topics and restart the server; until then some topics use the default configuration.")));
+			break;
+		}
+		t->partitions = topics[i].partitions;
+		t->deleted = false;
+		t->config = topics[i].config;
+		strlcpy(t->name, topics[i].name, sizeof(t->name));
+	}
+	LWLockRelease(nagare_shared->registry_lock);
+	pg_atomic_fetch_add_u64(&nagare_shared->topic_table_version, 1);
+
+	if (npurge > 0)
+	{
+		char	   *sql = psprintf("DELETE FROM nagare.topic WHERE deleted_at IS NOT NULL AND id IN (%s)",
+								   purge.data);
+
+		ret = SPI_execute(sql, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "could not remove deleted topics: %s", SPI_result_code_string(ret));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return again;
+}
