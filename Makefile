@@ -22,9 +22,12 @@ PG_CFLAGS    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 SHLIB_LINK   = -luring -lz -lsnappy -llz4 -lzstd
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=. --load-extension=nagare
+# The server must already run with nagare preloaded (scripts/test.sh starts
+# one), and its nagare worker stays connected to contrib_regression, so
+# pg_regress must use that database as it is instead of dropping it.
+REGRESS_OPTS = --inputdir=. --use-existing
 ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --load-extension=nagare
+ISOLATION_OPTS = --inputdir=test --use-existing
 TAP_TESTS    = 1
 PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
 
@@ -33,6 +36,10 @@ EXTRA_CLEAN  = results/ output_iso/ tmp_check/ log/ regression.diffs regression.
 # Debian builds PostgreSQL with LLVM JIT; bitcode needs clang, which a build
 # machine may lack.  nagare has nothing worth inlining into JIT-compiled code.
 override with_llvm = no
+
+# Rebuild objects when a header they include changes (PGXS only does this
+# when PostgreSQL was configured with --enable-depend).
+override autodepend = yes
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)

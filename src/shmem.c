@@ -121,6 +121,7 @@ nagare_shmem_startup(void)
 		s->worker_procno = -1;
 		pg_atomic_init_u32(&s->deletes_pending, 0);
 		pg_atomic_init_u64(&s->next_incarnation, 1);
+		pg_atomic_init_u32(&s->max_topic_id, 0);
 
 		s->nslots = nagare_num_slots();
 		s->slots = (NagareRequestSlot *) p;
@@ -190,4 +191,19 @@ nagare_wake_broker(void)
 
 	if (latch)
 		SetLatch(latch);
+}
+
+/*
+ * Remember that topic_id has a partition entry (max_topic_id only grows).
+ */
+void
+nagare_note_topic_id(int32 topic_id)
+{
+	uint32		cur = pg_atomic_read_u32(&nagare_shared->max_topic_id);
+
+	while ((uint32) topic_id > cur)
+	{
+		if (pg_atomic_compare_exchange_u32(&nagare_shared->max_topic_id, &cur, (uint32) topic_id))
+			break;
+	}
 }

@@ -110,6 +110,7 @@ typedef struct NagarePartition
 	pg_atomic_uint64 size_bytes;	/* bytes of .log files */
 	pg_atomic_uint32 segments;	/* number of segments */
 	pg_atomic_uint32 recovered;	/* broker has opened this partition */
+	bool		from_disk;		/* found on disk when the broker started */
 } NagarePartition;
 
 /* Status of the broker, as the broker publishes it. */
@@ -176,6 +177,11 @@ typedef struct NagareShared
 	pg_atomic_uint32 deletes_pending;
 	/* source of NagarePartition.incarnation */
 	pg_atomic_uint64 next_incarnation;
+	/*
+	 * Largest topic id with a partition entry or files; new topics get
+	 * larger ids, so they never meet the files of a dropped catalog.
+	 */
+	pg_atomic_uint32 max_topic_id;
 
 	/*
 	 * Append ring (queue.c).  Positions are byte counts since start, never
@@ -209,5 +215,6 @@ extern HTAB *nagare_partition_hash;
 extern void nagare_shmem_install_hooks(void);
 extern Latch *nagare_broker_latch(void);
 extern void nagare_wake_broker(void);
+extern void nagare_note_topic_id(int32 topic_id);
 
 #endif							/* NAGARE_SHMEM_H */

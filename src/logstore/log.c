@@ -225,6 +225,7 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		part->incarnation = pg_atomic_fetch_add_u64(&nagare_shared->next_incarnation, 1);
 		part->state = NAGARE_PART_OPEN;
 		part->next_offset = -1;		/* set once recovered, below */
+		part->from_disk = true;
 		pg_atomic_init_u64(&part->high_watermark, 0);
 		pg_atomic_init_u64(&part->log_start_offset, 0);
 		pg_atomic_init_u64(&part->size_bytes, 0);
@@ -232,6 +233,7 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		pg_atomic_init_u32(&part->recovered, 0);
 	}
 	LWLockRelease(nagare_shared->registry_lock);
+	nagare_note_topic_id(topic_id);
 	return part;
 }
 

@@ -307,6 +307,7 @@ nagare_get_partition(const NagareTopicInfo *topic, int32 partition, uint64 *inca
 			part->incarnation = pg_atomic_fetch_add_u64(&nagare_shared->next_incarnation, 1);
 			part->state = NAGARE_PART_OPEN;
 			part->next_offset = 0;
+			part->from_disk = false;
 			pg_atomic_init_u64(&part->high_watermark, 0);
 			pg_atomic_init_u64(&part->log_start_offset, 0);
 			pg_atomic_init_u64(&part->size_bytes, 0);
@@ -314,6 +315,7 @@ nagare_get_partition(const NagareTopicInfo *topic, int32 partition, uint64 *inca
 			pg_atomic_init_u32(&part->recovered, 0);
 		}
 		LWLockRelease(nagare_shared->registry_lock);
+		nagare_note_topic_id(topic->topic_id);
 	}
 
 	if (part->state != NAGARE_PART_OPEN)

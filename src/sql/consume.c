@@ -38,6 +38,7 @@
 #include "kafka/record.h"
 #include "logstore/segment.h"
 #include "sql/catalog.h"
+#include "sql/send.h"
 
 PG_FUNCTION_INFO_V1(nagare_consume);
 
@@ -383,6 +384,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 	st.buf = palloc(st.bufsize);
 
 	nagare_wait_for_broker();
+	nagare_xact_wait_own_sends();
 	part = nagare_find_partition(st.topic->topic_id, st.partition);
 	nagare_partition_dir(dir, st.topic->topic_id, st.partition);
 

@@ -15,5 +15,6 @@
 extern void nagare_send_xact_callback(XactEvent event, void *arg);
 extern void nagare_xact_note_sent(uint64 end_pos);
 extern void nagare_xact_note_ddl(void);
+extern void nagare_xact_wait_own_sends(void);
 
 #endif							/* NAGARE_SEND_H */

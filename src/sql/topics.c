@@ -100,9 +100,12 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 	int32		partitions;
 	Jsonb	   *config;
 	NagareTopicConfig overrides;
-	Datum		args[3];
-	Oid			argtypes[3] = {TEXTOID, INT4OID, JSONBOID};
+	Datum		args[4];
+	Oid			argtypes[4] = {TEXTOID, INT4OID, JSONBOID, INT4OID};
 	int			ret;
+	int32		id;
+	uint32		max_id;
+	bool		isnull;
 
 	nagare_check_loaded();
 	if (PG_ARGISNULL(0))
@@ -136,10 +139,32 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 				 errmsg("topic \"%s\" already exists", name),
 				 errhint("Use nagare.alter_topic() to change its partition count or configuration.")));
 
+	/*
+	 * The id must be above every topic id that has files or a partition
+	 * entry: after DROP EXTENSION and CREATE EXTENSION the sequence starts
+	 * again at 1 while the old topics' files may still be there.
+	 */
+	nagare_wait_for_broker();
+	ret = SPI_execute("SELECT nextval('nagare.topic_id_seq')::integer", false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not allocate a topic id: %s", SPI_result_code_string(ret));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	max_id = pg_atomic_read_u32(&nagare_shared->max_topic_id);
+	if ((uint32) id <= max_id)
+	{
+		id = (int32) max_id + 1;
+		args[3] = Int32GetDatum(id);
+		ret = SPI_execute_with_args("SELECT setval('nagare.topic_id_seq', $1)",
+									1, &argtypes[3], &args[3], NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not advance the topic id sequence: %s", SPI_result_code_string(ret));
+	}
+
 	args[1] = Int32GetDatum(partitions);
 	args[2] = JsonbPGetDatum(nagare_config_to_jsonb(&overrides));
-	ret = SPI_execute_with_args("INSERT INTO nagare.topic (name, partitions, config) VALUES ($1, $2, $3)",
-								3, argtypes, args, NULL, false, 0);
+	args[3] = Int32GetDatum(id);
+	ret = SPI_execute_with_args("INSERT INTO nagare.topic (name, partitions, config, id) VALUES ($1, $2, $3, $4)",
+								4, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert topic: %s", SPI_result_code_string(ret));
 	SPI_finish();

@@ -41,6 +41,19 @@ nagare_xact_note_sent(uint64 end_pos)
 		sent_end_pos = end_pos;
 }
 
+/*
+ * Read your own writes: wait until this transaction's sends are written, so
+ * that consume() in the same transaction sees them.  (Waiting for
+ * durability is the one wait the broker offers; it is what commit does
+ * anyway.)
+ */
+void
+nagare_xact_wait_own_sends(void)
+{
+	if (sent_end_pos > 0)
+		nagare_queue_wait_durable(sent_end_pos);
+}
+
 void
 nagare_xact_note_ddl(void)
 {

@@ -11,6 +11,11 @@
  * committing backend sets this worker's latch), and when a new broker has
  * finished recovery.
  *
+ * Files of topics the catalog does not know at all (left by DROP EXTENSION,
+ * or by a topic row removed by hand) are removed too, but only for partitions
+ * the broker found on disk when it started and only against a snapshot taken
+ * after that: a topic committed later cannot be mistaken for one of them.
+ *
  * Deleted topics are rows with deleted_at set.  A sync marks every partition
  * of such a topic deleted in shared memory, which tells the broker to remove
  * the files; once no partition of the topic is left, and the deletion is
@@ -57,6 +62,10 @@ typedef struct CatalogTopic
 
 static void worker_detach(int code, Datum arg);
 static bool sync_topics(void);
+static void remove_unknown_topics(CatalogTopic *topics, int ntopics);
+
+/* the broker whose partitions found on disk were checked against the catalog */
+static pid_t orphans_checked_for = 0;
 
 void
 nagare_worker_main(Datum main_arg)
@@ -230,6 +239,9 @@ sync_topics(void)
 		}
 	}
 
+	if (broker_ready)
+		remove_unknown_topics(topics, ntopics);
+
 	/* the shared topic table: exactly the live topics */
 	LWLockAcquire(nagare_shared->registry_lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, nagare_topic_hash);
@@ -281,4 +293,54 @@ sync_topics(void)
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return again;
+}
+
+/*
+ * Mark deleted the partitions found on disk at broker start whose topic is
+ * not in the catalog.  Runs once per broker, with a snapshot taken after the
+ * broker was ready.
+ */
+static void
+remove_unknown_topics(CatalogTopic *topics, int ntopics)
+{
+	HASH_SEQ_STATUS status;
+	NagarePartition *part;
+	pid_t		broker_pid;
+	bool		marked = false;
+
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	broker_pid = nagare_shared->broker_pid;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	if (broker_pid == 0 || broker_pid == orphans_checked_for)
+		return;
+
+	LWLockAcquire(nagare_shared->registry_lock, LW_SHARED);
+	LWLockAcquire(nagare_shared->insert_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, nagare_partition_hash);
+	while ((part = hash_seq_search(&status)) != NULL)
+	{
+		bool		known = false;
+		int			i;
+
+		if (!part->from_disk || part->state != NAGARE_PART_OPEN)
+			continue;
+		for (i = 0; i < ntopics && !known; i++)
+			known = (topics[i].id == part->key.topic_id);
+		if (known)
+			continue;
+		part->state = NAGARE_PART_DELETED;
+		marked = true;
+		ereport(LOG,
+				(errmsg("nagare worker: removing partition %d of topic id %d, which is not in nagare.topic",
+						part->key.partition, part->key.topic_id)));
+	}
+	LWLockRelease(nagare_shared->insert_lock);
+	LWLockRelease(nagare_shared->registry_lock);
+
+	if (marked)
+	{
+		pg_atomic_write_u32(&nagare_shared->deletes_pending, 1);
+		nagare_wake_broker();
+	}
+	orphans_checked_for = broker_pid;
 }

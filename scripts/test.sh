@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Run nagare's whole test suite on this machine:
+#
+#   1. the Kafka codec's unit tests and cross-checks (test/codec)
+#   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
+#      against a scratch server with nagare preloaded
+#   3. TAP tests (test/t) with PostgreSQL::Test::Cluster
+#   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus
+#
+# As root (a fresh Debian 12 machine, CI) it first installs the packages
+# (scripts/deps.sh), builds and installs nagare, then runs the tests as the
+# unprivileged "postgres" user on a copy of the tree: PostgreSQL refuses to
+# run as root.  It ends with one line "N passed, M failed" and exits non-zero
+# when anything failed.
+#
+# Environment: FUZZ_SECONDS, NAGARE_TEST_PHASES (e.g. "codec regress tap").
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+phases=${NAGARE_TEST_PHASES:-"codec regress tap fuzz"}
+
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/deps.sh
+  make -s clean >/dev/null
+  make -s -j"$(nproc)" || exit 1
+  make -s install >/dev/null || exit 1
+  work=$(mktemp -d /tmp/nagare-test.XXXXXX)
+  cp -a . "$work/tree"
+  chown -R postgres: "$work"
+  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' scripts/test.sh"
+  rc=$?
+  # keep logs of failures where CI can show them
+  if [ $rc -ne 0 ]; then
+    for f in "$work"/tree/regression.diffs "$work"/tree/output_iso/regression.diffs; do
+      [ -f "$f" ] && { echo "=== $f"; head -200 "$f"; }
+    done
+    for f in "$work"/tree/tmp_check/log/regress_log_*; do
+      [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -80 "$f"; }
+    done
+  fi
+  exit $rc
+fi
+
+if [ -z "${NAGARE_TEST_INSTALLED:-}" ]; then
+  make -s -j"$(nproc)" || exit 1
+  make -s install >/dev/null || { echo "test.sh: cannot install nagare; run as root or install it first" >&2; exit 1; }
+fi
+
+bindir=$(pg_config --bindir)
+passed=0
+failed=0
+summary=()
+
+count() {		# phase name, passed, failed
+  passed=$((passed + $2)); failed=$((failed + $3))
+  summary+=("$1: $2 passed, $3 failed")
+}
+
+run_codec() {
+  local out
+  out=$(make -s -C test/codec check 2>&1); local rc=$?
+  echo "$out"
+  local p f
+  p=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+  f=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count codec "$p" "$f"
+}
+
+run_regress() {
+  local dir port=54321
+  dir=$(mktemp -d /tmp/nagare-regress.XXXXXX)
+  "$bindir/initdb" -D "$dir/data" -U postgres >/dev/null || { count regress 0 1; return; }
+  cat test/nagare.conf >> "$dir/data/postgresql.conf"
+  echo "port = $port" >> "$dir/data/postgresql.conf"
+  echo "unix_socket_directories = '$dir'" >> "$dir/data/postgresql.conf"
+  "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; count regress 0 1; return; }
+  "$bindir/createdb" -h "$dir" -p $port contrib_regression
+  local out rc
+  out=$(make -s installcheck PGHOST="$dir" PGPORT=$port 2>&1); rc=$?
+  echo "$out"
+  "$bindir/pg_ctl" -D "$dir/data" -w stop -m fast >/dev/null
+  local p f
+  p=$(echo "$out" | grep -cE '^(ok|test|\s*test)? .*\.\.\. ok|^ok [0-9]+ ')
+  f=$(echo "$out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok ')
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  if [ $rc -ne 0 ]; then echo "--- server log"; tail -50 "$dir/log"; fi
+  count regress "$p" "$f"
+  rm -rf "$dir"
+}
+
+run_tap() {
+  local out rc
+  out=$(make -s prove_installcheck PROVE_FLAGS="--timer" 2>&1); rc=$?
+  echo "$out"
+  local tests f
+  tests=$(echo "$out" | sed -n 's/.*Tests=\([0-9]\+\).*/\1/p' | tail -1)
+  tests=${tests:-0}
+  f=$(echo "$out" | sed -n 's/.*Failed \([0-9]\+\)\/[0-9]\+ subtests.*/\1/p' | awk '{s+=$1} END {print s+0}')
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count tap $((tests - f)) "$f"
+}
+
+run_fuzz() {
+  local out rc
+  out=$(make -s -C test/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1); rc=$?
+  echo "$out" | tail -20
+  local p f
+  p=$(echo "$out" | grep -c '^fuzz .*: ok')
+  f=$(echo "$out" | grep -c '^fuzz .*: FAILED')
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count fuzz "$p" "$f"
+}
+
+for phase in $phases; do
+  echo "=== $phase"
+  "run_$phase"
+done
+
+echo
+for line in "${summary[@]}"; do echo "  $line"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
