@@ -41,6 +41,9 @@ override with_llvm = no
 # when PostgreSQL was configured with --enable-depend).
 override autodepend = yes
 
+# pg_regress and the isolation tester share the database the worker serves
+override ISOLATION_TESTDB = contrib_regression
+
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -42,6 +42,25 @@ check_partition_count(int32 partitions)
 				 errhint("A topic has between 1 and 100000 partitions.")));
 }
 
+/*
+ * Serialise creators and deleters of one topic name until the end of the
+ * transaction, so that a create waits for a concurrent create or delete of
+ * the same name to commit or roll back, and then sees its outcome.
+ */
+static void
+lock_topic_name(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	Oid			argtype = TEXTOID;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
+								"'nagare.topic'::regclass::oid::integer, hashtext($1))",
+								1, &argtype, &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock topic name \"%s\": %s", name, SPI_result_code_string(ret));
+}
+
 /* Lock the topic's row; returns false if there is no such live topic */
 static bool
 lock_topic(const char *name, int32 *id, int32 *partitions, Jsonb **config)
@@ -122,13 +141,8 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 	check_config(&overrides);
 
 	SPI_connect();
-	/* serialise creators of the same name, so the loser gets a clear error */
+	lock_topic_name(name);
 	args[0] = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
-								"'nagare.topic'::regclass::oid::integer, hashtext($1))",
-								1, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not lock topic name: %s", SPI_result_code_string(ret));
 	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
 								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -256,6 +270,7 @@ nagare_delete_topic(PG_FUNCTION_ARGS)
 
 	nagare_check_loaded();
 	SPI_connect();
+	lock_topic_name(name);
 	if (!lock_topic(name, &id, &partitions, NULL))
 		no_such_topic(name);
 	arg = Int32GetDatum(id);
