@@ -393,11 +393,36 @@ partition_recover(LogPartition *lp)
 	int			nbases = 0;
 	int			maxbases = 16;
 	NagarePartitionMeta meta;
-	bool		have_meta;
+	bool		have_meta = false;
+	bool		rewrite_meta = false;
+	const char *reason = NULL;
 	int			i;
 
 	lp->dir_exists = true;
-	have_meta = nagare_meta_read(lp->dir, &meta);
+	switch (nagare_meta_read(lp->dir, &meta, &reason))
+	{
+		case NAGARE_META_OK:
+			have_meta = true;
+			break;
+		case NAGARE_META_MISSING:
+			have_meta = false;
+			break;
+		case NAGARE_META_CORRUPT:
+
+			/*
+			 * The log start offset only ever moves to a segment's base
+			 * offset, and the segments below it are deleted right after it
+			 * is written, so the first segment's base is a safe fallback.
+			 * Rewrite the file so this is said once.
+			 */
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("nagare broker: \"%s/%s\" is corrupted (%s); the log start offset falls back to the first segment's",
+							lp->dir, NAGARE_META_FILE, reason)));
+			have_meta = false;
+			rewrite_meta = true;
+			break;
+	}
 
 	bases = palloc(sizeof(int64) * maxbases);
 	dir = AllocateDir(lp->dir);
@@ -462,6 +487,14 @@ partition_recover(LogPartition *lp)
 	else
 		lp->log_end = lp->log_start;
 	lp->written_end = lp->log_end;
+
+	if (rewrite_meta)
+	{
+		meta.topic_id = lp->key.topic_id;
+		meta.partition = lp->key.partition;
+		meta.log_start_offset = lp->log_start;
+		nagare_meta_write(lp->dir, &meta);
+	}
 }
 
 static void

@@ -6,7 +6,7 @@
  * partition.meta is written as replication slots write their state file:
  * to a temporary file, fsync, rename over the old one, fsync the directory
  * (durable_rename).  On read every field is checked in order, magic, version,
- * length, CRC, and a mismatch is ERRCODE_DATA_CORRUPTED naming the file.
+ * length, CRC; a mismatch is reported to the caller with the reason.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -89,10 +89,12 @@ nagare_parse_partition_dir(const char *name, int32 *topic_id, int32 *partition)
 }
 
 /*
- * Read partition.meta; false if it does not exist.  Corruption is an ERROR.
+ * Read partition.meta.  Returns NAGARE_META_OK, NAGARE_META_MISSING, or
+ * NAGARE_META_CORRUPT with *reason saying what is wrong (the caller decides
+ * whether that is fatal).  Errors reading the file are ERRORs.
  */
-bool
-nagare_meta_read(const char *dir, NagarePartitionMeta *meta)
+NagareMetaStatus
+nagare_meta_read(const char *dir, NagarePartitionMeta *meta, const char **reason)
 {
 	char		path[MAXPGPATH];
 	MetaFileHeader hdr;
@@ -104,54 +106,47 @@ nagare_meta_read(const char *dir, NagarePartitionMeta *meta)
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
-			return false;
+			return NAGARE_META_MISSING;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", path)));
 	}
+	*reason = NULL;
 	n = read(fd, &hdr, sizeof(hdr));
+	if (n < 0)
+		goto read_error;
 	if (n != sizeof(hdr))
-		goto short_read;
-	if (hdr.magic != NAGARE_META_MAGIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition metadata file \"%s\" has wrong magic number: %u instead of %u",
-						path, hdr.magic, NAGARE_META_MAGIC)));
-	if (hdr.version != NAGARE_META_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition metadata file \"%s\" has unsupported version %u",
-						path, hdr.version)));
-	if (hdr.length != sizeof(NagarePartitionMeta))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition metadata file \"%s\" has corrupted length %u",
-						path, hdr.length)));
-	n = read(fd, meta, sizeof(NagarePartitionMeta));
-	if (n != sizeof(NagarePartitionMeta))
-		goto short_read;
-	if (kafka_crc32c(0, meta, sizeof(NagarePartitionMeta)) != hdr.crc)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition metadata file \"%s\" has wrong checksum", path)));
+		*reason = "file is truncated";
+	else if (hdr.magic != NAGARE_META_MAGIC)
+		*reason = "wrong magic number";
+	else if (hdr.version != NAGARE_META_VERSION)
+		*reason = "unsupported version";
+	else if (hdr.length != sizeof(NagarePartitionMeta))
+		*reason = "wrong length";
+	else
+	{
+		n = read(fd, meta, sizeof(NagarePartitionMeta));
+		if (n < 0)
+			goto read_error;
+		if (n != sizeof(NagarePartitionMeta))
+			*reason = "file is truncated";
+		else if (kafka_crc32c(0, meta, sizeof(NagarePartitionMeta)) != hdr.crc)
+			*reason = "checksum mismatch";
+	}
 	CloseTransientFile(fd);
-	return true;
+	return *reason ? NAGARE_META_CORRUPT : NAGARE_META_OK;
 
-short_read:
+read_error:
 	{
 		int			save_errno = errno;
 
 		CloseTransientFile(fd);
 		errno = save_errno;
-		if (n < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", path)));
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("partition metadata file \"%s\" is truncated", path)));
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
 	}
-	return false;				/* keep compiler quiet */
+	return NAGARE_META_CORRUPT; /* keep compiler quiet */
 }
 
 /*

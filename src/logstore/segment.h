@@ -51,7 +51,15 @@ extern bool nagare_parse_segment_name(const char *name, const char *suffix,
 extern bool nagare_parse_partition_dir(const char *name, int32 *topic_id,
 									   int32 *partition);
 
-extern bool nagare_meta_read(const char *dir, NagarePartitionMeta *meta);
+typedef enum NagareMetaStatus
+{
+	NAGARE_META_OK,
+	NAGARE_META_MISSING,
+	NAGARE_META_CORRUPT
+} NagareMetaStatus;
+
+extern NagareMetaStatus nagare_meta_read(const char *dir, NagarePartitionMeta *meta,
+										 const char **reason);
 extern void nagare_meta_write(const char *dir, const NagarePartitionMeta *meta);
 
 /* big-endian helpers */
