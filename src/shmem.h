@@ -69,6 +69,7 @@ typedef struct NagareTopicConfig
 typedef struct NagareTopic
 {
 	int32		topic_id;		/* hash key: nagare.topic.id */
+	uint64		generation;		/* catalog_generation it was read at */
 	int32		partitions;		/* partition count */
 	bool		deleted;		/* dropped by a committed delete_topic() */
 	NagareTopicConfig config;

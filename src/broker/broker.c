@@ -160,7 +160,6 @@ nagare_broker_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if (now >= next_retention)
 		{
-			nagare_log_close_idle_segments();
 			nagare_log_enforce_retention();
 			next_retention = TimestampTzPlusMilliseconds(now, nagare_retention_check_interval_ms);
 		}
@@ -403,6 +402,9 @@ manage_sync(void)
 	for (i = 0; i < nwaiters; i++)
 		if (waiters[i].target <= tail)
 			needed = true;
+	/* rolled segments are fsynced before their files are closed */
+	if (nagare_log_close_rolled_segments())
+		needed = true;
 	if (needed && nagare_log_start_sync(tail) && !nagare_log_sync_pending())
 	{
 		/* the round finished at once (nothing to fsync, or plain I/O) */

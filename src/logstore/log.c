@@ -91,6 +91,7 @@ static HTAB *log_hash = NULL;	/* NagarePartitionKey -> LogPartition */
 static MemoryContext log_context = NULL;
 static dlist_head touched = DLIST_STATIC_INIT(touched);
 static dlist_head dirty_segments = DLIST_STATIC_INIT(dirty_segments);
+static dlist_head rolled_segments = DLIST_STATIC_INIT(rolled_segments);
 static bool nagare_dir_dirty = false;
 
 /* group sync state */
@@ -330,7 +331,11 @@ nagare_log_get(NagarePartition *shared, uint64 incarnation)
 {
 	LogPartition *lp;
 
-	if (shared->incarnation != incarnation)
+	/*
+	 * A deleted partition's entry keeps its state until its memory is reused
+	 * for another key, which then has another incarnation.
+	 */
+	if (shared->incarnation != incarnation || shared->state != NAGARE_PART_OPEN)
 		return NULL;
 	lp = hash_search(log_hash, &shared->key, HASH_FIND, NULL);
 	if (lp != NULL && lp->incarnation != incarnation)
@@ -774,6 +779,16 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		}
 	}
 
+	/*
+	 * After a restart of the broker alone, the previous broker's last writes
+	 * may still be only in the page cache; the new broker declares everything
+	 * it recovered durable, so make it so.
+	 */
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", logpath)));
+
 	pfree(buf);
 	CloseTransientFile(tfd);
 	CloseTransientFile(ifd);
@@ -974,6 +989,8 @@ partition_roll(LogPartition *lp, int64 base_offset, int64 now)
 	partition_submit_write(lp);
 	segment_add_timeindex_entry(old);
 	segment_flush_index(old);
+	dlist_push_tail(&rolled_segments, &old->rolled_node);
+	old->in_rolled_list = true;
 	(void) segment_new(lp, base_offset);
 	lp->segs[lp->nsegs - 1]->created_ms = now;
 }
@@ -1217,29 +1234,31 @@ nagare_log_synced_target(void)
 }
 
 /*
- * Close the files of inactive segments once their writes and syncs are done:
- * a partition keeps only its active segment open.
+ * Close the files of rolled segments once their writes are done and an fsync
+ * round has covered them: a partition keeps only its active segment open.
+ * Returns true if some rolled segment still needs an fsync round, which the
+ * caller should then start even if no commit is waiting for one.
  */
-void
-nagare_log_close_idle_segments(void)
+bool
+nagare_log_close_rolled_segments(void)
 {
-	HASH_SEQ_STATUS status;
-	LogPartition *lp;
+	dlist_mutable_iter iter;
+	bool		need_sync = false;
 
-	hash_seq_init(&status, log_hash);
-	while ((lp = hash_seq_search(&status)) != NULL)
+	dlist_foreach_modify(iter, &rolled_segments)
 	{
-		int			i;
+		LogSegment *seg = dlist_container(LogSegment, rolled_node, iter.cur);
 
-		for (i = 0; i < lp->nsegs - 1; i++)
+		if (seg->dirty)
+			need_sync = true;
+		else if (seg->inflight == 0 && seg->index_buf_len == 0 && seg->timeindex_buf_len == 0)
 		{
-			LogSegment *seg = lp->segs[i];
-
-			if (seg->log_fd >= 0 && seg->inflight == 0 && !seg->dirty &&
-				seg->index_buf_len == 0 && seg->timeindex_buf_len == 0)
-				segment_close_files(seg);
+			segment_close_files(seg);
+			dlist_delete(iter.cur);
+			seg->in_rolled_list = false;
 		}
 	}
+	return need_sync;
 }
 
 static void
@@ -1288,6 +1307,8 @@ partition_delete_segments(LogPartition *lp, int ndelete, const char *why)
 		segment_remove_files(lp, seg);
 		if (seg->in_dirty_list)
 			dlist_delete(&seg->dirty_node);
+		if (seg->in_rolled_list)
+			dlist_delete(&seg->rolled_node);
 		pfree(seg);
 	}
 	memmove(lp->segs, lp->segs + ndelete, sizeof(LogSegment *) * (lp->nsegs - ndelete));
@@ -1328,7 +1349,7 @@ nagare_log_enforce_retention(void)
 		{
 			LogSegment *seg = lp->segs[i];
 
-			if (seg->inflight > 0 || seg->dirty)
+			if (seg->inflight > 0 || seg->dirty || seg->in_rolled_list)
 				break;
 			if (cfg.retention_bytes >= 0 && total - seg->size >= cfg.retention_bytes)
 				why = "retention.bytes";
@@ -1360,6 +1381,8 @@ partition_remove(LogPartition *lp)
 		segment_close_files(seg);
 		if (seg->in_dirty_list)
 			dlist_delete(&seg->dirty_node);
+		if (seg->in_rolled_list)
+			dlist_delete(&seg->rolled_node);
 		pfree(seg);
 	}
 	lp->nsegs = 0;

@@ -39,6 +39,8 @@ typedef struct LogSegment
 	bool		dirty;			/* written since the last fdatasync */
 	bool		in_dirty_list;
 	dlist_node	dirty_node;
+	bool		in_rolled_list; /* inactive, files still open */
+	dlist_node	rolled_node;
 	/* index entries not yet handed to a write */
 	uint8		index_buf[8 * 32];
 	int			index_buf_len;
@@ -81,7 +83,7 @@ extern bool nagare_log_start_sync(uint64 target);
 extern uint64 nagare_log_synced_target(void);
 extern void nagare_log_enforce_retention(void);
 extern void nagare_log_process_deletes(void);
-extern void nagare_log_close_idle_segments(void);
+extern bool nagare_log_close_rolled_segments(void);
 extern void nagare_log_shutdown(void);
 extern void nagare_log_config_reloaded(void);
 

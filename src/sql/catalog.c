@@ -153,6 +153,34 @@ cache_check(void)
 }
 
 /*
+ * Share what a backend read from the catalog with the broker, unless the
+ * shared topic table already holds something read at a later catalog
+ * generation.  The nagare worker does the same for every topic after each
+ * change; this closes the gap between a topic's creation and the worker's
+ * next pass, so that the first records already follow its settings.
+ */
+static void
+publish_topic(const NagareTopicInfo *info, const NagareTopicConfig *overrides, uint64 generation)
+{
+	NagareTopic *t;
+	bool		found;
+
+	LWLockAcquire(nagare_shared->registry_lock, LW_EXCLUSIVE);
+	t = hash_search(nagare_topic_hash, &info->topic_id, HASH_ENTER_NULL, &found);
+	if (t != NULL && (!found || t->generation < generation))
+	{
+		t->generation = generation;
+		t->partitions = info->partitions;
+		t->deleted = false;
+		t->config = *overrides;
+		strlcpy(t->name, info->name, sizeof(t->name));
+	}
+	LWLockRelease(nagare_shared->registry_lock);
+	if (t != NULL && (!found || t->generation == generation))
+		pg_atomic_fetch_add_u64(&nagare_shared->topic_table_version, 1);
+}
+
+/*
  * Look a topic up by name; ERROR if it does not exist.  With for_write, a
  * topic created by the current, uncommitted transaction is refused: appends
  * are not transactional, and would outlive a rollback of the topic.
@@ -219,6 +247,7 @@ nagare_lookup_topic(const char *name, bool for_write)
 		return &entry->info;
 	}
 
+	publish_topic(&info, &overrides, cache_generation);
 	entry = hash_search(topic_cache, name, HASH_ENTER, &found);
 	entry->info = info;
 	return &entry->info;

@@ -61,7 +61,7 @@ typedef struct CatalogTopic
 } CatalogTopic;
 
 static void worker_detach(int code, Datum arg);
-static bool sync_topics(void);
+static bool sync_topics(uint64 generation);
 static void remove_unknown_topics(CatalogTopic *topics, int ntopics);
 
 /* the broker whose partitions found on disk were checked against the catalog */
@@ -107,7 +107,7 @@ nagare_worker_main(Datum main_arg)
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{
-			again = sync_topics();
+			again = sync_topics(generation);
 			synced_generation = generation;
 			if (broker_ready)
 				synced_broker = broker_pid;
@@ -167,7 +167,7 @@ mark_partitions_deleted(int32 topic_id)
  * still have files).
  */
 static bool
-sync_topics(void)
+sync_topics(uint64 generation)
 {
 	int			ret;
 	int			ntopics;
@@ -270,6 +270,9 @@ sync_topics(void)
 					 errhint("Raise nagare.max_topics and restart the server; until then some topics use the default configuration.")));
 			break;
 		}
+		if (found && t->generation > generation)
+			continue;			/* a backend published a later reading */
+		t->generation = generation;
 		t->partitions = topics[i].partitions;
 		t->deleted = false;
 		t->config = topics[i].config;
