@@ -51,3 +51,9 @@ include $(PGXS)
 .PHONY: codec-check
 codec-check:
 	$(MAKE) -C test/codec check
+
+# TAP tests alone (PGXS runs them as part of installcheck); each test starts
+# its own cluster, so no server needs to be running.
+.PHONY: tapcheck
+tapcheck:
+	$(prove_installcheck)

@@ -77,7 +77,7 @@ run_regress() {
   "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; count regress 0 1; return; }
   "$bindir/createdb" -h "$dir" -p $port contrib_regression
   local out rc
-  out=$(make -s installcheck PGHOST="$dir" PGPORT=$port 2>&1); rc=$?
+  out=$(make -s installcheck TAP_TESTS= PGHOST="$dir" PGPORT=$port 2>&1); rc=$?
   echo "$out"
   "$bindir/pg_ctl" -D "$dir/data" -w stop -m fast >/dev/null
   local p f
@@ -91,7 +91,7 @@ run_regress() {
 
 run_tap() {
   local out rc
-  out=$(make -s prove_installcheck PROVE_FLAGS="--timer" 2>&1); rc=$?
+  out=$(make -s tapcheck PROVE_FLAGS="--timer" 2>&1); rc=$?
   echo "$out"
   local tests f
   tests=$(echo "$out" | sed -n 's/.*Tests=\([0-9]\+\).*/\1/p' | tail -1)
