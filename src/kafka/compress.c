@@ -14,9 +14,9 @@
  * at most twice the work.
  *
  * LZ4 frames are parsed here rather than with liblz4's LZ4F_decompress(),
- * which allocates its context with malloc() (the custom-allocator variant
- * exists only in lz4 >= 1.9.4) and cannot tell us the output size in
- * advance.  Parsing ourselves costs ~100 lines: the frame format is a
+ * which allocates its context with malloc() (a custom-allocator variant is
+ * recent and in the static-linking-only API) and cannot tell us the output
+ * size in advance.  Parsing ourselves costs ~100 lines: the frame format is a
  * 7-19 byte header, then length-prefixed blocks that are handed to the
  * allocation-free LZ4_decompress_safe*() block functions, with XXH32 for the
  * optional checksums.  A first pass over the frames measures the output
@@ -86,7 +86,9 @@
 #define OUTBUF_MIN_GUESS		4096
 
 /*
- * A decompression output buffer that grows by doubling up to a hard limit.
+ * An output buffer.  Decompressors grow it by doubling up to a hard limit
+ * (max_out); compressors allocate their worst case once, after len bytes of
+ * headroom for the caller (see kafka_compress_headroom).
  */
 typedef struct OutBuf
 {
@@ -1005,7 +1007,7 @@ zstd_decompress(const uint8_t *in, size_t inlen, OutBuf *ob)
 		size_t		fsize;
 		uint32_t	magic;
 		unsigned long long csize;
-		size_t		r;
+		size_t		r = 0;
 
 		if (end - p < 4)
 		{
@@ -1059,9 +1061,11 @@ zstd_decompress(const uint8_t *in, size_t inlen, OutBuf *ob)
 			for (;;)
 			{
 				rc = outbuf_grow(ob, ob->len + 1, outbuf_guess(inlen));
-				if (rc != KAFKA_OK)
+				if (rc == KAFKA_ERR_TOO_LARGE)
+					rc = KAFKA_OK;	/* full: an empty frame still fits */
+				else if (rc != KAFKA_OK)
 					break;
-				r = ZSTD_decompressDCtx(dctx, ob->data + ob->len, ob->cap - ob->len, p, fsize);
+				r = ZSTD_decompressDCtx(dctx, outbuf_tail(ob), ob->cap - ob->len, p, fsize);
 				if (!ZSTD_isError(r))
 					break;
 				if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)

@@ -46,19 +46,16 @@ kafka_murmur2(const void *key, size_t len)
 		h ^= k;
 	}
 
-	/* the remaining 0-3 bytes, exactly as Java's fall-through switch */
+	/* the remaining 0-3 bytes; Java's fall-through switch, unrolled */
 	tail = data + nblocks * 4;
-	switch (len & 3)
+	if ((len & 3) >= 3)
+		h ^= (uint32_t) tail[2] << 16;
+	if ((len & 3) >= 2)
+		h ^= (uint32_t) tail[1] << 8;
+	if ((len & 3) >= 1)
 	{
-		case 3:
-			h ^= (uint32_t) tail[2] << 16;
-			/* FALLTHROUGH */
-		case 2:
-			h ^= (uint32_t) tail[1] << 8;
-			/* FALLTHROUGH */
-		case 1:
-			h ^= (uint32_t) tail[0];
-			h *= MURMUR2_M;
+		h ^= (uint32_t) tail[0];
+		h *= MURMUR2_M;
 	}
 
 	h ^= h >> 13;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* key may be NULL if len is 0 (Java hashes an empty array, never null) */
 extern int32_t kafka_murmur2(const void *key, size_t len);
 
 /*

@@ -24,10 +24,12 @@
  *
  * Recovery.  At start every partition directory is opened.  For each segment
  * the tail after the last valid index entry is scanned, batch by batch
- * (length, magic, CRC-32C, offsets increasing), and the file is truncated at
- * the first invalid batch, with a LOG line saying what was cut.  Index entries
- * that point past the end or at something that is not the batch they claim
- * are dropped and rebuilt from the scan.
+ * (length, magic, CRC-32C, each batch starting at the offset after the
+ * previous one), and the file is truncated at the first invalid batch, with a
+ * LOG line saying what was cut.  Index entries from the first one that is out
+ * of order or points past the end are dropped, as are trailing ones that do
+ * not point at the batch they claim; entries for the scanned part are
+ * rebuilt.  Readers treat the index as a hint and verify what it points at.
  *
  * Blocking calls.  Appends, index writes and fsyncs go through aio.c.  Rarer
  * operations (creating a partition directory or segment files, writing
@@ -520,11 +522,13 @@ read_exact(int fd, void *buf, size_t len, off_t off, const char *path)
 
 /*
  * Check that a whole batch sits at pos of a log file of file_size bytes and
- * has offsets at or above min_offset.  On success fills *h.  On failure sets
- * *reason and returns false.
+ * starts at offset first (or, when first is -1, anywhere in the segment at
+ * or after min_offset).  The CRC does not cover the base offset, so the
+ * offset check is what catches a damaged one: nagare's logs have no gaps.
+ * On success fills *h.  On failure sets *reason and returns false.
  */
 static bool
-batch_at(int fd, const char *path, off_t pos, off_t file_size, int64 min_offset,
+batch_at(int fd, const char *path, off_t pos, off_t file_size, int64 first, int64 min_offset,
 		 KafkaBatchHeader *h, char **buf, size_t *bufsize, const char **reason)
 {
 	uint8		hdr[KAFKA_BATCH_HEADER_SIZE];
@@ -559,9 +563,10 @@ batch_at(int fd, const char *path, off_t pos, off_t file_size, int64 min_offset,
 		*reason = "unsupported magic byte";
 		return false;
 	}
-	if (h->BaseOffset < min_offset || h->LastOffsetDelta < 0)
+	if ((first >= 0 && h->BaseOffset != first) ||
+		h->BaseOffset < min_offset || h->LastOffsetDelta < 0)
 	{
-		*reason = "offsets out of order";
+		*reason = "offsets out of sequence";
 		return false;
 	}
 	if (len > *bufsize)
@@ -640,10 +645,34 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 	buf = palloc(bufsize);
 
 	/*
-	 * Walk back from the last index entry to the last one that points at the
-	 * batch it claims, inside the file.
+	 * Keep the index entries up to the first one that is out of order or
+	 * points past the end of the file (no reads: the index is a hint that
+	 * readers verify, and reading every indexed batch would make start-up
+	 * read a fraction of all the data), then walk back from the last kept
+	 * entry to one that points at the batch it claims.
 	 */
 	nentries = idx_size / NAGARE_INDEX_ENTRY_SIZE;
+	{
+		int64		prev_rel = -1;
+		off_t		prev_pos = -1;
+		int			k;
+
+		for (k = 0; k < nentries; k++)
+		{
+			uint8		e[NAGARE_INDEX_ENTRY_SIZE];
+			int64		rel;
+			off_t		epos;
+
+			read_exact(ifd, e, sizeof(e), (off_t) k * NAGARE_INDEX_ENTRY_SIZE, idxpath);
+			rel = (int32) nagare_get_be32(e);
+			epos = (off_t) nagare_get_be32(e + 4);
+			if (rel <= prev_rel || epos <= prev_pos || epos >= file_size)
+				break;
+			prev_rel = rel;
+			prev_pos = epos;
+		}
+		nentries = k;
+	}
 	while (nentries > 0)
 	{
 		uint8		e[NAGARE_INDEX_ENTRY_SIZE];
@@ -654,7 +683,7 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		rel = (int32) nagare_get_be32(e);
 		epos = (off_t) nagare_get_be32(e + 4);
 		if (rel >= 0 && epos < file_size &&
-			batch_at(fd, logpath, epos, file_size, seg->base_offset, &h, &buf, &bufsize, &reason) &&
+			batch_at(fd, logpath, epos, file_size, -1, seg->base_offset, &h, &buf, &bufsize, &reason) &&
 			h.BaseOffset + h.LastOffsetDelta == seg->base_offset + rel)
 		{
 			pos = epos;
@@ -673,7 +702,7 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 	{
 		int64		len;
 
-		if (!batch_at(fd, logpath, pos, file_size, next, &h, &buf, &bufsize, &reason))
+		if (!batch_at(fd, logpath, pos, file_size, next, next, &h, &buf, &bufsize, &reason))
 			break;
 		len = (int64) h.BatchLength + KAFKA_BATCH_LOG_OVERHEAD;
 		if (h.MaxTimestamp > seg->max_timestamp)
@@ -1285,7 +1314,7 @@ segment_remove_files(LogPartition *lp, LogSegment *seg)
  * so a crash in between leaves files that recovery knows to delete.
  */
 static void
-partition_delete_segments(LogPartition *lp, int ndelete, const char *why)
+partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why)
 {
 	NagarePartitionMeta meta;
 	int			i;
@@ -1302,7 +1331,7 @@ partition_delete_segments(LogPartition *lp, int ndelete, const char *why)
 
 		ereport(LOG,
 				(errmsg("nagare broker: deleting segment %lld of partition \"%s\" (%s)",
-						(long long) seg->base_offset, lp->dir, why)));
+						(long long) seg->base_offset, lp->dir, why[i])));
 		segment_close_files(seg);
 		segment_remove_files(lp, seg);
 		if (seg->in_dirty_list)
@@ -1337,7 +1366,7 @@ nagare_log_enforce_retention(void)
 		int64		total = 0;
 		int			ndelete = 0;
 		int			i;
-		const char *why = NULL;
+		const char **why;
 
 		if (lp->deleting || lp->nsegs < 2 ||
 			!nagare_topic_effective_config(lp->key.topic_id, &cfg))
@@ -1345,6 +1374,7 @@ nagare_log_enforce_retention(void)
 		for (i = 0; i < lp->nsegs; i++)
 			total += lp->segs[i]->size;
 
+		why = palloc(sizeof(const char *) * lp->nsegs);
 		for (i = 0; i < lp->nsegs - 1; i++)
 		{
 			LogSegment *seg = lp->segs[i];
@@ -1352,9 +1382,9 @@ nagare_log_enforce_retention(void)
 			if (seg->inflight > 0 || seg->dirty || seg->in_rolled_list)
 				break;
 			if (cfg.retention_bytes >= 0 && total - seg->size >= cfg.retention_bytes)
-				why = "retention.bytes";
+				why[i] = "retention.bytes";
 			else if (cfg.retention_ms >= 0 && now - seg->max_timestamp > cfg.retention_ms)
-				why = "retention.ms";
+				why[i] = "retention.ms";
 			else
 				break;
 			total -= seg->size;
@@ -1362,6 +1392,7 @@ nagare_log_enforce_retention(void)
 		}
 		if (ndelete > 0)
 			partition_delete_segments(lp, ndelete, why);
+		pfree(why);
 	}
 }
 

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "access/xact.h"
 #include "storage/proc.h"
 #include "utils/timestamp.h"
 
@@ -245,9 +246,11 @@ abandon_slot(NagareRequestSlot *slot)
 /*
  * Wait until the append ring is durable up to position target: every batch
  * appended below it is written and fsynced.  Called at commit by a
- * transaction that sent records.  Cancellable and bounded by
- * nagare.request_timeout; on error the slot is released, so nothing stays
- * inconsistent (the batches themselves are already appended either way).
+ * transaction that sent records.  Cancellable, and bounded by
+ * nagare.request_timeout and by statement_timeout (which PostgreSQL itself
+ * switches off before commit processing, so it is checked here); on error
+ * the slot is released, so nothing stays inconsistent (the batches
+ * themselves are already appended either way).
  */
 void
 nagare_queue_wait_durable(uint64 target)
@@ -256,6 +259,7 @@ nagare_queue_wait_durable(uint64 target)
 	NagareRequestSlot *slot = &s->slots[MyProc->pgprocno];
 	uint32		generation;
 	TimestampTz start;
+	TimestampTz stmt_deadline;
 	volatile bool done = false;
 
 	if (pg_atomic_read_u64(&s->durable) >= target)
@@ -271,6 +275,8 @@ nagare_queue_wait_durable(uint64 target)
 	SpinLockRelease(&slot->mutex);
 
 	start = GetCurrentTimestamp();
+	stmt_deadline = StatementTimeout > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(), StatementTimeout) : 0;
 	PG_TRY();
 	{
 		queue_slot(MyProc->pgprocno);
@@ -278,6 +284,7 @@ nagare_queue_wait_durable(uint64 target)
 		{
 			long		timeout_ms;
 			int			rc;
+			TimestampTz now;
 
 			SpinLockAcquire(&slot->mutex);
 			if (slot->state == NAGARE_SLOT_DONE && slot->generation == generation)
@@ -290,8 +297,15 @@ nagare_queue_wait_durable(uint64 target)
 			if (done)
 				break;
 
-			timeout_ms = nagare_request_timeout_ms -
-				(long) ((GetCurrentTimestamp() - start) / 1000);
+			now = GetCurrentTimestamp();
+			if (stmt_deadline != 0 && now >= stmt_deadline)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("canceling statement due to statement timeout"),
+						 errdetail("The transaction was waiting for the nagare broker to flush the records it sent; they are appended and may still become durable.")));
+			timeout_ms = nagare_request_timeout_ms - (long) ((now - start) / 1000);
+			if (stmt_deadline != 0)
+				timeout_ms = Min(timeout_ms, (long) ((stmt_deadline - now) / 1000) + 1);
 			if (timeout_ms <= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),

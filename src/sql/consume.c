@@ -237,6 +237,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 	struct stat sb;
 	off_t		pos;
 	off_t		size;
+	bool		restarted = false;
 
 	nagare_segment_path(path, dir, base, ".log");
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
@@ -254,6 +255,20 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 				 errmsg("could not stat file \"%s\": %m", path)));
 	size = sb.st_size;
 	pos = use_index ? index_lookup(dir, base, st->next, size) : 0;
+	if (pos > 0)
+	{
+		/*
+		 * The index is a hint: if what it points at is not a batch at or
+		 * before the wanted offset, read the segment from its start.
+		 */
+		KafkaBatchHeader h;
+
+		if (size - pos < KAFKA_BATCH_HEADER_SIZE ||
+			pg_pread(fd, st->buf, KAFKA_BATCH_HEADER_SIZE, pos) != KAFKA_BATCH_HEADER_SIZE ||
+			kafka_batch_read_header((const uint8 *) st->buf, KAFKA_BATCH_HEADER_SIZE, &h) != KAFKA_OK ||
+			h.Magic != 2 || h.BaseOffset < base || h.BaseOffset > st->next)
+			pos = 0;
+	}
 
 	while (st->remaining > 0 && st->next < st->hwm && size - pos >= KAFKA_BATCH_HEADER_SIZE)
 	{
@@ -280,6 +295,13 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 		if (kafka_batch_last_offset(&h) < st->next)
 		{
 			pos += len;
+			continue;
+		}
+		if (h.BaseOffset > st->next && st->next >= base && pos > 0 && !restarted)
+		{
+			/* an index entry led past the offset we want: scan from the start */
+			pos = 0;
+			restarted = true;
 			continue;
 		}
 		if (len > st->bufsize)

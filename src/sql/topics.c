@@ -94,20 +94,19 @@ no_such_topic(const char *name)
 }
 
 /*
- * The largest batch a topic may accept must fit the append ring.
+ * A topic's own max.message.bytes must fit the append ring.  (The server
+ * default is not checked here: a batch that does not fit is refused when it
+ * is sent, with a hint.)
  */
 static void
 check_config(const NagareTopicConfig *overrides)
 {
-	NagareTopicConfig eff;
-
-	nagare_config_defaults(&eff);
-	nagare_config_apply(overrides, &eff);
-	if (eff.max_message_bytes > (int64) nagare_queue_max_batch())
+	if (overrides->max_message_bytes != NAGARE_CONFIG_UNSET &&
+		overrides->max_message_bytes > (int64) nagare_queue_max_batch())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max.message.bytes %lld is larger than the append ring allows",
-						(long long) eff.max_message_bytes),
+						(long long) overrides->max_message_bytes),
 				 errhint("Batches may take at most a quarter of nagare.queue_size (%zu bytes); raise nagare.queue_size.",
 						 nagare_queue_max_batch())));
 }
