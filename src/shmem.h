@@ -111,8 +111,17 @@ typedef struct NagarePartition
 	pg_atomic_uint64 size_bytes;	/* bytes of .log files */
 	pg_atomic_uint32 segments;	/* number of segments */
 	pg_atomic_uint32 recovered;	/* broker has opened this partition */
+	/*
+	 * Base offset of the active segment once its file's directory entry is
+	 * durable, else NAGARE_NO_SYNC_BASE.  Records at or above it that are
+	 * written (below the ring's tail) are in that file, so a committing
+	 * backend can fdatasync it itself (sql/xact.c).
+	 */
+	pg_atomic_uint64 sync_base;
 	bool		from_disk;		/* found on disk when the broker started */
 } NagarePartition;
+
+#define NAGARE_NO_SYNC_BASE		PG_UINT64_MAX
 
 /* Status of the broker, as the broker publishes it. */
 typedef enum NagareBrokerState
@@ -126,7 +135,8 @@ typedef enum NagareBrokerState
 typedef enum NagareRequestType
 {
 	NAGARE_REQ_NONE,
-	NAGARE_REQ_WAIT_DURABLE		/* reply when the ring is durable up to a position */
+	NAGARE_REQ_WAIT_DURABLE,	/* reply when the ring is durable up to a position */
+	NAGARE_REQ_WAIT_WRITTEN		/* reply when the ring is written up to a position */
 } NagareRequestType;
 
 typedef enum NagareSlotState
@@ -151,7 +161,7 @@ typedef struct NagareRequestSlot
 	NagareRequestType type;
 	uint32		generation;
 	int			procno;			/* owner's pgprocno, for SetLatch */
-	uint64		target;			/* WAIT_DURABLE: ring position */
+	uint64		target;			/* WAIT_*: ring position */
 	int			result;			/* 0 = ok */
 } NagareRequestSlot;
 

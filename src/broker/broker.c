@@ -55,17 +55,23 @@
 /* Most ring entries taken in one turn, so that completions are not starved */
 #define MAX_ENTRIES_PER_TURN	8192
 
-/* A commit waiting for the ring to be durable up to target */
-typedef struct DurableWaiter
+/* A request waiting for the ring to be durable (or written) up to target */
+typedef struct Waiter
 {
 	int			slotno;
 	uint32		generation;
 	uint64		target;
-} DurableWaiter;
+} Waiter;
 
-static DurableWaiter *waiters = NULL;
-static int	nwaiters = 0;
-static int	maxwaiters = 0;
+typedef struct WaiterList
+{
+	Waiter	   *w;
+	int			n;
+	int			max;
+} WaiterList;
+
+static WaiterList durable_waiters;
+static WaiterList written_waiters;
 
 /* ring position up to which entries were taken (broker-private) */
 static uint64 consumed = 0;
@@ -74,8 +80,8 @@ static void broker_attach(void);
 static void broker_detach(int code, Datum arg);
 static bool take_entries(void);
 static bool take_requests(void);
-static void add_waiter(int slotno, uint32 generation, uint64 target);
-static void answer_waiters(uint64 durable);
+static void add_waiter(WaiterList *list, int slotno, uint32 generation, uint64 target);
+static void answer_waiters(WaiterList *list, uint64 position);
 static bool advance_tail(void);
 static void manage_sync(void);
 static void requeue_pending_slots(void);
@@ -183,7 +189,8 @@ nagare_broker_main(Datum main_arg)
 	nagare_log_shutdown();
 	(void) advance_tail();
 	pg_atomic_write_u64(&nagare_shared->durable, pg_atomic_read_u64(&nagare_shared->tail));
-	answer_waiters(pg_atomic_read_u64(&nagare_shared->durable));
+	answer_waiters(&durable_waiters, pg_atomic_read_u64(&nagare_shared->durable));
+	answer_waiters(&written_waiters, pg_atomic_read_u64(&nagare_shared->tail));
 	nagare_aio_shutdown();
 	ereport(LOG, (errmsg("nagare broker shut down")));
 	proc_exit(1);
@@ -274,7 +281,13 @@ take_requests(void)
 				if (pg_atomic_read_u64(&nagare_shared->durable) >= target)
 					nagare_queue_reply(slotno, generation, 0);
 				else
-					add_waiter(slotno, generation, target);
+					add_waiter(&durable_waiters, slotno, generation, target);
+				break;
+			case NAGARE_REQ_WAIT_WRITTEN:
+				if (pg_atomic_read_u64(&nagare_shared->tail) >= target)
+					nagare_queue_reply(slotno, generation, 0);
+				else
+					add_waiter(&written_waiters, slotno, generation, target);
 				break;
 			default:
 				elog(LOG, "nagare broker: unknown request type %d in slot %d",
@@ -302,49 +315,53 @@ requeue_pending_slots(void)
 		uint32		generation = 0;
 		uint64		target = 0;
 
+		NagareRequestType type = NAGARE_REQ_NONE;
+
 		SpinLockAcquire(&slot->mutex);
-		pending = (slot->state == NAGARE_SLOT_PENDING &&
-				   slot->type == NAGARE_REQ_WAIT_DURABLE);
+		pending = (slot->state == NAGARE_SLOT_PENDING);
 		if (pending)
 		{
 			generation = slot->generation;
 			target = slot->target;
+			type = slot->type;
 		}
 		SpinLockRelease(&slot->mutex);
-		if (pending)
-			add_waiter(i, generation, target);
+		if (pending && type == NAGARE_REQ_WAIT_DURABLE)
+			add_waiter(&durable_waiters, i, generation, target);
+		else if (pending && type == NAGARE_REQ_WAIT_WRITTEN)
+			add_waiter(&written_waiters, i, generation, target);
 	}
 }
 
 static void
-add_waiter(int slotno, uint32 generation, uint64 target)
+add_waiter(WaiterList *list, int slotno, uint32 generation, uint64 target)
 {
-	if (nwaiters == maxwaiters)
+	if (list->n == list->max)
 	{
-		maxwaiters = Max(64, maxwaiters * 2);
-		if (waiters == NULL)
-			waiters = MemoryContextAlloc(TopMemoryContext, sizeof(DurableWaiter) * maxwaiters);
+		list->max = Max(64, list->max * 2);
+		if (list->w == NULL)
+			list->w = MemoryContextAlloc(TopMemoryContext, sizeof(Waiter) * list->max);
 		else
-			waiters = repalloc(waiters, sizeof(DurableWaiter) * maxwaiters);
+			list->w = repalloc(list->w, sizeof(Waiter) * list->max);
 	}
-	waiters[nwaiters].slotno = slotno;
-	waiters[nwaiters].generation = generation;
-	waiters[nwaiters].target = target;
-	nwaiters++;
+	list->w[list->n].slotno = slotno;
+	list->w[list->n].generation = generation;
+	list->w[list->n].target = target;
+	list->n++;
 }
 
-/* Answer every waiter whose target is durable */
+/* Answer every waiter whose target is at or below position */
 static void
-answer_waiters(uint64 durable)
+answer_waiters(WaiterList *list, uint64 position)
 {
 	int			i = 0;
 
-	while (i < nwaiters)
+	while (i < list->n)
 	{
-		if (waiters[i].target <= durable)
+		if (list->w[i].target <= position)
 		{
-			nagare_queue_reply(waiters[i].slotno, waiters[i].generation, 0);
-			waiters[i] = waiters[--nwaiters];
+			nagare_queue_reply(list->w[i].slotno, list->w[i].generation, 0);
+			list->w[i] = list->w[--list->n];
 		}
 		else
 			i++;
@@ -372,6 +389,7 @@ advance_tail(void)
 	if (tail != old)
 	{
 		pg_atomic_write_u64(&nagare_shared->tail, tail);
+		answer_waiters(&written_waiters, tail);
 		return true;
 	}
 	return false;
@@ -396,11 +414,11 @@ manage_sync(void)
 		durable = nagare_log_synced_target();
 		pg_atomic_write_u64(&nagare_shared->durable, durable);
 	}
-	answer_waiters(durable);
+	answer_waiters(&durable_waiters, durable);
 
 	tail = pg_atomic_read_u64(&nagare_shared->tail);
-	for (i = 0; i < nwaiters; i++)
-		if (waiters[i].target <= tail)
+	for (i = 0; i < durable_waiters.n; i++)
+		if (durable_waiters.w[i].target <= tail)
 			needed = true;
 	/* rolled segments are fsynced before their files are closed */
 	if (nagare_log_close_rolled_segments())
@@ -410,6 +428,6 @@ manage_sync(void)
 		/* the round finished at once (nothing to fsync, or plain I/O) */
 		durable = nagare_log_synced_target();
 		pg_atomic_write_u64(&nagare_shared->durable, durable);
-		answer_waiters(durable);
+		answer_waiters(&durable_waiters, durable);
 	}
 }

@@ -234,6 +234,7 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		pg_atomic_init_u64(&part->size_bytes, 0);
 		pg_atomic_init_u32(&part->segments, 0);
 		pg_atomic_init_u32(&part->recovered, 0);
+		pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
 	}
 	LWLockRelease(nagare_shared->registry_lock);
 	nagare_note_topic_id(topic_id);
@@ -271,6 +272,10 @@ nagare_log_recover_all(void)
 		shared = shared_entry_for_recovery(topic_id, partition);
 		lp = partition_create_entry(topic_id, partition, shared);
 		partition_recover(lp);
+		fsync_fname(lp->dir, true);
+		pg_atomic_write_u64(&shared->sync_base,
+							lp->nsegs > 0 ? (uint64) lp->segs[lp->nsegs - 1]->base_offset :
+							NAGARE_NO_SYNC_BASE);
 
 		LWLockAcquire(nagare_shared->insert_lock, LW_EXCLUSIVE);
 		/*
@@ -287,6 +292,7 @@ nagare_log_recover_all(void)
 		count++;
 	}
 	FreeDir(dir);
+	fsync_fname(NAGARE_DIR, true);
 
 	ereport(LOG,
 			(errmsg("nagare broker: opened %d partitions", count)));
@@ -885,6 +891,12 @@ segment_new(LogPartition *lp, int64 base_offset)
 {
 	LogSegment *seg = segment_alloc(base_offset);
 
+	/*
+	 * Until the new file's directory entry is durable, committing backends
+	 * must leave the fsync to the broker (see NagarePartition.sync_base).
+	 * This is published before any record is assigned to the new segment.
+	 */
+	pg_atomic_write_u64(&lp->shared->sync_base, NAGARE_NO_SYNC_BASE);
 	ensure_partition_dir(lp);
 	segment_open_files(lp, seg, true);
 	lp->dir_dirty = true;
@@ -1207,7 +1219,17 @@ nagare_log_start_sync(uint64 target)
 		nagare_aio_fdatasync(seg->log_fd, sync_done, seg);
 	}
 
-	/* directories that gained files: rare, so open and fsync them here */
+	/*
+	 * Directories that gained files: rare, so open and fsync them here,
+	 * pg_nagare first so that a partition directory is reachable before its
+	 * files are declared so.  Then committing backends may fsync the active
+	 * segment themselves.
+	 */
+	if (nagare_dir_dirty)
+	{
+		fsync_fname(NAGARE_DIR, true);
+		nagare_dir_dirty = false;
+	}
 	hash_seq_init(&status, log_hash);
 	while ((lp = hash_seq_search(&status)) != NULL)
 	{
@@ -1215,12 +1237,10 @@ nagare_log_start_sync(uint64 target)
 		{
 			fsync_fname(lp->dir, true);
 			lp->dir_dirty = false;
+			if (lp->nsegs > 0)
+				pg_atomic_write_u64(&lp->shared->sync_base,
+									(uint64) lp->segs[lp->nsegs - 1]->base_offset);
 		}
-	}
-	if (nagare_dir_dirty)
-	{
-		fsync_fname(NAGARE_DIR, true);
-		nagare_dir_dirty = false;
 	}
 
 	sync_done(NULL, 0);

@@ -243,6 +243,8 @@ abandon_slot(NagareRequestSlot *slot)
 	SpinLockRelease(&slot->mutex);
 }
 
+static void queue_wait(NagareRequestType type, pg_atomic_uint64 *position, uint64 target);
+
 /*
  * Wait until the append ring is durable up to position target: every batch
  * appended below it is written and fsynced.  Called at commit by a
@@ -255,6 +257,23 @@ abandon_slot(NagareRequestSlot *slot)
 void
 nagare_queue_wait_durable(uint64 target)
 {
+	queue_wait(NAGARE_REQ_WAIT_DURABLE, &nagare_shared->durable, target);
+}
+
+/*
+ * Wait until every batch appended below ring position target is written to
+ * its segment (not necessarily fsynced).  Same rules as
+ * nagare_queue_wait_durable().
+ */
+void
+nagare_queue_wait_written(uint64 target)
+{
+	queue_wait(NAGARE_REQ_WAIT_WRITTEN, &nagare_shared->tail, target);
+}
+
+static void
+queue_wait(NagareRequestType type, pg_atomic_uint64 *position, uint64 target)
+{
 	NagareShared *s = nagare_shared;
 	NagareRequestSlot *slot = &s->slots[MyProc->pgprocno];
 	uint32		generation;
@@ -262,13 +281,13 @@ nagare_queue_wait_durable(uint64 target)
 	TimestampTz stmt_deadline;
 	volatile bool done = false;
 
-	if (pg_atomic_read_u64(&s->durable) >= target)
+	if (pg_atomic_read_u64(position) >= target)
 		return;
 
 	SpinLockAcquire(&slot->mutex);
 	generation = ++slot->generation;
 	slot->state = NAGARE_SLOT_PENDING;
-	slot->type = NAGARE_REQ_WAIT_DURABLE;
+	slot->type = type;
 	slot->target = target;
 	slot->result = 0;
 	slot->procno = MyProc->pgprocno;

@@ -77,6 +77,7 @@ typedef struct NagareAppend
 /* backend side */
 extern void nagare_queue_append(NagareAppend *appends, int n, uint64 *end_pos);
 extern void nagare_queue_wait_durable(uint64 target);
+extern void nagare_queue_wait_written(uint64 target);
 extern Size nagare_queue_max_batch(void);
 
 /* broker side */

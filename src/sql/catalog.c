@@ -342,6 +342,7 @@ nagare_get_partition(const NagareTopicInfo *topic, int32 partition, uint64 *inca
 			pg_atomic_init_u64(&part->size_bytes, 0);
 			pg_atomic_init_u32(&part->segments, 0);
 			pg_atomic_init_u32(&part->recovered, 0);
+		pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
 		}
 		LWLockRelease(nagare_shared->registry_lock);
 		nagare_note_topic_id(topic->topic_id);

@@ -355,6 +355,7 @@ nagare_send(PG_FUNCTION_ARGS)
 	a.max_timestamp = rec.timestamp;
 	nagare_queue_append(&a, 1, &end_pos);
 	nagare_xact_note_sent(end_pos);
+	nagare_xact_note_partition(a.part, a.incarnation, a.base_offset);
 
 	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
 }
@@ -569,6 +570,8 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 
 	nagare_queue_append(appends, nappends, &end_pos);
 	nagare_xact_note_sent(end_pos);
+	for (i = 0; i < nappends; i++)
+		nagare_xact_note_partition(appends[i].part, appends[i].incarnation, appends[i].base_offset);
 
 	/* offsets in input order */
 	for (i = 0; i < nappends; i++)

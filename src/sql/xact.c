@@ -5,11 +5,18 @@
  *
  * Records sent by send() are appended at once and are not transactional.
  * What the transaction adds is durability: when its COMMIT returns, its
- * records are on disk.  So in XACT_EVENT_PRE_COMMIT (still inside the
- * transaction, where an error aborts it and a cancel is honoured) a
- * transaction that sent records waits until the broker has fsynced the append
- * ring past its last record.  Many committing transactions share one fsync
- * round (broker.c).
+ * records are on disk.  That is done in XACT_EVENT_PRE_COMMIT, still inside
+ * the transaction, where an error aborts it and a cancel is honoured, in one
+ * of two ways:
+ *
+ *	- When the transaction wrote to a few partitions whose active segment is
+ *	  established (NagarePartition.sync_base), the backend waits until the
+ *	  broker has written its records and then fdatasyncs those segment files
+ *	  itself, as a backend flushes WAL itself.  This costs one wake-up of the
+ *	  broker and no round trip through the broker's fsync machinery.
+ *	- Otherwise (many partitions, a segment just created or rolled) it asks
+ *	  the broker to fsync the append ring past its last record; concurrent
+ *	  commits share one fsync round (broker.c).
  *
  * A transaction that changed topics tells the other backends (their topic
  * caches) and the nagare worker (which keeps the broker's topic table) once
@@ -22,8 +29,12 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+
+#include "storage/fd.h"
 #include "storage/proc.h"
 
+#include "logstore/segment.h"
 #include "queue/queue.h"
 #include "shmem.h"
 #include "sql/catalog.h"
@@ -31,6 +42,20 @@
 
 /* ring position after this transaction's last appended record, or 0 */
 static uint64 sent_end_pos = 0;
+
+/* Partitions this transaction sent to, for the backend's own fsync */
+#define MAX_SYNC_PARTITIONS 8
+
+typedef struct SentPartition
+{
+	NagarePartition *part;
+	uint64		incarnation;
+	int64		min_offset;		/* smallest offset this transaction got */
+} SentPartition;
+
+static SentPartition sent_parts[MAX_SYNC_PARTITIONS];
+static int	nsent_parts = 0;
+static bool sent_parts_overflow = false;
 /* this transaction created, altered or deleted a topic */
 static bool ddl_done = false;
 
@@ -41,17 +66,96 @@ nagare_xact_note_sent(uint64 end_pos)
 		sent_end_pos = end_pos;
 }
 
+/* Remember that this transaction appended at base_offset of part */
+void
+nagare_xact_note_partition(NagarePartition *part, uint64 incarnation, int64 base_offset)
+{
+	int			i;
+
+	for (i = 0; i < nsent_parts; i++)
+	{
+		if (sent_parts[i].part == part && sent_parts[i].incarnation == incarnation)
+		{
+			sent_parts[i].min_offset = Min(sent_parts[i].min_offset, base_offset);
+			return;
+		}
+	}
+	if (nsent_parts == MAX_SYNC_PARTITIONS)
+	{
+		sent_parts_overflow = true;
+		return;
+	}
+	sent_parts[nsent_parts].part = part;
+	sent_parts[nsent_parts].incarnation = incarnation;
+	sent_parts[nsent_parts].min_offset = base_offset;
+	nsent_parts++;
+}
+
+static void
+reset_sent(void)
+{
+	sent_end_pos = 0;
+	nsent_parts = 0;
+	sent_parts_overflow = false;
+}
+
+/*
+ * fdatasync the active segment of each partition this transaction sent to,
+ * once the broker has written its records.  Returns false if some partition
+ * needs the broker's fsync instead (its records are not all in an
+ * established active segment).
+ */
+static bool
+sync_own_segments(uint64 target)
+{
+	int			i;
+
+	if (sent_parts_overflow || nsent_parts == 0)
+		return false;
+	nagare_queue_wait_written(target);
+	pg_read_barrier();
+
+	for (i = 0; i < nsent_parts; i++)
+	{
+		SentPartition *sp = &sent_parts[i];
+		uint64		base = pg_atomic_read_u64(&sp->part->sync_base);
+		char		dir[MAXPGPATH];
+		char		path[MAXPGPATH];
+		int			fd;
+
+		if (sp->part->incarnation != sp->incarnation)
+			continue;			/* the topic was deleted meanwhile */
+		if (base == NAGARE_NO_SYNC_BASE || sp->min_offset < (int64) base)
+			return false;
+		nagare_partition_dir(dir, sp->part->key.topic_id, sp->part->key.partition);
+		nagare_segment_path(path, dir, (int64) base, ".log");
+		fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+		if (fd < 0)
+		{
+			if (errno == ENOENT)
+				return false;	/* deleted under us: let the broker decide */
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", path)));
+		}
+		if (pg_fdatasync(fd) != 0)
+			ereport(data_sync_elevel(ERROR),
+					(errcode_for_file_access(),
+					 errmsg("could not fdatasync file \"%s\": %m", path)));
+		CloseTransientFile(fd);
+	}
+	return true;
+}
+
 /*
  * Read your own writes: wait until this transaction's sends are written, so
- * that consume() in the same transaction sees them.  (Waiting for
- * durability is the one wait the broker offers; it is what commit does
- * anyway.)
+ * that consume() in the same transaction sees them.
  */
 void
 nagare_xact_wait_own_sends(void)
 {
 	if (sent_end_pos > 0)
-		nagare_queue_wait_durable(sent_end_pos);
+		nagare_queue_wait_written(sent_end_pos);
 }
 
 void
@@ -86,13 +190,15 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 						 errmsg("cannot PREPARE a transaction that changed nagare topics")));
 			/* FALLTHROUGH */
 		case XACT_EVENT_PRE_COMMIT:
-			if (sent_end_pos > 0)
+			if (sent_end_pos > 0 &&
+				pg_atomic_read_u64(&nagare_shared->durable) < sent_end_pos)
 			{
 				uint64		target = sent_end_pos;
 
-				sent_end_pos = 0;
-				nagare_queue_wait_durable(target);
+				if (!sync_own_segments(target))
+					nagare_queue_wait_durable(target);
 			}
+			reset_sent();
 			break;
 		case XACT_EVENT_COMMIT:
 			if (ddl_done && nagare_shared != NULL)
@@ -100,14 +206,14 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 				pg_atomic_fetch_add_u64(&nagare_shared->catalog_generation, 1);
 				wake_worker();
 			}
-			sent_end_pos = 0;
+			reset_sent();
 			ddl_done = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			if (ddl_done)
 				nagare_catalog_invalidate();
-			sent_end_pos = 0;
+			reset_sent();
 			ddl_done = false;
 			break;
 		default:
