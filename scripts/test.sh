@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run nagare's whole test suite on this machine:
 #
+#   0. the exported symbols of nagare.so all carry the nagare_/kafka_ prefix
 #   1. the Kafka codec's unit tests and cross-checks (test/codec)
 #   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
 #      against a scratch server with nagare preloaded
@@ -17,7 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-phases=${NAGARE_TEST_PHASES:-"codec regress tap fuzz"}
+phases=${NAGARE_TEST_PHASES:-"symbols codec regress tap fuzz"}
 
 if [ "$(id -u)" -eq 0 ]; then
   scripts/deps.sh
@@ -54,6 +55,20 @@ summary=()
 count() {		# phase name, passed, failed
   passed=$((passed + $2)); failed=$((failed + $3))
   summary+=("$1: $2 passed, $3 failed")
+}
+
+run_symbols() {
+  # All extensions share a backend's symbol namespace: export only our own
+  local bad
+  bad=$(nm -D --defined-only nagare.so | awk '{print $3}' |
+        grep -vE '^(nagare_|kafka_|_PG_init$|Pg_magic_func$|pg_finfo_)')
+  if [ -n "$bad" ]; then
+    echo "nagare.so exports symbols without the nagare_/kafka_ prefix:"; echo "$bad"
+    count symbols 0 1
+  else
+    echo "nagare.so exports only nagare_*, kafka_* and PostgreSQL's entry points"
+    count symbols 1 0
+  fi
 }
 
 run_codec() {

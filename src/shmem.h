@@ -110,7 +110,6 @@ typedef struct NagarePartition
 	pg_atomic_uint64 log_start_offset;	/* first offset still stored */
 	pg_atomic_uint64 size_bytes;	/* bytes of .log files */
 	pg_atomic_uint32 segments;	/* number of segments */
-	pg_atomic_uint32 recovered;	/* broker has opened this partition */
 	/*
 	 * Base offset of the active segment once its file's directory entry is
 	 * durable, else NAGARE_NO_SYNC_BASE.  Records at or above it that are
@@ -176,7 +175,6 @@ typedef struct NagareShared
 	int			broker_procno;	/* -1 when no broker */
 	pid_t		broker_pid;
 	pg_atomic_uint32 broker_state;	/* NagareBrokerState */
-	pg_atomic_uint32 topics_loaded; /* worker has sent the catalog since start */
 
 	/* incremented on any committed topic DDL; backends drop cached topics */
 	pg_atomic_uint64 catalog_generation;

@@ -233,7 +233,6 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		pg_atomic_init_u64(&part->log_start_offset, 0);
 		pg_atomic_init_u64(&part->size_bytes, 0);
 		pg_atomic_init_u32(&part->segments, 0);
-		pg_atomic_init_u32(&part->recovered, 0);
 		pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
 	}
 	LWLockRelease(nagare_shared->registry_lock);
@@ -288,7 +287,6 @@ nagare_log_recover_all(void)
 			shared->next_offset = lp->log_end;
 		LWLockRelease(nagare_shared->insert_lock);
 		partition_publish(lp);
-		pg_atomic_write_u32(&shared->recovered, 1);
 		count++;
 	}
 	FreeDir(dir);
@@ -349,10 +347,7 @@ nagare_log_get(NagarePartition *shared, uint64 incarnation)
 	if (lp != NULL && lp->incarnation != incarnation)
 		return NULL;
 	if (lp == NULL)
-	{
 		lp = partition_create_entry(shared->key.topic_id, shared->key.partition, shared);
-		pg_atomic_write_u32(&shared->recovered, 1);
-	}
 	if (lp->deleting)
 		return NULL;
 	return lp;
@@ -951,37 +946,36 @@ segment_mark_dirty(LogSegment *seg)
 	}
 }
 
-/* Submit the queued index entries of a segment. */
+/* Submit len bytes of buf as a write at *size of fd, which then grows */
+static void
+submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *size)
+{
+	IndexWrite *w = MemoryContextAlloc(log_context, offsetof(IndexWrite, data) + len);
+	struct iovec iov;
+
+	w->seg = seg;
+	w->len = len;
+	memcpy(w->data, buf, len);
+	iov.iov_base = w->data;
+	iov.iov_len = len;
+	seg->inflight++;
+	nagare_aio_writev(fd, &iov, 1, *size, index_write_done, w);
+	*size += len;
+}
+
+/* Submit the queued index and time index entries of a segment. */
 static void
 segment_flush_index(LogSegment *seg)
 {
-	struct iovec iov;
-	IndexWrite *w;
-
 	if (seg->index_buf_len > 0)
 	{
-		w = MemoryContextAlloc(log_context, offsetof(IndexWrite, data) + seg->index_buf_len);
-		w->seg = seg;
-		w->len = seg->index_buf_len;
-		memcpy(w->data, seg->index_buf, w->len);
-		iov.iov_base = w->data;
-		iov.iov_len = w->len;
-		seg->inflight++;
-		nagare_aio_writev(seg->index_fd, &iov, 1, seg->index_size, index_write_done, w);
-		seg->index_size += w->len;
+		submit_index_write(seg, seg->index_fd, seg->index_buf, seg->index_buf_len, &seg->index_size);
 		seg->index_buf_len = 0;
 	}
 	if (seg->timeindex_buf_len > 0)
 	{
-		w = MemoryContextAlloc(log_context, offsetof(IndexWrite, data) + seg->timeindex_buf_len);
-		w->seg = seg;
-		w->len = seg->timeindex_buf_len;
-		memcpy(w->data, seg->timeindex_buf, w->len);
-		iov.iov_base = w->data;
-		iov.iov_len = w->len;
-		seg->inflight++;
-		nagare_aio_writev(seg->timeindex_fd, &iov, 1, seg->timeindex_size, index_write_done, w);
-		seg->timeindex_size += w->len;
+		submit_index_write(seg, seg->timeindex_fd, seg->timeindex_buf, seg->timeindex_buf_len,
+						   &seg->timeindex_size);
 		seg->timeindex_buf_len = 0;
 	}
 }

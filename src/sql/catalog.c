@@ -51,6 +51,21 @@ typedef struct PartitionCacheEntry
 	uint64		incarnation;
 } PartitionCacheEntry;
 
+static void *
+palloc_for_codec(void *ctx, size_t size)
+{
+	/* decompressed batches may exceed MaxAllocSize's 1 GB only if asked to */
+	return palloc_extended(size, MCXT_ALLOC_HUGE);
+}
+
+static void
+pfree_for_codec(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+const KafkaAllocator nagare_palloc_allocator = {palloc_for_codec, pfree_for_codec, NULL};
+
 static HTAB *topic_cache = NULL;
 static HTAB *partition_cache = NULL;
 static uint64 cache_generation = 0;
@@ -341,7 +356,6 @@ nagare_get_partition(const NagareTopicInfo *topic, int32 partition, uint64 *inca
 			pg_atomic_init_u64(&part->log_start_offset, 0);
 			pg_atomic_init_u64(&part->size_bytes, 0);
 			pg_atomic_init_u32(&part->segments, 0);
-			pg_atomic_init_u32(&part->recovered, 0);
 		pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
 		}
 		LWLockRelease(nagare_shared->registry_lock);

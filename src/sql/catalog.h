@@ -12,6 +12,7 @@
 
 #include "utils/jsonb.h"
 
+#include "kafka/codec.h"
 #include "shmem.h"
 
 /* What a SQL function needs to know about a topic */
@@ -31,6 +32,9 @@ extern NagarePartition *nagare_get_partition(const NagareTopicInfo *topic, int32
 extern NagarePartition *nagare_find_partition(int32 topic_id, int32 partition);
 extern void nagare_wait_for_broker(void);
 extern void nagare_catalog_invalidate(void);
+
+/* The Kafka codec's allocator in backends: palloc in the current context */
+extern const KafkaAllocator nagare_palloc_allocator;
 
 extern void nagare_config_parse(Jsonb *config, NagareTopicConfig *out, bool allow_null);
 extern Jsonb *nagare_config_to_jsonb(const NagareTopicConfig *cfg);

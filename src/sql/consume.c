@@ -59,20 +59,6 @@ typedef struct ConsumeState
 	size_t		bufsize;
 } ConsumeState;
 
-static void *
-palloc_cb(void *ctx, size_t size)
-{
-	return palloc_extended(size, MCXT_ALLOC_HUGE);
-}
-
-static void
-pfree_cb(void *ctx, void *ptr)
-{
-	pfree(ptr);
-}
-
-static const KafkaAllocator palloc_allocator = {palloc_cb, pfree_cb, NULL};
-
 static int
 cmp_int64(const void *a, const void *b)
 {
@@ -317,7 +303,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 		if ((size_t) n != len)
 			corrupted(path, pos, "short read");
 
-		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, MAX_DECOMPRESSED, &palloc_allocator);
+		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, MAX_DECOMPRESSED, &nagare_palloc_allocator);
 		while (err == KAFKA_OK && st->remaining > 0)
 		{
 			Datum		values[6];

@@ -45,20 +45,6 @@ PG_FUNCTION_INFO_V1(nagare_send_batch);
 static uint32 keyless_counter = 0;
 static bool keyless_counter_set = false;
 
-static void *
-palloc_cb(void *ctx, size_t size)
-{
-	return palloc(size);
-}
-
-static void
-pfree_cb(void *ctx, void *ptr)
-{
-	pfree(ptr);
-}
-
-static const KafkaAllocator palloc_allocator = {palloc_cb, pfree_cb, NULL};
-
 /* Milliseconds since the Unix epoch, Kafka's timestamps */
 static int64
 kafka_now_ms(void)
@@ -291,7 +277,7 @@ encode_batch(const NagareTopicInfo *topic, const KafkaRecordIn *recs, int n,
 		err = kafka_batch_encode_into(recs, n, out, Max(max, bufsize), len);
 	}
 	else
-		err = kafka_batch_encode(recs, n, codec, &out, len, &palloc_allocator);
+		err = kafka_batch_encode(recs, n, codec, &out, len, &nagare_palloc_allocator);
 	if (err != KAFKA_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
