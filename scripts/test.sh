@@ -2,7 +2,8 @@
 # Run nagare's whole test suite on this machine:
 #
 #   0. the exported symbols of nagare.so all carry the nagare_/kafka_ prefix
-#   1. the Kafka codec's unit tests and cross-checks (test/codec)
+#   1. the Kafka codec's unit tests and cross-checks (test/codec: record
+#      batches; test/proto: requests and responses)
 #   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
 #      against a scratch server with nagare preloaded
 #   3. TAP tests (test/t) with PostgreSQL::Test::Cluster
@@ -73,7 +74,7 @@ run_symbols() {
 
 run_codec() {
   local out
-  out=$(make -s -C test/codec check 2>&1); local rc=$?
+  out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1); local rc=$?
   echo "$out"
   local p f
   p=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
@@ -118,7 +119,8 @@ run_tap() {
 
 run_fuzz() {
   local out rc
-  out=$(make -s -C test/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1); rc=$?
+  out=$(make -s -C test/fuzz run FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1 &&
+        make -s -C test/proto fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" 2>&1); rc=$?
   echo "$out" | tail -20
   local p f
   p=$(echo "$out" | grep -c '^fuzz .*: ok')

@@ -1,0 +1,1162 @@
+#!/usr/bin/python3
+#-------------------------------------------------------------------------
+#
+# gen_messages.py
+#	  Generate nagare's Kafka message codec from Apache Kafka's JSON message
+#	  schemas (test/proto/schemas, copied from apache/kafka
+#	  clients/src/main/resources/common/message at commit 1eb7644349cb, the
+#	  3.9 line).
+#
+# Two outputs:
+#
+#	--src DIR		src/kafka/messages.h and one src/kafka/api_<name>.c per
+#					API: the structs, the request decoders and the response
+#					encoders the broker uses.  Committed; `make -C test/proto
+#					check` fails if they differ from what this script makes.
+#	--test FILE		test/proto code (built, not committed): the mirror
+#					directions (request encoders, response decoders), random
+#					and minimal fillers, canonical printers, and checks of the
+#					defaults that decoders must give to fields a version
+#					lacks.
+#
+# Only the versions in API_RANGES are generated; a field is in a struct if
+# some supported version has it.  Both sides come from one interpretation
+# of the schemas; that interpretation is checked independently by
+# crosscheck.py (kafka-python encodes and decodes the same messages) and by
+# hand-assembled bytes in test_proto.c.
+#
+# Conventions of the generated C (documented for users in messages.h):
+#	struct Kafka<JSON struct name> (a few renamed, see TYPE_RENAMES);
+#	fields keep their JSON names; an array field X is `T *X; int32_t
+#	XCount;` with XCount -1 for null; tagged fields have `bool HasX`.
+#
+# test/proto/gen_messages.py
+#
+#-------------------------------------------------------------------------
+
+import argparse
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMAS = os.path.join(HERE, "schemas")
+
+# name, api key, min, max: must equal kafka_api_versions[] in protocol.c
+# (test_proto checks).
+API_RANGES = [
+    ("Produce", 0, 3, 9),
+    ("Fetch", 1, 4, 12),
+    ("ListOffsets", 2, 1, 7),
+    ("Metadata", 3, 0, 12),
+    ("ApiVersions", 18, 0, 3),
+    ("CreateTopics", 19, 2, 7),
+    ("DeleteTopics", 20, 1, 6),
+    ("DeleteRecords", 21, 0, 2),
+    ("InitProducerId", 22, 0, 4),
+    ("DescribeConfigs", 32, 0, 4),
+    ("AlterConfigs", 33, 0, 2),
+    ("CreatePartitions", 37, 0, 3),
+    ("IncrementalAlterConfigs", 44, 0, 1),
+]
+
+# JSON struct names used by two APIs, or too generic for a C type name
+TYPE_RENAMES = {
+    ("IncrementalAlterConfigsRequest", "AlterConfigsResource"): "IncrementalAlterConfigsResource",
+    ("IncrementalAlterConfigsRequest", "AlterableConfig"): "IncrementalAlterableConfig",
+    ("IncrementalAlterConfigsResponse", "AlterConfigsResourceResponse"):
+        "IncrementalAlterConfigsResourceResponse",
+    ("FetchResponse", "PartitionData"): "FetchPartitionData",
+}
+
+INF = 0x7fff
+
+PRIM_C = {
+    "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+    "uint16": "uint16_t", "bool": "bool", "float64": "double",
+    "string": "KafkaStr", "bytes": "KafkaBytes", "records": "KafkaBytes", "uuid": "KafkaUuid",
+}
+PRIM_MIN = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint16": 2, "bool": 1,
+            "float64": 8, "uuid": 16}
+INT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767),
+             "int32": (-2147483648, 2147483647),
+             "int64": (-9223372036854775808, 9223372036854775807), "uint16": (0, 65535)}
+
+
+def parse_versions(s):
+    if s is None:
+        return None
+    s = str(s).strip()
+    if s == "none":
+        return None
+    if s.endswith("+"):
+        return (int(s[:-1]), INF)
+    if "-" in s:
+        a, b = s.split("-")
+        return (int(a), int(b))
+    return (int(s), int(s))
+
+
+def intersect(a, b):
+    if a is None or b is None:
+        return None
+    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+    return (lo, hi) if lo <= hi else None
+
+
+def load_json(name):
+    text = open(os.path.join(SCHEMAS, name + ".json")).read()
+    text = "\n".join(l for l in text.split("\n") if not l.strip().startswith("//"))
+    return json.loads(text)
+
+
+class Field:
+    def __init__(self, msg, js, parent_range):
+        self.msg = msg
+        self.name = js["name"]
+        self.type = js["type"]
+        self.about = js.get("about", "")
+        self.json_versions = js["versions"]
+        self.range = intersect(parse_versions(js["versions"]), parent_range)
+        self.json_nullable = js.get("nullableVersions")
+        self.nullable = intersect(parse_versions(js.get("nullableVersions")), self.range)
+        self.tagged = js.get("tag") is not None
+        self.tag = js.get("tag")
+        self.tagged_range = intersect(parse_versions(js.get("taggedVersions")), self.range) \
+            if self.tagged else None
+        self.default = js.get("default")
+        self.is_array = self.type.startswith("[]")
+        self.elem = self.type[2:] if self.is_array else self.type
+        self.is_struct = self.elem not in PRIM_C
+        self.struct = None
+        if self.is_struct and self.range is not None:
+            cname = TYPE_RENAMES.get((msg.name, self.elem), self.elem)
+            self.struct = Struct(msg, cname, self.elem, js.get("fields", []), self.range)
+
+    def present(self):
+        return self.range is not None
+
+
+class Struct:
+    def __init__(self, msg, cname, jname, fields_js, rng):
+        self.msg = msg
+        self.cname = cname
+        self.jname = jname
+        self.range = rng
+        self.fields = [f for f in (Field(msg, fj, rng) for fj in fields_js) if f.present()]
+        msg.structs.append(self)
+
+    def regular(self):
+        return [f for f in self.fields if not f.tagged]
+
+    def tagged(self):
+        return sorted([f for f in self.fields if f.tagged], key=lambda f: f.tag)
+
+
+class Message:
+    def __init__(self, api, key, vmin, vmax, kind):
+        self.api = api
+        self.key = key
+        self.vmin = vmin
+        self.vmax = vmax
+        self.kind = kind            # "Request" or "Response"
+        self.name = api + kind
+        js = load_json(self.name)
+        assert js["apiKey"] == key, self.name
+        valid = parse_versions(js["validVersions"])
+        assert valid[0] <= vmin and vmax <= valid[1], self.name
+        self.flex = parse_versions(js["flexibleVersions"])[0] \
+            if js["flexibleVersions"] != "none" else INF
+        self.file = "clients/src/main/resources/common/message/%s.json" % self.name
+        self.structs = []
+        self.top = Struct(self, self.name, self.name, js["fields"], (vmin, vmax))
+        # nested structs were appended first: emit dependencies before users
+        self.structs = self.structs
+
+    def is_flex(self, v):
+        return v >= self.flex
+
+
+# --------------------------------------------------------------------------
+# helpers for version conditions
+
+def cond_for(rng, whole):
+    """C condition for `version` in rng, given it is in whole; "" if always."""
+    if rng is None:
+        return "false"
+    lo, hi = rng
+    parts = []
+    if lo > whole[0]:
+        parts.append("version >= %d" % lo)
+    if hi < whole[1]:
+        parts.append("version <= %d" % hi)
+    return " && ".join(parts)
+
+
+def nullable_expr(f, whole):
+    """C expression: may this field be null in `version`?"""
+    if f.nullable is None:
+        return "false"
+    if f.nullable == f.range:
+        return "true"
+    return cond_for(f.nullable, f.range) or "true"
+
+
+def c_int_literal(v, t):
+    if t == "int64":
+        if v == -9223372036854775808:
+            return "INT64_MIN"
+        return "INT64_C(%d)" % v
+    if t == "int32" and v == -2147483648:
+        return "INT32_MIN"
+    return "%d" % v
+
+
+def default_value(f):
+    """(kind, value) of a field's JSON default."""
+    d = f.default
+    t = f.elem
+    if f.is_array:
+        return ("array", None)
+    if f.is_struct:
+        return ("struct", None)
+    if t in INT_RANGE:
+        if d is None:
+            return ("int", 0)
+        if isinstance(d, int):
+            return ("int", d)
+        ds = str(d)
+        return ("int", int(ds, 16) if ds.lower().startswith(("0x", "-0x")) else int(ds))
+    if t == "bool":
+        return ("bool", str(d).lower() == "true" if d is not None else False)
+    if t == "float64":
+        return ("float", float(d) if d is not None else 0.0)
+    if t == "string":
+        if d == "null":
+            return ("str", None)
+        return ("str", "" if d is None else str(d))
+    if t in ("bytes", "records"):
+        return ("bytes", None if d == "null" or f.nullable else b"")
+    if t == "uuid":
+        return ("uuid", None)
+    raise Exception("default of %s" % t)
+
+
+def default_assign(f, lhs):
+    """C statements giving lhs the field's default; [] if it is all zero."""
+    kind, v = default_value(f)
+    if kind == "int":
+        return ["%s = %s;" % (lhs, c_int_literal(v, f.elem))] if v != 0 else []
+    if kind == "bool":
+        return ["%s = true;" % lhs] if v else []
+    if kind == "float":
+        return ["%s = %r;" % (lhs, v)] if v != 0.0 else []
+    if kind == "str":
+        if v is None:
+            return ["%s = kafka_str_null();" % lhs]
+        return ["%s = kafka_str(\"%s\");" % (lhs, v)]
+    if kind == "bytes":
+        if v is None:
+            return ["%s = kafka_bytes_null();" % lhs]
+        return []
+    if kind == "struct":
+        return ["init_%s(&%s);" % (f.struct.cname, lhs)] if struct_has_defaults(f.struct) else []
+    return []
+
+
+def struct_used_inline(msg, st):
+    """Is st the type of a non-array struct field (which needs init_)?"""
+    for o in msg.structs:
+        for f in o.fields:
+            if f.is_struct and not f.is_array and f.struct is st:
+                return True
+    return False
+
+
+def struct_has_defaults(st):
+    for f in st.fields:
+        if default_assign(f, "x"):
+            return True
+    return False
+
+
+def min_size(st, v, msg):
+    """Smallest encoding of struct st at version v."""
+    flex = msg.is_flex(v)
+    n = 0
+    for f in st.regular():
+        if not (f.range[0] <= v <= f.range[1]):
+            continue
+        if f.is_array:
+            n += 1 if flex else 4
+        elif f.is_struct:
+            n += min_size(f.struct, v, msg)
+        elif f.elem == "string":
+            n += 1 if flex else 2
+        elif f.elem in ("bytes", "records"):
+            n += 1 if flex else 4
+        else:
+            n += PRIM_MIN[f.elem]
+    if flex:
+        n += 1
+    return n
+
+
+def elem_min_size(f, msg):
+    """Smallest encoding of one element of array field f, over its versions."""
+    best = None
+    for v in range(f.range[0], min(f.range[1], msg.vmax) + 1):
+        flex = msg.is_flex(v)
+        if f.is_struct:
+            s = min_size(f.struct, v, msg)
+        elif f.elem == "string":
+            s = 1 if flex else 2
+        elif f.elem in ("bytes", "records"):
+            s = 1 if flex else 4
+        else:
+            s = PRIM_MIN[f.elem]
+        best = s if best is None else min(best, s)
+    return best
+
+
+def array_max(f):
+    n = f.name
+    e = f.elem
+    if n in ("BrokerIds", "ReplicaNodes", "IsrNodes", "OfflineReplicas", "Brokers"):
+        return "KAFKA_MAX_REPLICAS"
+    if "Topic" in e or n in ("Topics", "TopicNames"):
+        return "KAFKA_MAX_TOPICS"
+    if "Partition" in e or "Partition" in n:
+        return "KAFKA_MAX_PARTITIONS"
+    if "Config" in n or "Config" in e or "Resource" in e or "Synonym" in e \
+            or n == "ConfigurationKeys":
+        return "KAFKA_MAX_CONFIGS"
+    return "KAFKA_MAX_ARRAY"
+
+
+def vdesc(rng):
+    if rng is None:
+        return "none"
+    lo, hi = rng
+    if hi == INF:
+        return "v%d+" % lo
+    if lo == hi:
+        return "v%d" % lo
+    return "v%d-%d" % (lo, hi)
+
+
+def jvdesc(s):
+    s = str(s)
+    if s == "none":
+        return s
+    return "v" + s if "-" in s or "+" in s else "v" + s
+
+
+def is_fetch_records(msg, f):
+    return msg.name == "FetchResponse" and f.elem == "records"
+
+
+def indent(lines, n=1):
+    return ["\t" * n + l if l else l for l in lines]
+
+
+def block(cond, body, else_body=None):
+    """if (cond) body [else else_body], PostgreSQL brace style."""
+    out = []
+    if not cond:
+        return body
+    out.append("if (%s)" % cond)
+    if len(body) == 1 and not body[0].startswith(("if ", "for ")):
+        out += indent(body)
+    else:
+        out += ["{"] + indent(body) + ["}"]
+    if else_body:
+        out.append("else")
+        if len(else_body) == 1:
+            out += indent(else_body)
+        else:
+            out += ["{"] + indent(else_body) + ["}"]
+    return out
+
+
+# --------------------------------------------------------------------------
+# C declarations
+
+def wrap_comment(text, width=72):
+    words = text.split()
+    lines, cur = [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = (cur + " " + w) if cur else w
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def field_comment(f):
+    bits = [jvdesc(f.json_versions)]
+    if f.nullable:
+        bits.append("nullable " + jvdesc(f.json_nullable))
+    if f.tagged:
+        bits.append("tagged field %d" % f.tag)
+    kind, v = default_value(f)
+    if kind in ("int", "bool", "str") and (f.default is not None):
+        bits.append("default %s" % (("null" if v is None else '"%s"' % v) if kind == "str"
+                                    else str(v).lower()))
+    about = f.about.strip()
+    text = "%s (%s): %s" % (f.name, ", ".join(b for b in bits if b), about)
+    lines = wrap_comment(text)
+    if len(lines) == 1:
+        return ["/* %s */" % lines[0]]
+    return ["/*"] + [" * " + l for l in lines] + [" */"]
+
+
+def struct_decl(msg, st):
+    out = ["typedef struct Kafka%s" % st.cname, "{"]
+    body = []
+    for f in st.fields:
+        body += field_comment(f)
+        if f.is_array:
+            et = ("Kafka" + f.struct.cname) if f.is_struct else PRIM_C[f.elem]
+            body.append("int32_t\t\t%sCount;" % f.name)
+            body.append("%s *%s;" % (et, f.name))
+        elif f.is_struct:
+            body.append("Kafka%s %s;" % (f.struct.cname, f.name))
+        else:
+            ct = PRIM_C[f.elem]
+            body.append("%s%s%s;" % (ct, "\t" * max(1, (12 - len(ct) + 3) // 4), f.name))
+        if f.tagged:
+            body.append("bool\t\tHas%s;" % f.name)
+        if is_fetch_records(msg, f):
+            body += ["/*",
+                     " * RecordsSplice: Records.len bytes (>= 0) are not in memory; the",
+                     " * encoder writes their length prefix and records a splice point",
+                     " * (with RecordsSpliceArg) where the caller sends them.  Records.ptr",
+                     " * is ignored then.",
+                     " */",
+                     "bool\t\tRecordsSplice;",
+                     "const void *RecordsSpliceArg;"]
+    if not st.fields:
+        body.append("char\t\tunused;\t\t/* no fields in these versions */")
+    out += indent(body)
+    out.append("} Kafka%s;" % st.cname)
+    return out
+
+
+# --------------------------------------------------------------------------
+# decoding
+
+def read_call(f, t, dst, rd, nullable_c):
+    if t == "string":
+        if nullable_c == "true":
+            return "kafka_read_nullable_string(%s, &%s)" % (rd, dst)
+        if nullable_c == "false":
+            return "kafka_read_string(%s, &%s)" % (rd, dst)
+        return "(%s ? kafka_read_nullable_string(%s, &%s) : kafka_read_string(%s, &%s))" % (
+            nullable_c, rd, dst, rd, dst)
+    if t == "bytes":
+        if nullable_c == "true":
+            return "kafka_read_nullable_bytes(%s, &%s)" % (rd, dst)
+        if nullable_c == "false":
+            return "kafka_read_bytes(%s, &%s)" % (rd, dst)
+        return "(%s ? kafka_read_nullable_bytes(%s, &%s) : kafka_read_bytes(%s, &%s))" % (
+            nullable_c, rd, dst, rd, dst)
+    if t == "records":
+        return "kafka_read_records(%s, &%s)" % (rd, dst)
+    if t == "uuid":
+        return "kafka_read_uuid(%s, &%s)" % (rd, dst)
+    if t == "bool":
+        return "kafka_read_bool(%s, &%s)" % (rd, dst)
+    return "kafka_read_%s(%s, &%s)" % (t, rd, dst)
+
+
+def decode_field(msg, st, f, prefix, rd):
+    """Statements reading field f of *s from reader rd (no version gate)."""
+    lhs = "s->" + f.name
+    nc = nullable_expr(f, f.range)
+    out = []
+    if f.is_array:
+        out.append("KAFKA_READ(kafka_read_array_len(%s, &%sCount, %s, %s, %d));" % (
+            rd, lhs, nc, array_max(f), elem_min_size(f, msg)))
+        out.append("%s = kafka_reader_alloc_array(%s, a, %sCount, sizeof(*%s));" % (
+            lhs, rd, lhs, lhs))
+        out.append("KAFKA_READ(%s->err == KAFKA_OK);" % rd)
+        out.append("for (i = 0; i < %sCount; i++)" % lhs)
+        if f.is_struct:
+            out.append("\tKAFKA_READ(%sdecode_%s(%s, version, &%s[i], a));" % (
+                prefix, f.struct.cname, rd, lhs))
+        else:
+            out.append("\tKAFKA_READ(%s);" % read_call(f, f.elem, "%s[i]" % lhs, rd, "false"))
+    elif f.is_struct:
+        out.append("KAFKA_READ(%sdecode_%s(%s, version, &%s, a));" % (
+            prefix, f.struct.cname, rd, lhs))
+    elif nc not in ("true", "false"):
+        out += ["if (%s)" % nc,
+                "\tKAFKA_READ(%s);" % read_call(f, f.elem, lhs, rd, "true"),
+                "else",
+                "\tKAFKA_READ(%s);" % read_call(f, f.elem, lhs, rd, "false")]
+    else:
+        out.append("KAFKA_READ(%s);" % read_call(f, f.elem, lhs, rd, nc))
+    return out
+
+
+def struct_uses_loop(st):
+    return any(f.is_array for f in st.fields)
+
+
+def gen_decoder(msg, st, prefix, static_kw="static "):
+    out = []
+    # tagged fields: one reader function each
+    for f in st.tagged():
+        out.append("static bool")
+        out.append("%sdecode_%s_tag_%s(KafkaReader *r, int16_t version, Kafka%s *s, "
+                   "const KafkaAllocator *a)" % (prefix, st.cname, f.name, st.cname))
+        out.append("{")
+        body = []
+        if f.is_array:
+            body.append("int32_t\t\ti;")
+            body.append("")
+        body += decode_field(msg, st, f, prefix, "r")
+        body.append("s->Has%s = true;" % f.name)
+        body.append("return true;")
+        out += indent(body)
+        out += ["", "err_parse:", "\treturn false;", "}", ""]
+
+    out.append("static bool")
+    out.append("%sdecode_%s(KafkaReader *r, int16_t version, Kafka%s *s, "
+               "const KafkaAllocator *a)" % (prefix, st.cname, st.cname))
+    out.append("{")
+    body = []
+    if any(f.is_array for f in st.regular()):
+        body.append("int32_t\t\ti;")
+    if st.tagged():
+        body.append("uint32_t\tntags;")
+        body.append("uint32_t\tt;")
+    if body:
+        body.append("")
+    for f in st.fields:
+        if f.tagged:
+            # defaults of tagged fields, overwritten if the tag is present
+            d = default_assign(f, "s->" + f.name)
+            if d:
+                body += ["/* %s: tagged, default until read */" % f.name] + d
+    for f in st.regular():
+        body.append("/* %s: %s, %s */" % (f.name, f.type, jvdesc(f.json_versions)))
+        c = cond_for(f.range, st.range)
+        stmts = decode_field(msg, st, f, prefix, "r")
+        body += block(c, stmts, default_assign(f, "s->" + f.name) if c else None)
+    # tagged fields
+    body.append("/* tagged fields */")
+    if not st.tagged():
+        body += block("r->flexible", ["KAFKA_READ(kafka_read_tagged_fields_skip(r));"])
+    else:
+        loop = ["KAFKA_READ(kafka_read_tag_count(r, &ntags));",
+                "for (t = 0; t < ntags; t++)",
+                "{"]
+        inner = ["uint32_t\ttag;", "KafkaReader sub;", "",
+                 "KAFKA_READ(kafka_read_tag(r, &tag, &sub));"]
+        for f in st.tagged():
+            c = "tag == %d" % f.tag
+            vc = cond_for(f.tagged_range, st.range)
+            if vc:
+                c += " && " + vc
+            inner += block(c, ["KAFKA_READ(kafka_reader_join(r, &sub, %sdecode_%s_tag_%s(&sub, version, s, a)));"
+                               % (prefix, st.cname, f.name)])
+        inner.append("/* other tags: unknown, skipped */")
+        loop += indent(inner) + ["}"]
+        body += block("r->flexible", loop)
+    body.append("return true;")
+    out += indent(body)
+    out += ["", "err_parse:", "\treturn false;", "}", ""]
+    return out
+
+
+# --------------------------------------------------------------------------
+# encoding
+
+def write_call(t, val, nullable_c):
+    if t == "string":
+        if nullable_c == "true":
+            return "kafka_write_nullable_string(w, %s);" % val
+        if nullable_c == "false":
+            return "kafka_write_string(w, %s);" % val
+        return "if (%s)\n\tkafka_write_nullable_string(w, %s);\nelse\n\tkafka_write_string(w, %s);" % (
+            nullable_c, val, val)
+    if t == "bytes":
+        if nullable_c == "true":
+            return "kafka_write_nullable_bytes(w, %s);" % val
+        if nullable_c == "false":
+            return "kafka_write_bytes(w, %s);" % val
+        return "if (%s)\n\tkafka_write_nullable_bytes(w, %s);\nelse\n\tkafka_write_bytes(w, %s);" % (
+            nullable_c, val, val)
+    if t == "records":
+        return "kafka_write_records(w, %s);" % val
+    if t == "uuid":
+        return "kafka_write_uuid(w, &%s);" % val
+    return "kafka_write_%s(w, %s);" % (t, val)
+
+
+def encode_field(msg, st, f, prefix):
+    lhs = "s->" + f.name
+    nc = nullable_expr(f, f.range)
+    out = []
+    if f.is_array:
+        out.append("if (kafka_write_array_begin(w, %sCount, %s, %s))" % (lhs, lhs, nc))
+        out.append("\tfor (i = 0; i < %sCount; i++)" % lhs)
+        if f.is_struct:
+            out.append("\t\t%sencode_%s(w, version, &%s[i]);" % (prefix, f.struct.cname, lhs))
+        else:
+            out.append("\t\t" + write_call(f.elem, "%s[i]" % lhs, "false"))
+    elif f.is_struct:
+        out.append("%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs))
+    elif is_fetch_records(msg, f):
+        out += ["if (s->RecordsSplice)",
+                "\tkafka_write_records_splice(w, s->Records.len, s->RecordsSpliceArg);",
+                "else",
+                "\tkafka_write_records(w, s->Records);"]
+    else:
+        out += write_call(f.elem, lhs, nc).split("\n")
+    return out
+
+
+def gen_encoder(msg, st, prefix):
+    out = ["static void",
+           "%sencode_%s(KafkaWriter *w, int16_t version, const Kafka%s *s)" % (
+               prefix, st.cname, st.cname),
+           "{"]
+    body = []
+    if any(f.is_array for f in st.fields):
+        body.append("int32_t\t\ti;")
+        body.append("")
+    for f in st.regular():
+        body.append("/* %s: %s, %s */" % (f.name, f.type, jvdesc(f.json_versions)))
+        body += block(cond_for(f.range, st.range), encode_field(msg, st, f, prefix))
+    body.append("/* tagged fields */")
+    if not st.tagged():
+        body.append("kafka_write_tagged_fields_empty(w);")
+    else:
+        tb = ["uint32_t\tntags = 0;", "size_t\t\tmark;", ""]
+        conds = []
+        for f in st.tagged():
+            c = "s->Has%s" % f.name
+            vc = cond_for(f.tagged_range, st.range)
+            if vc:
+                c += " && " + vc
+            conds.append((f, c))
+            tb += block(c, ["ntags++;"])
+        tb.append("kafka_write_uvarint(w, ntags);")
+        for f, c in conds:
+            tb += block(c, ["mark = kafka_write_tag_begin(w, %d);" % f.tag]
+                        + encode_field(msg, st, f, prefix)
+                        + ["kafka_write_tag_end(w, mark);"])
+        body += ["if (w->flexible)", "{"] + indent(tb) + ["}"]
+    out += indent(body)
+    out += ["}", ""]
+    return out
+
+
+# --------------------------------------------------------------------------
+# init (defaults) for structs that have non-zero defaults
+
+def gen_init(msg, st):
+    out = ["static void", "init_%s(Kafka%s *s)" % (st.cname, st.cname), "{"]
+    body = []
+    for f in st.fields:
+        body += default_assign(f, "s->" + f.name)
+    out += indent(body) + ["}", ""]
+    return out
+
+
+# --------------------------------------------------------------------------
+# src output
+
+API_FILE_HEADER = """/*-------------------------------------------------------------------------
+ *
+ * api_%(lower)s.c
+ *	  Kafka %(api)s (API key %(key)d), versions %(vmin)d-%(vmax)d: request decoder
+ *	  and response encoder.
+ *
+ * Schemas: %(reqfile)s
+ *			%(respfile)s
+ * Flexible versions (compact encodings, tagged fields): %(flexdesc)s.
+ *
+ * GENERATED by test/proto/gen_messages.py from those schemas: do not edit;
+ * change the generator (or the version range in it and in protocol.c) and
+ * run `make -C test/proto generate`.
+ *
+ * Version notes from the schemas:
+%(notes)s *
+ * src/kafka/api_%(lower)s.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "kafka/messages.h"
+"""
+
+
+def schema_notes(name):
+    text = open(os.path.join(SCHEMAS, name + ".json")).read()
+    notes = []
+    started = False
+    for l in text.split("\n"):
+        s = l.strip()
+        if s.startswith("{"):
+            started = True
+        if started and s.startswith("//"):
+            c = s[2:].strip()
+            notes.append(c)
+    # join lines into paragraphs (a blank line, or a line starting
+    # "Version"/"Starting", starts a new one)
+    paras = []
+    cur = []
+    for n in notes:
+        if n == "" or n.startswith(("Version", "Starting", "Versions")):
+            if cur:
+                paras.append(" ".join(cur))
+            cur = [n] if n else []
+        else:
+            cur.append(n)
+    if cur:
+        paras.append(" ".join(cur))
+    return paras
+
+
+def gen_api_src(req, resp):
+    lower = req.api.lower()
+    notes = []
+    for m in (req, resp):
+        ns = schema_notes(m.name)
+        if ns:
+            notes.append(" * %s:" % m.name)
+            for n in ns:
+                for l in (wrap_comment(n, 66) or [""]):
+                    notes.append((" *\t  " + l).rstrip())
+    flexdesc = ("v%d+" % req.flex) if req.flex <= req.vmax else "none in this range"
+    out = (API_FILE_HEADER % dict(lower=lower, api=req.api, key=req.key, vmin=req.vmin,
+                                  vmax=req.vmax, reqfile=req.file, respfile=resp.file,
+                                  flexdesc=flexdesc,
+                                  notes="\n".join(notes) + "\n")).split("\n")
+    # forward declarations not needed: structs are emitted leaves first
+    for st in req.structs:
+        if struct_has_defaults(st) and struct_used_inline(req, st):
+            out += gen_init(req, st)
+    for st in req.structs:
+        out += gen_decoder(req, st, "")
+    for st in resp.structs:
+        out += gen_encoder(resp, st, "")
+    # public entry points
+    out += [
+        "/*",
+        " * Decode %s %s of the given version from r (positioned at the" % (
+            "an" if req.name[0] in "AEIOU" else "a", req.name),
+        " * body, after the request header).  Returns KAFKA_OK, or the error",
+        " * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside %d-%d)." % (
+            req.vmin, req.vmax),
+        " */",
+        "int",
+        "kafka_%s_decode(KafkaReader *r, int16_t version, Kafka%s *out, "
+        "const KafkaAllocator *a)" % (req.name, req.name),
+        "{",
+        "\tmemset(out, 0, sizeof(*out));",
+        "\tif (version < %d || version > %d)" % (req.vmin, req.vmax),
+        "\t{",
+        "\t\tkafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);",
+        "\t\treturn r->err;",
+        "\t}",
+        "\tr->flexible = version >= %d;" % req.flex,
+        "\tif (!decode_%s(r, version, out, a))" % req.name,
+        "\t\treturn r->err;",
+        "\treturn KAFKA_OK;",
+        "}",
+        "",
+        "/*",
+        " * Encode %s %s body of the given version (no frame, no" % (
+            "an" if resp.name[0] in "AEIOU" else "a", resp.name),
+        " * header).",
+        " * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,",
+        " * KAFKA_ERR_UNSUPPORTED for a version outside %d-%d, KAFKA_ERR_INVALID_ARG" % (
+            resp.vmin, resp.vmax),
+        " * for a value the version cannot carry (a null where it is not",
+        " * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.",
+        " */",
+        "int",
+        "kafka_%s_encode(KafkaWriter *w, int16_t version, const Kafka%s *in)" % (
+            resp.name, resp.name),
+        "{",
+        "\tbool\t\tflexible = w->flexible;",
+        "",
+        "\tif (version < %d || version > %d)" % (resp.vmin, resp.vmax),
+        "\t{",
+        "\t\tkafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);",
+        "\t\treturn w->err;",
+        "\t}",
+        "\tw->flexible = version >= %d;" % resp.flex,
+        "\tencode_%s(w, version, in);" % resp.name,
+        "\tw->flexible = flexible;",
+        "\treturn w->err;",
+        "}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def load_all():
+    apis = []
+    for api, key, vmin, vmax in API_RANGES:
+        req = Message(api, key, vmin, vmax, "Request")
+        resp = Message(api, key, vmin, vmax, "Response")
+        assert req.flex == resp.flex
+        apis.append((req, resp))
+    names = {}
+    for req, resp in apis:
+        for m in (req, resp):
+            for st in m.structs:
+                if st.cname in names:
+                    raise Exception("duplicate C struct name %s (%s, %s)" % (
+                        st.cname, names[st.cname], m.name))
+                names[st.cname] = m.name
+    return apis
+
+
+def gen_messages_h(apis):
+    out = []
+    for req, resp in apis:
+        out += ["", "/* " + "-" * 70, " * %s (API key %d): versions %d-%d, flexible %s" % (
+            req.api, req.key, req.vmin, req.vmax,
+            ("v%d+" % req.flex) if req.flex <= req.vmax else "never"),
+            " * %s" % req.file, " * %s" % resp.file, " * " + "-" * 70, " */"]
+        for m in (req, resp):
+            for st in m.structs:
+                out += [""] + struct_decl(m, st)
+        out += ["",
+                "extern int\tkafka_%s_decode(KafkaReader *r, int16_t version," % req.name,
+                "\t\t\t\t\t\t\t\t\t Kafka%s *out, const KafkaAllocator *a);" % req.name,
+                "extern int\tkafka_%s_encode(KafkaWriter *w, int16_t version," % resp.name,
+                "\t\t\t\t\t\t\t\t\t const Kafka%s *in);" % resp.name]
+    out += ["", "/* " + "-" * 70, " * All requests and responses", " * " + "-" * 70, " */", ""]
+    out.append("typedef union KafkaRequestBody")
+    out.append("{")
+    for req, resp in apis:
+        out.append("\tKafka%s %s;" % (req.name, req.api))
+    out.append("} KafkaRequestBody;")
+    out.append("")
+    out.append("typedef union KafkaResponseBody")
+    out.append("{")
+    for req, resp in apis:
+        out.append("\tKafka%s %s;" % (resp.name, resp.api))
+    out.append("} KafkaResponseBody;")
+    template = open(os.path.join(HERE, "messages.h.in")).read()
+    return template.replace("@GENERATED@\n", "\n".join(out) + "\n") + \
+        "\n#endif\t\t\t\t\t\t\t/* KAFKA_MESSAGES_H */\n"
+
+
+# --------------------------------------------------------------------------
+# test output
+
+def print_value(t, val, f=None):
+    if t in ("int8", "int16", "int32"):
+        return "sb_printf(b, \"%%d\", (int) %s);" % val
+    if t == "uint16":
+        return "sb_printf(b, \"%%u\", (unsigned) %s);" % val
+    if t == "int64":
+        return "sb_printf(b, \"%%lld\", (long long) %s);" % val
+    if t == "bool":
+        return "sb_puts(b, %s ? \"true\" : \"false\");" % val
+    if t == "float64":
+        return "sb_printf(b, \"%%.17g\", %s);" % val
+    if t == "string":
+        return "print_str(b, %s);" % val
+    if t in ("bytes", "records"):
+        return "print_bytes(b, %s);" % val
+    if t == "uuid":
+        return "print_uuid(b, &%s);" % val
+    raise Exception(t)
+
+
+def gen_printer(msg, st):
+    out = ["static void",
+           "tprint_%s(StrBuf *b, int16_t version, const Kafka%s *s)" % (st.cname, st.cname),
+           "{"]
+    body = []
+    if any(f.is_array for f in st.fields):
+        body.append("int32_t\t\ti;")
+    body += ["bool\t\tfirst = true;", "", "sb_puts(b, \"{\");"]
+    for f in st.fields:
+        lhs = "s->" + f.name
+        c = cond_for(f.range, st.range)
+        if f.tagged:
+            c = "!print_omit_tagged" + (" && " + c if c else "")
+        stm = ["sb_sep(b, &first);"]
+        if f.is_array:
+            stm += ["if (%sCount < 0)" % lhs, "\tsb_puts(b, \"null\");", "else", "{",
+                    "\tsb_puts(b, \"[\");",
+                    "\tfor (i = 0; i < %sCount; i++)" % lhs, "\t{",
+                    "\t\tif (i > 0)", "\t\t\tsb_puts(b, \",\");"]
+            if f.is_struct:
+                stm.append("\t\ttprint_%s(b, version, &%s[i]);" % (f.struct.cname, lhs))
+            else:
+                stm.append("\t\t" + print_value(f.elem, "%s[i]" % lhs))
+            stm += ["\t}", "\tsb_puts(b, \"]\");", "}"]
+        elif f.is_struct:
+            stm.append("tprint_%s(b, version, &%s);" % (f.struct.cname, lhs))
+        else:
+            stm.append(print_value(f.elem, lhs))
+        body += block(c, stm)
+    body.append("sb_puts(b, \"}\");")
+    out += indent(body) + ["}", ""]
+    return out
+
+
+def gen_fill(msg, st):
+    """Random (f->minimal false) or minimal values for every field."""
+    out = ["static void",
+           "tfill_%s(Fill *f, int16_t version, Kafka%s *s)" % (st.cname, st.cname),
+           "{"]
+    body = []
+    if any(f.is_array for f in st.fields):
+        body.append("int32_t\t\ti;")
+        body.append("")
+    for f in st.fields:
+        lhs = "s->" + f.name
+        c = cond_for(f.range, st.range)
+        nc = nullable_expr(f, f.range)
+        if c:
+            nc = "(%s) && (%s)" % (c, nc) if nc not in ("true", "false") else (
+                "(%s)" % c if nc == "true" else "false")
+        stm = []
+        if f.is_array:
+            stm.append("%sCount = fill_count(f, %s);" % (lhs, nc))
+            et = ("Kafka" + f.struct.cname) if f.is_struct else PRIM_C[f.elem]
+            stm.append("%s = fill_alloc(f, %sCount, sizeof(%s));" % (lhs, lhs, et))
+            stm.append("for (i = 0; i < %sCount; i++)" % lhs)
+            if f.is_struct:
+                stm.append("\ttfill_%s(f, version, &%s[i]);" % (f.struct.cname, lhs))
+            else:
+                stm.append("\t" + fill_value(f.elem, "%s[i]" % lhs, "false"))
+        elif f.is_struct:
+            stm.append("tfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
+        elif is_fetch_records(msg, f):
+            stm.append(fill_value(f.elem, lhs, nc))
+            stm.append("s->RecordsSplice = false;")
+        elif f.name.endswith("ErrorCode") and f.elem == "int16":
+            # plain: no error (clients may not know random error codes)
+            stm.append("%s = f->plain ? 0 : (int16_t) fill_int(f, 16);" % lhs)
+        else:
+            stm.append(fill_value(f.elem, lhs, nc))
+        if f.tagged:
+            stm.append("s->Has%s = !f->minimal && !f->plain && fill_rand(f) %% 2 == 0;" % f.name)
+            tc = cond_for(f.tagged_range, st.range)
+            # an absent tagged field must hold its default (what a decoder gives)
+            d = default_assign(f, lhs)
+            stm += ["if (!s->Has%s%s)" % (f.name, (" || !(%s)" % tc) if tc else ""), "{"]
+            stm += ["\ts->Has%s = false;" % f.name]
+            if f.is_array:
+                stm += ["\t%sCount = 0;" % lhs, "\t%s = NULL;" % lhs]
+            else:
+                stm += ["\tmemset(&%s, 0, sizeof(%s));" % (lhs, lhs)]
+            stm += indent(d) + ["}"]
+        body += stm
+    out += indent(body) + ["}", ""]
+    return out
+
+
+def fill_value(t, lhs, nc):
+    if t in INT_RANGE:
+        return "%s = (%s) fill_int(f, %d);" % (lhs, PRIM_C[t], {"int8": 8, "int16": 16, "int32": 32,
+                                                                 "int64": 64, "uint16": 16}[t])
+    if t == "bool":
+        return "%s = fill_bool(f);" % lhs
+    if t == "float64":
+        return "%s = fill_double(f);" % lhs
+    if t == "string":
+        return "%s = fill_str(f, %s);" % (lhs, nc)
+    if t in ("bytes", "records"):
+        return "%s = fill_bytes(f, %s);" % (lhs, nc)
+    if t == "uuid":
+        return "fill_uuid(f, &%s);" % lhs
+    raise Exception(t)
+
+
+def gen_check_defaults(msg, st):
+    """Fields a version lacks must hold their defaults after decoding."""
+    out = ["static int",
+           "tcheck_%s(StrBuf *b, int16_t version, const Kafka%s *s)" % (st.cname, st.cname),
+           "{"]
+    body = ["int\t\t\tbad = 0;"]
+    if any(f.is_array and f.is_struct for f in st.fields):
+        body.append("int32_t\t\ti;")
+    body.append("")
+    for f in st.fields:
+        lhs = "s->" + f.name
+        c = cond_for(f.range, st.range)
+        kind, v = default_value(f)
+        if f.is_array:
+            if f.is_struct:
+                body += ["for (i = 0; i < %sCount; i++)" % lhs,
+                         "\tbad += tcheck_%s(b, version, &%s[i]);" % (f.struct.cname, lhs)]
+            if c:
+                body += block("!(%s) && (%sCount != 0 || %s != NULL)" % (c, lhs, lhs),
+                              ["bad++, sb_printf(b, \"%s not defaulted; \");" % f.name])
+            continue
+        if f.is_struct:
+            continue
+        if not c and not f.tagged:
+            continue
+        absent = "!(%s)" % c if c else "!s->Has%s" % f.name
+        if f.tagged and c:
+            absent = "(!(%s) || !s->Has%s)" % (c, f.name)
+        if kind == "int":
+            test = "%s != %s" % (lhs, c_int_literal(v, f.elem))
+        elif kind == "bool":
+            test = "%s != %s" % (lhs, "true" if v else "false")
+        elif kind == "float":
+            test = "%s != %r" % (lhs, v)
+        elif kind == "str":
+            test = ("%s.len != -1" % lhs) if v is None else \
+                "!kafka_str_eq(%s, \"%s\")" % (lhs, v)
+        elif kind == "bytes":
+            test = ("%s.len != -1" % lhs) if v is None else "%s.len != 0" % lhs
+        elif kind == "uuid":
+            test = "!uuid_is_zero(&%s)" % lhs
+        body += block("%s && %s" % (absent, test),
+                      ["bad++, sb_printf(b, \"%s not defaulted; \");" % f.name])
+    body.append("return bad;")
+    out += indent(body) + ["}", ""]
+    return out
+
+
+def gen_test(apis):
+    out = ["/* GENERATED by gen_messages.py --test: do not edit */", "",
+           "#include \"testcodec.h\"", "",
+           "#pragma GCC diagnostic ignored \"-Wunused-function\"", ""]
+    for req, resp in apis:
+        for m in (req, resp):
+            for st in m.structs:
+                if struct_has_defaults(st) and st is not m.top:
+                    out += gen_init(m, st)
+        for st in req.structs:
+            out += gen_encoder(req, st, "t")
+        for st in resp.structs:
+            out += gen_decoder(resp, st, "t")
+        for m in (req, resp):
+            for st in m.structs:
+                out += gen_printer(m, st)
+                out += gen_fill(m, st)
+        for st in req.structs:
+            out += gen_check_defaults(req, st)
+        # entry points with uniform signatures for the API table
+        rq, rs = req.name, resp.name
+        out += [
+            "static void",
+            "tfill_req_%s(Fill *f, int16_t version, void *p)" % req.api,
+            "{", "\tmemset(p, 0, sizeof(Kafka%s));" % rq,
+            "\ttfill_%s(f, version, p);" % rq, "}", "",
+            "static void",
+            "tfill_resp_%s(Fill *f, int16_t version, void *p)" % req.api,
+            "{", "\tmemset(p, 0, sizeof(Kafka%s));" % rs,
+            "\ttfill_%s(f, version, p);" % rs, "}", "",
+            "static int",
+            "tenc_req_%s(KafkaWriter *w, int16_t version, const void *p)" % req.api,
+            "{", "\tbool\t\tflexible = w->flexible;", "",
+            "\tw->flexible = version >= %d;" % req.flex,
+            "\ttencode_%s(w, version, p);" % rq,
+            "\tw->flexible = flexible;", "\treturn w->err;", "}", "",
+            "static int",
+            "tdec_resp_%s(KafkaReader *r, int16_t version, void *p, const KafkaAllocator *a)" % req.api,
+            "{", "\tmemset(p, 0, sizeof(Kafka%s));" % rs,
+            "\tr->flexible = version >= %d;" % req.flex,
+            "\tif (!tdecode_%s(r, version, p, a))" % rs,
+            "\t\treturn r->err;", "\treturn KAFKA_OK;", "}", "",
+            "static int",
+            "tdec_req_%s(KafkaReader *r, int16_t version, void *p, const KafkaAllocator *a)" % req.api,
+            "{", "\treturn kafka_%s_decode(r, version, p, a);" % rq, "}", "",
+            "static int",
+            "tenc_resp_%s(KafkaWriter *w, int16_t version, const void *p)" % req.api,
+            "{", "\treturn kafka_%s_encode(w, version, p);" % rs, "}", "",
+            "static void",
+            "tprint_req_%s(StrBuf *b, int16_t version, const void *p)" % req.api,
+            "{", "\ttprint_%s(b, version, p);" % rq, "}", "",
+            "static void",
+            "tprint_resp_%s(StrBuf *b, int16_t version, const void *p)" % req.api,
+            "{", "\ttprint_%s(b, version, p);" % rs, "}", "",
+            "static int",
+            "tcheck_req_%s(StrBuf *b, int16_t version, const void *p)" % req.api,
+            "{", "\treturn tcheck_%s(b, version, p);" % rq, "}", "",
+        ]
+    out.append("const TestApi test_apis[] = {")
+    for req, resp in apis:
+        a = req.api
+        out.append("\t{\"%s\", %d, %d, %d, %d, sizeof(Kafka%s), sizeof(Kafka%s)," % (
+            a, req.key, req.vmin, req.vmax, req.flex, req.name, resp.name))
+        out.append("\t\ttfill_req_%s, tenc_req_%s, tdec_req_%s, tprint_req_%s, tcheck_req_%s," % (
+            a, a, a, a, a))
+        out.append("\ttfill_resp_%s, tenc_resp_%s, tdec_resp_%s, tprint_resp_%s}," % (a, a, a, a))
+    out.append("};")
+    out.append("const int\ttest_apis_count = %d;" % len(apis))
+    text = "\n".join(out) + "\n"
+    # test-side names: tencode_/tdecode_ for the mirror codec
+    text = text.replace("tencode_", "tencode_")
+    return text
+
+
+def visual_len(s):
+    n = 0
+    for ch in s:
+        n = (n // 4 + 1) * 4 if ch == "\t" else n + 1
+    return n
+
+
+def wrap_line(line, limit=92):
+    """Break a long C line after a comma, aligned with its open parenthesis."""
+    if visual_len(line) <= limit or line.lstrip().startswith(("/*", "*")):
+        return [line]
+    depth = 0
+    opens = []
+    best = None
+    for i, ch in enumerate(line):
+        if ch == "(":
+            opens.append(i)
+        elif ch == ")":
+            if opens:
+                opens.pop()
+        elif ch == "," and opens and visual_len(line[:i + 1]) <= limit:
+            best = (i, opens[-1])
+    if best is None:
+        return [line]
+    cut, paren = best
+    col = visual_len(line[:paren + 1])
+    lead = "\t" * (col // 4) + " " * (col % 4)
+    rest = lead + line[cut + 1:].lstrip()
+    return [line[:cut + 1]] + wrap_line(rest, limit)
+
+
+def wrap_text(text):
+    out = []
+    for l in text.split("\n"):
+        out += wrap_line(l)
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--src", help="directory for messages.h and api_*.c")
+    ap.add_argument("--test", help="file for the generated test code")
+    args = ap.parse_args()
+    apis = load_all()
+    if args.src:
+        files = {"messages.h": gen_messages_h(apis)}
+        for req, resp in apis:
+            files["api_%s.c" % req.api.lower()] = wrap_text(gen_api_src(req, resp))
+        for name, text in files.items():
+            with open(os.path.join(args.src, name), "w") as fh:
+                fh.write(text)
+    if args.test:
+        with open(args.test, "w") as fh:
+            fh.write(wrap_text(gen_test(apis)))
+
+
+if __name__ == "__main__":
+    main()

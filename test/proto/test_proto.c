@@ -1,0 +1,1223 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_proto.c
+ *	  Unit tests of the Kafka protocol codec (src/kafka/protocol.c,
+ *	  messages.c, api_*.c).
+ *
+ *	- primitives and headers against hand-written bytes;
+ *	- every API and every supported version, both directions: requests are
+ *	  encoded by the generated test encoder and decoded by the broker's
+ *	  decoder, responses encoded by the broker's encoder and decoded by the
+ *	  generated test decoder, each over random and minimal values, compared
+ *	  in canonical text form; fields a version lacks must decode to their
+ *	  schema defaults;
+ *	- every strict prefix of every valid request (header + body) is
+ *	  rejected, from an exactly sized buffer (so ASan sees any overread);
+ *	- mutated requests never crash and never allocate more than 16 bytes
+ *	  per input byte;
+ *	- ApiVersions v0/v3 and KIP-511 responses, a Fetch v12 response with a
+ *	  tagged field, Metadata v12 and Fetch v12 requests, CreateTopics v5
+ *	  responses against hand-assembled bytes;
+ *	- the Fetch zero-copy splice contract.
+ *
+ * Prints one line per check and ends with "N passed, M failed"; exits 1
+ * if anything failed.
+ *
+ * test/proto/test_proto.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "testcodec.h"
+
+#define NSEEDS 40
+
+static int	npassed;
+static int	nfailed;
+static TestArena arena;			/* decoders' allocations */
+static TestArena garena;		/* test values and encoders' buffers */
+
+static void check(bool ok, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+static void
+check(bool ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	printf("%s - ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		npassed++;
+	else
+		nfailed++;
+}
+
+static bool
+bytes_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t		i;
+
+	if (alen != blen || memcmp(a, b, alen) != 0)
+	{
+		printf("#   got      ");
+		for (i = 0; i < alen; i++)
+			printf("%02x", a[i]);
+		printf("\n#   expected ");
+		for (i = 0; i < blen; i++)
+			printf("%02x", b[i]);
+		printf("\n");
+		return false;
+	}
+	return true;
+}
+
+#define BYTES(...) ((const uint8_t[]) {__VA_ARGS__}), sizeof((const uint8_t[]) {__VA_ARGS__})
+
+/* ----------------------------------------------------------------------
+ * Primitives
+ * ----------------------------------------------------------------------
+ */
+static void
+test_table(void)
+{
+	int			i;
+	bool		ok = test_apis_count == kafka_api_versions_count;
+
+	for (i = 0; ok && i < test_apis_count; i++)
+	{
+		const TestApi *t = &test_apis[i];
+		const KafkaApiInfo *api = kafka_api_lookup(t->key);
+
+		ok = api != NULL && api->MinVersion == t->min && api->MaxVersion == t->max &&
+			api->FlexibleVersion == t->flex && strcmp(api->Name, t->name) == 0 &&
+			strcmp(kafka_api_name(t->key), t->name) == 0;
+		if (!ok)
+			printf("#   %s differs\n", t->name);
+	}
+	for (i = 1; ok && i < kafka_api_versions_count; i++)
+		ok = kafka_api_versions[i - 1].ApiKey < kafka_api_versions[i].ApiKey;
+	check(ok, "kafka_api_versions[] agrees with the generator's ranges and is sorted");
+	check(kafka_api_lookup(KAFKA_API_JOIN_GROUP) == NULL && kafka_api_lookup(-1) == NULL &&
+		  !kafka_api_version_supported(KAFKA_API_FETCH, 3) &&
+		  kafka_api_version_supported(KAFKA_API_FETCH, 4) &&
+		  !kafka_api_version_supported(KAFKA_API_FETCH, 13),
+		  "kafka_api_lookup / kafka_api_version_supported");
+	check(kafka_request_header_version(KAFKA_API_METADATA, 8) == 1 &&
+		  kafka_request_header_version(KAFKA_API_METADATA, 9) == 2 &&
+		  kafka_request_header_version(KAFKA_API_API_VERSIONS, 3) == 2 &&
+		  kafka_request_header_version(KAFKA_API_API_VERSIONS, 7) == 2 &&
+		  kafka_request_header_version(999, 7) == 1 &&
+		  kafka_response_header_version(KAFKA_API_API_VERSIONS, 3) == 0 &&
+		  kafka_response_header_version(KAFKA_API_FETCH, 12) == 1 &&
+		  kafka_response_header_version(KAFKA_API_FETCH, 11) == 0 &&
+		  kafka_response_header_version(KAFKA_API_PRODUCE, 9) == 1,
+		  "request and response header versions");
+	check(strcmp(kafka_error_name(35), "UNSUPPORTED_VERSION") == 0 &&
+		  strcmp(kafka_error_name(-1), "UNKNOWN_SERVER_ERROR") == 0 &&
+		  strcmp(kafka_error_name(128), "INVALID_REGULAR_EXPRESSION") == 0 &&
+		  strcmp(kafka_error_name(1000), "?") == 0,
+		  "kafka_error_name");
+}
+
+static void
+test_writer_primitives(void)
+{
+	KafkaWriter w;
+	uint8_t		big[300];
+	size_t		mark;
+	size_t		off;
+
+	kafka_writer_init(&w, &arena.alloc);
+
+	kafka_write_int8(&w, -2);
+	kafka_write_bool(&w, true);
+	kafka_write_int16(&w, 0x0102);
+	kafka_write_int32(&w, -1);
+	kafka_write_int64(&w, INT64_C(0x0102030405060708));
+	kafka_write_uint32(&w, 0xdeadbeef);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0xfe, 0x01, 0x01, 0x02, 0xff, 0xff, 0xff, 0xff,
+									   1, 2, 3, 4, 5, 6, 7, 8, 0xde, 0xad, 0xbe, 0xef)),
+		  "fixed-width integers are big-endian");
+
+	kafka_writer_reset(&w);
+	kafka_write_uvarint(&w, 0);
+	kafka_write_uvarint(&w, 127);
+	kafka_write_uvarint(&w, 128);
+	kafka_write_uvarint(&w, 300);
+	kafka_write_uvarint(&w, UINT32_MAX);
+	kafka_write_varint(&w, -1);
+	kafka_write_varlong(&w, -2);
+	check(bytes_eq(w.buf, w.len, BYTES(0x00, 0x7f, 0x80, 0x01, 0xac, 0x02,
+									   0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x03)),
+		  "unsigned varints and zig-zag varint/varlong");
+
+	kafka_writer_reset(&w);
+	w.flexible = false;
+	kafka_write_string(&w, kafka_str("ab"));
+	kafka_write_nullable_string(&w, kafka_str_null());
+	kafka_write_string(&w, kafka_str(""));
+	kafka_write_bytes(&w, (KafkaBytes) {(const uint8_t *) "\x01", 1});
+	kafka_write_nullable_bytes(&w, kafka_bytes_null());
+	kafka_write_array_len(&w, 2);
+	kafka_write_array_len(&w, -1);
+	kafka_write_tagged_fields_empty(&w);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0x00, 0x02, 'a', 'b', 0xff, 0xff, 0x00, 0x00,
+									   0x00, 0x00, 0x00, 0x01, 0x01, 0xff, 0xff, 0xff, 0xff,
+									   0x00, 0x00, 0x00, 0x02, 0xff, 0xff, 0xff, 0xff)),
+		  "non-flexible strings, bytes, arrays; no tagged fields");
+
+	kafka_writer_reset(&w);
+	w.flexible = true;
+	kafka_write_string(&w, kafka_str("ab"));
+	kafka_write_nullable_string(&w, kafka_str_null());
+	kafka_write_string(&w, kafka_str(""));
+	kafka_write_bytes(&w, (KafkaBytes) {(const uint8_t *) "\x01", 1});
+	kafka_write_nullable_bytes(&w, kafka_bytes_null());
+	kafka_write_array_len(&w, 2);
+	kafka_write_array_len(&w, -1);
+	kafka_write_tagged_fields_empty(&w);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0x03, 'a', 'b', 0x00, 0x01, 0x02, 0x01, 0x00,
+									   0x03, 0x00, 0x00)),
+		  "compact strings, bytes, arrays; empty tagged fields");
+
+	kafka_writer_reset(&w);
+	kafka_write_string(&w, kafka_str_null());
+	check(w.err == KAFKA_ERR_INVALID_ARG, "null in a non-nullable string is refused");
+	kafka_writer_reset(&w);
+	check(!kafka_write_array_begin(&w, -1, NULL, false) && w.err == KAFKA_ERR_INVALID_ARG,
+		  "null in a non-nullable array is refused");
+	kafka_writer_reset(&w);
+	check(!kafka_write_array_begin(&w, 2, NULL, false) && w.err == KAFKA_ERR_INVALID_ARG,
+		  "array count without elements is refused");
+	kafka_writer_reset(&w);
+	{
+		static char longstr[40000];
+		KafkaStr	s;
+
+		memset(longstr, 'x', sizeof(longstr));
+		s.ptr = longstr;
+		s.len = 32768;
+		kafka_write_string(&w, s);
+		check(w.err == KAFKA_ERR_INVALID_ARG, "string above 32767 bytes is refused");
+	}
+
+	/* tagged field whose size needs two varint bytes: the value moves */
+	kafka_writer_reset(&w);
+	w.flexible = true;
+	memset(big, 0xab, sizeof(big));
+	kafka_write_uvarint(&w, 2);
+	mark = kafka_write_tag_begin(&w, 0);
+	kafka_write_int16(&w, 0x0102);
+	kafka_write_tag_end(&w, mark);
+	mark = kafka_write_tag_begin(&w, 5);
+	kafka_write_raw(&w, big, 200);
+	kafka_write_tag_end(&w, mark);
+	check(w.err == KAFKA_OK && w.len == 1 + 4 + 3 + 200 &&
+		  bytes_eq(w.buf, 11, BYTES(0x02, 0x00, 0x02, 0x01, 0x02, 0x05, 0xc8, 0x01, 0xab, 0xab, 0xab)) &&
+		  w.buf[w.len - 1] == 0xab,
+		  "tagged fields: sizes patched, a 200-byte value shifted for a 2-byte size");
+
+	kafka_writer_reset(&w);
+	off = kafka_write_reserve_int32(&w);
+	kafka_write_int8(&w, 7);
+	kafka_write_patch_int32(&w, off, 0x01020304);
+	check(bytes_eq(w.buf, w.len, BYTES(1, 2, 3, 4, 7)), "reserve and patch an int32");
+
+	kafka_writer_reset(&w);
+	off = kafka_response_begin(&w, 7, 1);
+	kafka_write_int8(&w, (int8_t) 0xaa);
+	kafka_response_end(&w, off);
+	check(bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 6, 0, 0, 0, 7, 0, 0xaa)),
+		  "response frame with header v1");
+	kafka_writer_reset(&w);
+	off = kafka_response_begin(&w, 7, 0);
+	kafka_response_end(&w, off);
+	check(bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 4, 0, 0, 0, 7)),
+		  "response frame with header v0");
+
+	kafka_writer_release(&w);
+	check(arena.live_bytes == 0, "writer releases all its memory");
+	arena_reset(&arena);
+}
+
+static void
+test_reader_primitives(void)
+{
+	KafkaReader r;
+	int8_t		i8;
+	int16_t		i16;
+	int32_t		i32;
+	int64_t		i64;
+	uint32_t	u32;
+	bool		b;
+	KafkaStr	s;
+	KafkaBytes	v;
+	int32_t		n;
+
+	kafka_reader_init(&r, BYTES(0xfe, 0x02, 0x01, 0x02, 0xff, 0xff, 0xff, 0xfe,
+								1, 2, 3, 4, 5, 6, 7, 8, 0xac, 0x02, 0x03), false);
+	check(kafka_read_int8(&r, &i8) && i8 == -2 && kafka_read_bool(&r, &b) && b &&
+		  kafka_read_int16(&r, &i16) && i16 == 0x0102 &&
+		  kafka_read_int32(&r, &i32) && i32 == -2 &&
+		  kafka_read_int64(&r, &i64) && i64 == INT64_C(0x0102030405060708) &&
+		  kafka_read_uvarint(&r, &u32) && u32 == 300 &&
+		  kafka_read_varint(&r, &i32) && i32 == -2 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "fixed-width integers, bool 0x02 is true, varints");
+	check(!kafka_read_int8(&r, &i8) && r.err == KAFKA_ERR_TRUNCATED &&
+		  kafka_reader_offset(&r) == 19 && !kafka_read_int8(&r, &i8),
+		  "reading past the end: KAFKA_ERR_TRUNCATED, sticky");
+
+	kafka_reader_init(&r, BYTES(0x80, 0x80, 0x80, 0x80, 0x80, 0x01), false);
+	check(!kafka_read_uvarint(&r, &u32) && r.err == KAFKA_ERR_CORRUPT,
+		  "over-long varint: KAFKA_ERR_CORRUPT");
+
+	kafka_reader_init(&r, BYTES(0x00, 0x02, 'a', 'b', 0xff, 0xff, 0xff, 0xff), false);
+	check(kafka_read_string(&r, &s) && s.len == 2 && memcmp(s.ptr, "ab", 2) == 0 &&
+		  kafka_read_nullable_string(&r, &s) && s.len == -1 && s.ptr == NULL &&
+		  !kafka_read_string(&r, &s) && r.err == KAFKA_ERR_CORRUPT,
+		  "strings: value, null, null where not nullable is KAFKA_ERR_CORRUPT");
+
+	kafka_reader_init(&r, BYTES(0x00, 0x05, 'a', 'b'), false);
+	check(!kafka_read_string(&r, &s) && r.err == KAFKA_ERR_TRUNCATED,
+		  "string longer than the input: KAFKA_ERR_TRUNCATED");
+	kafka_reader_init(&r, BYTES(0xff, 0xfe), false);
+	check(!kafka_read_nullable_string(&r, &s) && r.err == KAFKA_ERR_CORRUPT,
+		  "string length -2: KAFKA_ERR_CORRUPT");
+
+	kafka_reader_init(&r, BYTES(0x03, 'a', 'b', 0x00, 0x01, 0x02, 0x09, 0x00), true);
+	check(kafka_read_string(&r, &s) && s.len == 2 &&
+		  kafka_read_nullable_string(&r, &s) && s.len == -1 &&
+		  kafka_read_string(&r, &s) && s.len == 0 &&
+		  kafka_read_bytes(&r, &v) && v.len == 1 && v.ptr[0] == 0x09 &&
+		  kafka_read_records(&r, &v) && v.len == -1 && kafka_reader_remaining(&r) == 0,
+		  "compact strings and bytes");
+	kafka_reader_init(&r, BYTES(0xc2, 0xb8, 0x02), true);	/* 40001 */
+	check(!kafka_read_string(&r, &s) && r.err == KAFKA_ERR_CORRUPT,
+		  "compact string above 32767 bytes: KAFKA_ERR_CORRUPT");
+
+	kafka_reader_init(&r, BYTES(0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x02, 1, 2, 3, 4, 5, 6, 7),
+					  false);
+	check(kafka_read_array_len(&r, &n, true, 10, 4) && n == -1 &&
+		  !kafka_read_array_len(&r, &n, false, 10, 4) && r.err == KAFKA_ERR_TRUNCATED,
+		  "array: null; 2 elements of 4 bytes in 7 bytes is KAFKA_ERR_TRUNCATED");
+	kafka_reader_init(&r, BYTES(0x00, 0x00, 0x00, 0x0b), false);
+	check(!kafka_read_array_len(&r, &n, false, 10, 1) && r.err == KAFKA_ERR_TOO_LARGE,
+		  "array count above its maximum: KAFKA_ERR_TOO_LARGE");
+	kafka_reader_init(&r, BYTES(0xff, 0xff, 0xff, 0xff), false);
+	check(!kafka_read_array_len(&r, &n, false, 10, 1) && r.err == KAFKA_ERR_CORRUPT,
+		  "null array where not nullable: KAFKA_ERR_CORRUPT");
+	kafka_reader_init(&r, BYTES(0x80, 0x80, 0x80, 0x80, 0x08), true);
+	check(!kafka_read_array_len(&r, &n, true, INT32_MAX, 1) && r.err != KAFKA_OK,
+		  "compact array count 2^31 - 1 with no input: rejected");
+
+	/* tagged fields: 2 fields, tag 0 size 1, tag 5 size 2 */
+	kafka_reader_init(&r, BYTES(0x02, 0x00, 0x01, 0xaa, 0x05, 0x02, 0xbb, 0xcc, 0x42), true);
+	check(kafka_read_tagged_fields_skip(&r) && kafka_reader_remaining(&r) == 1,
+		  "tagged fields skipped");
+	kafka_reader_init(&r, BYTES(0x02, 0x00, 0x01, 0xaa, 0x05, 0x03, 0xbb, 0xcc), true);
+	check(!kafka_read_tagged_fields_skip(&r) && r.err == KAFKA_ERR_TRUNCATED,
+		  "tagged field longer than the input: KAFKA_ERR_TRUNCATED");
+	kafka_reader_init(&r, BYTES(0x7f, 0x00, 0x00), true);
+	check(!kafka_read_tagged_fields_skip(&r) && r.err == KAFKA_ERR_TRUNCATED,
+		  "tagged field count larger than the input allows: KAFKA_ERR_TRUNCATED");
+	{
+		uint32_t	tag;
+		KafkaReader sub;
+
+		kafka_reader_init(&r, BYTES(0x01, 0x00, 0x01, 0xaa, 0x42), true);
+		check(kafka_read_tag_count(&r, &u32) && u32 == 1 &&
+			  kafka_read_tag(&r, &tag, &sub) && tag == 0 &&
+			  !kafka_reader_join(&r, &sub, kafka_read_int16(&sub, &i16)) &&
+			  r.err == KAFKA_ERR_TRUNCATED,
+			  "a tagged value cannot be read past its size; the error reaches the parent");
+	}
+}
+
+static void
+test_headers(void)
+{
+	KafkaReader r;
+	KafkaRequestHeader h;
+	KafkaWriter w;
+
+	/* Metadata v1, correlation 7, client id "cli" */
+	kafka_reader_init(&r, BYTES(0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07,
+								0x00, 0x03, 'c', 'l', 'i', 0x99), false);
+	check(kafka_request_header_decode(&r, &h) == KAFKA_OK && h.RequestApiKey == 3 &&
+		  h.RequestApiVersion == 1 && h.CorrelationId == 7 && kafka_str_eq(h.ClientId, "cli") &&
+		  h.HeaderVersion == 1 && kafka_reader_remaining(&r) == 1,
+		  "request header v1");
+	/* Metadata v9: header v2, ClientId still INT16-length, a header tag skipped */
+	kafka_reader_init(&r, BYTES(0x00, 0x03, 0x00, 0x09, 0x00, 0x00, 0x00, 0x08,
+								0x00, 0x03, 'c', 'l', 'i', 0x01, 0x03, 0x01, 0xff, 0x99), false);
+	check(kafka_request_header_decode(&r, &h) == KAFKA_OK && h.HeaderVersion == 2 &&
+		  kafka_str_eq(h.ClientId, "cli") && kafka_reader_remaining(&r) == 1 && !r.flexible,
+		  "request header v2: non-compact ClientId, tagged fields skipped");
+	kafka_reader_init(&r, BYTES(0x00, 0x03, 0x00, 0x09, 0x00, 0x00, 0x00, 0x08,
+								0xff, 0xff, 0x00), false);
+	check(kafka_request_header_decode(&r, &h) == KAFKA_OK && h.ClientId.len == -1,
+		  "request header with null ClientId");
+	/* ApiVersions v4 (unsupported, flexible): header v2 */
+	kafka_reader_init(&r, BYTES(0x00, 0x12, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01,
+								0x00, 0x00, 0x00), false);
+	check(kafka_request_header_decode(&r, &h) == KAFKA_OK && h.HeaderVersion == 2 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "request header of an unsupported ApiVersions v4 is still parsed (v2)");
+	kafka_reader_init(&r, BYTES(0x00, 0x12, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, 0x00), false);
+	check(kafka_request_header_decode(&r, &h) == KAFKA_ERR_TRUNCATED,
+		  "truncated request header");
+
+	kafka_writer_init(&w, &arena.alloc);
+	h.RequestApiKey = KAFKA_API_FETCH;
+	h.RequestApiVersion = 12;
+	h.CorrelationId = 0x01020304;
+	h.ClientId = kafka_str("c");
+	kafka_request_header_encode(&w, &h);
+	check(bytes_eq(w.buf, w.len, BYTES(0x00, 0x01, 0x00, 0x0c, 0x01, 0x02, 0x03, 0x04,
+									   0x00, 0x01, 'c', 0x00)),
+		  "request header encoder (v2)");
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
+/* ----------------------------------------------------------------------
+ * Round trips of every API and version
+ * ----------------------------------------------------------------------
+ */
+static void
+test_round_trips(void)
+{
+	KafkaWriter w;
+	StrBuf		a,
+				b,
+				msg;
+	int			ai;
+
+	sb_init(&a);
+	sb_init(&b);
+	sb_init(&msg);
+	kafka_writer_init(&w, &arena.alloc);
+	for (ai = 0; ai < test_apis_count; ai++)
+	{
+		const TestApi *t = &test_apis[ai];
+		int16_t		v;
+
+		for (v = t->min; v <= t->max; v++)
+		{
+			int			dir;
+
+			for (dir = 0; dir < 2; dir++)
+			{
+				int			seed;
+				int			cases = 0;
+				bool		ok = true;
+				size_t		maxlen = 0;
+
+				for (seed = 0; seed <= NSEEDS && ok; seed++)
+				{
+					void	   *orig = calloc(1, dir == 0 ? t->req_size : t->resp_size);
+					void	   *dec = calloc(1, dir == 0 ? t->req_size : t->resp_size);
+					Fill		f;
+					KafkaReader r;
+					int			rc;
+
+					fill_init(&f, (uint64_t) seed * 1000 + v, seed == NSEEDS, &arena);
+					kafka_writer_reset(&w);
+					if (dir == 0)
+					{
+						t->fill_req(&f, v, orig);
+						rc = t->enc_req(&w, v, orig);
+					}
+					else
+					{
+						t->fill_resp(&f, v, orig);
+						rc = t->enc_resp(&w, v, orig);
+					}
+					if (rc != KAFKA_OK)
+					{
+						printf("#   seed %d: encode: %s\n", seed, kafka_codec_strerror(rc));
+						ok = false;
+					}
+					else
+					{
+						kafka_reader_init(&r, w.buf, w.len, false);
+						rc = dir == 0 ? t->dec_req(&r, v, dec, &arena.alloc)
+							: t->dec_resp(&r, v, dec, &arena.alloc);
+						sb_reset(&a);
+						sb_reset(&b);
+						sb_reset(&msg);
+						if (dir == 0)
+						{
+							t->print_req(&a, v, orig);
+							if (rc == KAFKA_OK)
+								t->print_req(&b, v, dec);
+						}
+						else
+						{
+							t->print_resp(&a, v, orig);
+							if (rc == KAFKA_OK)
+								t->print_resp(&b, v, dec);
+						}
+						if (rc != KAFKA_OK)
+						{
+							printf("#   seed %d: decode: %s at %zu of %zu\n", seed,
+								   kafka_codec_strerror(rc), kafka_reader_offset(&r), w.len);
+							ok = false;
+						}
+						else if (kafka_reader_remaining(&r) != 0)
+						{
+							printf("#   seed %d: %zu bytes left\n", seed, kafka_reader_remaining(&r));
+							ok = false;
+						}
+						else if (strcmp(a.data, b.data) != 0)
+						{
+							printf("#   seed %d:\n#   sent %s\n#   got  %s\n", seed, a.data, b.data);
+							ok = false;
+						}
+						else if (dir == 0 && t->check_req(&msg, v, dec) != 0)
+						{
+							printf("#   seed %d: %s\n", seed, msg.data);
+							ok = false;
+						}
+						if (w.len > maxlen)
+							maxlen = w.len;
+						cases++;
+					}
+					free(orig);
+					free(dec);
+					arena_reset(&arena);
+					kafka_writer_init(&w, &arena.alloc);
+				}
+				check(ok, "%s v%d %s round trip (%d cases, up to %zu bytes)%s", t->name, v,
+					  dir == 0 ? "request" : "response", cases, maxlen,
+					  dir == 0 ? ", absent fields defaulted" : "");
+			}
+		}
+	}
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+	sb_free(&a);
+	sb_free(&b);
+	sb_free(&msg);
+}
+
+/* Encode a whole request (header + body, no Size) into w. */
+static int
+encode_request(KafkaWriter *w, const TestApi *t, int16_t v, const void *req, int32_t corr)
+{
+	KafkaRequestHeader h;
+
+	h.RequestApiKey = t->key;
+	h.RequestApiVersion = v;
+	h.CorrelationId = corr;
+	h.ClientId = kafka_str("test-client");
+	kafka_request_header_encode(w, &h);
+	return t->enc_req(w, v, req);
+}
+
+/* Decode a whole request as the broker would. */
+static int
+decode_request(const uint8_t *p, size_t n, KafkaRequestBody *body, size_t *left)
+{
+	KafkaReader r;
+	KafkaRequestHeader h;
+	int			rc;
+
+	kafka_reader_init(&r, p, n, false);
+	rc = kafka_request_header_decode(&r, &h);
+	if (rc == KAFKA_OK)
+		rc = kafka_request_decode(&r, h.RequestApiKey, h.RequestApiVersion, body, &arena.alloc);
+	if (left)
+		*left = kafka_reader_remaining(&r);
+	return rc;
+}
+
+static void
+test_truncation(void)
+{
+	KafkaWriter w;
+	int			ai;
+
+	for (ai = 0; ai < test_apis_count; ai++)
+	{
+		const TestApi *t = &test_apis[ai];
+		int16_t		v;
+
+		for (v = t->min; v <= t->max; v++)
+		{
+			int			mode;
+			bool		ok = true;
+			size_t		total = 0;
+
+			for (mode = 0; mode < 3 && ok; mode++)
+			{
+				void	   *req = calloc(1, t->req_size);
+				KafkaRequestBody body;
+				Fill		f;
+				size_t		cut;
+				uint8_t    *copy;
+				size_t		left;
+				int			rc;
+
+				fill_init(&f, 77 + mode, mode == 2, &garena);
+				t->fill_req(&f, v, req);
+				kafka_writer_init(&w, &garena.alloc);
+				encode_request(&w, t, v, req, 42);
+				rc = decode_request(w.buf, w.len, &body, &left);
+				if (rc != KAFKA_OK || left != 0)
+				{
+					printf("#   full request does not decode: %s\n", kafka_codec_strerror(rc));
+					ok = false;
+				}
+				arena_reset(&arena);
+				for (cut = 0; cut < w.len && ok; cut++)
+				{
+					/* exactly sized, so that ASan catches any overread */
+					copy = malloc(cut > 0 ? cut : 1);
+					memcpy(copy, w.buf, cut);
+					rc = decode_request(copy, cut, &body, NULL);
+					if (rc == KAFKA_OK)
+					{
+						printf("#   prefix of %zu of %zu bytes decoded\n", cut, w.len);
+						ok = false;
+					}
+					free(copy);
+					arena_reset(&arena);
+				}
+				total += w.len;
+				free(req);
+				arena_reset(&garena);
+			}
+			check(ok, "%s v%d: every strict prefix of 3 requests (%zu bytes) is rejected",
+				  t->name, v, total);
+		}
+	}
+}
+
+/*
+ * Random mutations of valid requests: no crash (ASan/UBSan build), and the
+ * decoder allocates at most 16 bytes per input byte (plus a constant).
+ */
+static void
+test_mutations(void)
+{
+	KafkaWriter w;
+	int			ai;
+	uint64_t	rng = 12345;
+
+	for (ai = 0; ai < test_apis_count; ai++)
+	{
+		const TestApi *t = &test_apis[ai];
+		int16_t		v;
+		int			iter;
+		bool		ok = true;
+		int			decoded = 0;
+		int			n = 0;
+
+		for (v = t->min; v <= t->max && ok; v++)
+		{
+			void	   *req = calloc(1, t->req_size);
+			Fill		f;
+
+			fill_init(&f, 5 + v, false, &garena);
+			t->fill_req(&f, v, req);
+			kafka_writer_init(&w, &garena.alloc);
+			encode_request(&w, t, v, req, 1);
+
+			for (iter = 0; iter < 300 && ok; iter++)
+			{
+				size_t		mlen = w.len;
+				uint8_t    *m = malloc(w.len + 1);
+				KafkaRequestBody body;
+				int			k;
+				int			nmut;
+
+				memcpy(m, w.buf, w.len);
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				nmut = 1 + (int) (rng % 4);
+				for (k = 0; k < nmut; k++)
+				{
+					size_t		pos;
+
+					rng ^= rng << 13;
+					rng ^= rng >> 7;
+					rng ^= rng << 17;
+					pos = (size_t) (rng >> 8) % (mlen > 0 ? mlen : 1);
+					switch (rng % 5)
+					{
+						case 0:
+							m[pos] ^= (uint8_t) (1 << ((rng >> 4) % 8));
+							break;
+						case 1:
+							m[pos] = 0xff;
+							break;
+						case 2:
+							m[pos] = 0x7f;
+							break;
+						case 3:
+							if (mlen > 1)
+							{
+								memmove(m + pos, m + pos + 1, mlen - pos - 1);
+								mlen--;
+							}
+							break;
+						default:
+							m[pos] = (uint8_t) (rng >> 16);
+							break;
+					}
+				}
+				if (decode_request(m, mlen, &body, NULL) == KAFKA_OK)
+					decoded++;
+				if (arena.peak_bytes > 16 * mlen + 256)
+				{
+					printf("#   %s v%d: %zu bytes allocated for %zu input bytes\n", t->name, v,
+						   arena.peak_bytes, mlen);
+					ok = false;
+				}
+				n++;
+				free(m);
+				arena_reset(&arena);
+			}
+			free(req);
+			arena_reset(&garena);
+		}
+		check(ok, "%s: %d mutated requests decoded or rejected cleanly (%d decoded), "
+			  "allocation <= 16 bytes per input byte", t->name, n, decoded);
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * Hand-assembled messages
+ * ----------------------------------------------------------------------
+ */
+
+/* What nagare advertises: the contract with the clients (see protocol.c). */
+static const int16_t advertised[][3] = {
+	{0, 3, 9},					/* Produce */
+	{1, 4, 12},					/* Fetch */
+	{2, 1, 7},					/* ListOffsets */
+	{3, 0, 12},					/* Metadata */
+	{18, 0, 3},					/* ApiVersions */
+	{19, 2, 7},					/* CreateTopics */
+	{20, 1, 6},					/* DeleteTopics */
+	{21, 0, 2},					/* DeleteRecords */
+	{22, 0, 4},					/* InitProducerId */
+	{32, 0, 4},					/* DescribeConfigs */
+	{33, 0, 2},					/* AlterConfigs */
+	{37, 0, 3},					/* CreatePartitions */
+	{44, 0, 1},					/* IncrementalAlterConfigs */
+};
+#define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
+
+static void
+put16(uint8_t **p, int v)
+{
+	*(*p)++ = (uint8_t) (v >> 8);
+	*(*p)++ = (uint8_t) v;
+}
+
+static void
+put32(uint8_t **p, int32_t v)
+{
+	put16(p, (int) ((uint32_t) v >> 16));
+	put16(p, v & 0xffff);
+}
+
+static void
+test_api_versions_bytes(void)
+{
+	KafkaWriter w;
+	KafkaApiVersionsResponse resp;
+	KafkaApiVersion keys[64];
+	uint8_t		exp[512];
+	uint8_t    *p;
+	size_t		start;
+	int			i;
+	int16_t		v;
+
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_ApiVersionsResponse_fill(&resp, keys);
+
+	for (v = 0; v <= 3; v++)
+	{
+		kafka_writer_reset(&w);
+		start = kafka_response_begin(&w, 0x01020304,
+									 kafka_response_header_version(KAFKA_API_API_VERSIONS, v));
+		kafka_ApiVersionsResponse_encode(&w, v, &resp);
+		kafka_response_end(&w, start);
+
+		p = exp;
+		put32(&p, 0);			/* Size, patched below */
+		put32(&p, 0x01020304);	/* CorrelationId; header v0: no tags, even
+								 * for v3 */
+		put16(&p, 0);			/* ErrorCode */
+		if (v >= 3)
+			*p++ = NADVERTISED + 1; /* compact array */
+		else
+			put32(&p, NADVERTISED);
+		for (i = 0; i < NADVERTISED; i++)
+		{
+			put16(&p, advertised[i][0]);
+			put16(&p, advertised[i][1]);
+			put16(&p, advertised[i][2]);
+			if (v >= 3)
+				*p++ = 0;		/* ApiVersion's tagged fields */
+		}
+		if (v >= 1)
+			put32(&p, 0);		/* ThrottleTimeMs */
+		if (v >= 3)
+			*p++ = 0;			/* top-level tagged fields */
+		exp[3] = (uint8_t) (p - exp - 4);
+		check(w.err == KAFKA_OK && bytes_eq(w.buf, w.len, exp, (size_t) (p - exp)),
+			  "ApiVersions v%d response frame matches the hand-assembled bytes", v);
+	}
+
+	kafka_writer_reset(&w);
+	kafka_ApiVersionsResponse_encode_unsupported(&w, 9);
+	check(bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 16, 0, 0, 0, 9, 0, 35, 0, 0, 0, 1,
+									   0, 18, 0, 0, 0, 3)),
+		  "KIP-511: unsupported ApiVersions answered as v0, error 35, ApiKeys [{18,0,3}]");
+
+	/* v3 with the tagged FinalizedFeaturesEpoch and SupportedFeatures */
+	{
+		KafkaSupportedFeatureKey feat;
+
+		kafka_writer_reset(&w);
+		resp.ApiKeysCount = 1;
+		feat.Name = kafka_str("f");
+		feat.MinVersion = 1;
+		feat.MaxVersion = 2;
+		resp.SupportedFeatures = &feat;
+		resp.SupportedFeaturesCount = 1;
+		resp.HasSupportedFeatures = true;
+		resp.FinalizedFeaturesEpoch = 5;
+		resp.HasFinalizedFeaturesEpoch = true;
+		kafka_ApiVersionsResponse_encode(&w, 3, &resp);
+		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 3, 0, 9, 0, 0, 0, 0, 0,
+										   2,	/* two tags */
+										   0, 8, 2, 2, 'f', 0, 1, 0, 2, 0,	/* tag 0 */
+										   1, 8, 0, 0, 0, 0, 0, 0, 0, 5,	/* tag 1 */
+										   )),
+			  "ApiVersions v3 response with tagged SupportedFeatures and FinalizedFeaturesEpoch");
+	}
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
+static void
+test_flexible_bytes(void)
+{
+	KafkaWriter w;
+	KafkaReader r;
+
+	kafka_writer_init(&w, &arena.alloc);
+
+	/* Fetch v12 response: one topic, one partition, CurrentLeader tag */
+	{
+		KafkaFetchResponse resp;
+		KafkaFetchableTopicResponse topic;
+		KafkaFetchPartitionData part;
+
+		memset(&resp, 0, sizeof(resp));
+		memset(&topic, 0, sizeof(topic));
+		memset(&part, 0, sizeof(part));
+		resp.SessionId = 0x11;
+		resp.ResponsesCount = 1;
+		resp.Responses = &topic;
+		topic.Topic = kafka_str("t");
+		topic.PartitionsCount = 1;
+		topic.Partitions = &part;
+		part.PartitionIndex = 2;
+		part.HighWatermark = 10;
+		part.LastStableOffset = 10;
+		part.LogStartOffset = 0;
+		part.AbortedTransactionsCount = -1;
+		part.PreferredReadReplica = -1;
+		part.Records.ptr = (const uint8_t *) "abc";
+		part.Records.len = 3;
+		part.HasCurrentLeader = true;
+		part.CurrentLeader.LeaderId = 1;
+		part.CurrentLeader.LeaderEpoch = 5;
+		kafka_FetchResponse_encode(&w, 12, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   0, 0,	/* ErrorCode */
+										   0, 0, 0, 0x11,	/* SessionId */
+										   2,	/* Responses: 1 */
+										   2, 't',	/* Topic */
+										   2,	/* Partitions: 1 */
+										   0, 0, 0, 2,	/* PartitionIndex */
+										   0, 0,	/* ErrorCode */
+										   0, 0, 0, 0, 0, 0, 0, 10,	/* HighWatermark */
+										   0, 0, 0, 0, 0, 0, 0, 10,	/* LastStableOffset */
+										   0, 0, 0, 0, 0, 0, 0, 0,	/* LogStartOffset */
+										   0,	/* AbortedTransactions: null */
+										   0xff, 0xff, 0xff, 0xff,	/* PreferredReadReplica */
+										   4, 'a', 'b', 'c',	/* Records */
+										   1, 1, 9,	/* 1 tag: tag 1, 9 bytes */
+										   0, 0, 0, 1, 0, 0, 0, 5, 0,	/* CurrentLeader */
+										   0,	/* topic tags */
+										   0)),	/* response tags */
+			  "Fetch v12 response with a tagged CurrentLeader matches hand-assembled bytes");
+
+		kafka_writer_reset(&w);
+		part.AbortedTransactionsCount = 0;
+		kafka_FetchResponse_encode(&w, 4, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   0, 0, 0, 1,	/* Responses */
+										   0, 1, 't',
+										   0, 0, 0, 1,	/* Partitions */
+										   0, 0, 0, 2, 0, 0,
+										   0, 0, 0, 0, 0, 0, 0, 10,
+										   0, 0, 0, 0, 0, 0, 0, 10,	/* LastStableOffset */
+										   0, 0, 0, 0,	/* AbortedTransactions: [] */
+										   0, 0, 0, 3, 'a', 'b', 'c')),
+			  "Fetch v4 response matches hand-assembled bytes (no v5+/v7+/v11+ fields)");
+	}
+
+	/* Metadata v12 request: one topic by id with a null name */
+	{
+		KafkaMetadataRequest req;
+
+		kafka_reader_init(&r, BYTES(2,	/* Topics: 1 */
+									1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+									0,	/* Name: null */
+									0,	/* topic tags */
+									1,	/* AllowAutoTopicCreation */
+									0,	/* IncludeTopicAuthorizedOperations */
+									0), false);
+		check(kafka_MetadataRequest_decode(&r, 12, &req, &arena.alloc) == KAFKA_OK &&
+			  req.TopicsCount == 1 && req.Topics[0].TopicId.b[15] == 16 &&
+			  req.Topics[0].Name.len == -1 && req.AllowAutoTopicCreation &&
+			  !req.IncludeTopicAuthorizedOperations && kafka_reader_remaining(&r) == 0,
+			  "Metadata v12 request from hand-assembled bytes (null name, topic id)");
+		kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
+		check(kafka_MetadataRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+			  req.TopicsCount == 0 && req.AllowAutoTopicCreation &&
+			  kafka_MetadataRequest_all_topics(&req, 0),
+			  "Metadata v0 request []: all topics, AllowAutoTopicCreation defaults to true");
+		kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
+		check(kafka_MetadataRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  !kafka_MetadataRequest_all_topics(&req, 1),
+			  "Metadata v1 request []: no topics");
+		kafka_reader_init(&r, BYTES(0xff, 0xff, 0xff, 0xff), false);
+		check(kafka_MetadataRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_MetadataRequest_all_topics(&req, 1),
+			  "Metadata v1 request null: all topics");
+		kafka_reader_init(&r, BYTES(0xff, 0xff, 0xff, 0xff), false);
+		check(kafka_MetadataRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_ERR_CORRUPT,
+			  "Metadata v0 request null: not nullable in v0 (as Kafka)");
+	}
+
+	/* Fetch v12 request with the tagged ClusterId */
+	{
+		KafkaFetchRequest req;
+
+		kafka_reader_init(&r, BYTES(0xff, 0xff, 0xff, 0xff,	/* ReplicaId */
+									0, 0, 1, 0,	/* MaxWaitMs */
+									0, 0, 0, 1,	/* MinBytes */
+									0, 1, 0, 0,	/* MaxBytes */
+									1,	/* IsolationLevel */
+									0, 0, 0, 0,	/* SessionId */
+									0xff, 0xff, 0xff, 0xff,	/* SessionEpoch */
+									2, 2, 't',	/* Topics: 1, "t" */
+									2,	/* Partitions: 1 */
+									0, 0, 0, 3,	/* Partition */
+									0xff, 0xff, 0xff, 0xff,	/* CurrentLeaderEpoch */
+									0, 0, 0, 0, 0, 0, 0, 7,	/* FetchOffset */
+									0xff, 0xff, 0xff, 0xff,	/* LastFetchedEpoch */
+									0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+									0, 0x10, 0, 0,	/* PartitionMaxBytes */
+									0,	/* partition tags */
+									0,	/* topic tags */
+									1,	/* ForgottenTopicsData: [] */
+									1,	/* RackId "" */
+									2,	/* 2 tags */
+									0, 3, 3, 'c', 'l',	/* ClusterId "cl" */
+									9, 1, 0xee	/* unknown tag 9 */
+									), false);
+		check(kafka_FetchRequest_decode(&r, 12, &req, &arena.alloc) == KAFKA_OK &&
+			  req.HasClusterId && kafka_str_eq(req.ClusterId, "cl") && req.ReplicaId == -1 &&
+			  req.IsolationLevel == 1 && req.SessionEpoch == -1 && req.TopicsCount == 1 &&
+			  kafka_str_eq(req.Topics[0].Topic, "t") && req.Topics[0].Partitions[0].Partition == 3 &&
+			  req.Topics[0].Partitions[0].FetchOffset == 7 &&
+			  req.Topics[0].Partitions[0].PartitionMaxBytes == 0x100000 &&
+			  req.RackId.len == 0 && kafka_reader_remaining(&r) == 0,
+			  "Fetch v12 request from hand-assembled bytes: tagged ClusterId read, unknown tag skipped");
+	}
+
+	/* CreateTopics v5 response with the tagged TopicConfigErrorCode */
+	{
+		KafkaCreateTopicsResponse resp;
+		KafkaCreatableTopicResult res;
+
+		memset(&resp, 0, sizeof(resp));
+		memset(&res, 0, sizeof(res));
+		resp.TopicsCount = 1;
+		resp.Topics = &res;
+		res.Name = kafka_str("t");
+		res.ErrorCode = 0;
+		res.ErrorMessage = kafka_str_null();
+		res.HasTopicConfigErrorCode = true;
+		res.TopicConfigErrorCode = 42;
+		res.NumPartitions = 3;
+		res.ReplicationFactor = 1;
+		res.ConfigsCount = -1;
+		kafka_writer_reset(&w);
+		kafka_CreateTopicsResponse_encode(&w, 5, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   2, 2, 't',	/* Topics: 1, Name */
+										   0, 0,	/* ErrorCode */
+										   0,	/* ErrorMessage: null */
+										   0, 0, 0, 3,	/* NumPartitions */
+										   0, 1,	/* ReplicationFactor */
+										   0,	/* Configs: null */
+										   1, 0, 2, 0, 42,	/* tag 0: TopicConfigErrorCode */
+										   0)),
+			  "CreateTopics v5 response with tagged TopicConfigErrorCode matches hand-assembled bytes");
+		kafka_writer_reset(&w);
+		kafka_CreateTopicsResponse_encode(&w, 4, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0xff, 0xff)),
+			  "CreateTopics v4 response matches hand-assembled bytes");
+	}
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
+/* ----------------------------------------------------------------------
+ * Fetch splice contract
+ * ----------------------------------------------------------------------
+ */
+static void
+test_fetch_splice(void)
+{
+	static const int16_t versions[] = {4, 11, 12};
+	int			vi;
+
+	for (vi = 0; vi < 3; vi++)
+	{
+		int16_t		v = versions[vi];
+		KafkaWriter w1,
+					w2;
+		KafkaFetchResponse resp;
+		KafkaFetchableTopicResponse topics[2];
+		KafkaFetchPartitionData parts[3];
+		static const char *const data[3] = {"first-batch", "", "third!"};
+		uint8_t    *wire;
+		size_t		wlen = 0;
+		size_t		pos = 0;
+		size_t		start;
+		int			i;
+		KafkaReader r;
+		int32_t		size;
+		KafkaFetchResponse dec;
+		StrBuf		a,
+					b;
+		bool		ok;
+
+		memset(&resp, 0, sizeof(resp));
+		memset(topics, 0, sizeof(topics));
+		memset(parts, 0, sizeof(parts));
+		resp.ResponsesCount = 2;
+		resp.Responses = topics;
+		topics[0].Topic = kafka_str("a");
+		topics[0].PartitionsCount = 2;
+		topics[0].Partitions = &parts[0];
+		topics[1].Topic = kafka_str("b");
+		topics[1].PartitionsCount = 1;
+		topics[1].Partitions = &parts[2];
+		for (i = 0; i < 3; i++)
+		{
+			parts[i].PartitionIndex = i;
+			parts[i].AbortedTransactionsCount = -1;
+			parts[i].PreferredReadReplica = -1;
+			parts[i].Records.ptr = (const uint8_t *) data[i];
+			parts[i].Records.len = (int32_t) strlen(data[i]);
+			parts[i].HasCurrentLeader = v >= 12;
+			parts[i].CurrentLeader.LeaderId = 1;
+			parts[i].CurrentLeader.LeaderEpoch = 200 + i;
+			/* the defaults a decoder gives the absent tagged fields */
+			parts[i].DivergingEpoch.Epoch = -1;
+			parts[i].DivergingEpoch.EndOffset = -1;
+			parts[i].SnapshotId.Epoch = -1;
+			parts[i].SnapshotId.EndOffset = -1;
+		}
+
+		/* reference: records in memory */
+		kafka_writer_init(&w1, &arena.alloc);
+		start = kafka_response_begin(&w1, 5, kafka_response_header_version(KAFKA_API_FETCH, v));
+		kafka_FetchResponse_encode(&w1, v, &resp);
+		kafka_response_end(&w1, start);
+
+		/* spliced: partitions 0 and 2 from "files" */
+		parts[0].RecordsSplice = true;
+		parts[0].RecordsSpliceArg = data[0];
+		parts[2].RecordsSplice = true;
+		parts[2].RecordsSpliceArg = data[2];
+		parts[0].Records.ptr = NULL;
+		parts[2].Records.ptr = NULL;
+		kafka_writer_init(&w2, &arena.alloc);
+		start = kafka_response_begin(&w2, 5, kafka_response_header_version(KAFKA_API_FETCH, v));
+		kafka_FetchResponse_encode(&w2, v, &resp);
+		kafka_response_end(&w2, start);
+
+		/* send as the broker would */
+		wire = malloc(w2.len + w2.splice_bytes);
+		for (i = 0; i < w2.nsplices; i++)
+		{
+			const KafkaSplice *s = &w2.splices[i];
+
+			memcpy(wire + wlen, w2.buf + pos, s->offset - pos);
+			wlen += s->offset - pos;
+			memcpy(wire + wlen, s->arg, (size_t) s->length);
+			wlen += (size_t) s->length;
+			pos = s->offset;
+		}
+		memcpy(wire + wlen, w2.buf + pos, w2.len - pos);
+		wlen += w2.len - pos;
+
+		ok = w2.err == KAFKA_OK && w2.nsplices == 2 &&
+			w2.splices[0].length == 11 && w2.splices[1].length == 6 &&
+			w2.splices[0].offset < w2.splices[1].offset &&
+			(int64_t) wlen == kafka_writer_wire_size(&w2) &&
+			w2.len == w1.len - 17 &&
+			bytes_eq(wire, wlen, w1.buf, w1.len);
+		check(ok, "Fetch v%d: spliced response, sent piecewise, equals the in-memory one "
+			  "(Size counts the spliced bytes)", v);
+
+		/* and it decodes to the same thing */
+		kafka_reader_init(&r, wire, wlen, false);
+		ok = kafka_read_int32(&r, &size) && size == (int32_t) (wlen - 4) &&
+			kafka_read_int32(&r, &size) && size == 5 &&
+			(v < 12 || kafka_read_tagged_fields_skip(&r));
+		if (ok)
+		{
+			const TestApi *t = test_api_lookup(KAFKA_API_FETCH);
+
+			sb_init(&a);
+			sb_init(&b);
+			ok = t->dec_resp(&r, v, &dec, &arena.alloc) == KAFKA_OK &&
+				kafka_reader_remaining(&r) == 0;
+			parts[0].Records.ptr = (const uint8_t *) data[0];
+			parts[2].Records.ptr = (const uint8_t *) data[2];
+			t->print_resp(&a, v, &resp);
+			if (ok)
+				t->print_resp(&b, v, &dec);
+			ok = ok && strcmp(a.data, b.data) == 0;
+			sb_free(&a);
+			sb_free(&b);
+		}
+		check(ok, "Fetch v%d: spliced response decodes to the values sent", v);
+		free(wire);
+		kafka_writer_release(&w1);
+		kafka_writer_release(&w2);
+		arena_reset(&arena);
+	}
+
+	{
+		KafkaWriter w;
+
+		kafka_writer_init(&w, &arena.alloc);
+		kafka_write_int32(&w, 1);
+		kafka_write_records_splice(&w, INT32_MAX, NULL);
+		check(w.err == KAFKA_ERR_TOO_LARGE, "a splice beyond INT32_MAX bytes is refused");
+		kafka_writer_release(&w);
+		arena_reset(&arena);
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * Dispatch and helpers
+ * ----------------------------------------------------------------------
+ */
+static void
+test_dispatch(void)
+{
+	KafkaReader r;
+	KafkaRequestBody body;
+	KafkaApiVersionsRequest req;
+	KafkaWriter w;
+	int			i;
+	bool		ok = true;
+
+	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
+	check(kafka_request_decode(&r, KAFKA_API_JOIN_GROUP, 2, &body, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "decode of an unsupported API: KAFKA_ERR_UNSUPPORTED");
+	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
+	check(kafka_request_decode(&r, KAFKA_API_PRODUCE, 2, &body, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "decode of Produce v2: KAFKA_ERR_UNSUPPORTED");
+	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
+	check(kafka_ProduceRequest_decode(&r, 10, &body.Produce, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v10: KAFKA_ERR_UNSUPPORTED");
+
+	kafka_writer_init(&w, &arena.alloc);
+	for (i = 0; i < kafka_api_versions_count; i++)
+	{
+		const KafkaApiInfo *api = &kafka_api_versions[i];
+		const TestApi *t = test_api_lookup(api->ApiKey);
+		void	   *resp = calloc(1, t->resp_size);
+		Fill		f;
+
+		fill_init(&f, 3, false, &arena);
+		t->fill_resp(&f, api->MaxVersion, resp);
+		kafka_writer_reset(&w);
+		if (kafka_response_frame_encode(&w, 77, api->ApiKey, api->MaxVersion, resp) != KAFKA_OK)
+			ok = false;
+		kafka_writer_reset(&w);
+		if (kafka_response_encode(&w, api->ApiKey, api->MaxVersion + 1, resp) != KAFKA_ERR_UNSUPPORTED)
+			ok = false;
+		free(resp);
+	}
+	check(ok, "kafka_response_frame_encode for every API; unsupported versions refused");
+	kafka_writer_release(&w);
+
+	memset(&req, 0, sizeof(req));
+	req.ClientSoftwareName = kafka_str("librdkafka");
+	req.ClientSoftwareVersion = kafka_str("2.0.2");
+	check(kafka_ApiVersionsRequest_valid(&req, 3), "ApiVersions v3 librdkafka/2.0.2 is valid");
+	req.ClientSoftwareVersion = kafka_str("2.0.2-");
+	check(!kafka_ApiVersionsRequest_valid(&req, 3) && kafka_ApiVersionsRequest_valid(&req, 2),
+		  "ApiVersions v3 software version ending in '-' is invalid (v2: not checked)");
+	req.ClientSoftwareVersion = kafka_str("");
+	check(!kafka_ApiVersionsRequest_valid(&req, 3), "ApiVersions v3 empty software version is invalid");
+	req.ClientSoftwareVersion = kafka_str("a");
+	req.ClientSoftwareName = kafka_str("apache-kafka-java");
+	check(kafka_ApiVersionsRequest_valid(&req, 3), "ApiVersions v3 apache-kafka-java/a is valid");
+	arena_reset(&arena);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool		quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+
+	arena_init(&arena);
+	arena_init(&garena);
+	test_table();
+	test_writer_primitives();
+	test_reader_primitives();
+	test_headers();
+	test_api_versions_bytes();
+	test_flexible_bytes();
+	test_fetch_splice();
+	test_dispatch();
+	test_round_trips();
+	test_truncation();
+	if (!quick)
+		test_mutations();
+	arena_destroy(&arena);
+	arena_destroy(&garena);
+	printf("%d passed, %d failed\n", npassed, nfailed);
+	return nfailed == 0 ? 0 : 1;
+}
