@@ -26,6 +26,11 @@ if [ "$(id -u)" -eq 0 ]; then
   make -s clean >/dev/null
   make -s -j"$(nproc)" || exit 1
   make -s install >/dev/null || exit 1
+  # the @platformatic/kafka cross-check of the protocol codec (flexible versions)
+  if command -v npm >/dev/null 2>&1; then
+    npm install --prefix test/proto --no-save --no-audit --no-fund @platformatic/kafka@1.35.0 >/dev/null 2>&1 ||
+      echo "test.sh: could not install @platformatic/kafka; its cross-check will be skipped"
+  fi
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
   chown -R postgres: "$work"
