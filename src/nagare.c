@@ -39,6 +39,13 @@ int			nagare_request_timeout_ms = 30000;
 int			nagare_queue_wait_ms = 1000;
 int			nagare_retention_check_interval_ms = 300000;
 
+char	   *nagare_listen_addresses = NULL;
+int			nagare_port = 9092;
+char	   *nagare_advertised_host = NULL;
+int			nagare_max_connections = 4096;
+int			nagare_max_request_size = 104857600;
+int			nagare_connections_max_idle_ms = 600000;
+
 int			nagare_log_segment_bytes = 1024 * 1024 * 1024;
 int			nagare_log_roll_minutes = 7 * 24 * 60;
 int			nagare_log_retention_minutes = 7 * 24 * 60;
@@ -156,6 +163,42 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_log_index_interval_bytes, 4096, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.listen_addresses",
+							   "Addresses the broker listens on for Kafka clients.",
+							   "A comma-separated list of host names or IP addresses, \"*\" for all; empty disables the Kafka listener.",
+							   &nagare_listen_addresses, "localhost",
+							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.port",
+							"TCP port of the Kafka listener.",
+							NULL,
+							&nagare_port, 9092, 1, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.advertised_host",
+							   "Host name the broker gives Kafka clients to connect to.",
+							   "Empty means the first of nagare.listen_addresses (\"localhost\" for \"*\").",
+							   &nagare_advertised_host, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_connections",
+							"Maximum number of Kafka client connections.",
+							NULL,
+							&nagare_max_connections, 4096, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_request_size",
+							"Largest Kafka request accepted (Kafka's socket.request.max.bytes).",
+							NULL,
+							&nagare_max_request_size, 104857600, 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.connections_max_idle",
+							"Idle Kafka connections are closed after this long (Kafka's connections.max.idle.ms).",
+							"0 keeps idle connections open.",
+							&nagare_connections_max_idle_ms, 600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("nagare");
 }

@@ -46,6 +46,14 @@ extern int	nagare_request_timeout_ms;
 extern int	nagare_queue_wait_ms;
 extern int	nagare_retention_check_interval_ms;
 
+/* Kafka listener */
+extern char *nagare_listen_addresses;
+extern int	nagare_port;
+extern char *nagare_advertised_host;
+extern int	nagare_max_connections;
+extern int	nagare_max_request_size;
+extern int	nagare_connections_max_idle_ms;
+
 /* Defaults for the per-topic configuration (Kafka's log.* broker settings). */
 extern int	nagare_log_segment_bytes;
 extern int	nagare_log_roll_minutes;

@@ -10,8 +10,14 @@
  *
  * Operations live in a pool allocated from the broker's memory context; an
  * operation's address is its io_uring user_data.  An op is on exactly one of:
- * the free list, in flight in the kernel (io_uring), or the plain back end's
- * completion list.
+ * the free list, in flight in the kernel (io_uring), parked on a socket that
+ * is not ready (plain), or the plain back end's completion list.
+ *
+ * Sockets in the plain back end: the operation is tried at once on the
+ * non-blocking socket; if it would block, it is parked and the socket is
+ * added to an epoll set, whose fd is what the broker's WaitEventSet watches;
+ * reaping retries parked operations whose socket became ready.  File
+ * operations run synchronously.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -20,7 +26,9 @@
 #include "postgres.h"
 
 #include <liburing.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/ilist.h"
@@ -31,13 +39,16 @@
 #include "nagare.h"
 
 #define AIO_RING_ENTRIES	256
-#define AIO_MAX_IOV			64
+#define AIO_MAX_IOV			NAGARE_AIO_MAX_IOV
 
 typedef enum AioOpKind
 {
 	AIO_WRITEV,
 	AIO_FDATASYNC,
-	AIO_FSYNC
+	AIO_FSYNC,
+	AIO_ACCEPT,
+	AIO_RECV,
+	AIO_SENDMSG
 } AioOpKind;
 
 typedef struct AioOp
@@ -52,8 +63,19 @@ typedef struct AioOp
 	int64		result;			/* plain: result to deliver */
 	NagareAioCallback cb;
 	void	   *arg;
+	void	   *buf;			/* RECV */
+	size_t		len;			/* RECV */
+	struct msghdr msg;			/* SENDMSG (io_uring reads it at submit) */
 	struct iovec iov[AIO_MAX_IOV];
 } AioOp;
+
+/* plain back end: operations parked on a socket until it is ready */
+typedef struct FdWait
+{
+	AioOp	   *rd;				/* ACCEPT or RECV */
+	AioOp	   *wr;				/* SENDMSG */
+	uint32		registered;		/* epoll events registered for the fd */
+} FdWait;
 
 static bool use_uring = false;
 static struct io_uring ring;
@@ -62,11 +84,17 @@ static int	inflight = 0;
 static dlist_head free_ops = DLIST_STATIC_INIT(free_ops);
 static dlist_head plain_done = DLIST_STATIC_INIT(plain_done);
 static MemoryContext aio_context = NULL;
+static int	epoll_fd = -1;		/* plain back end's socket readiness */
+static FdWait *fdwait = NULL;
+static int	nfdwait = 0;
 
 static AioOp *op_alloc(void);
 static void op_start(AioOp *op);
 static void op_complete(AioOp *op, int64 res);
 static int64 plain_execute(AioOp *op);
+static bool plain_try_socket(AioOp *op, int64 *result);
+static void plain_park(AioOp *op);
+static void plain_update_interest(int fd);
 
 /*
  * Choose the back end and set it up.  Logs which one is in use.
@@ -111,6 +139,15 @@ nagare_aio_init(void)
 		}
 	}
 
+	if (!use_uring)
+	{
+		epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (epoll_fd < 0)
+			ereport(ERROR,
+					(errmsg("could not create epoll instance: %m")));
+		event_fd = epoll_fd;
+	}
+
 	ereport(LOG,
 			(errmsg("nagare broker: file I/O through %s", nagare_aio_method_name())));
 }
@@ -126,6 +163,11 @@ nagare_aio_shutdown(void)
 		close(event_fd);
 		event_fd = -1;
 		use_uring = false;
+	}
+	else if (epoll_fd >= 0)
+	{
+		close(epoll_fd);
+		epoll_fd = event_fd = -1;
 	}
 }
 
@@ -203,6 +245,51 @@ nagare_aio_fsync(int fd, NagareAioCallback cb, void *arg)
 	op_start(op);
 }
 
+/* Accept a connection on a listening socket; the result is the new fd */
+void
+nagare_aio_accept(int listen_fd, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_ACCEPT;
+	op->fd = listen_fd;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
+/* Receive up to len bytes; the result is the count, 0 at end of stream */
+void
+nagare_aio_recv(int fd, void *buf, size_t len, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_RECV;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = len;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
+/* Send all of iov (short sends are continued); never raises SIGPIPE */
+void
+nagare_aio_sendmsg(int fd, const struct iovec *iov, int iovcnt, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op;
+
+	Assert(iovcnt > 0 && iovcnt <= AIO_MAX_IOV);
+	op = op_alloc();
+	op->kind = AIO_SENDMSG;
+	op->fd = fd;
+	op->iovcnt = iovcnt;
+	memcpy(op->iov, iov, sizeof(struct iovec) * iovcnt);
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
 /*
  * Get a submission queue entry, submitting what is queued when the queue is
  * full (the completions are reaped later; the kernel holds them).
@@ -237,13 +324,204 @@ op_start(AioOp *op)
 			case AIO_FSYNC:
 				io_uring_prep_fsync(sqe, op->fd, 0);
 				break;
+			case AIO_ACCEPT:
+				io_uring_prep_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+				break;
+			case AIO_RECV:
+				io_uring_prep_recv(sqe, op->fd, op->buf, op->len, 0);
+				break;
+			case AIO_SENDMSG:
+				memset(&op->msg, 0, sizeof(op->msg));
+				op->msg.msg_iov = &op->iov[op->first];
+				op->msg.msg_iovlen = op->iovcnt - op->first;
+				io_uring_prep_sendmsg(sqe, op->fd, &op->msg, MSG_NOSIGNAL);
+				break;
 		}
 		io_uring_sqe_set_data(sqe, op);
+	}
+	else if (op->kind == AIO_ACCEPT || op->kind == AIO_RECV || op->kind == AIO_SENDMSG)
+	{
+		if (plain_try_socket(op, &op->result))
+			dlist_push_tail(&plain_done, &op->node);
+		else
+			plain_park(op);
 	}
 	else
 	{
 		op->result = plain_execute(op);
 		dlist_push_tail(&plain_done, &op->node);
+	}
+}
+
+/* Advance a WRITEV or SENDMSG op's iovecs past n bytes; true if all are done */
+static bool
+iov_advance(AioOp *op, int64 n)
+{
+	op->done += n;
+	op->offset += n;
+	while (op->first < op->iovcnt && (size_t) n >= op->iov[op->first].iov_len)
+	{
+		n -= op->iov[op->first].iov_len;
+		op->first++;
+	}
+	if (op->first == op->iovcnt)
+		return true;
+	op->iov[op->first].iov_base = (char *) op->iov[op->first].iov_base + n;
+	op->iov[op->first].iov_len -= n;
+	return false;
+}
+
+/*
+ * Plain back end: try a socket operation without blocking.  Returns false if
+ * it would block (partial sends keep their progress), else true with
+ * *result.
+ */
+static bool
+plain_try_socket(AioOp *op, int64 *result)
+{
+	for (;;)
+	{
+		ssize_t		n;
+
+		switch (op->kind)
+		{
+			case AIO_ACCEPT:
+				n = accept4(op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+				break;
+			case AIO_RECV:
+				n = recv(op->fd, op->buf, op->len, MSG_DONTWAIT);
+				break;
+			case AIO_SENDMSG:
+				memset(&op->msg, 0, sizeof(op->msg));
+				op->msg.msg_iov = &op->iov[op->first];
+				op->msg.msg_iovlen = op->iovcnt - op->first;
+				n = sendmsg(op->fd, &op->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+				break;
+			default:
+				*result = -EINVAL;
+				return true;
+		}
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return false;
+			*result = -errno;
+			return true;
+		}
+		if (op->kind != AIO_SENDMSG)
+		{
+			*result = n;
+			return true;
+		}
+		if (iov_advance(op, n))
+		{
+			*result = op->done;
+			return true;
+		}
+	}
+}
+
+static FdWait *
+fdwait_get(int fd)
+{
+	if (fd >= nfdwait)
+	{
+		int			n = Max(fd + 1, Max(64, nfdwait * 2));
+
+		if (fdwait == NULL)
+			fdwait = MemoryContextAllocZero(aio_context, sizeof(FdWait) * n);
+		else
+		{
+			fdwait = repalloc(fdwait, sizeof(FdWait) * n);
+			memset(fdwait + nfdwait, 0, sizeof(FdWait) * (n - nfdwait));
+		}
+		nfdwait = n;
+	}
+	return &fdwait[fd];
+}
+
+static void
+plain_park(AioOp *op)
+{
+	FdWait	   *w = fdwait_get(op->fd);
+
+	if (op->kind == AIO_SENDMSG)
+	{
+		Assert(w->wr == NULL);
+		w->wr = op;
+	}
+	else
+	{
+		Assert(w->rd == NULL);
+		w->rd = op;
+	}
+	plain_update_interest(op->fd);
+}
+
+/* Make the epoll registration of fd match its parked operations */
+static void
+plain_update_interest(int fd)
+{
+	FdWait	   *w = fdwait_get(fd);
+	uint32		want = (w->rd ? EPOLLIN : 0) | (w->wr ? EPOLLOUT : 0);
+	struct epoll_event ev;
+	int			rc;
+
+	if (want == w->registered)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.fd = fd;
+	if (want == 0)
+		rc = epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, &ev);
+	else if (w->registered == 0)
+		rc = epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+	else
+		rc = epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+	if (rc < 0)
+		ereport(ERROR,
+				(errmsg("could not update epoll registration of socket %d: %m", fd)));
+	w->registered = want;
+}
+
+/* Plain back end: retry the operations parked on sockets that are ready */
+static void
+plain_poll_sockets(void)
+{
+	struct epoll_event events[64];
+	int			n;
+	int			i;
+
+	n = epoll_wait(epoll_fd, events, lengthof(events), 0);
+	if (n < 0)
+	{
+		if (errno == EINTR)
+			return;
+		ereport(ERROR, (errmsg("epoll_wait failed: %m")));
+	}
+	for (i = 0; i < n; i++)
+	{
+		int			fd = events[i].data.fd;
+		FdWait	   *w = fdwait_get(fd);
+		int64		result;
+
+		if (w->rd && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) &&
+			plain_try_socket(w->rd, &result))
+		{
+			w->rd->result = result;
+			dlist_push_tail(&plain_done, &w->rd->node);
+			w->rd = NULL;
+		}
+		if (w->wr && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
+			plain_try_socket(w->wr, &result))
+		{
+			w->wr->result = result;
+			dlist_push_tail(&plain_done, &w->wr->node);
+			w->wr = NULL;
+		}
+		plain_update_interest(fd);
 	}
 }
 
@@ -265,22 +543,17 @@ plain_execute(AioOp *op)
 						continue;
 					return -errno;
 				}
-				op->done += n;
-				op->offset += n;
-				while (op->first < op->iovcnt && (size_t) n >= op->iov[op->first].iov_len)
-				{
-					n -= op->iov[op->first].iov_len;
-					op->first++;
-				}
-				if (op->first == op->iovcnt)
+				if (n == 0)
+					return -EIO;	/* no progress */
+				if (iov_advance(op, n))
 					return op->done;
-				op->iov[op->first].iov_base = (char *) op->iov[op->first].iov_base + n;
-				op->iov[op->first].iov_len -= n;
 			}
 		case AIO_FDATASYNC:
 			return pg_fdatasync(op->fd) < 0 ? -errno : 0;
 		case AIO_FSYNC:
 			return pg_fsync_no_writethrough(op->fd) < 0 ? -errno : 0;
+		default:
+			break;
 	}
 	return -EINVAL;
 }
@@ -315,28 +588,20 @@ nagare_aio_submit(void)
 static void
 op_complete(AioOp *op, int64 res)
 {
-	if (op->kind == AIO_WRITEV && res > 0)
-	{
-		int64		n = res;
+	bool		is_write = (op->kind == AIO_WRITEV || op->kind == AIO_SENDMSG);
 
-		op->done += n;
-		op->offset += n;
-		while (op->first < op->iovcnt && (size_t) n >= op->iov[op->first].iov_len)
+	if (use_uring && is_write && res > 0)
+	{
+		/* the plain back end already continued short writes itself */
+		if (!iov_advance(op, res))
 		{
-			n -= op->iov[op->first].iov_len;
-			op->first++;
-		}
-		if (op->first < op->iovcnt)
-		{
-			op->iov[op->first].iov_base = (char *) op->iov[op->first].iov_base + n;
-			op->iov[op->first].iov_len -= n;
 			inflight--;
 			op_start(op);
 			return;
 		}
 		res = op->done;
 	}
-	else if (op->kind == AIO_WRITEV && res == 0)
+	else if (is_write && res == 0)
 		res = -EIO;				/* a zero-length write makes no progress */
 
 	inflight--;
@@ -376,6 +641,8 @@ nagare_aio_reap(void)
 	}
 	else
 	{
+		if (epoll_fd >= 0)
+			plain_poll_sockets();
 		while (!dlist_is_empty(&plain_done))
 		{
 			AioOp	   *op = dlist_container(AioOp, node, dlist_pop_head_node(&plain_done));

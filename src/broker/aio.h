@@ -38,6 +38,13 @@ extern void nagare_aio_writev(int fd, const struct iovec *iov, int iovcnt, off_t
 extern void nagare_aio_fdatasync(int fd, NagareAioCallback cb, void *arg);
 extern void nagare_aio_fsync(int fd, NagareAioCallback cb, void *arg);
 
+/* sockets (non-blocking); the result is the new fd, a byte count, or -errno */
+extern void nagare_aio_accept(int listen_fd, NagareAioCallback cb, void *arg);
+extern void nagare_aio_recv(int fd, void *buf, size_t len, NagareAioCallback cb, void *arg);
+extern void nagare_aio_sendmsg(int fd, const struct iovec *iov, int iovcnt,
+							   NagareAioCallback cb, void *arg);
+#define NAGARE_AIO_MAX_IOV 64
+
 extern void nagare_aio_submit(void);
 extern int	nagare_aio_reap(void);
 extern int	nagare_aio_inflight(void);

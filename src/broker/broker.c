@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "broker/aio.h"
+#include "broker/net.h"
 #include "logstore/log.h"
 #include "nagare.h"
 #include "queue/queue.h"
@@ -92,6 +93,7 @@ nagare_broker_main(Datum main_arg)
 	sigjmp_buf	local_sigjmp_buf;
 	WaitEventSet *wes;
 	TimestampTz next_retention;
+	TimestampTz next_second;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -133,8 +135,10 @@ nagare_broker_main(Datum main_arg)
 			(errmsg("nagare broker ready (I/O method %s, append ring %llu kB)",
 					nagare_aio_method_name(),
 					(unsigned long long) (nagare_shared->ring_size / 1024))));
+	nagare_net_init();
 
 	next_retention = GetCurrentTimestamp();
+	next_second = next_retention;
 
 	for (;;)
 	{
@@ -163,7 +167,14 @@ nagare_broker_main(Datum main_arg)
 		manage_sync();
 		nagare_aio_submit();
 
+		nagare_net_reap_closed();
+
 		now = GetCurrentTimestamp();
+		if (now >= next_second)
+		{
+			nagare_net_timers(now);
+			next_second = TimestampTzPlusMilliseconds(now, 1000);
+		}
 		if (now >= next_retention)
 		{
 			nagare_log_enforce_retention();
@@ -174,7 +185,7 @@ nagare_broker_main(Datum main_arg)
 			continue;
 
 		timeout_ms = TimestampDifferenceMilliseconds(now, next_retention);
-		timeout_ms = Min(timeout_ms, 1000);
+		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
 		{
 			WaitEvent	events[3];
 
@@ -184,6 +195,7 @@ nagare_broker_main(Datum main_arg)
 	}
 
 	/* Clean shutdown: write and fsync everything taken, answer everyone */
+	nagare_net_shutdown();
 	(void) take_entries();
 	(void) take_requests();
 	nagare_log_shutdown();
@@ -192,6 +204,7 @@ nagare_broker_main(Datum main_arg)
 	answer_waiters(&durable_waiters, pg_atomic_read_u64(&nagare_shared->durable));
 	answer_waiters(&written_waiters, pg_atomic_read_u64(&nagare_shared->tail));
 	nagare_aio_shutdown();
+	nagare_net_reap_closed();
 	ereport(LOG, (errmsg("nagare broker shut down")));
 	proc_exit(1);
 }

@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka_api.c
+ *	  Kafka requests in the broker: header, dispatch, handlers.
+ *
+ * net.c hands over one request frame at a time, in order.  The header is
+ * decoded, the API and version are checked against the handlers the broker
+ * implements (and only those are advertised in ApiVersions: every version
+ * advertised is implemented), the body is decoded into a per-request memory
+ * context, and the handler queues its response on the connection.
+ *
+ * What Kafka does with bad requests, nagare does too: an ApiVersions request
+ * of a version it does not know gets the KIP-511 answer (version 0,
+ * UNSUPPORTED_VERSION, and ApiVersions' own range) and the connection stays
+ * open, because librdkafka retries with version 0 on it; any other unknown
+ * API or version, or a body that does not decode, closes the connection with
+ * one LOG line.  Nothing a client sends can raise an ERROR in the broker:
+ * allocation failures of the codec are reported as such, not thrown.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "broker/net.h"
+#include "kafka/messages.h"
+#include "kafka/protocol.h"
+
+typedef void (*KafkaHandler) (NagareConn *conn, const KafkaRequestHeader *hdr,
+							  KafkaRequestBody *body);
+
+typedef struct HandlerEntry
+{
+	int16		api_key;
+	int16		min_version;
+	int16		max_version;
+	KafkaHandler handler;
+} HandlerEntry;
+
+static void handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
+								KafkaRequestBody *body);
+
+/*
+ * What the broker implements.  Ranges must lie within the codec's
+ * kafka_api_versions[] (checked at first use).
+ */
+static const HandlerEntry handlers[] = {
+	{KAFKA_API_API_VERSIONS, 0, 3, handle_api_versions},
+};
+
+static MemoryContext request_context = NULL;
+
+static void *
+request_alloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocExtended(request_context, size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void *
+conn_alloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocExtended((MemoryContext) ctx, size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+any_free(void *ctx, void *ptr)
+{
+	pfree(ptr);
+}
+
+static const KafkaAllocator request_allocator = {request_alloc, any_free, NULL};
+
+static const HandlerEntry *
+find_handler(int16 api_key)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(handlers); i++)
+		if (handlers[i].api_key == api_key)
+			return &handlers[i];
+	return NULL;
+}
+
+/*
+ * Queue a response frame on the connection.  The frame is encoded into the
+ * connection's memory, where it stays until sent.
+ */
+static void
+respond(NagareConn *conn, const KafkaRequestHeader *hdr, const void *body)
+{
+	KafkaAllocator alloc = {conn_alloc, any_free, nagare_conn_context(conn)};
+	KafkaWriter w;
+	NagareResponse *resp = nagare_conn_new_response(conn);
+	int			err;
+
+	kafka_writer_init(&w, &alloc);
+	err = kafka_response_frame_encode(&w, hdr->CorrelationId, hdr->RequestApiKey,
+									  hdr->RequestApiVersion, body);
+	if (err != KAFKA_OK)
+	{
+		ereport(LOG,
+				(errmsg("nagare broker: could not encode %s v%d response for %s: %s",
+						kafka_api_name(hdr->RequestApiKey), hdr->RequestApiVersion,
+						nagare_conn_peer(conn), kafka_codec_strerror(err))));
+		kafka_writer_release(&w);
+		nagare_conn_close(conn, NULL);
+		return;
+	}
+	nagare_conn_response_ready(resp, (char *) w.buf, w.len);
+}
+
+/*
+ * Handle one request frame (without its size prefix).
+ */
+void
+nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
+{
+	KafkaReader r;
+	KafkaRequestHeader hdr;
+	const HandlerEntry *h;
+	KafkaRequestBody body;
+	int			err;
+
+	if (request_context == NULL)
+		request_context = AllocSetContextCreate(TopMemoryContext, "nagare request",
+												ALLOCSET_DEFAULT_SIZES);
+
+	kafka_reader_init(&r, frame, len, false);
+	err = kafka_request_header_decode(&r, &hdr);
+	if (err != KAFKA_OK)
+	{
+		ereport(COMMERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("nagare broker: closing connection from %s: malformed request header: %s",
+						nagare_conn_peer(conn), kafka_codec_strerror(err))));
+		nagare_conn_close(conn, NULL);
+		return;
+	}
+
+	h = find_handler(hdr.RequestApiKey);
+	if (h == NULL || hdr.RequestApiVersion < h->min_version ||
+		hdr.RequestApiVersion > h->max_version)
+	{
+		if (hdr.RequestApiKey == KAFKA_API_API_VERSIONS)
+		{
+			/* KIP-511: say what we support, keep the connection */
+			KafkaAllocator alloc = {conn_alloc, any_free, nagare_conn_context(conn)};
+			KafkaWriter w;
+			NagareResponse *resp = nagare_conn_new_response(conn);
+
+			kafka_writer_init(&w, &alloc);
+			if (kafka_ApiVersionsResponse_encode_unsupported(&w, hdr.CorrelationId) != KAFKA_OK)
+			{
+				kafka_writer_release(&w);
+				nagare_conn_close(conn, NULL);
+				return;
+			}
+			nagare_conn_response_ready(resp, (char *) w.buf, w.len);
+			return;
+		}
+		ereport(COMMERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("nagare broker: closing connection from %s: unsupported request %s (key %d) version %d",
+						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+						hdr.RequestApiKey, hdr.RequestApiVersion)));
+		nagare_conn_close(conn, NULL);
+		return;
+	}
+
+	MemoryContextReset(request_context);
+	memset(&body, 0, sizeof(body));
+	err = kafka_request_decode(&r, hdr.RequestApiKey, hdr.RequestApiVersion, &body,
+							   &request_allocator);
+	if (err != KAFKA_OK)
+	{
+		ereport(COMMERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("nagare broker: closing connection from %s: malformed %s v%d request: %s",
+						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+						hdr.RequestApiVersion, kafka_codec_strerror(err))));
+		nagare_conn_close(conn, NULL);
+		return;
+	}
+	h->handler(conn, &hdr, &body);
+	MemoryContextReset(request_context);
+}
+
+/*
+ * ApiVersions: the APIs and versions this broker implements.
+ */
+static void
+handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaApiVersionsResponse resp;
+	KafkaApiVersion keys[lengthof(handlers)];
+	int			i;
+
+	memset(&resp, 0, sizeof(resp));
+	if (!kafka_ApiVersionsRequest_valid(&body->ApiVersions, hdr->RequestApiVersion))
+		resp.ErrorCode = KAFKA_ERROR_INVALID_REQUEST;
+	for (i = 0; i < lengthof(handlers); i++)
+	{
+		keys[i].ApiKey = handlers[i].api_key;
+		keys[i].MinVersion = handlers[i].min_version;
+		keys[i].MaxVersion = handlers[i].max_version;
+	}
+	resp.ApiKeysCount = lengthof(handlers);
+	resp.ApiKeys = keys;
+	resp.ThrottleTimeMs = 0;
+	respond(conn, hdr, &resp);
+}

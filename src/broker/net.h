@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * net.h
+ *	  Kafka client connections of the broker: listeners, framing, responses.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_NET_H
+#define NAGARE_NET_H
+
+#include "lib/ilist.h"
+#include "utils/timestamp.h"
+
+typedef struct NagareConn NagareConn;
+
+/*
+ * A response, in the order of its request on the connection.  A handler
+ * that cannot answer at once (a Produce waiting for its fsync, a Fetch
+ * parked for data) keeps the response not ready; responses are sent in
+ * request order, so a later ready one waits for it.
+ */
+typedef struct NagareResponse
+{
+	dlist_node	node;
+	NagareConn *conn;
+	bool		ready;
+	char	   *data;			/* the whole frame, size prefix included */
+	size_t		len;
+} NagareResponse;
+
+extern void nagare_net_init(void);
+extern void nagare_net_shutdown(void);
+extern void nagare_net_timers(TimestampTz now);
+extern void nagare_net_reap_closed(void);
+extern int	nagare_net_connections(void);
+
+/* for request handlers (kafka_api.c) */
+extern const char *nagare_conn_peer(NagareConn *conn);
+extern MemoryContext nagare_conn_context(NagareConn *conn);
+extern NagareResponse *nagare_conn_new_response(NagareConn *conn);
+extern void nagare_conn_response_ready(NagareResponse *resp, char *data, size_t len);
+extern void nagare_conn_close(NagareConn *conn, const char *reason);
+
+/* implemented by the protocol layer: handle one request frame (no size prefix) */
+extern void nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len);
+
+#endif							/* NAGARE_NET_H */
