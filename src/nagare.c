@@ -41,7 +41,6 @@ int			nagare_retention_check_interval_ms = 300000;
 
 char	   *nagare_listen_addresses = NULL;
 int			nagare_port = 9092;
-char	   *nagare_advertised_host = NULL;
 int			nagare_max_connections = 4096;
 int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
@@ -175,12 +174,6 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_port, 9092, 1, 65535,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
-	DefineCustomStringVariable("nagare.advertised_host",
-							   "Host name the broker gives Kafka clients to connect to.",
-							   "Empty means the first of nagare.listen_addresses (\"localhost\" for \"*\").",
-							   &nagare_advertised_host, "",
-							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.max_connections",
 							"Maximum number of Kafka client connections.",
