@@ -82,8 +82,9 @@ run_codec() {
   out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1); local rc=$?
   echo "$out"
   local p f
-  p=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
-  f=$(echo "$out" | sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
+  # "N passed, M failed" lines, possibly after a "name:" prefix
+  p=$(echo "$out" | sed -n 's/^\([A-Za-z_]*: \)\{0,1\}\([0-9]\+\) passed, \([0-9]\+\) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
+  f=$(echo "$out" | sed -n 's/^\([A-Za-z_]*: \)\{0,1\}\([0-9]\+\) passed, \([0-9]\+\) failed.*/\3/p' | awk '{s+=$1} END {print s+0}')
   [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
   count codec "$p" "$f"
 }

@@ -30,13 +30,16 @@
 
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 const [helperPath, pkDir] = process.argv.slice(2)
 if (!helperPath || !pkDir) {
   console.error('usage: node crosscheck_platformatic.mjs ./proto_helper DIR_OF_@platformatic/kafka')
   process.exit(2)
 }
-const dist = pkDir + '/dist'
+// a file URL: a relative path would be taken for a package name
+const dist = pathToFileURL(resolve(pkDir, 'dist')).href
 const { Reader } = await import(dist + '/protocol/reader.js')
 
 // ---- helper process -----------------------------------------------------
