@@ -144,7 +144,6 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->tail, 0);
 		pg_atomic_init_u64(&s->durable, 0);
 		pg_atomic_init_u64(&s->appended_batches, 0);
-		pg_atomic_init_u32(&s->spinners, 0);
 	}
 
 	memset(&info, 0, sizeof(info));

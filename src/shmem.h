@@ -206,7 +206,6 @@ typedef struct NagareShared
 	pg_atomic_uint64 tail;
 	pg_atomic_uint64 durable;
 	pg_atomic_uint64 appended_batches;	/* statistics */
-	pg_atomic_uint32 spinners;	/* committing backends polling "tail" */
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
 	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */

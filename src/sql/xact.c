@@ -30,12 +30,9 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
-#include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
-#include "storage/s_lock.h"
 
 #include "logstore/segment.h"
 #include "queue/queue.h"
@@ -103,50 +100,6 @@ reset_sent(void)
 }
 
 /*
- * Wait briefly, without sleeping, for the broker to write up to target.
- * The broker was woken by the send and is writing on another CPU; sleeping
- * on the latch would add a wake-up of this backend (tens of microseconds on
- * a small virtual machine) to every commit.  Spin only when there is another
- * CPU for the broker to run on, only one backend at a time (under load the
- * CPUs are better left to the broker and the other backends), and at most a
- * few tens of microseconds.
- */
-static bool
-spin_until_written(uint64 target)
-{
-	static int	ncpus = 0;
-	instr_time	start;
-	instr_time	now;
-	int			i;
-
-	if (ncpus == 0)
-		ncpus = Max(1, (int) sysconf(_SC_NPROCESSORS_ONLN));
-	if (ncpus < 2)
-		return false;
-	if (pg_atomic_fetch_add_u32(&nagare_shared->spinners, 1) > 0)
-	{
-		pg_atomic_fetch_sub_u32(&nagare_shared->spinners, 1);
-		return false;
-	}
-	INSTR_TIME_SET_CURRENT(start);
-	for (i = 0;; i++)
-	{
-		if (pg_atomic_read_u64(&nagare_shared->tail) >= target)
-			break;
-		if ((i & 63) == 63)
-		{
-			INSTR_TIME_SET_CURRENT(now);
-			INSTR_TIME_SUBTRACT(now, start);
-			if (INSTR_TIME_GET_MICROSEC(now) > 50)
-				break;
-		}
-		pg_spin_delay();
-	}
-	pg_atomic_fetch_sub_u32(&nagare_shared->spinners, 1);
-	return pg_atomic_read_u64(&nagare_shared->tail) >= target;
-}
-
-/*
  * fdatasync the active segment of each partition this transaction sent to,
  * once the broker has written its records.  Returns false if some partition
  * needs the broker's fsync instead (its records are not all in an
@@ -159,8 +112,7 @@ sync_own_segments(uint64 target)
 
 	if (sent_parts_overflow || nsent_parts == 0)
 		return false;
-	if (!spin_until_written(target))
-		nagare_queue_wait_written(target);
+	nagare_queue_wait_written(target);
 	pg_read_barrier();
 
 	for (i = 0; i < nsent_parts; i++)
