@@ -106,3 +106,12 @@ BEGIN;
 SELECT * FROM nagare.send('sc.one', 'mine', 'read your writes');
 SELECT key, convert_from(value, 'UTF8') FROM nagare.consume('sc.one', 0, 5010, 1);
 COMMIT;
+
+-- a batch larger than max.message.bytes is split into several Kafka batches
+SELECT nagare.create_topic('sc.split', 1, '{"max.message.bytes": 100000}');
+SELECT count(*), min("offset"), max("offset")
+  FROM nagare.send_batch('sc.split', NULL,
+       (SELECT array_agg(lpad(g::text, 100, 'x')) FROM generate_series(1, 2000) g));
+SELECT count(*), count(DISTINCT "offset"), bool_and(value = convert_to(lpad(("offset" + 1)::text, 100, 'x'), 'UTF8'))
+  FROM nagare.consume('sc.split', 0, 0, 5000);
+SELECT size_bytes > 2000 * 100 AS stored, segments FROM nagare.partitions WHERE topic = 'sc.split';

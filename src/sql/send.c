@@ -526,7 +526,13 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 				size_t		rbound;
 
 				scratch[count] = recs[pr->index[first + count]];
-				rbound = kafka_batch_max_size(&scratch[count], 1) - KAFKA_BATCH_HEADER_SIZE;
+
+				/*
+				 * A record's size alone in a batch, plus room for its
+				 * offset and timestamp deltas, which grow with its place
+				 * in the batch (varints of at most 5 and 10 bytes).
+				 */
+				rbound = kafka_batch_max_size(&scratch[count], 1) - KAFKA_BATCH_HEADER_SIZE + 15;
 				if (count > 0 && bound + rbound > (size_t) topic->config.max_message_bytes)
 					break;
 				bound += rbound;
