@@ -58,7 +58,8 @@ nagare_shmem_size(void)
 
 	size = MAXALIGN(sizeof(NagareShared));
 	size = add_size(size, MAXALIGN(mul_size(nagare_num_slots(), sizeof(NagareRequestSlot))));
-	size = add_size(size, MAXALIGN(mul_size(nagare_num_slots(), sizeof(int))));
+	size = add_size(size, MAXALIGN(mul_size(mul_size(nagare_num_slots(), NAGARE_REQ_RING_PER_SLOT),
+											sizeof(int))));
 	size = add_size(size, nagare_ring_size());
 	return size;
 }
@@ -134,7 +135,7 @@ nagare_shmem_startup(void)
 			s->slots[i].procno = i;
 		}
 		s->req_ids = (int *) p;
-		p += MAXALIGN(mul_size(s->nslots, sizeof(int)));
+		p += MAXALIGN(mul_size(mul_size(s->nslots, NAGARE_REQ_RING_PER_SLOT), sizeof(int)));
 		SpinLockInit(&s->req_mutex);
 		s->req_head = s->req_tail = 0;
 

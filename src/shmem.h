@@ -130,6 +130,13 @@ typedef enum NagareBrokerState
 	NAGARE_BROKER_READY			/* serving */
 } NagareBrokerState;
 
+/*
+ * The request ring has room for this many entries per slot: a backend that
+ * gave up waiting may queue its slot again before the broker has taken the
+ * earlier entry (queue.c).
+ */
+#define NAGARE_REQ_RING_PER_SLOT 4
+
 /* A request that waits for the broker's reply (see queue.h) */
 typedef enum NagareRequestType
 {
@@ -212,7 +219,7 @@ typedef struct NagareShared
 	uint32		req_head;
 	uint32		req_tail;
 	int			nslots;
-	int		   *req_ids;		/* nslots entries */
+	int		   *req_ids;		/* nslots * NAGARE_REQ_RING_PER_SLOT entries */
 	NagareRequestSlot *slots;	/* nslots entries, indexed by pgprocno */
 	char	   *ring;			/* ring_size bytes */
 } NagareShared;

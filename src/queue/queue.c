@@ -34,8 +34,6 @@
 #include "kafka/record.h"
 #include "queue/queue.h"
 
-#define REQ_RING_PER_SLOT 4
-
 static inline char *
 ring_at(uint64 pos)
 {
@@ -210,7 +208,7 @@ static void
 queue_slot(int slotno)
 {
 	NagareShared *s = nagare_shared;
-	uint32		cap = (uint32) s->nslots * REQ_RING_PER_SLOT;
+	uint32		cap = (uint32) s->nslots * NAGARE_REQ_RING_PER_SLOT;
 	bool		full;
 
 	SpinLockAcquire(&s->req_mutex);
@@ -372,7 +370,7 @@ nagare_queue_pop_request(int *slotno, NagareRequestType *type,
 						 uint32 *generation, uint64 *target)
 {
 	NagareShared *s = nagare_shared;
-	uint32		cap = (uint32) s->nslots * REQ_RING_PER_SLOT;
+	uint32		cap = (uint32) s->nslots * NAGARE_REQ_RING_PER_SLOT;
 
 	for (;;)
 	{
