@@ -77,7 +77,8 @@ def snapshot(roots):
                 continue
             ours[pid] = root
             stack.extend(children.get(pid, []))
-    out = {"t": t, "cpu": cpu, "procs": [], "kthreads": {}}
+    out = {"t": t, "cpu": cpu, "procs": [], "kthreads": {},
+           "harness_root": roots[2] if len(roots) > 2 else None}
     for pid, root in ours.items():
         p = procs[pid]
         cmd = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ").strip()
@@ -103,11 +104,13 @@ def snapshot(roots):
     return out
 
 
-def classify(proc, client_root):
+def classify(proc, client_root, harness_root=None):
     """Cost class of a process of a snapshot."""
     cmd = proc["cmd"]
     if proc["root"] == client_root:
         return "client"
+    if harness_root is not None and proc["root"] == harness_root:
+        return "harness"        # run.sh itself, perf, these snapshots
     if cmd.startswith("postgres: nagare broker"):
         return "broker"
     if cmd.startswith("postgres: walwriter"):
@@ -121,15 +124,15 @@ CLASSES = ["backend", "broker", "iou-wrk", "walwriter", "pg-other", "client",
            "kthreads", "irq"]
 
 
-def cpu_delta(a, b, client_root):
+def cpu_delta(a, b, client_root, harness_root=None):
     """CPU seconds per class between snapshots a and b, and the machine's."""
     tick = 1.0 / CLK_TCK
-    res = {c: 0.0 for c in CLASSES}
+    res = {c: 0.0 for c in CLASSES + ["harness"]}
     ctx = {"backend_vcs": 0, "backend_nvcs": 0, "broker_vcs": 0, "broker_nvcs": 0,
            "iou_wrk_vcs": 0, "backends": 0}
     pa = {p["pid"]: p for p in a["procs"]}
     for p in b["procs"]:
-        cls = classify(p, client_root)
+        cls = classify(p, client_root, harness_root)
         old = pa.get(p["pid"])
         d = p["ticks"] - (old["ticks"] if old else 0)
         ta = {t["tid"]: t for t in old["tasks"]} if old else {}
@@ -159,7 +162,7 @@ def cpu_delta(a, b, client_root):
     # user nice system idle iowait irq softirq steal guest guest_nice
     res["irq"] = (d[5] + d[6]) * tick
     busy = (d[0] + d[1] + d[2] + d[5] + d[6]) * tick
-    ours = sum(res[c] for c in CLASSES)
+    ours = sum(res[c] for c in CLASSES) + res["harness"]
     window = b["t"] - a["t"]
     return {"window_s": window, "classes": res, "ctx": ctx, "busy_s": busy,
             "steal_s": d[7] * tick, "foreign_s": max(0.0, busy - ours),
@@ -226,7 +229,7 @@ def load_measurement(d):
             a = json.load(fh)
         with open(sb) as fh:
             b = json.load(fh)
-        cpu = cpu_delta(a, b, meta["client_root"])
+        cpu = cpu_delta(a, b, meta["client_root"], meta.get("harness_root"))
         cpu["msgs"] = msgs_between(tx, a["t"], b["t"], meta["msgs_per_tx"])
         r["cpu"] = cpu
     return r
@@ -240,7 +243,9 @@ def perf_classes(snap, client_root):
     """tid -> class, from a snapshot taken during the profile."""
     m = {}
     for p in snap["procs"]:
-        cls = classify(p, client_root)
+        cls = classify(p, client_root, snap.get("harness_root"))
+        if cls == "harness":
+            continue
         for t in p["tasks"]:
             m[t["tid"]] = "iou-wrk" if cls == "broker" and t["tid"] != p["pid"] else cls
     return m
@@ -377,7 +382,7 @@ def trace_summary(d, meta, tx):
                 woken[target] = (t, waker)
         elif ev == "io_uring:io_uring_submit_req":
             rm = re.search(r"req (0x[0-9a-f]+).*opcode (\w+)", rest)
-            if rm:
+            if rm and tid in classes:
                 io_start[rm.group(1)] = (t, rm.group(2))
         elif ev == "io_uring:io_uring_complete":
             rm = re.search(r"req (0x[0-9a-f]+)", rest)
@@ -387,7 +392,8 @@ def trace_summary(d, meta, tx):
                 x[0] += 1
                 x[1] += (t - ts) * 1e6
         elif ev == "syscalls:sys_enter_fdatasync":
-            fds[tid] = t
+            if tid in classes:
+                fds[tid] = t
         elif ev == "syscalls:sys_exit_fdatasync":
             if tid in fds:
                 x = fdatasync.setdefault(cur, [0, 0.0])
@@ -464,8 +470,8 @@ def summarize(measurements):
             if "cpu" in mr and mr["cpu"]["msgs"] > 0:
                 c = mr["cpu"]
                 n = c["msgs"]
-                row["cpu_us_per_msg"] = {k: v * 1e6 / n for k, v in c["classes"].items()}
-                row["cpu_us_per_msg"]["total"] = sum(c["classes"].values()) * 1e6 / n
+                row["cpu_us_per_msg"] = {k: v * 1e6 / n for k, v in c["classes"].items() if k in CLASSES}
+                row["cpu_us_per_msg"]["total"] = sum(c["classes"][k] for k in CLASSES) * 1e6 / n
                 row["machine_busy_pct"] = 100.0 * c["busy_s"] / (c["window_s"] * NCPU)
                 row["ctx_per_msg"] = {k: v / n for k, v in c["ctx"].items() if k != "backends"}
             rows.append(row)
@@ -712,7 +718,7 @@ def main():
             b = json.load(fh)
         with open(os.path.join(d, "meta.json")) as fh:
             meta = json.load(fh)
-        print(f"{cpu_delta(a, b, meta['client_root'])['foreign_pct']:.0f}")
+        print(f"{cpu_delta(a, b, meta['client_root'], meta.get('harness_root'))['foreign_pct']:.0f}")
     elif len(sys.argv) == 3 and sys.argv[1] == "busy":
         # % of the machine busy over the next N seconds
         a = [int(x) for x in _read("/proc/stat").splitlines()[0].split()[1:]]

@@ -22,7 +22,7 @@
 #   KEEP=0               1: keep the scratch directory (logs, perf data)
 #   NOISE_PCT=10         a run during which other processes used more than
 #                        this share of the machine's CPU is measured again...
-#   RETRY_BUDGET=120     ...as long as the extra runs fit in this many seconds
+#   RETRY_BUDGET=60      ...as long as the extra runs fit in this many seconds
 #
 # Prints one table per scenario and writes bench/results/send-<date>.json.
 set -Eeuo pipefail
@@ -38,7 +38,7 @@ PORT=${PORT:-55500}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
 NOISE_PCT=${NOISE_PCT:-10}
-RETRY_BUDGET=${RETRY_BUDGET:-120}
+RETRY_BUDGET=${RETRY_BUDGET:-60}
 PERF_PERIOD_NS=100000		# cpu-clock sample every 100 us of CPU
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -239,14 +239,23 @@ label[batch-copy]="COPY"; order[batch-copy]=4
 label[batch-copy-bin]="COPY (binary)"; order[batch-copy-bin]=5
 
 # ---------------------------------------------------------------- runs
-hwm() { sql -c "SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = 'bench'"; }
+hwm() {	# -1 when the server cannot tell (it is restarting after a crash)
+  sql -c "SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = 'bench'" 2>/dev/null || echo -1
+}
 
 # same starting point for every run: empty table and queue, nothing dirty
 prepare_run() {
-  sql -c "TRUNCATE bench_t" -c "TRUNCATE $pgq_events" -c "CHECKPOINT" >/dev/null
+  if ! sql -c "TRUNCATE bench_t" -c "TRUNCATE $pgq_events" -c "CHECKPOINT" >/dev/null 2>&1; then
+    # the previous run left the server restarting after a crash
+    log "    the server is not answering: restarting it"
+    broken=$((broken + 1))
+    restart_server
+    sql -c "TRUNCATE bench_t" -c "TRUNCATE $pgq_events" -c "CHECKPOINT" >/dev/null
+  fi
 }
 
-snap() { python3 "$here/analyze.py" snap "$1" "$pm_pid" "$2"; }
+# roots: the cluster, the client, and this script (perf, the snapshots)
+snap() { python3 "$here/analyze.py" snap "$1" "$pm_pid" "$2" $$; }
 
 # sample CPU in the middle of a run of $2 seconds whose client is $1, or
 # profile it ($3 = 1)
@@ -254,7 +263,8 @@ observe() {
   local cpid=$1 dur=$2 prof=$3 d=$4 trace=$5
   sleep 1
   if [ "$prof" = 1 ]; then
-    snap "$d/snap-p.json" "$cpid"
+    snap "$d/snap-a.json" "$cpid"
+    cp "$d/snap-a.json" "$d/snap-p.json"
     perf record -q -k realtime -a -e cpu-clock -c $PERF_PERIOD_NS -o "$d/perf.data" \
       -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 || true
     if [ "$trace" = 1 ]; then
@@ -265,6 +275,7 @@ observe() {
         -e syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync \
         -- sleep 1 >/dev/null 2>&1 || true
     fi
+    snap "$d/snap-b.json" "$cpid"
   else
     snap "$d/snap-a.json" "$cpid"
     sleep $((dur - 2))
@@ -323,7 +334,9 @@ check_run() {	# d system sent h0 ntx
   if [[ $system == *nagare* ]]; then
     h1=$(hwm)
     check="\"high watermark moved by $((h1 - h0)), $sent messages committed\""
-    if [ $((h1 - h0)) -ne "$sent" ]; then
+    if [ "$h1" = -1 ] || [ "$h0" = -1 ]; then
+      echo "the server did not answer after the run (crashed?)" >> "$d/trouble.txt"
+    elif [ $((h1 - h0)) -ne "$sent" ]; then
       echo "high watermark moved by $((h1 - h0)), but $sent messages were committed" >> "$d/trouble.txt"
     fi
     [ "$client_ok" = 1 ] || echo "the client failed: $(grep -m1 -E 'ERROR|error' "$d/client.out")" >> "$d/trouble.txt"
@@ -362,7 +375,7 @@ run_pgbench() {
   local ntx; ntx=$(cat "$d"/pgb.* | wc -l)
   check_run "$d" "$system" $((ntx * msgs)) "$h0" $ok
   write_meta "$d" kind='"pgbench"' group="\"$group\"" system="\"$system\"" label="\"${label[$system]}\"" \
-    order="${order[$system]}" clients="$clients" msgs_per_tx="$msgs" run="$run" client_root="$cpid" \
+    order="${order[$system]}" clients="$clients" msgs_per_tx="$msgs" run="$run" client_root="$cpid" harness_root=$$ \
     profile="$prof" perf_period_ns=$PERF_PERIOD_NS check="$check" \
     statement="$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "${stmt[${group%-c*}-$system]}")"
   local tps; tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$d/client.out")
@@ -392,7 +405,7 @@ run_batch() {
   check_run "$d" "$system" $((ntx * n)) "$h0" $ok
   [ $ok = 1 ] || echo "0 1" > "$d/client.out"
   write_meta "$d" kind='"batchbench"' group="\"$group\"" system="\"${system#batch-}\"" label="\"${label[$system]}\"" \
-    order="${order[$system]}" clients=1 msgs_per_tx="$n" run="$run" client_root="$cpid" \
+    order="${order[$system]}" clients=1 msgs_per_tx="$n" run="$run" client_root="$cpid" harness_root=$$ \
     profile=0 perf_period_ns=$PERF_PERIOD_NS check="$check" statement="\"$mode\""
   log "  $group ${label[$system]} run $run: $(python3 -c "import sys; i, s = open(sys.argv[1]).read().split()[:2]; print(f'{int(i) * $n / float(s):,.0f}')" "$d/client.out") msgs/s"
 }
@@ -454,7 +467,7 @@ if [ "$PROFILE" = 1 ]; then
   for g in single-c1 multi; do
     [[ " $SCENARIOS " == *" ${g%-c1} "* ]] || continue
     for s in nagare insert pgq; do
-      measure 0 run_pgbench $g $s 1 $([ $g = multi ] && echo 1000 || echo 1) 0 1
+      measure $((PROFILE_SECONDS + 4)) run_pgbench $g $s 1 $([ $g = multi ] && echo 1000 || echo 1) 0 1
       d="$work/res/profile.$g.$s"
       perf script -i "$d/perf.data" -F tid,time,ip,sym,dso > "$d/perf.txt" 2>/dev/null || true
       if [ -f "$d/trace.data" ]; then
