@@ -262,8 +262,12 @@ observe() {
   local cpid=$1 dur=$2 prof=$3 d=$4 trace=$5
   sleep 1
   if [ "$prof" = 1 ]; then
+    # the noise check covers the second before perf starts: perf's own
+    # sampling interrupts would count as foreign CPU
     snap "$d/snap-a.json" "$cpid"
-    cp "$d/snap-a.json" "$d/snap-p.json"
+    sleep 1
+    snap "$d/snap-b.json" "$cpid"
+    cp "$d/snap-b.json" "$d/snap-p.json"
     perf record -q -k realtime -a -e cpu-clock -c $PERF_PERIOD_NS -o "$d/perf.data" \
       -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 || true
     if [ "$trace" = 1 ]; then
@@ -274,7 +278,6 @@ observe() {
         -e syscalls:sys_enter_fdatasync,syscalls:sys_exit_fdatasync \
         -- sleep 1 >/dev/null 2>&1 || true
     fi
-    snap "$d/snap-b.json" "$cpid"
   else
     snap "$d/snap-a.json" "$cpid"
     sleep $((dur - 2))
@@ -359,7 +362,7 @@ run_pgbench() {
   local dur=$DURATION trace=0
   if [ "$prof" = 1 ]; then
     d="$work/res/profile.$group.$system"
-    dur=$((PROFILE_SECONDS + 4))
+    dur=$((PROFILE_SECONDS + 5))
     [ "$group" = single-c1 ] && trace=$TRACE
   fi
   mkdir -p "$d"; chown postgres: "$d"
@@ -466,7 +469,7 @@ if [ "$PROFILE" = 1 ]; then
   for g in single-c1 multi; do
     [[ " $SCENARIOS " == *" ${g%-c1} "* ]] || continue
     for s in nagare insert pgq; do
-      measure $((PROFILE_SECONDS + 4)) run_pgbench $g $s 1 $([ $g = multi ] && echo 1000 || echo 1) 0 1
+      measure $((PROFILE_SECONDS + 5)) run_pgbench $g $s 1 $([ $g = multi ] && echo 1000 || echo 1) 0 1
       d="$work/res/profile.$g.$s"
       perf script -i "$d/perf.data" -F tid,time,ip,sym,dso > "$d/perf.txt" 2>/dev/null || true
       if [ -f "$d/trace.data" ]; then
