@@ -31,3 +31,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Node.js and npm for the kafkajs and @platformatic/kafka interop clients
+# (test/interop/package.json): the machine's own when it has them (a newer
+# Node.js than Debian's 18), else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: npm is missing; run as root to install nodejs and npm" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

@@ -6,7 +6,10 @@
 #      batches; test/proto: requests and responses)
 #   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
 #      against a scratch server with nagare preloaded
-#   3. TAP tests (test/t) with PostgreSQL::Test::Cluster
+#   3. TAP tests (test/t) with PostgreSQL::Test::Cluster, among them the
+#      interop test of real Kafka clients (test/t/100_kafka_interop.pl,
+#      test/interop: kcat, confluent-kafka, kafka-python, kafkajs,
+#      @platformatic/kafka)
 #   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus
 #
 # As root (a fresh Debian 12 machine, CI) it first installs the packages
@@ -30,6 +33,14 @@ if [ "$(id -u)" -eq 0 ]; then
   if command -v npm >/dev/null 2>&1; then
     npm install --prefix test/proto --no-save --no-audit --no-fund @platformatic/kafka@1.35.0 >/dev/null 2>&1 ||
       echo "test.sh: could not install @platformatic/kafka; its cross-check will be skipped"
+  fi
+  # the Node.js Kafka clients of the interop test (test/t/100_kafka_interop.pl),
+  # at the exact versions of test/interop/package.json
+  if command -v npm >/dev/null 2>&1; then
+    npm install --prefix test/interop --no-save --no-package-lock --no-audit --no-fund >/dev/null 2>&1 ||
+      echo "test.sh: could not install test/interop's npm packages; the kafkajs and @platformatic/kafka interop tests will be skipped"
+  else
+    echo "test.sh: npm is missing; the kafkajs and @platformatic/kafka interop tests will be skipped"
   fi
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
