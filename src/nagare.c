@@ -41,6 +41,10 @@ int			nagare_retention_check_interval_ms = 300000;
 
 char	   *nagare_listen_addresses = NULL;
 int			nagare_port = 9092;
+char	   *nagare_advertised_host = NULL;
+int			nagare_advertised_port = 0;
+bool		nagare_auto_create_topics = true;
+int			nagare_num_partitions = 1;
 int			nagare_max_connections = 4096;
 int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
@@ -174,6 +178,30 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_port, 9092, 1, 65535,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.advertised_host",
+							   "Host name the broker gives Kafka clients in Metadata (Kafka's advertised.listeners).",
+							   "Empty: the address each client connected to.",
+							   &nagare_advertised_host, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.advertised_port",
+							"Port the broker gives Kafka clients in Metadata; 0 means nagare.port.",
+							NULL,
+							&nagare_advertised_port, 0, 0, 65535,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.auto_create_topics",
+							 "Create a topic when a Kafka client asks for one that does not exist (Kafka's auto.create.topics.enable).",
+							 NULL,
+							 &nagare_auto_create_topics, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.num_partitions",
+							"Partitions of automatically created topics (Kafka's num.partitions).",
+							NULL,
+							&nagare_num_partitions, 1, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.max_connections",
 							"Maximum number of Kafka client connections.",

@@ -49,6 +49,10 @@ extern int	nagare_retention_check_interval_ms;
 /* Kafka listener */
 extern char *nagare_listen_addresses;
 extern int	nagare_port;
+extern char *nagare_advertised_host;
+extern int	nagare_advertised_port;
+extern bool nagare_auto_create_topics;
+extern int	nagare_num_partitions;
 extern int	nagare_max_connections;
 extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;

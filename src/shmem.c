@@ -207,3 +207,21 @@ nagare_note_topic_id(int32 topic_id)
 			break;
 	}
 }
+
+/*
+ * Initialise a partition entry just entered into the shared table for a
+ * partition that has no files yet (caller holds registry_lock exclusively).
+ */
+void
+nagare_partition_init_new(NagarePartition *part)
+{
+	part->incarnation = pg_atomic_fetch_add_u64(&nagare_shared->next_incarnation, 1);
+	part->state = NAGARE_PART_OPEN;
+	part->next_offset = 0;
+	part->from_disk = false;
+	pg_atomic_init_u64(&part->high_watermark, 0);
+	pg_atomic_init_u64(&part->log_start_offset, 0);
+	pg_atomic_init_u64(&part->size_bytes, 0);
+	pg_atomic_init_u32(&part->segments, 0);
+	pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
+}

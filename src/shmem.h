@@ -232,5 +232,6 @@ extern void nagare_shmem_install_hooks(void);
 extern Latch *nagare_broker_latch(void);
 extern void nagare_wake_broker(void);
 extern void nagare_note_topic_id(int32 topic_id);
+extern void nagare_partition_init_new(NagarePartition *part);
 
 #endif							/* NAGARE_SHMEM_H */

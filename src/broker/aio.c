@@ -48,7 +48,8 @@ typedef enum AioOpKind
 	AIO_FSYNC,
 	AIO_ACCEPT,
 	AIO_RECV,
-	AIO_SENDMSG
+	AIO_SENDMSG,
+	AIO_READ
 } AioOpKind;
 
 typedef struct AioOp
@@ -63,8 +64,8 @@ typedef struct AioOp
 	int64		result;			/* plain: result to deliver */
 	NagareAioCallback cb;
 	void	   *arg;
-	void	   *buf;			/* RECV */
-	size_t		len;			/* RECV */
+	void	   *buf;			/* RECV, READ */
+	size_t		len;			/* RECV, READ */
 	struct msghdr msg;			/* SENDMSG (io_uring reads it at submit) */
 	struct iovec iov[AIO_MAX_IOV];
 } AioOp;
@@ -273,6 +274,26 @@ nagare_aio_recv(int fd, void *buf, size_t len, NagareAioCallback cb, void *arg)
 	op_start(op);
 }
 
+/*
+ * Read up to len bytes of a file at offset; the result is the count (short
+ * only at end of file).  With io_uring a read that misses the page cache
+ * runs in the kernel's worker threads: the loop goes on meanwhile.
+ */
+void
+nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_READ;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = len;
+	op->offset = offset;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
 /* Send all of iov (short sends are continued); never raises SIGPIPE */
 void
 nagare_aio_sendmsg(int fd, const struct iovec *iov, int iovcnt, NagareAioCallback cb, void *arg)
@@ -329,6 +350,10 @@ op_start(AioOp *op)
 				break;
 			case AIO_RECV:
 				io_uring_prep_recv(sqe, op->fd, op->buf, op->len, 0);
+				break;
+			case AIO_READ:
+				io_uring_prep_read(sqe, op->fd, (char *) op->buf + op->done,
+								   op->len - op->done, op->offset + op->done);
 				break;
 			case AIO_SENDMSG:
 				memset(&op->msg, 0, sizeof(op->msg));
@@ -548,6 +573,23 @@ plain_execute(AioOp *op)
 				if (iov_advance(op, n))
 					return op->done;
 			}
+		case AIO_READ:
+			while (op->done < (int64) op->len)
+			{
+				ssize_t		n = pread(op->fd, (char *) op->buf + op->done,
+									  op->len - op->done, op->offset + op->done);
+
+				if (n < 0)
+				{
+					if (errno == EINTR)
+						continue;
+					return -errno;
+				}
+				if (n == 0)
+					break;
+				op->done += n;
+			}
+			return op->done;
 		case AIO_FDATASYNC:
 			return pg_fdatasync(op->fd) < 0 ? -errno : 0;
 		case AIO_FSYNC:
@@ -603,6 +645,20 @@ op_complete(AioOp *op, int64 res)
 	}
 	else if (is_write && res == 0)
 		res = -EIO;				/* a zero-length write makes no progress */
+	else if (use_uring && op->kind == AIO_READ && res > 0)
+	{
+		/* a short read before end of file: read the rest */
+		op->done += res;
+		if (op->done < (int64) op->len)
+		{
+			inflight--;
+			op_start(op);
+			return;
+		}
+		res = op->done;
+	}
+	else if (use_uring && op->kind == AIO_READ && res == 0)
+		res = op->done;			/* end of file */
 
 	inflight--;
 	op->cb(op->arg, res);

@@ -35,6 +35,8 @@ extern int	nagare_aio_event_fd(void);
 /* iov is copied; the buffers must stay valid until the callback runs */
 extern void nagare_aio_writev(int fd, const struct iovec *iov, int iovcnt, off_t offset,
 							  NagareAioCallback cb, void *arg);
+extern void nagare_aio_read(int fd, void *buf, size_t len, off_t offset,
+							NagareAioCallback cb, void *arg);
 extern void nagare_aio_fdatasync(int fd, NagareAioCallback cb, void *arg);
 extern void nagare_aio_fsync(int fd, NagareAioCallback cb, void *arg);
 

@@ -47,7 +47,10 @@
 #include "utils/timestamp.h"
 
 #include "broker/aio.h"
+#include "broker/fetch.h"
 #include "broker/net.h"
+#include "broker/produce.h"
+#include "broker/topics.h"
 #include "logstore/log.h"
 #include "nagare.h"
 #include "queue/queue.h"
@@ -73,6 +76,8 @@ typedef struct WaiterList
 
 static WaiterList durable_waiters;
 static WaiterList written_waiters;
+
+int			nagare_broker_reload_count = 0;
 
 /* ring position up to which entries were taken (broker-private) */
 static uint64 consumed = 0;
@@ -155,9 +160,11 @@ nagare_broker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			nagare_log_config_reloaded();
+			nagare_broker_reload_count++;
 		}
 
 		nagare_log_process_deletes();
+		nagare_produce_turn();
 		progress |= take_entries();
 		nagare_log_submit_writes();
 		progress |= take_requests();
@@ -167,9 +174,11 @@ nagare_broker_main(Datum main_arg)
 		manage_sync();
 		nagare_aio_submit();
 
+		now = GetCurrentTimestamp();
+		nagare_fetch_turn(now);
+		nagare_aio_submit();
 		nagare_net_reap_closed();
 
-		now = GetCurrentTimestamp();
 		if (now >= next_second)
 		{
 			nagare_net_timers(now);
@@ -186,6 +195,11 @@ nagare_broker_main(Datum main_arg)
 
 		timeout_ms = TimestampDifferenceMilliseconds(now, next_retention);
 		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
+		if (nagare_produce_waiting())
+			timeout_ms = Min(timeout_ms, 1);
+		if (nagare_fetch_next_deadline() != 0)
+			timeout_ms = Min(timeout_ms,
+							 TimestampDifferenceMilliseconds(now, nagare_fetch_next_deadline()) + 1);
 		{
 			WaitEvent	events[3];
 
@@ -403,6 +417,7 @@ advance_tail(void)
 	{
 		pg_atomic_write_u64(&nagare_shared->tail, tail);
 		answer_waiters(&written_waiters, tail);
+		nagare_produce_advance(tail, pg_atomic_read_u64(&nagare_shared->durable));
 		return true;
 	}
 	return false;
@@ -430,9 +445,12 @@ manage_sync(void)
 	answer_waiters(&durable_waiters, durable);
 
 	tail = pg_atomic_read_u64(&nagare_shared->tail);
+	nagare_produce_advance(tail, durable);
 	for (i = 0; i < durable_waiters.n; i++)
 		if (durable_waiters.w[i].target <= tail)
 			needed = true;
+	if (nagare_produce_needs_sync(tail))
+		needed = true;
 	/* rolled segments are fsynced before their files are closed */
 	if (nagare_log_close_rolled_segments())
 		needed = true;
@@ -442,5 +460,6 @@ manage_sync(void)
 		durable = nagare_log_synced_target();
 		pg_atomic_write_u64(&nagare_shared->durable, durable);
 		answer_waiters(&durable_waiters, durable);
+		nagare_produce_advance(tail, durable);
 	}
 }

@@ -25,12 +25,7 @@
 
 #include "utils/memutils.h"
 
-#include "broker/net.h"
-#include "kafka/messages.h"
-#include "kafka/protocol.h"
-
-typedef void (*KafkaHandler) (NagareConn *conn, const KafkaRequestHeader *hdr,
-							  KafkaRequestBody *body);
+#include "broker/kafka_api.h"
 
 typedef struct HandlerEntry
 {
@@ -48,6 +43,10 @@ static void handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
  * kafka_api_versions[] (checked at first use).
  */
 static const HandlerEntry handlers[] = {
+	{KAFKA_API_PRODUCE, 3, 9, nagare_handle_produce},
+	{KAFKA_API_FETCH, 4, 12, nagare_handle_fetch},
+	{KAFKA_API_LIST_OFFSETS, 1, 7, nagare_handle_list_offsets},
+	{KAFKA_API_METADATA, 0, 12, nagare_handle_metadata},
 	{KAFKA_API_API_VERSIONS, 0, 3, handle_api_versions},
 };
 
@@ -86,32 +85,99 @@ find_handler(int16 api_key)
 	return NULL;
 }
 
-/*
- * Queue a response frame on the connection.  The frame is encoded into the
- * connection's memory, where it stays until sent.
- */
-static void
-respond(NagareConn *conn, const KafkaRequestHeader *hdr, const void *body)
+const KafkaAllocator *
+nagare_request_allocator(void)
 {
-	KafkaAllocator alloc = {conn_alloc, any_free, nagare_conn_context(conn)};
+	return &request_allocator;
+}
+
+/* palloc in the request's memory; NULL when out of memory */
+void *
+nagare_request_palloc(size_t size)
+{
+	return request_alloc(NULL, size);
+}
+
+NagareRequestId
+nagare_request_id(const KafkaRequestHeader *hdr)
+{
+	NagareRequestId id;
+
+	id.correlation_id = hdr->CorrelationId;
+	id.api_key = hdr->RequestApiKey;
+	id.api_version = hdr->RequestApiVersion;
+	return id;
+}
+
+/*
+ * Encode body as the answer to request id and mark resp ready.  The frame
+ * is encoded into the connection's memory, where it stays until sent; the
+ * records of spliced Fetch partitions (parts[i] for the writer's i-th
+ * splice point) go out in their places.
+ */
+void
+nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void *body,
+							void **parts)
+{
+	NagareConn *conn = resp->conn;
+	MemoryContext cxt = nagare_conn_context(conn);
+	KafkaAllocator alloc = {conn_alloc, any_free, cxt};
 	KafkaWriter w;
-	NagareResponse *resp = nagare_conn_new_response(conn);
 	int			err;
+	struct iovec *iov;
+	void	  **owned;
+	size_t		pos = 0;
+	int			n = 0;
+	int			i;
 
 	kafka_writer_init(&w, &alloc);
-	err = kafka_response_frame_encode(&w, hdr->CorrelationId, hdr->RequestApiKey,
-									  hdr->RequestApiVersion, body);
+	err = kafka_response_frame_encode(&w, id.correlation_id, id.api_key, id.api_version, body);
 	if (err != KAFKA_OK)
 	{
 		ereport(LOG,
 				(errmsg("nagare broker: could not encode %s v%d response for %s: %s",
-						kafka_api_name(hdr->RequestApiKey), hdr->RequestApiVersion,
+						kafka_api_name(id.api_key), id.api_version,
 						nagare_conn_peer(conn), kafka_codec_strerror(err))));
 		kafka_writer_release(&w);
 		nagare_conn_close(conn, NULL);
+		nagare_conn_response_drop(resp);
 		return;
 	}
-	nagare_conn_response_ready(resp, (char *) w.buf, w.len);
+	if (w.nsplices == 0)
+	{
+		if (w.splices)
+			pfree(w.splices);
+		nagare_conn_response_ready(resp, (char *) w.buf, w.len);
+		return;
+	}
+
+	iov = MemoryContextAlloc(cxt, sizeof(struct iovec) * (2 * w.nsplices + 1));
+	owned = MemoryContextAlloc(cxt, sizeof(void *) * (w.nsplices + 1));
+	owned[0] = w.buf;
+	for (i = 0; i < w.nsplices; i++)
+	{
+		iov[n].iov_base = w.buf + pos;
+		iov[n].iov_len = w.splices[i].offset - pos;
+		n++;
+		iov[n].iov_base = parts[i];
+		iov[n].iov_len = w.splices[i].length;
+		n++;
+		owned[i + 1] = parts[i];
+		pos = w.splices[i].offset;
+	}
+	iov[n].iov_base = w.buf + pos;
+	iov[n].iov_len = w.len - pos;
+	n++;
+	pfree(w.splices);
+	nagare_conn_response_ready_iov(resp, iov, n, owned, w.nsplices + 1);
+}
+
+/* Answer a request at once */
+void
+nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr, const void *body)
+{
+	nagare_kafka_response_ready(nagare_conn_new_response(conn), nagare_request_id(hdr),
+								body, NULL);
 }
 
 /*
@@ -212,5 +278,5 @@ handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	resp.ApiKeysCount = lengthof(handlers);
 	resp.ApiKeys = keys;
 	resp.ThrottleTimeMs = 0;
-	respond(conn, hdr, &resp);
+	nagare_kafka_respond(conn, hdr, &resp);
 }

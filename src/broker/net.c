@@ -63,12 +63,17 @@ struct NagareConn
 	char	   *rbuf;			/* received bytes not yet handled */
 	size_t		rlen;
 	size_t		rcap;
+	char		local[64];		/* our address the client connected to */
 	bool		recv_inflight;
 	bool		send_inflight;
 	bool		closing;
+	int			holds;			/* nagare_conn_hold() without release */
+	int			pins;			/* nagare_conn_pin() without unpin */
 	int			npending;		/* responses queued, sent or not */
+	int			ndeferred;		/* responses not ready yet */
 	dlist_head	responses;
-	int			nsending;		/* responses in the sendmsg in flight */
+	int			head_piece;		/* next piece of the first response to send */
+	int			nsending;		/* pieces in the sendmsg in flight */
 	TimestampTz last_active;
 };
 
@@ -95,6 +100,7 @@ static void start_recv(NagareConn *c);
 static void recv_done(void *arg, int64 result);
 static void start_send(NagareConn *c);
 static void send_done(void *arg, int64 result);
+static void free_sent(NagareConn *c);
 static void handle_frames(NagareConn *c);
 
 /*
@@ -285,6 +291,11 @@ accept_done(void *arg, int64 result)
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
 	else
 		snprintf(c->peer, sizeof(c->peer), "connection %llu", (unsigned long long) c->id);
+	sslen = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *) &ss, &sslen) == 0 &&
+		getnameinfo((struct sockaddr *) &ss, sslen, host, sizeof(host), NULL, 0,
+					NI_NUMERICHOST) == 0)
+		snprintf(c->local, sizeof(c->local), "%s", host);
 	c->rcap = RECV_BUFFER_INITIAL;
 	c->rbuf = MemoryContextAlloc(cxt, c->rcap);
 	dlist_init(&c->responses);
@@ -354,7 +365,8 @@ handle_frames(NagareConn *c)
 {
 	size_t		pos = 0;
 
-	while (!c->closing && c->rlen - pos >= 4 && c->npending < MAX_PENDING_RESPONSES)
+	while (!c->closing && c->holds == 0 && c->rlen - pos >= 4 &&
+		   c->npending < MAX_PENDING_RESPONSES)
 	{
 		const uint8 *p = (const uint8 *) c->rbuf + pos;
 		int32		size = (int32) (((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
@@ -407,6 +419,7 @@ nagare_conn_new_response(NagareConn *conn)
 	r->conn = conn;
 	dlist_push_tail(&conn->responses, &r->node);
 	conn->npending++;
+	conn->ndeferred++;
 	return r;
 }
 
@@ -417,35 +430,155 @@ nagare_conn_new_response(NagareConn *conn)
 void
 nagare_conn_response_ready(NagareResponse *resp, char *data, size_t len)
 {
-	resp->data = data;
-	resp->len = len;
+	resp->one.iov_base = data;
+	resp->one.iov_len = len;
+	resp->owned_one = data;
+	nagare_conn_response_ready_iov(resp, &resp->one, 1, &resp->owned_one, 1);
+}
+
+/*
+ * A response is complete: the frame is the concatenation of iov, whose
+ * pieces point into the owned buffers; iov, owned and the buffers are all
+ * in the connection's context and are freed once sent (on a closing
+ * connection nothing is sent, and the memory goes with the connection).
+ */
+void
+nagare_conn_response_ready_iov(NagareResponse *resp, struct iovec *iov, int niov,
+							   void **owned, int nowned)
+{
+	Assert(!resp->ready);
+	resp->iov = iov;
+	resp->niov = niov;
+	resp->owned = owned;
+	resp->nowned = nowned;
 	resp->ready = true;
+	resp->conn->ndeferred--;
 	start_send(resp->conn);
 }
 
+/*
+ * Give up a response that will never be ready: only for a closing
+ * connection (an open one would wait for it forever).
+ */
+void
+nagare_conn_response_drop(NagareResponse *resp)
+{
+	Assert(resp->conn->closing && !resp->ready);
+	resp->conn->ndeferred--;
+}
+
+bool
+nagare_conn_closing(NagareConn *conn)
+{
+	return conn->closing;
+}
+
+/*
+ * Stop handing the connection's requests to the protocol layer until
+ * nagare_conn_release(): a request that could not be taken yet (a Produce
+ * waiting for room in the append ring) keeps later ones behind it, so that
+ * a connection's requests take effect in order, as in Kafka.
+ */
+void
+nagare_conn_hold(NagareConn *conn)
+{
+	conn->holds++;
+}
+
+void
+nagare_conn_release(NagareConn *conn)
+{
+	Assert(conn->holds > 0);
+	if (--conn->holds == 0 && !conn->closing)
+	{
+		handle_frames(conn);
+		start_recv(conn);
+	}
+}
+
+/*
+ * Keep a closed connection's memory until unpinned: for work that refers
+ * to the connection without a response (an acks=0 Produce still waiting to
+ * enter the append ring).
+ */
+void
+nagare_conn_pin(NagareConn *conn)
+{
+	conn->pins++;
+}
+
+void
+nagare_conn_unpin(NagareConn *conn)
+{
+	Assert(conn->pins > 0);
+	conn->pins--;
+}
+
+/* The local address the client connected to (for Metadata), if known */
+bool
+nagare_conn_local_address(NagareConn *conn, char *host, size_t hostlen)
+{
+	if (conn->local[0] == '\0')
+		return false;
+	strlcpy(host, conn->local, hostlen);
+	return true;
+}
+
+static void
+response_free(NagareResponse *r)
+{
+	int			i;
+
+	for (i = 0; i < r->nowned; i++)
+		pfree(r->owned[i]);
+	if (r->owned != &r->owned_one)
+		pfree(r->owned);
+	if (r->iov != &r->one)
+		pfree(r->iov);
+	pfree(r);
+}
+
+/*
+ * Send the ready responses at the head of the queue, as many pieces as one
+ * sendmsg takes; a response with more pieces than that goes out over several.
+ */
 static void
 start_send(NagareConn *c)
 {
 	struct iovec iov[NAGARE_AIO_MAX_IOV];
 	int			n = 0;
+	int			first = c->head_piece;
 	dlist_iter	iter;
 
 	if (c->send_inflight || c->closing)
 		return;
+	Assert(c->nsending == 0);
 	dlist_foreach(iter, &c->responses)
 	{
 		NagareResponse *r = dlist_container(NagareResponse, node, iter.cur);
+		int			i;
 
-		if (!r->ready || n == NAGARE_AIO_MAX_IOV)
+		if (!r->ready)
 			break;
-		iov[n].iov_base = r->data;
-		iov[n].iov_len = r->len;
-		n++;
+		for (i = first; i < r->niov && n < NAGARE_AIO_MAX_IOV; i++)
+		{
+			if (r->iov[i].iov_len > 0)
+				iov[n++] = r->iov[i];
+			c->nsending++;		/* empty pieces too: they are done with */
+		}
+		if (i < r->niov)
+			break;
+		first = 0;
 	}
-	if (n == 0)
+	if (c->nsending == 0)
 		return;
+	if (n == 0)
+	{
+		/* only empty pieces (cannot happen: frames have headers) */
+		free_sent(c);
+		return;
+	}
 	c->send_inflight = true;
-	c->nsending = n;
 	nagare_aio_sendmsg(c->fd, iov, n, send_done, c);
 }
 
@@ -453,18 +586,9 @@ static void
 send_done(void *arg, int64 result)
 {
 	NagareConn *c = arg;
-	int			i;
 
 	c->send_inflight = false;
-	for (i = 0; i < c->nsending; i++)
-	{
-		NagareResponse *r = dlist_container(NagareResponse, node, dlist_pop_head_node(&c->responses));
-
-		pfree(r->data);
-		pfree(r);
-		c->npending--;
-	}
-	c->nsending = 0;
+	free_sent(c);
 	if (c->closing)
 		return;
 	if (result < 0)
@@ -481,6 +605,25 @@ send_done(void *arg, int64 result)
 	/* frames held back by the pending limit, then more input */
 	handle_frames(c);
 	start_recv(c);
+}
+
+/* Free each response whose last piece was in the send that completed */
+static void
+free_sent(NagareConn *c)
+{
+	while (c->nsending > 0)
+	{
+		NagareResponse *r = dlist_container(NagareResponse, node, dlist_head_node(&c->responses));
+
+		c->nsending--;
+		if (++c->head_piece >= r->niov)
+		{
+			dlist_pop_head_node(&c->responses);
+			response_free(r);
+			c->npending--;
+			c->head_piece = 0;
+		}
+	}
 }
 
 /*
@@ -514,7 +657,7 @@ nagare_net_reap_closed(void)
 	{
 		NagareConn *c = dlist_container(NagareConn, node, iter.cur);
 
-		if (c->recv_inflight || c->send_inflight)
+		if (c->recv_inflight || c->send_inflight || c->ndeferred > 0 || c->pins > 0)
 			continue;
 		close(c->fd);
 		dlist_delete(&c->node);

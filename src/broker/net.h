@@ -10,6 +10,8 @@
 #ifndef NAGARE_NET_H
 #define NAGARE_NET_H
 
+#include <sys/uio.h>
+
 #include "lib/ilist.h"
 #include "utils/timestamp.h"
 
@@ -26,8 +28,14 @@ typedef struct NagareResponse
 	dlist_node	node;
 	NagareConn *conn;
 	bool		ready;
-	char	   *data;			/* the whole frame, size prefix included */
-	size_t		len;
+	/* the frame, size prefix included, in pieces (iov points at one) */
+	struct iovec *iov;
+	int			niov;
+	struct iovec one;
+	/* memory freed once the response is sent (all in the conn's context) */
+	void	  **owned;
+	int			nowned;
+	void	   *owned_one;
 } NagareResponse;
 
 extern void nagare_net_init(void);
@@ -41,6 +49,15 @@ extern const char *nagare_conn_peer(NagareConn *conn);
 extern MemoryContext nagare_conn_context(NagareConn *conn);
 extern NagareResponse *nagare_conn_new_response(NagareConn *conn);
 extern void nagare_conn_response_ready(NagareResponse *resp, char *data, size_t len);
+extern void nagare_conn_response_ready_iov(NagareResponse *resp, struct iovec *iov, int niov,
+										   void **owned, int nowned);
+extern void nagare_conn_response_drop(NagareResponse *resp);
+extern bool nagare_conn_closing(NagareConn *conn);
+extern void nagare_conn_hold(NagareConn *conn);
+extern void nagare_conn_pin(NagareConn *conn);
+extern void nagare_conn_unpin(NagareConn *conn);
+extern void nagare_conn_release(NagareConn *conn);
+extern bool nagare_conn_local_address(NagareConn *conn, char *host, size_t hostlen);
 extern void nagare_conn_close(NagareConn *conn, const char *reason);
 
 /* implemented by the protocol layer: handle one request frame (no size prefix) */

@@ -102,6 +102,9 @@ static uint64 sync_target = 0;
 static bool sync_running = false;
 static uint64 synced_target = 0;
 
+/* bumped whenever a high watermark or log start moves (parked fetches look) */
+uint64		nagare_log_hwm_changes = 0;
+
 static LogPartition *partition_create_entry(int32 topic_id, int32 partition,
 											NagarePartition *shared);
 static void partition_recover(LogPartition *lp);
@@ -113,6 +116,9 @@ static void segment_add_index_entry(LogSegment *seg, int64 last_offset, int64 po
 static void segment_add_timeindex_entry(LogSegment *seg);
 static void segment_mark_dirty(LogSegment *seg);
 static void segment_remove_files(LogPartition *lp, LogSegment *seg);
+static void segment_free(LogSegment *seg);
+static void segment_load_indexes(LogSegment *seg, int ifd, const char *idxpath,
+								 int tfd, const char *tipath);
 static void partition_roll(LogPartition *lp, int64 base_offset, int64 now_ms);
 static void partition_publish(LogPartition *lp);
 static void write_done(void *arg, int64 result);
@@ -324,6 +330,9 @@ partition_create_entry(int32 topic_id, int32 partition, NagarePartition *shared)
 	lp->open_write = NULL;
 	lp->deleting = false;
 	lp->cfg_version = PG_UINT64_MAX;
+	for (int i = 0; i < lengthof(lp->hints); i++)
+		lp->hints[i].offset = -1;
+	lp->next_hint = 0;
 	return lp;
 }
 
@@ -729,6 +738,7 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		pos += len;
 	}
 	seg->size = pos;
+	seg->written_size = pos;
 	seg->next_offset = next;
 
 	if (pos < file_size)
@@ -788,6 +798,8 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 					(errcode_for_file_access(),
 					 errmsg("could not truncate file \"%s\": %m", tipath)));
 	}
+
+	segment_load_indexes(seg, ifd, idxpath, tfd, tipath);
 
 	/* A segment without any timestamp ages from its file's modification. */
 	if (seg->max_timestamp < 0 && fstat(fd, &st) == 0)
@@ -913,6 +925,82 @@ segment_add_index_entry(LogSegment *seg, int64 last_offset, int64 position)
 	nagare_put_be32(e, (uint32) (last_offset - seg->base_offset));
 	nagare_put_be32(e + 4, (uint32) position);
 	seg->index_buf_len += NAGARE_INDEX_ENTRY_SIZE;
+	if (seg->noffidx == seg->maxoffidx)
+	{
+		seg->maxoffidx = Max(64, seg->maxoffidx * 2);
+		seg->offidx = seg->offidx ?
+			repalloc_huge(seg->offidx, sizeof(LogIndexEntry) * seg->maxoffidx) :
+			MemoryContextAlloc(log_context, sizeof(LogIndexEntry) * seg->maxoffidx);
+	}
+	seg->offidx[seg->noffidx].rel = (int32) (last_offset - seg->base_offset);
+	seg->offidx[seg->noffidx].position = (int32) position;
+	seg->noffidx++;
+}
+
+static void
+timeidx_add(LogSegment *seg, int64 timestamp, int32 rel)
+{
+	if (seg->ntimeidx == seg->maxtimeidx)
+	{
+		seg->maxtimeidx = Max(16, seg->maxtimeidx * 2);
+		seg->timeidx = seg->timeidx ?
+			repalloc_huge(seg->timeidx, sizeof(LogTimeEntry) * seg->maxtimeidx) :
+			MemoryContextAlloc(log_context, sizeof(LogTimeEntry) * seg->maxtimeidx);
+	}
+	seg->timeidx[seg->ntimeidx].timestamp = timestamp;
+	seg->timeidx[seg->ntimeidx].rel = rel;
+	seg->ntimeidx++;
+}
+
+/*
+ * Read a recovered segment's index files into memory (they are small: one
+ * entry per index.interval.bytes of log).
+ */
+static void
+segment_load_indexes(LogSegment *seg, int ifd, const char *idxpath, int tfd, const char *tipath)
+{
+	int			n;
+	int			i;
+	uint8	   *buf;
+
+	seg->noffidx = 0;
+	seg->ntimeidx = 0;
+	n = (int) (seg->index_size / NAGARE_INDEX_ENTRY_SIZE);
+	if (n > 0)
+	{
+		buf = palloc_extended((Size) n * NAGARE_INDEX_ENTRY_SIZE, MCXT_ALLOC_HUGE);
+		read_exact(ifd, buf, (size_t) n * NAGARE_INDEX_ENTRY_SIZE, 0, idxpath);
+		seg->maxoffidx = n + 64;
+		seg->offidx = MemoryContextAllocExtended(log_context, sizeof(LogIndexEntry) * seg->maxoffidx,
+												 MCXT_ALLOC_HUGE);
+		for (i = 0; i < n; i++)
+		{
+			seg->offidx[i].rel = (int32) nagare_get_be32(buf + i * NAGARE_INDEX_ENTRY_SIZE);
+			seg->offidx[i].position = (int32) nagare_get_be32(buf + i * NAGARE_INDEX_ENTRY_SIZE + 4);
+		}
+		seg->noffidx = n;
+		pfree(buf);
+	}
+	n = (int) (seg->timeindex_size / NAGARE_TIMEINDEX_ENTRY_SIZE);
+	if (n > 0)
+	{
+		buf = palloc_extended((Size) n * NAGARE_TIMEINDEX_ENTRY_SIZE, MCXT_ALLOC_HUGE);
+		read_exact(tfd, buf, (size_t) n * NAGARE_TIMEINDEX_ENTRY_SIZE, 0, tipath);
+		for (i = 0; i < n; i++)
+			timeidx_add(seg, (int64) nagare_get_be64(buf + i * NAGARE_TIMEINDEX_ENTRY_SIZE),
+						(int32) nagare_get_be32(buf + i * NAGARE_TIMEINDEX_ENTRY_SIZE + 8));
+		pfree(buf);
+	}
+}
+
+static void
+segment_free(LogSegment *seg)
+{
+	if (seg->offidx)
+		pfree(seg->offidx);
+	if (seg->timeidx)
+		pfree(seg->timeidx);
+	pfree(seg);
 }
 
 /*
@@ -933,6 +1021,7 @@ segment_add_timeindex_entry(LogSegment *seg)
 	nagare_put_be32(e + 8, (uint32) (seg->max_timestamp_offset - seg->base_offset));
 	seg->timeindex_buf_len += NAGARE_TIMEINDEX_ENTRY_SIZE;
 	seg->last_ti_timestamp = seg->max_timestamp;
+	timeidx_add(seg, seg->max_timestamp, (int32) (seg->max_timestamp_offset - seg->base_offset));
 }
 
 static void
@@ -1161,6 +1250,7 @@ write_done(void *arg, int64 result)
 			break;
 		dlist_pop_head_node(&lp->writes);
 		lp->written_end = first->end_offset;
+		first->seg->written_size = first->position + first->bytes;
 		pfree(first);
 	}
 	partition_publish(lp);
@@ -1180,6 +1270,7 @@ partition_publish(LogPartition *lp)
 	pg_atomic_write_u32(&lp->shared->segments, (uint32) lp->nsegs);
 	pg_write_barrier();
 	pg_atomic_write_u64(&lp->shared->high_watermark, (uint64) lp->written_end);
+	nagare_log_hwm_changes++;
 }
 
 /*
@@ -1352,7 +1443,7 @@ partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why)
 			dlist_delete(&seg->dirty_node);
 		if (seg->in_rolled_list)
 			dlist_delete(&seg->rolled_node);
-		pfree(seg);
+		segment_free(seg);
 	}
 	memmove(lp->segs, lp->segs + ndelete, sizeof(LogSegment *) * (lp->nsegs - ndelete));
 	lp->nsegs -= ndelete;
@@ -1428,7 +1519,7 @@ partition_remove(LogPartition *lp)
 			dlist_delete(&seg->dirty_node);
 		if (seg->in_rolled_list)
 			dlist_delete(&seg->rolled_node);
-		pfree(seg);
+		segment_free(seg);
 	}
 	lp->nsegs = 0;
 	if (lp->dir_exists)
@@ -1568,4 +1659,214 @@ nagare_log_shutdown(void)
 	}
 	if (nagare_dir_dirty)
 		fsync_fname(NAGARE_DIR, true);
+}
+
+/*---- Readers in the broker: Fetch and ListOffsets ----*/
+
+/* The segment holding offset: the last one whose base is at or below it */
+static int
+segment_for_offset(LogPartition *lp, int64 offset)
+{
+	int			lo = 0;
+	int			hi = lp->nsegs - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (lp->segs[mid]->base_offset <= offset)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/*
+ * Position of a batch at or before offset in seg: a remembered position if
+ * some read ended exactly there, else the sparse index's last entry whose
+ * batch ends at or before offset, else the segment's start.
+ */
+static int64
+segment_position(LogPartition *lp, LogSegment *seg, int64 offset, bool *exact)
+{
+	int			lo;
+	int			hi;
+	int			i;
+
+	for (i = 0; i < lengthof(lp->hints); i++)
+		if (lp->hints[i].offset == offset && lp->hints[i].segment_base == seg->base_offset &&
+			lp->hints[i].position <= seg->written_size)
+		{
+			*exact = true;
+			return lp->hints[i].position;
+		}
+	*exact = (offset == seg->base_offset);
+	lo = 0;
+	hi = seg->noffidx - 1;
+	if (hi < 0 || seg->base_offset + seg->offidx[0].rel > offset)
+		return 0;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (seg->base_offset + seg->offidx[mid].rel <= offset)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return seg->offidx[lo].position;
+}
+
+static void
+fill_plan(LogPartition *lp, int segno, int64 position, bool exact, LogReadPlan *plan)
+{
+	LogSegment *seg = lp->segs[segno];
+
+	plan->segment_base = seg->base_offset;
+	plan->position = position;
+	plan->available = Max(seg->written_size - position, 0);
+	plan->exact = exact;
+	plan->last_segment = (segno == lp->nsegs - 1);
+}
+
+/*
+ * Where to read offset from.  LOG_READ_OK fills *plan: the bytes from
+ * plan->position hold the batch with the offset, possibly after batches
+ * that end before it (not when plan->exact).
+ */
+LogReadResult
+nagare_log_plan_read(LogPartition *lp, int64 offset, LogReadPlan *plan)
+{
+	int			segno;
+	bool		exact;
+	int64		pos;
+
+	if (offset < lp->log_start || offset > lp->written_end)
+		return LOG_READ_OUT_OF_RANGE;
+	if (offset == lp->written_end || lp->nsegs == 0)
+		return LOG_READ_NONE;
+	segno = segment_for_offset(lp, offset);
+	pos = segment_position(lp, lp->segs[segno], offset, &exact);
+	/* a position at the end of a full segment: the offset starts the next */
+	while (pos >= lp->segs[segno]->written_size && segno + 1 < lp->nsegs)
+	{
+		segno++;
+		pos = 0;
+		exact = (lp->segs[segno]->base_offset == offset);
+	}
+	fill_plan(lp, segno, pos, exact, plan);
+	return plan->available > 0 ? LOG_READ_OK : LOG_READ_NONE;
+}
+
+/* The segment after segment_base, from its start; false if there is none */
+bool
+nagare_log_next_segment(LogPartition *lp, int64 segment_base, LogReadPlan *plan)
+{
+	int			i;
+
+	for (i = 0; i < lp->nsegs - 1; i++)
+		if (lp->segs[i]->base_offset == segment_base)
+		{
+			fill_plan(lp, i + 1, 0, true, plan);
+			return plan->available > 0;
+		}
+	return false;
+}
+
+/*
+ * Where to look for the first record with a timestamp at or after
+ * timestamp: in the first segment whose largest timestamp reaches it, from
+ * the batch the time and offset indexes point at (Kafka's
+ * LogSegment.findOffsetByTimestamp).  False if no segment does.
+ */
+bool
+nagare_log_plan_time(LogPartition *lp, int64 timestamp, LogReadPlan *plan)
+{
+	int			i;
+
+	for (i = 0; i < lp->nsegs; i++)
+	{
+		LogSegment *seg = lp->segs[i];
+		int64		from = seg->base_offset;
+		bool		exact;
+		int			k;
+
+		if (seg->max_timestamp < timestamp)
+			continue;
+		for (k = 0; k < seg->ntimeidx && seg->timeidx[k].timestamp < timestamp; k++)
+			from = seg->base_offset + seg->timeidx[k].rel;
+		fill_plan(lp, i, segment_position(lp, seg, Max(from, lp->log_start), &exact), false, plan);
+		return plan->available > 0;
+	}
+	return false;
+}
+
+/*
+ * A descriptor of the segment's log file for reading, the caller's to
+ * close: a duplicate of the broker's own, or a new one for a closed segment.
+ * Reads through it stay valid if retention deletes the segment meanwhile.
+ * -1 (with a LOG line) if the file cannot be opened.
+ */
+int
+nagare_log_open_segment(LogPartition *lp, int64 segment_base)
+{
+	int			i;
+	int			fd = -1;
+	char		path[MAXPGPATH];
+
+	for (i = 0; i < lp->nsegs; i++)
+		if (lp->segs[i]->base_offset == segment_base)
+			break;
+	if (i == lp->nsegs)
+		return -1;
+	if (lp->segs[i]->log_fd >= 0)
+		fd = fcntl(lp->segs[i]->log_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+	{
+		nagare_segment_path(path, lp->dir, segment_base, ".log");
+		fd = open(path, O_RDONLY | O_CLOEXEC | PG_BINARY);
+		if (fd < 0)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("nagare broker: could not open file \"%s\" for reading: %m", path)));
+	}
+	return fd;
+}
+
+/* A read found that offset starts at position of segment_base */
+void
+nagare_log_note_position(LogPartition *lp, int64 offset, int64 segment_base, int64 position)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(lp->hints); i++)
+		if (lp->hints[i].offset == offset && lp->hints[i].segment_base == segment_base)
+			return;
+	lp->hints[lp->next_hint].offset = offset;
+	lp->hints[lp->next_hint].segment_base = segment_base;
+	lp->hints[lp->next_hint].position = position;
+	lp->next_hint = (lp->next_hint + 1) % lengthof(lp->hints);
+}
+
+/* The offset of the record with the largest timestamp (-1 if none written) */
+int64
+nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp)
+{
+	int64		best_ts = -1;
+	int64		best = -1;
+	int			i;
+
+	for (i = 0; i < lp->nsegs; i++)
+	{
+		LogSegment *seg = lp->segs[i];
+
+		if (seg->max_timestamp > best_ts && seg->max_timestamp_offset < lp->written_end)
+		{
+			best_ts = seg->max_timestamp;
+			best = seg->max_timestamp_offset;
+		}
+	}
+	*timestamp = best_ts;
+	return best;
 }

@@ -19,10 +19,24 @@
 #include "queue/queue.h"
 #include "shmem.h"
 
+/* In-memory copies of a segment's index entries */
+typedef struct LogIndexEntry
+{
+	int32		rel;			/* last offset of the batch - base offset */
+	int32		position;		/* where the batch starts */
+} LogIndexEntry;
+
+typedef struct LogTimeEntry
+{
+	int64		timestamp;		/* largest timestamp up to rel */
+	int32		rel;			/* offset - base offset */
+} LogTimeEntry;
+
 typedef struct LogSegment
 {
 	int64		base_offset;
 	int64		size;			/* bytes assigned: written or being written */
+	int64		written_size;	/* bytes written: readers may read below */
 	int64		next_offset;	/* offset after the last batch assigned */
 	int64		max_timestamp;	/* largest batch MaxTimestamp, -1 if none */
 	int64		max_timestamp_offset;	/* offset of the record with it */
@@ -41,6 +55,13 @@ typedef struct LogSegment
 	dlist_node	dirty_node;
 	bool		in_rolled_list; /* inactive, files still open */
 	dlist_node	rolled_node;
+	/* the .index and .timeindex entries, for readers in the broker */
+	LogIndexEntry *offidx;
+	int			noffidx;
+	int			maxoffidx;
+	LogTimeEntry *timeidx;
+	int			ntimeidx;
+	int			maxtimeidx;
 	/* index entries not yet handed to a write */
 	uint8		index_buf[8 * 32];
 	int			index_buf_len;
@@ -71,7 +92,36 @@ typedef struct LogPartition
 	bool		deleting;
 	NagareTopicConfig cfg;		/* effective configuration, cached */
 	uint64		cfg_version;	/* config_version() it was read at */
+	/*
+	 * Where recent reads ended: offset -> (segment, position) of the batch
+	 * that starts there, so that a consumer reading on finds its place
+	 * without the sparse index.
+	 */
+	struct
+	{
+		int64		offset;
+		int64		segment_base;
+		int64		position;
+	}			hints[4];
+	int			next_hint;
 } LogPartition;
+
+/* Where to read a partition from (nagare_log_plan_read) */
+typedef struct LogReadPlan
+{
+	int64		segment_base;
+	int64		position;		/* a batch boundary at or before the offset */
+	int64		available;		/* written bytes from position to the segment's end */
+	bool		exact;			/* the batch at position starts at the offset */
+	bool		last_segment;	/* the segment is the active one */
+} LogReadPlan;
+
+typedef enum LogReadResult
+{
+	LOG_READ_OK,
+	LOG_READ_NONE,				/* the offset is the high watermark: no data yet */
+	LOG_READ_OUT_OF_RANGE		/* below the log start or above the high watermark */
+} LogReadResult;
 
 extern void nagare_log_init(void);
 extern void nagare_log_recover_all(void);
@@ -86,5 +136,15 @@ extern void nagare_log_process_deletes(void);
 extern bool nagare_log_close_rolled_segments(void);
 extern void nagare_log_shutdown(void);
 extern void nagare_log_config_reloaded(void);
+
+/* readers in the broker (Fetch, ListOffsets) */
+extern LogReadResult nagare_log_plan_read(LogPartition *lp, int64 offset, LogReadPlan *plan);
+extern bool nagare_log_plan_time(LogPartition *lp, int64 timestamp, LogReadPlan *plan);
+extern bool nagare_log_next_segment(LogPartition *lp, int64 segment_base, LogReadPlan *plan);
+extern int	nagare_log_open_segment(LogPartition *lp, int64 segment_base);
+extern void nagare_log_note_position(LogPartition *lp, int64 offset, int64 segment_base,
+									 int64 position);
+extern int64 nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp);
+extern uint64 nagare_log_hwm_changes;
 
 #endif							/* NAGARE_LOG_H */

@@ -101,6 +101,8 @@ ring_put(uint64 head, NagareAppend *a, uint64 entry_len)
 	e->done = false;
 	memcpy(NAGARE_ENTRY_DATA(e), a->batch, a->batch_len);
 	kafka_batch_set_base_offset((uint8_t *) NAGARE_ENTRY_DATA(e), e->base_offset);
+	/* nagare is every partition's only leader, in epoch 0 */
+	kafka_batch_set_leader_epoch((uint8_t *) NAGARE_ENTRY_DATA(e), 0);
 
 	a->base_offset = e->base_offset;
 	a->part->next_offset += a->record_count;
@@ -199,6 +201,49 @@ nagare_queue_append(NagareAppend *appends, int n, uint64 *end_pos)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * Append as many of the batches as fit now, in order, without waiting: the
+ * broker's own appends (Kafka Produce), which must never block its loop.
+ * Returns how many were appended (0 when the ring is full or insert_lock is
+ * busy: try again later); *end_pos is set when any was.  A batch whose
+ * partition was deleted meanwhile is skipped with base_offset -1.  Batches
+ * must not exceed nagare_queue_max_batch().
+ */
+int
+nagare_queue_try_append(NagareAppend *appends, int n, uint64 *end_pos)
+{
+	NagareShared *s = nagare_shared;
+	uint64		head;
+	uint64		tail;
+	int			i;
+
+	if (n == 0 || !LWLockConditionalAcquire(s->insert_lock, LW_EXCLUSIVE))
+		return 0;
+	head = pg_atomic_read_u64(&s->head);
+	tail = pg_atomic_read_u64(&s->tail);
+	for (i = 0; i < n; i++)
+	{
+		NagareAppend *a = &appends[i];
+		uint64		entry_len = NAGARE_ENTRY_HDRSZ + MAXALIGN(a->batch_len);
+
+		Assert((Size) a->batch_len <= nagare_queue_max_batch());
+		if (a->part->incarnation != a->incarnation ||
+			a->part->state != NAGARE_PART_OPEN)
+		{
+			a->base_offset = -1;
+			continue;
+		}
+		if (head + ring_need(head, entry_len) - tail > s->ring_size)
+			break;
+		head = ring_put(head, a, entry_len);
+	}
+	pg_write_barrier();
+	pg_atomic_write_u64(&s->head, head);
+	*end_pos = head;
+	LWLockRelease(s->insert_lock);
+	return i;
 }
 
 /*

@@ -81,6 +81,7 @@ extern void nagare_queue_wait_written(uint64 target);
 extern Size nagare_queue_max_batch(void);
 
 /* broker side */
+extern int	nagare_queue_try_append(NagareAppend *appends, int n, uint64 *end_pos);
 extern NagareAppendEntry *nagare_ring_entry(uint64 pos, uint64 *entry_pos);
 extern bool nagare_queue_pop_request(int *slotno, NagareRequestType *type,
 									 uint32 *generation, uint64 *target);

@@ -347,17 +347,7 @@ nagare_get_partition(const NagareTopicInfo *topic, int32 partition, uint64 *inca
 					 errhint("Delete unused topics, or raise nagare.max_partitions and restart the server.")));
 		}
 		if (!found)
-		{
-			part->incarnation = pg_atomic_fetch_add_u64(&nagare_shared->next_incarnation, 1);
-			part->state = NAGARE_PART_OPEN;
-			part->next_offset = 0;
-			part->from_disk = false;
-			pg_atomic_init_u64(&part->high_watermark, 0);
-			pg_atomic_init_u64(&part->log_start_offset, 0);
-			pg_atomic_init_u64(&part->size_bytes, 0);
-			pg_atomic_init_u32(&part->segments, 0);
-		pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
-		}
+			nagare_partition_init_new(part);
 		LWLockRelease(nagare_shared->registry_lock);
 		nagare_note_topic_id(topic->topic_id);
 	}

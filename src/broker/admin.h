@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * admin.h
+ *	  Topic changes asked for over the Kafka protocol, carried out by the
+ *	  database-connected nagare worker (admin.c).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_BROKER_ADMIN_H
+#define NAGARE_BROKER_ADMIN_H
+
+extern bool nagare_admin_auto_create(const char *name, int len);
+
+#endif							/* NAGARE_BROKER_ADMIN_H */

@@ -1,0 +1,834 @@
+/*-------------------------------------------------------------------------
+ *
+ * fetch.c
+ *	  Kafka Fetch and ListOffsets requests.
+ *
+ * Fetch reads each partition's bytes from its segment file with an
+ * asynchronous read (io_uring: a read that misses the page cache runs in
+ * the kernel's workers, so a consumer catching up through cold segments
+ * never stalls the loop or anyone else's requests; KAFKA-7504 is what
+ * happens otherwise).  The bytes land in a buffer of the connection's and
+ * are sent from there, as stored: batches are never re-encoded.  So the
+ * records cost one copy from the page cache; splicing file pages to the
+ * socket would save it, at the price of a pipe per read in flight.
+ *
+ * Where to read: the partition's sparse index (kept in memory by the log)
+ * gives a batch at or before the fetch offset; batches that end before the
+ * offset are skipped, whole batches are taken up to the partition's and the
+ * request's byte limits (the first partition with data gets at least one
+ * whole batch, however large: KIP-74), and a partial batch at the end is
+ * not sent.  Where a read ended is remembered, so a consumer that reads on
+ * starts exactly at its next batch.
+ *
+ * Long poll: a Fetch whose partitions have fewer than min.bytes is parked
+ * until the high watermarks move enough or max.wait.ms passes.  Parked
+ * fetches are looked at again only in loop turns where some high watermark
+ * moved (nagare_log_hwm_changes) or a deadline passed.
+ *
+ * Fetch sessions (KIP-227) are not offered: a session id of 0 in the
+ * response tells clients to send full fetch requests.
+ *
+ * ListOffsets: latest is the high watermark, earliest the log start, and a
+ * timestamp finds the first record at or after it through the time index
+ * and a scan of the batches it points at (reading asynchronously, too).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "lib/ilist.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "broker/aio.h"
+#include "broker/fetch.h"
+#include "broker/kafka_api.h"
+#include "broker/topics.h"
+#include "kafka/record.h"
+#include "logstore/log.h"
+
+/* Bytes read beyond the limit when the start is an index entry, not exact */
+#define READ_SLACK(cfg)	((int64) (cfg)->index_interval_bytes + KAFKA_BATCH_HEADER_SIZE)
+/* Window of a timestamp scan */
+#define TIME_SCAN_WINDOW (256 * 1024)
+
+typedef struct FetchState FetchState;
+
+/* One partition of a Fetch or ListOffsets request */
+typedef struct ReadPart
+{
+	FetchState *fs;
+	int			topic;			/* index into fs->topics */
+	int32		partition;
+	int64		offset;			/* Fetch: offset; ListOffsets: timestamp */
+	int32		max_bytes;
+	int32		leader_epoch;
+
+	int16		error;
+	int64		hwm;
+	int64		log_start;
+	NagarePartition *shared;
+	uint64		incarnation;
+
+	/* reading */
+	LogReadPlan plan;
+	int			fd;
+	char	   *buf;
+	int64		len;			/* bytes asked for */
+	int64		budget;			/* Fetch: bytes it may send */
+	bool		min_one;		/* Fetch: may send one batch over budget */
+	int64		send_len;		/* Fetch: bytes at the start of buf to send */
+	int64		found_offset;	/* ListOffsets: answer */
+	int64		found_timestamp;
+} ReadPart;
+
+struct FetchState
+{
+	dlist_node	node;			/* in parked */
+	NagareConn *conn;
+	NagareResponse *resp;
+	NagareRequestId id;
+	bool		list_offsets;	/* ListOffsets rather than Fetch */
+	int32		min_bytes;
+	int32		max_bytes;
+	int8		isolation;
+	TimestampTz deadline;
+	int			ntopics;
+	KafkaStr   *topics;			/* names, copied */
+	int			nparts;
+	ReadPart   *parts;
+	int			reads;			/* reads in flight */
+};
+
+static dlist_head parked = DLIST_STATIC_INIT(parked);
+static uint64 parked_seen_changes = 0;
+
+static void fetch_start_reads(FetchState *fs);
+static void read_done(void *arg, int64 result);
+static void fetch_respond(FetchState *fs);
+static void list_offsets_respond(FetchState *fs);
+static bool time_scan_done(ReadPart *rp, int64 got);
+
+static KafkaStr
+copy_str(MemoryContext cxt, KafkaStr s)
+{
+	KafkaStr	r;
+	char	   *p = MemoryContextAlloc(cxt, Max(s.len, 0) + 1);
+
+	if (s.len > 0)
+		memcpy(p, s.ptr, s.len);
+	p[Max(s.len, 0)] = '\0';
+	r.ptr = p;
+	r.len = Max(s.len, 0);
+	return r;
+}
+
+/* The broker's log entry of a part's partition, or NULL if it went away */
+static LogPartition *
+part_log(ReadPart *rp)
+{
+	if (rp->shared == NULL)
+		return NULL;
+	return nagare_log_get(rp->shared, rp->incarnation);
+}
+
+/*
+ * Resolve a part's partition: the error it gets, or a shared entry (NULL
+ * for a partition never written: empty).
+ */
+static void
+resolve(ReadPart *rp, const BrokerTopic *t)
+{
+	rp->fd = -1;
+	rp->shared = NULL;
+	rp->hwm = 0;
+	rp->log_start = 0;
+	if (t == NULL || rp->partition < 0 || rp->partition >= t->partitions)
+		rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+	else if (rp->leader_epoch > 0)
+		rp->error = KAFKA_ERROR_UNKNOWN_LEADER_EPOCH;
+	else if (rp->leader_epoch < -1)
+		rp->error = KAFKA_ERROR_FENCED_LEADER_EPOCH;
+	else
+		rp->shared = nagare_broker_partition(t, rp->partition, false, &rp->incarnation);
+}
+
+/*
+ * Look at every partition of a Fetch: its error or how many bytes are
+ * there to read.  Returns the bytes, or INT64_MAX when some partition has an
+ * error (which is answered at once).
+ */
+static int64
+fetch_evaluate(FetchState *fs)
+{
+	int64		available = 0;
+	int			i;
+
+	for (i = 0; i < fs->nparts; i++)
+	{
+		ReadPart   *rp = &fs->parts[i];
+		LogPartition *lp;
+
+		if (rp->error != KAFKA_ERROR_NONE)
+			return PG_INT64_MAX;
+		if (rp->shared == NULL)
+		{
+			if (rp->offset != 0)
+			{
+				rp->error = KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+				return PG_INT64_MAX;
+			}
+			continue;
+		}
+		lp = part_log(rp);
+		if (lp == NULL)
+		{
+			rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+			return PG_INT64_MAX;
+		}
+		rp->hwm = lp->written_end;
+		rp->log_start = lp->log_start;
+		switch (nagare_log_plan_read(lp, rp->offset, &rp->plan))
+		{
+			case LOG_READ_OUT_OF_RANGE:
+				rp->error = KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+				return PG_INT64_MAX;
+			case LOG_READ_NONE:
+				rp->plan.available = 0;
+				break;
+			case LOG_READ_OK:
+				available += Min(rp->plan.available, Max(rp->max_bytes, 1));
+				break;
+		}
+	}
+	return available;
+}
+
+void
+nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaFetchRequest *req = &body->Fetch;
+	MemoryContext cxt = nagare_conn_context(conn);
+	FetchState *fs;
+	int			n = 0;
+	int			t;
+
+	if (hdr->RequestApiVersion >= 7 &&
+		(req->SessionId != 0 || (req->SessionEpoch != -1 && req->SessionEpoch != 0)))
+	{
+		KafkaFetchResponse resp;
+
+		/* no session was ever handed out */
+		memset(&resp, 0, sizeof(resp));
+		resp.ErrorCode = req->SessionId != 0 ? KAFKA_ERROR_FETCH_SESSION_ID_NOT_FOUND :
+			KAFKA_ERROR_INVALID_FETCH_SESSION_EPOCH;
+		nagare_kafka_respond(conn, hdr, &resp);
+		return;
+	}
+
+	fs = MemoryContextAllocZero(cxt, sizeof(FetchState));
+	fs->conn = conn;
+	fs->id = nagare_request_id(hdr);
+	fs->min_bytes = req->MinBytes;
+	fs->max_bytes = req->MaxBytes > 0 ? req->MaxBytes : PG_INT32_MAX;
+	fs->isolation = req->IsolationLevel;
+	fs->ntopics = req->TopicsCount;
+	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(fs->ntopics, 1));
+	for (t = 0; t < req->TopicsCount; t++)
+		n += req->Topics[t].PartitionsCount;
+	fs->nparts = n;
+	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(n, 1));
+	n = 0;
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaFetchTopic *ft = &req->Topics[t];
+		const BrokerTopic *topic = nagare_broker_topic(ft->Topic.ptr, ft->Topic.len);
+		int			p;
+
+		fs->topics[t] = copy_str(cxt, ft->Topic);
+		for (p = 0; p < ft->PartitionsCount; p++)
+		{
+			ReadPart   *rp = &fs->parts[n++];
+
+			rp->fs = fs;
+			rp->topic = t;
+			rp->partition = ft->Partitions[p].Partition;
+			rp->offset = ft->Partitions[p].FetchOffset;
+			rp->max_bytes = ft->Partitions[p].PartitionMaxBytes;
+			rp->leader_epoch = ft->Partitions[p].CurrentLeaderEpoch;
+			resolve(rp, topic);
+		}
+	}
+	fs->resp = nagare_conn_new_response(conn);
+
+	if (req->MaxWaitMs <= 0 || fetch_evaluate(fs) >= Max(fs->min_bytes, 1))
+	{
+		fetch_start_reads(fs);
+		return;
+	}
+	fs->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), req->MaxWaitMs);
+	dlist_push_tail(&parked, &fs->node);
+}
+
+/* Issue the read of rp->len bytes at rp->plan.position into a new buffer */
+static bool
+issue_read(ReadPart *rp)
+{
+	LogPartition *lp = part_log(rp);
+	MemoryContext cxt = nagare_conn_context(rp->fs->conn);
+
+	if (lp == NULL)
+	{
+		rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+		return false;
+	}
+	if (rp->fd < 0)
+		rp->fd = nagare_log_open_segment(lp, rp->plan.segment_base);
+	if (rp->fd < 0)
+	{
+		rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+		return false;
+	}
+	if (rp->buf)
+		pfree(rp->buf);
+	rp->buf = MemoryContextAllocExtended(cxt, rp->len, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (rp->buf == NULL)
+	{
+		rp->error = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+		return false;
+	}
+	rp->fs->reads++;
+	nagare_aio_read(rp->fd, rp->buf, rp->len, rp->plan.position, read_done, rp);
+	return true;
+}
+
+static void
+part_done_reading(ReadPart *rp)
+{
+	if (rp->fd >= 0)
+	{
+		close(rp->fd);
+		rp->fd = -1;
+	}
+}
+
+static void
+fetch_start_reads(FetchState *fs)
+{
+	int64		left = fs->max_bytes;
+	bool		any = false;
+	int			i;
+
+	for (i = 0; i < fs->nparts; i++)
+	{
+		ReadPart   *rp = &fs->parts[i];
+		LogPartition *lp;
+		int64		slack;
+
+		if (rp->error != KAFKA_ERROR_NONE || rp->shared == NULL || rp->plan.available <= 0)
+			continue;
+		rp->budget = Min((int64) Max(rp->max_bytes, 0), left);
+		rp->min_one = !any;
+		if (rp->budget <= 0 && !rp->min_one)
+			continue;
+		lp = part_log(rp);
+		if (lp == NULL)
+		{
+			rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+			continue;
+		}
+		slack = rp->plan.exact ? 0 : READ_SLACK(&lp->cfg);
+		rp->len = Min(rp->plan.available, Max(rp->budget, KAFKA_BATCH_HEADER_SIZE) + slack);
+		if (issue_read(rp))
+		{
+			any = true;
+			left -= rp->budget;
+		}
+	}
+	if (fs->reads == 0)
+		fetch_respond(fs);
+}
+
+/*
+ * A Fetch read completed: pick the batches to send.  Returns true if
+ * another read was issued for this part.
+ */
+static bool
+fetch_parse(ReadPart *rp, int64 got)
+{
+	int64		pos = 0;
+	int64		start = -1;
+	int64		end = 0;
+	int64		next_offset = rp->offset;
+
+	while (pos < got)
+	{
+		const uint8 *b = (const uint8 *) rp->buf + pos;
+		size_t		size = 0;
+		int			rc = kafka_batch_size(b, got - pos, &size);
+		KafkaBatchHeader h;
+		int64		last;
+
+		if (rc == KAFKA_ERR_TRUNCATED)
+		{
+			/*
+			 * The batch goes past what was read.  If nothing was taken yet,
+			 * read again from this batch: whole if this partition may
+			 * exceed its budget (KIP-74), else if it fits the budget.
+			 */
+			if (start < 0 && (rp->min_one || pos > 0))
+			{
+				int64		need = Max((int64) size, KAFKA_BATCH_HEADER_SIZE);
+				int64		avail = rp->plan.available - pos;
+				int64		want = rp->min_one ? Max(need, rp->budget) : rp->budget;
+
+				want = Min(want, avail);
+				if (want >= need)
+				{
+					rp->plan.position += pos;
+					rp->plan.available = avail;
+					rp->len = want;
+					return issue_read(rp);
+				}
+			}
+			break;
+		}
+		if (rc != KAFKA_OK)
+		{
+			LogPartition *lp = part_log(rp);
+
+			ereport(LOG,
+					(errmsg("nagare broker: unreadable batch in segment %lld of \"%s\" at position %lld: %s",
+							(long long) rp->plan.segment_base, lp ? lp->dir : "?",
+							(long long) (rp->plan.position + pos), kafka_codec_strerror(rc))));
+			if (start < 0)
+				rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+			break;
+		}
+		if (kafka_batch_read_header(b, size, &h) != KAFKA_OK)
+		{
+			rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+			break;
+		}
+		last = kafka_batch_last_offset(&h);
+		if (last < rp->offset)
+		{
+			pos += size;
+			continue;
+		}
+		if (start < 0)
+			start = pos;
+		else if (pos + (int64) size - start > rp->budget)
+			break;
+		pos += size;
+		end = pos;
+		next_offset = last + 1;
+		if (end - start >= rp->budget)
+			break;
+	}
+	if (start < 0 && pos >= got && got > 0 && rp->plan.available > got &&
+		rp->error == KAFKA_ERROR_NONE)
+	{
+		/* only batches before the offset so far: read on */
+		rp->plan.position += got;
+		rp->plan.available -= got;
+		rp->len = Min(rp->plan.available, Max(rp->budget, KAFKA_BATCH_HEADER_SIZE));
+		return issue_read(rp);
+	}
+	if (start >= 0)
+	{
+		LogPartition *lp = part_log(rp);
+
+		if (start > 0)
+			memmove(rp->buf, rp->buf + start, end - start);
+		rp->send_len = end - start;
+		if (lp != NULL)
+			nagare_log_note_position(lp, next_offset, rp->plan.segment_base,
+									 rp->plan.position + end);
+	}
+	return false;
+}
+
+static void
+read_done(void *arg, int64 result)
+{
+	ReadPart   *rp = arg;
+	FetchState *fs = rp->fs;
+	bool		again = false;
+
+	fs->reads--;
+	if (result < 0)
+	{
+		LogPartition *lp = part_log(rp);
+
+		errno = (int) -result;
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("nagare broker: could not read segment %lld of \"%s\": %m",
+						(long long) rp->plan.segment_base, lp ? lp->dir : "?")));
+		rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+	}
+	else if (fs->list_offsets)
+		again = time_scan_done(rp, result);
+	else
+		again = fetch_parse(rp, result);
+	if (!again)
+		part_done_reading(rp);
+	if (fs->reads == 0)
+	{
+		if (fs->list_offsets)
+			list_offsets_respond(fs);
+		else
+			fetch_respond(fs);
+	}
+}
+
+static void
+fetch_respond(FetchState *fs)
+{
+	MemoryContext cxt = nagare_conn_context(fs->conn);
+	KafkaFetchResponse resp;
+	void	  **bufs;
+	int			nbufs = 0;
+	int			i;
+	int			t;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.ErrorCode = KAFKA_ERROR_NONE;
+	resp.SessionId = 0;
+	resp.ResponsesCount = fs->ntopics;
+	resp.Responses = MemoryContextAllocZero(cxt, sizeof(KafkaFetchableTopicResponse) *
+											Max(fs->ntopics, 1));
+	bufs = MemoryContextAlloc(cxt, sizeof(void *) * Max(fs->nparts, 1));
+	for (t = 0; t < fs->ntopics; t++)
+	{
+		KafkaFetchableTopicResponse *tr = &resp.Responses[t];
+		int			count = 0;
+
+		tr->Topic = fs->topics[t];
+		for (i = 0; i < fs->nparts; i++)
+			if (fs->parts[i].topic == t)
+				count++;
+		tr->PartitionsCount = count;
+		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaFetchPartitionData) * Max(count, 1));
+		count = 0;
+		for (i = 0; i < fs->nparts; i++)
+		{
+			ReadPart   *rp = &fs->parts[i];
+			KafkaFetchPartitionData *pd;
+
+			if (rp->topic != t)
+				continue;
+			pd = &tr->Partitions[count++];
+			pd->PartitionIndex = rp->partition;
+			pd->ErrorCode = rp->error;
+			pd->HighWatermark = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : rp->hwm;
+			pd->LastStableOffset = pd->HighWatermark;
+			pd->LogStartOffset = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : rp->log_start;
+			pd->AbortedTransactionsCount = fs->isolation == 1 ? 0 : -1;
+			pd->PreferredReadReplica = -1;
+			if (rp->error == KAFKA_ERROR_NONE && rp->send_len > 0)
+			{
+				pd->Records.len = (int32) rp->send_len;
+				pd->RecordsSplice = true;
+				pd->RecordsSpliceArg = rp;
+				bufs[nbufs++] = rp->buf;
+				rp->buf = NULL;
+			}
+			else
+			{
+				pd->Records.ptr = NULL;
+				pd->Records.len = 0;
+			}
+			if (rp->buf)
+			{
+				pfree(rp->buf);
+				rp->buf = NULL;
+			}
+		}
+	}
+	nagare_kafka_response_ready(fs->resp, fs->id, &resp, bufs);
+	/* the response is encoded: the rest goes */
+	for (t = 0; t < fs->ntopics; t++)
+	{
+		pfree(resp.Responses[t].Partitions);
+		pfree((void *) fs->topics[t].ptr);
+	}
+	pfree(resp.Responses);
+	pfree(bufs);
+	pfree(fs->topics);
+	pfree(fs->parts);
+	pfree(fs);
+}
+
+/*
+ * Each loop turn: parked fetches whose data arrived, whose time is up, or
+ * whose connection closed.
+ */
+void
+nagare_fetch_turn(TimestampTz now)
+{
+	dlist_mutable_iter iter;
+	bool		changed = (nagare_log_hwm_changes != parked_seen_changes);
+
+	parked_seen_changes = nagare_log_hwm_changes;
+	dlist_foreach_modify(iter, &parked)
+	{
+		FetchState *fs = dlist_container(FetchState, node, iter.cur);
+
+		if (nagare_conn_closing(fs->conn))
+		{
+			dlist_delete(&fs->node);
+			nagare_conn_response_drop(fs->resp);
+			pfree(fs->parts);
+			pfree(fs);
+			continue;
+		}
+		if (now >= fs->deadline ||
+			(changed && fetch_evaluate(fs) >= Max(fs->min_bytes, 1)))
+		{
+			dlist_delete(&fs->node);
+			if (now >= fs->deadline)
+				(void) fetch_evaluate(fs);
+			fetch_start_reads(fs);
+		}
+	}
+}
+
+/* When the earliest parked fetch times out (0 if none) */
+TimestampTz
+nagare_fetch_next_deadline(void)
+{
+	dlist_iter	iter;
+	TimestampTz next = 0;
+
+	dlist_foreach(iter, &parked)
+	{
+		FetchState *fs = dlist_container(FetchState, node, iter.cur);
+
+		if (next == 0 || fs->deadline < next)
+			next = fs->deadline;
+	}
+	return next;
+}
+
+/*---- ListOffsets ----*/
+
+void
+nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaListOffsetsRequest *req = &body->ListOffsets;
+	MemoryContext cxt = nagare_conn_context(conn);
+	FetchState *fs;
+	int			n = 0;
+	int			t;
+	int			i;
+
+	fs = MemoryContextAllocZero(cxt, sizeof(FetchState));
+	fs->conn = conn;
+	fs->id = nagare_request_id(hdr);
+	fs->list_offsets = true;
+	fs->isolation = req->IsolationLevel;
+	fs->ntopics = req->TopicsCount;
+	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(fs->ntopics, 1));
+	for (t = 0; t < req->TopicsCount; t++)
+		n += req->Topics[t].PartitionsCount;
+	fs->nparts = n;
+	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(n, 1));
+	n = 0;
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaListOffsetsTopic *lt = &req->Topics[t];
+		const BrokerTopic *topic = nagare_broker_topic(lt->Name.ptr, lt->Name.len);
+		int			p;
+
+		fs->topics[t] = copy_str(cxt, lt->Name);
+		for (p = 0; p < lt->PartitionsCount; p++)
+		{
+			ReadPart   *rp = &fs->parts[n++];
+
+			rp->fs = fs;
+			rp->topic = t;
+			rp->partition = lt->Partitions[p].PartitionIndex;
+			rp->offset = lt->Partitions[p].Timestamp;
+			rp->leader_epoch = hdr->RequestApiVersion >= 4 ?
+				lt->Partitions[p].CurrentLeaderEpoch : -1;
+			rp->found_offset = -1;
+			rp->found_timestamp = -1;
+			resolve(rp, topic);
+		}
+	}
+	fs->resp = nagare_conn_new_response(conn);
+
+	for (i = 0; i < fs->nparts; i++)
+	{
+		ReadPart   *rp = &fs->parts[i];
+		LogPartition *lp;
+		int64		ts = rp->offset;
+
+		if (rp->error != KAFKA_ERROR_NONE)
+			continue;
+		if (ts < -3)
+		{
+			rp->error = KAFKA_ERROR_INVALID_REQUEST;
+			continue;
+		}
+		if (rp->shared == NULL)
+		{
+			/* never written: empty */
+			if (ts == -1 || ts == -2)
+				rp->found_offset = 0;
+			continue;
+		}
+		lp = part_log(rp);
+		if (lp == NULL)
+		{
+			rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+			continue;
+		}
+		rp->log_start = lp->log_start;
+		if (ts == -1)
+			rp->found_offset = lp->written_end;
+		else if (ts == -2)
+			rp->found_offset = lp->log_start;
+		else if (ts == -3)
+			rp->found_offset = nagare_log_max_timestamp_offset(lp, &rp->found_timestamp);
+		else if (nagare_log_plan_time(lp, ts, &rp->plan))
+		{
+			rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);
+			if (!issue_read(rp))
+				part_done_reading(rp);
+		}
+	}
+	if (fs->reads == 0)
+		list_offsets_respond(fs);
+}
+
+/*
+ * A timestamp scan's read completed: look for the first record at or after
+ * the timestamp.  Returns true if another read was issued.
+ */
+static bool
+time_scan_done(ReadPart *rp, int64 got)
+{
+	int64		pos = 0;
+
+	while (pos < got)
+	{
+		const uint8 *b = (const uint8 *) rp->buf + pos;
+		size_t		size = 0;
+		int			rc = kafka_batch_size(b, got - pos, &size);
+		KafkaBatchHeader h;
+
+		if (rc == KAFKA_ERR_TRUNCATED)
+		{
+			/* read on from this batch, whole */
+			if (pos == 0 && (int64) size <= rp->len)
+				break;			/* cannot happen: the file ends mid-batch */
+			rp->plan.position += pos;
+			rp->plan.available -= pos;
+			rp->len = Min(rp->plan.available, Max((int64) size, TIME_SCAN_WINDOW));
+			if (rp->len > 0 && (size == 0 || rp->len >= (int64) size))
+				return issue_read(rp);
+			break;
+		}
+		if (rc != KAFKA_OK || kafka_batch_read_header(b, size, &h) != KAFKA_OK)
+		{
+			rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+			return false;
+		}
+		if (kafka_batch_last_offset(&h) >= rp->log_start && h.MaxTimestamp >= rp->offset)
+		{
+			KafkaRecordIter it;
+			KafkaRecordView rec;
+			int			r;
+
+			r = kafka_records_begin(&it, b, size, (size_t) 256 * 1024 * 1024,
+									nagare_request_allocator());
+			while (r >= 0 && (r = kafka_records_next(&it, &rec)) == 1)
+			{
+				if (rec.Timestamp >= rp->offset && rec.Offset >= rp->log_start)
+				{
+					rp->found_offset = rec.Offset;
+					rp->found_timestamp = rec.Timestamp;
+					break;
+				}
+			}
+			kafka_records_end(&it);
+			if (r < 0)
+			{
+				rp->error = KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+				return false;
+			}
+			if (rp->found_offset >= 0)
+				return false;
+		}
+		pos += size;
+	}
+	if (pos >= got && rp->plan.available > got)
+	{
+		rp->plan.position += got;
+		rp->plan.available -= got;
+		rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);
+		return issue_read(rp);
+	}
+	return false;
+}
+
+static void
+list_offsets_respond(FetchState *fs)
+{
+	MemoryContext cxt = nagare_conn_context(fs->conn);
+	KafkaListOffsetsResponse resp;
+	int			t;
+	int			i;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.TopicsCount = fs->ntopics;
+	resp.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaListOffsetsTopicResponse) *
+										 Max(fs->ntopics, 1));
+	for (t = 0; t < fs->ntopics; t++)
+	{
+		KafkaListOffsetsTopicResponse *tr = &resp.Topics[t];
+		int			count = 0;
+
+		tr->Name = fs->topics[t];
+		for (i = 0; i < fs->nparts; i++)
+			if (fs->parts[i].topic == t)
+				count++;
+		tr->PartitionsCount = count;
+		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaListOffsetsPartitionResponse) *
+												Max(count, 1));
+		count = 0;
+		for (i = 0; i < fs->nparts; i++)
+		{
+			ReadPart   *rp = &fs->parts[i];
+			KafkaListOffsetsPartitionResponse *pr;
+
+			if (rp->topic != t)
+				continue;
+			pr = &tr->Partitions[count++];
+			pr->PartitionIndex = rp->partition;
+			pr->ErrorCode = rp->error;
+			pr->Timestamp = rp->error ? -1 : rp->found_timestamp;
+			pr->Offset = rp->error ? -1 : rp->found_offset;
+			pr->LeaderEpoch = rp->error ? -1 : 0;
+			if (rp->buf)
+				pfree(rp->buf);
+		}
+	}
+	nagare_kafka_response_ready(fs->resp, fs->id, &resp, NULL);
+	for (t = 0; t < fs->ntopics; t++)
+	{
+		pfree(resp.Topics[t].Partitions);
+		pfree((void *) fs->topics[t].ptr);
+	}
+	pfree(resp.Topics);
+	pfree(fs->topics);
+	pfree(fs->parts);
+	pfree(fs);
+}

@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * kafka_api.h
+ *	  What the broker's Kafka request handlers share (kafka_api.c).
+ *
+ * A handler runs in the broker's loop with the decoded request, whose
+ * strings and record bytes point into the connection's receive buffer and
+ * the per-request memory context: both are gone when the handler returns.
+ * A handler that answers later (a Produce waiting for its write, a Fetch
+ * parked for data) takes a NagareResponse now, so the answer keeps its place
+ * in the connection's order, copies what it needs, and encodes the answer
+ * with nagare_kafka_response_ready() when it can.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_KAFKA_API_H
+#define NAGARE_KAFKA_API_H
+
+#include "broker/net.h"
+#include "kafka/messages.h"
+#include "kafka/protocol.h"
+
+typedef void (*KafkaHandler) (NagareConn *conn, const KafkaRequestHeader *hdr,
+							  KafkaRequestBody *body);
+
+/* What a deferred answer needs of its request's header */
+typedef struct NagareRequestId
+{
+	int32		correlation_id;
+	int16		api_key;
+	int16		api_version;
+} NagareRequestId;
+
+extern NagareRequestId nagare_request_id(const KafkaRequestHeader *hdr);
+
+/* Allocator for the current request's memory (reset after the handler) */
+extern const KafkaAllocator *nagare_request_allocator(void);
+extern void *nagare_request_palloc(size_t size);
+
+/* Answer now */
+extern void nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr,
+								 const void *body);
+
+/*
+ * Encode body as the answer of a response taken earlier and mark it ready.
+ * If the writer recorded splice points, parts (one per splice, each a
+ * palloc'd buffer in the connection's context of exactly the splice's
+ * length) are sent in their places.
+ */
+extern void nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id,
+										const void *body, void **parts);
+
+/* The handlers (one file each) */
+extern void nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr,
+								   KafkaRequestBody *body);
+extern void nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr,
+								  KafkaRequestBody *body);
+extern void nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr,
+								KafkaRequestBody *body);
+extern void nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr,
+									   KafkaRequestBody *body);
+
+#endif							/* NAGARE_KAFKA_API_H */

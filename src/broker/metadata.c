@@ -1,0 +1,170 @@
+/*-------------------------------------------------------------------------
+ *
+ * metadata.c
+ *	  Kafka Metadata requests: the broker, the cluster and the topics.
+ *
+ * nagare is a cluster of one broker (node NAGARE_NODE_ID), which is also the
+ * controller (kafkajs and librdkafka's admin client send topic changes to
+ * the controller) and the leader of every partition, with leader epoch 0.
+ * The broker's address is nagare.advertised_host/advertised_port when set,
+ * else the address and port the client connected to, so that a client that
+ * reached the broker can always reach it again.
+ *
+ * Unknown topics are UNKNOWN_TOPIC_OR_PARTITION; with auto-creation (the
+ * request allows it, from v4, and nagare.auto_create_topics is on) the
+ * topic is created through the nagare worker and the answer is
+ * LEADER_NOT_AVAILABLE until it exists, which is what Kafka answers while it
+ * creates a topic: clients ask again.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "broker/admin.h"
+#include "broker/kafka_api.h"
+#include "broker/topics.h"
+#include "nagare.h"
+
+static int32 node_list[1] = {NAGARE_NODE_ID};
+
+static void
+fill_topic(KafkaMetadataResponseTopic *rt, const BrokerTopic *t)
+{
+	int			p;
+
+	rt->ErrorCode = KAFKA_ERROR_NONE;
+	rt->Name = kafka_str(t->name);
+	rt->TopicId = t->uuid;
+	rt->IsInternal = false;
+	rt->TopicAuthorizedOperations = PG_INT32_MIN;
+	rt->PartitionsCount = t->partitions;
+	rt->Partitions = nagare_request_palloc(sizeof(KafkaMetadataResponsePartition) *
+										   Max(t->partitions, 1));
+	if (rt->Partitions == NULL)
+	{
+		rt->PartitionsCount = 0;
+		rt->ErrorCode = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+		return;
+	}
+	for (p = 0; p < t->partitions; p++)
+	{
+		KafkaMetadataResponsePartition *rp = &rt->Partitions[p];
+
+		memset(rp, 0, sizeof(*rp));
+		rp->ErrorCode = KAFKA_ERROR_NONE;
+		rp->PartitionIndex = p;
+		rp->LeaderId = NAGARE_NODE_ID;
+		rp->LeaderEpoch = 0;
+		rp->ReplicaNodesCount = 1;
+		rp->ReplicaNodes = node_list;
+		rp->IsrNodesCount = 1;
+		rp->IsrNodes = node_list;
+		rp->OfflineReplicasCount = 0;
+		rp->OfflineReplicas = NULL;
+	}
+}
+
+static const BrokerTopic *
+find_by_uuid(const KafkaUuid *id)
+{
+	const BrokerTopic **list;
+	int			n = nagare_broker_topic_list(&list);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (memcmp(list[i]->uuid.b, id->b, sizeof(id->b)) == 0)
+			return list[i];
+	return NULL;
+}
+
+void
+nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaMetadataRequest *req = &body->Metadata;
+	int16		version = hdr->RequestApiVersion;
+	KafkaMetadataResponse resp;
+	KafkaMetadataResponseBroker broker;
+	char		host[256];
+	int			i;
+
+	memset(&resp, 0, sizeof(resp));
+	memset(&broker, 0, sizeof(broker));
+	if (nagare_advertised_host && nagare_advertised_host[0] != '\0')
+		strlcpy(host, nagare_advertised_host, sizeof(host));
+	else if (!nagare_conn_local_address(conn, host, sizeof(host)))
+		strlcpy(host, "localhost", sizeof(host));
+	broker.NodeId = NAGARE_NODE_ID;
+	broker.Host = kafka_str(host);
+	broker.Port = nagare_advertised_port > 0 ? nagare_advertised_port : nagare_port;
+	broker.Rack = kafka_str(NULL);
+	resp.ThrottleTimeMs = 0;
+	resp.BrokersCount = 1;
+	resp.Brokers = &broker;
+	resp.ClusterId = kafka_str(nagare_cluster_id());
+	resp.ControllerId = NAGARE_NODE_ID;
+	resp.ClusterAuthorizedOperations = PG_INT32_MIN;
+
+	if (kafka_MetadataRequest_all_topics(req, version))
+	{
+		const BrokerTopic **list;
+		int			n = nagare_broker_topic_list(&list);
+
+		resp.Topics = nagare_request_palloc(sizeof(KafkaMetadataResponseTopic) * Max(n, 1));
+		if (resp.Topics == NULL)
+			n = 0;
+		for (i = 0; i < n; i++)
+		{
+			memset(&resp.Topics[i], 0, sizeof(KafkaMetadataResponseTopic));
+			fill_topic(&resp.Topics[i], list[i]);
+		}
+		resp.TopicsCount = n;
+	}
+	else
+	{
+		int			n = req->TopicsCount;
+		bool		auto_create = nagare_auto_create_topics &&
+			(version < 4 || req->AllowAutoTopicCreation);
+
+		resp.Topics = nagare_request_palloc(sizeof(KafkaMetadataResponseTopic) * Max(n, 1));
+		if (resp.Topics == NULL)
+			n = 0;
+		for (i = 0; i < n; i++)
+		{
+			KafkaMetadataRequestTopic *rq = &req->Topics[i];
+			KafkaMetadataResponseTopic *rt = &resp.Topics[i];
+			const BrokerTopic *t;
+
+			memset(rt, 0, sizeof(*rt));
+			rt->Name = rq->Name;
+			rt->TopicAuthorizedOperations = PG_INT32_MIN;
+			if (rq->Name.len < 0)
+			{
+				t = find_by_uuid(&rq->TopicId);
+				if (t == NULL)
+				{
+					rt->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
+					rt->TopicId = rq->TopicId;
+					continue;
+				}
+			}
+			else
+				t = nagare_broker_topic(rq->Name.ptr, rq->Name.len);
+			if (t != NULL)
+			{
+				fill_topic(rt, t);
+				continue;
+			}
+			if (!nagare_kafka_topic_name_valid(rq->Name.ptr, rq->Name.len))
+				rt->ErrorCode = KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
+			else if (auto_create &&
+					 nagare_admin_auto_create(rq->Name.ptr, rq->Name.len))
+				rt->ErrorCode = KAFKA_ERROR_LEADER_NOT_AVAILABLE;
+			else
+				rt->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+		}
+		resp.TopicsCount = n;
+	}
+	nagare_kafka_respond(conn, hdr, &resp);
+}
