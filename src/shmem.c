@@ -122,6 +122,8 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&s->deletes_pending, 0);
 		pg_atomic_init_u64(&s->next_incarnation, 1);
 		pg_atomic_init_u32(&s->max_topic_id, 0);
+		for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+			pg_atomic_init_u32(&s->admin[i].state, NAGARE_ADMIN_FREE);
 
 		s->nslots = nagare_num_slots();
 		s->slots = (NagareRequestSlot *) p;
@@ -224,4 +226,17 @@ nagare_partition_init_new(NagarePartition *part)
 	pg_atomic_init_u64(&part->size_bytes, 0);
 	pg_atomic_init_u32(&part->segments, 0);
 	pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
+}
+
+/* Set the nagare worker's latch, if it runs */
+void
+nagare_wake_worker(void)
+{
+	int			procno;
+
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	procno = nagare_shared->worker_procno;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	if (procno >= 0)
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }

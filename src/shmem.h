@@ -171,6 +171,47 @@ typedef struct NagareRequestSlot
 	int			result;			/* 0 = ok */
 } NagareRequestSlot;
 
+/*
+ * Topic changes asked for over the Kafka protocol (broker/admin.c), carried
+ * out by the nagare worker in a transaction of its own.  A slot goes FREE ->
+ * QUEUED (broker fills it) -> DONE (worker answers) -> FREE (broker reads
+ * the answer); state is the only field both write, and each side reads the
+ * others only after seeing the state it expects (with barriers).
+ */
+#define NAGARE_ADMIN_SLOTS		32
+#define NAGARE_ADMIN_CONFIG_MAX	4096
+#define NAGARE_ADMIN_MESSAGE_MAX 256
+
+typedef enum NagareAdminState
+{
+	NAGARE_ADMIN_FREE = 0,
+	NAGARE_ADMIN_QUEUED,
+	NAGARE_ADMIN_DONE
+} NagareAdminState;
+
+typedef enum NagareAdminKind
+{
+	NAGARE_ADMIN_CREATE_TOPIC,	/* name, count (partitions), config */
+	NAGARE_ADMIN_DELETE_TOPIC,	/* name */
+	NAGARE_ADMIN_CREATE_PARTITIONS, /* name, count */
+	NAGARE_ADMIN_ALTER_CONFIG,	/* name, config (null values reset) */
+	NAGARE_ADMIN_REPLACE_CONFIG /* name, config: the whole set */
+} NagareAdminKind;
+
+typedef struct NagareAdminSlot
+{
+	pg_atomic_uint32 state;		/* NagareAdminState */
+	/* request, written by the broker while FREE */
+	NagareAdminKind kind;
+	bool		validate_only;	/* check, then roll back */
+	int32		count;
+	char		name[NAGARE_MAX_TOPIC_NAME + 1];
+	char		config[NAGARE_ADMIN_CONFIG_MAX];	/* a JSON object */
+	/* answer, written by the worker while QUEUED */
+	char		sqlstate[6];	/* "00000" on success */
+	char		message[NAGARE_ADMIN_MESSAGE_MAX];
+} NagareAdminSlot;
+
 typedef struct NagareShared
 {
 	/* registry_lock and insert_lock, see the lock order above */
@@ -222,6 +263,8 @@ typedef struct NagareShared
 	int		   *req_ids;		/* nslots * NAGARE_REQ_RING_PER_SLOT entries */
 	NagareRequestSlot *slots;	/* nslots entries, indexed by pgprocno */
 	char	   *ring;			/* ring_size bytes */
+
+	NagareAdminSlot admin[NAGARE_ADMIN_SLOTS];
 } NagareShared;
 
 extern NagareShared *nagare_shared;
@@ -231,6 +274,7 @@ extern HTAB *nagare_partition_hash;
 extern void nagare_shmem_install_hooks(void);
 extern Latch *nagare_broker_latch(void);
 extern void nagare_wake_broker(void);
+extern void nagare_wake_worker(void);
 extern void nagare_note_topic_id(int32 topic_id);
 extern void nagare_partition_init_new(NagarePartition *part);
 

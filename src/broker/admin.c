@@ -1,10 +1,976 @@
-/* admin.c: placeholder until the worker channel lands */
+/*-------------------------------------------------------------------------
+ *
+ * admin.c
+ *	  Kafka admin requests: topics and their configuration.
+ *
+ * Topic changes go through the same transactional catalog as the SQL
+ * functions: the broker hands each change (create a topic, delete it, add
+ * partitions, change its configuration) to the database-connected nagare
+ * worker through a slot in shared memory (shmem.h, NagareAdminSlot); the
+ * worker runs nagare.create_topic() and friends in a transaction of its
+ * own, refreshes the shared topic table, and answers with the SQLSTATE and
+ * message, which become a Kafka error code and message.  So a topic made by
+ * a Kafka admin client shows in nagare.topics, and one made from SQL shows
+ * in Metadata; validation and its errors are the same both ways.  The loop
+ * does not wait for the worker: a request's answer is sent when the last of
+ * its changes is done, or when its timeout passes (REQUEST_TIMED_OUT; the
+ * change may still happen, as in Kafka).
+ *
+ * DescribeConfigs and DeleteRecords need no SQL: the first reads the
+ * broker's topic map, the second moves the log start offset
+ * (logstore/log.c).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
 #include "postgres.h"
 
-#include "broker/admin.h"
+#include "lib/ilist.h"
+#include "lib/stringinfo.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "broker/admin.h"
+#include "broker/kafka_api.h"
+#include "broker/topics.h"
+#include "logstore/log.h"
+#include "logstore/topicconfig.h"
+#include "nagare.h"
+
+#define ADMIN_DEFAULT_TIMEOUT_MS 30000
+
+typedef struct AdminRequest AdminRequest;
+
+/* One result of an admin request: a topic or a config resource */
+typedef struct AdminItem
+{
+	KafkaStr	name;			/* copied */
+	int8		resource_type;	/* AlterConfigs */
+	int16		error;
+	char	   *message;		/* NULL if none */
+	int32		partitions;		/* CreateTopics */
+	int16		replication;	/* CreateTopics */
+	KafkaUuid	topic_id;		/* DeleteTopics v6 */
+} AdminItem;
+
+struct AdminRequest
+{
+	NagareConn *conn;
+	NagareResponse *resp;
+	NagareRequestId id;
+	int			nitems;
+	AdminItem  *items;
+	int			outstanding;	/* operations not answered yet */
+};
+
+/* One change for the worker */
+typedef struct AdminOp
+{
+	dlist_node	node;			/* in waiting_ops */
+	NagareAdminKind kind;
+	bool		validate_only;
+	int32		count;
+	char		name[NAGARE_MAX_TOPIC_NAME + 1];
+	char	   *config;			/* JSON object text, or NULL */
+	AdminRequest *req;			/* NULL: nobody waits (auto-creation) */
+	AdminItem  *item;
+	TimestampTz deadline;
+} AdminOp;
+
+static MemoryContext admin_context = NULL;
+static dlist_head waiting_ops = DLIST_STATIC_INIT(waiting_ops);
+static AdminOp *running[NAGARE_ADMIN_SLOTS];
+
+static void request_item_done(AdminRequest *req);
+
+/* Kafka's ConfigResource types */
+#define RESOURCE_TOPIC	2
+#define RESOURCE_BROKER	4
+
+/* Kafka's ConfigSource values */
+#define SOURCE_DYNAMIC_TOPIC	1
+#define SOURCE_DEFAULT			5
+
+/* Kafka's ConfigType values */
+#define TYPE_STRING	2
+#define TYPE_INT	3
+#define TYPE_LONG	5
+
+static MemoryContext
+admin_cxt(void)
+{
+	if (admin_context == NULL)
+		admin_context = AllocSetContextCreate(TopMemoryContext, "nagare admin",
+											  ALLOCSET_DEFAULT_SIZES);
+	return admin_context;
+}
+
+static KafkaStr
+copy_kstr(MemoryContext cxt, KafkaStr s)
+{
+	KafkaStr	r;
+	char	   *p = MemoryContextAlloc(cxt, Max(s.len, 0) + 1);
+
+	if (s.len > 0)
+		memcpy(p, s.ptr, s.len);
+	p[Max(s.len, 0)] = '\0';
+	r.ptr = p;
+	r.len = Max(s.len, 0);
+	return r;
+}
+
+static char *
+kstr_cstring(KafkaStr s)
+{
+	char	   *p = palloc(Max(s.len, 0) + 1);
+
+	if (s.len > 0)
+		memcpy(p, s.ptr, s.len);
+	p[Max(s.len, 0)] = '\0';
+	return p;
+}
+
+static AdminRequest *
+request_new(NagareConn *conn, const KafkaRequestHeader *hdr, int nitems)
+{
+	MemoryContext cxt = nagare_conn_context(conn);
+	AdminRequest *req = MemoryContextAllocZero(cxt, sizeof(AdminRequest));
+
+	req->conn = conn;
+	req->id = nagare_request_id(hdr);
+	req->nitems = nitems;
+	req->items = MemoryContextAllocZero(cxt, sizeof(AdminItem) * Max(nitems, 1));
+	req->resp = nagare_conn_new_response(conn);
+	req->outstanding = 1;		/* released by request_start_done() */
+	return req;
+}
+
+static void
+item_error(AdminRequest *req, AdminItem *item, int16 error, const char *message)
+{
+	item->error = error;
+	if (message)
+		item->message = MemoryContextStrdup(nagare_conn_context(req->conn), message);
+}
+
+/* Queue a change for the worker */
+static void
+op_submit(AdminRequest *req, AdminItem *item, NagareAdminKind kind, const char *name,
+		  int32 count, const char *config, bool validate_only, int32 timeout_ms)
+{
+	AdminOp    *op = MemoryContextAllocZero(admin_cxt(), sizeof(AdminOp));
+
+	op->kind = kind;
+	op->validate_only = validate_only;
+	op->count = count;
+	strlcpy(op->name, name, sizeof(op->name));
+	op->config = config ? MemoryContextStrdup(admin_cxt(), config) : NULL;
+	op->req = req;
+	op->item = item;
+	op->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   timeout_ms > 0 ? timeout_ms : ADMIN_DEFAULT_TIMEOUT_MS);
+	if (req)
+		req->outstanding++;
+	dlist_push_tail(&waiting_ops, &op->node);
+}
+
+/* What a SQLSTATE from the worker means to a Kafka client */
+static int16
+map_sqlstate(const char *state, NagareAdminKind kind)
+{
+	if (strcmp(state, "00000") == 0)
+		return KAFKA_ERROR_NONE;
+	if (strcmp(state, "42710") == 0)	/* duplicate_object */
+		return KAFKA_ERROR_TOPIC_ALREADY_EXISTS;
+	if (strcmp(state, "42704") == 0)	/* undefined_object */
+		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+	if (strcmp(state, "42602") == 0 || strcmp(state, "42622") == 0)	/* invalid/too long name */
+		return KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
+	if (strcmp(state, "22023") == 0 || strcmp(state, "22P02") == 0 ||
+		strcmp(state, "0A000") == 0)
+		return kind == NAGARE_ADMIN_CREATE_PARTITIONS ? KAFKA_ERROR_INVALID_PARTITIONS :
+			KAFKA_ERROR_INVALID_CONFIG;
+	if (strcmp(state, "53400") == 0 || strcmp(state, "54000") == 0)	/* limits */
+		return KAFKA_ERROR_POLICY_VIOLATION;
+	if (strcmp(state, "55000") == 0)	/* broker not ready */
+		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
+	return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+}
+
+static void
+op_finish(AdminOp *op, int16 error, const char *message)
+{
+	if (op->req != NULL)
+	{
+		if (op->item->error == KAFKA_ERROR_NONE)
+			item_error(op->req, op->item, error, error != KAFKA_ERROR_NONE ? message : NULL);
+		request_item_done(op->req);
+		op->req = NULL;
+	}
+}
+
+/*
+ * Each loop turn: collect the worker's answers, time out what waits too
+ * long, and hand waiting changes to free slots.
+ */
+void
+nagare_admin_turn(TimestampTz now)
+{
+	dlist_mutable_iter iter;
+	bool		handed = false;
+	int			i;
+
+	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+	{
+		NagareAdminSlot *slot = &nagare_shared->admin[i];
+		AdminOp    *op = running[i];
+
+		if (op == NULL)
+			continue;
+		if (pg_atomic_read_u32(&slot->state) == NAGARE_ADMIN_DONE)
+		{
+			pg_read_barrier();
+			op_finish(op, map_sqlstate(slot->sqlstate, op->kind), slot->message);
+			running[i] = NULL;
+			pg_atomic_write_u32(&slot->state, NAGARE_ADMIN_FREE);
+			if (op->config)
+				pfree(op->config);
+			pfree(op);
+		}
+		else if (op->req != NULL && now >= op->deadline)
+			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
+					  "the nagare worker did not carry out the change in time; check that it runs (nagare.database)");
+	}
+
+	dlist_foreach_modify(iter, &waiting_ops)
+	{
+		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
+		NagareAdminSlot *slot = NULL;
+
+		if (op->req != NULL && now >= op->deadline)
+		{
+			dlist_delete(&op->node);
+			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
+					  "too many topic changes are waiting for the nagare worker");
+			if (op->config)
+				pfree(op->config);
+			pfree(op);
+			continue;
+		}
+		for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+			if (running[i] == NULL &&
+				pg_atomic_read_u32(&nagare_shared->admin[i].state) == NAGARE_ADMIN_FREE)
+			{
+				slot = &nagare_shared->admin[i];
+				break;
+			}
+		if (slot == NULL)
+			break;
+		dlist_delete(&op->node);
+		slot->kind = op->kind;
+		slot->validate_only = op->validate_only;
+		slot->count = op->count;
+		strlcpy(slot->name, op->name, sizeof(slot->name));
+		strlcpy(slot->config, op->config ? op->config : "{}", sizeof(slot->config));
+		slot->sqlstate[0] = '\0';
+		slot->message[0] = '\0';
+		pg_write_barrier();
+		pg_atomic_write_u32(&slot->state, NAGARE_ADMIN_QUEUED);
+		running[i] = op;
+		handed = true;
+	}
+	if (handed)
+		nagare_wake_worker();
+}
+
+/* Is anything waiting for the worker (the loop then wakes up to time it out)? */
+bool
+nagare_admin_busy(void)
+{
+	int			i;
+
+	if (!dlist_is_empty(&waiting_ops))
+		return true;
+	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+		if (running[i] != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * Metadata asked for a topic that does not exist and may create it: queue
+ * its creation with nagare.num_partitions partitions, unless it is queued
+ * already.  Returns true if the topic is (being) created.
+ */
 bool
 nagare_admin_auto_create(const char *name, int len)
 {
+	char		key[NAGARE_MAX_TOPIC_NAME + 1];
+	dlist_iter	iter;
+	int			i;
+
+	if (len <= 0 || len > NAGARE_MAX_TOPIC_NAME)
+		return false;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	dlist_foreach(iter, &waiting_ops)
+	{
+		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
+
+		if (op->kind == NAGARE_ADMIN_CREATE_TOPIC && strcmp(op->name, key) == 0)
+			return true;
+	}
+	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+		if (running[i] && running[i]->kind == NAGARE_ADMIN_CREATE_TOPIC &&
+			strcmp(running[i]->name, key) == 0)
+			return true;
+	ereport(LOG,
+			(errmsg("nagare broker: creating topic \"%s\" with %d partition(s) for a Kafka client (nagare.auto_create_topics)",
+					key, nagare_num_partitions)));
+	op_submit(NULL, NULL, NAGARE_ADMIN_CREATE_TOPIC, key, nagare_num_partitions, NULL, false, 0);
+	return true;
+}
+
+/*---- building JSON for the worker ----*/
+
+static void
+json_add(StringInfo buf, KafkaStr name, KafkaStr value, bool *first)
+{
+	char	   *n = kstr_cstring(name);
+
+	appendStringInfoString(buf, *first ? "{" : ", ");
+	*first = false;
+	escape_json(buf, n);
+	appendStringInfoString(buf, ": ");
+	if (value.len < 0)
+		appendStringInfoString(buf, "null");
+	else
+	{
+		char	   *v = kstr_cstring(value);
+
+		escape_json(buf, v);
+		pfree(v);
+	}
+	pfree(n);
+}
+
+static bool
+json_done(StringInfo buf, bool first)
+{
+	appendStringInfoString(buf, first ? "{}" : "}");
+	return buf->len < NAGARE_ADMIN_CONFIG_MAX;
+}
+
+/* The request counted one extra operation while it was being started */
+static void
+request_item_done(AdminRequest *req)
+{
+	NagareRequestId id = req->id;
+	MemoryContext cxt = nagare_conn_context(req->conn);
+	int			i;
+
+	if (--req->outstanding > 0)
+		return;
+
+	switch (id.api_key)
+	{
+		case KAFKA_API_CREATE_TOPICS:
+			{
+				KafkaCreateTopicsResponse resp;
+
+				memset(&resp, 0, sizeof(resp));
+				resp.TopicsCount = req->nitems;
+				resp.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaCreatableTopicResult) * Max(req->nitems, 1));
+				for (i = 0; i < req->nitems; i++)
+				{
+					KafkaCreatableTopicResult *r = &resp.Topics[i];
+					AdminItem  *it = &req->items[i];
+					const BrokerTopic *t = it->error ? NULL :
+						nagare_broker_topic(it->name.ptr, it->name.len);
+
+					r->Name = it->name;
+					r->ErrorCode = it->error;
+					r->ErrorMessage = kafka_str(it->message);
+					r->NumPartitions = it->error ? -1 : (t ? t->partitions : it->partitions);
+					r->ReplicationFactor = it->error ? -1 : 1;
+					if (t)
+						r->TopicId = t->uuid;
+					r->ConfigsCount = 0;
+				}
+				nagare_kafka_response_ready(req->resp, id, &resp, NULL);
+				pfree(resp.Topics);
+				break;
+			}
+		case KAFKA_API_DELETE_TOPICS:
+			{
+				KafkaDeleteTopicsResponse resp;
+
+				memset(&resp, 0, sizeof(resp));
+				resp.ResponsesCount = req->nitems;
+				resp.Responses = MemoryContextAllocZero(cxt, sizeof(KafkaDeletableTopicResult) * Max(req->nitems, 1));
+				for (i = 0; i < req->nitems; i++)
+				{
+					resp.Responses[i].Name = req->items[i].name;
+					resp.Responses[i].TopicId = req->items[i].topic_id;
+					resp.Responses[i].ErrorCode = req->items[i].error;
+					resp.Responses[i].ErrorMessage = kafka_str(req->items[i].message);
+				}
+				nagare_kafka_response_ready(req->resp, id, &resp, NULL);
+				pfree(resp.Responses);
+				break;
+			}
+		case KAFKA_API_CREATE_PARTITIONS:
+			{
+				KafkaCreatePartitionsResponse resp;
+
+				memset(&resp, 0, sizeof(resp));
+				resp.ResultsCount = req->nitems;
+				resp.Results = MemoryContextAllocZero(cxt, sizeof(KafkaCreatePartitionsTopicResult) * Max(req->nitems, 1));
+				for (i = 0; i < req->nitems; i++)
+				{
+					resp.Results[i].Name = req->items[i].name;
+					resp.Results[i].ErrorCode = req->items[i].error;
+					resp.Results[i].ErrorMessage = kafka_str(req->items[i].message);
+				}
+				nagare_kafka_response_ready(req->resp, id, &resp, NULL);
+				pfree(resp.Results);
+				break;
+			}
+		case KAFKA_API_ALTER_CONFIGS:
+		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
+			{
+				/* both responses have the same shape */
+				KafkaAlterConfigsResponse resp;
+
+				StaticAssertStmt(sizeof(KafkaAlterConfigsResourceResponse) ==
+								 sizeof(KafkaIncrementalAlterConfigsResourceResponse),
+								 "AlterConfigs and IncrementalAlterConfigs responses differ");
+				memset(&resp, 0, sizeof(resp));
+				resp.ResponsesCount = req->nitems;
+				resp.Responses = MemoryContextAllocZero(cxt, sizeof(KafkaAlterConfigsResourceResponse) * Max(req->nitems, 1));
+				for (i = 0; i < req->nitems; i++)
+				{
+					resp.Responses[i].ErrorCode = req->items[i].error;
+					resp.Responses[i].ErrorMessage = kafka_str(req->items[i].message);
+					resp.Responses[i].ResourceType = req->items[i].resource_type;
+					resp.Responses[i].ResourceName = req->items[i].name;
+				}
+				nagare_kafka_response_ready(req->resp, id, &resp, NULL);
+				pfree(resp.Responses);
+				break;
+			}
+		default:
+			elog(ERROR, "nagare broker: admin request for API %d", id.api_key);
+	}
+	for (i = 0; i < req->nitems; i++)
+	{
+		pfree((void *) req->items[i].name.ptr);
+		if (req->items[i].message)
+			pfree(req->items[i].message);
+	}
+	pfree(req->items);
+	pfree(req);
+}
+
+/* Is name (len) also named by an earlier entry of names[0..i)? */
+static bool
+duplicate_name(const AdminItem *items, int i)
+{
+	int			k;
+
+	for (k = 0; k < i; k++)
+		if (items[k].name.len == items[i].name.len &&
+			memcmp(items[k].name.ptr, items[i].name.ptr, items[i].name.len) == 0)
+			return true;
 	return false;
+}
+
+/*---- CreateTopics ----*/
+
+void
+nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaCreateTopicsRequest *r = &body->CreateTopics;
+	AdminRequest *req = request_new(conn, hdr, r->TopicsCount);
+	MemoryContext cxt = nagare_conn_context(conn);
+	int			i;
+
+	for (i = 0; i < r->TopicsCount; i++)
+	{
+		KafkaCreatableTopic *ct = &r->Topics[i];
+		AdminItem  *it = &req->items[i];
+		StringInfoData cfg;
+		bool		first = true;
+		int32		partitions = ct->NumPartitions;
+		char	   *name;
+		int			k;
+
+		it->name = copy_kstr(cxt, ct->Name);
+		if (duplicate_name(req->items, i))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
+			continue;
+		}
+		if (!nagare_kafka_topic_name_valid(ct->Name.ptr, ct->Name.len))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_TOPIC_EXCEPTION,
+					   "topic names are 1 to 249 ASCII letters, digits, '.', '_' and '-'");
+			continue;
+		}
+		if (ct->ReplicationFactor > 1)
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_REPLICATION_FACTOR,
+					   "nagare is one broker: the replication factor is 1 (PostgreSQL's replication makes copies)");
+			continue;
+		}
+		if (ct->AssignmentsCount > 0)
+		{
+			bool		ok = true;
+
+			for (k = 0; k < ct->AssignmentsCount; k++)
+				if (ct->Assignments[k].BrokerIdsCount != 1 ||
+					ct->Assignments[k].BrokerIds[0] != NAGARE_NODE_ID ||
+					ct->Assignments[k].PartitionIndex != k)
+					ok = false;
+			if (!ok || ct->NumPartitions != -1)
+			{
+				item_error(req, it, KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT,
+						   "every partition has exactly one replica, on broker 0");
+				continue;
+			}
+			partitions = ct->AssignmentsCount;
+		}
+		if (partitions == -1)
+			partitions = nagare_num_partitions;
+		it->partitions = partitions;
+
+		initStringInfo(&cfg);
+		for (k = 0; k < ct->ConfigsCount; k++)
+			json_add(&cfg, ct->Configs[k].Name, ct->Configs[k].Value, &first);
+		if (!json_done(&cfg, first))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
+			pfree(cfg.data);
+			continue;
+		}
+		name = kstr_cstring(ct->Name);
+		op_submit(req, it, NAGARE_ADMIN_CREATE_TOPIC, name, partitions, cfg.data,
+				  hdr->RequestApiVersion >= 1 && r->validateOnly, r->timeoutMs);
+		pfree(name);
+		pfree(cfg.data);
+	}
+	request_item_done(req);
+}
+
+/*---- DeleteTopics ----*/
+
+void
+nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaDeleteTopicsRequest *r = &body->DeleteTopics;
+	bool		v6 = hdr->RequestApiVersion >= 6;
+	int			n = v6 ? r->TopicsCount : r->TopicNamesCount;
+	AdminRequest *req = request_new(conn, hdr, n);
+	MemoryContext cxt = nagare_conn_context(conn);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		AdminItem  *it = &req->items[i];
+		KafkaStr	name = v6 ? r->Topics[i].Name : r->TopicNames[i];
+		const BrokerTopic *t = NULL;
+		char	   *cname;
+
+		if (v6 && name.len < 0)
+		{
+			/* by topic id */
+			const BrokerTopic **list;
+			int			nt = nagare_broker_topic_list(&list);
+			int			k;
+
+			for (k = 0; k < nt; k++)
+				if (memcmp(list[k]->uuid.b, r->Topics[i].TopicId.b, 16) == 0)
+					t = list[k];
+			it->topic_id = r->Topics[i].TopicId;
+			if (t == NULL)
+			{
+				it->name = copy_kstr(cxt, kafka_str(NULL));
+				it->name.len = -1;
+				item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_ID, "no topic has this id");
+				continue;
+			}
+			name = kafka_str(t->name);
+		}
+		it->name = copy_kstr(cxt, name);
+		if (t == NULL)
+			t = nagare_broker_topic(name.ptr, name.len);
+		if (t == NULL)
+		{
+			item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "the topic does not exist");
+			continue;
+		}
+		it->topic_id = t->uuid;
+		cname = kstr_cstring(name);
+		op_submit(req, it, NAGARE_ADMIN_DELETE_TOPIC, cname, 0, NULL, false, r->TimeoutMs);
+		pfree(cname);
+	}
+	request_item_done(req);
+}
+
+/*---- CreatePartitions ----*/
+
+void
+nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaCreatePartitionsRequest *r = &body->CreatePartitions;
+	AdminRequest *req = request_new(conn, hdr, r->TopicsCount);
+	MemoryContext cxt = nagare_conn_context(conn);
+	int			i;
+
+	for (i = 0; i < r->TopicsCount; i++)
+	{
+		KafkaCreatePartitionsTopic *ct = &r->Topics[i];
+		AdminItem  *it = &req->items[i];
+		const BrokerTopic *t;
+		char	   *name;
+
+		it->name = copy_kstr(cxt, ct->Name);
+		if (duplicate_name(req->items, i))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
+			continue;
+		}
+		t = nagare_broker_topic(ct->Name.ptr, ct->Name.len);
+		if (t == NULL)
+		{
+			item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "the topic does not exist");
+			continue;
+		}
+		if (ct->Count <= t->partitions)
+		{
+			char		msg[128];
+
+			snprintf(msg, sizeof(msg), "the topic has %d partitions; the count can only grow",
+					 t->partitions);
+			item_error(req, it, KAFKA_ERROR_INVALID_PARTITIONS, msg);
+			continue;
+		}
+		if (ct->AssignmentsCount > 0)
+		{
+			int			k;
+
+			for (k = 0; k < ct->AssignmentsCount; k++)
+				if (ct->Assignments[k].BrokerIdsCount != 1 ||
+					ct->Assignments[k].BrokerIds[0] != NAGARE_NODE_ID)
+					break;
+			if (k < ct->AssignmentsCount || ct->AssignmentsCount != ct->Count - t->partitions)
+			{
+				item_error(req, it, KAFKA_ERROR_INVALID_REPLICA_ASSIGNMENT,
+						   "every partition has exactly one replica, on broker 0");
+				continue;
+			}
+		}
+		name = kstr_cstring(ct->Name);
+		op_submit(req, it, NAGARE_ADMIN_CREATE_PARTITIONS, name, ct->Count, NULL,
+				  r->ValidateOnly, r->TimeoutMs);
+		pfree(name);
+	}
+	request_item_done(req);
+}
+
+/*---- AlterConfigs and IncrementalAlterConfigs ----*/
+
+/* Common checks of a config resource; false if it got an error */
+static bool
+config_resource_ok(AdminRequest *req, AdminItem *it, int8 type, KafkaStr name)
+{
+	it->resource_type = type;
+	it->name = copy_kstr(nagare_conn_context(req->conn), name);
+	if (type == RESOURCE_BROKER)
+	{
+		item_error(req, it, KAFKA_ERROR_INVALID_REQUEST,
+				   "broker settings are PostgreSQL settings (nagare.*): change them with ALTER SYSTEM");
+		return false;
+	}
+	if (type != RESOURCE_TOPIC)
+	{
+		item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "only topic configurations can be changed");
+		return false;
+	}
+	if (nagare_broker_topic(name.ptr, name.len) == NULL)
+	{
+		item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "the topic does not exist");
+		return false;
+	}
+	return true;
+}
+
+void
+nagare_handle_alter_configs(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaAlterConfigsRequest *r = &body->AlterConfigs;
+	AdminRequest *req = request_new(conn, hdr, r->ResourcesCount);
+	int			i;
+
+	for (i = 0; i < r->ResourcesCount; i++)
+	{
+		KafkaAlterConfigsResource *res = &r->Resources[i];
+		AdminItem  *it = &req->items[i];
+		StringInfoData cfg;
+		bool		first = true;
+		char	   *name;
+		int			k;
+
+		if (!config_resource_ok(req, it, res->ResourceType, res->ResourceName))
+			continue;
+		initStringInfo(&cfg);
+		for (k = 0; k < res->ConfigsCount; k++)
+			json_add(&cfg, res->Configs[k].Name, res->Configs[k].Value, &first);
+		if (!json_done(&cfg, first))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
+			continue;
+		}
+		name = kstr_cstring(res->ResourceName);
+		op_submit(req, it, NAGARE_ADMIN_REPLACE_CONFIG, name, 0, cfg.data, r->ValidateOnly, 0);
+		pfree(name);
+		pfree(cfg.data);
+	}
+	request_item_done(req);
+}
+
+void
+nagare_handle_incremental_alter_configs(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body)
+{
+	KafkaIncrementalAlterConfigsRequest *r = &body->IncrementalAlterConfigs;
+	AdminRequest *req = request_new(conn, hdr, r->ResourcesCount);
+	int			i;
+
+	for (i = 0; i < r->ResourcesCount; i++)
+	{
+		KafkaIncrementalAlterConfigsResource *res = &r->Resources[i];
+		AdminItem  *it = &req->items[i];
+		StringInfoData cfg;
+		bool		first = true;
+		char	   *name;
+		int			k;
+
+		if (!config_resource_ok(req, it, res->ResourceType, res->ResourceName))
+			continue;
+		initStringInfo(&cfg);
+		for (k = 0; k < res->ConfigsCount; k++)
+		{
+			KafkaIncrementalAlterableConfig *c = &res->Configs[k];
+
+			if (c->ConfigOperation == 0)	/* SET */
+				json_add(&cfg, c->Name, c->Value, &first);
+			else if (c->ConfigOperation == 1)	/* DELETE: back to the default */
+				json_add(&cfg, c->Name, kafka_str(NULL), &first);
+			else
+				break;
+		}
+		if (k < res->ConfigsCount)
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG,
+					   "APPEND and SUBTRACT apply to list settings, and nagare's topic settings are not lists");
+			pfree(cfg.data);
+			continue;
+		}
+		if (!json_done(&cfg, first))
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
+			pfree(cfg.data);
+			continue;
+		}
+		name = kstr_cstring(res->ResourceName);
+		op_submit(req, it, NAGARE_ADMIN_ALTER_CONFIG, name, 0, cfg.data, r->ValidateOnly, 0);
+		pfree(name);
+		pfree(cfg.data);
+	}
+	request_item_done(req);
+}
+
+/*---- DescribeConfigs ----*/
+
+typedef struct ConfigDesc
+{
+	const char *name;
+	size_t		field;			/* offset in NagareTopicConfig, or -1 */
+	int8		type;
+	const char *doc;
+} ConfigDesc;
+
+#define CFG(f) offsetof(NagareTopicConfig, f)
+
+static const ConfigDesc topic_configs[] = {
+	{"cleanup.policy", (size_t) -1, TYPE_STRING, "What happens to old segments: delete (compaction is not supported)."},
+	{"compression.type", CFG(compression), TYPE_STRING, "Compression of stored batches: producer keeps what the producer sent."},
+	{"index.interval.bytes", CFG(index_interval_bytes), TYPE_INT, "Bytes of log between offset index entries."},
+	{"max.message.bytes", CFG(max_message_bytes), TYPE_INT, "Largest record batch accepted."},
+	{"retention.bytes", CFG(retention_bytes), TYPE_LONG, "Size a partition's log is kept under; -1 for no limit."},
+	{"retention.ms", CFG(retention_ms), TYPE_LONG, "Age after which segments are deleted; -1 to keep them."},
+	{"segment.bytes", CFG(segment_bytes), TYPE_INT, "Size at which a segment is rolled."},
+	{"segment.ms", CFG(segment_ms), TYPE_LONG, "Age at which a segment is rolled."},
+};
+
+static const char *const compression_names[] = {
+	"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"
+};
+
+static bool
+key_wanted(const KafkaDescribeConfigsResource *res, const char *name)
+{
+	int			k;
+
+	if (res->ConfigurationKeysCount < 0)
+		return true;
+	for (k = 0; k < res->ConfigurationKeysCount; k++)
+		if (res->ConfigurationKeys[k].len == (int32) strlen(name) &&
+			memcmp(res->ConfigurationKeys[k].ptr, name, res->ConfigurationKeys[k].len) == 0)
+			return true;
+	return false;
+}
+
+static char *
+config_value(const NagareTopicConfig *cfg, const ConfigDesc *d)
+{
+	int64		v;
+
+	if (d->field == (size_t) -1)
+		return pstrdup("delete");
+	v = *(const int64 *) ((const char *) cfg + d->field);
+	if (d->field == CFG(compression))
+		return pstrdup(v + 1 >= 0 && v + 1 < lengthof(compression_names) ?
+					   compression_names[v + 1] : "producer");
+	return psprintf(INT64_FORMAT, v);
+}
+
+void
+nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaDescribeConfigsRequest *r = &body->DescribeConfigs;
+	KafkaDescribeConfigsResponse resp;
+	int16		version = hdr->RequestApiVersion;
+	int			i;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.ResultsCount = r->ResourcesCount;
+	resp.Results = nagare_request_palloc(sizeof(KafkaDescribeConfigsResult) * Max(r->ResourcesCount, 1));
+	if (resp.Results == NULL)
+		resp.ResultsCount = 0;
+	for (i = 0; i < resp.ResultsCount; i++)
+	{
+		KafkaDescribeConfigsResource *res = &r->Resources[i];
+		KafkaDescribeConfigsResult *out = &resp.Results[i];
+		const BrokerTopic *t = NULL;
+		NagareTopicConfig defaults;
+		int			k;
+
+		memset(out, 0, sizeof(*out));
+		out->ResourceType = res->ResourceType;
+		out->ResourceName = res->ResourceName;
+		out->ErrorMessage = kafka_str(NULL);
+		nagare_config_defaults(&defaults);
+		if (res->ResourceType == RESOURCE_TOPIC)
+		{
+			t = nagare_broker_topic(res->ResourceName.ptr, res->ResourceName.len);
+			if (t == NULL)
+			{
+				out->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+				out->ErrorMessage = kafka_str("the topic does not exist");
+				continue;
+			}
+		}
+		else if (res->ResourceType != RESOURCE_BROKER)
+		{
+			out->ErrorCode = KAFKA_ERROR_INVALID_REQUEST;
+			out->ErrorMessage = kafka_str("only topic and broker configurations can be described");
+			continue;
+		}
+		out->Configs = nagare_request_palloc(sizeof(KafkaDescribeConfigsResourceResult) *
+											 lengthof(topic_configs));
+		if (out->Configs == NULL)
+			continue;
+		for (k = 0; k < lengthof(topic_configs); k++)
+		{
+			const ConfigDesc *d = &topic_configs[k];
+			KafkaDescribeConfigsResourceResult *c;
+			bool		overridden = false;
+			char	   *value;
+
+			if (!key_wanted(res, d->name))
+				continue;
+			if (t != NULL && d->field != (size_t) -1)
+				overridden = *(const int64 *) ((const char *) &t->overrides + d->field) != NAGARE_CONFIG_UNSET;
+			value = config_value(t ? &t->config : &defaults, d);
+			c = &out->Configs[out->ConfigsCount++];
+			memset(c, 0, sizeof(*c));
+			c->Name = kafka_str(d->name);
+			c->Value = kafka_str(value);	/* palloc'd: freed with the request */
+			c->ReadOnly = (d->field == (size_t) -1);
+			c->IsDefault = !overridden;
+			c->ConfigSource = overridden ? SOURCE_DYNAMIC_TOPIC : SOURCE_DEFAULT;
+			c->IsSensitive = false;
+			c->SynonymsCount = 0;
+			c->ConfigType = d->type;
+			c->Documentation = kafka_str(version >= 3 && r->IncludeDocumentation ? d->doc : NULL);
+		}
+	}
+	nagare_kafka_respond(conn, hdr, &resp);
+}
+
+/*---- DeleteRecords ----*/
+
+void
+nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaDeleteRecordsRequest *r = &body->DeleteRecords;
+	KafkaDeleteRecordsResponse resp;
+	int			i;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.TopicsCount = r->TopicsCount;
+	resp.Topics = nagare_request_palloc(sizeof(KafkaDeleteRecordsTopicResult) * Max(r->TopicsCount, 1));
+	if (resp.Topics == NULL)
+		resp.TopicsCount = 0;
+	for (i = 0; i < resp.TopicsCount; i++)
+	{
+		KafkaDeleteRecordsTopic *dt = &r->Topics[i];
+		KafkaDeleteRecordsTopicResult *out = &resp.Topics[i];
+		const BrokerTopic *t = nagare_broker_topic(dt->Name.ptr, dt->Name.len);
+		int			p;
+
+		out->Name = dt->Name;
+		out->PartitionsCount = dt->PartitionsCount;
+		out->Partitions = nagare_request_palloc(sizeof(KafkaDeleteRecordsPartitionResult) *
+												Max(dt->PartitionsCount, 1));
+		if (out->Partitions == NULL)
+		{
+			out->PartitionsCount = 0;
+			continue;
+		}
+		for (p = 0; p < dt->PartitionsCount; p++)
+		{
+			KafkaDeleteRecordsPartitionResult *pr = &out->Partitions[p];
+			NagarePartition *part;
+			LogPartition *lp;
+			uint64		incarnation;
+
+			pr->PartitionIndex = dt->Partitions[p].PartitionIndex;
+			pr->LowWatermark = -1;
+			part = t ? nagare_broker_partition(t, pr->PartitionIndex, true, &incarnation) : NULL;
+			lp = part ? nagare_log_get(part, incarnation) : NULL;
+			if (lp == NULL)
+			{
+				pr->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+				continue;
+			}
+			pr->ErrorCode = nagare_log_delete_records(lp, dt->Partitions[p].Offset, &pr->LowWatermark) ?
+				KAFKA_ERROR_NONE : KAFKA_ERROR_OFFSET_OUT_OF_RANGE;
+		}
+	}
+	nagare_kafka_respond(conn, hdr, &resp);
 }

@@ -11,6 +11,10 @@
 #ifndef NAGARE_BROKER_ADMIN_H
 #define NAGARE_BROKER_ADMIN_H
 
+#include "utils/timestamp.h"
+
 extern bool nagare_admin_auto_create(const char *name, int len);
+extern void nagare_admin_turn(TimestampTz now);
+extern bool nagare_admin_busy(void);
 
 #endif							/* NAGARE_BROKER_ADMIN_H */

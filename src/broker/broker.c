@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "broker/aio.h"
+#include "broker/admin.h"
 #include "broker/fetch.h"
 #include "broker/net.h"
 #include "broker/produce.h"
@@ -176,6 +177,7 @@ nagare_broker_main(Datum main_arg)
 
 		now = GetCurrentTimestamp();
 		nagare_fetch_turn(now);
+		nagare_admin_turn(now);
 		nagare_aio_submit();
 		nagare_net_reap_closed();
 
@@ -197,6 +199,8 @@ nagare_broker_main(Datum main_arg)
 		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
 		if (nagare_produce_waiting())
 			timeout_ms = Min(timeout_ms, 1);
+		if (nagare_admin_busy())
+			timeout_ms = Min(timeout_ms, 100);
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,
 							 TimestampDifferenceMilliseconds(now, nagare_fetch_next_deadline()) + 1);

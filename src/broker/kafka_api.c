@@ -48,6 +48,13 @@ static const HandlerEntry handlers[] = {
 	{KAFKA_API_LIST_OFFSETS, 1, 7, nagare_handle_list_offsets},
 	{KAFKA_API_METADATA, 0, 12, nagare_handle_metadata},
 	{KAFKA_API_API_VERSIONS, 0, 3, handle_api_versions},
+	{KAFKA_API_CREATE_TOPICS, 2, 7, nagare_handle_create_topics},
+	{KAFKA_API_DELETE_TOPICS, 1, 6, nagare_handle_delete_topics},
+	{KAFKA_API_DELETE_RECORDS, 0, 2, nagare_handle_delete_records},
+	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, nagare_handle_describe_configs},
+	{KAFKA_API_ALTER_CONFIGS, 0, 2, nagare_handle_alter_configs},
+	{KAFKA_API_CREATE_PARTITIONS, 0, 3, nagare_handle_create_partitions},
+	{KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, nagare_handle_incremental_alter_configs},
 };
 
 static MemoryContext request_context = NULL;
@@ -252,7 +259,13 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		nagare_conn_close(conn, NULL);
 		return;
 	}
-	h->handler(conn, &hdr, &body);
+	{
+		/* what handlers palloc goes with the request */
+		MemoryContext old = MemoryContextSwitchTo(request_context);
+
+		h->handler(conn, &hdr, &body);
+		MemoryContextSwitchTo(old);
+	}
 	MemoryContextReset(request_context);
 }
 

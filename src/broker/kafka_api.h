@@ -61,5 +61,20 @@ extern void nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr,
 								KafkaRequestBody *body);
 extern void nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr,
 									   KafkaRequestBody *body);
+extern void nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
+extern void nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
+extern void nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
+											KafkaRequestBody *body);
+extern void nagare_handle_alter_configs(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
+extern void nagare_handle_incremental_alter_configs(NagareConn *conn,
+													const KafkaRequestHeader *hdr,
+													KafkaRequestBody *body);
+extern void nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr,
+										   KafkaRequestBody *body);
+extern void nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr,
+										 KafkaRequestBody *body);
 
 #endif							/* NAGARE_KAFKA_API_H */

@@ -1419,7 +1419,7 @@ segment_remove_files(LogPartition *lp, LogSegment *seg)
  * so a crash in between leaves files that recovery knows to delete.
  */
 static void
-partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why)
+partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why, int64 new_start)
 {
 	NagarePartitionMeta meta;
 	int			i;
@@ -1427,7 +1427,7 @@ partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why)
 	Assert(ndelete < lp->nsegs);
 	meta.topic_id = lp->key.topic_id;
 	meta.partition = lp->key.partition;
-	meta.log_start_offset = lp->segs[ndelete]->base_offset;
+	meta.log_start_offset = Max(lp->segs[ndelete]->base_offset, new_start);
 	nagare_meta_write(lp->dir, &meta);
 
 	for (i = 0; i < ndelete; i++)
@@ -1496,7 +1496,7 @@ nagare_log_enforce_retention(void)
 			ndelete++;
 		}
 		if (ndelete > 0)
-			partition_delete_segments(lp, ndelete, why);
+			partition_delete_segments(lp, ndelete, why, -1);
 		pfree(why);
 	}
 }
@@ -1869,4 +1869,56 @@ nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp)
 	}
 	*timestamp = best_ts;
 	return best;
+}
+
+/*
+ * Kafka's DeleteRecords: records below offset (-1: the high watermark) are
+ * gone.  The log start moves there (partition.meta first, so it survives a
+ * crash) and segments wholly below it are deleted; the rest of a segment
+ * that holds the new start stays on disk, unreadable.  Returns false if
+ * offset is beyond the high watermark; *low is the log start afterwards.
+ */
+bool
+nagare_log_delete_records(LogPartition *lp, int64 offset, int64 *low)
+{
+	if (offset == -1)
+		offset = lp->written_end;
+	if (offset < 0 || offset > lp->written_end)
+	{
+		*low = lp->log_start;
+		return false;
+	}
+	if (offset > lp->log_start && lp->nsegs > 0)
+	{
+		int			ndelete = 0;
+		const char **why = palloc(sizeof(const char *) * lp->nsegs);
+
+		while (ndelete < lp->nsegs - 1 && lp->segs[ndelete + 1]->base_offset <= offset)
+		{
+			LogSegment *seg = lp->segs[ndelete];
+
+			if (seg->inflight > 0 || seg->dirty || seg->in_rolled_list)
+				break;
+			why[ndelete++] = "DeleteRecords";
+		}
+		if (ndelete > 0)
+			partition_delete_segments(lp, ndelete, why, offset);	/* writes the meta */
+		else
+		{
+			NagarePartitionMeta meta;
+
+			meta.topic_id = lp->key.topic_id;
+			meta.partition = lp->key.partition;
+			meta.log_start_offset = offset;
+			nagare_meta_write(lp->dir, &meta);
+		}
+		lp->log_start = offset;
+		partition_publish(lp);
+		pfree(why);
+		ereport(LOG,
+				(errmsg("nagare broker: records below offset %lld of partition \"%s\" deleted (DeleteRecords)",
+						(long long) offset, lp->dir)));
+	}
+	*low = lp->log_start;
+	return true;
 }

@@ -145,6 +145,7 @@ extern int	nagare_log_open_segment(LogPartition *lp, int64 segment_base);
 extern void nagare_log_note_position(LogPartition *lp, int64 offset, int64 segment_base,
 									 int64 position);
 extern int64 nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp);
+extern bool nagare_log_delete_records(LogPartition *lp, int64 offset, int64 *low);
 extern uint64 nagare_log_hwm_changes;
 
 #endif							/* NAGARE_LOG_H */

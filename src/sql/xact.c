@@ -166,18 +166,6 @@ nagare_xact_note_ddl(void)
 	nagare_catalog_invalidate();
 }
 
-static void
-wake_worker(void)
-{
-	int			procno;
-
-	SpinLockAcquire(&nagare_shared->broker_mutex);
-	procno = nagare_shared->worker_procno;
-	SpinLockRelease(&nagare_shared->broker_mutex);
-	if (procno >= 0)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-}
-
 void
 nagare_send_xact_callback(XactEvent event, void *arg)
 {
@@ -204,7 +192,7 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			if (ddl_done && nagare_shared != NULL)
 			{
 				pg_atomic_fetch_add_u64(&nagare_shared->catalog_generation, 1);
-				wake_worker();
+				nagare_wake_worker();
 			}
 			reset_sent();
 			ddl_done = false;

@@ -62,6 +62,8 @@ typedef struct CatalogTopic
 
 static void worker_detach(int code, Datum arg);
 static bool sync_topics(uint64 generation);
+static bool run_admin_requests(void);
+static void finish_admin_requests(void);
 static void remove_unknown_topics(CatalogTopic *topics, int ntopics);
 
 /* the broker whose partitions found on disk were checked against the catalog */
@@ -104,6 +106,16 @@ nagare_worker_main(Datum main_arg)
 		SpinLockRelease(&nagare_shared->broker_mutex);
 		broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
 
+		if (run_admin_requests())
+		{
+			/* answer only once the shared topic table shows the changes */
+			generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
+			again = sync_topics(generation);
+			synced_generation = generation;
+			if (broker_ready)
+				synced_broker = broker_pid;
+			finish_admin_requests();
+		}
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{
@@ -117,6 +129,127 @@ nagare_worker_main(Datum main_arg)
 						 again ? 1000 : 10000, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * Carry out one topic change asked for by a Kafka client (broker/admin.c)
+ * in a transaction of its own, through the same SQL functions users call,
+ * and put the outcome (SQLSTATE and message) into the slot.
+ */
+static void
+run_admin_request(NagareAdminSlot *slot)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, INT4OID, JSONBOID};
+	char		nulls[3] = {' ', ' ', ' '};
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		const char *sql = NULL;
+		int			ret;
+
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "nagare worker: topic change for a Kafka client");
+		args[0] = CStringGetTextDatum(slot->name);
+		args[1] = Int32GetDatum(slot->count);
+		args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(slot->config));
+		switch (slot->kind)
+		{
+			case NAGARE_ADMIN_CREATE_TOPIC:
+				sql = "SELECT nagare.create_topic($1, $2, $3)";
+				break;
+			case NAGARE_ADMIN_DELETE_TOPIC:
+				sql = "SELECT nagare.delete_topic($1)";
+				break;
+			case NAGARE_ADMIN_CREATE_PARTITIONS:
+				sql = "SELECT nagare.alter_topic($1, $2)";
+				break;
+			case NAGARE_ADMIN_ALTER_CONFIG:
+				sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+				break;
+			case NAGARE_ADMIN_REPLACE_CONFIG:
+				/* every setting back to its default, then the given ones */
+				ret = SPI_execute_with_args("SELECT nagare.alter_topic($1, NULL, "
+											"(SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}') "
+											" FROM nagare.topic t, jsonb_object_keys(t.config) k "
+											" WHERE t.name = $1 AND t.deleted_at IS NULL))",
+											1, types, args, nulls, false, 0);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "could not reset the configuration of topic \"%s\": %s",
+						 slot->name, SPI_result_code_string(ret));
+				sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+				break;
+		}
+		ret = SPI_execute_with_args(sql, 3, types, args, nulls, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not change topic \"%s\": %s", slot->name, SPI_result_code_string(ret));
+		SPI_finish();
+		PopActiveSnapshot();
+		if (slot->validate_only)
+			AbortCurrentTransaction();
+		else
+			CommitTransactionCommand();
+		strlcpy(slot->sqlstate, "00000", sizeof(slot->sqlstate));
+		slot->message[0] = '\0';
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		strlcpy(slot->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(slot->sqlstate));
+		if (edata->hint)
+			snprintf(slot->message, sizeof(slot->message), "%s (%s)", edata->message, edata->hint);
+		else
+			strlcpy(slot->message, edata->message, sizeof(slot->message));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Slots run by run_admin_requests(), to be marked done */
+static bool admin_ran[NAGARE_ADMIN_SLOTS];
+
+/* Run every queued topic change; true if there were any */
+static bool
+run_admin_requests(void)
+{
+	bool		any = false;
+	int			i;
+
+	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+	{
+		NagareAdminSlot *slot = &nagare_shared->admin[i];
+
+		admin_ran[i] = false;
+		if (pg_atomic_read_u32(&slot->state) != NAGARE_ADMIN_QUEUED)
+			continue;
+		pg_read_barrier();
+		run_admin_request(slot);
+		admin_ran[i] = true;
+		any = true;
+	}
+	return any;
+}
+
+static void
+finish_admin_requests(void)
+{
+	int			i;
+
+	pg_write_barrier();
+	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+		if (admin_ran[i])
+			pg_atomic_write_u32(&nagare_shared->admin[i].state, NAGARE_ADMIN_DONE);
+	nagare_wake_broker();
 }
 
 static void
