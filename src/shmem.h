@@ -72,6 +72,7 @@ typedef struct NagareTopic
 	uint64		generation;		/* catalog_generation it was read at */
 	int32		partitions;		/* partition count */
 	bool		deleted;		/* dropped by a committed delete_topic() */
+	uint8		uuid[16];		/* nagare.topic.topic_uuid: Kafka's topic id */
 	NagareTopicConfig config;
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
 } NagareTopic;

@@ -11,9 +11,9 @@
  * microseconds per thousand topics, and only after a change.
  *
  * Identity.  Kafka clients expect a stable cluster id and, from Metadata
- * v10, topic ids (UUIDs).  Both derive from the PostgreSQL cluster's system
- * identifier, so they survive restarts and differ between clusters; a topic
- * id also carries nagare's topic id, which is never reused.
+ * v10, topic ids (UUIDs).  The cluster id derives from the PostgreSQL
+ * cluster's system identifier, so it survives restarts and differs between
+ * clusters; a topic's id is its nagare.topic.topic_uuid, as SQL shows it.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -122,7 +122,7 @@ rebuild(uint64 table_version, uint64 generation)
 		bt->overrides = t->config;
 		nagare_config_defaults(&bt->config);
 		nagare_config_apply(&t->config, &bt->config);
-		identity_bytes(bt->uuid.b, (uint32) t->topic_id);
+		memcpy(bt->uuid.b, t->uuid, sizeof(bt->uuid.b));
 		if (!found)
 		{
 			if (ntopics == max)

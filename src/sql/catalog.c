@@ -34,6 +34,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "logstore/topicconfig.h"
 #include "sql/catalog.h"
@@ -188,6 +189,7 @@ publish_topic(const NagareTopicInfo *info, const NagareTopicConfig *overrides, u
 		t->partitions = info->partitions;
 		t->deleted = false;
 		t->config = *overrides;
+		memcpy(t->uuid, info->uuid, sizeof(t->uuid));
 		strlcpy(t->name, info->name, sizeof(t->name));
 	}
 	LWLockRelease(nagare_shared->registry_lock);
@@ -224,7 +226,7 @@ nagare_lookup_topic(const char *name, bool for_write)
 
 	SPI_connect();
 	arg = CStringGetTextDatum(name);
-	ret = SPI_execute_with_args("SELECT id, partitions, config, xmin FROM nagare.topic "
+	ret = SPI_execute_with_args("SELECT id, partitions, config, xmin, topic_uuid FROM nagare.topic "
 								"WHERE name = $1 AND deleted_at IS NULL",
 								1, &argtype, &arg, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
@@ -240,6 +242,8 @@ nagare_lookup_topic(const char *name, bool for_write)
 	memset(&info, 0, sizeof(info));
 	info.topic_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	info.partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	memcpy(info.uuid, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))->data,
+		   sizeof(info.uuid));
 	nagare_config_parse(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
 						&overrides, false);
 	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));

@@ -20,6 +20,7 @@ typedef struct NagareTopicInfo
 {
 	int32		topic_id;
 	int32		partitions;
+	uint8		uuid[16];		/* topic_uuid */
 	NagareTopicConfig config;	/* effective */
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
 } NagareTopicInfo;

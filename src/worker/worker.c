@@ -43,6 +43,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
+#include "utils/uuid.h"
 
 #include "nagare.h"
 #include "shmem.h"
@@ -56,6 +57,7 @@ typedef struct CatalogTopic
 	int32		id;
 	int32		partitions;
 	bool		deleted;
+	pg_uuid_t	uuid;
 	NagareTopicConfig config;
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
 } CatalogTopic;
@@ -334,7 +336,7 @@ sync_topics(uint64 generation)
 
 	broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
 	ret = SPI_execute("SELECT id, name, partitions, config, deleted_at IS NOT NULL, "
-					  "deleted_at < now() - interval '" TOMBSTONE_GRACE "' "
+					  "deleted_at < now() - interval '" TOMBSTONE_GRACE "', topic_uuid "
 					  "FROM nagare.topic", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read nagare.topic: %s", SPI_result_code_string(ret));
@@ -356,6 +358,7 @@ sync_topics(uint64 generation)
 		nagare_config_parse(DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull)),
 							&topics[i].config, false);
 		topics[i].deleted = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		topics[i].uuid = *DatumGetUUIDP(SPI_getbinval(tup, desc, 7, &isnull));
 		grace_over = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)) && !isnull;
 
 		if (topics[i].deleted)
@@ -409,6 +412,7 @@ sync_topics(uint64 generation)
 		t->partitions = topics[i].partitions;
 		t->deleted = false;
 		t->config = topics[i].config;
+		memcpy(t->uuid, topics[i].uuid.data, sizeof(t->uuid));
 		strlcpy(t->name, topics[i].name, sizeof(t->name));
 	}
 	LWLockRelease(nagare_shared->registry_lock);
