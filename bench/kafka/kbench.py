@@ -213,6 +213,7 @@ def summarize(runs):
     mbs = [r.get("mb_per_s") for r in use if r.get("mb_per_s") is not None]
     row = {
         "label": runs[0].get("label"), "system": runs[0].get("system"),
+        "dclass": str(runs[0].get("dclass", "")),
         "order": runs[0].get("order", 9), "runs": len(runs), "failed_runs": len(runs) - len(ok),
         "msgs_per_s": med(rates), "msgs_per_s_runs": rates,
         "mb_per_s": med(mbs), "mb_per_s_runs": mbs,
@@ -259,18 +260,20 @@ def print_tput(title, rows, nagare):
     notes(rows)
 
 
-def print_lat(title, rows, nagare):
+def print_lat(title, rows):
+    """Each row's p50 against nagare's of the same durability class."""
     print()
     print(f"=== {title}")
-    print(f"  {'':26} {'p50 ms':>8} {'range':>15} {'p99 ms':>8} {'range':>15} {'msgs/s':>8} {'this/nagare p50':>15} {'noise%':>8}")
+    print(f"  {'':26} {'p50 ms':>8} {'range':>15} {'p99 ms':>8} {'range':>15} {'msgs/s':>8} {'this/nagare p50':>21} {'noise%':>8}")
     for row in rows:
         ratio = "-"
+        nagare = next((r for r in rows if r["system"] == "nagare" and r.get("dclass") == row.get("dclass")), None)
         if nagare and nagare.get("p50_us") and row.get("p50_us"):
-            ratio = f"{row['p50_us'] / nagare['p50_us']:.2f}x"
+            ratio = f"{row['p50_us'] / nagare['p50_us']:.2f}x (acks={row.get('dclass')})"
         noise = "/".join(f"{x:.0f}" for x in row["noise_pct"] if x is not None)
         print(f"  {row['label'][:26]:26} {fmt_ms(row['p50_us']):>8} {rng(row['p50_us_runs'], fmt_ms):>15}"
               f" {fmt_ms(row['p99_us']):>8} {rng(row['p99_us_runs'], fmt_ms):>15}"
-              f" {fmt_int(row['msgs_per_s']):>8} {ratio:>15} {noise:>8}")
+              f" {fmt_int(row['msgs_per_s']):>8} {ratio:>21} {noise:>8}")
     notes(rows)
 
 
@@ -359,7 +362,7 @@ def cmd_report(work, jsonout):
         if kind == "tput":
             print_tput(t, rows, nagare)
         else:
-            print_lat(t, rows, nagare)
+            print_lat(t, rows)
     gl = goals(groups)
     if gl:
         print()

@@ -395,7 +395,9 @@ consume_run() {	# run system size: read what this round's acks=1 produce run wro
 latency_run() {	# mode(latency|e2e) run system acks
   local mode=$1 run=$2 s=$3 acks=$4 f
   f="$work/res/$mode.$s-$acks.r$run.json"
-  local common=(scenario="$mode" run="$run" label="${label[$s-$acks]}" order="${order[$s-$acks]}"
+  # dclass: the nagare row this one is compared with; JetStream acknowledges
+  # before it fsyncs, as acks=1 does
+  local common=(scenario="$mode" run="$run" label="${label[$s-$acks]}" order="${order[$s-$acks]}" dclass="$acks"
                 title_extra="$LAT_SIZE B, $RUNS runs of $LAT_SECONDS s; p50/p99 are medians of the runs'")
   case $s in
     nagare)
