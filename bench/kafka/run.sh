@@ -31,6 +31,7 @@
 #   PG_PORT=55600        PostgreSQL (Unix socket only)
 #   KAFKA_PORT, REDIS_PORT, NATS_PORT   default: free ports
 #   EXTRA_CONF=""        more postgresql.conf lines, e.g. "nagare.io_method = plain"
+#   CLIENT_CPUS=""       run the load generators under taskset -c CLIENT_CPUS
 #   INSTALL=1            0: do not apt-get install anything
 #   KEEP=0               1: keep the scratch directory (logs, every result)
 #
@@ -54,6 +55,7 @@ NOISE_PCT=${NOISE_PCT:-10}
 RETRY_BUDGET=${RETRY_BUDGET:-60}
 PG_PORT=${PG_PORT:-55600}
 INSTALL=${INSTALL:-1}
+CLIENT_CPUS=${CLIENT_CPUS:-}
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -236,7 +238,7 @@ json.dump({
   "nagare": "commit $rev, $PARTITIONS partition(s) per topic",
   "redis": "redis-server $(pkgver redis-server), appendonly yes, no RDB, no automatic AOF rewrite; hiredis $(pkgver libhiredis-dev)",
   "nats": "nats-server $(pkgver nats-server) -js, file store (fsync every 2 min: 2.9 has no sync_interval); cnats $(pkgver libnats-dev)",
-  "clients": "librdkafka $(pkgver librdkafka-dev); one client process per run, on the same machine",
+  "clients": "librdkafka $(pkgver librdkafka-dev); one client process per run, on the same machine${CLIENT_CPUS:+, pinned to CPUs $CLIENT_CPUS}",
   "runs": "$RUNS interleaved; produce at most ${DURATION} s ($MAX_100 x 100 B, $MAX_1K x 1 KiB); latency ${LAT_SECONDS} s per run",
   "sizes": "payload bytes; MB = 10^6 bytes",
   "knobs": {"RUNS": $RUNS, "DURATION": $DURATION, "MAX_100": $MAX_100, "MAX_1K": $MAX_1K,
@@ -302,7 +304,7 @@ measure() {
   while :; do
     [ "$system" = nagare ] && h0=$(hwm "$topic")
     python3 "$here/kbench.py" run "$f" --server "${server_pid[$system]}" --others "$(others "$system")" \
-      --harness $$ "${sets[@]}" -- timeout -k 5 $((cost + 60)) "$@" || true
+      --harness $$ "${sets[@]}" -- timeout -k 5 $((cost + 60)) ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$@" || true
     trouble=""
     if [ "$system" = nagare ]; then
       if nagare_crashed "$(basename "$f" .json)"; then
