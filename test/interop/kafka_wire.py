@@ -168,7 +168,7 @@ def good_still_works(tag):
 
 cases = [
     ("an unknown API key", frame(header_v1(1000, 0, 1) + b"\x00" * 8)),
-    ("a version nagare does not implement (Metadata v13)", frame(header_v1(3, 13, 1) + b"\xff\xff\xff\xff")),
+    ("an API nagare does not implement (EndTxn v0: no transactions)", frame(header_v1(26, 0, 1) + b"\xff\xff\xff\xff")),
     ("a request size above nagare.max_request_size", struct.pack(">i", 200 * 1024 * 1024) + b"\x00" * 64),
     ("a negative request size", struct.pack(">i", -5) + b"\x00" * 16),
     ("a request size below a header", struct.pack(">i", 3) + b"abc"),

@@ -95,9 +95,13 @@ ok((grep { -d "$root/$del_id-$_" } 0 .. 2) == 3, 'directories stay until the del
 $s->query_safe('COMMIT');
 ok(wait_until(sub { !grep { -e "$root/$del_id-$_" } 0 .. 2 }),
 	'directories of the deleted topic are removed after commit');
-my $since = log_since($node, $logpos);
-is_deeply([ sort $since =~ /nagare broker: removed partition (\d+) of topic $del_id\b/g ],
-	[ 0, 1, 2 ], 'broker logs the removal of each partition');
+# the broker logs each removal just after removing the directory
+my @removed;
+wait_until(sub {
+	@removed = sort(log_since($node, $logpos) =~ /nagare broker: removed partition (\d+) of topic $del_id\b/g);
+	return @removed == 3;
+});
+is_deeply(\@removed, [ 0, 1, 2 ], 'broker logs the removal of each partition');
 like(sql_error($node, "SELECT * FROM nagare.consume('del', 0, 0, 10)"),
 	qr/^ERROR:  42704: topic "del" does not exist/, 'consume of a deleted topic fails');
 # the row stays as a tombstone for a grace period (a minute), then the nagare

@@ -58,8 +58,8 @@ is($node->safe_psql('postgres', "SELECT \"offset\" FROM nagare.send('alive', 'k'
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminated by signal|was terminated|exited with exit code [^1]/,
 	'no process crashed');
-like($log, qr/closing connection from 127\.0\.0\.1:\d+: unsupported request Metadata \(key 3\) version 13/,
-	'an unimplemented version is logged with the API name');
+like($log, qr/closing connection from 127\.0\.0\.1:\d+: unsupported request EndTxn \(key 26\) version 0/,
+	'an unimplemented API is logged with its name');
 like($log, qr/request size 209715200 is outside 10\.\.1048576/,
 	'an oversized frame is logged with the limit');
 like($log, qr/refusing Kafka connection: nagare\.max_connections \(5\) reached/,
