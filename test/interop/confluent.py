@@ -5,7 +5,8 @@ usage: confluent.py HOST:PORT COMMAND JSON|@FILE   (see interop_common.py)
 
 Commands and their JSON arguments:
   produce        topic partition records|gen [compression acks linger_ms
-                 max_in_flight batch_num_messages conf]
+                 max_in_flight batch_num_messages conf each]
+                 (each: flush after every record, so each is a batch of its own)
                  -> {"results": [{"offset": n} | {"error": NAME, "code": n}]}
   consume        topic partition offset(n|"earliest"|"latest") count
                  [timeout_ms reset("earliest"|"latest"|"error") seek([after, to])]
@@ -79,8 +80,8 @@ def produce():
             if err is not None:
                 results[i] = err_name(err)
             else:
-                off = msg.offset()
-                results[i] = {"offset": off if off >= 0 else None}
+                off = msg.offset()	# None (or -1001) without acks
+                results[i] = {"offset": off if off is not None and off >= 0 else None}
         return cb
 
     for i, r in enumerate(recs):
@@ -99,6 +100,9 @@ def produce():
                 # rejected by the client itself (e.g. larger than its own limit)
                 results[i] = err_name(e.args[0])
                 break
+        if args.get("each"):
+            # one record per batch: wait for its delivery before the next
+            p.flush(args.get("timeout_s", 60))
         p.poll(0)
     left = p.flush(args.get("timeout_s", 60))
     if left:
@@ -266,7 +270,7 @@ def produce_loop():
                 emit({"seq": seq, "error": err.name()})
             else:
                 counts["acked"] += 1
-                emit({"seq": seq, "offset": msg.offset()})
+                emit({"seq": seq, "offset": msg.offset(), "t": time.time()})
         return cb
 
     expired = deadline(args["seconds"])

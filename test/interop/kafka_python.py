@@ -50,6 +50,8 @@ def produce():
                        headers=[(n, unhex(v)) for n, v in r.get("h") or []],
                        partition=args["partition"], timestamp_ms=r.get("ts"))
             futures.append(f)
+            if args.get("each"):
+                p.flush(timeout=60)	# one record per batch
         except Errors.KafkaError as e:
             futures.append(err_of(e))
     p.flush(timeout=60)
@@ -194,7 +196,7 @@ def produce_loop():
     def ok(seq):
         def cb(md):
             counts["acked"] += 1
-            emit({"seq": seq, "offset": md.offset})
+            emit({"seq": seq, "offset": md.offset, "t": time.time()})
         return cb
 
     def bad(seq):

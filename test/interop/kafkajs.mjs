@@ -200,7 +200,7 @@ async function produceLoop () {
     try {
       const md = await p.send({ topic: args.topic, acks: -1, messages: [{ value: `${args.prefix}-${seq}`, partition: args.partition }] })
       counts.acked++
-      process.stdout.write(JSON.stringify({ seq, offset: Number(md[0].baseOffset) }) + '\n')
+      process.stdout.write(JSON.stringify({ seq, offset: Number(md[0].baseOffset), t: Date.now() / 1000 }) + '\n')
     } catch (e) {
       counts.failed++
       process.stdout.write(JSON.stringify({ seq, error: errName(e) }) + '\n')
@@ -226,6 +226,8 @@ await main({
   alter_configs: () => adminResult(a => a.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: args.topic, configEntries: cfg(args.configs) }] })),
   create_partitions: () => adminResult(a => a.createPartitions({ topicPartitions: [{ topic: args.topic, count: args.count }], timeout: 10000 })),
   delete_topic: () => adminResult(a => a.deleteTopics({ topics: [args.topic], timeout: 10000 })),
-  delete_records: () => adminResult(a => a.deleteTopicRecords({ topic: args.topic, partitions: [{ partition: args.partition, offset: String(args.offset) }] })),
+  // deleteTopicRecords finds leaders in metadata it does not load itself
+  delete_records: () => adminResult(a => a.fetchTopicMetadata({ topics: [args.topic] })
+    .then(() => a.deleteTopicRecords({ topic: args.topic, partitions: [{ partition: args.partition, offset: String(args.offset) }] }))),
   produce_loop: produceLoop
 }, cmd)

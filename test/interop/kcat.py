@@ -8,9 +8,10 @@ usage: kcat.py HOST:PORT COMMAND JSON|@FILE   (see interop_common.py)
                 One kcat -P per record (file mode: the value is the file's
                 bytes), so headers can differ per record.  kcat prints no
                 offsets: results are {"offset": null} or {"error": text}.
+                A null or empty value goes through stdin instead (kcat skips
+                empty files), "key\x1f\n" with -K '\x1f', and -Z for null.
                 Limits of the tool: keys and header values come from the
-                command line (text without NUL; an empty key is no key), and
-                with -Z an empty value is sent as null.
+                command line (text without NUL); with -Z an empty key is null.
   consume       topic partition offset count [timeout_ms]
                 kcat -C -e with a -f format that gives key and value lengths,
                 so binary keys and values are read exactly; headers come as
@@ -49,14 +50,21 @@ def produce():
             with open(path, "wb") as f:
                 f.write(v or b"")
             argv = list(common)
-            if r.get("k") is not None:
-                argv += ["-k", unhex(r["k"]).decode("latin-1")]
             for n, hv in r.get("h") or []:
                 argv += ["-H", "%s=%s" % (n, unhex(hv).decode("latin-1"))]
-            if v is None:
-                argv.append("-Z")
-            argv.append(path)
-            rc, out, err = run(argv)
+            key = unhex(r.get("k"))
+            stdin = None
+            if v:
+                # the file's bytes are the value, exactly
+                if key is not None:
+                    argv += ["-k", key.decode("latin-1")]
+                argv.append(path)
+            else:
+                # kcat skips empty files: a null or empty value goes through
+                # stdin as "key<US>" + newline; -Z makes empty key/value null
+                argv += ["-K", r"\x1f"] + (["-Z"] if v is None else [])
+                stdin = (key or b"") + b"\x1f\n"
+            rc, out, err = run(argv, stdin=stdin)
             if rc != 0 or "ERROR" in err or "failed" in err.lower():
                 results.append({"error": err.strip() or "exit %d" % rc})
             else:

@@ -178,7 +178,7 @@ async function produceLoop () {
     try {
       const r = await p.send({ messages: [{ topic: args.topic, partition: args.partition, value: Buffer.from(`${args.prefix}-${seq}`) }] })
       counts.acked++
-      process.stdout.write(JSON.stringify({ seq, offset: Number(r.offsets[0].offset) }) + '\n')
+      process.stdout.write(JSON.stringify({ seq, offset: Number(r.offsets[0].offset), t: Date.now() / 1000 }) + '\n')
     } catch (e) {
       counts.failed++
       process.stdout.write(JSON.stringify({ seq, error: errName(e) }) + '\n')

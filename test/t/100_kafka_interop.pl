@@ -159,6 +159,14 @@ sub wire_rec
 
 sub sql_exec { my ($sql) = @_; return $node->safe_psql('postgres', $sql) }
 
+# a topic's overrides as "name=value,..." sorted by name
+sub overrides
+{
+	my ($topic) = @_;
+	return sql_exec("SELECT string_agg(key || '=' || value, ',' ORDER BY key) "
+		  . "FROM nagare.topics, jsonb_each_text(overrides) WHERE topic = " . q_lit($topic));
+}
+
 sub sql_topic
 {
 	my ($topic, $partitions, $config) = @_;
@@ -209,8 +217,12 @@ sub produce_with
 sub consume_with
 {
 	my ($client, $args) = @_;
-	return sql_consume($args->{topic}, $args->{partition}, $args->{offset} // 0, $args->{count})
-	  if $client eq 'sql';
+	if ($client eq 'sql')
+	{
+		my $from = $args->{offset} // 0;
+		$from = 0 if $from eq 'earliest';
+		return sql_consume($args->{topic}, $args->{partition}, $from, $args->{count});
+	}
 	my %a = (timeout_ms => 15000, %$args);
 	$a{fetch_version} = $api{1}[1] if $client eq 'platformatic' && $api{1};
 	return run_client($client, 'consume', \%a);
@@ -393,7 +405,7 @@ SKIP:
 		$cluster_ids{$c} = $md->{cluster_id} if defined $md->{cluster_id};
 	}
 	my %distinct = map { $_ => 1 } values %cluster_ids;
-	ok(keys %distinct <= 1 && !grep { $_ eq '' } keys %distinct,
+	ok(keys(%distinct) == 1 && !grep({ $_ eq '' } keys %distinct),
 		'every client that reads the cluster id gets the same non-empty one')
 	  or diag($json->encode(\%cluster_ids));
 
@@ -431,8 +443,20 @@ SKIP:
 				linger_ms => 50 });
 			check_produced("$w produces $codec", $res, scalar @$recs, null_ok => $w eq 'kcat') or next;
 			my $seen = stored_codecs($topic, 0);
-			ok($seen->{ $codec_id{$codec} }, "$w $codec: the partition holds $codec batches")
-			  or diag('codecs stored: ' . $json->encode($seen));
+			{
+				# librdkafka 2.0.2 compresses gzip, snappy and lz4 only for a
+				# broker that advertises Produce v0 (rdkafka_msgset_writer.c,
+				# compr_req[]), lz4 also FindCoordinator (rdkafka_feature.c);
+				# else it sends the batch uncompressed, and says so at debug
+				# level only ("Broker does not support compression type")
+				local $TODO;
+				$TODO = 'librdkafka 2.0.2 does not compress for a broker without Produce v0'
+				  . ($codec eq 'lz4' ? ' and FindCoordinator' : '') . ' in ApiVersions'
+				  if ($w eq 'kcat' || $w eq 'confluent') && $codec ne 'zstd'
+				  && ($api{0}[0] > 0 || ($codec eq 'lz4' && !$api{10}));
+				ok($seen->{ $codec_id{$codec} }, "$w $codec: the partition holds $codec batches")
+				  or diag('codecs stored: ' . $json->encode($seen));
+			}
 			check_records("SQL reads $w $codec", $recs,
 				sql_consume($topic, 0, 0, 100), 'sql');
 			my ($r) = grep { $_ ne $w && avail($_) && can_read($_, $codec) } qw(confluent kafka_python platformatic kcat);
@@ -673,9 +697,12 @@ for my $c (grep { $_ ne 'kcat' } @clients)
 		my %cfg = ('retention.ms' => '3600000', 'cleanup.policy' => 'delete', 'max.message.bytes' => '20000');
 		my $r = run_client($c, 'create_topic', { topic => $t, partitions => 3, configs => \%cfg }) or next;
 		is($r->{error}, undef, "$c: CreateTopics with configs");
-		my $row = sql_exec("SELECT partitions, overrides->>'retention.ms', overrides->>'cleanup.policy', "
-			  . "overrides->>'max.message.bytes' FROM nagare.topics WHERE topic = '$t'");
-		is($row, '3|3600000|delete|20000', "$c: nagare.topics shows the topic, 3 partitions and its settings");
+		# (nagare validates cleanup.policy but keeps no override for "delete",
+		# the only policy it has: it shows in config, not in overrides)
+		my $row = sql_exec("SELECT partitions, config->>'cleanup.policy' FROM nagare.topics WHERE topic = '$t'")
+		  . '|' . overrides($t);
+		is($row, '3|delete|max.message.bytes=20000,retention.ms=3600000',
+			"$c: nagare.topics shows the topic, 3 partitions and its settings");
 		$r = run_client($c, 'create_topic', { topic => $t, partitions => 1 });
 		like($r && $r->{error} // 'no error', qr/TOPIC_ALREADY_EXISTS|TopicAlreadyExists/i,
 			"$c: creating it again is TOPIC_ALREADY_EXISTS");
@@ -690,18 +717,20 @@ for my $c (grep { $_ ne 'kcat' } @clients)
 			my $cf = $r->{configs};
 			is($r->{error}, undef, "$c: DescribeConfigs");
 			is(join('|', map { ($cf->{$_}{value} // 'null') . ($cf->{$_}{default} ? '(default)' : '') }
-				  qw(retention.ms cleanup.policy max.message.bytes segment.bytes)),
-				'3600000|delete|20000|' . sql_exec("SELECT config->>'segment.bytes' FROM nagare.topics WHERE topic = '$t'") . '(default)',
+				  qw(retention.ms max.message.bytes segment.bytes)) . '|' . ($cf->{'cleanup.policy'}{value} // 'null'),
+				'3600000|20000|' . sql_exec("SELECT config->>'segment.bytes' FROM nagare.topics WHERE topic = '$t'")
+				  . '(default)|delete',
 				"$c: DescribeConfigs gives the settings and marks defaults");
 		}
 
-		$r = run_client($c, 'alter_configs', { topic => $t, configs => { 'retention.ms' => '7200000', 'cleanup.policy' => 'delete' } });
+		$r = run_client($c, 'alter_configs', { topic => $t, configs => { 'retention.ms' => '7200000', 'segment.ms' => '3600000' } });
 		is($r && $r->{error}, undef, "$c: AlterConfigs");
 		# AlterConfigs sets the whole set: max.message.bytes returns to its default
-		is(sql_exec("SELECT overrides FROM nagare.topics WHERE topic = '$t'"),
-			'{"retention.ms": 7200000, "cleanup.policy": "delete"}',
-			"$c: AlterConfigs replaced the topic's settings (Kafka semantics)")
-		  or note('(numbers or strings in overrides: ' . sql_exec("SELECT overrides FROM nagare.topics WHERE topic = '$t'") . ')');
+		is(overrides($t), 'retention.ms=7200000,segment.ms=3600000',
+			"$c: AlterConfigs replaced the topic's settings (Kafka semantics: unnamed ones return to defaults)");
+		$r = run_client($c, 'alter_configs', { topic => $t, configs => { 'retention.ms' => 'soon' } });
+		ok($r && defined $r->{error}, "$c: AlterConfigs with a bad value is refused (" . ($r && $r->{error} // 'no error') . ')');
+		is(overrides($t), 'retention.ms=7200000,segment.ms=3600000', "$c: and changes nothing");
 
 		if ($c eq 'platformatic')
 		{
@@ -710,10 +739,10 @@ for my $c (grep { $_ ne 'kcat' } @clients)
 				my $why = missing_apis(44);
 				skip $why, 1 if $why;
 				$r = run_client($c, 'incremental_alter_configs',
-					{ topic => $t, set => { 'segment.ms' => '600000' }, delete => ['retention.ms'] });
+					{ topic => $t, set => { 'max.message.bytes' => '30000' }, delete => ['segment.ms'] });
 				is($r && $r->{error}, undef, "$c: IncrementalAlterConfigs");
-				is(sql_exec("SELECT overrides->>'segment.ms', overrides ? 'retention.ms', overrides->>'cleanup.policy' FROM nagare.topics WHERE topic = '$t'"),
-					'600000|f|delete', "$c: IncrementalAlterConfigs set one setting, deleted one, kept the rest");
+				is(overrides($t), 'max.message.bytes=30000,retention.ms=7200000',
+					"$c: IncrementalAlterConfigs set one setting, deleted one, kept the other");
 			}
 		}
 
@@ -759,9 +788,11 @@ SKIP:
 	my $recs = [ { k => 'auto', v => 'created on first use', h => [] } ];
 	my $r = produce_with('kcat', { topic => 'auto-made', partition => 0, raw => $recs });
 	check_produced('kcat produces to a topic that does not exist', $r, 1, null_ok => 1);
-	is(sql_exec("SELECT partitions FROM nagare.topics WHERE topic = 'auto-made'"), 1,
-		'the topic was created with 1 partition');
-	check_records('SQL reads the record', $recs, sql_consume('auto-made', 0, 0, 10), 'sql');
+	if (is(sql_exec("SELECT partitions FROM nagare.topics WHERE topic = 'auto-made'"), 1,
+		'the topic was created with 1 partition'))
+	{
+		check_records('SQL reads the record', $recs, sql_consume('auto-made', 0, 0, 10), 'sql');
+	}
 	sql_exec("ALTER SYSTEM SET nagare.auto_create_topics = off; SELECT pg_reload_conf()");
 	usleep(500_000);
 	SKIP:
@@ -791,10 +822,11 @@ SKIP:
 		$run{$c} = [ $h, \$out, \$err ];
 	}
 	sleep(4);
-	my $before = { map { my $o = ${ $run{$_}[1] }; ($_ => scalar(() = $o =~ /"offset"/g)) } @loopers };
+	my $stopping = time();
 	$node->restart;
 	wait_broker_ready($node);
 	my $restarted = time();
+	note(sprintf('restart took %.1fs', $restarted - $stopping));
 	for my $c (@loopers)
 	{
 		my ($h, $out, $err) = @{ $run{$c} };
@@ -802,9 +834,11 @@ SKIP:
 		my @lines = map { decode_json($_) } grep { /^\{/ } split /\n/, $$out;
 		my $sum = pop @lines;
 		my @acked = grep { defined $_->{offset} } @lines;
-		note("$c across the restart: " . $json->encode($sum) . ", $before->{$c} acked before it");
-		ok(@acked > $before->{$c} && $sum && $sum->{acked} == @acked,
-			"$c keeps producing after the restart ($before->{$c} acked before, " . scalar(@acked) . ' in all)')
+		my $before = grep { $_->{t} < $stopping } @acked;
+		my $after = grep { $_->{t} > $restarted } @acked;
+		note("$c across the restart: " . $json->encode($sum));
+		ok($before > 0 && $after > 0 && $sum && $sum->{acked} == @acked,
+			"$c produces before the restart ($before acknowledged) and after it ($after)")
 		  or diag(substr($$err, -2000));
 		my %at = map { split /\|/, $_, 2 }
 		  split /\n/, sql_exec("SELECT \"offset\" || '|' || convert_from(value, 'UTF8') FROM nagare.consume('rs-$c', 0, 0, 1000000)");
