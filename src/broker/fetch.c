@@ -265,7 +265,7 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	}
 	fs->resp = nagare_conn_new_response(conn);
 
-	if (req->MaxWaitMs <= 0 || fetch_evaluate(fs) >= Max(fs->min_bytes, 1))
+	if (fetch_evaluate(fs) >= Max(fs->min_bytes, 1) || req->MaxWaitMs <= 0)
 	{
 		fetch_start_reads(fs);
 		return;
