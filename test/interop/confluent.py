@@ -81,11 +81,14 @@ def produce():
                 results[i] = err_name(err)
             else:
                 off = msg.offset()	# None (or -1001) without acks
-                results[i] = {"offset": off if off is not None and off >= 0 else None}
+                results[i] = {"offset": off if off is not None and off >= 0 else None,
+                              "p": msg.partition()}
         return cb
 
     for i, r in enumerate(recs):
-        kw = {"partition": args["partition"], "on_delivery": report(i)}
+        kw = {"on_delivery": report(i)}
+        if args["partition"] is not None:	# else the partitioner's choice
+            kw["partition"] = args["partition"]
         if r.get("h"):
             kw["headers"] = [(n, unhex(v)) for n, v in r["h"]]
         if r.get("ts") is not None:

@@ -62,7 +62,7 @@ def produce():
             continue
         try:
             md = f.get(timeout=30)
-            results.append({"offset": md.offset if md.offset >= 0 else None})
+            results.append({"offset": md.offset if md.offset >= 0 else None, "p": md.partition})
         except Errors.KafkaError as e:
             results.append(err_of(e))
     p.close(timeout=10)

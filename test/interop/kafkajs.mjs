@@ -44,7 +44,8 @@ function message (r, partition) {
     if (n in headers) headers[n] = [].concat(headers[n], [b])
     else headers[n] = b
   }
-  const m = { key: unhex(r.k), value: unhex(r.v), headers, partition }
+  const m = { key: unhex(r.k), value: unhex(r.v), headers }
+  if (partition !== null && partition !== undefined) m.partition = partition // else murmur2 of the key
   if (r.ts !== null && r.ts !== undefined) m.timestamp = String(r.ts)
   return m
 }
@@ -62,7 +63,7 @@ async function produce () {
     try {
       const md = await p.send({ topic: args.topic, acks, compression, messages: group.map(r => message(r, args.partition)) })
       const base = md && md[0] && md[0].baseOffset !== undefined ? Number(md[0].baseOffset) : null
-      group.forEach((_, i) => results.push({ offset: base === null || base < 0 ? null : base + i }))
+      group.forEach((_, i) => results.push({ offset: base === null || base < 0 ? null : base + i, p: md && md[0] ? md[0].partition : null }))
     } catch (e) {
       group.forEach(() => results.push({ error: errName(e), message: String(e.message) }))
     }

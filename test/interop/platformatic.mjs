@@ -12,7 +12,7 @@
 // consumer group is involved.  Fetch v12 names topics, v13+ gives topic ids:
 // pass fetch_version (the broker's highest Fetch version) to choose.  On
 // Node 20 the client has no zstd (node:zlib lacks it).
-import { Admin, Consumer, Producer } from '@platformatic/kafka'
+import { Admin, Consumer, Producer, compatibilityPartitioner } from '@platformatic/kafka'
 import { main, parseArgs, recordsOf, sleep, tohex, unhex } from './interop_common.mjs'
 
 const { boot, cmd, args } = parseArgs('commands: produce consume list_offsets metadata create_topic describe_configs alter_configs incremental_alter_configs create_partitions delete_topic delete_records produce_loop')
@@ -38,14 +38,17 @@ function message (r, partition) {
   const headers = new Map()
   // distinct Buffer objects as keys: repeated header keys stay repeated, in order
   for (const [n, v] of r.h || []) headers.set(Buffer.from(n), unhex(v))
-  const m = { topic: args.topic, partition, key: unhex(r.k), value: unhex(r.v), headers }
+  const m = { topic: args.topic, key: unhex(r.k), value: unhex(r.v), headers }
+  if (partition !== null && partition !== undefined) m.partition = partition
   if (r.ts !== null && r.ts !== undefined) m.timestamp = BigInt(r.ts)
   return m
 }
 
 async function produce () {
   const acks = args.acks === 'all' || args.acks === undefined ? -1 : Number(args.acks)
-  const p = new Producer({ ...base, idempotent: false, acks, compression: args.compression || 'none' })
+  // partitioner "java": murmur2 & 0x7fffffff as Kafka's Java client (and
+  // nagare.send); the client's default takes murmur2 >>> 0 instead
+  const p = new Producer({ ...base, idempotent: false, acks, compression: args.compression || 'none', ...(args.partitioner === 'java' ? { partitioner: compatibilityPartitioner } : {}) })
   const recs = recordsOf(args)
   const results = []
   const groups = args.each ? recs.map(r => [r]) : [recs]
@@ -53,7 +56,7 @@ async function produce () {
     try {
       const res = await p.send({ messages: group.map(r => message(r, args.partition)), acks })
       const o = res.offsets && res.offsets[0] ? Number(res.offsets[0].offset) : null
-      group.forEach((_, i) => results.push({ offset: o === null || o < 0 ? null : o + i }))
+      group.forEach((_, i) => results.push({ offset: o === null || o < 0 ? null : o + i, p: res.offsets && res.offsets[0] ? res.offsets[0].partition : null }))
     } catch (e) {
       group.forEach(() => results.push({ error: errName(e), message: String(e.message) }))
     }

@@ -403,6 +403,11 @@ SKIP:
 			"$c: Metadata shows the topic made by SQL with its 3 partitions led by broker $id")
 		  or diag('topic: ' . $json->encode($t));
 		$cluster_ids{$c} = $md->{cluster_id} if defined $md->{cluster_id};
+		if ($c eq 'platformatic' && $api{3}[1] >= 10)
+		{
+			is($t && $t->{id}, sql_exec("SELECT topic_uuid FROM nagare.topics WHERE topic = 'sqlmade'"),
+				"$c: Metadata v10+ gives the topic id of nagare.topics.topic_uuid");
+		}
 	}
 	my %distinct = map { $_ => 1 } values %cluster_ids;
 	ok(keys(%distinct) == 1 && !grep({ $_ eq '' } keys %distinct),
@@ -459,9 +464,10 @@ SKIP:
 			}
 			check_records("SQL reads $w $codec", $recs,
 				sql_consume($topic, 0, 0, 100), 'sql');
+			# from offset 2, inside a compressed batch
 			my ($r) = grep { $_ ne $w && avail($_) && can_read($_, $codec) } qw(confluent kafka_python platformatic kcat);
-			check_records("$r reads $w $codec", $recs,
-				consume_with($r, { topic => $topic, partition => 0, offset => 0, count => scalar @$recs }), $r)
+			check_records("$r reads $w $codec from offset 2", [ @$recs[ 2 .. $#$recs ] ],
+				consume_with($r, { topic => $topic, partition => 0, offset => 2, count => @$recs - 2 }), $r, base => 2)
 			  if $r;
 			if ($codec eq 'gzip' && avail('kafkajs') && $w ne 'kafkajs')
 			{
@@ -483,6 +489,39 @@ SKIP:
 		ok($? == 0 && $n == @small * @{ $codecs{confluent} },
 			"kafka-python's decoder reads the stored compressed batches ($n records)")
 		  or diag($err);
+	}
+}
+
+# ---- keys to partitions: murmur2 as Kafka's Java client, in every client
+#      and in nagare.send; partitions other than 0 read back
+SKIP:
+{
+	skip $no_data, 1 if $no_data;
+	my @keys = map { "key-$_" } 0 .. 15;
+	sql_topic('keyed-sql', 4);
+	my %sqlp = map { $_ => sql_exec("SELECT partition FROM nagare.send('keyed-sql', '$_'::text, 'v'::text)") } @keys;
+	# librdkafka's default is CRC32 (consistent_random), @platformatic's
+	# murmur2 >>> 0: both have a Java-compatible option
+	my %opt = (confluent => { conf => { partitioner => 'murmur2_random' } },
+		platformatic => { partitioner => 'java' });
+	for my $c (grep { avail($_) } qw(confluent kafka_python kafkajs platformatic))
+	{
+		my $t = "keyed-$c";
+		sql_topic($t, 4);
+		my @recs = map { { k => $_, v => "v-$_", h => [] } } @keys;
+		my $res = produce_with($c, { topic => $t, partition => undef, each => JSON::PP::true, raw => \@recs,
+			%{ $opt{$c} // {} } }) or next;
+		my @r = @{ $res->{results} };
+		my @d = map { "$keys[$_]: partition " . ($r[$_]{p} // 'none') . ", nagare.send chose $sqlp{$keys[$_]}" }
+		  grep { ($r[$_]{p} // -1) != $sqlp{ $keys[$_] } } 0 .. $#keys;
+		ok(!@d, "$c puts each key in the partition nagare.send chooses (murmur2)") or diag(join("\n", @d));
+		# the busiest partition other than 0, read back by the same client
+		my %per;
+		push @{ $per{ $r[$_]{p} // 0 } }, $recs[$_] for 0 .. $#keys;
+		my ($p) = sort { @{ $per{$b} } <=> @{ $per{$a} } || $a <=> $b } grep { $_ != 0 } keys %per;
+		next unless defined $p;
+		check_records("$c reads partition $p back", $per{$p},
+			consume_with($c, { topic => $t, partition => $p, offset => 0, count => scalar @{ $per{$p} } }), $c);
 	}
 }
 
