@@ -131,7 +131,12 @@ def cmd_run(argv):
     # this script and the generator (reaped: in our children's ticks)
     ours += ticks(b, [me]) - ticks(a, [me])
     if harness:
+        # the driver and what it runs (psql...), less this script and the
+        # servers it may have started (counted above)
         hp = (tree(a, harness) | tree(b, harness)) - tree(b, me) - tree(a, me)
+        for r in [server] + others:
+            if r is not None:
+                hp -= tree(a, r) | tree(b, r)
         hp.discard(me)
         ours += ticks(b, hp, reaped=False) - ticks(a, hp, reaped=False)
     d = [y - x for x, y in zip(a["cpu"], b["cpu"])]
