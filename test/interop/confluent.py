@@ -9,7 +9,7 @@ Commands and their JSON arguments:
                  (each: flush after every record, so each is a batch of its own)
                  -> {"results": [{"offset": n} | {"error": NAME, "code": n}]}
   consume        topic partition offset(n|"earliest"|"latest") count
-                 [timeout_ms reset("earliest"|"latest"|"error") seek([after, to])]
+                 [timeout_ms reset("earliest"|"latest"|"error") seek([after, to]) conf]
                  -> {"records": [...], "error": NAME or null}
   list_offsets   topic partition [timestamps] -> {"earliest", "latest", "times"}
   metadata       [topics] -> {"brokers", "controller", "cluster_id", "topics"}
@@ -143,7 +143,7 @@ def rec_of(m):
 
 
 def consume():
-    c = consumer(args.get("reset", "earliest"))
+    c = consumer(args.get("reset", "earliest"), args.get("conf"))
     tp = TopicPartition(args["topic"], args["partition"], start_offset(args.get("offset", "earliest")))
     c.assign([tp])
     out, error = [], None

@@ -69,13 +69,13 @@ def produce():
     done({"results": results})
 
 
-def consumer(reset="earliest"):
+def consumer(reset="earliest", conf=None):
     # "error": anything but earliest/latest is kafka-python's NONE strategy,
     # under which poll() raises OffsetOutOfRangeError
     return KafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
                          auto_offset_reset={"error": "none"}.get(reset, reset),
                          fetch_max_wait_ms=200, request_timeout_ms=15000,
-                         reconnect_backoff_ms=50)
+                         reconnect_backoff_ms=50, **(conf or {}))
 
 
 def rec_of(m):
@@ -84,7 +84,7 @@ def rec_of(m):
 
 
 def consume():
-    c = consumer(args.get("reset", "earliest"))
+    c = consumer(args.get("reset", "earliest"), args.get("conf"))
     tp = TopicPartition(args["topic"], args["partition"])
     c.assign([tp])
     o = args.get("offset", "earliest")
