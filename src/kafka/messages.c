@@ -35,6 +35,24 @@ kafka_request_decode(KafkaReader *r, int16_t api_key, int16_t version,
 			return kafka_ListOffsetsRequest_decode(r, version, &out->ListOffsets, a);
 		case KAFKA_API_METADATA:
 			return kafka_MetadataRequest_decode(r, version, &out->Metadata, a);
+		case KAFKA_API_OFFSET_COMMIT:
+			return kafka_OffsetCommitRequest_decode(r, version, &out->OffsetCommit, a);
+		case KAFKA_API_OFFSET_FETCH:
+			return kafka_OffsetFetchRequest_decode(r, version, &out->OffsetFetch, a);
+		case KAFKA_API_FIND_COORDINATOR:
+			return kafka_FindCoordinatorRequest_decode(r, version, &out->FindCoordinator, a);
+		case KAFKA_API_JOIN_GROUP:
+			return kafka_JoinGroupRequest_decode(r, version, &out->JoinGroup, a);
+		case KAFKA_API_HEARTBEAT:
+			return kafka_HeartbeatRequest_decode(r, version, &out->Heartbeat, a);
+		case KAFKA_API_LEAVE_GROUP:
+			return kafka_LeaveGroupRequest_decode(r, version, &out->LeaveGroup, a);
+		case KAFKA_API_SYNC_GROUP:
+			return kafka_SyncGroupRequest_decode(r, version, &out->SyncGroup, a);
+		case KAFKA_API_DESCRIBE_GROUPS:
+			return kafka_DescribeGroupsRequest_decode(r, version, &out->DescribeGroups, a);
+		case KAFKA_API_LIST_GROUPS:
+			return kafka_ListGroupsRequest_decode(r, version, &out->ListGroups, a);
 		case KAFKA_API_API_VERSIONS:
 			return kafka_ApiVersionsRequest_decode(r, version, &out->ApiVersions, a);
 		case KAFKA_API_CREATE_TOPICS:
@@ -51,9 +69,13 @@ kafka_request_decode(KafkaReader *r, int16_t api_key, int16_t version,
 			return kafka_AlterConfigsRequest_decode(r, version, &out->AlterConfigs, a);
 		case KAFKA_API_CREATE_PARTITIONS:
 			return kafka_CreatePartitionsRequest_decode(r, version, &out->CreatePartitions, a);
+		case KAFKA_API_DELETE_GROUPS:
+			return kafka_DeleteGroupsRequest_decode(r, version, &out->DeleteGroups, a);
 		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
 			return kafka_IncrementalAlterConfigsRequest_decode(r, version,
 															   &out->IncrementalAlterConfigs, a);
+		case KAFKA_API_OFFSET_DELETE:
+			return kafka_OffsetDeleteRequest_decode(r, version, &out->OffsetDelete, a);
 		default:
 			break;
 	}
@@ -80,6 +102,24 @@ kafka_response_encode(KafkaWriter *w, int16_t api_key, int16_t version, const vo
 			return kafka_ListOffsetsResponse_encode(w, version, body);
 		case KAFKA_API_METADATA:
 			return kafka_MetadataResponse_encode(w, version, body);
+		case KAFKA_API_OFFSET_COMMIT:
+			return kafka_OffsetCommitResponse_encode(w, version, body);
+		case KAFKA_API_OFFSET_FETCH:
+			return kafka_OffsetFetchResponse_encode(w, version, body);
+		case KAFKA_API_FIND_COORDINATOR:
+			return kafka_FindCoordinatorResponse_encode(w, version, body);
+		case KAFKA_API_JOIN_GROUP:
+			return kafka_JoinGroupResponse_encode(w, version, body);
+		case KAFKA_API_HEARTBEAT:
+			return kafka_HeartbeatResponse_encode(w, version, body);
+		case KAFKA_API_LEAVE_GROUP:
+			return kafka_LeaveGroupResponse_encode(w, version, body);
+		case KAFKA_API_SYNC_GROUP:
+			return kafka_SyncGroupResponse_encode(w, version, body);
+		case KAFKA_API_DESCRIBE_GROUPS:
+			return kafka_DescribeGroupsResponse_encode(w, version, body);
+		case KAFKA_API_LIST_GROUPS:
+			return kafka_ListGroupsResponse_encode(w, version, body);
 		case KAFKA_API_API_VERSIONS:
 			return kafka_ApiVersionsResponse_encode(w, version, body);
 		case KAFKA_API_CREATE_TOPICS:
@@ -96,8 +136,12 @@ kafka_response_encode(KafkaWriter *w, int16_t api_key, int16_t version, const vo
 			return kafka_AlterConfigsResponse_encode(w, version, body);
 		case KAFKA_API_CREATE_PARTITIONS:
 			return kafka_CreatePartitionsResponse_encode(w, version, body);
+		case KAFKA_API_DELETE_GROUPS:
+			return kafka_DeleteGroupsResponse_encode(w, version, body);
 		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
 			return kafka_IncrementalAlterConfigsResponse_encode(w, version, body);
+		case KAFKA_API_OFFSET_DELETE:
+			return kafka_OffsetDeleteResponse_encode(w, version, body);
 		default:
 			break;
 	}

@@ -101,6 +101,70 @@
  *	- InitProducerId < 3: no ProducerId/ProducerEpoch in the request (they
  *	  decode as -1).
  *
+ * Consumer groups (codec only: the broker does not advertise them yet).
+ * KIP-345 static membership is GroupInstanceId (nullable; null when the
+ * version lacks it): JoinGroup v5+, SyncGroup/Heartbeat/LeaveGroup v3+,
+ * OffsetCommit v7+, DescribeGroups members v4+.  KIP-800 Reason (nullable,
+ * informational): JoinGroup v8+, LeaveGroup v5+ per member.  KIP-848
+ * (the new consumer protocol, ConsumerGroupHeartbeat, not in this codec)
+ * only shows in OffsetCommit v9, OffsetFetch v9 and ListGroups v5.
+ * ThrottleTimeMs is missing from v0 of the group responses (from JoinGroup
+ * v0-1, OffsetCommit v0-2 and OffsetFetch v0-2), but is in every version
+ * of DeleteGroups and OffsetDelete.
+ *	- FindCoordinator v0: no KeyType (decodes 0 = group; 1 = transaction);
+ *	  v0 responses have no ErrorMessage.  v4+ (KIP-699) batches: the
+ *	  request has CoordinatorKeys and no Key (decodes ""), the response
+ *	  only Coordinators[], one per key with its own ErrorCode; the top-level
+ *	  ErrorCode/NodeId/Host/Port are v0-3 only.  Host is never nullable: on
+ *	  an error Kafka sends NodeId -1, Host "", Port -1.
+ *	- JoinGroup v0: no RebalanceTimeoutMs (decodes -1: use SessionTimeoutMs,
+ *	  as Kafka does).  v4+ (KIP-394): a join with MemberId "" and no
+ *	  GroupInstanceId gets MEMBER_ID_REQUIRED with the new MemberId and must
+ *	  join again with it; v0-3 get their id in the same round.  Response
+ *	  ProtocolName is nullable only from v7 (send "" below v7, the encoder
+ *	  refuses null; Kafka sends null for "" from v7); ProtocolType is v7+;
+ *	  SkipAssignment v9+ (static leaders, leave false).  GenerationId of an
+ *	  error answer is -1 in Kafka.
+ *	- SyncGroup v5+ requests carry ProtocolType/ProtocolName (null below
+ *	  v5; when present, a mismatch is INCONSISTENT_GROUP_PROTOCOL) and v5+
+ *	  responses return them.  Assignment bytes are not nullable (empty on
+ *	  errors).  Followers send an empty Assignments array.
+ *	- LeaveGroup v0-2: one top-level MemberId (Members decodes as 0
+ *	  elements); v3+: Members[] (MemberId, GroupInstanceId, Reason v5+),
+ *	  the top-level MemberId decodes "", and the response has per-member
+ *	  Members[] results (v3+ only).
+ *	- OffsetCommit v0: no GenerationIdOrMemberEpoch (decodes -1) nor
+ *	  MemberId (decodes ""): generation < 0 is a "simple" commit (admin
+ *	  client, standalone consumer), which Kafka accepts only for an empty or
+ *	  new group.  CommitTimestamp is v1 only (per partition; else -1);
+ *	  RetentionTimeMs v2-4 only (-1 = broker default; v5+ has none);
+ *	  CommittedLeaderEpoch v6+ (else -1).  CommittedMetadata is nullable in
+ *	  every version.  v9 is v8 on the wire; GenerationIdOrMemberEpoch is the
+ *	  member epoch only for KIP-848 groups; for a group that does not exist
+ *	  and generation >= 0, Kafka answers GROUP_ID_NOT_FOUND from v9 and
+ *	  ILLEGAL_GENERATION below.
+ *	- OffsetFetch v0-1: Topics not nullable; v2+: null Topics = all of the
+ *	  group's topics.  Group-level errors: ErrorCode at the top for v2-7;
+ *	  v0-1 have none, so Kafka puts the error into every partition (offset
+ *	  -1, Metadata "").  CommittedLeaderEpoch v5+; RequireStable v7+
+ *	  (UNSTABLE_OFFSET_COMMIT, transactions only).  v8+ (KIP-709) batches
+ *	  groups: the request has only Groups[] (GroupId, Topics nullable,
+ *	  MemberId/MemberEpoch v9+, decoding as null/-1 below) and the top-level
+ *	  GroupId/Topics decode as ""/0 elements; the response has only
+ *	  Groups[] (with per-group ErrorCode), not Topics/ErrorCode.  A
+ *	  partition without a committed offset is offset -1, Metadata "",
+ *	  ErrorCode 0.
+ *	- DescribeGroups v3+: IncludeAuthorizedOperations and per-group
+ *	  AuthorizedOperations (INT32_MIN = not computed; fill it, the encoder
+ *	  has no defaults); members' GroupInstanceId v4+.  Only v5 is flexible.
+ *	- ListGroups v4+: StatesFilter (request) and GroupState (response);
+ *	  v5+: TypesFilter and GroupType ("classic"/"consumer").  Empty filters
+ *	  mean all groups.  v3+ flexible.
+ *	- DeleteGroups: v0 and v1 are the same; v2 flexible.  ThrottleTimeMs in
+ *	  every version.
+ *	- OffsetDelete: v0 only, never flexible; its response has ErrorCode
+ *	  before ThrottleTimeMs.
+ *
  * src/kafka/messages.h
  *
  *-------------------------------------------------------------------------
@@ -698,6 +762,749 @@ extern int	kafka_MetadataRequest_decode(KafkaReader *r, int16_t version,
 									 KafkaMetadataRequest *out, const KafkaAllocator *a);
 extern int	kafka_MetadataResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaMetadataResponse *in);
+
+/* ----------------------------------------------------------------------
+ * OffsetCommit (API key 8): versions 0-9, flexible v8+
+ * clients/src/main/resources/common/message/OffsetCommitRequest.json
+ * clients/src/main/resources/common/message/OffsetCommitResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaOffsetCommitRequestPartition
+{
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+	/* CommittedOffset (v0+): The message offset to be committed. */
+	int64_t		CommittedOffset;
+	/*
+	 * CommittedLeaderEpoch (v6+, default -1): The leader epoch of this
+	 * partition.
+	 */
+	int32_t		CommittedLeaderEpoch;
+	/* CommitTimestamp (v1, default -1): The timestamp of the commit. */
+	int64_t		CommitTimestamp;
+	/*
+	 * CommittedMetadata (v0+, nullable v0+): Any associated metadata the
+	 * client wants to keep.
+	 */
+	KafkaStr	CommittedMetadata;
+} KafkaOffsetCommitRequestPartition;
+
+typedef struct KafkaOffsetCommitRequestTopic
+{
+	/* Name (v0+): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v0+): Each partition to commit offsets for. */
+	int32_t		PartitionsCount;
+	KafkaOffsetCommitRequestPartition *Partitions;
+} KafkaOffsetCommitRequestTopic;
+
+typedef struct KafkaOffsetCommitRequest
+{
+	/* GroupId (v0+): The unique group identifier. */
+	KafkaStr	GroupId;
+	/*
+	 * GenerationIdOrMemberEpoch (v1+, default -1): The generation of the group
+	 * if using the classic group protocol or the member epoch if using the
+	 * consumer protocol.
+	 */
+	int32_t		GenerationIdOrMemberEpoch;
+	/* MemberId (v1+): The member ID assigned by the group coordinator. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v7+, nullable v7+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+	/*
+	 * RetentionTimeMs (v2-4, default -1): The time period in ms to retain the
+	 * offset.
+	 */
+	int64_t		RetentionTimeMs;
+	/* Topics (v0+): The topics to commit offsets for. */
+	int32_t		TopicsCount;
+	KafkaOffsetCommitRequestTopic *Topics;
+} KafkaOffsetCommitRequest;
+
+typedef struct KafkaOffsetCommitResponsePartition
+{
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+} KafkaOffsetCommitResponsePartition;
+
+typedef struct KafkaOffsetCommitResponseTopic
+{
+	/* Name (v0+): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v0+): The responses for each partition in the topic. */
+	int32_t		PartitionsCount;
+	KafkaOffsetCommitResponsePartition *Partitions;
+} KafkaOffsetCommitResponseTopic;
+
+typedef struct KafkaOffsetCommitResponse
+{
+	/*
+	 * ThrottleTimeMs (v3+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0+): The responses for each topic. */
+	int32_t		TopicsCount;
+	KafkaOffsetCommitResponseTopic *Topics;
+} KafkaOffsetCommitResponse;
+
+extern int	kafka_OffsetCommitRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaOffsetCommitRequest *out, const KafkaAllocator *a);
+extern int	kafka_OffsetCommitResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaOffsetCommitResponse *in);
+
+/* ----------------------------------------------------------------------
+ * OffsetFetch (API key 9): versions 0-9, flexible v6+
+ * clients/src/main/resources/common/message/OffsetFetchRequest.json
+ * clients/src/main/resources/common/message/OffsetFetchResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaOffsetFetchRequestTopic
+{
+	/* Name (v0-7): The topic name. */
+	KafkaStr	Name;
+	/*
+	 * PartitionIndexes (v0-7): The partition indexes we would like to fetch
+	 * offsets for.
+	 */
+	int32_t		PartitionIndexesCount;
+	int32_t *PartitionIndexes;
+} KafkaOffsetFetchRequestTopic;
+
+typedef struct KafkaOffsetFetchRequestTopics
+{
+	/* Name (v8+): The topic name. */
+	KafkaStr	Name;
+	/*
+	 * PartitionIndexes (v8+): The partition indexes we would like to fetch
+	 * offsets for.
+	 */
+	int32_t		PartitionIndexesCount;
+	int32_t *PartitionIndexes;
+} KafkaOffsetFetchRequestTopics;
+
+typedef struct KafkaOffsetFetchRequestGroup
+{
+	/* GroupId (v8+): The group ID. */
+	KafkaStr	GroupId;
+	/*
+	 * MemberId (v9+, nullable v9+, default null): The member ID assigned by
+	 * the group coordinator if using the new consumer protocol (KIP-848).
+	 */
+	KafkaStr	MemberId;
+	/*
+	 * MemberEpoch (v9+, default -1): The member epoch if using the new
+	 * consumer protocol (KIP-848).
+	 */
+	int32_t		MemberEpoch;
+	/*
+	 * Topics (v8+, nullable v8+): Each topic we would like to fetch offsets
+	 * for, or null to fetch offsets for all topics.
+	 */
+	int32_t		TopicsCount;
+	KafkaOffsetFetchRequestTopics *Topics;
+} KafkaOffsetFetchRequestGroup;
+
+typedef struct KafkaOffsetFetchRequest
+{
+	/* GroupId (v0-7): The group to fetch offsets for. */
+	KafkaStr	GroupId;
+	/*
+	 * Topics (v0-7, nullable v2-7): Each topic we would like to fetch offsets
+	 * for, or null to fetch offsets for all topics.
+	 */
+	int32_t		TopicsCount;
+	KafkaOffsetFetchRequestTopic *Topics;
+	/* Groups (v8+): Each group we would like to fetch offsets for */
+	int32_t		GroupsCount;
+	KafkaOffsetFetchRequestGroup *Groups;
+	/*
+	 * RequireStable (v7+, default false): Whether broker should hold on
+	 * returning unstable offsets but set a retriable error code for the
+	 * partitions.
+	 */
+	bool		RequireStable;
+} KafkaOffsetFetchRequest;
+
+typedef struct KafkaOffsetFetchResponsePartition
+{
+	/* PartitionIndex (v0-7): The partition index. */
+	int32_t		PartitionIndex;
+	/* CommittedOffset (v0-7): The committed message offset. */
+	int64_t		CommittedOffset;
+	/* CommittedLeaderEpoch (v5-7, default -1): The leader epoch. */
+	int32_t		CommittedLeaderEpoch;
+	/* Metadata (v0-7, nullable v0-7): The partition metadata. */
+	KafkaStr	Metadata;
+	/* ErrorCode (v0-7): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+} KafkaOffsetFetchResponsePartition;
+
+typedef struct KafkaOffsetFetchResponseTopic
+{
+	/* Name (v0-7): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v0-7): The responses per partition */
+	int32_t		PartitionsCount;
+	KafkaOffsetFetchResponsePartition *Partitions;
+} KafkaOffsetFetchResponseTopic;
+
+typedef struct KafkaOffsetFetchResponsePartitions
+{
+	/* PartitionIndex (v8+): The partition index. */
+	int32_t		PartitionIndex;
+	/* CommittedOffset (v8+): The committed message offset. */
+	int64_t		CommittedOffset;
+	/* CommittedLeaderEpoch (v8+, default -1): The leader epoch. */
+	int32_t		CommittedLeaderEpoch;
+	/* Metadata (v8+, nullable v8+): The partition metadata. */
+	KafkaStr	Metadata;
+	/*
+	 * ErrorCode (v8+): The partition-level error code, or 0 if there was no
+	 * error.
+	 */
+	int16_t		ErrorCode;
+} KafkaOffsetFetchResponsePartitions;
+
+typedef struct KafkaOffsetFetchResponseTopics
+{
+	/* Name (v8+): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v8+): The responses per partition */
+	int32_t		PartitionsCount;
+	KafkaOffsetFetchResponsePartitions *Partitions;
+} KafkaOffsetFetchResponseTopics;
+
+typedef struct KafkaOffsetFetchResponseGroup
+{
+	/* GroupId (v8+): The group ID. */
+	KafkaStr	GroupId;
+	/* Topics (v8+): The responses per topic. */
+	int32_t		TopicsCount;
+	KafkaOffsetFetchResponseTopics *Topics;
+	/*
+	 * ErrorCode (v8+, default 0): The group-level error code, or 0 if there
+	 * was no error.
+	 */
+	int16_t		ErrorCode;
+} KafkaOffsetFetchResponseGroup;
+
+typedef struct KafkaOffsetFetchResponse
+{
+	/*
+	 * ThrottleTimeMs (v3+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0-7): The responses per topic. */
+	int32_t		TopicsCount;
+	KafkaOffsetFetchResponseTopic *Topics;
+	/*
+	 * ErrorCode (v2-7, default 0): The top-level error code, or 0 if there was
+	 * no error.
+	 */
+	int16_t		ErrorCode;
+	/* Groups (v8+): The responses per group id. */
+	int32_t		GroupsCount;
+	KafkaOffsetFetchResponseGroup *Groups;
+} KafkaOffsetFetchResponse;
+
+extern int	kafka_OffsetFetchRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaOffsetFetchRequest *out, const KafkaAllocator *a);
+extern int	kafka_OffsetFetchResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaOffsetFetchResponse *in);
+
+/* ----------------------------------------------------------------------
+ * FindCoordinator (API key 10): versions 0-4, flexible v3+
+ * clients/src/main/resources/common/message/FindCoordinatorRequest.json
+ * clients/src/main/resources/common/message/FindCoordinatorResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaFindCoordinatorRequest
+{
+	/* Key (v0-3): The coordinator key. */
+	KafkaStr	Key;
+	/*
+	 * KeyType (v1+, default 0): The coordinator key type. (Group, transaction,
+	 * etc.)
+	 */
+	int8_t		KeyType;
+	/* CoordinatorKeys (v4+): The coordinator keys. */
+	int32_t		CoordinatorKeysCount;
+	KafkaStr *CoordinatorKeys;
+} KafkaFindCoordinatorRequest;
+
+typedef struct KafkaCoordinator
+{
+	/* Key (v4+): The coordinator key. */
+	KafkaStr	Key;
+	/* NodeId (v4+): The node id. */
+	int32_t		NodeId;
+	/* Host (v4+): The host name. */
+	KafkaStr	Host;
+	/* Port (v4+): The port. */
+	int32_t		Port;
+	/* ErrorCode (v4+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v4+, nullable v4+): The error message, or null if there
+	 * was no error.
+	 */
+	KafkaStr	ErrorMessage;
+} KafkaCoordinator;
+
+typedef struct KafkaFindCoordinatorResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0-3): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v1-3, nullable v1-3): The error message, or null if there
+	 * was no error.
+	 */
+	KafkaStr	ErrorMessage;
+	/* NodeId (v0-3): The node id. */
+	int32_t		NodeId;
+	/* Host (v0-3): The host name. */
+	KafkaStr	Host;
+	/* Port (v0-3): The port. */
+	int32_t		Port;
+	/* Coordinators (v4+): Each coordinator result in the response */
+	int32_t		CoordinatorsCount;
+	KafkaCoordinator *Coordinators;
+} KafkaFindCoordinatorResponse;
+
+extern int	kafka_FindCoordinatorRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaFindCoordinatorRequest *out, const KafkaAllocator *a);
+extern int	kafka_FindCoordinatorResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaFindCoordinatorResponse *in);
+
+/* ----------------------------------------------------------------------
+ * JoinGroup (API key 11): versions 0-9, flexible v6+
+ * clients/src/main/resources/common/message/JoinGroupRequest.json
+ * clients/src/main/resources/common/message/JoinGroupResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaJoinGroupRequestProtocol
+{
+	/* Name (v0+): The protocol name. */
+	KafkaStr	Name;
+	/* Metadata (v0+): The protocol metadata. */
+	KafkaBytes	Metadata;
+} KafkaJoinGroupRequestProtocol;
+
+typedef struct KafkaJoinGroupRequest
+{
+	/* GroupId (v0+): The group identifier. */
+	KafkaStr	GroupId;
+	/*
+	 * SessionTimeoutMs (v0+): The coordinator considers the consumer dead if
+	 * it receives no heartbeat after this timeout in milliseconds.
+	 */
+	int32_t		SessionTimeoutMs;
+	/*
+	 * RebalanceTimeoutMs (v1+, default -1): The maximum time in milliseconds
+	 * that the coordinator will wait for each member to rejoin when
+	 * rebalancing the group.
+	 */
+	int32_t		RebalanceTimeoutMs;
+	/* MemberId (v0+): The member id assigned by the group coordinator. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v5+, nullable v5+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+	/*
+	 * ProtocolType (v0+): The unique name the for class of protocols
+	 * implemented by the group we want to join.
+	 */
+	KafkaStr	ProtocolType;
+	/* Protocols (v0+): The list of protocols that the member supports. */
+	int32_t		ProtocolsCount;
+	KafkaJoinGroupRequestProtocol *Protocols;
+	/*
+	 * Reason (v8+, nullable v8+, default null): The reason why the member
+	 * (re-)joins the group.
+	 */
+	KafkaStr	Reason;
+} KafkaJoinGroupRequest;
+
+typedef struct KafkaJoinGroupResponseMember
+{
+	/* MemberId (v0+): The group member ID. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v5+, nullable v5+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+	/* Metadata (v0+): The group member metadata. */
+	KafkaBytes	Metadata;
+} KafkaJoinGroupResponseMember;
+
+typedef struct KafkaJoinGroupResponse
+{
+	/*
+	 * ThrottleTimeMs (v2+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* GenerationId (v0+, default -1): The generation ID of the group. */
+	int32_t		GenerationId;
+	/* ProtocolType (v7+, nullable v7+, default null): The group protocol name. */
+	KafkaStr	ProtocolType;
+	/*
+	 * ProtocolName (v0+, nullable v7+): The group protocol selected by the
+	 * coordinator.
+	 */
+	KafkaStr	ProtocolName;
+	/* Leader (v0+): The leader of the group. */
+	KafkaStr	Leader;
+	/*
+	 * SkipAssignment (v9+, default false): True if the leader must skip
+	 * running the assignment.
+	 */
+	bool		SkipAssignment;
+	/* MemberId (v0+): The member ID assigned by the group coordinator. */
+	KafkaStr	MemberId;
+	/* Members (v0+): */
+	int32_t		MembersCount;
+	KafkaJoinGroupResponseMember *Members;
+} KafkaJoinGroupResponse;
+
+extern int	kafka_JoinGroupRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaJoinGroupRequest *out, const KafkaAllocator *a);
+extern int	kafka_JoinGroupResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaJoinGroupResponse *in);
+
+/* ----------------------------------------------------------------------
+ * Heartbeat (API key 12): versions 0-4, flexible v4+
+ * clients/src/main/resources/common/message/HeartbeatRequest.json
+ * clients/src/main/resources/common/message/HeartbeatResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaHeartbeatRequest
+{
+	/* GroupId (v0+): The group id. */
+	KafkaStr	GroupId;
+	/* GenerationId (v0+): The generation of the group. */
+	int32_t		GenerationId;
+	/* MemberId (v0+): The member ID. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v3+, nullable v3+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+} KafkaHeartbeatRequest;
+
+typedef struct KafkaHeartbeatResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+} KafkaHeartbeatResponse;
+
+extern int	kafka_HeartbeatRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaHeartbeatRequest *out, const KafkaAllocator *a);
+extern int	kafka_HeartbeatResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaHeartbeatResponse *in);
+
+/* ----------------------------------------------------------------------
+ * LeaveGroup (API key 13): versions 0-5, flexible v4+
+ * clients/src/main/resources/common/message/LeaveGroupRequest.json
+ * clients/src/main/resources/common/message/LeaveGroupResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaMemberIdentity
+{
+	/* MemberId (v3+): The member ID to remove from the group. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v3+, nullable v3+, default null): The group instance ID
+	 * to remove from the group.
+	 */
+	KafkaStr	GroupInstanceId;
+	/*
+	 * Reason (v5+, nullable v5+, default null): The reason why the member left
+	 * the group.
+	 */
+	KafkaStr	Reason;
+} KafkaMemberIdentity;
+
+typedef struct KafkaLeaveGroupRequest
+{
+	/* GroupId (v0+): The ID of the group to leave. */
+	KafkaStr	GroupId;
+	/* MemberId (v0-2): The member ID to remove from the group. */
+	KafkaStr	MemberId;
+	/* Members (v3+): List of leaving member identities. */
+	int32_t		MembersCount;
+	KafkaMemberIdentity *Members;
+} KafkaLeaveGroupRequest;
+
+typedef struct KafkaMemberResponse
+{
+	/* MemberId (v3+): The member ID to remove from the group. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v3+, nullable v3+): The group instance ID to remove
+	 * from the group.
+	 */
+	KafkaStr	GroupInstanceId;
+	/* ErrorCode (v3+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+} KafkaMemberResponse;
+
+typedef struct KafkaLeaveGroupResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* Members (v3+): List of leaving member responses. */
+	int32_t		MembersCount;
+	KafkaMemberResponse *Members;
+} KafkaLeaveGroupResponse;
+
+extern int	kafka_LeaveGroupRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaLeaveGroupRequest *out, const KafkaAllocator *a);
+extern int	kafka_LeaveGroupResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaLeaveGroupResponse *in);
+
+/* ----------------------------------------------------------------------
+ * SyncGroup (API key 14): versions 0-5, flexible v4+
+ * clients/src/main/resources/common/message/SyncGroupRequest.json
+ * clients/src/main/resources/common/message/SyncGroupResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaSyncGroupRequestAssignment
+{
+	/* MemberId (v0+): The ID of the member to assign. */
+	KafkaStr	MemberId;
+	/* Assignment (v0+): The member assignment. */
+	KafkaBytes	Assignment;
+} KafkaSyncGroupRequestAssignment;
+
+typedef struct KafkaSyncGroupRequest
+{
+	/* GroupId (v0+): The unique group identifier. */
+	KafkaStr	GroupId;
+	/* GenerationId (v0+): The generation of the group. */
+	int32_t		GenerationId;
+	/* MemberId (v0+): The member ID assigned by the group. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v3+, nullable v3+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+	/* ProtocolType (v5+, nullable v5+, default null): The group protocol type. */
+	KafkaStr	ProtocolType;
+	/* ProtocolName (v5+, nullable v5+, default null): The group protocol name. */
+	KafkaStr	ProtocolName;
+	/* Assignments (v0+): Each assignment. */
+	int32_t		AssignmentsCount;
+	KafkaSyncGroupRequestAssignment *Assignments;
+} KafkaSyncGroupRequest;
+
+typedef struct KafkaSyncGroupResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* ProtocolType (v5+, nullable v5+, default null): The group protocol type. */
+	KafkaStr	ProtocolType;
+	/* ProtocolName (v5+, nullable v5+, default null): The group protocol name. */
+	KafkaStr	ProtocolName;
+	/* Assignment (v0+): The member assignment. */
+	KafkaBytes	Assignment;
+} KafkaSyncGroupResponse;
+
+extern int	kafka_SyncGroupRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaSyncGroupRequest *out, const KafkaAllocator *a);
+extern int	kafka_SyncGroupResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaSyncGroupResponse *in);
+
+/* ----------------------------------------------------------------------
+ * DescribeGroups (API key 15): versions 0-5, flexible v5+
+ * clients/src/main/resources/common/message/DescribeGroupsRequest.json
+ * clients/src/main/resources/common/message/DescribeGroupsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeGroupsRequest
+{
+	/* Groups (v0+): The names of the groups to describe */
+	int32_t		GroupsCount;
+	KafkaStr *Groups;
+	/*
+	 * IncludeAuthorizedOperations (v3+): Whether to include authorized
+	 * operations.
+	 */
+	bool		IncludeAuthorizedOperations;
+} KafkaDescribeGroupsRequest;
+
+typedef struct KafkaDescribedGroupMember
+{
+	/* MemberId (v0+): The member ID assigned by the group coordinator. */
+	KafkaStr	MemberId;
+	/*
+	 * GroupInstanceId (v4+, nullable v4+, default null): The unique identifier
+	 * of the consumer instance provided by end user.
+	 */
+	KafkaStr	GroupInstanceId;
+	/*
+	 * ClientId (v0+): The client ID used in the member's latest join group
+	 * request.
+	 */
+	KafkaStr	ClientId;
+	/* ClientHost (v0+): The client host. */
+	KafkaStr	ClientHost;
+	/*
+	 * MemberMetadata (v0+): The metadata corresponding to the current group
+	 * protocol in use.
+	 */
+	KafkaBytes	MemberMetadata;
+	/*
+	 * MemberAssignment (v0+): The current assignment provided by the group
+	 * leader.
+	 */
+	KafkaBytes	MemberAssignment;
+} KafkaDescribedGroupMember;
+
+typedef struct KafkaDescribedGroup
+{
+	/* ErrorCode (v0+): The describe error, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* GroupId (v0+): The group ID string. */
+	KafkaStr	GroupId;
+	/* GroupState (v0+): The group state string, or the empty string. */
+	KafkaStr	GroupState;
+	/* ProtocolType (v0+): The group protocol type, or the empty string. */
+	KafkaStr	ProtocolType;
+	/* ProtocolData (v0+): The group protocol data, or the empty string. */
+	KafkaStr	ProtocolData;
+	/* Members (v0+): The group members. */
+	int32_t		MembersCount;
+	KafkaDescribedGroupMember *Members;
+	/*
+	 * AuthorizedOperations (v3+, default -2147483648): 32-bit bitfield to
+	 * represent authorized operations for this group.
+	 */
+	int32_t		AuthorizedOperations;
+} KafkaDescribedGroup;
+
+typedef struct KafkaDescribeGroupsResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Groups (v0+): Each described group. */
+	int32_t		GroupsCount;
+	KafkaDescribedGroup *Groups;
+} KafkaDescribeGroupsResponse;
+
+extern int	kafka_DescribeGroupsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeGroupsRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeGroupsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeGroupsResponse *in);
+
+/* ----------------------------------------------------------------------
+ * ListGroups (API key 16): versions 0-5, flexible v3+
+ * clients/src/main/resources/common/message/ListGroupsRequest.json
+ * clients/src/main/resources/common/message/ListGroupsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaListGroupsRequest
+{
+	/*
+	 * StatesFilter (v4+): The states of the groups we want to list. If empty,
+	 * all groups are returned with their state.
+	 */
+	int32_t		StatesFilterCount;
+	KafkaStr *StatesFilter;
+	/*
+	 * TypesFilter (v5+): The types of the groups we want to list. If empty,
+	 * all groups are returned with their type.
+	 */
+	int32_t		TypesFilterCount;
+	KafkaStr *TypesFilter;
+} KafkaListGroupsRequest;
+
+typedef struct KafkaListedGroup
+{
+	/* GroupId (v0+): The group ID. */
+	KafkaStr	GroupId;
+	/* ProtocolType (v0+): The group protocol type. */
+	KafkaStr	ProtocolType;
+	/* GroupState (v4+): The group state name. */
+	KafkaStr	GroupState;
+	/* GroupType (v5+): The group type name. */
+	KafkaStr	GroupType;
+} KafkaListedGroup;
+
+typedef struct KafkaListGroupsResponse
+{
+	/*
+	 * ThrottleTimeMs (v1+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* Groups (v0+): Each group in the response. */
+	int32_t		GroupsCount;
+	KafkaListedGroup *Groups;
+} KafkaListGroupsResponse;
+
+extern int	kafka_ListGroupsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaListGroupsRequest *out, const KafkaAllocator *a);
+extern int	kafka_ListGroupsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaListGroupsResponse *in);
 
 /* ----------------------------------------------------------------------
  * ApiVersions (API key 18): versions 0-3, flexible v3+
@@ -1380,6 +2187,46 @@ extern int	kafka_CreatePartitionsResponse_encode(KafkaWriter *w, int16_t version
 									 const KafkaCreatePartitionsResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DeleteGroups (API key 42): versions 0-2, flexible v2+
+ * clients/src/main/resources/common/message/DeleteGroupsRequest.json
+ * clients/src/main/resources/common/message/DeleteGroupsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDeleteGroupsRequest
+{
+	/* GroupsNames (v0+): The group names to delete. */
+	int32_t		GroupsNamesCount;
+	KafkaStr *GroupsNames;
+} KafkaDeleteGroupsRequest;
+
+typedef struct KafkaDeletableGroupResult
+{
+	/* GroupId (v0+): The group id */
+	KafkaStr	GroupId;
+	/* ErrorCode (v0+): The deletion error, or 0 if the deletion succeeded. */
+	int16_t		ErrorCode;
+} KafkaDeletableGroupResult;
+
+typedef struct KafkaDeleteGroupsResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Results (v0+): The deletion results */
+	int32_t		ResultsCount;
+	KafkaDeletableGroupResult *Results;
+} KafkaDeleteGroupsResponse;
+
+extern int	kafka_DeleteGroupsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDeleteGroupsRequest *out, const KafkaAllocator *a);
+extern int	kafka_DeleteGroupsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDeleteGroupsResponse *in);
+
+/* ----------------------------------------------------------------------
  * IncrementalAlterConfigs (API key 44): versions 0-1, flexible v1+
  * clients/src/main/resources/common/message/IncrementalAlterConfigsRequest.json
  * clients/src/main/resources/common/message/IncrementalAlterConfigsResponse.json
@@ -1456,6 +2303,74 @@ extern int	kafka_IncrementalAlterConfigsResponse_encode(KafkaWriter *w, int16_t 
 									 const KafkaIncrementalAlterConfigsResponse *in);
 
 /* ----------------------------------------------------------------------
+ * OffsetDelete (API key 47): versions 0-0, flexible never
+ * clients/src/main/resources/common/message/OffsetDeleteRequest.json
+ * clients/src/main/resources/common/message/OffsetDeleteResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaOffsetDeleteRequestPartition
+{
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+} KafkaOffsetDeleteRequestPartition;
+
+typedef struct KafkaOffsetDeleteRequestTopic
+{
+	/* Name (v0+): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v0+): Each partition to delete offsets for. */
+	int32_t		PartitionsCount;
+	KafkaOffsetDeleteRequestPartition *Partitions;
+} KafkaOffsetDeleteRequestTopic;
+
+typedef struct KafkaOffsetDeleteRequest
+{
+	/* GroupId (v0+): The unique group identifier. */
+	KafkaStr	GroupId;
+	/* Topics (v0+): The topics to delete offsets for */
+	int32_t		TopicsCount;
+	KafkaOffsetDeleteRequestTopic *Topics;
+} KafkaOffsetDeleteRequest;
+
+typedef struct KafkaOffsetDeleteResponsePartition
+{
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+} KafkaOffsetDeleteResponsePartition;
+
+typedef struct KafkaOffsetDeleteResponseTopic
+{
+	/* Name (v0+): The topic name. */
+	KafkaStr	Name;
+	/* Partitions (v0+): The responses for each partition in the topic. */
+	int32_t		PartitionsCount;
+	KafkaOffsetDeleteResponsePartition *Partitions;
+} KafkaOffsetDeleteResponseTopic;
+
+typedef struct KafkaOffsetDeleteResponse
+{
+	/* ErrorCode (v0+): The top-level error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0+): The responses for each topic. */
+	int32_t		TopicsCount;
+	KafkaOffsetDeleteResponseTopic *Topics;
+} KafkaOffsetDeleteResponse;
+
+extern int	kafka_OffsetDeleteRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaOffsetDeleteRequest *out, const KafkaAllocator *a);
+extern int	kafka_OffsetDeleteResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaOffsetDeleteResponse *in);
+
+/* ----------------------------------------------------------------------
  * All requests and responses
  * ----------------------------------------------------------------------
  */
@@ -1466,6 +2381,15 @@ typedef union KafkaRequestBody
 	KafkaFetchRequest Fetch;
 	KafkaListOffsetsRequest ListOffsets;
 	KafkaMetadataRequest Metadata;
+	KafkaOffsetCommitRequest OffsetCommit;
+	KafkaOffsetFetchRequest OffsetFetch;
+	KafkaFindCoordinatorRequest FindCoordinator;
+	KafkaJoinGroupRequest JoinGroup;
+	KafkaHeartbeatRequest Heartbeat;
+	KafkaLeaveGroupRequest LeaveGroup;
+	KafkaSyncGroupRequest SyncGroup;
+	KafkaDescribeGroupsRequest DescribeGroups;
+	KafkaListGroupsRequest ListGroups;
 	KafkaApiVersionsRequest ApiVersions;
 	KafkaCreateTopicsRequest CreateTopics;
 	KafkaDeleteTopicsRequest DeleteTopics;
@@ -1474,7 +2398,9 @@ typedef union KafkaRequestBody
 	KafkaDescribeConfigsRequest DescribeConfigs;
 	KafkaAlterConfigsRequest AlterConfigs;
 	KafkaCreatePartitionsRequest CreatePartitions;
+	KafkaDeleteGroupsRequest DeleteGroups;
 	KafkaIncrementalAlterConfigsRequest IncrementalAlterConfigs;
+	KafkaOffsetDeleteRequest OffsetDelete;
 } KafkaRequestBody;
 
 typedef union KafkaResponseBody
@@ -1483,6 +2409,15 @@ typedef union KafkaResponseBody
 	KafkaFetchResponse Fetch;
 	KafkaListOffsetsResponse ListOffsets;
 	KafkaMetadataResponse Metadata;
+	KafkaOffsetCommitResponse OffsetCommit;
+	KafkaOffsetFetchResponse OffsetFetch;
+	KafkaFindCoordinatorResponse FindCoordinator;
+	KafkaJoinGroupResponse JoinGroup;
+	KafkaHeartbeatResponse Heartbeat;
+	KafkaLeaveGroupResponse LeaveGroup;
+	KafkaSyncGroupResponse SyncGroup;
+	KafkaDescribeGroupsResponse DescribeGroups;
+	KafkaListGroupsResponse ListGroups;
 	KafkaApiVersionsResponse ApiVersions;
 	KafkaCreateTopicsResponse CreateTopics;
 	KafkaDeleteTopicsResponse DeleteTopics;
@@ -1491,7 +2426,9 @@ typedef union KafkaResponseBody
 	KafkaDescribeConfigsResponse DescribeConfigs;
 	KafkaAlterConfigsResponse AlterConfigs;
 	KafkaCreatePartitionsResponse CreatePartitions;
+	KafkaDeleteGroupsResponse DeleteGroups;
 	KafkaIncrementalAlterConfigsResponse IncrementalAlterConfigs;
+	KafkaOffsetDeleteResponse OffsetDelete;
 } KafkaResponseBody;
 
 /* ----------------------------------------------------------------------
@@ -1520,8 +2457,10 @@ extern int	kafka_response_frame_encode(KafkaWriter *w, int32_t correlation_id,
 										const void *body);
 
 /*
- * ApiVersions answer listing kafka_api_versions[]: keys must have room for
- * kafka_api_versions_count entries.  ErrorCode and ThrottleTimeMs are 0.
+ * ApiVersions answer listing kafka_api_versions[], the codec's ranges: keys
+ * must have room for kafka_api_versions_count entries.  ErrorCode and
+ * ThrottleTimeMs are 0.  For tests and tools: the broker advertises only
+ * what it implements (src/broker/kafka_api.c), a subset.
  */
 extern void kafka_ApiVersionsResponse_fill(KafkaApiVersionsResponse *resp,
 										   KafkaApiVersion *keys);

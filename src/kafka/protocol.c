@@ -8,9 +8,13 @@
  * See protocol.h for the wire format and the conventions (sticky errors,
  * KAFKA_READ / err_parse, zero-copy strings).
  *
- * Supported versions.  kafka_api_versions[] is what nagare advertises in
- * ApiVersions and accepts.  The ranges were chosen so that every client
- * nagare must serve finds a version it can use (research/clients.md):
+ * Supported versions.  kafka_api_versions[] is what the codec decodes
+ * (requests) and encodes (responses).  The broker advertises in ApiVersions
+ * and accepts only the APIs of its own handler table (src/broker/
+ * kafka_api.c), whose ranges must lie within these; an API can be here
+ * before the broker implements it (InitProducerId and the group APIs, for
+ * now).  The ranges were chosen so that every client nagare must serve
+ * finds a version it can use (research/clients.md):
  *
  *	ApiVersions 0-3		librdkafka 2.0.2 sends v3 (then v0 on any error),
  *						kafka-python v0, kafkajs picks 2, @platformatic 3.
@@ -40,6 +44,30 @@
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
  *
+ * Consumer groups (codec only so far; see the "Older versions" notes in
+ * messages.h for what differs between versions):
+ *
+ *	FindCoordinator 0-4	kafka-python 0; librdkafka and kafkajs 2;
+ *						@platformatic 4-6 -> 4 (batched CoordinatorKeys).
+ *	JoinGroup 0-9		kafka-python 2; librdkafka and kafkajs 5;
+ *						@platformatic 6-9 -> 9.
+ *	SyncGroup 0-5		kafka-python 1; librdkafka and kafkajs 3;
+ *						@platformatic 4-5 -> 5.
+ *	Heartbeat 0-4		kafka-python 1; librdkafka and kafkajs 3;
+ *						@platformatic 4.
+ *	LeaveGroup 0-5		kafka-python and librdkafka 1; kafkajs 3;
+ *						@platformatic 4-5 -> 5.
+ *	OffsetCommit 0-9	kafka-python 2; kafkajs 5; librdkafka 7;
+ *						@platformatic 8-9 -> 9.
+ *	OffsetFetch 0-9		kafka-python 1; kafkajs 4; librdkafka 7;
+ *						@platformatic 8-9 -> 9 (batched Groups).
+ *	DescribeGroups 0-5	kafkajs 2; kafka-python 3; librdkafka 4;
+ *						@platformatic 5.
+ *	ListGroups 0-5		kafkajs and kafka-python 2; librdkafka 4;
+ *						@platformatic 4-5 -> 5.
+ *	DeleteGroups 0-2	librdkafka and kafkajs 1; @platformatic 2.
+ *	OffsetDelete 0		librdkafka 0 (the only version).
+ *
  * Copyright (c) 2025, nagare developers
  *
  * src/kafka/protocol.c
@@ -61,6 +89,15 @@ const KafkaApiInfo kafka_api_versions[] = {
 	{KAFKA_API_FETCH, 4, 12, 12, "Fetch"},
 	{KAFKA_API_LIST_OFFSETS, 1, 7, 6, "ListOffsets"},
 	{KAFKA_API_METADATA, 0, 12, 9, "Metadata"},
+	{KAFKA_API_OFFSET_COMMIT, 0, 9, 8, "OffsetCommit"},
+	{KAFKA_API_OFFSET_FETCH, 0, 9, 6, "OffsetFetch"},
+	{KAFKA_API_FIND_COORDINATOR, 0, 4, 3, "FindCoordinator"},
+	{KAFKA_API_JOIN_GROUP, 0, 9, 6, "JoinGroup"},
+	{KAFKA_API_HEARTBEAT, 0, 4, 4, "Heartbeat"},
+	{KAFKA_API_LEAVE_GROUP, 0, 5, 4, "LeaveGroup"},
+	{KAFKA_API_SYNC_GROUP, 0, 5, 4, "SyncGroup"},
+	{KAFKA_API_DESCRIBE_GROUPS, 0, 5, 5, "DescribeGroups"},
+	{KAFKA_API_LIST_GROUPS, 0, 5, 3, "ListGroups"},
 	{KAFKA_API_API_VERSIONS, 0, 3, 3, "ApiVersions"},
 	{KAFKA_API_CREATE_TOPICS, 2, 7, 5, "CreateTopics"},
 	{KAFKA_API_DELETE_TOPICS, 1, 6, 4, "DeleteTopics"},
@@ -69,7 +106,9 @@ const KafkaApiInfo kafka_api_versions[] = {
 	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, 4, "DescribeConfigs"},
 	{KAFKA_API_ALTER_CONFIGS, 0, 2, 2, "AlterConfigs"},
 	{KAFKA_API_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions"},
+	{KAFKA_API_DELETE_GROUPS, 0, 2, 2, "DeleteGroups"},
 	{KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs"},
+	{KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, "OffsetDelete"},
 };
 
 const int	kafka_api_versions_count = sizeof(kafka_api_versions) / sizeof(kafka_api_versions[0]);

@@ -564,7 +564,7 @@ extern void kafka_write_patch_int32(KafkaWriter *w, size_t offset, int32_t v);
 typedef struct KafkaApiInfo
 {
 	int16_t		ApiKey;
-	int16_t		MinVersion;		/* advertised and accepted range */
+	int16_t		MinVersion;		/* the codec's range */
 	int16_t		MaxVersion;
 	int16_t		FlexibleVersion;	/* first flexible version per the JSON
 									 * schema (may exceed MaxVersion);
@@ -573,10 +573,11 @@ typedef struct KafkaApiInfo
 } KafkaApiInfo;
 
 /*
- * The APIs nagare supports, in increasing ApiKey order.  This table drives
- * both request dispatch and the ApiVersions response: every version in
- * [MinVersion, MaxVersion] must be fully implemented, here and in the
- * broker.
+ * The APIs the codec supports, in increasing ApiKey order: every version
+ * in [MinVersion, MaxVersion] has a request decoder and a response encoder,
+ * and kafka_request_decode() refuses the others.  What the broker
+ * advertises in ApiVersions (and therefore must fully implement) is its
+ * own handler table in src/broker/kafka_api.c, a subset of this one.
  */
 extern const KafkaApiInfo kafka_api_versions[];
 extern const int kafka_api_versions_count;

@@ -4,8 +4,18 @@
 # gen_messages.py
 #	  Generate nagare's Kafka message codec from Apache Kafka's JSON message
 #	  schemas (test/proto/schemas, copied from apache/kafka
-#	  clients/src/main/resources/common/message at commit 1eb7644349cb, the
-#	  3.9 line).
+#	  clients/src/main/resources/common/message at commit 1eb7644349cb,
+#	  1eb7644349cb07139d6a3c1ad1986979647cac99).
+#
+# That commit is on trunk (2024-10-25, gradle version 4.0.0-SNAPSHOT), after
+# the 3.9 branch point, not on the 3.9 branch.  Every schema copied here is
+# byte for byte the same as on the 3.9 branch (tag 3.9.0-rc3 and the branch
+# head c821449fb7c1) except ListOffsetsRequest/Response.json, which add a
+# v10 (KIP-1075 TimeoutMs) beyond the versions generated here.  All files
+# come from that one commit: the 13 APIs first generated, and the group
+# APIs added later (OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup,
+# Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups,
+# DeleteGroups, OffsetDelete).
 #
 # Two outputs:
 #
@@ -50,6 +60,15 @@ API_RANGES = [
     ("Fetch", 1, 4, 12),
     ("ListOffsets", 2, 1, 7),
     ("Metadata", 3, 0, 12),
+    ("OffsetCommit", 8, 0, 9),
+    ("OffsetFetch", 9, 0, 9),
+    ("FindCoordinator", 10, 0, 4),
+    ("JoinGroup", 11, 0, 9),
+    ("Heartbeat", 12, 0, 4),
+    ("LeaveGroup", 13, 0, 5),
+    ("SyncGroup", 14, 0, 5),
+    ("DescribeGroups", 15, 0, 5),
+    ("ListGroups", 16, 0, 5),
     ("ApiVersions", 18, 0, 3),
     ("CreateTopics", 19, 2, 7),
     ("DeleteTopics", 20, 1, 6),
@@ -58,7 +77,9 @@ API_RANGES = [
     ("DescribeConfigs", 32, 0, 4),
     ("AlterConfigs", 33, 0, 2),
     ("CreatePartitions", 37, 0, 3),
+    ("DeleteGroups", 42, 0, 2),
     ("IncrementalAlterConfigs", 44, 0, 1),
+    ("OffsetDelete", 47, 0, 0),
 ]
 
 # JSON struct names used by two APIs, or too generic for a C type name

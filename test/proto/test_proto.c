@@ -17,7 +17,9 @@
  *	  per input byte;
  *	- ApiVersions v0/v3 and KIP-511 responses, a Fetch v12 response with a
  *	  tagged field, Metadata v12 and Fetch v12 requests, CreateTopics v5
- *	  responses against hand-assembled bytes;
+ *	  responses against hand-assembled bytes; for the group APIs, old and
+ *	  flexible JoinGroup, SyncGroup and OffsetCommit requests and responses,
+ *	  OffsetFetch v1/v2/v8, FindCoordinator v0/v4 and LeaveGroup v1/v5;
  *	- the Fetch zero-copy splice contract.
  *
  * Prints one line per check and ends with "N passed, M failed"; exits 1
@@ -99,16 +101,25 @@ test_table(void)
 	for (i = 1; ok && i < kafka_api_versions_count; i++)
 		ok = kafka_api_versions[i - 1].ApiKey < kafka_api_versions[i].ApiKey;
 	check(ok, "kafka_api_versions[] agrees with the generator's ranges and is sorted");
-	check(kafka_api_lookup(KAFKA_API_JOIN_GROUP) == NULL && kafka_api_lookup(-1) == NULL &&
+	check(kafka_api_lookup(KAFKA_API_END_TXN) == NULL && kafka_api_lookup(-1) == NULL &&
 		  !kafka_api_version_supported(KAFKA_API_FETCH, 3) &&
 		  kafka_api_version_supported(KAFKA_API_FETCH, 4) &&
-		  !kafka_api_version_supported(KAFKA_API_FETCH, 13),
+		  !kafka_api_version_supported(KAFKA_API_FETCH, 13) &&
+		  kafka_api_version_supported(KAFKA_API_OFFSET_DELETE, 0) &&
+		  !kafka_api_version_supported(KAFKA_API_OFFSET_DELETE, 1) &&
+		  !kafka_api_version_supported(KAFKA_API_JOIN_GROUP, 10),
 		  "kafka_api_lookup / kafka_api_version_supported");
 	check(kafka_request_header_version(KAFKA_API_METADATA, 8) == 1 &&
 		  kafka_request_header_version(KAFKA_API_METADATA, 9) == 2 &&
 		  kafka_request_header_version(KAFKA_API_API_VERSIONS, 3) == 2 &&
 		  kafka_request_header_version(KAFKA_API_API_VERSIONS, 7) == 2 &&
 		  kafka_request_header_version(999, 7) == 1 &&
+		  kafka_request_header_version(KAFKA_API_JOIN_GROUP, 5) == 1 &&
+		  kafka_request_header_version(KAFKA_API_JOIN_GROUP, 6) == 2 &&
+		  kafka_request_header_version(KAFKA_API_OFFSET_DELETE, 0) == 1 &&
+		  kafka_response_header_version(KAFKA_API_OFFSET_DELETE, 0) == 0 &&
+		  kafka_response_header_version(KAFKA_API_FIND_COORDINATOR, 3) == 1 &&
+		  kafka_response_header_version(KAFKA_API_FIND_COORDINATOR, 2) == 0 &&
 		  kafka_response_header_version(KAFKA_API_API_VERSIONS, 3) == 0 &&
 		  kafka_response_header_version(KAFKA_API_FETCH, 12) == 1 &&
 		  kafka_response_header_version(KAFKA_API_FETCH, 11) == 0 &&
@@ -699,12 +710,25 @@ test_mutations(void)
  * ----------------------------------------------------------------------
  */
 
-/* What nagare advertises: the contract with the clients (see protocol.c). */
+/*
+ * The codec's ranges (protocol.c), as kafka_ApiVersionsResponse_fill lists
+ * them: changing one must be deliberate.  The broker advertises only its
+ * own subset (src/broker/kafka_api.c), which this does not test.
+ */
 static const int16_t advertised[][3] = {
 	{0, 3, 9},					/* Produce */
 	{1, 4, 12},					/* Fetch */
 	{2, 1, 7},					/* ListOffsets */
 	{3, 0, 12},					/* Metadata */
+	{8, 0, 9},					/* OffsetCommit */
+	{9, 0, 9},					/* OffsetFetch */
+	{10, 0, 4},					/* FindCoordinator */
+	{11, 0, 9},					/* JoinGroup */
+	{12, 0, 4},					/* Heartbeat */
+	{13, 0, 5},					/* LeaveGroup */
+	{14, 0, 5},					/* SyncGroup */
+	{15, 0, 5},					/* DescribeGroups */
+	{16, 0, 5},					/* ListGroups */
 	{18, 0, 3},					/* ApiVersions */
 	{19, 2, 7},					/* CreateTopics */
 	{20, 1, 6},					/* DeleteTopics */
@@ -713,7 +737,9 @@ static const int16_t advertised[][3] = {
 	{32, 0, 4},					/* DescribeConfigs */
 	{33, 0, 2},					/* AlterConfigs */
 	{37, 0, 3},					/* CreatePartitions */
+	{42, 0, 2},					/* DeleteGroups */
 	{44, 0, 1},					/* IncrementalAlterConfigs */
+	{47, 0, 0},					/* OffsetDelete */
 };
 #define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
 
@@ -775,7 +801,11 @@ test_api_versions_bytes(void)
 			put32(&p, 0);		/* ThrottleTimeMs */
 		if (v >= 3)
 			*p++ = 0;			/* top-level tagged fields */
-		exp[3] = (uint8_t) (p - exp - 4);
+		{
+			uint8_t    *q = exp;
+
+			put32(&q, (int32_t) (p - exp - 4));	/* Size */
+		}
 		check(w.err == KAFKA_OK && bytes_eq(w.buf, w.len, exp, (size_t) (p - exp)),
 			  "ApiVersions v%d response frame matches the hand-assembled bytes", v);
 	}
@@ -995,6 +1025,432 @@ test_flexible_bytes(void)
 	arena_reset(&arena);
 }
 
+/*
+ * Consumer-group APIs against hand-assembled bytes: an old (non-flexible)
+ * and a flexible version of JoinGroup, SyncGroup and OffsetCommit, both
+ * directions, and the version changes a broker must get right (defaults of
+ * fields an old version lacks, nullability that starts at a later version,
+ * OffsetFetch's and FindCoordinator's batched forms, LeaveGroup's v3
+ * members).
+ */
+static void
+test_group_bytes(void)
+{
+	KafkaWriter w;
+	KafkaReader r;
+
+	kafka_writer_init(&w, &arena.alloc);
+
+	/* JoinGroup requests */
+	{
+		KafkaJoinGroupRequest req;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0x17, 0x70,	/* SessionTimeoutMs 6000 */
+									0, 0,	/* MemberId "" */
+									0, 8, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+									0, 0, 0, 0), false);	/* Protocols: [] */
+		check(kafka_JoinGroupRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.GroupId, "g") && req.SessionTimeoutMs == 6000 &&
+			  req.RebalanceTimeoutMs == -1 && req.MemberId.len == 0 &&
+			  req.GroupInstanceId.len == -1 && kafka_str_eq(req.ProtocolType, "consumer") &&
+			  req.ProtocolsCount == 0 && req.Reason.len == -1 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "JoinGroup v0 request from hand-assembled bytes: RebalanceTimeoutMs -1, "
+			  "GroupInstanceId and Reason null");
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0x75, 0x30,	/* SessionTimeoutMs 30000 */
+									0, 0, 0xea, 0x60,	/* RebalanceTimeoutMs 60000 */
+									0, 0,	/* MemberId "" */
+									0, 8, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+									0, 0, 0, 1,	/* Protocols: 1 */
+									0, 5, 'r', 'a', 'n', 'g', 'e',
+									0, 0, 0, 3, 1, 2, 3), false);	/* Metadata */
+		check(kafka_JoinGroupRequest_decode(&r, 2, &req, &arena.alloc) == KAFKA_OK &&
+			  req.SessionTimeoutMs == 30000 && req.RebalanceTimeoutMs == 60000 &&
+			  req.ProtocolsCount == 1 && kafka_str_eq(req.Protocols[0].Name, "range") &&
+			  req.Protocols[0].Metadata.len == 3 && req.Protocols[0].Metadata.ptr[2] == 3 &&
+			  req.GroupInstanceId.len == -1 && kafka_reader_remaining(&r) == 0,
+			  "JoinGroup v2 request (kafka-python's) from hand-assembled bytes");
+
+		kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+									0, 0, 0x75, 0x30,	/* SessionTimeoutMs */
+									0, 0, 0xea, 0x60,	/* RebalanceTimeoutMs */
+									3, 'm', '1',	/* MemberId */
+									2, 'i',	/* GroupInstanceId "i" */
+									9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+									2,	/* Protocols: 1 */
+									6, 'r', 'a', 'n', 'g', 'e',
+									4, 1, 2, 3,	/* Metadata */
+									0,	/* protocol tags */
+									0,	/* Reason: null */
+									0), false);	/* tags */
+		check(kafka_JoinGroupRequest_decode(&r, 9, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.MemberId, "m1") && kafka_str_eq(req.GroupInstanceId, "i") &&
+			  req.ProtocolsCount == 1 && kafka_str_eq(req.Protocols[0].Name, "range") &&
+			  req.Protocols[0].Metadata.len == 3 && req.Reason.len == -1 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "JoinGroup v9 request from hand-assembled bytes (GroupInstanceId, null Reason)");
+	}
+
+	/* JoinGroup responses */
+	{
+		KafkaJoinGroupResponse resp;
+		KafkaJoinGroupResponseMember mem;
+
+		memset(&resp, 0, sizeof(resp));
+		memset(&mem, 0, sizeof(mem));
+		resp.GenerationId = 1;
+		resp.ProtocolType = kafka_str("consumer");
+		resp.ProtocolName = kafka_str("range");
+		resp.Leader = kafka_str("m1");
+		resp.MemberId = kafka_str("m1");
+		resp.MembersCount = 1;
+		resp.Members = &mem;
+		mem.MemberId = kafka_str("m1");
+		mem.GroupInstanceId = kafka_str_null();
+		mem.Metadata.ptr = (const uint8_t *) "\xaa\xbb";
+		mem.Metadata.len = 2;
+		kafka_writer_reset(&w);
+		kafka_JoinGroupResponse_encode(&w, 2, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   0, 0,	/* ErrorCode */
+										   0, 0, 0, 1,	/* GenerationId */
+										   0, 5, 'r', 'a', 'n', 'g', 'e',	/* ProtocolName */
+										   0, 2, 'm', '1',	/* Leader */
+										   0, 2, 'm', '1',	/* MemberId */
+										   0, 0, 0, 1,	/* Members: 1 */
+										   0, 2, 'm', '1',
+										   0, 0, 0, 2, 0xaa, 0xbb)),
+			  "JoinGroup v2 response matches hand-assembled bytes (no ProtocolType, "
+			  "GroupInstanceId, SkipAssignment)");
+		kafka_writer_reset(&w);
+		kafka_JoinGroupResponse_encode(&w, 0, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 1, 0, 5, 'r', 'a', 'n', 'g', 'e',
+										   0, 2, 'm', '1', 0, 2, 'm', '1', 0, 0, 0, 1,
+										   0, 2, 'm', '1', 0, 0, 0, 2, 0xaa, 0xbb)),
+			  "JoinGroup v0 response matches hand-assembled bytes (no ThrottleTimeMs)");
+		kafka_writer_reset(&w);
+		kafka_JoinGroupResponse_encode(&w, 9, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   0, 0,	/* ErrorCode */
+										   0, 0, 0, 1,	/* GenerationId */
+										   9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+										   6, 'r', 'a', 'n', 'g', 'e',	/* ProtocolName */
+										   3, 'm', '1',	/* Leader */
+										   0,	/* SkipAssignment */
+										   3, 'm', '1',	/* MemberId */
+										   2,	/* Members: 1 */
+										   3, 'm', '1',
+										   0,	/* GroupInstanceId: null */
+										   3, 0xaa, 0xbb,	/* Metadata */
+										   0,	/* member tags */
+										   0)),	/* tags */
+			  "JoinGroup v9 response matches hand-assembled bytes");
+
+		/* an error answer (MEMBER_ID_REQUIRED, v4+): null ProtocolName from v7 */
+		resp.ErrorCode = KAFKA_ERROR_MEMBER_ID_REQUIRED;
+		resp.GenerationId = -1;
+		resp.ProtocolType = kafka_str_null();
+		resp.ProtocolName = kafka_str_null();
+		resp.Leader = kafka_str("");
+		resp.MembersCount = 0;
+		kafka_writer_reset(&w);
+		kafka_JoinGroupResponse_encode(&w, 7, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 79, 0xff, 0xff, 0xff, 0xff,
+										   0, 0,	/* ProtocolType, ProtocolName: null */
+										   1, 3, 'm', '1', 1, 0)),
+			  "JoinGroup v7 MEMBER_ID_REQUIRED response with null ProtocolType/ProtocolName");
+		kafka_writer_reset(&w);
+		kafka_JoinGroupResponse_encode(&w, 6, &resp);
+		check(w.err == KAFKA_ERR_INVALID_ARG,
+			  "JoinGroup v6 response: null ProtocolName refused (nullable from v7)");
+	}
+
+	/* SyncGroup */
+	{
+		KafkaSyncGroupRequest req;
+		KafkaSyncGroupResponse resp;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0, 1,	/* GenerationId */
+									0, 2, 'm', '1',	/* MemberId */
+									0, 0, 0, 1,	/* Assignments: 1 */
+									0, 2, 'm', '1',
+									0, 0, 0, 2, 0xcc, 0xdd), false);
+		check(kafka_SyncGroupRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.GroupId, "g") && req.GenerationId == 1 &&
+			  kafka_str_eq(req.MemberId, "m1") && req.GroupInstanceId.len == -1 &&
+			  req.ProtocolType.len == -1 && req.ProtocolName.len == -1 &&
+			  req.AssignmentsCount == 1 && kafka_str_eq(req.Assignments[0].MemberId, "m1") &&
+			  req.Assignments[0].Assignment.len == 2 &&
+			  req.Assignments[0].Assignment.ptr[1] == 0xdd && kafka_reader_remaining(&r) == 0,
+			  "SyncGroup v1 request (kafka-python's) from hand-assembled bytes: "
+			  "GroupInstanceId, ProtocolType, ProtocolName null");
+
+		kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+									0, 0, 0, 1,	/* GenerationId */
+									3, 'm', '2',	/* MemberId */
+									0,	/* GroupInstanceId: null */
+									9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+									6, 'r', 'a', 'n', 'g', 'e',	/* ProtocolName */
+									1,	/* Assignments: [] (a follower) */
+									0), false);	/* tags */
+		check(kafka_SyncGroupRequest_decode(&r, 5, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.MemberId, "m2") && req.GroupInstanceId.len == -1 &&
+			  kafka_str_eq(req.ProtocolType, "consumer") &&
+			  kafka_str_eq(req.ProtocolName, "range") && req.AssignmentsCount == 0 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "SyncGroup v5 request from hand-assembled bytes (ProtocolType, ProtocolName)");
+
+		memset(&resp, 0, sizeof(resp));
+		resp.ProtocolType = kafka_str("consumer");
+		resp.ProtocolName = kafka_str("range");
+		resp.Assignment.ptr = (const uint8_t *) "\xcc\xdd";
+		resp.Assignment.len = 2;
+		kafka_writer_reset(&w);
+		kafka_SyncGroupResponse_encode(&w, 0, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 2, 0xcc, 0xdd)),
+			  "SyncGroup v0 response matches hand-assembled bytes (no ThrottleTimeMs)");
+		kafka_writer_reset(&w);
+		kafka_SyncGroupResponse_encode(&w, 1, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0xcc, 0xdd)),
+			  "SyncGroup v1 response matches hand-assembled bytes");
+		kafka_writer_reset(&w);
+		kafka_SyncGroupResponse_encode(&w, 5, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   0, 0,	/* ErrorCode */
+										   9, 'c', 'o', 'n', 's', 'u', 'm', 'e', 'r',
+										   6, 'r', 'a', 'n', 'g', 'e',
+										   3, 0xcc, 0xdd,	/* Assignment */
+										   0)),	/* tags */
+			  "SyncGroup v5 response matches hand-assembled bytes");
+	}
+
+	/* OffsetCommit */
+	{
+		KafkaOffsetCommitRequest req;
+		KafkaOffsetCommitResponse resp;
+		KafkaOffsetCommitResponseTopic rt;
+		KafkaOffsetCommitResponsePartition rp;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0, 1,	/* Topics: 1 */
+									0, 1, 't',
+									0, 0, 0, 1,	/* Partitions: 1 */
+									0, 0, 0, 3,	/* PartitionIndex */
+									0, 0, 0, 0, 0, 0, 0, 42,	/* CommittedOffset */
+									0, 1, 'x'), false);	/* CommittedMetadata */
+		check(kafka_OffsetCommitRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GenerationIdOrMemberEpoch == -1 && req.MemberId.len == 0 &&
+			  req.RetentionTimeMs == -1 && req.TopicsCount == 1 &&
+			  req.Topics[0].Partitions[0].PartitionIndex == 3 &&
+			  req.Topics[0].Partitions[0].CommittedOffset == 42 &&
+			  req.Topics[0].Partitions[0].CommittedLeaderEpoch == -1 &&
+			  req.Topics[0].Partitions[0].CommitTimestamp == -1 &&
+			  kafka_str_eq(req.Topics[0].Partitions[0].CommittedMetadata, "x") &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetCommit v0 request from hand-assembled bytes: generation -1, member \"\"");
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0, 1,	/* GenerationIdOrMemberEpoch */
+									0, 2, 'm', '1',	/* MemberId */
+									0, 0, 0, 1,	/* Topics: 1 */
+									0, 1, 't',
+									0, 0, 0, 1,	/* Partitions: 1 */
+									0, 0, 0, 0,	/* PartitionIndex */
+									0, 0, 0, 0, 0, 0, 0, 42,	/* CommittedOffset */
+									0, 0, 1, 0x90, 0, 0, 0, 0,	/* CommitTimestamp */
+									0xff, 0xff), false);	/* CommittedMetadata: null */
+		check(kafka_OffsetCommitRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GenerationIdOrMemberEpoch == 1 && kafka_str_eq(req.MemberId, "m1") &&
+			  req.RetentionTimeMs == -1 &&
+			  req.Topics[0].Partitions[0].CommitTimestamp == INT64_C(0x19000000000) &&
+			  req.Topics[0].Partitions[0].CommittedMetadata.len == -1 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetCommit v1 request from hand-assembled bytes (per-partition CommitTimestamp)");
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g',	/* GroupId */
+									0, 0, 0, 1,	/* GenerationIdOrMemberEpoch */
+									0, 2, 'm', '1',	/* MemberId */
+									0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* RetentionTimeMs */
+									0, 0, 0, 1,	/* Topics: 1 */
+									0, 1, 't',
+									0, 0, 0, 1,	/* Partitions: 1 */
+									0, 0, 0, 0,	/* PartitionIndex */
+									0, 0, 0, 0, 0, 0, 0, 42,	/* CommittedOffset */
+									0, 0), false);	/* CommittedMetadata "" */
+		check(kafka_OffsetCommitRequest_decode(&r, 2, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GenerationIdOrMemberEpoch == 1 && req.RetentionTimeMs == -1 &&
+			  req.GroupInstanceId.len == -1 &&
+			  req.Topics[0].Partitions[0].CommittedOffset == 42 &&
+			  req.Topics[0].Partitions[0].CommittedLeaderEpoch == -1 &&
+			  req.Topics[0].Partitions[0].CommitTimestamp == -1 &&
+			  req.Topics[0].Partitions[0].CommittedMetadata.len == 0 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetCommit v2 request (kafka-python's) from hand-assembled bytes");
+
+		kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+									0, 0, 0, 7,	/* GenerationIdOrMemberEpoch */
+									3, 'm', '1',	/* MemberId */
+									2, 'i',	/* GroupInstanceId */
+									2,	/* Topics: 1 */
+									2, 't',
+									2,	/* Partitions: 1 */
+									0, 0, 0, 2,	/* PartitionIndex */
+									0, 0, 0, 0, 0, 0, 1, 0,	/* CommittedOffset 256 */
+									0, 0, 0, 5,	/* CommittedLeaderEpoch */
+									0,	/* CommittedMetadata: null */
+									0, 0, 0), false);	/* partition, topic, top tags */
+		check(kafka_OffsetCommitRequest_decode(&r, 8, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GenerationIdOrMemberEpoch == 7 && kafka_str_eq(req.GroupInstanceId, "i") &&
+			  req.RetentionTimeMs == -1 && req.TopicsCount == 1 &&
+			  kafka_str_eq(req.Topics[0].Name, "t") &&
+			  req.Topics[0].Partitions[0].PartitionIndex == 2 &&
+			  req.Topics[0].Partitions[0].CommittedOffset == 256 &&
+			  req.Topics[0].Partitions[0].CommittedLeaderEpoch == 5 &&
+			  req.Topics[0].Partitions[0].CommittedMetadata.len == -1 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetCommit v8 request from hand-assembled bytes");
+
+		memset(&resp, 0, sizeof(resp));
+		resp.ThrottleTimeMs = 5;
+		resp.TopicsCount = 1;
+		resp.Topics = &rt;
+		rt.Name = kafka_str("t");
+		rt.PartitionsCount = 1;
+		rt.Partitions = &rp;
+		rp.PartitionIndex = 2;
+		rp.ErrorCode = KAFKA_ERROR_ILLEGAL_GENERATION;
+		kafka_writer_reset(&w);
+		kafka_OffsetCommitResponse_encode(&w, 2, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1,
+										   0, 0, 0, 2, 0, 22)),
+			  "OffsetCommit v2 response matches hand-assembled bytes (no ThrottleTimeMs)");
+		kafka_writer_reset(&w);
+		kafka_OffsetCommitResponse_encode(&w, 8, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 5,	/* ThrottleTimeMs */
+										   2, 2, 't',	/* Topics: 1 */
+										   2, 0, 0, 0, 2, 0, 22, 0,	/* Partitions */
+										   0,	/* topic tags */
+										   0)),	/* tags */
+			  "OffsetCommit v8 response matches hand-assembled bytes");
+	}
+
+	/* OffsetFetch: v1 by topic, v2+ null for all topics, v8 batched groups */
+	{
+		KafkaOffsetFetchRequest req;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g', 0, 0, 0, 1, 0, 1, 't',
+									0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1), false);
+		check(kafka_OffsetFetchRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.GroupId, "g") && req.TopicsCount == 1 &&
+			  req.Topics[0].PartitionIndexesCount == 2 &&
+			  req.Topics[0].PartitionIndexes[1] == 1 && req.GroupsCount == 0 &&
+			  !req.RequireStable && kafka_reader_remaining(&r) == 0,
+			  "OffsetFetch v1 request from hand-assembled bytes");
+		kafka_reader_init(&r, BYTES(0, 1, 'g', 0xff, 0xff, 0xff, 0xff), false);
+		check(kafka_OffsetFetchRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_ERR_CORRUPT,
+			  "OffsetFetch v1 request with null Topics refused (nullable from v2)");
+		kafka_reader_init(&r, BYTES(0, 1, 'g', 0xff, 0xff, 0xff, 0xff), false);
+		check(kafka_OffsetFetchRequest_decode(&r, 2, &req, &arena.alloc) == KAFKA_OK &&
+			  req.TopicsCount == -1,
+			  "OffsetFetch v2 request with null Topics: all topics");
+		kafka_reader_init(&r, BYTES(3,	/* Groups: 2 */
+									3, 'g', '1',
+									0,	/* Topics: null (all) */
+									0,	/* group tags */
+									3, 'g', '2',
+									2, 2, 't', 2, 0, 0, 0, 4, 0,	/* t: [4] */
+									0,	/* group tags */
+									1,	/* RequireStable */
+									0), false);
+		check(kafka_OffsetFetchRequest_decode(&r, 8, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GroupId.len == 0 && req.TopicsCount == 0 && req.GroupsCount == 2 &&
+			  kafka_str_eq(req.Groups[0].GroupId, "g1") && req.Groups[0].TopicsCount == -1 &&
+			  req.Groups[0].MemberId.len == -1 && req.Groups[0].MemberEpoch == -1 &&
+			  req.Groups[1].TopicsCount == 1 &&
+			  req.Groups[1].Topics[0].PartitionIndexes[0] == 4 && req.RequireStable &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetFetch v8 request from hand-assembled bytes: batched Groups");
+	}
+
+	/* FindCoordinator v0 and v4 (batched) */
+	{
+		KafkaFindCoordinatorRequest req;
+		KafkaFindCoordinatorResponse resp;
+		KafkaCoordinator c;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g'), false);
+		check(kafka_FindCoordinatorRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.Key, "g") && req.KeyType == 0 && req.CoordinatorKeysCount == 0,
+			  "FindCoordinator v0 request: KeyType defaults to 0 (group)");
+		kafka_reader_init(&r, BYTES(0, 3, 2, 'g', 2, 'h', 0), false);
+		check(kafka_FindCoordinatorRequest_decode(&r, 4, &req, &arena.alloc) == KAFKA_OK &&
+			  req.Key.len == 0 && req.CoordinatorKeysCount == 2 &&
+			  kafka_str_eq(req.CoordinatorKeys[1], "h") && kafka_reader_remaining(&r) == 0,
+			  "FindCoordinator v4 request: CoordinatorKeys, no Key");
+
+		memset(&resp, 0, sizeof(resp));
+		resp.ErrorMessage = kafka_str_null();
+		resp.NodeId = 1;
+		resp.Host = kafka_str("h");
+		resp.Port = 9092;
+		resp.CoordinatorsCount = 1;
+		resp.Coordinators = &c;
+		c.Key = kafka_str("g");
+		c.NodeId = 1;
+		c.Host = kafka_str("h");
+		c.Port = 9092;
+		c.ErrorCode = 0;
+		c.ErrorMessage = kafka_str_null();
+		kafka_writer_reset(&w);
+		kafka_FindCoordinatorResponse_encode(&w, 0, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 1, 0, 1, 'h', 0, 0, 0x23, 0x84)),
+			  "FindCoordinator v0 response matches hand-assembled bytes");
+		kafka_writer_reset(&w);
+		kafka_FindCoordinatorResponse_encode(&w, 4, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   2,	/* Coordinators: 1 */
+										   2, 'g', 0, 0, 0, 1, 2, 'h', 0, 0, 0x23, 0x84,
+										   0, 0,	/* ErrorCode */
+										   0,	/* ErrorMessage: null */
+										   0, 0)),
+			  "FindCoordinator v4 response matches hand-assembled bytes (Coordinators only)");
+	}
+
+	/* LeaveGroup: v1 one MemberId, v3+ Members */
+	{
+		KafkaLeaveGroupRequest req;
+
+		kafka_reader_init(&r, BYTES(0, 1, 'g', 0, 2, 'm', '1'), false);
+		check(kafka_LeaveGroupRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+			  kafka_str_eq(req.MemberId, "m1") && req.MembersCount == 0,
+			  "LeaveGroup v1 request: MemberId, no Members");
+		kafka_reader_init(&r, BYTES(2, 'g', 2, 3, 'm', '1', 0, 4, 'b', 'y', 'e', 0, 0), false);
+		check(kafka_LeaveGroupRequest_decode(&r, 5, &req, &arena.alloc) == KAFKA_OK &&
+			  req.MemberId.len == 0 && req.MembersCount == 1 &&
+			  kafka_str_eq(req.Members[0].MemberId, "m1") &&
+			  req.Members[0].GroupInstanceId.len == -1 &&
+			  kafka_str_eq(req.Members[0].Reason, "bye") && kafka_reader_remaining(&r) == 0,
+			  "LeaveGroup v5 request: Members with Reason, no MemberId");
+	}
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
 /* ----------------------------------------------------------------------
  * Fetch splice contract
  * ----------------------------------------------------------------------
@@ -1152,7 +1608,7 @@ test_dispatch(void)
 	bool		ok = true;
 
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
-	check(kafka_request_decode(&r, KAFKA_API_JOIN_GROUP, 2, &body, &arena.alloc) ==
+	check(kafka_request_decode(&r, KAFKA_API_END_TXN, 2, &body, &arena.alloc) ==
 		  KAFKA_ERR_UNSUPPORTED, "decode of an unsupported API: KAFKA_ERR_UNSUPPORTED");
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
 	check(kafka_request_decode(&r, KAFKA_API_PRODUCE, 2, &body, &arena.alloc) ==
@@ -1210,6 +1666,7 @@ main(int argc, char **argv)
 	test_headers();
 	test_api_versions_bytes();
 	test_flexible_bytes();
+	test_group_bytes();
 	test_fetch_splice();
 	test_dispatch();
 	test_round_trips();
