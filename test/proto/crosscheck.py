@@ -37,7 +37,7 @@ import random
 import subprocess
 import sys
 
-from kafka.protocol import admin, fetch, metadata, offset, produce
+from kafka.protocol import admin, commit, fetch, group, metadata, offset, produce
 from kafka.protocol.api import RequestHeader
 from kafka.protocol.types import (Array, Boolean, Bytes, Int8, Int16, Int32,
                                   Int64, Schema, String)
@@ -60,6 +60,23 @@ APIS = [
      [admin.AlterConfigsResponse_v0, admin.AlterConfigsResponse_v1]),
     ("CreatePartitions", 37, 0, 3, admin.CreatePartitionsRequest,
      admin.CreatePartitionsResponse),
+    # consumer groups
+    ("OffsetCommit", 8, 0, 9, commit.OffsetCommitRequest, commit.OffsetCommitResponse),
+    ("OffsetFetch", 9, 0, 9, commit.OffsetFetchRequest, commit.OffsetFetchResponse),
+    ("FindCoordinator", 10, 0, 4, commit.GroupCoordinatorRequest,
+     commit.GroupCoordinatorResponse),
+    ("JoinGroup", 11, 0, 9, group.JoinGroupRequest, group.JoinGroupResponse),
+    ("Heartbeat", 12, 0, 4, group.HeartbeatRequest, group.HeartbeatResponse),
+    ("LeaveGroup", 13, 0, 5, group.LeaveGroupRequest, group.LeaveGroupResponse),
+    ("SyncGroup", 14, 0, 5, group.SyncGroupRequest, group.SyncGroupResponse),
+    ("DescribeGroups", 15, 0, 5, admin.DescribeGroupsRequest, admin.DescribeGroupsResponse),
+    # kafka-python's ListGroupsRequest_v2 says API_VERSION 1 (the body is
+    # the same, empty): checked as v2 here
+    ("ListGroups", 16, 0, 5,
+     [admin.ListGroupsRequest_v0, admin.ListGroupsRequest_v1,
+      type("ListGroupsRequest_v2", (admin.ListGroupsRequest_v2,), {"API_VERSION": 2})],
+     admin.ListGroupsResponse),
+    ("DeleteGroups", 42, 0, 2, admin.DeleteGroupsRequest, admin.DeleteGroupsResponse),
 ]
 
 # kafka-python schemas that disagree with Kafka's: (message, version) -> why
@@ -72,6 +89,11 @@ KNOWN = {
                                "(Kafka: int32)",
     ("DescribeConfigsResponse", 1): "kafka-python reads ConfigSource (int8) as the v0 "
                                     "is_default bool",
+    ("FindCoordinatorResponse", 1): "kafka-python's GroupCoordinatorResponse_v1 lacks "
+                                    "ThrottleTimeMs (it only ever sends v0)",
+    ("DescribeGroupsResponse", 3): "kafka-python reads AuthorizedOperations after the groups "
+                                   "array, not in each group (the same bytes for the one "
+                                   "group its admin client asks for)",
 }
 
 INF = 0x7fff
