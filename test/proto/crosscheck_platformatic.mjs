@@ -172,7 +172,24 @@ const RESPONSES = [
   ['IncrementalAlterConfigs', 44, [1], 'admin/incremental-alter-configs-v1.js', []],
   ['CreatePartitions', 37, [2, 3], v => `admin/create-partitions-v${v}.js`, []],
   ['DeleteRecords', 21, [2], 'admin/delete-records-v2.js', []],
-  ['InitProducerId', 22, [3, 4], v => `producer/init-producer-id-v${v}.js`, []]
+  ['InitProducerId', 22, [3, 4], v => `producer/init-producer-id-v${v}.js`, []],
+  // consumer groups; @platformatic's parsers fill in keys that older
+  // versions lack (JoinGroup v6-8, SyncGroup v4): ignored
+  ['FindCoordinator', 10, [4], 'metadata/find-coordinator-v4.js', []],
+  ['JoinGroup', 11, [6], 'consumer/join-group-v6.js', ['protocolType', 'skipAssignment']],
+  ['JoinGroup', 11, [7, 8], v => `consumer/join-group-v${v}.js`, ['skipAssignment']],
+  ['JoinGroup', 11, [9], 'consumer/join-group-v9.js', []],
+  ['Heartbeat', 12, [4], 'consumer/heartbeat-v4.js', []],
+  ['LeaveGroup', 13, [4, 5], v => `consumer/leave-group-v${v}.js`, []],
+  ['SyncGroup', 14, [4], 'consumer/sync-group-v4.js', ['protocolType', 'protocolName']],
+  ['SyncGroup', 14, [5], 'consumer/sync-group-v5.js', []],
+  ['OffsetCommit', 8, [8, 9], v => `consumer/offset-commit-v${v}.js`, []],
+  ['OffsetFetch', 9, [8, 9], v => `consumer/offset-fetch-v${v}.js`, []],
+  ['DescribeGroups', 15, [5], 'admin/describe-groups-v5.js', []],
+  ['ListGroups', 16, [4, 5], v => `admin/list-groups-v${v}.js`, []],
+  ['DeleteGroups', 42, [2], 'admin/delete-groups-v2.js', []],
+  // not flexible (there is no other version), but @platformatic has it
+  ['OffsetDelete', 47, [0], 'admin/offset-delete-v0.js', []]
 ]
 
 for (const [name, key, versions, mod, ignore] of RESPONSES) {
@@ -213,15 +230,16 @@ for (const [name, key, versions, mod, ignore] of RESPONSES) {
 }
 
 // ---- requests -------------------------------------------------------------
-function header (key, version, corr, clientId) {
+// request header v2 (v1 if not flexible: OffsetDelete v0)
+function header (key, version, corr, clientId, flexible = true) {
   const id = Buffer.from(clientId)
-  const h = Buffer.alloc(10 + id.length + 1)
+  const h = Buffer.alloc(10 + id.length + (flexible ? 1 : 0))
   h.writeInt16BE(key, 0)
   h.writeInt16BE(version, 2)
   h.writeInt32BE(corr, 4)
   h.writeInt16BE(id.length, 8)
   id.copy(h, 10)
-  h[10 + id.length] = 0 // header v2 tagged fields
+  if (flexible) h[10 + id.length] = 0 // header v2 tagged fields
   return h
 }
 
@@ -249,14 +267,40 @@ const REQUESTS = [
     [[{ name: 'orders', count: 4, assignments: [{ brokerIds: [1] }] }], 30000, false], ['orders']]),
   ['DeleteRecords', 21, 2, 'admin/delete-records-v2.js',
     [[{ name: 'orders', partitions: [{ partitionIndex: 0, offset: 5n }] }], 30000], ['orders']],
-  ...[3, 4].map(v => ['InitProducerId', 22, v, `producer/init-producer-id-v${v}.js`, [null, 60000, -1n, -1], ['60000']])
+  ...[3, 4].map(v => ['InitProducerId', 22, v, `producer/init-producer-id-v${v}.js`, [null, 60000, -1n, -1], ['60000']]),
+  // consumer groups
+  ['FindCoordinator', 10, 4, 'metadata/find-coordinator-v4.js', [0, ['group-a', 'group-b']], ['"group-a"', '"group-b"']],
+  ...[6, 7, 8, 9].map(v => ['JoinGroup', 11, v, `consumer/join-group-v${v}.js`,
+    ['group-a', 30000, 60000, '', null, 'consumer', [{ name: 'cooperative-sticky', metadata: Buffer.from([0, 3, 1, 2]) }], 'rejoin'],
+    ['"group-a",30000,60000,"",null,"consumer"', '"cooperative-sticky",0x00030102', ...(v >= 8 ? ['"rejoin"'] : [])]]),
+  ['Heartbeat', 12, 4, 'consumer/heartbeat-v4.js', ['group-a', 7, 'member-1', 'static-1'], ['"group-a",7,"member-1","static-1"']],
+  ...[4, 5].map(v => ['LeaveGroup', 13, v, `consumer/leave-group-v${v}.js`,
+    ['group-a', [{ memberId: 'member-1', groupInstanceId: null, reason: 'bye' }]],
+    ['"member-1",null', ...(v >= 5 ? ['"bye"'] : [])]]),
+  ...[4, 5].map(v => ['SyncGroup', 14, v, `consumer/sync-group-v${v}.js`,
+    ['group-a', 7, 'member-1', null, 'consumer', 'range', [{ memberId: 'member-1', assignment: Buffer.from([0, 1]) }]],
+    ['"group-a",7,"member-1",null', ...(v >= 5 ? ['"consumer","range"'] : []), '"member-1",0x0001']]),
+  ...[8, 9].map(v => ['OffsetCommit', 8, v, `consumer/offset-commit-v${v}.js`,
+    ['group-a', 7, 'member-1', null, [{ name: 'orders', partitions: [{ partitionIndex: 2, committedOffset: 42n, committedLeaderEpoch: -1, committedMetadata: 'md' }] }]],
+    ['"group-a",7,"member-1",null', '"orders",[{2,42,-1,"md"}]']]),
+  ['OffsetFetch', 9, 8, 'consumer/offset-fetch-v8.js',
+    [[{ groupId: 'group-a', topics: [{ name: 'orders', partitionIndexes: [0, 2] }] }], true],
+    ['"group-a"', '"orders",[0,2]', ',true}']],
+  ['OffsetFetch', 9, 9, 'consumer/offset-fetch-v9.js',
+    [[{ groupId: 'group-a', memberId: 'member-1', memberEpoch: 3, topics: [{ name: 'orders', partitionIndexes: [0, 2] }] }], false],
+    ['"group-a","member-1",3', '"orders",[0,2]', ',false}']],
+  ['DescribeGroups', 15, 5, 'admin/describe-groups-v5.js', [['group-a', 'group-b'], true], ['["group-a","group-b"],true']],
+  ['ListGroups', 16, 4, 'admin/list-groups-v4.js', [['stable'], []], ['["Stable"]']],
+  ['ListGroups', 16, 5, 'admin/list-groups-v5.js', [['Stable'], ['classic']], ['["Stable"],["classic"]']],
+  ['DeleteGroups', 42, 2, 'admin/delete-groups-v2.js', [['group-a']], ['["group-a"]']],
+  ['OffsetDelete', 47, 0, 'admin/offset-delete-v0.js', ['group-a', [{ name: 'orders', partitions: [{ partitionIndex: 3 }] }]], ['"orders",[{3}]']]
 ]
 
 for (const [name, key, v, mod, args, expect] of REQUESTS) {
   const m = await import(`${dist}/apis/${mod}`)
   const w = m.createRequest(...args)
   const body = Buffer.from(w.buffer)
-  const data = Buffer.concat([header(key, v, 7, 'plt'), body])
+  const data = Buffer.concat([header(key, v, 7, 'plt', key !== 47), body])
   const [h, canon] = await ask('decode-request ' + data.toString('hex'))
   let bad = null
   let note = ''
