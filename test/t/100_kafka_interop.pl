@@ -562,7 +562,11 @@ SKIP:
 	my @ts = ($t - 5000, $t, $t + 1500, $t + 9000, $t + 60_000);
 	for my $c (@clients)
 	{
-		my $lo = run_client($c, 'list_offsets', { topic => $topic, partition => 0, timestamps => \@ts }) or next;
+		# -3 (KIP-734, ListOffsets v7): the record with the largest timestamp
+		my @ask = $c eq 'platformatic' && $api{2}[1] >= 7 ? (@ts, -3) : @ts;
+		my $lo = run_client($c, 'list_offsets', { topic => $topic, partition => 0, timestamps => \@ask }) or next;
+		is($lo->{times}{-3}, 9, "$c: ListOffsets v7 max timestamp (-3) is the last record's offset")
+		  if @ask > @ts;
 		is($lo->{earliest}, 0, "$c: ListOffsets earliest is 0");
 		is($lo->{latest}, 10, "$c: ListOffsets latest is 10");
 		# beyond the newest record Kafka answers -1; kafkajs turns that into
@@ -745,6 +749,52 @@ SKIP:
 		is(sql_exec("SELECT count(*) FROM nagare.consume('pipe-js', 0, 0, 100000) WHERE value = convert_to('p-' || \"offset\", 'UTF8')"),
 			2000, 'SQL finds each at its offset');
 	}
+}
+
+# ---- producers on several connections into one partition at once: each
+#      record gets its own offset, and is where its producer was told
+SKIP:
+{
+	skip $no_data, 1 if $no_data;
+	my @p = grep { avail($_) } qw(confluent kafka_python kafkajs platformatic);
+	skip 'fewer than two producing clients are installed', 1 if @p < 2;
+	sql_topic('conc');
+	my $n = 1000;
+	my %run;
+	for my $c (@p)
+	{
+		my ($out, $err) = ('', '');
+		my $h = IPC::Run::start(client_argv($c, 'produce', { topic => 'conc', partition => 0, acks => 1,
+			gen => { count => $n, prefix => $c }, linger_ms => 0, batch_num_messages => 10 }),
+			'<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+		$run{$c} = [ $h, \$out, \$err ];
+	}
+	my (%at, @d);
+	for my $c (@p)
+	{
+		my ($h, $out, $err) = @{ $run{$c} };
+		eval { $h->finish };
+		my ($line) = grep { /^\{/ } split /\n/, $$out;
+		my $res = eval { decode_json($line) };
+		if (!$res) { push @d, "$c failed: $$err"; next }
+		my $i = 0;
+		for my $r (@{ $res->{results} })
+		{
+			if (!defined $r->{offset}) { push @d, "$c record $i: " . ($r->{error} // 'no offset') }
+			elsif (defined $at{ $r->{offset} }) { push @d, "offset $r->{offset} given to $at{$r->{offset}} and $c-$i" }
+			else { $at{ $r->{offset} } = "$c-$i" }
+			$i++;
+		}
+	}
+	my $total = $n * @p;
+	push @d, scalar(keys %at) . " distinct offsets, expected $total" if keys %at != $total;
+	my %stored = map { split /\|/, $_, 2 }
+	  split /\n/, sql_exec("SELECT \"offset\" || '|' || convert_from(value, 'UTF8') FROM nagare.consume('conc', 0, 0, 100000)");
+	push @d, "offset $_ holds " . ($stored{$_} // 'nothing') . ", its producer was told $at{$_}"
+	  for grep { ($stored{$_} // '') ne $at{$_} } sort { $a <=> $b } keys %at;
+	push @d, scalar(keys %stored) . " records stored, expected $total" if keys %stored != $total;
+	ok(!@d, scalar(@p) . " clients producing $n records each at once into one partition: offsets unique, records where acknowledged")
+	  or diag(join("\n", @d[ 0 .. ($#d > 15 ? 15 : $#d) ]));
 }
 
 # ---- admin APIs, seen from SQL
