@@ -185,5 +185,199 @@ COMMENT ON VIEW nagare.partitions IS 'partitions with log start offset, high wat
 
 CREATE VIEW nagare.broker AS SELECT * FROM nagare.broker_status();
 
+-- Consumer groups.  The broker coordinates groups in its memory (members,
+-- generations, assignments) and publishes them as JSON for the views below;
+-- committed offsets are rows of nagare.group_offset, written by the nagare
+-- worker when a Kafka client commits (batched, acknowledged after commit).
+CREATE TABLE nagare.group_offset (
+    group_id          text NOT NULL,
+    topic             text NOT NULL,
+    "partition"       integer NOT NULL,
+    committed_offset  bigint NOT NULL,
+    leader_epoch      integer,
+    metadata          text,
+    committed_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, topic, "partition")
+);
+COMMENT ON TABLE nagare.group_offset IS 'offsets committed by consumer groups; change them with nagare.reset_group_offsets() and nagare.delete_group()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.group_offset', '');
+
+CREATE FUNCTION nagare.group_snapshot()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'nagare_group_snapshot'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.group_snapshot() IS
+  'the broker''s consumer groups as JSON (used by nagare.consumer_groups and nagare.group_members)';
+
+CREATE VIEW nagare.consumer_groups AS
+WITH live AS (
+  SELECT g FROM jsonb_array_elements(nagare.group_snapshot()) AS g
+)
+SELECT g->>'group' AS group_id,
+       g->>'state' AS state,
+       g->>'protocol_type' AS protocol_type,
+       g->>'protocol' AS protocol,
+       (g->>'generation')::integer AS generation,
+       g->>'leader' AS leader,
+       jsonb_array_length(g->'members') AS members
+  FROM live
+UNION ALL
+SELECT DISTINCT o.group_id, 'Empty', NULL::text, NULL::text, NULL::integer, NULL::text, 0
+  FROM nagare.group_offset o
+ WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id);
+COMMENT ON VIEW nagare.consumer_groups IS
+  'consumer groups: the broker''s live groups, and groups known only by their committed offsets';
+
+CREATE VIEW nagare.group_members AS
+SELECT g->>'group' AS group_id,
+       m->>'member_id' AS member_id,
+       m->>'instance_id' AS instance_id,
+       m->>'client_id' AS client_id,
+       m->>'client_host' AS client_host,
+       (m->>'session_timeout_ms')::integer AS session_timeout_ms,
+       m->'assignment' AS assignment
+  FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
+       jsonb_array_elements(g->'members') AS m;
+COMMENT ON VIEW nagare.group_members IS
+  'members of consumer groups, with their client and assigned partitions ([{"topic", "partitions"}])';
+
+CREATE VIEW nagare.consumer_lag AS
+SELECT o.group_id,
+       o.topic,
+       o."partition",
+       o.committed_offset,
+       p.high_watermark,
+       greatest(p.high_watermark - o.committed_offset, 0) AS lag,
+       o.committed_at
+  FROM nagare.group_offset o
+  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition";
+COMMENT ON VIEW nagare.consumer_lag IS
+  'per group and partition: committed offset, high watermark and lag (records not yet consumed)';
+
+-- The first offset of a partition whose record timestamp is at or after ts
+-- (or the high watermark if there is none), as Kafka's ListOffsets by time.
+CREATE FUNCTION nagare.offset_for_time(topic text, "partition" integer, ts timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  start bigint;
+  hwm bigint;
+  found bigint;
+BEGIN
+  SELECT p.log_start_offset, p.high_watermark INTO start, hwm
+    FROM nagare.partitions p WHERE p.topic = $1 AND p."partition" = $2;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'partition % of topic "%" does not exist', $2, $1
+      USING ERRCODE = 'undefined_object';
+  END IF;
+  WHILE start < hwm LOOP
+    SELECT min(c."offset") INTO found
+      FROM nagare.consume($1, $2, start, 10000) c WHERE c."timestamp" >= $3;
+    IF found IS NOT NULL THEN
+      RETURN found;
+    END IF;
+    start := start + 10000;
+  END LOOP;
+  RETURN hwm;
+END $$;
+
+CREATE FUNCTION nagare._check_group_idle(group_id text)
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  n integer;
+BEGIN
+  SELECT count(*) INTO n FROM nagare.group_members m WHERE m.group_id = $1;
+  IF n > 0 THEN
+    RAISE EXCEPTION 'consumer group "%" has % live member(s)', $1, n
+      USING ERRCODE = 'object_in_use',
+            HINT = 'Stop its consumers first (see nagare.group_members); Kafka refuses this too.';
+  END IF;
+END $$;
+
+-- Kafka's kafka-consumer-groups --reset-offsets, for one topic of an idle group
+CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, "to" text,
+                                           partitions integer[] DEFAULT NULL)
+RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF "to" NOT IN ('earliest', 'latest') THEN
+    RAISE EXCEPTION 'invalid reset position "%"', "to"
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ''earliest'' or ''latest'', an offset (bigint) or a time (timestamptz).';
+  END IF;
+  RETURN QUERY SELECT * FROM nagare._reset_group_offsets($1, $2, $4,
+    CASE "to" WHEN 'earliest' THEN 'earliest' ELSE 'latest' END, NULL, NULL);
+END $$;
+
+CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, to_offset bigint,
+                                           partitions integer[] DEFAULT NULL)
+RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
+LANGUAGE sql AS $$
+  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'offset', $3, NULL)
+$$;
+
+CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, to_time timestamptz,
+                                           partitions integer[] DEFAULT NULL)
+RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
+LANGUAGE sql AS $$
+  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'time', NULL, $3)
+$$;
+
+CREATE FUNCTION nagare._reset_group_offsets(group_id text, topic text, partitions integer[],
+                                            how text, to_offset bigint, to_time timestamptz)
+RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  p record;
+  target bigint;
+  old bigint;
+BEGIN
+  PERFORM nagare._check_group_idle($1);
+  IF NOT EXISTS (SELECT 1 FROM nagare.topics t WHERE t.topic = $2) THEN
+    RAISE EXCEPTION 'topic "%" does not exist', $2 USING ERRCODE = 'undefined_object';
+  END IF;
+  FOR p IN SELECT * FROM nagare.partitions x
+            WHERE x.topic = $2 AND ($3 IS NULL OR x."partition" = ANY ($3))
+            ORDER BY x."partition"
+  LOOP
+    target := CASE how
+      WHEN 'earliest' THEN p.log_start_offset
+      WHEN 'latest' THEN p.high_watermark
+      WHEN 'offset' THEN least(greatest(to_offset, p.log_start_offset), p.high_watermark)
+      ELSE nagare.offset_for_time($2, p."partition", to_time)
+    END;
+    SELECT o.committed_offset INTO old FROM nagare.group_offset o
+     WHERE o.group_id = $1 AND o.topic = $2 AND o."partition" = p."partition";
+    IF NOT FOUND THEN
+      old := NULL;
+    END IF;
+    INSERT INTO nagare.group_offset AS o (group_id, topic, "partition", committed_offset, committed_at)
+    VALUES ($1, $2, p."partition", target, now())
+    ON CONFLICT ON CONSTRAINT group_offset_pkey DO UPDATE
+      SET committed_offset = excluded.committed_offset, leader_epoch = NULL, metadata = NULL,
+          committed_at = excluded.committed_at;
+    "partition" := p."partition";
+    old_offset := old;
+    new_offset := target;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+
+CREATE FUNCTION nagare.delete_group(group_id text)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  PERFORM nagare._check_group_idle($1);
+  DELETE FROM nagare.group_offset o WHERE o.group_id = $1;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+COMMENT ON FUNCTION nagare.delete_group(text) IS
+  'forget a consumer group''s committed offsets; refused while it has live members';
+
 GRANT USAGE ON SCHEMA nagare TO PUBLIC;
 GRANT SELECT ON nagare.topics, nagare.partitions, nagare.broker TO PUBLIC;
+GRANT SELECT ON nagare.consumer_groups, nagare.group_members, nagare.consumer_lag TO PUBLIC;

@@ -23,6 +23,7 @@
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
+#include "broker/group.h"
 #include "nagare.h"
 #include "shmem.h"
 #include "sql/send.h"
@@ -202,6 +203,24 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_num_partitions, 1, 1, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_initial_rebalance_delay",
+							"How long a new consumer group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms).",
+							NULL,
+							&nagare_group_initial_rebalance_delay_ms, 3000, 0, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_min_session_timeout",
+							"Shortest session timeout a consumer group member may ask for (Kafka's group.min.session.timeout.ms).",
+							NULL,
+							&nagare_group_min_session_timeout_ms, 6000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_max_session_timeout",
+							"Longest session timeout a consumer group member may ask for (Kafka's group.max.session.timeout.ms).",
+							NULL,
+							&nagare_group_max_session_timeout_ms, 1800000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.max_connections",
 							"Maximum number of Kafka client connections.",

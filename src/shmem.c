@@ -19,9 +19,11 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
+#include "queue/jobring.h"
 #include "shmem.h"
 
 /* Links to shared memory state */
+NagareGroupShared *nagare_groups = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
 HTAB	   *nagare_partition_hash = NULL;
@@ -49,6 +51,27 @@ static Size
 nagare_ring_size(void)
 {
 	return (Size) nagare_queue_size_kb * 1024;
+}
+
+static Size
+nagare_groups_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(NagareGroupShared));
+
+	size = add_size(size, MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_JOBS_SIZE));
+	size = add_size(size, MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_RESULTS_SIZE));
+	return size;
+}
+
+static NagareJobRing *
+job_ring_init(char *p, uint64 size)
+{
+	NagareJobRing *r = (NagareJobRing *) p;
+
+	pg_atomic_init_u64(&r->head, 0);
+	pg_atomic_init_u64(&r->tail, 0);
+	r->size = size;
+	return r;
 }
 
 static Size
@@ -80,6 +103,7 @@ nagare_shmem_request(void)
 		prev_shmem_request_hook();
 
 	RequestAddinShmemSpace(nagare_shmem_size());
+	RequestAddinShmemSpace(nagare_groups_shmem_size());
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 2);
@@ -96,6 +120,7 @@ nagare_shmem_startup(void)
 
 	/* reset in case this is a restart within the postmaster */
 	nagare_shared = NULL;
+	nagare_groups = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -162,6 +187,19 @@ nagare_shmem_startup(void)
 	nagare_partition_hash = ShmemInitHash("nagare partitions",
 										  nagare_max_partitions, nagare_max_partitions,
 										  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+
+	nagare_groups = ShmemInitStruct("nagare groups", nagare_groups_shmem_size(), &found);
+	if (!found)
+	{
+		char	   *p = (char *) nagare_groups + MAXALIGN(sizeof(NagareGroupShared));
+
+		pg_atomic_init_u32(&nagare_groups->snapshot_seq, 0);
+		strcpy(nagare_groups->snapshot, "[]");
+		nagare_groups->snapshot_len = 2;
+		nagare_groups->jobs = job_ring_init(p, NAGARE_GROUP_JOBS_SIZE);
+		p += MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_JOBS_SIZE);
+		nagare_groups->results = job_ring_init(p, NAGARE_GROUP_RESULTS_SIZE);
+	}
 
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -268,6 +268,51 @@ typedef struct NagareShared
 	NagareAdminSlot admin[NAGARE_ADMIN_SLOTS];
 } NagareShared;
 
+/*
+ * Consumer groups (broker/group.c): the broker's rings to and from the
+ * nagare worker, which stores committed offsets in nagare.group_offset, and
+ * the broker's snapshot of its groups (JSON) for the SQL views.
+ */
+#define NAGARE_GROUP_JOBS_SIZE		(1024 * 1024)
+#define NAGARE_GROUP_RESULTS_SIZE	(4 * 1024 * 1024)
+#define NAGARE_GROUP_SNAPSHOT_SIZE	(2 * 1024 * 1024)
+
+struct NagareJobRing;
+
+/*
+ * Jobs the broker gives the worker.  The answer has the same kind and id;
+ * its payload starts with the SQLSTATE (5 characters and a NUL: "00000" on
+ * success), then the error message (NUL-terminated) or the result.
+ */
+typedef enum NagareJobKind
+{
+	/* JSON array of {"g": group, "t": topic, "p": partition, "o": offset,
+	 * "e": leader epoch, "m": metadata}; no result */
+	NAGARE_JOB_OFFSET_COMMIT = 1,
+	/* JSON {"g": group, "t": [topics] or null}; result: int32 count, then
+	 * per row int16 topic length, topic, int32 partition, int64 offset,
+	 * int32 leader epoch, int32 metadata length (-1 null), metadata */
+	NAGARE_JOB_OFFSET_FETCH,
+	/* JSON {"g": group}: forget its offsets (DeleteGroups); result:
+	 * int32 rows deleted */
+	NAGARE_JOB_GROUP_DELETE,
+	/* JSON {"g": group, "t": topic, "p": [partitions]}: forget those
+	 * offsets (OffsetDelete); result: int32 rows deleted */
+	NAGARE_JOB_OFFSET_DELETE
+} NagareJobKind;
+
+typedef struct NagareGroupShared
+{
+	struct NagareJobRing *jobs; /* broker -> worker */
+	struct NagareJobRing *results;	/* worker -> broker */
+	/* seqlock: odd while the broker rewrites the snapshot */
+	pg_atomic_uint32 snapshot_seq;
+	uint32		snapshot_len;
+	char		snapshot[NAGARE_GROUP_SNAPSHOT_SIZE];
+} NagareGroupShared;
+
+extern NagareGroupShared *nagare_groups;
+
 extern NagareShared *nagare_shared;
 extern HTAB *nagare_topic_hash;
 extern HTAB *nagare_partition_hash;

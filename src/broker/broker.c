@@ -49,6 +49,7 @@
 #include "broker/aio.h"
 #include "broker/admin.h"
 #include "broker/fetch.h"
+#include "broker/group.h"
 #include "broker/net.h"
 #include "broker/produce.h"
 #include "broker/topics.h"
@@ -178,6 +179,7 @@ nagare_broker_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		nagare_fetch_turn(now);
 		nagare_admin_turn(now);
+		nagare_group_turn(now);
 		nagare_aio_submit();
 		nagare_net_reap_closed();
 
@@ -199,7 +201,7 @@ nagare_broker_main(Datum main_arg)
 		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
 		if (nagare_produce_waiting())
 			timeout_ms = Min(timeout_ms, 1);
-		if (nagare_admin_busy())
+		if (nagare_admin_busy() || nagare_group_busy())
 			timeout_ms = Min(timeout_ms, 100);
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,

@@ -47,6 +47,15 @@ static const HandlerEntry handlers[] = {
 	{KAFKA_API_FETCH, 4, 12, nagare_handle_fetch},
 	{KAFKA_API_LIST_OFFSETS, 1, 7, nagare_handle_list_offsets},
 	{KAFKA_API_METADATA, 0, 12, nagare_handle_metadata},
+	{KAFKA_API_OFFSET_COMMIT, 0, 9, nagare_handle_offset_commit},
+	{KAFKA_API_OFFSET_FETCH, 0, 9, nagare_handle_offset_fetch},
+	{KAFKA_API_FIND_COORDINATOR, 0, 4, nagare_handle_find_coordinator},
+	{KAFKA_API_JOIN_GROUP, 0, 9, nagare_handle_join_group},
+	{KAFKA_API_HEARTBEAT, 0, 4, nagare_handle_heartbeat},
+	{KAFKA_API_LEAVE_GROUP, 0, 5, nagare_handle_leave_group},
+	{KAFKA_API_SYNC_GROUP, 0, 5, nagare_handle_sync_group},
+	{KAFKA_API_DESCRIBE_GROUPS, 0, 5, nagare_handle_describe_groups},
+	{KAFKA_API_LIST_GROUPS, 0, 5, nagare_handle_list_groups},
 	{KAFKA_API_API_VERSIONS, 0, 3, handle_api_versions},
 	{KAFKA_API_CREATE_TOPICS, 2, 7, nagare_handle_create_topics},
 	{KAFKA_API_DELETE_TOPICS, 1, 6, nagare_handle_delete_topics},
@@ -54,7 +63,9 @@ static const HandlerEntry handlers[] = {
 	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, nagare_handle_describe_configs},
 	{KAFKA_API_ALTER_CONFIGS, 0, 2, nagare_handle_alter_configs},
 	{KAFKA_API_CREATE_PARTITIONS, 0, 3, nagare_handle_create_partitions},
+	{KAFKA_API_DELETE_GROUPS, 0, 2, nagare_handle_delete_groups},
 	{KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, nagare_handle_incremental_alter_configs},
+	{KAFKA_API_OFFSET_DELETE, 0, 0, nagare_handle_offset_delete},
 };
 
 static MemoryContext request_context = NULL;

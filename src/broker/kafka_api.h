@@ -76,5 +76,28 @@ extern void nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestH
 										   KafkaRequestBody *body);
 extern void nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr,
 										 KafkaRequestBody *body);
+/* consumer groups (group.c) */
+extern void nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr,
+										   KafkaRequestBody *body);
+extern void nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr,
+									 KafkaRequestBody *body);
+extern void nagare_handle_sync_group(NagareConn *conn, const KafkaRequestHeader *hdr,
+									 KafkaRequestBody *body);
+extern void nagare_handle_heartbeat(NagareConn *conn, const KafkaRequestHeader *hdr,
+									KafkaRequestBody *body);
+extern void nagare_handle_leave_group(NagareConn *conn, const KafkaRequestHeader *hdr,
+									  KafkaRequestBody *body);
+extern void nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
+extern void nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr,
+									   KafkaRequestBody *body);
+extern void nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
+									  KafkaRequestBody *body);
+extern void nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
+										  KafkaRequestBody *body);
+extern void nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
+extern void nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr,
+										KafkaRequestBody *body);
 
 #endif							/* NAGARE_KAFKA_API_H */

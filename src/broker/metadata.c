@@ -91,13 +91,9 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&broker, 0, sizeof(broker));
-	if (nagare_advertised_host && nagare_advertised_host[0] != '\0')
-		strlcpy(host, nagare_advertised_host, sizeof(host));
-	else if (!nagare_conn_local_address(conn, host, sizeof(host)))
-		strlcpy(host, "localhost", sizeof(host));
+	nagare_advertised_address(conn, host, sizeof(host), &broker.Port);
 	broker.NodeId = NAGARE_NODE_ID;
 	broker.Host = kafka_str(host);
-	broker.Port = nagare_advertised_port > 0 ? nagare_advertised_port : nagare_port;
 	broker.Rack = kafka_str(NULL);
 	resp.ThrottleTimeMs = 0;
 	resp.BrokersCount = 1;

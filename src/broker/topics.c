@@ -26,7 +26,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "broker/net.h"
 #include "broker/topics.h"
+#include "nagare.h"
 #include "logstore/topicconfig.h"
 
 static HTAB *topic_map = NULL;
@@ -234,4 +236,18 @@ nagare_kafka_topic_name_valid(const char *name, int len)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Where clients reach the broker: nagare.advertised_host/advertised_port
+ * when set, else the address and port the client connected to.
+ */
+void
+nagare_advertised_address(NagareConn *conn, char *host, size_t hostlen, int32 *port)
+{
+	if (nagare_advertised_host && nagare_advertised_host[0] != '\0')
+		strlcpy(host, nagare_advertised_host, hostlen);
+	else if (!nagare_conn_local_address(conn, host, hostlen))
+		strlcpy(host, "localhost", hostlen);
+	*port = nagare_advertised_port > 0 ? nagare_advertised_port : nagare_port;
 }

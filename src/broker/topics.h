@@ -37,6 +37,10 @@ extern NagarePartition *nagare_broker_partition(const BrokerTopic *t, int32 part
 extern const char *nagare_cluster_id(void);
 extern bool nagare_kafka_topic_name_valid(const char *name, int len);
 
+struct NagareConn;
+extern void nagare_advertised_address(struct NagareConn *conn, char *host, size_t hostlen,
+									  int32 *port);
+
 /* bumped by the broker on SIGHUP: the GUC defaults may have changed */
 extern int	nagare_broker_reload_count;
 

@@ -12,6 +12,7 @@
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "logstore/segment.h"
@@ -98,4 +99,39 @@ nagare_broker_status(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) (head > durable ? head - durable : 0));
 	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->appended_batches));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * nagare.group_snapshot(): the broker's consumer groups as JSON (see
+ * broker/group.c), read consistently from shared memory (a seqlock: the
+ * copy is retried while the broker rewrites it).
+ */
+PG_FUNCTION_INFO_V1(nagare_group_snapshot);
+
+Datum
+nagare_group_snapshot(PG_FUNCTION_ARGS)
+{
+	char	   *copy = palloc(NAGARE_GROUP_SNAPSHOT_SIZE + 1);
+
+	nagare_check_loaded();
+	for (;;)
+	{
+		uint32		before = pg_atomic_read_u32(&nagare_groups->snapshot_seq);
+		uint32		len;
+
+		if (before % 2 == 1)
+		{
+			pg_usleep(100);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		pg_read_barrier();
+		len = Min(nagare_groups->snapshot_len, NAGARE_GROUP_SNAPSHOT_SIZE);
+		memcpy(copy, nagare_groups->snapshot, len);
+		copy[len] = '\0';
+		pg_read_barrier();
+		if (pg_atomic_read_u32(&nagare_groups->snapshot_seq) == before)
+			break;
+	}
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
 }

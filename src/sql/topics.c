@@ -277,6 +277,17 @@ nagare_delete_topic(PG_FUNCTION_ARGS)
 								1, &argtype, &arg, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "could not delete topic: %s", SPI_result_code_string(ret));
+	/* the topic's committed consumer offsets go with it, as in Kafka */
+	{
+		Datum		namearg = CStringGetTextDatum(name);
+		Oid			texttype = TEXTOID;
+
+		ret = SPI_execute_with_args("DELETE FROM nagare.group_offset WHERE topic = $1",
+									1, &texttype, &namearg, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the topic's committed offsets: %s",
+				 SPI_result_code_string(ret));
+	}
 	SPI_finish();
 
 	nagare_xact_note_ddl();

@@ -48,6 +48,7 @@
 #include "nagare.h"
 #include "shmem.h"
 #include "sql/catalog.h"
+#include "worker/offsets.h"
 
 /* How long a deleted topic's row outlives its files */
 #define TOMBSTONE_GRACE "1 minute"
@@ -108,6 +109,8 @@ nagare_worker_main(Datum main_arg)
 		SpinLockRelease(&nagare_shared->broker_mutex);
 		broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
 
+		/* consumer group offsets first: clients wait for them */
+		(void) nagare_worker_run_jobs();
 		if (run_admin_requests())
 		{
 			/* answer only once the shared topic table shows the changes */

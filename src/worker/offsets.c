@@ -1,0 +1,336 @@
+/*-------------------------------------------------------------------------
+ *
+ * offsets.c
+ *	  The nagare worker's side of consumer groups: committed offsets in
+ *	  nagare.group_offset.
+ *
+ * The broker's group coordinator (broker/group.c) sends jobs through a
+ * shared-memory ring (queue/jobring.h) and answers its clients when the
+ * results come back.  Offset commits are batched: every commit waiting in
+ * the ring goes into one transaction (one upsert over all their rows), so a
+ * storm of commits costs one WAL flush per batch, not per commit, and a
+ * commit is acknowledged only once its transaction is durable.  A failed
+ * batch fails each of its commits with the SQLSTATE and message.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "queue/jobring.h"
+#include "shmem.h"
+#include "worker/offsets.h"
+
+/* Most jobs taken in one pass */
+#define MAX_JOBS_PER_PASS	1024
+
+typedef struct Job
+{
+	uint32		kind;
+	uint64		id;
+	char	   *payload;		/* NUL-terminated copy */
+	uint32		len;
+	StringInfoData result;		/* after the SQLSTATE */
+	char		sqlstate[6];
+	char	   *message;
+} Job;
+
+static const char commit_sql[] =
+"INSERT INTO nagare.group_offset AS o "
+"    (group_id, topic, partition, committed_offset, leader_epoch, metadata, committed_at) "
+"SELECT DISTINCT ON (x.g, x.t, x.p) x.g, x.t, x.p, x.o, x.e, x.m, now() "
+"  FROM jsonb_array_elements($1) WITH ORDINALITY AS a(j, n), "
+"       jsonb_to_record(a.j) AS x(g text, t text, p integer, o bigint, e integer, m text) "
+" ORDER BY x.g, x.t, x.p, a.n DESC "
+"ON CONFLICT (group_id, topic, partition) DO UPDATE "
+"   SET committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, "
+"       metadata = excluded.metadata, committed_at = excluded.committed_at";
+
+static const char fetch_sql[] =
+"SELECT topic, partition, committed_offset, coalesce(leader_epoch, -1), metadata "
+"  FROM nagare.group_offset "
+" WHERE group_id = $1::jsonb->>'g' "
+"   AND ($1::jsonb->'t' IS NULL OR jsonb_typeof($1::jsonb->'t') = 'null' "
+"        OR topic IN (SELECT jsonb_array_elements_text($1::jsonb->'t'))) "
+" ORDER BY topic, partition";
+
+static const char group_delete_sql[] =
+"DELETE FROM nagare.group_offset WHERE group_id = $1::jsonb->>'g'";
+
+static const char offset_delete_sql[] =
+"DELETE FROM nagare.group_offset "
+" WHERE group_id = $1::jsonb->>'g' AND topic = $1::jsonb->>'t' "
+"   AND partition IN (SELECT jsonb_array_elements_text($1::jsonb->'p')::integer)";
+
+static void
+append_int16(StringInfo s, int16 v)
+{
+	uint16		n = pg_hton16((uint16) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 2);
+}
+
+static void
+append_int32(StringInfo s, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 4);
+}
+
+static void
+append_int64(StringInfo s, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 8);
+}
+
+/* The rows of an OffsetFetch job, in the result format of shmem.h */
+static void
+fetch_rows(Job *job)
+{
+	Datum		arg = CStringGetTextDatum(job->payload);
+	Oid			type = TEXTOID;
+	int			ret;
+	uint64		i;
+
+	ret = SPI_execute_with_args(fetch_sql, 1, &type, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read committed offsets: %s", SPI_result_code_string(ret));
+	append_int32(&job->result, (int32) SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *topic = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		meta;
+
+		append_int16(&job->result, (int16) strlen(topic));
+		appendBinaryStringInfo(&job->result, topic, strlen(topic));
+		append_int32(&job->result, DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull)));
+		append_int64(&job->result, DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
+		append_int32(&job->result, DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
+		meta = SPI_getbinval(tup, desc, 5, &isnull);
+		if (isnull)
+			append_int32(&job->result, -1);
+		else
+		{
+			char	   *m = TextDatumGetCString(meta);
+
+			append_int32(&job->result, (int32) strlen(m));
+			appendBinaryStringInfo(&job->result, m, strlen(m));
+		}
+	}
+}
+
+/*
+ * Run fn over jobs[0..n) in one transaction; on error every one of them
+ * gets the SQLSTATE and message.
+ */
+static void
+run_in_transaction(Job **jobs, int n, void (*fn) (Job **jobs, int n))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			i;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		fn(jobs, n);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		for (i = 0; i < n; i++)
+			strlcpy(jobs[i]->sqlstate, "00000", sizeof(jobs[i]->sqlstate));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		for (i = 0; i < n; i++)
+		{
+			strlcpy(jobs[i]->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(jobs[i]->sqlstate));
+			jobs[i]->message = pstrdup(edata->message);
+			resetStringInfo(&jobs[i]->result);
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/* One upsert over the rows of every commit */
+static void
+do_commits(Job **jobs, int n)
+{
+	StringInfoData all;
+	Datum		arg;
+	Oid			type = JSONBOID;
+	int			ret;
+	int			i;
+	bool		first = true;
+
+	initStringInfo(&all);
+	appendStringInfoChar(&all, '[');
+	for (i = 0; i < n; i++)
+	{
+		/* each payload is a JSON array: splice its elements in */
+		char	   *p = jobs[i]->payload;
+		size_t		len = strlen(p);
+
+		if (len < 2 || p[0] != '[' || p[len - 1] != ']')
+			elog(ERROR, "malformed offset commit job");
+		if (len == 2)
+			continue;
+		if (!first)
+			appendStringInfoChar(&all, ',');
+		appendBinaryStringInfo(&all, p + 1, len - 2);
+		first = false;
+	}
+	appendStringInfoChar(&all, ']');
+	arg = DirectFunctionCall1(jsonb_in, CStringGetDatum(all.data));
+	ret = SPI_execute_with_args(commit_sql, 1, &type, &arg, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not store committed offsets: %s", SPI_result_code_string(ret));
+}
+
+/* Jobs that each run their own statement */
+static void
+do_each(Job **jobs, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Job		   *job = jobs[i];
+		Datum		arg = CStringGetTextDatum(job->payload);
+		Oid			type = TEXTOID;
+		int			ret;
+
+		switch (job->kind)
+		{
+			case NAGARE_JOB_OFFSET_FETCH:
+				fetch_rows(job);
+				break;
+			case NAGARE_JOB_GROUP_DELETE:
+			case NAGARE_JOB_OFFSET_DELETE:
+				ret = SPI_execute_with_args(job->kind == NAGARE_JOB_GROUP_DELETE ?
+											group_delete_sql : offset_delete_sql,
+											1, &type, &arg, NULL, false, 0);
+				if (ret != SPI_OK_DELETE)
+					elog(ERROR, "could not delete committed offsets: %s",
+						 SPI_result_code_string(ret));
+				append_int32(&job->result, (int32) SPI_processed);
+				break;
+			default:
+				elog(ERROR, "unknown job kind %u", job->kind);
+		}
+	}
+}
+
+static void
+put_result(Job *job)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendBinaryStringInfo(&out, job->sqlstate, 6);
+	if (strcmp(job->sqlstate, "00000") != 0)
+		appendBinaryStringInfo(&out, job->message ? job->message : "",
+							   strlen(job->message ? job->message : "") + 1);
+	else
+		appendBinaryStringInfo(&out, job->result.data, job->result.len);
+	while (!nagare_job_put(nagare_groups->results, job->kind, job->id, out.data, out.len))
+	{
+		/* the broker drains the results every loop turn */
+		nagare_wake_broker();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(out.data);
+}
+
+/*
+ * Carry out the jobs the broker queued.  Returns true if there were any.
+ */
+bool
+nagare_worker_run_jobs(void)
+{
+	Job		   *jobs;
+	Job		  **commits;
+	Job		  **others;
+	int			ncommits = 0;
+	int			nothers = 0;
+	int			n = 0;
+	int			i;
+	NagareJobHeader *h;
+	const char *payload;
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (nagare_groups == NULL || nagare_job_peek(nagare_groups->jobs, &payload) == NULL)
+		return false;
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "nagare worker jobs", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	jobs = palloc0(sizeof(Job) * MAX_JOBS_PER_PASS);
+	commits = palloc(sizeof(Job *) * MAX_JOBS_PER_PASS);
+	others = palloc(sizeof(Job *) * MAX_JOBS_PER_PASS);
+	while (n < MAX_JOBS_PER_PASS && (h = nagare_job_peek(nagare_groups->jobs, &payload)) != NULL)
+	{
+		Job		   *job = &jobs[n++];
+
+		job->kind = h->kind;
+		job->id = h->id;
+		job->len = h->len;
+		job->payload = palloc(h->len + 1);
+		memcpy(job->payload, payload, h->len);
+		job->payload[h->len] = '\0';
+		initStringInfo(&job->result);
+		nagare_job_done(nagare_groups->jobs, h);
+		if (job->kind == NAGARE_JOB_OFFSET_COMMIT)
+			commits[ncommits++] = job;
+		else
+			others[nothers++] = job;
+	}
+
+	pgstat_report_activity(STATE_RUNNING, "nagare worker: consumer group offsets");
+	if (ncommits > 0)
+		run_in_transaction(commits, ncommits, do_commits);
+	if (nothers > 0)
+		run_in_transaction(others, nothers, do_each);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	for (i = 0; i < n; i++)
+		put_result(&jobs[i]);
+	nagare_wake_broker();
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return true;
+}
