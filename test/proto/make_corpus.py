@@ -9,7 +9,8 @@
 #	  requests and one with minimal values per API and version;
 #	- from kafka-python 2.0.2 (if importable), for the versions it has:
 #	  two random requests each, as crosscheck.py makes them;
-#	- a few hand-made edge cases (KIP-511 ApiVersions v4, an unknown API).
+#	- a few hand-made edge cases (KIP-511 ApiVersions v4, an unknown API,
+#	  an unsupported one, a truncated JoinGroup).
 #
 # Usage: make_corpus.py ./proto_helper corpus
 #
@@ -68,10 +69,12 @@ def main():
                     hdr = RequestHeader(req, correlation_id=n, client_id="kafka-python-2.0.2")
                     files["kpy_k%02d_v%02d_%d" % (key, v, n)] = hdr.encode() + req.encode()
 
-    # ApiVersions v4 (unsupported: KIP-511) and an unknown API key
+    # ApiVersions v4 (unsupported: KIP-511), an unknown API key, a known key
+    # the codec lacks (EndTxn), a JoinGroup v2 cut after its GroupId
     files["edge_apiversions_v4"] = bytes.fromhex("001200040000000700036b637400") + \
         bytes.fromhex("066b6361740631") + b"\x00"
     files["edge_unknown_api"] = bytes.fromhex("00ff0000000000010000")
+    files["edge_endtxn_v1"] = bytes.fromhex("001a0001000000010000") + b"\x00\x01t"
     files["edge_joingroup_v2"] = bytes.fromhex("000b0002000000010000") + b"\x00\x01g"
 
     for name, data in sorted(files.items()):
