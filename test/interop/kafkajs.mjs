@@ -30,6 +30,7 @@ function errName (e) {
   for (let x = e, depth = 0; x && depth < 5; depth++) {
     if (x.type) return x.type
     if (x.errors && x.errors[0] && x.errors[0].type) return x.errors[0].type
+    if (x.partitions && x.partitions[0] && x.partitions[0].error) return errName(x.partitions[0].error) // DeleteRecords
     x = x.originalError || x.cause || (x.errors && x.errors[0])
   }
   return e.name || String(e)

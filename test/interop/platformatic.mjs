@@ -101,7 +101,7 @@ async function consume () {
           for (const r of batch.records) {
             const o = Number(batch.firstOffset) + r.offsetDelta
             if (o < offset || records.length >= args.count) continue
-            records.push({ p: pr.partitionIndex, offset: o, k: tohex(r.key), v: tohex(r.value), h: r.headers.map(([n, v]) => [n.toString('latin1'), tohex(v)]), ts: Number(batch.firstTimestamp + r.timestampDelta) })
+            records.push({ p: pr.partitionIndex, offset: o, k: tohex(r.key), v: tohex(r.value), h: r.headers.map(([n, v]) => [n.toString('utf8'), tohex(v)]), ts: Number(batch.firstTimestamp + r.timestampDelta) })
             offset = o + 1
           }
         }
@@ -201,7 +201,7 @@ await main({
   consume,
   list_offsets: listOffsets,
   metadata,
-  create_topic: () => adminResult(a => a.createTopics({ topics: [args.topic], partitions: args.partitions ?? 1, replicas: 1, configs: cfg(args.configs) })),
+  create_topic: () => adminResult(a => a.createTopics({ topics: [args.topic], partitions: args.partitions ?? 1, replicas: args.replicas ?? 1, configs: cfg(args.configs) })),
   describe_configs: describeConfigs,
   alter_configs: () => adminResult(a => a.alterConfigs({ resources: [{ resourceType: TOPIC, resourceName: args.topic, configs: cfg(args.configs) }] })),
   incremental_alter_configs: () => adminResult(a => a.incrementalAlterConfigs({

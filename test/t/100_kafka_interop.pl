@@ -32,7 +32,8 @@ use Time::HiRes qw(time usleep);
 
 my $python = '/usr/bin/python3';
 my $dir = "$FindBin::RealBin/../interop";
-my $json = JSON::PP->new->canonical->allow_nonref;
+my $json = JSON::PP->new->canonical->allow_nonref;     # characters, for comparing
+my $json_utf8 = JSON::PP->new->utf8->canonical;         # bytes, for files and SQL
 
 plan skip_all => "$python is not installed" unless -x $python;
 
@@ -104,7 +105,7 @@ sub args_file
 	my ($args) = @_;
 	my $f = "$tmp/args-" . $nfile++ . '.json';
 	open(my $fh, '>', $f) or die "$f: $!";
-	print $fh $json->encode($args);
+	print $fh $json_utf8->encode($args);
 	close($fh);
 	return $f;
 }
@@ -182,7 +183,7 @@ sub sql_produce
 	for my $r (@$recs)
 	{
 		my $hdr = @{ $r->{h} }
-		  ? q_lit($json->encode([ map { [ $_->[0], $_->[1] ] } @{ $r->{h} } ])) . '::jsonb'
+		  ? q_lit($json_utf8->encode([ map { [ $_->[0], $_->[1] ] } @{ $r->{h} } ])) . '::jsonb'
 		  : 'NULL';
 		my $k = defined $r->{k} ? "decode('" . hexs($r->{k}) . "', 'hex')" : 'NULL::bytea';
 		my $v = defined $r->{v} ? "decode('" . hexs($r->{v}) . "', 'hex')" : 'NULL::bytea';
@@ -258,7 +259,8 @@ sub record_diffs
 		if ($fid eq 'text')
 		{
 			# kcat prints "name=value,..."
-			$compare = !grep { !defined $_->[1] || pack('H*', $_->[1]) =~ /[^\x20-\x7e]|[,=]/ } @eh;
+			$compare = !grep { !defined $_->[1] || pack('H*', $_->[1]) =~ /[^\x20-\x7e]|[,=]/
+				  || $_->[0] =~ /[^\x20-\x7e]|[,=]/ } @eh;
 		}
 		elsif ($fid eq 'grouped')
 		{
@@ -325,6 +327,8 @@ my @canon = (
 	{ id => 'headers', k => 'hdr', v => 'with headers',
 		h => [ [ a => '1' ], [ a => '2' ], [ b => 'two words' ], [ c => 'x' ] ] },
 	{ id => 'empty header value', k => 'eh', v => 'x', h => [ [ e => '' ] ], no => [qw(kcat)] },
+	{ id => 'UTF-8 and empty header keys', k => 'uh', v => 'x',
+		h => [ [ "\x{43a}\x{43b}\x{44e}\x{447}-\x{65e5}" => 'utf8 key' ], [ '' => 'empty key' ] ], no => [qw(kcat)] },
 	{ id => 'null header value', k => 'nh', v => 'x', h => [ [ n => undef ] ],
 		no => [qw(kcat kafka_python kafkajs)] },
 	{ id => 'binary', k => $all256, v => scalar(reverse($all256)) x 4, h => [ [ bin => $all256 ] ],
@@ -846,6 +850,21 @@ for my $c (grep { $_ ne 'kcat' } @clients)
 
 		if ($c eq 'platformatic')
 		{
+			# what Kafka answers to bad CreateTopics requests (this client
+			# passes them through unchecked)
+			for my $bad ([ 'partitions 0', { topic => "$t-bad", partitions => 0 }, 'INVALID_PARTITIONS' ],
+				[ 'replication factor 3 on one broker', { topic => "$t-bad", replicas => 3 }, 'INVALID_REPLICATION_FACTOR' ],
+				[ 'an invalid name', { topic => 'bad name!' }, 'INVALID_TOPIC_EXCEPTION' ],
+				[ 'an unknown setting', { topic => "$t-bad", configs => { 'no.such.setting' => 1 } }, 'INVALID_CONFIG' ],
+				[ 'a bad value', { topic => "$t-bad", configs => { 'retention.ms' => 'soon' } }, 'INVALID_CONFIG' ])
+			{
+				$r = run_client($c, 'create_topic', $bad->[1]);
+				is($r && $r->{error}, $bad->[2], "$c: CreateTopics with $bad->[0] is $bad->[2]");
+			}
+			is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic IN ('$t-bad', 'bad name!')"), 0,
+				"$c: and none of them made a topic");
+			$r = run_client($c, 'describe_configs', { topic => 'no-such-topic' });
+			is($r && $r->{error}, 'UNKNOWN_TOPIC_OR_PARTITION', "$c: DescribeConfigs of an unknown topic");
 		  SKIP:
 			{
 				my $why = missing_apis(44);
@@ -874,6 +893,8 @@ for my $c (grep { $_ ne 'kcat' } @clients)
 				$r = run_client($c, 'delete_records', { topic => $t, partition => 1, offset => 4 });
 				is($r && $r->{error}, undef, "$c: DeleteRecords before offset 4");
 				is(partition_row($node, $t, 1)->{log_start_offset}, 4, "$c: nagare.partitions log start is 4");
+				$r = run_client($c, 'delete_records', { topic => $t, partition => 1, offset => 11 });
+				is($r && $r->{error}, 'OFFSET_OUT_OF_RANGE', "$c: DeleteRecords beyond the high watermark is OFFSET_OUT_OF_RANGE");
 				my $lo = run_client($c, 'list_offsets', { topic => $t, partition => 1 });
 				is($lo && "$lo->{earliest}-$lo->{latest}", '4-10', "$c: ListOffsets earliest 4, latest 10");
 				check_records("$c: reading from the start gets offset 4 on",
