@@ -52,6 +52,8 @@
 #include "broker/group.h"
 #include "broker/net.h"
 #include "broker/produce.h"
+#include "broker/producers.h"
+#include "kafka/record.h"
 #include "broker/topics.h"
 #include "logstore/log.h"
 #include "nagare.h"
@@ -122,6 +124,7 @@ nagare_broker_main(Datum main_arg)
 	pg_atomic_write_u32(&nagare_shared->broker_state, NAGARE_BROKER_STARTING);
 
 	nagare_aio_init();
+	nagare_producers_init();
 	nagare_log_init();
 	nagare_log_recover_all();
 
@@ -191,6 +194,7 @@ nagare_broker_main(Datum main_arg)
 		if (now >= next_retention)
 		{
 			nagare_log_enforce_retention();
+			nagare_producers_expire();
 			next_retention = TimestampTzPlusMilliseconds(now, nagare_retention_check_interval_ms);
 		}
 
@@ -251,6 +255,24 @@ broker_detach(int code, Datum arg)
 }
 
 /*
+ * An idempotent producer's batch is in the log: the producer state learns
+ * its offset (or, for a batch a previous broker left in the ring, the batch
+ * itself).
+ */
+static void
+observe_producer(NagareAppendEntry *e)
+{
+	const uint8 *batch = (const uint8 *) NAGARE_ENTRY_DATA(e);
+	KafkaBatchHeader h;
+
+	/* ProducerId is -1 for batches from SQL and plain producers */
+	if (batch[KAFKA_BATCH_POS_PRODUCER_ID] == 0xff && batch[KAFKA_BATCH_POS_PRODUCER_ID + 7] == 0xff)
+		return;
+	if (kafka_batch_read_header(batch, e->batch_len, &h) == KAFKA_OK && h.ProducerId >= 0)
+		nagare_producer_observe(e->part->key.topic_id, e->part->key.partition, &h, e->base_offset);
+}
+
+/*
  * Take the entries producers appended since the last turn.  Returns true if
  * there were any.
  */
@@ -284,6 +306,7 @@ take_entries(void)
 									(long long) e->base_offset - 1, lp->dir)));
 				nagare_log_append(lp, e);
 				pg_atomic_fetch_add_u64(&nagare_shared->appended_batches, 1);
+				observe_producer(e);
 			}
 		}
 		else if (e->kind != NAGARE_ENTRY_PAD)

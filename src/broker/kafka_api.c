@@ -60,6 +60,7 @@ static const HandlerEntry handlers[] = {
 	{KAFKA_API_CREATE_TOPICS, 2, 7, nagare_handle_create_topics},
 	{KAFKA_API_DELETE_TOPICS, 1, 6, nagare_handle_delete_topics},
 	{KAFKA_API_DELETE_RECORDS, 0, 2, nagare_handle_delete_records},
+	{KAFKA_API_INIT_PRODUCER_ID, 0, 4, nagare_handle_init_producer_id},
 	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, nagare_handle_describe_configs},
 	{KAFKA_API_ALTER_CONFIGS, 0, 2, nagare_handle_alter_configs},
 	{KAFKA_API_CREATE_PARTITIONS, 0, 3, nagare_handle_create_partitions},

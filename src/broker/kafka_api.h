@@ -76,6 +76,9 @@ extern void nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestH
 										   KafkaRequestBody *body);
 extern void nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr,
 										 KafkaRequestBody *body);
+/* idempotent producers (producers.c) */
+extern void nagare_handle_init_producer_id(NagareConn *conn, const KafkaRequestHeader *hdr,
+										   KafkaRequestBody *body);
 /* consumer groups (group.c) */
 extern void nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr,
 										   KafkaRequestBody *body);

@@ -40,6 +40,7 @@
 
 #include "broker/kafka_api.h"
 #include "broker/produce.h"
+#include "broker/producers.h"
 #include "broker/topics.h"
 #include "kafka/record.h"
 #include "queue/queue.h"
@@ -117,6 +118,11 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 	size_t		left = pd->Records.len > 0 ? (size_t) pd->Records.len : 0;
 	int			first = pp->nappends;
 	size_t		ring_max = nagare_queue_max_batch();
+	KafkaBatchHeader hbuf[4];
+	KafkaBatchHeader *hs = hbuf;
+	int			nh = 0;
+	int			maxh = lengthof(hbuf);
+	bool		idempotent = false;
 
 	if (pd->Index < 0 || pd->Index >= t->partitions)
 		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -163,6 +169,18 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 			pp->append_part = repalloc(pp->append_part,
 									   sizeof(KafkaPartitionProduceResponse *) * *maxappends);
 		}
+		/* the headers, for the producer checks below */
+		if (nh == maxh)
+		{
+			KafkaBatchHeader *more = palloc(sizeof(KafkaBatchHeader) * maxh * 2);
+
+			memcpy(more, hs, sizeof(KafkaBatchHeader) * nh);
+			hs = more;
+			maxh *= 2;
+		}
+		hs[nh++] = h;
+		if (h.ProducerId >= 0)
+			idempotent = true;
 		pp->appends[pp->nappends].batch = (const char *) p;
 		pp->appends[pp->nappends].batch_len = (int32) size;
 		pp->appends[pp->nappends].record_count = h.LastOffsetDelta + 1;
@@ -171,6 +189,28 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 		pp->nappends++;
 		p += size;
 		left -= size;
+	}
+
+	if (idempotent)
+	{
+		int64		dup_offset;
+		int16		err = nagare_producer_check(t->topic_id, pd->Index, hs, nh, &dup_offset);
+
+		if (err == KAFKA_ERROR_DUPLICATE_SEQUENCE_NUMBER && dup_offset >= 0)
+		{
+			/* a retry of a batch already written: its offset, nothing new */
+			NagarePartition *dp = nagare_broker_partition(t, pd->Index, false, &incarnation);
+
+			pp->nappends = first;
+			pr->BaseOffset = dup_offset;
+			pr->LogStartOffset = dp ? (int64) pg_atomic_read_u64(&dp->log_start_offset) : 0;
+			return KAFKA_ERROR_NONE;
+		}
+		if (err != KAFKA_ERROR_NONE)
+		{
+			pp->nappends = first;
+			return err;
+		}
 	}
 
 	part = nagare_broker_partition(t, pd->Index, true, &incarnation);

@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "broker/aio.h"
+#include "broker/producers.h"
 #include "kafka/crc32c.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
@@ -504,6 +505,7 @@ partition_recover(LogPartition *lp)
 	else
 		lp->log_end = lp->log_start;
 	lp->written_end = lp->log_end;
+	nagare_producers_recover(lp);
 
 	if (rewrite_meta)
 	{
@@ -1532,6 +1534,7 @@ partition_remove(LogPartition *lp)
 	ereport(LOG,
 			(errmsg("nagare broker: removed partition %d of topic %d",
 					lp->key.partition, lp->key.topic_id)));
+	nagare_producers_forget(lp->key.topic_id, lp->key.partition);
 
 	LWLockAcquire(nagare_shared->registry_lock, LW_EXCLUSIVE);
 	if (lp->shared->incarnation == lp->incarnation)
@@ -1656,6 +1659,9 @@ nagare_log_shutdown(void)
 		}
 		if (lp->dir_dirty)
 			fsync_fname(lp->dir, true);
+		/* everything is written: the producer state matches the log end */
+		if (!lp->deleting)
+			nagare_producers_snapshot(lp);
 	}
 	if (nagare_dir_dirty)
 		fsync_fname(NAGARE_DIR, true);

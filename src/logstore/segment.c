@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "storage/fd.h"
+#include "utils/memutils.h"
 
 #include "kafka/crc32c.h"
 #include "logstore/segment.h"
@@ -89,19 +90,23 @@ nagare_parse_partition_dir(const char *name, int32 *topic_id, int32 *partition)
 }
 
 /*
- * Read partition.meta.  Returns NAGARE_META_OK, NAGARE_META_MISSING, or
- * NAGARE_META_CORRUPT with *reason saying what is wrong (the caller decides
- * whether that is fatal).  Errors reading the file are ERRORs.
+ * Read a file written by nagare_checked_file_write(): header (magic,
+ * version, length, CRC-32C of the contents), then the contents, which go
+ * to *data (palloc'd, *len bytes).  NAGARE_META_MISSING if there is no
+ * file; NAGARE_META_CORRUPT with *reason if it is not what it should be.
  */
 NagareMetaStatus
-nagare_meta_read(const char *dir, NagarePartitionMeta *meta, const char **reason)
+nagare_checked_file_read(const char *path, uint32 magic, uint32 version,
+						 void **data, uint32 *len, const char **reason)
 {
-	char		path[MAXPGPATH];
 	MetaFileHeader hdr;
 	int			fd;
 	ssize_t		n;
+	char	   *buf = NULL;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, NAGARE_META_FILE);
+	*data = NULL;
+	*len = 0;
+	*reason = NULL;
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 	{
@@ -111,30 +116,38 @@ nagare_meta_read(const char *dir, NagarePartitionMeta *meta, const char **reason
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\": %m", path)));
 	}
-	*reason = NULL;
 	n = read(fd, &hdr, sizeof(hdr));
 	if (n < 0)
 		goto read_error;
 	if (n != sizeof(hdr))
 		*reason = "file is truncated";
-	else if (hdr.magic != NAGARE_META_MAGIC)
+	else if (hdr.magic != magic)
 		*reason = "wrong magic number";
-	else if (hdr.version != NAGARE_META_VERSION)
+	else if (hdr.version != version)
 		*reason = "unsupported version";
-	else if (hdr.length != sizeof(NagarePartitionMeta))
+	else if (hdr.length > MaxAllocSize)
 		*reason = "wrong length";
 	else
 	{
-		n = read(fd, meta, sizeof(NagarePartitionMeta));
+		buf = palloc(Max(hdr.length, 1));
+		n = read(fd, buf, hdr.length);
 		if (n < 0)
 			goto read_error;
-		if (n != sizeof(NagarePartitionMeta))
+		if (n != hdr.length)
 			*reason = "file is truncated";
-		else if (kafka_crc32c(0, meta, sizeof(NagarePartitionMeta)) != hdr.crc)
+		else if (kafka_crc32c(0, buf, hdr.length) != hdr.crc)
 			*reason = "checksum mismatch";
 	}
 	CloseTransientFile(fd);
-	return *reason ? NAGARE_META_CORRUPT : NAGARE_META_OK;
+	if (*reason)
+	{
+		if (buf)
+			pfree(buf);
+		return NAGARE_META_CORRUPT;
+	}
+	*data = buf;
+	*len = hdr.length;
+	return NAGARE_META_OK;
 
 read_error:
 	{
@@ -150,27 +163,23 @@ read_error:
 }
 
 /*
- * Write partition.meta durably: tmp file, fsync, rename, fsync directory.
- * An fsync failure is a PANIC (data_sync_elevel), as in PostgreSQL.
+ * Write a file durably: header and contents to a tmp file, fsync, rename,
+ * fsync the directory.  An fsync failure is a PANIC (data_sync_elevel), as
+ * in PostgreSQL.
  */
 void
-nagare_meta_write(const char *dir, const NagarePartitionMeta *meta)
+nagare_checked_file_write(const char *path, uint32 magic, uint32 version,
+						  const void *data, uint32 len)
 {
 	char		tmppath[MAXPGPATH];
-	char		path[MAXPGPATH];
-	char		buf[sizeof(MetaFileHeader) + sizeof(NagarePartitionMeta)];
 	MetaFileHeader hdr;
 	int			fd;
 
-	snprintf(tmppath, sizeof(tmppath), "%s/%s.tmp", dir, NAGARE_META_FILE);
-	snprintf(path, sizeof(path), "%s/%s", dir, NAGARE_META_FILE);
-
-	hdr.magic = NAGARE_META_MAGIC;
-	hdr.version = NAGARE_META_VERSION;
-	hdr.length = sizeof(NagarePartitionMeta);
-	hdr.crc = kafka_crc32c(0, meta, sizeof(NagarePartitionMeta));
-	memcpy(buf, &hdr, sizeof(hdr));
-	memcpy(buf + sizeof(hdr), meta, sizeof(NagarePartitionMeta));
+	snprintf(tmppath, sizeof(tmppath), "%s.tmp", path);
+	hdr.magic = magic;
+	hdr.version = version;
+	hdr.length = len;
+	hdr.crc = kafka_crc32c(0, data, len);
 
 	fd = OpenTransientFile(tmppath, O_CREAT | O_TRUNC | O_WRONLY | PG_BINARY);
 	if (fd < 0)
@@ -178,7 +187,8 @@ nagare_meta_write(const char *dir, const NagarePartitionMeta *meta)
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", tmppath)));
 	errno = 0;
-	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+	if (write(fd, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+		(len > 0 && write(fd, data, len) != (ssize_t) len))
 	{
 		int			save_errno = errno;
 
@@ -194,4 +204,41 @@ nagare_meta_write(const char *dir, const NagarePartitionMeta *meta)
 				 errmsg("could not close file \"%s\": %m", tmppath)));
 	/* fsyncs the file, renames, fsyncs the directory */
 	(void) durable_rename(tmppath, path, data_sync_elevel(ERROR));
+}
+
+/*
+ * Read partition.meta.  NAGARE_META_MISSING if there is none;
+ * NAGARE_META_CORRUPT with *reason if it is not a valid one.
+ */
+NagareMetaStatus
+nagare_meta_read(const char *dir, NagarePartitionMeta *meta, const char **reason)
+{
+	char		path[MAXPGPATH];
+	void	   *data;
+	uint32		len;
+	NagareMetaStatus st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, NAGARE_META_FILE);
+	st = nagare_checked_file_read(path, NAGARE_META_MAGIC, NAGARE_META_VERSION, &data, &len, reason);
+	if (st == NAGARE_META_OK && len != sizeof(NagarePartitionMeta))
+	{
+		*reason = "wrong length";
+		st = NAGARE_META_CORRUPT;
+	}
+	if (st == NAGARE_META_OK)
+		memcpy(meta, data, sizeof(NagarePartitionMeta));
+	if (data)
+		pfree(data);
+	return st;
+}
+
+/* Write partition.meta durably */
+void
+nagare_meta_write(const char *dir, const NagarePartitionMeta *meta)
+{
+	char		path[MAXPGPATH];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, NAGARE_META_FILE);
+	nagare_checked_file_write(path, NAGARE_META_MAGIC, NAGARE_META_VERSION,
+							  meta, sizeof(NagarePartitionMeta));
 }

@@ -61,6 +61,10 @@ typedef enum NagareMetaStatus
 extern NagareMetaStatus nagare_meta_read(const char *dir, NagarePartitionMeta *meta,
 										 const char **reason);
 extern void nagare_meta_write(const char *dir, const NagarePartitionMeta *meta);
+extern NagareMetaStatus nagare_checked_file_read(const char *path, uint32 magic, uint32 version,
+												 void **data, uint32 *len, const char **reason);
+extern void nagare_checked_file_write(const char *path, uint32 magic, uint32 version,
+									  const void *data, uint32 len);
 
 /* big-endian helpers */
 static inline uint32

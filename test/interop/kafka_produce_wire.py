@@ -9,17 +9,16 @@ compares error codes, offsets or bytes.
 usage: kafka_produce_wire.py <host> <port> <topic with 2 partitions, max.message.bytes 5000>
 Prints TAP ("ok N - ...", "not ok N - ...") and a plan.
 """
-import socket
 import struct
 import sys
 import time
 
-from kafka.protocol.fetch import FetchRequest, FetchResponse
-from kafka.protocol.offset import OffsetRequest, OffsetResponse
-from kafka.protocol.produce import ProduceRequest, ProduceResponse
-from kafka.record.default_records import DefaultRecordBatchBuilder
-from kafka.record.legacy_records import LegacyRecordBatchBuilder
-from kafka.record.memory_records import MemoryRecords
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import kafka_produce_wire_lib as wire  # noqa: E402
+from kafka.protocol.offset import OffsetRequest, OffsetResponse  # noqa: E402
+from kafka.record.default_records import DefaultRecordBatchBuilder  # noqa: E402
+from kafka.record.legacy_records import LegacyRecordBatchBuilder  # noqa: E402
+from kafka.record.util import calc_crc32c  # noqa: E402
 
 host, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 results = []
@@ -35,47 +34,23 @@ def check(cond, name):
 
 
 def connect():
-    s = socket.create_connection((host, port), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return wire.connect(host, port)
 
 
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
+recv_frame = wire.recv_frame
+send_req = wire.send_req
+answer = wire.answer
+records_of = wire.records_of
+fetch_answer = wire.fetch_answer
+produce_answer = wire.produce_answer
 
 
-def recv_frame(s):
-    head = recv_exact(s, 4)
-    if head is None:
-        return None
-    (size,) = struct.unpack(">i", head)
-    return recv_exact(s, size)
+def produce(s, records, tname=None, **kw):
+    return wire.produce(s, tname or topic, records, **kw)
 
 
-corr = [100]
-
-
-def send_req(s, key, version, req):
-    corr[0] += 1
-    payload = struct.pack(">hhih", key, version, corr[0], 4) + b"wire" + req.encode()
-    s.sendall(struct.pack(">i", len(payload)) + payload)
-    return corr[0]
-
-
-def answer(s, resp_cls, want_corr):
-    data = recv_frame(s)
-    if data is None:
-        return None
-    (c,) = struct.unpack(">i", data[:4])
-    if c != want_corr:
-        raise AssertionError("correlation id %d, expected %d" % (c, want_corr))
-    return resp_cls.decode(data[4:])
+def fetch(s, offset, tname=None, **kw):
+    return wire.fetch(s, tname or topic, offset, **kw)
 
 
 def batch(values, key=b"k", compression=0, transactional=False, producer_id=-1):
@@ -90,21 +65,6 @@ def batch(values, key=b"k", compression=0, transactional=False, producer_id=-1):
     return bytes(b.build())
 
 
-def produce(s, records, partition=0, acks=-1, version=7, tname=None, transactional_id=None):
-    req_cls = ProduceRequest[version]
-    if version >= 3:
-        req = req_cls(transactional_id=transactional_id, required_acks=acks, timeout=5000,
-                      topics=[(tname or topic, [(partition, records)])])
-    c = send_req(s, 0, version, req)
-    return c
-
-
-def produce_answer(s, c, version=7):
-    r = answer(s, ProduceResponse[version], c)
-    part = r.topics[0][1][0]
-    return part[1], part[2]  # error code, base offset
-
-
 def one_produce(records, **kw):
     s = connect()
     try:
@@ -112,33 +72,6 @@ def one_produce(records, **kw):
         return produce_answer(s, c, kw.get("version", 7))
     finally:
         s.close()
-
-
-def fetch(s, offset, partition=0, max_wait=0, min_bytes=1, max_bytes=10 * 1024 * 1024,
-          part_max=10 * 1024 * 1024, version=4, tname=None):
-    req = FetchRequest[version](replica_id=-1, max_wait_time=max_wait, min_bytes=min_bytes,
-                                max_bytes=max_bytes, isolation_level=0,
-                                topics=[(tname or topic, [(partition, offset, part_max)])])
-    return send_req(s, 1, version, req)
-
-
-def fetch_answer(s, c, version=4):
-    r = answer(s, FetchResponse[version], c)
-    p = r.topics[0][1][0]
-    # v4: (partition, error, hwm, last_stable, aborted, records)
-    return p[1], p[2], p[-1]
-
-
-def records_of(raw):
-    out = []
-    mr = MemoryRecords(raw)
-    while True:
-        b = mr.next_batch()
-        if b is None:
-            break
-        for rec in b:
-            out.append((rec.offset, rec.key, rec.value))
-    return out
 
 
 def one_fetch(offset, **kw):
@@ -177,7 +110,6 @@ check(one_produce(bytes(bad_crc))[0] == CORRUPT_MESSAGE, "a batch with a bad CRC
 check(one_produce(good[:-5])[0] == CORRUPT_MESSAGE, "a truncated batch: CORRUPT_MESSAGE")
 bad_count = bytearray(good)
 struct.pack_into(">i", bad_count, 57, 2)  # RecordsCount 2 with one record (CRC fixed below)
-from kafka.record.util import calc_crc32c
 struct.pack_into(">I", bad_count, 17, calc_crc32c(bytes(bad_count[21:])))
 check(one_produce(bytes(bad_count))[0] == CORRUPT_MESSAGE,
       "a batch whose record count disagrees with its records (good CRC): CORRUPT_MESSAGE")

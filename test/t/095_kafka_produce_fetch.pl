@@ -7,7 +7,9 @@
 # error codes, offsets and bytes.  test/interop/acked_producer.py produces
 # with acks=all through librdkafka while every process of the server is
 # killed: every record it saw acknowledged must be in the topic, at its
-# offset.  (A kill keeps the page cache, so this catches acknowledgements
+# offset.  test/interop/kafka_idempotent_wire.py checks idempotent produce
+# (duplicates, sequence and epoch errors) before and after a restart and a
+# crash.  (A kill keeps the page cache, so this catches acknowledgements
 # given before the write, or records lost from the append ring, not a
 # missing fsync; the fsync rounds are the same as SQL commits', checked by
 # 050_crash.pl's design, not by power cuts.)
@@ -116,6 +118,30 @@ SKIP:
 			  . (@missing ? " (first missing: $missing[0])" : ''));
 	}
 }
+
+# idempotent producers: duplicates are recognised before and after a clean
+# restart (the state comes from producer.snapshot) and a crash (from the
+# segments)
+$node->safe_psql('postgres', q{SELECT nagare.create_topic('idem', 1)});
+wait_topic('idem');
+my $state = PostgreSQL::Test::Utils::tempdir() . '/idem.json';
+run_tap_script('idempotent', 'test/interop/kafka_idempotent_wire.py', '127.0.0.1', $kport, 'idem', 'first', $state);
+$node->restart;
+wait_broker_ready($node);
+ok(-f $node->data_dir . '/pg_nagare/' . topic_id($node, 'idem') . '-0/producer.snapshot',
+	'a clean shutdown writes the producer state');
+run_tap_script('idempotent, after a restart', 'test/interop/kafka_idempotent_wire.py', '127.0.0.1', $kport,
+	'idem', 'again', $state);
+{
+	my @pids = split /\n/, $node->safe_psql('postgres', 'SELECT pid FROM pg_stat_activity');
+	$node->kill9;
+	kill('KILL', @pids);
+	ok(wait_pid_gone(@pids), 'idempotent: the server is killed');
+	$node->start;
+	wait_broker_ready($node);
+}
+run_tap_script('idempotent, after a crash', 'test/interop/kafka_idempotent_wire.py', '127.0.0.1', $kport,
+	'idem', 'again', $state);
 
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminated by signal (?!9)|TRAP:|PANIC/, 'no process crashed (other than the kill -9s)');
