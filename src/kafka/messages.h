@@ -101,13 +101,13 @@
  *	- InitProducerId < 3: no ProducerId/ProducerEpoch in the request (they
  *	  decode as -1).
  *
- * Consumer groups (codec only: the broker does not advertise them yet).
- * KIP-345 static membership is GroupInstanceId (nullable; null when the
- * version lacks it): JoinGroup v5+, SyncGroup/Heartbeat/LeaveGroup v3+,
- * OffsetCommit v7+, DescribeGroups members v4+.  KIP-800 Reason (nullable,
- * informational): JoinGroup v8+, LeaveGroup v5+ per member.  KIP-848
- * (the new consumer protocol, ConsumerGroupHeartbeat, not in this codec)
- * only shows in OffsetCommit v9, OffsetFetch v9 and ListGroups v5.
+ * Consumer groups.  KIP-345 static membership is GroupInstanceId
+ * (nullable; null when the version lacks it): JoinGroup v5+, SyncGroup/
+ * Heartbeat/LeaveGroup v3+, OffsetCommit v7+, DescribeGroups members v4+.
+ * KIP-800 Reason (nullable, informational): JoinGroup v8+, LeaveGroup v5+
+ * per member.  KIP-848 (the new consumer protocol, ConsumerGroupHeartbeat,
+ * not in this codec) only shows in OffsetCommit v9, OffsetFetch v9 and
+ * ListGroups v5.
  * ThrottleTimeMs is missing from v0 of the group responses (from JoinGroup
  * v0-1, OffsetCommit v0-2 and OffsetFetch v0-2), but is in every version
  * of DeleteGroups and OffsetDelete.

@@ -12,9 +12,8 @@
  * (requests) and encodes (responses).  The broker advertises in ApiVersions
  * and accepts only the APIs of its own handler table (src/broker/
  * kafka_api.c), whose ranges must lie within these; an API can be here
- * before the broker implements it (InitProducerId and the group APIs, for
- * now).  The ranges were chosen so that every client nagare must serve
- * finds a version it can use (research/clients.md):
+ * before the broker implements it.  The ranges were chosen so that every
+ * client nagare must serve finds a version it can use (research/clients.md):
  *
  *	ApiVersions 0-3		librdkafka 2.0.2 sends v3 (then v0 on any error),
  *						kafka-python v0, kafkajs picks 2, @platformatic 3.
@@ -44,8 +43,8 @@
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
  *
- * Consumer groups (codec only so far; see the "Older versions" notes in
- * messages.h for what differs between versions):
+ * Consumer groups (see the "Older versions" notes in messages.h for what
+ * differs between versions):
  *
  *	FindCoordinator 0-4	kafka-python 0; librdkafka and kafkajs 2;
  *						@platformatic 4-6 -> 4 (batched CoordinatorKeys).
