@@ -262,7 +262,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   start bigint;
   hwm bigint;
-  found bigint;
+  hit bigint;
 BEGIN
   SELECT p.log_start_offset, p.high_watermark INTO start, hwm
     FROM nagare.partitions p WHERE p.topic = $1 AND p."partition" = $2;
@@ -271,10 +271,10 @@ BEGIN
       USING ERRCODE = 'undefined_object';
   END IF;
   WHILE start < hwm LOOP
-    SELECT min(c."offset") INTO found
+    SELECT min(c."offset") INTO hit
       FROM nagare.consume($1, $2, start, 10000) c WHERE c."timestamp" >= $3;
-    IF found IS NOT NULL THEN
-      RETURN found;
+    IF hit IS NOT NULL THEN
+      RETURN hit;
     END IF;
     start := start + 10000;
   END LOOP;

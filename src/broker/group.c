@@ -1253,8 +1253,12 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	{
 		Member	   *m;
 
-		if (g == NULL)
-			group_err = KAFKA_ERROR_UNKNOWN_MEMBER_ID;
+		if (g == NULL || g->nmembers == 0)
+		{
+			/* a generation of a group that does not exist (any more): Kafka's answers */
+			group_err = hdr->RequestApiVersion >= 9 && g == NULL ? KAFKA_ERROR_GROUP_ID_NOT_FOUND :
+				KAFKA_ERROR_ILLEGAL_GENERATION;
+		}
 		else if ((group_err = member_error(g, req->MemberId, req->GroupInstanceId, &m)) != KAFKA_ERROR_NONE)
 			;
 		else if (req->GenerationIdOrMemberEpoch != g->generation)
