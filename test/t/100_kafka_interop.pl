@@ -928,11 +928,10 @@ SKIP:
 	is($r->{error}, undef, 'create it again');
 	check_produced('the new topic starts at offset 0',
 		produce_with('confluent', { topic => 'again', partition => 0, raw => $new }), 1);
-	for my $c (grep { avail($_) } qw(confluent kafka_python))
-	{
-		check_records("$c reads only the new record", $new,
-			consume_with($c, { topic => 'again', partition => 0, offset => 'earliest', count => 4, timeout_ms => 3000 }), $c);
-	}
+	my $lo = run_client('confluent', 'list_offsets', { topic => 'again', partition => 0 });
+	is($lo && "$lo->{earliest}-$lo->{latest}", '0-1', 'its offsets are 0 to 1');
+	check_records('and it holds only the new record', $new,
+		consume_with('confluent', { topic => 'again', partition => 0, offset => 'earliest', count => 1 }), 'confluent');
 }
 
 # ---- topic auto-creation (nagare.auto_create_topics)
@@ -984,7 +983,7 @@ SKIP:
 		sql_topic("rs-$c");
 		my ($out, $err) = ('', '');
 		my $h = IPC::Run::start(client_argv($c, 'produce_loop', { topic => "rs-$c", partition => 0,
-			seconds => 12, prefix => "rs" }), '<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(240));
+			seconds => 9, prefix => "rs" }), '<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout(240));
 		$run{$c} = [ $h, \$out, \$err ];
 	}
 	sleep(4);
