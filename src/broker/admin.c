@@ -519,6 +519,18 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 					   "topic names are 1 to 249 ASCII letters, digits, '.', '_' and '-'");
 			continue;
 		}
+		if (ct->NumPartitions == 0 || ct->NumPartitions < -1)
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_PARTITIONS,
+					   "the number of partitions must be at least 1, or -1 for nagare.num_partitions");
+			continue;
+		}
+		if (ct->ReplicationFactor == 0 || ct->ReplicationFactor < -1)
+		{
+			item_error(req, it, KAFKA_ERROR_INVALID_REPLICATION_FACTOR,
+					   "the replication factor must be 1, or -1 for the default");
+			continue;
+		}
 		if (ct->ReplicationFactor > 1)
 		{
 			item_error(req, it, KAFKA_ERROR_INVALID_REPLICATION_FACTOR,
