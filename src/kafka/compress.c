@@ -731,10 +731,13 @@ lz4_block_output_size(const uint8_t *src, size_t srclen, size_t limit,
  * *produced, failing with KAFKA_ERR_TOO_LARGE once that passes limit.
  * With dst, decode the blocks to dst + *produced (dst holds exactly the
  * measured total) and verify the content checksum.
+ *
+ * flags: KAFKA_DECOMPRESS_LZ4_NO_HC skips the header checksum (see
+ * kafka_decompress_flags).
  */
 static int
 lz4_walk_frame(const uint8_t **pos, const uint8_t *end, uint8_t *dst,
-			   size_t limit, size_t *produced)
+			   size_t limit, size_t *produced, int flags)
 {
 	const uint8_t *p = *pos;
 	size_t		frame_start = *produced;
@@ -760,7 +763,8 @@ lz4_walk_frame(const uint8_t **pos, const uint8_t *end, uint8_t *dst,
 		return KAFKA_ERR_CORRUPT;
 	if (flg & LZ4F_FLG_CONTENT_SIZE)
 		content_size = kafka_load_le64(p + 2);
-	if (p[desc_len] != (uint8_t) (kafka_xxh32(p, desc_len, 0) >> 8))
+	if (!(flags & KAFKA_DECOMPRESS_LZ4_NO_HC) &&
+		p[desc_len] != (uint8_t) (kafka_xxh32(p, desc_len, 0) >> 8))
 		return KAFKA_ERR_CORRUPT;
 	p += desc_len + 1;
 
@@ -864,7 +868,7 @@ lz4_walk_frame(const uint8_t **pos, const uint8_t *end, uint8_t *dst,
 /* Walk all frames of the input; see lz4_walk_frame() for the two modes. */
 static int
 lz4_walk(const uint8_t *in, size_t inlen, uint8_t *dst, size_t limit,
-		 size_t *total)
+		 size_t *total, int flags)
 {
 	const uint8_t *p = in;
 	const uint8_t *end = in + inlen;
@@ -896,7 +900,7 @@ lz4_walk(const uint8_t *in, size_t inlen, uint8_t *dst, size_t limit,
 		}
 		if (magic != LZ4F_FRAME_MAGIC)
 			return KAFKA_ERR_CORRUPT;
-		rc = lz4_walk_frame(&p, end, dst, limit, &produced);
+		rc = lz4_walk_frame(&p, end, dst, limit, &produced, flags);
 		if (rc != KAFKA_OK)
 			return rc;
 	}
@@ -907,17 +911,17 @@ lz4_walk(const uint8_t *in, size_t inlen, uint8_t *dst, size_t limit,
 }
 
 static int
-lz4_decompress(const uint8_t *in, size_t inlen, OutBuf *ob)
+lz4_decompress(const uint8_t *in, size_t inlen, OutBuf *ob, int flags)
 {
 	size_t		total;
 	int			rc;
 
-	rc = lz4_walk(in, inlen, NULL, ob->limit, &total);
+	rc = lz4_walk(in, inlen, NULL, ob->limit, &total, flags);
 	if (rc == KAFKA_OK)
 		rc = outbuf_alloc_exact(ob, total);
 	/* decoding pass: the limit is now the exact measured size */
 	if (rc == KAFKA_OK)
-		rc = lz4_walk(in, inlen, ob->data, total, &total);
+		rc = lz4_walk(in, inlen, ob->data, total, &total, flags);
 	if (rc == KAFKA_OK)
 		ob->len = total;
 	return rc;
@@ -1165,6 +1169,14 @@ int
 kafka_decompress(int codec, const uint8_t *in, size_t inlen, size_t max_out,
 				 uint8_t **out, size_t *outlen, const KafkaAllocator *a)
 {
+	return kafka_decompress_flags(codec, in, inlen, max_out, 0, out, outlen, a);
+}
+
+int
+kafka_decompress_flags(int codec, const uint8_t *in, size_t inlen,
+					   size_t max_out, int flags, uint8_t **out,
+					   size_t *outlen, const KafkaAllocator *a)
+{
 	OutBuf		ob;
 	int			rc;
 
@@ -1192,7 +1204,7 @@ kafka_decompress(int codec, const uint8_t *in, size_t inlen, size_t max_out,
 			rc = snappy_decompress(in, inlen, &ob);
 			break;
 		case KAFKA_COMPRESSION_LZ4:
-			rc = lz4_decompress(in, inlen, &ob);
+			rc = lz4_decompress(in, inlen, &ob, flags);
 			break;
 		default:
 			rc = zstd_decompress(in, inlen, &ob);

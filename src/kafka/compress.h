@@ -32,7 +32,9 @@
  *	lz4		One or more LZ4 frames and skippable frames: with or without
  *			content size, block checksums and content checksum (all verified),
  *			independent or linked blocks, block sizes 64 KiB to 4 MiB.
- *			Dictionary ids and the legacy LZ4 format are rejected.
+ *			Dictionary ids and the legacy LZ4 format are rejected.  The
+ *			header checksum of magic 0 messages' frames is not checked
+ *			(kafka_decompress_flags, KAFKA_DECOMPRESS_LZ4_NO_HC).
  *	zstd	One or more zstd frames and skippable frames, with or without
  *			content size.  Legacy (pre-v0.8) and dictionary frames are
  *			rejected.
@@ -105,6 +107,23 @@ extern int	kafka_compress_headroom(int codec, const uint8_t *in, size_t inlen,
 extern int	kafka_decompress(int codec, const uint8_t *in, size_t inlen,
 							 size_t max_out, uint8_t **out, size_t *outlen,
 							 const KafkaAllocator *a);
+
+/*
+ * Same, with flags:
+ *
+ *	KAFKA_DECOMPRESS_LZ4_NO_HC	do not verify the header checksum (HC) of LZ4
+ *		frames.  For the values of magic 0 messages (the legacy format of
+ *		Kafka 0.8-0.9), whose LZ4 framing computed HC over the magic number
+ *		as well as the frame descriptor (KAFKA-3160); Kafka's broker skips
+ *		the check for them (KafkaLZ4BlockInputStream's
+ *		ignoreFlagDescriptorChecksum), and the message's own CRC-32 covers
+ *		those bytes anyway.  Everything else about the frame is checked.
+ */
+#define KAFKA_DECOMPRESS_LZ4_NO_HC	0x01
+
+extern int	kafka_decompress_flags(int codec, const uint8_t *in, size_t inlen,
+								   size_t max_out, int flags, uint8_t **out,
+								   size_t *outlen, const KafkaAllocator *a);
 
 /* "none", "gzip", "snappy", "lz4", "zstd" (Kafka's compression.type names). */
 extern const char *kafka_compression_name(int codec);

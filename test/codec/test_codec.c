@@ -42,6 +42,7 @@
 #include "kafka/codec.h"
 #include "kafka/compress.h"
 #include "kafka/crc32c.h"
+#include "kafka/legacy.h"
 #include "kafka/murmur2.h"
 #include "kafka/record.h"
 #include "kafka/varint.h"
@@ -1653,6 +1654,797 @@ test_batch_stream(void)
 }
 
 /* ----------------------------------------------------------------
+ *		Legacy message sets (magic 0 and 1) to RecordBatch v2
+ * ----------------------------------------------------------------
+ */
+
+/* A growable byte buffer for building message sets. */
+typedef struct Buf
+{
+	uint8_t    *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+static void
+buf_reserve(Buf *b, size_t more)
+{
+	if (b->len + more > b->cap)
+	{
+		b->cap = (b->len + more) * 2 + 64;
+		b->data = realloc(b->data, b->cap);
+		if (b->data == NULL)
+		{
+			fprintf(stderr, "out of memory\n");
+			exit(2);
+		}
+	}
+}
+
+static void
+buf_put(Buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void
+buf_free(Buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Recompute the CRC-32 of the legacy message at msg (zlib as reference). */
+static void
+legacy_fix_crc(uint8_t *msg)
+{
+	uint32_t	size = kafka_load_be32(msg + 8);
+
+	kafka_store_be32(msg + 12, (uint32_t) crc32(0, msg + 16, size - 4));
+}
+
+/*
+ * Append one legacy message (lengths -1 = null), as a producer writes it;
+ * returns where it starts in b.
+ */
+static size_t
+legacy_put(Buf *b, int64_t offset, int magic, int attributes, int64_t timestamp,
+		   const uint8_t *key, int32_t klen, const uint8_t *value, int32_t vlen)
+{
+	size_t		start = b->len;
+	size_t		size = (magic == 1 ? 22 : 14) + (size_t) (klen > 0 ? klen : 0) +
+		(size_t) (vlen > 0 ? vlen : 0);
+	uint8_t    *p;
+
+	buf_reserve(b, 12 + size);
+	p = b->data + start;
+	kafka_store_be64(p, (uint64_t) offset);
+	kafka_store_be32(p + 8, (uint32_t) size);
+	p[16] = (uint8_t) magic;
+	p[17] = (uint8_t) attributes;
+	p += 18;
+	if (magic == 1)
+	{
+		kafka_store_be64(p, (uint64_t) timestamp);
+		p += 8;
+	}
+	kafka_store_be32(p, (uint32_t) klen);
+	p += 4;
+	if (klen > 0)
+	{
+		memcpy(p, key, (size_t) klen);
+		p += klen;
+	}
+	kafka_store_be32(p, (uint32_t) vlen);
+	p += 4;
+	if (vlen > 0)
+		memcpy(p, value, (size_t) vlen);
+	b->len += 12 + size;
+	legacy_fix_crc(b->data + start);
+	return start;
+}
+
+/* Append recs[0..n-1] as messages with offsets first_offset, +1, ... */
+static void
+legacy_put_records(Buf *b, const KafkaRecordIn *recs, int n, int magic,
+				   int64_t first_offset)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		legacy_put(b, first_offset + i, magic, 0, recs[i].timestamp,
+				   recs[i].key, recs[i].key_len, recs[i].value, recs[i].value_len);
+}
+
+/* How an LZ4 wrapper's frame header checksum is written. */
+#define HC_CORRECT	0
+#define HC_KAFKA_3160	1		/* over the magic number too, as pre-0.10 */
+
+/*
+ * Append a wrapper message holding inner, compressed with codec by our
+ * compressor (lz4 frames with the header checksum hc).
+ */
+static void
+legacy_put_wrapper(Buf *b, const Buf *inner, int magic, int codec, int extra_attributes,
+				   int64_t offset, int64_t timestamp, int hc)
+{
+	uint8_t    *comp;
+	size_t		clen;
+
+	if (kafka_compress(codec, inner->data, inner->len, &comp, &clen, &test_alloc) != KAFKA_OK)
+	{
+		fprintf(stderr, "compress failed\n");
+		exit(2);
+	}
+	if (codec == KAFKA_COMPRESSION_LZ4 && hc == HC_KAFKA_3160)
+		comp[6] = (uint8_t) (kafka_xxh32(comp, 6, 0) >> 8);
+	legacy_put(b, offset, magic, codec | extra_attributes, timestamp, NULL, -1,
+			   comp, (int32_t) clen);
+	ta_release(comp);
+}
+
+/* Records without headers (legacy messages have none). */
+static RecordSet
+make_legacy_records(int n, size_t max_value, int magic)
+{
+	RecordSet	rs = make_record_set(n, max_value);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		rs.recs[i].nheaders = 0;
+		rs.recs[i].headers = NULL;
+		if (magic == 0)
+			rs.recs[i].timestamp = -1;
+	}
+	return rs;
+}
+
+static int
+legacy_convert(const uint8_t *set, size_t len, size_t max, uint8_t **out,
+			   size_t *outlen, int32_t *count, int64_t *maxts)
+{
+	return kafka_legacy_to_batch(set, len, &test_alloc, max, out, outlen, count, maxts);
+}
+
+/* Convert, discarding the result; returns the result code. */
+static int
+legacy_rc(const uint8_t *set, size_t len, size_t max)
+{
+	uint8_t    *out = NULL;
+	size_t		outlen;
+	int32_t		count;
+	int64_t		maxts;
+	int			rc = legacy_convert(set, len, max, &out, &outlen, &count, &maxts);
+
+	if (rc == KAFKA_OK)
+		ta_release(out);
+	return rc;
+}
+
+/*
+ * Convert set and check the result: a valid batch of codec holding want[],
+ * byte for byte what kafka_batch_encode() makes of want[], with the count
+ * and max timestamp returned, and no memory left allocated.
+ */
+static int
+legacy_converts_to(const uint8_t *set, size_t len, const KafkaRecordIn *want,
+				   int n, int codec)
+{
+	uint8_t    *out = NULL;
+	uint8_t    *ref = NULL;
+	size_t		outlen;
+	size_t		reflen;
+	int32_t		count = -5;
+	int64_t		maxts = -5;
+	KafkaBatchHeader h;
+	int			ok = 1;
+	int			rc;
+
+	rc = legacy_convert(set, len, 64 * 1024 * 1024, &out, &outlen, &count, &maxts);
+	if (rc != KAFKA_OK)
+	{
+		printf("# convert: %s\n", kafka_codec_strerror(rc));
+		return 0;
+	}
+	if (kafka_batch_validate(out, outlen, &h) != KAFKA_OK ||
+		kafka_batch_compression(&h) != codec || h.RecordsCount != n || count != n ||
+		h.MaxTimestamp != maxts || h.BaseOffset != 0 || h.ProducerId != -1 ||
+		h.ProducerEpoch != -1 || h.BaseSequence != -1 || kafka_batch_is_log_append_time(&h) ||
+		(n > 0 && h.BaseTimestamp != want[0].timestamp))
+	{
+		printf("# header: codec %d count %d/%d max %" PRId64 "/%" PRId64 "\n",
+			   kafka_batch_compression(&h), h.RecordsCount, count, h.MaxTimestamp, maxts);
+		ok = 0;
+	}
+	if (!records_match(out, outlen, want, n, 0))
+		ok = 0;
+	if (kafka_batch_encode(want, n, codec, &ref, &reflen, &test_alloc) != KAFKA_OK ||
+		reflen != outlen || memcmp(ref, out, outlen) != 0)
+	{
+		printf("# differs from kafka_batch_encode of the same records\n");
+		ok = 0;
+	}
+	ta_release(ref);
+	ta_release(out);
+	if (ta_state.live != 0)
+	{
+		printf("# %ld allocations left\n", ta_state.live);
+		ok = 0;
+	}
+	return ok;
+}
+
+static void
+test_legacy_crc32(void)
+{
+	uint8_t		buf[3000];
+	size_t		i;
+	int			bad = 0;
+
+	CHECK(kafka_crc32(0, "123456789", 9) == 0xCBF43926U,
+		  "crc32 (IEEE) of \"123456789\" == 0xCBF43926");
+	CHECK(kafka_crc32(0, "", 0) == 0, "crc32 of empty input is 0");
+	fill_random(buf, sizeof(buf));
+	for (i = 0; i <= sizeof(buf); i += 7)
+		if (kafka_crc32(kafka_crc32(0, buf, i), buf + i, sizeof(buf) - i) !=
+			kafka_crc32(0, buf, sizeof(buf)))
+			bad++;
+	CHECK(bad == 0, "crc32: chaining at 429 split points");
+}
+
+static void
+test_legacy_convert(void)
+{
+	static const KafkaRecordIn m0[] = {
+		{-1, (const uint8_t *) "key-1", 5, (const uint8_t *) "hello", 5, 0, NULL},
+		{-1, NULL, -1, (const uint8_t *) "null key", 8, 0, NULL},
+		{-1, (const uint8_t *) "tombstone", 9, NULL, -1, 0, NULL},
+		{-1, (const uint8_t *) "", 0, (const uint8_t *) "", 0, 0, NULL},
+		{-1, NULL, -1, NULL, -1, 0, NULL},
+	};
+	KafkaRecordIn m1[5];
+	int64_t		ts1[5] = {1700000000000, 1700000000007, 1699999999000, -1, 1700000000003};
+	Buf			b = {0};
+	Buf			inner = {0};
+	int			i;
+	int			magic;
+	int			codec;
+
+	memcpy(m1, m0, sizeof(m1));
+	for (i = 0; i < 5; i++)
+		m1[i].timestamp = ts1[i];
+
+	/* uncompressed, arbitrary offsets: Kafka reassigns them */
+	legacy_put_records(&b, m0, 5, 0, 0);
+	CHECK(legacy_converts_to(b.data, b.len, m0, 5, KAFKA_COMPRESSION_NONE),
+		  "legacy: 5 magic 0 messages (null/empty keys and values) -> v2, timestamps -1");
+	b.len = 0;
+	for (i = 0; i < 5; i++)
+		legacy_put(&b, i == 2 ? 1000 : 7, 1, 0, m1[i].timestamp, m1[i].key, m1[i].key_len,
+				   m1[i].value, m1[i].value_len);
+	CHECK(legacy_converts_to(b.data, b.len, m1, 5, KAFKA_COMPRESSION_NONE),
+		  "legacy: 5 magic 1 messages, unordered timestamps and offsets 7,7,1000,7,7 -> v2");
+
+	/* magic 1 uncompressed with the LogAppendTime bit: its own timestamp */
+	b.len = 0;
+	legacy_put(&b, 0, 1, KAFKA_LEGACY_ATTR_LOG_APPEND_TIME, 1234, NULL, -1,
+			   (const uint8_t *) "v", 1);
+	{
+		KafkaRecordIn one = {1234, NULL, -1, (const uint8_t *) "v", 1, 0, NULL};
+
+		CHECK(legacy_converts_to(b.data, b.len, &one, 1, KAFKA_COMPRESSION_NONE),
+			  "legacy: uncompressed magic 1 LogAppendTime message keeps its timestamp");
+	}
+	/* bits 4-7 of the attributes and bit 3 of magic 0 are ignored, as in Kafka */
+	b.len = 0;
+	legacy_put(&b, 0, 0, 0xF8, 0, m0[0].key, m0[0].key_len, m0[0].value, m0[0].value_len);
+	legacy_put(&b, 1, 0, 0x10, 0, m0[1].key, m0[1].key_len, m0[1].value, m0[1].value_len);
+	CHECK(legacy_converts_to(b.data, b.len, m0, 2, KAFKA_COMPRESSION_NONE),
+		  "legacy: unused attribute bits are ignored");
+
+	/* compressed wrappers, both magics, every legacy codec */
+	for (magic = 0; magic <= 1; magic++)
+	{
+		const KafkaRecordIn *want = magic ? m1 : m0;
+
+		for (codec = KAFKA_COMPRESSION_GZIP; codec <= KAFKA_COMPRESSION_LZ4; codec++)
+		{
+			int			ok;
+
+			inner.len = 0;
+			/* magic 1: relative offsets 0..n-1, wrapper at the last; magic 0 absolute */
+			legacy_put_records(&inner, want, 5, magic, magic ? 0 : 42);
+			b.len = 0;
+			legacy_put_wrapper(&b, &inner, magic, codec, 0, magic ? 4 : 46, 1700000009999,
+							   magic == 0 ? HC_KAFKA_3160 : HC_CORRECT);
+			ok = legacy_converts_to(b.data, b.len, want, 5, codec);
+			if (magic == 1)
+			{
+				/* librdkafka leaves the wrapper offset 0; larger ones are fine */
+				kafka_store_be64(b.data, 0);
+				ok = ok && legacy_converts_to(b.data, b.len, want, 5, codec);
+				kafka_store_be64(b.data, 1000);
+				ok = ok && legacy_converts_to(b.data, b.len, want, 5, codec);
+			}
+			CHECK(ok, "legacy: magic %d %s wrapper of 5 messages -> one %s v2 batch%s",
+				  magic, kafka_compression_name(codec), kafka_compression_name(codec),
+				  magic ? " (wrapper offsets 4, 0, 1000)" :
+				  codec == KAFKA_COMPRESSION_LZ4 ? " (KAFKA-3160 header checksum)" : "");
+		}
+	}
+
+	/* LZ4 header checksums: magic 0 takes any (as Kafka), magic 1 only the right one */
+	inner.len = 0;
+	legacy_put_records(&inner, m1, 5, 1, 0);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_LZ4, 0, 4, 0, HC_KAFKA_3160);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT && ta_state.live == 0,
+		  "legacy: magic 1 lz4 wrapper with the KAFKA-3160 header checksum: KAFKA_ERR_CORRUPT");
+	inner.len = 0;
+	legacy_put_records(&inner, m0, 5, 0, 0);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 0, KAFKA_COMPRESSION_LZ4, 0, 4, 0, HC_CORRECT);
+	CHECK(legacy_converts_to(b.data, b.len, m0, 5, KAFKA_COMPRESSION_LZ4),
+		  "legacy: magic 0 lz4 wrapper with a correct header checksum");
+
+	/* raw snappy, as librdkafka writes it */
+	{
+		size_t		clen = snappy_max_compressed_length(inner.len);
+		uint8_t    *comp = xmalloc(clen);
+
+		snappy_compress((const char *) inner.data, inner.len, (char *) comp, &clen);
+		b.len = 0;
+		legacy_put(&b, 0, 0, KAFKA_COMPRESSION_SNAPPY, 0, NULL, -1, comp, (int32_t) clen);
+		CHECK(legacy_converts_to(b.data, b.len, m0, 5, KAFKA_COMPRESSION_SNAPPY),
+			  "legacy: magic 0 wrapper with a raw snappy block");
+		free(comp);
+	}
+
+	/* LogAppendTime wrapper: the inner messages take the wrapper's timestamp */
+	{
+		KafkaRecordIn lat[5];
+
+		memcpy(lat, m1, sizeof(lat));
+		for (i = 0; i < 5; i++)
+			lat[i].timestamp = 1711111111111;
+		inner.len = 0;
+		legacy_put_records(&inner, m1, 5, 1, 0);
+		b.len = 0;
+		legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP,
+						   KAFKA_LEGACY_ATTR_LOG_APPEND_TIME, 4, 1711111111111, HC_CORRECT);
+		CHECK(legacy_converts_to(b.data, b.len, lat, 5, KAFKA_COMPRESSION_GZIP),
+			  "legacy: LogAppendTime magic 1 wrapper: records take the wrapper's timestamp");
+		/* a CreateTime wrapper's own timestamp is not used */
+		b.len = 0;
+		legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 4, 1711111111111,
+						   HC_CORRECT);
+		CHECK(legacy_converts_to(b.data, b.len, m1, 5, KAFKA_COMPRESSION_GZIP),
+			  "legacy: CreateTime magic 1 wrapper: records keep their own timestamps");
+	}
+
+	/* many records, random contents, every codec and magic */
+	{
+		int			ok = 1;
+
+		for (magic = 0; magic <= 1; magic++)
+		{
+			RecordSet	rs = make_legacy_records(3000, 300, magic);
+
+			for (codec = KAFKA_COMPRESSION_NONE; codec <= KAFKA_COMPRESSION_LZ4; codec++)
+			{
+				b.len = 0;
+				if (codec == KAFKA_COMPRESSION_NONE)
+					legacy_put_records(&b, rs.recs, rs.n, magic, 0);
+				else
+				{
+					inner.len = 0;
+					legacy_put_records(&inner, rs.recs, rs.n, magic, 0);
+					legacy_put_wrapper(&b, &inner, magic, codec, 0, rs.n - 1, 0,
+									   magic == 0 ? HC_KAFKA_3160 : HC_CORRECT);
+				}
+				if (!legacy_converts_to(b.data, b.len, rs.recs, rs.n, codec))
+				{
+					printf("# magic %d codec %d\n", magic, codec);
+					ok = 0;
+				}
+			}
+			free_record_set(&rs);
+		}
+		CHECK(ok, "legacy: 3000 random records, magic 0 and 1, each codec");
+	}
+
+	/* one value of 1 MiB, compressed, with a cap just large enough */
+	{
+		size_t		vlen = 1 << 20;
+		uint8_t    *v = xmalloc(vlen);
+		KafkaRecordIn big = {5, (const uint8_t *) "k", 1, NULL, 0, 0, NULL};
+		size_t		need;
+
+		fill_compressible(v, vlen);
+		big.value = v;
+		big.value_len = (int32_t) vlen;
+		inner.len = 0;
+		legacy_put_records(&inner, &big, 1, 1, 0);
+		need = inner.len;
+		b.len = 0;
+		legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 0, 0, HC_CORRECT);
+		CHECK(legacy_converts_to(b.data, b.len, &big, 1, KAFKA_COMPRESSION_GZIP) &&
+			  legacy_rc(b.data, b.len, need) == KAFKA_OK &&
+			  legacy_rc(b.data, b.len, need - 1) == KAFKA_ERR_TOO_LARGE &&
+			  ta_state.live == 0,
+			  "legacy: 1 MiB value; max_decompressed exact passes, one byte less KAFKA_ERR_TOO_LARGE");
+		free(v);
+	}
+
+	/* allocation failures anywhere: KAFKA_ERR_NOMEM, nothing left */
+	for (codec = KAFKA_COMPRESSION_NONE; codec <= KAFKA_COMPRESSION_LZ4; codec++)
+	{
+		RecordSet	rs = make_legacy_records(200, 100, 1);
+		long		k;
+		int			bad = 0;
+		int			rc = KAFKA_ERR_NOMEM;
+
+		b.len = 0;
+		inner.len = 0;
+		if (codec == KAFKA_COMPRESSION_NONE)
+			legacy_put_records(&b, rs.recs, rs.n, 1, 0);
+		else
+		{
+			legacy_put_records(&inner, rs.recs, rs.n, 1, 0);
+			legacy_put_wrapper(&b, &inner, 1, codec, 0, 0, 0, HC_CORRECT);
+		}
+		for (k = 0; k < 1000 && rc == KAFKA_ERR_NOMEM; k++)
+		{
+			ta_reset();
+			ta_state.fail_at = k;
+			rc = legacy_rc(b.data, b.len, 1 << 20);
+			if ((rc != KAFKA_ERR_NOMEM && rc != KAFKA_OK) || ta_state.live != 0)
+				bad++;
+		}
+		ta_reset();
+		CHECK(bad == 0 && rc == KAFKA_OK,
+			  "legacy %s: failing each of the %ld allocations gives KAFKA_ERR_NOMEM, no leak",
+			  kafka_compression_name(codec), k - 1);
+		free_record_set(&rs);
+	}
+
+	buf_free(&b);
+	buf_free(&inner);
+}
+
+static void
+test_legacy_errors(void)
+{
+	static const KafkaRecordIn three[] = {
+		{1700000000000, (const uint8_t *) "a", 1, (const uint8_t *) "first", 5, 0, NULL},
+		{1700000000001, NULL, -1, (const uint8_t *) "second", 6, 0, NULL},
+		{1700000000002, (const uint8_t *) "c", 1, NULL, -1, 0, NULL},
+	};
+	Buf			b = {0};
+	Buf			inner = {0};
+	Buf			inner2 = {0};
+	size_t		at;
+	size_t		i;
+	int			codec;
+	uint8_t    *v2;
+	size_t		v2len;
+	int			bad;
+
+	CHECK(legacy_rc((const uint8_t *) "", 0, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: empty message set: KAFKA_ERR_RECORD");
+
+	/* CRC */
+	legacy_put_records(&b, three, 3, 1, 0);
+	b.data[b.len - 2] ^= 0x20;
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CRC,
+		  "legacy: flipped value bit in the last message: KAFKA_ERR_CRC");
+	b.data[b.len - 2] ^= 0x20;
+	b.data[KAFKA_LEGACY_POS_CRC] ^= 1;
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CRC,
+		  "legacy: flipped CRC bit: KAFKA_ERR_CRC");
+
+	/* inner CRC */
+	inner.len = 0;
+	legacy_put_records(&inner, three, 3, 1, 0);
+	inner.data[inner.len - 1] ^= 0x01;
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 2, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CRC && ta_state.live == 0,
+		  "legacy: bad CRC in an inner message: KAFKA_ERR_CRC");
+
+	/* every truncation of an uncompressed set: TRUNCATED, or a shorter valid set */
+	b.len = 0;
+	legacy_put_records(&b, three, 3, 0, 0);
+	{
+		/* message boundaries of that set */
+		size_t		m1 = 12 + kafka_load_be32(b.data + 8);
+		size_t		m2 = m1 + 12 + kafka_load_be32(b.data + m1 + 8);
+		uint8_t    *out;
+		size_t		outlen;
+		int32_t		count;
+		int64_t		maxts;
+		int			ok_at = 0;
+
+		bad = 0;
+		for (i = 1; i < b.len; i++)
+		{
+			int			rc = legacy_convert(b.data, i, 1 << 20, &out, &outlen, &count, &maxts);
+
+			if (rc != KAFKA_OK && rc != KAFKA_ERR_TRUNCATED)
+				bad++;
+			else if (rc == KAFKA_OK)
+			{
+				ta_release(out);
+				if ((i == m1 && count == 1) || (i == m2 && count == 2))
+					ok_at++;
+				else
+					bad++;
+			}
+		}
+		CHECK(bad == 0 && ok_at == 2 && ta_state.live == 0,
+			  "legacy: all %zu truncations of 3 messages: KAFKA_ERR_TRUNCATED, except the 2 at message boundaries",
+			  b.len - 1);
+	}
+
+	/* every truncation of a compressed set, and of its inner set */
+	for (codec = KAFKA_COMPRESSION_GZIP; codec <= KAFKA_COMPRESSION_LZ4; codec++)
+	{
+		inner.len = 0;
+		legacy_put_records(&inner, three, 3, 1, 0);
+		b.len = 0;
+		legacy_put_wrapper(&b, &inner, 1, codec, 0, 2, 0, HC_CORRECT);
+		bad = 0;
+		for (i = 1; i < b.len; i++)
+			if (legacy_rc(b.data, i, 1 << 20) != KAFKA_ERR_TRUNCATED)
+				bad++;
+		for (i = 1; i < inner.len; i++)
+		{
+			Buf			cut = {0};
+			int			rc;
+
+			cut.data = inner.data;
+			cut.len = i;
+			b.len = 0;
+			legacy_put_wrapper(&b, &cut, 1, codec, 0, 0, 0, HC_CORRECT);
+			rc = legacy_rc(b.data, b.len, 1 << 20);
+			/* inner message boundaries give a shorter valid set */
+			if (rc != KAFKA_ERR_TRUNCATED && rc != KAFKA_OK)
+				bad++;
+		}
+		CHECK(bad == 0 && ta_state.live == 0,
+			  "legacy %s: every truncation of the wrapper (%zu) and of the inner set (%zu) is rejected",
+			  kafka_compression_name(codec), b.len - 1, inner.len - 1);
+	}
+
+	/* nested compression */
+	inner2.len = 0;
+	legacy_put_records(&inner2, three, 3, 1, 0);
+	inner.len = 0;
+	legacy_put_wrapper(&inner, &inner2, 1, KAFKA_COMPRESSION_GZIP, 0, 0, 0, HC_CORRECT);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 0, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD && ta_state.live == 0,
+		  "legacy: compressed message inside a wrapper: KAFKA_ERR_RECORD");
+
+	/* codecs: 4 (zstd) and 5-7 */
+	for (codec = 4; codec <= 7; codec++)
+	{
+		b.len = 0;
+		legacy_put(&b, 0, 1, codec, 0, NULL, -1, (const uint8_t *) "xxxx", 4);
+		if (legacy_rc(b.data, b.len, 1 << 20) != KAFKA_ERR_UNSUPPORTED)
+			break;
+	}
+	CHECK(codec == 8, "legacy: codecs 4-7 give KAFKA_ERR_UNSUPPORTED");
+
+	/* mixed magics, at the top and inside */
+	b.len = 0;
+	legacy_put(&b, 0, 0, 0, 0, NULL, -1, (const uint8_t *) "a", 1);
+	legacy_put(&b, 1, 1, 0, 5, NULL, -1, (const uint8_t *) "b", 1);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: magic 0 then magic 1: KAFKA_ERR_RECORD");
+	inner.len = 0;
+	legacy_put(&inner, 0, 0, 0, 0, NULL, -1, (const uint8_t *) "a", 1);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_SNAPPY, 0, 0, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD && ta_state.live == 0,
+		  "legacy: magic 0 message inside a magic 1 wrapper: KAFKA_ERR_RECORD");
+
+	/* a wrapper must be alone */
+	inner.len = 0;
+	legacy_put_records(&inner, three, 3, 1, 0);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 2, 0, HC_CORRECT);
+	legacy_put(&b, 3, 1, 0, 5, NULL, -1, (const uint8_t *) "b", 1);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: wrapper followed by a plain message: KAFKA_ERR_RECORD");
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 2, 0, HC_CORRECT);
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 5, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: two wrappers: KAFKA_ERR_RECORD");
+
+	/* wrapper values: null, empty, nothing inside */
+	b.len = 0;
+	legacy_put(&b, 0, 1, KAFKA_COMPRESSION_GZIP, 0, NULL, -1, NULL, -1);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: wrapper with a null value: KAFKA_ERR_RECORD");
+	b.len = 0;
+	legacy_put(&b, 0, 1, KAFKA_COMPRESSION_GZIP, 0, NULL, -1, NULL, 0);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: wrapper with an empty value: KAFKA_ERR_RECORD");
+	inner.len = 0;
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 0, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD && ta_state.live == 0,
+		  "legacy: wrapper whose value decompresses to nothing: KAFKA_ERR_RECORD");
+	b.len = 0;
+	legacy_put(&b, 0, 1, KAFKA_COMPRESSION_LZ4, 0, NULL, -1, (const uint8_t *) "not lz4 at all", 14);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT && ta_state.live == 0,
+		  "legacy: wrapper value that is not lz4: KAFKA_ERR_CORRUPT");
+
+	/* magic 1 wrapper offset below the last inner offset (and not 0) */
+	inner.len = 0;
+	legacy_put_records(&inner, three, 3, 1, 0);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 1, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD && ta_state.live == 0,
+		  "legacy: magic 1 wrapper offset 1 below the last inner offset 2: KAFKA_ERR_RECORD");
+	inner.len = 0;
+	legacy_put_records(&inner, three, 3, 0, 0);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 0, KAFKA_COMPRESSION_GZIP, 0, 1, 0, HC_CORRECT);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_OK,
+		  "legacy: magic 0 wrapper offsets are not compared (absolute inner offsets)");
+
+	/* magic 2: a v2 batch first is KAFKA_ERR_MAGIC, after legacy messages RECORD */
+	kafka_batch_encode(three, 3, KAFKA_COMPRESSION_NONE, &v2, &v2len, &test_alloc);
+	CHECK(legacy_rc(v2, v2len, 1 << 20) == KAFKA_ERR_MAGIC &&
+		  legacy_rc(v2, 17, 1 << 20) == KAFKA_ERR_MAGIC,
+		  "legacy: a RecordBatch v2 (even its first 17 bytes): KAFKA_ERR_MAGIC");
+	b.len = 0;
+	legacy_put_records(&b, three, 1, 1, 0);
+	buf_put(&b, v2, v2len);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD,
+		  "legacy: a magic 1 message then a v2 batch: KAFKA_ERR_RECORD");
+	inner.len = 0;
+	buf_put(&inner, v2, v2len);
+	b.len = 0;
+	legacy_put_wrapper(&b, &inner, 1, KAFKA_COMPRESSION_GZIP, 0, 0, 0, HC_CORRECT);
+	ta_release(v2);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_RECORD && ta_state.live == 0,
+		  "legacy: a v2 batch inside a wrapper: KAFKA_ERR_RECORD");
+
+	/* structure, with correct CRCs */
+	{
+		static const int8_t magics[] = {3, -1, 127};
+		int			ok = 1;
+
+		for (i = 0; i < 3; i++)
+		{
+			b.len = 0;
+			at = legacy_put(&b, 0, 0, 0, 0, NULL, -1, (const uint8_t *) "v", 1);
+			b.data[at + 16] = (uint8_t) magics[i];
+			legacy_fix_crc(b.data + at);
+			if (legacy_rc(b.data, b.len, 1 << 20) != KAFKA_ERR_CORRUPT)
+				ok = 0;
+		}
+		CHECK(ok, "legacy: magic 3, -1, 127: KAFKA_ERR_CORRUPT");
+	}
+	b.len = 0;
+	at = legacy_put(&b, 0, 0, 0, 0, NULL, -1, NULL, -1);
+	kafka_store_be32(b.data + at + 8, 13);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT,
+		  "legacy: MessageSize 13 (< 14): KAFKA_ERR_CORRUPT");
+	kafka_store_be32(b.data + at + 8, (uint32_t) -1);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT,
+		  "legacy: MessageSize -1: KAFKA_ERR_CORRUPT");
+	kafka_store_be32(b.data + at + 8, 0x7fffffff);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_TRUNCATED,
+		  "legacy: MessageSize INT32_MAX: KAFKA_ERR_TRUNCATED");
+	/* magic 1 message of 14..21 bytes: a magic 0 layout with magic 1 */
+	b.len = 0;
+	at = legacy_put(&b, 0, 0, 0, 0, (const uint8_t *) "1234", 4, (const uint8_t *) "5678", 4);
+	b.data[at + 16] = 1;
+	legacy_fix_crc(b.data + at);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT,
+		  "legacy: magic 1 message of 22 bytes whose lengths do not fit: KAFKA_ERR_CORRUPT");
+	b.len = 0;
+	at = legacy_put(&b, 0, 0, 0, 0, NULL, -1, (const uint8_t *) "12345678", 8);
+	kafka_store_be32(b.data + at + 8, 20);
+	b.len = at + 12 + 20;
+	b.data[at + 16] = 1;
+	legacy_fix_crc(b.data + at);
+	CHECK(legacy_rc(b.data, b.len, 1 << 20) == KAFKA_ERR_CORRUPT,
+		  "legacy: magic 1 MessageSize 20 (< 22): KAFKA_ERR_CORRUPT");
+	{
+		/* key lengths -2, one too long; value length one short, one long */
+		static const struct
+		{
+			int32_t		klen;
+			int32_t		vlen;
+		}			cases[] = {{-2, 4}, {5, 4}, {INT32_MAX, 4}, {4, 3}, {4, 5}, {4, -2},
+		{4, INT32_MIN}};
+		int			ok = 1;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		{
+			b.len = 0;
+			at = legacy_put(&b, 0, 1, 0, 0, (const uint8_t *) "kkkk", 4,
+							(const uint8_t *) "vvvv", 4);
+			kafka_store_be32(b.data + at + 26, (uint32_t) cases[i].klen);
+			kafka_store_be32(b.data + at + 34, (uint32_t) cases[i].vlen);
+			legacy_fix_crc(b.data + at);
+			if (legacy_rc(b.data, b.len, 1 << 20) != KAFKA_ERR_CORRUPT)
+			{
+				printf("# key %d value %d\n", cases[i].klen, cases[i].vlen);
+				ok = 0;
+			}
+		}
+		/* a null value with bytes after it */
+		b.len = 0;
+		at = legacy_put(&b, 0, 1, 0, 0, (const uint8_t *) "kkkk", 4,
+						(const uint8_t *) "vvvv", 4);
+		kafka_store_be32(b.data + at + 34, (uint32_t) -1);
+		legacy_fix_crc(b.data + at);
+		if (legacy_rc(b.data, b.len, 1 << 20) != KAFKA_ERR_CORRUPT)
+			ok = 0;
+		CHECK(ok, "legacy: key/value lengths that do not fit the message exactly: KAFKA_ERR_CORRUPT");
+	}
+
+	/* every bit flip of a set is rejected, or (offsets) changes nothing */
+	for (codec = KAFKA_COMPRESSION_NONE; codec <= KAFKA_COMPRESSION_LZ4; codec++)
+	{
+		uint8_t    *ref;
+		size_t		reflen;
+		int32_t		count;
+		int64_t		maxts;
+		long		same = 0;
+
+		b.len = 0;
+		inner.len = 0;
+		if (codec == KAFKA_COMPRESSION_NONE)
+			legacy_put_records(&b, three, 3, 1, 0);
+		else
+		{
+			legacy_put_records(&inner, three, 3, 1, 0);
+			legacy_put_wrapper(&b, &inner, 1, codec, 0, 2, 0, HC_CORRECT);
+		}
+		legacy_convert(b.data, b.len, 1 << 20, &ref, &reflen, &count, &maxts);
+		bad = 0;
+		for (i = 0; i < b.len * 8; i++)
+		{
+			uint8_t    *out;
+			size_t		outlen;
+			int			rc;
+
+			b.data[i / 8] ^= (uint8_t) (1 << (i % 8));
+			rc = legacy_convert(b.data, b.len, 1 << 20, &out, &outlen, &count, &maxts);
+			if (rc == KAFKA_OK)
+			{
+				if (outlen != reflen || memcmp(out, ref, reflen) != 0)
+					bad++;
+				else
+					same++;
+				ta_release(out);
+			}
+			b.data[i / 8] ^= (uint8_t) (1 << (i % 8));
+		}
+		ta_release(ref);
+		CHECK(bad == 0 && ta_state.live == 0,
+			  "legacy %s: all %zu bit flips rejected or (%ld, in offsets) without effect",
+			  kafka_compression_name(codec), b.len * 8, same);
+	}
+
+	buf_free(&b);
+	buf_free(&inner);
+	buf_free(&inner2);
+}
+
+/* ----------------------------------------------------------------
  *		Benchmark
  * ----------------------------------------------------------------
  */
@@ -1735,6 +2527,9 @@ main(int argc, char **argv)
 	test_bit_flips();
 	test_truncations();
 	test_batch_stream();
+	test_legacy_crc32();
+	test_legacy_convert();
+	test_legacy_errors();
 	if (do_bench)
 		bench();
 
