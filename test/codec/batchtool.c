@@ -18,6 +18,10 @@
  *				  <BaseSequence>
  *			record <offset> <timestamp> <key> <value> <nheaders>
  *				   [<hkey> <hvalue>]...
+ *	batchtool legacy [<max_decompressed>]
+ *		Read a legacy message set (magic 0 or 1) from stdin, convert it with
+ *		kafka_legacy_to_batch and write the RecordBatch v2 to stdout; on
+ *		stderr, one line "legacy <record_count> <max_timestamp>".
  *	batchtool compress <codec>			stdin -> stdout
  *	batchtool decompress <codec> [<max>]	stdin -> stdout
  *	batchtool murmur2 <num_partitions>
@@ -40,6 +44,7 @@
 
 #include "kafka/codec.h"
 #include "kafka/compress.h"
+#include "kafka/legacy.h"
 #include "kafka/murmur2.h"
 #include "kafka/record.h"
 
@@ -423,6 +428,33 @@ cmd_decode(int argc, char **argv)
 }
 
 /* ----------------------------------------------------------------
+ *		legacy
+ * ----------------------------------------------------------------
+ */
+static int
+cmd_legacy(int argc, char **argv)
+{
+	size_t		len;
+	uint8_t    *set = read_all(stdin, &len);
+	size_t		max = argc >= 1 ? strtoull(argv[0], NULL, 10) : 256 * 1024 * 1024;
+	uint8_t    *batch;
+	size_t		batch_len;
+	int32_t		count;
+	int64_t		max_timestamp;
+	int			rc;
+
+	rc = kafka_legacy_to_batch(set, len, &std_allocator, max, &batch, &batch_len,
+							   &count, &max_timestamp);
+	if (rc != KAFKA_OK)
+		fail("legacy: %s", kafka_codec_strerror(rc));
+	write_all(batch, batch_len);
+	fprintf(stderr, "legacy %" PRId32 " %" PRId64 "\n", count, max_timestamp);
+	free(batch);
+	free(set);
+	return 0;
+}
+
+/* ----------------------------------------------------------------
  *		compress, decompress, murmur2
  * ----------------------------------------------------------------
  */
@@ -490,11 +522,13 @@ int
 main(int argc, char **argv)
 {
 	if (argc < 2)
-		fail("usage: batchtool encode|decode|compress|decompress|murmur2 ...");
+		fail("usage: batchtool encode|decode|legacy|compress|decompress|murmur2 ...");
 	if (strcmp(argv[1], "encode") == 0)
 		return cmd_encode(argc - 2, argv + 2);
 	if (strcmp(argv[1], "decode") == 0)
 		return cmd_decode(argc - 2, argv + 2);
+	if (strcmp(argv[1], "legacy") == 0)
+		return cmd_legacy(argc - 2, argv + 2);
 	if (strcmp(argv[1], "compress") == 0)
 		return cmd_compress(argc - 2, argv + 2, 0);
 	if (strcmp(argv[1], "decompress") == 0)

@@ -14,7 +14,13 @@ batchtool and checks, for every codec kafka-python can use here:
     framings nagare never writes but must read (raw snappy as librdkafka
     writes it, lz4 frames with checksums and content size, zstd frames
     without content size, multi-member gzip);
-  - murmur2 and the key-to-partition mapping agree on 10,000 random keys.
+  - murmur2 and the key-to-partition mapping agree on 10,000 random keys;
+  - legacy message sets (magic 0 and 1, uncompressed, gzip, snappy, lz4)
+    built by kafka-python's LegacyRecordBatchBuilder, converted by nagare
+    (batchtool legacy), read back by kafka-python's DefaultRecordBatch:
+    the same keys, values and timestamps as kafka-python's own reading of
+    the legacy set (MemoryRecords), offsets 0..n-1, the wrapper's codec;
+    damaged sets give the right error.
 
 Codec availability depends on Debian packages (Debian 12 names):
   gzip    always (Python's zlib)
@@ -22,6 +28,8 @@ Codec availability depends on Debian packages (Debian 12 names):
   lz4     python3-lz4
   zstd    python3-zstandard
 A codec whose module is missing is reported as skipped, not failed.
+kafka-python writes magic 0 lz4 with the xxhash module (python3-xxhash);
+without it, xxh32.py stands in.
 
 Usage: /usr/bin/python3 crosscheck.py [path/to/batchtool]
 Prints one line per check and ends with "N passed, M failed"; exits 1 on
@@ -31,6 +39,7 @@ any failure.
 import gzip
 import os
 import random
+import struct
 import subprocess
 import sys
 
@@ -38,6 +47,12 @@ from kafka import codec as kcodec
 from kafka.partitioner.default import murmur2
 from kafka.record.default_records import (DefaultRecordBatch,
                                           DefaultRecordBatchBuilder)
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
+from kafka.record.memory_records import MemoryRecords
+from kafka.record.util import calc_crc32
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import xxh32  # noqa: E402
 
 BATCHTOOL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "batchtool")
@@ -289,6 +304,178 @@ def check_murmur2(rng):
           "murmur2: hash and partition (of %d) agree on %d keys" % (parts, len(keys)))
 
 
+# ------------------------------------------------------------------
+# Legacy message sets (magic 0 and 1) -> RecordBatch v2
+# ------------------------------------------------------------------
+def legacy_build(magic, codec, recs):
+    b = LegacyRecordBatchBuilder(magic=magic, compression_type=codec, batch_size=1 << 30)
+    for i, (ts, key, value) in enumerate(recs):
+        b.append(i, timestamp=ts, key=key, value=value)
+    return bytes(b.build())
+
+
+def legacy_read_kafka_python(data):
+    """kafka-python's reading of a message set: [(timestamp, key, value)]."""
+    out = []
+    mr = MemoryRecords(data)
+    while mr.has_next():
+        batch = mr.next_batch()
+        for r in batch:
+            out.append((-1 if r.timestamp is None else r.timestamp, r.key, r.value))
+    return out
+
+
+def legacy_msg(offset, magic, attributes, timestamp, key, value):
+    """One legacy message, written here (for sets kafka-python cannot build)."""
+    def nb(b):
+        return struct.pack(">i", -1) if b is None else struct.pack(">i", len(b)) + b
+    body = struct.pack(">bb", magic, attributes)
+    if magic == 1:
+        body += struct.pack(">q", timestamp)
+    body += nb(key) + nb(value)
+    return struct.pack(">qiI", offset, len(body) + 4, calc_crc32(body)) + body
+
+
+def legacy_refix(msg):
+    """Recompute the CRC of the message at the start of msg (bytes)."""
+    b = bytearray(msg)
+    size = struct.unpack_from(">i", b, 8)[0]
+    struct.pack_into(">I", b, 12, calc_crc32(bytes(b[16:12 + size])))
+    return bytes(b)
+
+
+def legacy_convert(data):
+    """batchtool legacy: (batch bytes, count, max_timestamp) or (None, err)."""
+    p = subprocess.run([BATCHTOOL, "legacy"], input=data, capture_output=True)
+    if p.returncode != 0:
+        return None, p.stderr.decode(errors="replace").strip()
+    info = p.stderr.decode().split()
+    return (p.stdout, int(info[1]), int(info[2])), None
+
+
+def check_legacy_set(name, label, data, codec, want=None):
+    got, err = legacy_convert(data)
+    if got is None:
+        check(False, "legacy %s: %s (%s)" % (name, label, err))
+        return
+    batch, count, max_ts = got
+    if want is None:
+        want = legacy_read_kafka_python(data)
+    try:
+        b = DefaultRecordBatch(batch)
+        crc_ok = b.validate_crc()  # kafka-python wants it before iterating
+        recs = [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in b]
+        exp = [(i, ts, k, v, []) for i, (ts, k, v) in enumerate(want)]
+        ok = (crc_ok and b.compression_type == codec and b.base_offset == 0
+              and b.last_offset_delta == len(want) - 1
+              and b.timestamp_type == 0 and not b.is_transactional and recs == exp and count == len(want)
+              and b.first_timestamp == want[0][0]
+              and b.max_timestamp == max_ts == max(w[0] for w in want))
+        check(ok, "legacy %s: kafka-python reads nagare's conversion of %s (%d messages)"
+              % (name, label, len(want)))
+    except Exception as e:
+        check(False, "legacy %s: kafka-python reads nagare's conversion of %s (%r)"
+              % (name, label, e))
+
+
+def check_legacy_error(label, data, want_err):
+    got, err = legacy_convert(data)
+    check(got is None and err == "error: legacy: " + want_err,
+          "legacy: %s gives \"%s\" (%s)" % (label, want_err, err or "converted"))
+
+
+def check_legacy(rng):
+    how = xxh32.ensure_kafka_python_xxhash()
+    codecs = [(0, "none", True), (1, "gzip", True), (2, "snappy", kcodec.has_snappy()),
+              (3, "lz4", kcodec.has_lz4())]
+    fixed = [(1700000000000, b"key-1", b"hello"), (1700000000001, None, b"null key"),
+             (1699999999000, b"tombstone", None), (1700000000000, b"", b""),
+             (-1, None, None), (1700000005000, b"\x00\x01", b"\xff\xfe\x00binary")]
+    for magic in (0, 1):
+        sets = [("fixed set (nulls, empties, binary)", fixed),
+                ("1 random record", [r[:3] for r in random_records(rng, 1, 300)]),
+                ("1000 random records", [r[:3] for r in random_records(rng, 1000, 300)]),
+                ("20 records with 40 KB values", [r[:3] for r in random_records(rng, 20, 40000)])]
+        for codec, cname, available in codecs:
+            name = "magic %d %s" % (magic, cname)
+            if not available:
+                skip("legacy %s: Python module not installed" % name)
+                continue
+            for label, recs in sets:
+                if magic == 0:
+                    recs = [(-1, k, v) for _, k, v in recs]
+                label2 = label + (" (KAFKA-3160 header checksum, %s)" % how
+                                  if magic == 0 and codec == 3 else "")
+                data = legacy_build(magic, codec, recs)
+                check_legacy_set(name, label2, data, codec)
+                if magic == 0 and codec == 3 and label.startswith("fixed"):
+                    # the frame's header checksum is KAFKA-3160's: plain lz4 refuses it
+                    value = data[26:]  # null key: Offset, Size, Crc, Magic, Attr, -1, length
+                    ours, err = tool(["decompress", "lz4"], value)
+                    hc_ok = xxh32.xxh32_int(value[4:6]) >> 8 & 0xff == value[6]
+                    check(ours is None and not hc_ok and
+                          xxh32.xxh32_int(value[0:6]) >> 8 & 0xff == value[6],
+                          "legacy magic 0 lz4: kafka-python's frame has the KAFKA-3160 "
+                          "header checksum, which a v2 batch's lz4 would refuse")
+                # independent of kafka-python's reader: what was appended
+                if label.startswith("fixed"):
+                    check_legacy_set(name, label + " vs the appended records", data, codec,
+                                     want=recs)
+
+    # LogAppendTime wrapper: kafka-python and nagare give every record its time
+    recs = [(1700000000000 + i, b"k%d" % i, b"v%d" % i) for i in range(5)]
+    w = bytearray(legacy_build(1, 1, recs))
+    w[17] |= 0x08
+    struct.pack_into(">q", w, 18, 1711111111111)
+    data = legacy_refix(bytes(w))
+    check_legacy_set("magic 1 gzip", "a LogAppendTime wrapper", data, 1,
+                     want=[(1711111111111, k, v) for _, k, v in recs])
+    check(legacy_read_kafka_python(data)[0][0] == 1711111111111,
+          "legacy: kafka-python also reads the LogAppendTime wrapper's timestamp")
+    # librdkafka's wrapper offset 0, and the Java client's n-1
+    check_legacy_set("magic 1 gzip", "wrapper offset 4 (Java)",
+                     legacy_refix(struct.pack(">q", 4) + bytes(w[8:])), 1,
+                     want=[(1711111111111, k, v) for _, k, v in recs])
+
+    # damaged sets
+    good = legacy_build(1, 0, recs)
+    bad = bytearray(good)
+    bad[-1] ^= 1
+    check_legacy_error("a flipped value bit", bytes(bad), "CRC mismatch")
+    check_legacy_error("a set cut in its last message", good[:-3], "truncated data")
+    gz = legacy_build(1, 1, recs)
+    check_legacy_error("a gzip wrapper cut short", gz[:-1], "truncated data")
+    inner = bytearray(legacy_build(1, 0, recs))
+    inner[30] ^= 4
+    check_legacy_error("a bad inner CRC",
+                       legacy_msg(4, 1, 1, 0, None, kcodec.gzip_encode(bytes(inner))),
+                       "CRC mismatch")
+    check_legacy_error("nested gzip",
+                       legacy_msg(0, 1, 1, 0, None, kcodec.gzip_encode(gz)), "invalid record")
+    zstd = bytearray(gz)
+    zstd[17] = (zstd[17] & ~7) | 4
+    check_legacy_error("codec 4 (zstd) in a magic 1 message", legacy_refix(bytes(zstd)),
+                       "unsupported compression codec")
+    zstd[17] |= 7
+    check_legacy_error("codec 7", legacy_refix(bytes(zstd)), "unsupported compression codec")
+    check_legacy_error("magic 0 and magic 1 messages in one set",
+                       legacy_build(0, 0, recs[:2]) + good, "invalid record")
+    check_legacy_error("a gzip wrapper followed by a message", gz + good, "invalid record")
+    check_legacy_error("a gzip wrapper with a null value", legacy_msg(0, 1, 1, 0, None, None),
+                       "invalid record")
+    check_legacy_error("a magic 0 message in a magic 1 wrapper",
+                       legacy_msg(0, 1, 1, 0, None,
+                                  kcodec.gzip_encode(legacy_build(0, 0, recs))),
+                       "invalid record")
+    check_legacy_error("an empty set", b"", "invalid record")
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
+                                        producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                        batch_size=1 << 20)
+    builder.append(0, timestamp=1, key=None, value=b"v", headers=[])
+    check_legacy_error("a RecordBatch v2", bytes(builder.build()),
+                       "unsupported message format (magic byte is not 2)")
+
+
 def main():
     rng = random.Random(20240601)
     check(os.access(BATCHTOOL, os.X_OK), "batchtool found at %s" % BATCHTOOL)
@@ -320,6 +507,7 @@ def main():
             check_raw_codec(codec, name, rng)
 
     check_foreign_framings(rng)
+    check_legacy(rng)
 
     print("%d passed, %d failed%s" % (passed, failed,
                                        ", %d skipped" % skipped if skipped else ""))

@@ -17,7 +17,9 @@
  * The independent references here are liblz4's frame API (LZ4F, for frames
  * with every option and for XXH32 via content checksums), zstd's and
  * snappy's own compressors, and published CRC-32C and murmur2 vectors;
- * crosscheck.py adds kafka-python.
+ * crosscheck.py adds kafka-python.  Legacy message sets (magic 0 and 1) are
+ * built here with zlib's crc32 and must convert to exactly what
+ * kafka_batch_encode() makes of the same records.
  *
  * With no argument the program also prints timings of the one-record encode
  * path; --no-bench skips them (the ASan run).
