@@ -101,6 +101,27 @@ RETURNS nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send'
 LANGUAGE C VOLATILE;
 
+-- publish(): the record exists if and only if the transaction commits
+CREATE FUNCTION nagare.publish(topic text, key bytea, value bytea,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_publish'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.publish(text, bytea, bytea, jsonb, integer) IS
+  'publish a record if and only if the transaction commits (needs wal_level = logical)';
+
+CREATE FUNCTION nagare.publish(topic text, key text, value text,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_publish'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION nagare.publish(topic text, key text, value jsonb,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_publish'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION nagare.send_batch(topic text, keys bytea[], "values" bytea[],
                                   headers jsonb[] DEFAULT NULL,
                                   partitions integer[] DEFAULT NULL)
@@ -377,6 +398,110 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION nagare.delete_group(text) IS
   'forget a consumer group''s committed offsets; refused while it has live members';
+
+-- Table topics: every committed change of a table becomes a record of its
+-- topic (logical decoding, decode/plugin.c).  The output plugin reads this
+-- table with the historic snapshot of each decoded transaction, which it
+-- may because it is a user catalog table.
+CREATE TABLE nagare.table_topic (
+    relid       oid PRIMARY KEY,
+    topic       text NOT NULL,
+    tombstones  boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT current_user
+) WITH (user_catalog_table = true);
+COMMENT ON TABLE nagare.table_topic IS
+  'tables whose changes feed topics; change with nagare.create_table_topic() and drop_table_topic()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.table_topic', '');
+
+CREATE VIEW nagare.table_topics AS
+SELECT t.relid::regclass AS "relation", t.topic, t.tombstones, t.created_at, t.created_by
+  FROM nagare.table_topic t;
+
+CREATE FUNCTION nagare.create_table_topic("relation" regclass, topic text DEFAULT NULL,
+                                          partitions integer DEFAULT 1,
+                                          snapshot boolean DEFAULT true,
+                                          tombstones boolean DEFAULT true)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
+  keycols text[];
+  r record;
+  n bigint := 0;
+BEGIN
+  IF current_setting('wal_level') <> 'logical' THEN
+    RAISE EXCEPTION 'table topics need wal_level = logical'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Set wal_level = logical in postgresql.conf and restart the server.';
+  END IF;
+  SELECT coalesce($2, n.nspname || '.' || c.relname) INTO t
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = $1 AND c.relkind IN ('r', 'p');
+  IF t IS NULL THEN
+    RAISE EXCEPTION '"%" is not a table', $1 USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF EXISTS (SELECT 1 FROM nagare.table_topic tt WHERE tt.relid = $1) THEN
+    RAISE EXCEPTION 'table "%" already has a topic', $1 USING ERRCODE = 'duplicate_object',
+      HINT = 'Drop it with nagare.drop_table_topic() first.';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM nagare.topics x WHERE x.topic = t) THEN
+    PERFORM nagare.create_topic(t, $3);
+  END IF;
+  INSERT INTO nagare.table_topic (relid, topic, tombstones) VALUES ($1, t, $5);
+  IF snapshot THEN
+    -- A consistent start: writers of the table wait for this transaction,
+    -- and the rows read here are exactly those committed before its changes
+    -- start to be decoded with the topic.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+      RAISE EXCEPTION 'the initial snapshot of a table topic needs READ COMMITTED'
+        USING ERRCODE = 'invalid_transaction_state',
+              HINT = 'Run create_table_topic() in a READ COMMITTED transaction, or with snapshot => false.';
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE MODE', $1);
+    SELECT array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO keycols
+      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = $1
+       AND (CASE (SELECT c.relreplident FROM pg_class c WHERE c.oid = $1)
+              WHEN 'i' THEN i.indisreplident
+              WHEN 'd' THEN i.indisprimary
+              ELSE false END);
+    FOR r IN EXECUTE format('SELECT to_jsonb(x) AS j FROM %s x', $1) LOOP
+      PERFORM nagare.publish(t,
+        CASE WHEN keycols IS NULL THEN NULL
+             ELSE (SELECT jsonb_object_agg(k, r.j -> k) FROM unnest(keycols) k)::text END,
+        jsonb_build_object('op', 'r', 'before', NULL, 'after', r.j,
+                           'source', jsonb_build_object('db', current_database(),
+                                                        'schema', (SELECT n2.nspname FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace WHERE c2.oid = $1),
+                                                        'table', (SELECT c3.relname FROM pg_class c3 WHERE c3.oid = $1),
+                                                        'snapshot', true)));
+      n := n + 1;
+    END LOOP;
+    RAISE NOTICE 'table topic "%": % existing row(s) published as a snapshot', t, n;
+  END IF;
+  RETURN t;
+END $$;
+COMMENT ON FUNCTION nagare.create_table_topic(regclass, text, integer, boolean, boolean) IS
+  'feed a topic with every committed change of a table (change data capture), after an optional snapshot of its rows';
+
+CREATE FUNCTION nagare.drop_table_topic("relation" regclass)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM nagare.table_topic tt WHERE tt.relid = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table "%" has no topic', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+
+CREATE VIEW nagare.ingest AS
+SELECT s.slot_name, s.active, s.restart_lsn, s.confirmed_flush_lsn,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn) AS lag_bytes,
+       current_setting('wal_level') AS wal_level
+  FROM pg_catalog.pg_replication_slots s
+ WHERE s.slot_name = 'nagare';
+COMMENT ON VIEW nagare.ingest IS
+  'the replication slot through which published records and table changes reach their topics, and the WAL it holds back';
 
 GRANT USAGE ON SCHEMA nagare TO PUBLIC;
 GRANT SELECT ON nagare.topics, nagare.partitions, nagare.broker TO PUBLIC;

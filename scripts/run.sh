@@ -40,6 +40,10 @@ unix_socket_directories = '$sockdir'
 wal_level = logical
 max_replication_slots = 10
 CONF
+  # PostgreSQL 15.19 and later load only the output plugins this names
+  if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
+    echo "output_plugin_libraries = 'pgoutput, test_decoding, nagare'" >> "$pgdata/postgresql.conf"
+  fi
 fi
 
 if as_pg "'$bindir/pg_ctl' -D '$pgdata' status" >/dev/null 2>&1; then

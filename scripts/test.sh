@@ -78,7 +78,7 @@ run_symbols() {
   # All extensions share a backend's symbol namespace: export only our own
   local bad
   bad=$(nm -D --defined-only nagare.so | awk '{print $3}' |
-        grep -vE '^(nagare_|kafka_|_PG_init$|Pg_magic_func$|pg_finfo_)')
+        grep -vE '^(nagare_|kafka_|_PG_init$|_PG_output_plugin_init$|Pg_magic_func$|pg_finfo_)')
   if [ -n "$bad" ]; then
     echo "nagare.so exports symbols without the nagare_/kafka_ prefix:"; echo "$bad"
     count symbols 0 1
@@ -105,6 +105,10 @@ run_regress() {
   dir=$(mktemp -d /tmp/nagare-regress.XXXXXX)
   "$bindir/initdb" -D "$dir/data" -U postgres >/dev/null || { count regress 0 1; return; }
   cat test/nagare.conf >> "$dir/data/postgresql.conf"
+  # PostgreSQL 15.19 and later load only the output plugins this names
+  if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
+    echo "output_plugin_libraries = 'pgoutput, test_decoding, nagare'" >> "$dir/data/postgresql.conf"
+  fi
   echo "port = $port" >> "$dir/data/postgresql.conf"
   echo "unix_socket_directories = '$dir'" >> "$dir/data/postgresql.conf"
   "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; count regress 0 1; return; }

@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 
 #include "broker/group.h"
+#include "decode/decode.h"
 #include "nagare.h"
 #include "shmem.h"
 #include "sql/send.h"
@@ -222,6 +223,12 @@ nagare_define_gucs(void)
 							&nagare_group_max_session_timeout_ms, 1800000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("nagare.ingest_max_lag",
+							"WAL held back by nagare's replication slot above which the ingest worker warns.",
+							NULL,
+							&nagare_ingest_max_lag_mb, 1024, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+
 	DefineCustomIntVariable("nagare.max_connections",
 							"Maximum number of Kafka client connections.",
 							NULL,
@@ -266,5 +273,16 @@ nagare_register_workers(void)
 	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_worker_main");
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare worker");
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare worker");
+	RegisterBackgroundWorker(&bgw);
+
+	/* publish() and table topics: logical decoding into the topics */
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "nagare");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_ingest_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare ingest");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare ingest");
 	RegisterBackgroundWorker(&bgw);
 }

@@ -144,6 +144,7 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->catalog_generation, 1);
 		pg_atomic_init_u64(&s->topic_table_version, 1);
 		s->worker_procno = -1;
+		s->ingest_procno = -1;
 		pg_atomic_init_u32(&s->deletes_pending, 0);
 		pg_atomic_init_u64(&s->next_incarnation, 1);
 		pg_atomic_init_u32(&s->max_topic_id, 0);

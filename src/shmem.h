@@ -231,6 +231,7 @@ typedef struct NagareShared
 	pg_atomic_uint64 topic_table_version;
 	/* latch of the nagare worker, to tell it the catalog changed */
 	int			worker_procno;	/* -1 when not running; under broker_mutex */
+	int			ingest_procno;	/* the nagare ingest worker; likewise */
 	/* set by committed deletes, cleared by the broker when it acts on them */
 	pg_atomic_uint32 deletes_pending;
 	/* source of NagarePartition.incarnation */

@@ -37,6 +37,11 @@
 #include "queue/queue.h"
 #include "sql/catalog.h"
 #include "sql/send.h"
+#include "access/xlog.h"
+#include "decode/decode.h"
+#include "replication/message.h"
+#include "replication/slot.h"
+#include "utils/guc.h"
 
 PG_FUNCTION_INFO_V1(nagare_send);
 PG_FUNCTION_INFO_V1(nagare_send_batch);
@@ -46,16 +51,16 @@ static uint32 keyless_counter = 0;
 static bool keyless_counter_set = false;
 
 /* Milliseconds since the Unix epoch, Kafka's timestamps */
-static int64
-kafka_now_ms(void)
+int64
+nagare_now_ms(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
 	return now / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
 }
 
-static int32
-choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool partition_given,
+int32
+nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool partition_given,
 				 int32 partition)
 {
 	if (partition_given)
@@ -84,8 +89,8 @@ choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool pa
  * headers allow).  String values are stored as their UTF-8 bytes, null as a
  * null value, anything else as its JSON text.
  */
-static int32
-parse_headers(Jsonb *headers, KafkaHeaderIn **out)
+int32
+nagare_parse_headers(Jsonb *headers, KafkaHeaderIn **out)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -327,10 +332,10 @@ nagare_send(PG_FUNCTION_ARGS)
 
 	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
 	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
-	rec.nheaders = parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
+	rec.nheaders = nagare_parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
 	rec.headers = headers;
-	rec.timestamp = kafka_now_ms();
-	partition = choose_partition(topic, &rec, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
+	rec.timestamp = nagare_now_ms();
+	partition = nagare_choose_partition(topic, &rec, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
 
 	batch = encode_batch(topic, &rec, 1, buf, sizeof(buf), &batch_len);
 
@@ -346,7 +351,7 @@ nagare_send(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
 }
 
-/* Records of one partition in a send_batch() call */
+/* Records of one partition, in nagare_append_records() */
 typedef struct PartitionRecords
 {
 	int			n;
@@ -354,139 +359,31 @@ typedef struct PartitionRecords
 	int		   *index;			/* positions in the input arrays */
 } PartitionRecords;
 
-static void
-deconstruct(ArrayType *arr, Oid elemtype, Datum **elems, bool **nulls, int *n, const char *what)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", what)));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, nulls, n);
-}
-
 /*
- * nagare.send_batch(topic, keys[], values[], headers[], partitions[])
- *		-> setof (partition, offset), one row per record, in input order
- *
- * Records are grouped by partition into batches of at most
- * max.message.bytes, and all batches are appended in one request.
+ * Append records to the partitions chosen for them (rec_partition), as
+ * few batches as max.message.bytes allows per partition; rec_offset[i] gets
+ * each record's offset and the result is the ring position after the last
+ * batch.  With note_xact the transaction's commit will wait for them to be
+ * durable (send(), send_batch()); without, the caller waits itself.
  */
-Datum
-nagare_send_batch(PG_FUNCTION_ARGS)
+uint64
+nagare_append_records(const NagareTopicInfo *topic, KafkaRecordIn *recs, const int32 *rec_partition,
+					  int n, int64 now, int64 *rec_offset, bool note_xact)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const NagareTopicInfo *topic;
-	Oid			elemtype;
-	Datum	   *keys = NULL;
-	bool	   *key_nulls = NULL;
-	Datum	   *values;
-	bool	   *value_nulls;
-	Datum	   *hdrs = NULL;
-	bool	   *hdr_nulls = NULL;
-	Datum	   *parts = NULL;
-	bool	   *part_nulls = NULL;
-	int			n;
-	int			nk;
-	int			i;
-	KafkaRecordIn *recs;
-	int32	   *rec_partition;
-	int64	   *rec_offset;
-	PartitionRecords *byp;
+	PartitionRecords *byp = palloc0(sizeof(PartitionRecords) * topic->partitions);
+	KafkaRecordIn *scratch;
 	NagareAppend *appends;
+	int		   *append_first;
+	int32	   *append_partition;
 	int			nappends = 0;
 	int			maxappends = 16;
-	int		   *append_first;	/* per append: index into byp[p].index */
-	int32	   *append_partition;
 	uint64		end_pos = 0;
-	int64		now = kafka_now_ms();
-	KafkaRecordIn *scratch;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("topic must not be null")));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("values must not be null"),
-				 errhint("Pass an array of values, with null elements for null values.")));
-	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
-
-	elemtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
-	elemtype = get_element_type(elemtype);
-	deconstruct(PG_GETARG_ARRAYTYPE_P(2), elemtype, &values, &value_nulls, &n, "values");
-	if (!PG_ARGISNULL(1))
-	{
-		deconstruct(PG_GETARG_ARRAYTYPE_P(1), elemtype, &keys, &key_nulls, &nk, "keys");
-		if (nk != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("keys has %d elements and values has %d", nk, n),
-					 errhint("Pass one key per value, or null for no keys.")));
-	}
-	if (!PG_ARGISNULL(3))
-	{
-		deconstruct(PG_GETARG_ARRAYTYPE_P(3), JSONBOID, &hdrs, &hdr_nulls, &nk, "headers");
-		if (nk != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("headers has %d elements and values has %d", nk, n)));
-	}
-	if (!PG_ARGISNULL(4))
-	{
-		deconstruct(PG_GETARG_ARRAYTYPE_P(4), INT4OID, &parts, &part_nulls, &nk, "partitions");
-		if (nk != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("partitions has %d elements and values has %d", nk, n)));
-	}
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (n == 0)
-		return (Datum) 0;
-
-	recs = palloc(sizeof(KafkaRecordIn) * n);
-	rec_partition = palloc(sizeof(int32) * n);
-	rec_offset = palloc(sizeof(int64) * n);
-	byp = palloc0(sizeof(PartitionRecords) * topic->partitions);
+	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		KafkaRecordIn *r = &recs[i];
-		PartitionRecords *pr;
-		KafkaHeaderIn *h;
+		PartitionRecords *pr = &byp[rec_partition[i]];
 
-		if (keys == NULL || key_nulls[i])
-		{
-			r->key = NULL;
-			r->key_len = -1;
-		}
-		else
-		{
-			r->key = (const uint8 *) VARDATA_ANY(DatumGetPointer(keys[i]));
-			r->key_len = VARSIZE_ANY_EXHDR(DatumGetPointer(keys[i]));
-		}
-		if (value_nulls[i])
-		{
-			r->value = NULL;
-			r->value_len = -1;
-		}
-		else
-		{
-			r->value = (const uint8 *) VARDATA_ANY(DatumGetPointer(values[i]));
-			r->value_len = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
-		}
-		r->nheaders = parse_headers(hdrs == NULL || hdr_nulls[i] ? NULL : DatumGetJsonbP(hdrs[i]), &h);
-		r->headers = h;
-		r->timestamp = now;
-		rec_partition[i] = choose_partition(topic, r, parts != NULL && !part_nulls[i],
-											parts != NULL && !part_nulls[i] ? DatumGetInt32(parts[i]) : 0);
-		pr = &byp[rec_partition[i]];
 		if (pr->n == pr->max)
 		{
 			pr->max = Max(16, pr->max * 2);
@@ -561,9 +458,12 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	}
 
 	nagare_queue_append(appends, nappends, &end_pos);
-	nagare_xact_note_sent(end_pos);
-	for (i = 0; i < nappends; i++)
-		nagare_xact_note_partition(appends[i].part, appends[i].incarnation, appends[i].base_offset);
+	if (note_xact)
+	{
+		nagare_xact_note_sent(end_pos);
+		for (i = 0; i < nappends; i++)
+			nagare_xact_note_partition(appends[i].part, appends[i].incarnation, appends[i].base_offset);
+	}
 
 	/* offsets in input order */
 	for (i = 0; i < nappends; i++)
@@ -574,6 +474,133 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 		for (j = 0; j < appends[i].record_count; j++)
 			rec_offset[pr->index[append_first[i] + j]] = appends[i].base_offset + j;
 	}
+	return end_pos;
+}
+
+static void
+deconstruct(ArrayType *arr, Oid elemtype, Datum **elems, bool **nulls, int *n, const char *what)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, nulls, n);
+}
+
+/*
+ * nagare.send_batch(topic, keys[], values[], headers[], partitions[])
+ *		-> setof (partition, offset), one row per record, in input order
+ *
+ * Records are grouped by partition into batches of at most
+ * max.message.bytes, and all batches are appended in one request.
+ */
+Datum
+nagare_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const NagareTopicInfo *topic;
+	Oid			elemtype;
+	Datum	   *keys = NULL;
+	bool	   *key_nulls = NULL;
+	Datum	   *values;
+	bool	   *value_nulls;
+	Datum	   *hdrs = NULL;
+	bool	   *hdr_nulls = NULL;
+	Datum	   *parts = NULL;
+	bool	   *part_nulls = NULL;
+	int			n;
+	int			nk;
+	int			i;
+	KafkaRecordIn *recs;
+	int32	   *rec_partition;
+	int64	   *rec_offset;
+	int64		now = nagare_now_ms();
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("values must not be null"),
+				 errhint("Pass an array of values, with null elements for null values.")));
+	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+
+	elemtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+	elemtype = get_element_type(elemtype);
+	deconstruct(PG_GETARG_ARRAYTYPE_P(2), elemtype, &values, &value_nulls, &n, "values");
+	if (!PG_ARGISNULL(1))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(1), elemtype, &keys, &key_nulls, &nk, "keys");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("keys has %d elements and values has %d", nk, n),
+					 errhint("Pass one key per value, or null for no keys.")));
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(3), JSONBOID, &hdrs, &hdr_nulls, &nk, "headers");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("headers has %d elements and values has %d", nk, n)));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		deconstruct(PG_GETARG_ARRAYTYPE_P(4), INT4OID, &parts, &part_nulls, &nk, "partitions");
+		if (nk != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("partitions has %d elements and values has %d", nk, n)));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0)
+		return (Datum) 0;
+
+	recs = palloc(sizeof(KafkaRecordIn) * n);
+	rec_partition = palloc(sizeof(int32) * n);
+	rec_offset = palloc(sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		KafkaRecordIn *r = &recs[i];
+		KafkaHeaderIn *h;
+
+		if (keys == NULL || key_nulls[i])
+		{
+			r->key = NULL;
+			r->key_len = -1;
+		}
+		else
+		{
+			r->key = (const uint8 *) VARDATA_ANY(DatumGetPointer(keys[i]));
+			r->key_len = VARSIZE_ANY_EXHDR(DatumGetPointer(keys[i]));
+		}
+		if (value_nulls[i])
+		{
+			r->value = NULL;
+			r->value_len = -1;
+		}
+		else
+		{
+			r->value = (const uint8 *) VARDATA_ANY(DatumGetPointer(values[i]));
+			r->value_len = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
+		}
+		r->nheaders = nagare_parse_headers(hdrs == NULL || hdr_nulls[i] ? NULL : DatumGetJsonbP(hdrs[i]), &h);
+		r->headers = h;
+		r->timestamp = now;
+		rec_partition[i] = nagare_choose_partition(topic, r, parts != NULL && !part_nulls[i],
+											parts != NULL && !part_nulls[i] ? DatumGetInt32(parts[i]) : 0);
+	}
+	(void) nagare_append_records(topic, recs, rec_partition, n, now, rec_offset, true);
+
 	for (i = 0; i < n; i++)
 	{
 		Datum		v[2];
@@ -584,4 +611,94 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * nagare.publish(topic, key, value, headers, partition): publish a record if
+ * and only if the calling transaction commits.  The record travels as a
+ * transactional logical decoding message (decode/decode.h for its format);
+ * the nagare ingest worker appends it after the commit, in commit order.
+ * What can be checked now is: the topic exists, the partition is in range,
+ * the headers are well-formed and the record fits max.message.bytes.
+ */
+PG_FUNCTION_INFO_V1(nagare_publish);
+
+static void
+payload_int32(StringInfo buf, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(buf, (char *) &n, 4);
+}
+
+static void
+payload_bytes(StringInfo buf, const void *p, int32 len)
+{
+	payload_int32(buf, len);
+	if (len > 0)
+		appendBinaryStringInfo(buf, p, len);
+}
+
+Datum
+nagare_publish(PG_FUNCTION_ARGS)
+{
+	const NagareTopicInfo *topic;
+	char	   *name;
+	KafkaRecordIn rec;
+	KafkaHeaderIn *headers;
+	int32		partition = -1;
+	StringInfoData payload;
+	char	   *hdrtext = NULL;
+	size_t		size;
+
+	if (wal_level < WAL_LEVEL_LOGICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("nagare.publish() needs wal_level = logical"),
+				 errdetail("Published records travel through logical decoding; wal_level is \"%s\".",
+						   GetConfigOption("wal_level", false, false)),
+				 errhint("Set wal_level = logical in postgresql.conf and restart the server, or use nagare.send(), which is not transactional.")));
+	if (!nagare_output_plugin_allowed())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("nagare.publish() needs nagare in output_plugin_libraries"),
+				 errdetail("Published records travel through logical decoding with nagare's output plugin."),
+				 errhint("Add nagare to output_plugin_libraries and reload the configuration.")));
+	/* only what is logged after the slot exists is ever decoded */
+	if (SearchNamedReplicationSlot(NAGARE_SLOT_NAME, true) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the replication slot \"%s\" of nagare.publish() does not exist yet", NAGARE_SLOT_NAME),
+				 errhint("The \"nagare ingest\" worker creates it once the extension exists; retry in a moment, and check the server log if it persists.")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* a topic created by this transaction is fine: both commit or neither */
+	topic = nagare_lookup_topic(name, false);
+
+	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
+	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
+	rec.nheaders = nagare_parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
+	rec.headers = headers;
+	rec.timestamp = nagare_now_ms();
+	if (!PG_ARGISNULL(3))
+		hdrtext = JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, VARSIZE(PG_GETARG_JSONB_P(3)));
+	if (!PG_ARGISNULL(4))
+		partition = nagare_choose_partition(topic, &rec, true, PG_GETARG_INT32(4));
+	size = kafka_batch_max_size(&rec, 1);
+	if (size > (size_t) topic->config.max_message_bytes)
+		record_too_large(topic, size);
+
+	initStringInfo(&payload);
+	appendStringInfoChar(&payload, (char) NAGARE_PAYLOAD_VERSION);
+	payload_bytes(&payload, name, (int32) strlen(name));
+	payload_int32(&payload, partition);
+	payload_bytes(&payload, rec.key, rec.key_len);
+	payload_bytes(&payload, rec.value, rec.value_len);
+	payload_bytes(&payload, hdrtext, hdrtext ? (int32) strlen(hdrtext) : -1);
+	(void) LogLogicalMessage(NAGARE_MESSAGE_PREFIX, payload.data, payload.len, true);
+	nagare_xact_note_published();
+	PG_RETURN_VOID();
 }

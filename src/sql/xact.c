@@ -39,6 +39,7 @@
 #include "shmem.h"
 #include "sql/catalog.h"
 #include "sql/send.h"
+#include "decode/decode.h"
 
 /* ring position after this transaction's last appended record, or 0 */
 static uint64 sent_end_pos = 0;
@@ -58,6 +59,9 @@ static int	nsent_parts = 0;
 static bool sent_parts_overflow = false;
 /* this transaction created, altered or deleted a topic */
 static bool ddl_done = false;
+
+/* this transaction called publish(): wake the ingest worker when it commits */
+static bool published = false;
 
 void
 nagare_xact_note_sent(uint64 end_pos)
@@ -194,8 +198,12 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 				pg_atomic_fetch_add_u64(&nagare_shared->catalog_generation, 1);
 				nagare_wake_worker();
 			}
+			/* the commit never waits for the ingest worker: one SetLatch */
+			if (published && nagare_shared != NULL)
+				nagare_wake_ingest();
 			reset_sent();
 			ddl_done = false;
+			published = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -203,8 +211,16 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 				nagare_catalog_invalidate();
 			reset_sent();
 			ddl_done = false;
+			published = false;
 			break;
 		default:
 			break;
 	}
+}
+
+/* The transaction called publish() */
+void
+nagare_xact_note_published(void)
+{
+	published = true;
 }

@@ -22,6 +22,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
   nagare_node
+  output_plugin_allowlist
   wait_broker_ready
   broker_pid
   wait_new_broker
@@ -58,13 +59,30 @@ shared_preload_libraries = 'nagare'
 log_min_messages = info
 log_line_prefix = '%m [%p] %b '
 restart_after_crash = on
+wal_level = logical
 EOC
+	# PostgreSQL 15.19 and later load only the output plugins this names
+	$node->append_conf('postgresql.conf',
+		"output_plugin_libraries = 'pgoutput, test_decoding, nagare'\n")
+	  if output_plugin_allowlist();
 	$node->append_conf('postgresql.conf', $opts{conf}) if defined $opts{conf};
 	return $node if defined $opts{start} && !$opts{start};
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION nagare');
 	wait_broker_ready($node);
 	return $node;
+}
+
+# Does this PostgreSQL have output_plugin_libraries (15.19 and later)?
+my $allowlist;
+sub output_plugin_allowlist
+{
+	if (!defined $allowlist)
+	{
+		my $out = `postgres --describe-config 2>/dev/null`;
+		$allowlist = ($out =~ /^output_plugin_libraries\b/m) ? 1 : 0;
+	}
+	return $allowlist;
 }
 
 # Wait until nagare.broker says ready, and return the broker's pid.
