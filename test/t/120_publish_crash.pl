@@ -21,7 +21,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = nagare_node('publish');
+my $kport = PostgreSQL::Test::Cluster::get_free_port();
+my $node = nagare_node('publish', conf => qq{
+nagare.listen_addresses = '127.0.0.1'
+nagare.port = $kport
+});
 my $rounds = $ENV{NAGARE_CRASH_ROUNDS} // 3;
 my $nclients = 3;
 
@@ -160,6 +164,39 @@ for my $round (1 .. $rounds)
 			   AND convert_from(c.value, 'UTF8')::jsonb->>'op' = 'u'});
 		is($records, $n, "round $round: row $c: $n committed updates, $n change records");
 	}
+}
+
+# a Kafka client reads the table topic and finds the envelope
+SKIP:
+{
+	skip 'kafka-python (Debian python3-kafka) is not installed', 2
+	  if system("/usr/bin/python3 -c 'import kafka' 2>/dev/null") != 0;
+	my ($out, $err);
+	IPC::Run::run [ '/usr/bin/python3', '-c', qq{
+import json
+from kafka import KafkaConsumer, TopicPartition
+c = KafkaConsumer(bootstrap_servers='127.0.0.1:$kport', consumer_timeout_ms=5000)
+tp = TopicPartition('acct_changes', 0)
+c.assign([tp])
+c.seek_to_beginning(tp)
+m = next(iter(c))
+v = json.loads(m.value)
+print(m.key.decode(), v['op'], v['source']['table'], 'n' in v['after'],
+      [h[0] for h in m.headers])
+} ], '>', \$out, '2>', \$err;
+	note($err) if $err;
+	like($out, qr/^\{"id": \d\} u acct True \['nagare\.lsn'\]$/m,
+		'kafka-python reads a table topic record: key, envelope, nagare.lsn header');
+	my $pub = `/usr/bin/python3 -c "
+from kafka import KafkaConsumer, TopicPartition
+c = KafkaConsumer(bootstrap_servers='127.0.0.1:$kport', consumer_timeout_ms=5000)
+tp = TopicPartition('pubx', 0)
+c.assign([tp]); c.seek_to_beginning(tp)
+print(sum(1 for _ in c))
+" 2>/dev/null`;
+	chomp $pub;
+	is($pub, $node->safe_psql('postgres', q{SELECT count(*) FROM nagare.consume('pubx', 0, 0, 10000000)}),
+		'kafka-python reads as many published records as SQL');
 }
 
 my $log = slurp_file($node->logfile);
