@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_produce.c
- *	  Kafka Produce (API key 0), versions 3-9: request decoder
+ *	  Kafka Produce (API key 0), versions 0-9: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/ProduceRequest.json
@@ -100,7 +100,10 @@ decode_ProduceRequest(KafkaReader *r, int16_t version, KafkaProduceRequest *s,
 	int32_t		i;
 
 	/* TransactionalId: string, v3+ */
-	KAFKA_READ(kafka_read_nullable_string(r, &s->TransactionalId));
+	if (version >= 3)
+		KAFKA_READ(kafka_read_nullable_string(r, &s->TransactionalId));
+	else
+		s->TransactionalId = kafka_str_null();
 	/* Acks: int16, v0+ */
 	KAFKA_READ(kafka_read_int16(r, &s->Acks));
 	/* TimeoutMs: int32, v0+ */
@@ -145,7 +148,8 @@ encode_PartitionProduceResponse(KafkaWriter *w, int16_t version,
 	/* BaseOffset: int64, v0+ */
 	kafka_write_int64(w, s->BaseOffset);
 	/* LogAppendTimeMs: int64, v2+ */
-	kafka_write_int64(w, s->LogAppendTimeMs);
+	if (version >= 2)
+		kafka_write_int64(w, s->LogAppendTimeMs);
 	/* LogStartOffset: int64, v5+ */
 	if (version >= 5)
 		kafka_write_int64(w, s->LogStartOffset);
@@ -190,7 +194,8 @@ encode_ProduceResponse(KafkaWriter *w, int16_t version, const KafkaProduceRespon
 		for (i = 0; i < s->ResponsesCount; i++)
 			encode_TopicProduceResponse(w, version, &s->Responses[i]);
 	/* ThrottleTimeMs: int32, v1+ */
-	kafka_write_int32(w, s->ThrottleTimeMs);
+	if (version >= 1)
+		kafka_write_int32(w, s->ThrottleTimeMs);
 	/* tagged fields */
 	kafka_write_tagged_fields_empty(w);
 }
@@ -198,14 +203,14 @@ encode_ProduceResponse(KafkaWriter *w, int16_t version, const KafkaProduceRespon
 /*
  * Decode a ProduceRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 3-9).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-9).
  */
 int
 kafka_ProduceRequest_decode(KafkaReader *r, int16_t version, KafkaProduceRequest *out,
 							const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 3 || version > 9)
+	if (version < 0 || version > 9)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -220,7 +225,7 @@ kafka_ProduceRequest_decode(KafkaReader *r, int16_t version, KafkaProduceRequest
  * Encode a ProduceResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 3-9, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 0-9, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -230,7 +235,7 @@ kafka_ProduceResponse_encode(KafkaWriter *w, int16_t version,
 {
 	bool		flexible = w->flexible;
 
-	if (version < 3 || version > 9)
+	if (version < 0 || version > 9)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

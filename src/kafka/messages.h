@@ -87,7 +87,11 @@
  *	  means all, empty means none); use kafka_MetadataRequest_all_topics().
  *	  v0 responses have no Rack, ClusterId, ControllerId, IsInternal.
  *	- Produce < 8 responses have no RecordErrors/ErrorMessage; < 5 no
- *	  LogStartOffset.  Acks 0 gets no response at all.
+ *	  LogStartOffset; < 2 no LogAppendTimeMs; v0 no ThrottleTimeMs.  Acks 0
+ *	  gets no response at all.  v0-2 requests have no TransactionalId
+ *	  (decodes as null), and their Records are legacy message sets (magic 0
+ *	  or 1): kafka_legacy_to_batch() in legacy.h turns one into a v2 batch.
+ *	  Kafka also accepts v2 batches there (legacy.h: KAFKA_ERR_MAGIC).
  *	- Fetch < 7 has no sessions: answer with the full set every time; < 5 no
  *	  LogStartOffset; < 11 no PreferredReadReplica (leave it -1); v12 adds
  *	  the tagged DivergingEpoch/CurrentLeader/SnapshotId (leave them unset).
@@ -175,7 +179,7 @@
 #include "kafka/protocol.h"
 
 /* ----------------------------------------------------------------------
- * Produce (API key 0): versions 3-9, flexible v9+
+ * Produce (API key 0): versions 0-9, flexible v9+
  * clients/src/main/resources/common/message/ProduceRequest.json
  * clients/src/main/resources/common/message/ProduceResponse.json
  * ----------------------------------------------------------------------

@@ -20,10 +20,13 @@
  *	Metadata 0-12		kafka-python v0 (bootstrap probe) and v1, its admin
  *						client up to 5; librdkafka 4; kafkajs 6;
  *						@platformatic 9-12 -> 12.
- *	Produce 3-9			record batch v2 needs >= 3 (librdkafka enables
+ *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
  *						MsgVer2 only if 3 is in the range); librdkafka and
  *						kafkajs pick 7; kafka-python infers broker 2.4 from
  *						Produce v8 and uses v7; @platformatic 7-11 -> 9.
+ *						v0-2 carry legacy message sets (magic 0/1, see
+ *						legacy.h); librdkafka 2.0.2 enables gzip and
+ *						snappy only if the broker's range includes v0.
  *	Fetch 4-12			kafka-python v4; librdkafka and kafkajs 11 (ZSTD
  *						for librdkafka needs Fetch 10 and Produce 7);
  *						@platformatic 12-17 -> 12.
@@ -84,7 +87,7 @@
  * that request headers of newer versions can still be parsed.
  */
 const KafkaApiInfo kafka_api_versions[] = {
-	{KAFKA_API_PRODUCE, 3, 9, 9, "Produce"},
+	{KAFKA_API_PRODUCE, 0, 9, 9, "Produce"},
 	{KAFKA_API_FETCH, 4, 12, 12, "Fetch"},
 	{KAFKA_API_LIST_OFFSETS, 1, 7, 6, "ListOffsets"},
 	{KAFKA_API_METADATA, 0, 12, 9, "Metadata"},

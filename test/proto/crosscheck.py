@@ -49,7 +49,7 @@ SEEDS = 40
 APIS = [
     ("ApiVersions", 18, 0, 3, admin.ApiVersionRequest, admin.ApiVersionResponse),
     ("Metadata", 3, 0, 12, metadata.MetadataRequest, metadata.MetadataResponse),
-    ("Produce", 0, 3, 9, produce.ProduceRequest, produce.ProduceResponse),
+    ("Produce", 0, 0, 9, produce.ProduceRequest, produce.ProduceResponse),
     ("Fetch", 1, 4, 12, fetch.FetchRequest, fetch.FetchResponse),
     ("ListOffsets", 2, 1, 7, offset.OffsetRequest, offset.OffsetResponse),
     ("CreateTopics", 19, 2, 7, admin.CreateTopicsRequest, admin.CreateTopicsResponse),

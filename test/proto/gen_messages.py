@@ -56,7 +56,7 @@ SCHEMAS = os.path.join(HERE, "schemas")
 # name, api key, min, max: must equal kafka_api_versions[] in protocol.c
 # (test_proto checks).
 API_RANGES = [
-    ("Produce", 0, 3, 9),
+    ("Produce", 0, 0, 9),
     ("Fetch", 1, 4, 12),
     ("ListOffsets", 2, 1, 7),
     ("Metadata", 3, 0, 12),

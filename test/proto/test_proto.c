@@ -716,7 +716,7 @@ test_mutations(void)
  * own subset (src/broker/kafka_api.c), which this does not test.
  */
 static const int16_t advertised[][3] = {
-	{0, 3, 9},					/* Produce */
+	{0, 0, 9},					/* Produce */
 	{1, 4, 12},					/* Fetch */
 	{2, 1, 7},					/* ListOffsets */
 	{3, 0, 12},					/* Metadata */
@@ -831,7 +831,7 @@ test_api_versions_bytes(void)
 		resp.FinalizedFeaturesEpoch = 5;
 		resp.HasFinalizedFeaturesEpoch = true;
 		kafka_ApiVersionsResponse_encode(&w, 3, &resp);
-		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 3, 0, 9, 0, 0, 0, 0, 0,
+		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
 										   2,	/* two tags */
 										   0, 8, 2, 2, 'f', 0, 1, 0, 2, 0,	/* tag 0 */
 										   1, 8, 0, 0, 0, 0, 0, 0, 0, 5,	/* tag 1 */
@@ -1597,6 +1597,93 @@ test_fetch_splice(void)
  * Dispatch and helpers
  * ----------------------------------------------------------------------
  */
+/*
+ * Produce v0-2: the versions whose Records are legacy message sets.  The
+ * request lacks TransactionalId; the response gains ThrottleTimeMs in v1 and
+ * LogAppendTimeMs in v2.
+ */
+static void
+test_produce_bytes(void)
+{
+	KafkaReader r;
+	KafkaProduceRequest req;
+	KafkaProduceResponse resp;
+	KafkaTopicProduceResponse topic;
+	KafkaPartitionProduceResponse part;
+	KafkaWriter w;
+	int			v;
+
+	for (v = 0; v <= 2; v++)
+	{
+		kafka_reader_init(&r, BYTES(0xff, 0xff,	/* Acks -1 */
+									0, 0, 0x75, 0x30,	/* TimeoutMs 30000 */
+									0, 0, 0, 1,	/* TopicData: 1 */
+									0, 1, 't',
+									0, 0, 0, 1,	/* PartitionData: 1 */
+									0, 0, 0, 2,	/* Index 2 */
+									0, 0, 0, 3, 'a', 'b', 'c'), false);	/* Records */
+		check(kafka_ProduceRequest_decode(&r, (int16_t) v, &req, &arena.alloc) == KAFKA_OK &&
+			  req.TransactionalId.len == -1 && req.Acks == -1 && req.TimeoutMs == 30000 &&
+			  req.TopicDataCount == 1 && kafka_str_eq(req.TopicData[0].Name, "t") &&
+			  req.TopicData[0].PartitionDataCount == 1 &&
+			  req.TopicData[0].PartitionData[0].Index == 2 &&
+			  req.TopicData[0].PartitionData[0].Records.len == 3 &&
+			  req.TopicData[0].PartitionData[0].Records.ptr[2] == 'c' &&
+			  kafka_reader_remaining(&r) == 0,
+			  "Produce v%d request from hand-assembled bytes: no TransactionalId (null)", v);
+	}
+	/* the same bytes as v3 read Acks/TimeoutMs as a TransactionalId */
+	kafka_reader_init(&r, BYTES(0, 1, 'x',	/* TransactionalId "x" */
+								0, 1, 0, 0, 0, 0x64,	/* Acks 1, TimeoutMs 100 */
+								0, 0, 0, 0), false);	/* TopicData: empty */
+	check(kafka_ProduceRequest_decode(&r, 3, &req, &arena.alloc) == KAFKA_OK &&
+		  kafka_str_eq(req.TransactionalId, "x") && req.Acks == 1 && req.TimeoutMs == 100 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "Produce v3 request from hand-assembled bytes: TransactionalId first");
+
+	memset(&part, 0, sizeof(part));
+	part.Index = 2;
+	part.ErrorCode = 0;
+	part.BaseOffset = 5;
+	part.LogAppendTimeMs = 0x0102030405060708;
+	part.LogStartOffset = -1;
+	part.ErrorMessage = kafka_str(NULL);
+	memset(&topic, 0, sizeof(topic));
+	topic.Name = kafka_str("t");
+	topic.PartitionResponses = &part;
+	topic.PartitionResponsesCount = 1;
+	memset(&resp, 0, sizeof(resp));
+	resp.Responses = &topic;
+	resp.ResponsesCount = 1;
+	resp.ThrottleTimeMs = 7;
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_ProduceResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1,
+									   0, 0, 0, 2, 0, 0,	/* Index, ErrorCode */
+									   0, 0, 0, 0, 0, 0, 0, 5)),	/* BaseOffset */
+		  "Produce v0 response: no LogAppendTimeMs, no ThrottleTimeMs");
+	kafka_writer_reset(&w);
+	kafka_ProduceResponse_encode(&w, 1, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1,
+									   0, 0, 0, 2, 0, 0,
+									   0, 0, 0, 0, 0, 0, 0, 5,
+									   0, 0, 0, 7)),	/* ThrottleTimeMs */
+		  "Produce v1 response: ThrottleTimeMs");
+	kafka_writer_reset(&w);
+	kafka_ProduceResponse_encode(&w, 2, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1,
+									   0, 0, 0, 2, 0, 0,
+									   0, 0, 0, 0, 0, 0, 0, 5,
+									   1, 2, 3, 4, 5, 6, 7, 8,	/* LogAppendTimeMs */
+									   0, 0, 0, 7)),
+		  "Produce v2 response: LogAppendTimeMs after BaseOffset, ThrottleTimeMs");
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
 static void
 test_dispatch(void)
 {
@@ -1611,8 +1698,8 @@ test_dispatch(void)
 	check(kafka_request_decode(&r, KAFKA_API_END_TXN, 2, &body, &arena.alloc) ==
 		  KAFKA_ERR_UNSUPPORTED, "decode of an unsupported API: KAFKA_ERR_UNSUPPORTED");
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
-	check(kafka_request_decode(&r, KAFKA_API_PRODUCE, 2, &body, &arena.alloc) ==
-		  KAFKA_ERR_UNSUPPORTED, "decode of Produce v2: KAFKA_ERR_UNSUPPORTED");
+	check(kafka_request_decode(&r, KAFKA_API_FETCH, 3, &body, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "decode of Fetch v3 (below the range): KAFKA_ERR_UNSUPPORTED");
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
 	check(kafka_ProduceRequest_decode(&r, 10, &body.Produce, &arena.alloc) ==
 		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v10: KAFKA_ERR_UNSUPPORTED");
@@ -1667,6 +1754,7 @@ main(int argc, char **argv)
 	test_api_versions_bytes();
 	test_flexible_bytes();
 	test_group_bytes();
+	test_produce_bytes();
 	test_fetch_splice();
 	test_dispatch();
 	test_round_trips();
