@@ -39,12 +39,15 @@ export function fail (e) {
   process.stderr.write(`${process.argv[1]}: ${e && e.stack ? e.stack : e}\n`, () => process.exit(1))
 }
 
-// Resolves on SIGTERM/SIGINT or after seconds
+// Resolves on SIGTERM/SIGINT or after seconds; exits at once when the
+// parent (the test) is gone
 export function stopSignal (seconds) {
   let resolve
   const p = new Promise(r => { resolve = r })
   process.on('SIGTERM', () => resolve('signal'))
   process.on('SIGINT', () => resolve('signal'))
   setTimeout(() => resolve('time'), seconds * 1000).unref()
+  const parent = process.ppid
+  setInterval(() => { if (process.ppid !== parent) process.exit(4) }, 500).unref()
   return p
 }

@@ -66,11 +66,13 @@ def parse():
 
 
 class Stop:
-    """Set by SIGTERM; the member loop then closes its consumer."""
+    """Set by SIGTERM; the member loop then closes its consumer.  A member
+    whose parent (the test) is gone exits at once, without closing."""
 
     def __init__(self, seconds):
         self.flag = False
         self.end = time.monotonic() + seconds
+        self.parent = os.getppid()
         signal.signal(signal.SIGTERM, self.set)
         signal.signal(signal.SIGINT, self.set)
 
@@ -78,4 +80,6 @@ class Stop:
         self.flag = True
 
     def __call__(self):
+        if os.getppid() != self.parent:
+            os._exit(4)
         return self.flag or time.monotonic() >= self.end

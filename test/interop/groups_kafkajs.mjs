@@ -72,6 +72,7 @@ function errName (e) {
 
 async function member () {
   ev = new Events(args.events, 'kafkajs')
+  const stopped = stopSignal(args.seconds ?? 600)
   const topic = args.topic
   const mode = args.commit ?? 'batch'
   const consumer = kafka.consumer({
@@ -124,7 +125,7 @@ async function member () {
       if (mode === 'batch') await commit('batch')
     }
   })
-  await stopSignal(args.seconds ?? 600)
+  await stopped
   if (mode !== 'none') await commit('close')
   await consumer.disconnect()
   ev.emit('closed')

@@ -146,6 +146,14 @@ sub run_json
 }
 
 my %members;
+# members left running when the test dies
+END
+{
+	for my $m (grep { !$_->{gone} && $_->{pid} } values %members)
+	{
+		kill('KILL', $m->{pid});
+	}
+}
 # Start a member process; returns it once it wrote its start event
 sub start_member
 {
@@ -486,6 +494,7 @@ SKIP:
 	my ($cr) = grep { $_->{ev} eq 'crashed' } events($j);
 	is($cr && $cr->{type}, 'INCONSISTENT_GROUP_PROTOCOL', 'its JoinGroup fails with INCONSISTENT_GROUP_PROTOCOL');
 	eval { $j->{h}->finish };
+	$j->{gone} = 1;
 	is(sql("SELECT state || '|' || members FROM nagare.consumer_groups WHERE group_id = 'gm'"), 'Stable|' . scalar(@d),
 		'the group carries on without it');
 }
@@ -701,6 +710,7 @@ for my $m (values %members)
 	next if $m->{gone};
 	kill('KILL', $m->{pid});
 	eval { $m->{h}->finish };
+	$m->{gone} = 1;
 }
 # the members' events and output, for whoever reads a failure
 {

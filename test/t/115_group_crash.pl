@@ -70,6 +70,7 @@ sub send_each
 
 my %hwm;
 my @all;
+END { kill('KILL', map { $_->{pid} // () } grep { !$_->{gone} } @all) }
 sub start_member
 {
 	my ($name, %a) = @_;
@@ -161,6 +162,7 @@ for my $round (1 .. $rounds)
 	{
 		kill('KILL', $_->{pid});
 		eval { $_->{h}->finish };
+		$_->{gone} = 1;
 	}
 	my $acked = commits('commit_ok');
 	my $sent = commits('commit_sent');
@@ -208,6 +210,7 @@ for my $round (1 .. $rounds)
 		wait_until(sub { grep { $_->{ev} eq 'closed' } events($mm) }, 30);
 		kill('KILL', $mm->{pid});
 		eval { $mm->{h}->finish };
+		$mm->{gone} = 1;
 	}
 
 	# at-least-once over everything: each session of a member on a partition
