@@ -15,6 +15,15 @@ corpus/fuzz_record_batch/
 corpus/fuzz_decompress/
     <codec>-<source>-<what>.bin   byte 0 codec, byte 1 cap selector (10 =
                                   1 MiB, 0 = 1 KiB), then compressed data
+corpus/fuzz_legacy/
+    kpy-m<magic>-<codec>-<what>.bin  byte 0 = 0 (as is), then a message set
+                                  from kafka-python's LegacyRecordBatchBuilder
+    wrap-*.bin                    byte 0 selects a wrapper built by the
+                                  harness (see fuzz_legacy.c), then the
+                                  inner set
+    edge-*.bin, bad-*.bin         LogAppendTime, wrapper offsets, KAFKA-3160
+                                  lz4; truncated, flipped, nested, mixed
+                                  magics, a v2 batch
 The files are small; the whole corpus stays well under 1 MiB.
 """
 
@@ -22,6 +31,7 @@ import gzip
 import os
 import struct
 import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCHTOOL = os.path.join(HERE, "..", "codec", "batchtool")
@@ -182,11 +192,82 @@ def decompress_corpus():
         write(t, "zstd-python-stream.bin", bytes([4, 10]) + s.compress(data) + s.flush())
 
 
+def legacy_msg(offset, magic, attributes, timestamp, key, value):
+    """One legacy message (magic 0 or 1) with its CRC-32."""
+    import zlib
+
+    def nb(b):
+        return struct.pack(">i", -1) if b is None else struct.pack(">i", len(b)) + b
+    body = struct.pack(">BB", magic, attributes)
+    if magic == 1:
+        body += struct.pack(">q", timestamp)
+    body += nb(key) + nb(value)
+    return struct.pack(">qiI", offset, len(body) + 4, zlib.crc32(body)) + body
+
+
+def legacy_corpus():
+    t = "fuzz_legacy"
+    recs3 = [(1700000000000, b"k", b"v" * 50), (1700000000005, None, None),
+             (1700000000002, b"", b"")]
+    recs20 = [(1700000000000 + i, b"user-%d" % (i % 5),
+               b"{\"n\": %d, \"pad\": \"aaaaaaaaaaaaaaaaaaaa\"}" % i) for i in range(20)]
+    plain = {}
+    for magic in (0, 1):
+        for what, recs in (("3r", recs3), ("20r", recs20)):
+            plain[(magic, what)] = b"".join(
+                legacy_msg(i, magic, 0, ts, k, v) for i, (ts, k, v) in enumerate(recs))
+            write(t, "plain-m%d-%s.bin" % (magic, what), b"\x00" + plain[(magic, what)])
+            # wrappers built by the harness: gzip, snappy, lz4
+            for c, name in ((0, "gzip"), (1, "snappy"), (2, "lz4")):
+                ctl = 2 | c << 2 | magic << 4
+                write(t, "wrap-m%d-%s-%s.bin" % (magic, name, what),
+                      bytes([ctl]) + plain[(magic, what)])
+
+    if kcodec is not None:
+        from kafka.record.legacy_records import LegacyRecordBatchBuilder
+        sys.path.insert(0, os.path.join(HERE, "..", "codec"))
+        import xxh32
+        xxh32.ensure_kafka_python_xxhash()
+        have = [True, True, kcodec.has_snappy(), kcodec.has_lz4()]
+        for magic in (0, 1):
+            for codec in range(4):
+                if not have[codec]:
+                    print("skipping kafka-python legacy %s seeds: module missing" % NAMES[codec])
+                    continue
+                b = LegacyRecordBatchBuilder(magic=magic, compression_type=codec,
+                                             batch_size=1 << 20)
+                for i, (ts, k, v) in enumerate(recs20):
+                    b.append(i, timestamp=ts, key=k, value=v)
+                write(t, "kpy-m%d-%s-20r.bin" % (magic, NAMES[codec]), b"\x00" + bytes(b.build()))
+
+    p1 = plain[(1, "3r")]
+    write(t, "edge-log-append-time.bin", bytes([2 | 0 << 2 | 1 << 4 | 0x20]) + p1)
+    write(t, "edge-lz4-kafka3160.bin", bytes([2 | 2 << 2 | 0 << 4 | 0x40]) + plain[(0, "3r")])
+    write(t, "edge-lz4-kafka3160-magic1.bin", bytes([2 | 2 << 2 | 1 << 4 | 0x40]) + p1)
+    write(t, "edge-wrapper-offset.bin", bytes([2 | 1 << 4 | 0x80]) + p1)
+    write(t, "edge-attr-bits.bin", b"\x00" + legacy_msg(0, 1, 0xf0, 5, b"k", b"v"))
+    write(t, "bad-truncated.bin", b"\x00" + p1[:-3])
+    write(t, "bad-truncated-fixcrc.bin", b"\x01" + p1[:-3])
+    flipped = bytearray(p1)
+    flipped[40] ^= 0x10
+    write(t, "bad-flipped.bin", b"\x00" + bytes(flipped))
+    write(t, "bad-mixed-magic.bin", b"\x00" + plain[(0, "3r")] + p1)
+    gz = legacy_msg(2, 1, 1, 0, None, gzip.compress(p1, mtime=0))
+    write(t, "bad-nested.bin", b"\x02" + gz)
+    write(t, "bad-wrapper-then-message.bin", b"\x01" + gz + p1)
+    write(t, "bad-wrapper-offset.bin", b"\x00" + legacy_msg(1, 1, 1, 0, None, gzip.compress(p1, mtime=0)))
+    write(t, "bad-null-wrapper.bin", b"\x00" + legacy_msg(0, 1, 2, 0, None, None))
+    write(t, "bad-zstd-codec.bin", b"\x00" + legacy_msg(0, 1, 4, 0, None, b"x" * 20))
+    write(t, "bad-v2-batch.bin", b"\x00" + tool(["encode", "none", "3", "5"]))
+    write(t, "bad-size-small.bin", b"\x01" + struct.pack(">qi", 0, 13) + b"\x00" * 13)
+
+
 def main():
     if not os.access(BATCHTOOL, os.X_OK):
         raise SystemExit("build ../codec/batchtool first (make -C ../codec batchtool)")
     record_batch_corpus()
     decompress_corpus()
+    legacy_corpus()
 
 
 if __name__ == "__main__":
