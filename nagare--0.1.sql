@@ -268,12 +268,16 @@ SELECT o.group_id,
        o."partition",
        o.committed_offset,
        p.high_watermark,
-       greatest(p.high_watermark - o.committed_offset, 0) AS lag,
+       CASE o.committed_offset
+         WHEN -1 THEN 0                                         -- "latest"
+         WHEN -2 THEN p.high_watermark - p.log_start_offset      -- "earliest"
+         ELSE greatest(p.high_watermark - greatest(o.committed_offset, p.log_start_offset), 0)
+       END AS lag,
        o.committed_at
   FROM nagare.group_offset o
   JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition";
 COMMENT ON VIEW nagare.consumer_lag IS
-  'per group and partition: committed offset, high watermark and lag (records not yet consumed)';
+  'per group and partition: committed offset, high watermark and lag (records not yet consumed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
 
 -- The first offset of a partition whose record timestamp is at or after ts
 -- (or the high watermark if there is none), as Kafka's ListOffsets by time.

@@ -299,7 +299,10 @@ typedef enum NagareJobKind
 	NAGARE_JOB_GROUP_DELETE,
 	/* JSON {"g": group, "t": topic, "p": [partitions]}: forget those
 	 * offsets (OffsetDelete); result: int32 rows deleted */
-	NAGARE_JOB_OFFSET_DELETE
+	NAGARE_JOB_OFFSET_DELETE,
+	/* "{}": the groups that have committed offsets; result: int32 count,
+	 * then per group int16 length and the name */
+	NAGARE_JOB_GROUP_LIST
 } NagareJobKind;
 
 typedef struct NagareGroupShared

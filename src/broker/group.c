@@ -151,6 +151,8 @@ static MemoryContext group_context = NULL;
 static dlist_head jobs_waiting = DLIST_STATIC_INIT(jobs_waiting);
 static uint64 next_job_id = 1;
 static bool snapshot_dirty = true;
+static bool groups_loaded = false;	/* groups with committed offsets are known */
+static bool groups_loading = false;
 static bool any_members = false;	/* some group has members (timers matter) */
 static bool worker_woken = false;
 
@@ -1248,6 +1250,12 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		/* a consumer outside any group (assign()): only for groups without members */
 		if (g != NULL && g->nmembers > 0)
 			group_err = KAFKA_ERROR_UNKNOWN_MEMBER_ID;
+		else if (g == NULL)
+		{
+			/* the group exists from now on (Empty), as in Kafka */
+			(void) get_group(req->GroupId);
+			snapshot_dirty = true;
+		}
 	}
 	else
 	{
@@ -1263,8 +1271,12 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			;
 		else if (req->GenerationIdOrMemberEpoch != g->generation)
 			group_err = KAFKA_ERROR_ILLEGAL_GENERATION;
-		else if (g->state == GROUP_PREPARING || g->state == GROUP_COMPLETING)
+		else if (g->state == GROUP_COMPLETING)
+		{
+			/* Kafka stores commits in Stable and PreparingRebalance (a member
+			 * commits what it processed when its partitions are revoked) */
 			group_err = KAFKA_ERROR_REBALANCE_IN_PROGRESS;
+		}
 		else
 			m->last_heartbeat = GetCurrentTimestamp();
 	}
@@ -2230,12 +2242,49 @@ publish_snapshot(void)
 }
 
 /*
+ * The groups that have committed offsets exist (Empty) after a restart, as
+ * Kafka loads them from __consumer_offsets: ListGroups and DescribeGroups
+ * show them.
+ */
+static void
+groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	const uint8 *p = (const uint8 *) data;
+	const uint8 *end = p + len;
+	int32		n;
+	int			i;
+
+	groups_loading = false;
+	if (job_error(sqlstate) != KAFKA_ERROR_NONE || len < 4)
+		return;					/* tried again later */
+	n = get_be32(p);
+	p += 4;
+	for (i = 0; i < n && end - p >= 2; i++)
+	{
+		int			l = (p[0] << 8) | p[1];
+		KafkaStr	name;
+
+		p += 2;
+		if (end - p < l)
+			break;
+		name.ptr = (const char *) p;
+		name.len = l;
+		if (find_group(name) == NULL)
+			(void) get_group(name);
+		p += l;
+	}
+	groups_loaded = true;
+	snapshot_dirty = true;
+}
+
+/*
  * Each loop turn: results from the worker, timers, the snapshot.
  */
 void
 nagare_group_turn(TimestampTz now)
 {
 	static TimestampTz next_timers = 0;
+	static TimestampTz next_list_try = 0;
 
 	if (nagare_groups == NULL)
 		return;
@@ -2245,6 +2294,11 @@ nagare_group_turn(TimestampTz now)
 	{
 		group_timers(now);
 		next_timers = TimestampTzPlusMilliseconds(now, 100);
+	}
+	if (!groups_loaded && !groups_loading && now >= next_list_try)
+	{
+		groups_loading = submit_job(NAGARE_JOB_GROUP_LIST, "{}", 2, groups_listed, NULL);
+		next_list_try = TimestampTzPlusMilliseconds(now, 5000);
 	}
 	if (!dlist_is_empty(&jobs_waiting) && !worker_woken)
 	{

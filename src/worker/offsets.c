@@ -235,6 +235,22 @@ do_each(Job **jobs, int n)
 			case NAGARE_JOB_OFFSET_FETCH:
 				fetch_rows(job);
 				break;
+			case NAGARE_JOB_GROUP_LIST:
+				ret = SPI_execute("SELECT DISTINCT group_id FROM nagare.group_offset "
+								  "WHERE length(group_id) <= 255 ORDER BY 1", true, 0);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "could not list consumer groups: %s", SPI_result_code_string(ret));
+				append_int32(&job->result, (int32) SPI_processed);
+				for (uint64 r = 0; r < SPI_processed; r++)
+				{
+					bool		isnull;
+					char	   *g = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
+																	 SPI_tuptable->tupdesc, 1, &isnull));
+
+					append_int16(&job->result, (int16) strlen(g));
+					appendBinaryStringInfo(&job->result, g, strlen(g));
+				}
+				break;
 			case NAGARE_JOB_GROUP_DELETE:
 			case NAGARE_JOB_OFFSET_DELETE:
 				ret = SPI_execute_with_args(job->kind == NAGARE_JOB_GROUP_DELETE ?
