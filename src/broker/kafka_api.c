@@ -43,7 +43,7 @@ static void handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
  * kafka_api_versions[] (checked at first use).
  */
 static const HandlerEntry handlers[] = {
-	{KAFKA_API_PRODUCE, 3, 9, nagare_handle_produce},
+	{KAFKA_API_PRODUCE, 0, 9, nagare_handle_produce},
 	{KAFKA_API_FETCH, 4, 12, nagare_handle_fetch},
 	{KAFKA_API_LIST_OFFSETS, 1, 7, nagare_handle_list_offsets},
 	{KAFKA_API_METADATA, 0, 12, nagare_handle_metadata},

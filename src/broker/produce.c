@@ -10,6 +10,10 @@
  * whoever produced it: after a crash of the broker alone the ring is
  * replayed, and an acknowledged batch is never lost.
  *
+ * Produce v0-2 carry legacy message sets (magic 0 and 1): they are checked
+ * and up-converted to one RecordBatch v2 (kafka/legacy.h), as a Kafka broker
+ * whose log format is v2 does, and then treated like any other batch.
+ *
  * Validation (Kafka's LogValidator): every batch of a partition must be a
  * magic 2 batch with a good CRC-32C, LastOffsetDelta = RecordsCount - 1,
  * well-formed records (decompressed to check them), at most the topic's
@@ -42,6 +46,7 @@
 #include "broker/produce.h"
 #include "broker/producers.h"
 #include "broker/topics.h"
+#include "kafka/legacy.h"
 #include "kafka/record.h"
 #include "queue/queue.h"
 
@@ -110,7 +115,8 @@ check_records(const uint8 *batch, size_t len)
  */
 static int16
 take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceData *pd,
-			   KafkaPartitionProduceResponse *pr, int *maxappends, const char **message)
+			   KafkaPartitionProduceResponse *pr, int *maxappends, const char **message,
+			   int16 version)
 {
 	NagarePartition *part;
 	uint64		incarnation;
@@ -130,6 +136,32 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 	{
 		*message = "a produce request must carry at least one record batch";
 		return KAFKA_ERROR_INVALID_RECORD;
+	}
+	if (version < 3)
+	{
+		/* a legacy message set (magic 0 or 1): up-convert it, as Kafka */
+		uint8	   *batch;
+		size_t		batch_len;
+		int32		count;
+		int64		maxts;
+		int			err = kafka_legacy_to_batch(p, left, nagare_request_allocator(),
+												Max((size_t) 64 * 1024 * 1024, left * 64),
+												&batch, &batch_len, &count, &maxts);
+
+		switch (err)
+		{
+			case KAFKA_OK:
+				p = batch;
+				left = batch_len;
+				break;
+			case KAFKA_ERR_MAGIC:
+				break;			/* record batches v2: checked below */
+			case KAFKA_ERR_RECORD:
+				*message = "invalid message set";
+				return KAFKA_ERROR_INVALID_RECORD;
+			default:
+				return batch_error(err);
+		}
 	}
 
 	while (left > 0)
@@ -375,7 +407,8 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 			else if (topic == NULL)
 				pr->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 			else
-				pr->ErrorCode = take_partition(pp, topic, pd, pr, &maxappends, &message);
+				pr->ErrorCode = take_partition(pp, topic, pd, pr, &maxappends, &message,
+											   hdr->RequestApiVersion);
 			if (message != NULL)
 				pr->ErrorMessage = kafka_str(message);	/* static strings */
 		}

@@ -117,6 +117,18 @@ legacy = LegacyRecordBatchBuilder(magic=1, compression_type=0, batch_size=1024 *
 legacy.append(0, timestamp=int(time.time() * 1000), key=b"k", value=b"old")
 check(one_produce(bytes(legacy.build()))[0] == UNSUPPORTED_FOR_MESSAGE_FORMAT,
       "a magic 1 message set: UNSUPPORTED_FOR_MESSAGE_FORMAT")
+legacy_v1 = LegacyRecordBatchBuilder(magic=1, compression_type=1, batch_size=1024 * 1024)
+for i in range(3):
+    legacy_v1.append(i, timestamp=int(time.time() * 1000), key=b"lk", value=b"legacy%d" % i)
+err, lbase = one_produce(bytes(legacy_v1.build()), version=2)
+check(err == NONE, "a gzip magic 1 message set in Produce v2 is accepted (up-converted)")
+err, hwm_l, raw_l = one_fetch(lbase)
+check([r[2] for r in records_of(raw_l)][:3] == [b"legacy0", b"legacy1", b"legacy2"],
+      "and reads back as records of a v2 batch")
+bad_legacy = bytearray(bytes(legacy_v1.build()))
+bad_legacy[-1] ^= 0xFF
+check(one_produce(bytes(bad_legacy), version=2)[0] == CORRUPT_MESSAGE,
+      "a legacy message set with a bad CRC in Produce v2: CORRUPT_MESSAGE")
 check(one_produce(batch([b"y" * 6000]))[0] == MESSAGE_TOO_LARGE,
       "a batch above the topic's max.message.bytes: MESSAGE_TOO_LARGE")
 check(one_produce(batch([b"t"], transactional=True, producer_id=7))[0] == INVALID_RECORD,
@@ -128,13 +140,13 @@ check(one_produce(good, partition=7)[0] == UNKNOWN_TOPIC, "a partition the topic
 check(one_produce(good, tname="no-such-topic-" + str(port))[0] in (UNKNOWN_TOPIC,),
       "a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION")
 err, hwm, raw = one_fetch(0)
-check(hwm == 3 and len(records_of(raw)) == 3, "none of the bad batches was stored")
+check(hwm == 6 and len(records_of(raw)) == 6, "none of the bad batches was stored (3 records, then 3 legacy ones)")
 
 # 3. two batches in one partition's records, compressed ones too
 err, base = one_produce(batch([b"a"]) + batch([b"b", b"c"], compression=1) + batch([b"d"], compression=3))
-check(err == NONE and base == 3, "three batches (none, gzip, lz4) in one produce: base offset 3")
-err, hwm, raw = one_fetch(3)
-check(hwm == 7 and [r[2] for r in records_of(raw)] == [b"a", b"b", b"c", b"d"],
+check(err == NONE and base == 6, "three batches (none, gzip, lz4) in one produce: base offset 6")
+err, hwm, raw = one_fetch(6)
+check(hwm == 10 and [r[2] for r in records_of(raw)] == [b"a", b"b", b"c", b"d"],
       "they read back in order with their offsets")
 
 # 4. acks=0 has no response: the next request's answer comes next, in order
@@ -143,30 +155,30 @@ produce(s, batch([b"z0"]), acks=0)
 produce(s, batch([b"z1"]), acks=0)
 c = produce(s, batch([b"z2"]), acks=1)
 err, base = produce_answer(s, c)
-check(err == NONE and base == 9, "after two acks=0 produces, an acks=1 answer comes first, at offset 9")
+check(err == NONE and base == 12, "after two acks=0 produces, an acks=1 answer comes first, at offset 12")
 # pipelining: many requests, answers in order
 cs = [produce(s, batch([b"p%d" % i]), acks=1) for i in range(200)]
 bases = [produce_answer(s, c)[1] for c in cs]
-check(bases == list(range(10, 210)), "200 pipelined produces are answered in order, offsets 10-209")
+check(bases == list(range(13, 213)), "200 pipelined produces are answered in order, offsets 13-212")
 s.close()
 
 # 5. fetch edge cases
-err, hwm, raw = one_fetch(210)
-check(err == NONE and hwm == 210 and len(raw) == 0, "a fetch at the high watermark: no records, no error")
-check(one_fetch(211)[0] == OFFSET_OUT_OF_RANGE, "a fetch beyond the high watermark: OFFSET_OUT_OF_RANGE")
+err, hwm, raw = one_fetch(213)
+check(err == NONE and hwm == 213 and len(raw) == 0, "a fetch at the high watermark: no records, no error")
+check(one_fetch(214)[0] == OFFSET_OUT_OF_RANGE, "a fetch beyond the high watermark: OFFSET_OUT_OF_RANGE")
 check(one_fetch(-5)[0] == OFFSET_OUT_OF_RANGE, "a negative fetch offset: OFFSET_OUT_OF_RANGE")
-err, hwm, raw = one_fetch(5)
-check(err == NONE and records_of(raw)[0][0] <= 5 and any(r[0] == 5 for r in records_of(raw)),
+err, hwm, raw = one_fetch(8)
+check(err == NONE and records_of(raw)[0][0] <= 8 and any(r[0] == 8 for r in records_of(raw)),
       "a fetch from the middle of a batch includes the batch with the offset")
 err, hwm, raw = one_fetch(0, part_max=10)
 recs = records_of(raw)
 check(err == NONE and len(recs) == 3, "a partition limit below one batch still returns the first whole batch (KIP-74)")
-err, hwm, raw = one_fetch(10, part_max=300)
+err, hwm, raw = one_fetch(13, part_max=300)
 check(err == NONE and 0 < len(raw) <= 300, "the partition limit bounds the bytes otherwise (%d bytes)" % len(raw))
 # long poll: a parked fetch is answered by a produce, before max.wait.ms
 s = connect()
 t0 = time.time()
-c = fetch(s, 210, max_wait=5000)
+c = fetch(s, 213, max_wait=5000)
 time.sleep(0.3)
 one_produce(batch([b"wake"]), acks=1)
 err, hwm, raw = fetch_answer(s, c)
@@ -174,7 +186,7 @@ elapsed = time.time() - t0
 check(err == NONE and [r[2] for r in records_of(raw)] == [b"wake"] and elapsed < 3,
       "a long poll is answered when data arrives (%.2fs)" % elapsed)
 t0 = time.time()
-c = fetch(s, 211, max_wait=700)
+c = fetch(s, 214, max_wait=700)
 err, hwm, raw = fetch_answer(s, c)
 elapsed = time.time() - t0
 check(err == NONE and len(raw) == 0 and 0.6 < elapsed < 2.5,
@@ -183,7 +195,7 @@ s.close()
 
 # 6. ListOffsets
 check(list_offset(-2)[2] == 0, "ListOffsets earliest: 0")
-check(list_offset(-1)[2] == 211, "ListOffsets latest: 211")
+check(list_offset(-1)[2] == 214, "ListOffsets latest: 214")
 err, ts, off = list_offset(int(time.time() * 1000) + 3600 * 1000)
 check(err == NONE and off == -1, "ListOffsets by a future timestamp: -1")
 err, ts, off = list_offset(0)

@@ -54,15 +54,17 @@ def answer(s, resp_cls, want_corr):
 
 
 def produce(s, topic, records, partition=0, acks=-1, version=7, transactional_id=None):
-    req = ProduceRequest[version](transactional_id=transactional_id, required_acks=acks, timeout=5000,
-                                  topics=[(topic, [(partition, records)])])
+    fields = dict(required_acks=acks, timeout=5000, topics=[(topic, [(partition, records)])])
+    if version >= 3:
+        fields["transactional_id"] = transactional_id
+    req = ProduceRequest[version](**fields)
     return send_req(s, 0, version, req)
 
 
 def produce_answer(s, c, version=7):
     r = answer(s, ProduceResponse[version], c)
     part = r.topics[0][1][0]
-    return part[1], part[2]  # error code, base offset
+    return part[1], part[2]  # error code, base offset (every version: partition, error, offset, ...)
 
 
 def fetch(s, topic, offset, partition=0, max_wait=0, min_bytes=1, max_bytes=10 * 1024 * 1024,

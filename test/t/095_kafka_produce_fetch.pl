@@ -70,8 +70,8 @@ $node->safe_psql('postgres',
 wait_topic('wire_plain');
 run_tap_script('plain', 'test/interop/kafka_produce_wire.py', '127.0.0.1', $kport, 'wire_plain');
 is($node->safe_psql('postgres',
-	q{SELECT count(*) FROM nagare.consume('wire_plain', 0, 0, 1000)}), '211',
-	'SQL reads the 211 records produced over Kafka');
+	q{SELECT count(*) FROM nagare.consume('wire_plain', 0, 0, 1000)}), '214',
+	'SQL reads the 214 records produced over Kafka');
 
 # acks=all across kill -9 of the postmaster, a few times
 SKIP:
