@@ -53,6 +53,8 @@
 
 /* Bytes read beyond the limit when the start is an index entry, not exact */
 #define READ_SLACK(cfg)	((int64) (cfg)->index_interval_bytes + KAFKA_BATCH_HEADER_SIZE)
+/* Most bytes one Fetch answers with (Kafka's fetch.max.bytes default) */
+#define FETCH_MAX_BYTES (55 * 1024 * 1024)
 /* Window of a timestamp scan */
 #define TIME_SCAN_WINDOW (256 * 1024)
 
@@ -234,7 +236,8 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	fs->conn = conn;
 	fs->id = nagare_request_id(hdr);
 	fs->min_bytes = req->MinBytes;
-	fs->max_bytes = req->MaxBytes > 0 ? req->MaxBytes : PG_INT32_MAX;
+	/* Kafka's broker caps a fetch with fetch.max.bytes (55 MB) too */
+	fs->max_bytes = req->MaxBytes > 0 ? Min(req->MaxBytes, FETCH_MAX_BYTES) : FETCH_MAX_BYTES;
 	fs->isolation = req->IsolationLevel;
 	fs->ntopics = req->TopicsCount;
 	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(fs->ntopics, 1));
