@@ -7,7 +7,7 @@
  *
  *   {"system":"nagare","mode":"produce","size":100,"acks":"1","msgs":...,
  *    "bytes":...,"secs":...,"msgs_per_s":...,"mb_per_s":...,"lat_n":...,
- *    "p50_us":...,"p99_us":...,"max_us":...,"cpu_s":...,"errors":0,
+ *    "p50_us":...,"p99_us":...,"p999_us":...,"max_us":...,"cpu_s":...,"errors":0,
  *    "error":null,"settings":"..."}
  *
  * msgs and bytes count what was acknowledged (produce) or received
@@ -320,6 +320,7 @@ print_result(const opts_t *o, result_t *r)
 	fprintf(f, ",\"lat_n\":%zu", r->lat.n);
 	json_num(f, "p50_us", lat_pct(&r->lat, 50), 1);
 	json_num(f, "p99_us", lat_pct(&r->lat, 99), 1);
+	json_num(f, "p999_us", lat_pct(&r->lat, 99.9), 1);
 	json_num(f, "max_us", lat_pct(&r->lat, 100), 1);
 	json_num(f, "cpu_s", r->cpu_s, 3);
 	fprintf(f, ",\"errors\":%llu,\"error\":", (unsigned long long) r->errors);

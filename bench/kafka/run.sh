@@ -302,6 +302,9 @@ measure() {
   shift
   local attempt=0 h0=0 h1 msgs noise trouble
   while :; do
+    # what earlier runs left dirty is written now, not during this run (on
+    # ext4 an fsync can have to wait for other files' data)
+    sync
     [ "$system" = nagare ] && h0=$(hwm "$topic")
     python3 "$here/kbench.py" run "$f" --server "${server_pid[$system]}" --others "$(others "$system")" \
       --harness $$ "${sets[@]}" -- timeout -k 5 $((cost + 60)) ${CLIENT_CPUS:+taskset -c "$CLIENT_CPUS"} "$@" || true
