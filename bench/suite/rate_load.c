@@ -1,0 +1,256 @@
+/*
+ * rate_load: Kafka producers at a steady rate, on librdkafka, measuring the
+ * latency of every message (send to delivery report).  Used by the suite's
+ * isolation, partitions and connections scenarios (bench/suite/suite.py).
+ *
+ *   rate_load -H HOST:PORT -t TOPIC [-p PRODUCERS] [-r TOTAL_RATE] [-s BYTES]
+ *             [-d SECONDS] [-a ACKS] [-I IDLE_CONNECTIONS] [-W WARMUP_S]
+ *
+ * -p producers (one rd_kafka_t each, each in its own thread) share the
+ * total rate -r evenly; each sends one message every 1/(r/p) seconds
+ * (linger.ms=0, keyless, the default partitioner) and serves its delivery
+ * reports in between.  Messages sent during the first -W seconds are not
+ * counted.  -I opens that many more TCP connections to the broker first,
+ * each sends one ApiVersions request and then stays idle until the end.
+ * Prints one JSON line (see bench/kafka/loadgen.h), with p99.9.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "../kafka/loadgen.h"
+
+static const char *host = "127.0.0.1",
+		   *topic = NULL,
+		   *acks = "all";
+static int	port,
+			nprod = 1,
+			size = 1024,
+			idle = 0;
+static double rate = 1000,
+			duration = 10,
+			warmup = 1;
+static uint64_t t_start,
+			t_count,
+			t_end;
+
+typedef struct
+{
+	int			id;
+	rd_kafka_t *rk;
+	lat_t		lat;
+	uint64_t	msgs,
+				errors,
+				sent;
+	char		error[256];
+} prod_t;
+
+static void
+dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	prod_t	   *p = opaque;
+	uint64_t	sent_at = (uint64_t) (uintptr_t) m->_private;
+
+	(void) rk;
+	if (m->err)
+	{
+		if (!p->errors++)
+			snprintf(p->error, sizeof(p->error), "delivery failed: %s", rd_kafka_err2str(m->err));
+		return;
+	}
+	if (sent_at >= t_count)
+	{
+		p->msgs++;
+		lat_add(&p->lat, now_ns() - sent_at);
+	}
+}
+
+static void *
+producer(void *arg)
+{
+	prod_t	   *p = arg;
+	char		err[512],
+				bootstrap[300];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_t *rkt;
+	char	   *payload = malloc(size);
+	double		interval = 1e9 / (rate / nprod);
+	uint64_t	next;
+
+	snprintf(bootstrap, sizeof(bootstrap), "%s:%d", host, port);
+#define SET(k, v) do { if (rd_kafka_conf_set(conf, (k), (v), err, sizeof(err)) != RD_KAFKA_CONF_OK) die("%s: %s", (k), err); } while (0)
+	SET("bootstrap.servers", bootstrap);
+	SET("acks", acks);
+	SET("linger.ms", "0");
+	SET("enable.idempotence", "false");
+	SET("compression.type", "none");
+#undef SET
+	rd_kafka_conf_set_opaque(conf, p);
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!p->rk)
+		die("rd_kafka_new: %s", err);
+	rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+	fill_payload(payload, size, p->id);
+	/* spread the producers' send times over one interval */
+	next = t_start + (uint64_t) (interval * p->id / nprod);
+	while (next < t_end)
+	{
+		uint64_t	now = now_ns();
+
+		while (now < next)
+		{
+			int			ms = (int) ((next - now) / 1000000);
+
+			if (rd_kafka_poll(p->rk, ms) == 0 && ms == 0)
+			{
+				struct timespec ts = {0, (long) (next - now)};
+
+				nanosleep(&ts, NULL);
+			}
+			now = now_ns();
+		}
+		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, size, NULL, 0,
+							 (void *) (uintptr_t) now_ns()) == -1)
+		{
+			if (!p->errors++)
+				snprintf(p->error, sizeof(p->error), "produce: %s", rd_kafka_err2str(rd_kafka_last_error()));
+		}
+		else
+			p->sent++;
+		rd_kafka_poll(p->rk, 0);
+		next += (uint64_t) interval;
+	}
+	rd_kafka_flush(p->rk, 30000);
+	rd_kafka_topic_destroy(rkt);
+	return NULL;
+}
+
+/* IDLE connections, each having sent one ApiVersions v0 and read its answer */
+static int
+open_idle(int n)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	unsigned char req[] = {0, 0, 0, 16, 0, 18, 0, 0, 0, 0, 0, 1, 0, 6, 'i', 'd', 'l', 'e', 'r', 's'};
+	int			ok = 0;
+
+	inet_pton(AF_INET, host, &a.sin_addr);
+	for (int i = 0; i < n; i++)
+	{
+		int			fd = socket(AF_INET, SOCK_STREAM, 0);
+		unsigned char len[4];
+		char		buf[4096];
+		uint32_t	want,
+					got = 0;
+
+		if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof(a)))
+		{
+			fprintf(stderr, "rate_load: idle connection %d: %s\n", i, strerror(errno));
+			break;
+		}
+		if (write(fd, req, sizeof(req)) != sizeof(req) || read(fd, len, 4) != 4)
+			continue;
+		want = (len[0] << 24) | (len[1] << 16) | (len[2] << 8) | len[3];
+		while (got < want)
+		{
+			ssize_t		k = read(fd, buf, want - got < sizeof(buf) ? want - got : sizeof(buf));
+
+			if (k <= 0)
+				break;
+			got += k;
+		}
+		if (got == want)
+			ok++;
+	}
+	return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	int			c,
+				idle_ok = 0;
+	prod_t	   *ps;
+	pthread_t  *th;
+	lat_t		all = {0};
+	uint64_t	msgs = 0,
+				errors = 0,
+				sent = 0;
+	const char *error = NULL;
+	double		cpu0,
+				secs;
+	char	   *colon;
+
+	while ((c = getopt(argc, argv, "H:t:p:r:s:d:a:I:W:")) != -1)
+	{
+		switch (c)
+		{
+			case 'H':
+				host = strdup(optarg);
+				colon = strrchr(host, ':');
+				if (!colon)
+					die("-H wants HOST:PORT");
+				*colon = '\0';
+				port = atoi(colon + 1);
+				break;
+			case 't': topic = optarg; break;
+			case 'p': nprod = atoi(optarg); break;
+			case 'r': rate = atof(optarg); break;
+			case 's': size = atoi(optarg); break;
+			case 'd': duration = atof(optarg); break;
+			case 'a': acks = optarg; break;
+			case 'I': idle = atoi(optarg); break;
+			case 'W': warmup = atof(optarg); break;
+			default: die("bad option (see the comment at the top of rate_load.c)");
+		}
+	}
+	if (!port || !topic || size < 16 || nprod < 1)
+		die("-H and -t are required");
+	if (idle)
+		idle_ok = open_idle(idle);
+	ps = calloc(nprod, sizeof(*ps));
+	th = calloc(nprod, sizeof(*th));
+	cpu0 = cpu_seconds();
+	t_start = now_ns() + 2000000000ull;	/* time for every producer to connect */
+	t_count = t_start + (uint64_t) (warmup * 1e9);
+	t_end = t_count + (uint64_t) (duration * 1e9);
+	for (int i = 0; i < nprod; i++)
+	{
+		ps[i].id = i;
+		pthread_create(&th[i], NULL, producer, &ps[i]);
+	}
+	for (int i = 0; i < nprod; i++)
+	{
+		pthread_join(th[i], NULL);
+		for (size_t j = 0; j < ps[i].lat.n; j++)
+			lat_add(&all, ps[i].lat.v[j]);
+		msgs += ps[i].msgs;
+		sent += ps[i].sent;
+		errors += ps[i].errors;
+		if (ps[i].error[0] && !error)
+			error = ps[i].error;
+	}
+	secs = duration;
+	qsort(all.v, all.n, sizeof(*all.v), cmp_u64);
+	printf("{\"system\":\"nagare\",\"mode\":\"rate\",\"topic\":\"%s\",\"size\":%d,\"acks\":\"%s\","
+		   "\"producers\":%d,\"target_rate\":%.0f,\"idle_connections\":%d,\"msgs\":%llu,\"sent\":%llu,"
+		   "\"bytes\":%llu,\"secs\":%.3f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"lat_n\":%zu",
+		   topic, size, acks, nprod, rate, idle_ok, (unsigned long long) msgs, (unsigned long long) sent,
+		   (unsigned long long) msgs * size, secs, msgs / secs, msgs * size / secs / 1e6, all.n);
+	printf(",\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"cpu_s\":%.3f,\"errors\":%llu,\"error\":",
+		   lat_pct(&all, 50), lat_pct(&all, 99), lat_pct(&all, 99.9), lat_pct(&all, 100),
+		   cpu_seconds() - cpu0, (unsigned long long) errors);
+	if (error)
+		json_str(stdout, error);
+	else
+		fputs("null", stdout);
+	printf(",\"settings\":\"librdkafka %s, %d producer(s), acks=%s, linger.ms=0, %d B, %.0f msgs/s in all\"}\n",
+		   rd_kafka_version_str(), nprod, acks, size, rate);
+	for (int i = 0; i < nprod; i++)
+		rd_kafka_destroy(ps[i].rk);
+	return errors ? 1 : 0;
+}

@@ -1,0 +1,918 @@
+#!/usr/bin/env python3
+"""The driver of bench/run: nagare against its peers, on this machine, in one run.
+
+Run by bench/run (which installs the packages and builds nothing itself);
+see bench/README.md.  As root.  Steps (SCENARIOS picks some):
+
+  phys         the machine: sequential write with and without fdatasync,
+               append+fdatasync latency, loopback TCP (iperf3) and round trip
+  kafka        bench/kafka/run.sh (produce/consume 100 B and 1 KiB, acks=1
+               and all, 1 producer; end-to-end latency), shorter settings
+  send         bench/send/run.sh (SQL send() vs INSERT, PgQ, COPY), shorter
+  publish      bench/publish/run.sh, when it exists (publish() vs PgQ/outbox,
+               CDC vs wal2json)
+  then, on servers this script starts (nagare, redis-server, nats-server):
+  latency      single-message latency, as is and with client and server
+               pinned to one CPU (taskset)
+  producers8   8 producers at once, 100 B and 1 KiB, acks=1 and all
+  partitions   one topic of 1,000 partitions against one of 1
+  connections  50 active producers with and without 1,000 idle connections
+  queue        a plain-table queue (INSERT / DELETE ... SKIP LOCKED) against
+               nagare.send() / nagare.consume() from SQL
+  isolation    steady producers with and without a consumer catching up
+               through old, evicted segments (KAFKA-7504)
+
+Writes bench/results/suite-<time>.json and suite-<time>-*.svg; prints tables.
+"""
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
+import kbench  # noqa: E402  (CPU accounting from /proc)
+
+ALL = "phys kafka send publish latency producers8 partitions connections queue isolation"
+ENV = os.environ
+SCENARIOS = ENV.get("SCENARIOS", ALL).split()
+RUNS = int(ENV.get("RUNS", "3"))
+DURATION = float(ENV.get("DURATION", "3"))
+LAT_SECONDS = float(ENV.get("LAT_SECONDS", "2"))
+FILL_GB = float(ENV.get("FILL_GB", "2"))
+NOISE_PCT = float(ENV.get("NOISE_PCT", "10"))
+RETRY_BUDGET = float(ENV.get("RETRY_BUDGET", "60"))
+PG_PORT = int(ENV.get("PG_PORT", "55700"))
+KEEP = ENV.get("KEEP", "0") == "1"
+BINDIR = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+NCPU = os.cpu_count()
+
+started = time.time()
+stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime())
+RESULTS = os.path.join(REPO, "bench", "results")
+os.makedirs(RESULTS, exist_ok=True)
+work = tempfile.mkdtemp(prefix="nagare-suite.", dir="/tmp")
+os.chmod(work, 0o755)
+_pg = pwd.getpwnam("postgres")
+os.chown(work, _pg.pw_uid, _pg.pw_gid)     # the cluster's socket goes here
+out = {"settings": {}, "phys": {}, "tables": {}, "goals": [], "sub": {}, "notes": []}
+procs = {}          # name -> Popen of the servers we started
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
+
+
+def as_pg(args, **kw):
+    return subprocess.run(["runuser", "-u", "postgres", "--"] + args, check=True, **kw)
+
+
+def sql(q, db="postgres"):
+    r = subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/psql", "-h", work, "-p", str(PG_PORT),
+                        "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", q],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"psql: {q[:80]}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def wait_port(port, what):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} does not listen on {port}")
+
+
+# ------------------------------------------------------------------ build
+
+def build():
+    b = os.path.join(work, "bin")
+    os.makedirs(b)
+    k = os.path.join(REPO, "bench", "kafka")
+    cc = ["cc", "-O2", "-w"]
+    sh(cc + ["-o", f"{b}/nagare_load", f"{k}/nagare_load.c", "-lrdkafka", "-lm"])
+    sh(cc + ["-o", f"{b}/redis_load", f"{k}/redis_load.c", "-lhiredis", "-lm"])
+    sh(cc + ["-o", f"{b}/nats_load", f"{k}/nats_load.c", "-lnats", "-lm"])
+    sh(cc + ["-o", f"{b}/rate_load", f"{HERE}/rate_load.c", "-lrdkafka", "-lpthread", "-lm"])
+    sh(cc + ["-o", f"{b}/phys", f"{HERE}/phys.c", "-lm"])
+    return b
+
+
+# ------------------------------------------------------------------ servers
+
+PORTS = {}
+
+
+def start_servers():
+    data = os.path.join(work, "data")
+    PORTS["kafka"], PORTS["redis"], PORTS["nats"] = free_port(), free_port(), free_port()
+    as_pg([f"{BINDIR}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], stdout=subprocess.DEVNULL)
+    with open(os.path.join(data, "postgresql.conf"), "a") as f:
+        f.write(f"""
+# bench/suite/suite.py
+port = {PG_PORT}
+listen_addresses = ''
+unix_socket_directories = '{work}'
+shared_preload_libraries = 'nagare'
+wal_level = logical
+fsync = on
+synchronous_commit = on
+autovacuum = off
+max_connections = 100
+shared_buffers = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 1h
+nagare.listen_addresses = '127.0.0.1'
+nagare.port = {PORTS['kafka']}
+nagare.request_timeout = 10s
+nagare.max_connections = 4096
+{ENV.get('EXTRA_CONF', '')}
+""")
+    as_pg([f"{BINDIR}/pg_ctl", "-D", data, "-l", f"{work}/server.log", "-w", "start"], stdout=subprocess.DEVNULL)
+    sql("CREATE EXTENSION nagare")
+    for _ in range(100):
+        if sql("SELECT state FROM nagare.broker") == "ready":
+            break
+        time.sleep(0.1)
+    wait_port(PORTS["kafka"], "nagare's Kafka listener")
+    os.makedirs(f"{work}/redis")
+    procs["redis"] = subprocess.Popen(
+        ["redis-server", "--port", str(PORTS["redis"]), "--bind", "127.0.0.1", "--dir", f"{work}/redis",
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--auto-aof-rewrite-percentage", "0",
+         "--logfile", f"{work}/redis.log", "--daemonize", "no"])
+    wait_port(PORTS["redis"], "redis-server")
+    procs["nats"] = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(PORTS["nats"]), "-js",
+                                      "-sd", f"{work}/nats", "-l", f"{work}/nats.log"])
+    wait_port(PORTS["nats"], "nats-server")
+    # Linux may reuse the connection for the accept queue; let redis answer first
+    for _ in range(50):
+        if subprocess.run(["redis-cli", "-p", str(PORTS["redis"]), "ping"], capture_output=True,
+                          text=True).stdout.strip() == "PONG":
+            break
+        time.sleep(0.1)
+
+
+def server_pid(system):
+    if system == "nagare":
+        return int(open(f"{work}/data/postmaster.pid").readline())
+    return procs[system].pid
+
+
+def stop_servers():
+    if os.path.exists(f"{work}/data/postmaster.pid"):
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/pg_ctl", "-D", f"{work}/data",
+                        "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def pin(system, cpus):
+    snap = kbench.snapshot()
+    for pid in kbench.tree(snap, server_pid(system)):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+# ------------------------------------------------------------------ measuring
+
+def measure(cmds, system, timeout=120, extra=None):
+    """Run the generator commands at once; one result: sums and merged figures."""
+    servers = [server_pid(s) for s in ("nagare", "redis", "nats") if s == "nagare" or s in procs]
+    me = os.getpid()
+    os.sync()       # what earlier runs left dirty is written now, not during this one
+    a = kbench.snapshot()
+    t0 = time.monotonic()
+    ps = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
+    res = []
+    for p in ps:
+        try:
+            o, e = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            o, e = p.communicate()
+        line = (o.strip().splitlines() or [""])[-1]
+        try:
+            res.append(json.loads(line))
+        except ValueError:
+            res.append({"errors": 1, "error": (e.strip().splitlines() or ["no output"])[-1], "msgs": 0})
+    wall = time.monotonic() - t0
+    b = kbench.snapshot()
+
+    def tdelta(root):
+        pids = kbench.tree(a, root) | kbench.tree(b, root)
+        return kbench.ticks(b, pids) - kbench.ticks(a, pids)
+    srv = tdelta(server_pid(system))
+    ours = sum(tdelta(s) for s in servers) + kbench.ticks(b, [me]) - kbench.ticks(a, [me])
+    total = sum(b["cpu"]) - sum(a["cpu"])
+    idle = (b["cpu"][3] + b["cpu"][4]) - (a["cpu"][3] + a["cpu"][4])
+    kth = kbench.kthread_ticks(b) - kbench.kthread_ticks(a)
+    noise = max(0.0, 100.0 * (total - idle - ours - kth) / total) if total else 0.0
+    msgs = sum(r.get("msgs", 0) or 0 for r in res)
+    secs = max((r.get("secs") or 0) for r in res) or wall
+    r0 = res[0]
+    out_r = {"msgs": msgs, "secs": secs, "msgs_per_s": sum((r.get("msgs_per_s") or 0) for r in res),
+             "mb_per_s": sum((r.get("mb_per_s") or 0) for r in res),
+             "errors": sum((r.get("errors") or 0) for r in res),
+             "error": next((r.get("error") for r in res if r.get("error")), None),
+             "server_cpu_s": srv / kbench.CLK_TCK, "client_cpu_s": sum((r.get("cpu_s") or 0) for r in res),
+             "noise_pct": round(noise, 1), "settings": r0.get("settings")}
+    for k in ("p50_us", "p99_us", "p999_us", "max_us"):
+        v = [r.get(k) for r in res if r.get(k) is not None]
+        # several processes: the worst process's percentile (an upper bound)
+        out_r[k] = max(v) if v else None
+    if extra:
+        out_r.update(extra)
+    return out_r
+
+
+retry_spent = [0.0]
+
+
+def measure_retry(cmds, system, **kw):
+    """measure(); again (at most twice) when other processes used more than
+    NOISE_PCT% of the machine, while the extra runs fit in RETRY_BUDGET s"""
+    for attempt in range(3):
+        t0 = time.monotonic()
+        r = measure(cmds, system, **kw)
+        cost = time.monotonic() - t0
+        if r["noise_pct"] <= NOISE_PCT or attempt == 2 or retry_spent[0] + cost > RETRY_BUDGET:
+            return r
+        retry_spent[0] += cost
+        log(f"    disturbed ({r['noise_pct']}% of the machine used by others): measuring again")
+    return r
+
+
+def table_add(name, title, label, system, r, order=0, ratio="throughput", group=None):
+    t = out["tables"].setdefault(name, {"title": title, "ratio": ratio, "rows": {}})
+    row = t["rows"].setdefault(label, {"label": label, "system": system, "order": order,
+                                       "group": group, "runs": []})
+    row["runs"].append(r)
+    log(f"    {label}: {r.get('msgs_per_s') or 0:,.0f} msgs/s, p99 {r.get('p99_us')} us"
+        + (f", noise {r['noise_pct']}%" if r.get("noise_pct") else "")
+        + (f"  ERROR {r['error']}" if r.get("error") else ""))
+
+
+# ------------------------------------------------------------------ scenarios
+
+def sc_phys(b):
+    log("phys: the machine's limits")
+    st = os.statvfs(work)
+    free_mb = st.f_bavail * st.f_frsize // 1048576
+    mb = min(2048, max(128, free_mb // 20))
+    p = {}
+    for args in (["write", work, str(mb)], ["fsync", work, "2000"]):
+        j = json.loads(subprocess.run([f"{b}/phys"] + args, capture_output=True, text=True, check=True).stdout)
+        j.pop("mode", None)
+        p.update(j)
+    port = free_port()
+    p["tcp_rtt"] = json.loads(subprocess.run([f"{b}/phys", "pingpong", str(port), "20000"],
+                                             capture_output=True, text=True, check=True).stdout)
+    port = free_port()
+    p["tcp_rtt_pinned"] = json.loads(subprocess.run(["taskset", "-c", "0", f"{b}/phys", "pingpong", str(port),
+                                                     "20000"], capture_output=True, text=True,
+                                                    check=True).stdout)
+    port = free_port()
+    srv = subprocess.Popen(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        j = json.loads(subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3", "-J"],
+                                      capture_output=True, text=True).stdout)
+        p["iperf3_gbit_per_s"] = round(j["end"]["sum_received"]["bits_per_second"] / 1e9, 2)
+    except (ValueError, KeyError) as e:
+        p["iperf3_gbit_per_s"] = None
+        out["notes"].append(f"iperf3 failed: {e}")
+    srv.wait(10) if srv.poll() is None else None
+    if srv.poll() is None:
+        srv.kill()
+    out["phys"] = p
+    log(f"    {json.dumps(p)}")
+
+
+def newest(prefix, since):
+    fs = [f for f in glob.glob(os.path.join(RESULTS, prefix + "-*.json")) if os.path.getmtime(f) >= since]
+    return max(fs, key=os.path.getmtime) if fs else None
+
+
+def sub_bench(name, script, env):
+    if not os.path.exists(script):
+        log(f"{name}: {os.path.relpath(script, REPO)} does not exist yet: skipped")
+        out["notes"].append(f"{name}: {os.path.relpath(script, REPO)} not present in this run")
+        return
+    log(f"{name}: {os.path.relpath(script, REPO)} ({' '.join(f'{k}={v}' for k, v in env.items())})")
+    t0 = time.time()
+    logf = os.path.join(work, f"{name}.log")
+    with open(logf, "w") as f:
+        rc = subprocess.run([script], env={**ENV, **env}, stdout=f, stderr=subprocess.STDOUT).returncode
+    res = newest(name, t0)
+    out["sub"][name] = {"script": os.path.relpath(script, REPO), "env": env, "rc": rc,
+                        "seconds": round(time.time() - t0), "result": res and os.path.basename(res)}
+    if res:
+        out["sub"][name]["data"] = json.load(open(res))
+    else:
+        log(f"    {name} wrote no result (exit {rc}); its log: {logf}")
+        out["notes"].append(f"{name}: no result (exit {rc})")
+    # its tables, as it printed them
+    txt = open(logf).read()
+    i = txt.find("===")
+    out["sub"][name]["printed"] = txt[i:] if i >= 0 else txt[-3000:]
+    log(f"    done in {round(time.time() - t0)} s (exit {rc})")
+
+
+LAB = {("nagare", "1"): "nagare acks=1", ("nagare", "all"): "nagare acks=all",
+       ("redis", "1"): "Redis everysec", ("redis", "all"): "Redis always",
+       ("nats", "1"): "NATS JetStream"}
+ORD = {"nagare": 10, "redis": 20, "nats": 30}
+
+
+def gen_cmd(b, system, mode, topic, size, n, dur, acks, window=None, pin_cpu=None):
+    host = f"127.0.0.1:{PORTS['kafka' if system == 'nagare' else system]}"
+    a = acks if system != "redis" else ("everysec" if acks == "1" else "always")
+    if system == "nats":
+        a = "default"
+    c = [f"{b}/{system}_load", mode, "-H", host, "-t", topic, "-s", str(size), "-n", str(n), "-a", a]
+    if dur:
+        c += ["-d", str(dur)]
+    if window:
+        c += ["-w", str(window)]
+    return (["taskset", "-c", pin_cpu] if pin_cpu else []) + c
+
+
+def sc_latency(b):
+    log("latency: one message in flight, as is and pinned to one CPU")
+    systems = [("nagare", "1"), ("nagare", "all"), ("redis", "1"), ("redis", "all"), ("nats", "1")]
+    for pinned in (False, True):
+        name = "latency-pinned" if pinned else "latency"
+        title = ("single-message latency, client and server on one CPU (taskset -c 0)" if pinned
+                 else "single-message latency (send to acknowledgement), unpinned")
+        for run in range(RUNS):
+            for sysname, acks in systems[run % len(systems):] + systems[:run % len(systems)]:
+                if pinned:
+                    pin(sysname, "0")
+                topic = "latency"
+                r = measure_retry([gen_cmd(b, sysname, "latency", topic, 100, 100000000, LAT_SECONDS, acks,
+                                           pin_cpu="0" if pinned else None)], sysname)
+                if pinned:
+                    pin(sysname, f"0-{NCPU - 1}")
+                table_add(name, title, LAB[(sysname, acks)], sysname, r, ORD[sysname] + (acks == "all"),
+                          ratio="latency", group=acks)
+
+
+def sc_producers8(b):
+    n_prod = 8
+    log(f"producers8: {n_prod} producers at once")
+    for run in range(min(RUNS, 2)):
+        for size in (100, 1024):
+            maxn = (3000000 if size == 100 else 1000000) // n_prod
+            for acks in ("1", "all"):
+                name = f"produce8-{size}-{acks}"
+                title = f"produce {'100 B' if size == 100 else '1 KiB'}, acks={acks}, {n_prod} producers (one topic/stream each)"
+                for sysname in ("nagare", "redis", "nats"):
+                    if sysname == "nats" and acks == "all" and False:
+                        continue
+                    cmds = []
+                    for i in range(n_prod):
+                        topic = f"p8-{size}-{acks}-r{run}-{i}" if sysname == "nagare" else f"p8-{i}"
+                        cmds.append(gen_cmd(b, sysname, "produce", topic, size, maxn, DURATION, acks,
+                                            window={"redis": 1000, "nats": 10000}.get(sysname)))
+                    r = measure_retry(cmds, sysname, timeout=DURATION + 60)
+                    lab = LAB.get((sysname, acks), "NATS JetStream")
+                    table_add(name, title, lab, sysname, r, ORD[sysname] + (acks == "all"))
+
+
+def sc_partitions(b):
+    log("partitions: 1,000 partitions against 1")
+    for run in range(RUNS):
+        for parts in (1, 1000):
+            topic = f"parts{parts}-r{run}"
+            sql(f"SELECT nagare.create_topic('{topic}', {parts})")
+            c = gen_cmd(b, "nagare", "produce", topic, 1024, 1000000, DURATION, "all") + \
+                ["-X", "sticky.partitioning.linger.ms=0"]
+            r = measure_retry([c], "nagare", timeout=DURATION + 60)
+            table_add("partitions-produce", "produce 1 KiB, acks=all, 1 producer, keyless records spread over every partition",
+                      f"nagare, {parts:,} partition{'s' if parts > 1 else ''}", "nagare", r, parts)
+            n = r["msgs"]
+            if n:
+                r = measure_retry([gen_cmd(b, "nagare", "consume", topic, 1024, n, 0, "1")], "nagare")
+                table_add("partitions-consume", "consume what that produce run wrote, every partition from the beginning",
+                          f"nagare, {parts:,} partition{'s' if parts > 1 else ''}", "nagare", r, parts)
+            lt = f"partslat{parts}-r{run}"
+            sql(f"SELECT nagare.create_topic('{lt}', {parts})")
+            r = measure_retry([[f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", lt, "-p", "4",
+                                "-r", "2000", "-s", "1024", "-a", "all", "-d", str(max(3, DURATION)), "-W", "1"]],
+                              "nagare", timeout=60)
+            table_add("partitions-latency", "latency at a steady 2,000 msgs/s from 4 producers (1 KiB, acks=all, linger.ms=0)",
+                      f"nagare, {parts:,} partition{'s' if parts > 1 else ''}", "nagare", r, parts, ratio="latency")
+
+
+def sc_connections(b):
+    log("connections: 50 active producers, with and without 1,000 idle connections")
+    sql("SELECT nagare.create_topic('conns', 1)")
+    for run in range(RUNS):
+        for idle in (0, 1000):
+            r = measure_retry([[f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "conns", "-p", "50",
+                                "-r", "5000", "-s", "1024", "-a", "all", "-d", str(max(3, DURATION)), "-W", "1",
+                                "-I", str(idle)]], "nagare", timeout=90)
+            table_add("connections", "50 producers at a steady 5,000 msgs/s in all (1 KiB, acks=all), beside N idle connections",
+                      f"nagare, 50 active + {idle:,} idle", "nagare", r, idle, ratio="latency")
+
+
+def pgbench(script, clients, seconds, msgs_per_tx):
+    f = os.path.join(work, "pgbench.sql")
+    open(f, "w").write(script + "\n")
+    os.chmod(f, 0o644)
+    a = kbench.snapshot()
+    p = subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/pgbench", "-h", work, "-p", str(PG_PORT),
+                        "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients), "-T", str(int(seconds)),
+                        "-f", f, "-r", "postgres"], capture_output=True, text=True)
+    b = kbench.snapshot()
+    srv = kbench.tree(a, server_pid("nagare")) | kbench.tree(b, server_pid("nagare"))
+    tps, lat = 0.0, None
+    for line in p.stdout.splitlines():
+        if line.startswith("tps =") and "without" in line or (line.startswith("tps =") and not tps):
+            tps = float(line.split()[2])
+        if line.startswith("latency average"):
+            lat = float(line.split()[3]) * 1000
+    msgs = tps * msgs_per_tx
+    return {"msgs_per_s": msgs, "mb_per_s": msgs * 100 / 1e6, "msgs": int(msgs * seconds), "secs": seconds,
+            "p50_us": None, "avg_us": lat, "server_cpu_s": (kbench.ticks(b, srv) - kbench.ticks(a, srv)) / kbench.CLK_TCK,
+            "errors": 0 if p.returncode == 0 else 1, "error": None if p.returncode == 0 else p.stderr[-300:],
+            "noise_pct": 0}
+
+
+def sc_queue(b):
+    log("queue: plain table (INSERT / DELETE ... SKIP LOCKED) against nagare from SQL")
+    v = "v" * 100
+    sql("CREATE TABLE q (id bigserial PRIMARY KEY, v text NOT NULL)")
+    sql("SELECT nagare.create_topic('queue', 1)")
+    sql("CREATE SEQUENCE qoff")
+    for run in range(RUNS):
+        sql("TRUNCATE q")
+        sql("CHECKPOINT")
+        r = pgbench(f"INSERT INTO q (v) VALUES ('{v}');", 4, DURATION, 1)
+        table_add("queue-produce", "SQL, one message per transaction, 4 clients (synchronous_commit=on)",
+                  "plain table INSERT", "pg", r, 20)
+        r = pgbench(f"SELECT nagare.send('queue', NULL::text, '{v}'::text);", 4, DURATION, 1)
+        table_add("queue-produce", "SQL, one message per transaction, 4 clients (synchronous_commit=on)",
+                  "nagare send()", "nagare", r, 10)
+        # consume: 100 messages per transaction, 2 clients, from a full queue
+        sql("TRUNCATE q")
+        sql(f"INSERT INTO q (v) SELECT '{v}' FROM generate_series(1, 2000000)")
+        sql("VACUUM ANALYZE q")
+        hw = int(sql("SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = 'queue'"))
+        need = 2000000
+        if hw < need:
+            for _ in range(0, need - hw, 10000):
+                sql("SELECT count(*) FROM nagare.send_batch('queue', array_fill(NULL::text, ARRAY[10000]), "
+                    f"array_fill('{v}'::text, ARRAY[10000]))")
+        sql("SELECT setval('qoff', 1, false)")
+        r = pgbench("DELETE FROM q WHERE id IN (SELECT id FROM q ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING v;",
+                    2, DURATION, 100)
+        table_add("queue-consume", "SQL, 100 messages per transaction, 2 consumers, from a full queue",
+                  "plain table DELETE ... SKIP LOCKED", "pg", r, 20)
+        r = pgbench("SELECT count(*) FROM nagare.consume('queue', 0, (nextval('qoff') - 1) * 100, 100);",
+                    2, DURATION, 100)
+        table_add("queue-consume", "SQL, 100 messages per transaction, 2 consumers, from a full queue",
+                  "nagare consume()", "nagare", r, 10)
+
+
+def evict(topic):
+    data = os.path.join(work, "data")
+    dirs = sql(f"SELECT directory FROM nagare.partitions WHERE topic = '{topic}'").split()
+    n = size = 0
+    for d in dirs:
+        d = d if os.path.isabs(d) else os.path.join(data, d)
+        for f in glob.glob(os.path.join(d, "*")):
+            if not os.path.isfile(f):
+                continue
+            fd = os.open(f, os.O_RDONLY)
+            os.fdatasync(fd) if False else None
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            size += os.fstat(fd).st_size
+            os.close(fd)
+            n += 1
+    return n, size
+
+
+def cached_fraction(topic):
+    """how much of the topic's files are in the page cache (mincore, via fincore)"""
+    try:
+        data = os.path.join(work, "data")
+        dirs = sql(f"SELECT directory FROM nagare.partitions WHERE topic = '{topic}'").split()
+        files = [f for d in dirs for f in glob.glob(os.path.join(d if os.path.isabs(d) else os.path.join(data, d), "*"))]
+        o = subprocess.run(["fincore", "-b", "-n", "-o", "RES,SIZE"] + files, capture_output=True, text=True).stdout
+        res = tot = 0
+        for line in o.splitlines():
+            x = line.split()
+            res += int(x[0])
+            tot += int(x[1])
+        return res / tot if tot else None
+    except Exception:
+        return None
+
+
+def sc_isolation(b):
+    st = os.statvfs(work)
+    free_gb = st.f_bavail * st.f_frsize / 1e9
+    gb = min(FILL_GB, free_gb / 4)
+    n = int(gb * 1e9 / 1024)
+    log(f"isolation: filling topic 'cold' with {gb:.1f} GB in 16 MiB segments")
+    sql("SELECT nagare.create_topic('cold', 1, '{\"segment.bytes\": \"16777216\"}')")
+    sql("SELECT nagare.create_topic('hot', 1)")
+    r = measure([gen_cmd(b, "nagare", "produce", "cold", 1024, n, 120, "all")], "nagare", timeout=600)
+    n = r["msgs"]
+    sh("sync")
+    nseg, size = evict("cold")
+    log(f"    {n:,} records, {nseg} files, {size / 1e9:.2f} GB; evicted; cached now {cached_fraction('cold')}")
+    out["isolation"] = {"records": n, "files": nseg, "bytes": size}
+    secs = max(5, 2 * DURATION)
+    rate_cmd = [f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "hot", "-p", "4", "-r", "4000",
+                "-s", "1024", "-a", "all", "-d", str(secs), "-W", "1"]
+    title = (f"4 producers at a steady 4,000 msgs/s (1 KiB, acks=all) for {secs:g} s, alone and while one consumer "
+             f"reads {size / 1e9:.1f} GB of evicted segments from offset 0")
+    for run in range(RUNS):
+        r = measure_retry([rate_cmd], "nagare", timeout=120)
+        table_add("isolation", title, "producers alone", "nagare", r, 0, ratio="latency")
+        for cold in (True, False):
+            r = with_consumer(b, rate_cmd, n, cold)
+            table_add("isolation", title, "producers + cold catch-up consumer" if cold else
+                      "producers + warm consumer (control: same reads from the page cache)",
+                      "nagare", r, 1 if cold else 2, ratio="latency")
+            log(f"    {'cold' if cold else 'warm'} consumer read {r['consumer_mb_per_s']} MB/s in "
+                f"{r['consumer_passes']} pass(es); cached at each pass start: {r['cached_fraction_at_pass_start']}")
+
+
+def warm(topic):
+    data = os.path.join(work, "data")
+    for d in sql(f"SELECT directory FROM nagare.partitions WHERE topic = '{topic}'").split():
+        for f in glob.glob(os.path.join(d if os.path.isabs(d) else os.path.join(data, d), "*")):
+            with open(f, "rb") as fh:
+                while fh.read(1 << 22):
+                    pass
+
+
+def with_consumer(b, rate_cmd, n, cold):
+    """the producers, while one consumer reads topic 'cold' from offset 0, again
+    and again until they stop: evicted from the page cache before every pass
+    (cold), or all in it (warm)"""
+    evict("cold") if cold else warm("cold")
+    os.sync()
+    a = kbench.snapshot()
+    prod = subprocess.Popen(rate_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cons_msgs, cons_secs, starts = 0, 0.0, []
+    while prod.poll() is None:
+        starts.append(cached_fraction("cold"))
+        c = subprocess.Popen(gen_cmd(b, "nagare", "consume", "cold", 1024, n, 0, "1"),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        while c.poll() is None and prod.poll() is None:
+            time.sleep(0.05)
+        if c.poll() is None:
+            c.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+            c.kill()
+        o = c.communicate()[0]
+        try:
+            cj = json.loads(o.strip().splitlines()[-1])
+            cons_msgs += cj["msgs"]
+            cons_secs += cj["secs"]
+        except (ValueError, IndexError, KeyError):
+            pass
+        if cold:
+            evict("cold")
+    po = prod.communicate()[0]
+    bsnap = kbench.snapshot()
+    try:
+        r = json.loads(po.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        r = {"errors": 1, "error": "rate_load printed nothing", "msgs": 0}
+    srv = kbench.tree(a, server_pid("nagare")) | kbench.tree(bsnap, server_pid("nagare"))
+    r["server_cpu_s"] = (kbench.ticks(bsnap, srv) - kbench.ticks(a, srv)) / kbench.CLK_TCK
+    r["client_cpu_s"] = r.get("cpu_s")
+    r["noise_pct"] = 0
+    r["consumer_mb_per_s"] = round(cons_msgs * 1024 / 1e6 / cons_secs, 1) if cons_secs else None
+    r["consumer_passes"] = len(starts)
+    r["cached_fraction_at_pass_start"] = [None if x is None else round(x, 3) for x in starts]
+    return r
+
+
+
+# ------------------------------------------------------------------ report
+
+def med(v):
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+
+
+def fmt(x, d=0):
+    if x is None:
+        return "-"
+    if d == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{d}f}"
+
+
+def ms(us):
+    return "-" if us is None else (f"{us / 1000:.3f}" if us < 10000 else f"{us / 1000:.1f}")
+
+
+def summarize(t):
+    rows = []
+    for row in sorted(t["rows"].values(), key=lambda r: (r["order"], r["label"])):
+        rs = [r for r in row["runs"] if not r.get("errors") or r.get("msgs")]
+        m = [r.get("msgs_per_s") for r in rs]
+        s = {"label": row["label"], "system": row["system"], "group": row.get("group"), "runs": len(row["runs"]),
+             "msgs_per_s": med(m), "msgs_per_s_min": min([x for x in m if x is not None], default=None),
+             "msgs_per_s_max": max([x for x in m if x is not None], default=None),
+             "mb_per_s": med([r.get("mb_per_s") for r in rs]),
+             "p50_us": med([r.get("p50_us") for r in rs]), "p99_us": med([r.get("p99_us") for r in rs]),
+             "p999_us": med([r.get("p999_us") for r in rs]),
+             "p99_us_min": min([r["p99_us"] for r in rs if r.get("p99_us") is not None], default=None),
+             "p99_us_max": max([r["p99_us"] for r in rs if r.get("p99_us") is not None], default=None),
+             "errors": [r.get("error") for r in row["runs"] if r.get("error")],
+             "noise_pct": [r.get("noise_pct") for r in row["runs"]]}
+        tot = [r.get("msgs") for r in rs]
+        srv = [r["server_cpu_s"] * 1e6 / r["msgs"] for r in rs if r.get("server_cpu_s") is not None and r.get("msgs")]
+        cli = [r["client_cpu_s"] * 1e6 / r["msgs"] for r in rs if r.get("client_cpu_s") is not None and r.get("msgs")]
+        s["srv_us_per_msg"], s["cli_us_per_msg"] = med(srv), med(cli)
+        for k in ("consumer_mb_per_s", "avg_us"):
+            if any(k in r for r in rs):
+                s[k] = med([r.get(k) for r in rs])
+        rows.append(s)
+    # ratios against nagare (the nagare row of the same group, or the first nagare row)
+    for s in rows:
+        ref = next((x for x in rows if x["system"] == "nagare" and x["group"] == s["group"]), None) or \
+            next((x for x in rows if x["system"] == "nagare"), None)
+        s["ratio"] = None
+        if ref and t["ratio"] == "throughput" and s["msgs_per_s"] and ref["msgs_per_s"]:
+            s["ratio"] = ref["msgs_per_s"] / s["msgs_per_s"]          # nagare / this
+        elif ref and t["ratio"] == "latency" and s["p99_us"] and ref["p99_us"]:
+            s["ratio"] = s["p99_us"] / ref["p99_us"]                  # this / nagare (p99)
+    return rows
+
+
+def kafka_tables():
+    """The rows of bench/kafka/run.sh's result, in this suite's form."""
+    d = out["sub"].get("kafka", {}).get("data")
+    if not d:
+        return
+    titles = {"produce-100-1": "produce 100 B, acks=1, 1 producer", "produce-100-all": "produce 100 B, acks=all, 1 producer",
+              "produce-1024-1": "produce 1 KiB, acks=1, 1 producer", "produce-1024-all": "produce 1 KiB, acks=all, 1 producer",
+              "consume-100": "consume 100 B from the beginning", "consume-1024": "consume 1 KiB from the beginning",
+              "e2e": "end-to-end latency (send to received by another client), 100 B", "latency": "produce latency"}
+    for r in d.get("runs", []):
+        sc = r.get("scenario")
+        if sc not in titles:
+            continue
+        r = dict(r)
+        r["client_cpu_s"] = r.get("cpu_s")
+        name = "kafka-" + sc
+        table_add(name, titles[sc] + " [bench/kafka]", r.get("label"), r.get("system"), r, r.get("order", 0),
+                  ratio="latency" if sc in ("e2e", "latency") else "throughput",
+                  group=r.get("dclass") if sc in ("e2e", "latency") else None)
+
+
+def print_tables():
+    summ = {}
+    for name, t in out["tables"].items():
+        rows = summarize(t)
+        summ[name] = {"title": t["title"], "ratio": t["ratio"], "rows": rows}
+        lat = t["ratio"] == "latency"
+        print(f"\n=== {name}: {t['title']}  [{max(r['runs'] for r in rows)} runs; median (range)]")
+        print(f"  {'':<38} {'msgs/s':>11} {'range':>21} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9}"
+              f" {'srv us/msg':>10} {'cli us/msg':>10} {'this/nagare p99' if lat else 'nagare/this':>15}")
+        for s in rows:
+            rng = f"{fmt(s['msgs_per_s_min'])}-{fmt(s['msgs_per_s_max'])}" if s["msgs_per_s_min"] is not None else "-"
+            print(f"  {s['label'][:38]:<38} {fmt(s['msgs_per_s']):>11} {rng:>21} {fmt(s['mb_per_s'], 1):>8}"
+                  f" {ms(s['p50_us']):>8} {ms(s['p99_us']):>8} {ms(s['p999_us']):>9}"
+                  f" {fmt(s['srv_us_per_msg'], 2):>10} {fmt(s['cli_us_per_msg'], 2):>10}"
+                  f" {(fmt(s['ratio'], 2) + 'x') if s['ratio'] else '-':>15}")
+            for e in s["errors"][:2]:
+                print(f"    ! {e}")
+        for s in rows:
+            if s.get("consumer_mb_per_s"):
+                print(f"  ({s['label']}: the consumer read {s['consumer_mb_per_s']} MB/s, median of the runs)")
+    out["summary"] = summ
+    return summ
+
+
+def goals(summ):
+    g = out["goals"]
+
+    def get(name, label):
+        for s in summ.get(name, {}).get("rows", []):
+            if s["label"] == label:
+                return s
+        return None
+
+    def add(goal, measured, met):
+        g.append({"goal": goal, "measured": measured, "met": met})
+
+    iso_a, iso_b = get("isolation", "producers alone"), get("isolation", "producers + cold catch-up consumer")
+    if iso_a and iso_b and iso_a["p99_us"] and iso_b["p99_us"]:
+        x = iso_b["p99_us"] / iso_a["p99_us"]
+        y = (iso_b["p999_us"] or 0) / (iso_a["p999_us"] or 1)
+        add("isolation: producers' p99 with the cold consumer / without <= 1.5",
+            f"p99 {ms(iso_b['p99_us'])} / {ms(iso_a['p99_us'])} ms = {x:.2f}x (p99.9 {y:.2f}x)", x <= 1.5)
+    for acks in ("1", "all"):
+        for prefix, n in (("kafka-produce", "1 producer"), ("produce8", "8 producers")):
+            name = f"{prefix}-1024-{acks}"
+            rows = summ.get(name, {}).get("rows", [])
+            nag = next((s for s in rows if s["system"] == "nagare"), None)
+            peers = [s for s in rows if s["system"] != "nagare" and s["msgs_per_s"]]
+            if nag and peers and nag["msgs_per_s"]:
+                best = max(peers, key=lambda s: s["msgs_per_s"])
+                x = nag["msgs_per_s"] / best["msgs_per_s"]
+                add(f"produce 1 KiB acks={acks} ({n}): at least 3x the faster peer",
+                    f"{fmt(nag['msgs_per_s'])} vs {best['label']} {fmt(best['msgs_per_s'])} msgs/s = {x:.2f}x", x >= 3)
+    for size in ("100", "1024"):
+        rows = summ.get(f"kafka-consume-{size}", {}).get("rows", [])
+        nag = next((s for s in rows if s["system"] == "nagare"), None)
+        red = next((s for s in rows if s["system"] == "redis"), None)
+        if nag and red and red["msgs_per_s"] and nag["msgs_per_s"]:
+            x = nag["msgs_per_s"] / red["msgs_per_s"]
+            add(f"consume {size} B: at least 3x Redis XREAD", f"{fmt(nag['msgs_per_s'])} vs {fmt(red['msgs_per_s'])} msgs/s = {x:.2f}x", x >= 3)
+    for name in ("kafka-produce-100-1", "kafka-produce-100-all", "kafka-consume-100", "produce8-100-1", "produce8-100-all"):
+        rows = summ.get(name, {}).get("rows", [])
+        nag = next((s for s in rows if s["system"] == "nagare"), None)
+        if nag and nag["msgs_per_s"]:
+            add(f"{name}: 100-byte records at 1,000,000/s or more", f"{fmt(nag['msgs_per_s'])} msgs/s",
+                nag["msgs_per_s"] >= 1e6)
+    for name, a, b, what in (("partitions-latency", "nagare, 1 partition", "nagare, 1,000 partitions", "1,000 partitions"),
+                             ("connections", "nagare, 50 active + 0 idle", "nagare, 50 active + 1,000 idle", "1,000 idle connections")):
+        x, y = get(name, a), get(name, b)
+        if x and y and x["p99_us"] and y["p99_us"]:
+            r = y["p99_us"] / x["p99_us"]
+            add(f"{what}: p99 rises at most 2x", f"p99 {ms(y['p99_us'])} vs {ms(x['p99_us'])} ms = {r:.2f}x", r <= 2)
+    print("\n=== goals (measured, not asserted)")
+    for x in g:
+        print(f"  {'MET   ' if x['met'] else 'MISSED'} {x['goal']}: {x['measured']}")
+
+
+def print_phys():
+    p = out.get("phys")
+    if not p:
+        return
+    print("\n=== phys: the machine (same run)")
+    print(f"  sequential write, buffered:            {fmt(p.get('buffered_mb_per_s'), 0)} MB/s "
+          f"(+ {p.get('write_flush_s')} s for the final fdatasync of {p.get('mb')} MiB)")
+    print(f"  sequential write, fdatasync every MiB: {fmt(p.get('fdatasync_each_mib_mb_per_s'), 0)} MB/s")
+    print(f"  200-byte append + fdatasync:           p50 {p.get('append_fdatasync_p50_us')} us, "
+          f"p99 {p.get('append_fdatasync_p99_us')} us, p99.9 {p.get('append_fdatasync_p999_us')} us")
+    print(f"  loopback TCP (iperf3, 1 stream):       {p.get('iperf3_gbit_per_s')} Gbit/s")
+    for k, what in (("tcp_rtt", "unpinned"), ("tcp_rtt_pinned", "both on CPU 0")):
+        q = p.get(k, {})
+        print(f"  loopback TCP round trip, 100 B, {what:<14} p50 {q.get('tcp_rtt_p50_us')} us, "
+              f"p99 {q.get('tcp_rtt_p99_us')} us, p99.9 {q.get('tcp_rtt_p999_us')} us")
+
+
+def charts(summ, base):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        out["notes"].append("no matplotlib: no charts")
+        return []
+    files = []
+    colors = {"nagare": "#2b6cb0", "redis": "#c53030", "nats": "#2f855a", "pg": "#805ad5"}
+    thr = [(n, t) for n, t in summ.items() if t["ratio"] == "throughput"]
+    if thr:
+        fig, axes = plt.subplots(len(thr), 1, figsize=(9, 1.0 + 0.42 * sum(len(t["rows"]) for _, t in thr) + 0.5 * len(thr)))
+        axes = axes if len(thr) > 1 else [axes]
+        for ax, (n, t) in zip(axes, thr):
+            labs = [s["label"] for s in t["rows"]][::-1]
+            vals = [s["msgs_per_s"] or 0 for s in t["rows"]][::-1]
+            errs = [[(s["msgs_per_s"] or 0) - (s["msgs_per_s_min"] or 0) for s in t["rows"]][::-1],
+                    [(s["msgs_per_s_max"] or 0) - (s["msgs_per_s"] or 0) for s in t["rows"]][::-1]]
+            ax.barh(labs, vals, xerr=errs, color=[colors.get(s["system"], "#718096") for s in t["rows"]][::-1])
+            for i, v in enumerate(vals):
+                ax.text(v, i, f" {v:,.0f}", va="center", fontsize=7)
+            ax.set_title(f"{n}: {t['title']}", fontsize=8, loc="left")
+            ax.tick_params(labelsize=7)
+            ax.set_xlim(0, max(vals + [1]) * 1.3)
+        axes[-1].set_xlabel("messages per second (median of the runs; bars: range)")
+        fig.tight_layout()
+        f = base + "-throughput.svg"
+        fig.savefig(f)
+        files.append(f)
+        plt.close(fig)
+    lat = [(n, t) for n, t in summ.items() if t["ratio"] == "latency"]
+    if lat:
+        fig, axes = plt.subplots(len(lat), 1, figsize=(9, 1.0 + 0.42 * sum(len(t["rows"]) for _, t in lat) + 0.5 * len(lat)))
+        axes = axes if len(lat) > 1 else [axes]
+        for ax, (n, t) in zip(axes, lat):
+            rows = t["rows"][::-1]
+            y = range(len(rows))
+            for k, (key, c) in enumerate((("p50_us", "#90cdf4"), ("p99_us", "#3182ce"), ("p999_us", "#1a365d"))):
+                ax.barh([i + (k - 1) * 0.27 for i in y], [(s[key] or 0) / 1000 for s in rows], height=0.27, color=c,
+                        label=key.replace("_us", "").replace("p999", "p99.9"))
+            ax.set_yticks(list(y))
+            ax.set_yticklabels([s["label"] for s in rows], fontsize=7)
+            ax.set_xscale("log")
+            ax.set_title(f"{n}: {t['title']}", fontsize=8, loc="left")
+            ax.tick_params(labelsize=7)
+        axes[0].legend(fontsize=7, loc="lower right")
+        axes[-1].set_xlabel("latency, ms (log scale; median of the runs' percentiles)")
+        fig.tight_layout()
+        f = base + "-latency.svg"
+        fig.savefig(f)
+        files.append(f)
+        plt.close(fig)
+    return files
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    b = build()
+    rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    so = "/usr/lib/postgresql/15/lib/nagare.so"
+    cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+    out["settings"] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": "bench/run",
+        "host": f"{os.uname().release}, {NCPU} CPUs ({cpu[0] if cpu else '?'}), "
+                f"{int(open('/proc/meminfo').readline().split()[1]) // 1024} MB",
+        "nagare": f"commit {rev}; nagare.so built {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(os.path.getmtime(so)))}",
+        "knobs": {"SCENARIOS": " ".join(SCENARIOS), "RUNS": RUNS, "DURATION": DURATION,
+                  "LAT_SECONDS": LAT_SECONDS, "FILL_GB": FILL_GB}}
+    if "phys" in SCENARIOS:
+        sc_phys(b)
+    if "kafka" in SCENARIOS:
+        sub_bench("kafka", os.path.join(REPO, "bench", "kafka", "run.sh"),
+                  {"RUNS": str(RUNS), "DURATION": str(int(DURATION)), "MAX_100": "3000000", "MAX_1K": "1000000",
+                   "SCENARIOS": "produce consume e2e", "LAT_SECONDS": str(int(LAT_SECONDS)), "INSTALL": "0"})
+        kafka_tables()
+    if "send" in SCENARIOS:
+        sub_bench("send", os.path.join(REPO, "bench", "send", "run.sh"),
+                  {"RUNS": ENV.get("SEND_RUNS", "2"), "DURATION": "4", "BATCH_DURATION": "2", "PROFILE": "0",
+                   "BUILD": "0"})
+    if "publish" in SCENARIOS:
+        sub_bench("publish", os.path.join(REPO, "bench", "publish", "run.sh"),
+                  {"RUNS": ENV.get("PUBLISH_RUNS", "2"), "BUILD": "0", "INSTALL": "0"})
+    own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation") if s in SCENARIOS]
+    if own:
+        log(f"starting nagare, redis-server and nats-server in {work}")
+        start_servers()
+        try:
+            for s in own:
+                t0 = time.time()
+                globals()["sc_" + s](b)
+                log(f"    {s}: {round(time.time() - t0)} s")
+        finally:
+            stop_servers()
+    print_phys()
+    for name in ("kafka", "send", "publish"):
+        if name in out["sub"]:
+            print(f"\n##### bench/{name} (its own report)\n")
+            print(out["sub"][name]["printed"])
+    summ = print_tables()
+    goals(summ)
+    base = os.path.join(RESULTS, f"suite-{stamp}")
+    out["charts"] = [os.path.basename(f) for f in charts(summ, base)]
+    out["settings"]["seconds"] = round(time.time() - started)
+    json.dump(out, open(base + ".json", "w"), indent=1, default=str)
+    print(f"\nresults: {os.path.relpath(base, REPO)}.json" +
+          "".join(f", {c}" for c in out["charts"]))
+    for n in out["notes"]:
+        print(f"note: {n}")
+    print(f"total time: {round(time.time() - started)} s")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        stop_servers()
+        if not KEEP:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
