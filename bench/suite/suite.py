@@ -46,12 +46,13 @@ ALL = "phys kafka send publish latency producers8 partitions connections queue i
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
+SUB_RUNS = int(ENV.get("SUB_RUNS", "2"))      # runs of bench/kafka, bench/send, bench/publish
 DURATION = float(ENV.get("DURATION", "3"))
 LAT_SECONDS = float(ENV.get("LAT_SECONDS", "2"))
 FILL_GB = float(ENV.get("FILL_GB", "2"))
 NOISE_PCT = float(ENV.get("NOISE_PCT", "10"))
 RETRY_BUDGET = float(ENV.get("RETRY_BUDGET", "60"))
-PG_PORT = int(ENV.get("PG_PORT", "55700"))
+PG_PORT = int(ENV.get("PG_PORT", "55800"))
 KEEP = ENV.get("KEEP", "0") == "1"
 BINDIR = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
 NCPU = os.cpu_count()
@@ -332,7 +333,11 @@ def sub_bench(name, script, env):
     t0 = time.time()
     logf = os.path.join(work, f"{name}.log")
     with open(logf, "w") as f:
-        rc = subprocess.run([script], env={**ENV, **env}, stdout=f, stderr=subprocess.STDOUT).returncode
+        # the suite's own knobs are not the sub-benchmark's
+        base = {k: v for k, v in ENV.items() if k not in (
+            "SCENARIOS", "RUNS", "DURATION", "LAT_SECONDS", "FILL_GB", "KEEP", "PG_PORT", "PORT", "SEND_RUNS",
+            "SUB_RUNS", "INSTALL", "BUILD")}
+        rc = subprocess.run([script], env={**base, **env}, stdout=f, stderr=subprocess.STDOUT).returncode
     res = newest(name, t0)
     out["sub"][name] = {"script": os.path.relpath(script, REPO), "env": env, "rc": rc,
                         "seconds": round(time.time() - t0), "result": res and os.path.basename(res)}
@@ -450,11 +455,27 @@ def pgbench(script, clients, seconds, msgs_per_tx):
     f = os.path.join(work, "pgbench.sql")
     open(f, "w").write(script + "\n")
     os.chmod(f, 0o644)
+    logdir = os.path.join(work, "pgblog")
+    shutil.rmtree(logdir, ignore_errors=True)
+    os.makedirs(logdir)
+    shutil.chown(logdir, "postgres", "postgres")
+    os.sync()
     a = kbench.snapshot()
     p = subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/pgbench", "-h", work, "-p", str(PG_PORT),
                         "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients), "-T", str(int(seconds)),
-                        "-f", f, "-r", "postgres"], capture_output=True, text=True)
+                        "-f", f, "-l", f"--log-prefix={logdir}/tx", "postgres"], capture_output=True, text=True,
+                       cwd=logdir)
     b = kbench.snapshot()
+    lats = []
+    for lf in glob.glob(os.path.join(logdir, "tx*")):
+        for line in open(lf):
+            x = line.split()
+            if len(x) > 2:
+                lats.append(int(x[2]))
+    lats.sort()
+
+    def pct(q):
+        return lats[min(len(lats) - 1, max(0, int(-(-q * len(lats) // 100)) - 1))] if lats else None
     srv = kbench.tree(a, server_pid("nagare")) | kbench.tree(b, server_pid("nagare"))
     tps, lat = 0.0, None
     for line in p.stdout.splitlines():
@@ -464,7 +485,7 @@ def pgbench(script, clients, seconds, msgs_per_tx):
             lat = float(line.split()[3]) * 1000
     msgs = tps * msgs_per_tx
     return {"msgs_per_s": msgs, "mb_per_s": msgs * 100 / 1e6, "msgs": int(msgs * seconds), "secs": seconds,
-            "p50_us": None, "avg_us": lat, "server_cpu_s": (kbench.ticks(b, srv) - kbench.ticks(a, srv)) / kbench.CLK_TCK,
+            "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9), "avg_us": lat, "server_cpu_s": (kbench.ticks(b, srv) - kbench.ticks(a, srv)) / kbench.CLK_TCK,
             "errors": 0 if p.returncode == 0 else 1, "error": None if p.returncode == 0 else p.stderr[-300:],
             "noise_pct": 0}
 
@@ -495,6 +516,7 @@ def sc_queue(b):
                 sql("SELECT count(*) FROM nagare.send_batch('queue', array_fill(NULL::text, ARRAY[10000]), "
                     f"array_fill('{v}'::text, ARRAY[10000]))")
         sql("SELECT setval('qoff', 1, false)")
+        # latencies: of one transaction (100 messages)
         r = pgbench("DELETE FROM q WHERE id IN (SELECT id FROM q ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING v;",
                     2, DURATION, 100)
         table_add("queue-consume", "SQL, 100 messages per transaction, 2 consumers, from a full queue",
@@ -868,16 +890,17 @@ def main():
         sc_phys(b)
     if "kafka" in SCENARIOS:
         sub_bench("kafka", os.path.join(REPO, "bench", "kafka", "run.sh"),
-                  {"RUNS": str(RUNS), "DURATION": str(int(DURATION)), "MAX_100": "3000000", "MAX_1K": "1000000",
+                  {"RUNS": str(SUB_RUNS), "RETRY_BUDGET": "30", "DURATION": str(int(DURATION)), "MAX_100": "3000000", "MAX_1K": "1000000",
                    "SCENARIOS": "produce consume e2e", "LAT_SECONDS": str(int(LAT_SECONDS)), "INSTALL": "0"})
         kafka_tables()
     if "send" in SCENARIOS:
         sub_bench("send", os.path.join(REPO, "bench", "send", "run.sh"),
-                  {"RUNS": ENV.get("SEND_RUNS", "2"), "DURATION": "4", "BATCH_DURATION": "2", "PROFILE": "0",
+                  {"RUNS": str(SUB_RUNS), "DURATION": "4", "BATCH_DURATION": "4", "PROFILE": "0", "RETRY_BUDGET": "30",
                    "BUILD": "0"})
     if "publish" in SCENARIOS:
         sub_bench("publish", os.path.join(REPO, "bench", "publish", "run.sh"),
-                  {"RUNS": ENV.get("PUBLISH_RUNS", "2"), "BUILD": "0", "INSTALL": "0"})
+                  {"RUNS": str(SUB_RUNS), "INSTALL": "0", "MULTI_TX": "100", "DURATION": "4", "PIPE_SECONDS": "2",
+                   "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
     own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation") if s in SCENARIOS]
     if own:
         log(f"starting nagare, redis-server and nats-server in {work}")
@@ -907,7 +930,48 @@ def main():
     print(f"total time: {round(time.time() - started)} s")
 
 
-if __name__ == "__main__":
+def markdown(path):
+    """suite.py markdown RESULT.json: the tables and goals as Markdown (for docs/performance.md)"""
+    d = json.load(open(path))
+    p = d.get("phys") or {}
+    o = []
+    if p:
+        o += ["### The machine (same run)", "", "| | |", "|---|---:|",
+              f"| sequential write, buffered | {fmt(p.get('buffered_mb_per_s'))} MB/s |",
+              f"| sequential write, `fdatasync` after every MiB | {fmt(p.get('fdatasync_each_mib_mb_per_s'))} MB/s |",
+              f"| 200-byte append + `fdatasync`, p50 / p99 / p99.9 | {p.get('append_fdatasync_p50_us')} / "
+              f"{p.get('append_fdatasync_p99_us')} / {p.get('append_fdatasync_p999_us')} µs |",
+              f"| loopback TCP, `iperf3`, one stream | {p.get('iperf3_gbit_per_s')} Gbit/s |"]
+        for k, what in (("tcp_rtt", "unpinned"), ("tcp_rtt_pinned", "both on CPU 0")):
+            q = p.get(k, {})
+            o.append(f"| loopback TCP round trip (100 B), {what}, p50 / p99 / p99.9 | {q.get('tcp_rtt_p50_us')} / "
+                     f"{q.get('tcp_rtt_p99_us')} / {q.get('tcp_rtt_p999_us')} µs |")
+        o.append("")
+    for name, t in d.get("summary", {}).items():
+        lat = t["ratio"] == "latency"
+        o += [f"#### `{name}`: {t['title']}", "",
+              "| | msgs/s | range | MB/s | p50 ms | p99 ms | p99.9 ms | srv µs/msg | cli µs/msg | "
+              + ("this/nagare p99 |" if lat else "nagare/this |"),
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in t["rows"]:
+            rng = f"{fmt(r['msgs_per_s_min'])}–{fmt(r['msgs_per_s_max'])}" if r.get("msgs_per_s_min") is not None else "-"
+            o.append(f"| {r['label']} | {fmt(r['msgs_per_s'])} | {rng} | {fmt(r['mb_per_s'], 1)} | {ms(r['p50_us'])} | "
+                     f"{ms(r['p99_us'])} | {ms(r['p999_us'])} | {fmt(r['srv_us_per_msg'], 2)} | "
+                     f"{fmt(r['cli_us_per_msg'], 2)} | {(fmt(r['ratio'], 2) + 'x') if r.get('ratio') else '-'} |")
+        for r in t["rows"]:
+            if r.get("consumer_mb_per_s"):
+                o.append(f"\n{r['label']}: the consumer read {r['consumer_mb_per_s']} MB/s (median of the runs).")
+        o.append("")
+    o += ["### Goals (measured, not asserted)", "", "| goal | measured | |", "|---|---|---|"]
+    for g in d.get("goals", []):
+        o.append(f"| {g['goal']} | {g['measured']} | **{'MET' if g['met'] else 'MISSED'}** |")
+    print("\n".join(o))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["markdown"]:
+    markdown(sys.argv[2])
+    shutil.rmtree(work, ignore_errors=True)
+elif __name__ == "__main__":
     try:
         main()
     finally:
