@@ -55,6 +55,9 @@ if [ "$(id -u)" -eq 0 ]; then
     for f in "$work"/tree/tmp_check/log/regress_log_*; do
       [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -80 "$f"; }
     done
+    echo "test.sh: the test tree and its logs are in $work"
+  else
+    rm -rf "$work"
   fi
   exit $rc
 fi
