@@ -127,6 +127,30 @@ def parse_pgbench(text, prefix):
     return out
 
 
+def wait_backends_gone(pg, keep_walsenders, timeout=3.0):
+    """Wait until the postmaster has no client backend left (they exit, and
+    are reaped, a little after their client): a backend reaped in the middle
+    of a measurement would bring its whole CPU time into it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            st = analyze._read(f"/proc/{d}/stat")
+            if st is None or int(analyze._stat_fields(st)[1][1]) != pg:
+                continue
+            cmd = (analyze._read(f"/proc/{d}/cmdline") or "").replace("\0", " ")
+            if cmd.startswith("postgres: walsender") and keep_walsenders:
+                continue
+            if "[local]" in cmd or not cmd.strip():
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.01)
+
+
 def cmd_run(argv):
     out = argv[0]
     pg = consumer = None
@@ -152,6 +176,7 @@ def cmd_run(argv):
     cmd = argv[i + 1:]
     me = os.getpid()
     roots = [r for r in (pg, me, consumer) if r]
+    wait_backends_gone(pg, consumer is not None)
     a = analyze.snapshot(roots)
     t0 = time.monotonic()
     try:
@@ -159,6 +184,7 @@ def cmd_run(argv):
     except OSError as e:
         p = subprocess.CompletedProcess(cmd, 127, "", str(e))
     wall = time.monotonic() - t0
+    wait_backends_gone(pg, consumer is not None)
     b = analyze.snapshot(roots)
     res = {}
     if pgbench:
@@ -301,7 +327,8 @@ def throughput_table(rows, key, unit, what):
 def cpu_table(rows, what, key=None):
     cols = [c for c in CLASSES] + ["total", WATCH]
     w = max(len(x["label"]) for x in rows) + 4
-    print(f"    CPU microseconds per {what} (median run, whole run including the drain), by process")
+    span = "during the pgbench run" if key == "tps" else "whole run including the drain"
+    print(f"    CPU microseconds per {what} (median run, {span}), by process")
     print(f"    ({WATCH}: the backend polling the high watermark, not in the total):")
     print(f"    {'':{w}}" + "".join(f"{c:>10}" for c in cols) + f"{'busy%':>7}")
     key = key or ("e2e_msgs_per_s" if what == "message" else "e2e_changes_per_s")
