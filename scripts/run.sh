@@ -40,10 +40,12 @@ unix_socket_directories = '$sockdir'
 wal_level = logical
 max_replication_slots = 10
 CONF
-  # PostgreSQL 15.19 and later load only the output plugins this names
-  if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
-    echo "output_plugin_libraries = 'pgoutput, test_decoding, nagare'" >> "$pgdata/postgresql.conf"
-  fi
+fi
+# PostgreSQL 15.19 and later load only the output plugins this names
+# (publish() and table topics need nagare's); also for clusters made before
+if "$bindir/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null &&
+   ! grep -q "^output_plugin_libraries = .*nagare" "$pgdata/postgresql.conf"; then
+  echo "output_plugin_libraries = 'pgoutput, test_decoding, nagare'" >> "$pgdata/postgresql.conf"
 fi
 
 if as_pg "'$bindir/pg_ctl' -D '$pgdata' status" >/dev/null 2>&1; then
