@@ -230,6 +230,8 @@ def fint(x):
 
 
 def fms(x, nd=2):
+    if isinstance(x, float) and math.isinf(x):
+        return "never"
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
@@ -293,9 +295,17 @@ def group_rows(results, scenario):
     return out
 
 
+def rate_of(r, key):
+    """a run's rate; a run that never got everything out counts as 0"""
+    v = r.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return 0.0 if r.get("error") else None
+    return v
+
+
 def throughput_table(rows, key, unit, what):
     """scenarios 1, 2b and 4: rates, with the ratio nagare/this"""
-    base_v = med([r.get(key) for r in rows[0]["runs"]])
+    base_v = med([rate_of(r, key) for r in rows[0]["runs"]])
     tx = what == "msg"
     commit_key = "commit_msgs_per_s" if tx else "workload_changes_per_s"
     w = max(len(x["label"]) for x in rows) + 2
@@ -305,19 +315,19 @@ def throughput_table(rows, key, unit, what):
     summary = []
     for x in rows:
         runs = x["runs"]
-        v = med([r.get(key) for r in runs])
+        v = med([rate_of(r, key) for r in runs])
         c = med([r.get(commit_key) for r in runs])
         drain = med([r.get("drain_ms") for r in runs])
         p50 = med([r.get("tx_p50_us") for r in runs])
         p99 = med([r.get("tx_p99_us") for r in runs])
         mr = median_run(runs, key)
         cpm = cpu_per_msg(mr, "msgs" if tx else "changes") if mr else None
-        ratio = base_v / v if base_v and v else None
-        print(f"  {x['label']:{w}}{fint(v):>12} {rng([r.get(key) for r in runs], fint):>17} {fint(c):>16} "
+        ratio = base_v / v if base_v is not None and v else None
+        print(f"  {x['label']:{w}}{fint(v):>12} {rng([rate_of(r, key) for r in runs], fint):>17} {fint(c):>16} "
               f"{fint(drain):>9} "
               + (f"{fms(p50 / 1000 if p50 else None):>10} {fms(p99 / 1000 if p99 else None):>10} " if tx else "")
               + f"{fms(cpm['total'] if cpm else None, 1):>12} {(f'{ratio:.2f}x' if ratio else '-'):>12} {noise_str(runs):>9}")
-        summary.append({"system": x["system"], "label": x["label"], key: v, "runs": [r.get(key) for r in runs],
+        summary.append({"system": x["system"], "label": x["label"], key: v, "runs": [rate_of(r, key) for r in runs],
                         commit_key: c, "drain_ms": drain, "tx_p50_ms": p50 / 1000 if p50 else None,
                         "tx_p99_ms": p99 / 1000 if p99 else None, "cpu_us_per_" + what: cpm,
                         "nagare_vs_this": ratio, "noise_pct": [r.get("noise_pct") for r in runs]})
@@ -396,12 +406,12 @@ def report(work, jsonout):
         q = next((x for x in s if x["system"] == "pgq"), None)
         o = next((x for x in s if x["system"] == "outbox"), None)
         kind = "1000-message transactions" if scen == "multi" else "one-message transactions (pipelined)"
-        if n and q and n[key] and q[key]:
+        if n and q and n[key] is not None and q[key]:
             goals.append({"goal": "1a", "scenario": scen,
                           "text": f"publish() at least 2x PgQ per message, end to end ({kind})",
                           "measured": f"publish {fint(n[key])} msgs/s vs PgQ {fint(q[key])} msgs/s ({n[key] / q[key]:.2f}x)",
                           "met": n[key] >= 2 * q[key]})
-        if n and o and n[key] and o[key]:
+        if n and o and n[key] is not None and o[key]:
             goals.append({"goal": "1b", "scenario": scen,
                           "text": f"publish() no slower than the outbox INSERT per message, end to end ({kind})",
                           "measured": f"publish {fint(n[key])} msgs/s vs outbox {fint(o[key])} msgs/s ({n[key] / o[key]:.2f}x)",
@@ -481,13 +491,17 @@ def report(work, jsonout):
             if os.path.exists(f):
                 with open(f) as fh:
                     pooled += [float(x) for x in fh if x.strip()]
+        # a message never read counts as infinitely late
+        never = sum(int(r.get("missing") or 0) for r in runs)
+        pooled += [math.inf] * never
         pooled.sort()
         p50 = analyze.pct(pooled, 0.5) if pooled else None
         p99 = analyze.pct(pooled, 0.99) if pooled else None
         p999 = analyze.pct(pooled, 0.999) if pooled else None
         print(f"  {'all':>5} {'':>7} {fms(med([r.get('commit_p50_ms') for r in runs])):>11} "
               f"{fms(med([r.get('commit_p99_ms') for r in runs])):>7} {fms(p50):>11} {fms(p99):>7} {fms(p999):>7} "
-              f"{fms(pooled[-1] if pooled else None):>7} {fint(len(pooled)):>7}   (percentiles over every message of every run)")
+              f"{fms(pooled[-1] if pooled else None):>7} {fint(len(pooled) - never):>7}   (percentiles over every message of every run"
+              + (f"; {never:,} never read count as infinitely late)" if never else ")"))
         mr = median_run(runs, "c2c_p99_ms")
         cpm = cpu_per_msg(mr) if mr else None
         if cpm:
@@ -497,13 +511,17 @@ def report(work, jsonout):
         summary["latency"] = {"runs": [{k: r.get(k) for k in ("run", "rate", "commit_p50_ms", "commit_p99_ms", "c2c_p50_ms",
                                                             "c2c_p99_ms", "c2c_p999_ms", "c2c_max_ms", "read", "missing",
                                                             "duplicates", "negative", "noise_pct")} for r in runs],
-                              "pooled": {"n": len(pooled), "c2c_p50_ms": p50, "c2c_p99_ms": p99, "c2c_p999_ms": p999},
+                              "pooled": {"n": len(pooled), "never_read": never,
+                                         **{k: (None if v is not None and math.isinf(v) else v)
+                                            for k, v in (("c2c_p50_ms", p50), ("c2c_p99_ms", p99), ("c2c_p999_ms", p999))}},
                               "cpu_us_per_msg": cpm}
         rate = med([r.get("rate") for r in runs])
         if p99 is not None:
             g = {"goal": "3", "scenario": "latency",
                  "text": f"commit-to-consumable p99 under 20 ms at {r0.get('target_rate'):.0f} transactions per second",
-                 "measured": f"p99 {p99:.2f} ms (p50 {p50:.2f} ms) over {len(pooled):,} messages at {fint(rate)}/s",
+                 "measured": (f"p99 {p99:.2f} ms (p50 {fms(p50)} ms)" if not math.isinf(p99) else
+                              f"p99 never (p50 {fms(p50)}{'' if math.isinf(p50) else ' ms'})") + f" over {len(pooled):,} messages at {fint(rate)}/s"
+                             + (f", {never:,} of them never read" if never else ""),
                  "met": p99 < 20.0}
             goals.append(g)
             print(f"  goal {g['goal']}: {g['text']}")
@@ -524,7 +542,7 @@ def report(work, jsonout):
         summary["cdc"] = s
         n = next((x for x in s if x["system"] == "nagare"), None)
         w2 = next((x for x in s if x["system"] == "wal2json"), None)
-        if n and w2 and n["e2e_changes_per_s"] and w2["e2e_changes_per_s"]:
+        if n and w2 and n["e2e_changes_per_s"] is not None and w2["e2e_changes_per_s"]:
             a, b = n["e2e_changes_per_s"], w2["e2e_changes_per_s"]
             g = {"goal": "4", "scenario": "cdc", "text": "CDC at least as fast as wal2json (pg_recvlogical)",
                  "measured": f"nagare {fint(a)} changes/s vs wal2json {fint(b)} changes/s ({a / b:.2f}x)",
@@ -536,6 +554,10 @@ def report(work, jsonout):
 
     troubles = [{"scenario": r.get("scenario"), "label": r.get("label"), "run": r.get("run"),
                  "what": trouble_of(r)} for r in results if trouble_of(r)]
+    ht = os.path.join(work, "harness-trouble.txt")
+    if os.path.exists(ht):
+        with open(ht) as fh:
+            troubles += [{"scenario": "-", "label": "-", "run": "-", "what": l.strip()} for l in fh if l.strip()]
     log_summary = os.path.join(work, "server-log-summary.txt")
     if os.path.exists(log_summary) and os.path.getsize(log_summary) > 0:
         print()
@@ -548,6 +570,10 @@ def report(work, jsonout):
         print(f"=== nagare TROUBLE in {len(troubles)} run(s) (lost, duplicated or late records, errors)")
         for t in troubles:
             print(f"  {t['scenario']} {t['label']} run {t['run']}: {t['what']}")
+    # a goal judged on a scenario where nagare lost, doubled or stalled records says so
+    for g in goals:
+        if any(trouble_of(r) for r in results if r.get("scenario") == g["scenario"]):
+            g["measured"] += "; nagare had TROUBLE in this scenario (see above)"
     print()
     print("=== Goals (measured, not asserted)")
     for g in goals:

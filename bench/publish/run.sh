@@ -260,18 +260,27 @@ hwm() {	# topic -> high watermark; -1 when the server does not answer
 }
 
 # Wait until the ingest worker has decoded everything written so far: publish
-# a record (its commit wakes the worker) and wait for the slot to pass it
+# a record (its commit wakes the worker) and wait for the slot to pass it.
+# Once it has failed to, the waits are short (wait_now), so that a stuck
+# worker does not make the benchmark last an hour.
+wait_now=$WAIT_MAX
 ingest_settle() {
-  local lsn ok=0
+  local lsn ok=0 t0=$SECONDS
   lsn=$(sql -c "BEGIN" -c "SELECT nagare.publish('poke', NULL, 'settle'::text)" -c "SELECT pg_current_wal_insert_lsn()" -c "COMMIT" 2>/dev/null | tail -1) || lsn=""
   [ -n "$lsn" ] || { log "    publish() fails: cannot settle the ingest worker"; return 1; }
-  for _ in $(seq $((WAIT_MAX * 10))); do
+  while [ $((SECONDS - t0)) -lt "$wait_now" ]; do
     if [ "$(sql -c "SELECT confirmed_flush_lsn >= '$lsn' FROM pg_replication_slots WHERE slot_name = 'nagare'")" = t ]; then
       ok=1; break
     fi
     sleep 0.1
   done
-  [ $ok = 1 ] || { log "    the ingest worker did not reach $lsn within $WAIT_MAX s"; return 1; }
+  if [ $ok = 0 ]; then
+    local t="before a run: the ingest worker did not pass $lsn within $wait_now s (nagare.ingest: $(sql -c "SELECT row(i.*) FROM nagare.ingest i" 2>/dev/null))"
+    log "    TROUBLE: $t"
+    echo "$t" >> "$work/harness-trouble.txt"
+    wait_now=10
+    return 1
+  fi
 }
 
 # same starting point for every run: empty tables and queue, nothing dirty
@@ -393,7 +402,7 @@ run_multi() {	# run system
   local f="$work/res/multi.$1.r$2.json"
   prepare_run
   measure "$f" 15 "$1" "" scenario=multi system="$1" run="$2" label="${label[$1]}" order="${order[$1]}" -- \
-    runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m multi -s "$1" -n 1000 -x "$MULTI_TX" -q bench -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX"
+    runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m multi -s "$1" -n 1000 -x "$MULTI_TX" -q bench -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now"
   log "  multi ${label[$1]} run $2: $(rfield "$f" e2e_msgs_per_s) msgs/s end to end, $(rfield "$f" commit_msgs_per_s) committed"
 }
 
@@ -401,7 +410,7 @@ run_pipe() {	# run system
   local f="$work/res/pipe.$1.r$2.json"
   prepare_run
   measure "$f" "$PIPE_SECONDS" "$1" "" scenario=pipe system="$1" run="$2" label="${label[$1]}" order="${order[$1]}" -- \
-    runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m pipe -s "$1" -t "$PIPE_SECONDS" -w "$PIPE_DEPTH" -q bench -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX"
+    runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m pipe -s "$1" -t "$PIPE_SECONDS" -w "$PIPE_DEPTH" -q bench -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now"
   log "  pipe ${label[$1]} run $2: $(rfield "$f" e2e_msgs_per_s) msgs/s end to end, $(rfield "$f" commit_msgs_per_s) committed"
 }
 
@@ -417,7 +426,7 @@ run_single() {	# run system
     # every committed message must reach the topic, once
     h0=$attempt_h0
     n=$(rfield "$f" transactions)
-    w=$(as_pg "$work/pubbench" -d "$conninfo" -m wait -q bench -X $((h0 + n)) -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX")
+    w=$(as_pg "$work/pubbench" -d "$conninfo" -m wait -q bench -X $((h0 + n)) -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now")
     set_field "$f" after "$w"
     if [ "$(echo "$w" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hwm"])')" != $((h0 + n)) ]; then
       local t="the topic's high watermark moved by $(( $(echo "$w" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hwm"])') - h0 )), but $n messages were committed"
@@ -433,7 +442,7 @@ run_latency() {	# run
   prepare_run
   measure "$f" "$LAT_SECONDS" latency "" scenario=latency system=publish run="$1" label="${label[publish]}" order=1 -- \
     runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m latency -q lat -r "$LAT_RATE" -c "$LAT_CONNS" -t "$LAT_SECONDS" \
-      -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX" -o "$work/tmp/lat.r$1"
+      -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now" -o "$work/tmp/lat.r$1"
   [ -f "$work/tmp/lat.r$1" ] && mv "$work/tmp/lat.r$1" "${f%.json}.lat"
   log "  latency run $1: commit-to-consumable p50 $(rfield "$f" c2c_p50_ms) ms, p99 $(rfield "$f" c2c_p99_ms) ms at $(rfield "$f" rate)/s"
 }
@@ -458,7 +467,7 @@ run_cdc() {	# run system
   if [ "$1" = nagare ]; then
     measure "$f" 10 nagare "" scenario=cdc system=nagare run="$2" label="${label[nagare]}" order=1 -- \
       runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m cdc -s nagare -T cdc_nagare -q cdc -n "$CDC_ROWS" -b "$CDC_BATCH" \
-        -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX"
+        -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now"
   else
     local out="$work/tmp/w2j.json"
     ingest_pause
@@ -476,7 +485,7 @@ run_cdc() {	# run system
     done
     measure "$f" 10 wal2json "$recv_pid" scenario=cdc system=wal2json run="$2" label="${label[wal2json]}" order=2 -- \
       runuser -u postgres -- "$work/pubbench" -d "$conninfo" -m cdc -s wal2json -T cdc_w2j -f "$out" -n "$CDC_ROWS" -b "$CDC_BATCH" \
-        -p "$POLL_US" -P "$HWM_POLL_US" -W "$WAIT_MAX"
+        -p "$POLL_US" -P "$HWM_POLL_US" -W "$wait_now"
     kill -INT "$recv_pid" 2>/dev/null || true
     wait "$recv_pid" 2>/dev/null || true
     recv_pid=""
