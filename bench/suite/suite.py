@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -338,7 +339,12 @@ def sub_bench(name, script, env):
             "SCENARIOS", "RUNS", "DURATION", "LAT_SECONDS", "FILL_GB", "KEEP", "PG_PORT", "PORT", "SEND_RUNS",
             "SUB_RUNS", "INSTALL", "BUILD")}
         rc = subprocess.run([script], env={**base, **env}, stdout=f, stderr=subprocess.STDOUT).returncode
-    res = newest(name, t0)
+    # its own result, as its log names it (another run of the same script on
+    # this machine may write results/<name>-*.json meanwhile)
+    named = re.findall(r"\S*bench/results/" + name + r"-[0-9T:-]+\.json", open(logf).read())
+    res = os.path.join(RESULTS, os.path.basename(named[-1])) if named else None
+    if res and (not os.path.exists(res) or os.path.getmtime(res) < t0):
+        res = None
     out["sub"][name] = {"script": os.path.relpath(script, REPO), "env": env, "rc": rc,
                         "seconds": round(time.time() - t0), "result": res and os.path.basename(res)}
     if res:
@@ -845,6 +851,7 @@ def charts(summ, base):
         fig.tight_layout()
         f = base + "-throughput.svg"
         fig.savefig(f)
+        fig.savefig(base + "-throughput.png", dpi=72)
         files.append(f)
         plt.close(fig)
     lat = [(n, t) for n, t in summ.items() if t["ratio"] == "latency"]
@@ -867,6 +874,7 @@ def charts(summ, base):
         fig.tight_layout()
         f = base + "-latency.svg"
         fig.savefig(f)
+        fig.savefig(base + "-latency.png", dpi=72)
         files.append(f)
         plt.close(fig)
     return files
@@ -968,7 +976,11 @@ def markdown(path):
     print("\n".join(o))
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["markdown"]:
+if __name__ == "__main__" and sys.argv[1:2] == ["charts"]:
+    # suite.py charts RESULT.json: draw the charts of a result again
+    shutil.rmtree(work, ignore_errors=True)
+    print(charts(json.load(open(sys.argv[2]))["summary"], sys.argv[2][:-len(".json")]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["markdown"]:
     markdown(sys.argv[2])
     shutil.rmtree(work, ignore_errors=True)
 elif __name__ == "__main__":
