@@ -2255,8 +2255,9 @@ groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 	int			i;
 
 	groups_loading = false;
-	if (job_error(sqlstate) != KAFKA_ERROR_NONE || len < 4)
-		return;					/* tried again later */
+	/* e.g. before CREATE EXTENSION: tried again later, quietly */
+	if (sqlstate == NULL || strcmp(sqlstate, "00000") != 0 || len < 4)
+		return;
 	n = get_be32(p);
 	p += 4;
 	for (i = 0; i < n && end - p >= 2; i++)
