@@ -264,6 +264,7 @@ hwm() {	# topic -> high watermark; -1 when the server does not answer
 # Once it has failed to, the waits are short (wait_now), so that a stuck
 # worker does not make the benchmark last an hour.
 wait_now=$WAIT_MAX
+ingest_paused=0		# 1 while wal2json is measured (see ingest_pause)
 ingest_settle() {
   local lsn ok=0 t0=$SECONDS
   lsn=$(sql -c "BEGIN" -c "SELECT nagare.publish('poke', NULL, 'settle'::text)" -c "SELECT pg_current_wal_insert_lsn()" -c "COMMIT" 2>/dev/null | tail -1) || lsn=""
@@ -293,7 +294,7 @@ prepare_run() {
     start_server
     sql -c "TRUNCATE outbox, cdc_nagare, cdc_w2j, $pgq_events" -c "CHECKPOINT" >/dev/null
   fi
-  ingest_settle || true
+  [ "$ingest_paused" = 1 ] || ingest_settle || true
 }
 
 # the server log since the last look: nagare's complaints and crashes
@@ -326,7 +327,9 @@ measure() {
     err=$(rfield "$f" error)
     [ -z "$err" ] || trouble="$err"
     check_run "$f" "$system"
-    local lt; lt=$(new_log_trouble)
+    # not in a subshell: new_log_trouble moves log_seen on
+    new_log_trouble > "$work/tmp/log-trouble.txt"
+    local lt; lt=$(cat "$work/tmp/log-trouble.txt")
     [ -z "$lt" ] || trouble="${trouble:+$trouble; }server log: $(echo "$lt" | sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //' | paste -sd'|')"
     if [ -n "$trouble" ]; then
       log "    TROUBLE: $trouble"
@@ -451,11 +454,13 @@ run_latency() {	# run
 # each is measured alone), by taking nagare out of output_plugin_libraries
 ingest_pause() {
   [ -n "$plugin_libs" ] || return 0
+  ingest_paused=1
   sql -c "ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, wal2json" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 0.5
 }
 ingest_resume() {
   [ -n "$plugin_libs" ] || return 0
+  ingest_paused=0
   sql -c "ALTER SYSTEM RESET output_plugin_libraries" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 0.2
   ingest_settle || true
@@ -496,7 +501,7 @@ run_cdc() {	# run system
   log "  cdc ${label[$1]} run $2: $(rfield "$f" e2e_changes_per_s) changes/s end to end"
 }
 
-new_log_trouble >/dev/null	# what setup logged is not a run's trouble
+new_log_trouble >/dev/null	# what setup logged is not a run's trouble (not in a subshell: log_seen moves on)
 for run in $(seq "$RUNS"); do
   log "run $run of $RUNS"
   if has "$SCENARIOS" multi; then
