@@ -141,7 +141,7 @@ usage(const char *prog, const char *extra)
 {
 	fprintf(stderr,
 			"usage: %s MODE [options]\n"
-			"  MODE: produce | consume | latency | e2e\n"
+			"  MODE: produce | consume | latency | e2e | drop (delete the stream: nats only)\n"
 			"  -H HOST:PORT   server (127.0.0.1:PORT)\n"
 			"  -t NAME        topic / stream\n"
 			"  -s BYTES       payload size (100)\n"
@@ -171,7 +171,8 @@ parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *ext
 		usage(argv[0], extra);
 	o->mode = argv[1];
 	if (strcmp(o->mode, "produce") && strcmp(o->mode, "consume") &&
-		strcmp(o->mode, "latency") && strcmp(o->mode, "e2e"))
+		strcmp(o->mode, "latency") && strcmp(o->mode, "e2e") &&
+		strcmp(o->mode, "drop"))
 		usage(argv[0], extra);
 	optind = 2;
 	while ((c = getopt(argc, argv, "H:t:s:n:d:a:w:W:X:")) != -1)

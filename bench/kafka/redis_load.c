@@ -12,7 +12,7 @@
  *            server fsyncs the AOF before it replies, once per event-loop
  *            turn, so a pipeline shares its fsyncs.
  *   consume  XREAD COUNT -w (10000) STREAMS <stream> <last id>, from 0-0,
- *            until -n entries were read.
+ *            until -n entries were read; the time runs from the first reply.
  *   latency  one XADD at a time (its round trip), -n times or -d seconds.
  *   e2e      XADD on one connection while another waits in
  *            XREAD BLOCK for the entry: send -> received by the reader.
@@ -245,6 +245,8 @@ run_consume(void)
 						 (unsigned long long) r.msgs, o.count);
 			break;
 		}
+		if (r.msgs == 0)
+			t0 = now_ns();		/* as the others: from the first message */
 		r.msgs += n;
 		r.bytes += (uint64_t) n * o.size;
 	}
@@ -320,6 +322,8 @@ main(int argc, char **argv)
 {
 	parse_opts(&o, argc, argv, "redis",
 			   "  -a FSYNC       everysec or always: CONFIG SET appendfsync first\n");
+	if (strcmp(o.mode, "drop") == 0)
+		die("drop: only nats_load has it");
 	if (strcmp(o.mode, "produce") == 0)
 		run_produce();
 	else if (strcmp(o.mode, "consume") == 0)
