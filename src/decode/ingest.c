@@ -39,6 +39,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -46,15 +48,15 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/standby.h"
 #include "tcop/tcopprot.h"
-#include "commands/dbcommands.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -70,6 +72,8 @@
 
 /* Most decoded rows per pass (whole transactions: a pass may end a bit past it) */
 #define MAX_CHANGES			10000
+/* How long a pass woken by a commit waits for the commits behind it */
+#define INGEST_COALESCE_US	2000
 /* How far back in a partition the worker looks for the last record it wrote */
 #define MAX_LOOKBACK		100000
 
@@ -442,21 +446,75 @@ append_transaction(IngestRecord *recs, int n, XLogRecPtr commit_lsn, TimestampTz
 	return end_pos;
 }
 
+/* The slot's confirmed position, read from shared memory */
 static XLogRecPtr
 slot_confirmed(bool *exists)
 {
-	int			ret = SPI_execute("SELECT confirmed_flush_lsn FROM pg_catalog.pg_replication_slots "
-								  "WHERE slot_name = '" NAGARE_SLOT_NAME "'", true, 1);
-	bool		isnull;
-	Datum		d;
+	ReplicationSlot *slot;
+	XLogRecPtr	confirmed;
 
-	*exists = false;
-	if (ret != SPI_OK_SELECT || SPI_processed == 0)
-		return InvalidXLogRecPtr;
-	*exists = true;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	slot = SearchNamedReplicationSlot(NAGARE_SLOT_NAME, false);
+	*exists = (slot != NULL);
+	confirmed = InvalidXLogRecPtr;
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&slot->mutex);
+		confirmed = slot->data.confirmed_flush;
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return confirmed;
 }
+
+/*
+ * PostgreSQL logs "starting logical decoding" and "found consistent point"
+ * (LOG, with details) every time a decoding context starts, which this
+ * worker does twice a pass: those LOG lines are kept out of the server log.
+ * Errors and warnings still go there.
+ */
+static bool quiet = false;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static void
+ingest_emit_log(ErrorData *edata)
+{
+	if (quiet && edata->elevel == LOG)
+		edata->output_to_server = false;
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+static void
+quiet_begin(void)
+{
+	quiet = true;
+}
+
+static void
+quiet_end(void)
+{
+	quiet = false;
+}
+
+/* A kept plan of one of the pass's statements (parsed once) */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql)
+{
+	Oid			argtype = LSNOID;
+
+	if (*plan == NULL)
+	{
+		*plan = SPI_prepare(sql, 1, &argtype);
+		if (*plan == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(*plan);
+	}
+	return *plan;
+}
+
+static SPIPlanPtr peek_plan = NULL;
+static SPIPlanPtr advance_plan = NULL;
 
 static void
 check_lag(XLogRecPtr confirmed)
@@ -500,15 +558,13 @@ ingest_pass(void)
 	int			nrecs = 0;
 	int			maxrecs = 0;
 	Datum		arg;
-	Oid			argtype = LSNOID;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'", true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed == 0)
+	if (!OidIsValid(get_extension_oid("nagare", true)))
 		goto done;
 	confirmed = slot_confirmed(&exists);
 	if (!exists)
@@ -533,9 +589,12 @@ ingest_pass(void)
 	if (upto <= confirmed)
 		goto done;
 	arg = LSNGetDatum(upto);
-	ret = SPI_execute_with_args("SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes('"
-								NAGARE_SLOT_NAME "', $1, " CppAsString2(MAX_CHANGES) ")",
-								1, &argtype, &arg, NULL, false, 0);
+	quiet_begin();
+	ret = SPI_execute_plan(kept_plan(&peek_plan,
+									 "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes('"
+									 NAGARE_SLOT_NAME "', $1, " CppAsString2(MAX_CHANGES) ")"),
+						   &arg, NULL, false, 0);
+	quiet_end();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not decode replication slot \"%s\": %s", NAGARE_SLOT_NAME,
 			 SPI_result_code_string(ret));
@@ -613,8 +672,11 @@ ingest_pass(void)
 		TimestampTz now = GetCurrentTimestamp();
 
 		arg = LSNGetDatum(advance_to);
-		ret = SPI_execute_with_args("SELECT pg_catalog.pg_replication_slot_advance('" NAGARE_SLOT_NAME "', $1)",
-									1, &argtype, &arg, NULL, false, 0);
+		quiet_begin();
+		ret = SPI_execute_plan(kept_plan(&advance_plan,
+										 "SELECT pg_catalog.pg_replication_slot_advance('" NAGARE_SLOT_NAME "', $1)"),
+							   &arg, NULL, false, 0);
+		quiet_end();
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "could not advance replication slot \"%s\"", NAGARE_SLOT_NAME);
 
@@ -658,6 +720,9 @@ nagare_ingest_main(Datum main_arg)
 		proc_exit(0);
 	}
 
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = ingest_emit_log;
+
 	SpinLockAcquire(&nagare_shared->broker_mutex);
 	nagare_shared->ingest_procno = MyProc->pgprocno;
 	SpinLockRelease(&nagare_shared->broker_mutex);
@@ -692,8 +757,15 @@ nagare_ingest_main(Datum main_arg)
 		busy = ingest_pass();
 		if (busy)
 			continue;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					  1000, PG_WAIT_EXTENSION) & WL_LATCH_SET)
+		{
+			/*
+			 * A commit woke us: give the commits right behind it 2 ms to
+			 * join the same pass, which has a fixed cost of its own.
+			 */
+			pg_usleep(INGEST_COALESCE_US);
+		}
 		ResetLatch(MyLatch);
 	}
 }
