@@ -566,6 +566,14 @@ ingest_pass(void)
 
 	if (!OidIsValid(get_extension_oid("nagare", true)))
 		goto done;
+
+	/*
+	 * Only a broker that has recovered every partition shows what is
+	 * stored: before that, a partition's tail would look empty, and records
+	 * already stored would be appended again.
+	 */
+	if (pg_atomic_read_u32(&nagare_shared->broker_state) != NAGARE_BROKER_READY)
+		goto done;
 	confirmed = slot_confirmed(&exists);
 	if (!exists)
 	{
