@@ -84,6 +84,17 @@ def ticks(snap, pids, reaped=True):
                for p in pids if p in snap["procs"])
 
 
+def delta(a, b, pids, reaped=True):
+    """Ticks the processes used between a and b: a process that exited
+    meanwhile is not counted (its time is unknown), one that started is
+    counted whole."""
+    out = 0
+    for p in pids:
+        if p in b["procs"]:
+            out += ticks(b, [p], reaped) - (ticks(a, [p], reaped) if p in a["procs"] else 0)
+    return out
+
+
 def kthread_ticks(snap):
     return sum(t for ppid, t, _ in snap["procs"].values() if ppid == 2) + \
         snap["procs"].get(2, (0, 0, 0))[1]
@@ -123,13 +134,12 @@ def cmd_run(argv):
     def tree_delta(root):
         if root is None:
             return 0
-        pids = tree(b, root) | tree(a, root)
-        return ticks(b, pids) - ticks(a, pids)
+        return delta(a, b, tree(b, root) | tree(a, root))
 
     server_ticks = tree_delta(server)
     ours = server_ticks + sum(tree_delta(r) for r in others)
     # this script and the generator (reaped: in our children's ticks)
-    ours += ticks(b, [me]) - ticks(a, [me])
+    ours += delta(a, b, [me])
     if harness:
         # the driver and what it runs (psql...), less this script and the
         # servers it may have started (counted above)
@@ -138,12 +148,12 @@ def cmd_run(argv):
             if r is not None:
                 hp -= tree(a, r) | tree(b, r)
         hp.discard(me)
-        ours += ticks(b, hp, reaped=False) - ticks(a, hp, reaped=False)
+        ours += delta(a, b, hp, reaped=False)
     d = [y - x for x, y in zip(a["cpu"], b["cpu"])]
     busy = d[0] + d[1] + d[2]               # user, nice, system
     total = max(1, sum(d[:8]))
     foreign = busy - ours - (kthread_ticks(b) - kthread_ticks(a))
-    noise = max(0.0, 100.0 * foreign / total)
+    noise = min(100.0, max(0.0, 100.0 * foreign / total))
 
     line = p.stdout.decode(errors="replace").strip().splitlines()
     try:
