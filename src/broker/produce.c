@@ -93,22 +93,6 @@ batch_error(int err)
 	}
 }
 
-/* Every record of a batch decodes (decompressing it if need be) */
-static int
-check_records(const uint8 *batch, size_t len)
-{
-	KafkaRecordIter it;
-	KafkaRecordView rec;
-	int			rc;
-	size_t		limit = Max((size_t) 64 * 1024 * 1024, len * 64);
-
-	rc = kafka_records_begin(&it, batch, len, limit, nagare_request_allocator());
-	while (rc >= 0 && (rc = kafka_records_next(&it, &rec)) == 1)
-		;
-	kafka_records_end(&it);
-	return rc < 0 ? rc : KAFKA_OK;
-}
-
 /*
  * Validate the batches of one partition's records and add them to *pp's
  * appends.  Returns a Kafka error code (appending nothing) or NONE.
@@ -172,9 +156,8 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 
 		err = kafka_batch_size(p, left, &size);
 		if (err == KAFKA_OK)
-			err = kafka_batch_validate(p, size, &h);
-		if (err == KAFKA_OK)
-			err = check_records(p, size);
+			err = kafka_batch_validate_records(p, size, Max((size_t) 64 * 1024 * 1024, size * 64),
+											   nagare_request_allocator(), &h);
 		if (err != KAFKA_OK)
 		{
 			pp->nappends = first;

@@ -135,6 +135,18 @@ kafka_batch_check(const uint8_t *buf, size_t len, KafkaBatchHeader *h)
 	return KAFKA_OK;
 }
 
+/*
+ * LogValidator.validateBatch: a produced v2 batch holds at least one record
+ * and its offsets are contiguous, lastOffset - baseOffset + 1 == count.
+ */
+static int
+produced_batch_rule(const KafkaBatchHeader *h)
+{
+	if (h->RecordsCount < 1 || h->LastOffsetDelta != h->RecordsCount - 1)
+		return KAFKA_ERR_RECORD;
+	return KAFKA_OK;
+}
+
 int
 kafka_batch_validate(const uint8_t *buf, size_t len, KafkaBatchHeader *h)
 {
@@ -143,15 +155,7 @@ kafka_batch_validate(const uint8_t *buf, size_t len, KafkaBatchHeader *h)
 	rc = kafka_batch_check(buf, len, h);
 	if (rc != KAFKA_OK)
 		return rc;
-
-	/*
-	 * LogValidator.validateBatch: a produced v2 batch holds at least one
-	 * record and its offsets are contiguous, lastOffset - baseOffset + 1 ==
-	 * count.
-	 */
-	if (h->RecordsCount < 1 || h->LastOffsetDelta != h->RecordsCount - 1)
-		return KAFKA_ERR_RECORD;
-	return KAFKA_OK;
+	return produced_batch_rule(h);
 }
 
 void
@@ -616,4 +620,29 @@ kafka_records_end(KafkaRecordIter *it)
 	}
 	it->pos = it->end = NULL;
 	it->error = KAFKA_ERR_INVALID_ARG;
+}
+
+int
+kafka_batch_validate_records(const uint8_t *buf, size_t len, size_t max_decompressed,
+							 const KafkaAllocator *a, KafkaBatchHeader *h)
+{
+	KafkaRecordIter it;
+	KafkaRecordView rec;
+	int			rc;
+
+	/* the iterator runs kafka_batch_check(), CRC included */
+	rc = kafka_records_begin(&it, buf, len, max_decompressed, a);
+	*h = it.Header;
+	if (rc != KAFKA_OK)
+		return rc;
+	rc = produced_batch_rule(h);
+	if (rc != KAFKA_OK)
+	{
+		kafka_records_end(&it);
+		return rc;
+	}
+	while ((rc = kafka_records_next(&it, &rec)) == 1)
+		;
+	kafka_records_end(&it);
+	return rc < 0 ? rc : KAFKA_OK;
 }

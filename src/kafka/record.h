@@ -51,6 +51,9 @@
  *							kafka_batch_check() plus RecordsCount >= 1 and
  *							LastOffsetDelta == RecordsCount - 1 (Kafka's
  *							LogValidator.validateBatch).
+ *	kafka_batch_validate_records()	both of the above and one pass of the
+ *							record iterator, with the CRC computed once: what
+ *							the broker runs on every produced batch.
  *
  * None of them looks inside the records.  The record iterator
  * (kafka_records_begin/next) runs kafka_batch_check(), decompresses, and
@@ -183,6 +186,17 @@ extern int	kafka_batch_check(const uint8_t *buf, size_t len,
 /* Acceptance of one produced batch; len must be exactly its size. */
 extern int	kafka_batch_validate(const uint8_t *buf, size_t len,
 								 KafkaBatchHeader *h);
+
+/*
+ * kafka_batch_validate() and one pass of the record iterator, computing the
+ * CRC once: everything a broker checks of a produced batch before storing
+ * it.  a (may be NULL for uncompressed batches) and max_decompressed are as
+ * for kafka_records_begin().  Fills *h when the header could be read.
+ */
+extern int	kafka_batch_validate_records(const uint8_t *buf, size_t len,
+										 size_t max_decompressed,
+										 const KafkaAllocator *a,
+										 KafkaBatchHeader *h);
 
 /* Rewrite fields the CRC does not cover; batch has a valid v2 header. */
 extern void kafka_batch_set_base_offset(uint8_t *batch, int64_t off);

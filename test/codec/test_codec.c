@@ -1251,6 +1251,29 @@ test_batch_counts(void)
 	len = make_raw_batch(b, one, sizeof(one), 0, 1, 1);
 	CHECK(kafka_batch_validate(b, len, &h) == KAFKA_ERR_RECORD,
 		  "validate: LastOffsetDelta != RecordsCount - 1 rejected");
+
+	/* the whole produced-batch validation: header rule and every record, one CRC pass */
+	len = make_raw_batch(b, one, sizeof(one), 0, 0, 1);
+	CHECK(kafka_batch_validate_records(b, len, 1 << 20, NULL, &h) == KAFKA_OK && h.RecordsCount == 1,
+		  "validate_records: a good batch");
+	b[len - 1] ^= 0xff;
+	CHECK(kafka_batch_validate_records(b, len, 1 << 20, NULL, &h) == KAFKA_ERR_CRC,
+		  "validate_records: bad CRC");
+	len = make_raw_batch(b, compacted, sizeof(compacted), 0, 9, 2);
+	CHECK(kafka_batch_validate_records(b, len, 1 << 20, NULL, &h) == KAFKA_ERR_RECORD,
+		  "validate_records: a compacted batch is not a produce batch");
+	len = make_raw_batch(b, NULL, 0, 0, 3, 0);
+	CHECK(kafka_batch_validate_records(b, len, 1 << 20, NULL, &h) == KAFKA_ERR_RECORD,
+		  "validate_records: empty batch rejected");
+	{
+		/* the header is right and the CRC too, but the record is not */
+		static const uint8_t bad[] = {0x0e, 0x00, 0x00, 0x00, 0x01, 0x7f, 'a', 0x00};
+
+		len = make_raw_batch(b, bad, sizeof(bad), 0, 0, 1);
+		CHECK(kafka_batch_validate(b, len, &h) == KAFKA_OK &&
+			  kafka_batch_validate_records(b, len, 1 << 20, NULL, &h) == KAFKA_ERR_RECORD,
+			  "validate_records: a malformed record with a good CRC rejected");
+	}
 	len = make_raw_batch(b, one, sizeof(one), 0, 0, 2);
 	CHECK(kafka_batch_check(b, len, &h) == KAFKA_ERR_RECORD,
 		  "check: more records than the offset range rejected");

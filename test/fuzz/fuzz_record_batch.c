@@ -6,7 +6,8 @@
  * For each input:
  *
  *	1. The input as it is goes through every reader: kafka_batch_read_header,
- *	   kafka_batch_size, kafka_batch_validate, and the record iterator
+ *	   kafka_batch_size, kafka_batch_validate, the record iterator, and
+ *	   kafka_batch_validate_records (which must agree with the two before)
  *	   (kafka_batch_check, decompression with a 1 MiB cap, every record,
  *	   every header).
  *	2. Random bytes almost never carry a correct CRC, which would confine the
@@ -282,6 +283,17 @@ exercise(const uint8_t *buf, size_t len)
 		FUZZ_ASSERT(rc < 0);
 	kafka_records_end(&it);
 	free_decoded(&d);
+
+	/*
+	 * The broker's one-pass check accepts exactly what kafka_batch_validate()
+	 * and the iterator together accept.
+	 */
+	{
+		int			rc_all = kafka_batch_validate_records(buf, len, MAX_DECOMPRESSED,
+														  &fuzz_allocator, &hv);
+
+		FUZZ_ASSERT((rc_all == KAFKA_OK) == (rc_validate == KAFKA_OK && rc == 0));
+	}
 	fuzz_alloc_check_empty();
 }
 
