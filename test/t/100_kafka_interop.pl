@@ -459,20 +459,11 @@ SKIP:
 				linger_ms => 50 });
 			check_produced("$w produces $codec", $res, scalar @$recs, null_ok => $w eq 'kcat') or next;
 			my $seen = stored_codecs($topic, 0);
-			{
-				# librdkafka 2.0.2 compresses gzip, snappy and lz4 only for a
-				# broker that advertises Produce v0 (rdkafka_msgset_writer.c,
-				# compr_req[]), lz4 also FindCoordinator (rdkafka_feature.c);
-				# else it sends the batch uncompressed, and says so at debug
-				# level only ("Broker does not support compression type")
-				local $TODO;
-				my @lacks = (($api{0}[0] > 0 ? 'Produce v0' : ()),
-					($codec eq 'lz4' && !$api{10} ? 'FindCoordinator' : ()));
-				$TODO = "librdkafka 2.0.2 sends $codec uncompressed: ApiVersions lacks " . join(' and ', @lacks)
-				  if ($w eq 'kcat' || $w eq 'confluent') && $codec ne 'zstd' && @lacks;
-				ok($seen->{ $codec_id{$codec} }, "$w $codec: the partition holds $codec batches")
-				  or diag('codecs stored: ' . $json->encode($seen));
-			}
+			# (librdkafka 2.0.2 compresses gzip, snappy and lz4 only for a
+			# broker that advertises Produce v0, lz4 also FindCoordinator:
+			# rdkafka_msgset_writer.c, rdkafka_feature.c; nagare does)
+			ok($seen->{ $codec_id{$codec} }, "$w $codec: the partition holds $codec batches")
+			  or diag('codecs stored: ' . $json->encode($seen));
 			check_records("SQL reads $w $codec", $recs,
 				sql_consume($topic, 0, 0, 100), 'sql');
 			# from offset 2, inside a compressed batch
