@@ -1453,7 +1453,7 @@ parse_rows(FetchGroup *fg, OffsetRow **out)
 }
 
 static void
-fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows, int version,
+fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
 				KafkaOffsetFetchResponseTopic **topics_out, int32 *ntopics_out)
 {
 	KafkaOffsetFetchResponseTopic *topics;
@@ -1517,7 +1517,6 @@ fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows, int version,
 	}
 	*topics_out = topics;
 	*ntopics_out = ntopics;
-	(void) version;
 }
 
 static void
@@ -1536,7 +1535,7 @@ fetch_respond(FetchWait *fw)
 		OffsetRow  *rows;
 		int			nrows = parse_rows(fg, &rows);
 
-		fill_partitions(fg, rows, nrows, fw->id.api_version, &resp.Topics, &resp.TopicsCount);
+		fill_partitions(fg, rows, nrows, &resp.Topics, &resp.TopicsCount);
 		resp.ErrorCode = fg->error;
 	}
 	else
@@ -1554,7 +1553,7 @@ fetch_respond(FetchWait *fw)
 
 			resp.Groups[i].GroupId = kafka_str(fg->group);
 			resp.Groups[i].ErrorCode = fg->error;
-			fill_partitions(fg, rows, nrows, fw->id.api_version, &topics, &ntopics);
+			fill_partitions(fg, rows, nrows, &topics, &ntopics);
 			/* the v8 structs mirror the v0-7 ones */
 			resp.Groups[i].TopicsCount = ntopics;
 			resp.Groups[i].Topics = palloc0(sizeof(KafkaOffsetFetchResponseTopics) * Max(ntopics, 1));

@@ -63,7 +63,6 @@ typedef struct PendingProduce
 	int			next;			/* first append not yet in the ring */
 	KafkaPartitionProduceResponse **append_part;	/* per append: its partition */
 	bool		copied;			/* batches copied out of the receive buffer */
-	bool		held;			/* holding back the connection's requests */
 	bool		pinned;			/* acks=0: the connection is pinned */
 	uint64		end_pos;		/* ring position after the last append */
 } PendingProduce;
@@ -414,7 +413,6 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 	/* wait for room, behind any produce already waiting; later requests too */
 	copy_batches(pp);
 	nagare_conn_hold(conn);
-	pp->held = true;
 	dlist_push_tail(&inserting, &pp->node);
 }
 
@@ -445,7 +443,6 @@ nagare_produce_turn(void)
 		if (!try_insert(pp))
 			break;
 		dlist_delete(&pp->node);
-		pp->held = false;
 		nagare_conn_release(pp->conn);
 		appended(pp);
 	}

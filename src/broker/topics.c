@@ -40,9 +40,9 @@ static uint64 map_generation = PG_UINT64_MAX;
 static int	map_reload = -1;
 static char cluster_id[32];
 
-/* sysid (8 bytes) and a tag: the 16 bytes behind the cluster and topic ids */
+/* The 16 bytes behind the cluster id: the system identifier and "ngre" */
 static void
-identity_bytes(uint8 *b, uint32 tag)
+identity_bytes(uint8 *b)
 {
 	uint64		sysid = GetSystemIdentifier();
 	int			i;
@@ -53,10 +53,7 @@ identity_bytes(uint8 *b, uint32 tag)
 	b[9] = 'g';
 	b[10] = 'r';
 	b[11] = 'e';
-	b[12] = (uint8) (tag >> 24);
-	b[13] = (uint8) (tag >> 16);
-	b[14] = (uint8) (tag >> 8);
-	b[15] = (uint8) tag;
+	b[12] = b[13] = b[14] = b[15] = 0;
 	/* RFC 4122 version 8 (custom) and variant bits, as UUIDs should have */
 	b[6] = (b[6] & 0x0f) | 0x80;
 	b[8] = (b[8] & 0x3f) | 0x80;
@@ -76,7 +73,7 @@ nagare_cluster_id(void)
 		int			len;
 		int			i;
 
-		identity_bytes(b, 0);
+		identity_bytes(b);
 		len = pg_b64_encode((const char *) b, 16, enc, sizeof(enc));
 		for (i = 0; i < len && i < 22; i++)
 			cluster_id[i] = enc[i] == '+' ? '-' : enc[i] == '/' ? '_' : enc[i];

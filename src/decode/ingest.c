@@ -233,7 +233,7 @@ json_field(StringInfo out, const char *name, const char *json)
 
 /* A table change as a record: the envelope of docs/table-topics.md */
 static void
-parse_change(const char *p, const char *end, IngestRecord *r, StringInfo envelope_out,
+parse_change(const char *p, const char *end, IngestRecord *r,
 			 XLogRecPtr commit_lsn, TimestampTz commit_time, uint32 xid)
 {
 	char		op = p[0];
@@ -282,7 +282,6 @@ parse_change(const char *p, const char *end, IngestRecord *r, StringInfo envelop
 	appendStringInfoChar(&e, '}');
 	r->value = (const uint8 *) e.data;
 	r->value_len = e.len;
-	(void) envelope_out;
 }
 
 /* The largest nagare.lsn stored in a partition (looked up once, then kept) */
@@ -651,7 +650,7 @@ ingest_pass(void)
 							{
 								const char *row = (const char *) recs[k].value;
 
-								parse_change(row + 1, row + recs[k].value_len, &recs[k], NULL,
+								parse_change(row + 1, row + recs[k].value_len, &recs[k],
 											 commit_lsn, commit_time, xid);
 							}
 						{

@@ -1765,21 +1765,6 @@ nagare_log_plan_read(LogPartition *lp, int64 offset, LogReadPlan *plan)
 	return plan->available > 0 ? LOG_READ_OK : LOG_READ_NONE;
 }
 
-/* The segment after segment_base, from its start; false if there is none */
-bool
-nagare_log_next_segment(LogPartition *lp, int64 segment_base, LogReadPlan *plan)
-{
-	int			i;
-
-	for (i = 0; i < lp->nsegs - 1; i++)
-		if (lp->segs[i]->base_offset == segment_base)
-		{
-			fill_plan(lp, i + 1, 0, true, plan);
-			return plan->available > 0;
-		}
-	return false;
-}
-
 /*
  * Where to look for the first record with a timestamp at or after
  * timestamp: in the first segment whose largest timestamp reaches it, from

@@ -140,7 +140,6 @@ extern void nagare_log_config_reloaded(void);
 /* readers in the broker (Fetch, ListOffsets) */
 extern LogReadResult nagare_log_plan_read(LogPartition *lp, int64 offset, LogReadPlan *plan);
 extern bool nagare_log_plan_time(LogPartition *lp, int64 timestamp, LogReadPlan *plan);
-extern bool nagare_log_next_segment(LogPartition *lp, int64 segment_base, LogReadPlan *plan);
 extern int	nagare_log_open_segment(LogPartition *lp, int64 segment_base);
 extern void nagare_log_note_position(LogPartition *lp, int64 offset, int64 segment_base,
 									 int64 position);
