@@ -38,6 +38,7 @@
 #include "logstore/log.h"
 #include "logstore/topicconfig.h"
 #include "nagare.h"
+#include "sql/catalog.h"
 
 #define ADMIN_DEFAULT_TIMEOUT_MS 30000
 
@@ -828,10 +829,6 @@ static const ConfigDesc topic_configs[] = {
 	{"segment.ms", CFG(segment_ms), TYPE_LONG, "Age at which a segment is rolled."},
 };
 
-static const char *const compression_names[] = {
-	"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"
-};
-
 static bool
 key_wanted(const KafkaDescribeConfigsResource *res, const char *name)
 {
@@ -855,8 +852,7 @@ config_value(const NagareTopicConfig *cfg, const ConfigDesc *d)
 		return pstrdup("delete");
 	v = *(const int64 *) ((const char *) cfg + d->field);
 	if (d->field == CFG(compression))
-		return pstrdup(v + 1 >= 0 && v + 1 < lengthof(compression_names) ?
-					   compression_names[v + 1] : "producer");
+		return pstrdup(nagare_compression_name(v));
 	return psprintf(INT64_FORMAT, v);
 }
 

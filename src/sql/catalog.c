@@ -404,6 +404,15 @@ static const char *const compression_names[] = {
 	"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"
 };
 
+/* Kafka's name of a compression.type value (-1: "producer") */
+const char *
+nagare_compression_name(int64 value)
+{
+	if (value + 1 < 0 || value + 1 >= lengthof(compression_names))
+		return "producer";
+	return compression_names[value + 1];
+}
+
 static const ConfigSetting *
 config_setting(const char *name)
 {
@@ -585,7 +594,7 @@ nagare_config_to_jsonb(const NagareTopicConfig *cfg)
 			appendStringInfoString(&buf, ", ");
 		first = false;
 		if (s->kind == CONFIG_COMPRESSION)
-			appendStringInfo(&buf, "\"%s\": \"%s\"", s->name, compression_names[value + 1]);
+			appendStringInfo(&buf, "\"%s\": \"%s\"", s->name, nagare_compression_name(value));
 		else
 			appendStringInfo(&buf, "\"%s\": %lld", s->name, (long long) value);
 	}

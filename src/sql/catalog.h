@@ -39,5 +39,6 @@ extern const KafkaAllocator nagare_palloc_allocator;
 
 extern void nagare_config_parse(Jsonb *config, NagareTopicConfig *out, bool allow_null);
 extern Jsonb *nagare_config_to_jsonb(const NagareTopicConfig *cfg);
+extern const char *nagare_compression_name(int64 value);
 
 #endif							/* NAGARE_CATALOG_H */
