@@ -108,31 +108,6 @@ admin_cxt(void)
 	return admin_context;
 }
 
-static KafkaStr
-copy_kstr(MemoryContext cxt, KafkaStr s)
-{
-	KafkaStr	r;
-	char	   *p = MemoryContextAlloc(cxt, Max(s.len, 0) + 1);
-
-	if (s.len > 0)
-		memcpy(p, s.ptr, s.len);
-	p[Max(s.len, 0)] = '\0';
-	r.ptr = p;
-	r.len = Max(s.len, 0);
-	return r;
-}
-
-static char *
-kstr_cstring(KafkaStr s)
-{
-	char	   *p = palloc(Max(s.len, 0) + 1);
-
-	if (s.len > 0)
-		memcpy(p, s.ptr, s.len);
-	p[Max(s.len, 0)] = '\0';
-	return p;
-}
-
 static AdminRequest *
 request_new(NagareConn *conn, const KafkaRequestHeader *hdr, int nitems)
 {
@@ -336,20 +311,20 @@ nagare_admin_auto_create(const char *name, int len)
 
 /*---- building JSON for the worker ----*/
 
+/* Adds "name": value to the object being built in buf (empty: none yet) */
 static void
-json_add(StringInfo buf, KafkaStr name, KafkaStr value, bool *first)
+json_add(StringInfo buf, KafkaStr name, KafkaStr value)
 {
-	char	   *n = kstr_cstring(name);
+	char	   *n = nagare_kstr_dup(CurrentMemoryContext, name);
 
-	appendStringInfoString(buf, *first ? "{" : ", ");
-	*first = false;
+	appendStringInfoString(buf, buf->len == 0 ? "{" : ", ");
 	escape_json(buf, n);
 	appendStringInfoString(buf, ": ");
 	if (value.len < 0)
 		appendStringInfoString(buf, "null");
 	else
 	{
-		char	   *v = kstr_cstring(value);
+		char	   *v = nagare_kstr_dup(CurrentMemoryContext, value);
 
 		escape_json(buf, v);
 		pfree(v);
@@ -357,11 +332,20 @@ json_add(StringInfo buf, KafkaStr name, KafkaStr value, bool *first)
 	pfree(n);
 }
 
-static bool
-json_done(StringInfo buf, bool first)
+/*
+ * Closes the settings object in cfg and queues the item's change with it,
+ * or fails the item if the object is too large for the worker.
+ */
+static void
+config_submit(AdminRequest *req, AdminItem *it, NagareAdminKind kind, int32 count,
+			  StringInfo cfg, bool validate_only, int32 timeout_ms)
 {
-	appendStringInfoString(buf, first ? "{}" : "}");
-	return buf->len < NAGARE_ADMIN_CONFIG_MAX;
+	appendStringInfoString(cfg, cfg->len == 0 ? "{}" : "}");
+	if (cfg->len >= NAGARE_ADMIN_CONFIG_MAX)
+		item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
+	else
+		op_submit(req, it, kind, it->name.ptr, count, cfg->data, validate_only, timeout_ms);
+	pfree(cfg->data);
 }
 
 /* The request counted one extra operation while it was being started */
@@ -467,7 +451,8 @@ request_item_done(AdminRequest *req)
 	}
 	for (i = 0; i < req->nitems; i++)
 	{
-		pfree((void *) req->items[i].name.ptr);
+		if (req->items[i].name.ptr)
+			pfree((void *) req->items[i].name.ptr);
 		if (req->items[i].message)
 			pfree(req->items[i].message);
 	}
@@ -503,12 +488,10 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		KafkaCreatableTopic *ct = &r->Topics[i];
 		AdminItem  *it = &req->items[i];
 		StringInfoData cfg;
-		bool		first = true;
 		int32		partitions = ct->NumPartitions;
-		char	   *name;
 		int			k;
 
-		it->name = copy_kstr(cxt, ct->Name);
+		it->name = nagare_kstr_copy(cxt, ct->Name);
 		if (duplicate_name(req->items, i))
 		{
 			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
@@ -561,18 +544,9 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 
 		initStringInfo(&cfg);
 		for (k = 0; k < ct->ConfigsCount; k++)
-			json_add(&cfg, ct->Configs[k].Name, ct->Configs[k].Value, &first);
-		if (!json_done(&cfg, first))
-		{
-			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
-			pfree(cfg.data);
-			continue;
-		}
-		name = kstr_cstring(ct->Name);
-		op_submit(req, it, NAGARE_ADMIN_CREATE_TOPIC, name, partitions, cfg.data,
-				  hdr->RequestApiVersion >= 1 && r->validateOnly, r->timeoutMs);
-		pfree(name);
-		pfree(cfg.data);
+			json_add(&cfg, ct->Configs[k].Name, ct->Configs[k].Value);
+		config_submit(req, it, NAGARE_ADMIN_CREATE_TOPIC, partitions, &cfg,
+					  hdr->RequestApiVersion >= 1 && r->validateOnly, r->timeoutMs);
 	}
 	request_item_done(req);
 }
@@ -594,7 +568,6 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		AdminItem  *it = &req->items[i];
 		KafkaStr	name = v6 ? r->Topics[i].Name : r->TopicNames[i];
 		const BrokerTopic *t = NULL;
-		char	   *cname;
 
 		if (v6 && name.len < 0)
 		{
@@ -609,14 +582,13 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			it->topic_id = r->Topics[i].TopicId;
 			if (t == NULL)
 			{
-				it->name = copy_kstr(cxt, kafka_str(NULL));
-				it->name.len = -1;
+				it->name = kafka_str_null();
 				item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_ID, "no topic has this id");
 				continue;
 			}
 			name = kafka_str(t->name);
 		}
-		it->name = copy_kstr(cxt, name);
+		it->name = nagare_kstr_copy(cxt, name);
 		if (t == NULL)
 			t = nagare_broker_topic(name.ptr, name.len);
 		if (t == NULL)
@@ -625,9 +597,7 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			continue;
 		}
 		it->topic_id = t->uuid;
-		cname = kstr_cstring(name);
-		op_submit(req, it, NAGARE_ADMIN_DELETE_TOPIC, cname, 0, NULL, false, r->TimeoutMs);
-		pfree(cname);
+		op_submit(req, it, NAGARE_ADMIN_DELETE_TOPIC, it->name.ptr, 0, NULL, false, r->TimeoutMs);
 	}
 	request_item_done(req);
 }
@@ -647,9 +617,8 @@ nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
 		KafkaCreatePartitionsTopic *ct = &r->Topics[i];
 		AdminItem  *it = &req->items[i];
 		const BrokerTopic *t;
-		char	   *name;
 
-		it->name = copy_kstr(cxt, ct->Name);
+		it->name = nagare_kstr_copy(cxt, ct->Name);
 		if (duplicate_name(req->items, i))
 		{
 			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
@@ -685,10 +654,8 @@ nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
 				continue;
 			}
 		}
-		name = kstr_cstring(ct->Name);
-		op_submit(req, it, NAGARE_ADMIN_CREATE_PARTITIONS, name, ct->Count, NULL,
+		op_submit(req, it, NAGARE_ADMIN_CREATE_PARTITIONS, it->name.ptr, ct->Count, NULL,
 				  r->ValidateOnly, r->TimeoutMs);
-		pfree(name);
 	}
 	request_item_done(req);
 }
@@ -700,7 +667,7 @@ static bool
 config_resource_ok(AdminRequest *req, AdminItem *it, int8 type, KafkaStr name)
 {
 	it->resource_type = type;
-	it->name = copy_kstr(nagare_conn_context(req->conn), name);
+	it->name = nagare_kstr_copy(nagare_conn_context(req->conn), name);
 	if (type == RESOURCE_BROKER)
 	{
 		item_error(req, it, KAFKA_ERROR_INVALID_REQUEST,
@@ -732,24 +699,14 @@ nagare_handle_alter_configs(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		KafkaAlterConfigsResource *res = &r->Resources[i];
 		AdminItem  *it = &req->items[i];
 		StringInfoData cfg;
-		bool		first = true;
-		char	   *name;
 		int			k;
 
 		if (!config_resource_ok(req, it, res->ResourceType, res->ResourceName))
 			continue;
 		initStringInfo(&cfg);
 		for (k = 0; k < res->ConfigsCount; k++)
-			json_add(&cfg, res->Configs[k].Name, res->Configs[k].Value, &first);
-		if (!json_done(&cfg, first))
-		{
-			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
-			continue;
-		}
-		name = kstr_cstring(res->ResourceName);
-		op_submit(req, it, NAGARE_ADMIN_REPLACE_CONFIG, name, 0, cfg.data, r->ValidateOnly, 0);
-		pfree(name);
-		pfree(cfg.data);
+			json_add(&cfg, res->Configs[k].Name, res->Configs[k].Value);
+		config_submit(req, it, NAGARE_ADMIN_REPLACE_CONFIG, 0, &cfg, r->ValidateOnly, 0);
 	}
 	request_item_done(req);
 }
@@ -767,8 +724,6 @@ nagare_handle_incremental_alter_configs(NagareConn *conn, const KafkaRequestHead
 		KafkaIncrementalAlterConfigsResource *res = &r->Resources[i];
 		AdminItem  *it = &req->items[i];
 		StringInfoData cfg;
-		bool		first = true;
-		char	   *name;
 		int			k;
 
 		if (!config_resource_ok(req, it, res->ResourceType, res->ResourceName))
@@ -779,9 +734,9 @@ nagare_handle_incremental_alter_configs(NagareConn *conn, const KafkaRequestHead
 			KafkaIncrementalAlterableConfig *c = &res->Configs[k];
 
 			if (c->ConfigOperation == 0)	/* SET */
-				json_add(&cfg, c->Name, c->Value, &first);
+				json_add(&cfg, c->Name, c->Value);
 			else if (c->ConfigOperation == 1)	/* DELETE: back to the default */
-				json_add(&cfg, c->Name, kafka_str(NULL), &first);
+				json_add(&cfg, c->Name, kafka_str(NULL));
 			else
 				break;
 		}
@@ -792,16 +747,7 @@ nagare_handle_incremental_alter_configs(NagareConn *conn, const KafkaRequestHead
 			pfree(cfg.data);
 			continue;
 		}
-		if (!json_done(&cfg, first))
-		{
-			item_error(req, it, KAFKA_ERROR_INVALID_CONFIG, "too many configuration entries");
-			pfree(cfg.data);
-			continue;
-		}
-		name = kstr_cstring(res->ResourceName);
-		op_submit(req, it, NAGARE_ADMIN_ALTER_CONFIG, name, 0, cfg.data, r->ValidateOnly, 0);
-		pfree(name);
-		pfree(cfg.data);
+		config_submit(req, it, NAGARE_ADMIN_ALTER_CONFIG, 0, &cfg, r->ValidateOnly, 0);
 	}
 	request_item_done(req);
 }

@@ -190,19 +190,6 @@ ensure_init(void)
 	groups = hash_create("nagare groups", 256, &info, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 }
 
-static char *
-gstrdup(Group *g, KafkaStr s)
-{
-	char	   *p;
-
-	if (s.len < 0)
-		return NULL;
-	p = MemoryContextAlloc(g->cxt, s.len + 1);
-	memcpy(p, s.ptr, s.len);
-	p[s.len] = '\0';
-	return p;
-}
-
 static bool
 kstr_eq(KafkaStr a, const char *b)
 {
@@ -420,7 +407,7 @@ set_protocols(Group *g, Member *m, KafkaJoinGroupRequest *req)
 	m->protocols = MemoryContextAllocZero(g->cxt, sizeof(Protocol) * Max(req->ProtocolsCount, 1));
 	for (i = 0; i < req->ProtocolsCount; i++)
 	{
-		m->protocols[i].name = gstrdup(g, req->Protocols[i].Name);
+		m->protocols[i].name = nagare_kstr_dup(g->cxt, req->Protocols[i].Name);
 		m->protocols[i].len = Max(req->Protocols[i].Metadata.len, 0);
 		if (m->protocols[i].len > 0)
 		{
@@ -507,8 +494,8 @@ add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareCo
 	char		host[128];
 
 	m->member_id = MemoryContextStrdup(g->cxt, member_id);
-	m->instance_id = gstrdup(g, req->GroupInstanceId);
-	m->client_id = gstrdup(g, hdr->ClientId.len >= 0 ? hdr->ClientId : kafka_str(""));
+	m->instance_id = nagare_kstr_dup(g->cxt, req->GroupInstanceId);
+	m->client_id = (char *) nagare_kstr_copy(g->cxt, hdr->ClientId).ptr;
 	peer_host(conn, host, sizeof(host));
 	m->client_host = MemoryContextStrdup(g->cxt, host);
 	m->session_timeout_ms = req->SessionTimeoutMs;
@@ -519,7 +506,7 @@ add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareCo
 	{
 		if (g->protocol_type)
 			pfree(g->protocol_type);
-		g->protocol_type = gstrdup(g, req->ProtocolType);
+		g->protocol_type = nagare_kstr_dup(g->cxt, req->ProtocolType);
 	}
 	dlist_push_tail(&g->members, &m->node);
 	g->nmembers++;
@@ -647,7 +634,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 			return;
 		}
 		{
-			char	   *id = gstrdup(g, req->MemberId);
+			char	   *id = nagare_kstr_dup(g->cxt, req->MemberId);
 
 			m = add_member(g, req, id, conn, hdr);
 			pfree(id);
@@ -1290,12 +1277,10 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		KafkaOffsetCommitRequestTopic *rt = &req->Topics[t];
 		KafkaOffsetCommitResponseTopic *ot = &cw->body.Topics[t];
 		const BrokerTopic *topic = nagare_broker_topic(rt->Name.ptr, rt->Name.len);
-		char	   *name = MemoryContextAlloc(cxt, Max(rt->Name.len, 0) + 1);
+		char	   *name;
 
-		memcpy(name, rt->Name.ptr, Max(rt->Name.len, 0));
-		name[Max(rt->Name.len, 0)] = '\0';
-		ot->Name.ptr = name;
-		ot->Name.len = Max(rt->Name.len, 0);
+		ot->Name = nagare_kstr_copy(cxt, rt->Name);
+		name = (char *) ot->Name.ptr;
 		ot->PartitionsCount = rt->PartitionsCount;
 		ot->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponsePartition) *
 												Max(rt->PartitionsCount, 1));
@@ -1597,9 +1582,7 @@ fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr grou
 	int			i;
 
 	fg->fw = fw;
-	fg->group = MemoryContextAlloc(cxt, Max(group.len, 0) + 1);
-	memcpy(fg->group, group.ptr, Max(group.len, 0));
-	fg->group[Max(group.len, 0)] = '\0';
+	fg->group = (char *) nagare_kstr_copy(cxt, group).ptr;
 	fg->ntopics = ntopics;
 	if (ntopics > 0)
 	{
@@ -1608,9 +1591,7 @@ fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr grou
 		fg->partitions = MemoryContextAlloc(cxt, sizeof(int32 *) * ntopics);
 		for (i = 0; i < ntopics; i++)
 		{
-			fg->topics[i] = MemoryContextAlloc(cxt, Max(names[i].len, 0) + 1);
-			memcpy(fg->topics[i], names[i].ptr, Max(names[i].len, 0));
-			fg->topics[i][Max(names[i].len, 0)] = '\0';
+			fg->topics[i] = (char *) nagare_kstr_copy(cxt, names[i]).ptr;
 			fg->npartitions[i] = Max(counts[i], 0);
 			fg->partitions[i] = MemoryContextAlloc(cxt, sizeof(int32) * Max(counts[i], 1));
 			if (counts[i] > 0)
@@ -2047,12 +2028,10 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	{
 		KafkaOffsetDeleteRequestTopic *rt = &req->Topics[t];
 		KafkaOffsetDeleteResponseTopic *ot = &dw->od.Topics[t];
-		char	   *name = MemoryContextAlloc(cxt, Max(rt->Name.len, 0) + 1);
+		char	   *name = (char *) nagare_kstr_copy(cxt, rt->Name).ptr;
 		bool		busy = false;
 		StringInfoData json;
 
-		memcpy(name, rt->Name.ptr, Max(rt->Name.len, 0));
-		name[Max(rt->Name.len, 0)] = '\0';
 		ot->Name = kafka_str(name);
 		ot->PartitionsCount = rt->PartitionsCount;
 		ot->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetDeleteResponsePartition) *

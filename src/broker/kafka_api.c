@@ -117,6 +117,33 @@ nagare_request_palloc(size_t size)
 	return request_alloc(NULL, size);
 }
 
+/* s copied into cxt, NUL-terminated; NULL for a null string */
+char *
+nagare_kstr_dup(MemoryContext cxt, KafkaStr s)
+{
+	char	   *p;
+
+	if (s.len < 0)
+		return NULL;
+	p = MemoryContextAlloc(cxt, s.len + 1);
+	if (s.len > 0)
+		memcpy(p, s.ptr, s.len);
+	p[s.len] = '\0';
+	return p;
+}
+
+/* s copied into cxt, NUL-terminated; a null string becomes "" */
+KafkaStr
+nagare_kstr_copy(MemoryContext cxt, KafkaStr s)
+{
+	char	   *p = nagare_kstr_dup(cxt, s.len < 0 ? kafka_str("") : s);
+	KafkaStr	r;
+
+	r.ptr = p;
+	r.len = Max(s.len, 0);
+	return r;
+}
+
 NagareRequestId
 nagare_request_id(const KafkaRequestHeader *hdr)
 {

@@ -35,6 +35,10 @@ typedef struct NagareRequestId
 
 extern NagareRequestId nagare_request_id(const KafkaRequestHeader *hdr);
 
+/* Copies of request strings that outlive the request */
+extern char *nagare_kstr_dup(MemoryContext cxt, KafkaStr s);
+extern KafkaStr nagare_kstr_copy(MemoryContext cxt, KafkaStr s);
+
 /* Allocator for the current request's memory (reset after the handler) */
 extern const KafkaAllocator *nagare_request_allocator(void);
 extern void *nagare_request_palloc(size_t size);

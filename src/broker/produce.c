@@ -355,15 +355,9 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 		KafkaTopicProduceData *td = &req->TopicData[t];
 		KafkaTopicProduceResponse *tr = &pp->body.Responses[t];
 		const BrokerTopic *topic = NULL;
-		char	   *name;
 		int			p;
 
-		name = MemoryContextAlloc(cxt, Max(td->Name.len, 0) + 1);
-		if (td->Name.len > 0)
-			memcpy(name, td->Name.ptr, td->Name.len);
-		name[Max(td->Name.len, 0)] = '\0';
-		tr->Name.ptr = name;
-		tr->Name.len = Max(td->Name.len, 0);
+		tr->Name = nagare_kstr_copy(cxt, td->Name);
 		tr->PartitionResponsesCount = td->PartitionDataCount;
 		tr->PartitionResponses = MemoryContextAllocZero(cxt, sizeof(KafkaPartitionProduceResponse) *
 														Max(td->PartitionDataCount, 1));
