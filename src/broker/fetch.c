@@ -101,6 +101,7 @@ struct FetchState
 	TimestampTz deadline;
 	int			ntopics;
 	KafkaStr   *topics;			/* names, copied */
+	int32	   *topic_nparts;	/* parts of each topic, which follow each other */
 	int			nparts;
 	ReadPart   *parts;
 	int			reads;			/* reads in flight */
@@ -115,20 +116,6 @@ static void fetch_respond(FetchState *fs);
 static void list_offsets_respond(FetchState *fs);
 static bool time_scan_done(ReadPart *rp, int64 got);
 
-static KafkaStr
-copy_str(MemoryContext cxt, KafkaStr s)
-{
-	KafkaStr	r;
-	char	   *p = MemoryContextAlloc(cxt, Max(s.len, 0) + 1);
-
-	if (s.len > 0)
-		memcpy(p, s.ptr, s.len);
-	p[Max(s.len, 0)] = '\0';
-	r.ptr = p;
-	r.len = Max(s.len, 0);
-	return r;
-}
-
 /* The broker's log entry of a part's partition, or NULL if it went away */
 static LogPartition *
 part_log(ReadPart *rp)
@@ -136,6 +123,41 @@ part_log(ReadPart *rp)
 	if (rp->shared == NULL)
 		return NULL;
 	return nagare_log_get(rp->shared, rp->incarnation);
+}
+
+/*
+ * The state of a Fetch or ListOffsets of ntopics topics and nparts partitions
+ * in all; the caller fills topics[], topic_nparts[] and parts[] in request
+ * order, topic by topic.
+ */
+static FetchState *
+fetch_state_new(NagareConn *conn, const KafkaRequestHeader *hdr, int ntopics, int nparts)
+{
+	MemoryContext cxt = nagare_conn_context(conn);
+	FetchState *fs = MemoryContextAllocZero(cxt, sizeof(FetchState));
+
+	fs->conn = conn;
+	fs->id = nagare_request_id(hdr);
+	fs->ntopics = ntopics;
+	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(ntopics, 1));
+	fs->topic_nparts = MemoryContextAllocZero(cxt, sizeof(int32) * Max(ntopics, 1));
+	fs->nparts = nparts;
+	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(nparts, 1));
+	return fs;
+}
+
+static void
+fetch_state_free(FetchState *fs)
+{
+	int			t;
+
+	for (t = 0; t < fs->ntopics; t++)
+		if (fs->topics[t].ptr)
+			pfree((void *) fs->topics[t].ptr);
+	pfree(fs->topics);
+	pfree(fs->topic_nparts);
+	pfree(fs->parts);
+	pfree(fs);
 }
 
 /*
@@ -232,19 +254,13 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 		return;
 	}
 
-	fs = MemoryContextAllocZero(cxt, sizeof(FetchState));
-	fs->conn = conn;
-	fs->id = nagare_request_id(hdr);
+	for (t = 0; t < req->TopicsCount; t++)
+		n += req->Topics[t].PartitionsCount;
+	fs = fetch_state_new(conn, hdr, req->TopicsCount, n);
 	fs->min_bytes = req->MinBytes;
 	/* Kafka's broker caps a fetch with fetch.max.bytes (55 MB) too */
 	fs->max_bytes = req->MaxBytes > 0 ? Min(req->MaxBytes, FETCH_MAX_BYTES) : FETCH_MAX_BYTES;
 	fs->isolation = req->IsolationLevel;
-	fs->ntopics = req->TopicsCount;
-	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(fs->ntopics, 1));
-	for (t = 0; t < req->TopicsCount; t++)
-		n += req->Topics[t].PartitionsCount;
-	fs->nparts = n;
-	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(n, 1));
 	n = 0;
 	for (t = 0; t < req->TopicsCount; t++)
 	{
@@ -252,7 +268,8 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 		const BrokerTopic *topic = nagare_broker_topic(ft->Topic.ptr, ft->Topic.len);
 		int			p;
 
-		fs->topics[t] = copy_str(cxt, ft->Topic);
+		fs->topics[t] = nagare_kstr_copy(cxt, ft->Topic);
+		fs->topic_nparts[t] = ft->PartitionsCount;
 		for (p = 0; p < ft->PartitionsCount; p++)
 		{
 			ReadPart   *rp = &fs->parts[n++];
@@ -507,26 +524,20 @@ fetch_respond(FetchState *fs)
 	resp.Responses = MemoryContextAllocZero(cxt, sizeof(KafkaFetchableTopicResponse) *
 											Max(fs->ntopics, 1));
 	bufs = MemoryContextAlloc(cxt, sizeof(void *) * Max(fs->nparts, 1));
-	for (t = 0; t < fs->ntopics; t++)
+	for (t = 0, i = 0; t < fs->ntopics; t++)
 	{
 		KafkaFetchableTopicResponse *tr = &resp.Responses[t];
-		int			count = 0;
+		int			k;
 
 		tr->Topic = fs->topics[t];
-		for (i = 0; i < fs->nparts; i++)
-			if (fs->parts[i].topic == t)
-				count++;
-		tr->PartitionsCount = count;
-		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaFetchPartitionData) * Max(count, 1));
-		count = 0;
-		for (i = 0; i < fs->nparts; i++)
+		tr->PartitionsCount = fs->topic_nparts[t];
+		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaFetchPartitionData) *
+												Max(fs->topic_nparts[t], 1));
+		for (k = 0; k < fs->topic_nparts[t]; k++)
 		{
-			ReadPart   *rp = &fs->parts[i];
-			KafkaFetchPartitionData *pd;
+			ReadPart   *rp = &fs->parts[i++];
+			KafkaFetchPartitionData *pd = &tr->Partitions[k];
 
-			if (rp->topic != t)
-				continue;
-			pd = &tr->Partitions[count++];
 			pd->PartitionIndex = rp->partition;
 			pd->ErrorCode = rp->error;
 			pd->HighWatermark = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : rp->hwm;
@@ -557,15 +568,10 @@ fetch_respond(FetchState *fs)
 	nagare_kafka_response_ready(fs->resp, fs->id, &resp, bufs);
 	/* the response is encoded: the rest goes */
 	for (t = 0; t < fs->ntopics; t++)
-	{
 		pfree(resp.Responses[t].Partitions);
-		pfree((void *) fs->topics[t].ptr);
-	}
 	pfree(resp.Responses);
 	pfree(bufs);
-	pfree(fs->topics);
-	pfree(fs->parts);
-	pfree(fs);
+	fetch_state_free(fs);
 }
 
 /*
@@ -587,8 +593,7 @@ nagare_fetch_turn(TimestampTz now)
 		{
 			dlist_delete(&fs->node);
 			nagare_conn_response_drop(fs->resp);
-			pfree(fs->parts);
-			pfree(fs);
+			fetch_state_free(fs);
 			continue;
 		}
 		if (now >= fs->deadline ||
@@ -631,17 +636,11 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 	int			t;
 	int			i;
 
-	fs = MemoryContextAllocZero(cxt, sizeof(FetchState));
-	fs->conn = conn;
-	fs->id = nagare_request_id(hdr);
-	fs->list_offsets = true;
-	fs->isolation = req->IsolationLevel;
-	fs->ntopics = req->TopicsCount;
-	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(fs->ntopics, 1));
 	for (t = 0; t < req->TopicsCount; t++)
 		n += req->Topics[t].PartitionsCount;
-	fs->nparts = n;
-	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(n, 1));
+	fs = fetch_state_new(conn, hdr, req->TopicsCount, n);
+	fs->list_offsets = true;
+	fs->isolation = req->IsolationLevel;
 	n = 0;
 	for (t = 0; t < req->TopicsCount; t++)
 	{
@@ -649,7 +648,8 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 		const BrokerTopic *topic = nagare_broker_topic(lt->Name.ptr, lt->Name.len);
 		int			p;
 
-		fs->topics[t] = copy_str(cxt, lt->Name);
+		fs->topics[t] = nagare_kstr_copy(cxt, lt->Name);
+		fs->topic_nparts[t] = lt->PartitionsCount;
 		for (p = 0; p < lt->PartitionsCount; p++)
 		{
 			ReadPart   *rp = &fs->parts[n++];
@@ -794,27 +794,20 @@ list_offsets_respond(FetchState *fs)
 	resp.TopicsCount = fs->ntopics;
 	resp.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaListOffsetsTopicResponse) *
 										 Max(fs->ntopics, 1));
-	for (t = 0; t < fs->ntopics; t++)
+	for (t = 0, i = 0; t < fs->ntopics; t++)
 	{
 		KafkaListOffsetsTopicResponse *tr = &resp.Topics[t];
-		int			count = 0;
+		int			k;
 
 		tr->Name = fs->topics[t];
-		for (i = 0; i < fs->nparts; i++)
-			if (fs->parts[i].topic == t)
-				count++;
-		tr->PartitionsCount = count;
+		tr->PartitionsCount = fs->topic_nparts[t];
 		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaListOffsetsPartitionResponse) *
-												Max(count, 1));
-		count = 0;
-		for (i = 0; i < fs->nparts; i++)
+												Max(fs->topic_nparts[t], 1));
+		for (k = 0; k < fs->topic_nparts[t]; k++)
 		{
-			ReadPart   *rp = &fs->parts[i];
-			KafkaListOffsetsPartitionResponse *pr;
+			ReadPart   *rp = &fs->parts[i++];
+			KafkaListOffsetsPartitionResponse *pr = &tr->Partitions[k];
 
-			if (rp->topic != t)
-				continue;
-			pr = &tr->Partitions[count++];
 			pr->PartitionIndex = rp->partition;
 			pr->ErrorCode = rp->error;
 			pr->Timestamp = rp->error ? -1 : rp->found_timestamp;
@@ -826,12 +819,7 @@ list_offsets_respond(FetchState *fs)
 	}
 	nagare_kafka_response_ready(fs->resp, fs->id, &resp, NULL);
 	for (t = 0; t < fs->ntopics; t++)
-	{
 		pfree(resp.Topics[t].Partitions);
-		pfree((void *) fs->topics[t].ptr);
-	}
 	pfree(resp.Topics);
-	pfree(fs->topics);
-	pfree(fs->parts);
-	pfree(fs);
+	fetch_state_free(fs);
 }
