@@ -18,7 +18,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -30,11 +29,11 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
 #include "queue/jobring.h"
 #include "shmem.h"
 #include "worker/offsets.h"
+#include "worker/worker.h"
 
 /* Most jobs taken in one pass */
 #define MAX_JOBS_PER_PASS	1024
@@ -140,52 +139,44 @@ fetch_rows(Job *job)
 	}
 }
 
+typedef struct JobSet
+{
+	Job		  **jobs;
+	int			n;
+} JobSet;
+
 /*
  * Run fn over jobs[0..n) in one transaction; on error every one of them
  * gets the SQLSTATE and message.
  */
 static void
-run_in_transaction(Job **jobs, int n, void (*fn) (Job **jobs, int n))
+run_in_transaction(Job **jobs, int n, void (*fn) (void *set))
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	JobSet		set = {jobs, n};
+	ErrorData  *edata = nagare_worker_sql(fn, &set, true);
 	int			i;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PG_TRY();
+	for (i = 0; i < n; i++)
 	{
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		fn(jobs, n);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		for (i = 0; i < n; i++)
-			strlcpy(jobs[i]->sqlstate, "00000", sizeof(jobs[i]->sqlstate));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		for (i = 0; i < n; i++)
+		if (edata == NULL)
 		{
-			strlcpy(jobs[i]->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(jobs[i]->sqlstate));
-			jobs[i]->message = pstrdup(edata->message);
-			resetStringInfo(&jobs[i]->result);
+			strlcpy(jobs[i]->sqlstate, "00000", sizeof(jobs[i]->sqlstate));
+			continue;
 		}
-		FreeErrorData(edata);
+		strlcpy(jobs[i]->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(jobs[i]->sqlstate));
+		jobs[i]->message = pstrdup(edata->message);
+		resetStringInfo(&jobs[i]->result);
 	}
-	PG_END_TRY();
+	if (edata)
+		FreeErrorData(edata);
 }
 
 /* One upsert over the rows of every commit */
 static void
-do_commits(Job **jobs, int n)
+do_commits(void *set)
 {
+	Job		  **jobs = ((JobSet *) set)->jobs;
+	int			n = ((JobSet *) set)->n;
 	StringInfoData all;
 	Datum		arg;
 	Oid			type = JSONBOID;
@@ -219,8 +210,10 @@ do_commits(Job **jobs, int n)
 
 /* Jobs that each run their own statement */
 static void
-do_each(Job **jobs, int n)
+do_each(void *set)
 {
+	Job		  **jobs = ((JobSet *) set)->jobs;
+	int			n = ((JobSet *) set)->n;
 	int			i;
 
 	for (i = 0; i < n; i++)

@@ -49,6 +49,7 @@
 #include "shmem.h"
 #include "sql/catalog.h"
 #include "worker/offsets.h"
+#include "worker/worker.h"
 
 /* How long a deleted topic's row outlives its files */
 #define TOMBSTONE_GRACE "1 minute"
@@ -137,78 +138,109 @@ nagare_worker_main(Datum main_arg)
 }
 
 /*
- * Carry out one topic change asked for by a Kafka client (broker/admin.c)
- * in a transaction of its own, through the same SQL functions users call,
- * and put the outcome (SQLSTATE and message) into the slot.
+ * Run fn(arg) in a transaction of its own, with SPI connected and a
+ * snapshot, and commit it (or roll it back if !commit).  Returns NULL, or
+ * the error fn raised, copied into the caller's memory context: the
+ * transaction is then aborted.  Either way the caller's memory context is
+ * current again on return.
  */
-static void
-run_admin_request(NagareAdminSlot *slot)
+ErrorData *
+nagare_worker_sql(void (*fn) (void *arg), void *arg, bool commit)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Datum		args[3];
-	Oid			types[3] = {TEXTOID, INT4OID, JSONBOID};
-	char		nulls[3] = {' ', ' ', ' '};
+	ErrorData  *volatile edata = NULL;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		const char *sql = NULL;
-		int			ret;
-
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "nagare worker: topic change for a Kafka client");
-		args[0] = CStringGetTextDatum(slot->name);
-		args[1] = Int32GetDatum(slot->count);
-		args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(slot->config));
-		switch (slot->kind)
-		{
-			case NAGARE_ADMIN_CREATE_TOPIC:
-				sql = "SELECT nagare.create_topic($1, $2, $3)";
-				break;
-			case NAGARE_ADMIN_DELETE_TOPIC:
-				sql = "SELECT nagare.delete_topic($1)";
-				break;
-			case NAGARE_ADMIN_CREATE_PARTITIONS:
-				sql = "SELECT nagare.alter_topic($1, $2)";
-				break;
-			case NAGARE_ADMIN_ALTER_CONFIG:
-				sql = "SELECT nagare.alter_topic($1, NULL, $3)";
-				break;
-			case NAGARE_ADMIN_REPLACE_CONFIG:
-				/* every setting back to its default, then the given ones */
-				ret = SPI_execute_with_args("SELECT nagare.alter_topic($1, NULL, "
-											"(SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}') "
-											" FROM nagare.topic t, jsonb_object_keys(t.config) k "
-											" WHERE t.name = $1 AND t.deleted_at IS NULL))",
-											1, types, args, nulls, false, 0);
-				if (ret != SPI_OK_SELECT)
-					elog(ERROR, "could not reset the configuration of topic \"%s\": %s",
-						 slot->name, SPI_result_code_string(ret));
-				sql = "SELECT nagare.alter_topic($1, NULL, $3)";
-				break;
-		}
-		ret = SPI_execute_with_args(sql, 3, types, args, nulls, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not change topic \"%s\": %s", slot->name, SPI_result_code_string(ret));
+		fn(arg);
 		SPI_finish();
 		PopActiveSnapshot();
-		if (slot->validate_only)
-			AbortCurrentTransaction();
-		else
+		if (commit)
 			CommitTransactionCommand();
-		strlcpy(slot->sqlstate, "00000", sizeof(slot->sqlstate));
-		slot->message[0] = '\0';
+		else
+			AbortCurrentTransaction();
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return edata;
+}
+
+/* The SQL of a topic change: the same functions users call */
+static void
+admin_sql(void *arg)
+{
+	NagareAdminSlot *slot = arg;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, INT4OID, JSONBOID};
+	char		nulls[3] = {' ', ' ', ' '};
+	const char *sql = NULL;
+	int			ret;
+
+	args[0] = CStringGetTextDatum(slot->name);
+	args[1] = Int32GetDatum(slot->count);
+	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(slot->config));
+	switch (slot->kind)
+	{
+		case NAGARE_ADMIN_CREATE_TOPIC:
+			sql = "SELECT nagare.create_topic($1, $2, $3)";
+			break;
+		case NAGARE_ADMIN_DELETE_TOPIC:
+			sql = "SELECT nagare.delete_topic($1)";
+			break;
+		case NAGARE_ADMIN_CREATE_PARTITIONS:
+			sql = "SELECT nagare.alter_topic($1, $2)";
+			break;
+		case NAGARE_ADMIN_ALTER_CONFIG:
+			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+			break;
+		case NAGARE_ADMIN_REPLACE_CONFIG:
+			/* every setting back to its default, then the given ones */
+			ret = SPI_execute_with_args("SELECT nagare.alter_topic($1, NULL, "
+										"(SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}') "
+										" FROM nagare.topic t, jsonb_object_keys(t.config) k "
+										" WHERE t.name = $1 AND t.deleted_at IS NULL))",
+										1, types, args, nulls, false, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not reset the configuration of topic \"%s\": %s",
+					 slot->name, SPI_result_code_string(ret));
+			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+			break;
+	}
+	ret = SPI_execute_with_args(sql, 3, types, args, nulls, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not change topic \"%s\": %s", slot->name, SPI_result_code_string(ret));
+}
+
+/*
+ * Carry out one topic change asked for by a Kafka client (broker/admin.c)
+ * in a transaction of its own and put the outcome (SQLSTATE and message)
+ * into the slot.  validate_only rolls the change back.
+ */
+static void
+run_admin_request(NagareAdminSlot *slot)
+{
+	ErrorData  *edata;
+
+	pgstat_report_activity(STATE_RUNNING, "nagare worker: topic change for a Kafka client");
+	edata = nagare_worker_sql(admin_sql, slot, !slot->validate_only);
+	if (edata == NULL)
+	{
+		strlcpy(slot->sqlstate, "00000", sizeof(slot->sqlstate));
+		slot->message[0] = '\0';
+	}
+	else
+	{
 		strlcpy(slot->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(slot->sqlstate));
 		if (edata->hint)
 			snprintf(slot->message, sizeof(slot->message), "%s (%s)", edata->message, edata->hint);
@@ -216,7 +248,6 @@ run_admin_request(NagareAdminSlot *slot)
 			strlcpy(slot->message, edata->message, sizeof(slot->message));
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
