@@ -59,30 +59,19 @@ CLIENT_CPUS=${CLIENT_CPUS:-}
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-started=$(date +%s)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+pg_port=$PG_PORT	# sql's
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { echo "run.sh: $*" >&2; exit 1; }
-has() { [[ " $1 " == *" $2 "* ]]; }
-
-[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs PostgreSQL as the postgres user)"
+need_root
 for s in $SYSTEMS; do [[ $s =~ ^(nagare|redis|nats)$ ]] || die "unknown system $s"; done
 
 # ---------------------------------------------------------------- packages
 just_installed=()
 if [ "$INSTALL" = 1 ]; then
-  missing=()
-  for p in gcc libc6-dev python3 procps librdkafka-dev libhiredis-dev libnats-dev redis-server redis-tools nats-server postgresql-15; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || die "cannot install ${missing[*]}"
-    just_installed=("${missing[@]}")
-  fi
+  missing_pkgs gcc libc6-dev python3 procps librdkafka-dev libhiredis-dev libnats-dev redis-server redis-tools nats-server postgresql-15
+  install_missing || die "cannot install ${missing[*]}"
+  just_installed=("${missing[@]}")
 fi
 # Debian starts the services it installs (where it can): this benchmark runs
 # its own instances, so stop those
@@ -95,11 +84,8 @@ for svc in redis-server nats-server; do
   fi
 done
 
-bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-pkglibdir=$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)
-if has "$SYSTEMS" nagare; then
-  [ -f "$pkglibdir/nagare.so" ] || die "nagare is not installed ($pkglibdir/nagare.so): run make && make install (or scripts/run.sh) first"
-fi
+find_pg
+if has "$SYSTEMS" nagare; then need_nagare; fi
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -112,36 +98,13 @@ NATS_PORT=${NATS_PORT:-$(free_port)}
 
 # ---------------------------------------------------------------- scratch
 ncpu=$(nproc)
-work=$(mktemp -d /tmp/nagare-kbench.XXXXXX)
-chmod 755 "$work"
-chown postgres: "$work"
-mkdir -p "$work/res" "$work/bin" "$work/redis" "$work/nats"
 pm_pid="" redis_pid="" nats_pid=""
-
-cleanup() {
-  local rc=$?
-  local j
-  for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
+stop_extras() {	# cleanup (lib.sh) calls this first: the servers this script started
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
   [ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true
-  if [ -f "$work/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
-      || runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  wait 2>/dev/null || true
-  if [ "$KEEP" = 1 ]; then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit $rc
 }
-trap cleanup EXIT
-trap 'echo "run.sh: interrupted by a signal" >&2; exit 130' INT TERM
-trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $?" >&2' ERR
-
-as_pg() { runuser -u postgres -- "$@"; }
-sql() { as_pg "$bindir/psql" -h "$work" -p "$PG_PORT" -d postgres -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+scratch_dir nagare-kbench
+mkdir -p "$work/res" "$work/bin" "$work/redis" "$work/nats"
 
 log "building the load generators"
 CFLAGS="-O2 -Wall"
@@ -219,15 +182,11 @@ fi
 declare -A server_pid=([nagare]=$pm_pid [redis]=$redis_pid [nats]=$nats_pid)
 
 # ---------------------------------------------------------------- settings
-rev=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')
-if [ -n "$(cd "$repo" && git status --porcelain -- src nagare--*.sql Makefile 2>/dev/null || true)" ]; then
-  rev="$rev + uncommitted changes in the work tree"
-fi
+rev=$(src_rev "uncommitted changes in the work tree")
 if has "$SYSTEMS" nagare; then
-  rev="$rev; nagare.so $(sha256sum "$pkglibdir/nagare.so" | cut -c1-12) built $(date -u -r "$pkglibdir/nagare.so" +%Y-%m-%dT%H:%M:%SZ)"
-  rev="$rev; PostgreSQL $(sql -c 'SHOW server_version' | sed 's/ .*//'), io_method $(sed -n 's/.*nagare broker ready (I\/O method \([a-z_]*\).*/\1/p' "$work/server.log" | tail -1)"
+  rev="$rev; $(nagare_so)"
+  rev="$rev; PostgreSQL $(pg_version), io_method $(io_method)"
 fi
-pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
 python3 - "$work/settings.json" <<EOF
 import json, sys
 cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
@@ -260,9 +219,6 @@ declare -A sysorder=([nagare]=10 [redis]=20 [nats]=30)
 for k in "${!label[@]}"; do order[$k]=$(( ${sysorder[${k%-*}]} + $([ "${k#*-}" = all ] && echo 1 || echo 0) )); done
 redis_fsync() { [ "$1" = 1 ] && echo everysec || echo always; }
 
-hwm() {	# topic -> its high watermark (sum over partitions); -1 when the server does not answer
-  sql -c "SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = '$1'" 2>/dev/null || echo -1
-}
 log_seen=0
 # nagare's crashes since the last look, into $work/trouble.txt
 nagare_crashed() {
@@ -293,7 +249,6 @@ others() {	# the servers other than $1, comma-separated
   echo "${out%,}"
 }
 
-retry_spent=0
 # measure FILE COST SYSTEM TOPIC KEY=VALUE... -- COMMAND...
 measure() {
   local f=$1 cost=$2 system=$3 topic=$4; shift 4
@@ -329,26 +284,11 @@ json.dump(r, open(sys.argv[1], "w"))
 EOF
       fi
     fi
-    noise=$(rfield "$f" noise_pct); noise=${noise%.*}
-    if [ "${noise:-0}" -le "$NOISE_PCT" ] || [ $attempt -ge 2 ] || [ $((retry_spent + cost)) -gt "$RETRY_BUDGET" ]; then
-      [ "${noise:-0}" -le "$NOISE_PCT" ] || log "    (disturbed: $noise% of the machine used by other processes)"
-      break
-    fi
-    attempt=$((attempt + 1))
-    retry_spent=$((retry_spent + cost))
-    log "    disturbed: $noise% of the machine used by other processes; measuring again"
-    mv "$f" "$f.noisy$attempt"
+    noise=$(rfield "$f" noise_pct)
+    measure_again "${noise%.*}" "$cost" "$f" || break
   done
 }
 rfield() { python3 "$here/kbench.py" field "$@"; }
-
-# the systems in the order of this round: each round starts with the next one
-rotate() {	# round
-  local arr=($SYSTEMS) n i out=()
-  n=${#arr[@]}
-  for ((i = 0; i < n; i++)); do out+=("${arr[$(((i + $1 - 1) % n))]}"); done
-  echo "${out[*]}"
-}
 
 produce_run() {	# run system size acks
   local run=$1 s=$2 size=$3 acks=$4 max topic f
@@ -453,7 +393,8 @@ drop_previous_round() {	# run
 for run in $(seq "$RUNS"); do
   drop_previous_round "$run"
   log "run $run of $RUNS ($(awk '/^MemFree/ {printf "%d MB", $2 / 1024}' /proc/meminfo) of memory free)"
-  order_now=$(rotate "$run")
+  # shellcheck disable=SC2086 # the systems are words
+  order_now=$(rotate "$run" $SYSTEMS)
   if has "$SCENARIOS" produce; then
     for size in 100 1024; do
       for acks in 1 all; do

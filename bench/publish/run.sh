@@ -64,67 +64,33 @@ INSTALL=${INSTALL:-1}
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-started=$(date +%s)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+pg_port=$PORT	# sql's
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { echo "run.sh: $*" >&2; exit 1; }
-has() { [[ " $1 " == *" $2 "* ]]; }
-
-[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs PostgreSQL as the postgres user)"
+need_root
 for s in $SCENARIOS; do [[ $s =~ ^(multi|single|pipe|latency|cdc)$ ]] || die "unknown scenario $s"; done
 
 # ---------------------------------------------------------------- packages
 if [ "$INSTALL" = 1 ]; then
-  missing=()
   # postgresql-15 has pgbench and pg_recvlogical; util-linux has setpriv
-  for p in gcc libc6-dev libpq-dev python3 procps util-linux postgresql-15 postgresql-15-pgq3 postgresql-15-wal2json; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || die "cannot install ${missing[*]}"
-  fi
+  missing_pkgs gcc libc6-dev libpq-dev python3 procps util-linux postgresql-15 postgresql-15-pgq3 postgresql-15-wal2json
+  install_missing || die "cannot install ${missing[*]}"
 fi
-bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-pkglibdir=$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)
-[ -f "$pkglibdir/nagare.so" ] || die "nagare is not installed ($pkglibdir/nagare.so): run make && make install (or scripts/run.sh) first"
+find_pg
+need_nagare
 [ -f "$pkglibdir/wal2json.so" ] || die "wal2json is not installed (postgresql-15-wal2json)"
 [ -f "$(pg_config --sharedir)/extension/pgq.control" ] || die "PgQ is not installed (postgresql-15-pgq3)"
 
 # ---------------------------------------------------------------- scratch
 ncpu=$(nproc)
-work=$(mktemp -d /tmp/nagare-pbench.XXXXXX)
-chmod 755 "$work"
+pm_pid="" recv_pid=""
+stop_extras() {	# cleanup (lib.sh) calls this first: the pg_recvlogical of a wal2json run
+  [ -n "$recv_pid" ] && kill "$recv_pid" 2>/dev/null || true
+}
+scratch_dir nagare-pbench
 mkdir -p "$work/res" "$work/tmp"
 chown -R postgres: "$work"
-pm_pid="" recv_pid=""
-
-cleanup() {
-  local rc=$?
-  local j
-  [ -n "$recv_pid" ] && kill "$recv_pid" 2>/dev/null || true
-  for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
-  if [ -f "$work/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
-      || runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  wait 2>/dev/null || true
-  if [ "$KEEP" = 1 ]; then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'echo "run.sh: interrupted by a signal" >&2; exit 130' INT TERM
-trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $?" >&2' ERR
-
-as_pg() { runuser -u postgres -- "$@"; }
-sql() { as_pg "$bindir/psql" -h "$work" -p "$PORT" -d postgres -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 conninfo="host=$work port=$PORT dbname=postgres"
 
 log "building pubbench"
@@ -203,21 +169,13 @@ SELECT pgq.ticker('bench');
 SELECT pgq.finish_batch(pgq.next_batch('bench', 'bench'));
 EOF
 pgq_events=$(sql -c "SELECT string_agg(format('%s_%s', queue_data_pfx, n), ', ') FROM pgq.queue, generate_series(0, queue_ntables - 1) n WHERE queue_name = 'bench'")
-io_method=$(sed -n 's/.*nagare broker ready (I\/O method \([a-z_]*\).*/\1/p' "$work/server.log" | tail -1)
+io_method=$(io_method)
 
-busy_before=$(python3 "$here/../send/analyze.py" busy 2)
-if [ "$busy_before" -gt "$NOISE_PCT" ]; then
-  log "WARNING: the machine is $busy_before% busy before the benchmark starts: expect noisy numbers"
-fi
+check_busy
 
 # ---------------------------------------------------------------- settings
-rev=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')
-if [ -n "$(cd "$repo" && git status --porcelain -- src nagare--*.sql Makefile 2>/dev/null || true)" ]; then
-  rev="$rev + uncommitted changes in the work tree"
-fi
-rev="commit $rev; nagare.so $(sha256sum "$pkglibdir/nagare.so" | cut -c1-12) built $(date -u -r "$pkglibdir/nagare.so" +%Y-%m-%dT%H:%M:%SZ); io_method $io_method"
-pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
-pgver=$(sql -c 'SHOW server_version' | sed 's/ .*//')
+rev="commit $(src_rev "uncommitted changes in the work tree"); $(nagare_so); io_method $io_method"
+pgver=$(pg_version)
 python3 - "$work/settings.json" <<EOF
 import json, sys
 cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
@@ -254,10 +212,6 @@ json.dump(r, open(sys.argv[1], "w"))
 EOF
 }
 jstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
-
-hwm() {	# topic -> high watermark; -1 when the server does not answer
-  sql -c "SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = '$1'" 2>/dev/null || echo -1
-}
 
 # Wait until the ingest worker has decoded everything written so far: publish
 # a record (its commit wakes the worker) and wait for the slot to pass it.
@@ -310,7 +264,6 @@ new_log_trouble() {
 # measure FILE COST SYSTEM CONSUMER_PID KEY=VALUE... -- COMMAND...: run a
 # measurement under pbench.py (CPU and noise), check what nagare did, and
 # measure again when other processes disturbed it and the budget allows
-retry_spent=0
 measure() {
   local f=$1 cost=$2 system=$3 consumer=$4; shift 4
   local sets=() extra=()
@@ -335,15 +288,8 @@ measure() {
       log "    TROUBLE: $trouble"
       set_field "$f" trouble "$(jstr "$trouble")"
     fi
-    noise=$(rfield "$f" noise_pct); noise=${noise%.*}
-    if [ "${noise:-0}" -le "$NOISE_PCT" ] || [ $attempt -ge 2 ] || [ $((retry_spent + cost)) -gt "$RETRY_BUDGET" ]; then
-      [ "${noise:-0}" -le "$NOISE_PCT" ] || log "    (disturbed: $noise% of the machine used by other processes)"
-      break
-    fi
-    attempt=$((attempt + 1))
-    retry_spent=$((retry_spent + cost))
-    log "    disturbed: $noise% of the machine used by other processes; measuring again"
-    mv "$f" "$f.noisy$attempt"
+    noise=$(rfield "$f" noise_pct)
+    measure_again "${noise%.*}" "$cost" "$f" || break
     prepare_run
   done
 }
@@ -368,15 +314,6 @@ check_run() {
         trouble="${trouble:+$trouble; }$a message(s) never read, $b read twice, $(rfield "$f" stray) unknown"
       fi;;
   esac
-}
-
-# the systems in the order of this round: each round starts with the next one
-rotate() {	# round systems...
-  local r=$1; shift
-  local arr=("$@") n i out=()
-  n=${#arr[@]}
-  for ((i = 0; i < n; i++)); do out+=("${arr[$(((i + r - 1) % n))]}"); done
-  echo "${out[*]}"
 }
 
 # ---------------------------------------------------------------- scenarios

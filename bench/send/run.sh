@@ -42,30 +42,20 @@ RETRY_BUDGET=${RETRY_BUDGET:-60}
 PERF_PERIOD_NS=100000		# cpu-clock sample every 100 us of CPU
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-started=$(date +%s)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+pg_port=$PORT	# sql's
 
-log() { echo "[$(date +%T)] $*" >&2; }
-die() { echo "run.sh: $*" >&2; exit 1; }
-
-[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and runs PostgreSQL as the postgres user)"
+need_root
 [ "$DURATION" -ge 4 ] && [ "$BATCH_DURATION" -ge 4 ] || die "DURATION and BATCH_DURATION must be at least 4 seconds"
 
 # ---------------------------------------------------------------- setup
 if [ "$BUILD" = 1 ]; then
   log "installing dependencies (scripts/deps.sh)"
   "$repo/scripts/deps.sh"
-  missing=()
-  for p in libpq-dev python3 util-linux; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
+  missing_pkgs libpq-dev python3 util-linux
   if [ "$PROFILE" = 1 ] && ! command -v perf >/dev/null; then missing+=(linux-perf); fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-      || [ "${missing[*]}" = linux-perf ] || die "cannot install ${missing[*]}"
-  fi
+  install_missing || [ "${missing[*]}" = linux-perf ] || die "cannot install ${missing[*]}"
   log "building and installing nagare"
   (cd "$repo" && make -s -j2 && make -s install) >/dev/null || die "nagare does not build"
 fi
@@ -85,34 +75,10 @@ if [ "$PROFILE" = 1 ]; then
   fi
 fi
 
-bindir=$(pg_config --bindir)
+find_pg
 ncpu=$(nproc)
-work=$(mktemp -d /tmp/nagare-bench.XXXXXX)
-chmod 755 "$work"
-chown postgres: "$work"
 pm_pid=""
-
-cleanup() {
-  local rc=$?
-  local j
-  for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
-  if [ -f "$work/data/postmaster.pid" ]; then
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
-      || runuser -u postgres -- "$bindir/pg_ctl" -D "$work/data" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
-  if [ "$KEEP" = 1 ]; then
-    log "kept $work"
-  else
-    rm -rf "$work"
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'echo "run.sh: interrupted by a signal" >&2; exit 130' INT TERM
-trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $?" >&2' ERR
-
-as_pg() { runuser -u postgres -- "$@"; }
-sql() { as_pg "$bindir/psql" -h "$work" -p "$PORT" -d postgres -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+scratch_dir nagare-bench
 
 log "scratch cluster in $work (port $PORT)"
 gcc -O2 -Wall -o "$work/batchbench" "$here/batchbench.c" -I"$(pg_config --includedir)" -lpq
@@ -145,7 +111,7 @@ as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
 pm_pid=$(head -1 "$work/data/postmaster.pid")
 if [ "$PROFILE" = 1 ]; then
   # keep the binaries perf must symbolize, whatever gets installed later
-  perf buildid-cache -a "$(pg_config --pkglibdir)/nagare.so" 2>/dev/null || true
+  perf buildid-cache -a "$pkglibdir/nagare.so" 2>/dev/null || true
   perf buildid-cache -a "$bindir/postgres" 2>/dev/null || true
 fi
 
@@ -165,23 +131,17 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 [ $ok = 1 ] || { tail -20 "$work/server.log"; die "nagare.send() does not work"; }
-io_method=$(sed -n 's/.*nagare broker ready (I\/O method \([a-z_]*\).*/\1/p' "$work/server.log" | tail -1)
+io_method=$(io_method)
 pgq_events=$(sql -c "SELECT string_agg(format('%s_%s', queue_data_pfx, n), ', ') FROM pgq.queue, generate_series(0, queue_ntables - 1) n WHERE queue_name = 'bench'")
 
-busy_before=$(python3 "$here/analyze.py" busy 2)
-if [ "$busy_before" -gt "$NOISE_PCT" ]; then
-  log "WARNING: the machine is $busy_before% busy before the benchmark starts: expect noisy numbers"
-fi
+check_busy
 
 log "fsync probe"
 probe=$(as_pg "$work/batchbench" -m fsync-probe -t 3 -D "$work")
 
-rev=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')
-if [ -n "$(cd "$repo" && git status --porcelain -- src nagare--*.sql Makefile 2>/dev/null || true)" ]; then
-  rev="$rev + uncommitted changes"
-fi
-pgver=$(sql -c 'SHOW server_version' | sed 's/ .*//')
-rev="$rev, nagare.so $(sha256sum "$(pg_config --pkglibdir)/nagare.so" | cut -c1-12) $(date -u -r "$(pg_config --pkglibdir)/nagare.so" +%H:%M:%SZ)"
+rev=$(src_rev "uncommitted changes")
+pgver=$(pg_version)
+rev="$rev, nagare.so $(sha256sum "$pkglibdir/nagare.so" | cut -c1-12) $(date -u -r "$pkglibdir/nagare.so" +%H:%M:%SZ)"
 python3 - "$work/settings.json" <<EOF
 import json, sys
 probe = {}
@@ -238,10 +198,6 @@ label[batch-copy]="COPY"; order[batch-copy]=4
 label[batch-copy-bin]="COPY (binary)"; order[batch-copy-bin]=5
 
 # ---------------------------------------------------------------- runs
-hwm() {	# -1 when the server cannot tell (it is restarting after a crash)
-  sql -c "SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = 'bench'" 2>/dev/null || echo -1
-}
-
 # same starting point for every run: empty table and queue, nothing dirty
 prepare_run() {
   if ! sql -c "TRUNCATE bench_t" -c "TRUNCATE $pgq_events" -c "CHECKPOINT" >/dev/null 2>&1; then
@@ -334,7 +290,7 @@ check_run() {	# d system sent h0 ntx
   broker_trouble
   cp "$work/trouble.txt" "$d/trouble.txt"
   if [[ $system == *nagare* ]]; then
-    h1=$(hwm)
+    h1=$(hwm bench)
     check="\"high watermark moved by $((h1 - h0)), $sent messages committed\""
     if [ "$h1" = -1 ] || [ "$h0" = -1 ]; then
       echo "the server did not answer after the run (crashed?)" >> "$d/trouble.txt"
@@ -368,7 +324,7 @@ run_pgbench() {
   mkdir -p "$d"; chown postgres: "$d"
   last_dir=$d
   prepare_run
-  local h0 ok=1; h0=$(hwm)
+  local h0 ok=1; h0=$(hwm bench)
   as_pg "$bindir/pgbench" -h "$work" -p "$PORT" -n -M prepared -c "$clients" -j $((clients < ncpu ? clients : ncpu)) \
     -T "$dur" -l --log-prefix="$d/pgb" -f "$script" postgres > "$d/client.out" 2>&1 &
   local cpid=$!
@@ -397,7 +353,7 @@ run_batch() {
   mkdir -p "$d"; chown postgres: "$d"
   last_dir=$d
   prepare_run
-  local h0 ok=1; h0=$(hwm)
+  local h0 ok=1; h0=$(hwm bench)
   as_pg "$work/batchbench" -d "host=$work port=$PORT dbname=postgres" -m $mode -n "$n" \
     -t "$BATCH_DURATION" -o "$d/lat.txt" > "$d/client.out" 2>&1 &
   local cpid=$!
@@ -416,7 +372,6 @@ run_batch() {
 # misbehaved, keep the evidence, restart the server and measure again (at most
 # four times); when other processes disturbed it, measure again while the retry
 # budget lasts.
-retry_spent=0
 broken=0
 measure() {
   local cost=$1; shift
@@ -432,14 +387,7 @@ measure() {
       continue
     fi
     f=$(python3 "$here/analyze.py" foreign "$last_dir")
-    if [ "$f" -le "$NOISE_PCT" ] || [ $attempt -ge 2 ] || [ $((retry_spent + cost)) -gt "$RETRY_BUDGET" ]; then
-      [ "$f" -le "$NOISE_PCT" ] || log "    (disturbed: $f% of the machine used by other processes)"
-      break
-    fi
-    attempt=$((attempt + 1))
-    retry_spent=$((retry_spent + cost))
-    log "    disturbed: $f% of the machine used by other processes; measuring again"
-    mv "$last_dir" "$last_dir.noisy$attempt"
+    measure_again "$f" "$cost" "$last_dir" || break
   done
 }
 
@@ -447,15 +395,15 @@ broker_trouble >/dev/null	# what setup logged is not a run's trouble
 for run in $(seq "$RUNS"); do
   log "run $run of $RUNS"
   [ "$run" = 1 ] || restart_server
-  if [[ " $SCENARIOS " == *" single "* ]]; then
+  if has "$SCENARIOS" single; then
     for c in 1 4; do
       for s in nagare insert pgq; do measure "$DURATION" run_pgbench "single-c$c" $s $c 1 "$run"; done
     done
   fi
-  if [[ " $SCENARIOS " == *" multi "* ]]; then
+  if has "$SCENARIOS" multi; then
     for s in nagare nagare-lateral insert pgq; do measure "$DURATION" run_pgbench multi $s 1 1000 "$run"; done
   fi
-  if [[ " $SCENARIOS " == *" batch "* ]]; then
+  if has "$SCENARIOS" batch; then
     for n in 1000 10000; do
       for s in batch-nagare batch-nagare-bin batch-nagare-agg batch-copy batch-copy-bin; do
         measure "$BATCH_DURATION" run_batch $n $s "$run"
@@ -467,7 +415,7 @@ done
 if [ "$PROFILE" = 1 ]; then
   log "profiles"
   for g in single-c1 multi; do
-    [[ " $SCENARIOS " == *" ${g%-c1} "* ]] || continue
+    has "$SCENARIOS" "${g%-c1}" || continue
     for s in nagare insert pgq; do
       measure $((PROFILE_SECONDS + 5)) run_pgbench $g $s 1 $([ $g = multi ] && echo 1000 || echo 1) 0 1
       d="$work/res/profile.$g.$s"
