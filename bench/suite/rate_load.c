@@ -16,6 +16,8 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -46,6 +48,7 @@ typedef struct
 	uint64_t	msgs,
 				errors,
 				sent;
+	int			wake[2];		/* librdkafka writes to [1] when a report is queued */
 	char		error[256];
 } prod_t;
 
@@ -77,6 +80,7 @@ producer(void *arg)
 				bootstrap[300];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_t *rkt;
+	rd_kafka_queue_t *main_q;
 	char	   *payload = malloc(size);
 	double		interval = 1e9 / (rate / nprod);
 	uint64_t	next;
@@ -96,6 +100,20 @@ producer(void *arg)
 		die("rd_kafka_new: %s", err);
 	rkt = rd_kafka_topic_new(p->rk, topic, NULL);
 	fill_payload(payload, size, p->id);
+
+	/*
+	 * Wait for the next send time in ppoll() on a pipe that librdkafka
+	 * writes to when a delivery report is queued, so that a report is served
+	 * (and its latency taken) when it arrives.  rd_kafka_poll()'s timeout is
+	 * in whole milliseconds: waiting in it, a report that arrived during the
+	 * last millisecond before a send would be seen only at that send, and
+	 * every latency would be rounded up to the send interval.
+	 */
+	if (pipe2(p->wake, O_NONBLOCK | O_CLOEXEC) != 0)
+		die("pipe: %s", strerror(errno));
+	main_q = rd_kafka_queue_get_main(p->rk);
+	rd_kafka_queue_io_event_enable(main_q, p->wake[1], "x", 1);
+
 	/* spread the producers' send times over one interval */
 	next = t_start + (uint64_t) (interval * p->id / nprod);
 	while (next < t_end)
@@ -104,13 +122,16 @@ producer(void *arg)
 
 		while (now < next)
 		{
-			int			ms = (int) ((next - now) / 1000000);
+			struct pollfd pfd = {.fd = p->wake[0], .events = POLLIN};
+			struct timespec ts = {(time_t) ((next - now) / 1000000000),
+			(long) ((next - now) % 1000000000)};
+			char		drain[64];
 
-			if (rd_kafka_poll(p->rk, ms) == 0 && ms == 0)
+			if (ppoll(&pfd, 1, &ts, NULL) > 0)
 			{
-				struct timespec ts = {0, (long) (next - now)};
-
-				nanosleep(&ts, NULL);
+				while (read(p->wake[0], drain, sizeof(drain)) > 0)
+					;
+				rd_kafka_poll(p->rk, 0);
 			}
 			now = now_ns();
 		}
@@ -125,8 +146,12 @@ producer(void *arg)
 		rd_kafka_poll(p->rk, 0);
 		next += (uint64_t) interval;
 	}
+	rd_kafka_queue_io_event_enable(main_q, -1, NULL, 0);
+	rd_kafka_queue_destroy(main_q);
 	rd_kafka_flush(p->rk, 30000);
 	rd_kafka_topic_destroy(rkt);
+	close(p->wake[0]);
+	close(p->wake[1]);
 	return NULL;
 }
 
