@@ -50,6 +50,7 @@ int			nagare_num_partitions = 1;
 int			nagare_max_connections = 4096;
 int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
+int			nagare_cold_read_size = 64 * 1024;
 
 int			nagare_log_segment_bytes = 1024 * 1024 * 1024;
 int			nagare_log_roll_minutes = 7 * 24 * 60;
@@ -246,6 +247,15 @@ nagare_define_gucs(void)
 							"0 keeps idle connections open.",
 							&nagare_connections_max_idle_ms, 600000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.cold_read_size",
+							"Size of the direct reads that fetch what is not in the page cache.",
+							"A Fetch takes what the page cache holds; the rest is read with direct I/O, "
+							"one read of this size in flight for the whole broker, so a consumer "
+							"catching up through old segments leaves the disk to the producers' writes. "
+							"0 reads everything through the page cache.",
+							&nagare_cold_read_size, 64 * 1024, 0, 16 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("nagare");
 }

@@ -56,6 +56,7 @@ extern int	nagare_num_partitions;
 extern int	nagare_max_connections;
 extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;
+extern int	nagare_cold_read_size;
 
 /* Defaults for the per-topic configuration (Kafka's log.* broker settings). */
 extern int	nagare_log_segment_bytes;

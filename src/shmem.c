@@ -173,6 +173,8 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->tail, 0);
 		pg_atomic_init_u64(&s->durable, 0);
 		pg_atomic_init_u64(&s->appended_batches, 0);
+		pg_atomic_init_u64(&s->fetch_buffered_bytes, 0);
+		pg_atomic_init_u64(&s->fetch_direct_bytes, 0);
 	}
 
 	memset(&info, 0, sizeof(info));

@@ -256,6 +256,9 @@ typedef struct NagareShared
 	pg_atomic_uint64 tail;
 	pg_atomic_uint64 durable;
 	pg_atomic_uint64 appended_batches;	/* statistics */
+	/* statistics of Fetch reads (broker/fetch.c), written by the broker */
+	pg_atomic_uint64 fetch_buffered_bytes;	/* read through the page cache */
+	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
 	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */

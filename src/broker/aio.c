@@ -49,7 +49,8 @@ typedef enum AioOpKind
 	AIO_ACCEPT,
 	AIO_RECV,
 	AIO_SENDMSG,
-	AIO_READ
+	AIO_READ,
+	AIO_PREAD
 } AioOpKind;
 
 typedef struct AioOp
@@ -64,8 +65,8 @@ typedef struct AioOp
 	int64		result;			/* plain: result to deliver */
 	NagareAioCallback cb;
 	void	   *arg;
-	void	   *buf;			/* RECV, READ */
-	size_t		len;			/* RECV, READ */
+	void	   *buf;			/* RECV, READ, PREAD */
+	size_t		len;			/* RECV, READ, PREAD */
 	struct msghdr msg;			/* SENDMSG (io_uring reads it at submit) */
 	struct iovec iov[AIO_MAX_IOV];
 } AioOp;
@@ -294,6 +295,27 @@ nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback c
 	op_start(op);
 }
 
+/*
+ * One read of up to len bytes of a file at offset: the result is its count,
+ * short or not (a short read is not continued, as nagare_aio_read does:
+ * with O_DIRECT the rest would be at a position out of alignment), or
+ * -errno.
+ */
+void
+nagare_aio_pread(int fd, void *buf, size_t len, off_t offset, NagareAioCallback cb, void *arg)
+{
+	AioOp	   *op = op_alloc();
+
+	op->kind = AIO_PREAD;
+	op->fd = fd;
+	op->buf = buf;
+	op->len = len;
+	op->offset = offset;
+	op->cb = cb;
+	op->arg = arg;
+	op_start(op);
+}
+
 /* Send all of iov (short sends are continued); never raises SIGPIPE */
 void
 nagare_aio_sendmsg(int fd, const struct iovec *iov, int iovcnt, NagareAioCallback cb, void *arg)
@@ -354,6 +376,9 @@ op_start(AioOp *op)
 			case AIO_READ:
 				io_uring_prep_read(sqe, op->fd, (char *) op->buf + op->done,
 								   op->len - op->done, op->offset + op->done);
+				break;
+			case AIO_PREAD:
+				io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->offset);
 				break;
 			case AIO_SENDMSG:
 				memset(&op->msg, 0, sizeof(op->msg));
@@ -590,6 +615,16 @@ plain_execute(AioOp *op)
 				op->done += n;
 			}
 			return op->done;
+		case AIO_PREAD:
+			for (;;)
+			{
+				ssize_t		n = pread(op->fd, op->buf, op->len, op->offset);
+
+				if (n >= 0)
+					return n;
+				if (errno != EINTR)
+					return -errno;
+			}
 		case AIO_FDATASYNC:
 			return pg_fdatasync(op->fd) < 0 ? -errno : 0;
 		case AIO_FSYNC:

@@ -37,6 +37,8 @@ extern void nagare_aio_writev(int fd, const struct iovec *iov, int iovcnt, off_t
 							  NagareAioCallback cb, void *arg);
 extern void nagare_aio_read(int fd, void *buf, size_t len, off_t offset,
 							NagareAioCallback cb, void *arg);
+extern void nagare_aio_pread(int fd, void *buf, size_t len, off_t offset,
+							 NagareAioCallback cb, void *arg);
 extern void nagare_aio_fdatasync(int fd, NagareAioCallback cb, void *arg);
 extern void nagare_aio_fsync(int fd, NagareAioCallback cb, void *arg);
 

@@ -163,7 +163,7 @@ nagare_request_id(const KafkaRequestHeader *hdr)
  */
 void
 nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void *body,
-							void **parts)
+							const NagareSplicePart *parts)
 {
 	NagareConn *conn = resp->conn;
 	MemoryContext cxt = nagare_conn_context(conn);
@@ -205,10 +205,10 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 		iov[n].iov_base = w.buf + pos;
 		iov[n].iov_len = w.splices[i].offset - pos;
 		n++;
-		iov[n].iov_base = parts[i];
+		iov[n].iov_base = unconstify(char *, parts[i].data);
 		iov[n].iov_len = w.splices[i].length;
 		n++;
-		owned[i + 1] = parts[i];
+		owned[i + 1] = parts[i].owned;
 		pos = w.splices[i].offset;
 	}
 	iov[n].iov_base = w.buf + pos;

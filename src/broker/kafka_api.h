@@ -48,13 +48,23 @@ extern void nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr
 								 const void *body);
 
 /*
+ * Bytes sent in the place of a splice point: the splice's length of them
+ * from data, which lies in owned, a palloc'd buffer in the connection's
+ * context that is freed once they are sent.
+ */
+typedef struct NagareSplicePart
+{
+	void	   *owned;
+	const char *data;
+} NagareSplicePart;
+
+/*
  * Encode body as the answer of a response taken earlier and mark it ready.
- * If the writer recorded splice points, parts (one per splice, each a
- * palloc'd buffer in the connection's context of exactly the splice's
- * length) are sent in their places.
+ * If the writer recorded splice points, parts (one per splice) are sent in
+ * their places.
  */
 extern void nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id,
-										const void *body, void **parts);
+										const void *body, const NagareSplicePart *parts);
 
 /* The handlers (one file each) */
 extern void nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr,

@@ -67,8 +67,8 @@ Datum
 nagare_broker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	Datum		values[8];
+	bool		nulls[8] = {0};
 	pid_t		pid;
 	uint64		head;
 	uint64		tail;
@@ -98,6 +98,8 @@ nagare_broker_status(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum((int64) (head - tail));
 	values[4] = Int64GetDatum((int64) (head > durable ? head - durable : 0));
 	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->appended_batches));
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_buffered_bytes));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_direct_bytes));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
