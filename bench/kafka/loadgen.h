@@ -122,7 +122,7 @@ lat_pct(const lat_t *l, double p)
 typedef struct
 {
 	const char *system;			/* "nagare", "redis", "nats" */
-	const char *mode;			/* produce, consume, latency, e2e */
+	const char *mode;			/* produce, consume, latency, e2e, rate */
 	const char *host;			/* 127.0.0.1 */
 	int			port;
 	const char *topic;			/* topic, stream key or stream name */
@@ -132,6 +132,10 @@ typedef struct
 	const char *acks;			/* "1", "all" (nagare), "everysec", "always" (redis) */
 	long		window;			/* pipeline depth, pending window, batch... */
 	long		warmup;			/* latency: messages not counted */
+	double		warmup_s;		/* rate: seconds not counted (1) */
+	int			producers;		/* rate: producers, one connection each (1) */
+	double		rate;			/* rate: messages per second, all producers (1000) */
+	int			idle;			/* rate: idle connections opened first (0) */
 	char	   *conf[64];		/* -X key=value (librdkafka) */
 	int			nconf;
 } opts_t;
@@ -141,7 +145,8 @@ usage(const char *prog, const char *extra)
 {
 	fprintf(stderr,
 			"usage: %s MODE [options]\n"
-			"  MODE: produce | consume | latency | e2e | drop (delete the stream: nats only)\n"
+			"  MODE: produce | consume | latency | e2e | rate (redis, nats: see ratemode.h)\n"
+			"        | drop (delete the stream: nats only)\n"
 			"  -H HOST:PORT   server (127.0.0.1:PORT)\n"
 			"  -t NAME        topic / stream\n"
 			"  -s BYTES       payload size (100)\n"
@@ -149,7 +154,10 @@ usage(const char *prog, const char *extra)
 			"  -d SECONDS     produce/latency: stop after SECONDS (0: no limit)\n"
 			"  -a ACKS        durability setting (see below)\n"
 			"  -w N           window: pipeline depth / pending acks / fetch batch\n"
-			"  -W N           latency/e2e: warm-up messages not counted (100)\n"
+			"  -W N           latency/e2e: warm-up messages not counted (100);\n"
+			"                 rate: warm-up seconds not counted (1)\n"
+			"  -p N, -r RATE  rate: N producers (1) sharing RATE msgs/s (1000)\n"
+			"  -I N           rate: open N idle connections first (0)\n"
 			"%s", prog, extra);
 	exit(2);
 }
@@ -157,7 +165,8 @@ usage(const char *prog, const char *extra)
 static void
 parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *extra)
 {
-	int			c;
+	int			c,
+				size_set = 0;
 	char	   *colon;
 
 	memset(o, 0, sizeof(*o));
@@ -167,15 +176,18 @@ parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *ext
 	o->count = 1000000;
 	o->acks = "";
 	o->warmup = 100;
+	o->warmup_s = 1;
+	o->producers = 1;
+	o->rate = 1000;
 	if (argc < 2)
 		usage(argv[0], extra);
 	o->mode = argv[1];
 	if (strcmp(o->mode, "produce") && strcmp(o->mode, "consume") &&
 		strcmp(o->mode, "latency") && strcmp(o->mode, "e2e") &&
-		strcmp(o->mode, "drop"))
+		strcmp(o->mode, "drop") && strcmp(o->mode, "rate"))
 		usage(argv[0], extra);
 	optind = 2;
-	while ((c = getopt(argc, argv, "H:t:s:n:d:a:w:W:X:")) != -1)
+	while ((c = getopt(argc, argv, "H:t:s:n:d:a:w:W:X:p:r:I:")) != -1)
 	{
 		switch (c)
 		{
@@ -192,6 +204,7 @@ parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *ext
 				break;
 			case 's':
 				o->size = atoi(optarg);
+				size_set = 1;
 				break;
 			case 'n':
 				o->count = atol(optarg);
@@ -207,6 +220,16 @@ parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *ext
 				break;
 			case 'W':
 				o->warmup = atol(optarg);
+				o->warmup_s = atof(optarg);
+				break;
+			case 'p':
+				o->producers = atoi(optarg);
+				break;
+			case 'r':
+				o->rate = atof(optarg);
+				break;
+			case 'I':
+				o->idle = atoi(optarg);
 				break;
 			case 'X':
 				if (o->nconf == 64)
@@ -219,6 +242,16 @@ parse_opts(opts_t *o, int argc, char **argv, const char *system, const char *ext
 	}
 	if (!o->port || !o->topic)
 		die("-H and -t are required");
+	if (strcmp(o->mode, "rate") == 0)
+	{
+		/* rate_load's defaults */
+		if (!size_set)
+			o->size = 1024;
+		if (o->duration <= 0)
+			o->duration = 10;
+		if (o->producers < 1 || o->rate <= 0 || o->idle < 0 || o->warmup_s < 0)
+			die("rate: -p, -r must be positive, -I and -W not negative");
+	}
 	if (o->size < 16)
 		die("-s must be at least 16 (the payload carries a sequence number and a timestamp)");
 }

@@ -483,6 +483,8 @@ main(int argc, char **argv)
 			   "  -X KEY=VALUE   librdkafka setting\n");
 	if (strcmp(o.mode, "drop") == 0)
 		die("drop: only nats_load has it");
+	if (strcmp(o.mode, "rate") == 0)
+		die("rate: bench/suite/rate_load does it for Kafka");
 	if (strcmp(o.mode, "produce") == 0)
 		run_produce();
 	else if (strcmp(o.mode, "consume") == 0)

@@ -14,6 +14,12 @@
  *   latency  js_Publish, one at a time: publish -> ack.
  *   e2e      js_PublishAsync while a push consumer of the stream waits for
  *            the message: publish -> received.
+ *   rate     delete and re-create the stream, then -p producers, one
+ *            connection each, at a steady -r msgs/s in all, js_Publish
+ *            (one in flight per connection): publish -> ack (see
+ *            ratemode.h).  -I idle connections send CONNECT and PING and
+ *            read until PONG first.  For the suite's connections scenario,
+ *            beside bench/suite/rate_load.c.
  *
  * JetStream acknowledges a publish once the message is in its file store's
  * write buffer; it fsyncs on its own timer (every 2 minutes by default;
@@ -23,6 +29,7 @@
 #include <nats/nats.h>
 
 #include "loadgen.h"
+#include "ratemode.h"
 
 static opts_t o;
 static result_t r;
@@ -67,8 +74,9 @@ check(natsStatus s, jsErrCode jerr, const char *what)
 			nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
 }
 
-static void
-connect_js(int async_window)
+/* a connection and its JetStream context; what failed goes to *what */
+static natsStatus
+open_js(natsConnection **ncp, jsCtx **jsp, int async_window, const char **what)
 {
 	char		url[300];
 	jsOptions	jo;
@@ -76,17 +84,20 @@ connect_js(int async_window)
 	natsOptions *no = NULL;
 
 	snprintf(url, sizeof(url), "nats://%s:%d", o.host, o.port);
-	check(natsOptions_Create(&no), 0, "options");
-	check(natsOptions_SetURL(no, url), 0, "options");
+	*what = "options";
+	if ((s = natsOptions_Create(&no)) != NATS_OK || (s = natsOptions_SetURL(no, url)) != NATS_OK)
+		goto out;
 	/*
 	 * one message at a time: send it at once rather than when the client's
 	 * flusher thread gets to it
 	 */
-	if (strcmp(o.mode, "latency") == 0 || strcmp(o.mode, "e2e") == 0)
-		check(natsOptions_SetSendAsap(no, true), 0, "options");
-	s = natsConnection_Connect(&nc, no);
-	check(s, 0, "connect");
-	natsOptions_Destroy(no);
+	if (strcmp(o.mode, "latency") == 0 || strcmp(o.mode, "e2e") == 0 ||
+		strcmp(o.mode, "rate") == 0)
+		if ((s = natsOptions_SetSendAsap(no, true)) != NATS_OK)
+			goto out;
+	*what = "connect";
+	if ((s = natsConnection_Connect(ncp, no)) != NATS_OK)
+		goto out;
 	jsOptions_Init(&jo);
 	jo.Wait = 30000;
 	if (async_window)
@@ -95,8 +106,20 @@ connect_js(int async_window)
 		jo.PublishAsync.AckHandler = ack_cb;
 		jo.PublishAsync.StallWait = 60000;
 	}
-	s = natsConnection_JetStream(&js, nc, &jo);
-	check(s, 0, "JetStream context");
+	*what = "JetStream context";
+	s = natsConnection_JetStream(jsp, *ncp, &jo);
+out:
+	natsOptions_Destroy(no);
+	return s;
+}
+
+static void
+connect_js(int async_window)
+{
+	const char *what = NULL;
+	natsStatus	s = open_js(&nc, &js, async_window, &what);
+
+	check(s, 0, what);
 }
 
 static void
@@ -356,6 +379,71 @@ out:
 	natsSubscription_Destroy(sub);
 }
 
+/* the rate mode: one connection and JetStream context per producer */
+static int
+rate_open(rate_prod_t *p, const char *payload)
+{
+	natsConnection *c = NULL;
+	jsCtx	   *j = NULL;
+	const char *what;
+	natsStatus	s = open_js(&c, &j, 0, &what);
+
+	(void) payload;
+	if (s != NATS_OK)
+	{
+		rate_error(p, "%s: %s", what, natsStatus_GetText(s));
+		if (c)
+			natsConnection_Destroy(c);
+		return -1;
+	}
+	p->conn = c;
+	p->aux = j;
+	return 0;
+}
+
+static int
+rate_send(rate_prod_t *p, const char *payload)
+{
+	jsPubAck   *pa = NULL;
+	jsErrCode	jerr = 0;
+	natsStatus	s = js_Publish(&pa, p->aux, o.topic, payload, o.size, NULL, &jerr);
+
+	if (s != NATS_OK)
+	{
+		rate_error(p, "js_Publish: %s (JetStream error %d)", natsStatus_GetText(s), (int) jerr);
+		return s == NATS_CONNECTION_CLOSED ? -2 : -1;
+	}
+	jsPubAck_Destroy(pa);
+	return 0;
+}
+
+static void
+rate_close(rate_prod_t *p)
+{
+	jsCtx_Destroy(p->aux);
+	natsConnection_Destroy(p->conn);
+}
+
+static int
+run_rate_nats(void)
+{
+	static const rate_ops_t ops = {rate_open, rate_send, rate_close,
+	"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n", "PONG\r\n"};
+	char		what[256];
+
+	connect_js(0);
+	reset_stream();
+	/* only the producers' and the idle connections from here */
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	js = NULL;
+	nc = NULL;
+	snprintf(what, sizeof(what), "cnats %s, %d producer(s), js_Publish (one in flight per connection), "
+			 "%d B, %.0f msgs/s in all", nats_GetVersion(), o.producers, o.size, o.rate);
+	settings(what);
+	return run_rate(&o, &ops, r.settings);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -373,6 +461,12 @@ main(int argc, char **argv)
 		jsCtx_Destroy(js);
 		natsConnection_Destroy(nc);
 		return 0;
+	}
+	if (strcmp(o.mode, "rate") == 0)
+	{
+		s = run_rate_nats();
+		nats_Close();
+		return s;
 	}
 	if (strcmp(o.mode, "produce") == 0)
 		run_produce();

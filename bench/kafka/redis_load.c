@@ -16,10 +16,16 @@
  *   latency  one XADD at a time (its round trip), -n times or -d seconds.
  *   e2e      XADD on one connection while another waits in
  *            XREAD BLOCK for the entry: send -> received by the reader.
+ *   rate     DEL the stream, then -p producers, one connection each, at a
+ *            steady -r msgs/s in all, one XADD in flight per connection:
+ *            send -> its reply (see ratemode.h).  -I idle connections
+ *            send PING and read +PONG first.  For the suite's connections
+ *            scenario, beside bench/suite/rate_load.c.
  */
 #include <hiredis/hiredis.h>
 
 #include "loadgen.h"
+#include "ratemode.h"
 
 static opts_t o;
 static result_t r;
@@ -317,6 +323,88 @@ run_e2e(void)
 	redisFree(rd);
 }
 
+/* the rate mode: one connection and one formatted XADD per producer */
+typedef struct
+{
+	char	   *xadd;
+	size_t		xlen;
+} rate_redis_t;
+
+static int
+rate_open(rate_prod_t *p, const char *payload)
+{
+	struct timeval tv = {10, 0};
+	redisContext *c = redisConnectWithTimeout(o.host, o.port, tv);
+	rate_redis_t *x = calloc(1, sizeof(*x));
+
+	if (!c || c->err)
+	{
+		rate_error(p, "cannot connect to redis at %s:%d: %s", o.host, o.port, c ? c->errstr : "?");
+		if (c)
+			redisFree(c);
+		free(x);
+		return -1;
+	}
+	redisSetTimeout(c, (struct timeval) {60, 0});
+	if (!x)
+		die("out of memory");
+	x->xadd = format_xadd(payload, &x->xlen);
+	p->conn = c;
+	p->aux = x;
+	return 0;
+}
+
+static int
+rate_send(rate_prod_t *p, const char *payload)
+{
+	redisContext *c = p->conn;
+	rate_redis_t *x = p->aux;
+	redisReply *rep;
+
+	(void) payload;				/* formatted into x->xadd */
+	if (redisAppendFormattedCommand(c, x->xadd, x->xlen) != REDIS_OK ||
+		redisGetReply(c, (void **) &rep) != REDIS_OK)
+	{
+		rate_error(p, "redis: %s", c->errstr);
+		return -2;
+	}
+	if (rep->type != REDIS_REPLY_STRING)
+	{
+		rate_error(p, "XADD: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		freeReplyObject(rep);
+		return -1;
+	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+static void
+rate_close(rate_prod_t *p)
+{
+	rate_redis_t *x = p->aux;
+
+	redisFree(p->conn);
+	redisFreeCommand(x->xadd);
+	free(x);
+}
+
+static int
+run_rate_redis(void)
+{
+	static const rate_ops_t ops = {rate_open, rate_send, rate_close, "PING\r\n", "+PONG\r\n"};
+	redisContext *c = connect_redis();
+	size_t		n;
+
+	set_fsync(c);
+	freeReplyObject(cmd(c, "DEL %s", o.topic));
+	redisFree(c);
+	n = strlen(r.settings);
+	snprintf(r.settings + n, sizeof(r.settings) - n,
+			 ", hiredis %d.%d.%d, %d producer(s), one XADD in flight per connection, %d B, %.0f msgs/s in all",
+			 HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, o.producers, o.size, o.rate);
+	return run_rate(&o, &ops, r.settings);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -324,6 +412,8 @@ main(int argc, char **argv)
 			   "  -a FSYNC       everysec or always: CONFIG SET appendfsync first\n");
 	if (strcmp(o.mode, "drop") == 0)
 		die("drop: only nats_load has it");
+	if (strcmp(o.mode, "rate") == 0)
+		return run_rate_redis();
 	if (strcmp(o.mode, "produce") == 0)
 		run_produce();
 	else if (strcmp(o.mode, "consume") == 0)

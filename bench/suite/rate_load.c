@@ -9,7 +9,8 @@
  * -p producers (one rd_kafka_t each, each in its own thread) share the
  * total rate -r evenly; each sends one message every 1/(r/p) seconds
  * (linger.ms=0, keyless, the default partitioner) and serves its delivery
- * reports in between.  Messages sent during the first -W seconds are not
+ * reports in between; a message's latency runs from its scheduled send time
+ * to its delivery report.  Messages sent during the first -W seconds are not
  * counted.  -I opens that many more TCP connections to the broker first,
  * each sends one ApiVersions request and then stays idle until the end.
  * Prints one JSON line (see bench/kafka/loadgen.h), with p99.9.
@@ -135,8 +136,9 @@ producer(void *arg)
 			}
 			now = now_ns();
 		}
+		/* the latency runs from the scheduled send time, as the peers' (ratemode.h) */
 		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, size, NULL, 0,
-							 (void *) (uintptr_t) now_ns()) == -1)
+							 (void *) (uintptr_t) next) == -1)
 		{
 			if (!p->errors++)
 				snprintf(p->error, sizeof(p->error), "produce: %s", rd_kafka_err2str(rd_kafka_last_error()));

@@ -17,6 +17,7 @@ see bench/README.md.  As root.  Steps (SCENARIOS picks some):
   producers8   8 producers at once, 100 B and 1 KiB, acks=1 and all
   partitions   one topic of 1,000 partitions against one of 1
   connections  50 active producers with and without 1,000 idle connections
+               (nagare, Redis always, NATS JetStream)
   queue        a plain-table queue (INSERT / DELETE ... SKIP LOCKED) against
                nagare.send() / nagare.consume() from SQL
   isolation    steady producers with and without a consumer catching up
@@ -446,15 +447,28 @@ def sc_partitions(b):
 
 
 def sc_connections(b):
-    log("connections: 50 active producers, with and without 1,000 idle connections")
+    """nagare (rate_load, librdkafka), Redis Streams (appendfsync always) and
+    NATS JetStream (redis_load / nats_load rate: one message in flight per
+    connection), each alone and beside 1,000 idle connections; each row's
+    ratio is against nagare with the same number of idle connections"""
+    log("connections: 50 active producers, with and without 1,000 idle connections (nagare, Redis, NATS)")
     sql("SELECT nagare.create_topic('conns', 1)")
+    title = ("50 producers at a steady 5,000 msgs/s in all (1 KiB; nagare acks=all, Redis appendfsync always, "
+             "NATS JetStream), beside N idle connections")
+    common = ["-t", "conns", "-p", "50", "-r", "5000", "-s", "1024", "-d", str(max(3, DURATION)), "-W", "1"]
     for run in range(RUNS):
         for idle in (0, 1000):
-            r = measure_retry([[f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "conns", "-p", "50",
-                                "-r", "5000", "-s", "1024", "-a", "all", "-d", str(max(3, DURATION)), "-W", "1",
-                                "-I", str(idle)]], "nagare", timeout=90)
-            table_add("connections", "50 producers at a steady 5,000 msgs/s in all (1 KiB, acks=all), beside N idle connections",
-                      f"nagare, 50 active + {idle:,} idle", "nagare", r, idle, ratio="latency")
+            for sysname in ("nagare", "redis", "nats"):
+                if sysname == "nagare":
+                    cmd = [f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-a", "all"]
+                    label, order = f"nagare, 50 active + {idle:,} idle", idle
+                else:
+                    cmd = [f"{b}/{sysname}_load", "rate", "-H", f"127.0.0.1:{PORTS[sysname]}",
+                           "-a", "always" if sysname == "redis" else "default"]
+                    label = f"{'Redis always' if sysname == 'redis' else 'NATS JetStream'}, 50 active + {idle:,} idle"
+                    order = ORD[sysname] * 1000 + idle      # after nagare's rows
+                r = measure_retry([cmd + common + ["-I", str(idle)]], sysname, timeout=90)
+                table_add("connections", title, label, sysname, r, order, ratio="latency", group=idle)
 
 
 def pgbench(script, clients, seconds, msgs_per_tx):
@@ -587,16 +601,30 @@ def sc_isolation(b):
                 "-s", "1024", "-a", "all", "-d", str(secs), "-W", "1"]
     title = (f"4 producers at a steady 4,000 msgs/s (1 KiB, acks=all) for {secs:g} s, alone and while one consumer "
              f"reads {size / 1e9:.1f} GB of evicted segments from offset 0")
+    # the cold consumer as the broker reads for it (small direct reads of
+    # what is not cached), as it would through the page cache, and warm
+    variants = [("producers + cold catch-up consumer", True, None),
+                ("producers + cold consumer, read through the page cache (nagare.cold_read_size = 0)", True, "0"),
+                ("producers + warm consumer (control: same reads from the page cache)", False, None)]
     for run in range(RUNS):
         r = measure_retry([rate_cmd], "nagare", timeout=120)
         table_add("isolation", title, "producers alone", "nagare", r, 0, ratio="latency")
-        for cold in (True, False):
+        for order, (label, cold, cold_read_size) in enumerate(variants, 1):
+            if cold_read_size is not None:
+                set_nagare_conf("cold_read_size", cold_read_size)
             r = with_consumer(b, rate_cmd, n, cold)
-            table_add("isolation", title, "producers + cold catch-up consumer" if cold else
-                      "producers + warm consumer (control: same reads from the page cache)",
-                      "nagare", r, 1 if cold else 2, ratio="latency")
-            log(f"    {'cold' if cold else 'warm'} consumer read {r['consumer_mb_per_s']} MB/s in "
-                f"{r['consumer_passes']} pass(es); cached at each pass start: {r['cached_fraction_at_pass_start']}")
+            if cold_read_size is not None:
+                set_nagare_conf("cold_read_size", None)
+            table_add("isolation", title, label, "nagare", r, order, ratio="latency")
+            log(f"    {label}: the consumer read {r['consumer_mb_per_s']} MB/s in {r['consumer_passes']} "
+                f"pass(es); cached at each pass start: {r['cached_fraction_at_pass_start']}")
+
+
+def set_nagare_conf(name, value):
+    """ALTER SYSTEM SET nagare.<name> (RESET when value is None), reloaded"""
+    sql(f"ALTER SYSTEM RESET nagare.{name}" if value is None else f"ALTER SYSTEM SET nagare.{name} = '{value}'")
+    sql("SELECT pg_reload_conf()")
+    time.sleep(0.5)             # the broker reloads at its next loop turn
 
 
 def warm(topic):
@@ -747,7 +775,7 @@ def print_tables():
                 print(f"    ! {e}")
         for s in rows:
             if s.get("consumer_mb_per_s"):
-                print(f"  ({s['label']}: the consumer read {s['consumer_mb_per_s']} MB/s, median of the runs)")
+                print(f"  ({s['label']}: the consumer read {s['consumer_mb_per_s']:,.1f} MB/s, median of the runs)")
     out["summary"] = summ
     return summ
 
@@ -968,7 +996,7 @@ def markdown(path):
                      f"{fmt(r['cli_us_per_msg'], 2)} | {(fmt(r['ratio'], 2) + 'x') if r.get('ratio') else '-'} |")
         for r in t["rows"]:
             if r.get("consumer_mb_per_s"):
-                o.append(f"\n{r['label']}: the consumer read {r['consumer_mb_per_s']} MB/s (median of the runs).")
+                o.append(f"\n{r['label']}: the consumer read {r['consumer_mb_per_s']:,.1f} MB/s (median of the runs).")
         o.append("")
     o += ["### Goals (measured, not asserted)", "", "| goal | measured | |", "|---|---|---|"]
     for g in d.get("goals", []):
