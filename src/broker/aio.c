@@ -41,6 +41,14 @@
 #define AIO_RING_ENTRIES	256
 #define AIO_MAX_IOV			NAGARE_AIO_MAX_IOV
 
+/*
+ * Most bytes one io_uring sendmsg sends.  The copy into the socket (and on
+ * loopback the receiver's side of TCP too) runs in the loop's thread: a
+ * large Fetch response goes out in pieces, and other connections are served
+ * between them rather than waiting for a whole megabyte or more.
+ */
+#define AIO_SEND_PIECE		(128 * 1024)
+
 typedef enum AioOpKind
 {
 	AIO_WRITEV,
@@ -69,6 +77,7 @@ typedef struct AioOp
 	size_t		len;			/* RECV, READ, PREAD */
 	struct msghdr msg;			/* SENDMSG (io_uring reads it at submit) */
 	struct iovec iov[AIO_MAX_IOV];
+	struct iovec piece[AIO_MAX_IOV];	/* SENDMSG: what msg sends of iov */
 } AioOp;
 
 /* plain back end: operations parked on a socket until it is ready */
@@ -381,11 +390,24 @@ op_start(AioOp *op)
 				io_uring_prep_read(sqe, op->fd, op->buf, op->len, op->offset);
 				break;
 			case AIO_SENDMSG:
-				memset(&op->msg, 0, sizeof(op->msg));
-				op->msg.msg_iov = &op->iov[op->first];
-				op->msg.msg_iovlen = op->iovcnt - op->first;
-				io_uring_prep_sendmsg(sqe, op->fd, &op->msg, MSG_NOSIGNAL);
-				break;
+				{
+					size_t		left = AIO_SEND_PIECE;
+					int			n = 0;
+
+					/* the next AIO_SEND_PIECE bytes of iov */
+					for (int i = op->first; i < op->iovcnt && left > 0; i++)
+					{
+						op->piece[n] = op->iov[i];
+						op->piece[n].iov_len = Min(op->piece[n].iov_len, left);
+						left -= op->piece[n].iov_len;
+						n++;
+					}
+					memset(&op->msg, 0, sizeof(op->msg));
+					op->msg.msg_iov = op->piece;
+					op->msg.msg_iovlen = n;
+					io_uring_prep_sendmsg(sqe, op->fd, &op->msg, MSG_NOSIGNAL);
+					break;
+				}
 		}
 		io_uring_sqe_set_data(sqe, op);
 	}
