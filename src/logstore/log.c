@@ -96,6 +96,8 @@ static dlist_head touched = DLIST_STATIC_INIT(touched);
 static dlist_head dirty_segments = DLIST_STATIC_INIT(dirty_segments);
 static dlist_head rolled_segments = DLIST_STATIC_INIT(rolled_segments);
 static bool nagare_dir_dirty = false;
+/* Partitions whose directory gained entries since the last fsync round */
+static dlist_head dirty_dirs = DLIST_STATIC_INIT(dirty_dirs);
 
 /* group sync state */
 static int	sync_inflight = 0;
@@ -880,6 +882,16 @@ segment_close_files(LogSegment *seg)
 	seg->log_fd = seg->index_fd = seg->timeindex_fd = -1;
 }
 
+/* The partition's directory gained entries: fsync it in the next round */
+static void
+mark_dir_dirty(LogPartition *lp)
+{
+	if (lp->dir_dirty)
+		return;
+	lp->dir_dirty = true;
+	dlist_push_tail(&dirty_dirs, &lp->dir_dirty_node);
+}
+
 static void
 ensure_partition_dir(LogPartition *lp)
 {
@@ -890,7 +902,7 @@ ensure_partition_dir(LogPartition *lp)
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", lp->dir)));
 	lp->dir_exists = true;
-	lp->dir_dirty = true;
+	mark_dir_dirty(lp);
 	nagare_dir_dirty = true;
 }
 
@@ -908,7 +920,7 @@ segment_new(LogPartition *lp, int64 base_offset)
 	pg_atomic_write_u64(&lp->shared->sync_base, NAGARE_NO_SYNC_BASE);
 	ensure_partition_dir(lp);
 	segment_open_files(lp, seg, true);
-	lp->dir_dirty = true;
+	mark_dir_dirty(lp);
 	partition_add_segment(lp, seg);
 	return seg;
 }
@@ -1283,8 +1295,6 @@ bool
 nagare_log_start_sync(uint64 target)
 {
 	dlist_mutable_iter iter;
-	HASH_SEQ_STATUS status;
-	LogPartition *lp;
 
 	if (sync_running)
 		return false;
@@ -1317,17 +1327,16 @@ nagare_log_start_sync(uint64 target)
 		fsync_fname(NAGARE_DIR, true);
 		nagare_dir_dirty = false;
 	}
-	hash_seq_init(&status, log_hash);
-	while ((lp = hash_seq_search(&status)) != NULL)
+	dlist_foreach_modify(iter, &dirty_dirs)
 	{
-		if (lp->dir_dirty)
-		{
-			fsync_fname(lp->dir, true);
-			lp->dir_dirty = false;
-			if (lp->nsegs > 0)
-				pg_atomic_write_u64(&lp->shared->sync_base,
-									(uint64) lp->segs[lp->nsegs - 1]->base_offset);
-		}
+		LogPartition *lp = dlist_container(LogPartition, dir_dirty_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		lp->dir_dirty = false;
+		fsync_fname(lp->dir, true);
+		if (lp->nsegs > 0)
+			pg_atomic_write_u64(&lp->shared->sync_base,
+								(uint64) lp->segs[lp->nsegs - 1]->base_offset);
 	}
 
 	sync_done(NULL, 0);
@@ -1541,6 +1550,8 @@ partition_remove(LogPartition *lp)
 		hash_search(nagare_partition_hash, &lp->key, HASH_REMOVE, NULL);
 	LWLockRelease(nagare_shared->registry_lock);
 
+	if (lp->dir_dirty)
+		dlist_delete(&lp->dir_dirty_node);	/* the directory is gone */
 	pfree(lp->segs);
 	hash_search(log_hash, &lp->key, HASH_REMOVE, NULL);
 }
