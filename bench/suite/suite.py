@@ -198,6 +198,23 @@ def stop_servers():
                 p.kill()
 
 
+def settle(timeout=120):
+    """Wait until nagare's ingest worker has decoded the WAL written so far.
+    The cluster runs with wal_level = logical, and the worker decodes all of
+    the WAL (the queue scenario's pgbench writes a lot of it), so that its
+    decoding of one scenario's WAL does not overlap the next measurement."""
+    target = sql("SELECT pg_current_wal_lsn()")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if sql(f"SELECT coalesce(bool_and(confirmed_flush_lsn >= '{target}'), true) FROM nagare.ingest") == "t":
+            break
+        time.sleep(0.2)
+    else:
+        log(f"    the ingest worker did not reach {target} in {timeout} s; going on")
+    if time.monotonic() - t0 > 1:
+        log(f"    waited {time.monotonic() - t0:.0f} s for the ingest worker to decode the WAL so far")
+
+
 def pin(system, cpus):
     snap = kbench.snapshot()
     for pid in kbench.tree(snap, server_pid(system)):
@@ -943,6 +960,7 @@ def main():
         start_servers()
         try:
             for s in own:
+                settle()
                 t0 = time.time()
                 globals()["sc_" + s](b)
                 log(f"    {s}: {round(time.time() - t0)} s")
