@@ -284,17 +284,13 @@ nagare_aio_recv(int fd, void *buf, size_t len, NagareAioCallback cb, void *arg)
 	op_start(op);
 }
 
-/*
- * Read up to len bytes of a file at offset; the result is the count (short
- * only at end of file).  With io_uring a read that misses the page cache
- * runs in the kernel's worker threads: the loop goes on meanwhile.
- */
-void
-nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback cb, void *arg)
+static void
+read_start(AioOpKind kind, int fd, void *buf, size_t len, off_t offset,
+		   NagareAioCallback cb, void *arg)
 {
 	AioOp	   *op = op_alloc();
 
-	op->kind = AIO_READ;
+	op->kind = kind;
 	op->fd = fd;
 	op->buf = buf;
 	op->len = len;
@@ -302,6 +298,17 @@ nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback c
 	op->cb = cb;
 	op->arg = arg;
 	op_start(op);
+}
+
+/*
+ * Read up to len bytes of a file at offset; the result is the count (short
+ * only at end of file).  With io_uring a read that misses the page cache
+ * runs in the kernel's workers: the loop goes on meanwhile.
+ */
+void
+nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback cb, void *arg)
+{
+	read_start(AIO_READ, fd, buf, len, offset, cb, arg);
 }
 
 /*
@@ -313,16 +320,7 @@ nagare_aio_read(int fd, void *buf, size_t len, off_t offset, NagareAioCallback c
 void
 nagare_aio_pread(int fd, void *buf, size_t len, off_t offset, NagareAioCallback cb, void *arg)
 {
-	AioOp	   *op = op_alloc();
-
-	op->kind = AIO_PREAD;
-	op->fd = fd;
-	op->buf = buf;
-	op->len = len;
-	op->offset = offset;
-	op->cb = cb;
-	op->arg = arg;
-	op_start(op);
+	read_start(AIO_PREAD, fd, buf, len, offset, cb, arg);
 }
 
 /* Send all of iov (short sends are continued); never raises SIGPIPE */
