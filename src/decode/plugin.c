@@ -33,6 +33,7 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "funcapi.h"
+#include "libpq/pqformat.h"
 #include "catalog/pg_type.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
@@ -65,32 +66,16 @@ typedef struct PluginState
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
-static void
-put_int32(StringInfo out, int32 v)
-{
-	uint32		n = pg_hton32((uint32) v);
-
-	appendBinaryStringInfo(out, (char *) &n, 4);
-}
-
-static void
-put_int64(StringInfo out, int64 v)
-{
-	uint64		n = pg_hton64((uint64) v);
-
-	appendBinaryStringInfo(out, (char *) &n, 8);
-}
-
 /* a string: int32 length (-1 null), bytes */
 static void
 put_str(StringInfo out, const char *s)
 {
 	if (s == NULL)
 	{
-		put_int32(out, -1);
+		pq_sendint32(out, (uint32) -1);
 		return;
 	}
-	put_int32(out, (int32) strlen(s));
+	pq_sendint32(out, (uint32) strlen(s));
 	appendBinaryStringInfoNT(out, s, strlen(s));
 }
 
@@ -393,10 +378,10 @@ plugin_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr com
 		return;
 	OutputPluginPrepareWrite(ctx, true);
 	appendStringInfoChar(ctx->out, NAGARE_DECODE_COMMIT);
-	put_int64(ctx->out, (int64) commit_lsn);
-	put_int64(ctx->out, (int64) txn->end_lsn);
-	put_int64(ctx->out, (int64) txn->xact_time.commit_time);
-	put_int32(ctx->out, (int32) txn->xid);
+	pq_sendint64(ctx->out, (uint64) commit_lsn);
+	pq_sendint64(ctx->out, (uint64) txn->end_lsn);
+	pq_sendint64(ctx->out, (uint64) txn->xact_time.commit_time);
+	pq_sendint32(ctx->out, (uint32) txn->xid);
 	OutputPluginWrite(ctx, true);
 }
 

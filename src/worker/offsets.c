@@ -21,8 +21,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
-#include "port/pg_bswap.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -76,30 +76,6 @@ static const char offset_delete_sql[] =
 " WHERE group_id = $1::jsonb->>'g' AND topic = $1::jsonb->>'t' "
 "   AND partition IN (SELECT jsonb_array_elements_text($1::jsonb->'p')::integer)";
 
-static void
-append_int16(StringInfo s, int16 v)
-{
-	uint16		n = pg_hton16((uint16) v);
-
-	appendBinaryStringInfo(s, (char *) &n, 2);
-}
-
-static void
-append_int32(StringInfo s, int32 v)
-{
-	uint32		n = pg_hton32((uint32) v);
-
-	appendBinaryStringInfo(s, (char *) &n, 4);
-}
-
-static void
-append_int64(StringInfo s, int64 v)
-{
-	uint64		n = pg_hton64((uint64) v);
-
-	appendBinaryStringInfo(s, (char *) &n, 8);
-}
-
 /* The rows of an OffsetFetch job, in the result format of shmem.h */
 static void
 fetch_rows(Job *job)
@@ -112,7 +88,7 @@ fetch_rows(Job *job)
 	ret = SPI_execute_with_args(fetch_sql, 1, &type, &arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read committed offsets: %s", SPI_result_code_string(ret));
-	append_int32(&job->result, (int32) SPI_processed);
+	pq_sendint32(&job->result, (uint32) SPI_processed);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -121,19 +97,19 @@ fetch_rows(Job *job)
 		char	   *topic = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 		Datum		meta;
 
-		append_int16(&job->result, (int16) strlen(topic));
+		pq_sendint16(&job->result, (uint16) strlen(topic));
 		appendBinaryStringInfo(&job->result, topic, strlen(topic));
-		append_int32(&job->result, DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull)));
-		append_int64(&job->result, DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
-		append_int32(&job->result, DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
+		pq_sendint32(&job->result, (uint32) DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull)));
+		pq_sendint64(&job->result, (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)));
+		pq_sendint32(&job->result, (uint32) DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
 		meta = SPI_getbinval(tup, desc, 5, &isnull);
 		if (isnull)
-			append_int32(&job->result, -1);
+			pq_sendint32(&job->result, (uint32) -1);
 		else
 		{
 			char	   *m = TextDatumGetCString(meta);
 
-			append_int32(&job->result, (int32) strlen(m));
+			pq_sendint32(&job->result, (uint32) strlen(m));
 			appendBinaryStringInfo(&job->result, m, strlen(m));
 		}
 	}
@@ -233,14 +209,14 @@ do_each(void *set)
 								  "WHERE length(group_id) <= 255 ORDER BY 1", true, 0);
 				if (ret != SPI_OK_SELECT)
 					elog(ERROR, "could not list consumer groups: %s", SPI_result_code_string(ret));
-				append_int32(&job->result, (int32) SPI_processed);
+				pq_sendint32(&job->result, (uint32) SPI_processed);
 				for (uint64 r = 0; r < SPI_processed; r++)
 				{
 					bool		isnull;
 					char	   *g = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
 																	 SPI_tuptable->tupdesc, 1, &isnull));
 
-					append_int16(&job->result, (int16) strlen(g));
+					pq_sendint16(&job->result, (uint16) strlen(g));
 					appendBinaryStringInfo(&job->result, g, strlen(g));
 				}
 				break;
@@ -252,7 +228,7 @@ do_each(void *set)
 				if (ret != SPI_OK_DELETE)
 					elog(ERROR, "could not delete committed offsets: %s",
 						 SPI_result_code_string(ret));
-				append_int32(&job->result, (int32) SPI_processed);
+				pq_sendint32(&job->result, (uint32) SPI_processed);
 				break;
 			default:
 				elog(ERROR, "unknown job kind %u", job->kind);
