@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_alloc.h
- *	  The KafkaAllocator the fuzz targets pass to the codec.
+ *	  The KafkaAllocator the fuzz targets pass to the codec, and the
+ *	  targets' assertion (FUZZ_ASSERT: abort, so the fuzzer reports it).
  *
  * malloc() underneath, plus accounting that turns the codec's memory
  * promises into crashes the fuzzer can report:
@@ -28,6 +29,16 @@
 #include <string.h>
 
 #include "kafka/codec.h"
+
+/* Unlike assert(), kept in every build */
+#define FUZZ_ASSERT(cond) \
+	do { \
+		if (!(cond)) \
+		{ \
+			fprintf(stderr, "assertion failed: %s (line %d)\n", #cond, __LINE__); \
+			abort(); \
+		} \
+	} while (0)
 
 #define FUZZ_ALLOC_LIVE_MAX		(16 * 1024 * 1024)
 #define FUZZ_ALLOC_PREFIX		16	/* keeps the user pointer 16-aligned */

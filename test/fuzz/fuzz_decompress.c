@@ -34,15 +34,6 @@
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "assertion failed: %s (line %d)\n", #cond, __LINE__); \
-			abort(); \
-		} \
-	} while (0)
-
 static void
 release(uint8_t *p)
 {

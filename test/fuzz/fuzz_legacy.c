@@ -57,15 +57,6 @@
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_ASSERT(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "assertion failed: %s (line %d)\n", #cond, __LINE__); \
-			abort(); \
-		} \
-	} while (0)
-
 static void *
 xmalloc(size_t size)
 {
