@@ -867,6 +867,16 @@ def print_phys():
               f"p99 {q.get('tcp_rtt_p99_us')} us, p99.9 {q.get('tcp_rtt_p999_us')} us")
 
 
+def save(fig, path):
+    """the chart as path.svg (returned) and path.png"""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path + ".svg")
+    fig.savefig(path + ".png", dpi=72)
+    plt.close(fig)
+    return path + ".svg"
+
+
 def charts(summ, base):
     try:
         import matplotlib
@@ -893,12 +903,7 @@ def charts(summ, base):
             ax.tick_params(labelsize=7)
             ax.set_xlim(0, max(vals + [1]) * 1.3)
         axes[-1].set_xlabel("messages per second (median of the runs; bars: range)")
-        fig.tight_layout()
-        f = base + "-throughput.svg"
-        fig.savefig(f)
-        fig.savefig(base + "-throughput.png", dpi=72)
-        files.append(f)
-        plt.close(fig)
+        files.append(save(fig, base + "-throughput"))
     lat = [(n, t) for n, t in summ.items() if t["ratio"] == "latency"]
     if lat:
         fig, axes = plt.subplots(len(lat), 1, figsize=(9, 1.0 + 0.42 * sum(len(t["rows"]) for _, t in lat) + 0.5 * len(lat)))
@@ -916,12 +921,7 @@ def charts(summ, base):
             ax.tick_params(labelsize=7)
         axes[0].legend(fontsize=7, loc="lower right")
         axes[-1].set_xlabel("latency, ms (log scale; median of the runs' percentiles)")
-        fig.tight_layout()
-        f = base + "-latency.svg"
-        fig.savefig(f)
-        fig.savefig(base + "-latency.png", dpi=72)
-        files.append(f)
-        plt.close(fig)
+        files.append(save(fig, base + "-latency"))
     return files
 
 
