@@ -27,12 +27,7 @@ plan skip_all => 'kafka-python (Debian python3-kafka) is not installed'
   if system("$python -c 'import kafka' 2>/dev/null") != 0;
 my $have_confluent = system("$python -c 'import confluent_kafka' 2>/dev/null") == 0;
 
-my $kport = PostgreSQL::Test::Cluster::get_free_port();
-my $node = nagare_node('produce', conf => qq{
-nagare.listen_addresses = '127.0.0.1'
-nagare.port = $kport
-});
-$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $kport/);
+my ($node, $kport) = kafka_node('produce');
 
 sub run_tap_script
 {
@@ -47,19 +42,9 @@ sub run_tap_script
 	like($stdout, qr/^1\.\.\d+$/m, "$label: the script ran to its end");
 }
 
-# wait until the broker's topic map has the topic (the worker publishes it)
-sub wait_topic
-{
-	my ($topic) = @_;
-	ok(wait_until(sub {
-		my $out = `kcat -b 127.0.0.1:$kport -L -t $topic 2>/dev/null`;
-		return defined $out && $out =~ /topic "$topic" with/;
-	}), "Metadata shows topic $topic");
-}
-
 $node->safe_psql('postgres',
 	q{SELECT nagare.create_topic('wire_uring', 2, '{"max.message.bytes": 5000}')});
-wait_topic('wire_uring');
+wait_kafka_topic($kport, 'wire_uring');
 run_tap_script('io_uring', 'test/interop/kafka_produce_wire.py', '127.0.0.1', $kport, 'wire_uring');
 
 $node->append_conf('postgresql.conf', "nagare.io_method = plain\n");
@@ -67,7 +52,7 @@ $node->restart;
 wait_broker_ready($node);
 $node->safe_psql('postgres',
 	q{SELECT nagare.create_topic('wire_plain', 2, '{"max.message.bytes": 5000}')});
-wait_topic('wire_plain');
+wait_kafka_topic($kport, 'wire_plain');
 run_tap_script('plain', 'test/interop/kafka_produce_wire.py', '127.0.0.1', $kport, 'wire_plain');
 is($node->safe_psql('postgres',
 	q{SELECT count(*) FROM nagare.consume('wire_plain', 0, 0, 1000)}), '214',
@@ -79,7 +64,7 @@ SKIP:
 	skip 'confluent-kafka (Debian python3-confluent-kafka) is not installed', 1
 	  unless $have_confluent;
 	$node->safe_psql('postgres', q{SELECT nagare.create_topic('crash', 1)});
-	wait_topic('crash');
+	wait_kafka_topic($kport, 'crash');
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	for my $round (1 .. 3)
 	{
@@ -123,7 +108,7 @@ SKIP:
 # restart (the state comes from producer.snapshot) and a crash (from the
 # segments)
 $node->safe_psql('postgres', q{SELECT nagare.create_topic('idem', 1)});
-wait_topic('idem');
+wait_kafka_topic($kport, 'idem');
 my $state = PostgreSQL::Test::Utils::tempdir() . '/idem.json';
 run_tap_script('idempotent', 'test/interop/kafka_idempotent_wire.py', '127.0.0.1', $kport, 'idem', 'first', $state);
 $node->restart;

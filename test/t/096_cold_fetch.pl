@@ -28,15 +28,11 @@ plan skip_all => 'confluent-kafka (Debian python3-confluent-kafka) is not instal
 my ($kmajor, $kminor) = (uname())[2] =~ /^(\d+)\.(\d+)/;
 my $cachestat = $kmajor > 6 || ($kmajor == 6 && $kminor >= 5);
 
-my $kport = PostgreSQL::Test::Cluster::get_free_port();
-my $bootstrap = "127.0.0.1:$kport";
 # 5000 is rounded up to 8192: most batches take several direct reads
-my $node = nagare_node('cold', conf => qq{
-nagare.listen_addresses = '127.0.0.1'
-nagare.port = $kport
+my ($node, $kport) = kafka_node('cold', conf => qq{
 nagare.cold_read_size = 5000
 });
-$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $kport/);
+my $bootstrap = "127.0.0.1:$kport";
 
 my $script = 'test/interop/cold_fetch.py';
 my $count = 3000;
@@ -75,10 +71,7 @@ sub read_back
 
 $node->safe_psql('postgres',
 	q{SELECT nagare.create_topic('cold', 1, '{"segment.bytes": "1048576", "retention.ms": "-1"}')});
-ok(wait_until(sub {
-	my $out = `kcat -b $bootstrap -L -t cold 2>/dev/null`;
-	return defined $out && $out =~ /topic "cold" with/;
-}), 'Metadata shows topic cold');
+wait_kafka_topic($kport, 'cold');
 run_script('produce', 'produce', $bootstrap, 'cold', $count);
 my $dir = $node->data_dir . '/' .
   $node->safe_psql('postgres', q{SELECT directory FROM nagare.partitions WHERE topic = 'cold'});

@@ -65,14 +65,10 @@ sub avail { my ($c) = @_; return $clients{$c}{avail} }
 
 # ---------------------------------------------------------------- server
 
-my $kport = PostgreSQL::Test::Cluster::get_free_port();
-my $boot = "127.0.0.1:$kport";
-my $node = nagare_node('interop', conf => qq{
-nagare.listen_addresses = '127.0.0.1'
-nagare.port = $kport
+my ($node, $kport) = kafka_node('interop', conf => qq{
 log_min_messages = info
 });
-$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $kport/);
+my $boot = "127.0.0.1:$kport";
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 
 # What the broker serves: { api key => [min, max] }

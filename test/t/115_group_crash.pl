@@ -42,15 +42,11 @@ my $rounds = $ENV{NAGARE_GROUP_CRASH_ROUNDS} // 3;
 my $NP = 4;
 my $SESSION = 3000;
 
-my $kport = PostgreSQL::Test::Cluster::get_free_port();
-my $boot = "127.0.0.1:$kport";
-my $node = nagare_node('gcrash', conf => qq{
-nagare.listen_addresses = '127.0.0.1'
-nagare.port = $kport
+my ($node, $kport) = kafka_node('gcrash', conf => qq{
 nagare.group_min_session_timeout = 1000
 nagare.group_initial_rebalance_delay = 500
 });
-$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $kport/);
+my $boot = "127.0.0.1:$kport";
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $t_start = time();
 

@@ -22,6 +22,8 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(
   nagare_node
+  kafka_node
+  wait_kafka_topic
   output_plugin_allowlist
   wait_broker_ready
   broker_pid
@@ -71,6 +73,29 @@ EOC
 	$node->safe_psql('postgres', 'CREATE EXTENSION nagare');
 	wait_broker_ready($node);
 	return $node;
+}
+
+# A nagare_node() whose Kafka listener is on 127.0.0.1 at a free port,
+# listening; returns ($node, $port).  %opts as nagare_node's.
+sub kafka_node
+{
+	my ($name, %opts) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $node = nagare_node($name, %opts,
+		conf => "nagare.listen_addresses = '127.0.0.1'\nnagare.port = $port\n" . ($opts{conf} // ''));
+	$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $port/);
+	return ($node, $port);
+}
+
+# Pass when Metadata (kcat) shows the topic on the listener at port: the
+# broker learns topics from the nagare worker, a moment after they commit.
+sub wait_kafka_topic
+{
+	my ($port, $topic) = @_;
+	Test::More::ok(wait_until(sub {
+		my $out = `kcat -b 127.0.0.1:$port -L -t $topic 2>/dev/null`;
+		return defined $out && $out =~ /topic "$topic" with/;
+	}), "Metadata shows topic $topic");
 }
 
 # Does this PostgreSQL have output_plugin_libraries (15.19 and later)?
