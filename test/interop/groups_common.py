@@ -52,9 +52,10 @@ class Events:
         self.f.flush()
 
 
-def parse():
-    if len(sys.argv) != 4 or sys.argv[2] != "member":
-        sys.stderr.write("usage: %s HOST:PORT member JSON|@FILE\n" % sys.argv[0])
+def parse(commands=("member",)):
+    """HOST:PORT COMMAND JSON|@FILE -> (host:port, command, arguments)"""
+    if len(sys.argv) != 4 or sys.argv[2] not in commands:
+        sys.stderr.write("usage: %s HOST:PORT %s JSON|@FILE\n" % (sys.argv[0], "|".join(commands)))
         sys.exit(2)
     arg = sys.argv[3]
     if arg.startswith("@"):
@@ -62,7 +63,7 @@ def parse():
             args = json.load(f)
     else:
         args = json.loads(arg)
-    return sys.argv[1], args
+    return sys.argv[1], sys.argv[2], args
 
 
 class Stop:

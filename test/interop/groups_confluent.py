@@ -29,15 +29,9 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from groups_common import Events, Stop
+from groups_common import Events, Stop, parse
 
-boot, cmd = sys.argv[1], sys.argv[2]
-arg = sys.argv[3]
-if arg.startswith("@"):
-    with open(arg[1:]) as f:
-        args = json.load(f)
-else:
-    args = json.loads(arg)
+boot, cmd, args = parse(("member", "lag", "describe", "commit", "join_bad"))
 
 
 def out(obj):

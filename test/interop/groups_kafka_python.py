@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata
 
 from groups_common import Events, Stop, parse
 
-boot, args = parse()
+boot, _, args = parse()
 ev = Events(args["events"], "kafka_python")
 stop = Stop(args.get("seconds", 600))
 topic = args["topic"]
