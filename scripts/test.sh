@@ -18,7 +18,8 @@
 # run as root.  It ends with one line "N passed, M failed" and exits non-zero
 # when anything failed.
 #
-# Environment: FUZZ_SECONDS, NAGARE_TEST_PHASES (e.g. "codec regress tap").
+# Environment: FUZZ_SECONDS, NAGARE_TEST_PHASES (e.g. "codec regress tap"),
+# NAGARE_TAP_TESTS (a subset of test/t, e.g. "test/t/110_consumer_groups.pl").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,7 @@ if [ "$(id -u)" -eq 0 ]; then
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
   chown -R postgres: "$work"
-  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' scripts/test.sh"
+  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' NAGARE_TAP_TESTS='${NAGARE_TAP_TESTS:-}' scripts/test.sh"
   rc=$?
   # keep logs of failures where CI can show them
   if [ $rc -ne 0 ]; then
@@ -131,7 +132,11 @@ run_regress() {
 
 run_tap() {
   local out rc
-  out=$(make -s tapcheck PROVE_FLAGS="--timer" 2>&1); rc=$?
+  if [ -n "${NAGARE_TAP_TESTS:-}" ]; then
+    out=$(make -s tapcheck PROVE_FLAGS="--timer" PROVE_TESTS="$NAGARE_TAP_TESTS" 2>&1); rc=$?
+  else
+    out=$(make -s tapcheck PROVE_FLAGS="--timer" 2>&1); rc=$?
+  fi
   echo "$out"
   local tests f
   tests=$(echo "$out" | sed -n 's/.*Tests=\([0-9]\+\).*/\1/p' | tail -1)
