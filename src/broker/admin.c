@@ -34,11 +34,11 @@
 
 #include "broker/admin.h"
 #include "broker/kafka_api.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "logstore/log.h"
-#include "logstore/topicconfig.h"
+#include "topic/config.h"
 #include "nagare.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 
 #define ADMIN_DEFAULT_TIMEOUT_MS 30000
 

@@ -46,7 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "broker/aio.h"
+#include "aio/aio.h"
 #include "broker/admin.h"
 #include "broker/fetch.h"
 #include "broker/group.h"
@@ -54,7 +54,7 @@
 #include "broker/produce.h"
 #include "broker/producers.h"
 #include "kafka/record.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "logstore/log.h"
 #include "nagare.h"
 #include "queue/queue.h"

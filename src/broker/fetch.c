@@ -57,10 +57,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "broker/aio.h"
+#include "aio/aio.h"
 #include "broker/fetch.h"
 #include "broker/kafka_api.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
 #include "nagare.h"

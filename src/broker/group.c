@@ -58,7 +58,7 @@
 
 #include "broker/group.h"
 #include "broker/kafka_api.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "nagare.h"
 #include "queue/jobring.h"
 #include "shmem.h"

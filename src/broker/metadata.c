@@ -24,7 +24,7 @@
 
 #include "broker/admin.h"
 #include "broker/kafka_api.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "nagare.h"
 
 static int32 node_list[1] = {NAGARE_NODE_ID};

@@ -3,7 +3,7 @@
  * net.c
  *	  Kafka client connections of the broker: listeners, framing, responses.
  *
- * Everything here runs in the broker's loop through aio.c: accepts, receives
+ * Everything here runs in the broker's loop through aio/aio.c: accepts, receives
  * and sends are io_uring operations (or, with the plain I/O method,
  * non-blocking calls driven by epoll), and their completions call back into
  * this file.  Nothing blocks.
@@ -43,7 +43,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "broker/aio.h"
+#include "aio/aio.h"
 #include "broker/net.h"
 #include "nagare.h"
 

@@ -45,7 +45,7 @@
 #include "broker/kafka_api.h"
 #include "broker/produce.h"
 #include "broker/producers.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "kafka/legacy.h"
 #include "kafka/record.h"
 #include "queue/queue.h"

@@ -67,7 +67,7 @@
 #include "nagare.h"
 #include "queue/queue.h"
 #include "shmem.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "sql/send.h"
 
 /* Most decoded rows per pass (whole transactions: a pass may end a bit past it) */

@@ -72,9 +72,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kafka/codec.h"
 #include "kafka/compress.h"
+
+/*
+ * Now, in Kafka's unit for timestamps: milliseconds since the Unix epoch.
+ * The one clock for record timestamps, segment ages and retention, and
+ * anything else nagare compares with them (PostgreSQL's TimestampTz counts
+ * from 2000 and is never mixed with these).
+ */
+static inline int64_t
+kafka_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #define KAFKA_BATCH_HEADER_SIZE		61
 #define KAFKA_BATCH_LOG_OVERHEAD	12	/* BaseOffset + BatchLength */

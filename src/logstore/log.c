@@ -31,7 +31,7 @@
  * not point at the batch they claim; entries for the scanned part are
  * rebuilt.  Readers treat the index as a hint and verify what it points at.
  *
- * Blocking calls.  Appends, index writes and fsyncs go through aio.c.  Rarer
+ * Blocking calls.  Appends, index writes and fsyncs go through aio/aio.c.  Rarer
  * operations (creating a partition directory or segment files, writing
  * partition.meta, deleting segments) are done with plain system calls in the
  * loop: they happen once per segment roll, retention pass or topic deletion.
@@ -57,13 +57,13 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "broker/aio.h"
+#include "aio/aio.h"
 #include "broker/producers.h"
 #include "kafka/crc32c.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
 #include "logstore/segment.h"
-#include "logstore/topicconfig.h"
+#include "topic/config.h"
 
 /* Partition writes in flight */
 struct LogWrite

@@ -37,7 +37,7 @@
 
 #include "kafka/record.h"
 #include "logstore/segment.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "sql/send.h"
 
 PG_FUNCTION_INFO_V1(nagare_consume);

@@ -35,7 +35,7 @@
 #include "kafka/murmur2.h"
 #include "kafka/record.h"
 #include "queue/queue.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "sql/send.h"
 #include "access/xlog.h"
 #include "decode/decode.h"

@@ -14,7 +14,7 @@
 
 #include "kafka/record.h"
 #include "shmem.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "utils/jsonb.h"
 
 extern void nagare_send_xact_callback(XactEvent event, void *arg);

@@ -17,7 +17,7 @@
 
 #include "logstore/segment.h"
 #include "shmem.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 
 PG_FUNCTION_INFO_V1(nagare_partition_status);
 PG_FUNCTION_INFO_V1(nagare_broker_status);

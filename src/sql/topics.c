@@ -22,9 +22,9 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "logstore/topicconfig.h"
+#include "topic/config.h"
 #include "queue/queue.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "sql/send.h"
 
 PG_FUNCTION_INFO_V1(nagare_create_topic);

@@ -37,7 +37,7 @@
 #include "logstore/segment.h"
 #include "queue/queue.h"
 #include "shmem.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "sql/send.h"
 #include "decode/decode.h"
 

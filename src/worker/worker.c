@@ -47,7 +47,7 @@
 
 #include "nagare.h"
 #include "shmem.h"
-#include "sql/catalog.h"
+#include "topic/catalog.h"
 #include "worker/offsets.h"
 #include "worker/worker.h"
 

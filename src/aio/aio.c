@@ -35,7 +35,7 @@
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-#include "broker/aio.h"
+#include "aio/aio.h"
 #include "nagare.h"
 
 #define AIO_RING_ENTRIES	256

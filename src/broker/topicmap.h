@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * topics.h
+ * topicmap.h
  *	  The broker's view of the topic catalog, by name, for Kafka requests.
  *
  * Copyright (c) 2026, the nagare authors

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * topics.c
+ * topicmap.c
  *	  The broker's view of the topic catalog, by name, for Kafka requests.
  *
  * The shared topic table (shmem.h) is keyed by topic id and filled by the
@@ -27,9 +27,9 @@
 #include "utils/memutils.h"
 
 #include "broker/net.h"
-#include "broker/topics.h"
+#include "broker/topicmap.h"
 #include "nagare.h"
-#include "logstore/topicconfig.h"
+#include "topic/config.h"
 
 static HTAB *topic_map = NULL;
 static MemoryContext topic_context = NULL;
@@ -177,7 +177,7 @@ nagare_broker_topic_list(const BrokerTopic ***list)
  * The shared entry of a partition of t, or NULL if the partition does not
  * exist (or, without create, has never been written).  With create, a
  * partition never written gets its entry, as a backend's first send does
- * (sql/catalog.c); NULL then also means the table is full.
+ * (topic/catalog.c); NULL then also means the table is full.
  */
 NagarePartition *
 nagare_broker_partition(const BrokerTopic *t, int32 partition, bool create,

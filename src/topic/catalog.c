@@ -36,8 +36,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "logstore/topicconfig.h"
-#include "sql/catalog.h"
+#include "topic/config.h"
+#include "topic/catalog.h"
 
 typedef struct TopicCacheEntry
 {

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
- * topicconfig.c
- *	  Effective per-topic configuration (see topicconfig.h).
+ * config.c
+ *	  Effective per-topic configuration (see config.h).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -9,7 +9,7 @@
  */
 #include "postgres.h"
 
-#include "logstore/topicconfig.h"
+#include "topic/config.h"
 
 void
 nagare_config_set_unset(NagareTopicConfig *cfg)

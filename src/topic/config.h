@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * topicconfig.h
+ * config.h
  *	  Effective per-topic configuration: the topic's overrides (shared
  *	  topic table) over the server defaults (GUCs).
  *
