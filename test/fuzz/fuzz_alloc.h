@@ -51,7 +51,7 @@ typedef struct FuzzAllocState
 
 static FuzzAllocState fuzz_alloc_state;
 
-static void *
+static inline void *
 fuzz_alloc(void *ctx, size_t size)
 {
 	FuzzAllocState *st = ctx;
@@ -77,7 +77,7 @@ fuzz_alloc(void *ctx, size_t size)
 	return p + FUZZ_ALLOC_PREFIX;
 }
 
-static void
+static inline void
 fuzz_free(void *ctx, void *ptr)
 {
 	FuzzAllocState *st = ctx;
@@ -99,7 +99,7 @@ fuzz_free(void *ctx, void *ptr)
 static const KafkaAllocator fuzz_allocator = {fuzz_alloc, fuzz_free, &fuzz_alloc_state};
 
 /* Abort if the codec kept memory past the end of an input. */
-static void
+static inline void
 fuzz_alloc_check_empty(void)
 {
 	if (fuzz_alloc_state.live_count != 0)
