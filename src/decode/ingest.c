@@ -143,19 +143,6 @@ nagare_output_plugin_allowed(void)
 	return found;
 }
 
-/* Set the ingest worker's latch (a committing transaction that published) */
-void
-nagare_wake_ingest(void)
-{
-	int			procno;
-
-	SpinLockAcquire(&nagare_shared->broker_mutex);
-	procno = nagare_shared->ingest_procno;
-	SpinLockRelease(&nagare_shared->broker_mutex);
-	if (procno >= 0)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-}
-
 static int32
 get_int32(const char **p, const char *end)
 {
