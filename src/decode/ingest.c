@@ -220,7 +220,7 @@ json_field(StringInfo out, const char *name, const char *json)
 	appendStringInfo(out, ",\"%s\":%s", name, json ? json : "null");
 }
 
-/* A table change as a record: the envelope of docs/table-topics.md */
+/* A table change as a record: the envelope of docs/publish.md (table topics) */
 static void
 parse_change(const char *p, const char *end, IngestRecord *r,
 			 XLogRecPtr commit_lsn, TimestampTz commit_time, uint32 xid)
