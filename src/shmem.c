@@ -224,16 +224,35 @@ nagare_broker_latch(void)
 }
 
 /*
- * Wake the broker.  Cheap when the broker is busy: SetLatch only signals a
- * process that is waiting in WaitEventSetWait.
+ * Set the latch of the process whose pgprocno is procno; -1 (no such
+ * process) does nothing.  The one way nagare wakes a process.  Cheap when
+ * the process is busy: SetLatch only signals a process that is waiting on
+ * its latch.
  */
+void
+nagare_wake_proc(int procno)
+{
+	if (procno >= 0)
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+/* A procno field of NagareShared, read under broker_mutex */
+static int
+shared_procno(const int *procno)
+{
+	int			result;
+
+	SpinLockAcquire(&nagare_shared->broker_mutex);
+	result = *procno;
+	SpinLockRelease(&nagare_shared->broker_mutex);
+	return result;
+}
+
+/* Set the broker's latch, if it runs */
 void
 nagare_wake_broker(void)
 {
-	Latch	   *latch = nagare_broker_latch();
-
-	if (latch)
-		SetLatch(latch);
+	nagare_wake_proc(shared_procno(&nagare_shared->broker_procno));
 }
 
 /*
@@ -273,11 +292,12 @@ nagare_partition_init_new(NagarePartition *part)
 void
 nagare_wake_worker(void)
 {
-	int			procno;
+	nagare_wake_proc(shared_procno(&nagare_shared->worker_procno));
+}
 
-	SpinLockAcquire(&nagare_shared->broker_mutex);
-	procno = nagare_shared->worker_procno;
-	SpinLockRelease(&nagare_shared->broker_mutex);
-	if (procno >= 0)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+/* Set the nagare ingest worker's latch, if it runs */
+void
+nagare_wake_ingest(void)
+{
+	nagare_wake_proc(shared_procno(&nagare_shared->ingest_procno));
 }

@@ -326,8 +326,10 @@ extern HTAB *nagare_partition_hash;
 
 extern void nagare_shmem_install_hooks(void);
 extern Latch *nagare_broker_latch(void);
+extern void nagare_wake_proc(int procno);
 extern void nagare_wake_broker(void);
 extern void nagare_wake_worker(void);
+extern void nagare_wake_ingest(void);
 extern void nagare_note_topic_id(int32 topic_id);
 extern void nagare_partition_init_new(NagarePartition *part);
 

@@ -42,7 +42,6 @@
 #define NAGARE_OP_TOMBSTONE		'x'
 
 extern PGDLLEXPORT void nagare_ingest_main(Datum main_arg);
-extern void nagare_wake_ingest(void);
 extern bool nagare_output_plugin_allowed(void);
 extern int	nagare_ingest_max_lag_mb;
 

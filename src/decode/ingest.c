@@ -64,11 +64,12 @@
 #include "utils/timestamp.h"
 
 #include "decode/decode.h"
+#include "kafka/byteorder.h"
 #include "nagare.h"
+#include "queue/append.h"
 #include "queue/queue.h"
 #include "shmem.h"
 #include "topic/catalog.h"
-#include "sql/send.h"
 
 /* Most decoded rows per pass (whole transactions: a pass may end a bit past it) */
 #define MAX_CHANGES			10000
@@ -143,41 +144,29 @@ nagare_output_plugin_allowed(void)
 	return found;
 }
 
-/* Set the ingest worker's latch (a committing transaction that published) */
-void
-nagare_wake_ingest(void)
-{
-	int			procno;
-
-	SpinLockAcquire(&nagare_shared->broker_mutex);
-	procno = nagare_shared->ingest_procno;
-	SpinLockRelease(&nagare_shared->broker_mutex);
-	if (procno >= 0)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-}
-
+/* integers of a row, in network order */
 static int32
 get_int32(const char **p, const char *end)
 {
-	uint32		v;
+	int32		v;
 
 	if (end - *p < 4)
 		elog(ERROR, "truncated nagare decoding row");
-	memcpy(&v, *p, 4);
+	v = (int32) kafka_load_be32((const uint8 *) *p);
 	*p += 4;
-	return (int32) pg_ntoh32(v);
+	return v;
 }
 
 static int64
 get_int64(const char **p, const char *end)
 {
-	uint64		v;
+	int64		v;
 
 	if (end - *p < 8)
 		elog(ERROR, "truncated nagare decoding row");
-	memcpy(&v, *p, 8);
+	v = (int64) kafka_load_be64((const uint8 *) *p);
 	*p += 8;
-	return (int64) pg_ntoh64(v);
+	return v;
 }
 
 /* bytes: int32 length (-1 null), then the bytes; returns NULL for null */
@@ -231,7 +220,7 @@ json_field(StringInfo out, const char *name, const char *json)
 	appendStringInfo(out, ",\"%s\":%s", name, json ? json : "null");
 }
 
-/* A table change as a record: the envelope of docs/table-topics.md */
+/* A table change as a record: the envelope of docs/publish.md (table topics) */
 static void
 parse_change(const char *p, const char *end, IngestRecord *r,
 			 XLogRecPtr commit_lsn, TimestampTz commit_time, uint32 xid)
@@ -436,7 +425,8 @@ append_transaction(IngestRecord *recs, int n, XLogRecPtr commit_lsn, TimestampTz
 							name, j - i)));
 		else if (count > 0)
 		{
-			uint64		pos = nagare_append_records(topic, krecs, parts, count, ts, offsets, false);
+			uint64		pos = nagare_append_records(topic, krecs, parts, count, ts, offsets,
+														NULL, NULL);
 
 			end_pos = Max(end_pos, pos);
 		}

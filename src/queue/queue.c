@@ -457,7 +457,6 @@ void
 nagare_queue_reply(int slotno, uint32 generation, int result)
 {
 	NagareRequestSlot *slot = &nagare_shared->slots[slotno];
-	bool		wake = false;
 	int			procno = -1;
 
 	SpinLockAcquire(&slot->mutex);
@@ -466,10 +465,8 @@ nagare_queue_reply(int slotno, uint32 generation, int result)
 		slot->result = result;
 		slot->state = NAGARE_SLOT_DONE;
 		procno = slot->procno;
-		wake = true;
 	}
 	SpinLockRelease(&slot->mutex);
 
-	if (wake)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	nagare_wake_proc(procno);
 }

@@ -1,19 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * send.c
- *	  nagare.send() and nagare.send_batch(): append records from SQL.
+ *	  nagare.send(), nagare.send_batch() and nagare.publish(): records from
+ *	  SQL.
  *
- * A record is encoded here, in the calling backend, as a Kafka RecordBatch v2
- * (CRC included) and handed to the append ring, which gives it its offset.
- * The call does not wait for the broker: a thousand sends in a transaction
- * cost a thousand memcpys into shared memory and at most a few broker
- * wake-ups, and one wait for durability at commit (xact.c).
+ * send() and send_batch() turn their arguments into records and append
+ * them through the append core (queue/append.c), which encodes them,
+ * chooses partitions as Kafka's Java producer does and gives them their
+ * offsets.  They do not wait for the broker; they tell the transaction what
+ * they appended (xact.c), and its commit waits once for all of it to be
+ * durable.
  *
- * Partitions are chosen as Kafka's Java producer chooses them, so SQL and
- * Kafka clients agree on where a key lives: murmur2 of the key modulo the
- * partition count; records without a key are spread over the partitions
- * (round robin per backend, like the sticky partitioner with one record per
- * batch).
+ * publish() checks what can be checked now and writes the record as a
+ * transactional logical decoding message (format in decode/decode.h); the
+ * ingest worker appends it after the commit.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -22,203 +22,27 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
-#include "utils/lsyscache.h"
-#include "utils/timestamp.h"
-
-#include "kafka/murmur2.h"
-#include "kafka/record.h"
-#include "queue/queue.h"
-#include "topic/catalog.h"
-#include "sql/send.h"
-#include "access/xlog.h"
-#include "decode/decode.h"
+#include "libpq/pqformat.h"
 #include "replication/message.h"
 #include "replication/slot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "decode/decode.h"
+#include "kafka/record.h"
+#include "queue/append.h"
+#include "topic/catalog.h"
+#include "sql/send.h"
 
 PG_FUNCTION_INFO_V1(nagare_send);
 PG_FUNCTION_INFO_V1(nagare_send_batch);
-
-/* next partition for a record without key (per backend) */
-static uint32 keyless_counter = 0;
-static bool keyless_counter_set = false;
-
-/* Milliseconds since the Unix epoch, Kafka's timestamps */
-int64
-nagare_now_ms(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	return now / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
-}
-
-int32
-nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool partition_given,
-				 int32 partition)
-{
-	if (partition_given)
-	{
-		if (partition < 0 || partition >= topic->partitions)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("partition %d of topic \"%s\" does not exist", partition, topic->name),
-					 errhint("The topic has partitions 0 to %d; leave the partition null to choose by key.",
-							 topic->partitions - 1)));
-		return partition;
-	}
-	if (rec->key_len >= 0)
-		return kafka_partition_for_key(rec->key, rec->key_len, topic->partitions);
-	if (!keyless_counter_set)
-	{
-		keyless_counter = (uint32) MyProcPid;
-		keyless_counter_set = true;
-	}
-	return (int32) (keyless_counter++ % (uint32) topic->partitions);
-}
-
-/*
- * Headers from jsonb: an object {"key": value, ...} or an array of pairs
- * [["key", value], ...] (which keeps order and repeated keys, as Kafka
- * headers allow).  String values are stored as their UTF-8 bytes, null as a
- * null value, anything else as its JSON text.
- */
-int32
-nagare_parse_headers(Jsonb *headers, KafkaHeaderIn **out)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken r;
-	KafkaHeaderIn *h;
-	int			n = 0;
-	int			max = 8;
-	bool		is_object;
-	int			depth = 0;
-	int			pair_pos = 0;
-
-	*out = NULL;
-	if (headers == NULL)
-		return 0;
-	if (JB_ROOT_IS_SCALAR(headers))
-		goto bad;
-	is_object = JB_ROOT_IS_OBJECT(headers);
-	h = palloc(sizeof(KafkaHeaderIn) * max);
-
-	it = JsonbIteratorInit(&headers->root);
-	while ((r = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (r == WJB_BEGIN_ARRAY || r == WJB_BEGIN_OBJECT)
-		{
-			depth++;
-			if (depth == 2)
-			{
-				if (is_object || r != WJB_BEGIN_ARRAY)
-					goto bad_value;
-				pair_pos = 0;
-			}
-			else if (depth > 2)
-				goto bad_value;
-			continue;
-		}
-		if (r == WJB_END_ARRAY || r == WJB_END_OBJECT)
-		{
-			if (depth == 2 && pair_pos != 2)
-				goto bad;
-			depth--;
-			continue;
-		}
-		if (n == max && (r == WJB_KEY || (!is_object && pair_pos == 0)))
-		{
-			max *= 2;
-			h = repalloc(h, sizeof(KafkaHeaderIn) * max);
-		}
-		if (is_object)
-		{
-			if (r == WJB_KEY)
-			{
-				h[n].key = (const uint8 *) v.val.string.val;
-				h[n].key_len = v.val.string.len;
-			}
-			else
-			{
-				if (v.type == jbvString)
-				{
-					h[n].value = (const uint8 *) v.val.string.val;
-					h[n].value_len = v.val.string.len;
-				}
-				else if (v.type == jbvNull)
-				{
-					h[n].value = NULL;
-					h[n].value_len = -1;
-				}
-				else
-				{
-					char	   *s;
-
-					if (v.type == jbvNumeric)
-						s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-					else if (v.type == jbvBool)
-						s = v.val.boolean ? "true" : "false";
-					else
-						goto bad_value;
-					h[n].value = (const uint8 *) s;
-					h[n].value_len = strlen(s);
-				}
-				n++;
-			}
-			continue;
-		}
-		/* array of pairs: depth 2 elements */
-		if (depth != 2)
-			goto bad;
-		if (pair_pos == 0)
-		{
-			if (v.type != jbvString)
-				goto bad;
-			h[n].key = (const uint8 *) v.val.string.val;
-			h[n].key_len = v.val.string.len;
-		}
-		else if (pair_pos == 1)
-		{
-			if (v.type == jbvString)
-			{
-				h[n].value = (const uint8 *) v.val.string.val;
-				h[n].value_len = v.val.string.len;
-			}
-			else if (v.type == jbvNull)
-			{
-				h[n].value = NULL;
-				h[n].value_len = -1;
-			}
-			else
-				goto bad_value;
-			n++;
-		}
-		else
-			goto bad;
-		pair_pos++;
-	}
-	*out = h;
-	return n;
-
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid record headers"),
-			 errhint("Headers are a JSON object {\"key\": \"value\"} or an array of pairs [[\"key\", \"value\"], ...].")));
-bad_value:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid record header value"),
-			 errhint("Header values are strings or null (numbers and booleans are stored as their text).")));
-	return 0;					/* keep compiler quiet */
-}
 
 /* key or value argument: bytea, text or jsonb; -1 length for null */
 static void
@@ -250,49 +74,6 @@ datum_bytes(FunctionCallInfo fcinfo, int argno, const uint8 **data, int32 *len)
 	}
 }
 
-static void
-record_too_large(const NagareTopicInfo *topic, size_t size)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("record batch of %zu bytes is too large for topic \"%s\"", size, topic->name),
-			 errdetail("The topic's max.message.bytes is %lld.", (long long) topic->config.max_message_bytes),
-			 errhint("Raise it with nagare.alter_topic('%s', config => '{\"max.message.bytes\": N}').",
-					 topic->name)));
-}
-
-/*
- * Encode records as one batch with the topic's compression; the result is
- * palloc'd unless it fit in buf.
- */
-static const uint8 *
-encode_batch(const NagareTopicInfo *topic, const KafkaRecordIn *recs, int n,
-			 uint8 *buf, size_t bufsize, size_t *len)
-{
-	int			err;
-	int			codec = topic->config.compression < 0 ? 0 : (int) topic->config.compression;
-	uint8	   *out = buf;
-
-	if (codec == 0)
-	{
-		size_t		max = kafka_batch_max_size(recs, n);
-
-		if (max > bufsize)
-			out = palloc(max);
-		err = kafka_batch_encode_into(recs, n, out, Max(max, bufsize), len);
-	}
-	else
-		err = kafka_batch_encode(recs, n, codec, &out, len, &nagare_palloc_allocator);
-	if (err != KAFKA_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("could not encode records for topic \"%s\": %s",
-						topic->name, kafka_codec_strerror(err))));
-	if (*len > (size_t) topic->config.max_message_bytes)
-		record_too_large(topic, *len);
-	return out;
-}
-
 static Datum
 send_result(FunctionCallInfo fcinfo, int32 partition, int64 offset)
 {
@@ -317,9 +98,6 @@ nagare_send(PG_FUNCTION_ARGS)
 	const NagareTopicInfo *topic;
 	KafkaRecordIn rec;
 	KafkaHeaderIn *headers;
-	uint8		buf[8192];
-	const uint8 *batch;
-	size_t		batch_len;
 	NagareAppend a;
 	uint64		end_pos;
 	int32		partition;
@@ -334,147 +112,13 @@ nagare_send(PG_FUNCTION_ARGS)
 	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
 	rec.nheaders = nagare_parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
 	rec.headers = headers;
-	rec.timestamp = nagare_now_ms();
+	rec.timestamp = kafka_now_ms();
 	partition = nagare_choose_partition(topic, &rec, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
 
-	batch = encode_batch(topic, &rec, 1, buf, sizeof(buf), &batch_len);
-
-	a.part = nagare_get_partition(topic, partition, &a.incarnation);
-	a.batch = (const char *) batch;
-	a.batch_len = (int32) batch_len;
-	a.record_count = 1;
-	a.max_timestamp = rec.timestamp;
-	nagare_queue_append(&a, 1, &end_pos);
-	nagare_xact_note_sent(end_pos);
-	nagare_xact_note_partition(a.part, a.incarnation, a.base_offset);
+	end_pos = nagare_append_record(topic, &rec, partition, &a);
+	nagare_xact_note_appended(&a, 1, end_pos);
 
 	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
-}
-
-/* Records of one partition, in nagare_append_records() */
-typedef struct PartitionRecords
-{
-	int			n;
-	int			max;
-	int		   *index;			/* positions in the input arrays */
-} PartitionRecords;
-
-/*
- * Append records to the partitions chosen for them (rec_partition), as
- * few batches as max.message.bytes allows per partition; rec_offset[i] gets
- * each record's offset and the result is the ring position after the last
- * batch.  With note_xact the transaction's commit will wait for them to be
- * durable (send(), send_batch()); without, the caller waits itself.
- */
-uint64
-nagare_append_records(const NagareTopicInfo *topic, KafkaRecordIn *recs, const int32 *rec_partition,
-					  int n, int64 now, int64 *rec_offset, bool note_xact)
-{
-	PartitionRecords *byp = palloc0(sizeof(PartitionRecords) * topic->partitions);
-	KafkaRecordIn *scratch;
-	NagareAppend *appends;
-	int		   *append_first;
-	int32	   *append_partition;
-	int			nappends = 0;
-	int			maxappends = 16;
-	uint64		end_pos = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		PartitionRecords *pr = &byp[rec_partition[i]];
-
-		if (pr->n == pr->max)
-		{
-			pr->max = Max(16, pr->max * 2);
-			pr->index = pr->index ? repalloc(pr->index, sizeof(int) * pr->max) : palloc(sizeof(int) * pr->max);
-		}
-		pr->index[pr->n++] = i;
-	}
-
-	/*
-	 * Batches: per partition, as many records as fit in max.message.bytes
-	 * (the uncompressed size is a safe bound for a compressed batch).
-	 */
-	appends = palloc(sizeof(NagareAppend) * maxappends);
-	append_first = palloc(sizeof(int) * maxappends);
-	append_partition = palloc(sizeof(int32) * maxappends);
-	scratch = palloc(sizeof(KafkaRecordIn) * n);
-	for (i = 0; i < topic->partitions; i++)
-	{
-		PartitionRecords *pr = &byp[i];
-		int			first = 0;
-		uint64		incarnation;
-		NagarePartition *part;
-
-		if (pr->n == 0)
-			continue;
-		part = nagare_get_partition(topic, i, &incarnation);
-		while (first < pr->n)
-		{
-			int			count = 0;
-			size_t		len;
-			size_t		bound = KAFKA_BATCH_HEADER_SIZE;
-			const uint8 *batch;
-
-			/* grow the batch while its size bound fits */
-			while (first + count < pr->n)
-			{
-				size_t		rbound;
-
-				scratch[count] = recs[pr->index[first + count]];
-
-				/*
-				 * A record's size alone in a batch, plus room for its
-				 * offset and timestamp deltas, which grow with its place
-				 * in the batch (varints of at most 5 and 10 bytes).
-				 */
-				rbound = kafka_batch_max_size(&scratch[count], 1) - KAFKA_BATCH_HEADER_SIZE + 15;
-				if (count > 0 && bound + rbound > (size_t) topic->config.max_message_bytes)
-					break;
-				bound += rbound;
-				count++;
-			}
-			batch = encode_batch(topic, scratch, count, NULL, 0, &len);
-
-			if (nappends == maxappends)
-			{
-				maxappends *= 2;
-				appends = repalloc(appends, sizeof(NagareAppend) * maxappends);
-				append_first = repalloc(append_first, sizeof(int) * maxappends);
-				append_partition = repalloc(append_partition, sizeof(int32) * maxappends);
-			}
-			appends[nappends].part = part;
-			appends[nappends].incarnation = incarnation;
-			appends[nappends].batch = (const char *) batch;
-			appends[nappends].batch_len = (int32) len;
-			appends[nappends].record_count = count;
-			appends[nappends].max_timestamp = now;
-			append_first[nappends] = first;
-			append_partition[nappends] = i;
-			nappends++;
-			first += count;
-		}
-	}
-
-	nagare_queue_append(appends, nappends, &end_pos);
-	if (note_xact)
-	{
-		nagare_xact_note_sent(end_pos);
-		for (i = 0; i < nappends; i++)
-			nagare_xact_note_partition(appends[i].part, appends[i].incarnation, appends[i].base_offset);
-	}
-
-	/* offsets in input order */
-	for (i = 0; i < nappends; i++)
-	{
-		PartitionRecords *pr = &byp[append_partition[i]];
-		int			j;
-
-		for (j = 0; j < appends[i].record_count; j++)
-			rec_offset[pr->index[append_first[i] + j]] = appends[i].base_offset + j;
-	}
-	return end_pos;
 }
 
 static void
@@ -519,7 +163,10 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	KafkaRecordIn *recs;
 	int32	   *rec_partition;
 	int64	   *rec_offset;
-	int64		now = nagare_now_ms();
+	NagareAppend *appended;
+	int			nappended;
+	uint64		end_pos;
+	int64		now = kafka_now_ms();
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -599,7 +246,9 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 		rec_partition[i] = nagare_choose_partition(topic, r, parts != NULL && !part_nulls[i],
 											parts != NULL && !part_nulls[i] ? DatumGetInt32(parts[i]) : 0);
 	}
-	(void) nagare_append_records(topic, recs, rec_partition, n, now, rec_offset, true);
+	end_pos = nagare_append_records(topic, recs, rec_partition, n, now, rec_offset,
+									&appended, &nappended);
+	nagare_xact_note_appended(appended, nappended, end_pos);
 
 	for (i = 0; i < n; i++)
 	{
@@ -623,18 +272,11 @@ nagare_send_batch(PG_FUNCTION_ARGS)
  */
 PG_FUNCTION_INFO_V1(nagare_publish);
 
+/* bytes of the message: int32 length (-1 null), then the bytes */
 static void
-payload_int32(StringInfo buf, int32 v)
+publish_put_bytes(StringInfo buf, const void *p, int32 len)
 {
-	uint32		n = pg_hton32((uint32) v);
-
-	appendBinaryStringInfo(buf, (char *) &n, 4);
-}
-
-static void
-payload_bytes(StringInfo buf, const void *p, int32 len)
-{
-	payload_int32(buf, len);
+	pq_sendint32(buf, (uint32) len);
 	if (len > 0)
 		appendBinaryStringInfo(buf, p, len);
 }
@@ -682,22 +324,21 @@ nagare_publish(PG_FUNCTION_ARGS)
 	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
 	rec.nheaders = nagare_parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
 	rec.headers = headers;
-	rec.timestamp = nagare_now_ms();
+	rec.timestamp = kafka_now_ms();
 	if (!PG_ARGISNULL(3))
 		hdrtext = JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, VARSIZE(PG_GETARG_JSONB_P(3)));
 	if (!PG_ARGISNULL(4))
 		partition = nagare_choose_partition(topic, &rec, true, PG_GETARG_INT32(4));
 	size = kafka_batch_max_size(&rec, 1);
-	if (size > (size_t) topic->config.max_message_bytes)
-		record_too_large(topic, size);
+	nagare_check_batch_size(topic, size);
 
 	initStringInfo(&payload);
 	appendStringInfoChar(&payload, (char) NAGARE_PAYLOAD_VERSION);
-	payload_bytes(&payload, name, (int32) strlen(name));
-	payload_int32(&payload, partition);
-	payload_bytes(&payload, rec.key, rec.key_len);
-	payload_bytes(&payload, rec.value, rec.value_len);
-	payload_bytes(&payload, hdrtext, hdrtext ? (int32) strlen(hdrtext) : -1);
+	publish_put_bytes(&payload, name, (int32) strlen(name));
+	pq_sendint32(&payload, (uint32) partition);
+	publish_put_bytes(&payload, rec.key, rec.key_len);
+	publish_put_bytes(&payload, rec.value, rec.value_len);
+	publish_put_bytes(&payload, hdrtext, hdrtext ? (int32) strlen(hdrtext) : -1);
 	(void) LogLogicalMessage(NAGARE_MESSAGE_PREFIX, payload.data, payload.len, true);
 	nagare_xact_note_published();
 	PG_RETURN_VOID();

@@ -39,7 +39,6 @@
 #include "shmem.h"
 #include "topic/catalog.h"
 #include "sql/send.h"
-#include "decode/decode.h"
 
 /* ring position after this transaction's last appended record, or 0 */
 static uint64 sent_end_pos = 0;
@@ -63,16 +62,9 @@ static bool ddl_done = false;
 /* this transaction called publish(): wake the ingest worker when it commits */
 static bool published = false;
 
-void
-nagare_xact_note_sent(uint64 end_pos)
-{
-	if (end_pos > sent_end_pos)
-		sent_end_pos = end_pos;
-}
-
 /* Remember that this transaction appended at base_offset of part */
-void
-nagare_xact_note_partition(NagarePartition *part, uint64 incarnation, int64 base_offset)
+static void
+note_partition(NagarePartition *part, uint64 incarnation, int64 base_offset)
 {
 	int			i;
 
@@ -93,6 +85,21 @@ nagare_xact_note_partition(NagarePartition *part, uint64 incarnation, int64 base
 	sent_parts[nsent_parts].incarnation = incarnation;
 	sent_parts[nsent_parts].min_offset = base_offset;
 	nsent_parts++;
+}
+
+/*
+ * The transaction appended these batches (send(), send_batch()), the last
+ * ending at ring position end_pos: its commit waits until they are durable.
+ */
+void
+nagare_xact_note_appended(const NagareAppend *appended, int n, uint64 end_pos)
+{
+	int			i;
+
+	if (end_pos > sent_end_pos)
+		sent_end_pos = end_pos;
+	for (i = 0; i < n; i++)
+		note_partition(appended[i].part, appended[i].incarnation, appended[i].base_offset);
 }
 
 static void
