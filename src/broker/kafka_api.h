@@ -43,6 +43,12 @@ extern KafkaStr nagare_kstr_copy(MemoryContext cxt, KafkaStr s);
 extern const KafkaAllocator *nagare_request_allocator(void);
 extern void *nagare_request_palloc(size_t size);
 
+/*
+ * Handle one request frame (without its size prefix): net.c's frame
+ * handler, set by broker.c when it starts the listener.
+ */
+extern void nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len);
+
 /* Answer now */
 extern void nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr,
 								 const void *body);
