@@ -598,7 +598,8 @@ typedef enum KafkaResourceType
 /*
  * The quota an API is throttled by (Kafka's QuotaType: byte rates for
  * Produce and Fetch, request time per KIP-124, partition mutations per
- * KIP-599).  Not a wire code.
+ * KIP-599).  NONE is not throttled at all (in Kafka, the inter-broker
+ * CLUSTER_ACTION APIs; none of the APIs served).  Not a wire code.
  */
 typedef enum KafkaQuotaClass
 {
