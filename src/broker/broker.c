@@ -50,6 +50,7 @@
 #include "broker/admin.h"
 #include "broker/fetch.h"
 #include "broker/group.h"
+#include "broker/kafka_api.h"
 #include "broker/net.h"
 #include "broker/produce.h"
 #include "broker/producers.h"
@@ -145,7 +146,7 @@ nagare_broker_main(Datum main_arg)
 			(errmsg("nagare broker ready (I/O method %s, append ring %llu kB)",
 					nagare_aio_method_name(),
 					(unsigned long long) (nagare_shared->ring_size / 1024))));
-	nagare_net_init();
+	nagare_net_init(nagare_kafka_request);
 
 	next_retention = GetCurrentTimestamp();
 	next_second = next_retention;

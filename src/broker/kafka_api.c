@@ -3,11 +3,13 @@
  * kafka_api.c
  *	  Kafka requests in the broker: header, dispatch, handlers.
  *
- * net.c hands over one request frame at a time, in order.  The header is
- * decoded, the API and version are checked against the handlers the broker
- * implements (and only those are advertised in ApiVersions: every version
- * advertised is implemented), the body is decoded into a per-request memory
- * context, and the handler queues its response on the connection.
+ * net.c hands over one request frame at a time, in order (this file's
+ * nagare_kafka_request is its frame handler, wired by broker.c).  The
+ * header is decoded, the API and version are checked against
+ * src/kafka/api_table.h (the codec's kafka_apis[]), the body is decoded into
+ * a per-request memory context, and the API's handler, from the same table,
+ * queues its response on the connection.  ApiVersions advertises that table
+ * as it is, so every version advertised is decoded, handled and encoded.
  *
  * What Kafka does with bad requests, nagare does too: an ApiVersions request
  * of a version it does not know gets the KIP-511 answer (version 0,
@@ -27,46 +29,15 @@
 
 #include "broker/kafka_api.h"
 
-typedef struct HandlerEntry
-{
-	int16		api_key;
-	int16		min_version;
-	int16		max_version;
-	KafkaHandler handler;
-} HandlerEntry;
-
-static void handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
-								KafkaRequestBody *body);
-
 /*
- * What the broker implements.  Ranges must lie within the codec's
- * kafka_api_versions[] (checked at first use).
+ * The handler of each API served, indexed by API key: the Handler column
+ * of src/kafka/api_table.h, whose other columns are in kafka_apis[].
  */
-static const HandlerEntry handlers[] = {
-	{KAFKA_API_PRODUCE, 0, 9, nagare_handle_produce},
-	{KAFKA_API_FETCH, 4, 12, nagare_handle_fetch},
-	{KAFKA_API_LIST_OFFSETS, 1, 7, nagare_handle_list_offsets},
-	{KAFKA_API_METADATA, 0, 12, nagare_handle_metadata},
-	{KAFKA_API_OFFSET_COMMIT, 0, 9, nagare_handle_offset_commit},
-	{KAFKA_API_OFFSET_FETCH, 0, 9, nagare_handle_offset_fetch},
-	{KAFKA_API_FIND_COORDINATOR, 0, 4, nagare_handle_find_coordinator},
-	{KAFKA_API_JOIN_GROUP, 0, 9, nagare_handle_join_group},
-	{KAFKA_API_HEARTBEAT, 0, 4, nagare_handle_heartbeat},
-	{KAFKA_API_LEAVE_GROUP, 0, 5, nagare_handle_leave_group},
-	{KAFKA_API_SYNC_GROUP, 0, 5, nagare_handle_sync_group},
-	{KAFKA_API_DESCRIBE_GROUPS, 0, 5, nagare_handle_describe_groups},
-	{KAFKA_API_LIST_GROUPS, 0, 5, nagare_handle_list_groups},
-	{KAFKA_API_API_VERSIONS, 0, 3, handle_api_versions},
-	{KAFKA_API_CREATE_TOPICS, 2, 7, nagare_handle_create_topics},
-	{KAFKA_API_DELETE_TOPICS, 1, 6, nagare_handle_delete_topics},
-	{KAFKA_API_DELETE_RECORDS, 0, 2, nagare_handle_delete_records},
-	{KAFKA_API_INIT_PRODUCER_ID, 0, 4, nagare_handle_init_producer_id},
-	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, nagare_handle_describe_configs},
-	{KAFKA_API_ALTER_CONFIGS, 0, 2, nagare_handle_alter_configs},
-	{KAFKA_API_CREATE_PARTITIONS, 0, 3, nagare_handle_create_partitions},
-	{KAFKA_API_DELETE_GROUPS, 0, 2, nagare_handle_delete_groups},
-	{KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, nagare_handle_incremental_alter_configs},
-	{KAFKA_API_OFFSET_DELETE, 0, 0, nagare_handle_offset_delete},
+static const KafkaHandler handlers[] = {
+#define KAFKA_API(key, name, min, max, flexible, handler, acl, resource, quota) \
+	[key] = handler,
+#include "kafka/api_table.h"
+#undef KAFKA_API
 };
 
 static MemoryContext request_context = NULL;
@@ -92,17 +63,6 @@ any_free(void *ctx, void *ptr)
 }
 
 static const KafkaAllocator request_allocator = {request_alloc, any_free, NULL};
-
-static const HandlerEntry *
-find_handler(int16 api_key)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(handlers); i++)
-		if (handlers[i].api_key == api_key)
-			return &handlers[i];
-	return NULL;
-}
 
 const KafkaAllocator *
 nagare_request_allocator(void)
@@ -234,7 +194,7 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 {
 	KafkaReader r;
 	KafkaRequestHeader hdr;
-	const HandlerEntry *h;
+	KafkaHandler handler;
 	KafkaRequestBody body;
 	int			err;
 
@@ -254,9 +214,7 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		return;
 	}
 
-	h = find_handler(hdr.RequestApiKey);
-	if (h == NULL || hdr.RequestApiVersion < h->min_version ||
-		hdr.RequestApiVersion > h->max_version)
+	if (!kafka_api_version_supported(hdr.RequestApiKey, hdr.RequestApiVersion))
 	{
 		if (hdr.RequestApiKey == KAFKA_API_API_VERSIONS)
 		{
@@ -284,6 +242,10 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		return;
 	}
 
+	/* every API of kafka_apis[] has its handler: both come from api_table.h */
+	handler = handlers[hdr.RequestApiKey];
+	Assert(handler != NULL);
+
 	MemoryContextReset(request_context);
 	memset(&body, 0, sizeof(body));
 	err = kafka_request_decode(&r, hdr.RequestApiKey, hdr.RequestApiVersion, &body,
@@ -302,33 +264,24 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		/* what handlers palloc goes with the request */
 		MemoryContext old = MemoryContextSwitchTo(request_context);
 
-		h->handler(conn, &hdr, &body);
+		handler(conn, &hdr, &body);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextReset(request_context);
 }
 
 /*
- * ApiVersions: the APIs and versions this broker implements.
+ * ApiVersions: the APIs and versions this broker serves, kafka_apis[].
  */
-static void
-handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+void
+nagare_handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
+						   KafkaRequestBody *body)
 {
 	KafkaApiVersionsResponse resp;
-	KafkaApiVersion keys[lengthof(handlers)];
-	int			i;
+	KafkaApiVersion keys[lengthof(handlers)];	/* one per API key, at most */
 
-	memset(&resp, 0, sizeof(resp));
+	kafka_ApiVersionsResponse_fill(&resp, keys);
 	if (!kafka_ApiVersionsRequest_valid(&body->ApiVersions, hdr->RequestApiVersion))
 		resp.ErrorCode = KAFKA_ERROR_INVALID_REQUEST;
-	for (i = 0; i < lengthof(handlers); i++)
-	{
-		keys[i].ApiKey = handlers[i].api_key;
-		keys[i].MinVersion = handlers[i].min_version;
-		keys[i].MaxVersion = handlers[i].max_version;
-	}
-	resp.ApiKeysCount = lengthof(handlers);
-	resp.ApiKeys = keys;
-	resp.ThrottleTimeMs = 0;
 	nagare_kafka_respond(conn, hdr, &resp);
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * kafka_api.h
- *	  What the broker's Kafka request handlers share (kafka_api.c).
+ *	  What the broker's Kafka request handlers share (kafka_api.c), and the
+ *	  handlers themselves, declared from src/kafka/api_table.h.
  *
  * A handler runs in the broker's loop with the decoded request, whose
  * strings and record bytes point into the connection's receive buffer and
@@ -43,6 +44,12 @@ extern KafkaStr nagare_kstr_copy(MemoryContext cxt, KafkaStr s);
 extern const KafkaAllocator *nagare_request_allocator(void);
 extern void *nagare_request_palloc(size_t size);
 
+/*
+ * Handle one request frame (without its size prefix): net.c's frame
+ * handler, set by broker.c when it starts the listener.
+ */
+extern void nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len);
+
 /* Answer now */
 extern void nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr,
 								 const void *body);
@@ -66,55 +73,11 @@ typedef struct NagareSplicePart
 extern void nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id,
 										const void *body, const NagareSplicePart *parts);
 
-/* The handlers (one file each) */
-extern void nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr,
-								   KafkaRequestBody *body);
-extern void nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr,
-								  KafkaRequestBody *body);
-extern void nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr,
-								KafkaRequestBody *body);
-extern void nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr,
-									   KafkaRequestBody *body);
-extern void nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
-extern void nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
-extern void nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
-											KafkaRequestBody *body);
-extern void nagare_handle_alter_configs(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
-extern void nagare_handle_incremental_alter_configs(NagareConn *conn,
-													const KafkaRequestHeader *hdr,
-													KafkaRequestBody *body);
-extern void nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr,
-										   KafkaRequestBody *body);
-extern void nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr,
-										 KafkaRequestBody *body);
-/* idempotent producers (producers.c) */
-extern void nagare_handle_init_producer_id(NagareConn *conn, const KafkaRequestHeader *hdr,
-										   KafkaRequestBody *body);
-/* consumer groups (group.c) */
-extern void nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr,
-										   KafkaRequestBody *body);
-extern void nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr,
-									 KafkaRequestBody *body);
-extern void nagare_handle_sync_group(NagareConn *conn, const KafkaRequestHeader *hdr,
-									 KafkaRequestBody *body);
-extern void nagare_handle_heartbeat(NagareConn *conn, const KafkaRequestHeader *hdr,
-									KafkaRequestBody *body);
-extern void nagare_handle_leave_group(NagareConn *conn, const KafkaRequestHeader *hdr,
-									  KafkaRequestBody *body);
-extern void nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
-extern void nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr,
-									   KafkaRequestBody *body);
-extern void nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
-									  KafkaRequestBody *body);
-extern void nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
-										  KafkaRequestBody *body);
-extern void nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
-extern void nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr,
-										KafkaRequestBody *body);
+/* The handlers: the Handler column of src/kafka/api_table.h */
+#define KAFKA_API(key, name, min, max, flexible, handler, acl, resource, quota) \
+	extern void handler(NagareConn *conn, const KafkaRequestHeader *hdr, \
+						KafkaRequestBody *body);
+#include "kafka/api_table.h"
+#undef KAFKA_API
 
 #endif							/* NAGARE_KAFKA_API_H */

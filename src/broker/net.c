@@ -10,8 +10,11 @@
  *
  * A connection receives into a buffer, cuts it into frames (a 4-byte
  * big-endian size, then the request) and hands each complete frame to the
- * protocol layer, in order.  Responses are queued in request order and sent
- * as one sendmsg of every ready response at the head of the queue; a
+ * protocol layer, in order: the frame handler given to nagare_net_init()
+ * (kafka_api.c's nagare_kafka_request, wired by broker.c).  This file is
+ * the transport (framing, limits, the send queue) and knows nothing of the
+ * messages inside the frames.  Responses are queued in request order and
+ * sent as one sendmsg of every ready response at the head of the queue; a
  * response that is not ready yet holds back the ones behind it, as Kafka
  * requires.  While many responses are waiting, the connection stops reading
  * (Kafka "mutes" such a channel), so a client cannot pile up work.
@@ -45,6 +48,7 @@
 
 #include "aio/aio.h"
 #include "broker/net.h"
+#include "kafka/byteorder.h"
 #include "nagare.h"
 
 #define MAX_LISTENERS			8
@@ -91,6 +95,7 @@ static dlist_head closing_conns = DLIST_STATIC_INIT(closing_conns);
 static int	nconns = 0;
 static uint64 next_conn_id = 1;
 static MemoryContext net_context = NULL;
+static NagareFrameHandler frame_handler = NULL;
 static TimestampTz last_limit_log = 0;
 static bool shutting_down = false;
 
@@ -104,17 +109,19 @@ static void free_sent(NagareConn *c);
 static void handle_frames(NagareConn *c);
 
 /*
- * Open the listeners named by nagare.listen_addresses on nagare.port.  An
- * empty list disables the Kafka listener.
+ * Open the listeners named by nagare.listen_addresses on nagare.port; every
+ * complete request frame of their connections goes to on_frame.  An empty
+ * list disables the Kafka listener.
  */
 void
-nagare_net_init(void)
+nagare_net_init(NagareFrameHandler on_frame)
 {
 	char	   *list;
 	char	   *tok;
 	char	   *save;
 	char		port[16];
 
+	frame_handler = on_frame;
 	net_context = AllocSetContextCreate(TopMemoryContext, "nagare connections",
 										ALLOCSET_DEFAULT_SIZES);
 	if (nagare_listen_addresses == NULL || nagare_listen_addresses[0] == '\0')
@@ -369,8 +376,7 @@ handle_frames(NagareConn *c)
 		   c->npending < MAX_PENDING_RESPONSES)
 	{
 		const uint8 *p = (const uint8 *) c->rbuf + pos;
-		int32		size = (int32) (((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
-									((uint32) p[2] << 8) | p[3]);
+		int32		size = (int32) kafka_load_be32(p);
 
 		if (size < MIN_REQUEST_SIZE || size > nagare_max_request_size)
 		{
@@ -394,7 +400,7 @@ handle_frames(NagareConn *c)
 			}
 			break;
 		}
-		nagare_kafka_request(c, p + 4, (size_t) size);
+		frame_handler(c, p + 4, (size_t) size);
 		pos += (size_t) size + 4;
 	}
 	if (pos > 0)

@@ -38,7 +38,14 @@ typedef struct NagareResponse
 	void	   *owned_one;
 } NagareResponse;
 
-extern void nagare_net_init(void);
+/*
+ * What the protocol layer does with each request frame (without its size
+ * prefix), called in the order the frames arrive on conn.  It may close the
+ * connection or hold it (nagare_conn_hold) to stop further frames.
+ */
+typedef void (*NagareFrameHandler) (NagareConn *conn, const uint8 *frame, size_t len);
+
+extern void nagare_net_init(NagareFrameHandler on_frame);
 extern void nagare_net_shutdown(void);
 extern void nagare_net_timers(TimestampTz now);
 extern void nagare_net_reap_closed(void);
@@ -59,8 +66,5 @@ extern void nagare_conn_unpin(NagareConn *conn);
 extern void nagare_conn_release(NagareConn *conn);
 extern bool nagare_conn_local_address(NagareConn *conn, char *host, size_t hostlen);
 extern void nagare_conn_close(NagareConn *conn, const char *reason);
-
-/* implemented by the protocol layer: handle one request frame (no size prefix) */
-extern void nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len);
 
 #endif							/* NAGARE_NET_H */

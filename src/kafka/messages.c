@@ -6,7 +6,8 @@
  *	  format: KIP-511 answers to unsupported ApiVersions versions, the
  *	  ApiVersions v3 client software check, Metadata v0's "all topics".
  *
- * The per-API codecs are generated (api_<api>.c, see messages.h).
+ * The per-API codecs are generated (api_<api>.c, see messages.h); the
+ * dispatch finds them in kafka_apis[] (protocol.c, from api_table.h).
  *
  * Copyright (c) 2025, nagare developers
  *
@@ -20,133 +21,27 @@ int
 kafka_request_decode(KafkaReader *r, int16_t api_key, int16_t version,
 					 KafkaRequestBody *out, const KafkaAllocator *a)
 {
-	if (!kafka_api_version_supported(api_key, version))
+	const KafkaApiInfo *api = kafka_api_lookup(api_key);
+
+	if (api == NULL || version < api->MinVersion || version > api->MaxVersion)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
 	}
-	switch ((KafkaApiKey) api_key)
-	{
-		case KAFKA_API_PRODUCE:
-			return kafka_ProduceRequest_decode(r, version, &out->Produce, a);
-		case KAFKA_API_FETCH:
-			return kafka_FetchRequest_decode(r, version, &out->Fetch, a);
-		case KAFKA_API_LIST_OFFSETS:
-			return kafka_ListOffsetsRequest_decode(r, version, &out->ListOffsets, a);
-		case KAFKA_API_METADATA:
-			return kafka_MetadataRequest_decode(r, version, &out->Metadata, a);
-		case KAFKA_API_OFFSET_COMMIT:
-			return kafka_OffsetCommitRequest_decode(r, version, &out->OffsetCommit, a);
-		case KAFKA_API_OFFSET_FETCH:
-			return kafka_OffsetFetchRequest_decode(r, version, &out->OffsetFetch, a);
-		case KAFKA_API_FIND_COORDINATOR:
-			return kafka_FindCoordinatorRequest_decode(r, version, &out->FindCoordinator, a);
-		case KAFKA_API_JOIN_GROUP:
-			return kafka_JoinGroupRequest_decode(r, version, &out->JoinGroup, a);
-		case KAFKA_API_HEARTBEAT:
-			return kafka_HeartbeatRequest_decode(r, version, &out->Heartbeat, a);
-		case KAFKA_API_LEAVE_GROUP:
-			return kafka_LeaveGroupRequest_decode(r, version, &out->LeaveGroup, a);
-		case KAFKA_API_SYNC_GROUP:
-			return kafka_SyncGroupRequest_decode(r, version, &out->SyncGroup, a);
-		case KAFKA_API_DESCRIBE_GROUPS:
-			return kafka_DescribeGroupsRequest_decode(r, version, &out->DescribeGroups, a);
-		case KAFKA_API_LIST_GROUPS:
-			return kafka_ListGroupsRequest_decode(r, version, &out->ListGroups, a);
-		case KAFKA_API_API_VERSIONS:
-			return kafka_ApiVersionsRequest_decode(r, version, &out->ApiVersions, a);
-		case KAFKA_API_CREATE_TOPICS:
-			return kafka_CreateTopicsRequest_decode(r, version, &out->CreateTopics, a);
-		case KAFKA_API_DELETE_TOPICS:
-			return kafka_DeleteTopicsRequest_decode(r, version, &out->DeleteTopics, a);
-		case KAFKA_API_DELETE_RECORDS:
-			return kafka_DeleteRecordsRequest_decode(r, version, &out->DeleteRecords, a);
-		case KAFKA_API_INIT_PRODUCER_ID:
-			return kafka_InitProducerIdRequest_decode(r, version, &out->InitProducerId, a);
-		case KAFKA_API_DESCRIBE_CONFIGS:
-			return kafka_DescribeConfigsRequest_decode(r, version, &out->DescribeConfigs, a);
-		case KAFKA_API_ALTER_CONFIGS:
-			return kafka_AlterConfigsRequest_decode(r, version, &out->AlterConfigs, a);
-		case KAFKA_API_CREATE_PARTITIONS:
-			return kafka_CreatePartitionsRequest_decode(r, version, &out->CreatePartitions, a);
-		case KAFKA_API_DELETE_GROUPS:
-			return kafka_DeleteGroupsRequest_decode(r, version, &out->DeleteGroups, a);
-		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
-			return kafka_IncrementalAlterConfigsRequest_decode(r, version,
-															   &out->IncrementalAlterConfigs, a);
-		case KAFKA_API_OFFSET_DELETE:
-			return kafka_OffsetDeleteRequest_decode(r, version, &out->OffsetDelete, a);
-		default:
-			break;
-	}
-	/* in kafka_api_versions[] but no decoder: a bug */
-	kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
-	return r->err;
+	return api->Decode(r, version, out, a);
 }
 
 int
 kafka_response_encode(KafkaWriter *w, int16_t api_key, int16_t version, const void *body)
 {
-	if (!kafka_api_version_supported(api_key, version))
+	const KafkaApiInfo *api = kafka_api_lookup(api_key);
+
+	if (api == NULL || version < api->MinVersion || version > api->MaxVersion)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;
 	}
-	switch ((KafkaApiKey) api_key)
-	{
-		case KAFKA_API_PRODUCE:
-			return kafka_ProduceResponse_encode(w, version, body);
-		case KAFKA_API_FETCH:
-			return kafka_FetchResponse_encode(w, version, body);
-		case KAFKA_API_LIST_OFFSETS:
-			return kafka_ListOffsetsResponse_encode(w, version, body);
-		case KAFKA_API_METADATA:
-			return kafka_MetadataResponse_encode(w, version, body);
-		case KAFKA_API_OFFSET_COMMIT:
-			return kafka_OffsetCommitResponse_encode(w, version, body);
-		case KAFKA_API_OFFSET_FETCH:
-			return kafka_OffsetFetchResponse_encode(w, version, body);
-		case KAFKA_API_FIND_COORDINATOR:
-			return kafka_FindCoordinatorResponse_encode(w, version, body);
-		case KAFKA_API_JOIN_GROUP:
-			return kafka_JoinGroupResponse_encode(w, version, body);
-		case KAFKA_API_HEARTBEAT:
-			return kafka_HeartbeatResponse_encode(w, version, body);
-		case KAFKA_API_LEAVE_GROUP:
-			return kafka_LeaveGroupResponse_encode(w, version, body);
-		case KAFKA_API_SYNC_GROUP:
-			return kafka_SyncGroupResponse_encode(w, version, body);
-		case KAFKA_API_DESCRIBE_GROUPS:
-			return kafka_DescribeGroupsResponse_encode(w, version, body);
-		case KAFKA_API_LIST_GROUPS:
-			return kafka_ListGroupsResponse_encode(w, version, body);
-		case KAFKA_API_API_VERSIONS:
-			return kafka_ApiVersionsResponse_encode(w, version, body);
-		case KAFKA_API_CREATE_TOPICS:
-			return kafka_CreateTopicsResponse_encode(w, version, body);
-		case KAFKA_API_DELETE_TOPICS:
-			return kafka_DeleteTopicsResponse_encode(w, version, body);
-		case KAFKA_API_DELETE_RECORDS:
-			return kafka_DeleteRecordsResponse_encode(w, version, body);
-		case KAFKA_API_INIT_PRODUCER_ID:
-			return kafka_InitProducerIdResponse_encode(w, version, body);
-		case KAFKA_API_DESCRIBE_CONFIGS:
-			return kafka_DescribeConfigsResponse_encode(w, version, body);
-		case KAFKA_API_ALTER_CONFIGS:
-			return kafka_AlterConfigsResponse_encode(w, version, body);
-		case KAFKA_API_CREATE_PARTITIONS:
-			return kafka_CreatePartitionsResponse_encode(w, version, body);
-		case KAFKA_API_DELETE_GROUPS:
-			return kafka_DeleteGroupsResponse_encode(w, version, body);
-		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
-			return kafka_IncrementalAlterConfigsResponse_encode(w, version, body);
-		case KAFKA_API_OFFSET_DELETE:
-			return kafka_OffsetDeleteResponse_encode(w, version, body);
-		default:
-			break;
-	}
-	kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
-	return w->err;
+	return api->Encode(w, version, body);
 }
 
 int
@@ -167,14 +62,14 @@ kafka_ApiVersionsResponse_fill(KafkaApiVersionsResponse *resp, KafkaApiVersion *
 	int			i;
 
 	memset(resp, 0, sizeof(*resp));
-	for (i = 0; i < kafka_api_versions_count; i++)
+	for (i = 0; i < kafka_apis_count; i++)
 	{
-		keys[i].ApiKey = kafka_api_versions[i].ApiKey;
-		keys[i].MinVersion = kafka_api_versions[i].MinVersion;
-		keys[i].MaxVersion = kafka_api_versions[i].MaxVersion;
+		keys[i].ApiKey = kafka_apis[i].ApiKey;
+		keys[i].MinVersion = kafka_apis[i].MinVersion;
+		keys[i].MaxVersion = kafka_apis[i].MaxVersion;
 	}
 	resp->ErrorCode = KAFKA_ERROR_NONE;
-	resp->ApiKeysCount = kafka_api_versions_count;
+	resp->ApiKeysCount = kafka_apis_count;
 	resp->ApiKeys = keys;
 	resp->ThrottleTimeMs = 0;
 	resp->FinalizedFeaturesEpoch = -1;

@@ -2435,6 +2435,108 @@ typedef union KafkaResponseBody
 	KafkaOffsetDeleteResponse OffsetDelete;
 } KafkaResponseBody;
 
+/*
+ * The entries of kafka_apis[] (protocol.c, from api_table.h): the
+ * request body into its member of KafkaRequestBody, the response body
+ * from a pointer to its struct.
+ */
+extern int	kafka_ProduceRequest_decode_body(KafkaReader *r, int16_t version,
+											 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_ProduceResponse_encode_body(KafkaWriter *w, int16_t version,
+											  const void *body);
+extern int	kafka_FetchRequest_decode_body(KafkaReader *r, int16_t version,
+										   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_FetchResponse_encode_body(KafkaWriter *w, int16_t version,
+											const void *body);
+extern int	kafka_ListOffsetsRequest_decode_body(KafkaReader *r, int16_t version,
+												 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_ListOffsetsResponse_encode_body(KafkaWriter *w, int16_t version,
+												  const void *body);
+extern int	kafka_MetadataRequest_decode_body(KafkaReader *r, int16_t version,
+											  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_MetadataResponse_encode_body(KafkaWriter *w, int16_t version,
+											   const void *body);
+extern int	kafka_OffsetCommitRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_OffsetCommitResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_OffsetFetchRequest_decode_body(KafkaReader *r, int16_t version,
+												 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_OffsetFetchResponse_encode_body(KafkaWriter *w, int16_t version,
+												  const void *body);
+extern int	kafka_FindCoordinatorRequest_decode_body(KafkaReader *r, int16_t version,
+													 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_FindCoordinatorResponse_encode_body(KafkaWriter *w, int16_t version,
+													  const void *body);
+extern int	kafka_JoinGroupRequest_decode_body(KafkaReader *r, int16_t version,
+											   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_JoinGroupResponse_encode_body(KafkaWriter *w, int16_t version,
+												const void *body);
+extern int	kafka_HeartbeatRequest_decode_body(KafkaReader *r, int16_t version,
+											   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_HeartbeatResponse_encode_body(KafkaWriter *w, int16_t version,
+												const void *body);
+extern int	kafka_LeaveGroupRequest_decode_body(KafkaReader *r, int16_t version,
+												KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_LeaveGroupResponse_encode_body(KafkaWriter *w, int16_t version,
+												 const void *body);
+extern int	kafka_SyncGroupRequest_decode_body(KafkaReader *r, int16_t version,
+											   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_SyncGroupResponse_encode_body(KafkaWriter *w, int16_t version,
+												const void *body);
+extern int	kafka_DescribeGroupsRequest_decode_body(KafkaReader *r, int16_t version,
+													KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeGroupsResponse_encode_body(KafkaWriter *w, int16_t version,
+													 const void *body);
+extern int	kafka_ListGroupsRequest_decode_body(KafkaReader *r, int16_t version,
+												KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_ListGroupsResponse_encode_body(KafkaWriter *w, int16_t version,
+												 const void *body);
+extern int	kafka_ApiVersionsRequest_decode_body(KafkaReader *r, int16_t version,
+												 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_ApiVersionsResponse_encode_body(KafkaWriter *w, int16_t version,
+												  const void *body);
+extern int	kafka_CreateTopicsRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_CreateTopicsResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_DeleteTopicsRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DeleteTopicsResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_DeleteRecordsRequest_decode_body(KafkaReader *r, int16_t version,
+												   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DeleteRecordsResponse_encode_body(KafkaWriter *w, int16_t version,
+													const void *body);
+extern int	kafka_InitProducerIdRequest_decode_body(KafkaReader *r, int16_t version,
+													KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_InitProducerIdResponse_encode_body(KafkaWriter *w, int16_t version,
+													 const void *body);
+extern int	kafka_DescribeConfigsRequest_decode_body(KafkaReader *r, int16_t version,
+													 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeConfigsResponse_encode_body(KafkaWriter *w, int16_t version,
+													  const void *body);
+extern int	kafka_AlterConfigsRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_AlterConfigsResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_CreatePartitionsRequest_decode_body(KafkaReader *r, int16_t version,
+													  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_CreatePartitionsResponse_encode_body(KafkaWriter *w, int16_t version,
+													   const void *body);
+extern int	kafka_DeleteGroupsRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DeleteGroupsResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_IncrementalAlterConfigsRequest_decode_body(KafkaReader *r,
+															 int16_t version, KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_IncrementalAlterConfigsResponse_encode_body(KafkaWriter *w,
+															  int16_t version, const void *body);
+extern int	kafka_OffsetDeleteRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_OffsetDeleteResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+
 /* ----------------------------------------------------------------------
  * Dispatch and helpers (messages.c)
  * ----------------------------------------------------------------------
@@ -2442,8 +2544,7 @@ typedef union KafkaResponseBody
 
 /*
  * Decode the body of any supported request into the union member of its
- * API.  KAFKA_ERR_UNSUPPORTED for a key or version not in
- * kafka_api_versions[].
+ * API.  KAFKA_ERR_UNSUPPORTED for a key or version not in kafka_apis[].
  */
 extern int	kafka_request_decode(KafkaReader *r, int16_t api_key, int16_t version,
 								 KafkaRequestBody *out, const KafkaAllocator *a);
@@ -2461,10 +2562,9 @@ extern int	kafka_response_frame_encode(KafkaWriter *w, int32_t correlation_id,
 										const void *body);
 
 /*
- * ApiVersions answer listing kafka_api_versions[], the codec's ranges: keys
- * must have room for kafka_api_versions_count entries.  ErrorCode and
- * ThrottleTimeMs are 0.  For tests and tools: the broker advertises only
- * what it implements (src/broker/kafka_api.c), a subset.
+ * The ApiVersions answer: every API of kafka_apis[] with its versions,
+ * ErrorCode and ThrottleTimeMs 0.  keys must have room for
+ * kafka_apis_count entries.
  */
 extern void kafka_ApiVersionsResponse_fill(KafkaApiVersionsResponse *resp,
 										   KafkaApiVersion *keys);

@@ -2,73 +2,16 @@
  *
  * protocol.c
  *	  Kafka wire protocol primitives: the bounds-checked reader, the
- *	  growable writer, request and response headers, and the table of
- *	  supported API versions.
+ *	  growable writer, request and response headers, and the table of the
+ *	  APIs served.
  *
  * See protocol.h for the wire format and the conventions (sticky errors,
  * KAFKA_READ / err_parse, zero-copy strings).
  *
- * Supported versions.  kafka_api_versions[] is what the codec decodes
- * (requests) and encodes (responses).  The broker advertises in ApiVersions
- * and accepts only the APIs of its own handler table (src/broker/
- * kafka_api.c), whose ranges must lie within these; an API can be here
- * before the broker implements it.  The ranges were chosen so that every
- * client nagare must serve finds a version it can use (research/clients.md):
- *
- *	ApiVersions 0-3		librdkafka 2.0.2 sends v3 (then v0 on any error),
- *						kafka-python v0, kafkajs picks 2, @platformatic 3.
- *	Metadata 0-12		kafka-python v0 (bootstrap probe) and v1, its admin
- *						client up to 5; librdkafka 4; kafkajs 6;
- *						@platformatic 9-12 -> 12.
- *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
- *						MsgVer2 only if 3 is in the range); librdkafka and
- *						kafkajs pick 7; kafka-python infers broker 2.4 from
- *						Produce v8 and uses v7; @platformatic 7-11 -> 9.
- *						v0-2 carry legacy message sets (magic 0/1, see
- *						legacy.h); librdkafka 2.0.2 enables gzip and
- *						snappy only if the broker's range includes v0.
- *	Fetch 4-12			kafka-python v4; librdkafka and kafkajs 11 (ZSTD
- *						for librdkafka needs Fetch 10 and Produce 7);
- *						@platformatic 12-17 -> 12.
- *	ListOffsets 1-7		kafka-python v1; librdkafka 2; kafkajs 3;
- *						@platformatic 5-9 -> 7.
- *	CreateTopics 2-7	librdkafka 4, kafka-python 3, kafkajs 3,
- *						@platformatic 7.
- *	DeleteTopics 1-6	librdkafka and kafkajs 1, kafka-python 3,
- *						@platformatic 6.
- *	CreatePartitions 0-3	librdkafka 0, kafka-python and kafkajs 1.
- *	DescribeConfigs 0-4	librdkafka 1, kafka-python and kafkajs 2,
- *						@platformatic 2-4 -> 4.
- *	AlterConfigs 0-2	librdkafka 0, kafka-python and kafkajs 1,
- *						@platformatic 2.
- *	IncrementalAlterConfigs 0-1	@platformatic 1 (Java admin tools).
- *	DeleteRecords 0-2	librdkafka and kafkajs 1.
- *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
- *						@platformatic 3-5 -> 4.
- *
- * Consumer groups (see the "Older versions" notes in messages.h for what
- * differs between versions):
- *
- *	FindCoordinator 0-4	kafka-python 0; librdkafka and kafkajs 2;
- *						@platformatic 4-6 -> 4 (batched CoordinatorKeys).
- *	JoinGroup 0-9		kafka-python 2; librdkafka and kafkajs 5;
- *						@platformatic 6-9 -> 9.
- *	SyncGroup 0-5		kafka-python 1; librdkafka and kafkajs 3;
- *						@platformatic 4-5 -> 5.
- *	Heartbeat 0-4		kafka-python 1; librdkafka and kafkajs 3;
- *						@platformatic 4.
- *	LeaveGroup 0-5		kafka-python and librdkafka 1; kafkajs 3;
- *						@platformatic 4-5 -> 5.
- *	OffsetCommit 0-9	kafka-python 2; kafkajs 5; librdkafka 7;
- *						@platformatic 8-9 -> 9.
- *	OffsetFetch 0-9		kafka-python 1; kafkajs 4; librdkafka 7;
- *						@platformatic 8-9 -> 9 (batched Groups).
- *	DescribeGroups 0-5	kafkajs 2; kafka-python 3; librdkafka 4;
- *						@platformatic 5.
- *	ListGroups 0-5		kafkajs and kafka-python 2; librdkafka 4;
- *						@platformatic 4-5 -> 5.
- *	DeleteGroups 0-2	librdkafka and kafkajs 1; @platformatic 2.
- *	OffsetDelete 0		librdkafka 0 (the only version).
+ * The APIs served.  kafka_apis[] is api_table.h expanded: versions, name,
+ * ACL and quota columns, and the generated decoder and encoder of each API.
+ * Why each version range was chosen is written next to the ranges, in
+ * api_table.h.
  *
  * Copyright (c) 2025, nagare developers
  *
@@ -79,55 +22,51 @@
 #include "kafka/protocol.h"
 
 #include "kafka/byteorder.h"
+#include "kafka/messages.h"
 #include "kafka/varint.h"
 
 /*
- * Sorted by ApiKey (kafka_api_lookup relies on it).  FlexibleVersion is the
- * schema's first flexible version, also where it lies above MaxVersion, so
- * that request headers of newer versions can still be parsed.
+ * api_table.h is sorted by ApiKey (kafka_api_lookup relies on it).  The
+ * Handler column is the broker's and only a token here.
  */
-const KafkaApiInfo kafka_api_versions[] = {
-	{KAFKA_API_PRODUCE, 0, 9, 9, "Produce"},
-	{KAFKA_API_FETCH, 4, 12, 12, "Fetch"},
-	{KAFKA_API_LIST_OFFSETS, 1, 7, 6, "ListOffsets"},
-	{KAFKA_API_METADATA, 0, 12, 9, "Metadata"},
-	{KAFKA_API_OFFSET_COMMIT, 0, 9, 8, "OffsetCommit"},
-	{KAFKA_API_OFFSET_FETCH, 0, 9, 6, "OffsetFetch"},
-	{KAFKA_API_FIND_COORDINATOR, 0, 4, 3, "FindCoordinator"},
-	{KAFKA_API_JOIN_GROUP, 0, 9, 6, "JoinGroup"},
-	{KAFKA_API_HEARTBEAT, 0, 4, 4, "Heartbeat"},
-	{KAFKA_API_LEAVE_GROUP, 0, 5, 4, "LeaveGroup"},
-	{KAFKA_API_SYNC_GROUP, 0, 5, 4, "SyncGroup"},
-	{KAFKA_API_DESCRIBE_GROUPS, 0, 5, 5, "DescribeGroups"},
-	{KAFKA_API_LIST_GROUPS, 0, 5, 3, "ListGroups"},
-	{KAFKA_API_API_VERSIONS, 0, 3, 3, "ApiVersions"},
-	{KAFKA_API_CREATE_TOPICS, 2, 7, 5, "CreateTopics"},
-	{KAFKA_API_DELETE_TOPICS, 1, 6, 4, "DeleteTopics"},
-	{KAFKA_API_DELETE_RECORDS, 0, 2, 2, "DeleteRecords"},
-	{KAFKA_API_INIT_PRODUCER_ID, 0, 4, 2, "InitProducerId"},
-	{KAFKA_API_DESCRIBE_CONFIGS, 0, 4, 4, "DescribeConfigs"},
-	{KAFKA_API_ALTER_CONFIGS, 0, 2, 2, "AlterConfigs"},
-	{KAFKA_API_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions"},
-	{KAFKA_API_DELETE_GROUPS, 0, 2, 2, "DeleteGroups"},
-	{KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs"},
-	{KAFKA_API_OFFSET_DELETE, 0, 0, INT16_MAX, "OffsetDelete"},
+const KafkaApiInfo kafka_apis[] = {
+#define KAFKA_API(key, name, min, max, flexible, handler, acl, resource, quota) \
+	{key, min, max, flexible, #name, acl, resource, quota, \
+	 kafka_##name##Request_decode_body, kafka_##name##Response_encode_body},
+#include "kafka/api_table.h"
+#undef KAFKA_API
 };
 
-const int	kafka_api_versions_count = sizeof(kafka_api_versions) / sizeof(kafka_api_versions[0]);
+const int	kafka_apis_count = sizeof(kafka_apis) / sizeof(kafka_apis[0]);
+
+/* API keys that are not served, named for log messages */
+static const struct
+{
+	int16_t		key;
+	const char *name;
+}			other_api_names[] = {
+	{KAFKA_API_SASL_HANDSHAKE, "SaslHandshake"},
+	{KAFKA_API_ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn"},
+	{KAFKA_API_ADD_OFFSETS_TO_TXN, "AddOffsetsToTxn"},
+	{KAFKA_API_END_TXN, "EndTxn"},
+	{KAFKA_API_TXN_OFFSET_COMMIT, "TxnOffsetCommit"},
+	{KAFKA_API_SASL_AUTHENTICATE, "SaslAuthenticate"},
+	{KAFKA_API_DESCRIBE_CLUSTER, "DescribeCluster"},
+};
 
 const KafkaApiInfo *
 kafka_api_lookup(int16_t api_key)
 {
 	int			lo = 0;
-	int			hi = kafka_api_versions_count - 1;
+	int			hi = kafka_apis_count - 1;
 
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
 
-		if (kafka_api_versions[mid].ApiKey == api_key)
-			return &kafka_api_versions[mid];
-		if (kafka_api_versions[mid].ApiKey < api_key)
+		if (kafka_apis[mid].ApiKey == api_key)
+			return &kafka_apis[mid];
+		if (kafka_apis[mid].ApiKey < api_key)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -154,71 +93,14 @@ kafka_api_version_flexible(int16_t api_key, int16_t version)
 const char *
 kafka_api_name(int16_t api_key)
 {
-	switch ((KafkaApiKey) api_key)
-	{
-		case KAFKA_API_PRODUCE:
-			return "Produce";
-		case KAFKA_API_FETCH:
-			return "Fetch";
-		case KAFKA_API_LIST_OFFSETS:
-			return "ListOffsets";
-		case KAFKA_API_METADATA:
-			return "Metadata";
-		case KAFKA_API_OFFSET_COMMIT:
-			return "OffsetCommit";
-		case KAFKA_API_OFFSET_FETCH:
-			return "OffsetFetch";
-		case KAFKA_API_FIND_COORDINATOR:
-			return "FindCoordinator";
-		case KAFKA_API_JOIN_GROUP:
-			return "JoinGroup";
-		case KAFKA_API_HEARTBEAT:
-			return "Heartbeat";
-		case KAFKA_API_LEAVE_GROUP:
-			return "LeaveGroup";
-		case KAFKA_API_SYNC_GROUP:
-			return "SyncGroup";
-		case KAFKA_API_DESCRIBE_GROUPS:
-			return "DescribeGroups";
-		case KAFKA_API_LIST_GROUPS:
-			return "ListGroups";
-		case KAFKA_API_SASL_HANDSHAKE:
-			return "SaslHandshake";
-		case KAFKA_API_API_VERSIONS:
-			return "ApiVersions";
-		case KAFKA_API_CREATE_TOPICS:
-			return "CreateTopics";
-		case KAFKA_API_DELETE_TOPICS:
-			return "DeleteTopics";
-		case KAFKA_API_DELETE_RECORDS:
-			return "DeleteRecords";
-		case KAFKA_API_INIT_PRODUCER_ID:
-			return "InitProducerId";
-		case KAFKA_API_ADD_PARTITIONS_TO_TXN:
-			return "AddPartitionsToTxn";
-		case KAFKA_API_ADD_OFFSETS_TO_TXN:
-			return "AddOffsetsToTxn";
-		case KAFKA_API_END_TXN:
-			return "EndTxn";
-		case KAFKA_API_TXN_OFFSET_COMMIT:
-			return "TxnOffsetCommit";
-		case KAFKA_API_DESCRIBE_CONFIGS:
-			return "DescribeConfigs";
-		case KAFKA_API_ALTER_CONFIGS:
-			return "AlterConfigs";
-		case KAFKA_API_SASL_AUTHENTICATE:
-			return "SaslAuthenticate";
-		case KAFKA_API_CREATE_PARTITIONS:
-			return "CreatePartitions";
-		case KAFKA_API_DELETE_GROUPS:
-			return "DeleteGroups";
-		case KAFKA_API_INCREMENTAL_ALTER_CONFIGS:
-			return "IncrementalAlterConfigs";
-		case KAFKA_API_OFFSET_DELETE:
-			return "OffsetDelete";
-		case KAFKA_API_DESCRIBE_CLUSTER:
-			return "DescribeCluster";
-	}
+	const KafkaApiInfo *api = kafka_api_lookup(api_key);
+	size_t		i;
+
+	if (api != NULL)
+		return api->Name;
+	for (i = 0; i < sizeof(other_api_names) / sizeof(other_api_names[0]); i++)
+		if (other_api_names[i].key == api_key)
+			return other_api_names[i].name;
 	return "?";
 }
 

@@ -2,8 +2,8 @@
  *
  * protocol.h
  *	  Kafka wire protocol: primitive readers and writers, request and
- *	  response headers, the table of supported API versions, and Kafka's
- *	  error codes.
+ *	  response headers, the table of the APIs served (kafka_apis[], from
+ *	  api_table.h), and Kafka's error codes.
  *
  * The message bodies (one request and one response struct per API) are in
  * messages.h; this file has what they are built from.  Like everything in
@@ -83,7 +83,7 @@
 /*
  * API keys (clients/src/main/java/org/apache/kafka/common/protocol/
  * ApiKeys.java).  Only the ones nagare implements or is likely to are
- * named; kafka_api_versions[] says which versions are supported.
+ * named; api_table.h says which are served, in which versions.
  */
 typedef enum KafkaApiKey
 {
@@ -558,36 +558,99 @@ extern size_t kafka_write_reserve_int32(KafkaWriter *w);
 extern void kafka_write_patch_int32(KafkaWriter *w, size_t offset, int32_t v);
 
 /* ----------------------------------------------------------------------
- * Supported APIs and versions
+ * The APIs served (api_table.h)
  * ----------------------------------------------------------------------
+ */
+
+/* Kafka's AclOperation codes (org.apache.kafka.common.acl.AclOperation) */
+typedef enum KafkaAclOperation
+{
+	KAFKA_ACL_UNKNOWN = 0,
+	KAFKA_ACL_ANY = 1,
+	KAFKA_ACL_ALL = 2,
+	KAFKA_ACL_READ = 3,
+	KAFKA_ACL_WRITE = 4,
+	KAFKA_ACL_CREATE = 5,
+	KAFKA_ACL_DELETE = 6,
+	KAFKA_ACL_ALTER = 7,
+	KAFKA_ACL_DESCRIBE = 8,
+	KAFKA_ACL_CLUSTER_ACTION = 9,
+	KAFKA_ACL_DESCRIBE_CONFIGS = 10,
+	KAFKA_ACL_ALTER_CONFIGS = 11,
+	KAFKA_ACL_IDEMPOTENT_WRITE = 12,
+	KAFKA_ACL_CREATE_TOKENS = 13,
+	KAFKA_ACL_DESCRIBE_TOKENS = 14
+} KafkaAclOperation;
+
+/* Kafka's ResourceType codes (org.apache.kafka.common.resource.ResourceType) */
+typedef enum KafkaResourceType
+{
+	KAFKA_RESOURCE_UNKNOWN = 0,
+	KAFKA_RESOURCE_ANY = 1,
+	KAFKA_RESOURCE_TOPIC = 2,
+	KAFKA_RESOURCE_GROUP = 3,
+	KAFKA_RESOURCE_CLUSTER = 4,
+	KAFKA_RESOURCE_TRANSACTIONAL_ID = 5,
+	KAFKA_RESOURCE_DELEGATION_TOKEN = 6,
+	KAFKA_RESOURCE_USER = 7
+} KafkaResourceType;
+
+/*
+ * The quota an API is throttled by (Kafka's QuotaType: byte rates for
+ * Produce and Fetch, request time per KIP-124, partition mutations per
+ * KIP-599).  NONE is not throttled at all (in Kafka, the inter-broker
+ * CLUSTER_ACTION APIs; none of the APIs served).  Not a wire code.
+ */
+typedef enum KafkaQuotaClass
+{
+	KAFKA_QUOTA_NONE = 0,
+	KAFKA_QUOTA_PRODUCE,
+	KAFKA_QUOTA_FETCH,
+	KAFKA_QUOTA_REQUEST,
+	KAFKA_QUOTA_CONTROLLER_MUTATION
+} KafkaQuotaClass;
+
+union KafkaRequestBody;			/* messages.h */
+
+/*
+ * One API served, as api_table.h lists it (see there for each column).
+ * Decode and Encode are the generated codec of the API (api_<name>.c):
+ * Decode fills the API's member of the KafkaRequestBody union, Encode
+ * takes a pointer to the API's response struct.  Both refuse versions
+ * outside [MinVersion, MaxVersion] with KAFKA_ERR_UNSUPPORTED.
  */
 typedef struct KafkaApiInfo
 {
 	int16_t		ApiKey;
-	int16_t		MinVersion;		/* the codec's range */
+	int16_t		MinVersion;		/* the versions served */
 	int16_t		MaxVersion;
 	int16_t		FlexibleVersion;	/* first flexible version per the JSON
 									 * schema (may exceed MaxVersion);
 									 * INT16_MAX if none */
 	const char *Name;			/* "Metadata" */
+	KafkaAclOperation AclOperation; /* not enforced yet (api_table.h) */
+	KafkaResourceType ResourceType;
+	KafkaQuotaClass QuotaClass;
+	int			(*Decode) (KafkaReader *r, int16_t version, union KafkaRequestBody *out,
+						   const KafkaAllocator *a);
+	int			(*Encode) (KafkaWriter *w, int16_t version, const void *body);
 } KafkaApiInfo;
 
 /*
- * The APIs the codec supports, in increasing ApiKey order: every version
- * in [MinVersion, MaxVersion] has a request decoder and a response encoder,
- * and kafka_request_decode() refuses the others.  What the broker
- * advertises in ApiVersions (and therefore must fully implement) is its
- * own handler table in src/broker/kafka_api.c, a subset of this one.
+ * The APIs served, in increasing ApiKey order: api_table.h expanded.  Every
+ * version in [MinVersion, MaxVersion] has a request decoder and a response
+ * encoder, the broker has a handler for it, and ApiVersions advertises
+ * exactly this.
  */
-extern const KafkaApiInfo kafka_api_versions[];
-extern const int kafka_api_versions_count;
+extern const KafkaApiInfo kafka_apis[];
+extern const int kafka_apis_count;
 
-/* table entry of api_key, or NULL if unsupported */
+/* table entry of api_key, or NULL if not served */
 extern const KafkaApiInfo *kafka_api_lookup(int16_t api_key);
 extern bool kafka_api_version_supported(int16_t api_key, int16_t version);
 /* false for unknown API keys */
 extern bool kafka_api_version_flexible(int16_t api_key, int16_t version);
-/* name of a known API key ("Produce"), or "?" */
+/* name of a known API key ("Produce"), served or not, or "?" */
 extern const char *kafka_api_name(int16_t api_key);
 
 /*

@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_messages import API_RANGES  # noqa: E402  (name, key, min, max)
+from gen_messages import api_ranges  # noqa: E402  (name, key, min, max)
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
 
     p = subprocess.Popen([helper], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     cmds = []
-    for _, key, lo, hi in API_RANGES:
+    for _, key, lo, hi in api_ranges():
         for v in range(lo, hi + 1):
             for seed, minimal in ((1, 0), (2, 0), (3, 1)):
                 cmds.append((key, v, seed, minimal))

@@ -85,7 +85,7 @@ static void
 test_table(void)
 {
 	int			i;
-	bool		ok = test_apis_count == kafka_api_versions_count;
+	bool		ok = test_apis_count == kafka_apis_count;
 
 	for (i = 0; ok && i < test_apis_count; i++)
 	{
@@ -98,9 +98,24 @@ test_table(void)
 		if (!ok)
 			printf("#   %s differs\n", t->name);
 	}
-	for (i = 1; ok && i < kafka_api_versions_count; i++)
-		ok = kafka_api_versions[i - 1].ApiKey < kafka_api_versions[i].ApiKey;
-	check(ok, "kafka_api_versions[] agrees with the generator's ranges and is sorted");
+	for (i = 1; ok && i < kafka_apis_count; i++)
+		ok = kafka_apis[i - 1].ApiKey < kafka_apis[i].ApiKey;
+	for (i = 0; ok && i < kafka_apis_count; i++)
+		ok = kafka_apis[i].Decode != NULL && kafka_apis[i].Encode != NULL &&
+			kafka_apis[i].QuotaClass != KAFKA_QUOTA_NONE;
+	check(ok, "kafka_apis[] agrees with the generator's ranges and is sorted");
+	check(kafka_api_lookup(KAFKA_API_PRODUCE)->AclOperation == KAFKA_ACL_WRITE &&
+		  kafka_api_lookup(KAFKA_API_PRODUCE)->ResourceType == KAFKA_RESOURCE_TOPIC &&
+		  kafka_api_lookup(KAFKA_API_PRODUCE)->QuotaClass == KAFKA_QUOTA_PRODUCE &&
+		  kafka_api_lookup(KAFKA_API_API_VERSIONS)->AclOperation == KAFKA_ACL_UNKNOWN &&
+		  kafka_api_lookup(KAFKA_API_CREATE_TOPICS)->QuotaClass ==
+		  KAFKA_QUOTA_CONTROLLER_MUTATION,
+		  "kafka_apis[]: ACL and quota columns");
+	check(strcmp(kafka_api_name(KAFKA_API_SASL_HANDSHAKE), "SaslHandshake") == 0 &&
+		  strcmp(kafka_api_name(KAFKA_API_DESCRIBE_CLUSTER), "DescribeCluster") == 0 &&
+		  strcmp(kafka_api_name(KAFKA_API_METADATA), "Metadata") == 0 &&
+		  strcmp(kafka_api_name(4), "?") == 0,
+		  "kafka_api_name of served and unserved keys");
 	check(kafka_api_lookup(KAFKA_API_END_TXN) == NULL && kafka_api_lookup(-1) == NULL &&
 		  !kafka_api_version_supported(KAFKA_API_FETCH, 3) &&
 		  kafka_api_version_supported(KAFKA_API_FETCH, 4) &&
@@ -711,9 +726,9 @@ test_mutations(void)
  */
 
 /*
- * The codec's ranges (protocol.c), as kafka_ApiVersionsResponse_fill lists
- * them: changing one must be deliberate.  The broker advertises only its
- * own subset (src/broker/kafka_api.c), which this does not test.
+ * The ranges of src/kafka/api_table.h, as ApiVersions advertises them (the
+ * broker answers with kafka_ApiVersionsResponse_fill): changing one must be
+ * deliberate.
  */
 static const int16_t advertised[][3] = {
 	{0, 0, 9},					/* Produce */
@@ -1705,9 +1720,9 @@ test_dispatch(void)
 		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v10: KAFKA_ERR_UNSUPPORTED");
 
 	kafka_writer_init(&w, &arena.alloc);
-	for (i = 0; i < kafka_api_versions_count; i++)
+	for (i = 0; i < kafka_apis_count; i++)
 	{
-		const KafkaApiInfo *api = &kafka_api_versions[i];
+		const KafkaApiInfo *api = &kafka_apis[i];
 		const TestApi *t = test_api_lookup(api->ApiKey);
 		void	   *resp = calloc(1, t->resp_size);
 		Fill		f;

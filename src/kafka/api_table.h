@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_table.h
+ *	  The Kafka APIs nagare serves: one entry per API key, the only place
+ *	  where an API's versions, handler, ACL and quota class are written.
+ *
+ * This is an X-macro list, like PostgreSQL's kwlist.h: it has no include
+ * guard, and whoever includes it defines KAFKA_API() first to pick the
+ * columns it needs, then undefines it.  The readers:
+ *
+ *	src/kafka/protocol.c	kafka_apis[], the codec table: versions, name,
+ *							ACL and quota columns, and the generated
+ *							decoder and encoder of each API (by token
+ *							pasting: kafka_<Name>Request_decode_body,
+ *							kafka_<Name>Response_encode_body).  It ignores
+ *							the handler column, which is only a token there.
+ *	src/broker/kafka_api.h	the handler prototypes.
+ *	src/broker/kafka_api.c	the dispatch table (handler by API key).
+ *	test/proto/gen_messages.py
+ *							reads Name, MinVersion, MaxVersion and
+ *							FlexibleVersion, generates api_<name>.c and
+ *							messages.h for exactly those versions, and
+ *							refuses a FlexibleVersion or key that disagrees
+ *							with Kafka's schema (test/proto/schemas).
+ *
+ * ApiVersions advertises kafka_apis[] as it is, and every version in it is
+ * accepted, decoded, handled and encoded: the codec's range is the range
+ * served.  After changing a line, run `make -C test/proto generate`.
+ *
+ * The columns of KAFKA_API(ApiKey, Name, MinVersion, MaxVersion,
+ * FlexibleVersion, Handler, AclOperation, ResourceType, QuotaClass):
+ *
+ *	ApiKey			KafkaApiKey (protocol.h).  Entries are in increasing
+ *					key order (kafka_api_lookup searches by bisection;
+ *					the generator and test_proto check the order); a key
+ *					listed twice does not build (-Woverride-init in
+ *					kafka_api.c).
+ *	Name			Kafka's name of the API (the schema file is
+ *					<Name>Request.json); a bare token.
+ *	MinVersion, MaxVersion
+ *					the versions served, chosen as explained below.
+ *	FlexibleVersion	the first flexible version of the schema (KIP-482),
+ *					even where it lies above MaxVersion, so that request
+ *					headers of newer versions are still read right;
+ *					INT16_MAX if the schema has none.
+ *	Handler			the broker's handler, void (NagareConn *, const
+ *					KafkaRequestHeader *, KafkaRequestBody *).
+ *	AclOperation, ResourceType
+ *					what Kafka's KafkaApis authorizes first for the API
+ *					(KafkaAclOperation, KafkaResourceType; the secondary
+ *					checks are listed below).  KAFKA_ACL_UNKNOWN with
+ *					KAFKA_RESOURCE_UNKNOWN: none (ApiVersions).
+ *	QuotaClass		the quota the API is throttled by (KafkaQuotaClass):
+ *					PRODUCE and FETCH are byte rates, CONTROLLER_MUTATION
+ *					(KIP-599) counts created and deleted partitions,
+ *					REQUEST is request time (KIP-124).  Every API also
+ *					counts towards REQUEST, as in Kafka (Produce only with
+ *					acks != 0).
+ *
+ * Nothing enforces the ACL and quota columns yet: they are there for the
+ * authorization and quota work to read, and they must then match what
+ * Kafka does (core/src/main/scala/kafka/server/KafkaApis.scala and
+ * ConfigHelper.scala, apache/kafka 1eb7644349cb).
+ *
+ * Authorization beyond the first check, per Kafka:
+ *
+ *	Produce			WRITE on the TRANSACTIONAL_ID when it has one.
+ *	Fetch			CLUSTER_ACTION on the CLUSTER for a follower fetch.
+ *	Metadata		auto-creating a topic needs CREATE on the CLUSTER or
+ *					on the TOPIC.
+ *	OffsetCommit	also READ on each TOPIC.
+ *	OffsetFetch		also DESCRIBE on each TOPIC (others are left out).
+ *	FindCoordinator	DESCRIBE on the TRANSACTIONAL_ID for a transaction
+ *					coordinator key.
+ *	ListGroups		without DESCRIBE on the CLUSTER, only the groups with
+ *					DESCRIBE on the GROUP are listed.
+ *	CreateTopics	CREATE on the CLUSTER, or else on each TOPIC; the
+ *					configs returned need DESCRIBE_CONFIGS on the TOPIC.
+ *	DeleteTopics	DESCRIBE on the TOPIC too when named by topic id.
+ *	InitProducerId	WRITE on the TRANSACTIONAL_ID when it has one;
+ *					without one, IDEMPOTENT_WRITE on the CLUSTER or WRITE
+ *					on any TOPIC.
+ *	DescribeConfigs, AlterConfigs, IncrementalAlterConfigs
+ *					per resource: the TOPIC, or the CLUSTER for a broker
+ *					resource (and the GROUP for a group resource).
+ *	OffsetDelete	also READ on each TOPIC.
+ *
+ * Versions.  The ranges were chosen so that every client nagare must serve
+ * finds a version it can use (research/clients.md):
+ *
+ *	ApiVersions 0-3		librdkafka 2.0.2 sends v3 (then v0 on any error),
+ *						kafka-python v0, kafkajs picks 2, @platformatic 3.
+ *	Metadata 0-12		kafka-python v0 (bootstrap probe) and v1, its admin
+ *						client up to 5; librdkafka 4; kafkajs 6;
+ *						@platformatic 9-12 -> 12.
+ *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
+ *						MsgVer2 only if 3 is in the range); librdkafka and
+ *						kafkajs pick 7; kafka-python infers broker 2.4 from
+ *						Produce v8 and uses v7; @platformatic 7-11 -> 9.
+ *						v0-2 carry legacy message sets (magic 0/1, see
+ *						legacy.h); librdkafka 2.0.2 enables gzip and
+ *						snappy only if the broker's range includes v0.
+ *	Fetch 4-12			kafka-python v4; librdkafka and kafkajs 11 (ZSTD
+ *						for librdkafka needs Fetch 10 and Produce 7);
+ *						@platformatic 12-17 -> 12.
+ *	ListOffsets 1-7		kafka-python v1; librdkafka 2; kafkajs 3;
+ *						@platformatic 5-9 -> 7.
+ *	CreateTopics 2-7	librdkafka 4, kafka-python 3, kafkajs 3,
+ *						@platformatic 7.
+ *	DeleteTopics 1-6	librdkafka and kafkajs 1, kafka-python 3,
+ *						@platformatic 6.
+ *	CreatePartitions 0-3	librdkafka 0, kafka-python and kafkajs 1.
+ *	DescribeConfigs 0-4	librdkafka 1, kafka-python and kafkajs 2,
+ *						@platformatic 2-4 -> 4.
+ *	AlterConfigs 0-2	librdkafka 0, kafka-python and kafkajs 1,
+ *						@platformatic 2.
+ *	IncrementalAlterConfigs 0-1	@platformatic 1 (Java admin tools).
+ *	DeleteRecords 0-2	librdkafka and kafkajs 1.
+ *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
+ *						@platformatic 3-5 -> 4.
+ *
+ * Consumer groups (see the "Older versions" notes in messages.h for what
+ * differs between versions):
+ *
+ *	FindCoordinator 0-4	kafka-python 0; librdkafka and kafkajs 2;
+ *						@platformatic 4-6 -> 4 (batched CoordinatorKeys).
+ *	JoinGroup 0-9		kafka-python 2; librdkafka and kafkajs 5;
+ *						@platformatic 6-9 -> 9.
+ *	SyncGroup 0-5		kafka-python 1; librdkafka and kafkajs 3;
+ *						@platformatic 4-5 -> 5.
+ *	Heartbeat 0-4		kafka-python 1; librdkafka and kafkajs 3;
+ *						@platformatic 4.
+ *	LeaveGroup 0-5		kafka-python and librdkafka 1; kafkajs 3;
+ *						@platformatic 4-5 -> 5.
+ *	OffsetCommit 0-9	kafka-python 2; kafkajs 5; librdkafka 7;
+ *						@platformatic 8-9 -> 9.
+ *	OffsetFetch 0-9		kafka-python 1; kafkajs 4; librdkafka 7;
+ *						@platformatic 8-9 -> 9 (batched Groups).
+ *	DescribeGroups 0-5	kafkajs 2; kafka-python 3; librdkafka 4;
+ *						@platformatic 5.
+ *	ListGroups 0-5		kafkajs and kafka-python 2; librdkafka 4;
+ *						@platformatic 4-5 -> 5.
+ *	DeleteGroups 0-2	librdkafka and kafkajs 1; @platformatic 2.
+ *	OffsetDelete 0		librdkafka 0 (the only version).
+ *
+ * Adding a version within the schemas in test/proto/schemas: change
+ * MaxVersion here (and the reason above), `make -C test/proto generate`,
+ * and update test_proto.c's advertised[] (the test's hand-written copy of
+ * what ApiVersions says).  The handler must then handle the new version.
+ *
+ * Copyright (c) 2025, nagare developers
+ *
+ * src/kafka/api_table.h
+ *
+ *-------------------------------------------------------------------------
+ */
+
+/* there is deliberately not an #ifndef KAFKA_API_TABLE_H here */
+
+/*	ApiKey, Name, MinVersion, MaxVersion, FlexibleVersion,
+ *		Handler, AclOperation, ResourceType, QuotaClass */
+KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 9, 9,
+		  nagare_handle_produce, KAFKA_ACL_WRITE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_PRODUCE)
+KAFKA_API(KAFKA_API_FETCH, Fetch, 4, 12, 12,
+		  nagare_handle_fetch, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_FETCH)
+KAFKA_API(KAFKA_API_LIST_OFFSETS, ListOffsets, 1, 7, 6,
+		  nagare_handle_list_offsets, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_METADATA, Metadata, 0, 12, 9,
+		  nagare_handle_metadata, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 9, 8,
+		  nagare_handle_offset_commit, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_OFFSET_FETCH, OffsetFetch, 0, 9, 6,
+		  nagare_handle_offset_fetch, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_FIND_COORDINATOR, FindCoordinator, 0, 4, 3,
+		  nagare_handle_find_coordinator, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_JOIN_GROUP, JoinGroup, 0, 9, 6,
+		  nagare_handle_join_group, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_HEARTBEAT, Heartbeat, 0, 4, 4,
+		  nagare_handle_heartbeat, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_LEAVE_GROUP, LeaveGroup, 0, 5, 4,
+		  nagare_handle_leave_group, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_SYNC_GROUP, SyncGroup, 0, 5, 4,
+		  nagare_handle_sync_group, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_GROUPS, DescribeGroups, 0, 5, 5,
+		  nagare_handle_describe_groups, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_LIST_GROUPS, ListGroups, 0, 5, 3,
+		  nagare_handle_list_groups, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_API_VERSIONS, ApiVersions, 0, 3, 3,
+		  nagare_handle_api_versions, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CREATE_TOPICS, CreateTopics, 2, 7, 5,
+		  nagare_handle_create_topics, KAFKA_ACL_CREATE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_CONTROLLER_MUTATION)
+KAFKA_API(KAFKA_API_DELETE_TOPICS, DeleteTopics, 1, 6, 4,
+		  nagare_handle_delete_topics, KAFKA_ACL_DELETE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_CONTROLLER_MUTATION)
+KAFKA_API(KAFKA_API_DELETE_RECORDS, DeleteRecords, 0, 2, 2,
+		  nagare_handle_delete_records, KAFKA_ACL_DELETE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_INIT_PRODUCER_ID, InitProducerId, 0, 4, 2,
+		  nagare_handle_init_producer_id, KAFKA_ACL_IDEMPOTENT_WRITE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_CONFIGS, DescribeConfigs, 0, 4, 4,
+		  nagare_handle_describe_configs, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_ALTER_CONFIGS, AlterConfigs, 0, 2, 2,
+		  nagare_handle_alter_configs, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CREATE_PARTITIONS, CreatePartitions, 0, 3, 2,
+		  nagare_handle_create_partitions, KAFKA_ACL_ALTER, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_CONTROLLER_MUTATION)
+KAFKA_API(KAFKA_API_DELETE_GROUPS, DeleteGroups, 0, 2, 2,
+		  nagare_handle_delete_groups, KAFKA_ACL_DELETE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, IncrementalAlterConfigs, 0, 1, 1,
+		  nagare_handle_incremental_alter_configs, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_OFFSET_DELETE, OffsetDelete, 0, 0, INT16_MAX,
+		  nagare_handle_offset_delete, KAFKA_ACL_DELETE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
