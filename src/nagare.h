@@ -36,7 +36,11 @@ typedef enum NagareIoMethod
 	NAGARE_IO_PLAIN
 } NagareIoMethod;
 
-/*---- GUC variables (nagare.c) ----*/
+/*
+ * GUC variables (nagare.c).  (The server defaults of topic settings,
+ * nagare.log_* and nagare.message_max_bytes, are defined and registered
+ * with the settings' table by topic/config.c.)
+ */
 extern char *nagare_database;
 extern int	nagare_queue_size_kb;
 extern int	nagare_max_topics;
@@ -57,14 +61,6 @@ extern int	nagare_max_connections;
 extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;
 extern int	nagare_cold_read_size;
-
-/* Defaults for the per-topic configuration (Kafka's log.* broker settings). */
-extern int	nagare_log_segment_bytes;
-extern int	nagare_log_roll_minutes;
-extern int	nagare_log_retention_minutes;
-extern int	nagare_log_retention_mb;
-extern int	nagare_message_max_bytes;
-extern int	nagare_log_index_interval_bytes;
 
 /* Background worker entry points */
 extern PGDLLEXPORT void nagare_broker_main(Datum main_arg);
