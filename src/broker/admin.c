@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "broker/admin.h"
+#include "broker/errmap.h"
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
 #include "logstore/log.h"
@@ -155,23 +156,12 @@ op_submit(AdminRequest *req, AdminItem *item, NagareAdminKind kind, const char *
 static int16
 map_sqlstate(const char *state, NagareAdminKind kind)
 {
-	if (strcmp(state, "00000") == 0)
-		return KAFKA_ERROR_NONE;
-	if (strcmp(state, "42710") == 0)	/* duplicate_object */
-		return KAFKA_ERROR_TOPIC_ALREADY_EXISTS;
-	if (strcmp(state, "42704") == 0)	/* undefined_object */
-		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-	if (strcmp(state, "42602") == 0 || strcmp(state, "42622") == 0)	/* invalid/too long name */
-		return KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
-	if (strcmp(state, "22023") == 0 || strcmp(state, "22P02") == 0 ||
-		strcmp(state, "0A000") == 0)
-		return kind == NAGARE_ADMIN_CREATE_PARTITIONS ? KAFKA_ERROR_INVALID_PARTITIONS :
-			KAFKA_ERROR_INVALID_CONFIG;
-	if (strcmp(state, "53400") == 0 || strcmp(state, "54000") == 0)	/* limits */
-		return KAFKA_ERROR_POLICY_VIOLATION;
-	if (strcmp(state, "55000") == 0)	/* broker not ready */
-		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
-	return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+	int16		error = nagare_kafka_error_for_sqlstate(state, KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+
+	/* the value a partition change gives is the partition count */
+	if (error == KAFKA_ERROR_INVALID_CONFIG && kind == NAGARE_ADMIN_CREATE_PARTITIONS)
+		return KAFKA_ERROR_INVALID_PARTITIONS;
+	return error;
 }
 
 static void
