@@ -23,8 +23,6 @@
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
-#include "broker/group.h"
-#include "decode/decode.h"
 #include "nagare.h"
 #include "shmem.h"
 #include "sql/send.h"
@@ -32,7 +30,7 @@
 
 PG_MODULE_MAGIC;
 
-/*---- GUC variables ----*/
+/*---- GUC variables (declared in nagare.h, registered below) ----*/
 char	   *nagare_database = NULL;
 int			nagare_queue_size_kb = 64 * 1024;
 int			nagare_max_topics = 1024;
@@ -52,6 +50,12 @@ int			nagare_max_connections = 4096;
 int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
 int			nagare_cold_read_size = 64 * 1024;
+
+int			nagare_group_initial_rebalance_delay_ms = 3000;
+int			nagare_group_min_session_timeout_ms = 6000;
+int			nagare_group_max_session_timeout_ms = 1800000;
+
+int			nagare_ingest_max_lag_mb = 1024;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
