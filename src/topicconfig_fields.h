@@ -77,10 +77,6 @@ NAGARE_TOPIC_CONFIG_INT("max.message.bytes", max_message_bytes, INT32, 0, PG_INT
 						1048588, 128, 256 * 1024 * 1024, GUC_UNIT_BYTE,
 						"largest record batch a topic accepts.", NULL)
 
-NAGARE_TOPIC_CONFIG_ENUM("message.timestamp.type", message_timestamp_type, 0, 0,
-						 "Which timestamp a record keeps: the producer's (CreateTime) or the broker's when it appends the record (LogAppendTime).",
-						 ("CreateTime", "LogAppendTime"))
-
 NAGARE_TOPIC_CONFIG_INT("retention.bytes", retention_bytes, INT64, -1, PG_INT64_MAX,
 						"Size a partition's log is kept under; -1 for no limit.",
 						"nagare.log_retention_size", nagare_log_retention_mb,
