@@ -16,8 +16,11 @@
  *	- parsing and validating the jsonb objects of create_topic() and
  *	  alter_topic(), writing them back, the effective configuration and
  *	  nagare.topic_config() (topic/config.c);
- *	- DescribeConfigs (broker/admin.c): the answer lists the rows in this
- *	  order, so keep them sorted by name.
+ *	- DescribeConfigs (broker/admin.c).
+ *
+ * DescribeConfigs and the hint that names the known settings list the rows
+ * in this order: keep them sorted by name.  Users learn of a setting from
+ * docs/sql-reference.md, and of its GUC from docs/operations.md.
  *
  * There is deliberately no #ifndef guard: the includer defines the three
  * row macros, includes this file and #undefs them (as PostgreSQL's
@@ -31,7 +34,7 @@
  *	calls INT and LONG); a topic may set it to min..max.  Its server default
  *	is the int GUC "guc" (C variable var, in guc_unit, whose value converts to
  *	Kafka's unit; a negative value, such as -1 for "no limit", is taken as it
- *	is).  Its short description is "Default <name>: <guc_desc>".
+ *	is); the GUC's short description is "Default <name>: <guc_desc>".
  *
  * NAGARE_TOPIC_CONFIG_ENUM(name, field, first, default_value, doc, values)
  *	One of the strings of values, a parenthesised list; held in "field" as
