@@ -23,15 +23,14 @@
 #include "postmaster/bgworker.h"
 #include "utils/guc.h"
 
-#include "broker/group.h"
-#include "decode/decode.h"
 #include "nagare.h"
 #include "shmem.h"
 #include "sql/send.h"
+#include "topic/config.h"
 
 PG_MODULE_MAGIC;
 
-/*---- GUC variables ----*/
+/*---- GUC variables (declared in nagare.h, registered below) ----*/
 char	   *nagare_database = NULL;
 int			nagare_queue_size_kb = 64 * 1024;
 int			nagare_max_topics = 1024;
@@ -52,12 +51,11 @@ int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
 int			nagare_cold_read_size = 64 * 1024;
 
-int			nagare_log_segment_bytes = 1024 * 1024 * 1024;
-int			nagare_log_roll_minutes = 7 * 24 * 60;
-int			nagare_log_retention_minutes = 7 * 24 * 60;
-int			nagare_log_retention_mb = -1;
-int			nagare_message_max_bytes = 1048588;
-int			nagare_log_index_interval_bytes = 4096;
+int			nagare_group_initial_rebalance_delay_ms = 3000;
+int			nagare_group_min_session_timeout_ms = 6000;
+int			nagare_group_max_session_timeout_ms = 1800000;
+
+int			nagare_ingest_max_lag_mb = 1024;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
@@ -134,41 +132,8 @@ nagare_define_gucs(void)
 							&nagare_retention_check_interval_ms, 300000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
-	DefineCustomIntVariable("nagare.log_segment_bytes",
-							"Default segment.bytes: size at which a segment is rolled.",
-							NULL,
-							&nagare_log_segment_bytes, 1024 * 1024 * 1024, 14, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("nagare.log_roll",
-							"Default segment.ms: age at which a segment is rolled.",
-							NULL,
-							&nagare_log_roll_minutes, 7 * 24 * 60, 1, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("nagare.log_retention",
-							"Default retention.ms: age after which segments are deleted.",
-							"-1 keeps segments forever.",
-							&nagare_log_retention_minutes, 7 * 24 * 60, -1, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("nagare.log_retention_size",
-							"Default retention.bytes: partition size above which old segments are deleted.",
-							"-1 means no size limit.",
-							&nagare_log_retention_mb, -1, -1, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("nagare.message_max_bytes",
-							"Default max.message.bytes: largest record batch a topic accepts.",
-							NULL,
-							&nagare_message_max_bytes, 1048588, 128, 256 * 1024 * 1024,
-							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("nagare.log_index_interval_bytes",
-							"Default index.interval.bytes: bytes between offset index entries.",
-							NULL,
-							&nagare_log_index_interval_bytes, 4096, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	/* nagare.log_* and nagare.message_max_bytes: the topic settings' table */
+	nagare_topic_define_gucs();
 
 	DefineCustomStringVariable("nagare.listen_addresses",
 							   "Addresses the broker listens on for Kafka clients.",

@@ -4,8 +4,9 @@
  *	  Settings and entry points shared by every part of the extension.
  *
  * nagare is loaded through shared_preload_libraries.  _PG_init (nagare.c)
- * defines the GUCs below, asks for shared memory (shmem.c) and registers the
- * two background workers:
+ * defines the GUCs below and, through topic/config.c, the server defaults of
+ * topic settings; it asks for shared memory (shmem.c) and registers the
+ * three background workers:
  *
  *	- "nagare broker" (broker/broker.c): not connected to a database; sole
  *	  writer of every partition's segment files; sleeps only in
@@ -14,6 +15,9 @@
  *	- "nagare worker" (worker/worker.c): connected to nagare.database; tells
  *	  the broker which topics exist and with which configuration, and does
  *	  any work that needs SQL.
+ *	- "nagare ingest" (decode/ingest.c): connected to nagare.database;
+ *	  appends what committed transactions published (nagare.publish(),
+ *	  table topics), decoded from nagare's replication slot.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -36,7 +40,12 @@ typedef enum NagareIoMethod
 	NAGARE_IO_PLAIN
 } NagareIoMethod;
 
-/*---- GUC variables (nagare.c) ----*/
+/*
+ * GUC variables, each defined next to its registration in nagare.c.  (The
+ * server defaults of topic settings, nagare.log_* and
+ * nagare.message_max_bytes, are defined and registered with the settings'
+ * table by topic/config.c.)
+ */
 extern char *nagare_database;
 extern int	nagare_queue_size_kb;
 extern int	nagare_max_topics;
@@ -58,13 +67,13 @@ extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;
 extern int	nagare_cold_read_size;
 
-/* Defaults for the per-topic configuration (Kafka's log.* broker settings). */
-extern int	nagare_log_segment_bytes;
-extern int	nagare_log_roll_minutes;
-extern int	nagare_log_retention_minutes;
-extern int	nagare_log_retention_mb;
-extern int	nagare_message_max_bytes;
-extern int	nagare_log_index_interval_bytes;
+/* Consumer groups (read by broker/group.c) */
+extern int	nagare_group_initial_rebalance_delay_ms;
+extern int	nagare_group_min_session_timeout_ms;
+extern int	nagare_group_max_session_timeout_ms;
+
+/* The ingest worker (read by decode/ingest.c) */
+extern int	nagare_ingest_max_lag_mb;
 
 /* Background worker entry points */
 extern PGDLLEXPORT void nagare_broker_main(Datum main_arg);

@@ -48,21 +48,23 @@
 #include "nagare.h"
 
 /*
- * Per-topic configuration overrides, in Kafka's units.  A field holds
- * NAGARE_CONFIG_UNSET when the topic takes the server default (a GUC), so that
- * changing the default on SIGHUP changes every topic that did not override it.
+ * Per-topic configuration overrides, in Kafka's units: an int64 field per
+ * setting of topicconfig_fields.h that has a value (field names as there).  A
+ * field holds NAGARE_CONFIG_UNSET when the topic takes the server default (a
+ * GUC), so that changing the default on SIGHUP changes every topic that did
+ * not override it.
  */
 #define NAGARE_CONFIG_UNSET		PG_INT64_MIN
 
 typedef struct NagareTopicConfig
 {
-	int64		segment_bytes;		/* segment.bytes */
-	int64		segment_ms;			/* segment.ms */
-	int64		retention_ms;		/* retention.ms, -1 = forever */
-	int64		retention_bytes;	/* retention.bytes, -1 = no limit */
-	int64		max_message_bytes;	/* max.message.bytes */
-	int64		index_interval_bytes;	/* index.interval.bytes */
-	int64		compression;		/* compression.type: -1 producer, else codec */
+#define NAGARE_TOPIC_CONFIG_INT(name, field, ...)	int64 field;
+#define NAGARE_TOPIC_CONFIG_ENUM(name, field, ...)	int64 field;
+#define NAGARE_TOPIC_CONFIG_FIXED(name, ...)
+#include "topicconfig_fields.h"
+#undef NAGARE_TOPIC_CONFIG_INT
+#undef NAGARE_TOPIC_CONFIG_ENUM
+#undef NAGARE_TOPIC_CONFIG_FIXED
 } NagareTopicConfig;
 
 /* Topic table entry; key is topic_id.  Protected by registry_lock. */

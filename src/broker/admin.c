@@ -33,12 +33,12 @@
 #include "utils/timestamp.h"
 
 #include "broker/admin.h"
+#include "broker/errmap.h"
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
 #include "logstore/log.h"
 #include "topic/config.h"
 #include "nagare.h"
-#include "topic/catalog.h"
 
 #define ADMIN_DEFAULT_TIMEOUT_MS 30000
 
@@ -156,23 +156,12 @@ op_submit(AdminRequest *req, AdminItem *item, NagareAdminKind kind, const char *
 static int16
 map_sqlstate(const char *state, NagareAdminKind kind)
 {
-	if (strcmp(state, "00000") == 0)
-		return KAFKA_ERROR_NONE;
-	if (strcmp(state, "42710") == 0)	/* duplicate_object */
-		return KAFKA_ERROR_TOPIC_ALREADY_EXISTS;
-	if (strcmp(state, "42704") == 0)	/* undefined_object */
-		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
-	if (strcmp(state, "42602") == 0 || strcmp(state, "42622") == 0)	/* invalid/too long name */
-		return KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
-	if (strcmp(state, "22023") == 0 || strcmp(state, "22P02") == 0 ||
-		strcmp(state, "0A000") == 0)
-		return kind == NAGARE_ADMIN_CREATE_PARTITIONS ? KAFKA_ERROR_INVALID_PARTITIONS :
-			KAFKA_ERROR_INVALID_CONFIG;
-	if (strcmp(state, "53400") == 0 || strcmp(state, "54000") == 0)	/* limits */
-		return KAFKA_ERROR_POLICY_VIOLATION;
-	if (strcmp(state, "55000") == 0)	/* broker not ready */
-		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
-	return KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+	int16		error = nagare_kafka_error_for_sqlstate(state, KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
+
+	/* the value a partition change gives is the partition count */
+	if (error == KAFKA_ERROR_INVALID_CONFIG && kind == NAGARE_ADMIN_CREATE_PARTITIONS)
+		return KAFKA_ERROR_INVALID_PARTITIONS;
+	return error;
 }
 
 static void
@@ -754,27 +743,6 @@ nagare_handle_incremental_alter_configs(NagareConn *conn, const KafkaRequestHead
 
 /*---- DescribeConfigs ----*/
 
-typedef struct ConfigDesc
-{
-	const char *name;
-	size_t		field;			/* offset in NagareTopicConfig, or -1 */
-	int8		type;
-	const char *doc;
-} ConfigDesc;
-
-#define CFG(f) offsetof(NagareTopicConfig, f)
-
-static const ConfigDesc topic_configs[] = {
-	{"cleanup.policy", (size_t) -1, TYPE_STRING, "What happens to old segments: delete (compaction is not supported)."},
-	{"compression.type", CFG(compression), TYPE_STRING, "Compression of stored batches: producer keeps what the producer sent."},
-	{"index.interval.bytes", CFG(index_interval_bytes), TYPE_INT, "Bytes of log between offset index entries."},
-	{"max.message.bytes", CFG(max_message_bytes), TYPE_INT, "Largest record batch accepted."},
-	{"retention.bytes", CFG(retention_bytes), TYPE_LONG, "Size a partition's log is kept under; -1 for no limit."},
-	{"retention.ms", CFG(retention_ms), TYPE_LONG, "Age after which segments are deleted; -1 to keep them."},
-	{"segment.bytes", CFG(segment_bytes), TYPE_INT, "Size at which a segment is rolled."},
-	{"segment.ms", CFG(segment_ms), TYPE_LONG, "Age at which a segment is rolled."},
-};
-
 static bool
 key_wanted(const KafkaDescribeConfigsResource *res, const char *name)
 {
@@ -789,17 +757,21 @@ key_wanted(const KafkaDescribeConfigsResource *res, const char *name)
 	return false;
 }
 
-static char *
-config_value(const NagareTopicConfig *cfg, const ConfigDesc *d)
+/* Kafka's ConfigType of a setting */
+static int8
+config_type(const NagareConfigSetting *s)
 {
-	int64		v;
-
-	if (d->field == (size_t) -1)
-		return pstrdup("delete");
-	v = *(const int64 *) ((const char *) cfg + d->field);
-	if (d->field == CFG(compression))
-		return pstrdup(nagare_compression_name(v));
-	return psprintf(INT64_FORMAT, v);
+	switch (s->kind)
+	{
+		case NAGARE_CONFIG_INT32:
+			return TYPE_INT;
+		case NAGARE_CONFIG_INT64:
+			return TYPE_LONG;
+		case NAGARE_CONFIG_ENUM:
+		case NAGARE_CONFIG_FIXED:
+			break;
+	}
+	return TYPE_STRING;
 }
 
 void
@@ -845,32 +817,32 @@ nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr, 
 			continue;
 		}
 		out->Configs = nagare_request_palloc(sizeof(KafkaDescribeConfigsResourceResult) *
-											 lengthof(topic_configs));
+											 nagare_config_setting_count);
 		if (out->Configs == NULL)
 			continue;
-		for (k = 0; k < lengthof(topic_configs); k++)
+		/* every setting, as topicconfig_fields.h documents them */
+		for (k = 0; k < nagare_config_setting_count; k++)
 		{
-			const ConfigDesc *d = &topic_configs[k];
+			const NagareConfigSetting *s = &nagare_config_settings[k];
 			KafkaDescribeConfigsResourceResult *c;
-			bool		overridden = false;
+			bool		overridden;
 			char	   *value;
 
-			if (!key_wanted(res, d->name))
+			if (!key_wanted(res, s->name))
 				continue;
-			if (t != NULL && d->field != (size_t) -1)
-				overridden = *(const int64 *) ((const char *) &t->overrides + d->field) != NAGARE_CONFIG_UNSET;
-			value = config_value(t ? &t->config : &defaults, d);
+			overridden = t != NULL && nagare_config_is_set(s, &t->overrides);
+			value = nagare_config_value_text(s, t ? &t->config : &defaults);
 			c = &out->Configs[out->ConfigsCount++];
 			memset(c, 0, sizeof(*c));
-			c->Name = kafka_str(d->name);
+			c->Name = kafka_str(s->name);
 			c->Value = kafka_str(value);	/* palloc'd: freed with the request */
-			c->ReadOnly = (d->field == (size_t) -1);
+			c->ReadOnly = (s->kind == NAGARE_CONFIG_FIXED);
 			c->IsDefault = !overridden;
 			c->ConfigSource = overridden ? SOURCE_DYNAMIC_TOPIC : SOURCE_DEFAULT;
 			c->IsSensitive = false;
 			c->SynonymsCount = 0;
-			c->ConfigType = d->type;
-			c->Documentation = kafka_str(version >= 3 && r->IncludeDocumentation ? d->doc : NULL);
+			c->ConfigType = config_type(s);
+			c->Documentation = kafka_str(version >= 3 && r->IncludeDocumentation ? s->doc : NULL);
 		}
 	}
 	nagare_kafka_respond(conn, hdr, &resp);

@@ -156,10 +156,6 @@ static bool groups_loading = false;
 static bool any_members = false;	/* some group has members (timers matter) */
 static bool worker_woken = false;
 
-int			nagare_group_initial_rebalance_delay_ms = 3000;
-int			nagare_group_min_session_timeout_ms = 6000;
-int			nagare_group_max_session_timeout_ms = 1800000;
-
 static void rebalance(Group *g, const char *why);
 static void maybe_complete_join(Group *g, TimestampTz now);
 static void remove_member(Group *g, Member *m, const char *why);

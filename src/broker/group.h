@@ -12,10 +12,6 @@
 
 #include "utils/timestamp.h"
 
-extern int	nagare_group_initial_rebalance_delay_ms;
-extern int	nagare_group_min_session_timeout_ms;
-extern int	nagare_group_max_session_timeout_ms;
-
 extern void nagare_group_turn(TimestampTz now);
 extern bool nagare_group_busy(void);
 

@@ -43,6 +43,5 @@
 
 extern PGDLLEXPORT void nagare_ingest_main(Datum main_arg);
 extern bool nagare_output_plugin_allowed(void);
-extern int	nagare_ingest_max_lag_mb;
 
 #endif							/* NAGARE_DECODE_H */

@@ -78,8 +78,6 @@
 /* How far back in a partition the worker looks for the last record it wrote */
 #define MAX_LOOKBACK		100000
 
-int			nagare_ingest_max_lag_mb = 1024;
-
 /* One record of a decoded transaction */
 typedef struct IngestRecord
 {

@@ -227,20 +227,9 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 	{
 		NagareTopicConfig delta;
-		int64	   *d = (int64 *) &delta;
-		int64	   *o = (int64 *) &overrides;
-		int			i;
 
 		nagare_config_parse(PG_GETARG_JSONB_P(2), &delta, true);
-		StaticAssertStmt(sizeof(NagareTopicConfig) % sizeof(int64) == 0,
-						 "NagareTopicConfig must consist of int64 fields");
-		for (i = 0; i < (int) (sizeof(NagareTopicConfig) / sizeof(int64)); i++)
-		{
-			if (d[i] == NAGARE_CONFIG_UNSET + 1)
-				o[i] = NAGARE_CONFIG_UNSET; /* reset to the default */
-			else if (d[i] != NAGARE_CONFIG_UNSET)
-				o[i] = d[i];
-		}
+		nagare_config_merge(&overrides, &delta);
 	}
 	check_config(&overrides);
 
@@ -301,16 +290,7 @@ Datum
 nagare_topic_config(PG_FUNCTION_ARGS)
 {
 	NagareTopicConfig overrides;
-	NagareTopicConfig eff;
-	Jsonb	   *result;
-	Jsonb	   *policy;
 
 	nagare_config_parse(PG_GETARG_JSONB_P(0), &overrides, false);
-	nagare_config_defaults(&eff);
-	nagare_config_apply(&overrides, &eff);
-	result = nagare_config_to_jsonb(&eff);
-	policy = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum("{\"cleanup.policy\": \"delete\"}")));
-	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(result),
-										JsonbPGetDatum(policy)));
+	PG_RETURN_JSONB_P(nagare_config_effective_jsonb(&overrides));
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.h
- *	  Topic lookups for SQL functions, and topic configuration parsing.
+ *	  Topic lookups for SQL functions.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -9,8 +9,6 @@
  */
 #ifndef NAGARE_CATALOG_H
 #define NAGARE_CATALOG_H
-
-#include "utils/jsonb.h"
 
 #include "kafka/codec.h"
 #include "shmem.h"
@@ -36,9 +34,5 @@ extern void nagare_catalog_invalidate(void);
 
 /* The Kafka codec's allocator in backends: palloc in the current context */
 extern const KafkaAllocator nagare_palloc_allocator;
-
-extern void nagare_config_parse(Jsonb *config, NagareTopicConfig *out, bool allow_null);
-extern Jsonb *nagare_config_to_jsonb(const NagareTopicConfig *cfg);
-extern const char *nagare_compression_name(int64 value);
 
 #endif							/* NAGARE_CATALOG_H */

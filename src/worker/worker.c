@@ -47,7 +47,7 @@
 
 #include "nagare.h"
 #include "shmem.h"
-#include "topic/catalog.h"
+#include "topic/config.h"
 #include "worker/offsets.h"
 #include "worker/worker.h"
 
