@@ -41,7 +41,7 @@ typedef enum NagareIoMethod
 } NagareIoMethod;
 
 /*
- * GUC variables, each defined next to its registration in nagare.c.  (The
+ * GUC variables, each defined next to its registration in guc.c.  (The
  * server defaults of topic settings, nagare.log_* and
  * nagare.message_max_bytes, are defined and registered with the settings'
  * table by topic/config.c.)
@@ -74,6 +74,9 @@ extern int	nagare_group_max_session_timeout_ms;
 
 /* The ingest worker (read by decode/ingest.c) */
 extern int	nagare_ingest_max_lag_mb;
+
+/* Registers the settings above (guc.c) */
+extern void nagare_define_gucs(void);
 
 /* Background worker entry points */
 extern PGDLLEXPORT void nagare_broker_main(Datum main_arg);

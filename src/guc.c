@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  nagare's settings: every nagare.* GUC but the topic defaults, each
+ *	  variable defined here beside its registration.
+ *
+ * Settings follow Kafka's broker names where one exists, so that a Kafka
+ * operator finds log.retention.minutes as nagare.log_retention and so on.
+ * The topic defaults (nagare.log_*, nagare.message_max_bytes, ...) are
+ * generated with the rest of each topic setting from topicconfig_fields.h
+ * and registered by topic/config.c.  _PG_init (nagare.c) calls
+ * nagare_define_gucs() first, then reserves the "nagare" prefix.
+ *
+ * This file is part of the core (with shmem.c): every subsystem reads these
+ * variables, so it depends on no subsystem.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ * src/guc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "nagare.h"
+
+/*---- GUC variables (declared in nagare.h, registered below) ----*/
+char	   *nagare_database = NULL;
+int			nagare_queue_size_kb = 64 * 1024;
+int			nagare_max_topics = 1024;
+int			nagare_max_partitions = 8192;
+int			nagare_io_method = NAGARE_IO_AUTO;
+int			nagare_request_timeout_ms = 30000;
+int			nagare_queue_wait_ms = 1000;
+int			nagare_retention_check_interval_ms = 300000;
+
+char	   *nagare_listen_addresses = NULL;
+int			nagare_port = 9092;
+char	   *nagare_advertised_host = NULL;
+int			nagare_advertised_port = 0;
+bool		nagare_auto_create_topics = true;
+int			nagare_num_partitions = 1;
+int			nagare_max_connections = 4096;
+int			nagare_max_request_size = 104857600;
+int			nagare_connections_max_idle_ms = 600000;
+int			nagare_cold_read_size = 64 * 1024;
+
+int			nagare_group_initial_rebalance_delay_ms = 3000;
+int			nagare_group_min_session_timeout_ms = 6000;
+int			nagare_group_max_session_timeout_ms = 1800000;
+
+int			nagare_ingest_max_lag_mb = 1024;
+
+static const struct config_enum_entry io_method_options[] = {
+	{"auto", NAGARE_IO_AUTO, false},
+	{"io_uring", NAGARE_IO_URING, false},
+	{"plain", NAGARE_IO_PLAIN, false},
+	{NULL, 0, false}
+};
+
+void
+nagare_define_gucs(void)
+{
+	DefineCustomStringVariable("nagare.database",
+							   "Database in which the nagare extension is created.",
+							   "The nagare worker connects to it to read the topic catalog.",
+							   &nagare_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.queue_size",
+							"Size of the shared append ring between producers and the broker.",
+							"Producers wait up to nagare.queue_wait_timeout for space, then fail.",
+							&nagare_queue_size_kb, 64 * 1024, 1024, 4 * 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_topics",
+							"Maximum number of topics.",
+							NULL,
+							&nagare_max_topics, 1024, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_partitions",
+							"Maximum number of partitions, over all topics.",
+							NULL,
+							&nagare_max_partitions, 8192, 16, 10000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("nagare.io_method",
+							 "How the broker does its file I/O: io_uring, or plain system calls.",
+							 "\"auto\" uses io_uring when the kernel allows it.",
+							 &nagare_io_method, NAGARE_IO_AUTO, io_method_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.request_timeout",
+							"How long a backend waits for the broker's reply.",
+							NULL,
+							&nagare_request_timeout_ms, 30000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.queue_wait_timeout",
+							"How long a producer waits for space in a full append ring.",
+							"Like Kafka's max.block.ms: when it runs out, the send fails.",
+							&nagare_queue_wait_ms, 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.retention_check_interval",
+							"How often the broker looks for segments to delete.",
+							"Kafka's log.retention.check.interval.ms.",
+							&nagare_retention_check_interval_ms, 300000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.listen_addresses",
+							   "Addresses the broker listens on for Kafka clients.",
+							   "A comma-separated list of host names or IP addresses, \"*\" for all; empty disables the Kafka listener.",
+							   &nagare_listen_addresses, "localhost",
+							   PGC_POSTMASTER, GUC_LIST_INPUT, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.port",
+							"TCP port of the Kafka listener.",
+							NULL,
+							&nagare_port, 9092, 1, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.advertised_host",
+							   "Host name the broker gives Kafka clients in Metadata (Kafka's advertised.listeners).",
+							   "Empty: the address each client connected to.",
+							   &nagare_advertised_host, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.advertised_port",
+							"Port the broker gives Kafka clients in Metadata; 0 means nagare.port.",
+							NULL,
+							&nagare_advertised_port, 0, 0, 65535,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.auto_create_topics",
+							 "Create a topic when a Kafka client asks for one that does not exist (Kafka's auto.create.topics.enable).",
+							 NULL,
+							 &nagare_auto_create_topics, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.num_partitions",
+							"Partitions of automatically created topics (Kafka's num.partitions).",
+							NULL,
+							&nagare_num_partitions, 1, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_initial_rebalance_delay",
+							"How long a new consumer group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms).",
+							NULL,
+							&nagare_group_initial_rebalance_delay_ms, 3000, 0, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_min_session_timeout",
+							"Shortest session timeout a consumer group member may ask for (Kafka's group.min.session.timeout.ms).",
+							NULL,
+							&nagare_group_min_session_timeout_ms, 6000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_max_session_timeout",
+							"Longest session timeout a consumer group member may ask for (Kafka's group.max.session.timeout.ms).",
+							NULL,
+							&nagare_group_max_session_timeout_ms, 1800000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.ingest_max_lag",
+							"WAL held back by nagare's replication slot above which the ingest worker warns.",
+							NULL,
+							&nagare_ingest_max_lag_mb, 1024, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_connections",
+							"Maximum number of Kafka client connections.",
+							NULL,
+							&nagare_max_connections, 4096, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_request_size",
+							"Largest Kafka request accepted (Kafka's socket.request.max.bytes).",
+							NULL,
+							&nagare_max_request_size, 104857600, 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.connections_max_idle",
+							"Idle Kafka connections are closed after this long (Kafka's connections.max.idle.ms).",
+							"0 keeps idle connections open.",
+							&nagare_connections_max_idle_ms, 600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.cold_read_size",
+							"Size of the direct reads that fetch what is not in the page cache.",
+							"A Fetch takes what the page cache holds; the rest is read with direct I/O, "
+							"one read of this size in flight for the whole broker, so a consumer "
+							"catching up through old segments leaves the disk to the producers' writes. "
+							"0 reads everything through the page cache.",
+							&nagare_cold_read_size, 64 * 1024, 0, 16 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+}
