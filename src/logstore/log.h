@@ -4,8 +4,10 @@
  *	  The broker's view of partitions: segments, appends, recovery, retention.
  *
  * Only the broker includes this.  It owns every LogPartition and is the only
- * process that writes, truncates or deletes segment files; other processes
- * read them (logstore/reader.c) below the high watermark it publishes.
+ * process that writes, truncates or deletes segment files; backends read
+ * them (sql/consume.c) below the high watermark it publishes.  The
+ * functions are defined by job in log.c, recovery.c, append.c, retention.c
+ * and readplan.c.
  *
  * Copyright (c) 2026, the nagare authors
  *
