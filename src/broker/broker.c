@@ -56,6 +56,7 @@
 #include "kafka/record.h"
 #include "broker/topicmap.h"
 #include "logstore/log.h"
+#include "logstore/producerstate.h"
 #include "nagare.h"
 #include "queue/queue.h"
 #include "shmem.h"

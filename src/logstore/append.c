@@ -37,10 +37,10 @@
 #include "utils/memutils.h"
 
 #include "aio/aio.h"
-#include "broker/producers.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
 #include "logstore/log_internal.h"
+#include "logstore/producerstate.h"
 #include "logstore/segment.h"
 
 /* Partition writes in flight */

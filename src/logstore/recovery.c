@@ -15,6 +15,8 @@
  * Segments that end at or below the log start in partition.meta are
  * leftovers of a retention pass cut short by a crash, and are removed.
  * Everything recovered is fsynced before the broker declares it durable.
+ * Then the partition's idempotent producers are rebuilt
+ * (nagare_producers_recover in producerstate.c).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -32,11 +34,11 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#include "broker/producers.h"
 #include "kafka/crc32c.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
 #include "logstore/log_internal.h"
+#include "logstore/producerstate.h"
 #include "logstore/segment.h"
 #include "topic/config.h"
 

@@ -22,10 +22,10 @@
 #include "common/file_utils.h"
 #include "utils/hsearch.h"
 
-#include "broker/producers.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
 #include "logstore/log_internal.h"
+#include "logstore/producerstate.h"
 #include "logstore/segment.h"
 #include "topic/config.h"
 
