@@ -139,8 +139,7 @@ segment_add_index_entry(LogSegment *seg, int64 last_offset, int64 position)
 	if (seg->index_buf_len + NAGARE_INDEX_ENTRY_SIZE > (int) sizeof(seg->index_buf))
 		return;					/* flushed every turn; cannot fill up */
 	e = seg->index_buf + seg->index_buf_len;
-	nagare_put_be32(e, (uint32) (last_offset - seg->base_offset));
-	nagare_put_be32(e + 4, (uint32) position);
+	nagare_index_entry_encode(e, (int32) (last_offset - seg->base_offset), (int32) position);
 	seg->index_buf_len += NAGARE_INDEX_ENTRY_SIZE;
 	if (seg->noffidx == seg->maxoffidx)
 	{
@@ -168,8 +167,8 @@ nagare_log_segment_add_timeindex_entry(LogSegment *seg)
 	if (seg->timeindex_buf_len + NAGARE_TIMEINDEX_ENTRY_SIZE > (int) sizeof(seg->timeindex_buf))
 		return;
 	e = seg->timeindex_buf + seg->timeindex_buf_len;
-	nagare_put_be64(e, (uint64) seg->max_timestamp);
-	nagare_put_be32(e + 8, (uint32) (seg->max_timestamp_offset - seg->base_offset));
+	nagare_timeindex_entry_encode(e, seg->max_timestamp,
+								  (int32) (seg->max_timestamp_offset - seg->base_offset));
 	seg->timeindex_buf_len += NAGARE_TIMEINDEX_ENTRY_SIZE;
 	seg->last_ti_timestamp = seg->max_timestamp;
 	nagare_log_timeidx_add(seg, seg->max_timestamp, (int32) (seg->max_timestamp_offset - seg->base_offset));

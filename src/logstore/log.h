@@ -18,21 +18,9 @@
 
 #include "lib/ilist.h"
 
+#include "logstore/segment.h"
 #include "queue/queue.h"
 #include "shmem.h"
-
-/* In-memory copies of a segment's index entries */
-typedef struct LogIndexEntry
-{
-	int32		rel;			/* last offset of the batch - base offset */
-	int32		position;		/* where the batch starts */
-} LogIndexEntry;
-
-typedef struct LogTimeEntry
-{
-	int64		timestamp;		/* largest timestamp up to rel */
-	int32		rel;			/* offset - base offset */
-} LogTimeEntry;
 
 typedef struct LogSegment
 {

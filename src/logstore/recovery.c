@@ -24,7 +24,6 @@
  */
 #include "postgres.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,15 +143,6 @@ nagare_log_recover_all(void)
 			(errmsg("nagare broker: opened %d partitions", count)));
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Recover one partition directory: find its segments, drop files that
  * retention left half-deleted, recover each segment's tail.
@@ -160,11 +150,8 @@ cmp_int64(const void *a, const void *b)
 static void
 partition_recover(LogPartition *lp)
 {
-	DIR		   *dir;
-	struct dirent *de;
 	int64	   *bases;
-	int			nbases = 0;
-	int			maxbases = 16;
+	int			nbases;
 	NagarePartitionMeta meta;
 	bool		have_meta = false;
 	bool		rewrite_meta = false;
@@ -197,31 +184,7 @@ partition_recover(LogPartition *lp)
 			break;
 	}
 
-	bases = palloc(sizeof(int64) * maxbases);
-	dir = AllocateDir(lp->dir);
-	while ((de = ReadDir(dir, lp->dir)) != NULL)
-	{
-		int64		base;
-
-		if (nagare_parse_segment_name(de->d_name, ".log", &base))
-		{
-			if (nbases == maxbases)
-			{
-				maxbases *= 2;
-				bases = repalloc(bases, sizeof(int64) * maxbases);
-			}
-			bases[nbases++] = base;
-		}
-		else if (strcmp(de->d_name + strlen(de->d_name) - 4, ".tmp") == 0)
-		{
-			char		path[MAXPGPATH];
-
-			snprintf(path, sizeof(path), "%s/%s", lp->dir, de->d_name);
-			(void) unlink(path);
-		}
-	}
-	FreeDir(dir);
-	qsort(bases, nbases, sizeof(int64), cmp_int64);
+	bases = nagare_list_segments(lp->dir, &nbases, true);
 
 	lp->log_start = have_meta ? meta.log_start_offset : (nbases > 0 ? bases[0] : 0);
 	for (i = 0; i < nbases; i++)
@@ -427,12 +390,14 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		for (k = 0; k < nentries; k++)
 		{
 			uint8		e[NAGARE_INDEX_ENTRY_SIZE];
+			LogIndexEntry ie;
 			int64		rel;
 			off_t		epos;
 
 			read_exact(ifd, e, sizeof(e), (off_t) k * NAGARE_INDEX_ENTRY_SIZE, idxpath);
-			rel = (int32) nagare_get_be32(e);
-			epos = (off_t) nagare_get_be32(e + 4);
+			nagare_index_entry_decode(e, &ie);
+			rel = ie.rel;
+			epos = (off_t) (uint32) ie.position;
 			if (rel <= prev_rel || epos <= prev_pos || epos >= file_size)
 				break;
 			prev_rel = rel;
@@ -443,12 +408,14 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 	while (nentries > 0)
 	{
 		uint8		e[NAGARE_INDEX_ENTRY_SIZE];
+		LogIndexEntry ie;
 		int64		rel;
 		off_t		epos;
 
 		read_exact(ifd, e, sizeof(e), (off_t) (nentries - 1) * NAGARE_INDEX_ENTRY_SIZE, idxpath);
-		rel = (int32) nagare_get_be32(e);
-		epos = (off_t) nagare_get_be32(e + 4);
+		nagare_index_entry_decode(e, &ie);
+		rel = ie.rel;
+		epos = (off_t) (uint32) ie.position;
 		if (rel >= 0 && epos < file_size &&
 			batch_at(fd, logpath, epos, file_size, -1, seg->base_offset, &h, &buf, &bufsize, &reason) &&
 			h.BaseOffset + h.LastOffsetDelta == seg->base_offset + rel)
@@ -483,8 +450,7 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		{
 			uint8		e[NAGARE_INDEX_ENTRY_SIZE];
 
-			nagare_put_be32(e, (uint32) (next - 1 - seg->base_offset));
-			nagare_put_be32(e + 4, (uint32) pos);
+			nagare_index_entry_encode(e, (int32) (next - 1 - seg->base_offset), (int32) pos);
 			if (pg_pwrite(ifd, e, sizeof(e), seg->index_size) != sizeof(e))
 				ereport(ERROR,
 						(errcode_for_file_access(),
@@ -532,12 +498,14 @@ segment_recover(LogPartition *lp, LogSegment *seg, bool active)
 		for (k = 0; k < tentries; k++)
 		{
 			uint8		e[NAGARE_TIMEINDEX_ENTRY_SIZE];
+			LogTimeEntry te;
 			int64		ts;
 			int64		rel;
 
 			read_exact(tfd, e, sizeof(e), (off_t) k * NAGARE_TIMEINDEX_ENTRY_SIZE, tipath);
-			ts = (int64) nagare_get_be64(e);
-			rel = (int32) nagare_get_be32(e + 8);
+			nagare_timeindex_entry_decode(e, &te);
+			ts = te.timestamp;
+			rel = te.rel;
 			if (rel < 0 || seg->base_offset + rel >= next || ts <= prev_ts)
 				break;
 			prev_ts = ts;
@@ -617,10 +585,7 @@ segment_load_indexes(LogSegment *seg, int ifd, const char *idxpath, int tfd, con
 		seg->offidx = MemoryContextAllocExtended(nagare_log_context, sizeof(LogIndexEntry) * seg->maxoffidx,
 												 MCXT_ALLOC_HUGE);
 		for (i = 0; i < n; i++)
-		{
-			seg->offidx[i].rel = (int32) nagare_get_be32(buf + i * NAGARE_INDEX_ENTRY_SIZE);
-			seg->offidx[i].position = (int32) nagare_get_be32(buf + i * NAGARE_INDEX_ENTRY_SIZE + 4);
-		}
+			nagare_index_entry_decode(buf + i * NAGARE_INDEX_ENTRY_SIZE, &seg->offidx[i]);
 		seg->noffidx = n;
 		pfree(buf);
 	}
@@ -630,8 +595,12 @@ segment_load_indexes(LogSegment *seg, int ifd, const char *idxpath, int tfd, con
 		buf = palloc_extended((Size) n * NAGARE_TIMEINDEX_ENTRY_SIZE, MCXT_ALLOC_HUGE);
 		read_exact(tfd, buf, (size_t) n * NAGARE_TIMEINDEX_ENTRY_SIZE, 0, tipath);
 		for (i = 0; i < n; i++)
-			nagare_log_timeidx_add(seg, (int64) nagare_get_be64(buf + i * NAGARE_TIMEINDEX_ENTRY_SIZE),
-						(int32) nagare_get_be32(buf + i * NAGARE_TIMEINDEX_ENTRY_SIZE + 8));
+		{
+			LogTimeEntry te;
+
+			nagare_timeindex_entry_decode(buf + i * NAGARE_TIMEINDEX_ENTRY_SIZE, &te);
+			nagare_log_timeidx_add(seg, te.timestamp, te.rel);
+		}
 		pfree(buf);
 	}
 }
