@@ -41,9 +41,6 @@
 
 PG_FUNCTION_INFO_V1(nagare_consume);
 
-/* Largest decompressed records section we accept from one batch */
-#define MAX_DECOMPRESSED	(256 * 1024 * 1024)
-
 typedef struct ConsumeState
 {
 	const NagareTopicInfo *topic;
@@ -210,7 +207,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 		if ((size_t) n != len)
 			corrupted(path, pos, "short read");
 
-		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, MAX_DECOMPRESSED, &nagare_palloc_allocator);
+		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, KAFKA_MAX_DECOMPRESSED, &nagare_palloc_allocator);
 		while (err == KAFKA_OK && st->remaining > 0)
 		{
 			Datum		values[6];
