@@ -97,13 +97,13 @@ nagare_log_init(void)
 	struct rlimit rlim;
 
 	nagare_log_context = AllocSetContextCreate(TopMemoryContext, "nagare log",
-										ALLOCSET_DEFAULT_SIZES);
+											   ALLOCSET_DEFAULT_SIZES);
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(NagarePartitionKey);
 	info.entrysize = sizeof(LogPartition);
 	info.hcxt = nagare_log_context;
 	nagare_log_hash = hash_create("nagare broker partitions", 1024, &info,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	if (MakePGDirectory(NAGARE_DIR) < 0 && errno != EEXIST)
 		ereport(ERROR,
