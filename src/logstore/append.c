@@ -28,10 +28,7 @@
  */
 #include "postgres.h"
 
-#include <unistd.h>
 
-#include "common/file_perm.h"
-#include "common/file_utils.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"

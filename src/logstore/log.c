@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "common/file_perm.h"
-#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"

@@ -74,8 +74,8 @@ ensure_init(void)
 }
 
 /*
- * The state of producer pid on a partition; with create, a new empty one
- * (epoch -1, no batches) if there is none, else NULL then.
+ * The state of producer pid on a partition, or NULL if it has none; with
+ * create, a new empty one (epoch -1, no batches) instead of NULL.
  */
 ProducerState *
 nagare_producer_state_lookup(int32 topic_id, int32 partition, int64 pid, bool create)

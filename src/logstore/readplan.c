@@ -17,7 +17,6 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include "logstore/log.h"
 #include "logstore/log_internal.h"

@@ -17,9 +17,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "common/file_utils.h"
 #include "utils/hsearch.h"
 
 #include "kafka/record.h"
