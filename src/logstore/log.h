@@ -69,7 +69,7 @@ typedef struct LogPartition
 	char		dir[MAXPGPATH];
 	bool		dir_exists;
 	bool		dir_dirty;		/* directory entries to fsync... */
-	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (log.c) while so */
+	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (append.c) while so */
 	bool		in_touched_list;
 	dlist_node	touched_node;	/* partitions with an open write this turn */
 	LogSegment **segs;			/* by base offset; the last is active */
