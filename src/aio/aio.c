@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * aio.c
- *	  io_uring and plain back ends of the broker's file I/O (see aio.h).
+ *	  io_uring and plain back ends of the broker's file and socket I/O
+ *	  (see aio.h).
  *
  * The ring is created by the broker itself, never in the postmaster, so no
  * other process inherits it.  It is set up without SQPOLL and without

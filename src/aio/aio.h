@@ -1,7 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * aio.h
- *	  The broker's asynchronous file I/O: io_uring, or plain system calls.
+ *	  The broker's asynchronous file and socket I/O: io_uring, or plain
+ *	  system calls.
+ *
+ * Used by the broker's loop (broker/, sockets and reads for Fetch) and by
+ * its log (logstore/, segment writes and fsyncs); it depends on neither.
  *
  * The broker queues operations with a completion callback, submits them
  * once per loop turn and runs the callbacks of whatever has completed; it
@@ -13,8 +17,10 @@
  * synchronously at submit time and delivers the completion on the next reap:
  * correct, but a slow disk then stalls the loop.
  *
- * Writes are complete or failed: a short write is resubmitted for the rest.
- * Callbacks receive the total byte count or -errno.
+ * Writes and sends are complete or failed: a short one is resubmitted for
+ * the rest.  nagare_aio_read continues a short read up to end of file;
+ * nagare_aio_pread (for O_DIRECT) does not.  Callbacks receive the total
+ * byte count (for accept, the new socket) or -errno.
  *
  * Copyright (c) 2026, the nagare authors
  *

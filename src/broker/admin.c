@@ -18,7 +18,7 @@
  *
  * DescribeConfigs and DeleteRecords need no SQL: the first reads the
  * broker's topic map, the second moves the log start offset
- * (logstore/log.c).
+ * (logstore/retention.c).
  *
  * Copyright (c) 2026, the nagare authors
  *

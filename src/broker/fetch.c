@@ -993,7 +993,7 @@ time_scan_done(ReadPart *rp, int64 got)
 			KafkaRecordView rec;
 			int			r;
 
-			r = kafka_records_begin(&it, b, size, (size_t) 256 * 1024 * 1024,
+			r = kafka_records_begin(&it, b, size, KAFKA_MAX_DECOMPRESSED,
 									nagare_request_allocator());
 			while (r >= 0 && (r = kafka_records_next(&it, &rec)) == 1)
 			{

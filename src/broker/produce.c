@@ -128,7 +128,7 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 		int32		count;
 		int64		maxts;
 		int			err = kafka_legacy_to_batch(p, left, nagare_request_allocator(),
-												Max((size_t) 64 * 1024 * 1024, left * 64),
+												KAFKA_PRODUCE_MAX_DECOMPRESSED(left),
 												&batch, &batch_len, &count, &maxts);
 
 		switch (err)
@@ -155,7 +155,7 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 
 		err = kafka_batch_size(p, left, &size);
 		if (err == KAFKA_OK)
-			err = kafka_batch_validate_records(p, size, Max((size_t) 64 * 1024 * 1024, size * 64),
+			err = kafka_batch_validate_records(p, size, KAFKA_PRODUCE_MAX_DECOMPRESSED(size),
 											   nagare_request_allocator(), &h);
 		if (err != KAFKA_OK)
 		{

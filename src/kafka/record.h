@@ -92,6 +92,19 @@ kafka_now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * How far a batch's records section may decompress (the max_decompressed
+ * of kafka_records_begin() and friends): the one definition of the cap.
+ * A stored batch read back (Fetch's timestamp search, nagare.consume())
+ * may decompress to KAFKA_MAX_DECOMPRESSED bytes; a produced batch of len
+ * bytes, not trusted yet, to 64 times its size but at least 64 MB
+ * (KAFKA_PRODUCE_MAX_DECOMPRESSED).
+ */
+#define KAFKA_MAX_DECOMPRESSED		((size_t) 256 * 1024 * 1024)
+#define KAFKA_PRODUCE_MAX_DECOMPRESSED(len) \
+	((size_t) (len) * 64 > (size_t) 64 * 1024 * 1024 ? \
+	 (size_t) (len) * 64 : (size_t) 64 * 1024 * 1024)
+
 #define KAFKA_BATCH_HEADER_SIZE		61
 #define KAFKA_BATCH_LOG_OVERHEAD	12	/* BaseOffset + BatchLength */
 #define KAFKA_BATCH_MAGIC_V2		2

@@ -4,8 +4,10 @@
  *	  The broker's view of partitions: segments, appends, recovery, retention.
  *
  * Only the broker includes this.  It owns every LogPartition and is the only
- * process that writes, truncates or deletes segment files; other processes
- * read them (logstore/reader.c) below the high watermark it publishes.
+ * process that writes, truncates or deletes segment files; backends read
+ * them (sql/consume.c) below the high watermark it publishes.  The
+ * functions are defined by job in log.c, recovery.c, append.c, retention.c
+ * and readplan.c.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -16,21 +18,9 @@
 
 #include "lib/ilist.h"
 
+#include "logstore/segment.h"
 #include "queue/queue.h"
 #include "shmem.h"
-
-/* In-memory copies of a segment's index entries */
-typedef struct LogIndexEntry
-{
-	int32		rel;			/* last offset of the batch - base offset */
-	int32		position;		/* where the batch starts */
-} LogIndexEntry;
-
-typedef struct LogTimeEntry
-{
-	int64		timestamp;		/* largest timestamp up to rel */
-	int32		rel;			/* offset - base offset */
-} LogTimeEntry;
 
 typedef struct LogSegment
 {
@@ -79,7 +69,7 @@ typedef struct LogPartition
 	char		dir[MAXPGPATH];
 	bool		dir_exists;
 	bool		dir_dirty;		/* directory entries to fsync... */
-	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (log.c) while so */
+	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (append.c) while so */
 	bool		in_touched_list;
 	dlist_node	touched_node;	/* partitions with an open write this turn */
 	LogSegment **segs;			/* by base offset; the last is active */

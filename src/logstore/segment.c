@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * segment.c
- *	  File names of a partition, and its metadata file (see segment.h).
+ *	  File names of a partition, its metadata file, the segment list and
+ *	  lookups in a segment's .index file (see segment.h).
+ *
+ * The lookups read the files with plain system calls and no shared state,
+ * so any backend may use them (sql/consume.c does); the broker keeps its
+ * own in-memory copy of the indexes (logstore/readplan.c).
  *
  * partition.meta is written as replication slots write their state file:
  * to a temporary file, fsync, rename over the old one, fsync the directory
@@ -14,7 +19,9 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage/fd.h"
@@ -241,4 +248,105 @@ nagare_meta_write(const char *dir, const NagarePartitionMeta *meta)
 	snprintf(path, sizeof(path), "%s/%s", dir, NAGARE_META_FILE);
 	nagare_checked_file_write(path, NAGARE_META_MAGIC, NAGARE_META_VERSION,
 							  meta, sizeof(NagarePartitionMeta));
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Sorted base offsets of the segments (".log" files) in dir, palloc'd, *n
+ * of them; none if dir does not exist (nothing was ever written).  With
+ * remove_tmp, files ending in ".tmp" (left by an interrupted
+ * nagare_checked_file_write()) are unlinked on the way.
+ */
+int64 *
+nagare_list_segments(const char *dir, int *n, bool remove_tmp)
+{
+	DIR		   *d;
+	struct dirent *de;
+	int			max = 16;
+	int64	   *bases = palloc(sizeof(int64) * max);
+
+	*n = 0;
+	d = AllocateDir(dir);
+	if (d == NULL && errno == ENOENT)
+		return bases;
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		int64		base;
+
+		if (nagare_parse_segment_name(de->d_name, ".log", &base))
+		{
+			if (*n == max)
+			{
+				max *= 2;
+				bases = repalloc(bases, sizeof(int64) * max);
+			}
+			bases[(*n)++] = base;
+		}
+		else if (remove_tmp && strcmp(de->d_name + strlen(de->d_name) - 4, ".tmp") == 0)
+		{
+			char		path[MAXPGPATH];
+
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			(void) unlink(path);
+		}
+	}
+	FreeDir(d);
+	qsort(bases, *n, sizeof(int64), cmp_int64);
+	return bases;
+}
+
+/*
+ * Position in the segment to start scanning for offset: the position of the
+ * batch named by the last index entry whose offset is at most offset.  The
+ * index is only a hint (it may lag behind the log, or be damaged); 0 is
+ * always correct, and the caller verifies what a position points at.
+ */
+off_t
+nagare_index_lookup(const char *dir, int64 base_offset, int64 offset, off_t log_size)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+	struct stat st;
+	int64		lo = 0;
+	int64		hi;
+	off_t		result = 0;
+
+	nagare_segment_path(path, dir, base_offset, ".index");
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+	{
+		CloseTransientFile(fd);
+		return 0;
+	}
+	hi = st.st_size / NAGARE_INDEX_ENTRY_SIZE - 1;
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		uint8		buf[NAGARE_INDEX_ENTRY_SIZE];
+		LogIndexEntry e;
+
+		if (pg_pread(fd, buf, sizeof(buf), (off_t) mid * NAGARE_INDEX_ENTRY_SIZE) != sizeof(buf))
+			break;
+		nagare_index_entry_decode(buf, &e);
+		if (base_offset + e.rel <= offset)
+		{
+			if ((off_t) (uint32) e.position <= log_size)
+				result = (off_t) (uint32) e.position;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	CloseTransientFile(fd);
+	return result;
 }

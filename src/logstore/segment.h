@@ -17,6 +17,11 @@
  * offset of a batch to the position where that batch starts, and is written
  * when index.interval.bytes have been appended since the previous one.
  *
+ * This header is the one place that knows these byte layouts: the index
+ * entry encoders and decoders below are used by the broker (logstore) and
+ * by backends reading segments directly (sql/consume.c, through
+ * nagare_index_lookup and nagare_list_segments, which only read files).
+ *
  * Directories are named by topic id, not name, so that a topic dropped and
  * created again under the same name, even in one transaction, never shares a
  * directory with its predecessor.  The nagare.partitions view shows each
@@ -28,6 +33,8 @@
  */
 #ifndef NAGARE_SEGMENT_H
 #define NAGARE_SEGMENT_H
+
+#include "kafka/byteorder.h"
 
 #define NAGARE_INDEX_ENTRY_SIZE		8
 #define NAGARE_TIMEINDEX_ENTRY_SIZE	12
@@ -66,33 +73,53 @@ extern NagareMetaStatus nagare_checked_file_read(const char *path, uint32 magic,
 extern void nagare_checked_file_write(const char *path, uint32 magic, uint32 version,
 									  const void *data, uint32 len);
 
-/* big-endian helpers */
-static inline uint32
-nagare_get_be32(const uint8 *p)
+/*
+ * Decoded index entries.  The broker keeps arrays of them in memory
+ * (LogSegment in log.h); the encoders and decoders below are the one place
+ * that knows the byte layout.
+ */
+typedef struct LogIndexEntry
 {
-	return ((uint32) p[0] << 24) | ((uint32) p[1] << 16) | ((uint32) p[2] << 8) | p[3];
-}
+	int32		rel;			/* last offset of the batch - base offset */
+	int32		position;		/* where the batch starts */
+} LogIndexEntry;
 
-static inline uint64
-nagare_get_be64(const uint8 *p)
+typedef struct LogTimeEntry
 {
-	return ((uint64) nagare_get_be32(p) << 32) | nagare_get_be32(p + 4);
+	int64		timestamp;		/* largest timestamp up to rel */
+	int32		rel;			/* offset - base offset */
+} LogTimeEntry;
+
+static inline void
+nagare_index_entry_decode(const uint8 *p, LogIndexEntry *e)
+{
+	e->rel = (int32) kafka_load_be32(p);
+	e->position = (int32) kafka_load_be32(p + 4);
 }
 
 static inline void
-nagare_put_be32(uint8 *p, uint32 v)
+nagare_index_entry_encode(uint8 *p, int32 rel, int32 position)
 {
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
+	kafka_store_be32(p, (uint32) rel);
+	kafka_store_be32(p + 4, (uint32) position);
 }
 
 static inline void
-nagare_put_be64(uint8 *p, uint64 v)
+nagare_timeindex_entry_decode(const uint8 *p, LogTimeEntry *e)
 {
-	nagare_put_be32(p, (uint32) (v >> 32));
-	nagare_put_be32(p + 4, (uint32) v);
+	e->timestamp = (int64) kafka_load_be64(p);
+	e->rel = (int32) kafka_load_be32(p + 8);
 }
+
+static inline void
+nagare_timeindex_entry_encode(uint8 *p, int64 timestamp, int32 rel)
+{
+	kafka_store_be64(p, (uint64) timestamp);
+	kafka_store_be32(p + 8, (uint32) rel);
+}
+
+extern off_t nagare_index_lookup(const char *dir, int64 base_offset, int64 offset,
+								 off_t log_size);
+extern int64 *nagare_list_segments(const char *dir, int *n, bool remove_tmp);
 
 #endif							/* NAGARE_SEGMENT_H */

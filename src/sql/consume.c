@@ -19,7 +19,6 @@
  */
 #include "postgres.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,9 +41,6 @@
 
 PG_FUNCTION_INFO_V1(nagare_consume);
 
-/* Largest decompressed records section we accept from one batch */
-#define MAX_DECOMPRESSED	(256 * 1024 * 1024)
-
 typedef struct ConsumeState
 {
 	const NagareTopicInfo *topic;
@@ -58,98 +54,6 @@ typedef struct ConsumeState
 	char	   *buf;
 	size_t		bufsize;
 } ConsumeState;
-
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sorted base offsets of the segments in dir */
-static int64 *
-list_segments(const char *dir, int *n)
-{
-	DIR		   *d;
-	struct dirent *de;
-	int			max = 16;
-	int64	   *bases = palloc(sizeof(int64) * max);
-
-	*n = 0;
-	d = AllocateDir(dir);
-	if (d == NULL && errno == ENOENT)
-	{
-		/* no directory: nothing was ever written */
-		return bases;
-	}
-	while ((de = ReadDir(d, dir)) != NULL)
-	{
-		int64		base;
-
-		if (!nagare_parse_segment_name(de->d_name, ".log", &base))
-			continue;
-		if (*n == max)
-		{
-			max *= 2;
-			bases = repalloc(bases, sizeof(int64) * max);
-		}
-		bases[(*n)++] = base;
-	}
-	FreeDir(d);
-	qsort(bases, *n, sizeof(int64), cmp_int64);
-	return bases;
-}
-
-/*
- * Position in the segment to start scanning for offset: the position of the
- * batch named by the last index entry whose offset is at most target.  The
- * index is only a hint (it may lag behind the log); 0 is always correct.
- */
-static off_t
-index_lookup(const char *dir, int64 base, int64 target, off_t log_size)
-{
-	char		path[MAXPGPATH];
-	int			fd;
-	struct stat st;
-	int64		lo = 0;
-	int64		hi;
-	off_t		result = 0;
-
-	nagare_segment_path(path, dir, base, ".index");
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) < 0)
-	{
-		CloseTransientFile(fd);
-		return 0;
-	}
-	hi = st.st_size / NAGARE_INDEX_ENTRY_SIZE - 1;
-	while (lo <= hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-		uint8		e[NAGARE_INDEX_ENTRY_SIZE];
-		int64		rel;
-		off_t		pos;
-
-		if (pg_pread(fd, e, sizeof(e), (off_t) mid * NAGARE_INDEX_ENTRY_SIZE) != sizeof(e))
-			break;
-		rel = (int32) nagare_get_be32(e);
-		pos = (off_t) nagare_get_be32(e + 4);
-		if (base + rel <= target)
-		{
-			if (pos <= log_size)
-				result = pos;
-			lo = mid + 1;
-		}
-		else
-			hi = mid - 1;
-	}
-	CloseTransientFile(fd);
-	return result;
-}
 
 static void
 corrupted(const char *path, off_t pos, const char *what)
@@ -240,7 +144,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 				(errcode_for_file_access(),
 				 errmsg("could not stat file \"%s\": %m", path)));
 	size = sb.st_size;
-	pos = use_index ? index_lookup(dir, base, st->next, size) : 0;
+	pos = use_index ? nagare_index_lookup(dir, base, st->next, size) : 0;
 	if (pos > 0)
 	{
 		/*
@@ -303,7 +207,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 		if ((size_t) n != len)
 			corrupted(path, pos, "short read");
 
-		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, MAX_DECOMPRESSED, &nagare_palloc_allocator);
+		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, KAFKA_MAX_DECOMPRESSED, &nagare_palloc_allocator);
 		while (err == KAFKA_OK && st->remaining > 0)
 		{
 			Datum		values[6];
@@ -430,7 +334,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 		if (st.next == st.hwm || st.remaining == 0)
 			break;
 
-		bases = list_segments(dir, &nsegs);
+		bases = nagare_list_segments(dir, &nsegs, false);
 		if (nsegs == 0)
 			break;
 		for (i = nsegs - 1; i > 0 && bases[i] > st.next; i--)
