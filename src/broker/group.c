@@ -31,11 +31,12 @@
  *   FENCED_INSTANCE_ID), then rebalances.
  *
  * Committed offsets are rows of nagare.group_offset, written by the nagare
- * worker (worker/offsets.c) through a job ring: OffsetCommit is answered
- * when the worker's transaction holding it committed, and commits that
- * arrive together share one transaction.  OffsetFetch reads the table the
- * same way.  Nothing of a group but its offsets survives a restart:
- * consumers rejoin, as they do when a Kafka coordinator moves.
+ * worker (worker/offsets.c) through the channel to it (queue/channel.h):
+ * OffsetCommit is answered when the worker's transaction holding it
+ * committed, and commits that arrive together share one transaction.
+ * OffsetFetch reads the table the same way.  Nothing of a group but its
+ * offsets survives a restart: consumers rejoin, as they do when a Kafka
+ * coordinator moves.
  *
  * The broker publishes its groups as JSON in shared memory (a seqlock'd
  * snapshot) for the SQL views nagare.consumer_groups and
@@ -60,7 +61,7 @@
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
 #include "nagare.h"
-#include "queue/jobring.h"
+#include "queue/channel.h"
 #include "shmem.h"
 
 #define MAX_GROUP_ID		255
@@ -135,26 +136,12 @@ typedef struct Group
 	int			delay_rounds;
 } Group;
 
-typedef void (*JobCallback) (void *arg, const char *sqlstate, const char *data, uint32 len);
-
-typedef struct PendingJob
-{
-	dlist_node	node;
-	uint64		id;
-	JobCallback cb;
-	void	   *arg;
-	TimestampTz deadline;
-} PendingJob;
-
 static HTAB *groups = NULL;
 static MemoryContext group_context = NULL;
-static dlist_head jobs_waiting = DLIST_STATIC_INIT(jobs_waiting);
-static uint64 next_job_id = 1;
 static bool snapshot_dirty = true;
 static bool groups_loaded = false;	/* groups with committed offsets are known */
 static bool groups_loading = false;
 static bool any_members = false;	/* some group has members (timers matter) */
-static bool worker_woken = false;
 
 static void rebalance(Group *g, const char *why);
 static void maybe_complete_join(Group *g, TimestampTz now);
@@ -1110,61 +1097,18 @@ group_timers(TimestampTz now)
 
 /*---- committed offsets, through the worker ----*/
 
+/*
+ * Ask the nagare worker (payload in shmem.h): cb gets its answer, or none
+ * after nagare.request_timeout.  False if the channel is full.
+ */
 static bool
-submit_job(NagareJobKind kind, const char *payload, uint32 len, JobCallback cb, void *arg)
+submit_job(NagareChannelKind kind, const char *payload, uint32 len, NagareChannelCallback cb,
+		   void *arg)
 {
-	PendingJob *job;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   nagare_request_timeout_ms);
 
-	if (!nagare_job_put(nagare_groups->jobs, kind, next_job_id, payload, len))
-		return false;
-	job = MemoryContextAllocZero(group_context, sizeof(PendingJob));
-	job->id = next_job_id++;
-	job->cb = cb;
-	job->arg = arg;
-	job->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), nagare_request_timeout_ms);
-	dlist_push_tail(&jobs_waiting, &job->node);
-	worker_woken = false;
-	return true;
-}
-
-static void
-drain_results(TimestampTz now)
-{
-	NagareJobHeader *h;
-	const char *payload;
-	dlist_mutable_iter iter;
-
-	while ((h = nagare_job_peek(nagare_groups->results, &payload)) != NULL)
-	{
-		dlist_foreach_modify(iter, &jobs_waiting)
-		{
-			PendingJob *job = dlist_container(PendingJob, node, iter.cur);
-
-			if (job->id == h->id)
-			{
-				dlist_delete(&job->node);
-				if (h->len >= 6)
-					job->cb(job->arg, payload, payload + 6, h->len - 6);
-				else
-					job->cb(job->arg, "XX000", "", 0);
-				pfree(job);
-				break;
-			}
-		}
-		nagare_job_done(nagare_groups->results, h);
-	}
-	/* jobs the worker did not answer in time (it may still, later) */
-	dlist_foreach_modify(iter, &jobs_waiting)
-	{
-		PendingJob *job = dlist_container(PendingJob, node, iter.cur);
-
-		if (now >= job->deadline)
-		{
-			dlist_delete(&job->node);
-			job->cb(job->arg, NULL, NULL, 0);
-			pfree(job);
-		}
-	}
+	return nagare_channel_submit(kind, payload, len, deadline, cb, arg);
 }
 
 /* The Kafka error for a job's outcome (sqlstate NULL: timed out) */
@@ -1178,6 +1122,10 @@ job_error(const char *sqlstate)
 	ereport(LOG,
 			(errmsg("nagare broker: the nagare worker could not store consumer group offsets (SQLSTATE %s)",
 					sqlstate)));
+	/*
+	 * TODO(errmap): nagare_kafka_error_for_sqlstate(sqlstate,
+	 * KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE) once broker/errmap.h is on main
+	 */
 	return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
 }
 
@@ -1321,8 +1269,8 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	cw->resp = nagare_conn_new_response(conn);
 	if (!any)
 		commit_done(cw, "00000", NULL, 0);
-	else if (!submit_job(NAGARE_JOB_OFFSET_COMMIT, json.data, json.len, commit_done, cw))
-		commit_done(cw, "53000", NULL, 0);	/* ring full: clients retry */
+	else if (!submit_job(NAGARE_GROUP_OFFSET_COMMIT, json.data, json.len, commit_done, cw))
+		commit_done(cw, "53000", NULL, 0);	/* channel full: clients retry */
 	pfree(json.data);
 }
 
@@ -1625,7 +1573,7 @@ fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr grou
 		/* nothing asked: nothing to read */
 		fw->outstanding--;
 	}
-	else if (!submit_job(NAGARE_JOB_OFFSET_FETCH, json.data, json.len, fetch_group_done, fg))
+	else if (!submit_job(NAGARE_GROUP_OFFSET_FETCH, json.data, json.len, fetch_group_done, fg))
 	{
 		fg->error = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
 		fw->outstanding--;
@@ -1958,7 +1906,7 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		escape_json(&json, key);
 		appendStringInfoChar(&json, '}');
 		dw->outstanding++;
-		if (!submit_job(NAGARE_JOB_GROUP_DELETE, json.data, json.len, delete_done, it))
+		if (!submit_job(NAGARE_GROUP_DELETE, json.data, json.len, delete_done, it))
 		{
 			dw->errors[i] = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
 			dw->outstanding--;
@@ -2070,7 +2018,7 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			it->index = 0;
 			it->known = true;
 			dw->outstanding++;
-			if (!submit_job(NAGARE_JOB_OFFSET_DELETE, json.data, json.len, delete_done, it))
+			if (!submit_job(NAGARE_GROUP_OFFSET_DELETE, json.data, json.len, delete_done, it))
 			{
 				dw->errors[0] = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
 				dw->outstanding--;
@@ -2253,7 +2201,8 @@ groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 }
 
 /*
- * Each loop turn: results from the worker, timers, the snapshot.
+ * Each loop turn: timers, the groups known by their committed offsets, the
+ * snapshot.  The worker's answers come through nagare_channel_turn().
  */
 void
 nagare_group_turn(TimestampTz now)
@@ -2264,7 +2213,6 @@ nagare_group_turn(TimestampTz now)
 	if (nagare_groups == NULL)
 		return;
 	ensure_init();
-	drain_results(now);
 	if (now >= next_timers)
 	{
 		group_timers(now);
@@ -2272,13 +2220,8 @@ nagare_group_turn(TimestampTz now)
 	}
 	if (!groups_loaded && !groups_loading && now >= next_list_try)
 	{
-		groups_loading = submit_job(NAGARE_JOB_GROUP_LIST, "{}", 2, groups_listed, NULL);
+		groups_loading = submit_job(NAGARE_GROUP_LIST, "{}", 2, groups_listed, NULL);
 		next_list_try = TimestampTzPlusMilliseconds(now, 5000);
-	}
-	if (!dlist_is_empty(&jobs_waiting) && !worker_woken)
-	{
-		nagare_wake_worker();
-		worker_woken = true;
 	}
 	if (snapshot_dirty)
 	{
@@ -2291,5 +2234,5 @@ nagare_group_turn(TimestampTz now)
 bool
 nagare_group_busy(void)
 {
-	return any_members || !dlist_is_empty(&jobs_waiting);
+	return any_members;
 }
