@@ -231,7 +231,7 @@ typedef enum NagareChannelKind
 
 	/*
 	 * Consumer groups' committed offsets in nagare.group_offset
-	 * (broker/group.c).
+	 * (broker/group_offsets.c, broker/group_admin.c).
 	 */
 	/* JSON array of {"g": group, "t": topic, "p": partition, "o": offset,
 	 * "e": leader epoch, "m": metadata}; no result */
@@ -315,7 +315,7 @@ typedef struct NagareShared
 } NagareShared;
 
 /*
- * The broker's snapshot of its consumer groups (JSON, broker/group.c)
+ * The broker's snapshot of its consumer groups (JSON, broker/group_admin.c)
  * for the SQL views nagare.consumer_groups and nagare.group_members.
  */
 #define NAGARE_GROUP_SNAPSHOT_SIZE	(2 * 1024 * 1024)

@@ -4,10 +4,10 @@
  *	  The nagare worker's side of consumer groups: committed offsets in
  *	  nagare.group_offset.
  *
- * The broker's group coordinator (broker/group.c) sends requests through
- * the channel to the worker (queue/channel.h; their payloads are in
- * shmem.h, NagareChannelKind), and requests.c hands this file the ones
- * about offsets that it took in one pass.  Offset commits are
+ * The broker's group coordinator (broker/group_offsets.c, group_admin.c)
+ * sends requests through the channel to the worker (queue/channel.h; their
+ * payloads are in shmem.h, NagareChannelKind), and requests.c hands this
+ * file the ones about offsets that it took in one pass.  Offset commits are
  * batched: every commit of the pass goes into one transaction (one upsert
  * over all their rows, the latest commit of a partition winning), so a
  * storm of commits costs one WAL flush per batch, not per commit, and a
