@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "broker/errmap.h"
 #include "broker/group_internal.h"
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
@@ -54,22 +55,24 @@ nagare_group_submit(NagareChannelKind kind, const char *payload, uint32 len,
 	return nagare_channel_submit(kind, payload, len, deadline, cb, arg);
 }
 
-/* The Kafka error for the worker's answer (sqlstate NULL: timed out) */
+/*
+ * The Kafka error for the worker's answer (sqlstate NULL: timed out).  A
+ * failure the client cannot act on is COORDINATOR_NOT_AVAILABLE, which
+ * clients retry.
+ */
 int16
 nagare_group_answer_error(const char *sqlstate)
 {
+	int16		error;
+
 	if (sqlstate == NULL)
 		return KAFKA_ERROR_REQUEST_TIMED_OUT;
-	if (strcmp(sqlstate, "00000") == 0)
-		return KAFKA_ERROR_NONE;
-	ereport(LOG,
-			(errmsg("nagare broker: the nagare worker could not store consumer group offsets (SQLSTATE %s)",
-					sqlstate)));
-	/*
-	 * TODO(errmap): nagare_kafka_error_for_sqlstate(sqlstate,
-	 * KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE) once broker/errmap.h is on main
-	 */
-	return KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+	error = nagare_kafka_error_for_sqlstate(sqlstate, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
+	if (error != KAFKA_ERROR_NONE)
+		ereport(LOG,
+				(errmsg("nagare broker: the nagare worker could not store consumer group offsets (SQLSTATE %s)",
+						sqlstate)));
+	return error;
 }
 
 /*---- OffsetCommit ----*/
