@@ -19,7 +19,6 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
-#include "queue/jobring.h"
 #include "shmem.h"
 
 /* Links to shared memory state */
@@ -53,25 +52,13 @@ nagare_ring_size(void)
 	return (Size) nagare_queue_size_kb * 1024;
 }
 
-static Size
-nagare_groups_shmem_size(void)
+static void
+channel_ring_init(NagareChannelRing *r, char *data, uint64 size)
 {
-	Size		size = MAXALIGN(sizeof(NagareGroupShared));
-
-	size = add_size(size, MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_JOBS_SIZE));
-	size = add_size(size, MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_RESULTS_SIZE));
-	return size;
-}
-
-static NagareJobRing *
-job_ring_init(char *p, uint64 size)
-{
-	NagareJobRing *r = (NagareJobRing *) p;
-
 	pg_atomic_init_u64(&r->head, 0);
 	pg_atomic_init_u64(&r->tail, 0);
 	r->size = size;
-	return r;
+	r->data = data;
 }
 
 static Size
@@ -83,7 +70,9 @@ nagare_shmem_size(void)
 	size = add_size(size, MAXALIGN(mul_size(nagare_num_slots(), sizeof(NagareRequestSlot))));
 	size = add_size(size, MAXALIGN(mul_size(mul_size(nagare_num_slots(), NAGARE_REQ_RING_PER_SLOT),
 											sizeof(int))));
-	size = add_size(size, nagare_ring_size());
+	size = add_size(size, MAXALIGN(nagare_ring_size()));
+	size = add_size(size, NAGARE_CHANNEL_REQUEST_BYTES);
+	size = add_size(size, NAGARE_CHANNEL_ANSWER_BYTES);
 	return size;
 }
 
@@ -103,7 +92,7 @@ nagare_shmem_request(void)
 		prev_shmem_request_hook();
 
 	RequestAddinShmemSpace(nagare_shmem_size());
-	RequestAddinShmemSpace(nagare_groups_shmem_size());
+	RequestAddinShmemSpace(sizeof(NagareGroupShared));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 2);
@@ -148,8 +137,6 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&s->deletes_pending, 0);
 		pg_atomic_init_u64(&s->next_incarnation, 1);
 		pg_atomic_init_u32(&s->max_topic_id, 0);
-		for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-			pg_atomic_init_u32(&s->admin[i].state, NAGARE_ADMIN_FREE);
 
 		s->nslots = nagare_num_slots();
 		s->slots = (NagareRequestSlot *) p;
@@ -175,6 +162,12 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->appended_batches, 0);
 		pg_atomic_init_u64(&s->fetch_buffered_bytes, 0);
 		pg_atomic_init_u64(&s->fetch_direct_bytes, 0);
+		p += MAXALIGN(s->ring_size);
+
+		channel_ring_init(&s->channel.requests, p, NAGARE_CHANNEL_REQUEST_BYTES);
+		p += NAGARE_CHANNEL_REQUEST_BYTES;
+		channel_ring_init(&s->channel.answers, p, NAGARE_CHANNEL_ANSWER_BYTES);
+		s->channel.next_id = 1;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -191,17 +184,12 @@ nagare_shmem_startup(void)
 										  nagare_max_partitions, nagare_max_partitions,
 										  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 
-	nagare_groups = ShmemInitStruct("nagare groups", nagare_groups_shmem_size(), &found);
+	nagare_groups = ShmemInitStruct("nagare groups", sizeof(NagareGroupShared), &found);
 	if (!found)
 	{
-		char	   *p = (char *) nagare_groups + MAXALIGN(sizeof(NagareGroupShared));
-
 		pg_atomic_init_u32(&nagare_groups->snapshot_seq, 0);
 		strcpy(nagare_groups->snapshot, "[]");
 		nagare_groups->snapshot_len = 2;
-		nagare_groups->jobs = job_ring_init(p, NAGARE_GROUP_JOBS_SIZE);
-		p += MAXALIGN(offsetof(NagareJobRing, data) + NAGARE_GROUP_JOBS_SIZE);
-		nagare_groups->results = job_ring_init(p, NAGARE_GROUP_RESULTS_SIZE);
 	}
 
 	LWLockRelease(AddinShmemInitLock);

@@ -8,7 +8,8 @@
  * consists of:
  *
  *	NagareShared	one struct: the broker's identity and status, the append
- *					ring's positions and the request-slot ring (queue/queue.h)
+ *					ring's positions, the request-slot ring (queue/queue.h)
+ *					and the channel to the nagare worker (queue/channel.h)
  *	topic table		hash topic_id -> NagareTopic (name, partition count,
  *					configuration overrides), filled by the nagare worker at
  *					start and by backends whose DDL commits
@@ -18,6 +19,9 @@
  *	append ring		nagare.queue_size bytes of encoded RecordBatches on their
  *					way from producers to the broker (queue/queue.c)
  *	request slots	one per PGPROC, for requests that wait for a reply
+ *	channel rings	requests from the broker to the nagare worker and its
+ *					answers
+ *	group snapshot	the broker's consumer groups, for SQL (seqlock)
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -175,45 +179,80 @@ typedef struct NagareRequestSlot
 } NagareRequestSlot;
 
 /*
- * Topic changes asked for over the Kafka protocol (broker/admin.c), carried
- * out by the nagare worker in a transaction of its own.  A slot goes FREE ->
- * QUEUED (broker fills it) -> DONE (worker answers) -> FREE (broker reads
- * the answer); state is the only field both write, and each side reads the
- * others only after seeing the state it expects (with barriers).
+ * The channel from the broker to the nagare worker (queue/channel.h): what
+ * the broker, which has no database connection, asks the worker to do in
+ * SQL, and the worker's answers.  Two rings of framed messages (kind, id,
+ * payload), each with one writer and one reader: requests are written by the
+ * broker and read by the worker, answers the other way round.  Positions are
+ * byte counts that never wrap (the byte at position p is at data[p % size]).
  */
-#define NAGARE_ADMIN_SLOTS		32
+#define NAGARE_CHANNEL_REQUEST_BYTES	(1024 * 1024)
+#define NAGARE_CHANNEL_ANSWER_BYTES		(4 * 1024 * 1024)
+
+typedef struct NagareChannelRing
+{
+	pg_atomic_uint64 head;		/* written by the writer */
+	pg_atomic_uint64 tail;		/* written by the reader */
+	uint64		size;			/* bytes at data, a multiple of 8 */
+	char	   *data;
+} NagareChannelRing;
+
+typedef struct NagareChannel
+{
+	NagareChannelRing requests; /* broker -> worker */
+	NagareChannelRing answers;	/* worker -> broker */
+	uint64		next_id;		/* id of the next request; broker only */
+} NagareChannel;
+
+/*
+ * What the broker asks of the worker: the kind of a request, which its
+ * answer repeats.  One payload convention for every kind: a request's
+ * payload is JSON text; an answer's payload is the SQLSTATE (5 characters
+ * and a NUL, "00000" on success), then, on failure, the error message
+ * (NUL-terminated), or, on success, the kind's result in binary: integers
+ * in network byte order, strings as an int16 length and the bytes.  On the
+ * worker's side each topic change runs in a transaction of its own; the
+ * consumer group requests taken in one pass run in two, the offset commits
+ * in one and the rest in the other (worker/offsets.c).
+ */
+typedef enum NagareChannelKind
+{
+	/*
+	 * Topic changes for Kafka admin clients (broker/admin.c): the same SQL
+	 * functions users call.  Payload {"t": topic, "p": partition count,
+	 * "c": settings object, "v": validate only (check, then roll back)};
+	 * no result.
+	 */
+	NAGARE_ADMIN_CREATE_TOPIC = 1,	/* t, p, c, v */
+	NAGARE_ADMIN_DELETE_TOPIC,	/* t */
+	NAGARE_ADMIN_CREATE_PARTITIONS, /* t, p (the new count), v */
+	NAGARE_ADMIN_ALTER_CONFIG,	/* t, c (null values reset), v */
+	NAGARE_ADMIN_REPLACE_CONFIG,	/* t, c (the whole set), v */
+
+	/*
+	 * Consumer groups' committed offsets in nagare.group_offset
+	 * (broker/group_offsets.c, broker/group_admin.c).
+	 */
+	/* JSON array of {"g": group, "t": topic, "p": partition, "o": offset,
+	 * "e": leader epoch, "m": metadata}; no result */
+	NAGARE_GROUP_OFFSET_COMMIT,
+	/* {"g": group, "t": [topics] or null}; result: int32 count, then per
+	 * row int16 topic length, topic, int32 partition, int64 offset, int32
+	 * leader epoch, int32 metadata length (-1 null), metadata */
+	NAGARE_GROUP_OFFSET_FETCH,
+	/* {"g": group, "t": topic, "p": [partitions]}: forget those offsets
+	 * (OffsetDelete); result: int32 rows deleted */
+	NAGARE_GROUP_OFFSET_DELETE,
+	/* {"g": group}: forget its offsets (DeleteGroups); result: int32 rows
+	 * deleted */
+	NAGARE_GROUP_DELETE,
+	/* {}: the groups that have committed offsets; result: int32 count, then
+	 * per group int16 length and the name */
+	NAGARE_GROUP_LIST
+} NagareChannelKind;
+
+/* Largest settings object of a topic change ("c"), in bytes of JSON */
 #define NAGARE_ADMIN_CONFIG_MAX	4096
-#define NAGARE_ADMIN_MESSAGE_MAX 256
-
-typedef enum NagareAdminState
-{
-	NAGARE_ADMIN_FREE = 0,
-	NAGARE_ADMIN_QUEUED,
-	NAGARE_ADMIN_DONE
-} NagareAdminState;
-
-typedef enum NagareAdminKind
-{
-	NAGARE_ADMIN_CREATE_TOPIC,	/* name, count (partitions), config */
-	NAGARE_ADMIN_DELETE_TOPIC,	/* name */
-	NAGARE_ADMIN_CREATE_PARTITIONS, /* name, count */
-	NAGARE_ADMIN_ALTER_CONFIG,	/* name, config (null values reset) */
-	NAGARE_ADMIN_REPLACE_CONFIG /* name, config: the whole set */
-} NagareAdminKind;
-
-typedef struct NagareAdminSlot
-{
-	pg_atomic_uint32 state;		/* NagareAdminState */
-	/* request, written by the broker while FREE */
-	NagareAdminKind kind;
-	bool		validate_only;	/* check, then roll back */
-	int32		count;
-	char		name[NAGARE_MAX_TOPIC_NAME + 1];
-	char		config[NAGARE_ADMIN_CONFIG_MAX];	/* a JSON object */
-	/* answer, written by the worker while QUEUED */
-	char		sqlstate[6];	/* "00000" on success */
-	char		message[NAGARE_ADMIN_MESSAGE_MAX];
-} NagareAdminSlot;
 
 typedef struct NagareShared
 {
@@ -271,49 +310,18 @@ typedef struct NagareShared
 	NagareRequestSlot *slots;	/* nslots entries, indexed by pgprocno */
 	char	   *ring;			/* ring_size bytes */
 
-	NagareAdminSlot admin[NAGARE_ADMIN_SLOTS];
+	/* requests to the nagare worker and its answers (queue/channel.c) */
+	NagareChannel channel;
 } NagareShared;
 
 /*
- * Consumer groups (broker/group.c): the broker's rings to and from the
- * nagare worker, which stores committed offsets in nagare.group_offset, and
- * the broker's snapshot of its groups (JSON) for the SQL views.
+ * The broker's snapshot of its consumer groups (JSON, broker/group_admin.c)
+ * for the SQL views nagare.consumer_groups and nagare.group_members.
  */
-#define NAGARE_GROUP_JOBS_SIZE		(1024 * 1024)
-#define NAGARE_GROUP_RESULTS_SIZE	(4 * 1024 * 1024)
 #define NAGARE_GROUP_SNAPSHOT_SIZE	(2 * 1024 * 1024)
-
-struct NagareJobRing;
-
-/*
- * Jobs the broker gives the worker.  The answer has the same kind and id;
- * its payload starts with the SQLSTATE (5 characters and a NUL: "00000" on
- * success), then the error message (NUL-terminated) or the result.
- */
-typedef enum NagareJobKind
-{
-	/* JSON array of {"g": group, "t": topic, "p": partition, "o": offset,
-	 * "e": leader epoch, "m": metadata}; no result */
-	NAGARE_JOB_OFFSET_COMMIT = 1,
-	/* JSON {"g": group, "t": [topics] or null}; result: int32 count, then
-	 * per row int16 topic length, topic, int32 partition, int64 offset,
-	 * int32 leader epoch, int32 metadata length (-1 null), metadata */
-	NAGARE_JOB_OFFSET_FETCH,
-	/* JSON {"g": group}: forget its offsets (DeleteGroups); result:
-	 * int32 rows deleted */
-	NAGARE_JOB_GROUP_DELETE,
-	/* JSON {"g": group, "t": topic, "p": [partitions]}: forget those
-	 * offsets (OffsetDelete); result: int32 rows deleted */
-	NAGARE_JOB_OFFSET_DELETE,
-	/* "{}": the groups that have committed offsets; result: int32 count,
-	 * then per group int16 length and the name */
-	NAGARE_JOB_GROUP_LIST
-} NagareJobKind;
 
 typedef struct NagareGroupShared
 {
-	struct NagareJobRing *jobs; /* broker -> worker */
-	struct NagareJobRing *results;	/* worker -> broker */
 	/* seqlock: odd while the broker rewrites the snapshot */
 	pg_atomic_uint32 snapshot_seq;
 	uint32		snapshot_len;

@@ -6,15 +6,16 @@
  * Topic changes go through the same transactional catalog as the SQL
  * functions: the broker hands each change (create a topic, delete it, add
  * partitions, change its configuration) to the database-connected nagare
- * worker through a slot in shared memory (shmem.h, NagareAdminSlot); the
- * worker runs nagare.create_topic() and friends in a transaction of its
- * own, refreshes the shared topic table, and answers with the SQLSTATE and
- * message, which become a Kafka error code and message.  So a topic made by
- * a Kafka admin client shows in nagare.topics, and one made from SQL shows
- * in Metadata; validation and its errors are the same both ways.  The loop
- * does not wait for the worker: a request's answer is sent when the last of
- * its changes is done, or when its timeout passes (REQUEST_TIMED_OUT; the
- * change may still happen, as in Kafka).
+ * worker through the channel (queue/channel.h; at most ADMIN_MAX_RUNNING at
+ * a time, the others wait here); the worker runs nagare.create_topic() and
+ * friends in a transaction of its own, refreshes the shared topic table,
+ * and answers with the SQLSTATE and message, which become a Kafka error
+ * code and message.  So a topic made by a Kafka admin client shows in
+ * nagare.topics, and one made from SQL shows in Metadata; validation and
+ * its errors are the same both ways.  The loop does not wait for the
+ * worker: a request's answer is sent when the last of its changes is done,
+ * or when its timeout passes (REQUEST_TIMED_OUT; the change may still
+ * happen, as in Kafka).
  *
  * DescribeConfigs and DeleteRecords need no SQL: the first reads the
  * broker's topic map, the second moves the log start offset
@@ -39,8 +40,15 @@
 #include "logstore/log.h"
 #include "topic/config.h"
 #include "nagare.h"
+#include "queue/channel.h"
 
 #define ADMIN_DEFAULT_TIMEOUT_MS 30000
+
+/*
+ * Most topic changes in the channel at once: a flood of them, or a worker
+ * that does not run, leaves the channel room for consumer groups.
+ */
+#define ADMIN_MAX_RUNNING	32
 
 typedef struct AdminRequest AdminRequest;
 
@@ -69,8 +77,8 @@ struct AdminRequest
 /* One change for the worker */
 typedef struct AdminOp
 {
-	dlist_node	node;			/* in waiting_ops */
-	NagareAdminKind kind;
+	dlist_node	node;			/* in waiting_ops or running_ops */
+	NagareChannelKind kind;
 	bool		validate_only;
 	int32		count;
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
@@ -81,8 +89,9 @@ typedef struct AdminOp
 } AdminOp;
 
 static MemoryContext admin_context = NULL;
-static dlist_head waiting_ops = DLIST_STATIC_INIT(waiting_ops);
-static AdminOp *running[NAGARE_ADMIN_SLOTS];
+static dlist_head waiting_ops = DLIST_STATIC_INIT(waiting_ops);	/* not handed yet */
+static dlist_head running_ops = DLIST_STATIC_INIT(running_ops);	/* in the channel */
+static int	nrunning = 0;
 
 static void request_item_done(AdminRequest *req);
 
@@ -133,7 +142,7 @@ item_error(AdminRequest *req, AdminItem *item, int16 error, const char *message)
 
 /* Queue a change for the worker */
 static void
-op_submit(AdminRequest *req, AdminItem *item, NagareAdminKind kind, const char *name,
+op_submit(AdminRequest *req, AdminItem *item, NagareChannelKind kind, const char *name,
 		  int32 count, const char *config, bool validate_only, int32 timeout_ms)
 {
 	AdminOp    *op = MemoryContextAllocZero(admin_cxt(), sizeof(AdminOp));
@@ -154,7 +163,7 @@ op_submit(AdminRequest *req, AdminItem *item, NagareAdminKind kind, const char *
 
 /* What a SQLSTATE from the worker means to a Kafka client */
 static int16
-map_sqlstate(const char *state, NagareAdminKind kind)
+map_sqlstate(const char *state, NagareChannelKind kind)
 {
 	int16		error = nagare_kafka_error_for_sqlstate(state, KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
 
@@ -176,35 +185,61 @@ op_finish(AdminOp *op, int16 error, const char *message)
 	}
 }
 
+static void
+op_free(AdminOp *op)
+{
+	if (op->config)
+		pfree(op->config);
+	pfree(op);
+}
+
+/* The worker's answer to a change (channel callback) */
+static void
+op_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	AdminOp    *op = arg;
+
+	/* submitted without a deadline: there is always an answer */
+	Assert(sqlstate != NULL);
+	op_finish(op, map_sqlstate(sqlstate, op->kind), data);
+	dlist_delete(&op->node);
+	nrunning--;
+	op_free(op);
+}
+
+/* Hand a change to the worker (payload in shmem.h); false if the channel is full */
+static bool
+op_hand(AdminOp *op)
+{
+	StringInfoData json;
+	bool		ok;
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"t\":");
+	escape_json(&json, op->name);
+	appendStringInfo(&json, ",\"p\":%d,\"c\":%s,\"v\":%s}", op->count,
+					 op->config ? op->config : "{}", op->validate_only ? "true" : "false");
+	/* no deadline: nagare_admin_turn() times the client out, the op waits on */
+	ok = nagare_channel_submit(op->kind, json.data, json.len, 0, op_answered, op);
+	pfree(json.data);
+	return ok;
+}
+
 /*
- * Each loop turn: collect the worker's answers, time out what waits too
- * long, and hand waiting changes to free slots.
+ * Each loop turn: time out what waits too long, and hand waiting changes to
+ * the worker while there is room.  Answers come through op_answered().
  */
 void
 nagare_admin_turn(TimestampTz now)
 {
 	dlist_mutable_iter iter;
-	bool		handed = false;
-	int			i;
+	dlist_iter	riter;
 
-	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
+	dlist_foreach(riter, &running_ops)
 	{
-		NagareAdminSlot *slot = &nagare_shared->admin[i];
-		AdminOp    *op = running[i];
+		AdminOp    *op = dlist_container(AdminOp, node, riter.cur);
 
-		if (op == NULL)
-			continue;
-		if (pg_atomic_read_u32(&slot->state) == NAGARE_ADMIN_DONE)
-		{
-			pg_read_barrier();
-			op_finish(op, map_sqlstate(slot->sqlstate, op->kind), slot->message);
-			running[i] = NULL;
-			pg_atomic_write_u32(&slot->state, NAGARE_ADMIN_FREE);
-			if (op->config)
-				pfree(op->config);
-			pfree(op);
-		}
-		else if (op->req != NULL && now >= op->deadline)
+		if (op->req != NULL && now >= op->deadline)
 			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
 					  "the nagare worker did not carry out the change in time; check that it runs (nagare.database)");
 	}
@@ -212,55 +247,43 @@ nagare_admin_turn(TimestampTz now)
 	dlist_foreach_modify(iter, &waiting_ops)
 	{
 		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
-		NagareAdminSlot *slot = NULL;
 
 		if (op->req != NULL && now >= op->deadline)
 		{
 			dlist_delete(&op->node);
 			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
 					  "too many topic changes are waiting for the nagare worker");
-			if (op->config)
-				pfree(op->config);
-			pfree(op);
+			op_free(op);
 			continue;
 		}
-		for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-			if (running[i] == NULL &&
-				pg_atomic_read_u32(&nagare_shared->admin[i].state) == NAGARE_ADMIN_FREE)
-			{
-				slot = &nagare_shared->admin[i];
-				break;
-			}
-		if (slot == NULL)
+		if (nrunning >= ADMIN_MAX_RUNNING || !op_hand(op))
 			break;
 		dlist_delete(&op->node);
-		slot->kind = op->kind;
-		slot->validate_only = op->validate_only;
-		slot->count = op->count;
-		strlcpy(slot->name, op->name, sizeof(slot->name));
-		strlcpy(slot->config, op->config ? op->config : "{}", sizeof(slot->config));
-		slot->sqlstate[0] = '\0';
-		slot->message[0] = '\0';
-		pg_write_barrier();
-		pg_atomic_write_u32(&slot->state, NAGARE_ADMIN_QUEUED);
-		running[i] = op;
-		handed = true;
+		dlist_push_tail(&running_ops, &op->node);
+		nrunning++;
 	}
-	if (handed)
-		nagare_wake_worker();
 }
 
 /* Is anything waiting for the worker (the loop then wakes up to time it out)? */
 bool
 nagare_admin_busy(void)
 {
-	int			i;
+	return !dlist_is_empty(&waiting_ops) || nrunning > 0;
+}
 
-	if (!dlist_is_empty(&waiting_ops))
-		return true;
-	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-		if (running[i] != NULL)
+/* Is a change of kind to topic key waiting or running? */
+static bool
+op_queued(dlist_head *ops, NagareChannelKind kind, const char *key)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, ops)
+	{
+		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
+
+		if (op->kind == kind && strcmp(op->name, key) == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -273,24 +296,14 @@ bool
 nagare_admin_auto_create(const char *name, int len)
 {
 	char		key[NAGARE_MAX_TOPIC_NAME + 1];
-	dlist_iter	iter;
-	int			i;
 
 	if (len <= 0 || len > NAGARE_MAX_TOPIC_NAME)
 		return false;
 	memcpy(key, name, len);
 	key[len] = '\0';
-	dlist_foreach(iter, &waiting_ops)
-	{
-		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
-
-		if (op->kind == NAGARE_ADMIN_CREATE_TOPIC && strcmp(op->name, key) == 0)
-			return true;
-	}
-	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-		if (running[i] && running[i]->kind == NAGARE_ADMIN_CREATE_TOPIC &&
-			strcmp(running[i]->name, key) == 0)
-			return true;
+	if (op_queued(&waiting_ops, NAGARE_ADMIN_CREATE_TOPIC, key) ||
+		op_queued(&running_ops, NAGARE_ADMIN_CREATE_TOPIC, key))
+		return true;
 	ereport(LOG,
 			(errmsg("nagare broker: creating topic \"%s\" with %d partition(s) for a Kafka client (nagare.auto_create_topics)",
 					key, nagare_num_partitions)));
@@ -326,7 +339,7 @@ json_add(StringInfo buf, KafkaStr name, KafkaStr value)
  * or fails the item if the object is too large for the worker.
  */
 static void
-config_submit(AdminRequest *req, AdminItem *it, NagareAdminKind kind, int32 count,
+config_submit(AdminRequest *req, AdminItem *it, NagareChannelKind kind, int32 count,
 			  StringInfo cfg, bool validate_only, int32 timeout_ms)
 {
 	appendStringInfoString(cfg, cfg->len == 0 ? "{}" : "}");

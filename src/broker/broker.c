@@ -59,6 +59,7 @@
 #include "logstore/log.h"
 #include "logstore/producerstate.h"
 #include "nagare.h"
+#include "queue/channel.h"
 #include "queue/queue.h"
 #include "shmem.h"
 
@@ -185,6 +186,7 @@ nagare_broker_main(Datum main_arg)
 		nagare_fetch_turn(now);
 		nagare_admin_turn(now);
 		nagare_group_turn(now);
+		nagare_channel_turn(now);
 		nagare_aio_submit();
 		nagare_net_reap_closed();
 
@@ -207,7 +209,7 @@ nagare_broker_main(Datum main_arg)
 		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
 		if (nagare_produce_waiting())
 			timeout_ms = Min(timeout_ms, 1);
-		if (nagare_admin_busy() || nagare_group_busy())
+		if (nagare_admin_busy() || nagare_group_busy() || nagare_channel_busy())
 			timeout_ms = Min(timeout_ms, 100);
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,

@@ -105,7 +105,7 @@ nagare_broker_status(PG_FUNCTION_ARGS)
 
 /*
  * nagare.group_snapshot(): the broker's consumer groups as JSON (see
- * broker/group.c), read consistently from shared memory (a seqlock: the
+ * broker/group_admin.c), read consistently from shared memory (a seqlock: the
  * copy is retried while the broker rewrites it).
  */
 PG_FUNCTION_INFO_V1(nagare_group_snapshot);

@@ -4,13 +4,16 @@
  *	  The nagare worker's side of consumer groups: committed offsets in
  *	  nagare.group_offset.
  *
- * The broker's group coordinator (broker/group.c) sends jobs through a
- * shared-memory ring (queue/jobring.h) and answers its clients when the
- * results come back.  Offset commits are batched: every commit waiting in
- * the ring goes into one transaction (one upsert over all their rows), so a
+ * The broker's group coordinator (broker/group_offsets.c, group_admin.c)
+ * sends requests through the channel to the worker (queue/channel.h; their
+ * payloads are in shmem.h, NagareChannelKind), and requests.c hands this
+ * file the ones about offsets that it took in one pass.  Offset commits are
+ * batched: every commit of the pass goes into one transaction (one upsert
+ * over all their rows, the latest commit of a partition winning), so a
  * storm of commits costs one WAL flush per batch, not per commit, and a
- * commit is acknowledged only once its transaction is durable.  A failed
- * batch fails each of its commits with the SQLSTATE and message.
+ * commit is acknowledged only once its transaction is durable.  The other
+ * requests of the pass share a second transaction.  A failed transaction
+ * fails each of its requests with the SQLSTATE and message.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -22,32 +25,12 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
-#include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/latch.h"
-#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/memutils.h"
 
-#include "queue/jobring.h"
-#include "shmem.h"
 #include "worker/offsets.h"
 #include "worker/worker.h"
-
-/* Most jobs taken in one pass */
-#define MAX_JOBS_PER_PASS	1024
-
-typedef struct Job
-{
-	uint32		kind;
-	uint64		id;
-	char	   *payload;		/* NUL-terminated copy */
-	uint32		len;
-	StringInfoData result;		/* after the SQLSTATE */
-	char		sqlstate[6];
-	char	   *message;
-} Job;
 
 static const char commit_sql[] =
 "INSERT INTO nagare.group_offset AS o "
@@ -76,9 +59,9 @@ static const char offset_delete_sql[] =
 " WHERE group_id = $1::jsonb->>'g' AND topic = $1::jsonb->>'t' "
 "   AND partition IN (SELECT jsonb_array_elements_text($1::jsonb->'p')::integer)";
 
-/* The rows of an OffsetFetch job, in the result format of shmem.h */
+/* The rows of an OffsetFetch, in the result format of shmem.h */
 static void
-fetch_rows(Job *job)
+fetch_rows(NagareWorkerRequest *job)
 {
 	Datum		arg = CStringGetTextDatum(job->payload);
 	Oid			type = TEXTOID;
@@ -115,44 +98,43 @@ fetch_rows(Job *job)
 	}
 }
 
-typedef struct JobSet
+typedef struct RequestSet
 {
-	Job		  **jobs;
+	NagareWorkerRequest **reqs;
 	int			n;
-} JobSet;
+} RequestSet;
 
 /*
- * Run fn over jobs[0..n) in one transaction; on error every one of them
+ * Run fn over reqs[0..n) in one transaction; on error every one of them
  * gets the SQLSTATE and message.
  */
 static void
-run_in_transaction(Job **jobs, int n, void (*fn) (void *set))
+run_in_transaction(NagareWorkerRequest **reqs, int n, bool (*fn) (void *set))
 {
-	JobSet		set = {jobs, n};
-	ErrorData  *edata = nagare_worker_sql(fn, &set, true);
+	RequestSet	set = {reqs, n};
+	ErrorData  *edata = nagare_worker_sql(fn, &set);
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
 		if (edata == NULL)
 		{
-			strlcpy(jobs[i]->sqlstate, "00000", sizeof(jobs[i]->sqlstate));
+			strlcpy(reqs[i]->sqlstate, "00000", sizeof(reqs[i]->sqlstate));
 			continue;
 		}
-		strlcpy(jobs[i]->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(jobs[i]->sqlstate));
-		jobs[i]->message = pstrdup(edata->message);
-		resetStringInfo(&jobs[i]->result);
+		nagare_worker_request_failed(reqs[i], edata);
+		resetStringInfo(&reqs[i]->result);
 	}
 	if (edata)
 		FreeErrorData(edata);
 }
 
 /* One upsert over the rows of every commit */
-static void
+static bool
 do_commits(void *set)
 {
-	Job		  **jobs = ((JobSet *) set)->jobs;
-	int			n = ((JobSet *) set)->n;
+	NagareWorkerRequest **jobs = ((RequestSet *) set)->reqs;
+	int			n = ((RequestSet *) set)->n;
 	StringInfoData all;
 	Datum		arg;
 	Oid			type = JSONBOID;
@@ -169,7 +151,7 @@ do_commits(void *set)
 		size_t		len = strlen(p);
 
 		if (len < 2 || p[0] != '[' || p[len - 1] != ']')
-			elog(ERROR, "malformed offset commit job");
+			elog(ERROR, "malformed offset commit request");
 		if (len == 2)
 			continue;
 		if (!first)
@@ -182,29 +164,30 @@ do_commits(void *set)
 	ret = SPI_execute_with_args(commit_sql, 1, &type, &arg, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store committed offsets: %s", SPI_result_code_string(ret));
+	return true;
 }
 
-/* Jobs that each run their own statement */
-static void
+/* Requests that each run their own statement */
+static bool
 do_each(void *set)
 {
-	Job		  **jobs = ((JobSet *) set)->jobs;
-	int			n = ((JobSet *) set)->n;
+	NagareWorkerRequest **jobs = ((RequestSet *) set)->reqs;
+	int			n = ((RequestSet *) set)->n;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		Job		   *job = jobs[i];
+		NagareWorkerRequest *job = jobs[i];
 		Datum		arg = CStringGetTextDatum(job->payload);
 		Oid			type = TEXTOID;
 		int			ret;
 
 		switch (job->kind)
 		{
-			case NAGARE_JOB_OFFSET_FETCH:
+			case NAGARE_GROUP_OFFSET_FETCH:
 				fetch_rows(job);
 				break;
-			case NAGARE_JOB_GROUP_LIST:
+			case NAGARE_GROUP_LIST:
 				ret = SPI_execute("SELECT DISTINCT group_id FROM nagare.group_offset "
 								  "WHERE length(group_id) <= 255 ORDER BY 1", true, 0);
 				if (ret != SPI_OK_SELECT)
@@ -220,9 +203,9 @@ do_each(void *set)
 					appendBinaryStringInfo(&job->result, g, strlen(g));
 				}
 				break;
-			case NAGARE_JOB_GROUP_DELETE:
-			case NAGARE_JOB_OFFSET_DELETE:
-				ret = SPI_execute_with_args(job->kind == NAGARE_JOB_GROUP_DELETE ?
+			case NAGARE_GROUP_DELETE:
+			case NAGARE_GROUP_OFFSET_DELETE:
+				ret = SPI_execute_with_args(job->kind == NAGARE_GROUP_DELETE ?
 											group_delete_sql : offset_delete_sql,
 											1, &type, &arg, NULL, false, 0);
 				if (ret != SPI_OK_DELETE)
@@ -231,77 +214,31 @@ do_each(void *set)
 				pq_sendint32(&job->result, (uint32) SPI_processed);
 				break;
 			default:
-				elog(ERROR, "unknown job kind %u", job->kind);
+				elog(ERROR, "unknown request kind %d", (int) job->kind);
 		}
 	}
-}
-
-static void
-put_result(Job *job)
-{
-	StringInfoData out;
-
-	initStringInfo(&out);
-	appendBinaryStringInfo(&out, job->sqlstate, 6);
-	if (strcmp(job->sqlstate, "00000") != 0)
-		appendBinaryStringInfo(&out, job->message ? job->message : "",
-							   strlen(job->message ? job->message : "") + 1);
-	else
-		appendBinaryStringInfo(&out, job->result.data, job->result.len);
-	while (!nagare_job_put(nagare_groups->results, job->kind, job->id, out.data, out.len))
-	{
-		/* the broker drains the results every loop turn */
-		nagare_wake_broker();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	pfree(out.data);
+	return true;
 }
 
 /*
- * Carry out the jobs the broker queued.  Returns true if there were any.
+ * Carry out the consumer group requests of one pass (reqs[0..n), in the
+ * order the broker made them) and fill in their answers.
  */
-bool
-nagare_worker_run_jobs(void)
+void
+nagare_worker_run_offsets(NagareWorkerRequest **reqs, int n)
 {
-	Job		   *jobs;
-	Job		  **commits;
-	Job		  **others;
+	NagareWorkerRequest **commits = palloc(sizeof(NagareWorkerRequest *) * n);
+	NagareWorkerRequest **others = palloc(sizeof(NagareWorkerRequest *) * n);
 	int			ncommits = 0;
 	int			nothers = 0;
-	int			n = 0;
 	int			i;
-	NagareJobHeader *h;
-	const char *payload;
-	MemoryContext cxt;
-	MemoryContext old;
 
-	if (nagare_groups == NULL || nagare_job_peek(nagare_groups->jobs, &payload) == NULL)
-		return false;
-
-	cxt = AllocSetContextCreate(TopMemoryContext, "nagare worker jobs", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	jobs = palloc0(sizeof(Job) * MAX_JOBS_PER_PASS);
-	commits = palloc(sizeof(Job *) * MAX_JOBS_PER_PASS);
-	others = palloc(sizeof(Job *) * MAX_JOBS_PER_PASS);
-	while (n < MAX_JOBS_PER_PASS && (h = nagare_job_peek(nagare_groups->jobs, &payload)) != NULL)
+	for (i = 0; i < n; i++)
 	{
-		Job		   *job = &jobs[n++];
-
-		job->kind = h->kind;
-		job->id = h->id;
-		job->len = h->len;
-		job->payload = palloc(h->len + 1);
-		memcpy(job->payload, payload, h->len);
-		job->payload[h->len] = '\0';
-		initStringInfo(&job->result);
-		nagare_job_done(nagare_groups->jobs, h);
-		if (job->kind == NAGARE_JOB_OFFSET_COMMIT)
-			commits[ncommits++] = job;
+		if (reqs[i]->kind == NAGARE_GROUP_OFFSET_COMMIT)
+			commits[ncommits++] = reqs[i];
 		else
-			others[nothers++] = job;
+			others[nothers++] = reqs[i];
 	}
 
 	pgstat_report_activity(STATE_RUNNING, "nagare worker: consumer group offsets");
@@ -311,11 +248,6 @@ nagare_worker_run_jobs(void)
 		run_in_transaction(others, nothers, do_each);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
-	for (i = 0; i < n; i++)
-		put_result(&jobs[i]);
-	nagare_wake_broker();
-
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-	return true;
+	pfree(commits);
+	pfree(others);
 }

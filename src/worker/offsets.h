@@ -10,6 +10,8 @@
 #ifndef NAGARE_WORKER_OFFSETS_H
 #define NAGARE_WORKER_OFFSETS_H
 
-extern bool nagare_worker_run_jobs(void);
+#include "worker/worker.h"
+
+extern void nagare_worker_run_offsets(NagareWorkerRequest **reqs, int n);
 
 #endif							/* NAGARE_WORKER_OFFSETS_H */

@@ -11,6 +11,12 @@
  * committing backend sets this worker's latch), and when a new broker has
  * finished recovery.
  *
+ * It also carries out what the broker asks of it through the channel
+ * (queue/channel.h): topic changes for Kafka admin clients and consumer
+ * groups' offsets (requests.c, offsets.c), each in a transaction of its own
+ * (nagare_worker_sql()).  A topic change is answered only after the sync
+ * that follows it, once the shared topic table shows the change.
+ *
  * Files of topics the catalog does not know at all (left by DROP EXTENSION,
  * or by a topic row removed by hand) are removed too, but only for partitions
  * the broker found on disk when it started and only against a snapshot taken
@@ -48,7 +54,6 @@
 #include "nagare.h"
 #include "shmem.h"
 #include "topic/config.h"
-#include "worker/offsets.h"
 #include "worker/worker.h"
 
 /* How long a deleted topic's row outlives its files */
@@ -66,8 +71,6 @@ typedef struct CatalogTopic
 
 static void worker_detach(int code, Datum arg);
 static bool sync_topics(uint64 generation);
-static bool run_admin_requests(void);
-static void finish_admin_requests(void);
 static void remove_unknown_topics(CatalogTopic *topics, int ntopics);
 
 /* the broker whose partitions found on disk were checked against the catalog */
@@ -110,18 +113,17 @@ nagare_worker_main(Datum main_arg)
 		SpinLockRelease(&nagare_shared->broker_mutex);
 		broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
 
-		/* consumer group offsets first: clients wait for them */
-		(void) nagare_worker_run_jobs();
-		if (run_admin_requests())
+		/* the broker's requests (requests.c) */
+		if (nagare_worker_run_requests())
 		{
-			/* answer only once the shared topic table shows the changes */
+			/* answer topic changes once the shared topic table shows them */
 			generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 			again = sync_topics(generation);
 			synced_generation = generation;
 			if (broker_ready)
 				synced_broker = broker_pid;
-			finish_admin_requests();
 		}
+		nagare_worker_finish_requests();
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{
@@ -139,13 +141,13 @@ nagare_worker_main(Datum main_arg)
 
 /*
  * Run fn(arg) in a transaction of its own, with SPI connected and a
- * snapshot, and commit it (or roll it back if !commit).  Returns NULL, or
- * the error fn raised, copied into the caller's memory context: the
- * transaction is then aborted.  Either way the caller's memory context is
- * current again on return.
+ * snapshot, and commit it if fn returns true (roll it back if false).
+ * Returns NULL, or the error fn raised, copied into the caller's memory
+ * context: the transaction is then aborted.  Either way the caller's memory
+ * context is current again on return.
  */
 ErrorData *
-nagare_worker_sql(void (*fn) (void *arg), void *arg, bool commit)
+nagare_worker_sql(bool (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ErrorData  *volatile edata = NULL;
@@ -154,9 +156,11 @@ nagare_worker_sql(void (*fn) (void *arg), void *arg, bool commit)
 	StartTransactionCommand();
 	PG_TRY();
 	{
+		bool		commit;
+
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		fn(arg);
+		commit = fn(arg);
 		SPI_finish();
 		PopActiveSnapshot();
 		if (commit)
@@ -174,118 +178,6 @@ nagare_worker_sql(void (*fn) (void *arg), void *arg, bool commit)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	return edata;
-}
-
-/* The SQL of a topic change: the same functions users call */
-static void
-admin_sql(void *arg)
-{
-	NagareAdminSlot *slot = arg;
-	Datum		args[3];
-	Oid			types[3] = {TEXTOID, INT4OID, JSONBOID};
-	char		nulls[3] = {' ', ' ', ' '};
-	const char *sql = NULL;
-	int			ret;
-
-	args[0] = CStringGetTextDatum(slot->name);
-	args[1] = Int32GetDatum(slot->count);
-	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(slot->config));
-	switch (slot->kind)
-	{
-		case NAGARE_ADMIN_CREATE_TOPIC:
-			sql = "SELECT nagare.create_topic($1, $2, $3)";
-			break;
-		case NAGARE_ADMIN_DELETE_TOPIC:
-			sql = "SELECT nagare.delete_topic($1)";
-			break;
-		case NAGARE_ADMIN_CREATE_PARTITIONS:
-			sql = "SELECT nagare.alter_topic($1, $2)";
-			break;
-		case NAGARE_ADMIN_ALTER_CONFIG:
-			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
-			break;
-		case NAGARE_ADMIN_REPLACE_CONFIG:
-			/* every setting back to its default, then the given ones */
-			ret = SPI_execute_with_args("SELECT nagare.alter_topic($1, NULL, "
-										"(SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}') "
-										" FROM nagare.topic t, jsonb_object_keys(t.config) k "
-										" WHERE t.name = $1 AND t.deleted_at IS NULL))",
-										1, types, args, nulls, false, 0);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "could not reset the configuration of topic \"%s\": %s",
-					 slot->name, SPI_result_code_string(ret));
-			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
-			break;
-	}
-	ret = SPI_execute_with_args(sql, 3, types, args, nulls, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not change topic \"%s\": %s", slot->name, SPI_result_code_string(ret));
-}
-
-/*
- * Carry out one topic change asked for by a Kafka client (broker/admin.c)
- * in a transaction of its own and put the outcome (SQLSTATE and message)
- * into the slot.  validate_only rolls the change back.
- */
-static void
-run_admin_request(NagareAdminSlot *slot)
-{
-	ErrorData  *edata;
-
-	pgstat_report_activity(STATE_RUNNING, "nagare worker: topic change for a Kafka client");
-	edata = nagare_worker_sql(admin_sql, slot, !slot->validate_only);
-	if (edata == NULL)
-	{
-		strlcpy(slot->sqlstate, "00000", sizeof(slot->sqlstate));
-		slot->message[0] = '\0';
-	}
-	else
-	{
-		strlcpy(slot->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(slot->sqlstate));
-		if (edata->hint)
-			snprintf(slot->message, sizeof(slot->message), "%s (%s)", edata->message, edata->hint);
-		else
-			strlcpy(slot->message, edata->message, sizeof(slot->message));
-		FreeErrorData(edata);
-	}
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/* Slots run by run_admin_requests(), to be marked done */
-static bool admin_ran[NAGARE_ADMIN_SLOTS];
-
-/* Run every queued topic change; true if there were any */
-static bool
-run_admin_requests(void)
-{
-	bool		any = false;
-	int			i;
-
-	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-	{
-		NagareAdminSlot *slot = &nagare_shared->admin[i];
-
-		admin_ran[i] = false;
-		if (pg_atomic_read_u32(&slot->state) != NAGARE_ADMIN_QUEUED)
-			continue;
-		pg_read_barrier();
-		run_admin_request(slot);
-		admin_ran[i] = true;
-		any = true;
-	}
-	return any;
-}
-
-static void
-finish_admin_requests(void)
-{
-	int			i;
-
-	pg_write_barrier();
-	for (i = 0; i < NAGARE_ADMIN_SLOTS; i++)
-		if (admin_ran[i])
-			pg_atomic_write_u32(&nagare_shared->admin[i].state, NAGARE_ADMIN_DONE);
-	nagare_wake_broker();
 }
 
 static void

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *	  What the nagare worker's parts share (worker.c).
+ *	  What the nagare worker's parts share (worker.c, requests.c,
+ *	  offsets.c).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -10,6 +11,32 @@
 #ifndef NAGARE_WORKER_WORKER_H
 #define NAGARE_WORKER_WORKER_H
 
-extern ErrorData *nagare_worker_sql(void (*fn) (void *arg), void *arg, bool commit);
+#include "lib/stringinfo.h"
+
+#include "queue/channel.h"
+
+/*
+ * A request from the broker, copied out of the channel (requests.c), and
+ * its answer: sqlstate "00000" and result, or the error's sqlstate and
+ * message.
+ */
+typedef struct NagareWorkerRequest
+{
+	NagareChannelKind kind;
+	uint64		id;
+	char	   *payload;		/* NUL-terminated copy of the JSON */
+	uint32		len;
+	char		sqlstate[6];
+	char		message[NAGARE_CHANNEL_MESSAGE_MAX];
+	StringInfoData result;		/* binary, in the kind's format (shmem.h) */
+} NagareWorkerRequest;
+
+/* worker.c */
+extern ErrorData *nagare_worker_sql(bool (*fn) (void *arg), void *arg);
+
+/* requests.c */
+extern bool nagare_worker_run_requests(void);
+extern void nagare_worker_finish_requests(void);
+extern void nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata);
 
 #endif							/* NAGARE_WORKER_WORKER_H */

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * group_internal.h
+ *	  What the consumer group coordinator's files share: the broker's groups
+ *	  (group.c), their offsets through the nagare worker (group_offsets.c),
+ *	  and listing, describing and deleting them (group_admin.c).
+ *
+ * The groups live in the broker's memory only, in a hash table by name that
+ * group.c owns; a group's members, protocols and assignments are in the
+ * group's own memory context.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_BROKER_GROUP_INTERNAL_H
+#define NAGARE_BROKER_GROUP_INTERNAL_H
+
+#include "lib/ilist.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "broker/kafka_api.h"
+#include "queue/channel.h"
+
+#define MAX_GROUP_ID		255
+
+typedef enum GroupState
+{
+	GROUP_EMPTY,
+	GROUP_PREPARING,			/* PreparingRebalance */
+	GROUP_COMPLETING,			/* CompletingRebalance */
+	GROUP_STABLE
+} GroupState;
+
+typedef struct Protocol
+{
+	char	   *name;
+	uint8	   *metadata;
+	int32		len;
+} Protocol;
+
+typedef struct Pending
+{
+	NagareResponse *resp;		/* NULL when none */
+	NagareRequestId id;
+} Pending;
+
+typedef struct Member
+{
+	dlist_node	node;
+	char	   *member_id;
+	char	   *instance_id;	/* NULL unless static */
+	char	   *client_id;
+	char	   *client_host;
+	int32		session_timeout_ms;
+	int32		rebalance_timeout_ms;
+	int			nprotocols;
+	Protocol   *protocols;
+	uint8	   *assignment;
+	int32		assignment_len;
+	TimestampTz last_heartbeat;
+	bool		joined;			/* has joined this rebalance */
+	Pending		join;
+	Pending		sync;
+} Member;
+
+/* A member id handed out with MEMBER_ID_REQUIRED, not yet used to join */
+typedef struct PendingMember
+{
+	dlist_node	node;
+	char	   *member_id;
+	TimestampTz expires;
+} PendingMember;
+
+typedef struct Group
+{
+	char		name[MAX_GROUP_ID + 1]; /* hash key */
+	MemoryContext cxt;
+	GroupState	state;
+	int32		generation;
+	char	   *protocol_type;	/* NULL when Empty */
+	char	   *protocol;		/* chosen at the last completed join */
+	char	   *leader;			/* member id */
+	dlist_head	members;
+	int			nmembers;
+	dlist_head	pending;		/* PendingMember */
+	TimestampTz rebalance_deadline; /* PreparingRebalance: give up waiting */
+	TimestampTz delay_until;	/* initial rebalance delay */
+	int			delay_rounds;
+} Group;
+
+/* group.c */
+extern HTAB *nagare_group_table(void);
+extern bool nagare_group_key(KafkaStr id, char *key);
+extern Group *nagare_group_find(KafkaStr id);
+extern Group *nagare_group_get(KafkaStr id);
+extern int16 nagare_group_member_error(Group *g, KafkaStr member_id, KafkaStr instance_id,
+									   Member **out);
+
+/* group_offsets.c: requests to the nagare worker */
+extern bool nagare_group_submit(NagareChannelKind kind, const char *payload, uint32 len,
+								NagareChannelCallback cb, void *arg);
+extern int16 nagare_group_answer_error(const char *sqlstate);
+
+/* group_admin.c: the snapshot for SQL, groups known by their offsets */
+extern bool nagare_group_snapshot_dirty;
+extern void nagare_group_publish_snapshot(void);
+extern void nagare_group_load_committed(TimestampTz now);
+
+#endif							/* NAGARE_BROKER_GROUP_INTERNAL_H */

@@ -1,0 +1,719 @@
+/*-------------------------------------------------------------------------
+ *
+ * group_offsets.c
+ *	  Consumer groups' committed offsets: OffsetCommit, OffsetFetch and
+ *	  OffsetDelete, through the nagare worker.
+ *
+ * Committed offsets are rows of nagare.group_offset, which the broker,
+ * having no database connection, reads and writes through the nagare
+ * worker (worker/offsets.c): each request becomes a request in the channel
+ * to the worker (queue/channel.h, payloads in shmem.h), and the client is
+ * answered when the worker's answer comes back, or with REQUEST_TIMED_OUT
+ * after nagare.request_timeout.  A full channel fails the request with
+ * COORDINATOR_NOT_AVAILABLE, which clients retry.
+ *
+ * OffsetCommit is answered when the worker's transaction holding it
+ * committed, and commits that reach the worker together share one
+ * transaction.  OffsetFetch reads the table the same way, so offsets
+ * changed from SQL are what consumers see next.  The membership checks
+ * (member id, generation) are the group's (group.c).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/ilist.h"
+#include "lib/stringinfo.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "broker/errmap.h"
+#include "broker/group_internal.h"
+#include "broker/kafka_api.h"
+#include "broker/topicmap.h"
+#include "kafka/byteorder.h"
+#include "nagare.h"
+
+#define MAX_METADATA_BYTES	4096	/* Kafka's offset.metadata.max.bytes */
+
+/*---- requests to the worker ----*/
+
+/*
+ * Ask the nagare worker (payload in shmem.h): cb gets its answer, or none
+ * after nagare.request_timeout.  False if the channel is full.
+ */
+bool
+nagare_group_submit(NagareChannelKind kind, const char *payload, uint32 len,
+					NagareChannelCallback cb, void *arg)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   nagare_request_timeout_ms);
+
+	return nagare_channel_submit(kind, payload, len, deadline, cb, arg);
+}
+
+/*
+ * The Kafka error for the worker's answer (sqlstate NULL: timed out).  A
+ * failure the client cannot act on is COORDINATOR_NOT_AVAILABLE, which
+ * clients retry.
+ */
+int16
+nagare_group_answer_error(const char *sqlstate)
+{
+	int16		error;
+
+	if (sqlstate == NULL)
+		return KAFKA_ERROR_REQUEST_TIMED_OUT;
+	error = nagare_kafka_error_for_sqlstate(sqlstate, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE);
+	if (error != KAFKA_ERROR_NONE)
+		ereport(LOG,
+				(errmsg("nagare broker: the nagare worker could not store consumer group offsets (SQLSTATE %s)",
+						sqlstate)));
+	return error;
+}
+
+/*---- OffsetCommit ----*/
+
+/* An OffsetCommit waiting for the worker */
+typedef struct CommitWait
+{
+	NagareResponse *resp;
+	NagareRequestId id;
+	KafkaOffsetCommitResponse body;		/* in the connection's memory */
+} CommitWait;
+
+static void
+commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	CommitWait *cw = arg;
+	int16		err = nagare_group_answer_error(sqlstate);
+	int			t;
+	int			p;
+
+	for (t = 0; t < cw->body.TopicsCount; t++)
+		for (p = 0; p < cw->body.Topics[t].PartitionsCount; p++)
+			if (cw->body.Topics[t].Partitions[p].ErrorCode == KAFKA_ERROR_NONE)
+				cw->body.Topics[t].Partitions[p].ErrorCode = err;
+	nagare_kafka_response_ready(cw->resp, cw->id, &cw->body, NULL);
+	for (t = 0; t < cw->body.TopicsCount; t++)
+	{
+		pfree((void *) cw->body.Topics[t].Name.ptr);
+		pfree(cw->body.Topics[t].Partitions);
+	}
+	pfree(cw->body.Topics);
+	pfree(cw);
+}
+
+void
+nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaOffsetCommitRequest *req = &body->OffsetCommit;
+	MemoryContext cxt = nagare_conn_context(conn);
+	CommitWait *cw = MemoryContextAllocZero(cxt, sizeof(CommitWait));
+	Group	   *g = nagare_group_find(req->GroupId);
+	int16		group_err = KAFKA_ERROR_NONE;
+	StringInfoData json;
+	bool		any = false;
+	int			t;
+	int			p;
+	char		gname[MAX_GROUP_ID + 1];
+
+	cw->id = nagare_request_id(hdr);
+	if (!nagare_group_key(req->GroupId, gname))
+		group_err = KAFKA_ERROR_INVALID_GROUP_ID;
+	else if (hdr->RequestApiVersion == 0 || req->GenerationIdOrMemberEpoch < 0)
+	{
+		/* a consumer outside any group (assign()): only for groups without members */
+		if (g != NULL && g->nmembers > 0)
+			group_err = KAFKA_ERROR_UNKNOWN_MEMBER_ID;
+		else if (g == NULL)
+		{
+			/* the group exists from now on (Empty), as in Kafka */
+			(void) nagare_group_get(req->GroupId);
+			nagare_group_snapshot_dirty = true;
+		}
+	}
+	else
+	{
+		Member	   *m;
+
+		if (g == NULL || g->nmembers == 0)
+		{
+			/* a generation of a group that does not exist (any more): Kafka's answers */
+			group_err = hdr->RequestApiVersion >= 9 && g == NULL ? KAFKA_ERROR_GROUP_ID_NOT_FOUND :
+				KAFKA_ERROR_ILLEGAL_GENERATION;
+		}
+		else if ((group_err = nagare_group_member_error(g, req->MemberId, req->GroupInstanceId, &m)) != KAFKA_ERROR_NONE)
+			;
+		else if (req->GenerationIdOrMemberEpoch != g->generation)
+			group_err = KAFKA_ERROR_ILLEGAL_GENERATION;
+		else if (g->state == GROUP_COMPLETING)
+		{
+			/* Kafka stores commits in Stable and PreparingRebalance (a member
+			 * commits what it processed when its partitions are revoked) */
+			group_err = KAFKA_ERROR_REBALANCE_IN_PROGRESS;
+		}
+		else
+			m->last_heartbeat = GetCurrentTimestamp();
+	}
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	cw->body.TopicsCount = req->TopicsCount;
+	cw->body.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponseTopic) * Max(req->TopicsCount, 1));
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaOffsetCommitRequestTopic *rt = &req->Topics[t];
+		KafkaOffsetCommitResponseTopic *ot = &cw->body.Topics[t];
+		const BrokerTopic *topic = nagare_broker_topic(rt->Name.ptr, rt->Name.len);
+		char	   *name;
+
+		ot->Name = nagare_kstr_copy(cxt, rt->Name);
+		name = (char *) ot->Name.ptr;
+		ot->PartitionsCount = rt->PartitionsCount;
+		ot->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponsePartition) *
+												Max(rt->PartitionsCount, 1));
+		for (p = 0; p < rt->PartitionsCount; p++)
+		{
+			KafkaOffsetCommitRequestPartition *rp = &rt->Partitions[p];
+			KafkaOffsetCommitResponsePartition *op = &ot->Partitions[p];
+
+			op->PartitionIndex = rp->PartitionIndex;
+			if (group_err != KAFKA_ERROR_NONE)
+				op->ErrorCode = group_err;
+			else if (topic == NULL || rp->PartitionIndex < 0 || rp->PartitionIndex >= topic->partitions)
+				op->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+			else if (rp->CommittedMetadata.len > MAX_METADATA_BYTES)
+				op->ErrorCode = KAFKA_ERROR_OFFSET_METADATA_TOO_LARGE;
+			else
+			{
+				char	   *meta = NULL;
+
+				op->ErrorCode = KAFKA_ERROR_NONE;
+				appendStringInfoString(&json, any ? ",{\"g\":" : "{\"g\":");
+				escape_json(&json, gname);
+				appendStringInfoString(&json, ",\"t\":");
+				escape_json(&json, name);
+				appendStringInfo(&json, ",\"p\":%d,\"o\":" INT64_FORMAT ",\"e\":%d,\"m\":",
+								 rp->PartitionIndex, rp->CommittedOffset,
+								 hdr->RequestApiVersion >= 6 ? rp->CommittedLeaderEpoch : -1);
+				if (rp->CommittedMetadata.len < 0)
+					appendStringInfoString(&json, "null");
+				else
+				{
+					meta = pnstrdup(rp->CommittedMetadata.ptr, rp->CommittedMetadata.len);
+					escape_json(&json, meta);
+					pfree(meta);
+				}
+				appendStringInfoChar(&json, '}');
+				any = true;
+			}
+		}
+	}
+	appendStringInfoChar(&json, ']');
+	cw->resp = nagare_conn_new_response(conn);
+	if (!any)
+		commit_done(cw, "00000", NULL, 0);
+	else if (!nagare_group_submit(NAGARE_GROUP_OFFSET_COMMIT, json.data, json.len, commit_done, cw))
+		commit_done(cw, "53000", NULL, 0);	/* channel full: clients retry */
+	pfree(json.data);
+}
+
+/* An OffsetFetch waiting for the worker: one job per group */
+typedef struct FetchGroup
+{
+	struct FetchWait *fw;
+	char	   *group;
+	int32		ntopics;		/* -1: all topics */
+	char	  **topics;
+	int32	   *npartitions;
+	int32	  **partitions;
+	/* result */
+	int16		error;
+	char	   *rows;
+	uint32		len;
+} FetchGroup;
+
+typedef struct FetchWait
+{
+	NagareResponse *resp;
+	NagareRequestId id;
+	int			ngroups;
+	FetchGroup *groups;
+	int			outstanding;
+} FetchWait;
+
+static void fetch_respond(FetchWait *fw);
+
+static void
+fetch_group_done(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	FetchGroup *fg = arg;
+
+	fg->error = nagare_group_answer_error(sqlstate);
+	if (fg->error == KAFKA_ERROR_NONE && len > 0)
+	{
+		fg->rows = palloc(len);
+		memcpy(fg->rows, data, len);
+		fg->len = len;
+	}
+	if (--fg->fw->outstanding == 0)
+		fetch_respond(fg->fw);
+}
+
+/* Read the result rows of a group's fetch: call fn for each */
+typedef struct OffsetRow
+{
+	char		topic[NAGARE_MAX_TOPIC_NAME + 1];
+	int32		partition;
+	int64		offset;
+	int32		epoch;
+	char	   *metadata;		/* NULL if null */
+} OffsetRow;
+
+static int
+parse_rows(FetchGroup *fg, OffsetRow **out)
+{
+	const uint8 *p = (const uint8 *) fg->rows;
+	const uint8 *end = p + fg->len;
+	int32		n;
+	int			i;
+	OffsetRow  *rows;
+
+#define NEED(k) do { if (end - p < (k)) return i; } while (0)
+	i = 0;
+	*out = NULL;
+	if (fg->rows == NULL || fg->len < 4)
+		return 0;
+	n = (int32) kafka_load_be32(p);
+	p += 4;
+	rows = palloc0(sizeof(OffsetRow) * Max(n, 1));
+	*out = rows;
+	for (i = 0; i < n; i++)
+	{
+		uint16		tl;
+		int32		ml;
+
+		NEED(2);
+		tl = kafka_load_be16(p);
+		p += 2;
+		NEED(tl + 20);
+		memcpy(rows[i].topic, p, Min(tl, NAGARE_MAX_TOPIC_NAME));
+		p += tl;
+		rows[i].partition = (int32) kafka_load_be32(p);
+		rows[i].offset = (int64) kafka_load_be64(p + 4);
+		rows[i].epoch = (int32) kafka_load_be32(p + 12);
+		ml = (int32) kafka_load_be32(p + 16);
+		p += 20;
+		if (ml >= 0)
+		{
+			NEED(ml);
+			rows[i].metadata = pnstrdup((const char *) p, ml);
+			p += ml;
+		}
+	}
+#undef NEED
+	return n;
+}
+
+static void
+fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
+				KafkaOffsetFetchResponseTopic **topics_out, int32 *ntopics_out)
+{
+	KafkaOffsetFetchResponseTopic *topics;
+	int			ntopics = 0;
+	int			i;
+	int			k;
+
+	if (fg->ntopics >= 0)
+	{
+		topics = palloc0(sizeof(KafkaOffsetFetchResponseTopic) * Max(fg->ntopics, 1));
+		for (i = 0; i < fg->ntopics; i++)
+		{
+			KafkaOffsetFetchResponseTopic *t = &topics[ntopics++];
+
+			t->Name = kafka_str(fg->topics[i]);
+			t->PartitionsCount = fg->npartitions[i];
+			t->Partitions = palloc0(sizeof(KafkaOffsetFetchResponsePartition) * Max(fg->npartitions[i], 1));
+			for (k = 0; k < fg->npartitions[i]; k++)
+			{
+				KafkaOffsetFetchResponsePartition *pp = &t->Partitions[k];
+				int			r;
+
+				pp->PartitionIndex = fg->partitions[i][k];
+				pp->CommittedOffset = -1;
+				pp->CommittedLeaderEpoch = -1;
+				pp->Metadata = kafka_str("");
+				pp->ErrorCode = fg->error;
+				for (r = 0; r < nrows; r++)
+					if (strcmp(rows[r].topic, fg->topics[i]) == 0 && rows[r].partition == pp->PartitionIndex)
+					{
+						pp->CommittedOffset = rows[r].offset;
+						pp->CommittedLeaderEpoch = rows[r].epoch;
+						pp->Metadata = kafka_str(rows[r].metadata ? rows[r].metadata : "");
+					}
+			}
+		}
+	}
+	else
+	{
+		/* every committed partition, grouped by topic (rows are sorted) */
+		topics = palloc0(sizeof(KafkaOffsetFetchResponseTopic) * Max(nrows, 1));
+		for (i = 0; i < nrows; i++)
+		{
+			KafkaOffsetFetchResponseTopic *t;
+			KafkaOffsetFetchResponsePartition *pp;
+
+			if (ntopics == 0 || strcmp(topics[ntopics - 1].Name.ptr, rows[i].topic) != 0)
+			{
+				t = &topics[ntopics++];
+				t->Name = kafka_str(rows[i].topic);
+				t->Partitions = palloc0(sizeof(KafkaOffsetFetchResponsePartition) * nrows);
+			}
+			t = &topics[ntopics - 1];
+			pp = &t->Partitions[t->PartitionsCount++];
+			pp->PartitionIndex = rows[i].partition;
+			pp->CommittedOffset = rows[i].offset;
+			pp->CommittedLeaderEpoch = rows[i].epoch;
+			pp->Metadata = kafka_str(rows[i].metadata ? rows[i].metadata : "");
+			pp->ErrorCode = KAFKA_ERROR_NONE;
+		}
+	}
+	*topics_out = topics;
+	*ntopics_out = ntopics;
+}
+
+static void
+fetch_respond(FetchWait *fw)
+{
+	KafkaOffsetFetchResponse resp;
+	MemoryContext old = MemoryContextSwitchTo(nagare_conn_context(fw->resp->conn));
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "offset fetch", ALLOCSET_SMALL_SIZES);
+	int			i;
+
+	MemoryContextSwitchTo(tmp);
+	memset(&resp, 0, sizeof(resp));
+	if (fw->id.api_version < 8)
+	{
+		FetchGroup *fg = &fw->groups[0];
+		OffsetRow  *rows;
+		int			nrows = parse_rows(fg, &rows);
+
+		fill_partitions(fg, rows, nrows, &resp.Topics, &resp.TopicsCount);
+		resp.ErrorCode = fg->error;
+	}
+	else
+	{
+		resp.GroupsCount = fw->ngroups;
+		resp.Groups = palloc0(sizeof(KafkaOffsetFetchResponseGroup) * Max(fw->ngroups, 1));
+		for (i = 0; i < fw->ngroups; i++)
+		{
+			FetchGroup *fg = &fw->groups[i];
+			OffsetRow  *rows;
+			int			nrows = parse_rows(fg, &rows);
+			KafkaOffsetFetchResponseTopic *topics;
+			int32		ntopics;
+			int			t;
+
+			resp.Groups[i].GroupId = kafka_str(fg->group);
+			resp.Groups[i].ErrorCode = fg->error;
+			fill_partitions(fg, rows, nrows, &topics, &ntopics);
+			/* the v8 structs mirror the v0-7 ones */
+			resp.Groups[i].TopicsCount = ntopics;
+			resp.Groups[i].Topics = palloc0(sizeof(KafkaOffsetFetchResponseTopics) * Max(ntopics, 1));
+			for (t = 0; t < ntopics; t++)
+			{
+				int			k;
+
+				resp.Groups[i].Topics[t].Name = topics[t].Name;
+				resp.Groups[i].Topics[t].PartitionsCount = topics[t].PartitionsCount;
+				resp.Groups[i].Topics[t].Partitions =
+					palloc0(sizeof(KafkaOffsetFetchResponsePartitions) * Max(topics[t].PartitionsCount, 1));
+				for (k = 0; k < topics[t].PartitionsCount; k++)
+				{
+					KafkaOffsetFetchResponsePartitions *d = &resp.Groups[i].Topics[t].Partitions[k];
+					KafkaOffsetFetchResponsePartition *s = &topics[t].Partitions[k];
+
+					d->PartitionIndex = s->PartitionIndex;
+					d->CommittedOffset = s->CommittedOffset;
+					d->CommittedLeaderEpoch = s->CommittedLeaderEpoch;
+					d->Metadata = s->Metadata;
+					d->ErrorCode = s->ErrorCode;
+				}
+			}
+		}
+	}
+	nagare_kafka_response_ready(fw->resp, fw->id, &resp, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	for (i = 0; i < fw->ngroups; i++)
+		if (fw->groups[i].rows)
+			pfree(fw->groups[i].rows);
+	/* the rest of fw is in the connection's memory and goes with it */
+}
+
+/* Set up one group's fetch from a request's topics (ntopics -1: all) */
+static void
+fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr group,
+				 int32 ntopics, KafkaStr *names, int32 *counts, int32 **indexes)
+{
+	StringInfoData json;
+	int			i;
+
+	fg->fw = fw;
+	fg->group = (char *) nagare_kstr_copy(cxt, group).ptr;
+	fg->ntopics = ntopics;
+	if (ntopics > 0)
+	{
+		fg->topics = MemoryContextAlloc(cxt, sizeof(char *) * ntopics);
+		fg->npartitions = MemoryContextAlloc(cxt, sizeof(int32) * ntopics);
+		fg->partitions = MemoryContextAlloc(cxt, sizeof(int32 *) * ntopics);
+		for (i = 0; i < ntopics; i++)
+		{
+			fg->topics[i] = (char *) nagare_kstr_copy(cxt, names[i]).ptr;
+			fg->npartitions[i] = Max(counts[i], 0);
+			fg->partitions[i] = MemoryContextAlloc(cxt, sizeof(int32) * Max(counts[i], 1));
+			if (counts[i] > 0)
+				memcpy(fg->partitions[i], indexes[i], sizeof(int32) * counts[i]);
+		}
+	}
+
+	fw->outstanding++;
+	if (group.len <= 0)
+	{
+		fg->error = KAFKA_ERROR_INVALID_GROUP_ID;
+		fw->outstanding--;
+		return;
+	}
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"g\":");
+	escape_json(&json, fg->group);
+	appendStringInfoString(&json, ",\"t\":");
+	if (ntopics < 0)
+		appendStringInfoString(&json, "null");
+	else
+	{
+		appendStringInfoChar(&json, '[');
+		for (i = 0; i < ntopics; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&json, ',');
+			escape_json(&json, fg->topics[i]);
+		}
+		appendStringInfoChar(&json, ']');
+	}
+	appendStringInfoChar(&json, '}');
+	if (ntopics == 0)
+	{
+		/* nothing asked: nothing to read */
+		fw->outstanding--;
+	}
+	else if (!nagare_group_submit(NAGARE_GROUP_OFFSET_FETCH, json.data, json.len, fetch_group_done, fg))
+	{
+		fg->error = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+		fw->outstanding--;
+	}
+	pfree(json.data);
+}
+
+void
+nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaOffsetFetchRequest *req = &body->OffsetFetch;
+	MemoryContext cxt = nagare_conn_context(conn);
+	FetchWait  *fw = MemoryContextAllocZero(cxt, sizeof(FetchWait));
+	int			i;
+	int			t;
+
+	fw->id = nagare_request_id(hdr);
+	fw->resp = nagare_conn_new_response(conn);
+	fw->outstanding = 1;		/* until all are submitted */
+	if (hdr->RequestApiVersion < 8)
+	{
+		int32		n = req->TopicsCount;
+		KafkaStr   *names = palloc(sizeof(KafkaStr) * Max(n, 1));
+		int32	   *counts = palloc(sizeof(int32) * Max(n, 1));
+		int32	  **idx = palloc(sizeof(int32 *) * Max(n, 1));
+
+		for (t = 0; t < n; t++)
+		{
+			names[t] = req->Topics[t].Name;
+			counts[t] = req->Topics[t].PartitionIndexesCount;
+			idx[t] = req->Topics[t].PartitionIndexes;
+		}
+		fw->ngroups = 1;
+		fw->groups = MemoryContextAllocZero(cxt, sizeof(FetchGroup));
+		fetch_group_init(fw, &fw->groups[0], cxt, req->GroupId, n, names, counts, idx);
+	}
+	else
+	{
+		fw->ngroups = req->GroupsCount;
+		fw->groups = MemoryContextAllocZero(cxt, sizeof(FetchGroup) * Max(req->GroupsCount, 1));
+		for (i = 0; i < req->GroupsCount; i++)
+		{
+			KafkaOffsetFetchRequestGroup *rg = &req->Groups[i];
+			int32		n = rg->TopicsCount;
+			KafkaStr   *names = palloc(sizeof(KafkaStr) * Max(n, 1));
+			int32	   *counts = palloc(sizeof(int32) * Max(n, 1));
+			int32	  **idx = palloc(sizeof(int32 *) * Max(n, 1));
+
+			for (t = 0; t < n; t++)
+			{
+				names[t] = rg->Topics[t].Name;
+				counts[t] = rg->Topics[t].PartitionIndexesCount;
+				idx[t] = rg->Topics[t].PartitionIndexes;
+			}
+			fetch_group_init(fw, &fw->groups[i], cxt, rg->GroupId, n, names, counts, idx);
+		}
+	}
+	if (--fw->outstanding == 0)
+		fetch_respond(fw);
+}
+
+
+/*---- OffsetDelete ----*/
+
+/* An OffsetDelete waiting for the worker: one request per topic */
+typedef struct OffsetDeleteWait
+{
+	NagareResponse *resp;
+	NagareRequestId id;
+	int16		error;			/* the group's */
+	int			outstanding;
+	KafkaOffsetDeleteResponse od;	/* in the connection's memory */
+} OffsetDeleteWait;
+
+static void
+offset_delete_respond(OffsetDeleteWait *dw)
+{
+	int			t;
+	int			p;
+
+	dw->od.ErrorCode = dw->error;
+	for (t = 0; t < dw->od.TopicsCount; t++)
+		for (p = 0; p < dw->od.Topics[t].PartitionsCount; p++)
+			if (dw->od.Topics[t].Partitions[p].ErrorCode == KAFKA_ERROR_NONE && dw->error)
+				dw->od.Topics[t].Partitions[p].ErrorCode = dw->error;
+	nagare_kafka_response_ready(dw->resp, dw->id, &dw->od, NULL);
+}
+
+static void
+offset_delete_done(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	OffsetDeleteWait *dw = arg;
+	int16		err = nagare_group_answer_error(sqlstate);
+
+	if (dw->error == KAFKA_ERROR_NONE)
+		dw->error = err;
+	if (--dw->outstanding == 0)
+		offset_delete_respond(dw);
+}
+
+/* Topics in a consumer's subscription (ConsumerProtocolSubscription) */
+static bool
+subscribed(const uint8 *meta, int32 len, const char *topic)
+{
+	const uint8 *p = meta;
+	const uint8 *end = meta + len;
+	int32		n;
+	int			i;
+
+	if (len < 6)
+		return false;
+	p += 2;						/* version */
+	n = (int32) kafka_load_be32(p);
+	p += 4;
+	for (i = 0; i < n; i++)
+	{
+		uint16		tl;
+
+		if (end - p < 2)
+			return false;
+		tl = kafka_load_be16(p);
+		p += 2;
+		if (end - p < tl)
+			return false;
+		if (tl == strlen(topic) && memcmp(p, topic, tl) == 0)
+			return true;
+		p += tl;
+	}
+	return false;
+}
+
+void
+nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
+{
+	KafkaOffsetDeleteRequest *req = &body->OffsetDelete;
+	MemoryContext cxt = nagare_conn_context(conn);
+	OffsetDeleteWait *dw = MemoryContextAllocZero(cxt, sizeof(OffsetDeleteWait));
+	Group	   *g = nagare_group_find(req->GroupId);
+	char		key[MAX_GROUP_ID + 1];
+	int			t;
+	int			p;
+
+	dw->id = nagare_request_id(hdr);
+	dw->resp = nagare_conn_new_response(conn);
+	dw->outstanding = 1;
+	dw->od.TopicsCount = req->TopicsCount;
+	dw->od.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetDeleteResponseTopic) * Max(req->TopicsCount, 1));
+	if (!nagare_group_key(req->GroupId, key))
+		dw->error = KAFKA_ERROR_INVALID_GROUP_ID;
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaOffsetDeleteRequestTopic *rt = &req->Topics[t];
+		KafkaOffsetDeleteResponseTopic *ot = &dw->od.Topics[t];
+		char	   *name = (char *) nagare_kstr_copy(cxt, rt->Name).ptr;
+		bool		busy = false;
+		StringInfoData json;
+
+		ot->Name = kafka_str(name);
+		ot->PartitionsCount = rt->PartitionsCount;
+		ot->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetDeleteResponsePartition) *
+												Max(rt->PartitionsCount, 1));
+		if (g != NULL && g->protocol)
+		{
+			dlist_iter	iter;
+
+			dlist_foreach(iter, &g->members)
+			{
+				Member	   *m = dlist_container(Member, node, iter.cur);
+				int			k;
+
+				for (k = 0; k < m->nprotocols; k++)
+					if (strcmp(m->protocols[k].name, g->protocol) == 0 &&
+						subscribed(m->protocols[k].metadata, m->protocols[k].len, name))
+						busy = true;
+			}
+		}
+		for (p = 0; p < rt->PartitionsCount; p++)
+		{
+			ot->Partitions[p].PartitionIndex = rt->Partitions[p].PartitionIndex;
+			ot->Partitions[p].ErrorCode = busy ? KAFKA_ERROR_GROUP_SUBSCRIBED_TO_TOPIC : KAFKA_ERROR_NONE;
+		}
+		if (busy || dw->error || rt->PartitionsCount == 0)
+			continue;
+		initStringInfo(&json);
+		appendStringInfoString(&json, "{\"g\":");
+		escape_json(&json, key);
+		appendStringInfoString(&json, ",\"t\":");
+		escape_json(&json, name);
+		appendStringInfoString(&json, ",\"p\":[");
+		for (p = 0; p < rt->PartitionsCount; p++)
+			appendStringInfo(&json, "%s%d", p ? "," : "", rt->Partitions[p].PartitionIndex);
+		appendStringInfoString(&json, "]}");
+		dw->outstanding++;
+		if (!nagare_group_submit(NAGARE_GROUP_OFFSET_DELETE, json.data, json.len,
+								 offset_delete_done, dw))
+		{
+			dw->error = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
+			dw->outstanding--;
+		}
+		pfree(json.data);
+	}
+	if (--dw->outstanding == 0)
+		offset_delete_respond(dw);
+}
+

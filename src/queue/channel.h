@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.h
+ *	  The channel between the broker and the nagare worker (channel.c): the
+ *	  broker's requests for work in SQL and the worker's answers.
+ *
+ * The shared rings, the request kinds and their payloads are in shmem.h
+ * (NagareChannel, NagareChannelKind).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_QUEUE_CHANNEL_H
+#define NAGARE_QUEUE_CHANNEL_H
+
+#include "utils/timestamp.h"
+
+#include "shmem.h"
+
+/* Longest error message an answer carries, with its NUL */
+#define NAGARE_CHANNEL_MESSAGE_MAX	256
+
+/*
+ * The outcome of a request, for the callback it was submitted with.
+ * sqlstate is NULL when no answer came by the deadline; "00000" when the
+ * request succeeded, and data (len bytes) is then its result; otherwise
+ * data is the error message (NUL-terminated, len without the NUL).  data
+ * points into the ring: the callback copies what it keeps.
+ */
+typedef void (*NagareChannelCallback) (void *arg, const char *sqlstate,
+									   const char *data, uint32 len);
+
+/* the broker's end */
+extern bool nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
+								  TimestampTz deadline, NagareChannelCallback cb, void *arg);
+extern void nagare_channel_turn(TimestampTz now);
+extern bool nagare_channel_busy(void);
+
+/* the worker's end */
+typedef struct NagareChannelRequest
+{
+	NagareChannelKind kind;
+	uint64		id;
+	const char *payload;		/* in the ring until nagare_channel_release() */
+	uint32		len;
+} NagareChannelRequest;
+
+extern bool nagare_channel_take(NagareChannelRequest *req);
+extern void nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
+								  const char *message, const char *result, uint32 len);
+extern void nagare_channel_release(void);
+
+#endif							/* NAGARE_QUEUE_CHANNEL_H */

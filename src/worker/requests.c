@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * requests.c
+ *	  The nagare worker's end of the channel from the broker: takes the
+ *	  broker's requests, carries them out and answers them.
+ *
+ * One pass (nagare_worker_run_requests(), then, after the worker's topic
+ * sync, nagare_worker_finish_requests()) takes every request waiting in the
+ * channel (queue/channel.h), up to a bound, in the order the broker made
+ * them, and copies them out:
+ *
+ * - consumer group requests go first, as clients wait for them: offsets.c
+ *   runs them (the commits in one transaction), and they are answered at
+ *   once;
+ * - each topic change runs the SQL function a user would call, in a
+ *   transaction of its own, rolled back if the client asked only to
+ *   validate it.  Its answer waits for the sync the worker runs next, so
+ *   that the shared topic table shows the change when the client hears of
+ *   it.
+ *
+ * The requests' space in the channel is freed only when all of them are
+ * answered: a worker that exits in between leaves them to the next one.
+ * An error's answer is its SQLSTATE and message, with the hint in
+ * parentheses; the broker turns them into a Kafka error code and message.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "shmem.h"
+#include "worker/offsets.h"
+#include "worker/worker.h"
+
+/* Most requests taken in one pass */
+#define MAX_REQUESTS_PER_PASS	1024
+
+/* the pass under way: its memory and the topic changes still to answer */
+static MemoryContext pass_context = NULL;
+static NagareWorkerRequest **topic_changes = NULL;
+static int	ntopic_changes = 0;
+
+static bool topic_change_sql(void *arg);
+
+/* Fill in a failed request's answer from the error */
+void
+nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
+{
+	const char *message = edata->message ? edata->message : "";
+
+	strlcpy(req->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(req->sqlstate));
+	if (edata->hint)
+		snprintf(req->message, sizeof(req->message), "%s (%s)", message, edata->hint);
+	else
+		strlcpy(req->message, message, sizeof(req->message));
+}
+
+static void
+answer(NagareWorkerRequest *req)
+{
+	nagare_channel_answer(req->kind, req->id, req->sqlstate, req->message,
+						  req->result.data, (uint32) req->result.len);
+}
+
+/*
+ * Carry out one topic change asked for by a Kafka client (broker/admin.c)
+ * in a transaction of its own and fill in its answer.
+ */
+static void
+run_topic_change(NagareWorkerRequest *req)
+{
+	ErrorData  *edata;
+
+	pgstat_report_activity(STATE_RUNNING, "nagare worker: topic change for a Kafka client");
+	edata = nagare_worker_sql(topic_change_sql, req);
+	if (edata == NULL)
+		strlcpy(req->sqlstate, "00000", sizeof(req->sqlstate));
+	else
+	{
+		nagare_worker_request_failed(req, edata);
+		FreeErrorData(edata);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Take the waiting requests, carry out and answer the consumer group ones,
+ * and carry out the topic changes.  Returns true if there were topic
+ * changes: the caller syncs the topic table, then calls
+ * nagare_worker_finish_requests() (which it calls after every pass).
+ */
+bool
+nagare_worker_run_requests(void)
+{
+	NagareChannelRequest in;
+	NagareWorkerRequest *reqs;
+	NagareWorkerRequest **groups;
+	int			ngroups = 0;
+	int			n = 0;
+	int			i;
+	MemoryContext old;
+
+	if (!nagare_channel_take(&in))
+		return false;
+
+	pass_context = AllocSetContextCreate(TopMemoryContext, "nagare worker requests",
+										 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(pass_context);
+	reqs = palloc0(sizeof(NagareWorkerRequest) * MAX_REQUESTS_PER_PASS);
+	groups = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
+	topic_changes = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
+	ntopic_changes = 0;
+	do
+	{
+		NagareWorkerRequest *req = &reqs[n++];
+
+		req->kind = in.kind;
+		req->id = in.id;
+		req->len = in.len;
+		req->payload = palloc(in.len + 1);
+		memcpy(req->payload, in.payload, in.len);
+		req->payload[in.len] = '\0';
+		initStringInfo(&req->result);
+		switch (req->kind)
+		{
+			case NAGARE_ADMIN_CREATE_TOPIC:
+			case NAGARE_ADMIN_DELETE_TOPIC:
+			case NAGARE_ADMIN_CREATE_PARTITIONS:
+			case NAGARE_ADMIN_ALTER_CONFIG:
+			case NAGARE_ADMIN_REPLACE_CONFIG:
+				topic_changes[ntopic_changes++] = req;
+				break;
+			case NAGARE_GROUP_OFFSET_COMMIT:
+			case NAGARE_GROUP_OFFSET_FETCH:
+			case NAGARE_GROUP_OFFSET_DELETE:
+			case NAGARE_GROUP_DELETE:
+			case NAGARE_GROUP_LIST:
+				groups[ngroups++] = req;
+				break;
+			default:
+				strlcpy(req->sqlstate, unpack_sql_state(ERRCODE_INTERNAL_ERROR),
+						sizeof(req->sqlstate));
+				snprintf(req->message, sizeof(req->message),
+						 "unknown request kind %d", (int) req->kind);
+				answer(req);
+				break;
+		}
+	} while (n < MAX_REQUESTS_PER_PASS && nagare_channel_take(&in));
+
+	/* consumer groups first: clients wait for them */
+	if (ngroups > 0)
+	{
+		nagare_worker_run_offsets(groups, ngroups);
+		for (i = 0; i < ngroups; i++)
+			answer(groups[i]);
+		nagare_wake_broker();
+	}
+
+	for (i = 0; i < ntopic_changes; i++)
+		run_topic_change(topic_changes[i]);
+
+	MemoryContextSwitchTo(old);
+	return ntopic_changes > 0;
+}
+
+/*
+ * Answer the topic changes of the pass and free the channel's space of all
+ * its requests.
+ */
+void
+nagare_worker_finish_requests(void)
+{
+	int			i;
+
+	for (i = 0; i < ntopic_changes; i++)
+		answer(topic_changes[i]);
+	nagare_channel_release();
+	ntopic_changes = 0;
+	topic_changes = NULL;
+	if (pass_context != NULL)
+	{
+		MemoryContextDelete(pass_context);
+		pass_context = NULL;
+	}
+}
+
+/*---- topic changes ----*/
+
+/* The value of key in a JSON object, or NULL */
+static JsonbValue *
+json_member(Jsonb *obj, const char *key, enum jbvType type)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
+
+	return v != NULL && v->type == type ? v : NULL;
+}
+
+/*
+ * The SQL of a topic change (payload in shmem.h): the same functions users
+ * call.  Returns whether to commit (not when only validating).
+ */
+static bool
+topic_change_sql(void *arg)
+{
+	NagareWorkerRequest *req = arg;
+	Jsonb	   *payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
+	JsonbValue *v;
+	char	   *name;
+	Datum		args[3];
+	Oid			types[3] = {TEXTOID, INT4OID, JSONBOID};
+	char		nulls[3] = {' ', ' ', ' '};
+	const char *sql = NULL;
+	int			ret;
+
+	if ((v = json_member(payload, "t", jbvString)) == NULL)
+		elog(ERROR, "malformed topic change request");
+	name = pnstrdup(v->val.string.val, v->val.string.len);
+	args[0] = CStringGetTextDatum(name);
+	v = json_member(payload, "p", jbvNumeric);
+	args[1] = v ? DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)) :
+		Int32GetDatum(0);
+	v = json_member(payload, "c", jbvBinary);
+	args[2] = v ? JsonbPGetDatum(JsonbValueToJsonb(v)) :
+		DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	switch (req->kind)
+	{
+		case NAGARE_ADMIN_CREATE_TOPIC:
+			sql = "SELECT nagare.create_topic($1, $2, $3)";
+			break;
+		case NAGARE_ADMIN_DELETE_TOPIC:
+			sql = "SELECT nagare.delete_topic($1)";
+			break;
+		case NAGARE_ADMIN_CREATE_PARTITIONS:
+			sql = "SELECT nagare.alter_topic($1, $2)";
+			break;
+		case NAGARE_ADMIN_ALTER_CONFIG:
+			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+			break;
+		case NAGARE_ADMIN_REPLACE_CONFIG:
+			/* every setting back to its default, then the given ones */
+			ret = SPI_execute_with_args("SELECT nagare.alter_topic($1, NULL, "
+										"(SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}') "
+										" FROM nagare.topic t, jsonb_object_keys(t.config) k "
+										" WHERE t.name = $1 AND t.deleted_at IS NULL))",
+										1, types, args, nulls, false, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not reset the configuration of topic \"%s\": %s",
+					 name, SPI_result_code_string(ret));
+			sql = "SELECT nagare.alter_topic($1, NULL, $3)";
+			break;
+		default:
+			elog(ERROR, "unknown topic change %d", (int) req->kind);
+	}
+	ret = SPI_execute_with_args(sql, 3, types, args, nulls, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not change topic \"%s\": %s", name, SPI_result_code_string(ret));
+
+	v = json_member(payload, "v", jbvBool);
+	return !(v != NULL && v->val.boolean);
+}
