@@ -7,7 +7,7 @@
  *
  *	1. takes the batches producers appended to the ring since the last turn
  *	   and assigns each its place in its partition's active segment
- *	   (logstore/append.c), then submits one writev per partition;
+ *	   (logstore/writer.c), then submits one writev per partition;
  *	2. takes queued requests (request slots) - today, commits waiting for
  *	   their records to be durable;
  *	3. reaps I/O completions: finished writes move each partition's high

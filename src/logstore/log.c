@@ -10,7 +10,7 @@
  *				has opened), segments in memory, their files, the effective
  *				topic configuration, publication of offsets
  *	recovery.c	opening every partition on disk at broker start
- *	append.c	appends, index writes, segment rolls, group fsync, shutdown
+ *	writer.c	appends, index writes, segment rolls, group fsync, shutdown
  *	retention.c	retention.ms / retention.bytes, DeleteRecords, removal of
  *				deleted partitions
  *	readplan.c	where Fetch and ListOffsets read (in-memory offset index)

@@ -6,7 +6,7 @@
  * Only the broker includes this.  It owns every LogPartition and is the only
  * process that writes, truncates or deletes segment files; backends read
  * them (sql/consume.c) below the high watermark it publishes.  The
- * functions are defined by job in log.c, recovery.c, append.c, retention.c
+ * functions are defined by job in log.c, recovery.c, writer.c, retention.c
  * and readplan.c.
  *
  * Copyright (c) 2026, the nagare authors
@@ -69,7 +69,7 @@ typedef struct LogPartition
 	char		dir[MAXPGPATH];
 	bool		dir_exists;
 	bool		dir_dirty;		/* directory entries to fsync... */
-	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (append.c) while so */
+	dlist_node	dir_dirty_node;	/* ...and in dirty_dirs (writer.c) while so */
 	bool		in_touched_list;
 	dlist_node	touched_node;	/* partitions with an open write this turn */
 	LogSegment **segs;			/* by base offset; the last is active */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * log_internal.h
- *	  What the files of the broker's log share (log.c, recovery.c, append.c,
+ *	  What the files of the broker's log share (log.c, recovery.c, writer.c,
  *	  retention.c, readplan.c); nothing outside src/logstore includes this.
  *
  * log.c owns the partition table and the segment structures; the others
@@ -51,7 +51,7 @@ extern void nagare_log_segment_remove_files(LogPartition *lp, LogSegment *seg);
 /* Publish the partition's offsets and sizes in shared memory */
 extern void nagare_log_partition_publish(LogPartition *lp);
 
-/* append.c: queue a time index entry for the segment's largest timestamp */
+/* writer.c: queue a time index entry for the segment's largest timestamp */
 extern void nagare_log_segment_add_timeindex_entry(LogSegment *seg);
 
 #endif							/* NAGARE_LOG_INTERNAL_H */

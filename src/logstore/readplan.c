@@ -4,7 +4,7 @@
  *	  Where the broker's readers (Fetch, ListOffsets) read a partition.
  *
  * Plans come from memory only: the segment list, each segment's in-memory
- * copy of its .index and .timeindex (kept by append.c and recovery.c), and
+ * copy of its .index and .timeindex (kept by writer.c and recovery.c), and
  * a few positions where recent reads ended (nagare_log_note_position).  The
  * reader does the file I/O itself, through a descriptor of its own
  * (nagare_log_open_segment), and verifies what it reads: an index entry is

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * append.c
+ * writer.c
  *	  Appends to the broker's partitions: file positions, index entries,
  *	  segment rolls, group fsync, clean shutdown.
  *
