@@ -79,6 +79,8 @@ struct NagareConn
 	int			head_piece;		/* next piece of the first response to send */
 	int			nsending;		/* pieces in the sendmsg in flight */
 	TimestampTz last_active;
+	NagareSecurityProtocol security;	/* the listener's */
+	NagareIdentity identity;
 };
 
 typedef struct Listener
@@ -291,6 +293,10 @@ accept_done(void *arg, int64 result)
 	c = MemoryContextAllocZero(cxt, sizeof(NagareConn));
 	c->cxt = cxt;
 	c->id = next_conn_id++;
+	c->security = NAGARE_SEC_PLAINTEXT;
+	c->identity.authenticated = true;
+	c->identity.role = InvalidOid;
+	strlcpy(c->identity.principal, "User:ANONYMOUS", sizeof(c->identity.principal));
 	c->fd = fd;
 	if (getpeername(fd, (struct sockaddr *) &ss, &sslen) == 0 &&
 		getnameinfo((struct sockaddr *) &ss, sslen, host, sizeof(host), serv, sizeof(serv),
@@ -695,4 +701,18 @@ nagare_net_timers(TimestampTz now)
 			TimestampDifferenceExceeds(c->last_active, now, nagare_connections_max_idle_ms))
 			nagare_conn_close(c, "idle longer than nagare.connections_max_idle");
 	}
+}
+
+/* The security protocol of the listener conn came in on */
+NagareSecurityProtocol
+nagare_conn_security(NagareConn *conn)
+{
+	return conn->security;
+}
+
+/* Who the client of conn is (see net.h); the authentication code fills it */
+NagareIdentity *
+nagare_conn_identity(NagareConn *conn)
+{
+	return &conn->identity;
 }

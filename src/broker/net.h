@@ -17,6 +17,33 @@
 
 typedef struct NagareConn NagareConn;
 
+/* Kafka's security protocols; each listener has one */
+typedef enum NagareSecurityProtocol
+{
+	NAGARE_SEC_PLAINTEXT,
+	NAGARE_SEC_SSL,
+	NAGARE_SEC_SASL_PLAINTEXT,
+	NAGARE_SEC_SASL_SSL
+} NagareSecurityProtocol;
+
+/* "User:" and a role name */
+#define NAGARE_PRINCIPAL_MAX	(5 + NAMEDATALEN)
+
+/*
+ * Who the client of a connection is, in Kafka's terms.  A connection starts
+ * as User:ANONYMOUS.  On a SASL_* listener it is not authenticated until
+ * SASL succeeds, and only ApiVersions, SaslHandshake and SaslAuthenticate
+ * are served before; elsewhere it is authenticated from the start (as
+ * ANONYMOUS, or as the principal of its client certificate).  Only the
+ * authentication code writes it.
+ */
+typedef struct NagareIdentity
+{
+	bool		authenticated;
+	Oid			role;			/* the PostgreSQL role, or InvalidOid */
+	char		principal[NAGARE_PRINCIPAL_MAX];	/* "User:<role>", "User:ANONYMOUS" */
+} NagareIdentity;
+
 /*
  * A response, in the order of its request on the connection.  A handler
  * that cannot answer at once (a Produce waiting for its fsync, a Fetch
@@ -66,5 +93,7 @@ extern void nagare_conn_unpin(NagareConn *conn);
 extern void nagare_conn_release(NagareConn *conn);
 extern bool nagare_conn_local_address(NagareConn *conn, char *host, size_t hostlen);
 extern void nagare_conn_close(NagareConn *conn, const char *reason);
+extern NagareSecurityProtocol nagare_conn_security(NagareConn *conn);
+extern NagareIdentity *nagare_conn_identity(NagareConn *conn);
 
 #endif							/* NAGARE_NET_H */
