@@ -8,7 +8,7 @@ packages=(
   gcc make postgresql-15 postgresql-server-dev-15
   liburing-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   # tests: TAP (PostgreSQL::Test::Cluster needs IPC::Run), fuzzing, clients
-  libipc-run-perl clang-14 libclang-rt-14-dev
+  libipc-run-perl clang-14 libclang-rt-14-dev clang-format-14 git
   python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
   python3-confluent-kafka kcat
   # benchmarks: the peers nagare is measured against

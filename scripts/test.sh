@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Run nagare's whole test suite on this machine:
 #
-#   0. the exported symbols of nagare.so all carry the nagare_/kafka_ prefix
+#   0. the exported symbols of nagare.so all carry the nagare_/kafka_ prefix;
+#      src/ has no dependency cycle between its directories, and a README in
+#      each naming its files (test/structure/check.py); the C lines changed
+#      since the house style was adopted follow .clang-format
+#      (scripts/format-check.sh)
 #   1. the Kafka codec's unit tests and cross-checks (test/codec: record
-#      batches; test/proto: requests and responses)
+#      batches; test/proto: requests and responses; test/auth: SASL messages)
 #   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
 #      against a scratch server with nagare preloaded
 #   3. TAP tests (test/t) with PostgreSQL::Test::Cluster, among them the
@@ -23,7 +27,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-phases=${NAGARE_TEST_PHASES:-"symbols codec regress tap fuzz"}
+phases=${NAGARE_TEST_PHASES:-"symbols structure codec regress tap fuzz"}
 
 if [ "$(id -u)" -eq 0 ]; then
   scripts/deps.sh
@@ -92,9 +96,28 @@ run_symbols() {
   fi
 }
 
+run_structure() {
+  local out rc p f
+  out=$(python3 test/structure/check.py src 2>&1); rc=$?
+  echo "$out"
+  p=$(echo "$out" | sed -n 's/^structure: \([0-9]\+\) passed, \([0-9]\+\) failed$/\1/p')
+  f=$(echo "$out" | sed -n 's/^structure: \([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p')
+  p=${p:-0}; f=${f:-0}
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count structure "$p" "$f"
+  out=$(scripts/format-check.sh 2>&1); rc=$?
+  echo "$out"
+  p=$(echo "$out" | sed -n 's/^format: \([0-9]\+\) passed, \([0-9]\+\) failed$/\1/p')
+  f=$(echo "$out" | sed -n 's/^format: \([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p')
+  p=${p:-0}; f=${f:-0}
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count format "$p" "$f"
+}
+
 run_codec() {
   local out
-  out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1); local rc=$?
+  out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1 &&
+        make -s -C test/auth check 2>&1); local rc=$?
   echo "$out"
   local p f
   # "N passed, M failed" lines, possibly after a "name:" prefix
