@@ -47,7 +47,7 @@
  * version does not allow one fails with KAFKA_ERR_INVALID_ARG.
  * kafka_response_frame_encode() writes the whole frame.
  *
- * Fetch responses and zero-copy records.  A KafkaFetchPartitionData either
+ * Fetch responses and records sent from elsewhere.  A KafkaFetchPartitionData either
  * carries its records in memory (Records.ptr/len, RecordsSplice false) or
  * says that Records.len bytes will be sent from elsewhere (RecordsSplice
  * true, RecordsSpliceArg the caller's cookie, e.g. a file and offset).  For
