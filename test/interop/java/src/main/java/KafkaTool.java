@@ -47,6 +47,7 @@ import java.io.FileInputStream;
 import java.io.InputStream;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
@@ -109,12 +110,11 @@ public final class KafkaTool
 
 		if (args.length < 3)
 			usage();
-		int rc;
+		int rc = 0;
 		try
 		{
 			KafkaTool tool = new KafkaTool(args[0], loadProperties(args[1]));
-			String[] rest = java.util.Arrays.copyOfRange(args, 3, args.length);
-			rc = tool.run(args[2], rest);
+			tool.run(args[2], Arrays.copyOfRange(args, 3, args.length));
 		}
 		catch (Throwable e)
 		{
@@ -125,45 +125,44 @@ public final class KafkaTool
 		System.exit(rc);
 	}
 
-	private int run(String command, String[] a) throws Exception
+	private void run(String command, String[] a) throws Exception
 	{
 		switch (command)
 		{
 			case "produce":
 				need(a, 2, 3);
 				produce(a[0], intArg(a[1]), a.length > 2 ? intArg(a[2]) : 0);
-				return 0;
+				break;
 			case "consume":
 				need(a, 2, 3);
 				consume(a[0], intArg(a[1]), a.length > 2 ? a[2] : "kafka-tool");
-				return 0;
+				break;
 			case "admin-create":
 				need(a, 2, 2);
 				adminCreate(a[0], intArg(a[1]));
-				return 0;
+				break;
 			case "admin-list":
 				need(a, 0, 0);
 				adminList();
-				return 0;
+				break;
 			case "admin-describe-configs":
 				need(a, 1, 1);
 				adminDescribeConfigs(a[0]);
-				return 0;
+				break;
 			case "admin-delete":
 				need(a, 1, 1);
 				adminDelete(a[0]);
-				return 0;
+				break;
 			case "groups-list":
 				need(a, 0, 0);
 				groupsList();
-				return 0;
+				break;
 			case "groups-describe":
 				need(a, 1, 1);
 				groupsDescribe(a[0]);
-				return 0;
+				break;
 			default:
 				usage();
-				return 2;
 		}
 	}
 
