@@ -47,6 +47,10 @@ if [ "$(id -u)" -eq 0 ]; then
   else
     echo "test.sh: npm is missing; the kafkajs and @platformatic/kafka interop tests will be skipped"
   fi
+  # Kafka's Java client (test/t/105_java_client.pl), built with Maven at the
+  # version pinned in test/interop/java/pom.xml
+  test/interop/java/build.sh ||
+    echo "test.sh: could not build test/interop/java; the Java client test will be skipped"
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
   chown -R postgres: "$work"
