@@ -13,7 +13,7 @@
 #   3. TAP tests (test/t) with PostgreSQL::Test::Cluster, among them the
 #      interop test of real Kafka clients (test/t/100_kafka_interop.pl,
 #      test/interop: kcat, confluent-kafka, kafka-python, kafkajs,
-#      @platformatic/kafka)
+#      @platformatic/kafka), and of Kafka's Java client (test/t/105_java_client.pl)
 #   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus
 #
 # As root (a fresh Debian 12 machine, CI) it first installs the packages
