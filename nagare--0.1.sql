@@ -171,7 +171,8 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION nagare.broker_status(
     OUT pid integer, OUT state text,
     OUT queue_size bigint, OUT queue_used bigint, OUT queue_not_durable bigint,
-    OUT appended_batches bigint, OUT fetch_buffered_bytes bigint, OUT fetch_direct_bytes bigint)
+    OUT appended_batches bigint, OUT fetch_buffered_bytes bigint, OUT fetch_direct_bytes bigint,
+    OUT auth_failures bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'nagare_broker_status'
 LANGUAGE C VOLATILE;

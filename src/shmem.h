@@ -248,7 +248,24 @@ typedef enum NagareChannelKind
 	NAGARE_GROUP_DELETE,
 	/* {}: the groups that have committed offsets; result: int32 count, then
 	 * per group int16 length and the name */
-	NAGARE_GROUP_LIST
+	NAGARE_GROUP_LIST,
+
+	/*
+	 * SASL authentication of Kafka clients as PostgreSQL roles
+	 * (broker/sasl.c, worker/auth.c), against pg_authid.  Both answer the
+	 * same way for an unknown user, a role that cannot log in (NOLOGIN,
+	 * rolvaliduntil past) and a wrong or unusable password, so the broker
+	 * cannot tell them apart and neither can the client.
+	 */
+	/* {"u": user}: a SCRAM-SHA-256 login's first round; result: int32 role
+	 * OID (0: doomed, the rest is a mock verifier), int32 iterations, then
+	 * as strings (int16 length and bytes) the salt in base64, StoredKey and
+	 * ServerKey (32 bytes each) */
+	NAGARE_AUTH_SCRAM_LOOKUP,
+	/* {"u": user, "p": password}: a PLAIN login, verified as PostgreSQL
+	 * verifies a password (SASLprep, PBKDF2); result: int32 role OID, 0
+	 * when refused */
+	NAGARE_AUTH_PLAIN_VERIFY
 } NagareChannelKind;
 
 /* Largest settings object of a topic change ("c"), in bytes of JSON */
@@ -300,6 +317,8 @@ typedef struct NagareShared
 	/* statistics of Fetch reads (broker/fetch.c), written by the broker */
 	pg_atomic_uint64 fetch_buffered_bytes;	/* read through the page cache */
 	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
+	/* failed SASL authentications of Kafka clients (broker/sasl.c) */
+	pg_atomic_uint64 auth_failures;
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
 	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */

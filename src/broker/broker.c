@@ -53,6 +53,7 @@
 #include "broker/kafka_api.h"
 #include "broker/net.h"
 #include "broker/produce.h"
+#include "broker/sasl_server.h"
 #include "broker/producers.h"
 #include "kafka/record.h"
 #include "broker/topicmap.h"
@@ -186,6 +187,7 @@ nagare_broker_main(Datum main_arg)
 		nagare_fetch_turn(now);
 		nagare_admin_turn(now);
 		nagare_group_turn(now);
+		nagare_sasl_turn(now);
 		nagare_channel_turn(now);
 		nagare_aio_submit();
 		nagare_net_reap_closed();
@@ -209,7 +211,8 @@ nagare_broker_main(Datum main_arg)
 		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(now, next_second) + 1);
 		if (nagare_produce_waiting())
 			timeout_ms = Min(timeout_ms, 1);
-		if (nagare_admin_busy() || nagare_group_busy() || nagare_channel_busy())
+		if (nagare_admin_busy() || nagare_group_busy() || nagare_sasl_busy() ||
+			nagare_channel_busy())
 			timeout_ms = Min(timeout_ms, 100);
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,

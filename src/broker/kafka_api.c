@@ -16,7 +16,11 @@
  * UNSUPPORTED_VERSION, and ApiVersions' own range) and the connection stays
  * open, because librdkafka retries with version 0 on it; any other unknown
  * API or version, or a body that does not decode, closes the connection with
- * one LOG line.  Nothing a client sends can raise an ERROR in the broker:
+ * one LOG line.  On a SASL listener every frame goes to sasl_server.c
+ * first: it takes raw SASL tokens (after SaslHandshake v0) and, before the
+ * client has authenticated, closes the connection on any request but
+ * ApiVersions, SaslHandshake and SaslAuthenticate.
+ * Nothing a client sends can raise an ERROR in the broker:
  * allocation failures of the codec are reported as such, not thrown.
  *
  * Copyright (c) 2026, the nagare authors
@@ -28,6 +32,7 @@
 #include "utils/memutils.h"
 
 #include "broker/kafka_api.h"
+#include "broker/sasl_server.h"
 
 /*
  * The handler of each API served, indexed by API key: the Handler column
@@ -201,6 +206,10 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 	if (request_context == NULL)
 		request_context = AllocSetContextCreate(TopMemoryContext, "nagare request",
 												ALLOCSET_DEFAULT_SIZES);
+
+	/* SASL listeners: raw SASL tokens, and nothing but SASL before it */
+	if (nagare_sasl_frame(conn, frame, len))
+		return;
 
 	kafka_reader_init(&r, frame, len, false);
 	err = kafka_request_header_decode(&r, &hdr);

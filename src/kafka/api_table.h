@@ -118,6 +118,13 @@
  *	DeleteRecords 0-2	librdkafka and kafkajs 1.
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
+ *	SaslHandshake 0-1	kafka-python 0 (then raw SASL frames, see
+ *						broker/sasl.c); librdkafka uses 1 only with
+ *						SaslAuthenticate 0 offered; kafkajs and
+ *						@platformatic 1.
+ *	SaslAuthenticate 0-2	librdkafka 0, kafkajs 1, @platformatic 2.
+ *						Neither needs an ACL (Kafka authorizes nothing
+ *						before authentication).
  *
  * Consumer groups (see the "Older versions" notes in messages.h for what
  * differs between versions):
@@ -185,6 +192,8 @@ KAFKA_API(KAFKA_API_DESCRIBE_GROUPS, DescribeGroups, 0, 5, 5,
 		  nagare_handle_describe_groups, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_LIST_GROUPS, ListGroups, 0, 5, 3,
 		  nagare_handle_list_groups, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_SASL_HANDSHAKE, SaslHandshake, 0, 1, INT16_MAX,
+		  nagare_handle_sasl_handshake, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_API_VERSIONS, ApiVersions, 0, 3, 3,
 		  nagare_handle_api_versions, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_CREATE_TOPICS, CreateTopics, 2, 7, 5,
@@ -199,6 +208,8 @@ KAFKA_API(KAFKA_API_DESCRIBE_CONFIGS, DescribeConfigs, 0, 4, 4,
 		  nagare_handle_describe_configs, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_ALTER_CONFIGS, AlterConfigs, 0, 2, 2,
 		  nagare_handle_alter_configs, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_SASL_AUTHENTICATE, SaslAuthenticate, 0, 2, 2,
+		  nagare_handle_sasl_authenticate, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_CREATE_PARTITIONS, CreatePartitions, 0, 3, 2,
 		  nagare_handle_create_partitions, KAFKA_ACL_ALTER, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_CONTROLLER_MUTATION)
 KAFKA_API(KAFKA_API_DELETE_GROUPS, DeleteGroups, 0, 2, 2,

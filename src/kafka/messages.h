@@ -1511,6 +1511,33 @@ extern int	kafka_ListGroupsResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaListGroupsResponse *in);
 
 /* ----------------------------------------------------------------------
+ * SaslHandshake (API key 17): versions 0-1, flexible never
+ * clients/src/main/resources/common/message/SaslHandshakeRequest.json
+ * clients/src/main/resources/common/message/SaslHandshakeResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaSaslHandshakeRequest
+{
+	/* Mechanism (v0+): The SASL mechanism chosen by the client. */
+	KafkaStr	Mechanism;
+} KafkaSaslHandshakeRequest;
+
+typedef struct KafkaSaslHandshakeResponse
+{
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* Mechanisms (v0+): The mechanisms enabled in the server. */
+	int32_t		MechanismsCount;
+	KafkaStr *Mechanisms;
+} KafkaSaslHandshakeResponse;
+
+extern int	kafka_SaslHandshakeRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaSaslHandshakeRequest *out, const KafkaAllocator *a);
+extern int	kafka_SaslHandshakeResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaSaslHandshakeResponse *in);
+
+/* ----------------------------------------------------------------------
  * ApiVersions (API key 18): versions 0-3, flexible v3+
  * clients/src/main/resources/common/message/ApiVersionsRequest.json
  * clients/src/main/resources/common/message/ApiVersionsResponse.json
@@ -2118,6 +2145,48 @@ extern int	kafka_AlterConfigsResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaAlterConfigsResponse *in);
 
 /* ----------------------------------------------------------------------
+ * SaslAuthenticate (API key 36): versions 0-2, flexible v2+
+ * clients/src/main/resources/common/message/SaslAuthenticateRequest.json
+ * clients/src/main/resources/common/message/SaslAuthenticateResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaSaslAuthenticateRequest
+{
+	/*
+	 * AuthBytes (v0+): The SASL authentication bytes from the client, as
+	 * defined by the SASL mechanism.
+	 */
+	KafkaBytes	AuthBytes;
+} KafkaSaslAuthenticateRequest;
+
+typedef struct KafkaSaslAuthenticateResponse
+{
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The error message, or null if there
+	 * was no error.
+	 */
+	KafkaStr	ErrorMessage;
+	/*
+	 * AuthBytes (v0+): The SASL authentication bytes from the server, as
+	 * defined by the SASL mechanism.
+	 */
+	KafkaBytes	AuthBytes;
+	/*
+	 * SessionLifetimeMs (v1+, default 0): The SASL authentication bytes from
+	 * the server, as defined by the SASL mechanism.
+	 */
+	int64_t		SessionLifetimeMs;
+} KafkaSaslAuthenticateResponse;
+
+extern int	kafka_SaslAuthenticateRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaSaslAuthenticateRequest *out, const KafkaAllocator *a);
+extern int	kafka_SaslAuthenticateResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaSaslAuthenticateResponse *in);
+
+/* ----------------------------------------------------------------------
  * CreatePartitions (API key 37): versions 0-3, flexible v2+
  * clients/src/main/resources/common/message/CreatePartitionsRequest.json
  * clients/src/main/resources/common/message/CreatePartitionsResponse.json
@@ -2394,6 +2463,7 @@ typedef union KafkaRequestBody
 	KafkaSyncGroupRequest SyncGroup;
 	KafkaDescribeGroupsRequest DescribeGroups;
 	KafkaListGroupsRequest ListGroups;
+	KafkaSaslHandshakeRequest SaslHandshake;
 	KafkaApiVersionsRequest ApiVersions;
 	KafkaCreateTopicsRequest CreateTopics;
 	KafkaDeleteTopicsRequest DeleteTopics;
@@ -2401,6 +2471,7 @@ typedef union KafkaRequestBody
 	KafkaInitProducerIdRequest InitProducerId;
 	KafkaDescribeConfigsRequest DescribeConfigs;
 	KafkaAlterConfigsRequest AlterConfigs;
+	KafkaSaslAuthenticateRequest SaslAuthenticate;
 	KafkaCreatePartitionsRequest CreatePartitions;
 	KafkaDeleteGroupsRequest DeleteGroups;
 	KafkaIncrementalAlterConfigsRequest IncrementalAlterConfigs;
@@ -2422,6 +2493,7 @@ typedef union KafkaResponseBody
 	KafkaSyncGroupResponse SyncGroup;
 	KafkaDescribeGroupsResponse DescribeGroups;
 	KafkaListGroupsResponse ListGroups;
+	KafkaSaslHandshakeResponse SaslHandshake;
 	KafkaApiVersionsResponse ApiVersions;
 	KafkaCreateTopicsResponse CreateTopics;
 	KafkaDeleteTopicsResponse DeleteTopics;
@@ -2429,6 +2501,7 @@ typedef union KafkaResponseBody
 	KafkaInitProducerIdResponse InitProducerId;
 	KafkaDescribeConfigsResponse DescribeConfigs;
 	KafkaAlterConfigsResponse AlterConfigs;
+	KafkaSaslAuthenticateResponse SaslAuthenticate;
 	KafkaCreatePartitionsResponse CreatePartitions;
 	KafkaDeleteGroupsResponse DeleteGroups;
 	KafkaIncrementalAlterConfigsResponse IncrementalAlterConfigs;
@@ -2492,6 +2565,10 @@ extern int	kafka_ListGroupsRequest_decode_body(KafkaReader *r, int16_t version,
 												KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_ListGroupsResponse_encode_body(KafkaWriter *w, int16_t version,
 												 const void *body);
+extern int	kafka_SaslHandshakeRequest_decode_body(KafkaReader *r, int16_t version,
+												   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_SaslHandshakeResponse_encode_body(KafkaWriter *w, int16_t version,
+													const void *body);
 extern int	kafka_ApiVersionsRequest_decode_body(KafkaReader *r, int16_t version,
 												 KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_ApiVersionsResponse_encode_body(KafkaWriter *w, int16_t version,
@@ -2520,6 +2597,10 @@ extern int	kafka_AlterConfigsRequest_decode_body(KafkaReader *r, int16_t version
 												  KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_AlterConfigsResponse_encode_body(KafkaWriter *w, int16_t version,
 												   const void *body);
+extern int	kafka_SaslAuthenticateRequest_decode_body(KafkaReader *r, int16_t version,
+													  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_SaslAuthenticateResponse_encode_body(KafkaWriter *w, int16_t version,
+													   const void *body);
 extern int	kafka_CreatePartitionsRequest_decode_body(KafkaReader *r, int16_t version,
 													  KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_CreatePartitionsResponse_encode_body(KafkaWriter *w, int16_t version,

@@ -67,8 +67,8 @@ Datum
 nagare_broker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 	pid_t		pid;
 	uint64		head;
 	uint64		tail;
@@ -100,6 +100,7 @@ nagare_broker_status(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->appended_batches));
 	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_buffered_bytes));
 	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_direct_bytes));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->auth_failures));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

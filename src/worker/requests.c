@@ -12,6 +12,9 @@
  * - consumer group requests go first, as clients wait for them: offsets.c
  *   runs them (the commits in one transaction), and they are answered at
  *   once;
+ * - then the SASL logins of Kafka clients (auth.c), answered at once; the
+ *   broker keeps only a few in flight, so a storm of logins delays the
+ *   group requests of the next pass by little;
  * - each topic change runs the SQL function a user would call, in a
  *   transaction of its own, rolled back if the client asked only to
  *   validate it.  Its answer waits for the sync the worker runs next, so
@@ -103,7 +106,9 @@ nagare_worker_run_requests(void)
 	NagareChannelRequest in;
 	NagareWorkerRequest *reqs;
 	NagareWorkerRequest **groups;
+	NagareWorkerRequest **auths;
 	int			ngroups = 0;
+	int			nauths = 0;
 	int			n = 0;
 	int			i;
 	MemoryContext old;
@@ -116,6 +121,7 @@ nagare_worker_run_requests(void)
 	old = MemoryContextSwitchTo(pass_context);
 	reqs = palloc0(sizeof(NagareWorkerRequest) * MAX_REQUESTS_PER_PASS);
 	groups = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
+	auths = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	topic_changes = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	ntopic_changes = 0;
 	do
@@ -145,6 +151,10 @@ nagare_worker_run_requests(void)
 			case NAGARE_GROUP_LIST:
 				groups[ngroups++] = req;
 				break;
+			case NAGARE_AUTH_SCRAM_LOOKUP:
+			case NAGARE_AUTH_PLAIN_VERIFY:
+				auths[nauths++] = req;
+				break;
 			default:
 				strlcpy(req->sqlstate, unpack_sql_state(ERRCODE_INTERNAL_ERROR),
 						sizeof(req->sqlstate));
@@ -161,6 +171,15 @@ nagare_worker_run_requests(void)
 		nagare_worker_run_offsets(groups, ngroups);
 		for (i = 0; i < ngroups; i++)
 			answer(groups[i]);
+		nagare_wake_broker();
+	}
+
+	/* then logins (auth.c): the broker keeps few of them in flight */
+	if (nauths > 0)
+	{
+		nagare_worker_run_auth(auths, nauths);
+		for (i = 0; i < nauths; i++)
+			answer(auths[i]);
 		nagare_wake_broker();
 	}
 

@@ -744,6 +744,7 @@ static const int16_t advertised[][3] = {
 	{14, 0, 5},					/* SyncGroup */
 	{15, 0, 5},					/* DescribeGroups */
 	{16, 0, 5},					/* ListGroups */
+	{17, 0, 1},					/* SaslHandshake */
 	{18, 0, 3},					/* ApiVersions */
 	{19, 2, 7},					/* CreateTopics */
 	{20, 1, 6},					/* DeleteTopics */
@@ -751,6 +752,7 @@ static const int16_t advertised[][3] = {
 	{22, 0, 4},					/* InitProducerId */
 	{32, 0, 4},					/* DescribeConfigs */
 	{33, 0, 2},					/* AlterConfigs */
+	{36, 0, 2},					/* SaslAuthenticate */
 	{37, 0, 3},					/* CreatePartitions */
 	{42, 0, 2},					/* DeleteGroups */
 	{44, 0, 1},					/* IncrementalAlterConfigs */

@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * auth.c
+ *	  The nagare worker's part of SASL authentication of Kafka clients
+ *	  (broker/sasl.c): what needs the catalog or is slow, checked against
+ *	  pg_authid with PostgreSQL's own code.
+ *
+ * Two request kinds (payloads and results in shmem.h):
+ *
+ * - NAGARE_AUTH_SCRAM_LOOKUP: the first round of a SCRAM-SHA-256 login
+ *   wants the role's verifier (salt, iterations, StoredKey, ServerKey), as
+ *   parse_scram_secret() reads it from get_role_password().  The broker does
+ *   the rest (HMACs only).
+ * - NAGARE_AUTH_PLAIN_VERIFY: a PLAIN login, verified by
+ *   plain_crypt_verify(), which SASLpreps the password and derives the key
+ *   (PBKDF2: milliseconds, the reason this is not done in the broker).
+ *
+ * A role logs in if it exists, has rolcanlogin (which PostgreSQL itself
+ * checks only later, in InitializeSessionUserId, so it is checked here), is
+ * not past rolvaliduntil (get_role_password() returns NULL then) and has a
+ * password.  Any other case gets the same answer as a wrong password, after
+ * the same work: SCRAM gets a mock verifier whose salt is derived from the
+ * user name and the cluster's mock authentication nonce, as PostgreSQL's
+ * mock_scram_secret() does (so the salt a probe sees is stable, and an
+ * unknown user looks like a known one), and PLAIN derives a key from the
+ * password all the same.  Why a login failed is not told to the broker.
+ *
+ * Each request runs in a read-only transaction of its own (syscache
+ * lookups need one, and it gives pg_hmac/pg_cryptohash a resource owner).
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_control.h"
+#include "common/base64.h"
+#include "common/cryptohash.h"
+#include "common/scram-common.h"
+#include "common/sha2.h"
+#include "libpq/crypt.h"
+#include "libpq/pqformat.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/syscache.h"
+
+#include "shmem.h"
+#include "worker/worker.h"
+
+/*
+ * PostgreSQL 15's libpq/scram.h, which cannot be included here: it pulls in
+ * libpq-be.h and with it the GSSAPI headers of the server's build.
+ */
+extern bool parse_scram_secret(const char *secret, int *iterations, char **salt,
+							   uint8 *stored_key, uint8 *server_key);
+
+/* The string member key of a JSON object, palloc'd, or NULL */
+static char *
+json_string(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * The OID of the role named user if it may log in (exists, rolcanlogin),
+ * else InvalidOid.  rolvaliduntil is get_role_password()'s to check.
+ */
+static Oid
+login_role(const char *user)
+{
+	HeapTuple	tup;
+	Oid			role = InvalidOid;
+
+	if (strlen(user) >= NAMEDATALEN)
+		return InvalidOid;
+	tup = SearchSysCache1(AUTHNAME, PointerGetDatum(user));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	if (((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin)
+		role = ((Form_pg_authid) GETSTRUCT(tup))->oid;
+	ReleaseSysCache(tup);
+	return role;
+}
+
+/*
+ * The mock salt of user (SCRAM_DEFAULT_SALT_LEN bytes into salt): the first
+ * bytes of SHA-256(user || mock authentication nonce), as PostgreSQL's
+ * scram_mock_salt().
+ */
+static void
+mock_salt(const char *user, uint8 *salt)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		sha[PG_SHA256_DIGEST_LENGTH];
+
+	StaticAssertStmt(PG_SHA256_DIGEST_LENGTH >= SCRAM_DEFAULT_SALT_LEN,
+					 "the mock salt is cut from a SHA-256 digest");
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) user, strlen(user)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) GetMockAuthenticationNonce(),
+							 MOCK_AUTH_NONCE_LEN) < 0 ||
+		pg_cryptohash_final(ctx, sha, sizeof(sha)) < 0)
+	{
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute the mock SCRAM salt");
+	}
+	pg_cryptohash_free(ctx);
+	memcpy(salt, sha, SCRAM_DEFAULT_SALT_LEN);
+}
+
+static void
+send_string(StringInfo buf, const char *p, int len)
+{
+	pq_sendint16(buf, (uint16) len);
+	appendBinaryStringInfo(buf, p, len);
+}
+
+/* NAGARE_AUTH_SCRAM_LOOKUP: the verifier of user, or a mock one */
+static void
+scram_lookup(NagareWorkerRequest *req, const char *user)
+{
+	Oid			role = login_role(user);
+	const char *logdetail = NULL;
+	char	   *shadow = NULL;
+	int			iterations = 0;
+	char	   *salt = NULL;
+	uint8		stored_key[SCRAM_KEY_LEN];
+	uint8		server_key[SCRAM_KEY_LEN];
+
+	if (OidIsValid(role))
+		shadow = get_role_password(user, &logdetail);
+	if (shadow == NULL || get_password_type(shadow) != PASSWORD_TYPE_SCRAM_SHA_256 ||
+		!parse_scram_secret(shadow, &iterations, &salt, stored_key, server_key))
+	{
+		uint8		raw[SCRAM_DEFAULT_SALT_LEN];
+		int			len;
+
+		/* doomed: the client still gets an exchange like any other */
+		role = InvalidOid;
+		mock_salt(user, raw);
+		salt = palloc(pg_b64_enc_len(sizeof(raw)) + 1);
+		len = pg_b64_encode((const char *) raw, sizeof(raw), salt,
+							pg_b64_enc_len(sizeof(raw)));
+		if (len < 0)
+			elog(ERROR, "could not encode the mock SCRAM salt");
+		salt[len] = '\0';
+		iterations = SCRAM_DEFAULT_ITERATIONS;
+		memset(stored_key, 0, sizeof(stored_key));
+		memset(server_key, 0, sizeof(server_key));
+	}
+	pq_sendint32(&req->result, (uint32) role);
+	pq_sendint32(&req->result, (uint32) iterations);
+	send_string(&req->result, salt, strlen(salt));
+	send_string(&req->result, (const char *) stored_key, SCRAM_KEY_LEN);
+	send_string(&req->result, (const char *) server_key, SCRAM_KEY_LEN);
+}
+
+/* NAGARE_AUTH_PLAIN_VERIFY: is password the password of user? */
+static void
+plain_verify(NagareWorkerRequest *req, const char *user, const char *password)
+{
+	Oid			role = login_role(user);
+	const char *logdetail = NULL;
+	char	   *shadow = NULL;
+
+	if (OidIsValid(role))
+		shadow = get_role_password(user, &logdetail);
+	if (shadow != NULL)
+	{
+		if (plain_crypt_verify(user, shadow, password, &logdetail) != STATUS_OK)
+			role = InvalidOid;
+	}
+	else
+	{
+		/* the key derivation a real verifier would cost, for nothing */
+		uint8		salt[SCRAM_DEFAULT_SALT_LEN];
+		uint8		salted[SCRAM_KEY_LEN];
+		const char *errstr = NULL;
+
+		mock_salt(user, salt);
+		(void) scram_SaltedPassword(password, (const char *) salt, sizeof(salt),
+									SCRAM_DEFAULT_ITERATIONS, salted, &errstr);
+		role = InvalidOid;
+	}
+	pq_sendint32(&req->result, (uint32) role);
+}
+
+/* One authentication request, in the transaction nagare_worker_sql() opened */
+static bool
+auth_sql(void *arg)
+{
+	NagareWorkerRequest *req = arg;
+	Jsonb *payload =
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
+	char	   *user = json_string(payload, "u");
+	char	   *password;
+
+	if (user == NULL)
+		elog(ERROR, "malformed authentication request");
+	if (req->kind == NAGARE_AUTH_SCRAM_LOOKUP)
+		scram_lookup(req, user);
+	else
+	{
+		password = json_string(payload, "p");
+		if (password == NULL)
+			elog(ERROR, "malformed authentication request");
+		plain_verify(req, user, password);
+		memset(password, 0, strlen(password));
+	}
+	return false;				/* read only: nothing to commit */
+}
+
+/*
+ * Carry out the authentication requests reqs[0..n-1] and fill in their
+ * answers (the caller sends them).
+ */
+void
+nagare_worker_run_auth(NagareWorkerRequest **reqs, int n)
+{
+	int			i;
+
+	pgstat_report_activity(STATE_RUNNING, "nagare worker: authentication of Kafka clients");
+	for (i = 0; i < n; i++)
+	{
+		NagareWorkerRequest *req = reqs[i];
+		ErrorData  *edata;
+
+		resetStringInfo(&req->result);
+		edata = nagare_worker_sql(auth_sql, req);
+		if (edata == NULL)
+			strlcpy(req->sqlstate, "00000", sizeof(req->sqlstate));
+		else
+		{
+			nagare_worker_request_failed(req, edata);
+			FreeErrorData(edata);
+		}
+		/* the password is in the copied payload: do not keep it */
+		memset(req->payload, 0, req->len);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
