@@ -8,7 +8,8 @@
 #     confluent-kafka, kafka-python and kafkajs produce and consume over SSL,
 #     Metadata advertises each client its own listener, several-MB fetches
 #     come through TLS whole, a plain client on the TLS port fails without
-#     hurting the others, and the same with nagare.io_method = plain;
+#     hurting the others, renegotiation is refused, and the same with
+#     nagare.io_method = plain;
 #   - mTLS (nagare.ssl_client_auth = required): a good certificate connects
 #     and is authenticated as the principal nagare.ssl_principal_mapping_rules
 #     makes of its subject (logged with nagare.log_connections), a
@@ -187,6 +188,16 @@ like(slurp_file($node->logfile), qr/connection from 127\.0\.0\.1:\d+ on listener
 		'the SSL listener still serves TLS clients');
 	is(kcat_brokers("127.0.0.1:$pport", ''), "127.0.0.1:$pport",
 		'the PLAINTEXT listener still serves plain clients');
+}
+
+# a client asking to renegotiate (TLS 1.2; 1.3 has no renegotiation) is refused
+{
+	my ($rc, $out, $err) = run_cmd("(printf 'R\\n'; sleep 2) | openssl s_client -connect 127.0.0.1:$sport -tls1_2 -CAfile $ca -msg 2>&1", undef, 30);
+	like($out, qr/RENEGOTIATING/, 'openssl s_client asks to renegotiate');
+	like($out, qr/<<< TLS 1\.2, Alert \[length 0002\], warning no_renegotiation/,
+		'the broker answers no_renegotiation');
+	is(kcat_brokers("127.0.0.1:$sport", $kcat_ssl), "127.0.0.1:$sport",
+		'the SSL listener serves clients after the refusal');
 }
 
 # the other clients, each producing and consuming over SSL
