@@ -19,7 +19,7 @@ PG_CPPFLAGS  = -I$(srcdir)/src
 # comparisons against sizeof) from drowning real warnings.
 PG_CFLAGS    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
                -Wno-missing-field-initializers
-SHLIB_LINK   = -luring -lz -lsnappy -llz4 -lzstd
+SHLIB_LINK   = -luring -lz -lsnappy -llz4 -lzstd -lssl -lcrypto
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 # The server must already run with nagare preloaded (scripts/test.sh starts

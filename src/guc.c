@@ -49,6 +49,17 @@ int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
 int			nagare_cold_read_size = 64 * 1024;
 
+char	   *nagare_listeners = NULL;
+char	   *nagare_listener_security_protocol_map = NULL;
+char	   *nagare_advertised_listeners = NULL;
+char	   *nagare_ssl_cert_file = NULL;
+char	   *nagare_ssl_key_file = NULL;
+char	   *nagare_ssl_ca_file = NULL;
+char	   *nagare_ssl_ciphers = NULL;
+int			nagare_ssl_client_auth = 0;
+char	   *nagare_ssl_principal_mapping_rules = NULL;
+bool		nagare_log_connections = false;
+
 int			nagare_group_initial_rebalance_delay_ms = 3000;
 int			nagare_group_min_session_timeout_ms = 6000;
 int			nagare_group_max_session_timeout_ms = 1800000;
@@ -59,6 +70,14 @@ static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
 	{"io_uring", NAGARE_IO_URING, false},
 	{"plain", NAGARE_IO_PLAIN, false},
+	{NULL, 0, false}
+};
+
+/* Kafka's ssl.client.auth; the values are broker/tls.h's NagareTlsClientAuth */
+static const struct config_enum_entry ssl_client_auth_options[] = {
+	{"none", 0, false},
+	{"requested", 1, false},
+	{"required", 2, false},
 	{NULL, 0, false}
 };
 
@@ -200,4 +219,67 @@ nagare_define_gucs(void)
 							&nagare_cold_read_size, 64 * 1024, 0, 16 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
+	DefineCustomStringVariable("nagare.listeners",
+							   "Kafka listeners, as Kafka's listeners: NAME://host:port, comma-separated.",
+							   "NAME is a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or a name of "
+							   "nagare.listener_security_protocol_map; an empty host or 0.0.0.0 listens on every address. "
+							   "Empty: one PLAINTEXT listener on each of nagare.listen_addresses at nagare.port.",
+							   &nagare_listeners, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.listener_security_protocol_map",
+							   "Security protocol of each listener name, as Kafka's listener.security.protocol.map: NAME:PROTOCOL, comma-separated.",
+							   NULL,
+							   &nagare_listener_security_protocol_map,
+							   "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.advertised_listeners",
+							   "What Metadata tells the clients of each listener, as Kafka's advertised.listeners: NAME://host:port, comma-separated.",
+							   "A listener not named here advertises nagare.advertised_host (else the address the client "
+							   "connected to) and its own port.",
+							   &nagare_advertised_listeners, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.ssl_cert_file",
+							   "Certificate of the TLS listeners (PEM); empty: PostgreSQL's ssl_cert_file.",
+							   "Relative to the data directory.",
+							   &nagare_ssl_cert_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.ssl_key_file",
+							   "Private key of the TLS listeners (PEM, no passphrase); empty: PostgreSQL's ssl_key_file.",
+							   "Relative to the data directory.",
+							   &nagare_ssl_key_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.ssl_ca_file",
+							   "CA certificates that sign Kafka client certificates (PEM); empty: PostgreSQL's ssl_ca_file.",
+							   "Relative to the data directory.",
+							   &nagare_ssl_ca_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.ssl_ciphers",
+							   "TLS 1.2 ciphers of the TLS listeners (OpenSSL syntax); empty: PostgreSQL's ssl_ciphers.",
+							   NULL,
+							   &nagare_ssl_ciphers, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("nagare.ssl_client_auth",
+							 "Whether TLS listeners ask Kafka clients for a certificate (Kafka's ssl.client.auth).",
+							 "requested and required verify it against nagare.ssl_ca_file; required refuses clients without one.",
+							 &nagare_ssl_client_auth, 0, ssl_client_auth_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.ssl_principal_mapping_rules",
+							   "How a client certificate's subject becomes a principal name (Kafka's ssl.principal.mapping.rules).",
+							   "RULE:pattern/replacement/[LU] and DEFAULT (the subject in RFC 2253 form), comma-separated, first match wins.",
+							   &nagare_ssl_principal_mapping_rules, "DEFAULT",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.log_connections",
+							 "Log each Kafka connection: its listener and, on TLS, the protocol and the authenticated principal.",
+							 NULL,
+							 &nagare_log_connections, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 }

@@ -67,6 +67,18 @@ extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;
 extern int	nagare_cold_read_size;
 
+/* Listeners and TLS (read by broker/net.c and broker/tls.c) */
+extern char *nagare_listeners;
+extern char *nagare_listener_security_protocol_map;
+extern char *nagare_advertised_listeners;
+extern char *nagare_ssl_cert_file;
+extern char *nagare_ssl_key_file;
+extern char *nagare_ssl_ca_file;
+extern char *nagare_ssl_ciphers;
+extern int	nagare_ssl_client_auth;	/* a NagareTlsClientAuth */
+extern char *nagare_ssl_principal_mapping_rules;
+extern bool nagare_log_connections;
+
 /* Consumer groups (read by broker/group.c) */
 extern int	nagare_group_initial_rebalance_delay_ms;
 extern int	nagare_group_min_session_timeout_ms;

@@ -6,9 +6,10 @@
  * nagare is a cluster of one broker (node NAGARE_NODE_ID), which is also the
  * controller (kafkajs and librdkafka's admin client send topic changes to
  * the controller) and the leader of every partition, with leader epoch 0.
- * The broker's address is nagare.advertised_host/advertised_port when set,
- * else the address and port the client connected to, so that a client that
- * reached the broker can always reach it again.
+ * The broker's address is the one advertised for the listener the client
+ * came in on (nagare.advertised_listeners, else nagare.advertised_host or
+ * the address the client connected to, and the listener's port), so that a
+ * client that reached the broker on an SSL listener is sent back to it.
  *
  * Unknown topics are UNKNOWN_TOPIC_OR_PARTITION; with auto-creation (the
  * request allows it, from v4, and nagare.auto_create_topics is on) the

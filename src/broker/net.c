@@ -8,6 +8,22 @@
  * non-blocking calls driven by epoll), and their completions call back into
  * this file.  Nothing blocks.
  *
+ * Listeners are Kafka's: nagare.listeners names each one NAME://host:port,
+ * its security protocol comes from nagare.listener_security_protocol_map,
+ * and Metadata advertises to a client what nagare.advertised_listeners says
+ * for the listener the client came in on (nagare_conn_advertised_address).
+ * With nagare.listeners empty, there is one PLAINTEXT listener on each of
+ * nagare.listen_addresses at nagare.port, as before listeners existed.
+ *
+ * On SSL and SASL_SSL listeners the bytes on the socket are TLS records:
+ * receives fill a ciphertext buffer that tls.c decrypts into the frame
+ * buffer, and responses are encrypted by tls.c a piece at a time (at most
+ * TLS_SEND_CHUNK of plaintext per send, so a large Fetch response never
+ * sits in memory twice) and the ciphertext sent.  A response is freed once
+ * encrypted.  Frames flow only after the handshake; a connection that
+ * fails it (a plain client, an untrusted or expired certificate) gets
+ * OpenSSL's alert, if the socket takes it at once, and is closed.
+ *
  * A connection receives into a buffer, cuts it into frames (a 4-byte
  * big-endian size, then the request) and hands each complete frame to the
  * protocol layer, in order: the frame handler given to nagare_net_init()
@@ -48,20 +64,52 @@
 
 #include "aio/aio.h"
 #include "broker/net.h"
+#include "broker/tls.h"
 #include "kafka/byteorder.h"
 #include "nagare.h"
 
-#define MAX_LISTENERS			8
+#define MAX_LISTENERS			32
+/* TLS: ciphertext received per recv, and most ciphertext kept undecrypted */
+#define TLS_RECV_SIZE			(64 * 1024)
+#define TLS_MAX_INPUT			(256 * 1024)
+/* TLS: most plaintext encrypted per send */
+#define TLS_SEND_CHUNK			(128 * 1024)
 #define RECV_BUFFER_INITIAL		(64 * 1024)
 #define MAX_PENDING_RESPONSES	64
 /* smallest request: api key, api version, correlation id, client id length */
 #define MIN_REQUEST_SIZE		10
+
+typedef struct Listener
+{
+	int			fd;
+	bool		accept_inflight;
+	bool		legacy;			/* from nagare.listen_addresses and nagare.port */
+	char		addr[64];
+	int			port;
+	char		name[NAGARE_LISTENER_NAME_MAX];
+	NagareSecurityProtocol security;
+} Listener;
+
+/* NAME://host:port of nagare.listeners or nagare.advertised_listeners */
+typedef struct ListenerSpec
+{
+	char		name[NAGARE_LISTENER_NAME_MAX];
+	char		host[256];		/* empty: every address / the local one */
+	int			port;
+} ListenerSpec;
 
 struct NagareConn
 {
 	dlist_node	node;			/* in conns */
 	uint64		id;
 	int			fd;
+	Listener   *listener;
+	NagareTls  *tls;			/* on SSL and SASL_SSL listeners */
+	bool		tls_ready;		/* the handshake is done */
+	char	   *cbuf;			/* TLS: ciphertext receive buffer */
+	char	   *obuf;			/* TLS: ciphertext being sent */
+	size_t		head_offset;	/* TLS: bytes of the head piece encrypted */
+	struct iovec one_send;		/* TLS: what the send in flight sends */
 	char		peer[64];
 	MemoryContext cxt;
 	char	   *rbuf;			/* received bytes not yet handled */
@@ -83,13 +131,6 @@ struct NagareConn
 	NagareIdentity identity;
 };
 
-typedef struct Listener
-{
-	int			fd;
-	bool		accept_inflight;
-	char		addr[64];
-} Listener;
-
 static Listener listeners[MAX_LISTENERS];
 static int	nlisteners = 0;
 static dlist_head conns = DLIST_STATIC_INIT(conns);
@@ -99,6 +140,11 @@ static uint64 next_conn_id = 1;
 static MemoryContext net_context = NULL;
 static NagareFrameHandler frame_handler = NULL;
 static TimestampTz last_limit_log = 0;
+static TimestampTz last_tls_log = 0;
+static int	tls_logs_skipped = 0;
+static char *advertised_text = NULL;
+static ListenerSpec *advertised = NULL;
+static int	nadvertised = 0;
 static bool shutting_down = false;
 
 static void start_accept(Listener *l);
@@ -109,77 +155,331 @@ static void start_send(NagareConn *c);
 static void send_done(void *arg, int64 result);
 static void free_sent(NagareConn *c);
 static void handle_frames(NagareConn *c);
+static void conn_input(NagareConn *c);
+static void tls_input(NagareConn *c);
+static void tls_send(NagareConn *c);
+
+static const char *const security_names[] = {
+	[NAGARE_SEC_PLAINTEXT] = "PLAINTEXT",
+	[NAGARE_SEC_SSL] = "SSL",
+	[NAGARE_SEC_SASL_PLAINTEXT] = "SASL_PLAINTEXT",
+	[NAGARE_SEC_SASL_SSL] = "SASL_SSL"
+};
+
+/* The name of a security protocol ("SASL_SSL") */
+const char *
+nagare_security_protocol_name(NagareSecurityProtocol sec)
+{
+	return security_names[sec];
+}
+
+static bool
+security_protocol_from_name(const char *name, size_t len, NagareSecurityProtocol *sec)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(security_names); i++)
+		if (strlen(security_names[i]) == len && pg_strncasecmp(security_names[i], name, len) == 0)
+		{
+			*sec = (NagareSecurityProtocol) i;
+			return true;
+		}
+	return false;
+}
 
 /*
- * Open the listeners named by nagare.listen_addresses on nagare.port; every
- * complete request frame of their connections goes to on_frame.  An empty
- * list disables the Kafka listener.
+ * The security protocol of listener name by
+ * nagare.listener_security_protocol_map ("NAME:PROTOCOL,..."); false if
+ * the map does not name it.
+ */
+static bool
+listener_security(const char *name, NagareSecurityProtocol *sec)
+{
+	const char *p = nagare_listener_security_protocol_map;
+
+	while (p && *p)
+	{
+		const char *colon;
+		const char *end;
+		const char *q;
+		size_t		nlen;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		end = p + strcspn(p, ",");
+		colon = memchr(p, ':', end - p);
+		if (colon != NULL)
+		{
+			nlen = colon - p;
+			while (nlen > 0 && p[nlen - 1] == ' ')
+				nlen--;
+			q = colon + 1;
+			while (*q == ' ')
+				q++;
+			if (strlen(name) == nlen && pg_strncasecmp(p, name, nlen) == 0)
+			{
+				size_t		plen = end - q;
+
+				while (plen > 0 && q[plen - 1] == ' ')
+					plen--;
+				return security_protocol_from_name(q, plen, sec);
+			}
+		}
+		p = end;
+	}
+	return false;
+}
+
+/*
+ * Parse a list of NAME://host:port (nagare.listeners and
+ * nagare.advertised_listeners, named by setting) into a palloc'd array.
+ * Entries that do not parse are logged and left out.  A host may be a
+ * name, an IPv4 address, [an IPv6 address] or empty.
+ */
+static int
+parse_listener_list(const char *text, const char *setting, ListenerSpec **out)
+{
+	char	   *list = pstrdup(text ? text : "");
+	char	   *tok;
+	char	   *save;
+	int			n = 0;
+	int			cap = 4;
+
+	*out = palloc0(sizeof(ListenerSpec) * cap);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		ListenerSpec spec;
+		char	   *sep;
+		char	   *hostport;
+		char	   *colon;
+		char	   *endp;
+		long		port;
+		int			i;
+
+		while (*tok == ' ' || *tok == '\t' || *tok == '\n')
+			tok++;
+		for (i = strlen(tok); i > 0 && (tok[i - 1] == ' ' || tok[i - 1] == '\t' || tok[i - 1] == '\n'); i--)
+			tok[i - 1] = '\0';
+		if (*tok == '\0')
+			continue;
+		memset(&spec, 0, sizeof(spec));
+		sep = strstr(tok, "://");
+		if (sep == NULL || sep == tok || sep - tok >= NAGARE_LISTENER_NAME_MAX)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: ignoring \"%s\" in %s: not NAME://host:port", tok, setting)));
+			continue;
+		}
+		for (i = 0; tok + i < sep; i++)
+		{
+			char		ch = tok[i];
+
+			if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+				  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+				break;
+			spec.name[i] = pg_ascii_toupper(ch);
+		}
+		if (tok + i < sep)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: ignoring \"%s\" in %s: a listener name has letters, digits, _ and - only", tok, setting)));
+			continue;
+		}
+		hostport = sep + 3;
+		if (hostport[0] == '[')
+		{
+			char	   *close = strchr(hostport, ']');
+
+			if (close == NULL || close[1] != ':')
+				colon = NULL;
+			else
+			{
+				*close = '\0';
+				strlcpy(spec.host, hostport + 1, sizeof(spec.host));
+				colon = close + 1;
+			}
+		}
+		else
+		{
+			colon = strrchr(hostport, ':');
+			if (colon)
+			{
+				*colon = '\0';
+				strlcpy(spec.host, hostport, sizeof(spec.host));
+			}
+		}
+		port = colon ? strtol(colon + 1, &endp, 10) : 0;
+		if (colon == NULL || colon[1] == '\0' || *endp != '\0' || port < 1 || port > 65535)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: ignoring \"%s\" in %s: no port (1..65535) after the host", tok, setting)));
+			continue;
+		}
+		spec.port = (int) port;
+		for (i = 0; i < n; i++)
+			if (strcmp((*out)[i].name, spec.name) == 0)
+				break;
+		if (i < n)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: ignoring \"%s\" in %s: listener %s is named twice", tok, setting, spec.name)));
+			continue;
+		}
+		if (n == cap)
+		{
+			cap *= 2;
+			*out = repalloc(*out, sizeof(ListenerSpec) * cap);
+		}
+		(*out)[n++] = spec;
+	}
+	pfree(list);
+	return n;
+}
+
+/*
+ * Listen on host (NULL: every address) at port for listener name with
+ * security protocol sec; legacy listeners come from nagare.listen_addresses
+ * and keep their log line as it always was.  Returns how many sockets
+ * opened.
+ */
+static int
+open_listener(const char *name, NagareSecurityProtocol sec, const char *host, int port,
+			  bool legacy)
+{
+	struct addrinfo hints;
+	struct addrinfo *res;
+	struct addrinfo *ai;
+	char		portstr[16];
+	char		suffix[NAGARE_LISTENER_NAME_MAX + 32];
+	int			rc;
+	int			opened = 0;
+
+	if (legacy || (sec == NAGARE_SEC_PLAINTEXT && strcmp(name, "PLAINTEXT") == 0))
+		suffix[0] = '\0';
+	else if (strcmp(name, security_names[sec]) == 0)
+		snprintf(suffix, sizeof(suffix), " (%s)", name);
+	else
+		snprintf(suffix, sizeof(suffix), " (%s, %s)", name, security_names[sec]);
+
+	if ((sec == NAGARE_SEC_SSL || sec == NAGARE_SEC_SASL_SSL) && !nagare_tls_server_ready())
+	{
+		ereport(LOG,
+				(errmsg("nagare broker: not listening on %s port %d%s: TLS is not configured",
+						host ? host : "*", port, suffix),
+				 errhint("See the error above about the TLS certificate or key.")));
+		return 0;
+	}
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0)
+	{
+		ereport(LOG,
+				(errmsg("nagare broker: could not resolve \"%s\": %s", host ? host : "*", gai_strerror(rc))));
+		return 0;
+	}
+	for (ai = res; ai && nlisteners < MAX_LISTENERS; ai = ai->ai_next)
+	{
+		int			fd;
+		int			one = 1;
+		char		addr[NI_MAXHOST];
+		Listener   *l;
+
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: could not listen on %s port %d: %m", addr, port)));
+			close(fd);
+			continue;
+		}
+		l = &listeners[nlisteners++];
+		l->fd = fd;
+		l->accept_inflight = false;
+		l->legacy = legacy;
+		l->port = port;
+		l->security = sec;
+		strlcpy(l->name, name, sizeof(l->name));
+		snprintf(l->addr, sizeof(l->addr), "%s", addr);
+		ereport(LOG,
+				(errmsg("nagare broker: listening for Kafka clients on %s port %d%s", addr, port, suffix)));
+		start_accept(l);
+		opened++;
+	}
+	freeaddrinfo(res);
+	return opened;
+}
+
+/*
+ * Open the listeners of nagare.listeners, or with that empty those of
+ * nagare.listen_addresses on nagare.port; every complete request frame of
+ * their connections goes to on_frame.  A listener that cannot open (a TLS
+ * one without a usable certificate, a port in use) is logged and the
+ * others open.  An empty nagare.listen_addresses disables the Kafka
+ * listener.
  */
 void
 nagare_net_init(NagareFrameHandler on_frame)
 {
-	char	   *list;
-	char	   *tok;
-	char	   *save;
-	char		port[16];
-
 	frame_handler = on_frame;
 	net_context = AllocSetContextCreate(TopMemoryContext, "nagare connections",
 										ALLOCSET_DEFAULT_SIZES);
+	if (nagare_listeners != NULL && nagare_listeners[0] != '\0')
+	{
+		ListenerSpec *specs;
+		int			n = parse_listener_list(nagare_listeners, "nagare.listeners", &specs);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			NagareSecurityProtocol sec;
+			const char *host = specs[i].host;
+
+			if (!listener_security(specs[i].name, &sec))
+			{
+				ereport(LOG,
+						(errmsg("nagare broker: not opening listener %s: nagare.listener_security_protocol_map gives it no security protocol",
+								specs[i].name),
+						 errhint("Add %s:PLAINTEXT, %s:SSL, %s:SASL_PLAINTEXT or %s:SASL_SSL to nagare.listener_security_protocol_map.",
+								 specs[i].name, specs[i].name, specs[i].name, specs[i].name)));
+				continue;
+			}
+			open_listener(specs[i].name, sec, host[0] == '\0' ? NULL : host,
+						  specs[i].port, false);
+		}
+		if (nlisteners == 0)
+			ereport(WARNING,
+					(errmsg("nagare broker: could not open any Kafka listener of \"%s\"", nagare_listeners),
+					 errhint("Check nagare.listeners and the messages above; SQL producers and consumers work without the listeners.")));
+		pfree(specs);
+		return;
+	}
 	if (nagare_listen_addresses == NULL || nagare_listen_addresses[0] == '\0')
 	{
 		ereport(LOG, (errmsg("nagare broker: Kafka listener disabled (nagare.listen_addresses is empty)")));
 		return;
 	}
-	snprintf(port, sizeof(port), "%d", nagare_port);
-	list = pstrdup(nagare_listen_addresses);
-	for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
 	{
-		struct addrinfo hints;
-		struct addrinfo *res;
-		struct addrinfo *ai;
-		int			rc;
+		char	   *list = pstrdup(nagare_listen_addresses);
+		char	   *tok;
+		char	   *save;
 
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_PASSIVE;
-		rc = getaddrinfo(strcmp(tok, "*") == 0 ? NULL : tok, port, &hints, &res);
-		if (rc != 0)
-		{
-			ereport(LOG,
-					(errmsg("nagare broker: could not resolve \"%s\": %s", tok, gai_strerror(rc))));
-			continue;
-		}
-		for (ai = res; ai && nlisteners < MAX_LISTENERS; ai = ai->ai_next)
-		{
-			int			fd;
-			int			one = 1;
-			char		host[NI_MAXHOST];
-
-			getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
-			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (fd < 0)
-				continue;
-			(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			if (ai->ai_family == AF_INET6)
-				(void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-			if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
-			{
-				ereport(LOG,
-						(errmsg("nagare broker: could not listen on %s port %d: %m", host, nagare_port)));
-				close(fd);
-				continue;
-			}
-			listeners[nlisteners].fd = fd;
-			listeners[nlisteners].accept_inflight = false;
-			snprintf(listeners[nlisteners].addr, sizeof(listeners[nlisteners].addr), "%s", host);
-			ereport(LOG,
-					(errmsg("nagare broker: listening for Kafka clients on %s port %d", host, nagare_port)));
-			start_accept(&listeners[nlisteners]);
-			nlisteners++;
-		}
-		freeaddrinfo(res);
+		for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+			open_listener("PLAINTEXT", NAGARE_SEC_PLAINTEXT,
+						  strcmp(tok, "*") == 0 ? NULL : tok, nagare_port, true);
+		pfree(list);
 	}
 	if (nlisteners == 0)
 		ereport(WARNING,
@@ -293,8 +593,11 @@ accept_done(void *arg, int64 result)
 	c = MemoryContextAllocZero(cxt, sizeof(NagareConn));
 	c->cxt = cxt;
 	c->id = next_conn_id++;
-	c->security = NAGARE_SEC_PLAINTEXT;
-	c->identity.authenticated = true;
+	c->listener = l;
+	c->security = l->security;
+	/* SASL decides on SASL_* listeners; TLS may name a certificate's principal */
+	c->identity.authenticated = (l->security == NAGARE_SEC_PLAINTEXT ||
+								 l->security == NAGARE_SEC_SSL);
 	c->identity.role = InvalidOid;
 	strlcpy(c->identity.principal, "User:ANONYMOUS", sizeof(c->identity.principal));
 	c->fd = fd;
@@ -313,6 +616,18 @@ accept_done(void *arg, int64 result)
 	c->rbuf = MemoryContextAlloc(cxt, c->rcap);
 	dlist_init(&c->responses);
 	c->last_active = GetCurrentTimestamp();
+	if (l->security == NAGARE_SEC_SSL || l->security == NAGARE_SEC_SASL_SSL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		c->tls = nagare_tls_new();
+		c->cbuf = palloc(TLS_RECV_SIZE);
+		MemoryContextSwitchTo(old);
+	}
+	else if (nagare_log_connections)
+		ereport(LOG,
+				(errmsg("nagare broker: connection from %s on listener %s (%s)",
+						c->peer, l->name, security_names[l->security])));
 	dlist_push_tail(&conns, &c->node);
 	nconns++;
 	start_recv(c);
@@ -333,7 +648,22 @@ nagare_conn_context(NagareConn *conn)
 static void
 start_recv(NagareConn *c)
 {
-	if (c->recv_inflight || c->closing || c->npending >= MAX_PENDING_RESPONSES)
+	if (c->recv_inflight || c->closing)
+		return;
+	if (c->tls)
+	{
+		/*
+		 * Ciphertext is taken while the frame buffer has room for what it
+		 * decrypts to, and a bounded amount more while it has not.
+		 */
+		if (c->tls_ready && (c->npending >= MAX_PENDING_RESPONSES ||
+							 nagare_tls_input_pending(c->tls) >= TLS_MAX_INPUT))
+			return;
+		c->recv_inflight = true;
+		nagare_aio_recv(c->fd, c->cbuf, TLS_RECV_SIZE, recv_done, c);
+		return;
+	}
+	if (c->npending >= MAX_PENDING_RESPONSES)
 		return;
 	if (c->rlen == c->rcap)
 		return;					/* handle_frames grows the buffer when a frame needs it */
@@ -363,10 +693,162 @@ recv_done(void *arg, int64 result)
 		nagare_conn_close(c, NULL);
 		return;
 	}
-	c->rlen += result;
 	c->last_active = GetCurrentTimestamp();
+	if (c->tls)
+	{
+		nagare_tls_put_input(c->tls, c->cbuf, (size_t) result);
+		tls_input(c);
+		start_send(c);			/* handshake messages, alerts */
+		start_recv(c);
+		return;
+	}
+	c->rlen += result;
 	handle_frames(c);
 	start_recv(c);
+}
+
+/* Frames received, or on TLS decrypted, go to the protocol layer */
+static void
+conn_input(NagareConn *c)
+{
+	if (c->tls)
+		tls_input(c);
+	else
+		handle_frames(c);
+}
+
+/* Rate-limit the LOG lines of failed TLS handshakes (one a second) */
+static bool
+tls_log_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (nagare_log_connections || TimestampDifferenceExceeds(last_tls_log, now, 1000))
+	{
+		last_tls_log = now;
+		return true;
+	}
+	tls_logs_skipped++;
+	return false;
+}
+
+/*
+ * The handshake of c completed: its identity.  On an SSL listener a
+ * verified client certificate names the principal through
+ * nagare.ssl_principal_mapping_rules; without one the client is
+ * User:ANONYMOUS.  On SASL_SSL, SASL decides later.  Returns false if the
+ * connection was refused (no mapping rule matched).
+ */
+static bool
+tls_authenticated(NagareConn *c)
+{
+	char		dn[512];
+	char		name[NAGARE_PRINCIPAL_MAX];
+	char		err[512];
+	bool		has_cert = nagare_tls_peer_dn(c->tls, dn, sizeof(dn));
+
+	if (c->security == NAGARE_SEC_SSL && has_cert)
+	{
+		if (!nagare_tls_map_principal(nagare_ssl_principal_mapping_rules, dn,
+									  name, sizeof(name) - 5, err, sizeof(err)))
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: refusing TLS connection from %s: %s", c->peer, err)));
+			return false;
+		}
+		snprintf(c->identity.principal, sizeof(c->identity.principal), "User:%s", name);
+		c->identity.authenticated = true;
+
+		/*
+		 * The role stays InvalidOid here: mapping the name to a PostgreSQL
+		 * role needs the catalog, which is the nagare worker's.
+		 */
+		c->identity.role = InvalidOid;
+		if (nagare_log_connections)
+			ereport(LOG,
+					(errmsg("nagare broker: connection from %s on listener %s (%s) authenticated by client certificate \"%s\" as %s",
+							c->peer, c->listener->name, nagare_tls_describe(c->tls), dn,
+							c->identity.principal)));
+	}
+	else if (nagare_log_connections)
+		ereport(LOG,
+				(errmsg("nagare broker: connection from %s on listener %s (%s%s%s)",
+						c->peer, c->listener->name, nagare_tls_describe(c->tls),
+						has_cert ? ", client certificate " : "", has_cert ? dn : "")));
+	return true;
+}
+
+/*
+ * TLS input: advance the handshake, then decrypt into the frame buffer as
+ * room allows and hand the frames on, until the ciphertext received so far
+ * is used up or the connection holds its frames back.
+ */
+static void
+tls_input(NagareConn *c)
+{
+	NagareTlsStatus st;
+
+	if (c->closing)
+		return;
+	if (!c->tls_ready)
+	{
+		st = nagare_tls_handshake(c->tls);
+		if (st == NAGARE_TLS_WANT_INPUT)
+			return;
+		if (st != NAGARE_TLS_OK)
+		{
+			if (tls_log_due())
+			{
+				ereport(LOG,
+						(errmsg("nagare broker: TLS handshake with %s on listener %s failed: %s",
+								c->peer, c->listener->name,
+								st == NAGARE_TLS_CLOSED ? "the client closed the connection" : nagare_tls_error(c->tls)),
+						 tls_logs_skipped > 0 ?
+						 errdetail("%d more failed handshakes were not logged.", tls_logs_skipped) : 0));
+				tls_logs_skipped = 0;
+			}
+			nagare_conn_close(c, NULL);
+			return;
+		}
+		c->tls_ready = true;
+		if (!tls_authenticated(c))
+		{
+			nagare_conn_close(c, NULL);
+			return;
+		}
+	}
+	for (;;)
+	{
+		size_t		got = 0;
+		size_t		room = c->rcap - c->rlen;
+
+		st = NAGARE_TLS_OK;
+		if (c->rlen < c->rcap)
+		{
+			st = nagare_tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen, &got);
+			c->rlen += got;
+		}
+		handle_frames(c);
+		if (c->closing)
+			return;
+		if (st == NAGARE_TLS_CLOSED)
+		{
+			/* close_notify: the client is done; answer with ours */
+			nagare_conn_close(c, NULL);
+			return;
+		}
+		if (st == NAGARE_TLS_FAILED)
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: closing TLS connection from %s: %s",
+							c->peer, nagare_tls_error(c->tls))));
+			nagare_conn_close(c, NULL);
+			return;
+		}
+		/* done when nothing was decrypted and handling frames made no room */
+		if (got == 0 && c->rcap - c->rlen <= room)
+			return;
+	}
 }
 
 /*
@@ -503,7 +985,8 @@ nagare_conn_release(NagareConn *conn)
 	Assert(conn->holds > 0);
 	if (--conn->holds == 0 && !conn->closing)
 	{
-		handle_frames(conn);
+		conn_input(conn);
+		start_send(conn);
 		start_recv(conn);
 	}
 }
@@ -564,6 +1047,11 @@ start_send(NagareConn *c)
 
 	if (c->send_inflight || c->closing)
 		return;
+	if (c->tls)
+	{
+		tls_send(c);
+		return;
+	}
 	Assert(c->nsending == 0);
 	dlist_foreach(iter, &c->responses)
 	{
@@ -594,12 +1082,70 @@ start_send(NagareConn *c)
 	nagare_aio_sendmsg(c->fd, iov, n, send_done, c);
 }
 
+/*
+ * TLS output: encrypt the ready responses at the head of the queue while
+ * less than TLS_SEND_CHUNK of ciphertext waits (a response is freed once
+ * encrypted), then send what waits, handshake messages and alerts
+ * included.
+ */
+static void
+tls_send(NagareConn *c)
+{
+	size_t		pending;
+
+	while (c->tls_ready && nagare_tls_output_pending(c->tls) < TLS_SEND_CHUNK &&
+		   !dlist_is_empty(&c->responses))
+	{
+		NagareResponse *r = dlist_container(NagareResponse, node, dlist_head_node(&c->responses));
+		struct iovec *piece;
+		size_t		n;
+
+		if (!r->ready)
+			break;
+		piece = &r->iov[c->head_piece];
+		n = Min(piece->iov_len - c->head_offset, (size_t) TLS_SEND_CHUNK);
+		if (n > 0 && !nagare_tls_write(c->tls, (char *) piece->iov_base + c->head_offset, n))
+		{
+			ereport(LOG,
+					(errmsg("nagare broker: closing TLS connection from %s: %s",
+							c->peer, nagare_tls_error(c->tls))));
+			nagare_conn_close(c, NULL);
+			return;
+		}
+		c->head_offset += n;
+		if (c->head_offset < piece->iov_len)
+			continue;
+		c->head_offset = 0;
+		if (++c->head_piece >= r->niov)
+		{
+			dlist_pop_head_node(&c->responses);
+			response_free(r);
+			c->npending--;
+			c->head_piece = 0;
+		}
+	}
+	pending = nagare_tls_output_pending(c->tls);
+	if (pending == 0)
+		return;
+	c->obuf = MemoryContextAlloc(c->cxt, Min(pending, (size_t) 2 * TLS_SEND_CHUNK));
+	c->one_send.iov_base = c->obuf;
+	c->one_send.iov_len = nagare_tls_take_output(c->tls, c->obuf,
+												 Min(pending, (size_t) 2 * TLS_SEND_CHUNK));
+	c->send_inflight = true;
+	nagare_aio_sendmsg(c->fd, &c->one_send, 1, send_done, c);
+}
+
 static void
 send_done(void *arg, int64 result)
 {
 	NagareConn *c = arg;
 
 	c->send_inflight = false;
+	if (c->obuf)
+	{
+		pfree(c->obuf);
+		c->obuf = NULL;
+	}
 	free_sent(c);
 	if (c->closing)
 		return;
@@ -615,7 +1161,8 @@ send_done(void *arg, int64 result)
 	c->last_active = GetCurrentTimestamp();
 	start_send(c);
 	/* frames held back by the pending limit, then more input */
-	handle_frames(c);
+	conn_input(c);
+	start_send(c);
 	start_recv(c);
 }
 
@@ -651,6 +1198,20 @@ nagare_conn_close(NagareConn *conn, const char *reason)
 		ereport(LOG,
 				(errmsg("nagare broker: closing connection from %s: %s", conn->peer, reason)));
 	conn->closing = true;
+	if (conn->tls && !conn->send_inflight)
+	{
+		char		buf[1024];
+		size_t		n;
+
+		/*
+		 * Our close_notify, or the alert of a failed handshake: sent if the
+		 * socket takes it at once (it is small), never waited for.
+		 */
+		nagare_tls_close_notify(conn->tls);
+		n = nagare_tls_take_output(conn->tls, buf, sizeof(buf));
+		if (n > 0)
+			(void) send(conn->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 	(void) shutdown(conn->fd, SHUT_RDWR);
 	dlist_delete(&conn->node);
 	dlist_push_tail(&closing_conns, &conn->node);
@@ -672,6 +1233,8 @@ nagare_net_reap_closed(void)
 		if (c->recv_inflight || c->send_inflight || c->ndeferred > 0 || c->pins > 0)
 			continue;
 		close(c->fd);
+		if (c->tls)
+			nagare_tls_free(c->tls);
 		dlist_delete(&c->node);
 		nconns--;
 		MemoryContextDelete(c->cxt);
@@ -715,4 +1278,55 @@ NagareIdentity *
 nagare_conn_identity(NagareConn *conn)
 {
 	return &conn->identity;
+}
+
+/* The name of the listener conn came in on ("PLAINTEXT", "SSL", ...) */
+const char *
+nagare_conn_listener(NagareConn *conn)
+{
+	return conn->listener->name;
+}
+
+/*
+ * Where the clients of conn's listener reach the broker, for Metadata and
+ * FindCoordinator: nagare.advertised_listeners' entry for the listener if
+ * it has one (an empty host there: the address the client connected to);
+ * else nagare.advertised_host, or the address the client connected to, and
+ * the listener's port (nagare.advertised_port for the listeners of
+ * nagare.listen_addresses, if set).
+ */
+void
+nagare_conn_advertised_address(NagareConn *conn, char *host, size_t hostlen, int32 *port)
+{
+	Listener   *l = conn->listener;
+	const char *text = nagare_advertised_listeners ? nagare_advertised_listeners : "";
+	int			i;
+
+	if (advertised_text == NULL || strcmp(advertised_text, text) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(net_context);
+
+		if (advertised)
+			pfree(advertised);
+		if (advertised_text)
+			pfree(advertised_text);
+		advertised_text = pstrdup(text);
+		nadvertised = parse_listener_list(text, "nagare.advertised_listeners", &advertised);
+		MemoryContextSwitchTo(old);
+	}
+	for (i = 0; i < nadvertised; i++)
+		if (strcmp(advertised[i].name, l->name) == 0)
+		{
+			if (advertised[i].host[0] != '\0')
+				strlcpy(host, advertised[i].host, hostlen);
+			else if (!nagare_conn_local_address(conn, host, hostlen))
+				strlcpy(host, "localhost", hostlen);
+			*port = advertised[i].port;
+			return;
+		}
+	if (nagare_advertised_host && nagare_advertised_host[0] != '\0')
+		strlcpy(host, nagare_advertised_host, hostlen);
+	else if (!nagare_conn_local_address(conn, host, hostlen))
+		strlcpy(host, "localhost", hostlen);
+	*port = (l->legacy && nagare_advertised_port > 0) ? nagare_advertised_port : l->port;
 }

@@ -26,8 +26,14 @@ typedef enum NagareSecurityProtocol
 	NAGARE_SEC_SASL_SSL
 } NagareSecurityProtocol;
 
-/* "User:" and a role name */
-#define NAGARE_PRINCIPAL_MAX	(5 + NAMEDATALEN)
+/*
+ * "User:" and a name: a role name, or what nagare.ssl_principal_mapping_rules
+ * made of a certificate's subject (by default the whole subject)
+ */
+#define NAGARE_PRINCIPAL_MAX	(5 + 256)
+
+/* a listener's name in nagare.listeners, NUL included */
+#define NAGARE_LISTENER_NAME_MAX	64
 
 /*
  * Who the client of a connection is, in Kafka's terms.  A connection starts
@@ -94,6 +100,10 @@ extern void nagare_conn_release(NagareConn *conn);
 extern bool nagare_conn_local_address(NagareConn *conn, char *host, size_t hostlen);
 extern void nagare_conn_close(NagareConn *conn, const char *reason);
 extern NagareSecurityProtocol nagare_conn_security(NagareConn *conn);
+extern const char *nagare_security_protocol_name(NagareSecurityProtocol sec);
+extern const char *nagare_conn_listener(NagareConn *conn);
+extern void nagare_conn_advertised_address(NagareConn *conn, char *host, size_t hostlen,
+										   int32 *port);
 extern NagareIdentity *nagare_conn_identity(NagareConn *conn);
 
 #endif							/* NAGARE_NET_H */

@@ -236,15 +236,11 @@ nagare_kafka_topic_name_valid(const char *name, int len)
 }
 
 /*
- * Where clients reach the broker: nagare.advertised_host/advertised_port
- * when set, else the address and port the client connected to.
+ * Where clients reach the broker: what the listener conn came in on
+ * advertises (net.c, nagare.advertised_listeners and its defaults).
  */
 void
 nagare_advertised_address(NagareConn *conn, char *host, size_t hostlen, int32 *port)
 {
-	if (nagare_advertised_host && nagare_advertised_host[0] != '\0')
-		strlcpy(host, nagare_advertised_host, hostlen);
-	else if (!nagare_conn_local_address(conn, host, hostlen))
-		strlcpy(host, "localhost", hostlen);
-	*port = nagare_advertised_port > 0 ? nagare_advertised_port : nagare_port;
+	nagare_conn_advertised_address(conn, host, hostlen, port);
 }

@@ -43,12 +43,9 @@ my @clients = grep { $avail{$_} } qw(kcat confluent kafka_python kafkajs platfor
 note("client $_ is not installed: its parts are skipped")
   for grep { !$avail{$_} } sort keys %avail;
 
-# The one place that makes the listener a SASL_PLAINTEXT one.
-# TEST ONLY until nagare.listeners lands: every connection requires SASL.
-my $sasl_listener_conf = "nagare.test_sasl_all = on\n";
-
-my ($node, $port) = kafka_node('sasl', conf => "password_encryption = 'scram-sha-256'\n"
-	  . $sasl_listener_conf);
+# One SASL_PLAINTEXT listener (nagare.listeners)
+my ($node, $port) = kafka_node('sasl', protocol => 'SASL_PLAINTEXT',
+	conf => "password_encryption = 'scram-sha-256'\n");
 my $boot = "127.0.0.1:$port";
 
 $node->safe_psql('postgres', q{

@@ -76,13 +76,17 @@ EOC
 }
 
 # A nagare_node() whose Kafka listener is on 127.0.0.1 at a free port,
-# listening; returns ($node, $port).  %opts as nagare_node's.
+# listening; returns ($node, $port).  %opts as nagare_node's, and
+# protocol => 'SASL_PLAINTEXT' (or another of Kafka's security protocols)
+# makes it a listener of nagare.listeners with that protocol.
 sub kafka_node
 {
 	my ($name, %opts) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $node = nagare_node($name, %opts,
-		conf => "nagare.listen_addresses = '127.0.0.1'\nnagare.port = $port\n" . ($opts{conf} // ''));
+	my $listener = $opts{protocol}
+	  ? "nagare.listeners = '$opts{protocol}://127.0.0.1:$port'\n"
+	  : "nagare.listen_addresses = '127.0.0.1'\nnagare.port = $port\n";
+	my $node = nagare_node($name, %opts, conf => $listener . ($opts{conf} // ''));
 	$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $port/);
 	return ($node, $port);
 }
