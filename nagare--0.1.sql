@@ -53,6 +53,25 @@ CREATE TYPE nagare.message AS (
 COMMENT ON TYPE nagare.message IS 'a Kafka record as nagare.consume() returns it';
 
 --
+-- Authorization: the ACLs (nagare.acl, below) decide for current_user as
+-- they decide for a Kafka principal "User:<role>"; superusers may do
+-- anything.  Views show a role only what it may DESCRIBE.
+--
+CREATE FUNCTION nagare.authorized(resource_type text, resource_name text, operation text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_sql_authorized'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION nagare.authorized(text, text, text) IS
+  'whether current_user may do the operation on the resource, by the ACLs (superusers may do anything)';
+
+CREATE FUNCTION nagare.authorize(resource_type text, resource_name text, operation text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_sql_authorize'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION nagare.authorize(text, text, text) IS
+  'raise insufficient_privilege (42501) unless current_user may do the operation on the resource';
+
+--
 -- Topic DDL (transactional)
 --
 CREATE FUNCTION nagare.create_topic(topic text, partitions integer DEFAULT 1,
@@ -186,7 +205,8 @@ SELECT t.name AS topic,
        t.created_at,
        t.created_by
   FROM nagare.topic t
- WHERE t.deleted_at IS NULL;
+ WHERE t.deleted_at IS NULL
+   AND nagare.authorized('TOPIC', t.name, 'DESCRIBE');
 COMMENT ON VIEW nagare.topics IS 'topics with their effective configuration';
 
 CREATE VIEW nagare.partitions AS
@@ -201,7 +221,8 @@ SELECT t.name AS topic,
   FROM nagare.topic t
  CROSS JOIN LATERAL generate_series(0, t.partitions - 1) AS p(p)
   LEFT JOIN nagare.partition_status() s ON s.topic_id = t.id AND s."partition" = p.p
- WHERE t.deleted_at IS NULL;
+ WHERE t.deleted_at IS NULL
+   AND nagare.authorized('TOPIC', t.name, 'DESCRIBE');
 COMMENT ON VIEW nagare.partitions IS 'partitions with log start offset, high watermark, segments and bytes on disk';
 
 CREATE VIEW nagare.broker AS SELECT * FROM nagare.broker_status();
@@ -233,6 +254,7 @@ COMMENT ON FUNCTION nagare.group_snapshot() IS
 CREATE VIEW nagare.consumer_groups AS
 WITH live AS (
   SELECT g FROM jsonb_array_elements(nagare.group_snapshot()) AS g
+   WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE')
 )
 SELECT g->>'group' AS group_id,
        g->>'state' AS state,
@@ -245,7 +267,8 @@ SELECT g->>'group' AS group_id,
 UNION ALL
 SELECT DISTINCT o.group_id, 'Empty', NULL::text, NULL::text, NULL::integer, NULL::text, 0
   FROM nagare.group_offset o
- WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id);
+ WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id)
+   AND nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_groups IS
   'consumer groups: the broker''s live groups, and groups known only by their committed offsets';
 
@@ -258,7 +281,8 @@ SELECT g->>'group' AS group_id,
        (m->>'session_timeout_ms')::integer AS session_timeout_ms,
        m->'assignment' AS assignment
   FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
-       jsonb_array_elements(g->'members') AS m;
+       jsonb_array_elements(g->'members') AS m
+ WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE');
 COMMENT ON VIEW nagare.group_members IS
   'members of consumer groups, with their client and assigned partitions ([{"topic", "partitions"}])';
 
@@ -275,7 +299,8 @@ SELECT o.group_id,
        END AS lag,
        o.committed_at
   FROM nagare.group_offset o
-  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition";
+  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition"
+ WHERE nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_lag IS
   'per group and partition: committed offset, high watermark and lag (records not yet consumed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
 
@@ -358,6 +383,9 @@ DECLARE
   target bigint;
   old bigint;
 BEGIN
+  -- Kafka's alterConsumerGroupOffsets: READ on the GROUP and on the TOPIC
+  PERFORM nagare.authorize('GROUP', $1, 'READ');
+  PERFORM nagare.authorize('TOPIC', $2, 'READ');
   PERFORM nagare._check_group_idle($1);
   IF NOT EXISTS (SELECT 1 FROM nagare.topics t WHERE t.topic = $2) THEN
     RAISE EXCEPTION 'topic "%" does not exist', $2 USING ERRCODE = 'undefined_object';
@@ -395,6 +423,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
   n bigint;
 BEGIN
+  PERFORM nagare.authorize('GROUP', $1, 'DELETE');
   PERFORM nagare._check_group_idle($1);
   DELETE FROM nagare.group_offset o WHERE o.group_id = $1;
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -510,3 +539,123 @@ COMMENT ON VIEW nagare.ingest IS
 GRANT USAGE ON SCHEMA nagare TO PUBLIC;
 GRANT SELECT ON nagare.topics, nagare.partitions, nagare.broker TO PUBLIC;
 GRANT SELECT ON nagare.consumer_groups, nagare.group_members, nagare.consumer_lag TO PUBLIC;
+
+--
+-- ACLs: Kafka's model, one table for both doors.  The Kafka APIs
+-- (DescribeAcls, CreateAcls, DeleteAcls and every check of the broker) and
+-- the SQL functions decide from the same rows: the nagare worker copies
+-- them into shared memory after each committed change (nagare.max_acls
+-- rows at most), and one evaluator (src/acl/acl.c) decides as Kafka's
+-- StandardAuthorizer does.  Change them with nagare.create_acl() and
+-- nagare.delete_acls() (or Kafka's kafka-acls and AdminClients).
+--
+CREATE TABLE nagare.acl (
+    id             bigserial PRIMARY KEY,
+    resource_type  text NOT NULL
+                   CHECK (resource_type IN ('TOPIC', 'GROUP', 'CLUSTER', 'TRANSACTIONAL_ID')),
+    resource_name  text NOT NULL CHECK (resource_name <> '' AND octet_length(resource_name) <= 255),
+    pattern_type   text NOT NULL DEFAULT 'LITERAL' CHECK (pattern_type IN ('LITERAL', 'PREFIXED')),
+    principal      text NOT NULL CHECK (principal ~ '^[^:]+:.+$' AND octet_length(principal) < 128),
+    host           text NOT NULL DEFAULT '*' CHECK (host <> '' AND octet_length(host) < 64),
+    operation      text NOT NULL
+                   CHECK (operation IN ('ALL', 'READ', 'WRITE', 'CREATE', 'DELETE', 'ALTER',
+                                        'DESCRIBE', 'CLUSTER_ACTION', 'DESCRIBE_CONFIGS',
+                                        'ALTER_CONFIGS', 'IDEMPOTENT_WRITE', 'CREATE_TOKENS',
+                                        'DESCRIBE_TOKENS')),
+    permission     text NOT NULL CHECK (permission IN ('ALLOW', 'DENY')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_by     name NOT NULL DEFAULT current_user,
+    UNIQUE (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+);
+COMMENT ON TABLE nagare.acl IS 'Kafka ACLs, checked by the Kafka APIs and the SQL functions; change them with nagare.create_acl() and nagare.delete_acls()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.acl', '');
+SELECT pg_catalog.pg_extension_config_dump('nagare.acl_id_seq', '');
+-- Row-level security lets every role use the functions (and Kafka's tools)
+-- with its own rights: the ACLs themselves say who may see (DESCRIBE on the
+-- CLUSTER) and change (ALTER on the CLUSTER) them.  Superusers and the
+-- nagare worker, which carries out Kafka clients' requests after the broker
+-- authorized them, bypass it.
+REVOKE ALL ON nagare.acl FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON nagare.acl TO PUBLIC;
+GRANT USAGE ON SEQUENCE nagare.acl_id_seq TO PUBLIC;
+ALTER TABLE nagare.acl ENABLE ROW LEVEL SECURITY;
+
+-- Any change of nagare.acl, however made, reaches the shared copy once its
+-- transaction commits.
+CREATE FUNCTION nagare._acl_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_acl_changed'
+LANGUAGE C;
+CREATE TRIGGER acl_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.acl
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._acl_changed();
+
+CREATE POLICY acl_describe ON nagare.acl FOR SELECT
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE'));
+CREATE POLICY acl_create ON nagare.acl FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER'));
+CREATE POLICY acl_delete ON nagare.acl FOR DELETE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER'));
+
+CREATE FUNCTION nagare.acl_matches(resource_type text, resource_name text, pattern_type text,
+                                   principal text, host text, operation text, permission text,
+                                   f_resource_type text, f_resource_name text, f_pattern_type text,
+                                   f_principal text, f_host text, f_operation text,
+                                   f_permission text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_acl_matches'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION nagare.acl_matches(text, text, text, text, text, text, text, text, text, text, text, text, text, text) IS
+  'whether an ACL matches a Kafka ACL binding filter (null strings and ANY match anything; pattern MATCH: every ACL that applies to the name)';
+
+CREATE FUNCTION nagare.create_acl(resource_type text, resource_name text, principal text,
+                                  operation text, permission text DEFAULT 'ALLOW',
+                                  host text DEFAULT '*', pattern_type text DEFAULT 'LITERAL')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_create_acl'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.create_acl(text, text, text, text, text, text, text) IS
+  'add a Kafka ACL (returns false if it existed); needs ALTER on the CLUSTER';
+
+CREATE TYPE nagare.acl_binding AS (
+    resource_type text, resource_name text, pattern_type text, principal text, host text,
+    operation text, permission text);
+
+CREATE FUNCTION nagare.delete_acls(resource_type text DEFAULT 'ANY', resource_name text DEFAULT NULL,
+                                   pattern_type text DEFAULT 'ANY', principal text DEFAULT NULL,
+                                   host text DEFAULT NULL, operation text DEFAULT 'ANY',
+                                   permission text DEFAULT 'ANY')
+RETURNS SETOF nagare.acl_binding
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  PERFORM nagare.acl_matches('TOPIC', 'x', 'LITERAL', 'User:x', '*', 'READ', 'ALLOW',
+                             $1, $2, $3, $4, $5, $6, $7);  -- validates the filter
+  RETURN QUERY
+    DELETE FROM nagare.acl a
+     WHERE nagare.acl_matches(a.resource_type, a.resource_name, a.pattern_type, a.principal,
+                              a.host, a.operation, a.permission, $1, $2, $3, $4, $5, $6, $7)
+    RETURNING a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host,
+              a.operation, a.permission;
+END $$;
+COMMENT ON FUNCTION nagare.delete_acls(text, text, text, text, text, text, text) IS
+  'delete the ACLs that match a Kafka ACL binding filter and return them; needs ALTER on the CLUSTER';
+
+CREATE VIEW nagare.acls WITH (security_invoker = true) AS
+SELECT a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host,
+       a.operation, a.permission, a.created_at, a.created_by
+  FROM nagare.acl a;
+COMMENT ON VIEW nagare.acls IS
+  'Kafka ACLs (shown to roles that may DESCRIBE the CLUSTER)';
+GRANT SELECT ON nagare.acls TO PUBLIC;
+
+CREATE FUNCTION nagare.acl_status(
+    OUT loaded boolean, OUT acls integer, OUT overflow boolean, OUT version bigint,
+    OUT allow_everyone_if_no_acl_found boolean, OUT denied bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'nagare_acl_status'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW nagare.acl_status AS SELECT * FROM nagare.acl_status();
+COMMENT ON VIEW nagare.acl_status IS
+  'the ACLs as the broker and backends decide from them (the copy in shared memory), and the authorizations denied since server start';
+GRANT SELECT ON nagare.acl_status TO PUBLIC;

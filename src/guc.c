@@ -55,10 +55,27 @@ int			nagare_group_max_session_timeout_ms = 1800000;
 
 int			nagare_ingest_max_lag_mb = 1024;
 
+char	   *nagare_super_users = NULL;
+int			nagare_allow_everyone_if_no_acl_found = NAGARE_ALLOW_EVERYONE_AUTO;
+int			nagare_max_acls = 10000;
+
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
 	{"io_uring", NAGARE_IO_URING, false},
 	{"plain", NAGARE_IO_PLAIN, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry allow_everyone_options[] = {
+	{"auto", NAGARE_ALLOW_EVERYONE_AUTO, false},
+	{"on", NAGARE_ALLOW_EVERYONE_ON, false},
+	{"off", NAGARE_ALLOW_EVERYONE_OFF, false},
+	{"true", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"false", NAGARE_ALLOW_EVERYONE_OFF, true},
+	{"yes", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"no", NAGARE_ALLOW_EVERYONE_OFF, true},
+	{"1", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"0", NAGARE_ALLOW_EVERYONE_OFF, true},
 	{NULL, 0, false}
 };
 
@@ -200,4 +217,23 @@ nagare_define_gucs(void)
 							&nagare_cold_read_size, 64 * 1024, 0, 16 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
+	DefineCustomStringVariable("nagare.super_users",
+							   "Principals that every ACL check allows (Kafka's super.users).",
+							   "A list in Kafka's syntax, \"User:alice;User:bob\".  PostgreSQL "
+							   "superusers are super users too.",
+							   &nagare_super_users, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("nagare.allow_everyone_if_no_acl_found",
+							 "Whether a resource without any ACL is open to every principal (Kafka's allow.everyone.if.no.acl.found).",
+							 "\"auto\" is on while no listener authenticates its clients and off once one does.",
+							 &nagare_allow_everyone_if_no_acl_found, NAGARE_ALLOW_EVERYONE_AUTO,
+							 allow_everyone_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_acls",
+							"Maximum number of ACLs (the broker's shared-memory copy of nagare.acl).",
+							NULL,
+							&nagare_max_acls, 10000, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }

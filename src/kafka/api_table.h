@@ -118,6 +118,10 @@
  *	DeleteRecords 0-2	librdkafka and kafkajs 1.
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
+ *	DescribeAcls, CreateAcls, DeleteAcls 0-3
+ *						every version of the schema (v1 adds
+ *						PREFIXED patterns, which librdkafka needs);
+ *						the Java admin client uses 3.
  *
  * Consumer groups (see the "Older versions" notes in messages.h for what
  * differs between versions):
@@ -195,6 +199,12 @@ KAFKA_API(KAFKA_API_DELETE_RECORDS, DeleteRecords, 0, 2, 2,
 		  nagare_handle_delete_records, KAFKA_ACL_DELETE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_INIT_PRODUCER_ID, InitProducerId, 0, 4, 2,
 		  nagare_handle_init_producer_id, KAFKA_ACL_IDEMPOTENT_WRITE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_ACLS, DescribeAcls, 0, 3, 2,
+		  nagare_handle_describe_acls, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CREATE_ACLS, CreateAcls, 0, 3, 2,
+		  nagare_handle_create_acls, KAFKA_ACL_ALTER, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DELETE_ACLS, DeleteAcls, 0, 3, 2,
+		  nagare_handle_delete_acls, KAFKA_ACL_ALTER, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CONFIGS, DescribeConfigs, 0, 4, 4,
 		  nagare_handle_describe_configs, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_ALTER_CONFIGS, AlterConfigs, 0, 2, 2,

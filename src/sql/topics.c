@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "acl/acl.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -134,6 +135,9 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 	partitions = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 	config = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
+	if (!nagare_acl_current_user_authorized(KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											KAFKA_ACL_CREATE))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_CREATE);
 	nagare_validate_topic_name(name);
 	check_partition_count(partitions);
 	nagare_config_parse(config, &overrides, false);
@@ -205,6 +209,10 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("topic name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_ALTER);
+	if (!PG_ARGISNULL(2))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_ALTER_CONFIGS);
 
 	SPI_connect();
 	if (!lock_topic(name, &id, &old_partitions, &old_config))
@@ -255,6 +263,8 @@ nagare_delete_topic(PG_FUNCTION_ARGS)
 	Datum		arg;
 	Oid			argtype = INT4OID;
 	int			ret;
+
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_DELETE);
 
 	nagare_check_loaded();
 	SPI_connect();

@@ -82,6 +82,8 @@ nagare_worker_main(Datum main_arg)
 	uint64		synced_generation = 0;
 	pid_t		synced_broker = 0;
 	bool		again = true;
+	uint64		synced_acl_changes = 0;
+	bool		acls_synced = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -98,6 +100,7 @@ nagare_worker_main(Datum main_arg)
 	for (;;)
 	{
 		uint64		generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
+		uint64		acl_changes = pg_atomic_read_u64(&nagare_acls->changes);
 		bool		broker_ready;
 		pid_t		broker_pid;
 
@@ -116,7 +119,11 @@ nagare_worker_main(Datum main_arg)
 		/* the broker's requests (requests.c) */
 		if (nagare_worker_run_requests())
 		{
-			/* answer topic changes once the shared topic table shows them */
+			/* answer topic and ACL changes once shared memory shows them */
+			acl_changes = pg_atomic_read_u64(&nagare_acls->changes);
+			nagare_worker_sync_acls();
+			synced_acl_changes = acl_changes;
+			acls_synced = true;
 			generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 			again = sync_topics(generation);
 			synced_generation = generation;
@@ -124,6 +131,12 @@ nagare_worker_main(Datum main_arg)
 				synced_broker = broker_pid;
 		}
 		nagare_worker_finish_requests();
+		if (!acls_synced || again || acl_changes != synced_acl_changes)
+		{
+			nagare_worker_sync_acls();
+			synced_acl_changes = acl_changes;
+			acls_synced = true;
+		}
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{
