@@ -1,0 +1,43 @@
+# ACLs over the Kafka door: Kafka's own ACL admin (kafka-python's
+# KafkaAdminClient: CreateAcls, DescribeAcls, DeleteAcls) and enforcement
+# (Produce, Metadata filtering, Fetch) for the client's principal, which is
+# User:ANONYMOUS until SASL lands; the same rows through SQL.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use NagareTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $python = '/usr/bin/python3';
+plan skip_all => 'kafka-python (Debian python3-kafka) is not installed'
+  if system("$python -c 'import kafka' 2>/dev/null") != 0;
+
+my ($node, $port) = kafka_node('acl');
+$node->safe_psql('postgres', "SELECT nagare.create_topic('acl_open'), nagare.create_topic('acl_private')");
+
+my ($stdout, $stderr);
+IPC::Run::run [ $python, 'test/interop/acl_kafka_python.py', '127.0.0.1', $port ],
+  '>', \$stdout, '2>', \$stderr;
+note($stderr) if $stderr;
+for my $line (split /\n/, $stdout)
+{
+	ok(1, $1) if $line =~ /^ok - (.*)/;
+	fail($1) if $line =~ /^not ok - (.*)/;
+}
+like($stdout, qr/acl_kafka_python: done/, 'the Kafka client ran to its end');
+
+# what Kafka created is rows of nagare.acl, readable from SQL
+is($node->safe_psql('postgres',
+	"SELECT string_agg(resource_name || ' ' || principal || ' ' || operation || ' ' || permission, ', ' ORDER BY resource_name, operation) FROM nagare.acls"),
+	'acl_open User:ANONYMOUS READ ALLOW, acl_open User:ANONYMOUS WRITE ALLOW, acl_private User:alice READ ALLOW',
+	'ACLs made by a Kafka admin client are rows of nagare.acls');
+ok($node->safe_psql('postgres', 'SELECT denied FROM nagare.acl_status') > 0,
+	'denied authorizations are counted');
+ok($node->log_contains(qr/nagare: denied [A-Z_]+ on TOPIC/), 'a denial is sampled to the log');
+is($node->safe_psql('postgres', 'SELECT pid FROM nagare.broker') > 0, 1, 'the broker still runs');
+
+$node->stop;
+done_testing();
