@@ -386,6 +386,7 @@ BEGIN
   -- Kafka's alterConsumerGroupOffsets: READ on the GROUP and on the TOPIC
   PERFORM nagare.authorize('GROUP', $1, 'READ');
   PERFORM nagare.authorize('TOPIC', $2, 'READ');
+  PERFORM pg_catalog.set_config('nagare.audit_operation', 'reset_group_offsets', true);
   PERFORM nagare._check_group_idle($1);
   IF NOT EXISTS (SELECT 1 FROM nagare.topics t WHERE t.topic = $2) THEN
     RAISE EXCEPTION 'topic "%" does not exist', $2 USING ERRCODE = 'undefined_object';
@@ -424,6 +425,7 @@ DECLARE
   n bigint;
 BEGIN
   PERFORM nagare.authorize('GROUP', $1, 'DELETE');
+  PERFORM pg_catalog.set_config('nagare.audit_operation', 'delete_group', true);
   PERFORM nagare._check_group_idle($1);
   DELETE FROM nagare.group_offset o WHERE o.group_id = $1;
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -659,3 +661,69 @@ CREATE VIEW nagare.acl_status AS SELECT * FROM nagare.acl_status();
 COMMENT ON VIEW nagare.acl_status IS
   'the ACLs as the broker and backends decide from them (the copy in shared memory), and the authorizations denied since server start';
 GRANT SELECT ON nagare.acl_status TO PUBLIC;
+
+--
+-- The audit trail: every administrative change of topics, ACLs and
+-- consumer groups' offsets, through SQL or the Kafka admin APIs, is a row
+-- here (the trigger nagare._audit(), src/sql/audit.c).  Only appends: no
+-- role, superusers included, may update or delete rows.  A role reads the
+-- rows of what it may DESCRIBE (ACL changes: DESCRIBE on the CLUSTER);
+-- superusers read all.
+--
+CREATE TABLE nagare.audit_log (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    role         name NOT NULL,
+    principal    text,
+    client_host  text,
+    client_id    text,
+    operation    text NOT NULL,
+    object_type  text NOT NULL,
+    object_name  text NOT NULL,
+    "before"     jsonb,
+    "after"      jsonb
+);
+COMMENT ON TABLE nagare.audit_log IS
+  'administrative changes (topics, ACLs, group offsets) through SQL or Kafka: when, who (role; Kafka principal, host and client.id), what (operation, object, before and after); append-only';
+SELECT pg_catalog.pg_extension_config_dump('nagare.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('nagare.audit_log_id_seq', '');
+REVOKE ALL ON nagare.audit_log FROM PUBLIC;
+GRANT SELECT ON nagare.audit_log TO PUBLIC;
+ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_describe ON nagare.audit_log FOR SELECT
+  USING (CASE object_type
+           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
+         END);
+
+CREATE FUNCTION nagare._audit_log_append_only()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'nagare.audit_log only takes new rows'
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'The audit trail cannot be changed or deleted.';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON nagare.audit_log
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON nagare.audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._audit_log_append_only();
+
+CREATE FUNCTION nagare._audit()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_audit_trigger'
+LANGUAGE C;
+CREATE TRIGGER topic_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.topic
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER acl_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.acl
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER group_offset_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.group_offset
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE VIEW nagare.audit WITH (security_invoker = true) AS
+SELECT id, at, role, principal, client_host, client_id, operation, object_type, object_name,
+       "before", "after"
+  FROM nagare.audit_log;
+COMMENT ON VIEW nagare.audit IS
+  'the audit trail, as far as the current role may see it';
+GRANT SELECT ON nagare.audit TO PUBLIC;

@@ -58,6 +58,8 @@ int			nagare_ingest_max_lag_mb = 1024;
 char	   *nagare_super_users = NULL;
 int			nagare_allow_everyone_if_no_acl_found = NAGARE_ALLOW_EVERYONE_AUTO;
 int			nagare_max_acls = 10000;
+char	   *nagare_audit_client = NULL;
+char	   *nagare_audit_operation = NULL;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
@@ -236,4 +238,18 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_max_acls, 10000, 16, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.audit_client",
+							   "The Kafka client an administrative change is made for (set by the nagare worker).",
+							   "JSON {\"principal\", \"host\", \"client_id\"} copied into nagare.audit_log; only superusers may set it.",
+							   &nagare_audit_client, "",
+							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.audit_operation",
+							   "The administrative operation that changes consumer group offsets in this transaction.",
+							   "Set (locally) by nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker; offset commits leave it empty and are not audited.",
+							   &nagare_audit_operation, "",
+							   PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
 }

@@ -88,6 +88,10 @@ extern char *nagare_super_users;
 extern int	nagare_allow_everyone_if_no_acl_found;
 extern int	nagare_max_acls;
 
+/* the audit trail (sql/audit.c) */
+extern char *nagare_audit_client;
+extern char *nagare_audit_operation;
+
 /* Registers the settings above (guc.c) */
 extern void nagare_define_gucs(void);
 

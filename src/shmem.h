@@ -226,7 +226,9 @@ typedef enum NagareChannelKind
 	 * "c": settings object, "v": validate only (check, then roll back)};
 	 * no result.
 	 */
-	NAGARE_ADMIN_CREATE_TOPIC = 1,	/* t, p, c, v */
+	/* every topic change also has "k": the Kafka client as JSON text
+	 * ({"principal", "host", "client_id"}), for the audit trail */
+	NAGARE_ADMIN_CREATE_TOPIC = 1,	/* t, p, c, v, k */
 	NAGARE_ADMIN_DELETE_TOPIC,	/* t */
 	NAGARE_ADMIN_CREATE_PARTITIONS, /* t, p (the new count), v */
 	NAGARE_ADMIN_ALTER_CONFIG,	/* t, c (null values reset), v */
@@ -243,11 +245,12 @@ typedef enum NagareChannelKind
 	 * row int16 topic length, topic, int32 partition, int64 offset, int32
 	 * leader epoch, int32 metadata length (-1 null), metadata */
 	NAGARE_GROUP_OFFSET_FETCH,
-	/* {"g": group, "t": topic, "p": [partitions]}: forget those offsets
-	 * (OffsetDelete); result: int32 rows deleted */
+	/* {"g": group, "t": topic, "p": [partitions], "k": client (as in
+	 * topic changes)}: forget those offsets (OffsetDelete); result: int32
+	 * rows deleted */
 	NAGARE_GROUP_OFFSET_DELETE,
-	/* {"g": group}: forget its offsets (DeleteGroups); result: int32 rows
-	 * deleted */
+	/* {"g": group, "k": client}: forget its offsets (DeleteGroups);
+	 * result: int32 rows deleted */
 	NAGARE_GROUP_DELETE,
 	/* {}: the groups that have committed offsets; result: int32 count, then
 	 * per group int16 length and the name */

@@ -465,6 +465,26 @@ json_client(StringInfo buf, NagareConn *conn, const KafkaRequestHeader *hdr)
 	json_member(buf, "client_id", client_id, false);
 }
 
+/*
+ * Append ,"k": "<JSON text of the client>" to a payload object: who asked
+ * for a change, for the audit trail (nagare.audit_client, sql/audit.c).
+ */
+void
+nagare_audit_client_member(StringInfo buf, NagareConn *conn, const KafkaRequestHeader *hdr)
+{
+	StringInfoData client;
+
+	initStringInfo(&client);
+	appendStringInfoChar(&client, '{');
+	json_client(&client, conn, hdr);
+	appendStringInfoChar(&client, '}');
+	/* json_client() starts with a comma */
+	client.data[1] = ' ';
+	appendStringInfoString(buf, ",\"k\":");
+	escape_json(buf, client.data);
+	pfree(client.data);
+}
+
 void
 nagare_handle_create_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 						  KafkaRequestBody *body)

@@ -11,7 +11,10 @@
 #ifndef NAGARE_BROKER_ACL_API_H
 #define NAGARE_BROKER_ACL_API_H
 
+#include "lib/stringinfo.h"
+
 #include "broker/net.h"
+#include "kafka/messages.h"
 #include "kafka/protocol.h"
 
 /*
@@ -38,6 +41,8 @@ nagare_authorized_group(NagareConn *conn, KafkaStr name, KafkaAclOperation op)
 	return nagare_authorized(conn, KAFKA_RESOURCE_GROUP, name.ptr, Max(name.len, 0), op);
 }
 
+extern void nagare_audit_client_member(StringInfo buf, NagareConn *conn,
+									   const KafkaRequestHeader *hdr);
 extern bool nagare_authorized_cluster(NagareConn *conn, KafkaAclOperation op);
 extern bool nagare_authorized_any_topic(NagareConn *conn, KafkaAclOperation op);
 

@@ -74,6 +74,7 @@ struct AdminRequest
 	int			nitems;
 	AdminItem  *items;
 	int			outstanding;	/* operations not answered yet */
+	char	   *client;			/* ,"k": member of the payload (audit) */
 };
 
 /* One change for the worker */
@@ -85,6 +86,7 @@ typedef struct AdminOp
 	int32		count;
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
 	char	   *config;			/* JSON object text, or NULL */
+	char	   *client;			/* ,"k": member of the payload, or NULL */
 	AdminRequest *req;			/* NULL: nobody waits (auto-creation) */
 	AdminItem  *item;
 	TimestampTz deadline;
@@ -131,6 +133,15 @@ request_new(NagareConn *conn, const KafkaRequestHeader *hdr, int nitems)
 	req->items = MemoryContextAllocZero(cxt, sizeof(AdminItem) * Max(nitems, 1));
 	req->resp = nagare_conn_new_response(conn);
 	req->outstanding = 1;		/* released by request_start_done() */
+	{
+		StringInfoData k;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&k);
+		nagare_audit_client_member(&k, conn, hdr);
+		req->client = k.data;
+		MemoryContextSwitchTo(old);
+	}
 	return req;
 }
 
@@ -154,6 +165,7 @@ op_submit(AdminRequest *req, AdminItem *item, NagareChannelKind kind, const char
 	op->count = count;
 	strlcpy(op->name, name, sizeof(op->name));
 	op->config = config ? MemoryContextStrdup(admin_cxt(), config) : NULL;
+	op->client = req ? MemoryContextStrdup(admin_cxt(), req->client) : NULL;
 	op->req = req;
 	op->item = item;
 	op->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -192,6 +204,8 @@ op_free(AdminOp *op)
 {
 	if (op->config)
 		pfree(op->config);
+	if (op->client)
+		pfree(op->client);
 	pfree(op);
 }
 
@@ -219,8 +233,9 @@ op_hand(AdminOp *op)
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"t\":");
 	escape_json(&json, op->name);
-	appendStringInfo(&json, ",\"p\":%d,\"c\":%s,\"v\":%s}", op->count,
-					 op->config ? op->config : "{}", op->validate_only ? "true" : "false");
+	appendStringInfo(&json, ",\"p\":%d,\"c\":%s,\"v\":%s%s}", op->count,
+					 op->config ? op->config : "{}", op->validate_only ? "true" : "false",
+					 op->client ? op->client : "");
 	/* no deadline: nagare_admin_turn() times the client out, the op waits on */
 	ok = nagare_channel_submit(op->kind, json.data, json.len, 0, op_answered, op);
 	pfree(json.data);

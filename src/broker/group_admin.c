@@ -272,6 +272,7 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
 		escape_json(&json, key);
+		nagare_audit_client_member(&json, conn, hdr);
 		appendStringInfoChar(&json, '}');
 		dw->outstanding++;
 		if (!nagare_group_submit(NAGARE_GROUP_DELETE, json.data, json.len, delete_done, it))

@@ -717,7 +717,9 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		appendStringInfoString(&json, ",\"p\":[");
 		for (p = 0; p < rt->PartitionsCount; p++)
 			appendStringInfo(&json, "%s%d", p ? "," : "", rt->Partitions[p].PartitionIndex);
-		appendStringInfoString(&json, "]}");
+		appendStringInfoChar(&json, ']');
+		nagare_audit_client_member(&json, conn, hdr);
+		appendStringInfoChar(&json, '}');
 		dw->outstanding++;
 		if (!nagare_group_submit(NAGARE_GROUP_OFFSET_DELETE, json.data, json.len,
 								 offset_delete_done, dw))

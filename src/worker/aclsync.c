@@ -25,6 +25,7 @@
 #include "libpq/pqformat.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "acl/acl.h"
@@ -128,6 +129,7 @@ typedef struct AclItem
 	JsonbValue *item;			/* an object of the payload's array */
 	StringInfo	rows;			/* DeleteAcls: the ACLs deleted, encoded */
 	int32		nrows;
+	const char *client;			/* nagare.audit_client: the Kafka client */
 } AclItem;
 
 /* A string member of an item, or NULL (JSON null or missing) */
@@ -164,6 +166,14 @@ acl_item_sql(void *arg)
 	char		nulls[7];
 	int			ret;
 	int			i;
+
+	/* who asked, for the audit trail (sql/audit.c) */
+	args[0] = CStringGetTextDatum(it->client);
+	types[0] = TEXTOID;
+	ret = SPI_execute_with_args("SELECT pg_catalog.set_config('nagare.audit_client', $1, true)",
+								1, types, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not set nagare.audit_client: %s", SPI_result_code_string(ret));
 
 	for (i = 0; i < 7; i++)
 	{
@@ -215,6 +225,7 @@ nagare_worker_run_acl_change(NagareWorkerRequest *req)
 	Jsonb	   *payload;
 	JsonbValue *items;
 	StringInfoData rows;
+	StringInfoData client;
 	uint32		count = 0;
 	uint32		i;
 
@@ -226,6 +237,28 @@ nagare_worker_run_acl_change(NagareWorkerRequest *req)
 	if (items != NULL && items->type == jbvBinary && JsonContainerIsArray(items->val.binary.data))
 		count = JsonContainerSize(items->val.binary.data);
 	initStringInfo(&rows);
+	{
+		JsonbValue	root;
+		static const char *const ckeys[3] = {"principal", "host", "client_id"};
+		int			k;
+
+		root.type = jbvBinary;
+		root.val.binary.data = &payload->root;
+		root.val.binary.len = VARSIZE(payload);
+		initStringInfo(&client);
+		appendStringInfoChar(&client, '{');
+		for (k = 0; k < 3; k++)
+		{
+			char	   *v = item_string(&root, ckeys[k]);
+
+			appendStringInfo(&client, "%s\"%s\": ", k ? ", " : "", ckeys[k]);
+			if (v)
+				escape_json(&client, v);
+			else
+				appendStringInfoString(&client, "null");
+		}
+		appendStringInfoChar(&client, '}');
+	}
 	pq_sendint32(&req->result, count);
 	for (i = 0; i < count; i++)
 	{
@@ -236,6 +269,7 @@ nagare_worker_run_acl_change(NagareWorkerRequest *req)
 		it.item = getIthJsonbValueFromContainer(items->val.binary.data, i);
 		it.rows = &rows;
 		it.nrows = 0;
+		it.client = client.data;
 		edata = nagare_worker_sql(acl_item_sql, &it);
 		if (edata == NULL)
 		{

@@ -230,6 +230,18 @@ topic_change_sql(void *arg)
 	const char *sql = NULL;
 	int			ret;
 
+	/* who asked, for the audit trail (sql/audit.c) */
+	if ((v = json_member(payload, "k", jbvString)) != NULL)
+	{
+		Datum		client = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+																	  v->val.string.len));
+		Oid			texttype = TEXTOID;
+
+		ret = SPI_execute_with_args("SELECT pg_catalog.set_config('nagare.audit_client', $1, true)",
+									1, &texttype, &client, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not set nagare.audit_client: %s", SPI_result_code_string(ret));
+	}
 	if ((v = json_member(payload, "t", jbvString)) == NULL)
 		elog(ERROR, "malformed topic change request");
 	name = pnstrdup(v->val.string.val, v->val.string.len);

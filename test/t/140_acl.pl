@@ -34,6 +34,19 @@ is($node->safe_psql('postgres',
 	"SELECT string_agg(resource_name || ' ' || principal || ' ' || operation || ' ' || permission, ', ' ORDER BY resource_name, operation) FROM nagare.acls"),
 	'acl_open User:ANONYMOUS READ ALLOW, acl_open User:ANONYMOUS WRITE ALLOW, acl_private User:alice READ ALLOW',
 	'ACLs made by a Kafka admin client are rows of nagare.acls');
+# each change made by the Kafka admin client is an audit row naming the client
+is($node->safe_psql('postgres',
+	"SELECT string_agg(operation || ' ' || object_name || ' ' || principal || ' ' || client_host || ' ' || client_id, ', ' ORDER BY id) FROM nagare.audit_log WHERE object_type = 'ACL'"),
+	'create_acl TOPIC:LITERAL:acl_private User:ANONYMOUS 127.0.0.1 acl-admin, '
+	  . 'create_acl TOPIC:LITERAL:acl_open User:ANONYMOUS 127.0.0.1 acl-admin, '
+	  . 'create_acl TOPIC:LITERAL:acl_open User:ANONYMOUS 127.0.0.1 acl-admin, '
+	  . 'create_acl TOPIC:PREFIXED:acl_ User:ANONYMOUS 127.0.0.1 acl-admin, '
+	  . 'delete_acl TOPIC:PREFIXED:acl_ User:ANONYMOUS 127.0.0.1 acl-admin',
+	'audit rows for the ACL changes, with the Kafka principal, host and client.id');
+is($node->safe_psql('postgres',
+	"SELECT operation || ' ' || object_name || ' ' || coalesce(principal, 'null') || ' ' || role FROM nagare.audit_log WHERE object_type = 'TOPIC' ORDER BY id LIMIT 1"),
+	'create_topic acl_open null ' . $node->safe_psql('postgres', 'SELECT current_user'),
+	'an audit row for a topic created from SQL names the role');
 ok($node->safe_psql('postgres', 'SELECT denied FROM nagare.acl_status') > 0,
 	'denied authorizations are counted');
 ok($node->log_contains(qr/nagare: denied [A-Z_]+ on TOPIC/), 'a denial is sampled to the log');
