@@ -31,8 +31,14 @@ COMMENT ON TABLE nagare.topic IS 'nagare topics; change them with nagare.create_
 SELECT pg_catalog.pg_extension_config_dump('nagare.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('nagare.topic_id_seq', '');
 
+-- Every role may use the topic functions; the ACLs say on what.  Row-level
+-- security (policies after nagare.authorized() below) shows a role the
+-- topics it may DESCRIBE and lets the functions change what it may CREATE,
+-- ALTER or DELETE; superusers and the nagare worker bypass it.
 REVOKE ALL ON nagare.topic FROM PUBLIC;
-GRANT SELECT ON nagare.topic TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON nagare.topic TO PUBLIC;
+GRANT USAGE ON SEQUENCE nagare.topic_id_seq TO PUBLIC;
+ALTER TABLE nagare.topic ENABLE ROW LEVEL SECURITY;
 
 --
 -- Types
@@ -70,6 +76,16 @@ AS 'MODULE_PATHNAME', 'nagare_sql_authorize'
 LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION nagare.authorize(text, text, text) IS
   'raise insufficient_privilege (42501) unless current_user may do the operation on the resource';
+
+CREATE POLICY topic_describe ON nagare.topic FOR SELECT
+  USING (nagare.authorized('TOPIC', name, 'DESCRIBE'));
+CREATE POLICY topic_create ON nagare.topic FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'CREATE')
+              OR nagare.authorized('TOPIC', name, 'CREATE'));
+CREATE POLICY topic_change ON nagare.topic FOR UPDATE
+  USING (nagare.authorized('TOPIC', name, 'ALTER')
+         OR nagare.authorized('TOPIC', name, 'ALTER_CONFIGS')
+         OR nagare.authorized('TOPIC', name, 'DELETE'));
 
 --
 -- Topic DDL (transactional)
@@ -591,12 +607,18 @@ LANGUAGE C;
 CREATE TRIGGER acl_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.acl
   FOR EACH STATEMENT EXECUTE FUNCTION nagare._acl_changed();
 
+-- nagare extends Kafka here: besides DESCRIBE/ALTER on the CLUSTER, ALTER
+-- on an ACL's own resource (pattern) lets a principal see and manage it;
+-- that is how a tenant's admins manage their namespace.
 CREATE POLICY acl_describe ON nagare.acl FOR SELECT
-  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE'));
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+         OR nagare.authorized(resource_type, resource_name, 'ALTER'));
 CREATE POLICY acl_create ON nagare.acl FOR INSERT
-  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER'));
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+              OR nagare.authorized(resource_type, resource_name, 'ALTER'));
 CREATE POLICY acl_delete ON nagare.acl FOR DELETE
-  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER'));
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+         OR nagare.authorized(resource_type, resource_name, 'ALTER'));
 
 CREATE FUNCTION nagare.acl_matches(resource_type text, resource_name text, pattern_type text,
                                    principal text, host text, operation text, permission text,
@@ -616,7 +638,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'nagare_create_acl'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.create_acl(text, text, text, text, text, text, text) IS
-  'add a Kafka ACL (returns false if it existed); needs ALTER on the CLUSTER';
+  'add a Kafka ACL (returns false if it existed); needs ALTER on the CLUSTER or on the ACL''s resource';
 
 CREATE TYPE nagare.acl_binding AS (
     resource_type text, resource_name text, pattern_type text, principal text, host text,
@@ -629,7 +651,7 @@ CREATE FUNCTION nagare.delete_acls(resource_type text DEFAULT 'ANY', resource_na
 RETURNS SETOF nagare.acl_binding
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  -- what the role may not ALTER is left alone (row-level security)
   PERFORM nagare.acl_matches('TOPIC', 'x', 'LITERAL', 'User:x', '*', 'READ', 'ALLOW',
                              $1, $2, $3, $4, $5, $6, $7);  -- validates the filter
   RETURN QUERY
@@ -640,7 +662,7 @@ BEGIN
               a.operation, a.permission;
 END $$;
 COMMENT ON FUNCTION nagare.delete_acls(text, text, text, text, text, text, text) IS
-  'delete the ACLs that match a Kafka ACL binding filter and return them; needs ALTER on the CLUSTER';
+  'delete the ACLs that match a Kafka ACL binding filter and return them; of those, the ones on resources the role may ALTER (or all, with ALTER on the CLUSTER)';
 
 CREATE VIEW nagare.acls WITH (security_invoker = true) AS
 SELECT a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host,
@@ -667,8 +689,8 @@ GRANT SELECT ON nagare.acl_status TO PUBLIC;
 -- consumer groups' offsets, through SQL or the Kafka admin APIs, is a row
 -- here (the trigger nagare._audit(), src/sql/audit.c).  Only appends: no
 -- role, superusers included, may update or delete rows.  A role reads the
--- rows of what it may DESCRIBE (ACL changes: DESCRIBE on the CLUSTER);
--- superusers read all.
+-- rows of what it may DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or
+-- ALTER on the ACL's resource); superusers read all.
 --
 CREATE TABLE nagare.audit_log (
     id           bigserial PRIMARY KEY,
@@ -693,6 +715,11 @@ ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_describe ON nagare.audit_log FOR SELECT
   USING (CASE object_type
            WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare.authorized(split_part(object_name, ':', 1),
+                                                substr(object_name, length(split_part(object_name, ':', 1))
+                                                                    + length(split_part(object_name, ':', 2)) + 3),
+                                                'ALTER')
+           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
            ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
          END);
 
@@ -727,3 +754,208 @@ SELECT id, at, role, principal, client_host, client_id, operation, object_type, 
 COMMENT ON VIEW nagare.audit IS
   'the audit trail, as far as the current role may see it';
 GRANT SELECT ON nagare.audit TO PUBLIC;
+
+--
+-- Tenants: a team's namespace.  A tenant owns every topic, consumer group
+-- and transactional id whose name starts with "<tenant>." (docs/tenants.md
+-- says why a prefix), its principals (PostgreSQL roles, User:<role> to
+-- Kafka), and limits the platform sets.  Ownership is ACLs: each principal
+-- of a tenant gets PREFIXED ACLs on the namespace (members READ, WRITE,
+-- CREATE, DESCRIBE, DESCRIBE_CONFIGS; admins ALL), so the broker and the
+-- SQL functions enforce tenants with the one evaluator, and a tenant's
+-- admins manage the ACLs of their namespace (ALTER on a resource lets a
+-- principal manage its ACLs).  Limits are checked by create_topic() and
+-- alter_topic(), whoever calls them (Kafka requests included): over a
+-- limit is SQLSTATE 54000, POLICY_VIOLATION to Kafka clients.
+--
+CREATE TABLE nagare.tenant (
+    name              text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]{1,64}$'),
+    max_topics        integer CHECK (max_topics >= 0),
+    max_partitions    integer CHECK (max_partitions >= 0),
+    max_retention_ms  bigint CHECK (max_retention_ms >= -1),
+    max_bytes         bigint CHECK (max_bytes >= 0),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    created_by        name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE nagare.tenant IS 'tenants: namespaces "<name>." of topics, groups and transactional ids, with limits';
+SELECT pg_catalog.pg_extension_config_dump('nagare.tenant', '');
+
+CREATE TABLE nagare.tenant_principal (
+    tenant     text NOT NULL REFERENCES nagare.tenant ON DELETE CASCADE,
+    role       name NOT NULL,
+    is_admin   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant, role)
+);
+SELECT pg_catalog.pg_extension_config_dump('nagare.tenant_principal', '');
+REVOKE ALL ON nagare.tenant, nagare.tenant_principal FROM PUBLIC;
+
+-- the ACLs a tenant principal holds on the namespace
+CREATE FUNCTION nagare._tenant_acls(tenant text, role name, is_admin boolean)
+RETURNS TABLE (resource_type text, operation text)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT rt, op
+    FROM unnest(ARRAY['TOPIC', 'GROUP', 'TRANSACTIONAL_ID']) rt,
+         unnest(CASE WHEN $3 THEN ARRAY['ALL']
+                     ELSE ARRAY['READ', 'WRITE', 'CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] END) op
+$$;
+
+CREATE FUNCTION nagare.create_tenant(name text, max_topics integer DEFAULT NULL,
+                                     max_partitions integer DEFAULT NULL,
+                                     max_retention_ms bigint DEFAULT NULL,
+                                     max_bytes bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  INSERT INTO nagare.tenant (name, max_topics, max_partitions, max_retention_ms, max_bytes)
+  VALUES ($1, $2, $3, $4, $5);
+EXCEPTION WHEN unique_violation THEN
+  RAISE EXCEPTION 'tenant "%" already exists', $1 USING ERRCODE = 'duplicate_object';
+END $$;
+COMMENT ON FUNCTION nagare.create_tenant(text, integer, integer, bigint, bigint) IS
+  'create a tenant owning the names "<name>." (limits: null = none); platform only (ALTER on the CLUSTER)';
+
+CREATE FUNCTION nagare.alter_tenant(name text, max_topics integer DEFAULT NULL,
+                                    max_partitions integer DEFAULT NULL,
+                                    max_retention_ms bigint DEFAULT NULL,
+                                    max_bytes bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  UPDATE nagare.tenant t SET max_topics = $2, max_partitions = $3, max_retention_ms = $4,
+                             max_bytes = $5
+   WHERE t.name = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.alter_tenant(text, integer, integer, bigint, bigint) IS
+  'set a tenant''s limits (null = none); platform only';
+
+CREATE FUNCTION nagare.drop_tenant(name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF EXISTS (SELECT 1 FROM nagare.topic t WHERE t.deleted_at IS NULL AND starts_with(t.name, $1 || '.')) THEN
+    RAISE EXCEPTION 'tenant "%" still has topics', $1 USING ERRCODE = 'dependent_objects_still_exist',
+      HINT = 'Delete its topics first.';
+  END IF;
+  DELETE FROM nagare.acl a
+   WHERE a.pattern_type = 'PREFIXED' AND a.resource_name = $1 || '.'
+     AND a.principal IN (SELECT 'User:' || p.role FROM nagare.tenant_principal p WHERE p.tenant = $1);
+  DELETE FROM nagare.tenant t WHERE t.name = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_tenant(text) IS 'drop a tenant without topics, and its principals'' ACLs; platform only';
+
+CREATE FUNCTION nagare.add_tenant_principal(tenant text, role name, admin boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  a record;
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF NOT EXISTS (SELECT 1 FROM nagare.tenant t WHERE t.name = $1) THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = $2) THEN
+    RAISE EXCEPTION 'role "%" does not exist', $2 USING ERRCODE = 'undefined_object';
+  END IF;
+  IF EXISTS (SELECT 1 FROM nagare.tenant_principal p WHERE p.role = $2 AND p.tenant <> $1) THEN
+    RAISE EXCEPTION 'role "%" belongs to another tenant', $2 USING ERRCODE = 'duplicate_object';
+  END IF;
+  DELETE FROM nagare.acl x
+   WHERE x.pattern_type = 'PREFIXED' AND x.resource_name = $1 || '.' AND x.principal = 'User:' || $2;
+  INSERT INTO nagare.tenant_principal AS p VALUES ($1, $2, $3)
+    ON CONFLICT ON CONSTRAINT tenant_principal_pkey DO UPDATE SET is_admin = excluded.is_admin;
+  FOR a IN SELECT * FROM nagare._tenant_acls($1, $2, $3) LOOP
+    PERFORM nagare.create_acl(a.resource_type, $1 || '.', 'User:' || $2, a.operation,
+                              pattern_type => 'PREFIXED');
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION nagare.add_tenant_principal(text, name, boolean) IS
+  'make a role (Kafka principal User:<role>) a principal of a tenant, or one of its admins; platform only';
+
+CREATE FUNCTION nagare.remove_tenant_principal(tenant text, role name)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  DELETE FROM nagare.tenant_principal p WHERE p.tenant = $1 AND p.role = $2;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role "%" is not a principal of tenant "%"', $2, $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  DELETE FROM nagare.acl x
+   WHERE x.pattern_type = 'PREFIXED' AND x.resource_name = $1 || '.' AND x.principal = 'User:' || $2;
+END $$;
+
+-- Called by create_topic() and alter_topic() (with the new partition count
+-- and effective retention.ms; -2 = unchanged): the limits of the tenant
+-- whose namespace holds the topic.
+CREATE FUNCTION nagare._tenant_check(topic text, partitions integer, retention_ms bigint,
+                                     creating boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t nagare.tenant;
+  n bigint;
+BEGIN
+  SELECT * INTO t FROM nagare.tenant x WHERE starts_with($1, x.name || '.');
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF $4 AND t.max_topics IS NOT NULL THEN
+    SELECT count(*) INTO n FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.');
+    IF n + 1 > t.max_topics THEN
+      RAISE EXCEPTION 'tenant "%" may have at most % topics', t.name, t.max_topics
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Delete a topic of the tenant, or ask the platform to raise max_topics (nagare.alter_tenant()).';
+    END IF;
+  END IF;
+  IF t.max_partitions IS NOT NULL THEN
+    SELECT coalesce(sum(x.partitions), 0) INTO n FROM nagare.topic x
+     WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.') AND x.name <> $1;
+    IF n + $2 > t.max_partitions THEN
+      RAISE EXCEPTION 'tenant "%" may have at most % partitions (% with this change)', t.name, t.max_partitions, n + $2
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Use fewer partitions, or ask the platform to raise max_partitions (nagare.alter_tenant()).';
+    END IF;
+  END IF;
+  IF t.max_retention_ms IS NOT NULL AND $3 <> -2
+     AND ($3 = -1 OR $3 > t.max_retention_ms) AND t.max_retention_ms <> -1 THEN
+    RAISE EXCEPTION 'tenant "%" may keep records at most % ms (retention.ms = %)', t.name, t.max_retention_ms, $3
+      USING ERRCODE = 'configuration_limit_exceeded',
+            HINT = 'Set a lower retention.ms, or ask the platform to raise max_retention_ms (nagare.alter_tenant()).';
+  END IF;
+  IF t.max_bytes IS NOT NULL THEN
+    SELECT coalesce(sum(s.size_bytes), 0) INTO n
+      FROM nagare.partition_status() s JOIN nagare.topic x ON x.id = s.topic_id
+     WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.');
+    IF n > t.max_bytes THEN
+      RAISE EXCEPTION 'tenant "%" uses % bytes on disk, over its limit of %', t.name, n, t.max_bytes
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Lower retention.ms or delete topics, or ask the platform to raise max_bytes.';
+    END IF;
+  END IF;
+END $$;
+
+CREATE VIEW nagare.tenants AS
+SELECT t.name AS tenant, t.name || '.' AS namespace, t.max_topics, t.max_partitions,
+       t.max_retention_ms, t.max_bytes,
+       (SELECT count(*) FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.')) AS topics,
+       (SELECT coalesce(sum(x.partitions), 0) FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.')) AS partitions,
+       (SELECT array_agg(p.role ORDER BY p.role) FROM nagare.tenant_principal p WHERE p.tenant = t.name AND p.is_admin) AS admins,
+       (SELECT array_agg(p.role ORDER BY p.role) FROM nagare.tenant_principal p WHERE p.tenant = t.name AND NOT p.is_admin) AS members
+  FROM nagare.tenant t
+ WHERE nagare.authorized('TOPIC', t.name || '.', 'DESCRIBE');
+COMMENT ON VIEW nagare.tenants IS 'tenants, their usage and limits (shown to the platform and to the tenant''s own principals)';
+GRANT SELECT ON nagare.tenants TO PUBLIC;
+
+CREATE TRIGGER tenant_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER tenant_principal_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant_principal
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();

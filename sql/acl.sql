@@ -67,7 +67,7 @@ SELECT nagare.authorized('TOPIC', 'acl_t1', 'DELETE');
 SELECT nagare.authorized('GROUP', 'acl_g', 'DELETE');        -- ALL
 SELECT nagare.authorized('TOPIC', 'other_t', 'WRITE');       -- no ACL on it: allowed
 SELECT topic FROM nagare.topics WHERE topic LIKE 'acl%' OR topic = 'other_t' ORDER BY 1;
-SELECT count(*) FROM nagare.acls;                            -- the CLUSTER has ACLs, none hers
+SELECT count(*) FROM nagare.acls;                            -- only the ACL of what she may ALTER (acl_g)
 SELECT nagare.create_acl('TOPIC', 'acl_t1', 'User:acl_alice', 'DELETE');
 RESET ROLE;
 

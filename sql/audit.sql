@@ -30,6 +30,7 @@ TRUNCATE nagare.audit_log;
 
 -- a role sees the rows of what it may DESCRIBE: ACL changes need DESCRIBE on the CLUSTER
 SELECT nagare.create_acl('CLUSTER', 'kafka-cluster', 'User:audit_carol', 'IDEMPOTENT_WRITE');
+SELECT nagare.create_acl('TOPIC', 'audit_kept', 'User:audit_dave', 'READ');
 DO $$ BEGIN
   FOR i IN 1..300 LOOP
     EXIT WHEN (SELECT acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status);
@@ -37,11 +38,12 @@ DO $$ BEGIN
   END LOOP;
 END $$;
 SET ROLE audit_carol;
-SELECT count(*) AS acl_rows_seen FROM nagare.audit WHERE object_type = 'ACL';
+SELECT count(*) AS acl_rows_seen FROM nagare.audit WHERE object_name = 'TOPIC:LITERAL:audit_kept';
 SELECT count(*) > 0 AS topic_rows_seen FROM nagare.audit WHERE object_type = 'TOPIC';
 INSERT INTO nagare.audit_log (role, operation, object_type, object_name) VALUES ('x', 'forged', 'TOPIC', 'x');
 SET nagare.audit_client = '{"principal": "User:forged"}';
 RESET ROLE;
+SELECT count(*) AS acl_rows_platform FROM nagare.audit WHERE object_name = 'TOPIC:LITERAL:audit_kept';
 SELECT count(*) FROM nagare.delete_acls();
 REVOKE USAGE ON SCHEMA nagare FROM audit_carol;
 DROP ROLE audit_carol;

@@ -16,8 +16,11 @@
  * nagare.delete_acls() as psql users do, and answers once the shared copy
  * shows the change.  All three need what Kafka's AclApis needs: DESCRIBE,
  * respectively ALTER, on the CLUSTER (CLUSTER_AUTHORIZATION_FAILED
- * otherwise); invalid bindings and filters are INVALID_REQUEST with
- * Kafka's messages.
+ * otherwise), or, as nagare extends it for tenants' admins, ALTER on each
+ * ACL's own resource (DescribeAcls then lists only those;
+ * DeleteAcls deletes only those, the worker acting as the principal's
+ * role); invalid bindings and filters are INVALID_REQUEST with Kafka's
+ * messages.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -205,6 +208,7 @@ nagare_handle_describe_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 	const char *invalid;
 	NagareAclEntry *matches = NULL;
 	int			nmatches = 0;
+	bool		all;
 	int			i;
 
 	memset(&resp, 0, sizeof(resp));
@@ -212,13 +216,8 @@ nagare_handle_describe_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 	filter_from(&f, req->ResourceTypeFilter, req->ResourceNameFilter, req->PatternTypeFilter,
 				req->PrincipalFilter, req->HostFilter, req->Operation, req->PermissionType);
 
-	if (!nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE))
-	{
-		resp.ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
-		resp.ErrorMessage = kafka_str("DESCRIBE on the CLUSTER is needed to describe ACLs");
-		nagare_kafka_respond(conn, hdr, &resp);
-		return;
-	}
+	all = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+								  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_DESCRIBE);
 	if ((invalid = nagare_acl_filter_invalid(&f)) != NULL)
 	{
 		resp.ErrorCode = KAFKA_ERROR_INVALID_REQUEST;
@@ -240,6 +239,25 @@ nagare_handle_describe_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 		resp.ErrorMessage = kafka_str("out of memory");
 		nagare_kafka_respond(conn, hdr, &resp);
 		return;
+	}
+	/* without DESCRIBE on the CLUSTER: the ACLs of resources it may ALTER */
+	if (!all)
+	{
+		int			kept = 0;
+
+		for (i = 0; i < nmatches; i++)
+			if (nagare_authorized_quiet(conn, matches[i].resource_type, matches[i].name,
+										strlen(matches[i].name), KAFKA_ACL_ALTER))
+				matches[kept++] = matches[i];
+		if (kept == 0 && nmatches > 0)
+		{
+			nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE);	/* counts the denial */
+			resp.ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+			resp.ErrorMessage = kafka_str("DESCRIBE on the CLUSTER is needed to describe ACLs");
+			nagare_kafka_respond(conn, hdr, &resp);
+			return;
+		}
+		nmatches = kept;
 	}
 
 	/* group by (type, name, pattern): one resource per distinct pattern */
@@ -491,7 +509,8 @@ nagare_handle_create_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 {
 	KafkaCreateAclsRequest *req = &body->CreateAcls;
 	AclChange  *ch = change_new(conn, hdr, req->CreationsCount);
-	bool		may = nagare_authorized_cluster(conn, KAFKA_ACL_ALTER);
+	bool		may = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_ALTER);
 	StringInfoData json;
 	int			i;
 
@@ -504,12 +523,6 @@ nagare_handle_create_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 		const char *invalid = NULL;
 
 		ch->sent[i] = -1;
-		if (!may)
-		{
-			change_error(ch, i, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED,
-						 "ALTER on the CLUSTER is needed to create ACLs");
-			continue;
-		}
 		memset(&e, 0, sizeof(e));
 		e.resource_type = code_in(c->ResourceType, KAFKA_RESOURCE_USER);
 		e.pattern_type = code_in(c->ResourcePatternType, NAGARE_ACL_PATTERN_PREFIXED);
@@ -533,6 +546,14 @@ nagare_handle_create_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 		if (invalid != NULL)
 		{
 			change_error(ch, i, KAFKA_ERROR_INVALID_REQUEST, invalid);
+			continue;
+		}
+		/* ALTER on the CLUSTER, or on the ACL's own resource (delegation) */
+		if (!may && !nagare_authorized(conn, e.resource_type, e.name, strlen(e.name),
+									   KAFKA_ACL_ALTER))
+		{
+			change_error(ch, i, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED,
+						 "ALTER on the CLUSTER or on the ACL's resource is needed to create it");
 			continue;
 		}
 		ch->sent[i] = ch->nsent++;
@@ -680,9 +701,24 @@ nagare_handle_delete_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 {
 	KafkaDeleteAclsRequest *req = &body->DeleteAcls;
 	AclChange  *ch = change_new(conn, hdr, req->FiltersCount);
-	bool		may = nagare_authorized_cluster(conn, KAFKA_ACL_ALTER);
+	bool		may = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_ALTER);
+	const char *principal = nagare_conn_identity(conn)->principal;
+	const char *as_role = NULL;
 	StringInfoData json;
 	int			i;
+
+	/*
+	 * Without ALTER on the CLUSTER, the filters delete only the ACLs of
+	 * resources the principal may ALTER: the worker deletes as its role,
+	 * under nagare.acl's row-level security (an authenticated principal
+	 * User:<role> is a PostgreSQL role).
+	 */
+	if (!may && nagare_conn_identity(conn)->role != InvalidOid &&
+		strncmp(principal, "User:", 5) == 0)
+		as_role = principal + 5;
+	else if (!may)
+		nagare_authorized_cluster(conn, KAFKA_ACL_ALTER);	/* counts the denial */
 
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"filters\":[");
@@ -693,7 +729,7 @@ nagare_handle_delete_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 		const char *invalid;
 
 		ch->sent[i] = -1;
-		if (!may)
+		if (!may && as_role == NULL)
 		{
 			change_error(ch, i, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED,
 						 "ALTER on the CLUSTER is needed to delete ACLs");
@@ -719,6 +755,8 @@ nagare_handle_delete_acls(NagareConn *conn, const KafkaRequestHeader *hdr,
 	}
 	appendStringInfoChar(&json, ']');
 	json_client(&json, conn, hdr);
+	if (as_role != NULL)
+		json_member(&json, "as", as_role, false);
 	appendStringInfoChar(&json, '}');
 
 	if (ch->nsent == 0)

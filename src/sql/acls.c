@@ -6,7 +6,9 @@
  *	  the nagare worker nagare.acl changed.
  *
  * nagare.acl is guarded by row-level security whose policies ask the ACLs
- * themselves (DESCRIBE or ALTER on the CLUSTER), so these functions run
+ * themselves (DESCRIBE or ALTER on the CLUSTER, or on the ACL's own
+ * resource: that delegates a namespace's ACLs to its tenant's admins), so
+ * these functions run
  * with the caller's rights; nagare.delete_acls() is SQL over
  * nagare.acl_matches().  Validation is the broker's (acl/acl.c), so an ACL
  * refused from psql is refused from Kafka's tools with the same message.
@@ -152,7 +154,7 @@ nagare_acl_matches(PG_FUNCTION_ARGS)
 /*
  * nagare.create_acl(resource_type, resource_name, principal, operation,
  * permission, host, pattern_type): add an ACL; false if it existed.  Needs
- * ALTER on the CLUSTER (or superuser).
+ * ALTER on the CLUSTER or on the ACL's resource (or superuser).
  */
 Datum
 nagare_create_acl(PG_FUNCTION_ARGS)
@@ -196,7 +198,10 @@ nagare_create_acl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid ACL: %s", invalid)));
 
-	nagare_acl_require(KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME, KAFKA_ACL_ALTER);
+	/* ALTER on the CLUSTER, or on the ACL's own resource (delegation) */
+	if (!nagare_acl_current_user_authorized(KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											KAFKA_ACL_ALTER))
+		nagare_acl_require(e.resource_type, e.name, KAFKA_ACL_ALTER);
 
 	/* the shared copy's count: the worker's last reading of the table */
 	if (nagare_acls->count >= nagare_acls->max)

@@ -6,7 +6,9 @@
  *
  * The trigger (nagare._audit(), AFTER ... FOR EACH ROW) sits on
  * nagare.topic (create_topic, alter_topic, delete_topic), nagare.acl
- * (create_acl, delete_acl) and nagare.group_offset; on the last it records
+ * (create_acl, delete_acl), nagare.tenant and nagare.tenant_principal
+ * (create_tenant, alter_tenant, drop_tenant, add_tenant_principal,
+ * remove_tenant_principal) and nagare.group_offset; on the last it records
  * only changes made under an administrative operation, which
  * nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker
  * (DeleteGroups, OffsetDelete) name in nagare.audit_operation: the offset
@@ -133,6 +135,18 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		object_type = "GROUP";
 		operation = nagare_audit_operation;
 		object_name = column(row, desc, "group_id");
+	}
+	else if (strcmp(table, "tenant") == 0)
+	{
+		object_type = "TENANT";
+		operation = after == NULL ? "drop_tenant" : before == NULL ? "create_tenant" : "alter_tenant";
+		object_name = column(row, desc, "name");
+	}
+	else if (strcmp(table, "tenant_principal") == 0)
+	{
+		object_type = "TENANT";
+		operation = after == NULL ? "remove_tenant_principal" : "add_tenant_principal";
+		object_name = column(row, desc, "tenant");
 	}
 	else
 		elog(ERROR, "nagare._audit() is not meant for table \"%s\"", table);

@@ -44,6 +44,34 @@ check_partition_count(int32 partitions)
 }
 
 /*
+ * The limits of the tenant whose namespace holds the topic
+ * (nagare._tenant_check(): SQLSTATE 54000, POLICY_VIOLATION to Kafka
+ * clients), with the topic's partition count and effective retention.ms
+ * after the change.  Caller has SPI connected.
+ */
+static void
+tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overrides,
+			 bool creating)
+{
+	NagareTopicConfig effective;
+	Datum		args[4];
+	Oid			types[4] = {TEXTOID, INT4OID, INT8OID, BOOLOID};
+	int			ret;
+
+	nagare_config_defaults(&effective);
+	nagare_config_apply(overrides, &effective);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(partitions);
+	args[2] = Int64GetDatum(effective.retention_ms);
+	args[3] = BoolGetDatum(creating);
+	ret = SPI_execute_with_args("SELECT nagare._tenant_check($1, $2, $3, $4)",
+								4, types, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not check the limits of topic \"%s\": %s", name,
+			 SPI_result_code_string(ret));
+}
+
+/*
  * Serialise creators and deleters of one topic name until the end of the
  * transaction, so that a create waits for a concurrent create or delete of
  * the same name to commit or roll back, and then sees its outcome.
@@ -145,6 +173,7 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_topic_name(name);
+	tenant_check(name, partitions, &overrides, true);
 	args[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
 								1, argtypes, args, NULL, false, 1);
@@ -240,6 +269,7 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 		nagare_config_merge(&overrides, &delta);
 	}
 	check_config(&overrides);
+	tenant_check(name, partitions, &overrides, false);
 
 	args[0] = Int32GetDatum(id);
 	args[1] = Int32GetDatum(partitions);

@@ -130,6 +130,7 @@ typedef struct AclItem
 	StringInfo	rows;			/* DeleteAcls: the ACLs deleted, encoded */
 	int32		nrows;
 	const char *client;			/* nagare.audit_client: the Kafka client */
+	const char *as_role;		/* DeleteAcls without ALTER on the CLUSTER */
 } AclItem;
 
 /* A string member of an item, or NULL (JSON null or missing) */
@@ -174,6 +175,15 @@ acl_item_sql(void *arg)
 								1, types, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not set nagare.audit_client: %s", SPI_result_code_string(ret));
+	if (it->as_role != NULL)
+	{
+		/* delete as the principal's role: row-level security keeps what it may not ALTER */
+		args[0] = CStringGetTextDatum(it->as_role);
+		ret = SPI_execute_with_args("SELECT pg_catalog.set_config('role', $1, true)",
+									1, types, args, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not set role: %s", SPI_result_code_string(ret));
+	}
 
 	for (i = 0; i < 7; i++)
 	{
@@ -270,6 +280,16 @@ nagare_worker_run_acl_change(NagareWorkerRequest *req)
 		it.rows = &rows;
 		it.nrows = 0;
 		it.client = client.data;
+		it.as_role = NULL;
+		if (req->kind == NAGARE_ACL_DELETE)
+		{
+			JsonbValue	root;
+
+			root.type = jbvBinary;
+			root.val.binary.data = &payload->root;
+			root.val.binary.len = VARSIZE(payload);
+			it.as_role = item_string(&root, "as");
+		}
 		edata = nagare_worker_sql(acl_item_sql, &it);
 		if (edata == NULL)
 		{
