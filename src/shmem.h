@@ -264,7 +264,9 @@ typedef enum NagareChannelKind
 	 * type, "n": name, "pt": pattern type, "p": principal, "h": host,
 	 * "o": operation, "pm": permission}, ...] (names as in nagare.acl,
 	 * filters with ANY/MATCH and null), "principal", "host", "client_id":
-	 * the Kafka client, for the audit trail}.
+	 * the Kafka client, for the audit trail, and for a DeleteAcls by a
+	 * principal without ALTER on the CLUSTER "as": its role, which the
+	 * worker deletes as (row-level security keeps the rest)}.
 	 */
 	/* result: int32 count, then per ACL the SQLSTATE and message as strings */
 	NAGARE_ACL_CREATE,

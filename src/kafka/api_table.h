@@ -57,10 +57,11 @@
  *					counts towards REQUEST, as in Kafka (Produce only with
  *					acks != 0).
  *
- * Nothing enforces the ACL and quota columns yet: they are there for the
- * authorization and quota work to read, and they must then match what
- * Kafka does (core/src/main/scala/kafka/server/KafkaApis.scala and
- * ConfigHelper.scala, apache/kafka 1eb7644349cb).
+ * The ACL columns, and the secondary checks below, are what each handler
+ * asks of src/broker/acl_api.c before it reveals whether a resource exists;
+ * they match what Kafka does (core/src/main/scala/kafka/server/KafkaApis.scala,
+ * ConfigHelper.scala and AclApis.scala, apache/kafka 1eb7644349cb).  Nothing
+ * enforces the quota column yet.
  *
  * Authorization beyond the first check, per Kafka:
  *

@@ -12,10 +12,16 @@
  * finished recovery.
  *
  * It also carries out what the broker asks of it through the channel
- * (queue/channel.h): topic changes for Kafka admin clients and consumer
- * groups' offsets (requests.c, offsets.c), each in a transaction of its own
- * (nagare_worker_sql()).  A topic change is answered only after the sync
- * that follows it, once the shared topic table shows the change.
+ * (queue/channel.h): topic and ACL changes for Kafka admin clients and
+ * consumer groups' offsets (requests.c, aclsync.c, offsets.c), each in a
+ * transaction of its own (nagare_worker_sql()).  A topic or ACL change is
+ * answered only after the sync that follows it, once shared memory shows
+ * the change.
+ *
+ * Likewise it copies nagare.acl into the shared ACL table (aclsync.c) at
+ * start, whenever a transaction that changed it commits (the backend
+ * increments NagareAclShared.changes and sets this worker's latch), and
+ * while the extension does not exist yet.
  *
  * Files of topics the catalog does not know at all (left by DROP EXTENSION,
  * or by a topic row removed by hand) are removed too, but only for partitions
