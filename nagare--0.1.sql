@@ -259,6 +259,19 @@ CREATE TABLE nagare.group_offset (
 );
 COMMENT ON TABLE nagare.group_offset IS 'offsets committed by consumer groups; change them with nagare.reset_group_offsets() and nagare.delete_group()';
 SELECT pg_catalog.pg_extension_config_dump('nagare.group_offset', '');
+-- Roles reach the offsets of the groups the ACLs let them (Kafka's
+-- OffsetFetch DESCRIBE, OffsetCommit READ, DeleteGroups DELETE); the
+-- nagare worker and superusers bypass row-level security.
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.group_offset TO PUBLIC;
+ALTER TABLE nagare.group_offset ENABLE ROW LEVEL SECURITY;
+CREATE POLICY group_offset_describe ON nagare.group_offset FOR SELECT
+  USING (nagare.authorized('GROUP', group_id, 'DESCRIBE'));
+CREATE POLICY group_offset_commit ON nagare.group_offset FOR INSERT
+  WITH CHECK (nagare.authorized('GROUP', group_id, 'READ'));
+CREATE POLICY group_offset_reset ON nagare.group_offset FOR UPDATE
+  USING (nagare.authorized('GROUP', group_id, 'READ'));
+CREATE POLICY group_offset_delete ON nagare.group_offset FOR DELETE
+  USING (nagare.authorized('GROUP', group_id, 'DELETE'));
 
 CREATE FUNCTION nagare.group_snapshot()
 RETURNS jsonb
@@ -766,7 +779,7 @@ GRANT SELECT ON nagare.audit TO PUBLIC;
 -- admins manage the ACLs of their namespace (ALTER on a resource lets a
 -- principal manage its ACLs).  Limits are checked by create_topic() and
 -- alter_topic(), whoever calls them (Kafka requests included): over a
--- limit is SQLSTATE 54000, POLICY_VIOLATION to Kafka clients.
+-- limit is SQLSTATE 53400, POLICY_VIOLATION to Kafka clients.
 --
 CREATE TABLE nagare.tenant (
     name              text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]{1,64}$'),
@@ -807,6 +820,10 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF $1 !~ '^[A-Za-z0-9_-]{1,64}$' THEN
+    RAISE EXCEPTION 'invalid tenant name "%"', $1 USING ERRCODE = 'invalid_name',
+      HINT = 'A tenant name is 1 to 64 letters, digits, "_" and "-"; its namespace is "<name>.".';
+  END IF;
   INSERT INTO nagare.tenant (name, max_topics, max_partitions, max_retention_ms, max_bytes)
   VALUES ($1, $2, $3, $4, $5);
 EXCEPTION WHEN unique_violation THEN

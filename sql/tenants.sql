@@ -82,6 +82,11 @@ SELECT "partition", "offset" FROM nagare.send('teama.orders', 'k', 'v', partitio
 SELECT count(*) FROM nagare.consume('teama.orders');
 SELECT topic FROM nagare.topics WHERE topic LIKE 'team%' ORDER BY 1;
 SELECT count(*) > 0 AS sees_own_audit FROM nagare.audit WHERE object_name LIKE 'teama%';
+SELECT * FROM nagare.reset_group_offsets('teama.g1', 'teama.orders', 'earliest');
+SELECT nagare.delete_group('teama.g1');                       -- members may not DELETE
+RESET ROLE;
+SET ROLE ta_admin;
+SELECT nagare.delete_group('teama.g1');
 RESET ROLE;
 
 -- the platform raises a limit; dropping needs the topics gone

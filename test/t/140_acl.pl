@@ -53,4 +53,40 @@ ok($node->log_contains(qr/nagare: denied [A-Z_]+ on TOPIC/), 'a denial is sample
 is($node->safe_psql('postgres', 'SELECT pid FROM nagare.broker') > 0, 1, 'the broker still runs');
 
 $node->stop;
+
+# Two tenants side by side, with what has no ACL closed (as once a listener
+# authenticates).  The Kafka client, User:ANONYMOUS, is made the admin of
+# tenant "teamk" by a role of that name.
+my ($tnode, $tport) = kafka_node('tenants',
+	conf => "nagare.allow_everyone_if_no_acl_found = off\n");
+$tnode->safe_psql('postgres', q{
+CREATE ROLE "ANONYMOUS";
+CREATE ROLE other_user;
+SELECT nagare.create_tenant('teamk', max_topics => 5, max_partitions => 3);
+SELECT nagare.create_tenant('other');
+SELECT nagare.add_tenant_principal('teamk', 'ANONYMOUS', admin => true);
+SELECT nagare.add_tenant_principal('other', 'other_user');
+SELECT nagare.create_topic('other.secret');
+});
+ok(wait_until(sub {
+	$tnode->safe_psql('postgres',
+		'SELECT acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status') eq 't';
+}), 'the ACLs reached the broker');
+
+IPC::Run::run [ $python, 'test/interop/acl_tenant_kafka_python.py', '127.0.0.1', $tport ],
+  '>', \$stdout, '2>', \$stderr;
+note($stderr) if $stderr;
+for my $line (split /\n/, $stdout)
+{
+	ok(1, $1) if $line =~ /^ok - (.*)/;
+	fail($1) if $line =~ /^not ok - (.*)/;
+}
+like($stdout, qr/acl_tenant_kafka_python: done/, 'the tenant\'s Kafka client ran to its end');
+is($tnode->safe_psql('postgres',
+	"SELECT operation || ' ' || object_name || ' ' || principal || ' ' || client_id FROM nagare.audit_log WHERE object_type = 'TOPIC' AND principal IS NOT NULL ORDER BY id"),
+	'create_topic teamk.orders User:ANONYMOUS teamk-admin',
+	'the topic made by the tenant\'s admin through Kafka is audited with its principal and client.id');
+is($tnode->safe_psql('postgres', "SELECT topic FROM nagare.topics ORDER BY 1"),
+	"other.secret\nteamk.orders", 'nothing else was created');
+$tnode->stop;
 done_testing();
