@@ -31,8 +31,14 @@ COMMENT ON TABLE nagare.topic IS 'nagare topics; change them with nagare.create_
 SELECT pg_catalog.pg_extension_config_dump('nagare.topic', '');
 SELECT pg_catalog.pg_extension_config_dump('nagare.topic_id_seq', '');
 
+-- Every role may use the topic functions; the ACLs say on what.  Row-level
+-- security (policies after nagare.authorized() below) shows a role the
+-- topics it may DESCRIBE and lets the functions change what it may CREATE,
+-- ALTER or DELETE; superusers and the nagare worker bypass it.
 REVOKE ALL ON nagare.topic FROM PUBLIC;
-GRANT SELECT ON nagare.topic TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON nagare.topic TO PUBLIC;
+GRANT USAGE ON SEQUENCE nagare.topic_id_seq TO PUBLIC;
+ALTER TABLE nagare.topic ENABLE ROW LEVEL SECURITY;
 
 --
 -- Types
@@ -51,6 +57,35 @@ CREATE TYPE nagare.message AS (
     headers     nagare.header[]
 );
 COMMENT ON TYPE nagare.message IS 'a Kafka record as nagare.consume() returns it';
+
+--
+-- Authorization: the ACLs (nagare.acl, below) decide for current_user as
+-- they decide for a Kafka principal "User:<role>"; superusers may do
+-- anything.  Views show a role only what it may DESCRIBE.
+--
+CREATE FUNCTION nagare.authorized(resource_type text, resource_name text, operation text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_sql_authorized'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION nagare.authorized(text, text, text) IS
+  'whether current_user may do the operation on the resource, by the ACLs (superusers may do anything)';
+
+CREATE FUNCTION nagare.authorize(resource_type text, resource_name text, operation text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_sql_authorize'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION nagare.authorize(text, text, text) IS
+  'raise insufficient_privilege (42501) unless current_user may do the operation on the resource';
+
+CREATE POLICY topic_describe ON nagare.topic FOR SELECT
+  USING (nagare.authorized('TOPIC', name, 'DESCRIBE'));
+CREATE POLICY topic_create ON nagare.topic FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'CREATE')
+              OR nagare.authorized('TOPIC', name, 'CREATE'));
+CREATE POLICY topic_change ON nagare.topic FOR UPDATE
+  USING (nagare.authorized('TOPIC', name, 'ALTER')
+         OR nagare.authorized('TOPIC', name, 'ALTER_CONFIGS')
+         OR nagare.authorized('TOPIC', name, 'DELETE'));
 
 --
 -- Topic DDL (transactional)
@@ -187,7 +222,8 @@ SELECT t.name AS topic,
        t.created_at,
        t.created_by
   FROM nagare.topic t
- WHERE t.deleted_at IS NULL;
+ WHERE t.deleted_at IS NULL
+   AND nagare.authorized('TOPIC', t.name, 'DESCRIBE');
 COMMENT ON VIEW nagare.topics IS 'topics with their effective configuration';
 
 CREATE VIEW nagare.partitions AS
@@ -202,7 +238,8 @@ SELECT t.name AS topic,
   FROM nagare.topic t
  CROSS JOIN LATERAL generate_series(0, t.partitions - 1) AS p(p)
   LEFT JOIN nagare.partition_status() s ON s.topic_id = t.id AND s."partition" = p.p
- WHERE t.deleted_at IS NULL;
+ WHERE t.deleted_at IS NULL
+   AND nagare.authorized('TOPIC', t.name, 'DESCRIBE');
 COMMENT ON VIEW nagare.partitions IS 'partitions with log start offset, high watermark, segments and bytes on disk';
 
 CREATE VIEW nagare.broker AS SELECT * FROM nagare.broker_status();
@@ -223,6 +260,19 @@ CREATE TABLE nagare.group_offset (
 );
 COMMENT ON TABLE nagare.group_offset IS 'offsets committed by consumer groups; change them with nagare.reset_group_offsets() and nagare.delete_group()';
 SELECT pg_catalog.pg_extension_config_dump('nagare.group_offset', '');
+-- Roles reach the offsets of the groups the ACLs let them (Kafka's
+-- OffsetFetch DESCRIBE, OffsetCommit READ, DeleteGroups DELETE); the
+-- nagare worker and superusers bypass row-level security.
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.group_offset TO PUBLIC;
+ALTER TABLE nagare.group_offset ENABLE ROW LEVEL SECURITY;
+CREATE POLICY group_offset_describe ON nagare.group_offset FOR SELECT
+  USING (nagare.authorized('GROUP', group_id, 'DESCRIBE'));
+CREATE POLICY group_offset_commit ON nagare.group_offset FOR INSERT
+  WITH CHECK (nagare.authorized('GROUP', group_id, 'READ'));
+CREATE POLICY group_offset_reset ON nagare.group_offset FOR UPDATE
+  USING (nagare.authorized('GROUP', group_id, 'READ'));
+CREATE POLICY group_offset_delete ON nagare.group_offset FOR DELETE
+  USING (nagare.authorized('GROUP', group_id, 'DELETE'));
 
 CREATE FUNCTION nagare.group_snapshot()
 RETURNS jsonb
@@ -234,6 +284,7 @@ COMMENT ON FUNCTION nagare.group_snapshot() IS
 CREATE VIEW nagare.consumer_groups AS
 WITH live AS (
   SELECT g FROM jsonb_array_elements(nagare.group_snapshot()) AS g
+   WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE')
 )
 SELECT g->>'group' AS group_id,
        g->>'state' AS state,
@@ -246,7 +297,8 @@ SELECT g->>'group' AS group_id,
 UNION ALL
 SELECT DISTINCT o.group_id, 'Empty', NULL::text, NULL::text, NULL::integer, NULL::text, 0
   FROM nagare.group_offset o
- WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id);
+ WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id)
+   AND nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_groups IS
   'consumer groups: the broker''s live groups, and groups known only by their committed offsets';
 
@@ -259,7 +311,8 @@ SELECT g->>'group' AS group_id,
        (m->>'session_timeout_ms')::integer AS session_timeout_ms,
        m->'assignment' AS assignment
   FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
-       jsonb_array_elements(g->'members') AS m;
+       jsonb_array_elements(g->'members') AS m
+ WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE');
 COMMENT ON VIEW nagare.group_members IS
   'members of consumer groups, with their client and assigned partitions ([{"topic", "partitions"}])';
 
@@ -276,7 +329,8 @@ SELECT o.group_id,
        END AS lag,
        o.committed_at
   FROM nagare.group_offset o
-  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition";
+  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition"
+ WHERE nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_lag IS
   'per group and partition: committed offset, high watermark and lag (records not yet consumed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
 
@@ -359,6 +413,10 @@ DECLARE
   target bigint;
   old bigint;
 BEGIN
+  -- Kafka's alterConsumerGroupOffsets: READ on the GROUP and on the TOPIC
+  PERFORM nagare.authorize('GROUP', $1, 'READ');
+  PERFORM nagare.authorize('TOPIC', $2, 'READ');
+  PERFORM pg_catalog.set_config('nagare.audit_operation', 'reset_group_offsets', true);
   PERFORM nagare._check_group_idle($1);
   IF NOT EXISTS (SELECT 1 FROM nagare.topics t WHERE t.topic = $2) THEN
     RAISE EXCEPTION 'topic "%" does not exist', $2 USING ERRCODE = 'undefined_object';
@@ -396,6 +454,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
   n bigint;
 BEGIN
+  PERFORM nagare.authorize('GROUP', $1, 'DELETE');
+  PERFORM pg_catalog.set_config('nagare.audit_operation', 'delete_group', true);
   PERFORM nagare._check_group_idle($1);
   DELETE FROM nagare.group_offset o WHERE o.group_id = $1;
   GET DIAGNOSTICS n = ROW_COUNT;
@@ -511,3 +571,409 @@ COMMENT ON VIEW nagare.ingest IS
 GRANT USAGE ON SCHEMA nagare TO PUBLIC;
 GRANT SELECT ON nagare.topics, nagare.partitions, nagare.broker TO PUBLIC;
 GRANT SELECT ON nagare.consumer_groups, nagare.group_members, nagare.consumer_lag TO PUBLIC;
+
+--
+-- ACLs: Kafka's model, one table for both doors.  The Kafka APIs
+-- (DescribeAcls, CreateAcls, DeleteAcls and every check of the broker) and
+-- the SQL functions decide from the same rows: the nagare worker copies
+-- them into shared memory after each committed change (nagare.max_acls
+-- rows at most), and one evaluator (src/acl/acl.c) decides as Kafka's
+-- StandardAuthorizer does.  Change them with nagare.create_acl() and
+-- nagare.delete_acls() (or Kafka's kafka-acls and AdminClients).
+--
+CREATE TABLE nagare.acl (
+    id             bigserial PRIMARY KEY,
+    resource_type  text NOT NULL
+                   CHECK (resource_type IN ('TOPIC', 'GROUP', 'CLUSTER', 'TRANSACTIONAL_ID')),
+    resource_name  text NOT NULL CHECK (resource_name <> '' AND octet_length(resource_name) <= 255),
+    pattern_type   text NOT NULL DEFAULT 'LITERAL' CHECK (pattern_type IN ('LITERAL', 'PREFIXED')),
+    principal      text NOT NULL CHECK (principal ~ '^[^:]+:.+$' AND octet_length(principal) < 128),
+    host           text NOT NULL DEFAULT '*' CHECK (host <> '' AND octet_length(host) < 64),
+    operation      text NOT NULL
+                   CHECK (operation IN ('ALL', 'READ', 'WRITE', 'CREATE', 'DELETE', 'ALTER',
+                                        'DESCRIBE', 'CLUSTER_ACTION', 'DESCRIBE_CONFIGS',
+                                        'ALTER_CONFIGS', 'IDEMPOTENT_WRITE', 'CREATE_TOKENS',
+                                        'DESCRIBE_TOKENS')),
+    permission     text NOT NULL CHECK (permission IN ('ALLOW', 'DENY')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_by     name NOT NULL DEFAULT current_user,
+    UNIQUE (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+);
+COMMENT ON TABLE nagare.acl IS 'Kafka ACLs, checked by the Kafka APIs and the SQL functions; change them with nagare.create_acl() and nagare.delete_acls()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.acl', '');
+SELECT pg_catalog.pg_extension_config_dump('nagare.acl_id_seq', '');
+-- Row-level security lets every role use the functions (and Kafka's tools)
+-- with its own rights: the ACLs themselves say who may see (DESCRIBE on the
+-- CLUSTER) and change (ALTER on the CLUSTER) them.  Superusers and the
+-- nagare worker, which carries out Kafka clients' requests after the broker
+-- authorized them, bypass it.
+REVOKE ALL ON nagare.acl FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON nagare.acl TO PUBLIC;
+GRANT USAGE ON SEQUENCE nagare.acl_id_seq TO PUBLIC;
+ALTER TABLE nagare.acl ENABLE ROW LEVEL SECURITY;
+
+-- Any change of nagare.acl, however made, reaches the shared copy once its
+-- transaction commits.
+CREATE FUNCTION nagare._acl_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_acl_changed'
+LANGUAGE C;
+CREATE TRIGGER acl_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.acl
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._acl_changed();
+
+-- nagare extends Kafka here: besides DESCRIBE/ALTER on the CLUSTER, ALTER
+-- on an ACL's own resource (pattern) lets a principal see and manage it;
+-- that is how a tenant's admins manage their namespace.
+CREATE POLICY acl_describe ON nagare.acl FOR SELECT
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+         OR nagare.authorized(resource_type, resource_name, 'ALTER'));
+CREATE POLICY acl_create ON nagare.acl FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+              OR nagare.authorized(resource_type, resource_name, 'ALTER'));
+CREATE POLICY acl_delete ON nagare.acl FOR DELETE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+         OR nagare.authorized(resource_type, resource_name, 'ALTER'));
+
+CREATE FUNCTION nagare.acl_matches(resource_type text, resource_name text, pattern_type text,
+                                   principal text, host text, operation text, permission text,
+                                   f_resource_type text, f_resource_name text, f_pattern_type text,
+                                   f_principal text, f_host text, f_operation text,
+                                   f_permission text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_acl_matches'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION nagare.acl_matches(text, text, text, text, text, text, text, text, text, text, text, text, text, text) IS
+  'whether an ACL matches a Kafka ACL binding filter (null strings and ANY match anything; pattern MATCH: every ACL that applies to the name)';
+
+CREATE FUNCTION nagare.create_acl(resource_type text, resource_name text, principal text,
+                                  operation text, permission text DEFAULT 'ALLOW',
+                                  host text DEFAULT '*', pattern_type text DEFAULT 'LITERAL')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'nagare_create_acl'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.create_acl(text, text, text, text, text, text, text) IS
+  'add a Kafka ACL (returns false if it existed); needs ALTER on the CLUSTER or on the ACL''s resource';
+
+CREATE TYPE nagare.acl_binding AS (
+    resource_type text, resource_name text, pattern_type text, principal text, host text,
+    operation text, permission text);
+
+CREATE FUNCTION nagare.delete_acls(resource_type text DEFAULT 'ANY', resource_name text DEFAULT NULL,
+                                   pattern_type text DEFAULT 'ANY', principal text DEFAULT NULL,
+                                   host text DEFAULT NULL, operation text DEFAULT 'ANY',
+                                   permission text DEFAULT 'ANY')
+RETURNS SETOF nagare.acl_binding
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  -- what the role may not ALTER is left alone (row-level security)
+  PERFORM nagare.acl_matches('TOPIC', 'x', 'LITERAL', 'User:x', '*', 'READ', 'ALLOW',
+                             $1, $2, $3, $4, $5, $6, $7);  -- validates the filter
+  RETURN QUERY
+    DELETE FROM nagare.acl a
+     WHERE nagare.acl_matches(a.resource_type, a.resource_name, a.pattern_type, a.principal,
+                              a.host, a.operation, a.permission, $1, $2, $3, $4, $5, $6, $7)
+    RETURNING a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host,
+              a.operation, a.permission;
+END $$;
+COMMENT ON FUNCTION nagare.delete_acls(text, text, text, text, text, text, text) IS
+  'delete the ACLs that match a Kafka ACL binding filter and return them; of those, the ones on resources the role may ALTER (or all, with ALTER on the CLUSTER)';
+
+CREATE VIEW nagare.acls WITH (security_invoker = true) AS
+SELECT a.resource_type, a.resource_name, a.pattern_type, a.principal, a.host,
+       a.operation, a.permission, a.created_at, a.created_by
+  FROM nagare.acl a;
+COMMENT ON VIEW nagare.acls IS
+  'Kafka ACLs (shown to roles that may DESCRIBE the CLUSTER)';
+GRANT SELECT ON nagare.acls TO PUBLIC;
+
+CREATE FUNCTION nagare.acl_status(
+    OUT loaded boolean, OUT acls integer, OUT overflow boolean, OUT version bigint,
+    OUT allow_everyone_if_no_acl_found boolean, OUT denied bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'nagare_acl_status'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW nagare.acl_status AS SELECT * FROM nagare.acl_status();
+COMMENT ON VIEW nagare.acl_status IS
+  'the ACLs as the broker and backends decide from them (the copy in shared memory), and the authorizations denied since server start';
+GRANT SELECT ON nagare.acl_status TO PUBLIC;
+
+--
+-- The audit trail: every administrative change of topics, ACLs and
+-- consumer groups' offsets, through SQL or the Kafka admin APIs, is a row
+-- here (the trigger nagare._audit(), src/sql/audit.c).  Only appends: no
+-- role, superusers included, may update or delete rows.  A role reads the
+-- rows of what it may DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or
+-- ALTER on the ACL's resource); superusers read all.
+--
+CREATE TABLE nagare.audit_log (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    role         name NOT NULL,
+    principal    text,
+    client_host  text,
+    client_id    text,
+    operation    text NOT NULL,
+    object_type  text NOT NULL,
+    object_name  text NOT NULL,
+    "before"     jsonb,
+    "after"      jsonb
+);
+COMMENT ON TABLE nagare.audit_log IS
+  'administrative changes (topics, ACLs, group offsets) through SQL or Kafka: when, who (role; Kafka principal, host and client.id), what (operation, object, before and after); append-only';
+SELECT pg_catalog.pg_extension_config_dump('nagare.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('nagare.audit_log_id_seq', '');
+REVOKE ALL ON nagare.audit_log FROM PUBLIC;
+GRANT SELECT ON nagare.audit_log TO PUBLIC;
+ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_describe ON nagare.audit_log FOR SELECT
+  USING (CASE object_type
+           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare.authorized(split_part(object_name, ':', 1),
+                                                substr(object_name, length(split_part(object_name, ':', 1))
+                                                                    + length(split_part(object_name, ':', 2)) + 3),
+                                                'ALTER')
+           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
+           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
+         END);
+
+CREATE FUNCTION nagare._audit_log_append_only()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'nagare.audit_log only takes new rows'
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'The audit trail cannot be changed or deleted.';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON nagare.audit_log
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON nagare.audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._audit_log_append_only();
+
+CREATE FUNCTION nagare._audit()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_audit_trigger'
+LANGUAGE C;
+CREATE TRIGGER topic_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.topic
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER acl_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.acl
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER group_offset_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.group_offset
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE VIEW nagare.audit WITH (security_invoker = true) AS
+SELECT id, at, role, principal, client_host, client_id, operation, object_type, object_name,
+       "before", "after"
+  FROM nagare.audit_log;
+COMMENT ON VIEW nagare.audit IS
+  'the audit trail, as far as the current role may see it';
+GRANT SELECT ON nagare.audit TO PUBLIC;
+
+--
+-- Tenants: a team's namespace.  A tenant owns every topic, consumer group
+-- and transactional id whose name starts with "<tenant>." (docs/tenants.md
+-- says why a prefix), its principals (PostgreSQL roles, User:<role> to
+-- Kafka), and limits the platform sets.  Ownership is ACLs: each principal
+-- of a tenant gets PREFIXED ACLs on the namespace (members READ, WRITE,
+-- CREATE, DESCRIBE, DESCRIBE_CONFIGS; admins ALL), so the broker and the
+-- SQL functions enforce tenants with the one evaluator, and a tenant's
+-- admins manage the ACLs of their namespace (ALTER on a resource lets a
+-- principal manage its ACLs).  Limits are checked by create_topic() and
+-- alter_topic(), whoever calls them (Kafka requests included): over a
+-- limit is SQLSTATE 53400, POLICY_VIOLATION to Kafka clients.
+--
+CREATE TABLE nagare.tenant (
+    name              text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]{1,64}$'),
+    max_topics        integer CHECK (max_topics >= 0),
+    max_partitions    integer CHECK (max_partitions >= 0),
+    max_retention_ms  bigint CHECK (max_retention_ms >= -1),
+    max_bytes         bigint CHECK (max_bytes >= 0),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    created_by        name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE nagare.tenant IS 'tenants: namespaces "<name>." of topics, groups and transactional ids, with limits';
+SELECT pg_catalog.pg_extension_config_dump('nagare.tenant', '');
+
+CREATE TABLE nagare.tenant_principal (
+    tenant     text NOT NULL REFERENCES nagare.tenant ON DELETE CASCADE,
+    role       name NOT NULL,
+    is_admin   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant, role)
+);
+SELECT pg_catalog.pg_extension_config_dump('nagare.tenant_principal', '');
+REVOKE ALL ON nagare.tenant, nagare.tenant_principal FROM PUBLIC;
+
+-- the ACLs a tenant principal holds on the namespace
+CREATE FUNCTION nagare._tenant_acls(tenant text, role name, is_admin boolean)
+RETURNS TABLE (resource_type text, operation text)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT rt, op
+    FROM unnest(ARRAY['TOPIC', 'GROUP', 'TRANSACTIONAL_ID']) rt,
+         unnest(CASE WHEN $3 THEN ARRAY['ALL']
+                     ELSE ARRAY['READ', 'WRITE', 'CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] END) op
+$$;
+
+CREATE FUNCTION nagare.create_tenant(name text, max_topics integer DEFAULT NULL,
+                                     max_partitions integer DEFAULT NULL,
+                                     max_retention_ms bigint DEFAULT NULL,
+                                     max_bytes bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF $1 !~ '^[A-Za-z0-9_-]{1,64}$' THEN
+    RAISE EXCEPTION 'invalid tenant name "%"', $1 USING ERRCODE = 'invalid_name',
+      HINT = 'A tenant name is 1 to 64 letters, digits, "_" and "-"; its namespace is "<name>.".';
+  END IF;
+  INSERT INTO nagare.tenant (name, max_topics, max_partitions, max_retention_ms, max_bytes)
+  VALUES ($1, $2, $3, $4, $5);
+EXCEPTION WHEN unique_violation THEN
+  RAISE EXCEPTION 'tenant "%" already exists', $1 USING ERRCODE = 'duplicate_object';
+END $$;
+COMMENT ON FUNCTION nagare.create_tenant(text, integer, integer, bigint, bigint) IS
+  'create a tenant owning the names "<name>." (limits: null = none); platform only (ALTER on the CLUSTER)';
+
+CREATE FUNCTION nagare.alter_tenant(name text, max_topics integer DEFAULT NULL,
+                                    max_partitions integer DEFAULT NULL,
+                                    max_retention_ms bigint DEFAULT NULL,
+                                    max_bytes bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  UPDATE nagare.tenant t SET max_topics = $2, max_partitions = $3, max_retention_ms = $4,
+                             max_bytes = $5
+   WHERE t.name = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.alter_tenant(text, integer, integer, bigint, bigint) IS
+  'set a tenant''s limits (null = none); platform only';
+
+CREATE FUNCTION nagare.drop_tenant(name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF EXISTS (SELECT 1 FROM nagare.topic t WHERE t.deleted_at IS NULL AND starts_with(t.name, $1 || '.')) THEN
+    RAISE EXCEPTION 'tenant "%" still has topics', $1 USING ERRCODE = 'dependent_objects_still_exist',
+      HINT = 'Delete its topics first.';
+  END IF;
+  DELETE FROM nagare.acl a
+   WHERE a.pattern_type = 'PREFIXED' AND a.resource_name = $1 || '.'
+     AND a.principal IN (SELECT 'User:' || p.role FROM nagare.tenant_principal p WHERE p.tenant = $1);
+  DELETE FROM nagare.tenant t WHERE t.name = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_tenant(text) IS 'drop a tenant without topics, and its principals'' ACLs; platform only';
+
+CREATE FUNCTION nagare.add_tenant_principal(tenant text, role name, admin boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  a record;
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  IF NOT EXISTS (SELECT 1 FROM nagare.tenant t WHERE t.name = $1) THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = $2) THEN
+    RAISE EXCEPTION 'role "%" does not exist', $2 USING ERRCODE = 'undefined_object';
+  END IF;
+  IF EXISTS (SELECT 1 FROM nagare.tenant_principal p WHERE p.role = $2 AND p.tenant <> $1) THEN
+    RAISE EXCEPTION 'role "%" belongs to another tenant', $2 USING ERRCODE = 'duplicate_object';
+  END IF;
+  DELETE FROM nagare.acl x
+   WHERE x.pattern_type = 'PREFIXED' AND x.resource_name = $1 || '.' AND x.principal = 'User:' || $2;
+  INSERT INTO nagare.tenant_principal AS p VALUES ($1, $2, $3)
+    ON CONFLICT ON CONSTRAINT tenant_principal_pkey DO UPDATE SET is_admin = excluded.is_admin;
+  FOR a IN SELECT * FROM nagare._tenant_acls($1, $2, $3) LOOP
+    PERFORM nagare.create_acl(a.resource_type, $1 || '.', 'User:' || $2, a.operation,
+                              pattern_type => 'PREFIXED');
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION nagare.add_tenant_principal(text, name, boolean) IS
+  'make a role (Kafka principal User:<role>) a principal of a tenant, or one of its admins; platform only';
+
+CREATE FUNCTION nagare.remove_tenant_principal(tenant text, role name)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER');
+  DELETE FROM nagare.tenant_principal p WHERE p.tenant = $1 AND p.role = $2;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role "%" is not a principal of tenant "%"', $2, $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  DELETE FROM nagare.acl x
+   WHERE x.pattern_type = 'PREFIXED' AND x.resource_name = $1 || '.' AND x.principal = 'User:' || $2;
+END $$;
+
+-- Called by create_topic() and alter_topic() (with the new partition count
+-- and effective retention.ms; -2 = unchanged): the limits of the tenant
+-- whose namespace holds the topic.
+CREATE FUNCTION nagare._tenant_check(topic text, partitions integer, retention_ms bigint,
+                                     creating boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t nagare.tenant;
+  n bigint;
+BEGIN
+  SELECT * INTO t FROM nagare.tenant x WHERE starts_with($1, x.name || '.');
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF $4 AND t.max_topics IS NOT NULL THEN
+    SELECT count(*) INTO n FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.');
+    IF n + 1 > t.max_topics THEN
+      RAISE EXCEPTION 'tenant "%" may have at most % topics', t.name, t.max_topics
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Delete a topic of the tenant, or ask the platform to raise max_topics (nagare.alter_tenant()).';
+    END IF;
+  END IF;
+  IF t.max_partitions IS NOT NULL THEN
+    SELECT coalesce(sum(x.partitions), 0) INTO n FROM nagare.topic x
+     WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.') AND x.name <> $1;
+    IF n + $2 > t.max_partitions THEN
+      RAISE EXCEPTION 'tenant "%" may have at most % partitions (% with this change)', t.name, t.max_partitions, n + $2
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Use fewer partitions, or ask the platform to raise max_partitions (nagare.alter_tenant()).';
+    END IF;
+  END IF;
+  IF t.max_retention_ms IS NOT NULL AND $3 <> -2
+     AND ($3 = -1 OR $3 > t.max_retention_ms) AND t.max_retention_ms <> -1 THEN
+    RAISE EXCEPTION 'tenant "%" may keep records at most % ms (retention.ms = %)', t.name, t.max_retention_ms, $3
+      USING ERRCODE = 'configuration_limit_exceeded',
+            HINT = 'Set a lower retention.ms, or ask the platform to raise max_retention_ms (nagare.alter_tenant()).';
+  END IF;
+  IF t.max_bytes IS NOT NULL THEN
+    SELECT coalesce(sum(s.size_bytes), 0) INTO n
+      FROM nagare.partition_status() s JOIN nagare.topic x ON x.id = s.topic_id
+     WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.');
+    IF n > t.max_bytes THEN
+      RAISE EXCEPTION 'tenant "%" uses % bytes on disk, over its limit of %', t.name, n, t.max_bytes
+        USING ERRCODE = 'configuration_limit_exceeded',
+              HINT = 'Lower retention.ms or delete topics, or ask the platform to raise max_bytes.';
+    END IF;
+  END IF;
+END $$;
+
+CREATE VIEW nagare.tenants AS
+SELECT t.name AS tenant, t.name || '.' AS namespace, t.max_topics, t.max_partitions,
+       t.max_retention_ms, t.max_bytes,
+       (SELECT count(*) FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.')) AS topics,
+       (SELECT coalesce(sum(x.partitions), 0) FROM nagare.topic x WHERE x.deleted_at IS NULL AND starts_with(x.name, t.name || '.')) AS partitions,
+       (SELECT array_agg(p.role ORDER BY p.role) FROM nagare.tenant_principal p WHERE p.tenant = t.name AND p.is_admin) AS admins,
+       (SELECT array_agg(p.role ORDER BY p.role) FROM nagare.tenant_principal p WHERE p.tenant = t.name AND NOT p.is_admin) AS members
+  FROM nagare.tenant t
+ WHERE nagare.authorized('TOPIC', t.name || '.', 'DESCRIBE');
+COMMENT ON VIEW nagare.tenants IS 'tenants, their usage and limits (shown to the platform and to the tenant''s own principals)';
+GRANT SELECT ON nagare.tenants TO PUBLIC;
+
+CREATE TRIGGER tenant_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER tenant_principal_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant_principal
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();

@@ -66,6 +66,12 @@ int			nagare_group_max_session_timeout_ms = 1800000;
 
 int			nagare_ingest_max_lag_mb = 1024;
 
+char	   *nagare_super_users = NULL;
+int			nagare_allow_everyone_if_no_acl_found = NAGARE_ALLOW_EVERYONE_AUTO;
+int			nagare_max_acls = 10000;
+char	   *nagare_audit_client = NULL;
+char	   *nagare_audit_operation = NULL;
+
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
 	{"io_uring", NAGARE_IO_URING, false},
@@ -78,6 +84,19 @@ static const struct config_enum_entry ssl_client_auth_options[] = {
 	{"none", 0, false},
 	{"requested", 1, false},
 	{"required", 2, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry allow_everyone_options[] = {
+	{"auto", NAGARE_ALLOW_EVERYONE_AUTO, false},
+	{"on", NAGARE_ALLOW_EVERYONE_ON, false},
+	{"off", NAGARE_ALLOW_EVERYONE_OFF, false},
+	{"true", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"false", NAGARE_ALLOW_EVERYONE_OFF, true},
+	{"yes", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"no", NAGARE_ALLOW_EVERYONE_OFF, true},
+	{"1", NAGARE_ALLOW_EVERYONE_ON, true},
+	{"0", NAGARE_ALLOW_EVERYONE_OFF, true},
 	{NULL, 0, false}
 };
 
@@ -282,4 +301,38 @@ nagare_define_gucs(void)
 							 NULL,
 							 &nagare_log_connections, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.super_users",
+							   "Principals that every ACL check allows (Kafka's super.users).",
+							   "A list in Kafka's syntax, \"User:alice;User:bob\".  PostgreSQL "
+							   "superusers are super users too.",
+							   &nagare_super_users, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("nagare.allow_everyone_if_no_acl_found",
+							 "Whether a resource without any ACL is open to every principal (Kafka's allow.everyone.if.no.acl.found).",
+							 "\"auto\" is on while no listener authenticates its clients and off once one does.",
+							 &nagare_allow_everyone_if_no_acl_found, NAGARE_ALLOW_EVERYONE_AUTO,
+							 allow_everyone_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_acls",
+							"Maximum number of ACLs (the broker's shared-memory copy of nagare.acl).",
+							NULL,
+							&nagare_max_acls, 10000, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.audit_client",
+							   "The Kafka client an administrative change is made for (set by the nagare worker).",
+							   "JSON {\"principal\", \"host\", \"client_id\"} copied into nagare.audit_log; only superusers may set it.",
+							   &nagare_audit_client, "",
+							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("nagare.audit_operation",
+							   "The administrative operation that changes consumer group offsets in this transaction.",
+							   "Set (locally) by nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker; offset commits leave it empty and are not audited.",
+							   &nagare_audit_operation, "",
+							   PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
 }

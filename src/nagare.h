@@ -40,6 +40,14 @@ typedef enum NagareIoMethod
 	NAGARE_IO_PLAIN
 } NagareIoMethod;
 
+/* nagare.allow_everyone_if_no_acl_found */
+typedef enum NagareAllowEveryone
+{
+	NAGARE_ALLOW_EVERYONE_AUTO,	/* on until a listener authenticates */
+	NAGARE_ALLOW_EVERYONE_ON,
+	NAGARE_ALLOW_EVERYONE_OFF
+} NagareAllowEveryone;
+
 /*
  * GUC variables, each defined next to its registration in guc.c.  (The
  * server defaults of topic settings, nagare.log_* and
@@ -86,6 +94,15 @@ extern int	nagare_group_max_session_timeout_ms;
 
 /* The ingest worker (read by decode/ingest.c) */
 extern int	nagare_ingest_max_lag_mb;
+
+/* ACLs (acl/acl.c) */
+extern char *nagare_super_users;
+extern int	nagare_allow_everyone_if_no_acl_found;
+extern int	nagare_max_acls;
+
+/* the audit trail (sql/audit.c) */
+extern char *nagare_audit_client;
+extern char *nagare_audit_operation;
 
 /* Registers the settings above (guc.c) */
 extern void nagare_define_gucs(void);

@@ -23,6 +23,7 @@
 
 /* Links to shared memory state */
 NagareGroupShared *nagare_groups = NULL;
+NagareAclShared *nagare_acls = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
 HTAB	   *nagare_partition_hash = NULL;
@@ -33,6 +34,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static void nagare_shmem_request(void);
 static void nagare_shmem_startup(void);
 static Size nagare_shmem_size(void);
+static Size nagare_acl_shmem_size(void);
 
 #define NAGARE_TRANCHE "nagare"
 
@@ -59,6 +61,13 @@ channel_ring_init(NagareChannelRing *r, char *data, uint64 size)
 	pg_atomic_init_u64(&r->tail, 0);
 	r->size = size;
 	r->data = data;
+}
+
+static Size
+nagare_acl_shmem_size(void)
+{
+	return add_size(offsetof(NagareAclShared, entries),
+					mul_size(nagare_max_acls, sizeof(NagareAclEntry)));
 }
 
 static Size
@@ -95,7 +104,8 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(sizeof(NagareGroupShared));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
-	RequestNamedLWLockTranche(NAGARE_TRANCHE, 2);
+	RequestAddinShmemSpace(nagare_acl_shmem_size());
+	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
 }
 
 static void
@@ -110,6 +120,7 @@ nagare_shmem_startup(void)
 	/* reset in case this is a restart within the postmaster */
 	nagare_shared = NULL;
 	nagare_groups = NULL;
+	nagare_acls = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -191,6 +202,20 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&nagare_groups->snapshot_seq, 0);
 		strcpy(nagare_groups->snapshot, "[]");
 		nagare_groups->snapshot_len = 2;
+	}
+
+	nagare_acls = ShmemInitStruct("nagare acls", nagare_acl_shmem_size(), &found);
+	if (!found)
+	{
+		nagare_acls->lock = &(GetNamedLWLockTranche(NAGARE_TRANCHE)[2].lock);
+		pg_atomic_init_u64(&nagare_acls->version, 1);
+		pg_atomic_init_u64(&nagare_acls->changes, 0);
+		pg_atomic_init_u32(&nagare_acls->authenticating_listeners, 0);
+		pg_atomic_init_u64(&nagare_acls->denied, 0);
+		nagare_acls->loaded = false;
+		nagare_acls->overflow = false;
+		nagare_acls->max = nagare_max_acls;
+		nagare_acls->count = 0;
 	}
 
 	LWLockRelease(AddinShmemInitLock);

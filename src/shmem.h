@@ -22,6 +22,9 @@
  *	channel rings	requests from the broker to the nagare worker and its
  *					answers
  *	group snapshot	the broker's consumer groups, for SQL (seqlock)
+ *	ACL table		nagare.max_acls entries: the nagare worker's copy of
+ *					nagare.acl, which the broker and backends authorize
+ *					against (acl/acl.c), with its version
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -223,7 +226,9 @@ typedef enum NagareChannelKind
 	 * "c": settings object, "v": validate only (check, then roll back)};
 	 * no result.
 	 */
-	NAGARE_ADMIN_CREATE_TOPIC = 1,	/* t, p, c, v */
+	/* every topic change also has "k": the Kafka client as JSON text
+	 * ({"principal", "host", "client_id"}), for the audit trail */
+	NAGARE_ADMIN_CREATE_TOPIC = 1,	/* t, p, c, v, k */
 	NAGARE_ADMIN_DELETE_TOPIC,	/* t */
 	NAGARE_ADMIN_CREATE_PARTITIONS, /* t, p (the new count), v */
 	NAGARE_ADMIN_ALTER_CONFIG,	/* t, c (null values reset), v */
@@ -240,11 +245,12 @@ typedef enum NagareChannelKind
 	 * row int16 topic length, topic, int32 partition, int64 offset, int32
 	 * leader epoch, int32 metadata length (-1 null), metadata */
 	NAGARE_GROUP_OFFSET_FETCH,
-	/* {"g": group, "t": topic, "p": [partitions]}: forget those offsets
-	 * (OffsetDelete); result: int32 rows deleted */
+	/* {"g": group, "t": topic, "p": [partitions], "k": client (as in
+	 * topic changes)}: forget those offsets (OffsetDelete); result: int32
+	 * rows deleted */
 	NAGARE_GROUP_OFFSET_DELETE,
-	/* {"g": group}: forget its offsets (DeleteGroups); result: int32 rows
-	 * deleted */
+	/* {"g": group, "k": client}: forget its offsets (DeleteGroups);
+	 * result: int32 rows deleted */
 	NAGARE_GROUP_DELETE,
 	/* {}: the groups that have committed offsets; result: int32 count, then
 	 * per group int16 length and the name */
@@ -252,7 +258,7 @@ typedef enum NagareChannelKind
 
 	/*
 	 * SASL authentication of Kafka clients as PostgreSQL roles
-	 * (broker/sasl.c, worker/auth.c), against pg_authid.  Both answer the
+	 * (broker/sasl_server.c, worker/auth.c), against pg_authid.  Both answer the
 	 * same way for an unknown user, a role that cannot log in (NOLOGIN,
 	 * rolvaliduntil past) and a wrong or unusable password, so the broker
 	 * cannot tell them apart and neither can the client.
@@ -265,7 +271,26 @@ typedef enum NagareChannelKind
 	/* {"u": user, "p": password}: a PLAIN login, verified as PostgreSQL
 	 * verifies a password (SASLprep, PBKDF2); result: int32 role OID, 0
 	 * when refused */
-	NAGARE_AUTH_PLAIN_VERIFY
+	NAGARE_AUTH_PLAIN_VERIFY,
+
+	/*
+	 * ACL changes for Kafka admin clients (broker/acl_api.c), which the
+	 * broker authorized: nagare.create_acl() and nagare.delete_acls(), each
+	 * item in a transaction of its own, answered after the shared ACL table
+	 * shows the change.  Payload {"acls" or "filters": [{"rt": resource
+	 * type, "n": name, "pt": pattern type, "p": principal, "h": host,
+	 * "o": operation, "pm": permission}, ...] (names as in nagare.acl,
+	 * filters with ANY/MATCH and null), "principal", "host", "client_id":
+	 * the Kafka client, for the audit trail, and for a DeleteAcls by a
+	 * principal without ALTER on the CLUSTER "as": its role, which the
+	 * worker deletes as (row-level security keeps the rest)}.
+	 */
+	/* result: int32 count, then per ACL the SQLSTATE and message as strings */
+	NAGARE_ACL_CREATE,
+	/* result: int32 count, then per filter the SQLSTATE and message as
+	 * strings, int32 number of ACLs deleted, and per ACL its seven columns
+	 * as strings (rt, n, pt, p, h, o, pm) */
+	NAGARE_ACL_DELETE
 } NagareChannelKind;
 
 /* Largest settings object of a topic change ("c"), in bytes of JSON */
@@ -317,7 +342,7 @@ typedef struct NagareShared
 	/* statistics of Fetch reads (broker/fetch.c), written by the broker */
 	pg_atomic_uint64 fetch_buffered_bytes;	/* read through the page cache */
 	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
-	/* failed SASL authentications of Kafka clients (broker/sasl.c) */
+	/* failed SASL authentications of Kafka clients (broker/sasl_server.c) */
 	pg_atomic_uint64 auth_failures;
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
@@ -348,6 +373,53 @@ typedef struct NagareGroupShared
 } NagareGroupShared;
 
 extern NagareGroupShared *nagare_groups;
+
+/*
+ * The ACL table: a copy of nagare.acl, which the broker (no database
+ * connection) and backends read through acl/acl.c.  The nagare worker
+ * rewrites it whole after a change commits (worker/aclsync.c) and then
+ * increments version, which lets readers drop decisions they cached.  The
+ * codes are Kafka's (KafkaResourceType, KafkaPatternType, KafkaAclOperation,
+ * KafkaAclPermission in kafka/protocol.h).  Names longer than
+ * NAGARE_ACL_NAME_MAX are refused by nagare.create_acl().
+ */
+#define NAGARE_ACL_NAME_MAX			255
+#define NAGARE_ACL_PRINCIPAL_MAX	128
+#define NAGARE_ACL_HOST_MAX			64
+
+typedef struct NagareAclEntry
+{
+	uint8		resource_type;
+	uint8		pattern_type;	/* LITERAL or PREFIXED */
+	uint8		operation;
+	uint8		permission;		/* ALLOW or DENY */
+	char		name[NAGARE_ACL_NAME_MAX + 1];
+	char		principal[NAGARE_ACL_PRINCIPAL_MAX];
+	char		host[NAGARE_ACL_HOST_MAX];
+} NagareAclEntry;
+
+typedef struct NagareAclShared
+{
+	LWLock	   *lock;			/* protects loaded, overflow, count, entries */
+	pg_atomic_uint64 version;	/* incremented after each rewrite */
+	/* incremented by each commit that changed nagare.acl (sql/xact.c) */
+	pg_atomic_uint64 changes;
+	/*
+	 * Listeners that authenticate their clients (SASL_*, or SSL with client
+	 * certificates), set by the broker when it opens its listeners; while
+	 * it is 0, nagare.allow_everyone_if_no_acl_found = auto means on.
+	 */
+	pg_atomic_uint32 authenticating_listeners;
+	/* authorizations denied, since server start (any process) */
+	pg_atomic_uint64 denied;
+	bool		loaded;			/* the worker has copied nagare.acl once */
+	bool		overflow;		/* nagare.acl has more than max rows */
+	int			max;			/* nagare.max_acls */
+	int			count;
+	NagareAclEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} NagareAclShared;
+
+extern NagareAclShared *nagare_acls;
 
 extern NagareShared *nagare_shared;
 extern HTAB *nagare_topic_hash;

@@ -33,6 +33,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "acl/acl.h"
+#include "broker/acl_api.h"
 #include "broker/admin.h"
 #include "broker/errmap.h"
 #include "broker/kafka_api.h"
@@ -72,6 +74,7 @@ struct AdminRequest
 	int			nitems;
 	AdminItem  *items;
 	int			outstanding;	/* operations not answered yet */
+	char	   *client;			/* ,"k": member of the payload (audit) */
 };
 
 /* One change for the worker */
@@ -83,6 +86,7 @@ typedef struct AdminOp
 	int32		count;
 	char		name[NAGARE_MAX_TOPIC_NAME + 1];
 	char	   *config;			/* JSON object text, or NULL */
+	char	   *client;			/* ,"k": member of the payload, or NULL */
 	AdminRequest *req;			/* NULL: nobody waits (auto-creation) */
 	AdminItem  *item;
 	TimestampTz deadline;
@@ -129,6 +133,15 @@ request_new(NagareConn *conn, const KafkaRequestHeader *hdr, int nitems)
 	req->items = MemoryContextAllocZero(cxt, sizeof(AdminItem) * Max(nitems, 1));
 	req->resp = nagare_conn_new_response(conn);
 	req->outstanding = 1;		/* released by request_start_done() */
+	{
+		StringInfoData k;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&k);
+		nagare_audit_client_member(&k, conn, hdr);
+		req->client = k.data;
+		MemoryContextSwitchTo(old);
+	}
 	return req;
 }
 
@@ -152,6 +165,7 @@ op_submit(AdminRequest *req, AdminItem *item, NagareChannelKind kind, const char
 	op->count = count;
 	strlcpy(op->name, name, sizeof(op->name));
 	op->config = config ? MemoryContextStrdup(admin_cxt(), config) : NULL;
+	op->client = req ? MemoryContextStrdup(admin_cxt(), req->client) : NULL;
 	op->req = req;
 	op->item = item;
 	op->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -190,6 +204,8 @@ op_free(AdminOp *op)
 {
 	if (op->config)
 		pfree(op->config);
+	if (op->client)
+		pfree(op->client);
 	pfree(op);
 }
 
@@ -217,8 +233,9 @@ op_hand(AdminOp *op)
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"t\":");
 	escape_json(&json, op->name);
-	appendStringInfo(&json, ",\"p\":%d,\"c\":%s,\"v\":%s}", op->count,
-					 op->config ? op->config : "{}", op->validate_only ? "true" : "false");
+	appendStringInfo(&json, ",\"p\":%d,\"c\":%s,\"v\":%s%s}", op->count,
+					 op->config ? op->config : "{}", op->validate_only ? "true" : "false",
+					 op->client ? op->client : "");
 	/* no deadline: nagare_admin_turn() times the client out, the op waits on */
 	ok = nagare_channel_submit(op->kind, json.data, json.len, 0, op_answered, op);
 	pfree(json.data);
@@ -483,6 +500,10 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	KafkaCreateTopicsRequest *r = &body->CreateTopics;
 	AdminRequest *req = request_new(conn, hdr, r->TopicsCount);
 	MemoryContext cxt = nagare_conn_context(conn);
+	bool		cluster_create = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER,
+														 NAGARE_ACL_CLUSTER_NAME,
+														 strlen(NAGARE_ACL_CLUSTER_NAME),
+														 KAFKA_ACL_CREATE);
 	int			i;
 
 	for (i = 0; i < r->TopicsCount; i++)
@@ -497,6 +518,12 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		if (duplicate_name(req->items, i))
 		{
 			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
+			continue;
+		}
+		if (!cluster_create && !nagare_authorized_topic(conn, ct->Name, KAFKA_ACL_CREATE))
+		{
+			item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+					   "CREATE on the CLUSTER or on the TOPIC is needed");
 			continue;
 		}
 		if (!nagare_kafka_topic_name_valid(ct->Name.ptr, ct->Name.len))
@@ -588,9 +615,23 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 				item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_ID, "no topic has this id");
 				continue;
 			}
+			if (!nagare_authorized(conn, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
+								   KAFKA_ACL_DESCRIBE))
+			{
+				it->name = kafka_str_null();
+				item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+						   "DESCRIBE on the TOPIC is needed");
+				continue;
+			}
 			name = kafka_str(t->name);
 		}
 		it->name = nagare_kstr_copy(cxt, name);
+		if (!nagare_authorized_topic(conn, name, KAFKA_ACL_DELETE))
+		{
+			item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+					   "DELETE on the TOPIC is needed");
+			continue;
+		}
 		if (t == NULL)
 			t = nagare_broker_topic(name.ptr, name.len);
 		if (t == NULL)
@@ -624,6 +665,12 @@ nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
 		if (duplicate_name(req->items, i))
 		{
 			item_error(req, it, KAFKA_ERROR_INVALID_REQUEST, "the topic is named twice in the request");
+			continue;
+		}
+		if (!nagare_authorized_topic(conn, ct->Name, KAFKA_ACL_ALTER))
+		{
+			item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+					   "ALTER on the TOPIC is needed");
 			continue;
 		}
 		t = nagare_broker_topic(ct->Name.ptr, ct->Name.len);
@@ -670,6 +717,18 @@ config_resource_ok(AdminRequest *req, AdminItem *it, int8 type, KafkaStr name)
 {
 	it->resource_type = type;
 	it->name = nagare_kstr_copy(nagare_conn_context(req->conn), name);
+	if (type == RESOURCE_BROKER && !nagare_authorized_cluster(req->conn, KAFKA_ACL_ALTER_CONFIGS))
+	{
+		item_error(req, it, KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED,
+				   "ALTER_CONFIGS on the CLUSTER is needed");
+		return false;
+	}
+	if (type == RESOURCE_TOPIC && !nagare_authorized_topic(req->conn, name, KAFKA_ACL_ALTER_CONFIGS))
+	{
+		item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
+				   "ALTER_CONFIGS on the TOPIC is needed");
+		return false;
+	}
 	if (type == RESOURCE_BROKER)
 	{
 		item_error(req, it, KAFKA_ERROR_INVALID_REQUEST,
@@ -813,6 +872,20 @@ nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr, 
 		out->ResourceName = res->ResourceName;
 		out->ErrorMessage = kafka_str(NULL);
 		nagare_config_defaults(&defaults);
+		if (res->ResourceType == RESOURCE_TOPIC &&
+			!nagare_authorized_topic(conn, res->ResourceName, KAFKA_ACL_DESCRIBE_CONFIGS))
+		{
+			out->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+			out->ErrorMessage = kafka_str("DESCRIBE_CONFIGS on the TOPIC is needed");
+			continue;
+		}
+		if (res->ResourceType == RESOURCE_BROKER &&
+			!nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE_CONFIGS))
+		{
+			out->ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+			out->ErrorMessage = kafka_str("DESCRIBE_CONFIGS on the CLUSTER is needed");
+			continue;
+		}
 		if (res->ResourceType == RESOURCE_TOPIC)
 		{
 			t = nagare_broker_topic(res->ResourceName.ptr, res->ResourceName.len);
@@ -879,7 +952,8 @@ nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr, Ka
 	{
 		KafkaDeleteRecordsTopic *dt = &r->Topics[i];
 		KafkaDeleteRecordsTopicResult *out = &resp.Topics[i];
-		const BrokerTopic *t = nagare_broker_topic(dt->Name.ptr, dt->Name.len);
+		bool		denied = !nagare_authorized_topic(conn, dt->Name, KAFKA_ACL_DELETE);
+		const BrokerTopic *t = denied ? NULL : nagare_broker_topic(dt->Name.ptr, dt->Name.len);
 		int			p;
 
 		out->Name = dt->Name;
@@ -900,6 +974,11 @@ nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr, Ka
 
 			pr->PartitionIndex = dt->Partitions[p].PartitionIndex;
 			pr->LowWatermark = -1;
+			if (denied)
+			{
+				pr->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+				continue;
+			}
 			part = t ? nagare_broker_partition(t, pr->PartitionIndex, true, &incarnation) : NULL;
 			lp = part ? nagare_log_get(part, incarnation) : NULL;
 			if (lp == NULL)

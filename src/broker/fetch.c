@@ -59,6 +59,7 @@
 
 #include "aio/aio.h"
 #include "broker/fetch.h"
+#include "broker/acl_api.h"
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
 #include "kafka/record.h"
@@ -300,7 +301,10 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	for (t = 0; t < req->TopicsCount; t++)
 	{
 		KafkaFetchTopic *ft = &req->Topics[t];
-		const BrokerTopic *topic = nagare_broker_topic(ft->Topic.ptr, ft->Topic.len);
+		/* authorized before its existence is revealed */
+		bool		denied = !nagare_authorized_topic(conn, ft->Topic, KAFKA_ACL_READ);
+		const BrokerTopic *topic = denied ? NULL :
+			nagare_broker_topic(ft->Topic.ptr, ft->Topic.len);
 		int			p;
 
 		fs->topics[t] = nagare_kstr_copy(cxt, ft->Topic);
@@ -316,6 +320,8 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 			rp->max_bytes = ft->Partitions[p].PartitionMaxBytes;
 			rp->leader_epoch = ft->Partitions[p].CurrentLeaderEpoch;
 			resolve(rp, topic);
+			if (denied)
+				rp->error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 		}
 	}
 	fs->resp = nagare_conn_new_response(conn);
@@ -781,9 +787,11 @@ fetch_respond(FetchState *fs)
 
 			pd->PartitionIndex = rp->partition;
 			pd->ErrorCode = rp->error;
-			pd->HighWatermark = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : rp->hwm;
+			pd->HighWatermark = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ||
+				rp->error == KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED ? -1 : rp->hwm;
 			pd->LastStableOffset = pd->HighWatermark;
-			pd->LogStartOffset = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ? -1 : rp->log_start;
+			pd->LogStartOffset = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ||
+				rp->error == KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED ? -1 : rp->log_start;
 			pd->AbortedTransactionsCount = fs->isolation == 1 ? 0 : -1;
 			pd->PreferredReadReplica = -1;
 			if (rp->error == KAFKA_ERROR_NONE && rp->send_len > 0)
@@ -888,7 +896,8 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 	for (t = 0; t < req->TopicsCount; t++)
 	{
 		KafkaListOffsetsTopic *lt = &req->Topics[t];
-		const BrokerTopic *topic = nagare_broker_topic(lt->Name.ptr, lt->Name.len);
+		bool		denied = !nagare_authorized_topic(conn, lt->Name, KAFKA_ACL_DESCRIBE);
+		const BrokerTopic *topic = denied ? NULL : nagare_broker_topic(lt->Name.ptr, lt->Name.len);
 		int			p;
 
 		fs->topics[t] = nagare_kstr_copy(cxt, lt->Name);
@@ -906,6 +915,8 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 			rp->found_offset = -1;
 			rp->found_timestamp = -1;
 			resolve(rp, topic);
+			if (denied)
+				rp->error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 		}
 	}
 	fs->resp = nagare_conn_new_response(conn);

@@ -48,6 +48,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "broker/acl_api.h"
 #include "broker/group.h"
 #include "broker/group_internal.h"
 #include "broker/kafka_api.h"
@@ -440,6 +441,11 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 
 	if (version == 0)
 		req->RebalanceTimeoutMs = req->SessionTimeoutMs;
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_READ))
+	{
+		answer_join_error(conn, hdr, KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED, NULL);
+		return;
+	}
 	if (req->GroupId.len <= 0 || req->GroupId.len > MAX_GROUP_ID)
 	{
 		answer_join_error(conn, hdr, KAFKA_ERROR_INVALID_GROUP_ID, NULL);
@@ -820,6 +826,11 @@ nagare_handle_sync_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 	Member	   *m;
 	int16		err;
 
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_READ))
+	{
+		sync_error(conn, hdr, KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED);
+		return;
+	}
 	if (g == NULL)
 	{
 		sync_error(conn, hdr, req->GroupId.len <= 0 ? KAFKA_ERROR_INVALID_GROUP_ID : KAFKA_ERROR_UNKNOWN_MEMBER_ID);
@@ -909,7 +920,9 @@ nagare_handle_heartbeat(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRe
 	Member	   *m = NULL;
 
 	memset(&resp, 0, sizeof(resp));
-	if (g == NULL)
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_READ))
+		resp.ErrorCode = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+	else if (g == NULL)
 		resp.ErrorCode = req->GroupId.len <= 0 ? KAFKA_ERROR_INVALID_GROUP_ID : KAFKA_ERROR_UNKNOWN_MEMBER_ID;
 	else if ((resp.ErrorCode = nagare_group_member_error(g, req->MemberId, req->GroupInstanceId, &m)) != KAFKA_ERROR_NONE)
 		;
@@ -933,6 +946,12 @@ nagare_handle_leave_group(NagareConn *conn, const KafkaRequestHeader *hdr, Kafka
 	int			i;
 
 	memset(&resp, 0, sizeof(resp));
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_READ))
+	{
+		resp.ErrorCode = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+		nagare_kafka_respond(conn, hdr, &resp);
+		return;
+	}
 	if (hdr->RequestApiVersion < 3)
 	{
 		Member	   *m = NULL;
@@ -1035,6 +1054,8 @@ nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr, 
 	memset(&resp, 0, sizeof(resp));
 	if (hdr->RequestApiVersion < 4)
 	{
+		if (err == KAFKA_ERROR_NONE && !nagare_authorized_group(conn, req->Key, KAFKA_ACL_DESCRIBE))
+			err = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
 		resp.ErrorCode = err;
 		resp.ErrorMessage = kafka_str(msg);
 		resp.NodeId = err ? -1 : NAGARE_NODE_ID;
@@ -1047,12 +1068,17 @@ nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr, 
 		resp.Coordinators = palloc0(sizeof(KafkaCoordinator) * Max(req->CoordinatorKeysCount, 1));
 		for (i = 0; i < req->CoordinatorKeysCount; i++)
 		{
+			int16		kerr = err;
+
+			if (kerr == KAFKA_ERROR_NONE &&
+				!nagare_authorized_group(conn, req->CoordinatorKeys[i], KAFKA_ACL_DESCRIBE))
+				kerr = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
 			resp.Coordinators[i].Key = req->CoordinatorKeys[i];
-			resp.Coordinators[i].ErrorCode = err;
-			resp.Coordinators[i].ErrorMessage = kafka_str(msg);
-			resp.Coordinators[i].NodeId = err ? -1 : NAGARE_NODE_ID;
-			resp.Coordinators[i].Host = kafka_str(err ? "" : host);
-			resp.Coordinators[i].Port = err ? -1 : port;
+			resp.Coordinators[i].ErrorCode = kerr;
+			resp.Coordinators[i].ErrorMessage = kafka_str(kerr == err ? msg : NULL);
+			resp.Coordinators[i].NodeId = kerr ? -1 : NAGARE_NODE_ID;
+			resp.Coordinators[i].Host = kafka_str(kerr ? "" : host);
+			resp.Coordinators[i].Port = kerr ? -1 : port;
 		}
 	}
 	nagare_kafka_respond(conn, hdr, &resp);

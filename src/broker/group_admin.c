@@ -29,6 +29,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "acl/acl.h"
+#include "broker/acl_api.h"
 #include "broker/group_internal.h"
 #include "broker/kafka_api.h"
 #include "kafka/byteorder.h"
@@ -56,6 +58,9 @@ nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kafka
 	HASH_SEQ_STATUS status;
 	Group	   *g;
 	int			n = 0;
+	/* Kafka: DESCRIBE on the CLUSTER lists all, else those the client may DESCRIBE */
+	bool		all = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_DESCRIBE);
 
 	memset(&resp, 0, sizeof(resp));
 	resp.Groups = palloc0(sizeof(KafkaListedGroup) * Max(hash_get_num_entries(groups), 1));
@@ -77,7 +82,8 @@ nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kafka
 					classic = true;
 			wanted = wanted && classic;
 		}
-		if (!wanted)
+		if (!wanted || (!all && !nagare_authorized_quiet(conn, KAFKA_RESOURCE_GROUP, g->name,
+														  strlen(g->name), KAFKA_ACL_DESCRIBE)))
 			continue;
 		resp.Groups[n].GroupId = kafka_str(g->name);
 		resp.Groups[n].ProtocolType = kafka_str(g->protocol_type ? g->protocol_type : "");
@@ -106,6 +112,14 @@ nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr, K
 
 		d->GroupId = req->Groups[i];
 		d->AuthorizedOperations = PG_INT32_MIN;
+		if (!nagare_authorized_group(conn, req->Groups[i], KAFKA_ACL_DESCRIBE))
+		{
+			d->ErrorCode = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+			d->GroupState = kafka_str("");
+			d->ProtocolType = kafka_str("");
+			d->ProtocolData = kafka_str("");
+			continue;
+		}
 		if (g == NULL)
 		{
 			d->ErrorCode = req->Groups[i].len <= 0 ? KAFKA_ERROR_INVALID_GROUP_ID : KAFKA_ERROR_NONE;
@@ -230,6 +244,11 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 
 		dw->names[i].ptr = MemoryContextStrdup(cxt, nagare_group_key(name, key) ? key : "");
 		dw->names[i].len = strlen(dw->names[i].ptr);
+		if (!nagare_authorized_group(conn, name, KAFKA_ACL_DELETE))
+		{
+			dw->errors[i] = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+			continue;
+		}
 		if (!nagare_group_key(name, key))
 		{
 			dw->errors[i] = KAFKA_ERROR_INVALID_GROUP_ID;
@@ -253,6 +272,7 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
 		escape_json(&json, key);
+		nagare_audit_client_member(&json, conn, hdr);
 		appendStringInfoChar(&json, '}');
 		dw->outstanding++;
 		if (!nagare_group_submit(NAGARE_GROUP_DELETE, json.data, json.len, delete_done, it))

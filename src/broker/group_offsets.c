@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "broker/acl_api.h"
 #include "broker/errmap.h"
 #include "broker/group_internal.h"
 #include "broker/kafka_api.h"
@@ -122,7 +123,9 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	char		gname[MAX_GROUP_ID + 1];
 
 	cw->id = nagare_request_id(hdr);
-	if (!nagare_group_key(req->GroupId, gname))
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_READ))
+		group_err = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+	else if (!nagare_group_key(req->GroupId, gname))
 		group_err = KAFKA_ERROR_INVALID_GROUP_ID;
 	else if (hdr->RequestApiVersion == 0 || req->GenerationIdOrMemberEpoch < 0)
 	{
@@ -168,7 +171,9 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	{
 		KafkaOffsetCommitRequestTopic *rt = &req->Topics[t];
 		KafkaOffsetCommitResponseTopic *ot = &cw->body.Topics[t];
-		const BrokerTopic *topic = nagare_broker_topic(rt->Name.ptr, rt->Name.len);
+		bool		denied = group_err == KAFKA_ERROR_NONE &&
+			!nagare_authorized_topic(conn, rt->Name, KAFKA_ACL_READ);
+		const BrokerTopic *topic = denied ? NULL : nagare_broker_topic(rt->Name.ptr, rt->Name.len);
 		char	   *name;
 
 		ot->Name = nagare_kstr_copy(cxt, rt->Name);
@@ -184,6 +189,8 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			op->PartitionIndex = rp->PartitionIndex;
 			if (group_err != KAFKA_ERROR_NONE)
 				op->ErrorCode = group_err;
+			else if (denied)
+				op->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 			else if (topic == NULL || rp->PartitionIndex < 0 || rp->PartitionIndex >= topic->partitions)
 				op->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 			else if (rp->CommittedMetadata.len > MAX_METADATA_BYTES)
@@ -458,7 +465,7 @@ fetch_respond(FetchWait *fw)
 /* Set up one group's fetch from a request's topics (ntopics -1: all) */
 static void
 fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr group,
-				 int32 ntopics, KafkaStr *names, int32 *counts, int32 **indexes)
+				 int32 ntopics, KafkaStr *names, int32 *counts, int32 **indexes, bool denied)
 {
 	StringInfoData json;
 	int			i;
@@ -482,9 +489,9 @@ fetch_group_init(FetchWait *fw, FetchGroup *fg, MemoryContext cxt, KafkaStr grou
 	}
 
 	fw->outstanding++;
-	if (group.len <= 0)
+	if (denied || group.len <= 0)
 	{
-		fg->error = KAFKA_ERROR_INVALID_GROUP_ID;
+		fg->error = denied ? KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED : KAFKA_ERROR_INVALID_GROUP_ID;
 		fw->outstanding--;
 		return;
 	}
@@ -546,7 +553,8 @@ nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 		}
 		fw->ngroups = 1;
 		fw->groups = MemoryContextAllocZero(cxt, sizeof(FetchGroup));
-		fetch_group_init(fw, &fw->groups[0], cxt, req->GroupId, n, names, counts, idx);
+		fetch_group_init(fw, &fw->groups[0], cxt, req->GroupId, n, names, counts, idx,
+						 !nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_DESCRIBE));
 	}
 	else
 	{
@@ -566,7 +574,8 @@ nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 				counts[t] = rg->Topics[t].PartitionIndexesCount;
 				idx[t] = rg->Topics[t].PartitionIndexes;
 			}
-			fetch_group_init(fw, &fw->groups[i], cxt, rg->GroupId, n, names, counts, idx);
+			fetch_group_init(fw, &fw->groups[i], cxt, rg->GroupId, n, names, counts, idx,
+							 !nagare_authorized_group(conn, rg->GroupId, KAFKA_ACL_DESCRIBE));
 		}
 	}
 	if (--fw->outstanding == 0)
@@ -659,7 +668,9 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	dw->outstanding = 1;
 	dw->od.TopicsCount = req->TopicsCount;
 	dw->od.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetDeleteResponseTopic) * Max(req->TopicsCount, 1));
-	if (!nagare_group_key(req->GroupId, key))
+	if (!nagare_authorized_group(conn, req->GroupId, KAFKA_ACL_DELETE))
+		dw->error = KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED;
+	else if (!nagare_group_key(req->GroupId, key))
 		dw->error = KAFKA_ERROR_INVALID_GROUP_ID;
 	for (t = 0; t < req->TopicsCount; t++)
 	{
@@ -667,6 +678,7 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		KafkaOffsetDeleteResponseTopic *ot = &dw->od.Topics[t];
 		char	   *name = (char *) nagare_kstr_copy(cxt, rt->Name).ptr;
 		bool		busy = false;
+		bool		denied;
 		StringInfoData json;
 
 		ot->Name = kafka_str(name);
@@ -688,12 +700,14 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 						busy = true;
 			}
 		}
+		denied = !dw->error && !nagare_authorized_topic(conn, rt->Name, KAFKA_ACL_READ);
 		for (p = 0; p < rt->PartitionsCount; p++)
 		{
 			ot->Partitions[p].PartitionIndex = rt->Partitions[p].PartitionIndex;
-			ot->Partitions[p].ErrorCode = busy ? KAFKA_ERROR_GROUP_SUBSCRIBED_TO_TOPIC : KAFKA_ERROR_NONE;
+			ot->Partitions[p].ErrorCode = denied ? KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED :
+				busy ? KAFKA_ERROR_GROUP_SUBSCRIBED_TO_TOPIC : KAFKA_ERROR_NONE;
 		}
-		if (busy || dw->error || rt->PartitionsCount == 0)
+		if (denied || busy || dw->error || rt->PartitionsCount == 0)
 			continue;
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
@@ -703,7 +717,9 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		appendStringInfoString(&json, ",\"p\":[");
 		for (p = 0; p < rt->PartitionsCount; p++)
 			appendStringInfo(&json, "%s%d", p ? "," : "", rt->Partitions[p].PartitionIndex);
-		appendStringInfoString(&json, "]}");
+		appendStringInfoChar(&json, ']');
+		nagare_audit_client_member(&json, conn, hdr);
+		appendStringInfoChar(&json, '}');
 		dw->outstanding++;
 		if (!nagare_group_submit(NAGARE_GROUP_OFFSET_DELETE, json.data, json.len,
 								 offset_delete_done, dw))

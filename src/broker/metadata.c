@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include "acl/acl.h"
+#include "broker/acl_api.h"
 #include "broker/admin.h"
 #include "broker/kafka_api.h"
 #include "broker/topicmap.h"
@@ -111,12 +113,16 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 		resp.Topics = nagare_request_palloc(sizeof(KafkaMetadataResponseTopic) * Max(n, 1));
 		if (resp.Topics == NULL)
 			n = 0;
+		resp.TopicsCount = 0;
 		for (i = 0; i < n; i++)
 		{
-			memset(&resp.Topics[i], 0, sizeof(KafkaMetadataResponseTopic));
-			fill_topic(&resp.Topics[i], list[i]);
+			/* topics the client may not DESCRIBE are left out silently */
+			if (!nagare_authorized_quiet(conn, KAFKA_RESOURCE_TOPIC, list[i]->name,
+										 strlen(list[i]->name), KAFKA_ACL_DESCRIBE))
+				continue;
+			memset(&resp.Topics[resp.TopicsCount], 0, sizeof(KafkaMetadataResponseTopic));
+			fill_topic(&resp.Topics[resp.TopicsCount++], list[i]);
 		}
-		resp.TopicsCount = n;
 	}
 	else
 	{
@@ -145,6 +151,19 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 					rt->TopicId = rq->TopicId;
 					continue;
 				}
+				if (!nagare_authorized(conn, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
+									   KAFKA_ACL_DESCRIBE))
+				{
+					rt->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+					rt->TopicId = rq->TopicId;
+					continue;
+				}
+			}
+			else if (!nagare_authorized_topic(conn, rq->Name, KAFKA_ACL_DESCRIBE))
+			{
+				/* before its existence is revealed; no topic id */
+				rt->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+				continue;
 			}
 			else
 				t = nagare_broker_topic(rq->Name.ptr, rq->Name.len);
@@ -155,6 +174,11 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 			}
 			if (!nagare_kafka_topic_name_valid(rq->Name.ptr, rq->Name.len))
 				rt->ErrorCode = KAFKA_ERROR_INVALID_TOPIC_EXCEPTION;
+			else if (auto_create &&
+					 !nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_CREATE) &&
+					 !nagare_authorized_topic(conn, rq->Name, KAFKA_ACL_CREATE))
+				rt->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 			else if (auto_create &&
 					 nagare_admin_auto_create(rq->Name.ptr, rq->Name.len))
 				rt->ErrorCode = KAFKA_ERROR_LEADER_NOT_AVAILABLE;

@@ -67,6 +67,7 @@
 #include "broker/tls.h"
 #include "kafka/byteorder.h"
 #include "nagare.h"
+#include "shmem.h"
 
 #define MAX_LISTENERS			32
 /* TLS: ciphertext received per recv, and most ciphertext kept undecrypted */
@@ -441,6 +442,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 		ListenerSpec *specs;
 		int			n = parse_listener_list(nagare_listeners, "nagare.listeners", &specs);
 		int			i;
+		uint32		authenticating = 0;
 
 		for (i = 0; i < n; i++)
 		{
@@ -458,7 +460,13 @@ nagare_net_init(NagareFrameHandler on_frame)
 			}
 			open_listener(specs[i].name, sec, host[0] == '\0' ? NULL : host,
 						  specs[i].port, false);
+			/* configured, opened or not: the safe side for the ACL default */
+			if (sec == NAGARE_SEC_SASL_PLAINTEXT || sec == NAGARE_SEC_SASL_SSL ||
+				(sec == NAGARE_SEC_SSL && nagare_ssl_client_auth != NAGARE_TLS_CLIENT_AUTH_NONE))
+				authenticating++;
 		}
+		/* nagare.allow_everyone_if_no_acl_found = auto reads it (acl/acl.c) */
+		pg_atomic_write_u32(&nagare_acls->authenticating_listeners, authenticating);
 		if (nlisteners == 0)
 			ereport(WARNING,
 					(errmsg("nagare broker: could not open any Kafka listener of \"%s\"", nagare_listeners),
@@ -466,6 +474,8 @@ nagare_net_init(NagareFrameHandler on_frame)
 		pfree(specs);
 		return;
 	}
+	/* the PLAINTEXT listeners of nagare.listen_addresses authenticate nobody */
+	pg_atomic_write_u32(&nagare_acls->authenticating_listeners, 0);
 	if (nagare_listen_addresses == NULL || nagare_listen_addresses[0] == '\0')
 	{
 		ereport(LOG, (errmsg("nagare broker: Kafka listener disabled (nagare.listen_addresses is empty)")));

@@ -42,6 +42,7 @@
 #include "lib/ilist.h"
 #include "utils/memutils.h"
 
+#include "broker/acl_api.h"
 #include "broker/kafka_api.h"
 #include "broker/produce.h"
 #include "broker/producers.h"
@@ -355,13 +356,17 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 		KafkaTopicProduceData *td = &req->TopicData[t];
 		KafkaTopicProduceResponse *tr = &pp->body.Responses[t];
 		const BrokerTopic *topic = NULL;
+		bool		denied;
 		int			p;
 
 		tr->Name = nagare_kstr_copy(cxt, td->Name);
 		tr->PartitionResponsesCount = td->PartitionDataCount;
 		tr->PartitionResponses = MemoryContextAllocZero(cxt, sizeof(KafkaPartitionProduceResponse) *
 														Max(td->PartitionDataCount, 1));
-		if (request_error == KAFKA_ERROR_NONE)
+		/* authorized before its existence is revealed */
+		denied = request_error == KAFKA_ERROR_NONE &&
+			!nagare_authorized_topic(conn, td->Name, KAFKA_ACL_WRITE);
+		if (request_error == KAFKA_ERROR_NONE && !denied)
 			topic = nagare_broker_topic(td->Name.ptr, td->Name.len);
 
 		for (p = 0; p < td->PartitionDataCount; p++)
@@ -380,6 +385,8 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 				pr->ErrorCode = request_error;
 				message = request_message;
 			}
+			else if (denied)
+				pr->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 			else if (topic == NULL)
 				pr->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 			else

@@ -31,6 +31,8 @@
 #include "common/file_perm.h"
 #include "utils/timestamp.h"
 
+#include "acl/acl.h"
+#include "broker/acl_api.h"
 #include "broker/kafka_api.h"
 #include "broker/producers.h"
 #include "kafka/record.h"
@@ -113,6 +115,14 @@ nagare_handle_init_producer_id(NagareConn *conn, const KafkaRequestHeader *hdr, 
 	resp.ProducerEpoch = -1;
 	if (req->TransactionalId.len >= 0)
 		resp.ErrorCode = KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;	/* no transactions */
+	else if (!nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+									  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_IDEMPOTENT_WRITE) &&
+			 !nagare_authorized_any_topic(conn, KAFKA_ACL_WRITE))
+	{
+		/* Kafka: IDEMPOTENT_WRITE on the CLUSTER or WRITE on any TOPIC */
+		nagare_authorized_cluster(conn, KAFKA_ACL_IDEMPOTENT_WRITE);	/* counts the denial */
+		resp.ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
+	}
 	else
 	{
 		/*

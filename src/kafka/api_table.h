@@ -57,10 +57,11 @@
  *					counts towards REQUEST, as in Kafka (Produce only with
  *					acks != 0).
  *
- * Nothing enforces the ACL and quota columns yet: they are there for the
- * authorization and quota work to read, and they must then match what
- * Kafka does (core/src/main/scala/kafka/server/KafkaApis.scala and
- * ConfigHelper.scala, apache/kafka 1eb7644349cb).
+ * The ACL columns, and the secondary checks below, are what each handler
+ * asks of src/broker/acl_api.c before it reveals whether a resource exists;
+ * they match what Kafka does (core/src/main/scala/kafka/server/KafkaApis.scala,
+ * ConfigHelper.scala and AclApis.scala, apache/kafka 1eb7644349cb).  Nothing
+ * enforces the quota column yet.
  *
  * Authorization beyond the first check, per Kafka:
  *
@@ -119,12 +120,16 @@
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
  *	SaslHandshake 0-1	kafka-python 0 (then raw SASL frames, see
- *						broker/sasl.c); librdkafka uses 1 only with
+ *						broker/sasl_server.c); librdkafka uses 1 only with
  *						SaslAuthenticate 0 offered; kafkajs and
  *						@platformatic 1.
  *	SaslAuthenticate 0-2	librdkafka 0, kafkajs 1, @platformatic 2.
  *						Neither needs an ACL (Kafka authorizes nothing
  *						before authentication).
+ *	DescribeAcls, CreateAcls, DeleteAcls 0-3
+ *						every version of the schema (v1 adds
+ *						PREFIXED patterns, which librdkafka needs);
+ *						the Java admin client uses 3.
  *
  * Consumer groups (see the "Older versions" notes in messages.h for what
  * differs between versions):
@@ -204,6 +209,12 @@ KAFKA_API(KAFKA_API_DELETE_RECORDS, DeleteRecords, 0, 2, 2,
 		  nagare_handle_delete_records, KAFKA_ACL_DELETE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_INIT_PRODUCER_ID, InitProducerId, 0, 4, 2,
 		  nagare_handle_init_producer_id, KAFKA_ACL_IDEMPOTENT_WRITE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_ACLS, DescribeAcls, 0, 3, 2,
+		  nagare_handle_describe_acls, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CREATE_ACLS, CreateAcls, 0, 3, 2,
+		  nagare_handle_create_acls, KAFKA_ACL_ALTER, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DELETE_ACLS, DeleteAcls, 0, 3, 2,
+		  nagare_handle_delete_acls, KAFKA_ACL_ALTER, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CONFIGS, DescribeConfigs, 0, 4, 4,
 		  nagare_handle_describe_configs, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_ALTER_CONFIGS, AlterConfigs, 0, 2, 2,

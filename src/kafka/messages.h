@@ -1960,6 +1960,252 @@ extern int	kafka_InitProducerIdResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaInitProducerIdResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DescribeAcls (API key 29): versions 0-3, flexible v2+
+ * clients/src/main/resources/common/message/DescribeAclsRequest.json
+ * clients/src/main/resources/common/message/DescribeAclsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeAclsRequest
+{
+	/* ResourceTypeFilter (v0+): The resource type. */
+	int8_t		ResourceTypeFilter;
+	/*
+	 * ResourceNameFilter (v0+, nullable v0+): The resource name, or null to
+	 * match any resource name.
+	 */
+	KafkaStr	ResourceNameFilter;
+	/* PatternTypeFilter (v1+, default 3): The resource pattern to match. */
+	int8_t		PatternTypeFilter;
+	/*
+	 * PrincipalFilter (v0+, nullable v0+): The principal to match, or null to
+	 * match any principal.
+	 */
+	KafkaStr	PrincipalFilter;
+	/*
+	 * HostFilter (v0+, nullable v0+): The host to match, or null to match any
+	 * host.
+	 */
+	KafkaStr	HostFilter;
+	/* Operation (v0+): The operation to match. */
+	int8_t		Operation;
+	/* PermissionType (v0+): The permission type to match. */
+	int8_t		PermissionType;
+} KafkaDescribeAclsRequest;
+
+typedef struct KafkaAclDescription
+{
+	/* Principal (v0+): The ACL principal. */
+	KafkaStr	Principal;
+	/* Host (v0+): The ACL host. */
+	KafkaStr	Host;
+	/* Operation (v0+): The ACL operation. */
+	int8_t		Operation;
+	/* PermissionType (v0+): The ACL permission type. */
+	int8_t		PermissionType;
+} KafkaAclDescription;
+
+typedef struct KafkaDescribeAclsResource
+{
+	/* ResourceType (v0+): The resource type. */
+	int8_t		ResourceType;
+	/* ResourceName (v0+): The resource name. */
+	KafkaStr	ResourceName;
+	/* PatternType (v1+, default 3): The resource pattern type. */
+	int8_t		PatternType;
+	/* Acls (v0+): The ACLs. */
+	int32_t		AclsCount;
+	KafkaAclDescription *Acls;
+} KafkaDescribeAclsResource;
+
+typedef struct KafkaDescribeAclsResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The error message, or null if there
+	 * was no error.
+	 */
+	KafkaStr	ErrorMessage;
+	/* Resources (v0+): Each Resource that is referenced in an ACL. */
+	int32_t		ResourcesCount;
+	KafkaDescribeAclsResource *Resources;
+} KafkaDescribeAclsResponse;
+
+extern int	kafka_DescribeAclsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeAclsRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeAclsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeAclsResponse *in);
+
+/* ----------------------------------------------------------------------
+ * CreateAcls (API key 30): versions 0-3, flexible v2+
+ * clients/src/main/resources/common/message/CreateAclsRequest.json
+ * clients/src/main/resources/common/message/CreateAclsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaAclCreation
+{
+	/* ResourceType (v0+): The type of the resource. */
+	int8_t		ResourceType;
+	/* ResourceName (v0+): The resource name for the ACL. */
+	KafkaStr	ResourceName;
+	/* ResourcePatternType (v1+, default 3): The pattern type for the ACL. */
+	int8_t		ResourcePatternType;
+	/* Principal (v0+): The principal for the ACL. */
+	KafkaStr	Principal;
+	/* Host (v0+): The host for the ACL. */
+	KafkaStr	Host;
+	/* Operation (v0+): The operation type for the ACL (read, write, etc.). */
+	int8_t		Operation;
+	/*
+	 * PermissionType (v0+): The permission type for the ACL (allow, deny,
+	 * etc.).
+	 */
+	int8_t		PermissionType;
+} KafkaAclCreation;
+
+typedef struct KafkaCreateAclsRequest
+{
+	/* Creations (v0+): The ACLs that we want to create. */
+	int32_t		CreationsCount;
+	KafkaAclCreation *Creations;
+} KafkaCreateAclsRequest;
+
+typedef struct KafkaAclCreationResult
+{
+	/* ErrorCode (v0+): The result error, or zero if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The result message, or null if there
+	 * was no error.
+	 */
+	KafkaStr	ErrorMessage;
+} KafkaAclCreationResult;
+
+typedef struct KafkaCreateAclsResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Results (v0+): The results for each ACL creation. */
+	int32_t		ResultsCount;
+	KafkaAclCreationResult *Results;
+} KafkaCreateAclsResponse;
+
+extern int	kafka_CreateAclsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaCreateAclsRequest *out, const KafkaAllocator *a);
+extern int	kafka_CreateAclsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaCreateAclsResponse *in);
+
+/* ----------------------------------------------------------------------
+ * DeleteAcls (API key 31): versions 0-3, flexible v2+
+ * clients/src/main/resources/common/message/DeleteAclsRequest.json
+ * clients/src/main/resources/common/message/DeleteAclsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDeleteAclsFilter
+{
+	/* ResourceTypeFilter (v0+): The resource type. */
+	int8_t		ResourceTypeFilter;
+	/* ResourceNameFilter (v0+, nullable v0+): The resource name. */
+	KafkaStr	ResourceNameFilter;
+	/* PatternTypeFilter (v1+, default 3): The pattern type. */
+	int8_t		PatternTypeFilter;
+	/*
+	 * PrincipalFilter (v0+, nullable v0+): The principal filter, or null to
+	 * accept all principals.
+	 */
+	KafkaStr	PrincipalFilter;
+	/*
+	 * HostFilter (v0+, nullable v0+): The host filter, or null to accept all
+	 * hosts.
+	 */
+	KafkaStr	HostFilter;
+	/* Operation (v0+): The ACL operation. */
+	int8_t		Operation;
+	/* PermissionType (v0+): The permission type. */
+	int8_t		PermissionType;
+} KafkaDeleteAclsFilter;
+
+typedef struct KafkaDeleteAclsRequest
+{
+	/* Filters (v0+): The filters to use when deleting ACLs. */
+	int32_t		FiltersCount;
+	KafkaDeleteAclsFilter *Filters;
+} KafkaDeleteAclsRequest;
+
+typedef struct KafkaDeleteAclsMatchingAcl
+{
+	/*
+	 * ErrorCode (v0+): The deletion error code, or 0 if the deletion
+	 * succeeded.
+	 */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The deletion error message, or null if
+	 * the deletion succeeded.
+	 */
+	KafkaStr	ErrorMessage;
+	/* ResourceType (v0+): The ACL resource type. */
+	int8_t		ResourceType;
+	/* ResourceName (v0+): The ACL resource name. */
+	KafkaStr	ResourceName;
+	/* PatternType (v1+, default 3): The ACL resource pattern type. */
+	int8_t		PatternType;
+	/* Principal (v0+): The ACL principal. */
+	KafkaStr	Principal;
+	/* Host (v0+): The ACL host. */
+	KafkaStr	Host;
+	/* Operation (v0+): The ACL operation. */
+	int8_t		Operation;
+	/* PermissionType (v0+): The ACL permission type. */
+	int8_t		PermissionType;
+} KafkaDeleteAclsMatchingAcl;
+
+typedef struct KafkaDeleteAclsFilterResult
+{
+	/* ErrorCode (v0+): The error code, or 0 if the filter succeeded. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The error message, or null if the
+	 * filter succeeded.
+	 */
+	KafkaStr	ErrorMessage;
+	/* MatchingAcls (v0+): The ACLs which matched this filter. */
+	int32_t		MatchingAclsCount;
+	KafkaDeleteAclsMatchingAcl *MatchingAcls;
+} KafkaDeleteAclsFilterResult;
+
+typedef struct KafkaDeleteAclsResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* FilterResults (v0+): The results for each filter. */
+	int32_t		FilterResultsCount;
+	KafkaDeleteAclsFilterResult *FilterResults;
+} KafkaDeleteAclsResponse;
+
+extern int	kafka_DeleteAclsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDeleteAclsRequest *out, const KafkaAllocator *a);
+extern int	kafka_DeleteAclsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDeleteAclsResponse *in);
+
+/* ----------------------------------------------------------------------
  * DescribeConfigs (API key 32): versions 0-4, flexible v4+
  * clients/src/main/resources/common/message/DescribeConfigsRequest.json
  * clients/src/main/resources/common/message/DescribeConfigsResponse.json
@@ -2469,6 +2715,9 @@ typedef union KafkaRequestBody
 	KafkaDeleteTopicsRequest DeleteTopics;
 	KafkaDeleteRecordsRequest DeleteRecords;
 	KafkaInitProducerIdRequest InitProducerId;
+	KafkaDescribeAclsRequest DescribeAcls;
+	KafkaCreateAclsRequest CreateAcls;
+	KafkaDeleteAclsRequest DeleteAcls;
 	KafkaDescribeConfigsRequest DescribeConfigs;
 	KafkaAlterConfigsRequest AlterConfigs;
 	KafkaSaslAuthenticateRequest SaslAuthenticate;
@@ -2499,6 +2748,9 @@ typedef union KafkaResponseBody
 	KafkaDeleteTopicsResponse DeleteTopics;
 	KafkaDeleteRecordsResponse DeleteRecords;
 	KafkaInitProducerIdResponse InitProducerId;
+	KafkaDescribeAclsResponse DescribeAcls;
+	KafkaCreateAclsResponse CreateAcls;
+	KafkaDeleteAclsResponse DeleteAcls;
 	KafkaDescribeConfigsResponse DescribeConfigs;
 	KafkaAlterConfigsResponse AlterConfigs;
 	KafkaSaslAuthenticateResponse SaslAuthenticate;
@@ -2589,6 +2841,18 @@ extern int	kafka_InitProducerIdRequest_decode_body(KafkaReader *r, int16_t versi
 													KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_InitProducerIdResponse_encode_body(KafkaWriter *w, int16_t version,
 													 const void *body);
+extern int	kafka_DescribeAclsRequest_decode_body(KafkaReader *r, int16_t version,
+												  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeAclsResponse_encode_body(KafkaWriter *w, int16_t version,
+												   const void *body);
+extern int	kafka_CreateAclsRequest_decode_body(KafkaReader *r, int16_t version,
+												KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_CreateAclsResponse_encode_body(KafkaWriter *w, int16_t version,
+												 const void *body);
+extern int	kafka_DeleteAclsRequest_decode_body(KafkaReader *r, int16_t version,
+												KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DeleteAclsResponse_encode_body(KafkaWriter *w, int16_t version,
+												 const void *body);
 extern int	kafka_DescribeConfigsRequest_decode_body(KafkaReader *r, int16_t version,
 													 KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_DescribeConfigsResponse_encode_body(KafkaWriter *w, int16_t version,

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acl/acl.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -267,6 +268,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 	Oid			array_type;
 
 	memset(&st, 0, sizeof(st));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_READ);
 	st.topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	st.partition = PG_GETARG_INT32(1);
 	if (st.partition < 0 || st.partition >= st.topic->partitions)

@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "acl/acl.h"
 #include "access/htup_details.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
@@ -106,6 +107,7 @@ nagare_send(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("topic must not be null")));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_WRITE);
 	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
 
 	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
@@ -177,6 +179,7 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("values must not be null"),
 				 errhint("Pass an array of values, with null elements for null values.")));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_WRITE);
 	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
 
 	elemtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
@@ -317,6 +320,7 @@ nagare_publish(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("topic must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_WRITE);
 	/* a topic created by this transaction is fine: both commit or neither */
 	topic = nagare_lookup_topic(name, false);
 

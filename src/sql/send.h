@@ -22,6 +22,7 @@ extern void nagare_send_xact_callback(XactEvent event, void *arg);
 extern void nagare_xact_note_appended(const NagareAppend *appended, int n, uint64 end_pos);
 extern void nagare_xact_note_ddl(void);
 extern void nagare_xact_note_published(void);
+extern void nagare_xact_note_acl_change(void);
 extern void nagare_xact_wait_own_sends(void);
 
 #endif							/* NAGARE_SEND_H */

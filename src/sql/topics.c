@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "acl/acl.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -40,6 +41,34 @@ check_partition_count(int32 partitions)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid partition count %d", partitions),
 				 errhint("A topic has between 1 and 100000 partitions.")));
+}
+
+/*
+ * The limits of the tenant whose namespace holds the topic
+ * (nagare._tenant_check(): SQLSTATE 54000, POLICY_VIOLATION to Kafka
+ * clients), with the topic's partition count and effective retention.ms
+ * after the change.  Caller has SPI connected.
+ */
+static void
+tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overrides,
+			 bool creating)
+{
+	NagareTopicConfig effective;
+	Datum		args[4];
+	Oid			types[4] = {TEXTOID, INT4OID, INT8OID, BOOLOID};
+	int			ret;
+
+	nagare_config_defaults(&effective);
+	nagare_config_apply(overrides, &effective);
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(partitions);
+	args[2] = Int64GetDatum(effective.retention_ms);
+	args[3] = BoolGetDatum(creating);
+	ret = SPI_execute_with_args("SELECT nagare._tenant_check($1, $2, $3, $4)",
+								4, types, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not check the limits of topic \"%s\": %s", name,
+			 SPI_result_code_string(ret));
 }
 
 /*
@@ -134,6 +163,9 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 	partitions = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 	config = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
+	if (!nagare_acl_current_user_authorized(KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+											KAFKA_ACL_CREATE))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_CREATE);
 	nagare_validate_topic_name(name);
 	check_partition_count(partitions);
 	nagare_config_parse(config, &overrides, false);
@@ -141,6 +173,7 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_topic_name(name);
+	tenant_check(name, partitions, &overrides, true);
 	args[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
 								1, argtypes, args, NULL, false, 1);
@@ -205,6 +238,10 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("topic name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_ALTER);
+	if (!PG_ARGISNULL(2))
+		nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_ALTER_CONFIGS);
 
 	SPI_connect();
 	if (!lock_topic(name, &id, &old_partitions, &old_config))
@@ -232,6 +269,7 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 		nagare_config_merge(&overrides, &delta);
 	}
 	check_config(&overrides);
+	tenant_check(name, partitions, &overrides, false);
 
 	args[0] = Int32GetDatum(id);
 	args[1] = Int32GetDatum(partitions);
@@ -255,6 +293,8 @@ nagare_delete_topic(PG_FUNCTION_ARGS)
 	Datum		arg;
 	Oid			argtype = INT4OID;
 	int			ret;
+
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_DELETE);
 
 	nagare_check_loaded();
 	SPI_connect();

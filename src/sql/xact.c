@@ -62,6 +62,9 @@ static bool ddl_done = false;
 /* this transaction called publish(): wake the ingest worker when it commits */
 static bool published = false;
 
+/* the transaction changed nagare.acl: the worker copies it after commit */
+static bool acls_changed = false;
+
 /* Remember that this transaction appended at base_offset of part */
 static void
 note_partition(NagarePartition *part, uint64 incarnation, int64 base_offset)
@@ -183,10 +186,10 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (ddl_done)
+			if (ddl_done || acls_changed)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that changed nagare topics")));
+						 errmsg("cannot PREPARE a transaction that changed nagare topics or ACLs")));
 			/* FALLTHROUGH */
 		case XACT_EVENT_PRE_COMMIT:
 			if (sent_end_pos > 0 &&
@@ -200,6 +203,12 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			reset_sent();
 			break;
 		case XACT_EVENT_COMMIT:
+			if (acls_changed && nagare_acls != NULL)
+			{
+				pg_atomic_fetch_add_u64(&nagare_acls->changes, 1);
+				nagare_wake_worker();
+			}
+			acls_changed = false;
 			if (ddl_done && nagare_shared != NULL)
 			{
 				pg_atomic_fetch_add_u64(&nagare_shared->catalog_generation, 1);
@@ -214,6 +223,7 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			acls_changed = false;
 			if (ddl_done)
 				nagare_catalog_invalidate();
 			reset_sent();
@@ -223,6 +233,13 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/* The transaction changed nagare.acl (the table's statement trigger) */
+void
+nagare_xact_note_acl_change(void)
+{
+	acls_changed = true;
 }
 
 /* The transaction called publish() */

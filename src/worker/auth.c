@@ -2,7 +2,7 @@
  *
  * auth.c
  *	  The nagare worker's part of SASL authentication of Kafka clients
- *	  (broker/sasl.c): what needs the catalog or is slow, checked against
+ *	  (broker/sasl_server.c): what needs the catalog or is slow, checked against
  *	  pg_authid with PostgreSQL's own code.
  *
  * Two request kinds (payloads and results in shmem.h):

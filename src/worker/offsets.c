@@ -59,6 +59,14 @@ static const char offset_delete_sql[] =
 " WHERE group_id = $1::jsonb->>'g' AND topic = $1::jsonb->>'t' "
 "   AND partition IN (SELECT jsonb_array_elements_text($1::jsonb->'p')::integer)";
 
+static const char audit_delete_group_sql[] =
+"SELECT pg_catalog.set_config('nagare.audit_operation', 'delete_group', true), "
+"       pg_catalog.set_config('nagare.audit_client', coalesce($1::jsonb->>'k', ''), true)";
+
+static const char audit_delete_offsets_sql[] =
+"SELECT pg_catalog.set_config('nagare.audit_operation', 'delete_offsets', true), "
+"       pg_catalog.set_config('nagare.audit_client', coalesce($1::jsonb->>'k', ''), true)";
+
 /* The rows of an OffsetFetch, in the result format of shmem.h */
 static void
 fetch_rows(NagareWorkerRequest *job)
@@ -205,6 +213,13 @@ do_each(void *set)
 				break;
 			case NAGARE_GROUP_DELETE:
 			case NAGARE_GROUP_OFFSET_DELETE:
+				/* the audit trail's operation and Kafka client (sql/audit.c) */
+				ret = SPI_execute_with_args(job->kind == NAGARE_GROUP_DELETE ?
+											audit_delete_group_sql : audit_delete_offsets_sql,
+											1, &type, &arg, NULL, false, 0);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "could not note the audit operation: %s",
+						 SPI_result_code_string(ret));
 				ret = SPI_execute_with_args(job->kind == NAGARE_GROUP_DELETE ?
 											group_delete_sql : offset_delete_sql,
 											1, &type, &arg, NULL, false, 0);

@@ -19,7 +19,9 @@
  *   transaction of its own, rolled back if the client asked only to
  *   validate it.  Its answer waits for the sync the worker runs next, so
  *   that the shared topic table shows the change when the client hears of
- *   it.
+ *   it;
+ * - ACL changes likewise (aclsync.c runs them, one transaction per ACL or
+ *   filter), answered after the shared ACL table shows them.
  *
  * The requests' space in the channel is freed only when all of them are
  * answered: a worker that exits in between leaves them to the next one.
@@ -96,8 +98,8 @@ run_topic_change(NagareWorkerRequest *req)
 
 /*
  * Take the waiting requests, carry out and answer the consumer group ones,
- * and carry out the topic changes.  Returns true if there were topic
- * changes: the caller syncs the topic table, then calls
+ * and carry out the topic and ACL changes.  Returns true if there were
+ * such changes: the caller syncs the topic and ACL tables, then calls
  * nagare_worker_finish_requests() (which it calls after every pass).
  */
 bool
@@ -142,6 +144,8 @@ nagare_worker_run_requests(void)
 			case NAGARE_ADMIN_CREATE_PARTITIONS:
 			case NAGARE_ADMIN_ALTER_CONFIG:
 			case NAGARE_ADMIN_REPLACE_CONFIG:
+			case NAGARE_ACL_CREATE:
+			case NAGARE_ACL_DELETE:
 				topic_changes[ntopic_changes++] = req;
 				break;
 			case NAGARE_GROUP_OFFSET_COMMIT:
@@ -184,7 +188,13 @@ nagare_worker_run_requests(void)
 	}
 
 	for (i = 0; i < ntopic_changes; i++)
-		run_topic_change(topic_changes[i]);
+	{
+		if (topic_changes[i]->kind == NAGARE_ACL_CREATE ||
+			topic_changes[i]->kind == NAGARE_ACL_DELETE)
+			nagare_worker_run_acl_change(topic_changes[i]);
+		else
+			run_topic_change(topic_changes[i]);
+	}
 
 	MemoryContextSwitchTo(old);
 	return ntopic_changes > 0;
@@ -239,6 +249,18 @@ topic_change_sql(void *arg)
 	const char *sql = NULL;
 	int			ret;
 
+	/* who asked, for the audit trail (sql/audit.c) */
+	if ((v = json_member(payload, "k", jbvString)) != NULL)
+	{
+		Datum		client = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+																	  v->val.string.len));
+		Oid			texttype = TEXTOID;
+
+		ret = SPI_execute_with_args("SELECT pg_catalog.set_config('nagare.audit_client', $1, true)",
+									1, &texttype, &client, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not set nagare.audit_client: %s", SPI_result_code_string(ret));
+	}
 	if ((v = json_member(payload, "t", jbvString)) == NULL)
 		elog(ERROR, "malformed topic change request");
 	name = pnstrdup(v->val.string.val, v->val.string.len);

@@ -12,10 +12,16 @@
  * finished recovery.
  *
  * It also carries out what the broker asks of it through the channel
- * (queue/channel.h): topic changes for Kafka admin clients and consumer
- * groups' offsets (requests.c, offsets.c), each in a transaction of its own
- * (nagare_worker_sql()).  A topic change is answered only after the sync
- * that follows it, once the shared topic table shows the change.
+ * (queue/channel.h): topic and ACL changes for Kafka admin clients and
+ * consumer groups' offsets (requests.c, aclsync.c, offsets.c), each in a
+ * transaction of its own (nagare_worker_sql()).  A topic or ACL change is
+ * answered only after the sync that follows it, once shared memory shows
+ * the change.
+ *
+ * Likewise it copies nagare.acl into the shared ACL table (aclsync.c) at
+ * start, whenever a transaction that changed it commits (the backend
+ * increments NagareAclShared.changes and sets this worker's latch), and
+ * while the extension does not exist yet.
  *
  * Files of topics the catalog does not know at all (left by DROP EXTENSION,
  * or by a topic row removed by hand) are removed too, but only for partitions
@@ -82,6 +88,8 @@ nagare_worker_main(Datum main_arg)
 	uint64		synced_generation = 0;
 	pid_t		synced_broker = 0;
 	bool		again = true;
+	uint64		synced_acl_changes = 0;
+	bool		acls_synced = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -98,6 +106,7 @@ nagare_worker_main(Datum main_arg)
 	for (;;)
 	{
 		uint64		generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
+		uint64		acl_changes = pg_atomic_read_u64(&nagare_acls->changes);
 		bool		broker_ready;
 		pid_t		broker_pid;
 
@@ -116,7 +125,11 @@ nagare_worker_main(Datum main_arg)
 		/* the broker's requests (requests.c) */
 		if (nagare_worker_run_requests())
 		{
-			/* answer topic changes once the shared topic table shows them */
+			/* answer topic and ACL changes once shared memory shows them */
+			acl_changes = pg_atomic_read_u64(&nagare_acls->changes);
+			nagare_worker_sync_acls();
+			synced_acl_changes = acl_changes;
+			acls_synced = true;
 			generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 			again = sync_topics(generation);
 			synced_generation = generation;
@@ -124,6 +137,12 @@ nagare_worker_main(Datum main_arg)
 				synced_broker = broker_pid;
 		}
 		nagare_worker_finish_requests();
+		if (!acls_synced || again || acl_changes != synced_acl_changes)
+		{
+			nagare_worker_sync_acls();
+			synced_acl_changes = acl_changes;
+			acls_synced = true;
+		}
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{

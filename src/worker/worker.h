@@ -2,7 +2,7 @@
  *
  * worker.h
  *	  What the nagare worker's parts share (worker.c, requests.c,
- *	  offsets.c, auth.c).
+ *	  offsets.c, auth.c, aclsync.c).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -36,6 +36,9 @@ extern ErrorData *nagare_worker_sql(bool (*fn) (void *arg), void *arg);
 
 /* auth.c */
 extern void nagare_worker_run_auth(NagareWorkerRequest **reqs, int n);
+/* aclsync.c */
+extern void nagare_worker_sync_acls(void);
+extern void nagare_worker_run_acl_change(NagareWorkerRequest *req);
 
 /* requests.c */
 extern bool nagare_worker_run_requests(void);

@@ -750,6 +750,9 @@ static const int16_t advertised[][3] = {
 	{20, 1, 6},					/* DeleteTopics */
 	{21, 0, 2},					/* DeleteRecords */
 	{22, 0, 4},					/* InitProducerId */
+	{29, 0, 3},					/* DescribeAcls */
+	{30, 0, 3},					/* CreateAcls */
+	{31, 0, 3},					/* DeleteAcls */
 	{32, 0, 4},					/* DescribeConfigs */
 	{33, 0, 2},					/* AlterConfigs */
 	{36, 0, 2},					/* SaslAuthenticate */

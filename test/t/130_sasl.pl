@@ -58,6 +58,15 @@ SET password_encryption = 'md5';
 CREATE ROLE erin LOGIN PASSWORD 'erin-secret-12';
 });
 
+# A SASL listener authenticates, so a resource without ACLs is closed
+# (nagare.allow_everyone_if_no_acl_found = auto): the roles that log in
+# successfully are granted what producing and consuming need.
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM (
+  SELECT nagare.create_acl(t, '*', 'User:' || u, 'ALL')
+  FROM unnest(ARRAY['TOPIC', 'GROUP']) t, unnest(ARRAY['alice', 'frank', 'erin']) u) a
+}), '6', 'ACLs for the roles that log in');
+
 sub run_json
 {
 	my (@argv) = @_;

@@ -270,6 +270,10 @@ $mnode->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $mport 
 $mnode->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $iport \(INTERNAL, PLAINTEXT\)/);
 pass('listeners named through nagare.listener_security_protocol_map open');
 
+# ssl_client_auth authenticates, so resources without ACLs are closed
+# (nagare.allow_everyone_if_no_acl_found = auto): User:alice may use topics
+$mnode->safe_psql('postgres', q{SELECT nagare.create_acl('TOPIC', '*', 'User:alice', 'ALL')});
+
 is(kcat_brokers("127.0.0.1:$iport", ''), "localhost:$iport",
 	'the INTERNAL listener advertises what nagare.advertised_listeners says');
 is(kcat_brokers("127.0.0.1:$mport", kcat_ssl_cert('alice')), "127.0.0.1:$mport",
