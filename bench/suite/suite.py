@@ -44,7 +44,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish latency producers8 partitions connections queue isolation"
+ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -133,6 +133,23 @@ PORTS = {}
 def start_servers():
     data = os.path.join(work, "data")
     PORTS["kafka"], PORTS["redis"], PORTS["nats"] = free_port(), free_port(), free_port()
+    security = ""
+    if "security" in SCENARIOS:
+        # beside the PLAINTEXT listener every other scenario uses: SASL over
+        # TLS and SASL over plaintext, with a certificate made here; the
+        # PLAINTEXT listener stays open to everyone as before
+        PORTS["sasl_ssl"], PORTS["sasl"] = free_port(), free_port()
+        sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", f"{work}/server.key", "-out", f"{work}/server.crt"])
+        sh(["chown", "postgres:", f"{work}/server.key", f"{work}/server.crt"])
+        os.chmod(f"{work}/server.key", 0o600)
+        security = f"""nagare.listeners = 'PLAINTEXT://127.0.0.1:{PORTS["kafka"]}, SASL_SSL://127.0.0.1:{PORTS["sasl_ssl"]}, SASL_PLAINTEXT://127.0.0.1:{PORTS["sasl"]}'
+nagare.ssl_cert_file = '{work}/server.crt'
+nagare.ssl_key_file = '{work}/server.key'
+nagare.allow_everyone_if_no_acl_found = on
+password_encryption = 'scram-sha-256'
+"""
     as_pg([f"{BINDIR}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], stdout=subprocess.DEVNULL)
     with open(os.path.join(data, "postgresql.conf"), "a") as f:
         f.write(f"""
@@ -153,7 +170,7 @@ nagare.listen_addresses = '127.0.0.1'
 nagare.port = {PORTS['kafka']}
 nagare.request_timeout = 10s
 nagare.max_connections = 4096
-{ENV.get('EXTRA_CONF', '')}
+{security}{ENV.get('EXTRA_CONF', '')}
 """)
     as_pg([f"{BINDIR}/pg_ctl", "-D", data, "-l", f"{work}/server.log", "-w", "start"], stdout=subprocess.DEVNULL)
     sql("CREATE EXTENSION nagare")
@@ -637,6 +654,48 @@ def sc_isolation(b):
                 f"pass(es); cached at each pass start: {r['cached_fraction_at_pass_start']}")
 
 
+def sc_security(b):
+    """SASL_SSL beside PLAINTEXT on one broker, and producers while a storm
+    of SCRAM logins comes in"""
+    sql("CREATE ROLE bench_sasl LOGIN PASSWORD 'bench-sasl-secret'")
+    sql("SELECT nagare.create_topic('sec', 1)")
+    sql("SELECT nagare.create_topic('sec_rate', 1)")
+    sasl = ["-X", "sasl.mechanisms=SCRAM-SHA-256", "-X", "sasl.username=bench_sasl",
+            "-X", "sasl.password=bench-sasl-secret"]
+    tls = ["-X", "security.protocol=sasl_ssl", "-X", f"ssl.ca.location={work}/server.crt"] + sasl
+    title = ("produce 1 KiB, acks=1, 1 producer (librdkafka): the PLAINTEXT listener, and the SASL_SSL one "
+             "(SCRAM-SHA-256 login, TLS 1.3) of the same broker")
+    for run in range(RUNS):
+        for label, order, extra in (("PLAINTEXT", 0, None), ("SASL_SSL", 1, tls))[::1 if run % 2 == 0 else -1]:
+            c = gen_cmd(b, "nagare", "produce", "sec", 1024, 1000000, DURATION, "1")
+            if extra:
+                c[c.index("-H") + 1] = f"127.0.0.1:{PORTS['sasl_ssl']}"
+                c += extra
+            r = measure_retry([c], "nagare")
+            table_add("security-tls", title, label, "nagare", r, order)
+    secs = max(5, 2 * DURATION)
+    rate_cmd = [f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "sec_rate", "-p", "4", "-r", "4000",
+                "-s", "1024", "-a", "all", "-d", str(secs), "-W", "1"]
+    logins = ["/usr/bin/python3", os.path.join(HERE, "login_load.py"), "-H", f"127.0.0.1:{PORTS['sasl']}",
+              "-u", "bench_sasl", "-p", "bench-sasl-secret", "-r", "500", "-d", str(secs + 2)]
+    title = (f"4 producers at a steady 4,000 msgs/s (1 KiB, acks=all) for {secs:g} s, alone and while "
+             "500 SCRAM-SHA-256 logins per second come in (bench/suite/login_load.py)")
+    for run in range(RUNS):
+        r = measure_retry([rate_cmd], "nagare")
+        table_add("security-logins", title, "producers alone", "nagare", r, 0, ratio="latency")
+        storm = subprocess.Popen(logins, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        r = measure([rate_cmd], "nagare")
+        lo = storm.communicate()[0]
+        try:
+            lj = json.loads(lo.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            lj = {"error": "login_load printed nothing"}
+        r["logins"] = lj
+        table_add("security-logins", title, "producers + 500 logins/s", "nagare", r, 1, ratio="latency")
+        log(f"    logins: {lj}")
+
+
 def set_nagare_conf(name, value):
     """ALTER SYSTEM SET nagare.<name> (RESET when value is None), reloaded"""
     sql(f"ALTER SYSTEM RESET nagare.{name}" if value is None else f"ALTER SYSTEM SET nagare.{name} = '{value}'")
@@ -815,6 +874,16 @@ def goals(summ):
         y = (iso_b["p999_us"] or 0) / (iso_a["p999_us"] or 1)
         add("isolation: producers' p99 with the cold consumer / without <= 1.5",
             f"p99 {ms(iso_b['p99_us'])} / {ms(iso_a['p99_us'])} ms = {x:.2f}x (p99.9 {y:.2f}x)", x <= 1.5)
+    pl, ss = get("security-tls", "PLAINTEXT"), get("security-tls", "SASL_SSL")
+    if pl and ss and pl["msgs_per_s"] and ss["msgs_per_s"]:
+        x = ss["msgs_per_s"] / pl["msgs_per_s"]
+        add("produce 1 KiB over SASL_SSL: at least 70% of PLAINTEXT",
+            f"{fmt(ss['msgs_per_s'])} vs {fmt(pl['msgs_per_s'])} msgs/s = {100 * x:.0f}%", x >= 0.7)
+    la, lb = get("security-logins", "producers alone"), get("security-logins", "producers + 500 logins/s")
+    if la and lb and la["p99_us"] and lb["p99_us"]:
+        x = lb["p99_us"] / la["p99_us"]
+        add("500 SCRAM logins/s: producers' p99 at most 1.5x of without",
+            f"p99 {ms(lb['p99_us'])} / {ms(la['p99_us'])} ms = {x:.2f}x", x <= 1.5)
     for acks in ("1", "all"):
         for prefix, n in (("kafka-produce", "1 producer"), ("produce8", "8 producers")):
             name = f"{prefix}-1024-{acks}"
@@ -954,7 +1023,8 @@ def main():
         sub_bench("publish", os.path.join(REPO, "bench", "publish", "run.sh"),
                   {"RUNS": str(SUB_RUNS), "INSTALL": "0", "MULTI_TX": "100", "DURATION": "4", "PIPE_SECONDS": "2",
                    "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
-    own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation") if s in SCENARIOS]
+    own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security")
+           if s in SCENARIOS]
     if own:
         log(f"starting nagare, redis-server and nats-server in {work}")
         start_servers()
