@@ -272,7 +272,9 @@ pass('listeners named through nagare.listener_security_protocol_map open');
 
 # ssl_client_auth authenticates, so resources without ACLs are closed
 # (nagare.allow_everyone_if_no_acl_found = auto): User:alice may use topics
-$mnode->safe_psql('postgres', q{SELECT nagare.create_acl('TOPIC', '*', 'User:alice', 'ALL')});
+# and consumer groups
+$mnode->safe_psql('postgres', q{SELECT nagare.create_acl(t, '*', 'User:alice', 'ALL')
+  FROM unnest(ARRAY['TOPIC', 'GROUP']) t});
 
 is(kcat_brokers("127.0.0.1:$iport", ''), "localhost:$iport",
 	'the INTERNAL listener advertises what nagare.advertised_listeners says');
