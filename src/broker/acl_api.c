@@ -336,10 +336,11 @@ acl_error_for_sqlstate(const char *sqlstate)
 {
 	if (sqlstate == NULL)
 		return KAFKA_ERROR_REQUEST_TIMED_OUT;
-	if (strcmp(sqlstate, "22023") == 0 || strcmp(sqlstate, "23514") == 0 ||
-		strcmp(sqlstate, "42622") == 0)
+	if (nagare_sqlstate_is(sqlstate, ERRCODE_INVALID_PARAMETER_VALUE) ||
+		nagare_sqlstate_is(sqlstate, ERRCODE_CHECK_VIOLATION) ||
+		nagare_sqlstate_is(sqlstate, ERRCODE_NAME_TOO_LONG))
 		return KAFKA_ERROR_INVALID_REQUEST;
-	if (strcmp(sqlstate, "42501") == 0)
+	if (nagare_sqlstate_is(sqlstate, ERRCODE_INSUFFICIENT_PRIVILEGE))
 		return KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
 	return nagare_kafka_error_for_sqlstate(sqlstate, KAFKA_ERROR_UNKNOWN_SERVER_ERROR);
 }
@@ -414,6 +415,18 @@ create_acls_respond(AclChange *ch)
 	pfree(resp.Results);
 }
 
+/* The whole request failed (or timed out): every item sent fails with it */
+static void
+fail_sent(AclChange *ch, const char *sqlstate, const char *message)
+{
+	int			i;
+
+	for (i = 0; i < ch->n; i++)
+		if (ch->sent[i] >= 0)
+			change_error(ch, i, acl_error_for_sqlstate(sqlstate),
+						 sqlstate ? message : "the nagare worker did not answer in time");
+}
+
 /* The worker's answer: int32 count, then per creation sqlstate and message */
 static void
 create_acls_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
@@ -422,13 +435,8 @@ create_acls_answered(void *arg, const char *sqlstate, const char *data, uint32 l
 	MemoryContext cxt = nagare_conn_context(ch->conn);
 	int			i;
 
-	if (sqlstate == NULL || strcmp(sqlstate, "00000") != 0)
-	{
-		for (i = 0; i < ch->n; i++)
-			if (ch->sent[i] >= 0)
-				change_error(ch, i, acl_error_for_sqlstate(sqlstate),
-							 sqlstate ? data : "the nagare worker did not answer in time");
-	}
+	if (!nagare_channel_succeeded(sqlstate))
+		fail_sent(ch, sqlstate, data);
 	else
 	{
 		AnswerReader r = {data, data + len, false};
@@ -448,7 +456,7 @@ create_acls_answered(void *arg, const char *sqlstate, const char *data, uint32 l
 			}
 			state = answer_str(&r, cxt);
 			message = answer_str(&r, cxt);
-			if (strcmp(state, "00000") != 0)
+			if (!nagare_channel_succeeded(state))
 				change_error(ch, i, acl_error_for_sqlstate(state), message);
 			pfree(state);
 			pfree(message);
@@ -634,13 +642,8 @@ delete_acls_answered(void *arg, const char *sqlstate, const char *data, uint32 l
 	DeletedAcls *deleted = MemoryContextAllocZero(cxt, sizeof(DeletedAcls) * Max(ch->n, 1));
 	int			i;
 
-	if (sqlstate == NULL || strcmp(sqlstate, "00000") != 0)
-	{
-		for (i = 0; i < ch->n; i++)
-			if (ch->sent[i] >= 0)
-				change_error(ch, i, acl_error_for_sqlstate(sqlstate),
-							 sqlstate ? data : "the nagare worker did not answer in time");
-	}
+	if (!nagare_channel_succeeded(sqlstate))
+		fail_sent(ch, sqlstate, data);
 	else
 	{
 		AnswerReader r = {data, data + len, false};
@@ -663,7 +666,7 @@ delete_acls_answered(void *arg, const char *sqlstate, const char *data, uint32 l
 			state = answer_str(&r, cxt);
 			message = answer_str(&r, cxt);
 			n = answer_int32(&r);
-			if (strcmp(state, "00000") != 0)
+			if (!nagare_channel_succeeded(state))
 				change_error(ch, i, acl_error_for_sqlstate(state), message);
 			if (n < 0 || n > nagare_max_acls)
 				r.bad = true;

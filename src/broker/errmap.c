@@ -26,14 +26,29 @@
  * completion, the Kafka counterpart of an error nagare's SQL raises, else
  * otherwise (also for anything that is not a 5-character SQLSTATE).
  */
+/* The ERRCODE_* value of a five-character SQLSTATE, or -1 */
+static int
+sqlstate_code(const char *sqlstate)
+{
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return -1;
+	return MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
+}
+
+/* Whether sqlstate (as the worker answers it) is errcode, an ERRCODE_* value */
+bool
+nagare_sqlstate_is(const char *sqlstate, int errcode)
+{
+	return sqlstate_code(sqlstate) == errcode;
+}
+
 int16
 nagare_kafka_error_for_sqlstate(const char *sqlstate, int16 otherwise)
 {
-	int			code;
+	int			code = sqlstate_code(sqlstate);
 
-	if (sqlstate == NULL || strlen(sqlstate) != 5)
+	if (code < 0)
 		return otherwise;
-	code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4]);
 	switch (code)
 	{
 		case ERRCODE_SUCCESSFUL_COMPLETION:

@@ -434,7 +434,7 @@ groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 
 	groups_loading = false;
 	/* e.g. before CREATE EXTENSION: tried again later, quietly */
-	if (sqlstate == NULL || strcmp(sqlstate, "00000") != 0 || len < 4)
+	if (!nagare_channel_succeeded(sqlstate) || len < 4)
 		return;
 	n = (int32) kafka_load_be32(p);
 	p += 4;

@@ -577,7 +577,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 							nagare_conn_peer(s->conn))));
 		fail(s, false);
 	}
-	else if (strcmp(sqlstate, "00000") != 0)
+	else if (!nagare_channel_succeeded(sqlstate))
 	{
 		/* e.g. a user name that is not valid in the database's encoding */
 		fail(s, true);

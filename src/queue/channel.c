@@ -259,7 +259,7 @@ nagare_channel_turn(TimestampTz now)
 			pending_forget(req);
 			if (h->len < SQLSTATE_BYTES || payload[SQLSTATE_BYTES - 1] != '\0')
 				cb(arg, "XX000", "", 0);	/* cannot happen */
-			else if (strcmp(payload, "00000") == 0)
+			else if (nagare_channel_succeeded(payload))
 				cb(arg, payload, payload + SQLSTATE_BYTES, h->len - SQLSTATE_BYTES);
 			else if (h->len > SQLSTATE_BYTES && payload[h->len - 1] == '\0')
 				cb(arg, payload, payload + SQLSTATE_BYTES, h->len - SQLSTATE_BYTES - 1);
@@ -345,12 +345,12 @@ nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
 	bool		waited = false;
 
 	strlcpy(state, sqlstate, sizeof(state));
-	if (strcmp(state, "00000") == 0 && !ring_fits(r, (uint64) SQLSTATE_BYTES + len))
+	if (nagare_channel_succeeded(state) && !ring_fits(r, (uint64) SQLSTATE_BYTES + len))
 	{
 		strlcpy(state, unpack_sql_state(ERRCODE_PROGRAM_LIMIT_EXCEEDED), sizeof(state));
 		message = "the answer is too large for the channel to the broker";
 	}
-	if (strcmp(state, "00000") != 0)
+	if (!nagare_channel_succeeded(state))
 	{
 		/* the message, with its NUL */
 		strlcpy(text, message ? message : "", sizeof(text));

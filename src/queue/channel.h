@@ -31,6 +31,13 @@
 typedef void (*NagareChannelCallback) (void *arg, const char *sqlstate,
 									   const char *data, uint32 len);
 
+/* Whether a callback's sqlstate says the request succeeded */
+static inline bool
+nagare_channel_succeeded(const char *sqlstate)
+{
+	return sqlstate != NULL && strcmp(sqlstate, "00000") == 0;
+}
+
 /* the broker's end */
 extern bool nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 								  TimestampTz deadline, NagareChannelCallback cb, void *arg);
