@@ -100,22 +100,22 @@ run_symbols() {
   fi
 }
 
+# Run a check that ends with "<phase>: N passed, M failed" and count it
+run_counted() {		# phase, command...
+  local phase=$1 out rc p f
+  shift
+  out=$("$@" 2>&1); rc=$?
+  echo "$out"
+  p=$(echo "$out" | sed -n "s/^$phase: \([0-9]\+\) passed, \([0-9]\+\) failed\$/\1/p")
+  f=$(echo "$out" | sed -n "s/^$phase: \([0-9]\+\) passed, \([0-9]\+\) failed\$/\2/p")
+  p=${p:-0}; f=${f:-0}
+  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  count "$phase" "$p" "$f"
+}
+
 run_structure() {
-  local out rc p f
-  out=$(python3 test/structure/check.py src 2>&1); rc=$?
-  echo "$out"
-  p=$(echo "$out" | sed -n 's/^structure: \([0-9]\+\) passed, \([0-9]\+\) failed$/\1/p')
-  f=$(echo "$out" | sed -n 's/^structure: \([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p')
-  p=${p:-0}; f=${f:-0}
-  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-  count structure "$p" "$f"
-  out=$(scripts/format-check.sh 2>&1); rc=$?
-  echo "$out"
-  p=$(echo "$out" | sed -n 's/^format: \([0-9]\+\) passed, \([0-9]\+\) failed$/\1/p')
-  f=$(echo "$out" | sed -n 's/^format: \([0-9]\+\) passed, \([0-9]\+\) failed$/\2/p')
-  p=${p:-0}; f=${f:-0}
-  [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-  count format "$p" "$f"
+  run_counted structure python3 test/structure/check.py src
+  run_counted format scripts/format-check.sh
 }
 
 run_codec() {
