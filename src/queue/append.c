@@ -65,6 +65,43 @@ nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, 
 	return (int32) (keyless_counter++ % (uint32) topic->partitions);
 }
 
+
+/*
+ * Set a header's value from a jsonb scalar: a string, or null (no value);
+ * with scalars_as_text (the object form) also a number or boolean, stored
+ * as its text.  False for anything else.
+ */
+static bool
+header_value(KafkaHeaderIn *h, const JsonbValue *v, bool scalars_as_text)
+{
+	const char *s;
+
+	if (v->type == jbvString)
+	{
+		h->value = (const uint8 *) v->val.string.val;
+		h->value_len = v->val.string.len;
+		return true;
+	}
+	if (v->type == jbvNull)
+	{
+		h->value = NULL;
+		h->value_len = -1;
+		return true;
+	}
+	if (!scalars_as_text)
+		return false;
+	if (v->type == jbvNumeric)
+		s = DatumGetCString(
+			DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else if (v->type == jbvBool)
+		s = v->val.boolean ? "true" : "false";
+	else
+		return false;
+	h->value = (const uint8 *) s;
+	h->value_len = strlen(s);
+	return true;
+}
+
 /*
  * Headers from jsonb: an object {"key": value, ...} or an array of pairs
  * [["key", value], ...] (which keeps order and repeated keys, as Kafka
@@ -129,29 +166,8 @@ nagare_parse_headers(Jsonb *headers, KafkaHeaderIn **out)
 			}
 			else
 			{
-				if (v.type == jbvString)
-				{
-					h[n].value = (const uint8 *) v.val.string.val;
-					h[n].value_len = v.val.string.len;
-				}
-				else if (v.type == jbvNull)
-				{
-					h[n].value = NULL;
-					h[n].value_len = -1;
-				}
-				else
-				{
-					char	   *s;
-
-					if (v.type == jbvNumeric)
-						s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-					else if (v.type == jbvBool)
-						s = v.val.boolean ? "true" : "false";
-					else
-						goto bad_value;
-					h[n].value = (const uint8 *) s;
-					h[n].value_len = strlen(s);
-				}
+				if (!header_value(&h[n], &v, true))
+					goto bad_value;
 				n++;
 			}
 			continue;
@@ -168,17 +184,7 @@ nagare_parse_headers(Jsonb *headers, KafkaHeaderIn **out)
 		}
 		else if (pair_pos == 1)
 		{
-			if (v.type == jbvString)
-			{
-				h[n].value = (const uint8 *) v.val.string.val;
-				h[n].value_len = v.val.string.len;
-			}
-			else if (v.type == jbvNull)
-			{
-				h[n].value = NULL;
-				h[n].value_len = -1;
-			}
-			else
+			if (!header_value(&h[n], &v, false))
 				goto bad_value;
 			n++;
 		}
