@@ -128,6 +128,8 @@ struct NagareConn
 	int			head_piece;		/* next piece of the first response to send */
 	int			nsending;		/* pieces in the sendmsg in flight */
 	TimestampTz last_active;
+	TimestampTz since;			/* accepted */
+	TimestampTz muted_until;	/* throttled (KIP-219): no frames read before */
 	NagareSecurityProtocol security;	/* the listener's */
 	NagareIdentity identity;
 };
@@ -626,6 +628,7 @@ accept_done(void *arg, int64 result)
 	c->rbuf = MemoryContextAlloc(cxt, c->rcap);
 	dlist_init(&c->responses);
 	c->last_active = GetCurrentTimestamp();
+	c->since = c->last_active;
 	if (l->security == NAGARE_SEC_SSL || l->security == NAGARE_SEC_SASL_SSL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -1274,6 +1277,34 @@ nagare_net_timers(TimestampTz now)
 			TimestampDifferenceExceeds(c->last_active, now, nagare_connections_max_idle_ms))
 			nagare_conn_close(c, "idle longer than nagare.connections_max_idle");
 	}
+}
+
+/* The connection's number, unique while the broker runs */
+uint64
+nagare_conn_id(NagareConn *conn)
+{
+	return conn->id;
+}
+
+/* When the connection was accepted */
+TimestampTz
+nagare_conn_since(NagareConn *conn)
+{
+	return conn->since;
+}
+
+/* Requests of conn taken and not yet answered (responses queued, sent or not) */
+int
+nagare_conn_in_flight(NagareConn *conn)
+{
+	return conn->npending;
+}
+
+/* Until when conn is muted by a throttle (0: it is not) */
+TimestampTz
+nagare_conn_muted_until(NagareConn *conn)
+{
+	return conn->muted_until;
 }
 
 /* The security protocol of the listener conn came in on */

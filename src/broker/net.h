@@ -105,5 +105,9 @@ extern const char *nagare_conn_listener(NagareConn *conn);
 extern void nagare_conn_advertised_address(NagareConn *conn, char *host, size_t hostlen,
 										   int32 *port);
 extern NagareIdentity *nagare_conn_identity(NagareConn *conn);
+extern uint64 nagare_conn_id(NagareConn *conn);
+extern TimestampTz nagare_conn_since(NagareConn *conn);
+extern int	nagare_conn_in_flight(NagareConn *conn);
+extern TimestampTz nagare_conn_muted_until(NagareConn *conn);
 
 #endif							/* NAGARE_NET_H */
