@@ -95,21 +95,28 @@ nagare_authorized_operations(NagareConn *conn, KafkaResourceType rtype, const ch
 							 size_t len)
 {
 	/* Kafka's AclEntry.supportedOperations() (apache/kafka 4.x) */
-	static const KafkaAclOperation topic_ops[] = {
-		KAFKA_ACL_READ, KAFKA_ACL_WRITE, KAFKA_ACL_CREATE, KAFKA_ACL_DESCRIBE, KAFKA_ACL_DELETE,
-		KAFKA_ACL_ALTER, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_ACL_ALTER_CONFIGS
-	};
-	static const KafkaAclOperation group_ops[] = {
-		KAFKA_ACL_READ, KAFKA_ACL_DESCRIBE, KAFKA_ACL_DELETE, KAFKA_ACL_DESCRIBE_CONFIGS,
-		KAFKA_ACL_ALTER_CONFIGS
-	};
-	static const KafkaAclOperation cluster_ops[] = {
-		KAFKA_ACL_CREATE, KAFKA_ACL_CLUSTER_ACTION, KAFKA_ACL_DESCRIBE_CONFIGS,
-		KAFKA_ACL_ALTER_CONFIGS, KAFKA_ACL_IDEMPOTENT_WRITE, KAFKA_ACL_ALTER, KAFKA_ACL_DESCRIBE
-	};
+	static const KafkaAclOperation topic_ops[] = {KAFKA_ACL_READ,
+												  KAFKA_ACL_WRITE,
+												  KAFKA_ACL_CREATE,
+												  KAFKA_ACL_DESCRIBE,
+												  KAFKA_ACL_DELETE,
+												  KAFKA_ACL_ALTER,
+												  KAFKA_ACL_DESCRIBE_CONFIGS,
+												  KAFKA_ACL_ALTER_CONFIGS};
+	static const KafkaAclOperation group_ops[] = {KAFKA_ACL_READ, KAFKA_ACL_DESCRIBE,
+												  KAFKA_ACL_DELETE,
+												  KAFKA_ACL_DESCRIBE_CONFIGS,
+												  KAFKA_ACL_ALTER_CONFIGS};
+	static const KafkaAclOperation cluster_ops[] = {KAFKA_ACL_CREATE,
+													KAFKA_ACL_CLUSTER_ACTION,
+													KAFKA_ACL_DESCRIBE_CONFIGS,
+													KAFKA_ACL_ALTER_CONFIGS,
+													KAFKA_ACL_IDEMPOTENT_WRITE,
+													KAFKA_ACL_ALTER,
+													KAFKA_ACL_DESCRIBE};
 	const KafkaAclOperation *ops;
-	int			nops;
-	int32		bits = 0;
+	int nops;
+	int32 bits = 0;
 
 	switch (rtype)
 	{
@@ -468,7 +475,7 @@ create_acls_respond(AclChange *ch)
 static void
 fail_sent(AclChange *ch, const char *sqlstate, const char *message)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < ch->n; i++)
 		if (ch->sent[i] >= 0)

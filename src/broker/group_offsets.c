@@ -346,8 +346,9 @@ fill_partitions(NagareConn *conn, FetchGroup *fg, OffsetRow *rows, int nrows,
 		for (i = 0; i < fg->ntopics; i++)
 		{
 			KafkaOffsetFetchResponseTopic *t = &topics[ntopics++];
-			bool		denied = fg->error == KAFKA_ERROR_NONE &&
-				!nagare_authorized_topic(conn, kafka_str(fg->topics[i]), KAFKA_ACL_DESCRIBE);
+			bool denied = fg->error == KAFKA_ERROR_NONE &&
+						  !nagare_authorized_topic(conn, kafka_str(fg->topics[i]),
+												   KAFKA_ACL_DESCRIBE);
 
 			t->Name = kafka_str(fg->topics[i]);
 			t->PartitionsCount = fg->npartitions[i];

@@ -113,8 +113,10 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 	resp.Brokers = &broker;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
-	resp.ClusterAuthorizedOperations = req->IncludeClusterAuthorizedOperations ?
-		nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0) : PG_INT32_MIN;
+	resp.ClusterAuthorizedOperations =
+		req->IncludeClusterAuthorizedOperations
+			? nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0)
+			: PG_INT32_MIN;
 
 	if (kafka_MetadataRequest_all_topics(req, version))
 	{
@@ -216,7 +218,7 @@ nagare_handle_describe_cluster(NagareConn *conn, const KafkaRequestHeader *hdr,
 	KafkaDescribeClusterRequest *req = &body->DescribeCluster;
 	KafkaDescribeClusterResponse resp;
 	KafkaDescribeClusterBroker broker;
-	char		host[256];
+	char host[256];
 
 	memset(&resp, 0, sizeof(resp));
 	memset(&broker, 0, sizeof(broker));
