@@ -42,9 +42,13 @@
 /* the size of the tables at the last overflow warning (not to repeat it) */
 static uint64 warned_rows = 0;
 
-/* whether the copy was made once by this worker, and from which changes */
+/*
+ * whether the copy was made once by this worker, from which changes, and
+ * whether the extension existed then (until it does, every pass copies)
+ */
 static bool synced_once = false;
 static uint64 synced_changes = 0;
+static bool had_extension = false;
 
 /* A text column as a C string ("" if null) */
 static const char *
@@ -70,7 +74,8 @@ sync_quotas_sql(void *arg)
 	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'", true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up extension nagare: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
+	had_extension = SPI_processed > 0;
+	if (had_extension)
 	{
 		NagareQuotaEntry *cur = NULL;
 		char		prev[2 * NAGARE_QUOTA_NAME_MAX + 32] = "";
@@ -168,8 +173,9 @@ sync_quotas_sql(void *arg)
 
 /*
  * Copy the quota tables into the shared quota table, in a transaction of
- * its own, if they changed since the last copy (or always, with force).  An
- * error (logged) leaves the previous copy in place.
+ * its own, if they changed since the last copy, or the extension did not
+ * exist then (or always, with force).  An error (logged) leaves the
+ * previous copy in place.
  */
 void
 nagare_worker_sync_quotas(bool force)
@@ -177,7 +183,7 @@ nagare_worker_sync_quotas(bool force)
 	uint64		changes = pg_atomic_read_u64(&nagare_quotas->changes);
 	ErrorData  *edata;
 
-	if (!force && synced_once && changes == synced_changes)
+	if (!force && synced_once && had_extension && changes == synced_changes)
 		return;
 	pgstat_report_activity(STATE_RUNNING, "nagare worker: syncing quotas");
 	edata = nagare_worker_sql(sync_quotas_sql, &changes);
