@@ -680,20 +680,32 @@ def sc_security(b):
               "-u", "bench_sasl", "-p", "bench-sasl-secret", "-r", "500", "-d", str(secs + 2)]
     title = (f"4 producers at a steady 4,000 msgs/s (1 KiB, acks=all) for {secs:g} s, alone and while "
              "500 SCRAM-SHA-256 logins per second come in (bench/suite/login_load.py)")
+    # The login generator is Python and needs about half a CPU for 500
+    # logins/s (asyncio, the client's side of SCRAM).  Beside the broker on
+    # this machine it takes that CPU from the broker and the producers,
+    # which a real fleet of clients, on machines of its own, would not.  So
+    # the storm runs twice: with the generator at normal priority, as it
+    # always did, and at SCHED_IDLE (chrt --idle 0: it gets only the CPU
+    # nothing else wants), which measures what the broker's and the
+    # worker's side of the logins costs the producers.  The login rate it
+    # achieved is checked (the goal needs 95% of the 500 asked).
+    storms = (("producers + 500 logins/s", []),
+              ("producers + 500 logins/s, gen. idle", ["chrt", "--idle", "0"]))
     for run in range(RUNS):
         r = measure_retry([rate_cmd], "nagare")
         table_add("security-logins", title, "producers alone", "nagare", r, 0, ratio="latency")
-        storm = subprocess.Popen(logins, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1)
-        r = measure([rate_cmd], "nagare")
-        lo = storm.communicate()[0]
-        try:
-            lj = json.loads(lo.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            lj = {"error": "login_load printed nothing"}
-        r["logins"] = lj
-        table_add("security-logins", title, "producers + 500 logins/s", "nagare", r, 1, ratio="latency")
-        log(f"    logins: {lj}")
+        for order, (label, prefix) in list(enumerate(storms, 1))[::1 if run % 2 == 0 else -1]:
+            storm = subprocess.Popen(prefix + logins, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1)
+            r = measure([rate_cmd], "nagare")
+            lo = storm.communicate()[0]
+            try:
+                lj = json.loads(lo.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                lj = {"error": "login_load printed nothing"}
+            r["logins"] = lj
+            table_add("security-logins", title, label, "nagare", r, order, ratio="latency")
+            log(f"    logins: {lj}")
 
 
 def set_nagare_conf(name, value):
@@ -879,11 +891,20 @@ def goals(summ):
         x = ss["msgs_per_s"] / pl["msgs_per_s"]
         add("produce 1 KiB over SASL_SSL: at least 70% of PLAINTEXT",
             f"{fmt(ss['msgs_per_s'])} vs {fmt(pl['msgs_per_s'])} msgs/s = {100 * x:.0f}%", x >= 0.7)
-    la, lb = get("security-logins", "producers alone"), get("security-logins", "producers + 500 logins/s")
+    la = get("security-logins", "producers alone")
+    ln = get("security-logins", "producers + 500 logins/s")
+    lb = get("security-logins", "producers + 500 logins/s, gen. idle")
     if la and lb and la["p99_us"] and lb["p99_us"]:
         x = lb["p99_us"] / la["p99_us"]
-        add("500 SCRAM logins/s: producers' p99 at most 1.5x of without",
-            f"p99 {ms(lb['p99_us'])} / {ms(la['p99_us'])} ms = {x:.2f}x", x <= 1.5)
+        raw = out["tables"]["security-logins"]["rows"]["producers + 500 logins/s, gen. idle"]["runs"]
+        rates = [(r.get("logins") or {}).get("rate_ok") or 0 for r in raw]
+        enough = bool(rates) and min(rates) >= 0.95 * 500
+        also = ""
+        if ln and ln["p99_us"]:
+            also = f"; with the generator at normal priority {ms(ln['p99_us'])} ms = {ln['p99_us'] / la['p99_us']:.2f}x"
+        add("500 SCRAM logins/s: producers' p99 at most 1.5x of without (login generator at idle priority)",
+            f"p99 {ms(lb['p99_us'])} / {ms(la['p99_us'])} ms = {x:.2f}x, logins/s achieved "
+            f"{'/'.join(f'{v:g}' for v in rates)}{also}", x <= 1.5 and enough)
     for acks in ("1", "all"):
         for prefix, n in (("kafka-produce", "1 producer"), ("produce8", "8 producers")):
             name = f"{prefix}-1024-{acks}"
