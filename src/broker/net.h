@@ -17,6 +17,9 @@
 
 typedef struct NagareConn NagareConn;
 
+/* What throttle.c keeps per connection (defined there) */
+typedef struct NagareConnQuota NagareConnQuota;
+
 /* Kafka's security protocols; each listener has one */
 typedef enum NagareSecurityProtocol
 {
@@ -69,6 +72,8 @@ typedef struct NagareResponse
 	void	  **owned;
 	int			nowned;
 	void	   *owned_one;
+	/* throttle.c: the largest throttle imposed for this request so far, ms */
+	int32		throttle_ms;
 } NagareResponse;
 
 /*
@@ -109,5 +114,11 @@ extern uint64 nagare_conn_id(NagareConn *conn);
 extern TimestampTz nagare_conn_since(NagareConn *conn);
 extern int	nagare_conn_in_flight(NagareConn *conn);
 extern TimestampTz nagare_conn_muted_until(NagareConn *conn);
+
+/* throttling (KIP-219), for throttle.c and the loop */
+extern void nagare_conn_mute(NagareConn *conn, TimestampTz until);
+extern NagareConnQuota **nagare_conn_quota(NagareConn *conn);
+extern void nagare_net_unmute(TimestampTz now);
+extern TimestampTz nagare_net_next_due(void);
 
 #endif							/* NAGARE_NET_H */

@@ -182,7 +182,8 @@ nagare_throttle_ms(double rate, double bound, int64_t window, int64_t max_ms)
  * windows.  max_ms > 0 caps the result (request_percentage).
  */
 static inline int32_t
-nagare_rate_throttle(NagareRate *r, double bound, int64_t now, int64_t window_ms, int64_t max_ms)
+nagare_rate_throttle(NagareRate *r, double bound, int64_t now, int64_t window_ms,
+					 int64_t max_ms)
 {
 	int64_t		w;
 	double		rate;

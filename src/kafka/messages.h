@@ -2888,8 +2888,8 @@ extern int	kafka_OffsetDeleteResponse_encode_body(KafkaWriter *w, int16_t versio
  * carries the field (false also for an API without one: the body is
  * then untouched).  throttle_time.c, generated.
  */
-extern bool kafka_response_set_throttle_time(int16_t api_key, int16_t version,
-											 void *body, int32_t ms);
+extern bool kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body,
+											 int32_t ms);
 
 /* ----------------------------------------------------------------------
  * Dispatch and helpers (messages.c)

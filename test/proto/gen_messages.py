@@ -961,8 +961,8 @@ def gen_throttle_h():
             " * carries the field (false also for an API without one: the body is",
             " * then untouched).  throttle_time.c, generated.",
             " */",
-            "extern bool kafka_response_set_throttle_time(int16_t api_key, int16_t version,",
-            "\t\t\t\t\t\t\t\t\t\t\t void *body, int32_t ms);"]
+            "extern bool kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body,",
+            "\t\t\t\t\t\t\t\t\t\t\t int32_t ms);"]
 
 
 def gen_throttle_src(apis):
