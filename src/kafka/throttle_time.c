@@ -101,6 +101,9 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 47:			/* OffsetDelete, ThrottleTimeMs v0 */
 			((KafkaOffsetDeleteResponse *) body)->ThrottleTimeMs = ms;
 			return true;
+		case 60:			/* DescribeCluster, ThrottleTimeMs v0-1 */
+			((KafkaDescribeClusterResponse *) body)->ThrottleTimeMs = ms;
+			return true;
 		default:
 			return false;
 	}
