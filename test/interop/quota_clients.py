@@ -41,8 +41,9 @@ def per_second(events, t0, secs):
 
 def fill(boot, topic, mb):
     from confluent_kafka import Producer
+    # batches of 64 kB: a consumer's fetch takes whole batches (KIP-74)
     p = Producer({"bootstrap.servers": boot, "client.id": "filler", "linger.ms": 5,
-                  "queue.buffering.max.kbytes": 65536})
+                  "batch.size": 65536, "queue.buffering.max.kbytes": 65536})
     value = b"f" * 1000
     for i in range(mb * 1000):
         while True:
@@ -69,6 +70,7 @@ def produce_confluent(boot, topic, cid, secs):
             acked.append((time.time(), len(msg.value()) + len(msg.key())))
 
     p = Producer({"bootstrap.servers": boot, "client.id": cid, "linger.ms": 5,
+                  "batch.size": 65536,
                   "queue.buffering.max.kbytes": 1024, "throttle_cb": on_throttle,
                   "message.timeout.ms": 120000})
     value = b"p" * 1000
@@ -180,10 +182,13 @@ def header_v1(key, version, corr, cid):
 
 def raw_produce(boot, topic, cid, n, kb):
     from kafka.protocol.produce import ProduceRequest, ProduceResponse
-    from kafka.record.memory_records import MemoryRecordsBuilder
-    b = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=kb * 1024 + 4096)
-    b.append(timestamp=None, key=None, value=b"r" * (kb * 1024), headers=[])
-    batch = b.build()
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                  producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                  batch_size=kb * 1024 + 4096)
+    b.append(0, timestamp=int(time.time() * 1000), key=None, value=b"r" * (kb * 1024),
+             headers=[])
+    batch = bytes(b.build())
     body = ProduceRequest[3](transactional_id=None, required_acks=1, timeout=30000,
                              topics=[(topic, [(0, batch)])]).encode()
     s = connect(boot)

@@ -211,7 +211,7 @@ SKIP:
 	is_deeply([ @res[ 0 .. 2 ] ], [qw(ok ok ok)], 'the burst of the bucket is accepted');
 	is($res[3], 'ThrottlingQuotaExceededException',
 		'an overdrawn bucket refuses the next CreateTopics (THROTTLING_QUOTA_EXCEEDED)');
-	is($node->safe_psql('postgres', "SELECT count(*) FROM nagare.topics WHERE name = 'qm3'"),
+	is($node->safe_psql('postgres', "SELECT count(*) FROM nagare.topics WHERE topic = 'qm3'"),
 		'0', 'the refused topic was not created');
 }
 
