@@ -118,10 +118,27 @@ static int64 last_sweep_ms = 0;
 static NagareRate *broker_connections = NULL;	/* nagare.max_connection_creation_rate */
 
 /* the request being handled (nagare_throttle_request_begin .. _end) */
+typedef struct CurrentRequest
+{
+	NagareConn *conn;
+	instr_time	start;			/* the handler began */
+	instr_time	mark;			/* request time charged up to here */
+	int64		size;
+} CurrentRequest;
+
 static NagareConn *cur_conn = NULL;
-static instr_time cur_start;	/* the handler began */
-static instr_time cur_mark;		/* request time charged up to here */
+static instr_time cur_start;
+static instr_time cur_mark;
 static int64 cur_size = 0;
+
+/*
+ * A handler may hand on another connection's frames (releasing a held
+ * connection): the outer request's state waits here meanwhile.
+ */
+#define MAX_NESTED	8
+static CurrentRequest outer[MAX_NESTED];
+static int	nouter = 0;
+static int	nuntracked = 0;		/* nested deeper than MAX_NESTED */
 
 static inline int64
 window_ms(void)
@@ -371,6 +388,19 @@ void
 nagare_throttle_request_begin(NagareConn *conn, const KafkaRequestHeader *hdr, size_t size)
 {
 	(void) conn_state_for(conn, hdr->ClientId);
+	if (cur_conn != NULL)
+	{
+		if (nouter == MAX_NESTED)
+		{
+			nuntracked++;
+			return;
+		}
+		outer[nouter].conn = cur_conn;
+		outer[nouter].start = cur_start;
+		outer[nouter].mark = cur_mark;
+		outer[nouter].size = cur_size;
+		nouter++;
+	}
 	cur_conn = conn;
 	cur_size = (int64) size;
 	INSTR_TIME_SET_CURRENT(cur_start);
@@ -383,16 +413,36 @@ nagare_throttle_request_end(NagareConn *conn, bool exempt)
 {
 	instr_time	end;
 	NagareConnQuota *q;
+	instr_time	start = cur_start;
+	instr_time	mark = cur_mark;
 
+	if (nuntracked > 0)
+	{
+		nuntracked--;
+		return;
+	}
 	INSTR_TIME_SET_CURRENT(end);
-	nagare_channel_charge_to(NULL, NULL);
-	cur_conn = NULL;
-	nagare_meter_time(conn, usec_between(cur_start, end));
+	if (nouter > 0)
+	{
+		/* back to the outer request */
+		nouter--;
+		cur_conn = outer[nouter].conn;
+		cur_start = outer[nouter].start;
+		cur_mark = outer[nouter].mark;
+		cur_size = outer[nouter].size;
+		nagare_channel_charge_to(cur_conn, worker_charge);
+	}
+	else
+	{
+		cur_conn = NULL;
+		nagare_channel_charge_to(NULL, NULL);
+	}
+	nagare_meter_time(conn, usec_between(start, end));
 	if (exempt || nagare_conn_closing(conn))
 		return;
 	q = conn_state(conn);
 	if (q->any)
-		charge_request_time(q, usec_between(cur_mark, end), now_ms(GetCurrentTimestamp()));
+		charge_request_time(q, usec_between(mark, end), now_ms(GetCurrentTimestamp()));
 }
 
 void

@@ -189,8 +189,9 @@ def raw_produce(boot, topic, cid, n, kb):
     b.append(0, timestamp=int(time.time() * 1000), key=None, value=b"r" * (kb * 1024),
              headers=[])
     batch = bytes(b.build())
-    body = ProduceRequest[3](transactional_id=None, required_acks=1, timeout=30000,
-                             topics=[(topic, [(0, batch)])]).encode()
+    req = ProduceRequest[3](transactional_id=None, required_acks=1, timeout=30000,
+                            topics=[(topic, [(0, batch)])])
+    body = req.encode()     # kafka-python binds encode weakly: keep req alive
     s = connect(boot)
     t0 = time.time()
     frames = []
@@ -206,6 +207,7 @@ def raw_produce(boot, topic, cid, n, kb):
             break
         r = ProduceResponse[3].decode(data[4:])
         answers.append((time.time() - t0, r.throttle_time_ms))
+        del r
     out({"request_bytes": size, "answers": len(answers),
          "elapsed": answers[-1][0] if answers else None,
          "throttled": sum(1 for a in answers if a[1] > 0),
