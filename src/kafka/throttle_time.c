@@ -101,6 +101,12 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 47:			/* OffsetDelete, ThrottleTimeMs v0 */
 			((KafkaOffsetDeleteResponse *) body)->ThrottleTimeMs = ms;
 			return true;
+		case 48:			/* DescribeClientQuotas, ThrottleTimeMs v0-1 */
+			((KafkaDescribeClientQuotasResponse *) body)->ThrottleTimeMs = ms;
+			return true;
+		case 49:			/* AlterClientQuotas, ThrottleTimeMs v0-1 */
+			((KafkaAlterClientQuotasResponse *) body)->ThrottleTimeMs = ms;
+			return true;
 		case 60:			/* DescribeCluster, ThrottleTimeMs v0-1 */
 			((KafkaDescribeClusterResponse *) body)->ThrottleTimeMs = ms;
 			return true;
