@@ -61,8 +61,8 @@ sub set_quota
 	return if $entity =~ /^ip=/;
 	ok( wait_until(sub {
 				$node->safe_psql('postgres',
-					"SELECT count(*) FROM nagare.effective_quota('$user', '$client') e "
-					  . "WHERE e::text LIKE '%$key%' AND e::text LIKE '%$value%'") > 0;
+					"SELECT count(*) FROM nagare.effective_quota('$user', '$client') "
+					  . "WHERE key = '$key' AND value = $value") > 0;
 			}),
 		"quota $entity $key=$value resolved");
 }
