@@ -73,6 +73,9 @@ int			nagare_max_quotas = 4096;
 char	   *nagare_audit_client = NULL;
 char	   *nagare_audit_operation = NULL;
 
+bool		nagare_client_usage = true;
+int			nagare_max_client_usage = 1000;
+
 /* quota enforcement (broker/throttle.c) */
 int			nagare_quota_window_num = 11;
 int			nagare_quota_window_size_s = 1;
@@ -364,4 +367,18 @@ nagare_define_gucs(void)
 							"Over it, the listeners accept nothing more until the rate is back under it. 0 means no limit.",
 							&nagare_max_connection_creation_rate, 0, 0, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.client_usage",
+							 "Count each client's usage for nagare.client_usage and nagare.connections.",
+							 "Off skips every counter (the views then show what was counted before); "
+							 "for measuring what the accounting costs.",
+							 &nagare_client_usage, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_client_usage",
+							"Most clients whose usage is kept (rows of nagare.client_usage).",
+							"A client is a source (Kafka or SQL), tenant, principal and client id.  When all are "
+							"taken, the least recently active one without a live connection is reused, else "
+							"a new client is counted in one overflow row.",
+							&nagare_max_client_usage, 1000, 16, 1000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
 }

@@ -113,6 +113,10 @@ extern int	nagare_quota_window_size_s;
 extern int	nagare_max_connection_creation_rate;
 
 /* Registers the settings above (guc.c) */
+/* per-client usage (usage/usage.h) */
+extern bool nagare_client_usage;
+extern int	nagare_max_client_usage;
+
 extern void nagare_define_gucs(void);
 
 /* Background worker entry points */

@@ -73,6 +73,7 @@
 #include "utils/memutils.h"
 
 #include "aio/aio.h"
+#include "broker/meter.h"
 #include "broker/net.h"
 #include "broker/throttle.h"
 #include "broker/tls.h"
@@ -147,6 +148,7 @@ struct NagareConn
 	NagareConnQuota *quota;		/* throttle.c's state of the connection */
 	NagareSecurityProtocol security;	/* the listener's */
 	NagareIdentity identity;
+	NagareMeterConn *meter;		/* usage and nagare.connections (meter.c) */
 };
 
 static Listener listeners[MAX_LISTENERS];
@@ -475,6 +477,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 	frame_handler = on_frame;
 	net_context = AllocSetContextCreate(TopMemoryContext, "nagare connections",
 										ALLOCSET_DEFAULT_SIZES);
+	nagare_meter_start();
 	if (nagare_listeners != NULL && nagare_listeners[0] != '\0')
 	{
 		ListenerSpec *specs;
@@ -742,6 +745,7 @@ accept_done(void *arg, int64 result)
 						c->peer, l->name, security_names[l->security])));
 	dlist_push_tail(&conns, &c->node);
 	nconns++;
+	c->meter = nagare_meter_open(c);
 	start_recv(c);
 }
 
@@ -1315,6 +1319,7 @@ nagare_conn_close(NagareConn *conn, const char *reason)
 		dlist_delete(&conn->mute_node);
 		conn->muted = false;
 	}
+	nagare_meter_close(conn);
 	if (conn->tls && !conn->send_inflight)
 	{
 		char		buf[1024];
@@ -1359,9 +1364,9 @@ nagare_net_reap_closed(void)
 }
 
 /*
- * Periodic work: close connections idle longer than
- * nagare.connections_max_idle, and re-arm accepts that failed for lack of
- * descriptors or memory.
+ * Periodic work: usage snapshots and the connection table (meter.c), close
+ * connections idle longer than nagare.connections_max_idle, and re-arm
+ * accepts that failed for lack of descriptors or memory.
  */
 void
 nagare_net_timers(TimestampTz now)
@@ -1369,6 +1374,7 @@ nagare_net_timers(TimestampTz now)
 	dlist_mutable_iter iter;
 	int			i;
 
+	nagare_meter_timer(now);
 	for (i = 0; i < nlisteners; i++)
 		start_accept(&listeners[i]);
 	nagare_throttle_sweep(now);
@@ -1515,6 +1521,13 @@ NagareConnQuota **
 nagare_conn_quota(NagareConn *conn)
 {
 	return &conn->quota;
+}
+
+/* What meter.c keeps for conn (NULL before it is open) */
+NagareMeterConn *
+nagare_conn_meter(NagareConn *conn)
+{
+	return conn->meter;
 }
 
 /* Until when conn is muted by a throttle (0: it is not) */

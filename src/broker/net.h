@@ -114,6 +114,7 @@ extern uint64 nagare_conn_id(NagareConn *conn);
 extern TimestampTz nagare_conn_since(NagareConn *conn);
 extern int	nagare_conn_in_flight(NagareConn *conn);
 extern TimestampTz nagare_conn_muted_until(NagareConn *conn);
+extern struct NagareMeterConn *nagare_conn_meter(NagareConn *conn);
 
 /* throttling (KIP-219), for throttle.c and the loop */
 extern void nagare_conn_mute(NagareConn *conn, TimestampTz until);
