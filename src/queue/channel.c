@@ -13,8 +13,9 @@
  * advances head; the reader reads head, issues a read barrier, reads the
  * message and, once done with it, advances tail after a full barrier.  A
  * message that does not fit before the end of the ring is preceded by a pad
- * to the end (there is always room for a header there: messages are 8-byte
- * aligned).  A message may take at most half a ring.
+ * to the end: a pad message where a header fits, else the few bytes left
+ * (messages are 8-byte aligned, a header is larger), which the reader skips
+ * by the same rule.  A message may take at most half a ring.
  *
  * Rings rather than a pool of slots: payloads range from a few bytes (the
  * offsets of one group) to hundreds of kilobytes (a commit of many
@@ -137,11 +138,14 @@ ring_put(NagareChannelRing *r, uint32 kind, uint64 id, uint64 usec, const char *
 	{
 		if (head + left + need - tail > r->size)
 			return false;
-		h = (ChannelHeader *) (r->data + head % r->size);
-		h->len = (uint32) (left - sizeof(ChannelHeader));
-		h->kind = CHANNEL_PAD;
-		h->id = 0;
-		h->usec = 0;
+		if (left >= sizeof(ChannelHeader))
+		{
+			h = (ChannelHeader *) (r->data + head % r->size);
+			h->len = (uint32) (left - sizeof(ChannelHeader));
+			h->kind = CHANNEL_PAD;
+			h->id = 0;
+			h->usec = 0;
+		}
 		head += left;
 	}
 	else if (head + need - tail > r->size)
@@ -183,6 +187,12 @@ ring_next(NagareChannelRing *r, uint64 *pos)
 		if (*pos == pg_atomic_read_u64(&r->head))
 			return NULL;
 		pg_read_barrier();
+		if (r->size - *pos % r->size < sizeof(ChannelHeader))
+		{
+			/* too little room for a pad's header: the writer skipped it */
+			*pos += r->size - *pos % r->size;
+			continue;
+		}
 		h = (ChannelHeader *) (r->data + *pos % r->size);
 		*pos += message_space(h->len);
 		if (h->kind != CHANNEL_PAD)
