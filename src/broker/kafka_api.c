@@ -128,10 +128,10 @@ nagare_request_id(const KafkaRequestHeader *hdr)
 
 /*
  * Encode body as the answer to request id and mark resp ready.  Its
- * ThrottleTimeMs is set here (throttle.c) whatever the handler put there.  The frame
- * is encoded into the connection's memory, where it stays until sent; the
- * records of spliced Fetch partitions (parts[i] for the writer's i-th
- * splice point) go out in their places.
+ * ThrottleTimeMs is set here (throttle.c), whatever the handler put there.
+ * The frame is encoded into the connection's memory, where it stays until
+ * sent; the records of spliced Fetch partitions (parts[i] for the writer's
+ * i-th splice point) go out in their places.
  */
 void
 nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void *body,
