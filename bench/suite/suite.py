@@ -290,8 +290,9 @@ def pin(system, cpus):
 
 # ------------------------------------------------------------------ measuring
 
-def measure(cmds, system, timeout=120, extra=None):
-    """Run the generator commands at once; one result: sums and merged figures."""
+def measure(cmds, system, timeout=120, extra=None, also=()):
+    """Run the generator commands at once; one result: sums and merged figures.
+    also: pids of other clients of ours running meanwhile (not noise)"""
     servers = [server_pid(s) for s in ("nagare", "redis", "nats") if s == "nagare" or s in procs]
     me = os.getpid()
     os.sync()       # what earlier runs left dirty is written now, not during this one
@@ -317,7 +318,8 @@ def measure(cmds, system, timeout=120, extra=None):
         pids = kbench.tree(a, root) | kbench.tree(b, root)
         return kbench.ticks(b, pids) - kbench.ticks(a, pids)
     srv = tdelta(server_pid(system))
-    ours = sum(tdelta(s) for s in servers) + kbench.ticks(b, [me]) - kbench.ticks(a, [me])
+    ours = sum(tdelta(s) for s in servers) + kbench.ticks(b, [me]) - kbench.ticks(a, [me]) + \
+        sum(tdelta(p) for p in also)
     total = sum(b["cpu"]) - sum(a["cpu"])
     idle = (b["cpu"][3] + b["cpu"][4]) - (a["cpu"][3] + a["cpu"][4])
     kth = kbench.kthread_ticks(b) - kbench.kthread_ticks(a)
@@ -1052,7 +1054,7 @@ def quota_run(b, part, spec, variant):
     th, samples = sample_at([t_ab + w for w in spec["window"]], snap)
     time.sleep(ABUSE_LEAD)
     try:
-        r = measure([good_cmd(b)], "nagare", timeout=QUOTA_SECONDS + 60)
+        r = measure([good_cmd(b)], "nagare", timeout=QUOTA_SECONDS + 60, also=[ab.pid])
         th.join(QUOTA_SECONDS + 30)
         if part == "producer":
             ab.kill()
