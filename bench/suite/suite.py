@@ -866,10 +866,21 @@ def clear_quotas():
         sql(f"SELECT nagare.remove_quota('{entity}', '{key}')")
 
 
-def quotas_synced():
-    """after set_quota/remove_quota: time for the nagare worker to copy
-    nagare.quota into the shared copy the broker resolves from"""
-    time.sleep(1.5)
+def quotas_synced(timeout=10):
+    """after set_quota/remove_quota: until the nagare worker has copied
+    nagare.quota into the shared copy the broker resolves from
+    (nagare.quota_status: synced >= changes), then a moment for the broker
+    to resolve again; a build without that view: 1.5 s"""
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < timeout:
+            if sql("SELECT synced >= changes FROM nagare.quota_status") == "t":
+                time.sleep(0.3)
+                return
+            time.sleep(0.1)
+        log(f"    nagare.quota_status: not synced after {timeout} s; going on")
+    except RuntimeError:
+        time.sleep(1.5)
 
 
 def usage_of(client_id):
