@@ -90,6 +90,62 @@ nagare_authorized_quiet(NagareConn *conn, KafkaResourceType rtype, const char *n
 	return authorized(conn, rtype, name, len, op, false);
 }
 
+int32
+nagare_authorized_operations(NagareConn *conn, KafkaResourceType rtype, const char *name,
+							 size_t len)
+{
+	/* Kafka's AclEntry.supportedOperations() (apache/kafka 4.x) */
+	static const KafkaAclOperation topic_ops[] = {KAFKA_ACL_READ,
+												  KAFKA_ACL_WRITE,
+												  KAFKA_ACL_CREATE,
+												  KAFKA_ACL_DESCRIBE,
+												  KAFKA_ACL_DELETE,
+												  KAFKA_ACL_ALTER,
+												  KAFKA_ACL_DESCRIBE_CONFIGS,
+												  KAFKA_ACL_ALTER_CONFIGS};
+	static const KafkaAclOperation group_ops[] = {KAFKA_ACL_READ, KAFKA_ACL_DESCRIBE,
+												  KAFKA_ACL_DELETE,
+												  KAFKA_ACL_DESCRIBE_CONFIGS,
+												  KAFKA_ACL_ALTER_CONFIGS};
+	static const KafkaAclOperation cluster_ops[] = {KAFKA_ACL_CREATE,
+													KAFKA_ACL_CLUSTER_ACTION,
+													KAFKA_ACL_DESCRIBE_CONFIGS,
+													KAFKA_ACL_ALTER_CONFIGS,
+													KAFKA_ACL_IDEMPOTENT_WRITE,
+													KAFKA_ACL_ALTER,
+													KAFKA_ACL_DESCRIBE};
+	const KafkaAclOperation *ops;
+	int nops;
+	int32 bits = 0;
+
+	switch (rtype)
+	{
+		case KAFKA_RESOURCE_TOPIC:
+			ops = topic_ops;
+			nops = lengthof(topic_ops);
+			break;
+		case KAFKA_RESOURCE_GROUP:
+			ops = group_ops;
+			nops = lengthof(group_ops);
+			break;
+		case KAFKA_RESOURCE_CLUSTER:
+			ops = cluster_ops;
+			nops = lengthof(cluster_ops);
+			name = NAGARE_ACL_CLUSTER_NAME;
+			len = strlen(NAGARE_ACL_CLUSTER_NAME);
+			break;
+		default:
+			return 0;
+	}
+	/* Kafka answers 0 to a client that may not even DESCRIBE the resource */
+	if (!authorized(conn, rtype, name, len, KAFKA_ACL_DESCRIBE, false))
+		return 0;
+	for (int i = 0; i < nops; i++)
+		if (authorized(conn, rtype, name, len, ops[i], false))
+			bits |= (int32) (1U << ops[i]);
+	return bits;
+}
+
 bool
 nagare_authorized_cluster(NagareConn *conn, KafkaAclOperation op)
 {
@@ -419,7 +475,7 @@ create_acls_respond(AclChange *ch)
 static void
 fail_sent(AclChange *ch, const char *sqlstate, const char *message)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < ch->n; i++)
 		if (ch->sent[i] >= 0)

@@ -41,6 +41,16 @@ nagare_authorized_group(NagareConn *conn, KafkaStr name, KafkaAclOperation op)
 	return nagare_authorized(conn, KAFKA_RESOURCE_GROUP, name.ptr, Max(name.len, 0), op);
 }
 
+/*
+ * Kafka's authorized operations of a resource for the client of conn: bit
+ * (1 << operation code) for each operation Kafka supports on the resource
+ * type that the client may do (Metadata v8+, DescribeGroups v3+, when the
+ * request asks; otherwise the field is INT32_MIN); 0 when it may not
+ * DESCRIBE the resource.
+ */
+extern int32 nagare_authorized_operations(NagareConn *conn, KafkaResourceType rtype,
+										  const char *name, size_t len);
+
 extern void nagare_audit_client_member(StringInfo buf, NagareConn *conn,
 									   const KafkaRequestHeader *hdr);
 extern bool nagare_authorized_cluster(NagareConn *conn, KafkaAclOperation op);

@@ -120,6 +120,10 @@ nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr, K
 			d->ProtocolData = kafka_str("");
 			continue;
 		}
+		if (req->IncludeAuthorizedOperations)
+			d->AuthorizedOperations =
+				nagare_authorized_operations(conn, KAFKA_RESOURCE_GROUP,
+											 req->Groups[i].ptr, req->Groups[i].len);
 		if (g == NULL)
 		{
 			d->ErrorCode = req->Groups[i].len <= 0 ? KAFKA_ERROR_INVALID_GROUP_ID : KAFKA_ERROR_NONE;

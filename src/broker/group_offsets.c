@@ -326,8 +326,13 @@ parse_rows(FetchGroup *fg, OffsetRow **out)
 	return n;
 }
 
+/*
+ * The response's topics of one group.  As in Kafka, the topics the client
+ * may not DESCRIBE answer TOPIC_AUTHORIZATION_FAILED when named, and are
+ * left out of an answer for all the group's topics.
+ */
 static void
-fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
+fill_partitions(NagareConn *conn, FetchGroup *fg, OffsetRow *rows, int nrows,
 				KafkaOffsetFetchResponseTopic **topics_out, int32 *ntopics_out)
 {
 	KafkaOffsetFetchResponseTopic *topics;
@@ -341,6 +346,9 @@ fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
 		for (i = 0; i < fg->ntopics; i++)
 		{
 			KafkaOffsetFetchResponseTopic *t = &topics[ntopics++];
+			bool denied = fg->error == KAFKA_ERROR_NONE &&
+						  !nagare_authorized_topic(conn, kafka_str(fg->topics[i]),
+												   KAFKA_ACL_DESCRIBE);
 
 			t->Name = kafka_str(fg->topics[i]);
 			t->PartitionsCount = fg->npartitions[i];
@@ -354,7 +362,9 @@ fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
 				pp->CommittedOffset = -1;
 				pp->CommittedLeaderEpoch = -1;
 				pp->Metadata = kafka_str("");
-				pp->ErrorCode = fg->error;
+				pp->ErrorCode = denied ? KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED : fg->error;
+				if (denied)
+					continue;
 				for (r = 0; r < nrows; r++)
 					if (strcmp(rows[r].topic, fg->topics[i]) == 0 && rows[r].partition == pp->PartitionIndex)
 					{
@@ -374,6 +384,9 @@ fill_partitions(FetchGroup *fg, OffsetRow *rows, int nrows,
 			KafkaOffsetFetchResponseTopic *t;
 			KafkaOffsetFetchResponsePartition *pp;
 
+			if (!nagare_authorized_quiet(conn, KAFKA_RESOURCE_TOPIC, rows[i].topic,
+										 strlen(rows[i].topic), KAFKA_ACL_DESCRIBE))
+				continue;
 			if (ntopics == 0 || strcmp(topics[ntopics - 1].Name.ptr, rows[i].topic) != 0)
 			{
 				t = &topics[ntopics++];
@@ -409,7 +422,7 @@ fetch_respond(FetchWait *fw)
 		OffsetRow  *rows;
 		int			nrows = parse_rows(fg, &rows);
 
-		fill_partitions(fg, rows, nrows, &resp.Topics, &resp.TopicsCount);
+		fill_partitions(fw->resp->conn, fg, rows, nrows, &resp.Topics, &resp.TopicsCount);
 		resp.ErrorCode = fg->error;
 	}
 	else
@@ -427,7 +440,7 @@ fetch_respond(FetchWait *fw)
 
 			resp.Groups[i].GroupId = kafka_str(fg->group);
 			resp.Groups[i].ErrorCode = fg->error;
-			fill_partitions(fg, rows, nrows, &topics, &ntopics);
+			fill_partitions(fw->resp->conn, fg, rows, nrows, &topics, &ntopics);
 			/* the v8 structs mirror the v0-7 ones */
 			resp.Groups[i].TopicsCount = ntopics;
 			resp.Groups[i].Topics = palloc0(sizeof(KafkaOffsetFetchResponseTopics) * Max(ntopics, 1));

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * metadata.c
- *	  Kafka Metadata requests: the broker, the cluster and the topics.
+ *	  Kafka Metadata and DescribeCluster requests: the broker, the cluster
+ *	  and the topics.
  *
  * nagare is a cluster of one broker (node NAGARE_NODE_ID), which is also the
  * controller (kafkajs and librdkafka's admin client send topic changes to
@@ -31,6 +32,15 @@
 #include "nagare.h"
 
 static int32 node_list[1] = {NAGARE_NODE_ID};
+
+/* the topic's authorized operations, when the request asks for them */
+static int32
+topic_operations(NagareConn *conn, const KafkaMetadataRequest *req, const char *name)
+{
+	if (!req->IncludeTopicAuthorizedOperations)
+		return PG_INT32_MIN;
+	return nagare_authorized_operations(conn, KAFKA_RESOURCE_TOPIC, name, strlen(name));
+}
 
 static void
 fill_topic(KafkaMetadataResponseTopic *rt, const BrokerTopic *t)
@@ -103,7 +113,10 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 	resp.Brokers = &broker;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
-	resp.ClusterAuthorizedOperations = PG_INT32_MIN;
+	resp.ClusterAuthorizedOperations =
+		req->IncludeClusterAuthorizedOperations
+			? nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0)
+			: PG_INT32_MIN;
 
 	if (kafka_MetadataRequest_all_topics(req, version))
 	{
@@ -121,7 +134,9 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 										 strlen(list[i]->name), KAFKA_ACL_DESCRIBE))
 				continue;
 			memset(&resp.Topics[resp.TopicsCount], 0, sizeof(KafkaMetadataResponseTopic));
-			fill_topic(&resp.Topics[resp.TopicsCount++], list[i]);
+			fill_topic(&resp.Topics[resp.TopicsCount], list[i]);
+			resp.Topics[resp.TopicsCount++].TopicAuthorizedOperations =
+				topic_operations(conn, req, list[i]->name);
 		}
 	}
 	else
@@ -170,6 +185,7 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 			if (t != NULL)
 			{
 				fill_topic(rt, t);
+				rt->TopicAuthorizedOperations = topic_operations(conn, req, t->name);
 				continue;
 			}
 			if (!nagare_kafka_topic_name_valid(rq->Name.ptr, rq->Name.len))
@@ -187,5 +203,45 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 		}
 		resp.TopicsCount = n;
 	}
+	nagare_kafka_respond(conn, hdr, &resp);
+}
+
+/*
+ * DescribeCluster: the one broker as Metadata describes it, for the
+ * listener the client came in on.  The broker is not a KRaft controller:
+ * asking for controllers (EndpointType 2) is MISMATCHED_ENDPOINT_TYPE.
+ */
+void
+nagare_handle_describe_cluster(NagareConn *conn, const KafkaRequestHeader *hdr,
+							   KafkaRequestBody *body)
+{
+	KafkaDescribeClusterRequest *req = &body->DescribeCluster;
+	KafkaDescribeClusterResponse resp;
+	KafkaDescribeClusterBroker broker;
+	char host[256];
+
+	memset(&resp, 0, sizeof(resp));
+	memset(&broker, 0, sizeof(broker));
+	resp.ErrorMessage = kafka_str(NULL);
+	resp.EndpointType = req->EndpointType;
+	resp.ClusterId = kafka_str(nagare_cluster_id());
+	resp.ControllerId = NAGARE_NODE_ID;
+	resp.ClusterAuthorizedOperations = PG_INT32_MIN;
+	if (req->EndpointType != 1)
+	{
+		resp.ErrorCode = KAFKA_ERROR_MISMATCHED_ENDPOINT_TYPE;
+		resp.ErrorMessage = kafka_str("nagare's broker describes brokers, not controllers");
+		nagare_kafka_respond(conn, hdr, &resp);
+		return;
+	}
+	nagare_advertised_address(conn, host, sizeof(host), &broker.Port);
+	broker.BrokerId = NAGARE_NODE_ID;
+	broker.Host = kafka_str(host);
+	broker.Rack = kafka_str(NULL);
+	resp.BrokersCount = 1;
+	resp.Brokers = &broker;
+	if (req->IncludeClusterAuthorizedOperations)
+		resp.ClusterAuthorizedOperations =
+			nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0);
 	nagare_kafka_respond(conn, hdr, &resp);
 }

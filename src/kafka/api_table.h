@@ -85,6 +85,9 @@
  *					per resource: the TOPIC, or the CLUSTER for a broker
  *					resource (and the GROUP for a group resource).
  *	OffsetDelete	also READ on each TOPIC.
+ *	DescribeCluster	none to describe the brokers; the cluster's authorized
+ *					operations need DESCRIBE on the CLUSTER (else 0), as
+ *					in Metadata.
  *
  * Versions.  The ranges were chosen so that every client nagare must serve
  * finds a version it can use (research/clients.md):
@@ -154,6 +157,9 @@
  *						@platformatic 4-5 -> 5.
  *	DeleteGroups 0-2	librdkafka and kafkajs 1; @platformatic 2.
  *	OffsetDelete 0		librdkafka 0 (the only version).
+ *	DescribeCluster 0-1	the Java AdminClient's describeCluster() (it asks
+ *						for the cluster's authorized operations only
+ *						here once Metadata is past v10).
  *
  * Adding a version within the schemas in test/proto/schemas: change
  * MaxVersion here (and the reason above), `make -C test/proto generate`,
@@ -229,3 +235,5 @@ KAFKA_API(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, IncrementalAlterConfigs, 0, 1, 1,
 		  nagare_handle_incremental_alter_configs, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_OFFSET_DELETE, OffsetDelete, 0, 0, INT16_MAX,
 		  nagare_handle_offset_delete, KAFKA_ACL_DELETE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_CLUSTER, DescribeCluster, 0, 1, 0,
+		  nagare_handle_describe_cluster, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)

@@ -2690,6 +2690,81 @@ extern int	kafka_OffsetDeleteResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaOffsetDeleteResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DescribeCluster (API key 60): versions 0-1, flexible v0+
+ * clients/src/main/resources/common/message/DescribeClusterRequest.json
+ * clients/src/main/resources/common/message/DescribeClusterResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeClusterRequest
+{
+	/*
+	 * IncludeClusterAuthorizedOperations (v0+): Whether to include cluster
+	 * authorized operations.
+	 */
+	bool		IncludeClusterAuthorizedOperations;
+	/*
+	 * EndpointType (v1+, default 1): The endpoint type to describe. 1=brokers,
+	 * 2=controllers.
+	 */
+	int8_t		EndpointType;
+} KafkaDescribeClusterRequest;
+
+typedef struct KafkaDescribeClusterBroker
+{
+	/* BrokerId (v0+): The broker ID. */
+	int32_t		BrokerId;
+	/* Host (v0+): The broker hostname. */
+	KafkaStr	Host;
+	/* Port (v0+): The broker port. */
+	int32_t		Port;
+	/*
+	 * Rack (v0+, nullable v0+, default null): The rack of the broker, or null
+	 * if it has not been assigned to a rack.
+	 */
+	KafkaStr	Rack;
+} KafkaDescribeClusterBroker;
+
+typedef struct KafkaDescribeClusterResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* ErrorCode (v0+): The top-level error code, or 0 if there was no error */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+, default null): The top-level error
+	 * message, or null if there was no error.
+	 */
+	KafkaStr	ErrorMessage;
+	/*
+	 * EndpointType (v1+, default 1): The endpoint type that was described.
+	 * 1=brokers, 2=controllers.
+	 */
+	int8_t		EndpointType;
+	/* ClusterId (v0+): The cluster ID that responding broker belongs to. */
+	KafkaStr	ClusterId;
+	/* ControllerId (v0+, default -1): The ID of the controller broker. */
+	int32_t		ControllerId;
+	/* Brokers (v0+): Each broker in the response. */
+	int32_t		BrokersCount;
+	KafkaDescribeClusterBroker *Brokers;
+	/*
+	 * ClusterAuthorizedOperations (v0+, default -2147483648): 32-bit bitfield
+	 * to represent authorized operations for this cluster.
+	 */
+	int32_t		ClusterAuthorizedOperations;
+} KafkaDescribeClusterResponse;
+
+extern int	kafka_DescribeClusterRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeClusterRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeClusterResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeClusterResponse *in);
+
+/* ----------------------------------------------------------------------
  * All requests and responses
  * ----------------------------------------------------------------------
  */
@@ -2725,6 +2800,7 @@ typedef union KafkaRequestBody
 	KafkaDeleteGroupsRequest DeleteGroups;
 	KafkaIncrementalAlterConfigsRequest IncrementalAlterConfigs;
 	KafkaOffsetDeleteRequest OffsetDelete;
+	KafkaDescribeClusterRequest DescribeCluster;
 } KafkaRequestBody;
 
 typedef union KafkaResponseBody
@@ -2758,6 +2834,7 @@ typedef union KafkaResponseBody
 	KafkaDeleteGroupsResponse DeleteGroups;
 	KafkaIncrementalAlterConfigsResponse IncrementalAlterConfigs;
 	KafkaOffsetDeleteResponse OffsetDelete;
+	KafkaDescribeClusterResponse DescribeCluster;
 } KafkaResponseBody;
 
 /*
@@ -2881,6 +2958,10 @@ extern int	kafka_OffsetDeleteRequest_decode_body(KafkaReader *r, int16_t version
 												  KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_OffsetDeleteResponse_encode_body(KafkaWriter *w, int16_t version,
 												   const void *body);
+extern int	kafka_DescribeClusterRequest_decode_body(KafkaReader *r, int16_t version,
+													 KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeClusterResponse_encode_body(KafkaWriter *w, int16_t version,
+													  const void *body);
 
 /* ----------------------------------------------------------------------
  * Dispatch and helpers (messages.c)

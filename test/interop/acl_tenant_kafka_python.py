@@ -10,7 +10,7 @@ connection settings below change.  One "ok - ..." line per check.
 import sys
 import time
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import (ACL, NewTopic, ResourcePattern, ResourceType,
                          ACLOperation, ACLPermissionType)
 from kafka.errors import KafkaError
@@ -69,5 +69,19 @@ try:
     check(False, 'DeleteTopics of another tenant\'s topic is denied')
 except KafkaError as e:
     check(True, 'DeleteTopics of another tenant\'s topic is denied (%s)' % type(e).__name__)
+
+# Offsets of the tenant's group on another tenant's topic (committed from
+# SQL by the test): OffsetFetch leaves out what the client may not DESCRIBE,
+# and refuses it by name.
+offsets = admin.list_consumer_group_offsets('teamk.g')
+check(sorted(tp.topic for tp in offsets) == ['teamk.orders'],
+      'OffsetFetch of all the group\'s topics leaves out another tenant\'s: %s'
+      % sorted(tp.topic for tp in offsets))
+try:
+    admin.list_consumer_group_offsets('teamk.g', partitions=[TopicPartition('other.secret', 0)])
+    check(False, 'OffsetFetch of another tenant\'s topic by name is refused')
+except KafkaError as e:
+    check('Authorization' in type(e).__name__,
+          'OffsetFetch of another tenant\'s topic by name is refused (%s)' % type(e).__name__)
 admin.close()
 print('acl_tenant_kafka_python: done')

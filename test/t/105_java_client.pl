@@ -324,6 +324,24 @@ like($r->{err}, qr/^error: org\.apache\.kafka\.common\.errors\.UnknownTopicOrPar
 	'admin-delete of it again: UnknownTopicOrPartitionException');
 is($r->{rc}, 1, 'exit status 1');
 
+# Authorized operations (Metadata v8+, DescribeGroups v3+): with no ACLs
+# every operation Kafka supports on the resource; with an ACL on the topic
+# only what it grants (READ implies DESCRIBE).
+sql("SELECT nagare.create_topic('jv_ops')");
+$r = java(undef, 'admin-operations', 'jv_ops', 'gj');
+is_deeply([ map { "$_->[1] $_->[2]" } @{ $r->{rows} } ], [
+	'cluster ALTER,ALTER_CONFIGS,CLUSTER_ACTION,CREATE,DESCRIBE,DESCRIBE_CONFIGS,IDEMPOTENT_WRITE',
+	'topic ALTER,ALTER_CONFIGS,CREATE,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ,WRITE',
+	'group ALTER_CONFIGS,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ' ],
+	'authorized operations without ACLs: all that Kafka supports') or diag($r->{err});
+sql("SELECT nagare.create_acl('TOPIC', 'jv_ops', 'User:ANONYMOUS', 'READ')");
+ok(wait_until(sub { sql('SELECT acls FROM nagare.acl_status') eq '1' }), 'the ACL reached the broker');
+$r = java(undef, 'admin-operations', 'jv_ops', 'gj');
+is(join(' ', map { "$_->[1] $_->[2]" } grep { $_->[1] eq 'topic' } @{ $r->{rows} }),
+	'topic DESCRIBE,READ', 'with an ACL granting READ: READ and the DESCRIBE it implies')
+  or diag($r->{err});
+sql("SELECT nagare.delete_acls(resource_name => 'jv_ops')");
+
 unlike(log_since($node, $log_start), qr/unsupported request/,
 	'the broker saw no request it does not serve');
 

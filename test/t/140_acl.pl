@@ -67,6 +67,8 @@ SELECT nagare.create_tenant('other');
 SELECT nagare.add_tenant_principal('teamk', 'ANONYMOUS', admin => true);
 SELECT nagare.add_tenant_principal('other', 'other_user');
 SELECT nagare.create_topic('other.secret');
+INSERT INTO nagare.group_offset (group_id, topic, "partition", committed_offset)
+  VALUES ('teamk.g', 'teamk.orders', 0, 1), ('teamk.g', 'other.secret', 0, 7);
 });
 ok(wait_until(sub {
 	$tnode->safe_psql('postgres',

@@ -33,6 +33,11 @@
  *       deleted  TOPIC
  *   groups-list
  *       group  GROUP-ID  TYPE  PROTOCOL-TYPE  STATE   (sorted by id)
+ *   admin-operations TOPIC GROUP   the authorized operations (Metadata v8+
+ *                              and DescribeGroups v3+ with
+ *                              includeAuthorizedOperations), sorted
+ *       operations  cluster|topic|group  OP,...   ("-" for none, "null"
+ *                                                  when not given)
  *   groups-describe GROUP      DescribeGroups and OffsetFetch
  *       group  GROUP-ID  STATE  ASSIGNOR  MEMBERS  COORDINATOR
  *       member  MEMBER-ID  CLIENT-ID  HOST  TOPIC-PARTITION,...
@@ -68,6 +73,9 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -82,6 +90,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -160,6 +169,10 @@ public final class KafkaTool
 			case "groups-describe":
 				need(a, 1, 1);
 				groupsDescribe(a[0]);
+				break;
+			case "admin-operations":
+				need(a, 2, 2);
+				adminOperations(a[0], a[1]);
 				break;
 			default:
 				usage();
@@ -302,6 +315,28 @@ public final class KafkaTool
 				System.out.println(String.join("\t", "topic", t.name(), t.topicId().toString(),
 					String.valueOf(t.partitions().size())));
 		}
+	}
+
+	private void adminOperations(String topic, String group) throws Exception
+	{
+		try (Admin admin = admin())
+		{
+			printOperations("cluster", admin.describeCluster(
+				new DescribeClusterOptions().includeAuthorizedOperations(true)).authorizedOperations().get());
+			printOperations("topic", admin.describeTopics(List.of(topic),
+				new DescribeTopicsOptions().includeAuthorizedOperations(true))
+				.allTopicNames().get().get(topic).authorizedOperations());
+			printOperations("group", admin.describeConsumerGroups(List.of(group),
+				new DescribeConsumerGroupsOptions().includeAuthorizedOperations(true))
+				.all().get().get(group).authorizedOperations());
+		}
+	}
+
+	private static void printOperations(String what, Set<AclOperation> ops)
+	{
+		String list = ops == null ? "null" : ops.isEmpty() ? "-" :
+			ops.stream().map(AclOperation::toString).sorted().collect(Collectors.joining(","));
+		System.out.println(String.join("\t", "operations", what, list));
 	}
 
 	private void adminDescribeConfigs(String topic) throws Exception
