@@ -977,3 +977,314 @@ CREATE TRIGGER tenant_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant
   FOR EACH ROW EXECUTE FUNCTION nagare._audit();
 CREATE TRIGGER tenant_principal_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant_principal
   FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+--
+-- Quotas: Kafka's client quotas (docs/quotas.md), in one table for both
+-- doors.  A row of nagare.quota sets one key of one entity; entities are
+-- written as kafka-configs describes them: 'user=alice',
+-- 'user=alice,client-id=app1', 'client-id=app1', 'user=<default>',
+-- 'user=<default>,client-id=<default>', 'client-id=<default>',
+-- 'ip=10.0.0.1', 'ip=<default>', and nagare's 'tenant=payments': a budget
+-- all principals of the tenant share.  Keys and values are validated as
+-- Kafka validates them (nagare._quota_entity(), src/quota/quota.c).  The
+-- nagare worker copies the tables, with each role's tenant, into shared
+-- memory after every committed change (nagare.max_quotas entries); the
+-- broker enforces and nagare.effective_quota() resolves from that copy, by
+-- Kafka's precedence.  Change quotas with nagare.set_quota() and
+-- nagare.remove_quota() (or Kafka's kafka-configs and AdminClients:
+-- DescribeClientQuotas, AlterClientQuotas).
+--
+-- Who may: the platform (ALTER_CONFIGS on the CLUSTER, or superuser) any
+-- quota; a tenant's admins the quotas of their tenant's principals
+-- (user=<role>[,client-id=...]) and of their tenant (tenant=<name>), for
+-- the keys the platform capped with nagare.set_tenant_quota_cap(), at most
+-- the cap (42501 otherwise).  Every change is an audit row (object type
+-- QUOTA; caps: TENANT).
+--
+CREATE TYPE nagare.quota_entity_parts AS (entity text, user_name text, client_id text, ip text,
+                                    tenant text);
+
+CREATE FUNCTION nagare._quota_entity(entity text, key text DEFAULT NULL, value float8 DEFAULT NULL)
+RETURNS nagare.quota_entity_parts
+AS 'MODULE_PATHNAME', 'nagare_quota_entity_sql'
+LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION nagare._quota_entity(text, text, float8) IS
+  'a quota entity in its canonical text and its components ("<default>" for a default); 22023 with Kafka''s message if it, or the key and value, are invalid';
+
+CREATE TABLE nagare.quota (
+    entity  text NOT NULL,
+    key     text NOT NULL,
+    value   float8 NOT NULL,
+    set_at  timestamptz NOT NULL DEFAULT now(),
+    set_by  name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (entity, key),
+    CHECK ((nagare._quota_entity(entity, key, value)).entity = entity)
+);
+COMMENT ON TABLE nagare.quota IS
+  'Kafka client quotas (and nagare''s tenant quotas): one key of one entity per row; change them with nagare.set_quota() and nagare.remove_quota()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.quota', '');
+
+CREATE TABLE nagare.tenant_quota_cap (
+    tenant  text NOT NULL REFERENCES nagare.tenant ON DELETE CASCADE,
+    key     text NOT NULL,
+    value   float8 NOT NULL,
+    set_at  timestamptz NOT NULL DEFAULT now(),
+    set_by  name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (tenant, key),
+    CHECK ((nagare._quota_entity('tenant=' || tenant, key, value)).entity IS NOT NULL)
+);
+COMMENT ON TABLE nagare.tenant_quota_cap IS
+  'the platform''s caps: what a tenant''s admins may set, and the tenant''s shared limit where the tenant sets none; change them with nagare.set_tenant_quota_cap()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.tenant_quota_cap', '');
+
+-- The tenant of a role, and of a quota entity (tenant=<t>, or user=<a
+-- principal of t>[,client-id=...]); null if none.  They read
+-- nagare.tenant_principal, which roles cannot.
+CREATE FUNCTION nagare._quota_role_tenant(role name)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT p.tenant FROM nagare.tenant_principal p WHERE p.role = $1
+$$;
+
+CREATE FUNCTION nagare._quota_entity_tenant(entity text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(e.tenant,
+                  (SELECT p.tenant FROM nagare.tenant_principal p
+                    WHERE e.user_name <> '<default>' AND p.role::text = e.user_name))
+    FROM nagare._quota_entity($1) e
+$$;
+
+CREATE FUNCTION nagare._quota_tenant_exists(tenant text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM nagare.tenant t WHERE t.name = $1)
+$$;
+
+-- Whether role, an admin of a tenant, may set key of entity to value (null:
+-- remove it): an entity of its tenant, a key the platform capped, at most
+-- the cap.  The row-level security of nagare.quota asks it;
+-- nagare._quota_tenant_authorize() says why not.
+CREATE FUNCTION nagare._quota_tenant_admin_may(role name, entity text, key text, value float8)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM nagare.tenant_principal a
+      JOIN nagare.tenant_quota_cap c ON c.tenant = a.tenant AND c.key = $3
+     WHERE a.role = $1 AND a.is_admin
+       AND a.tenant = nagare._quota_entity_tenant($2)
+       AND ($4 IS NULL OR $4 <= c.value))
+$$;
+
+CREATE FUNCTION nagare._quota_tenant_authorize(role name, entity text, key text, value float8)
+RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t text;
+  cap float8;
+BEGIN
+  SELECT a.tenant INTO t FROM nagare.tenant_principal a WHERE a.role = $1 AND a.is_admin;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'permission denied to change the quotas of "%"', $2
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'The platform changes quotas (ALTER_CONFIGS on the CLUSTER); a tenant''s admins change those of the tenant and its principals, within the caps the platform sets with nagare.set_tenant_quota_cap().';
+  END IF;
+  IF nagare._quota_entity_tenant($2) IS DISTINCT FROM t THEN
+    RAISE EXCEPTION 'quota entity "%" is not of tenant "%"', $2, t
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('The admins of tenant "%s" change the quotas of tenant=%s and of user=<a principal of the tenant>[,client-id=...]; the platform changes the others.', t, t);
+  END IF;
+  SELECT c.value INTO cap FROM nagare.tenant_quota_cap c WHERE c.tenant = t AND c.key = $3;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tenant "%" has no cap on %: only the platform sets it', t, $3
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'The platform lets a tenant''s admins set a key by capping it with nagare.set_tenant_quota_cap().';
+  END IF;
+  IF $4 > cap THEN
+    RAISE EXCEPTION '% = % is above the cap of tenant "%" (%)', $3, $4, t, cap
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Set at most the cap, or ask the platform to raise it with nagare.set_tenant_quota_cap().';
+  END IF;
+END $$;
+
+-- Row-level security lets every role use the functions (and Kafka's tools)
+-- with its own rights; superusers and the nagare worker acting for a Kafka
+-- client with ALTER_CONFIGS on the CLUSTER bypass it.
+REVOKE ALL ON nagare.quota, nagare.tenant_quota_cap FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.quota, nagare.tenant_quota_cap TO PUBLIC;
+ALTER TABLE nagare.quota ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nagare.tenant_quota_cap ENABLE ROW LEVEL SECURITY;
+CREATE POLICY quota_describe ON nagare.quota FOR SELECT
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+         OR nagare._quota_entity_tenant(entity) = nagare._quota_role_tenant(current_user));
+CREATE POLICY quota_set ON nagare.quota FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS')
+              OR nagare._quota_tenant_admin_may(current_user, entity, key, value));
+CREATE POLICY quota_change ON nagare.quota FOR UPDATE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS')
+         OR nagare._quota_tenant_admin_may(current_user, entity, key, NULL))
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS')
+              OR nagare._quota_tenant_admin_may(current_user, entity, key, value));
+CREATE POLICY quota_remove ON nagare.quota FOR DELETE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS')
+         OR nagare._quota_tenant_admin_may(current_user, entity, key, NULL));
+CREATE POLICY tenant_quota_cap_describe ON nagare.tenant_quota_cap FOR SELECT
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+         OR tenant = nagare._quota_role_tenant(current_user));
+CREATE POLICY tenant_quota_cap_set ON nagare.tenant_quota_cap FOR INSERT
+  WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS'));
+CREATE POLICY tenant_quota_cap_change ON nagare.tenant_quota_cap FOR UPDATE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS'));
+CREATE POLICY tenant_quota_cap_remove ON nagare.tenant_quota_cap FOR DELETE
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS'));
+
+CREATE FUNCTION nagare.set_quota(entity text, key text, value float8)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e nagare.quota_entity_parts;
+BEGIN
+  IF $2 IS NULL OR $3 IS NULL THEN
+    RAISE EXCEPTION 'the key and value of a quota must not be null' USING ERRCODE = 'null_value_not_allowed',
+      HINT = 'Remove a quota with nagare.remove_quota().';
+  END IF;
+  e := nagare._quota_entity($1, $2, $3);
+  IF e.tenant IS NOT NULL AND NOT nagare._quota_tenant_exists(e.tenant) THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', e.tenant USING ERRCODE = 'undefined_object';
+  END IF;
+  IF NOT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS') THEN
+    PERFORM nagare._quota_tenant_authorize(current_user, e.entity, $2, $3);
+  END IF;
+  INSERT INTO nagare.quota AS q (entity, key, value) VALUES (e.entity, $2, $3)
+    ON CONFLICT ON CONSTRAINT quota_pkey
+    DO UPDATE SET value = excluded.value, set_at = now(), set_by = current_user
+    WHERE q.value IS DISTINCT FROM excluded.value;
+END $$;
+COMMENT ON FUNCTION nagare.set_quota(text, text, float8) IS
+  'set a client quota: entity as kafka-configs shows it (''user=alice'', ''user=alice,client-id=app1'', ''client-id=<default>'', ''ip=10.0.0.1'', ''tenant=payments''), a Kafka quota key and its value';
+
+CREATE FUNCTION nagare.remove_quota(entity text, key text)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e nagare.quota_entity_parts;
+BEGIN
+  e := nagare._quota_entity($1);
+  IF NOT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS') THEN
+    PERFORM nagare._quota_tenant_authorize(current_user, e.entity, $2, NULL);
+  END IF;
+  DELETE FROM nagare.quota q WHERE q.entity = e.entity AND q.key = $2;
+  RETURN FOUND;
+END $$;
+COMMENT ON FUNCTION nagare.remove_quota(text, text) IS
+  'remove a key of a client quota entity (returns false if it was not set); the next level of Kafka''s precedence applies';
+
+CREATE FUNCTION nagare.set_tenant_quota_cap(tenant text, key text, value float8)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare.authorize('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS');
+  IF $2 IS NULL THEN
+    RAISE EXCEPTION 'the key of a tenant''s quota cap must not be null' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  PERFORM nagare._quota_entity('tenant=' || $1, $2, $3);
+  IF NOT nagare._quota_tenant_exists($1) THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  IF $3 IS NULL THEN
+    DELETE FROM nagare.tenant_quota_cap c WHERE c.tenant = $1 AND c.key = $2;
+  ELSE
+    INSERT INTO nagare.tenant_quota_cap AS c (tenant, key, value) VALUES ($1, $2, $3)
+      ON CONFLICT ON CONSTRAINT tenant_quota_cap_pkey
+      DO UPDATE SET value = excluded.value, set_at = now(), set_by = current_user
+      WHERE c.value IS DISTINCT FROM excluded.value;
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.set_tenant_quota_cap(text, text, float8) IS
+  'cap a quota key of a tenant (null removes the cap): its admins may set that key on the tenant and its principals up to the cap, and the tenant''s principals share the cap where the tenant sets no value; platform only (ALTER_CONFIGS on the CLUSTER)';
+
+-- what a tenant's drop leaves behind: its own quotas (caps cascade)
+CREATE FUNCTION nagare._tenant_quotas_drop()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM nagare.quota q WHERE q.entity = 'tenant=' || OLD.name;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER tenant_quotas_drop AFTER DELETE ON nagare.tenant
+  FOR EACH ROW EXECUTE FUNCTION nagare._tenant_quotas_drop();
+
+-- Any change of the quotas, the caps or the principals of tenants reaches
+-- the shared copy once its transaction commits.
+CREATE FUNCTION nagare._quota_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_quota_changed'
+LANGUAGE C;
+CREATE TRIGGER quota_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.quota
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._quota_changed();
+CREATE TRIGGER tenant_quota_cap_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.tenant_quota_cap
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._quota_changed();
+CREATE TRIGGER tenant_principal_quota_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.tenant_principal
+  FOR EACH STATEMENT EXECUTE FUNCTION nagare._quota_changed();
+
+CREATE TRIGGER quota_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.quota
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER tenant_quota_cap_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant_quota_cap
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+-- the audit trail's readers, with quota changes: the platform (DESCRIBE_CONFIGS
+-- on the CLUSTER) and the principals of the entity's tenant
+ALTER POLICY audit_describe ON nagare.audit_log
+  USING (CASE object_type
+           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare.authorized(split_part(object_name, ':', 1),
+                                                substr(object_name, length(split_part(object_name, ':', 1))
+                                                                    + length(split_part(object_name, ':', 2)) + 3),
+                                                'ALTER')
+           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
+           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
+           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
+         END);
+
+CREATE VIEW nagare.quotas WITH (security_invoker = true) AS
+SELECT q.entity, e.user_name, e.client_id, e.ip,
+       coalesce(e.tenant, nagare._quota_entity_tenant(q.entity)) AS tenant,
+       q.key, q.value, q.set_at, q.set_by
+  FROM nagare.quota q, LATERAL nagare._quota_entity(q.entity) e;
+COMMENT ON VIEW nagare.quotas IS
+  'client quotas (shown to the platform, and to the principals of the entity''s tenant)';
+GRANT SELECT ON nagare.quotas TO PUBLIC;
+
+CREATE VIEW nagare.tenant_quotas WITH (security_invoker = true) AS
+SELECT coalesce(c.tenant, substr(q.entity, 8)) AS tenant, coalesce(c.key, q.key) AS key,
+       c.value AS cap, q.value AS value,
+       CASE WHEN q.value IS NULL THEN c.value WHEN c.value IS NULL THEN q.value
+            ELSE least(q.value, c.value) END AS tenant_limit
+  FROM nagare.tenant_quota_cap c
+  FULL JOIN (SELECT x.entity, x.key, x.value FROM nagare.quota x WHERE starts_with(x.entity, 'tenant=')) q
+    ON q.entity = 'tenant=' || c.tenant AND q.key = c.key;
+COMMENT ON VIEW nagare.tenant_quotas IS
+  'per tenant and key: the platform''s cap, the tenant''s own value, and the limit its principals share (the value, at most the cap; else the cap)';
+GRANT SELECT ON nagare.tenant_quotas TO PUBLIC;
+
+CREATE FUNCTION nagare.effective_quota("user" text, client_id text DEFAULT NULL,
+    OUT key text, OUT value float8, OUT entity text, OUT by_user boolean,
+    OUT by_client boolean, OUT tenant text, OUT tenant_limit float8,
+    OUT tenant_limit_source text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'nagare_effective_quota'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION nagare.effective_quota(text, text) IS
+  'the quotas that apply to a client (user without "User:", client id): per key the limit, the entity that set it (Kafka''s precedence), whether its budget is per user and/or per client id, and the limit of the user''s tenant';
+
+CREATE FUNCTION nagare.quota_status(
+    OUT loaded boolean, OUT entries integer, OUT overflow boolean, OUT version bigint,
+    OUT changes bigint, OUT synced bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'nagare_quota_status'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW nagare.quota_status AS SELECT * FROM nagare.quota_status();
+COMMENT ON VIEW nagare.quota_status IS
+  'the quotas as the broker and backends resolve them (the copy in shared memory); it shows every committed change once synced >= changes';
+GRANT SELECT ON nagare.quota_status TO PUBLIC;

@@ -97,7 +97,7 @@ SELECT nagare.delete_topic('teama.orders'), nagare.delete_topic('teama.events'),
 SELECT nagare.drop_tenant('teama');
 SELECT nagare.drop_tenant('teamb');
 SELECT count(*) FROM nagare.delete_acls();
-SELECT operation, object_name FROM nagare.audit_log WHERE object_type = 'TENANT' ORDER BY id;
+SELECT operation, object_name FROM nagare.audit_log WHERE object_type = 'TENANT' AND object_name IN ('teama', 'teamb') ORDER BY id;
 ALTER SYSTEM RESET nagare.allow_everyone_if_no_acl_found;
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);

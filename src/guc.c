@@ -69,6 +69,7 @@ int			nagare_ingest_max_lag_mb = 1024;
 char	   *nagare_super_users = NULL;
 int			nagare_allow_everyone_if_no_acl_found = NAGARE_ALLOW_EVERYONE_AUTO;
 int			nagare_max_acls = 10000;
+int			nagare_max_quotas = 4096;
 char	   *nagare_audit_client = NULL;
 char	   *nagare_audit_operation = NULL;
 
@@ -321,6 +322,12 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_max_acls, 10000, 16, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_quotas",
+							"Maximum number of entries of the shared-memory copy of client quotas.",
+							"One entry per quota entity of nagare.quota, per tenant with caps in nagare.tenant_quota_cap and per principal of a tenant.",
+							&nagare_max_quotas, 4096, 16, 1000000, PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("nagare.audit_client",
 							   "The Kafka client an administrative change is made for (set by the nagare worker).",

@@ -100,6 +100,9 @@ extern char *nagare_super_users;
 extern int	nagare_allow_everyone_if_no_acl_found;
 extern int	nagare_max_acls;
 
+/* Client quotas (quota/quota.c) */
+extern int	nagare_max_quotas;
+
 /* the audit trail (sql/audit.c) */
 extern char *nagare_audit_client;
 extern char *nagare_audit_operation;

@@ -24,6 +24,7 @@
 /* Links to shared memory state */
 NagareGroupShared *nagare_groups = NULL;
 NagareAclShared *nagare_acls = NULL;
+NagareQuotaShared *nagare_quotas = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
 HTAB	   *nagare_partition_hash = NULL;
@@ -35,8 +36,11 @@ static void nagare_shmem_request(void);
 static void nagare_shmem_startup(void);
 static Size nagare_shmem_size(void);
 static Size nagare_acl_shmem_size(void);
+static Size nagare_quota_shmem_size(void);
 
 #define NAGARE_TRANCHE "nagare"
+/* the quota table's lock, a tranche of its own */
+#define NAGARE_QUOTA_TRANCHE "nagare quotas"
 
 /*
  * Number of request slots: one per PGPROC, like the sync-rep waiters.
@@ -68,6 +72,13 @@ nagare_acl_shmem_size(void)
 {
 	return add_size(offsetof(NagareAclShared, entries),
 					mul_size(nagare_max_acls, sizeof(NagareAclEntry)));
+}
+
+static Size
+nagare_quota_shmem_size(void)
+{
+	return add_size(offsetof(NagareQuotaShared, entries),
+					mul_size(nagare_max_quotas, sizeof(NagareQuotaEntry)));
 }
 
 static Size
@@ -106,6 +117,8 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestAddinShmemSpace(nagare_acl_shmem_size());
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
+	RequestAddinShmemSpace(nagare_quota_shmem_size());
+	RequestNamedLWLockTranche(NAGARE_QUOTA_TRANCHE, 1);
 }
 
 static void
@@ -121,6 +134,7 @@ nagare_shmem_startup(void)
 	nagare_shared = NULL;
 	nagare_groups = NULL;
 	nagare_acls = NULL;
+	nagare_quotas = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -216,6 +230,19 @@ nagare_shmem_startup(void)
 		nagare_acls->overflow = false;
 		nagare_acls->max = nagare_max_acls;
 		nagare_acls->count = 0;
+	}
+
+	nagare_quotas = ShmemInitStruct("nagare quotas", nagare_quota_shmem_size(), &found);
+	if (!found)
+	{
+		nagare_quotas->lock = &(GetNamedLWLockTranche(NAGARE_QUOTA_TRANCHE)[0].lock);
+		pg_atomic_init_u64(&nagare_quotas->version, 1);
+		pg_atomic_init_u64(&nagare_quotas->changes, 0);
+		pg_atomic_init_u64(&nagare_quotas->synced, 0);
+		nagare_quotas->loaded = false;
+		nagare_quotas->overflow = false;
+		nagare_quotas->max = nagare_max_quotas;
+		nagare_quotas->count = 0;
 	}
 
 	LWLockRelease(AddinShmemInitLock);

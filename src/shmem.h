@@ -25,6 +25,10 @@
  *	ACL table		nagare.max_acls entries: the nagare worker's copy of
  *					nagare.acl, which the broker and backends authorize
  *					against (acl/acl.c), with its version
+ *	quota table		nagare.max_quotas entries: the nagare worker's copy of
+ *					nagare.quota, nagare.tenant_quota_cap and the
+ *					principals of tenants, from which the broker and
+ *					backends resolve client quotas (quota/quota.c)
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -290,7 +294,21 @@ typedef enum NagareChannelKind
 	/* result: int32 count, then per filter the SQLSTATE and message as
 	 * strings, int32 number of ACLs deleted, and per ACL its seven columns
 	 * as strings (rt, n, pt, p, h, o, pm) */
-	NAGARE_ACL_DELETE
+	NAGARE_ACL_DELETE,
+
+	/*
+	 * Client quota changes for Kafka admin clients (AlterClientQuotas,
+	 * broker/quota_api.c): nagare.set_quota() and nagare.remove_quota(),
+	 * each entry in a transaction of its own (rolled back when "v": validate
+	 * only), answered after the shared quota table shows the change.
+	 * Payload {"entries": [{"e": entity as text (nagare.quota's form), "o":
+	 * [{"k": key, "v": value, or null to remove}, ...]}, ...], "v": bool,
+	 * "k": the Kafka client (as in topic changes), and for a principal
+	 * without ALTER_CONFIGS on the CLUSTER "as": its role, which the worker
+	 * acts as (a tenant's admin, within the platform's caps)}.
+	 */
+	/* result: int32 count, then per entry the SQLSTATE and message as strings */
+	NAGARE_QUOTA_ALTER
 } NagareChannelKind;
 
 /* Largest settings object of a topic change ("c"), in bytes of JSON */
@@ -420,6 +438,57 @@ typedef struct NagareAclShared
 } NagareAclShared;
 
 extern NagareAclShared *nagare_acls;
+
+/*
+ * The quota table: a copy of nagare.quota (one entry per entity, with the
+ * values of its keys), nagare.tenant_quota_cap (one entry per tenant) and
+ * nagare.tenant_principal (one entry per role: its tenant), which the broker
+ * and backends resolve client quotas from (quota/quota.c).  The nagare
+ * worker rewrites it whole after a change of those tables commits
+ * (worker/quotasync.c), sorted for bisection (nagare_quota_entry_cmp()),
+ * and then increments version.  A table with more rows than the entries
+ * of nagare.max_quotas is copied in part and marked overflowed.
+ */
+#define NAGARE_QUOTA_KEYS		5	/* NAGARE_QUOTA_NKEYS of quota/quota.h */
+#define NAGARE_QUOTA_NAME_MAX	256 /* an entity's names, NUL included */
+
+typedef enum NagareQuotaEntityKind
+{
+	NAGARE_QUOTA_ENTITY_USER_CLIENT,	/* user=...,client-id=... */
+	NAGARE_QUOTA_ENTITY_USER,	/* user=... */
+	NAGARE_QUOTA_ENTITY_CLIENT, /* client-id=... */
+	NAGARE_QUOTA_ENTITY_IP,		/* ip=... */
+	NAGARE_QUOTA_ENTITY_TENANT, /* tenant=... (nagare's) */
+	NAGARE_QUOTA_ENTITY_TENANT_CAP, /* the platform's caps of a tenant */
+	NAGARE_QUOTA_ENTITY_PRINCIPAL	/* a role (name) of a tenant (client_id) */
+} NagareQuotaEntityKind;
+
+typedef struct NagareQuotaEntry
+{
+	uint8		kind;			/* NagareQuotaEntityKind */
+	bool		name_default;	/* name is <default> (user or ip) */
+	bool		client_default; /* client_id is <default> */
+	double		value[NAGARE_QUOTA_KEYS];	/* 0: the key is not set */
+	char		name[NAGARE_QUOTA_NAME_MAX];	/* the user, ip or tenant */
+	char		client_id[NAGARE_QUOTA_NAME_MAX];	/* PRINCIPAL: its tenant */
+} NagareQuotaEntry;
+
+typedef struct NagareQuotaShared
+{
+	LWLock	   *lock;			/* protects loaded, overflow, count, entries */
+	pg_atomic_uint64 version;	/* incremented after each rewrite */
+	/* incremented by each commit that changed the tables (sql/quotas.c) */
+	pg_atomic_uint64 changes;
+	/* the value of changes the last rewrite started from */
+	pg_atomic_uint64 synced;
+	bool		loaded;			/* the worker has copied the tables once */
+	bool		overflow;		/* more rows than max entries */
+	int			max;			/* nagare.max_quotas */
+	int			count;
+	NagareQuotaEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} NagareQuotaShared;
+
+extern NagareQuotaShared *nagare_quotas;
 
 extern NagareShared *nagare_shared;
 extern HTAB *nagare_topic_hash;

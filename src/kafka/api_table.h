@@ -88,6 +88,11 @@
  *	DescribeCluster	none to describe the brokers; the cluster's authorized
  *					operations need DESCRIBE on the CLUSTER (else 0), as
  *					in Metadata.
+ *	DescribeClientQuotas, AlterClientQuotas
+ *					without the CLUSTER ACL, nagare lets a principal of a
+ *					tenant describe its tenant's quotas, and a tenant's
+ *					admin alter them within the platform's caps
+ *					(broker/quota_api.c).
  *
  * Versions.  The ranges were chosen so that every client nagare must serve
  * finds a version it can use (research/clients.md):
@@ -133,6 +138,9 @@
  *						every version of the schema (v1 adds
  *						PREFIXED patterns, which librdkafka needs);
  *						the Java admin client uses 3.
+ *	DescribeClientQuotas, AlterClientQuotas 0-1
+ *						every version of the schema; the Java admin
+ *						client (kafka-configs) uses 1.
  *
  * Consumer groups (see the "Older versions" notes in messages.h for what
  * differs between versions):
@@ -235,5 +243,9 @@ KAFKA_API(KAFKA_API_INCREMENTAL_ALTER_CONFIGS, IncrementalAlterConfigs, 0, 1, 1,
 		  nagare_handle_incremental_alter_configs, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_OFFSET_DELETE, OffsetDelete, 0, 0, INT16_MAX,
 		  nagare_handle_offset_delete, KAFKA_ACL_DELETE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_CLIENT_QUOTAS, DescribeClientQuotas, 0, 1, 1,
+		  nagare_handle_describe_client_quotas, KAFKA_ACL_DESCRIBE_CONFIGS, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_ALTER_CLIENT_QUOTAS, AlterClientQuotas, 0, 1, 1,
+		  nagare_handle_alter_client_quotas, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CLUSTER, DescribeCluster, 0, 1, 0,
 		  nagare_handle_describe_cluster, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)

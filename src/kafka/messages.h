@@ -2690,6 +2690,197 @@ extern int	kafka_OffsetDeleteResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaOffsetDeleteResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DescribeClientQuotas (API key 48): versions 0-1, flexible v1+
+ * clients/src/main/resources/common/message/DescribeClientQuotasRequest.json
+ * clients/src/main/resources/common/message/DescribeClientQuotasResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeClientQuotasComponent
+{
+	/* EntityType (v0+): The entity type that the filter component applies to. */
+	KafkaStr	EntityType;
+	/*
+	 * MatchType (v0+): How to match the entity {0 = exact name, 1 = default
+	 * name, 2 = any specified name}.
+	 */
+	int8_t		MatchType;
+	/*
+	 * Match (v0+, nullable v0+): The string to match against, or null if
+	 * unused for the match type.
+	 */
+	KafkaStr	Match;
+} KafkaDescribeClientQuotasComponent;
+
+typedef struct KafkaDescribeClientQuotasRequest
+{
+	/* Components (v0+): Filter components to apply to quota entities. */
+	int32_t		ComponentsCount;
+	KafkaDescribeClientQuotasComponent *Components;
+	/*
+	 * Strict (v0+): Whether the match is strict, i.e. should exclude entities
+	 * with unspecified entity types.
+	 */
+	bool		Strict;
+} KafkaDescribeClientQuotasRequest;
+
+typedef struct KafkaDescribeClientQuotasEntity
+{
+	/* EntityType (v0+): The entity type. */
+	KafkaStr	EntityType;
+	/* EntityName (v0+, nullable v0+): The entity name, or null if the default. */
+	KafkaStr	EntityName;
+} KafkaDescribeClientQuotasEntity;
+
+typedef struct KafkaDescribeClientQuotasValue
+{
+	/* Key (v0+): The quota configuration key. */
+	KafkaStr	Key;
+	/* Value (v0+): The quota configuration value. */
+	double		Value;
+} KafkaDescribeClientQuotasValue;
+
+typedef struct KafkaDescribeClientQuotasEntry
+{
+	/* Entity (v0+): The quota entity description. */
+	int32_t		EntityCount;
+	KafkaDescribeClientQuotasEntity *Entity;
+	/* Values (v0+): The quota values for the entity. */
+	int32_t		ValuesCount;
+	KafkaDescribeClientQuotasValue *Values;
+} KafkaDescribeClientQuotasEntry;
+
+typedef struct KafkaDescribeClientQuotasResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/*
+	 * ErrorCode (v0+): The error code, or `0` if the quota description
+	 * succeeded.
+	 */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The error message, or `null` if the
+	 * quota description succeeded.
+	 */
+	KafkaStr	ErrorMessage;
+	/* Entries (v0+, nullable v0+): A result entry. */
+	int32_t		EntriesCount;
+	KafkaDescribeClientQuotasEntry *Entries;
+} KafkaDescribeClientQuotasResponse;
+
+extern int	kafka_DescribeClientQuotasRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeClientQuotasRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeClientQuotasResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeClientQuotasResponse *in);
+
+/* ----------------------------------------------------------------------
+ * AlterClientQuotas (API key 49): versions 0-1, flexible v1+
+ * clients/src/main/resources/common/message/AlterClientQuotasRequest.json
+ * clients/src/main/resources/common/message/AlterClientQuotasResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaAlterClientQuotasEntity
+{
+	/* EntityType (v0+): The entity type. */
+	KafkaStr	EntityType;
+	/*
+	 * EntityName (v0+, nullable v0+): The name of the entity, or null if the
+	 * default.
+	 */
+	KafkaStr	EntityName;
+} KafkaAlterClientQuotasEntity;
+
+typedef struct KafkaAlterClientQuotasOp
+{
+	/* Key (v0+): The quota configuration key. */
+	KafkaStr	Key;
+	/*
+	 * Value (v0+): The value to set, otherwise ignored if the value is to be
+	 * removed.
+	 */
+	double		Value;
+	/*
+	 * Remove (v0+): Whether the quota configuration value should be removed,
+	 * otherwise set.
+	 */
+	bool		Remove;
+} KafkaAlterClientQuotasOp;
+
+typedef struct KafkaAlterClientQuotasEntry
+{
+	/* Entity (v0+): The quota entity to alter. */
+	int32_t		EntityCount;
+	KafkaAlterClientQuotasEntity *Entity;
+	/* Ops (v0+): An individual quota configuration entry to alter. */
+	int32_t		OpsCount;
+	KafkaAlterClientQuotasOp *Ops;
+} KafkaAlterClientQuotasEntry;
+
+typedef struct KafkaAlterClientQuotasRequest
+{
+	/* Entries (v0+): The quota configuration entries to alter. */
+	int32_t		EntriesCount;
+	KafkaAlterClientQuotasEntry *Entries;
+	/*
+	 * ValidateOnly (v0+): Whether the alteration should be validated, but not
+	 * performed.
+	 */
+	bool		ValidateOnly;
+} KafkaAlterClientQuotasRequest;
+
+typedef struct KafkaAlterClientQuotasResultEntity
+{
+	/* EntityType (v0+): The entity type. */
+	KafkaStr	EntityType;
+	/*
+	 * EntityName (v0+, nullable v0+): The name of the entity, or null if the
+	 * default.
+	 */
+	KafkaStr	EntityName;
+} KafkaAlterClientQuotasResultEntity;
+
+typedef struct KafkaAlterClientQuotasEntryResult
+{
+	/*
+	 * ErrorCode (v0+): The error code, or `0` if the quota alteration
+	 * succeeded.
+	 */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+): The error message, or `null` if the
+	 * quota alteration succeeded.
+	 */
+	KafkaStr	ErrorMessage;
+	/* Entity (v0+): The quota entity to alter. */
+	int32_t		EntityCount;
+	KafkaAlterClientQuotasResultEntity *Entity;
+} KafkaAlterClientQuotasEntryResult;
+
+typedef struct KafkaAlterClientQuotasResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Entries (v0+): The quota configuration entries to alter. */
+	int32_t		EntriesCount;
+	KafkaAlterClientQuotasEntryResult *Entries;
+} KafkaAlterClientQuotasResponse;
+
+extern int	kafka_AlterClientQuotasRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaAlterClientQuotasRequest *out, const KafkaAllocator *a);
+extern int	kafka_AlterClientQuotasResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaAlterClientQuotasResponse *in);
+
+/* ----------------------------------------------------------------------
  * DescribeCluster (API key 60): versions 0-1, flexible v0+
  * clients/src/main/resources/common/message/DescribeClusterRequest.json
  * clients/src/main/resources/common/message/DescribeClusterResponse.json
@@ -2800,6 +2991,8 @@ typedef union KafkaRequestBody
 	KafkaDeleteGroupsRequest DeleteGroups;
 	KafkaIncrementalAlterConfigsRequest IncrementalAlterConfigs;
 	KafkaOffsetDeleteRequest OffsetDelete;
+	KafkaDescribeClientQuotasRequest DescribeClientQuotas;
+	KafkaAlterClientQuotasRequest AlterClientQuotas;
 	KafkaDescribeClusterRequest DescribeCluster;
 } KafkaRequestBody;
 
@@ -2834,6 +3027,8 @@ typedef union KafkaResponseBody
 	KafkaDeleteGroupsResponse DeleteGroups;
 	KafkaIncrementalAlterConfigsResponse IncrementalAlterConfigs;
 	KafkaOffsetDeleteResponse OffsetDelete;
+	KafkaDescribeClientQuotasResponse DescribeClientQuotas;
+	KafkaAlterClientQuotasResponse AlterClientQuotas;
 	KafkaDescribeClusterResponse DescribeCluster;
 } KafkaResponseBody;
 
@@ -2958,6 +3153,14 @@ extern int	kafka_OffsetDeleteRequest_decode_body(KafkaReader *r, int16_t version
 												  KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_OffsetDeleteResponse_encode_body(KafkaWriter *w, int16_t version,
 												   const void *body);
+extern int	kafka_DescribeClientQuotasRequest_decode_body(KafkaReader *r, int16_t version,
+														  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeClientQuotasResponse_encode_body(KafkaWriter *w, int16_t version,
+														   const void *body);
+extern int	kafka_AlterClientQuotasRequest_decode_body(KafkaReader *r, int16_t version,
+													   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_AlterClientQuotasResponse_encode_body(KafkaWriter *w, int16_t version,
+														const void *body);
 extern int	kafka_DescribeClusterRequest_decode_body(KafkaReader *r, int16_t version,
 													 KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_DescribeClusterResponse_encode_body(KafkaWriter *w, int16_t version,

@@ -19,6 +19,8 @@
 #ifndef NAGARE_QUOTA_QUOTA_H
 #define NAGARE_QUOTA_QUOTA_H
 
+#include "shmem.h"
+
 /* Kafka's quota keys (QuotaConfig), in this order everywhere */
 typedef enum NagareQuotaKey
 {
@@ -81,5 +83,73 @@ extern double nagare_quota_ip_connection_rate(const char *ip);
 
 /* the tenant user is a principal of, into tenant[NAGARE_TENANT_NAME_MAX]; false if none */
 extern bool nagare_quota_tenant_of(const char *user, char *tenant);
+
+/*---- beyond the resolver: the configuration's own parts ----*/
+
+/*
+ * Kafka's precedence levels, first wins (NAGARE_QUOTA_LEVEL_NONE: no level
+ * sets the key).  nagare_quota_resolve_levels() says which level won each
+ * key, for nagare.effective_quota().
+ */
+typedef enum NagareQuotaLevel
+{
+	NAGARE_QUOTA_LEVEL_NONE,
+	NAGARE_QUOTA_LEVEL_USER_CLIENT, /* (user, client-id) */
+	NAGARE_QUOTA_LEVEL_USER_DEFAULT_CLIENT, /* (user, default client-id) */
+	NAGARE_QUOTA_LEVEL_USER,	/* user */
+	NAGARE_QUOTA_LEVEL_DEFAULT_USER_CLIENT, /* (default user, client-id) */
+	NAGARE_QUOTA_LEVEL_DEFAULT_USER_DEFAULT_CLIENT, /* (default user, default
+													 * client-id) */
+	NAGARE_QUOTA_LEVEL_DEFAULT_USER,	/* default user */
+	NAGARE_QUOTA_LEVEL_CLIENT,	/* client-id */
+	NAGARE_QUOTA_LEVEL_DEFAULT_CLIENT,	/* default client-id */
+	NAGARE_QUOTA_NLEVELS
+} NagareQuotaLevel;
+
+/*
+ * nagare_quota_resolve(), and per key the level that won (levels) and
+ * whether the tenant limit is the platform's cap rather than the tenant's
+ * own value (from_cap); either may be NULL.
+ */
+extern void nagare_quota_resolve_levels(const char *user, const char *client_id,
+										NagareQuotaLimits *out, NagareQuotaLevel *levels,
+										bool *from_cap);
+
+/* The entity of a level for (user, client_id), as nagare.quota writes it */
+extern void nagare_quota_level_entity(NagareQuotaLevel level, const char *user,
+									  const char *client_id, char *buf, size_t size);
+
+/*
+ * Entities of nagare.quota as text, "user=alice,client-id=app1" (types user,
+ * client-id, ip and nagare's tenant; a name "<default>" is the type's
+ * default), into the kind and names of a NagareQuotaEntry.  Both return
+ * NULL, or Kafka's message of what is wrong (into err, errsize bytes):
+ * unknown or repeated types, empty names, ip combined with others.
+ */
+extern const char *nagare_quota_entity_parse(const char *text, NagareQuotaEntry *e,
+											 char *err, size_t errsize);
+extern const char *nagare_quota_entity_check(const NagareQuotaEntry *e, char *err,
+											 size_t errsize);
+/* The text of an entity (canonical: user before client-id) */
+extern void nagare_quota_entity_text(const NagareQuotaEntry *e, char *buf, size_t size);
+
+/*
+ * NULL if key may be set to value on the entity, else Kafka's message: keys
+ * of ip entities are connection_creation_rate only, and only theirs; values
+ * are > 0, and whole numbers for the byte rates and connection rate.
+ */
+extern const char *nagare_quota_value_invalid(const NagareQuotaEntry *e, const char *key,
+											  double value, char *err, size_t errsize);
+
+/* The order of the shared copy's entries (for bisection) */
+extern int	nagare_quota_entry_cmp(const void *a, const void *b);
+
+/*
+ * Replace the shared copy with entries (sorted here), after a reading of
+ * the tables that began when NagareQuotaShared.changes was synced; overflow
+ * says rows were left out.  The nagare worker's (worker/quotasync.c).
+ */
+extern void nagare_quota_publish(NagareQuotaEntry *entries, int n, bool overflow,
+								 uint64 synced);
 
 #endif							/* NAGARE_QUOTA_QUOTA_H */

@@ -8,7 +8,10 @@
  * nagare.topic (create_topic, alter_topic, delete_topic), nagare.acl
  * (create_acl, delete_acl), nagare.tenant and nagare.tenant_principal
  * (create_tenant, alter_tenant, drop_tenant, add_tenant_principal,
- * remove_tenant_principal) and nagare.group_offset; on the last it records
+ * remove_tenant_principal), nagare.quota (set_quota, remove_quota: object
+ * type QUOTA, named by the entity), nagare.tenant_quota_cap
+ * (set_tenant_quota_cap, remove_tenant_quota_cap: object type TENANT) and
+ * nagare.group_offset; on the last it records
  * only changes made under an administrative operation, which
  * nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker
  * (DeleteGroups, OffsetDelete) name in nagare.audit_operation: the offset
@@ -146,6 +149,18 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 	{
 		object_type = "TENANT";
 		operation = after == NULL ? "remove_tenant_principal" : "add_tenant_principal";
+		object_name = column(row, desc, "tenant");
+	}
+	else if (strcmp(table, "quota") == 0)
+	{
+		object_type = "QUOTA";
+		operation = after == NULL ? "remove_quota" : "set_quota";
+		object_name = column(row, desc, "entity");
+	}
+	else if (strcmp(table, "tenant_quota_cap") == 0)
+	{
+		object_type = "TENANT";
+		operation = after == NULL ? "remove_tenant_quota_cap" : "set_tenant_quota_cap";
 		object_name = column(row, desc, "tenant");
 	}
 	else

@@ -21,7 +21,9 @@
  *   that the shared topic table shows the change when the client hears of
  *   it;
  * - ACL changes likewise (aclsync.c runs them, one transaction per ACL or
- *   filter), answered after the shared ACL table shows them.
+ *   filter), answered after the shared ACL table shows them; and quota
+ *   changes (quotasync.c, one transaction per entity), answered after the
+ *   shared quota table shows them.
  *
  * The requests' space in the channel is freed only when all of them are
  * answered: a worker that exits in between leaves them to the next one.
@@ -146,6 +148,7 @@ nagare_worker_run_requests(void)
 			case NAGARE_ADMIN_REPLACE_CONFIG:
 			case NAGARE_ACL_CREATE:
 			case NAGARE_ACL_DELETE:
+			case NAGARE_QUOTA_ALTER:
 				topic_changes[ntopic_changes++] = req;
 				break;
 			case NAGARE_GROUP_OFFSET_COMMIT:
@@ -192,6 +195,8 @@ nagare_worker_run_requests(void)
 		if (topic_changes[i]->kind == NAGARE_ACL_CREATE ||
 			topic_changes[i]->kind == NAGARE_ACL_DELETE)
 			nagare_worker_run_acl_change(topic_changes[i]);
+		else if (topic_changes[i]->kind == NAGARE_QUOTA_ALTER)
+			nagare_worker_run_quota_change(topic_changes[i]);
 		else
 			run_topic_change(topic_changes[i]);
 	}

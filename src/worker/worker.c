@@ -21,7 +21,8 @@
  * Likewise it copies nagare.acl into the shared ACL table (aclsync.c) at
  * start, whenever a transaction that changed it commits (the backend
  * increments NagareAclShared.changes and sets this worker's latch), and
- * while the extension does not exist yet.
+ * while the extension does not exist yet; and the client quotas into the
+ * shared quota table (quotasync.c) the same way (NagareQuotaShared.changes).
  *
  * Files of topics the catalog does not know at all (left by DROP EXTENSION,
  * or by a topic row removed by hand) are removed too, but only for partitions
@@ -130,6 +131,7 @@ nagare_worker_main(Datum main_arg)
 			nagare_worker_sync_acls();
 			synced_acl_changes = acl_changes;
 			acls_synced = true;
+			nagare_worker_sync_quotas(true);
 			generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 			again = sync_topics(generation);
 			synced_generation = generation;
@@ -143,6 +145,8 @@ nagare_worker_main(Datum main_arg)
 			synced_acl_changes = acl_changes;
 			acls_synced = true;
 		}
+		/* the client quotas, if they changed (or before the first copy) */
+		nagare_worker_sync_quotas(again);
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{

@@ -2,7 +2,7 @@
  *
  * worker.h
  *	  What the nagare worker's parts share (worker.c, requests.c,
- *	  offsets.c, auth.c, aclsync.c).
+ *	  offsets.c, auth.c, aclsync.c, quotasync.c).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -39,6 +39,9 @@ extern void nagare_worker_run_auth(NagareWorkerRequest **reqs, int n);
 /* aclsync.c */
 extern void nagare_worker_sync_acls(void);
 extern void nagare_worker_run_acl_change(NagareWorkerRequest *req);
+/* quotasync.c */
+extern void nagare_worker_sync_quotas(bool force);
+extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
 /* requests.c */
 extern bool nagare_worker_run_requests(void);

@@ -103,6 +103,16 @@ TYPE_RENAMES = {
     ("IncrementalAlterConfigsResponse", "AlterConfigsResourceResponse"):
         "IncrementalAlterConfigsResourceResponse",
     ("FetchResponse", "PartitionData"): "FetchPartitionData",
+    # client quotas: both APIs name their structs EntryData, EntityData
+    ("DescribeClientQuotasRequest", "ComponentData"): "DescribeClientQuotasComponent",
+    ("DescribeClientQuotasResponse", "EntryData"): "DescribeClientQuotasEntry",
+    ("DescribeClientQuotasResponse", "EntityData"): "DescribeClientQuotasEntity",
+    ("DescribeClientQuotasResponse", "ValueData"): "DescribeClientQuotasValue",
+    ("AlterClientQuotasRequest", "EntryData"): "AlterClientQuotasEntry",
+    ("AlterClientQuotasRequest", "EntityData"): "AlterClientQuotasEntity",
+    ("AlterClientQuotasRequest", "OpData"): "AlterClientQuotasOp",
+    ("AlterClientQuotasResponse", "EntryData"): "AlterClientQuotasEntryResult",
+    ("AlterClientQuotasResponse", "EntityData"): "AlterClientQuotasResultEntity",
 }
 
 

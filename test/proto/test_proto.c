@@ -760,6 +760,8 @@ static const int16_t advertised[][3] = {
 	{42, 0, 2},					/* DeleteGroups */
 	{44, 0, 1},					/* IncrementalAlterConfigs */
 	{47, 0, 0},					/* OffsetDelete */
+	{48, 0, 1},					/* DescribeClientQuotas */
+	{49, 0, 1},					/* AlterClientQuotas */
 	{60, 0, 1},					/* DescribeCluster */
 };
 #define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
