@@ -1288,3 +1288,59 @@ CREATE VIEW nagare.quota_status AS SELECT * FROM nagare.quota_status();
 COMMENT ON VIEW nagare.quota_status IS
   'the quotas as the broker and backends resolve them (the copy in shared memory); it shows every committed change once synced >= changes';
 GRANT SELECT ON nagare.quota_status TO PUBLIC;
+-- Usage: per-client usage and the broker's live connections, counted in
+-- shared memory (docs/quotas.md).  A client is a source ('kafka' or
+-- 'sql'), tenant, principal and client id (SQL callers of send(),
+-- send_batch(), publish() and consume(): User:<current_user> and
+-- application_name).  Both views show superusers and roles with DESCRIBE
+-- on the CLUSTER every row, and other roles the rows of their own
+-- principal and of the principals of the tenants they administer; the
+-- functions behind them decide that themselves.
+--
+CREATE FUNCTION nagare._client_usage(
+    OUT source text, OUT tenant text, OUT principal text, OUT client_id text,
+    OUT connections integer, OUT connections_total bigint,
+    OUT requests_by_api jsonb, OUT errors_by_code jsonb,
+    OUT requests bigint, OUT bytes_in bigint, OUT bytes_out bigint,
+    OUT records_in bigint, OUT records_out bigint, OUT time_us bigint,
+    OUT errors bigint, OUT throttle_ms bigint,
+    OUT requests_1m bigint, OUT bytes_in_1m bigint, OUT bytes_out_1m bigint,
+    OUT records_in_1m bigint, OUT records_out_1m bigint, OUT time_us_1m bigint,
+    OUT errors_1m bigint, OUT throttle_ms_1m bigint,
+    OUT since timestamptz, OUT last_active timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'nagare_client_usage_rows'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare._client_usage() IS
+  'the rows of nagare.client_usage the current role may see';
+
+CREATE VIEW nagare.client_usage AS
+SELECT * FROM nagare._client_usage();
+COMMENT ON VIEW nagare.client_usage IS
+  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb';
+GRANT SELECT ON nagare.client_usage TO PUBLIC;
+
+CREATE FUNCTION nagare._connections(
+    OUT id bigint, OUT listener text, OUT security_protocol text,
+    OUT tenant text, OUT principal text, OUT client_id text,
+    OUT client_software_name text, OUT client_software_version text,
+    OUT client_addr text, OUT client_port integer, OUT since timestamptz,
+    OUT requests_in_flight integer, OUT muted_until timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'nagare_connections_rows'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare._connections() IS
+  'the rows of nagare.connections the current role may see';
+
+CREATE VIEW nagare.connections AS
+SELECT * FROM nagare._connections();
+COMMENT ON VIEW nagare.connections IS
+  'the broker''s live Kafka connections: listener, security protocol, tenant, principal, client id, client software (ApiVersions v3+), peer address, since when, requests in flight, muted until (while throttled)';
+GRANT SELECT ON nagare.connections TO PUBLIC;
+
+CREATE FUNCTION nagare.reset_client_usage()
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_reset_client_usage'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.reset_client_usage() IS
+  'zero the usage counters and forget the clients without live connections; platform only (ALTER on the CLUSTER)';

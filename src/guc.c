@@ -73,6 +73,9 @@ int			nagare_max_quotas = 4096;
 char	   *nagare_audit_client = NULL;
 char	   *nagare_audit_operation = NULL;
 
+bool		nagare_client_usage = true;
+int			nagare_max_client_usage = 1000;
+
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
 	{"io_uring", NAGARE_IO_URING, false},
@@ -342,4 +345,18 @@ nagare_define_gucs(void)
 							   &nagare_audit_operation, "",
 							   PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.client_usage",
+							 "Count each client's usage for nagare.client_usage and nagare.connections.",
+							 "Off skips every counter (the views then show what was counted before); "
+							 "for measuring what the accounting costs.",
+							 &nagare_client_usage, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_client_usage",
+							"Most clients whose usage is kept (rows of nagare.client_usage).",
+							"A client is a source (Kafka or SQL), tenant, principal and client id.  When all are "
+							"taken, the least recently active one without a live connection is reused, else "
+							"a new client is counted in one overflow row.",
+							&nagare_max_client_usage, 1000, 16, 1000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
 }

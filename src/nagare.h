@@ -108,6 +108,10 @@ extern char *nagare_audit_client;
 extern char *nagare_audit_operation;
 
 /* Registers the settings above (guc.c) */
+/* per-client usage (usage/usage.h) */
+extern bool nagare_client_usage;
+extern int	nagare_max_client_usage;
+
 extern void nagare_define_gucs(void);
 
 /* Background worker entry points */

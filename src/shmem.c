@@ -18,6 +18,7 @@
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "shmem.h"
 
@@ -25,6 +26,8 @@
 NagareGroupShared *nagare_groups = NULL;
 NagareAclShared *nagare_acls = NULL;
 NagareQuotaShared *nagare_quotas = NULL;
+NagareUsageShared *nagare_usage = NULL;
+NagareConnShared *nagare_conn_table = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
 HTAB	   *nagare_partition_hash = NULL;
@@ -38,9 +41,14 @@ static Size nagare_shmem_size(void);
 static Size nagare_acl_shmem_size(void);
 static Size nagare_quota_shmem_size(void);
 
+static Size nagare_usage_shmem_size(void);
+static Size nagare_conn_shmem_size(void);
+static void nagare_usage_shmem_init(void);
+
 #define NAGARE_TRANCHE "nagare"
-/* the quota table's lock, a tranche of its own */
+/* the quota table's and the usage table's locks, each a tranche of its own */
 #define NAGARE_QUOTA_TRANCHE "nagare quotas"
+#define NAGARE_USAGE_TRANCHE "nagare usage"
 
 /*
  * Number of request slots: one per PGPROC, like the sync-rep waiters.
@@ -72,6 +80,35 @@ nagare_acl_shmem_size(void)
 {
 	return add_size(offsetof(NagareAclShared, entries),
 					mul_size(nagare_max_acls, sizeof(NagareAclEntry)));
+}
+
+/* hash chain heads of the usage table: a power of 2, at least max */
+static int
+nagare_usage_buckets(void)
+{
+	int			n = 16;
+
+	while (n < nagare_max_client_usage)
+		n *= 2;
+	return n;
+}
+
+static Size
+nagare_usage_shmem_size(void)
+{
+	Size		size;
+
+	size = add_size(offsetof(NagareUsageShared, slots),
+					mul_size(nagare_max_client_usage + 1, sizeof(NagareUsageSlot)));
+	size = MAXALIGN(size);
+	return add_size(size, mul_size(nagare_usage_buckets(), sizeof(int32)));
+}
+
+static Size
+nagare_conn_shmem_size(void)
+{
+	return add_size(offsetof(NagareConnShared, entries),
+					mul_size(nagare_max_connections, sizeof(NagareConnEntry)));
 }
 
 static Size
@@ -116,6 +153,9 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestAddinShmemSpace(nagare_acl_shmem_size());
+	RequestAddinShmemSpace(nagare_usage_shmem_size());
+	RequestAddinShmemSpace(nagare_conn_shmem_size());
+	RequestNamedLWLockTranche(NAGARE_USAGE_TRANCHE, 1);
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
 	RequestAddinShmemSpace(nagare_quota_shmem_size());
 	RequestNamedLWLockTranche(NAGARE_QUOTA_TRANCHE, 1);
@@ -135,6 +175,8 @@ nagare_shmem_startup(void)
 	nagare_groups = NULL;
 	nagare_acls = NULL;
 	nagare_quotas = NULL;
+	nagare_usage = NULL;
+	nagare_conn_table = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -244,8 +286,71 @@ nagare_shmem_startup(void)
 		nagare_quotas->max = nagare_max_quotas;
 		nagare_quotas->count = 0;
 	}
+	nagare_usage_shmem_init();
 
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The usage table and the connection table (caller holds
+ * AddinShmemInitLock): every slot free, every entry unused.
+ */
+static void
+nagare_usage_shmem_init(void)
+{
+	bool		found;
+	int			i;
+	int			j;
+
+	nagare_usage = ShmemInitStruct("nagare usage", nagare_usage_shmem_size(), &found);
+	if (!found)
+	{
+		NagareUsageShared *u = nagare_usage;
+
+		memset(u, 0, nagare_usage_shmem_size());
+		u->lock = &(GetNamedLWLockTranche(NAGARE_USAGE_TRANCHE)[0].lock);
+		u->max = nagare_max_client_usage;
+		u->nbuckets = nagare_usage_buckets();
+		u->nused = 0;
+		u->overflow_logged = false;
+		pg_atomic_init_u64(&u->tick, 0);
+		pg_atomic_init_u64(&u->tick_time, 0);
+		u->buckets =
+			(int32 *) ((char *) u + MAXALIGN(offsetof(NagareUsageShared, slots) +
+										 (u->max + 1) * sizeof(NagareUsageSlot)));
+		for (i = 0; i < u->nbuckets; i++)
+			u->buckets[i] = -1;
+		for (i = 0; i <= u->max; i++)
+		{
+			NagareUsageSlot *slot = &u->slots[i];
+
+			pg_atomic_init_u32(&slot->change, 0);
+			slot->used = false;
+			slot->next = -1;
+			pg_atomic_init_u32(&slot->attached, 0);
+			pg_atomic_init_u64(&slot->last_active, 0);
+			for (j = 0; j < NAGARE_USAGE_NCOUNTERS; j++)
+				pg_atomic_init_u64(&slot->counters[j], 0);
+			for (j = 0; j < NAGARE_USAGE_NAPIS; j++)
+				pg_atomic_init_u64(&slot->requests[j], 0);
+			for (j = 0; j < NAGARE_USAGE_NERRORS; j++)
+				pg_atomic_init_u64(&slot->errors[j], 0);
+		}
+		/* the overflow row: always there */
+		u->slots[u->max].used = true;
+		u->slots[u->max].key.source = NAGARE_USAGE_SOURCE_OVERFLOW;
+		u->slots[u->max].since = GetCurrentTimestamp();
+	}
+
+	nagare_conn_table =
+		ShmemInitStruct("nagare connections", nagare_conn_shmem_size(), &found);
+	if (!found)
+	{
+		memset(nagare_conn_table, 0, nagare_conn_shmem_size());
+		nagare_conn_table->max = nagare_max_connections;
+		for (i = 0; i < nagare_conn_table->max; i++)
+			pg_atomic_init_u32(&nagare_conn_table->entries[i].change, 0);
+	}
 }
 
 /*

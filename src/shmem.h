@@ -29,6 +29,12 @@
  *					nagare.quota, nagare.tenant_quota_cap and the
  *					principals of tenants, from which the broker and
  *					backends resolve client quotas (quota/quota.c)
+ *	usage table		nagare.max_client_usage slots (and an overflow slot) of
+ *					per-client counters, keyed by (source, tenant,
+ *					principal, client id), with a hash index (usage/usage.c)
+ *	connection table	nagare.max_connections entries (its value at server
+ *					start): the broker's live Kafka connections, for
+ *					nagare.connections (broker/meter.c)
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -41,6 +47,9 @@
  *	3. slot mutexes and the request ring's spinlock: leaf locks held for a
  *	   few instructions.
  *
+ * The usage table's lock (NagareUsageShared.lock) is taken with none of
+ * these held and takes none of them.
+ *
  * Nothing holds any of these across I/O, a latch wait or an io_uring call.
  *
  * Copyright (c) 2026, the nagare authors
@@ -50,6 +59,7 @@
 #ifndef NAGARE_SHMEM_H
 #define NAGARE_SHMEM_H
 
+#include "datatype/timestamp.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -489,6 +499,136 @@ typedef struct NagareQuotaShared
 } NagareQuotaShared;
 
 extern NagareQuotaShared *nagare_quotas;
+
+/*
+ * Per-client usage (usage/usage.h): one slot per client, a client being a
+ * source (Kafka or SQL), tenant, principal and client id.  Slots are
+ * found through a hash index under lock, taken only when a process first
+ * meets a client (the broker per connection and client id, a backend per
+ * role and application_name); each attachment keeps the slot until it
+ * detaches, and the counters are pg_atomic adds without any lock.  The
+ * last slot (index max) is the overflow row, for new clients when every
+ * slot is taken by a client with live connections.
+ *
+ * The sizes match those of the broker and quota headers (checked where
+ * both are included, broker/meter.c); longer client ids are cut.
+ */
+#define NAGARE_USAGE_TENANT_MAX		65	/* quota.h's NAGARE_TENANT_NAME_MAX */
+#define NAGARE_USAGE_PRINCIPAL_MAX	(5 + 256)	/* net.h's NAGARE_PRINCIPAL_MAX */
+#define NAGARE_USAGE_CLIENT_ID_MAX	256 /* NUL included */
+#define NAGARE_USAGE_NAPIS			96	/* requests of API keys 0..94; 95: others */
+#define NAGARE_USAGE_NERRORS		160 /* error code + 1 for -1..157; 159: others */
+/* the ring of snapshots behind the last-minute figures */
+#define NAGARE_USAGE_SNAPSHOTS		16
+#define NAGARE_USAGE_SNAPSHOT_SECS	5
+
+typedef enum NagareUsageSource
+{
+	NAGARE_USAGE_SOURCE_KAFKA,
+	NAGARE_USAGE_SOURCE_SQL,
+	NAGARE_USAGE_SOURCE_OVERFLOW
+} NagareUsageSource;
+
+/* the scalar counters of a slot, each with a last-minute figure */
+typedef enum NagareUsageCounter
+{
+	NAGARE_USAGE_BYTES_IN,		/* request frames, or records sent from SQL */
+	NAGARE_USAGE_BYTES_OUT,		/* response frames, or records consumed in SQL */
+	NAGARE_USAGE_RECORDS_IN,	/* records produced */
+	NAGARE_USAGE_RECORDS_OUT,	/* records fetched */
+	NAGARE_USAGE_REQUESTS,
+	NAGARE_USAGE_TIME_US,		/* broker time (µs) */
+	NAGARE_USAGE_ERRORS,		/* error codes other than NONE in responses */
+	NAGARE_USAGE_THROTTLE_MS,	/* throttle time imposed */
+	NAGARE_USAGE_CONNECTIONS,	/* connections (sessions) attached, ever */
+	NAGARE_USAGE_NCOUNTERS
+} NagareUsageCounter;
+
+typedef struct NagareUsageKey
+{
+	uint8		source;			/* NagareUsageSource */
+	char		tenant[NAGARE_USAGE_TENANT_MAX];	/* "" for none */
+	char		principal[NAGARE_USAGE_PRINCIPAL_MAX];	/* "User:alice" */
+	char		client_id[NAGARE_USAGE_CLIENT_ID_MAX];	/* SQL: application_name */
+} NagareUsageKey;
+
+typedef struct NagareUsageSlot
+{
+	/*
+	 * Incremented before and after the key is written (odd meanwhile), so
+	 * a reader that sees it odd or changed retries: a row never mixes two
+	 * clients.  Written under the lock.
+	 */
+	pg_atomic_uint32 change;
+	/* protected by the lock: */
+	bool		used;
+	int32		next;			/* next slot in the hash chain, -1 for none */
+	uint32		hash;
+	NagareUsageKey key;
+	TimestampTz since;			/* when the slot took this key */
+	/* lock-free: */
+	pg_atomic_uint32 attached;	/* live connections/sessions; no reuse while > 0 */
+	pg_atomic_uint64 last_active;	/* TimestampTz, by the snapshots */
+	pg_atomic_uint64 counters[NAGARE_USAGE_NCOUNTERS];
+	pg_atomic_uint64 requests[NAGARE_USAGE_NAPIS];	/* by API key */
+	pg_atomic_uint64 errors[NAGARE_USAGE_NERRORS];	/* by error code + 1 */
+	/* written by the broker only: counters every NAGARE_USAGE_SNAPSHOT_SECS */
+	uint64		snapshots[NAGARE_USAGE_SNAPSHOTS][NAGARE_USAGE_NCOUNTERS];
+} NagareUsageSlot;
+
+typedef struct NagareUsageShared
+{
+	LWLock	   *lock;			/* protects buckets, used slots' keys and
+								 * chains, nused, overflow_logged */
+	int			max;			/* nagare.max_client_usage */
+	int			nbuckets;		/* a power of 2 */
+	int			nused;			/* slots ever taken (the rest never were) */
+	bool		overflow_logged;
+	/* snapshots taken (the latest is at tick % NAGARE_USAGE_SNAPSHOTS) */
+	pg_atomic_uint64 tick;
+	pg_atomic_uint64 tick_time; /* TimestampTz of the latest */
+	int32	   *buckets;		/* nbuckets chain heads, -1 for none */
+	NagareUsageSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* max + 1 */
+} NagareUsageShared;
+
+extern NagareUsageShared *nagare_usage;
+
+/*
+ * The broker's live Kafka connections, for nagare.connections: the broker
+ * writes an entry when a connection opens, learns who its client is,
+ * changes what it shows or closes (broker/meter.c); readers copy an entry
+ * and keep the copy only if its change counter was even and the same
+ * before and after, so they never see a torn row.
+ */
+#define NAGARE_CONN_LISTENER_MAX	64	/* net.h's NAGARE_LISTENER_NAME_MAX */
+#define NAGARE_CONN_PEER_MAX		64
+#define NAGARE_CONN_SOFTWARE_MAX	64	/* longer names and versions are cut */
+
+typedef struct NagareConnEntry
+{
+	pg_atomic_uint32 change;	/* odd while the broker rewrites the entry */
+	bool		used;
+	uint8		security;		/* net.h's NagareSecurityProtocol */
+	uint64		id;				/* the connection's number */
+	TimestampTz since;
+	int32		in_flight;
+	TimestampTz muted_until;	/* 0: not muted */
+	char		listener[NAGARE_CONN_LISTENER_MAX];
+	char		peer[NAGARE_CONN_PEER_MAX]; /* "host:port" */
+	char		tenant[NAGARE_USAGE_TENANT_MAX];
+	char		principal[NAGARE_USAGE_PRINCIPAL_MAX];
+	char		client_id[NAGARE_USAGE_CLIENT_ID_MAX];
+	char		software_name[NAGARE_CONN_SOFTWARE_MAX];
+	char		software_version[NAGARE_CONN_SOFTWARE_MAX];
+} NagareConnEntry;
+
+typedef struct NagareConnShared
+{
+	int			max;			/* entries; connections beyond are not shown */
+	NagareConnEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} NagareConnShared;
+
+extern NagareConnShared *nagare_conn_table;
 
 extern NagareShared *nagare_shared;
 extern HTAB *nagare_topic_hash;

@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 
 #include "broker/kafka_api.h"
+#include "broker/meter.h"
 #include "broker/sasl_server.h"
 
 /*
@@ -154,6 +155,8 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 		nagare_conn_response_drop(resp);
 		return;
 	}
+	nagare_meter_response(conn, id.api_key, id.api_version, body, w.len, parts, w.splices,
+						  w.nsplices);
 	if (w.nsplices == 0)
 	{
 		if (w.splices)
@@ -269,6 +272,7 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		nagare_conn_close(conn, NULL);
 		return;
 	}
+	nagare_meter_request(conn, &hdr, len);
 	{
 		/* what handlers palloc goes with the request */
 		MemoryContext old = MemoryContextSwitchTo(request_context);
@@ -280,7 +284,8 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 }
 
 /*
- * ApiVersions: the APIs and versions this broker serves, kafka_apis[].
+ * ApiVersions: the APIs and versions this broker serves, kafka_apis[].  A
+ * v3+ request names the client's software, which nagare.connections shows.
  */
 void
 nagare_handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
@@ -292,5 +297,10 @@ nagare_handle_api_versions(NagareConn *conn, const KafkaRequestHeader *hdr,
 	kafka_ApiVersionsResponse_fill(&resp, keys);
 	if (!kafka_ApiVersionsRequest_valid(&body->ApiVersions, hdr->RequestApiVersion))
 		resp.ErrorCode = KAFKA_ERROR_INVALID_REQUEST;
+	else if (hdr->RequestApiVersion >= 3)
+		nagare_meter_client_software(conn, body->ApiVersions.ClientSoftwareName.ptr,
+									 body->ApiVersions.ClientSoftwareName.len,
+									 body->ApiVersions.ClientSoftwareVersion.ptr,
+									 body->ApiVersions.ClientSoftwareVersion.len);
 	nagare_kafka_respond(conn, hdr, &resp);
 }

@@ -63,6 +63,7 @@
 #include "utils/memutils.h"
 
 #include "aio/aio.h"
+#include "broker/meter.h"
 #include "broker/net.h"
 #include "broker/tls.h"
 #include "kafka/byteorder.h"
@@ -132,6 +133,7 @@ struct NagareConn
 	TimestampTz muted_until;	/* throttled (KIP-219): no frames read before */
 	NagareSecurityProtocol security;	/* the listener's */
 	NagareIdentity identity;
+	NagareMeterConn *meter;		/* usage and nagare.connections (meter.c) */
 };
 
 static Listener listeners[MAX_LISTENERS];
@@ -439,6 +441,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 	frame_handler = on_frame;
 	net_context = AllocSetContextCreate(TopMemoryContext, "nagare connections",
 										ALLOCSET_DEFAULT_SIZES);
+	nagare_meter_start();
 	if (nagare_listeners != NULL && nagare_listeners[0] != '\0')
 	{
 		ListenerSpec *specs;
@@ -643,6 +646,7 @@ accept_done(void *arg, int64 result)
 						c->peer, l->name, security_names[l->security])));
 	dlist_push_tail(&conns, &c->node);
 	nconns++;
+	c->meter = nagare_meter_open(c);
 	start_recv(c);
 }
 
@@ -1211,6 +1215,7 @@ nagare_conn_close(NagareConn *conn, const char *reason)
 		ereport(LOG,
 				(errmsg("nagare broker: closing connection from %s: %s", conn->peer, reason)));
 	conn->closing = true;
+	nagare_meter_close(conn);
 	if (conn->tls && !conn->send_inflight)
 	{
 		char		buf[1024];
@@ -1255,9 +1260,9 @@ nagare_net_reap_closed(void)
 }
 
 /*
- * Periodic work: close connections idle longer than
- * nagare.connections_max_idle, and re-arm accepts that failed for lack of
- * descriptors or memory.
+ * Periodic work: usage snapshots and the connection table (meter.c), close
+ * connections idle longer than nagare.connections_max_idle, and re-arm
+ * accepts that failed for lack of descriptors or memory.
  */
 void
 nagare_net_timers(TimestampTz now)
@@ -1265,6 +1270,7 @@ nagare_net_timers(TimestampTz now)
 	dlist_mutable_iter iter;
 	int			i;
 
+	nagare_meter_timer(now);
 	for (i = 0; i < nlisteners; i++)
 		start_accept(&listeners[i]);
 	if (nagare_connections_max_idle_ms <= 0)
@@ -1298,6 +1304,13 @@ int
 nagare_conn_in_flight(NagareConn *conn)
 {
 	return conn->npending;
+}
+
+/* What meter.c keeps for conn (NULL before it is open) */
+NagareMeterConn *
+nagare_conn_meter(NagareConn *conn)
+{
+	return conn->meter;
 }
 
 /* Until when conn is muted by a throttle (0: it is not) */

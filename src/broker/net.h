@@ -109,5 +109,6 @@ extern uint64 nagare_conn_id(NagareConn *conn);
 extern TimestampTz nagare_conn_since(NagareConn *conn);
 extern int	nagare_conn_in_flight(NagareConn *conn);
 extern TimestampTz nagare_conn_muted_until(NagareConn *conn);
+extern struct NagareMeterConn *nagare_conn_meter(NagareConn *conn);
 
 #endif							/* NAGARE_NET_H */

@@ -44,6 +44,7 @@
 
 #include "broker/acl_api.h"
 #include "broker/kafka_api.h"
+#include "broker/meter.h"
 #include "broker/produce.h"
 #include "broker/producers.h"
 #include "broker/topicmap.h"
@@ -396,6 +397,8 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 				pr->ErrorMessage = kafka_str(message);	/* static strings */
 		}
 	}
+
+	nagare_meter_produced(conn, pp->appends, pp->nappends);	/* usage: records in */
 
 	if (req->Acks != 0)
 		pp->resp = nagare_conn_new_response(conn);

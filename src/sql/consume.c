@@ -39,6 +39,7 @@
 #include "logstore/segment.h"
 #include "topic/catalog.h"
 #include "sql/send.h"
+#include "sql/client_usage.h"
 
 PG_FUNCTION_INFO_V1(nagare_consume);
 
@@ -54,6 +55,7 @@ typedef struct ConsumeState
 	TupleDesc	header_desc;
 	char	   *buf;
 	size_t		bufsize;
+	uint64		bytes_read;		/* of the batches read, for usage */
 } ConsumeState;
 
 static void
@@ -208,6 +210,7 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 		if ((size_t) n != len)
 			corrupted(path, pos, "short read");
 
+		st->bytes_read += len;
 		err = kafka_records_begin(&it, (const uint8 *) st->buf, len, KAFKA_MAX_DECOMPRESSED, &nagare_palloc_allocator);
 		while (err == KAFKA_OK && st->remaining > 0)
 		{
@@ -266,6 +269,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 	char		dir[MAXPGPATH];
 	int			attempt;
 	Oid			array_type;
+	TimestampTz start = nagare_sql_usage_begin();
 
 	memset(&st, 0, sizeof(st));
 	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_READ);
@@ -352,5 +356,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 		if (!restart || attempt >= 3)
 			break;
 	}
+	nagare_sql_usage_count(NAGARE_SQL_CONSUME, start, 0, 0, st.bytes_read,
+						   max_records - st.remaining);
 	return (Datum) 0;
 }

@@ -41,6 +41,7 @@
 #include "queue/append.h"
 #include "topic/catalog.h"
 #include "sql/send.h"
+#include "sql/client_usage.h"
 
 PG_FUNCTION_INFO_V1(nagare_send);
 PG_FUNCTION_INFO_V1(nagare_send_batch);
@@ -102,6 +103,7 @@ nagare_send(PG_FUNCTION_ARGS)
 	NagareAppend a;
 	uint64		end_pos;
 	int32		partition;
+	TimestampTz start = nagare_sql_usage_begin();
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -119,6 +121,7 @@ nagare_send(PG_FUNCTION_ARGS)
 
 	end_pos = nagare_append_record(topic, &rec, partition, &a);
 	nagare_xact_note_appended(&a, 1, end_pos);
+	nagare_sql_usage_count(NAGARE_SQL_SEND, start, a.batch_len, 1, 0, 0);
 
 	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
 }
@@ -169,6 +172,8 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	int			nappended;
 	uint64		end_pos;
 	int64		now = kafka_now_ms();
+	TimestampTz start = nagare_sql_usage_begin();
+	uint64		bytes = 0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -252,6 +257,9 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	end_pos = nagare_append_records(topic, recs, rec_partition, n, now, rec_offset,
 									&appended, &nappended);
 	nagare_xact_note_appended(appended, nappended, end_pos);
+	for (i = 0; i < nappended; i++)
+		bytes += appended[i].batch_len;
+	nagare_sql_usage_count(NAGARE_SQL_SEND_BATCH, start, bytes, n, 0, 0);
 
 	for (i = 0; i < n; i++)
 	{
@@ -295,6 +303,7 @@ nagare_publish(PG_FUNCTION_ARGS)
 	StringInfoData payload;
 	char	   *hdrtext = NULL;
 	size_t		size;
+	TimestampTz start = nagare_sql_usage_begin();
 
 	if (wal_level < WAL_LEVEL_LOGICAL)
 		ereport(ERROR,
@@ -345,5 +354,6 @@ nagare_publish(PG_FUNCTION_ARGS)
 	publish_put_bytes(&payload, hdrtext, hdrtext ? (int32) strlen(hdrtext) : -1);
 	(void) LogLogicalMessage(NAGARE_MESSAGE_PREFIX, payload.data, payload.len, true);
 	nagare_xact_note_published();
+	nagare_sql_usage_count(NAGARE_SQL_PUBLISH, start, payload.len, 1, 0, 0);
 	PG_RETURN_VOID();
 }

@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """nagare SASL interop client: log in with SASL PLAIN or SCRAM-SHA-256, then
-produce one record and consume it back (test/t/130_sasl.pl).
+produce one record and consume it back (test/t/130_sasl.pl over
+SASL_PLAINTEXT, test/t/137_sasl_ssl.pl over SASL_SSL).
 
-usage: sasl_clients.py CLIENT HOST:PORT MECHANISM USER PASSWORD TOPIC
-       sasl_clients.py raw HOST:PORT illegal_state|api_versions
+usage: sasl_clients.py [--ssl CAFILE] CLIENT HOST:PORT MECHANISM USER PASSWORD TOPIC
+       sasl_clients.py [--ssl CAFILE] raw HOST:PORT COMMAND ARGS...
+
+--ssl CAFILE speaks SASL_SSL instead of SASL_PLAINTEXT: TLS first, the
+broker's certificate verified against the PEM file CAFILE and its name
+against the host connected to, then the same SASL exchange inside TLS.
 
 CLIENT is kcat (kcat 1.7.1, librdkafka 2.0.2: SaslHandshake v1 and
 SaslAuthenticate v0, the doubled SCRAM nonce), confluent
@@ -36,6 +41,7 @@ refused (nothing was produced then).
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -47,6 +53,14 @@ AUTH_WORDS = ("Authentication failed", "SASL authentication error", "Authenticat
               "_AUTHENTICATION", "Authentication")
 
 
+# the PEM CA file of --ssl, None for SASL_PLAINTEXT
+SSL_CA = None
+
+
+def protocol():
+    return "SASL_SSL" if SSL_CA else "SASL_PLAINTEXT"
+
+
 def done(obj):
     print(json.dumps(obj))
     sys.exit(0)
@@ -54,8 +68,10 @@ def done(obj):
 
 def kcat(boot, mech, user, password, topic):
     common = [KCAT, "-b", boot, "-m", "10",
-              "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + mech,
+              "-X", "security.protocol=" + protocol(), "-X", "sasl.mechanisms=" + mech,
               "-X", "sasl.username=" + user, "-X", "sasl.password=" + password]
+    if SSL_CA:
+        common += ["-X", "ssl.ca.location=" + SSL_CA]
     # Metadata first: a refused login fails it within -m 10 seconds
     p = subprocess.run(common + ["-L", "-t", topic], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
@@ -86,9 +102,11 @@ def confluent(boot, mech, user, password, topic):
     from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition, OFFSET_BEGINNING
 
     errors = []
-    conf = {"bootstrap.servers": boot, "security.protocol": "SASL_PLAINTEXT",
+    conf = {"bootstrap.servers": boot, "security.protocol": protocol(),
             "sasl.mechanism": mech, "sasl.username": user, "sasl.password": password,
             "error_cb": errors.append}
+    if SSL_CA:
+        conf["ssl.ca.location"] = SSL_CA
 
     def auth_refused():
         return any(e.code() == KafkaError._AUTHENTICATION for e in errors)
@@ -130,9 +148,11 @@ def confluent(boot, mech, user, password, topic):
 def kafka_python(boot, mech, user, password, topic):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    kw = dict(bootstrap_servers=boot, security_protocol="SASL_PLAINTEXT", sasl_mechanism=mech,
+    kw = dict(bootstrap_servers=boot, security_protocol=protocol(), sasl_mechanism=mech,
               sasl_plain_username=user, sasl_plain_password=password,
               request_timeout_ms=15000, api_version_auto_timeout_ms=5000)
+    if SSL_CA:
+        kw.update(ssl_cafile=SSL_CA, ssl_check_hostname=True)
     try:
         p = KafkaProducer(**kw)
     except Exception as e:
@@ -199,15 +219,24 @@ def plain_login(s, user, password):
     return {"error": err, "message": frame[8:8 + mlen].decode() if mlen >= 0 else None}
 
 
+def connect(host, port, timeout):
+    """A connection to the broker; with --ssl, TLS verified against SSL_CA."""
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    if SSL_CA:
+        ctx = ssl.create_default_context(cafile=SSL_CA)
+        s = ctx.wrap_socket(s, server_hostname=host)
+    return s
+
+
 def raw(boot, what):
     host, port = boot.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
+    s = connect(host, port, 10)
     if what == "illegal_state":
         # Metadata v1, all topics (null array)
         s.sendall(request(3, 1, 7, struct.pack(">i", -1)))
         try:
             frame = recv_frame(s)
-        except (ConnectionResetError, socket.timeout):
+        except (ConnectionResetError, socket.timeout, ssl.SSLError):
             frame = None
         done({"closed": frame is None, "response": frame is not None})
     if what == "api_versions":
@@ -227,7 +256,7 @@ def raw(boot, what):
 
         def one(i):
             try:
-                c = socket.create_connection((host, int(port)), timeout=60)
+                c = connect(host, port, 60)
                 results.append(plain_login(c, "storm%d" % i, "storm-password-%d" % i))
                 c.close()
             except Exception as e:
@@ -252,7 +281,7 @@ def raw(boot, what):
         if what == "mechanism":
             try:
                 closed = recv_frame(s) is None
-            except (ConnectionResetError, socket.timeout):
+            except (ConnectionResetError, socket.timeout, ssl.SSLError):
                 closed = True
             done({"error": err, "mechanisms": mechs, "closed": closed})
         first = ("n,,n=%s,r=%s" % (sys.argv[4], uuid.uuid4().hex)).encode()
@@ -267,6 +296,10 @@ def raw(boot, what):
 
 
 def main():
+    global SSL_CA
+    if len(sys.argv) >= 3 and sys.argv[1] == "--ssl":
+        SSL_CA = sys.argv[2]
+        del sys.argv[1:3]
     if len(sys.argv) >= 4 and sys.argv[1] == "raw":
         raw(sys.argv[2], sys.argv[3])
     if len(sys.argv) != 7:

@@ -1,16 +1,23 @@
 // nagare SASL interop client: @platformatic/kafka 1.35.0 (SaslHandshake v1,
 // then SaslAuthenticate v2, flexible) logs in with SASL PLAIN or
 // SCRAM-SHA-256, produces one record and fetches it back (group-less Fetch)
-// (test/t/130_sasl.pl).
+// (test/t/130_sasl.pl over SASL_PLAINTEXT, test/t/137_sasl_ssl.pl over
+// SASL_SSL).
 //
-// usage: node sasl_platformatic.mjs HOST:PORT MECHANISM USER PASSWORD TOPIC
+// usage: node sasl_platformatic.mjs [--ssl CAFILE] HOST:PORT MECHANISM USER PASSWORD TOPIC
+//
+// --ssl CAFILE: SASL_SSL (the client's tls option), the broker's certificate
+// verified against the PEM file CAFILE (and its name against the host).
 //
 // Prints {"ok": true}, or {"ok": false, "auth_error": bool, "error": text}
 // (auth_error: the client saw its login refused).
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import { Consumer, Producer } from '@platformatic/kafka'
 
-const [boot, mechanism, username, password, topic] = process.argv.slice(2)
+const argv = process.argv.slice(2)
+const ca = argv[0] === '--ssl' ? argv.splice(0, 2)[1] : null
+const [boot, mechanism, username, password, topic] = argv
 const done = (o) => { console.log(JSON.stringify(o)); process.exit(0) }
 const describe = (e) => {
   const parts = []
@@ -28,6 +35,7 @@ const base = {
   clientId: 'nagare-sasl-platformatic',
   bootstrapBrokers: [boot],
   sasl: { mechanism, username, password },
+  ...(ca ? { tls: { ca: [fs.readFileSync(ca)] } } : {}),
   retries: 2,
   retryDelay: 200,
   timeout: 15000,

@@ -1,11 +1,14 @@
-"""Kafka clients over TLS for test/t/135_tls.pl: confluent-kafka
-(librdkafka) and kafka-python.
+"""Kafka clients over TLS for test/t/135_tls.pl (SSL) and
+test/t/137_sasl_ssl.pl (SASL_SSL): confluent-kafka (librdkafka) and
+kafka-python.
 
 usage: python3 tls_clients.py CLIENT HOST:PORT COMMAND JSON
 
 CLIENT is "confluent" or "kafka_python".  JSON holds the TLS settings
-("ca", and for a client certificate "cert" and "key": PEM file names) and
-the command's arguments:
+("ca", and for a client certificate "cert" and "key": PEM file names),
+optionally a SASL login ("sasl": {"mechanism": "PLAIN" or "SCRAM-SHA-256",
+"username", "password"}, which makes the security protocol SASL_SSL instead
+of SSL) and the command's arguments:
 
     produce  {"topic", "count", "size"}   count records of size bytes
     consume  {"topic", "count"}           count records from the start
@@ -47,6 +50,11 @@ def confluent(boot, cmd, args):
     if "cert" in args:
         conf["ssl.certificate.location"] = args["cert"]
         conf["ssl.key.location"] = args["key"]
+    if "sasl" in args:
+        conf.update({"security.protocol": "sasl_ssl",
+                     "sasl.mechanism": args["sasl"]["mechanism"],
+                     "sasl.username": args["sasl"]["username"],
+                     "sasl.password": args["sasl"]["password"]})
     if cmd == "metadata":
         errors = []
         conf["error_cb"] = lambda e: errors.append(str(e))
@@ -107,6 +115,11 @@ def kafka_python(boot, cmd, args):
     if "cert" in args:
         conf["ssl_certfile"] = args["cert"]
         conf["ssl_keyfile"] = args["key"]
+    if "sasl" in args:
+        conf.update(security_protocol="SASL_SSL",
+                    sasl_mechanism=args["sasl"]["mechanism"],
+                    sasl_plain_username=args["sasl"]["username"],
+                    sasl_plain_password=args["sasl"]["password"])
     try:
         if cmd == "produce":
             p = KafkaProducer(max_request_size=16 * 1024 * 1024, acks="all", **conf)

@@ -1,9 +1,12 @@
-// kafkajs over TLS for test/t/135_tls.pl.
+// kafkajs over TLS for test/t/135_tls.pl (SSL) and test/t/137_sasl_ssl.pl
+// (SASL_SSL).
 //
 // usage: node tls_kafkajs.mjs HOST:PORT COMMAND JSON
 //
-// As tls_clients.py: JSON holds "ca" (and "cert", "key") and the command's
-// arguments; produce {topic count size} and consume {topic count} print
+// As tls_clients.py: JSON holds "ca" (and "cert", "key"), optionally "sasl"
+// ({"mechanism": "PLAIN" or "SCRAM-SHA-256", "username", "password"}: a SASL
+// login inside TLS, SASL_SSL) and the command's arguments; produce {topic
+// count size} and consume {topic count} print
 // {"produced": n} and {"count": n, "bytes": b, "sha256": h}, with the same
 // record values (kafkajs' consumer needs a group: it joins a fresh one).
 import crypto from 'node:crypto'
@@ -29,10 +32,14 @@ if (args.cert) {
   ssl.cert = fs.readFileSync(args.cert)
   ssl.key = fs.readFileSync(args.key)
 }
+const sasl = args.sasl
+  ? { mechanism: args.sasl.mechanism.toLowerCase(), username: args.sasl.username, password: args.sasl.password }
+  : undefined
 const kafka = new Kafka({
   clientId: 'nagare-tls-kafkajs',
   brokers: [boot],
   ssl,
+  sasl,
   logLevel: logLevel.ERROR,
   connectionTimeout: 5000,
   requestTimeout: 30000,

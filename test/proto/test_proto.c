@@ -30,6 +30,7 @@
  *-------------------------------------------------------------------------
  */
 #include "testcodec.h"
+#include "kafka/api_errors.h"
 
 #define NSEEDS 40
 
@@ -1763,6 +1764,63 @@ test_dispatch(void)
 	arena_reset(&arena);
 }
 
+/*
+ * kafka_response_errors (api_errors.c): every ErrorCode other than NONE
+ * that the version carries, at every depth, and nothing else.
+ */
+typedef struct ErrorTally
+{
+	int			n;
+	int16_t		codes[8];
+} ErrorTally;
+
+static void
+tally_error(void *arg, int16_t code)
+{
+	ErrorTally *t = arg;
+
+	if (t->n < 8)
+		t->codes[t->n] = code;
+	t->n++;
+}
+
+static void
+test_response_errors(void)
+{
+	KafkaProduceResponse produce;
+	KafkaTopicProduceResponse topic;
+	KafkaPartitionProduceResponse parts[3];
+	KafkaFetchResponse fetch;
+	ErrorTally t;
+
+	memset(&produce, 0, sizeof(produce));
+	memset(&topic, 0, sizeof(topic));
+	memset(parts, 0, sizeof(parts));
+	parts[0].ErrorCode = KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER;
+	parts[2].ErrorCode = KAFKA_ERROR_MESSAGE_TOO_LARGE;
+	topic.PartitionResponsesCount = 3;
+	topic.PartitionResponses = parts;
+	produce.ResponsesCount = 1;
+	produce.Responses = &topic;
+	memset(&t, 0, sizeof(t));
+	check(kafka_response_errors(KAFKA_API_PRODUCE, 7, &produce, tally_error, &t) == 2 &&
+		  t.n == 2 && t.codes[0] == KAFKA_ERROR_NOT_LEADER_OR_FOLLOWER &&
+		  t.codes[1] == KAFKA_ERROR_MESSAGE_TOO_LARGE,
+		  "response errors: a Produce response's partition errors, in order, NONE left out");
+
+	memset(&fetch, 0, sizeof(fetch));
+	fetch.ErrorCode = KAFKA_ERROR_FETCH_SESSION_ID_NOT_FOUND;
+	fetch.ResponsesCount = -1;	/* null */
+	memset(&t, 0, sizeof(t));
+	check(kafka_response_errors(KAFKA_API_FETCH, 4, &fetch, tally_error, &t) == 0 && t.n == 0,
+		  "response errors: Fetch v4 has no top-level ErrorCode");
+	check(kafka_response_errors(KAFKA_API_FETCH, 7, &fetch, tally_error, &t) == 1 &&
+		  t.codes[0] == KAFKA_ERROR_FETCH_SESSION_ID_NOT_FOUND,
+		  "response errors: Fetch v7 has one; a null array has none");
+	check(kafka_response_errors(1000, 0, &fetch, tally_error, &t) == 0,
+		  "response errors: an API not served has none");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1779,6 +1837,7 @@ main(int argc, char **argv)
 	test_group_bytes();
 	test_produce_bytes();
 	test_fetch_splice();
+	test_response_errors();
 	test_dispatch();
 	test_round_trips();
 	test_truncation();

@@ -1,8 +1,9 @@
 # Kafka listeners, TLS and mTLS principals.
 #
-# Certificates are made here with openssl: a CA, a server certificate for
-# 127.0.0.1 and localhost, client certificates from that CA (one of them
-# expired) and one from another CA.  Then:
+# Certificates are made here with openssl (NagareTest's make_ca and
+# make_cert): a CA, a server certificate for 127.0.0.1 and localhost, client
+# certificates from that CA (one of them expired) and one from another CA.
+# Then:
 #
 #   - a PLAINTEXT and an SSL listener side by side (nagare.listeners): kcat,
 #     confluent-kafka, kafka-python and kafkajs produce and consume over SSL,
@@ -42,48 +43,14 @@ my $have_kafkajs = have('node --version') && -d "$dir/node_modules/kafkajs";
 
 my $certs = PostgreSQL::Test::Utils::tempdir();
 
-sub openssl
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run [ 'openssl', @_ ], '>', \$out, '2>', \$err
-	  or die "openssl @_ failed: $err";
-}
-
-sub make_ca
-{
-	my ($name, $subject) = @_;
-	openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
-		'-subj', $subject, '-keyout', "$certs/$name.key", '-out', "$certs/$name.crt");
-}
-
-# a certificate for $name signed by $ca; %o: days, ext (extension lines)
-sub make_cert
-{
-	my ($name, $ca, $subject, %o) = @_;
-	openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', $subject,
-		'-keyout', "$certs/$name.key", '-out', "$certs/$name.csr");
-	my @ext;
-	if ($o{ext})
-	{
-		open my $fh, '>', "$certs/$name.ext" or die;
-		print $fh $o{ext};
-		close $fh;
-		@ext = ('-extfile', "$certs/$name.ext");
-	}
-	openssl('x509', '-req', '-in', "$certs/$name.csr", '-CA', "$certs/$ca.crt",
-		'-CAkey', "$certs/$ca.key", '-CAcreateserial', '-days', $o{days} // 30,
-		'-out', "$certs/$name.crt", @ext);
-	chmod 0600, "$certs/$name.key";
-}
-
-make_ca('ca', '/CN=nagare test CA');
-make_ca('otherca', '/CN=some other CA');
-make_cert('server', 'ca', '/CN=localhost',
+make_ca($certs, 'ca', '/CN=nagare test CA');
+make_ca($certs, 'otherca', '/CN=some other CA');
+make_cert($certs, 'server', 'ca', '/CN=localhost',
 	ext => "subjectAltName = DNS:localhost, IP:127.0.0.1\n");
-make_cert('alice', 'ca', '/C=JP/O=nagare/OU=clients/CN=Alice');
-make_cert('svc', 'ca', '/C=JP/O=nagare/CN=svc');
-make_cert('mallory', 'otherca', '/C=JP/O=nagare/OU=clients/CN=Mallory');
-make_cert('expired', 'ca', '/C=JP/O=nagare/OU=clients/CN=Carol', days => -1);
+make_cert($certs, 'alice', 'ca', '/C=JP/O=nagare/OU=clients/CN=Alice');
+make_cert($certs, 'svc', 'ca', '/C=JP/O=nagare/CN=svc');
+make_cert($certs, 'mallory', 'otherca', '/C=JP/O=nagare/OU=clients/CN=Mallory');
+make_cert($certs, 'expired', 'ca', '/C=JP/O=nagare/OU=clients/CN=Carol', days => -1);
 my $ca = "$certs/ca.crt";
 
 # ---------------------------------------------------------------- helpers
@@ -126,24 +93,6 @@ sub client
 
 sub tls_py { my ($c, @rest) = @_; return client([ $python, "$dir/tls_clients.py", $c ], @rest) }
 sub tls_js { return client([ 'node', "$dir/tls_kafkajs.mjs" ], @_) }
-
-# what the record values of tls_clients.py / tls_kafkajs.mjs hash to
-sub expected_values
-{
-	my ($count, $size) = @_;
-	my $ctx = Digest::SHA->new(256);
-	my $bytes = 0;
-	for my $i (0 .. $count - 1)
-	{
-		my $head = "$i:";
-		my $body = join('', map { chr(($i + $_) % 251) } 0 .. 255);
-		my $v = $head . substr($body x (int(($size - length $head) / 256) + 1), 0, $size - length $head);
-		$ctx->add($v);
-		$bytes += length $v;
-	}
-	return { count => $count, bytes => $bytes, sha256 => $ctx->hexdigest };
-}
-use Digest::SHA;
 
 # ---------------------------------------------------------------- PLAINTEXT beside SSL
 
@@ -213,7 +162,7 @@ for my $c (@clients)
 	my $r = $run->("127.0.0.1:$sport", 'produce', ca => $ca, topic => $topic, count => 50, size => 1000);
 	is_deeply($r, { produced => 50 }, "$name produces over SSL");
 	$r = $run->("127.0.0.1:$sport", 'consume', ca => $ca, topic => $topic, count => 50);
-	is_deeply($r, expected_values(50, 1000), "$name consumes over SSL");
+	is_deeply($r, tls_client_values(50, 1000), "$name consumes over SSL");
 }
 
 # several-MB fetches through TLS
@@ -223,10 +172,10 @@ if ($have_confluent)
 	my $r = tls_py('confluent', "127.0.0.1:$sport", 'produce', ca => $ca, topic => 'tls_big', count => 12, size => $size);
 	is_deeply($r, { produced => 12 }, 'confluent produces 12 MB over SSL');
 	$r = tls_py('confluent', "127.0.0.1:$sport", 'consume', ca => $ca, topic => 'tls_big', count => 12);
-	is_deeply($r, expected_values(12, $size), 'confluent fetches 12 MB over SSL, whole');
+	is_deeply($r, tls_client_values(12, $size), 'confluent fetches 12 MB over SSL, whole');
 	$r = tls_py('kafka_python', "127.0.0.1:$sport", 'consume', ca => $ca, topic => 'tls_big', count => 12)
 	  if $have_kafka_python;
-	is_deeply($r, expected_values(12, $size), 'kafka-python fetches 12 MB over SSL, whole')
+	is_deeply($r, tls_client_values(12, $size), 'kafka-python fetches 12 MB over SSL, whole')
 	  if $have_kafka_python;
 	my ($rc, $out, $err) = run_cmd("kcat -b 127.0.0.1:$sport $kcat_ssl -X fetch.max.bytes=52428800 -X max.partition.fetch.bytes=33554432 -C -t tls_big -o beginning -c 12 -e -f '%S\\n'");
 	is($out, join('', map { "$size\n" } 1 .. 12), 'kcat fetches 12 MB over SSL') or diag($err);
@@ -246,7 +195,7 @@ wait_for_log_from($node, qr/listening for Kafka clients on 127\.0\.0\.1 port $sp
 	if ($have_confluent)
 	{
 		my $r = tls_py('confluent', "127.0.0.1:$sport", 'consume', ca => $ca, topic => 'tls_big', count => 12);
-		is_deeply($r, expected_values(12, 1024 * 1024), 'confluent fetches 12 MB over SSL with nagare.io_method = plain');
+		is_deeply($r, tls_client_values(12, 1024 * 1024), 'confluent fetches 12 MB over SSL with nagare.io_method = plain');
 	}
 }
 $node->stop;
@@ -320,7 +269,7 @@ if ($have_confluent)
 	my $r = tls_py('confluent', "127.0.0.1:$mport", 'produce', %cert, topic => 'mtls_confluent', count => 20, size => 100);
 	is_deeply($r, { produced => 20 }, 'confluent produces over mTLS');
 	$r = tls_py('confluent', "127.0.0.1:$mport", 'consume', %cert, topic => 'mtls_confluent', count => 20);
-	is_deeply($r, expected_values(20, 100), 'confluent consumes over mTLS');
+	is_deeply($r, tls_client_values(20, 100), 'confluent consumes over mTLS');
 }
 if ($have_kafka_python)
 {

@@ -8,13 +8,19 @@
 #
 # and gets the functions below.  Every wait is bounded by
 # $PostgreSQL::Test::Utils::timeout_default (PG_TEST_TIMEOUT_DEFAULT, 180 s).
+# The TLS tests (135_tls.pl, 137_sasl_ssl.pl) make their certificates with
+# make_ca() and make_cert(), through the openssl command, and check what
+# test/interop/tls_clients.py and tls_kafkajs.mjs read with
+# tls_client_values().
 
 package NagareTest;
 
 use strict;
 use warnings;
 
+use Digest::SHA;
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -46,6 +52,9 @@ our @EXPORT = qw(
   meta_read
   meta_write
   sql_error
+  make_ca
+  make_cert
+  tls_client_values
 );
 
 # Create, configure and start a node with nagare preloaded, create the
@@ -341,6 +350,65 @@ sub sql_error
 	$err =~ s/^psql:<stdin>:\d+: //mg;
 	$err =~ s/\s+$//;
 	return $err;
+}
+
+# Run the openssl command; dies with its messages if it fails.
+sub openssl
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run [ 'openssl', @_ ], '>', \$out, '2>', \$err
+	  or die "openssl @_ failed: $err";
+}
+
+# A self-signed CA in $dir: $name.crt and $name.key (PEM, no passphrase).
+sub make_ca
+{
+	my ($dir, $name, $subject) = @_;
+	openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
+		'-subj', $subject, '-keyout', "$dir/$name.key", '-out', "$dir/$name.crt");
+}
+
+# A certificate for $subject signed by the CA $ca of make_ca(), in $dir:
+# $name.crt and $name.key (PEM, PKCS#8 without a passphrase, mode 0600).
+# %o: days (default 30; negative makes it expired), ext (extension lines,
+# e.g. "subjectAltName = DNS:localhost, IP:127.0.0.1\n").
+sub make_cert
+{
+	my ($dir, $name, $ca, $subject, %o) = @_;
+	openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', $subject,
+		'-keyout', "$dir/$name.key", '-out', "$dir/$name.csr");
+	my @ext;
+	if ($o{ext})
+	{
+		open my $fh, '>', "$dir/$name.ext" or die "open $dir/$name.ext: $!";
+		print $fh $o{ext};
+		close $fh;
+		@ext = ('-extfile', "$dir/$name.ext");
+	}
+	openssl('x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/$ca.crt",
+		'-CAkey', "$dir/$ca.key", '-CAcreateserial', '-days', $o{days} // 30,
+		'-out', "$dir/$name.crt", @ext);
+	chmod 0600, "$dir/$name.key";
+}
+
+# What the records test/interop/tls_clients.py and tls_kafkajs.mjs produce
+# ($count records of $size bytes) come to when consumed: { count, bytes,
+# sha256 of the values in order }, as their consume command prints it.
+# Record i's value is "i:" and then a repeating pattern.
+sub tls_client_values
+{
+	my ($count, $size) = @_;
+	my $ctx = Digest::SHA->new(256);
+	my $bytes = 0;
+	for my $i (0 .. $count - 1)
+	{
+		my $head = "$i:";
+		my $body = join('', map { chr(($i + $_) % 251) } 0 .. 255);
+		my $v = $head . substr($body x (int(($size - length $head) / 256) + 1), 0, $size - length $head);
+		$ctx->add($v);
+		$bytes += length $v;
+	}
+	return { count => $count, bytes => $bytes, sha256 => $ctx->hexdigest };
 }
 
 1;

@@ -1,0 +1,109 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage.h
+ *	  Per-client usage: the shared usage table (NagareUsageShared in
+ *	  ../shmem.h) and its counters, for nagare.client_usage.
+ *
+ * A client is a (source, tenant, principal, client id): Kafka clients by
+ * their principal and the client id of their requests (broker/meter.c),
+ * SQL callers of send(), send_batch(), publish() and consume() as
+ * User:<current_user> with application_name for the client id (sql/usage.c).
+ * A process attaches to a client's slot once (the lock is taken then, and
+ * only then), keeps the slot number and counts into it with atomic adds;
+ * it detaches when its connection or session goes or changes client.  A
+ * slot with attachments is never reused.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef NAGARE_USAGE_USAGE_H
+#define NAGARE_USAGE_USAGE_H
+
+#include "shmem.h"
+
+/*
+ * The slot of a client, attached (its CONNECTIONS counter and attachments
+ * go up by one).  Allocates a slot for a new client: a never used one,
+ * else the least recently active one without attachments, else the
+ * overflow slot (logged once).  Takes the usage lock; never ERRORs, so
+ * it is safe in the broker's loop.  client_id is cut to
+ * NAGARE_USAGE_CLIENT_ID_MAX - 1 bytes (at a UTF-8 character boundary).
+ */
+extern int	nagare_usage_attach(NagareUsageSource source, const char *tenant,
+								const char *principal, const char *client_id,
+								size_t client_id_len);
+extern void nagare_usage_detach(int slot);
+
+/* the broker's start: the connections of an earlier broker are gone */
+extern void nagare_usage_detach_all_kafka(void);
+
+/* the broker's timer: a snapshot every NAGARE_USAGE_SNAPSHOT_SECS */
+extern void nagare_usage_tick(TimestampTz now);
+
+/* zero every counter; free the slots without attachments */
+extern void nagare_usage_reset(void);
+
+/* the index of an API key and of an error code in the per-slot arrays */
+static inline int
+nagare_usage_api_index(int api_key)
+{
+	return api_key >= 0 && api_key < NAGARE_USAGE_NAPIS - 1 ? api_key
+															: NAGARE_USAGE_NAPIS - 1;
+}
+
+static inline int
+nagare_usage_error_index(int code)
+{
+	return code >= -1 && code < NAGARE_USAGE_NERRORS - 2 ? code + 1
+														 : NAGARE_USAGE_NERRORS - 1;
+}
+
+/* counting: lock-free, for any process attached to slot */
+static inline void
+nagare_usage_add(int slot, NagareUsageCounter counter, uint64 n)
+{
+	pg_atomic_fetch_add_u64(&nagare_usage->slots[slot].counters[counter], n);
+}
+
+static inline void
+nagare_usage_count_request(int slot, int api_key)
+{
+	NagareUsageSlot *s = &nagare_usage->slots[slot];
+
+	pg_atomic_fetch_add_u64(&s->counters[NAGARE_USAGE_REQUESTS], 1);
+	pg_atomic_fetch_add_u64(&s->requests[nagare_usage_api_index(api_key)], 1);
+}
+
+static inline void
+nagare_usage_count_error(int slot, int code)
+{
+	NagareUsageSlot *s = &nagare_usage->slots[slot];
+
+	pg_atomic_fetch_add_u64(&s->counters[NAGARE_USAGE_ERRORS], 1);
+	pg_atomic_fetch_add_u64(&s->errors[nagare_usage_error_index(code)], 1);
+}
+
+/*
+ * A consistent copy of a slot's key, counters and the counters' values a
+ * minute ago (the snapshot NAGARE_USAGE_SNAPSHOT_SECS * 12 seconds old;
+ * all zeroes for a client newer than that), for the views.  False for a
+ * free slot, or when the last snapshot is older than 3 snapshot periods
+ * (no broker) for *minute_valid.
+ */
+typedef struct NagareUsageRow
+{
+	NagareUsageKey key;
+	TimestampTz since;
+	TimestampTz last_active;
+	uint32		attached;
+	uint64		counters[NAGARE_USAGE_NCOUNTERS];
+	uint64		minute_ago[NAGARE_USAGE_NCOUNTERS];
+	bool		minute_valid;
+	uint64		requests[NAGARE_USAGE_NAPIS];
+	uint64		errors[NAGARE_USAGE_NERRORS];
+} NagareUsageRow;
+
+extern bool nagare_usage_read(int slot, NagareUsageRow *row);
+
+#endif							/* NAGARE_USAGE_USAGE_H */
