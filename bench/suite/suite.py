@@ -1031,7 +1031,10 @@ def abuser_rate(part, spec, r_ab, samples):
                 a["rate"], a["rate_from"] = u[kb], f"nagare.client_usage.{kb}"
         else:
             kt = usage_key(u, "time_us")
-            if kt:
+            if kt and not u[kt] and u.get("requests"):
+                # the broker time is charged by enforcement (meter.h): none without it
+                a["rate"], a["rate_from"] = None, f"nagare.client_usage.{kt} (0: not charged by this build)"
+            elif kt:
                 # broker time per second of wall time, as % of one thread
                 scale = 1e-4 if (kt.endswith("_us") or "usec" in kt) else (0.1 if kt.endswith("_ms") else 100)
                 a["rate"], a["rate_from"] = round(u[kt] * scale, 3), f"nagare.client_usage.{kt}"
