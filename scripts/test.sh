@@ -51,6 +51,10 @@ if [ "$(id -u)" -eq 0 ]; then
   # version pinned in test/interop/java/pom.xml
   test/interop/java/build.sh ||
     echo "test.sh: could not build test/interop/java; the Java client test will be skipped"
+  # Kafka's own kafka-configs (test/t/150_quota_admin.pl), fetched with Maven
+  # at the version pinned in test/interop/kafka-tools/pom.xml
+  test/interop/kafka-tools/build.sh ||
+    echo "test.sh: could not fetch test/interop/kafka-tools; the kafka-configs tests will be skipped"
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
   chown -R postgres: "$work"

@@ -142,6 +142,7 @@ def build():
     sh(cc + ["-o", f"{b}/rate_load", f"{HERE}/rate_load.c", "-lrdkafka", "-lpthread", "-lm"])
     sh(cc + ["-o", f"{b}/abuse_load", f"{HERE}/abuse_load.c", "-lrdkafka", "-lm"])
     sh(cc + ["-o", f"{b}/phys", f"{HERE}/phys.c", "-lm"])
+    sh(cc + ["-o", f"{b}/login_load", f"{HERE}/login_load.c", "-lcrypto", "-lm"])
     return b
 
 
@@ -742,10 +743,15 @@ def sc_security(b):
     secs = max(5, 2 * DURATION)
     rate_cmd = [f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "sec_rate", "-p", "4", "-r", "4000",
                 "-s", "1024", "-a", "all", "-d", str(secs), "-W", "1"]
-    logins = ["/usr/bin/python3", os.path.join(HERE, "login_load.py"), "-H", f"127.0.0.1:{PORTS['sasl']}",
+    # The storm comes from suite/login_load.c: the Python login_load.py
+    # needed about half a CPU for 500 logins/s, which on this 2-CPU machine
+    # came out of the broker's and the producers' share (a fleet of
+    # clients runs on machines of its own); the C one needs about a tenth,
+    # most of it the kernel's loopback TCP, which serves both ends.
+    logins = [f"{b}/login_load", "-H", f"127.0.0.1:{PORTS['sasl']}",
               "-u", "bench_sasl", "-p", "bench-sasl-secret", "-r", "500", "-d", str(secs + 2)]
     title = (f"4 producers at a steady 4,000 msgs/s (1 KiB, acks=all) for {secs:g} s, alone and while "
-             "500 SCRAM-SHA-256 logins per second come in (bench/suite/login_load.py)")
+             "500 SCRAM-SHA-256 logins per second come in (bench/suite/login_load.c)")
     for run in range(RUNS):
         r = measure_retry([rate_cmd], "nagare")
         table_add("security-logins", title, "producers alone", "nagare", r, 0, ratio="latency")
@@ -1445,8 +1451,13 @@ def goals(summ):
     la, lb = get("security-logins", "producers alone"), get("security-logins", "producers + 500 logins/s")
     if la and lb and la["p99_us"] and lb["p99_us"]:
         x = lb["p99_us"] / la["p99_us"]
+        # the storm must have come: 95% of the 500 logins/s asked, in every run
+        raw = out["tables"]["security-logins"]["rows"]["producers + 500 logins/s"]["runs"]
+        rates = [(r.get("logins") or {}).get("rate_ok") or 0 for r in raw]
+        enough = bool(rates) and min(rates) >= 0.95 * 500
         add("500 SCRAM logins/s: producers' p99 at most 1.5x of without",
-            f"p99 {ms(lb['p99_us'])} / {ms(la['p99_us'])} ms = {x:.2f}x", x <= 1.5)
+            f"p99 {ms(lb['p99_us'])} / {ms(la['p99_us'])} ms = {x:.2f}x, logins/s achieved "
+            f"{'/'.join(f'{v:g}' for v in rates)}", x <= 1.5 and enough)
     for acks in ("1", "all"):
         for prefix, n in (("kafka-produce", "1 producer"), ("produce8", "8 producers")):
             name = f"{prefix}-1024-{acks}"

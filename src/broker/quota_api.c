@@ -44,19 +44,20 @@
 #include "quota/quota.h"
 #include "queue/channel.h"
 
-#define QUOTA_REQUEST_TIMEOUT_MS	30000
+#define QUOTA_REQUEST_TIMEOUT_MS 30000
 
 /* Kafka's entity types, and nagare's tenant, as indexes of the filters */
-#define NTYPES	4
+#define NTYPES                   4
 static const char *const entity_types[NTYPES] = {"user", "client-id", "ip", "tenant"};
 
 static int
 type_index(KafkaStr t)
 {
-	int			i;
+	int i;
 
 	for (i = 0; i < NTYPES; i++)
-		if (t.len == (int32) strlen(entity_types[i]) && memcmp(t.ptr, entity_types[i], t.len) == 0)
+		if (t.len == (int32) strlen(entity_types[i]) &&
+			memcmp(t.ptr, entity_types[i], t.len) == 0)
 			return i;
 	return -1;
 }
@@ -75,10 +76,10 @@ principal_user(NagareConn *conn)
 /* What an entry of the shared copy has of each type: absent, default or name */
 typedef struct Components
 {
-	bool		has[NTYPES];
-	bool		is_default[NTYPES];
+	bool has[NTYPES];
+	bool is_default[NTYPES];
 	const char *name[NTYPES];
-	int			count;
+	int count;
 } Components;
 
 static bool
@@ -99,45 +100,45 @@ components_of(const NagareQuotaEntry *e, Components *c)
 		case NAGARE_QUOTA_ENTITY_CLIENT:
 		case NAGARE_QUOTA_ENTITY_IP:
 		case NAGARE_QUOTA_ENTITY_TENANT:
-			{
-				int			t = e->kind == NAGARE_QUOTA_ENTITY_USER ? 0 :
-					e->kind == NAGARE_QUOTA_ENTITY_CLIENT ? 1 :
-					e->kind == NAGARE_QUOTA_ENTITY_IP ? 2 : 3;
+		{
+			int t = e->kind == NAGARE_QUOTA_ENTITY_USER     ? 0
+					: e->kind == NAGARE_QUOTA_ENTITY_CLIENT ? 1
+					: e->kind == NAGARE_QUOTA_ENTITY_IP     ? 2
+															: 3;
 
-				c->has[t] = true;
-				c->is_default[t] = e->name_default;
-				c->name[t] = e->name;
-				c->count = 1;
-				return true;
-			}
+			c->has[t] = true;
+			c->is_default[t] = e->name_default;
+			c->name[t] = e->name;
+			c->count = 1;
+			return true;
+		}
 		default:
-			return false;		/* caps and principals are not entities */
+			return false; /* caps and principals are not entities */
 	}
 }
 
 /* A filter: per type, absent, exact name, default, or any */
 typedef struct QuotaFilter
 {
-	bool		exact[NTYPES];	/* an exact name or the default */
-	bool		is_default[NTYPES];
-	char	   *name[NTYPES];
-	bool		any[NTYPES];
-	int			count;
-	bool		strict;
+	bool exact[NTYPES]; /* an exact name or the default */
+	bool is_default[NTYPES];
+	char *name[NTYPES];
+	bool any[NTYPES];
+	int count;
+	bool strict;
 } QuotaFilter;
 
 static bool
 filter_matches(const QuotaFilter *f, const Components *c)
 {
-	int			t;
+	int t;
 
 	if (f->strict && c->count != f->count)
 		return false;
 	for (t = 0; t < NTYPES; t++)
 	{
-		if (f->exact[t] &&
-			(!c->has[t] || c->is_default[t] != f->is_default[t] ||
-			 (!f->is_default[t] && strcmp(c->name[t], f->name[t]) != 0)))
+		if (f->exact[t] && (!c->has[t] || c->is_default[t] != f->is_default[t] ||
+							(!f->is_default[t] && strcmp(c->name[t], f->name[t]) != 0)))
 			return false;
 		if (f->any[t] && !c->has[t])
 			return false;
@@ -149,7 +150,7 @@ filter_matches(const QuotaFilter *f, const Components *c)
 static const char *
 filter_from(const KafkaDescribeClientQuotasRequest *req, QuotaFilter *f, int16 *error)
 {
-	int			i;
+	int i;
 
 	memset(f, 0, sizeof(*f));
 	f->strict = req->Strict;
@@ -157,15 +158,15 @@ filter_from(const KafkaDescribeClientQuotasRequest *req, QuotaFilter *f, int16 *
 	for (i = 0; i < req->ComponentsCount; i++)
 	{
 		const KafkaDescribeClientQuotasComponent *c = &req->Components[i];
-		int			t;
+		int t;
 
 		if (c->EntityType.len <= 0)
 			return "Invalid empty entity type.";
 		if ((t = type_index(c->EntityType)) < 0)
 		{
 			*error = KAFKA_ERROR_UNSUPPORTED_VERSION;
-			return psprintf("Unsupported entity type %.*s", (int) Min(c->EntityType.len, 64),
-							c->EntityType.ptr);
+			return psprintf("Unsupported entity type %.*s",
+							(int) Min(c->EntityType.len, 64), c->EntityType.ptr);
 		}
 		if (f->exact[t] || f->any[t])
 			return psprintf("Entity type %s cannot appear more than once in the filter.",
@@ -207,7 +208,7 @@ filter_from(const KafkaDescribeClientQuotasRequest *req, QuotaFilter *f, int16 *
 static bool
 of_tenant(const NagareQuotaEntry *e, const char *tenant)
 {
-	char		t[NAGARE_TENANT_NAME_MAX];
+	char t[NAGARE_TENANT_NAME_MAX];
 
 	if (e->kind == NAGARE_QUOTA_ENTITY_TENANT)
 		return strcmp(e->name, tenant) == 0;
@@ -231,12 +232,12 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 	KafkaDescribeClientQuotasResponse resp;
 	QuotaFilter f;
 	const char *invalid;
-	int16		error;
-	bool		all;
-	char		tenant[NAGARE_TENANT_NAME_MAX] = "";
+	int16 error;
+	bool all;
+	char tenant[NAGARE_TENANT_NAME_MAX] = "";
 	NagareQuotaEntry *matches;
-	int			nmatches = 0;
-	int			i;
+	int nmatches = 0;
+	int i;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.ErrorMessage = kafka_str(NULL);
@@ -244,13 +245,15 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 
 	/* DESCRIBE_CONFIGS on the CLUSTER, or a principal of a tenant */
 	all = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
-								  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_DESCRIBE_CONFIGS);
+								  strlen(NAGARE_ACL_CLUSTER_NAME),
+								  KAFKA_ACL_DESCRIBE_CONFIGS);
 	if (!all && (principal_user(conn) == NULL ||
 				 !nagare_quota_tenant_of(principal_user(conn), tenant)))
 	{
-		nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE_CONFIGS);	/* counts the denial */
+		nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE_CONFIGS); /* counts the denial */
 		resp.ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;
-		resp.ErrorMessage = kafka_str("DESCRIBE_CONFIGS on the CLUSTER is needed to describe client quotas");
+		resp.ErrorMessage = kafka_str(
+			"DESCRIBE_CONFIGS on the CLUSTER is needed to describe client quotas");
 		nagare_kafka_respond(conn, hdr, &resp);
 		return;
 	}
@@ -289,8 +292,8 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 		const NagareQuotaEntry *e = &matches[i];
 		KafkaDescribeClientQuotasEntry *out;
 		Components c;
-		int			t;
-		int			k;
+		int t;
+		int k;
 
 		if (!all && !of_tenant(e, tenant))
 			continue;
@@ -302,7 +305,8 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 			if (!c.has[t])
 				continue;
 			out->Entity[out->EntityCount].EntityType = kafka_str(entity_types[t]);
-			out->Entity[out->EntityCount].EntityName = entity_name(c.is_default[t], c.name[t]);
+			out->Entity[out->EntityCount].EntityName =
+				entity_name(c.is_default[t], c.name[t]);
 			out->EntityCount++;
 		}
 		out->Values = palloc0(sizeof(KafkaDescribeClientQuotasValue) * NAGARE_QUOTA_NKEYS);
@@ -310,7 +314,8 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 		{
 			if (e->value[k] <= 0)
 				continue;
-			out->Values[out->ValuesCount].Key = kafka_str(nagare_quota_key_name((NagareQuotaKey) k));
+			out->Values[out->ValuesCount].Key =
+				kafka_str(nagare_quota_key_name((NagareQuotaKey) k));
 			out->Values[out->ValuesCount].Value = e->value[k];
 			out->ValuesCount++;
 		}
@@ -326,18 +331,18 @@ typedef struct QuotaChange
 	NagareConn *conn;
 	NagareResponse *resp;
 	NagareRequestId id;
-	int			n;				/* entries */
+	int n; /* entries */
 	KafkaAlterClientQuotasEntryResult *results; /* entities copied */
-	int		   *sent;			/* index in the worker's payload, or -1 */
-	int			nsent;
+	int *sent; /* index in the worker's payload, or -1 */
+	int nsent;
 } QuotaChange;
 
 static void
 change_error(QuotaChange *ch, int i, int16 error, const char *message)
 {
 	ch->results[i].ErrorCode = error;
-	ch->results[i].ErrorMessage =
-		kafka_str(message ? MemoryContextStrdup(nagare_conn_context(ch->conn), message) : NULL);
+	ch->results[i].ErrorMessage = kafka_str(
+		message ? MemoryContextStrdup(nagare_conn_context(ch->conn), message) : NULL);
 }
 
 /* A Kafka error for a quota change's SQLSTATE */
@@ -372,13 +377,13 @@ typedef struct AnswerReader
 {
 	const char *p;
 	const char *end;
-	bool		bad;
+	bool bad;
 } AnswerReader;
 
 static int32
 answer_int32(AnswerReader *r)
 {
-	int32		v;
+	int32 v;
 
 	if (r->end - r->p < 4)
 	{
@@ -394,8 +399,8 @@ answer_int32(AnswerReader *r)
 static char *
 answer_str(AnswerReader *r, MemoryContext cxt)
 {
-	int			len;
-	char	   *s;
+	int len;
+	char *s;
 
 	if (r->end - r->p < 2)
 	{
@@ -422,7 +427,7 @@ alter_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 {
 	QuotaChange *ch = arg;
 	MemoryContext cxt = nagare_conn_context(ch->conn);
-	int			i;
+	int i;
 
 	if (!nagare_channel_succeeded(sqlstate))
 	{
@@ -434,12 +439,12 @@ alter_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	else
 	{
 		AnswerReader r = {data, data + len, false};
-		int32		count = answer_int32(&r);
+		int32 count = answer_int32(&r);
 
 		for (i = 0; i < ch->n; i++)
 		{
-			char	   *state;
-			char	   *message;
+			char *state;
+			char *message;
 
 			if (ch->sent[i] < 0)
 				continue;
@@ -468,8 +473,8 @@ static const char *
 entry_entity(const KafkaAlterClientQuotasEntry *entry, NagareQuotaEntry *e, char *buf,
 			 size_t size, char *err, size_t errsize)
 {
-	bool		seen[NTYPES] = {false, false, false, false};
-	int			i;
+	bool seen[NTYPES] = {false, false, false, false};
+	int i;
 
 	if (entry->EntityCount <= 0)
 		return "Invalid empty client quota entity";
@@ -477,12 +482,13 @@ entry_entity(const KafkaAlterClientQuotasEntry *entry, NagareQuotaEntry *e, char
 	for (i = 0; i < entry->EntityCount; i++)
 	{
 		const KafkaAlterClientQuotasEntity *c = &entry->Entity[i];
-		int			t = type_index(c->EntityType);
+		int t = type_index(c->EntityType);
 
 		if (t < 0)
 		{
 			snprintf(err, errsize, "Unhandled client quota entity type: %.*s",
-					 (int) Min(Max(c->EntityType.len, 0), 64), c->EntityType.ptr ? c->EntityType.ptr : "");
+					 (int) Min(Max(c->EntityType.len, 0), 64),
+					 c->EntityType.ptr ? c->EntityType.ptr : "");
 			return err;
 		}
 		if (seen[t])
@@ -493,17 +499,18 @@ entry_entity(const KafkaAlterClientQuotasEntry *entry, NagareQuotaEntry *e, char
 		}
 		seen[t] = true;
 		if (c->EntityName.len >= NAGARE_QUOTA_NAME_MAX ||
-			(c->EntityName.len > 0 && memchr(c->EntityName.ptr, '\0', c->EntityName.len) != NULL))
+			(c->EntityName.len > 0 &&
+			 memchr(c->EntityName.ptr, '\0', c->EntityName.len) != NULL))
 		{
-			snprintf(err, errsize, "Invalid %s name: at most %d bytes, no NUL", entity_types[t],
-					 NAGARE_QUOTA_NAME_MAX - 1);
+			snprintf(err, errsize, "Invalid %s name: at most %d bytes, no NUL",
+					 entity_types[t], NAGARE_QUOTA_NAME_MAX - 1);
 			return err;
 		}
 	}
 	/* the text, user before client-id, then parsed as SQL will parse it */
 	for (i = 0; i < NTYPES; i++)
 	{
-		int			j;
+		int j;
 
 		for (j = 0; j < entry->EntityCount; j++)
 		{
@@ -519,7 +526,7 @@ entry_entity(const KafkaAlterClientQuotasEntry *entry, NagareQuotaEntry *e, char
 				strlcat(buf, "<default>", size);
 			else
 			{
-				size_t		at = strlen(buf);
+				size_t at = strlen(buf);
 
 				if (at + c->EntityName.len + 1 > size)
 					return "Invalid client quota entity: names too long";
@@ -544,16 +551,18 @@ nagare_handle_alter_client_quotas(NagareConn *conn, const KafkaRequestHeader *hd
 	KafkaAlterClientQuotasRequest *req = &body->AlterClientQuotas;
 	MemoryContext cxt = nagare_conn_context(conn);
 	QuotaChange *ch = MemoryContextAllocZero(cxt, sizeof(QuotaChange));
-	bool		may = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
-											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_ALTER_CONFIGS);
+	bool may =
+		nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
+								strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_ALTER_CONFIGS);
 	const char *as_role = NULL;
 	StringInfoData json;
-	int			i;
+	int i;
 
 	ch->conn = conn;
 	ch->id = nagare_request_id(hdr);
 	ch->n = Max(req->EntriesCount, 0);
-	ch->results = MemoryContextAllocZero(cxt, sizeof(KafkaAlterClientQuotasEntryResult) * Max(ch->n, 1));
+	ch->results = MemoryContextAllocZero(cxt, sizeof(KafkaAlterClientQuotasEntryResult) *
+												  Max(ch->n, 1));
 	ch->sent = MemoryContextAllocZero(cxt, sizeof(int) * Max(ch->n, 1));
 	ch->resp = nagare_conn_new_response(conn);
 
@@ -562,10 +571,11 @@ nagare_handle_alter_client_quotas(NagareConn *conn, const KafkaRequestHeader *hd
 	 * alters as its role: a tenant's admin may change its tenant's quotas
 	 * within the caps (nagare.set_quota() decides).
 	 */
-	if (!may && nagare_conn_identity(conn)->role != InvalidOid && principal_user(conn) != NULL)
+	if (!may && nagare_conn_identity(conn)->role != InvalidOid &&
+		principal_user(conn) != NULL)
 		as_role = principal_user(conn);
 	else if (!may)
-		nagare_authorized_cluster(conn, KAFKA_ACL_ALTER_CONFIGS);	/* counts the denial */
+		nagare_authorized_cluster(conn, KAFKA_ACL_ALTER_CONFIGS); /* counts the denial */
 
 	initStringInfo(&json);
 	appendStringInfoString(&json, "{\"entries\":[");
@@ -574,21 +584,24 @@ nagare_handle_alter_client_quotas(NagareConn *conn, const KafkaRequestHeader *hd
 		const KafkaAlterClientQuotasEntry *entry = &req->Entries[i];
 		KafkaAlterClientQuotasEntryResult *res = &ch->results[i];
 		NagareQuotaEntry e;
-		char		text[2 * NAGARE_QUOTA_NAME_MAX + 32];
-		char		err[512];
+		char text[2 * NAGARE_QUOTA_NAME_MAX + 32];
+		char err[512];
 		const char *invalid = NULL;
-		int			j;
+		int j;
 
 		ch->sent[i] = -1;
 		res->ErrorMessage = kafka_str(NULL);
 		res->EntityCount = Max(entry->EntityCount, 0);
-		res->Entity = MemoryContextAllocZero(cxt, sizeof(KafkaAlterClientQuotasResultEntity) *
-											 Max(res->EntityCount, 1));
+		res->Entity =
+			MemoryContextAllocZero(cxt, sizeof(KafkaAlterClientQuotasResultEntity) *
+											Max(res->EntityCount, 1));
 		for (j = 0; j < res->EntityCount; j++)
 		{
 			res->Entity[j].EntityType = nagare_kstr_copy(cxt, entry->Entity[j].EntityType);
-			res->Entity[j].EntityName = entry->Entity[j].EntityName.len < 0 ? kafka_str(NULL) :
-				nagare_kstr_copy(cxt, entry->Entity[j].EntityName);
+			res->Entity[j].EntityName =
+				entry->Entity[j].EntityName.len < 0
+					? kafka_str(NULL)
+					: nagare_kstr_copy(cxt, entry->Entity[j].EntityName);
 		}
 
 		if (!may && as_role == NULL)
@@ -601,7 +614,7 @@ nagare_handle_alter_client_quotas(NagareConn *conn, const KafkaRequestHeader *hd
 		for (j = 0; invalid == NULL && j < entry->OpsCount; j++)
 		{
 			const KafkaAlterClientQuotasOp *op = &entry->Ops[j];
-			char	   *key = nagare_kstr_dup(CurrentMemoryContext, op->Key);
+			char *key = nagare_kstr_dup(CurrentMemoryContext, op->Key);
 
 			if (key == NULL || strlen(key) != (size_t) op->Key.len)
 				invalid = "Invalid configuration key";

@@ -950,6 +950,64 @@ errors_OffsetDeleteResponse(const KafkaOffsetDeleteResponse *s, int16_t version,
 	return n;
 }
 
+static int
+errors_DescribeClientQuotasResponse(const KafkaDescribeClientQuotasResponse *s,
+									int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_AlterClientQuotasEntryResult(const KafkaAlterClientQuotasEntryResult *s,
+									int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_AlterClientQuotasResponse(const KafkaAlterClientQuotasResponse *s, int16_t version,
+								 KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Entries, v0+ */
+	for (i = 0; i < s->EntriesCount; i++)
+		n += errors_AlterClientQuotasEntryResult(&s->Entries[i], version, fn, arg);
+	return n;
+}
+
+static int
+errors_DescribeClusterResponse(const KafkaDescribeClusterResponse *s, int16_t version,
+							   KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
 int
 kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 					  KafkaErrorCodeFn fn, void *arg)
@@ -1014,6 +1072,12 @@ kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 			return errors_IncrementalAlterConfigsResponse(body, version, fn, arg);
 		case 47:			/* OffsetDelete */
 			return errors_OffsetDeleteResponse(body, version, fn, arg);
+		case 48:			/* DescribeClientQuotas */
+			return errors_DescribeClientQuotasResponse(body, version, fn, arg);
+		case 49:			/* AlterClientQuotas */
+			return errors_AlterClientQuotasResponse(body, version, fn, arg);
+		case 60:			/* DescribeCluster */
+			return errors_DescribeClusterResponse(body, version, fn, arg);
 		default:
 			return 0;
 	}

@@ -47,7 +47,8 @@ PG_FUNCTION_INFO_V1(nagare_quota_entity_sql);
 PG_FUNCTION_INFO_V1(nagare_effective_quota);
 PG_FUNCTION_INFO_V1(nagare_quota_status);
 
-#define ENTITY_HINT "Entities are user=<name>, client-id=<name>, user=<name>,client-id=<name>, " \
+#define ENTITY_HINT                                                              \
+	"Entities are user=<name>, client-id=<name>, user=<name>,client-id=<name>, " \
 	"ip=<address> or tenant=<name>; the name <default> is the default user, client-id or ip."
 
 /* this transaction changed the quota tables: the worker copies them after commit */
@@ -63,7 +64,8 @@ quota_xact_callback(XactEvent event, void *arg)
 			if (quotas_changed)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that changed nagare quotas or tenants' principals")));
+						 errmsg(
+							 "cannot PREPARE a transaction that changed nagare quotas or tenants' principals")));
 			break;
 		case XACT_EVENT_COMMIT:
 			/* nothing here may fail: an atomic increment and a SetLatch */
@@ -109,38 +111,34 @@ Datum
 nagare_quota_entity_sql(PG_FUNCTION_ARGS)
 {
 	NagareQuotaEntry e;
-	char		err[512];
-	char		canonical[2 * NAGARE_QUOTA_NAME_MAX + 32];
+	char err[512];
+	char canonical[2 * NAGARE_QUOTA_NAME_MAX + 32];
 	const char *invalid;
-	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {true, true, true, true, true};
-	char	   *entity;
+	TupleDesc desc;
+	Datum values[5];
+	bool nulls[5] = {true, true, true, true, true};
+	char *entity;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("a quota entity must not be null"),
-				 errhint(ENTITY_HINT)));
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("a quota entity must not be null"), errhint(ENTITY_HINT)));
 	entity = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if ((invalid = nagare_quota_entity_parse(entity, &e, err, sizeof(err))) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", invalid),
-				 errhint(ENTITY_HINT)));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", invalid),
+						errhint(ENTITY_HINT)));
 	if (!PG_ARGISNULL(1))
 	{
-		char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-		double		value = PG_ARGISNULL(2) ? 1.0 : PG_GETARG_FLOAT8(2);
+		char *key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		double value = PG_ARGISNULL(2) ? 1.0 : PG_GETARG_FLOAT8(2);
 
 		if ((invalid = nagare_quota_value_invalid(&e, key, value, err, sizeof(err))) != NULL)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s", invalid),
-					 e.kind == NAGARE_QUOTA_ENTITY_IP ?
-					 errhint("An ip entity takes connection_creation_rate only.") :
-					 errhint("Keys: producer_byte_rate, consumer_byte_rate (bytes/s, whole numbers), "
-							 "request_percentage, controller_mutation_rate; connection_creation_rate is for ip entities.")));
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", invalid),
+					 e.kind == NAGARE_QUOTA_ENTITY_IP
+						 ? errhint("An ip entity takes connection_creation_rate only.")
+						 : errhint(
+							   "Keys: producer_byte_rate, consumer_byte_rate (bytes/s, whole numbers), "
+							   "request_percentage, controller_mutation_rate; connection_creation_rate is for ip entities.")));
 	}
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -192,8 +190,8 @@ nagare_effective_quota(PG_FUNCTION_ARGS)
 	const char *me = GetUserNameFromId(GetUserId(), false);
 	NagareQuotaLimits limits;
 	NagareQuotaLevel levels[NAGARE_QUOTA_NKEYS];
-	bool		from_cap[NAGARE_QUOTA_NKEYS];
-	int			k;
+	bool from_cap[NAGARE_QUOTA_NKEYS];
+	int k;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -207,27 +205,28 @@ nagare_effective_quota(PG_FUNCTION_ARGS)
 		!nagare_acl_current_user_authorized(KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
 											KAFKA_ACL_DESCRIBE_CONFIGS))
 	{
-		char		mine[NAGARE_TENANT_NAME_MAX];
-		char		theirs[NAGARE_TENANT_NAME_MAX];
+		char mine[NAGARE_TENANT_NAME_MAX];
+		char theirs[NAGARE_TENANT_NAME_MAX];
 
 		if (!nagare_quota_tenant_of(me, mine) || !nagare_quota_tenant_of(user, theirs) ||
 			strcmp(mine, theirs) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to see the quotas of user \"%s\"", user),
-					 errhint("DESCRIBE_CONFIGS on the CLUSTER shows every client's quotas; a role sees its own and those of its tenant's principals.")));
+					 errhint(
+						 "DESCRIBE_CONFIGS on the CLUSTER shows every client's quotas; a role sees its own and those of its tenant's principals.")));
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	nagare_quota_resolve_levels(user, client_id, &limits, levels, from_cap);
 	for (k = 0; k < NAGARE_QUOTA_NKEYS; k++)
 	{
-		Datum		values[8];
-		bool		nulls[8] = {false, false, false, false, false, false, false, false};
-		char		entity[2 * NAGARE_QUOTA_NAME_MAX + 32];
+		Datum values[8];
+		bool nulls[8] = {false, false, false, false, false, false, false, false};
+		char entity[2 * NAGARE_QUOTA_NAME_MAX + 32];
 
 		if (k == NAGARE_QUOTA_CONNECTION_CREATION_RATE)
-			continue;			/* a quota of ip addresses */
+			continue; /* a quota of ip addresses */
 		values[0] = CStringGetTextDatum(nagare_quota_key_name((NagareQuotaKey) k));
 		if (levels[k] == NAGARE_QUOTA_LEVEL_NONE)
 		{
@@ -264,9 +263,9 @@ nagare_effective_quota(PG_FUNCTION_ARGS)
 Datum
 nagare_quota_status(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	TupleDesc desc;
+	Datum values[6];
+	bool nulls[6] = {false, false, false, false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

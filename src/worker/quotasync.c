@@ -42,15 +42,19 @@
 /* the size of the tables at the last overflow warning (not to repeat it) */
 static uint64 warned_rows = 0;
 
-/* whether the copy was made once by this worker, and from which changes */
+/*
+ * whether the copy was made once by this worker, from which changes, and
+ * whether the extension existed then (until it does, every pass copies)
+ */
 static bool synced_once = false;
 static uint64 synced_changes = 0;
+static bool had_extension = false;
 
 /* A text column as a C string ("" if null) */
 static const char *
 column(HeapTuple tup, TupleDesc desc, int col)
 {
-	char	   *v = SPI_getvalue(tup, desc, col);
+	char *v = SPI_getvalue(tup, desc, col);
 
 	return v ? v : "";
 }
@@ -59,33 +63,37 @@ column(HeapTuple tup, TupleDesc desc, int col)
 static bool
 sync_quotas_sql(void *arg)
 {
-	uint64		changes = *(uint64 *) arg;
-	int			max = nagare_quotas->max;
+	uint64 changes = *(uint64 *) arg;
+	int max = nagare_quotas->max;
 	NagareQuotaEntry *entries = palloc0(sizeof(NagareQuotaEntry) * max);
-	int			n = 0;
-	uint64		rows = 0;
-	uint64		i;
-	int			ret;
+	int n = 0;
+	uint64 rows = 0;
+	uint64 i;
+	int ret;
 
-	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'", true, 1);
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'",
+					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look up extension nagare: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
+	had_extension = SPI_processed > 0;
+	if (had_extension)
 	{
 		NagareQuotaEntry *cur = NULL;
-		char		prev[2 * NAGARE_QUOTA_NAME_MAX + 32] = "";
+		char prev[2 * NAGARE_QUOTA_NAME_MAX + 32] = "";
 
 		/* quotas, grouped by entity */
-		ret = SPI_execute("SELECT entity, key, value FROM nagare.quota ORDER BY entity, key", true, 0);
+		ret =
+			SPI_execute("SELECT entity, key, value FROM nagare.quota ORDER BY entity, key",
+						true, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "could not read nagare.quota: %s", SPI_result_code_string(ret));
 		for (i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple tup = SPI_tuptable->vals[i];
+			TupleDesc desc = SPI_tuptable->tupdesc;
 			const char *entity = column(tup, desc, 1);
-			int			k = nagare_quota_key_code(column(tup, desc, 2));
-			char		err[256];
+			int k = nagare_quota_key_code(column(tup, desc, 2));
+			char err[256];
 
 			if (cur == NULL || strcmp(entity, prev) != 0)
 			{
@@ -94,27 +102,29 @@ sync_quotas_sql(void *arg)
 				if (n == max)
 					continue;
 				if (nagare_quota_entity_parse(entity, &entries[n], err, sizeof(err)) != NULL)
-					continue;	/* the table's CHECK keeps these out */
+					continue; /* the table's CHECK keeps these out */
 				cur = &entries[n++];
 				strlcpy(prev, entity, sizeof(prev));
 			}
 			if (cur != NULL && k >= 0)
-				cur->value[k] = DatumGetFloat8(DirectFunctionCall1(float8in,
-																   CStringGetDatum(column(tup, desc, 3))));
+				cur->value[k] = DatumGetFloat8(
+					DirectFunctionCall1(float8in, CStringGetDatum(column(tup, desc, 3))));
 		}
 
 		/* the platform's caps, one entry per tenant */
-		ret = SPI_execute("SELECT tenant, key, value FROM nagare.tenant_quota_cap ORDER BY tenant, key",
-						  true, 0);
+		ret =
+			SPI_execute("SELECT tenant, key, value FROM nagare.tenant_quota_cap ORDER BY tenant, key",
+						true, 0);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not read nagare.tenant_quota_cap: %s", SPI_result_code_string(ret));
+			elog(ERROR, "could not read nagare.tenant_quota_cap: %s",
+				 SPI_result_code_string(ret));
 		cur = NULL;
 		for (i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple tup = SPI_tuptable->vals[i];
+			TupleDesc desc = SPI_tuptable->tupdesc;
 			const char *tenant = column(tup, desc, 1);
-			int			k = nagare_quota_key_code(column(tup, desc, 2));
+			int k = nagare_quota_key_code(column(tup, desc, 2));
 
 			if (cur == NULL || strcmp(tenant, cur->name) != 0)
 			{
@@ -127,25 +137,28 @@ sync_quotas_sql(void *arg)
 				strlcpy(cur->name, tenant, sizeof(cur->name));
 			}
 			if (cur != NULL && k >= 0)
-				cur->value[k] = DatumGetFloat8(DirectFunctionCall1(float8in,
-																   CStringGetDatum(column(tup, desc, 3))));
+				cur->value[k] = DatumGetFloat8(
+					DirectFunctionCall1(float8in, CStringGetDatum(column(tup, desc, 3))));
 		}
 
 		/* each principal's tenant */
-		ret = SPI_execute("SELECT role, tenant FROM nagare.tenant_principal ORDER BY role", true, 0);
+		ret = SPI_execute("SELECT role, tenant FROM nagare.tenant_principal ORDER BY role",
+						  true, 0);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not read nagare.tenant_principal: %s", SPI_result_code_string(ret));
+			elog(ERROR, "could not read nagare.tenant_principal: %s",
+				 SPI_result_code_string(ret));
 		for (i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple tup = SPI_tuptable->vals[i];
+			TupleDesc desc = SPI_tuptable->tupdesc;
 
 			rows++;
 			if (n == max)
 				continue;
 			entries[n].kind = NAGARE_QUOTA_ENTITY_PRINCIPAL;
 			strlcpy(entries[n].name, column(tup, desc, 1), sizeof(entries[n].name));
-			strlcpy(entries[n].client_id, column(tup, desc, 2), sizeof(entries[n].client_id));
+			strlcpy(entries[n].client_id, column(tup, desc, 2),
+					sizeof(entries[n].client_id));
 			n++;
 		}
 	}
@@ -157,7 +170,8 @@ sync_quotas_sql(void *arg)
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("the client quotas need %llu entries, more than nagare.max_quotas = %d: the rest do not apply",
 						(unsigned long long) rows, max),
-				 errhint("Remove quotas, or raise nagare.max_quotas and restart the server.")));
+				 errhint(
+					 "Remove quotas, or raise nagare.max_quotas and restart the server.")));
 		warned_rows = rows;
 	}
 	else if (rows <= (uint64) n)
@@ -168,23 +182,24 @@ sync_quotas_sql(void *arg)
 
 /*
  * Copy the quota tables into the shared quota table, in a transaction of
- * its own, if they changed since the last copy (or always, with force).  An
- * error (logged) leaves the previous copy in place.
+ * its own, if they changed since the last copy, or the extension did not
+ * exist then (or always, with force).  An error (logged) leaves the
+ * previous copy in place.
  */
 void
 nagare_worker_sync_quotas(bool force)
 {
-	uint64		changes = pg_atomic_read_u64(&nagare_quotas->changes);
-	ErrorData  *edata;
+	uint64 changes = pg_atomic_read_u64(&nagare_quotas->changes);
+	ErrorData *edata;
 
-	if (!force && synced_once && changes == synced_changes)
+	if (!force && synced_once && had_extension && changes == synced_changes)
 		return;
 	pgstat_report_activity(STATE_RUNNING, "nagare worker: syncing quotas");
 	edata = nagare_worker_sql(sync_quotas_sql, &changes);
 	if (edata != NULL)
 	{
-		ereport(LOG,
-				(errmsg("nagare worker: could not copy the client quotas: %s", edata->message)));
+		ereport(LOG, (errmsg("nagare worker: could not copy the client quotas: %s",
+							 edata->message)));
 		FreeErrorData(edata);
 	}
 	else
@@ -199,16 +214,17 @@ nagare_worker_sync_quotas(bool force)
 
 typedef struct QuotaItem
 {
-	JsonbValue *entry;			/* {"e": entity, "o": [{"k", "v"}, ...]} */
-	const char *client;			/* nagare.audit_client: the Kafka client */
-	const char *as_role;		/* without ALTER_CONFIGS on the CLUSTER */
-	bool		validate_only;
+	JsonbValue *entry; /* {"e": entity, "o": [{"k", "v"}, ...]} */
+	const char *client; /* nagare.audit_client: the Kafka client */
+	const char *as_role; /* without ALTER_CONFIGS on the CLUSTER */
+	bool validate_only;
 } QuotaItem;
 
 static JsonbValue *
 member(JsonbValue *obj, const char *key)
 {
-	if (obj == NULL || obj->type != jbvBinary || !JsonContainerIsObject(obj->val.binary.data))
+	if (obj == NULL || obj->type != jbvBinary ||
+		!JsonContainerIsObject(obj->val.binary.data))
 		return NULL;
 	return getKeyJsonValueFromContainer(obj->val.binary.data, key, strlen(key), NULL);
 }
@@ -226,10 +242,10 @@ member_string(JsonbValue *obj, const char *key)
 static void
 set_local(const char *setting, const char *value)
 {
-	Datum		arg = CStringGetTextDatum(value);
-	Oid			type = TEXTOID;
-	char	   *sql = psprintf("SELECT pg_catalog.set_config('%s', $1, true)", setting);
-	int			ret = SPI_execute_with_args(sql, 1, &type, &arg, NULL, false, 0);
+	Datum arg = CStringGetTextDatum(value);
+	Oid type = TEXTOID;
+	char *sql = psprintf("SELECT pg_catalog.set_config('%s', $1, true)", setting);
+	int ret = SPI_execute_with_args(sql, 1, &type, &arg, NULL, false, 0);
 
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not set %s: %s", setting, SPI_result_code_string(ret));
@@ -239,11 +255,11 @@ set_local(const char *setting, const char *value)
 static bool
 quota_item_sql(void *arg)
 {
-	QuotaItem  *it = arg;
-	char	   *entity = member_string(it->entry, "e");
+	QuotaItem *it = arg;
+	char *entity = member_string(it->entry, "e");
 	JsonbValue *ops = member(it->entry, "o");
-	int			nops = 0;
-	int			i;
+	int nops = 0;
+	int i;
 
 	if (entity == NULL || ops == NULL || ops->type != jbvBinary ||
 		!JsonContainerIsArray(ops->val.binary.data))
@@ -258,11 +274,11 @@ quota_item_sql(void *arg)
 	for (i = 0; i < nops; i++)
 	{
 		JsonbValue *op = getIthJsonbValueFromContainer(ops->val.binary.data, i);
-		char	   *key = member_string(op, "k");
+		char *key = member_string(op, "k");
 		JsonbValue *v = member(op, "v");
-		Datum		args[3];
-		Oid			types[3] = {TEXTOID, TEXTOID, FLOAT8OID};
-		int			ret;
+		Datum args[3];
+		Oid types[3] = {TEXTOID, TEXTOID, FLOAT8OID};
+		int ret;
 
 		if (key == NULL)
 			elog(ERROR, "malformed quota change request");
@@ -271,14 +287,15 @@ quota_item_sql(void *arg)
 		if (v != NULL && v->type == jbvNumeric)
 		{
 			args[2] = DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric));
-			ret = SPI_execute_with_args("SELECT nagare.set_quota($1, $2, $3)",
-										3, types, args, NULL, false, 0);
+			ret = SPI_execute_with_args("SELECT nagare.set_quota($1, $2, $3)", 3, types,
+										args, NULL, false, 0);
 		}
 		else
-			ret = SPI_execute_with_args("SELECT nagare.remove_quota($1, $2)",
-										2, types, args, NULL, false, 0);
+			ret = SPI_execute_with_args("SELECT nagare.remove_quota($1, $2)", 2, types,
+										args, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not change quota \"%s\": %s", entity, SPI_result_code_string(ret));
+			elog(ERROR, "could not change quota \"%s\": %s", entity,
+				 SPI_result_code_string(ret));
 	}
 	return !it->validate_only;
 }
@@ -286,7 +303,7 @@ quota_item_sql(void *arg)
 static void
 put_string(StringInfo buf, const char *s)
 {
-	size_t		len = Min(strlen(s), PG_INT16_MAX);
+	size_t len = Min(strlen(s), PG_INT16_MAX);
 
 	pq_sendint16(buf, (uint16) len);
 	appendBinaryStringInfo(buf, s, len);
@@ -300,13 +317,13 @@ put_string(StringInfo buf, const char *s)
 void
 nagare_worker_run_quota_change(NagareWorkerRequest *req)
 {
-	Jsonb	   *payload;
-	JsonbValue	root;
+	Jsonb *payload;
+	JsonbValue root;
 	JsonbValue *entries;
 	JsonbValue *v;
-	QuotaItem	it;
-	uint32		count = 0;
-	uint32		i;
+	QuotaItem it;
+	uint32 count = 0;
+	uint32 i;
 
 	pgstat_report_activity(STATE_RUNNING, "nagare worker: quota change for a Kafka client");
 	payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
@@ -314,7 +331,8 @@ nagare_worker_run_quota_change(NagareWorkerRequest *req)
 	root.val.binary.data = &payload->root;
 	root.val.binary.len = VARSIZE(payload);
 	entries = member(&root, "entries");
-	if (entries != NULL && entries->type == jbvBinary && JsonContainerIsArray(entries->val.binary.data))
+	if (entries != NULL && entries->type == jbvBinary &&
+		JsonContainerIsArray(entries->val.binary.data))
 		count = JsonContainerSize(entries->val.binary.data);
 	it.client = member_string(&root, "k");
 	if (it.client == NULL)
@@ -326,7 +344,7 @@ nagare_worker_run_quota_change(NagareWorkerRequest *req)
 	pq_sendint32(&req->result, count);
 	for (i = 0; i < count; i++)
 	{
-		ErrorData  *edata;
+		ErrorData *edata;
 
 		it.entry = getIthJsonbValueFromContainer(entries->val.binary.data, i);
 		edata = nagare_worker_sql(quota_item_sql, &it);

@@ -146,7 +146,7 @@ nagare_worker_main(Datum main_arg)
 			acls_synced = true;
 		}
 		/* the client quotas, if they changed (or before the first copy) */
-		nagare_worker_sync_quotas(again);
+		nagare_worker_sync_quotas(false);
 		if (again || generation != synced_generation ||
 			(broker_ready && broker_pid != synced_broker))
 		{

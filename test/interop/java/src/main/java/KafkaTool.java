@@ -42,6 +42,17 @@
  *       group  GROUP-ID  STATE  ASSIGNOR  MEMBERS  COORDINATOR
  *       member  MEMBER-ID  CLIENT-ID  HOST  TOPIC-PARTITION,...
  *       offset  TOPIC  PARTITION  OFFSET         (sorted)
+ *   quotas-alter [--validate-only] ENTITY KEY=VALUE|KEY= ...
+ *                              AlterClientQuotas of one entity, written
+ *                              TYPE=NAME[;TYPE=NAME] (any entity type, a
+ *                              NAME of "<default>" for the default); KEY=
+ *                              removes the key
+ *       altered  ENTITY
+ *   quotas-describe [--strict] [TYPE[=NAME]] ...
+ *                              DescribeClientQuotas with a filter component
+ *                              per argument: TYPE=NAME exact, TYPE=<default>
+ *                              the default, TYPE any name of the type
+ *       quota  ENTITY  KEY  VALUE                (sorted)
  *
  * On failure it prints "error: CLASS: MESSAGE" (and "caused by: ..." for each
  * cause) on stderr and exits 1; bad arguments exit 2.  Every command gives up
@@ -55,6 +66,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -70,6 +82,7 @@ import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
@@ -92,6 +105,10 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -173,6 +190,14 @@ public final class KafkaTool
 			case "admin-operations":
 				need(a, 2, 2);
 				adminOperations(a[0], a[1]);
+				break;
+			case "quotas-alter":
+				need(a, 1, Integer.MAX_VALUE);
+				quotasAlter(a);
+				break;
+			case "quotas-describe":
+				need(a, 0, Integer.MAX_VALUE);
+				quotasDescribe(a);
 				break;
 			default:
 				usage();
@@ -361,6 +386,82 @@ public final class KafkaTool
 		}
 	}
 
+	/* "TYPE=NAME;TYPE=NAME" as a ClientQuotaEntity (a null name: the default) */
+	private static ClientQuotaEntity quotaEntity(String text)
+	{
+		Map<String, String> m = new HashMap<>();
+		for (String part : text.split(";"))
+		{
+			int eq = part.indexOf('=');
+			if (eq < 0)
+				usage();
+			String name = part.substring(eq + 1);
+			m.put(part.substring(0, eq), name.equals("<default>") ? null : name);
+		}
+		return new ClientQuotaEntity(m);
+	}
+
+	/* A ClientQuotaEntity as "TYPE=NAME;TYPE=NAME", types sorted */
+	private static String quotaEntityText(ClientQuotaEntity e)
+	{
+		return new TreeMap<>(e.entries()).entrySet().stream()
+			.map(x -> x.getKey() + "=" + (x.getValue() == null ? "<default>" : x.getValue()))
+			.collect(Collectors.joining(";"));
+	}
+
+	private void quotasAlter(String[] a) throws Exception
+	{
+		boolean validateOnly = a[0].equals("--validate-only");
+		int i = validateOnly ? 1 : 0;
+		if (a.length <= i)
+			usage();
+		ClientQuotaEntity entity = quotaEntity(a[i++]);
+		List<ClientQuotaAlteration.Op> ops = new ArrayList<>();
+		for (; i < a.length; i++)
+		{
+			int eq = a[i].indexOf('=');
+			if (eq < 0)
+				usage();
+			String v = a[i].substring(eq + 1);
+			ops.add(new ClientQuotaAlteration.Op(a[i].substring(0, eq),
+				v.isEmpty() ? null : Double.valueOf(v)));
+		}
+		try (Admin admin = admin())
+		{
+			admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity, ops)),
+				new AlterClientQuotasOptions().validateOnly(validateOnly)).all().get();
+			System.out.println("altered\t" + quotaEntityText(entity));
+		}
+	}
+
+	private void quotasDescribe(String[] a) throws Exception
+	{
+		boolean strict = a.length > 0 && a[0].equals("--strict");
+		List<ClientQuotaFilterComponent> components = new ArrayList<>();
+		for (int i = strict ? 1 : 0; i < a.length; i++)
+		{
+			int eq = a[i].indexOf('=');
+			if (eq < 0)
+				components.add(ClientQuotaFilterComponent.ofEntityType(a[i]));
+			else if (a[i].substring(eq + 1).equals("<default>"))
+				components.add(ClientQuotaFilterComponent.ofDefaultEntity(a[i].substring(0, eq)));
+			else
+				components.add(ClientQuotaFilterComponent.ofEntity(a[i].substring(0, eq),
+					a[i].substring(eq + 1)));
+		}
+		try (Admin admin = admin())
+		{
+			Map<ClientQuotaEntity, Map<String, Double>> all = admin.describeClientQuotas(
+				strict ? ClientQuotaFilter.containsOnly(components) : ClientQuotaFilter.contains(components))
+				.entities().get();
+			TreeMap<String, String> lines = new TreeMap<>();
+			all.forEach((e, values) -> values.forEach((k, v) ->
+				lines.put(quotaEntityText(e) + "\t" + k, String.join("\t", "quota",
+					quotaEntityText(e), k, String.valueOf(v)))));
+			lines.values().forEach(System.out::println);
+		}
+	}
+
 	private void groupsList() throws Exception
 	{
 		try (Admin admin = admin())
@@ -460,7 +561,8 @@ public final class KafkaTool
 		System.err.println("usage: kafka-tool.sh BOOTSTRAP PROPERTIES|- COMMAND ARGS...\n"
 			+ "commands: produce TOPIC N [FIRST] | consume TOPIC N [GROUP] | admin-create TOPIC PARTITIONS\n"
 			+ "          admin-list | admin-describe-configs TOPIC | admin-delete TOPIC\n"
-			+ "          groups-list | groups-describe GROUP");
+			+ "          groups-list | groups-describe GROUP\n"
+			+ "          quotas-alter [--validate-only] ENTITY KEY=VALUE|KEY= ... | quotas-describe [--strict] [TYPE[=NAME]] ...");
 		System.exit(2);
 	}
 }
