@@ -125,7 +125,8 @@ run_structure() {
 run_codec() {
   local out
   out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1 &&
-        make -s -C test/auth check 2>&1); local rc=$?
+        make -s -C test/auth check 2>&1 &&
+        make -s -C test/throttle check 2>&1); local rc=$?
   echo "$out"
   local p f
   # "N passed, M failed" lines, possibly after a "name:" prefix

@@ -76,6 +76,11 @@ char	   *nagare_audit_operation = NULL;
 bool		nagare_client_usage = true;
 int			nagare_max_client_usage = 1000;
 
+/* quota enforcement (broker/throttle.c) */
+int			nagare_quota_window_num = 11;
+int			nagare_quota_window_size_s = 1;
+int			nagare_max_connection_creation_rate = 0;
+
 static const struct config_enum_entry io_method_options[] = {
 	{"auto", NAGARE_IO_AUTO, false},
 	{"io_uring", NAGARE_IO_URING, false},
@@ -345,6 +350,23 @@ nagare_define_gucs(void)
 							   &nagare_audit_operation, "",
 							   PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   NULL, NULL, NULL);
+
+	/* quota enforcement (broker/throttle.c) */
+	DefineCustomIntVariable("nagare.quota_window_num",
+							"Number of windows a client quota's rate is measured over (Kafka's quota.window.num).",
+							NULL, &nagare_quota_window_num, 11, 2, 100, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.quota_window_size",
+							"Length of each window of a client quota's rate (Kafka's quota.window.size.seconds).",
+							NULL, &nagare_quota_window_size_s, 1, 1, 3600, PGC_SIGHUP,
+							GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_connection_creation_rate",
+							"Most Kafka connections the broker accepts per second, from all clients (Kafka's max.connection.creation.rate).",
+							"Over it, the listeners accept nothing more until the rate is back under it. 0 means no limit.",
+							&nagare_max_connection_creation_rate, 0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("nagare.client_usage",
 							 "Count each client's usage for nagare.client_usage and nagare.connections.",

@@ -107,6 +107,11 @@ extern int	nagare_max_quotas;
 extern char *nagare_audit_client;
 extern char *nagare_audit_operation;
 
+/* quota enforcement (broker/throttle.c) */
+extern int	nagare_quota_window_num;
+extern int	nagare_quota_window_size_s;
+extern int	nagare_max_connection_creation_rate;
+
 /* Registers the settings above (guc.c) */
 /* per-client usage (usage/usage.h) */
 extern bool nagare_client_usage;

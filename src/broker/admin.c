@@ -17,6 +17,11 @@
  * or when its timeout passes (REQUEST_TIMED_OUT; the change may still
  * happen, as in Kafka).
  *
+ * CreateTopics, CreatePartitions and DeleteTopics are charged to the
+ * client's controller_mutation_rate quota first (partitions created or
+ * deleted; broker/throttle.c): a strict version's item fails with
+ * THROTTLING_QUOTA_EXCEEDED while the quota is exceeded, as in Kafka.
+ *
  * DescribeConfigs and DeleteRecords need no SQL: the first reads the
  * broker's topic map, the second moves the log start offset
  * (logstore/retention.c).
@@ -38,6 +43,7 @@
 #include "broker/admin.h"
 #include "broker/errmap.h"
 #include "broker/kafka_api.h"
+#include "broker/throttle.h"
 #include "broker/topicmap.h"
 #include "logstore/log.h"
 #include "topic/config.h"
@@ -98,6 +104,22 @@ static dlist_head running_ops = DLIST_STATIC_INIT(running_ops);	/* in the channe
 static int	nrunning = 0;
 
 static void request_item_done(AdminRequest *req);
+
+/*
+ * controller_mutation_rate (KIP-599, broker/throttle.c): charge permits
+ * partitions created or deleted for item; false, with the item failed
+ * with THROTTLING_QUOTA_EXCEEDED, if a strict version refuses it.
+ */
+static bool
+mutation_allowed(AdminRequest *req, AdminItem *item, double permits)
+{
+	if (nagare_throttle_mutation(req->resp, req->id.api_key, req->id.api_version, permits))
+		return true;
+	item->error = KAFKA_ERROR_THROTTLING_QUOTA_EXCEEDED;
+	item->message = MemoryContextStrdup(nagare_conn_context(req->conn),
+										"Permitted controller mutation rate exceeded.");
+	return false;
+}
 
 /* Kafka's ConfigResource types */
 #define RESOURCE_TOPIC	2
@@ -571,6 +593,10 @@ nagare_handle_create_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			partitions = nagare_num_partitions;
 		it->partitions = partitions;
 
+		if (!(hdr->RequestApiVersion >= 1 && r->validateOnly) &&
+			!mutation_allowed(req, it, partitions))
+			continue;
+
 		initStringInfo(&cfg);
 		for (k = 0; k < ct->ConfigsCount; k++)
 			json_add(&cfg, ct->Configs[k].Name, ct->Configs[k].Value);
@@ -640,6 +666,8 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			continue;
 		}
 		it->topic_id = t->uuid;
+		if (!mutation_allowed(req, it, t->partitions))
+			continue;
 		op_submit(req, it, NAGARE_ADMIN_DELETE_TOPIC, it->name.ptr, 0, NULL, false, r->TimeoutMs);
 	}
 	request_item_done(req);
@@ -703,6 +731,8 @@ nagare_handle_create_partitions(NagareConn *conn, const KafkaRequestHeader *hdr,
 				continue;
 			}
 		}
+		if (!r->ValidateOnly && !mutation_allowed(req, it, ct->Count - t->partitions))
+			continue;
 		op_submit(req, it, NAGARE_ADMIN_CREATE_PARTITIONS, it->name.ptr, ct->Count, NULL,
 				  r->ValidateOnly, r->TimeoutMs);
 	}

@@ -189,6 +189,7 @@ nagare_broker_main(Datum main_arg)
 		nagare_group_turn(now);
 		nagare_sasl_turn(now);
 		nagare_channel_turn(now);
+		nagare_net_unmute(now);	/* throttles that ended (KIP-219) */
 		nagare_aio_submit();
 		nagare_net_reap_closed();
 
@@ -214,6 +215,10 @@ nagare_broker_main(Datum main_arg)
 		if (nagare_admin_busy() || nagare_group_busy() || nagare_sasl_busy() ||
 			nagare_channel_busy())
 			timeout_ms = Min(timeout_ms, 100);
+		if (nagare_net_next_due() != 0)
+			timeout_ms =
+				Min(timeout_ms,
+							 TimestampDifferenceMilliseconds(now, nagare_net_next_due()) + 1);
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,
 							 TimestampDifferenceMilliseconds(now, nagare_fetch_next_deadline()) + 1);

@@ -61,6 +61,7 @@
 #include "broker/fetch.h"
 #include "broker/acl_api.h"
 #include "broker/kafka_api.h"
+#include "broker/throttle.h"
 #include "broker/topicmap.h"
 #include "kafka/record.h"
 #include "logstore/log.h"
@@ -276,6 +277,7 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	FetchState *fs;
 	int			n = 0;
 	int			t;
+	int32		throttle_ms;
 
 	if (hdr->RequestApiVersion >= 7 &&
 		(req->SessionId != 0 || (req->SessionEpoch != -1 && req->SessionEpoch != 0)))
@@ -290,12 +292,31 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 		return;
 	}
 
+	/*
+	 * consumer_byte_rate (throttle.c): a client over its quota already gets
+	 * an empty response with the throttle, and is not charged for it
+	 */
+	throttle_ms = nagare_throttle_fetch_over(conn);
+	if (throttle_ms > 0)
+	{
+		KafkaFetchResponse resp;
+		NagareResponse *r = nagare_conn_new_response(conn);
+
+		memset(&resp, 0, sizeof(resp));
+		resp.ErrorCode = KAFKA_ERROR_NONE;
+		nagare_throttle_impose(r, throttle_ms);
+		nagare_kafka_response_ready(r, nagare_request_id(hdr), &resp, NULL);
+		return;
+	}
+
 	for (t = 0; t < req->TopicsCount; t++)
 		n += req->Topics[t].PartitionsCount;
 	fs = fetch_state_new(conn, hdr, req->TopicsCount, n);
 	fs->min_bytes = req->MinBytes;
 	/* Kafka's broker caps a fetch with fetch.max.bytes (55 MB) too */
 	fs->max_bytes = req->MaxBytes > 0 ? Min(req->MaxBytes, FETCH_MAX_BYTES) : FETCH_MAX_BYTES;
+	/* and with what its quota lets the client have */
+	fs->max_bytes = (int32) nagare_throttle_fetch_cap(conn, fs->max_bytes);
 	fs->isolation = req->IsolationLevel;
 	n = 0;
 	for (t = 0; t < req->TopicsCount; t++)
@@ -815,6 +836,20 @@ fetch_respond(FetchState *fs)
 				rp->buf = NULL;
 			}
 		}
+	}
+	/* consumer_byte_rate: the response's size (the header's estimated) */
+	{
+		int64		bytes = 16;
+
+		for (t = 0, i = 0; t < fs->ntopics; t++)
+		{
+			bytes += 8 + fs->topics[t].len;
+			for (int k = 0; k < fs->topic_nparts[t]; k++, i++)
+				bytes +=
+					50 +
+					(fs->parts[i].error == KAFKA_ERROR_NONE ? fs->parts[i].send_len : 0);
+		}
+		nagare_throttle_fetch(fs->resp, bytes);
 	}
 	nagare_kafka_response_ready(fs->resp, fs->id, &resp, bufs);
 	/* the response is encoded: the rest goes */

@@ -23,6 +23,10 @@
  * Nothing a client sends can raise an ERROR in the broker:
  * allocation failures of the codec are reported as such, not thrown.
  *
+ * Quotas: each handler's time is measured and charged to its client, and
+ * every response encoded here gets its throttle (ThrottleTimeMs) and mutes
+ * its connection for it; throttle.c decides.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -34,6 +38,7 @@
 #include "broker/kafka_api.h"
 #include "broker/meter.h"
 #include "broker/sasl_server.h"
+#include "broker/throttle.h"
 
 /*
  * The handler of each API served, indexed by API key: the Handler column
@@ -122,7 +127,8 @@ nagare_request_id(const KafkaRequestHeader *hdr)
 }
 
 /*
- * Encode body as the answer to request id and mark resp ready.  The frame
+ * Encode body as the answer to request id and mark resp ready.  Its
+ * ThrottleTimeMs is set here (throttle.c) whatever the handler put there.  The frame
  * is encoded into the connection's memory, where it stays until sent; the
  * records of spliced Fetch partitions (parts[i] for the writer's i-th
  * splice point) go out in their places.
@@ -141,6 +147,9 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 	size_t		pos = 0;
 	int			n = 0;
 	int			i;
+
+	/* quotas (throttle.c): ThrottleTimeMs, and the connection muted for it */
+	nagare_throttle_response(resp, id, unconstify(void *, body));
 
 	kafka_writer_init(&w, &alloc);
 	err = kafka_response_frame_encode(&w, id.correlation_id, id.api_key, id.api_version, body);
@@ -277,7 +286,11 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 		/* what handlers palloc goes with the request */
 		MemoryContext old = MemoryContextSwitchTo(request_context);
 
+		/* its time is charged to its client (throttle.c); acks=0 is exempt */
+		nagare_throttle_request_begin(conn, &hdr, len + 4);
 		handler(conn, &hdr, &body);
+		nagare_throttle_request_end(conn, hdr.RequestApiKey == KAFKA_API_PRODUCE &&
+									body.Produce.Acks == 0);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextReset(request_context);

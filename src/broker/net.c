@@ -35,6 +35,16 @@
  * requires.  While many responses are waiting, the connection stops reading
  * (Kafka "mutes" such a channel), so a client cannot pile up work.
  *
+ * Throttling (KIP-219, decided by throttle.c): a throttled connection is
+ * muted until a time (nagare_conn_mute): no frame of it is handed on and
+ * nothing more is read, while its queued responses still go out; the loop
+ * wakes at the earliest unmute (nagare_net_next_due, nagare_net_unmute)
+ * and hands on what arrived meanwhile.  A client that ignores
+ * throttle_time_ms gains nothing: its requests wait in the socket.  At
+ * accept, nagare.max_connection_creation_rate pauses every listener for
+ * the throttle, and an ip over its connection_creation_rate quota has its
+ * connection closed when the throttle ends (as Kafka's acceptor does).
+ *
  * Limits, each with one LOG line when it bites: nagare.max_request_size
  * (a frame larger than that, or smaller than a request header, closes the
  * connection), nagare.max_connections (further connections are accepted and
@@ -65,6 +75,7 @@
 #include "aio/aio.h"
 #include "broker/meter.h"
 #include "broker/net.h"
+#include "broker/throttle.h"
 #include "broker/tls.h"
 #include "kafka/byteorder.h"
 #include "nagare.h"
@@ -85,6 +96,7 @@ typedef struct Listener
 {
 	int			fd;
 	bool		accept_inflight;
+	TimestampTz paused_until;	/* nagare.max_connection_creation_rate: no accepts before */
 	bool		legacy;			/* from nagare.listen_addresses and nagare.port */
 	char		addr[64];
 	int			port;
@@ -131,6 +143,9 @@ struct NagareConn
 	TimestampTz last_active;
 	TimestampTz since;			/* accepted */
 	TimestampTz muted_until;	/* throttled (KIP-219): no frames read before */
+	bool		muted;			/* in muted_conns, until muted_until */
+	dlist_node	mute_node;
+	NagareConnQuota *quota;		/* throttle.c's state of the connection */
 	NagareSecurityProtocol security;	/* the listener's */
 	NagareIdentity identity;
 	NagareMeterConn *meter;		/* usage and nagare.connections (meter.c) */
@@ -152,6 +167,26 @@ static ListenerSpec *advertised = NULL;
 static int	nadvertised = 0;
 static bool shutting_down = false;
 
+/*
+ * Throttles (throttle.c): connections muted until a time, sockets refused
+ * by an ip's connection_creation_rate and closed only when its throttle
+ * ends (as Kafka's acceptor delays the close), and the earliest time any
+ * of them or a paused listener is due.
+ */
+static dlist_head muted_conns = DLIST_STATIC_INIT(muted_conns);
+typedef struct DelayedClose
+{
+	dlist_node	node;
+	int			fd;
+	TimestampTz until;
+} DelayedClose;
+static dlist_head delayed_closes = DLIST_STATIC_INIT(delayed_closes);
+static int	ndelayed_closes = 0;
+static TimestampTz next_unmute = 0;
+
+/* Most refused sockets kept open until their throttle ends; others close at once */
+#define MAX_DELAYED_CLOSES	1024
+
 static void start_accept(Listener *l);
 static void accept_done(void *arg, int64 result);
 static void start_recv(NagareConn *c);
@@ -163,6 +198,7 @@ static void handle_frames(NagareConn *c);
 static void conn_input(NagareConn *c);
 static void tls_input(NagareConn *c);
 static void tls_send(NagareConn *c);
+static void note_due(TimestampTz when);
 
 static const char *const security_names[] = {
 	[NAGARE_SEC_PLAINTEXT] = "PLAINTEXT",
@@ -518,6 +554,15 @@ nagare_net_shutdown(void)
 	shutting_down = true;
 	for (i = 0; i < nlisteners; i++)
 		(void) shutdown(listeners[i].fd, SHUT_RDWR);
+	while (!dlist_is_empty(&delayed_closes))
+	{
+		DelayedClose *d =
+			dlist_container(DelayedClose, node, dlist_pop_head_node(&delayed_closes));
+
+		close(d->fd);
+		pfree(d);
+	}
+	ndelayed_closes = 0;
 	nlisteners = 0;
 	dlist_foreach_modify(iter, &conns)
 	{
@@ -536,7 +581,7 @@ nagare_net_connections(void)
 static void
 start_accept(Listener *l)
 {
-	if (l->accept_inflight || shutting_down)
+	if (l->accept_inflight || shutting_down || l->paused_until != 0)
 		return;
 	l->accept_inflight = true;
 	nagare_aio_accept(l->fd, accept_done, l);
@@ -568,6 +613,8 @@ accept_done(void *arg, int64 result)
 	char		host[NI_MAXHOST];
 	char		serv[NI_MAXSERV];
 	int			one = 1;
+	TimestampTz now;
+	int32		throttle_ms;
 
 	l->accept_inflight = false;
 	if (result >= 0 && shutting_down)
@@ -591,6 +638,33 @@ accept_done(void *arg, int64 result)
 			start_accept(l);
 		return;
 	}
+	now = GetCurrentTimestamp();
+	if (getpeername(fd, (struct sockaddr *) &ss, &sslen) != 0 ||
+		getnameinfo((struct sockaddr *) &ss, sslen, host, sizeof(host), serv,
+					sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+	{
+		host[0] = '\0';
+		serv[0] = '\0';
+	}
+
+	/*
+	 * nagare.max_connection_creation_rate: over it, the listeners accept
+	 * nothing more until the throttle ends (Kafka's acceptor waits too);
+	 * this connection goes on.
+	 */
+	throttle_ms = nagare_throttle_broker_connection(now);
+	if (throttle_ms > 0)
+	{
+		int			i;
+
+		for (i = 0; i < nlisteners; i++)
+			listeners[i].paused_until = TimestampTzPlusMilliseconds(now, throttle_ms);
+		note_due(TimestampTzPlusMilliseconds(now, throttle_ms));
+		if (limit_log_due())
+			ereport(LOG,
+					(errmsg("nagare broker: accepting no Kafka connections for %d ms: nagare.max_connection_creation_rate (%d/s) reached",
+							throttle_ms, nagare_max_connection_creation_rate)));
+	}
 	start_accept(l);
 
 	if (nconns >= nagare_max_connections)
@@ -600,6 +674,33 @@ accept_done(void *arg, int64 result)
 					(errmsg("nagare broker: refusing Kafka connection: nagare.max_connections (%d) reached",
 							nagare_max_connections)));
 		close(fd);
+		return;
+	}
+
+	/*
+	 * The ip's connection_creation_rate: over it, the connection is refused
+	 * and closed when the throttle ends, so that a client reconnecting in a
+	 * loop is slowed down (Kafka's ConnectionThrottledException).
+	 */
+	throttle_ms = host[0] ? nagare_throttle_ip_connection(host, now) : 0;
+	if (throttle_ms > 0)
+	{
+		if (limit_log_due())
+			ereport(LOG,
+					(errmsg("nagare broker: refusing Kafka connection from %s: its connection_creation_rate quota is exceeded (closing in %d ms)",
+							host, throttle_ms)));
+		if (ndelayed_closes >= MAX_DELAYED_CLOSES)
+			close(fd);
+		else
+		{
+			DelayedClose *d = MemoryContextAlloc(net_context, sizeof(DelayedClose));
+
+			d->fd = fd;
+			d->until = TimestampTzPlusMilliseconds(now, throttle_ms);
+			dlist_push_tail(&delayed_closes, &d->node);
+			ndelayed_closes++;
+			note_due(d->until);
+		}
 		return;
 	}
 
@@ -616,9 +717,7 @@ accept_done(void *arg, int64 result)
 	c->identity.role = InvalidOid;
 	strlcpy(c->identity.principal, "User:ANONYMOUS", sizeof(c->identity.principal));
 	c->fd = fd;
-	if (getpeername(fd, (struct sockaddr *) &ss, &sslen) == 0 &&
-		getnameinfo((struct sockaddr *) &ss, sslen, host, sizeof(host), serv, sizeof(serv),
-					NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+	if (host[0] != '\0')
 		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
 	else
 		snprintf(c->peer, sizeof(c->peer), "connection %llu", (unsigned long long) c->id);
@@ -630,7 +729,7 @@ accept_done(void *arg, int64 result)
 	c->rcap = RECV_BUFFER_INITIAL;
 	c->rbuf = MemoryContextAlloc(cxt, c->rcap);
 	dlist_init(&c->responses);
-	c->last_active = GetCurrentTimestamp();
+	c->last_active = now;
 	c->since = c->last_active;
 	if (l->security == NAGARE_SEC_SSL || l->security == NAGARE_SEC_SASL_SSL)
 	{
@@ -665,7 +764,7 @@ nagare_conn_context(NagareConn *conn)
 static void
 start_recv(NagareConn *c)
 {
-	if (c->recv_inflight || c->closing)
+	if (c->recv_inflight || c->closing || c->muted)
 		return;
 	if (c->tls)
 	{
@@ -877,7 +976,7 @@ handle_frames(NagareConn *c)
 {
 	size_t		pos = 0;
 
-	while (!c->closing && c->holds == 0 && c->rlen - pos >= 4 &&
+	while (!c->closing && c->holds == 0 && !c->muted && c->rlen - pos >= 4 &&
 		   c->npending < MAX_PENDING_RESPONSES)
 	{
 		const uint8 *p = (const uint8 *) c->rbuf + pos;
@@ -1215,6 +1314,11 @@ nagare_conn_close(NagareConn *conn, const char *reason)
 		ereport(LOG,
 				(errmsg("nagare broker: closing connection from %s: %s", conn->peer, reason)));
 	conn->closing = true;
+	if (conn->muted)
+	{
+		dlist_delete(&conn->mute_node);
+		conn->muted = false;
+	}
 	nagare_meter_close(conn);
 	if (conn->tls && !conn->send_inflight)
 	{
@@ -1273,6 +1377,7 @@ nagare_net_timers(TimestampTz now)
 	nagare_meter_timer(now);
 	for (i = 0; i < nlisteners; i++)
 		start_accept(&listeners[i]);
+	nagare_throttle_sweep(now);
 	if (nagare_connections_max_idle_ms <= 0)
 		return;
 	dlist_foreach_modify(iter, &conns)
@@ -1304,6 +1409,118 @@ int
 nagare_conn_in_flight(NagareConn *conn)
 {
 	return conn->npending;
+}
+
+/* Remember that the loop must wake at when (nagare_net_next_due) */
+static void
+note_due(TimestampTz when)
+{
+	if (next_unmute == 0 || when < next_unmute)
+		next_unmute = when;
+}
+
+/*
+ * Mute conn until until (KIP-219, for throttle.c): no frame of it is handed
+ * on and nothing more is read from it before then, while its queued
+ * responses still go out.  A later mute extends an earlier one, never
+ * shortens it.
+ */
+void
+nagare_conn_mute(NagareConn *conn, TimestampTz until)
+{
+	if (conn->closing || until <= conn->muted_until)
+		return;
+	conn->muted_until = until;
+	if (!conn->muted)
+	{
+		conn->muted = true;
+		dlist_push_tail(&muted_conns, &conn->mute_node);
+	}
+	note_due(until);
+}
+
+/*
+ * Each loop turn: unmute the connections whose throttle ended (and hand
+ * on the frames they sent meanwhile), close the refused sockets whose
+ * throttle ended, and let paused listeners accept again.
+ */
+void
+nagare_net_unmute(TimestampTz now)
+{
+	dlist_mutable_iter iter;
+	dlist_head	due = DLIST_STATIC_INIT(due);
+	int			i;
+
+	if (next_unmute == 0 || now < next_unmute)
+		return;
+	next_unmute = 0;
+	dlist_foreach_modify (iter, &muted_conns)
+	{
+		NagareConn *c = dlist_container(NagareConn, mute_node, iter.cur);
+
+		if (c->muted_until <= now)
+		{
+			dlist_delete(&c->mute_node);
+			dlist_push_tail(&due, &c->mute_node);
+		}
+		else
+			note_due(c->muted_until);
+	}
+	dlist_foreach_modify (iter, &delayed_closes)
+	{
+		DelayedClose *d = dlist_container(DelayedClose, node, iter.cur);
+
+		if (d->until <= now)
+		{
+			close(d->fd);
+			dlist_delete(&d->node);
+			ndelayed_closes--;
+			pfree(d);
+		}
+		else
+			note_due(d->until);
+	}
+	for (i = 0; i < nlisteners; i++)
+	{
+		Listener   *l = &listeners[i];
+
+		if (l->paused_until == 0)
+			continue;
+		if (l->paused_until <= now)
+		{
+			l->paused_until = 0;
+			start_accept(l);
+		}
+		else
+			note_due(l->paused_until);
+	}
+	/* last: handing frames on may mute a connection again */
+	while (!dlist_is_empty(&due))
+	{
+		NagareConn *c = dlist_container(NagareConn, mute_node, dlist_pop_head_node(&due));
+
+		c->muted = false;
+		c->muted_until = 0;
+		if (c->closing)
+			continue;
+		conn_input(c);
+		start_send(c);
+		start_recv(c);
+	}
+}
+
+/* When nagare_net_unmute() has something to do next (0: nothing) */
+TimestampTz
+nagare_net_next_due(void)
+{
+	return next_unmute;
+}
+
+/* throttle.c's state of conn (NULL until it makes one) */
+NagareConnQuota **
+nagare_conn_quota(NagareConn *conn)
+{
+	return &conn->quota;
 }
 
 /* What meter.c keeps for conn (NULL before it is open) */

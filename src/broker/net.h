@@ -17,6 +17,9 @@
 
 typedef struct NagareConn NagareConn;
 
+/* What throttle.c keeps per connection (defined there) */
+typedef struct NagareConnQuota NagareConnQuota;
+
 /* Kafka's security protocols; each listener has one */
 typedef enum NagareSecurityProtocol
 {
@@ -69,6 +72,8 @@ typedef struct NagareResponse
 	void	  **owned;
 	int			nowned;
 	void	   *owned_one;
+	/* throttle.c: the largest throttle imposed for this request so far, ms */
+	int32		throttle_ms;
 } NagareResponse;
 
 /*
@@ -110,5 +115,11 @@ extern TimestampTz nagare_conn_since(NagareConn *conn);
 extern int	nagare_conn_in_flight(NagareConn *conn);
 extern TimestampTz nagare_conn_muted_until(NagareConn *conn);
 extern struct NagareMeterConn *nagare_conn_meter(NagareConn *conn);
+
+/* throttling (KIP-219), for throttle.c and the loop */
+extern void nagare_conn_mute(NagareConn *conn, TimestampTz until);
+extern NagareConnQuota **nagare_conn_quota(NagareConn *conn);
+extern void nagare_net_unmute(TimestampTz now);
+extern TimestampTz nagare_net_next_due(void);
 
 #endif							/* NAGARE_NET_H */

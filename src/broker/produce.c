@@ -47,6 +47,7 @@
 #include "broker/meter.h"
 #include "broker/produce.h"
 #include "broker/producers.h"
+#include "broker/throttle.h"
 #include "broker/topicmap.h"
 #include "kafka/legacy.h"
 #include "kafka/record.h"
@@ -407,6 +408,8 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 		nagare_conn_pin(conn);
 		pp->pinned = true;
 	}
+	/* producer_byte_rate: the request's size (acks=0 too: then only muted) */
+	nagare_throttle_produce(conn, pp->resp);
 
 	if (dlist_is_empty(&inserting) && try_insert(pp))
 	{

@@ -3166,6 +3166,15 @@ extern int	kafka_DescribeClusterRequest_decode_body(KafkaReader *r, int16_t vers
 extern int	kafka_DescribeClusterResponse_encode_body(KafkaWriter *w, int16_t version,
 													  const void *body);
 
+/*
+ * Set ThrottleTimeMs in body, a response of api_key (its struct, as
+ * handed to the encoder).  Returns whether that version of the response
+ * carries the field (false also for an API without one: the body is
+ * then untouched).  throttle_time.c, generated.
+ */
+extern bool kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body,
+											 int32_t ms);
+
 /* ----------------------------------------------------------------------
  * Dispatch and helpers (messages.c)
  * ----------------------------------------------------------------------

@@ -24,7 +24,8 @@
  * offset commits that wait together into one transaction (and the last
  * commit of a partition win); a full ring is one comparison for the broker.
  *
- * Framing: a message is a header (payload length, kind, id) and the
+ * Framing: a message is a header (payload length, kind, id, and in an
+ * answer the microseconds the worker spent on the request) and the
  * payload.  The broker numbers its requests from a counter in shared memory,
  * so a restarted broker never takes a late answer to its predecessor's
  * request for one of its own; an answer carries its request's kind and id,
@@ -73,6 +74,7 @@ typedef struct ChannelHeader
 	uint32		len;			/* payload bytes */
 	uint32		kind;			/* NagareChannelKind, or CHANNEL_PAD */
 	uint64		id;
+	uint64		usec;			/* answers: the worker's time on the request */
 } ChannelHeader;
 
 /* kind of a pad to the end of the ring */
@@ -89,12 +91,16 @@ typedef struct PendingRequest
 	TimestampTz deadline;		/* 0: none */
 	NagareChannelCallback cb;
 	void	   *arg;
+	void	   *owner;			/* charged for the worker's time, or NULL */
+	NagareChannelChargeHook charge;
 } PendingRequest;
 
 /* the broker's end: requests in the ring or at the worker, oldest first */
 static dlist_head pending = DLIST_STATIC_INIT(pending);
 static int	npending_timed = 0; /* of which have a deadline */
 static bool wake_worker = false;	/* submitted since the last turn */
+static void *charge_owner = NULL;	/* nagare_channel_charge_to() */
+static NagareChannelChargeHook charge_hook = NULL;
 static MemoryContext channel_context = NULL;
 
 /* the worker's end: position after the last request taken */
@@ -115,8 +121,8 @@ message_space(uint32 len)
  * has no room for it now.  Writer only.
  */
 static bool
-ring_put(NagareChannelRing *r, uint32 kind, uint64 id,
-		 const char *part1, uint32 len1, const char *part2, uint32 len2)
+ring_put(NagareChannelRing *r, uint32 kind, uint64 id, uint64 usec, const char *part1,
+		 uint32 len1, const char *part2, uint32 len2)
 {
 	uint64		head = pg_atomic_read_u64(&r->head);
 	uint64		tail = pg_atomic_read_u64(&r->tail);
@@ -135,6 +141,7 @@ ring_put(NagareChannelRing *r, uint32 kind, uint64 id,
 		h->len = (uint32) (left - sizeof(ChannelHeader));
 		h->kind = CHANNEL_PAD;
 		h->id = 0;
+		h->usec = 0;
 		head += left;
 	}
 	else if (head + need - tail > r->size)
@@ -143,6 +150,7 @@ ring_put(NagareChannelRing *r, uint32 kind, uint64 id,
 	h->len = len1 + len2;
 	h->kind = kind;
 	h->id = id;
+	h->usec = usec;
 	payload = (char *) h + sizeof(ChannelHeader);
 	if (len1 > 0)
 		memcpy(payload, part1, len1);
@@ -205,7 +213,7 @@ nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 	NagareChannel *ch = &nagare_shared->channel;
 	PendingRequest *req;
 
-	if (!ring_put(&ch->requests, kind, ch->next_id, payload, len, NULL, 0))
+	if (!ring_put(&ch->requests, kind, ch->next_id, 0, payload, len, NULL, 0))
 		return false;
 	if (channel_context == NULL)
 		channel_context = AllocSetContextCreate(TopMemoryContext, "nagare channel",
@@ -215,11 +223,35 @@ nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 	req->deadline = deadline;
 	req->cb = cb;
 	req->arg = arg;
+	req->owner = charge_owner;
+	req->charge = charge_hook;
+	if (req->owner != NULL)
+		req->charge(req->owner, false, 0);
 	dlist_push_tail(&pending, &req->node);
 	if (deadline != 0)
 		npending_timed++;
 	wake_worker = true;
 	return true;
+}
+
+/*
+ * Requests submitted from now on are charged to owner through hook (NULL:
+ * to nobody); see channel.h.
+ */
+void
+nagare_channel_charge_to(void *owner, NagareChannelChargeHook hook)
+{
+	charge_owner = hook != NULL ? owner : NULL;
+	charge_hook = hook;
+}
+
+/* The worker's time on a request goes to its owner, before its callback */
+static void
+pending_charge(PendingRequest *req, uint64 usec)
+{
+	if (req->owner != NULL)
+		req->charge(req->owner, true, usec);
+	req->owner = NULL;
 }
 
 static void
@@ -256,6 +288,7 @@ nagare_channel_turn(TimestampTz now)
 
 			if (req->id != h->id)
 				continue;
+			pending_charge(req, h->usec);
 			pending_forget(req);
 			if (h->len < SQLSTATE_BYTES || payload[SQLSTATE_BYTES - 1] != '\0')
 				cb(arg, "XX000", "", 0);	/* cannot happen */
@@ -282,6 +315,7 @@ nagare_channel_turn(TimestampTz now)
 
 			if (req->deadline == 0 || now < req->deadline)
 				continue;
+			pending_charge(req, 0);
 			pending_forget(req);
 			cb(arg, NULL, NULL, 0);
 		}
@@ -339,6 +373,15 @@ void
 nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
 					  const char *message, const char *result, uint32 len)
 {
+	nagare_channel_answer_timed(kind, id, sqlstate, message, result, len, 0);
+}
+
+/* The same, telling the broker the usec the worker spent on the request */
+void
+nagare_channel_answer_timed(NagareChannelKind kind, uint64 id, const char *sqlstate,
+							const char *message, const char *result, uint32 len,
+							uint64 usec)
+{
 	NagareChannelRing *r = &nagare_shared->channel.answers;
 	char		state[SQLSTATE_BYTES];
 	char		text[NAGARE_CHANNEL_MESSAGE_MAX];
@@ -358,7 +401,7 @@ nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
 		len = strlen(text) + 1;
 	}
 
-	while (!ring_put(r, kind, id, state, SQLSTATE_BYTES, result, len))
+	while (!ring_put(r, kind, id, usec, state, SQLSTATE_BYTES, result, len))
 	{
 		nagare_wake_broker();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,

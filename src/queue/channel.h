@@ -38,7 +38,17 @@ nagare_channel_succeeded(const char *sqlstate)
 	return sqlstate != NULL && strcmp(sqlstate, "00000") == 0;
 }
 
+/*
+ * Who a request's work is charged to (broker/throttle.c): requests
+ * submitted while an owner is set carry it.  hook(owner, false, 0) is
+ * called as such a request is submitted, so that the owner can stay alive;
+ * hook(owner, true, usec) once, before the request's callback, with the
+ * microseconds the worker spent on it (0 without an answer).
+ */
+typedef void (*NagareChannelChargeHook)(void *owner, bool answered, uint64 usec);
+
 /* the broker's end */
+extern void nagare_channel_charge_to(void *owner, NagareChannelChargeHook hook);
 extern bool nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 								  TimestampTz deadline, NagareChannelCallback cb, void *arg);
 extern void nagare_channel_turn(TimestampTz now);
@@ -56,6 +66,9 @@ typedef struct NagareChannelRequest
 extern bool nagare_channel_take(NagareChannelRequest *req);
 extern void nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
 								  const char *message, const char *result, uint32 len);
+extern void nagare_channel_answer_timed(NagareChannelKind kind, uint64 id,
+										const char *sqlstate, const char *message,
+										const char *result, uint32 len, uint64 usec);
 extern void nagare_channel_release(void);
 
 #endif							/* NAGARE_QUEUE_CHANNEL_H */

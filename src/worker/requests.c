@@ -29,6 +29,9 @@
  * answered: a worker that exits in between leaves them to the next one.
  * An error's answer is its SQLSTATE and message, with the hint in
  * parentheses; the broker turns them into a Kafka error code and message.
+ * Each answer also carries the time spent on its request (a batch's time
+ * shared equally by its requests), which the broker charges to the client
+ * that asked (request_percentage, KIP-124; broker/throttle.c).
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -39,6 +42,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -53,6 +57,7 @@
 /* the pass under way: its memory and the topic changes still to answer */
 static MemoryContext pass_context = NULL;
 static NagareWorkerRequest **topic_changes = NULL;
+static uint64 *topic_change_usec = NULL;	/* time spent on each */
 static int	ntopic_changes = 0;
 
 static bool topic_change_sql(void *arg);
@@ -71,10 +76,21 @@ nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
 }
 
 static void
-answer(NagareWorkerRequest *req)
+answer(NagareWorkerRequest *req, uint64 usec)
 {
-	nagare_channel_answer(req->kind, req->id, req->sqlstate, req->message,
-						  req->result.data, (uint32) req->result.len);
+	nagare_channel_answer_timed(req->kind, req->id, req->sqlstate, req->message,
+								req->result.data, (uint32) req->result.len, usec);
+}
+
+/* Microseconds since start */
+static uint64
+usec_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MICROSEC(now);
 }
 
 /*
@@ -116,6 +132,8 @@ nagare_worker_run_requests(void)
 	int			n = 0;
 	int			i;
 	MemoryContext old;
+	instr_time	start;
+	uint64		usec;
 
 	if (!nagare_channel_take(&in))
 		return false;
@@ -127,6 +145,7 @@ nagare_worker_run_requests(void)
 	groups = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	auths = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	topic_changes = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
+	topic_change_usec = palloc0(sizeof(uint64) * MAX_REQUESTS_PER_PASS);
 	ntopic_changes = 0;
 	do
 	{
@@ -167,7 +186,7 @@ nagare_worker_run_requests(void)
 						sizeof(req->sqlstate));
 				snprintf(req->message, sizeof(req->message),
 						 "unknown request kind %d", (int) req->kind);
-				answer(req);
+				answer(req, 0);
 				break;
 		}
 	} while (n < MAX_REQUESTS_PER_PASS && nagare_channel_take(&in));
@@ -175,23 +194,28 @@ nagare_worker_run_requests(void)
 	/* consumer groups first: clients wait for them */
 	if (ngroups > 0)
 	{
+		INSTR_TIME_SET_CURRENT(start);
 		nagare_worker_run_offsets(groups, ngroups);
+		usec = usec_since(start) / ngroups;
 		for (i = 0; i < ngroups; i++)
-			answer(groups[i]);
+			answer(groups[i], usec);
 		nagare_wake_broker();
 	}
 
 	/* then logins (auth.c): the broker keeps few of them in flight */
 	if (nauths > 0)
 	{
+		INSTR_TIME_SET_CURRENT(start);
 		nagare_worker_run_auth(auths, nauths);
+		usec = usec_since(start) / nauths;
 		for (i = 0; i < nauths; i++)
-			answer(auths[i]);
+			answer(auths[i], usec);
 		nagare_wake_broker();
 	}
 
 	for (i = 0; i < ntopic_changes; i++)
 	{
+		INSTR_TIME_SET_CURRENT(start);
 		if (topic_changes[i]->kind == NAGARE_ACL_CREATE ||
 			topic_changes[i]->kind == NAGARE_ACL_DELETE)
 			nagare_worker_run_acl_change(topic_changes[i]);
@@ -199,6 +223,7 @@ nagare_worker_run_requests(void)
 			nagare_worker_run_quota_change(topic_changes[i]);
 		else
 			run_topic_change(topic_changes[i]);
+		topic_change_usec[i] = usec_since(start);
 	}
 
 	MemoryContextSwitchTo(old);
@@ -215,10 +240,11 @@ nagare_worker_finish_requests(void)
 	int			i;
 
 	for (i = 0; i < ntopic_changes; i++)
-		answer(topic_changes[i]);
+		answer(topic_changes[i], topic_change_usec[i]);
 	nagare_channel_release();
 	ntopic_changes = 0;
 	topic_changes = NULL;
+	topic_change_usec = NULL;
 	if (pass_context != NULL)
 	{
 		MemoryContextDelete(pass_context);
