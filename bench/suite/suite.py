@@ -70,7 +70,8 @@ QUOTA_PARTS = ENV.get("QUOTA_PARTS", "producer consumer spinner storm").split()
 GOOD_RATE = float(ENV.get("GOOD_RATE", "2000"))             # msgs/s of the well-behaved producers
 PRODUCE_QUOTA = float(ENV.get("PRODUCE_QUOTA", "1000000"))  # producer_byte_rate of the abusive producer, B/s
 CONSUME_QUOTA = float(ENV.get("CONSUME_QUOTA", "10000000"))  # consumer_byte_rate of the abusive consumer, B/s
-REQUEST_PCT = float(ENV.get("REQUEST_PCT", "5"))            # request_percentage of the abusive consumers
+REQUEST_PCT = float(ENV.get("REQUEST_PCT", "5"))            # request_percentage of the abusive consumer
+SPIN_PCT = float(ENV.get("SPIN_PCT", "0.3"))                # request_percentage of the KIP-124 consumer
 STORM_RATE = float(ENV.get("STORM_RATE", "2000"))           # connections/s of the storm
 STORM_SOURCE = ENV.get("STORM_SOURCE", "127.0.0.2")         # the storm's source address
 COLD_QUOTA = float(ENV.get("COLD_QUOTA", "20000000"))       # consumer_byte_rate of the cold consumer, B/s
@@ -977,11 +978,11 @@ def quota_parts(b):
             "client_id": "abuser-consumer", "quota": CONSUME_QUOTA, "unit": "B/s", "window": (wstart, wstart + win)},
         "spinner": {
             "title": (f"a KIP-124 consumer (client.id abuser-spinner, fetch.wait.max.ms=0) tailing a topic nobody "
-                      f"writes: nothing but empty Fetches, request_percentage {REQUEST_PCT:g}"),
+                      f"writes: nothing but empty Fetches, request_percentage {SPIN_PCT:g}"),
             "cmd": [f"{b}/abuse_load", "consume", "-e", "-H", k, "-t", "abuse-empty", "-c", "abuser-spinner",
                     "-X", "fetch.wait.max.ms=0", "-W", str(wstart), "-d", str(win)],
-            "quotas": [("client-id=abuser-spinner", "request_percentage", REQUEST_PCT)],
-            "client_id": "abuser-spinner", "quota": REQUEST_PCT, "unit": "%", "window": (wstart, wstart + win)},
+            "quotas": [("client-id=abuser-spinner", "request_percentage", SPIN_PCT)],
+            "client_id": "abuser-spinner", "quota": SPIN_PCT, "unit": "%", "window": (wstart, wstart + win)},
         "storm": {
             "title": (f"a connection storm: {STORM_RATE:,.0f} connections/s from {STORM_SOURCE} (ApiVersions, close), "
                       f"connection_creation_rate {STORM_RATE / 10:g}/s on ip={STORM_SOURCE}"),
