@@ -1212,7 +1212,8 @@ def with_quota_consumer(b, rate_cmd, secs):
     r["noise_pct"] = 0
     bps = cj.get("bytes_per_s")
     r["consumer_mb_per_s"] = round(bps / 1e6, 1) if bps is not None else None
-    r["abuser"] = {"rate": bps, "quota": COLD_QUOTA, "unit": "B/s", "rate_from": "the consumer's payload bytes",
+    r["abuser"] = {"who": "the cold consumer", "rate": bps, "quota": COLD_QUOTA, "unit": "B/s",
+                   "rate_from": "the consumer's payload bytes",
                    "ratio": round(bps / COLD_QUOTA, 3) if bps is not None else None,
                    "throttle_max_ms": cj.get("throttle_max_ms"), "fetch_per_s": cj.get("fetch_per_s")}
     return r
@@ -1263,6 +1264,7 @@ def summarize(t):
         if ab:
             rates = [a.get("rate") for a in ab if a.get("rate") is not None]
             s["abuser"] = {"quota": ab[0].get("quota"), "unit": ab[0].get("unit"), "rate_from": ab[0].get("rate_from"),
+                           "who": ab[0].get("who", "the abuser"),
                            "rate": med(rates), "rate_min": min(rates, default=None),
                            "rate_max": max(rates, default=None),
                            "ratio": med([a.get("ratio") for a in ab]),
@@ -1366,7 +1368,8 @@ def extra_lines(rows):
                if a.get("rate_min") is not None and a["rate_min"] != a["rate_max"] else "")
         extra = "".join(f", {what} {fmt(a[k], 1 if isinstance(a[k], float) and a[k] < 100 else 0)}"
                         for k, what in ABUSER_FIGURES if a.get(k) is not None)
-        o.append(f"({s['label']}: the abuser achieved {rate_txt(a.get('rate'), a['unit'])}{rng} against a quota of "
+        o.append(f"({s['label']}: {a.get('who', 'the abuser')} achieved {rate_txt(a.get('rate'), a['unit'])}{rng} "
+                 f"against a quota of "
                  f"{rate_txt(a['quota'], a['unit'])}"
                  + (f" = {a['ratio']:.2f}x" if a.get("ratio") is not None else "")
                  + f"; measured from {a.get('rate_from')}{extra})")
