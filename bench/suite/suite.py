@@ -1340,7 +1340,7 @@ def rate_txt(v, unit):
     if unit == "B/s":
         return f"{v / 1e6:,.2f} MB/s"
     if unit == "%":
-        return f"{v:,.1f}%"
+        return f"{v:,.2f}%" if v < 10 else f"{v:,.1f}%"
     return f"{v:,.0f} {unit}"
 
 
