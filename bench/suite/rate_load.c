@@ -5,6 +5,7 @@
  *
  *   rate_load -H HOST:PORT -t TOPIC [-p PRODUCERS] [-r TOTAL_RATE] [-s BYTES]
  *             [-d SECONDS] [-a ACKS] [-I IDLE_CONNECTIONS] [-W WARMUP_S]
+ *             [-c CLIENT_ID] [-X KEY=VALUE]... [-C CONSUMERS]
  *
  * -p producers (one rd_kafka_t each, each in its own thread) share the
  * total rate -r evenly; each sends one message every 1/(r/p) seconds
@@ -13,6 +14,14 @@
  * to its delivery report.  Messages sent during the first -W seconds are not
  * counted.  -I opens that many more TCP connections to the broker first,
  * each sends one ApiVersions request and then stays idle until the end.
+ * -c sets the producers' client.id (default librdkafka's), -X any
+ * librdkafka setting of theirs (applied last, e.g. linger.ms=5 for a
+ * producer that batches).  -C starts that many consumers first (simple
+ * consumers, no group, fetch.wait.max.ms=100, client.id CLIENT_ID-consumer),
+ * each reading every partition of the topic from its end: every message
+ * then carries its scheduled send time, and a consumer's latency runs from
+ * that time to when it received the message (end to end), reported as
+ * e2e_p50_us... over all consumers' messages of the counted window.
  * Prints one JSON line (see bench/kafka/loadgen.h), with p99.9.
  */
 #define _GNU_SOURCE
@@ -29,9 +38,13 @@
 
 static const char *host = "127.0.0.1",
 		   *topic = NULL,
-		   *acks = "all";
+		   *acks = "all",
+		   *client_id = NULL;
+static const char *xconf[32];	/* -X key=value */
+static int	nxconf;
 static int	port,
 			nprod = 1,
+			ncons = 0,
 			size = 1024,
 			idle = 0;
 static double rate = 1000,
@@ -93,6 +106,20 @@ producer(void *arg)
 	SET("linger.ms", "0");
 	SET("enable.idempotence", "false");
 	SET("compression.type", "none");
+	if (client_id)
+		SET("client.id", client_id);
+	for (int i = 0; i < nxconf; i++)
+	{
+		char		kv[256],
+				   *eq;
+
+		snprintf(kv, sizeof(kv), "%s", xconf[i]);
+		eq = strchr(kv, '=');
+		if (!eq)
+			die("-X wants key=value");
+		*eq = '\0';
+		SET(kv, eq + 1);
+	}
 #undef SET
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
@@ -137,8 +164,10 @@ producer(void *arg)
 			now = now_ns();
 		}
 		/* the latency runs from the scheduled send time, as the peers' (ratemode.h) */
-		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, size, NULL, 0,
-							 (void *) (uintptr_t) next) == -1)
+		if (ncons)
+			memcpy(payload + 8, &next, 8);	/* for the consumers; copied */
+		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, ncons ? RD_KAFKA_MSG_F_COPY : 0,
+							 payload, size, NULL, 0, (void *) (uintptr_t) next) == -1)
 		{
 			if (!p->errors++)
 				snprintf(p->error, sizeof(p->error), "produce: %s", rd_kafka_err2str(rd_kafka_last_error()));
@@ -154,6 +183,102 @@ producer(void *arg)
 	rd_kafka_topic_destroy(rkt);
 	close(p->wake[0]);
 	close(p->wake[1]);
+	return NULL;
+}
+
+/*
+ * a consumer: every partition of the topic from its end; stops when it has
+ * seen every message acknowledged in the counted window, or 5 s after the
+ * producers are done
+ */
+typedef struct
+{
+	int			id;
+	lat_t		lat;
+	uint64_t	msgs,
+				errors;
+	char		error[256];
+	volatile int ready;
+} cons_t;
+
+static volatile uint64_t sent_counted;	/* set before producers_done */
+static volatile int producers_done;
+
+static void *
+consumer(void *arg)
+{
+	cons_t	   *c = arg;
+	char		err[512],
+				bootstrap[300],
+				cid[300];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_queue_t *q;
+	const struct rd_kafka_metadata *md;
+	int			np;
+	uint64_t	deadline = 0;
+
+	snprintf(bootstrap, sizeof(bootstrap), "%s:%d", host, port);
+	snprintf(cid, sizeof(cid), "%s-consumer", client_id ? client_id : "rate_load");
+#define SET(k, v) do { if (rd_kafka_conf_set(conf, (k), (v), err, sizeof(err)) != RD_KAFKA_CONF_OK) die("%s: %s", (k), err); } while (0)
+	SET("bootstrap.servers", bootstrap);
+	SET("client.id", cid);
+	SET("enable.auto.commit", "false");
+	SET("enable.auto.offset.store", "false");
+	SET("fetch.wait.max.ms", "100");
+#undef SET
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!rk)
+		die("rd_kafka_new: %s", err);
+	rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1)
+		die("metadata of %s failed", topic);
+	np = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	q = rd_kafka_queue_new(rk);
+	for (int p = 0; p < np; p++)
+		if (rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_END, q) == -1)
+			die("consume_start: %s", rd_kafka_err2str(rd_kafka_last_error()));
+	c->ready = 1;
+	for (;;)
+	{
+		rd_kafka_message_t *m = rd_kafka_consume_queue(q, 100);
+		uint64_t	now = now_ns();
+
+		if (m)
+		{
+			if (m->err)
+			{
+				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && !c->errors++)
+					snprintf(c->error, sizeof(c->error), "consume: %s", rd_kafka_message_errstr(m));
+			}
+			else if (m->len >= 16)
+			{
+				uint64_t	at;
+
+				memcpy(&at, (char *) m->payload + 8, 8);
+				if (at >= t_count && at < t_end)
+				{
+					c->msgs++;
+					lat_add(&c->lat, now - at);
+				}
+			}
+			rd_kafka_message_destroy(m);
+		}
+		if (producers_done)
+		{
+			if (!deadline)
+				deadline = now + 5000000000ull;
+			if (c->msgs >= sent_counted || now > deadline)
+				break;
+		}
+	}
+	for (int p = 0; p < np; p++)
+		rd_kafka_consume_stop(rkt, p);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
 	return NULL;
 }
 
@@ -202,8 +327,12 @@ main(int argc, char **argv)
 	int			c,
 				idle_ok = 0;
 	prod_t	   *ps;
-	pthread_t  *th;
-	lat_t		all = {0};
+	pthread_t  *th,
+			   *cth = NULL;
+	cons_t	   *cs = NULL;
+	lat_t		all = {0},
+				e2e = {0};
+	uint64_t	cmsgs = 0;
 	uint64_t	msgs = 0,
 				errors = 0,
 				sent = 0;
@@ -212,7 +341,7 @@ main(int argc, char **argv)
 				secs;
 	char	   *colon;
 
-	while ((c = getopt(argc, argv, "H:t:p:r:s:d:a:I:W:")) != -1)
+	while ((c = getopt(argc, argv, "H:t:p:r:s:d:a:I:W:c:X:C:")) != -1)
 	{
 		switch (c)
 		{
@@ -232,6 +361,13 @@ main(int argc, char **argv)
 			case 'a': acks = optarg; break;
 			case 'I': idle = atoi(optarg); break;
 			case 'W': warmup = atof(optarg); break;
+			case 'c': client_id = optarg; break;
+			case 'C': ncons = atoi(optarg); break;
+			case 'X':
+				if (nxconf == 32)
+					die("too many -X");
+				xconf[nxconf++] = optarg;
+				break;
 			default: die("bad option (see the comment at the top of rate_load.c)");
 		}
 	}
@@ -239,6 +375,21 @@ main(int argc, char **argv)
 		die("-H and -t are required");
 	if (idle)
 		idle_ok = open_idle(idle);
+	if (ncons)
+	{
+		cs = calloc(ncons, sizeof(*cs));
+		cth = calloc(ncons, sizeof(*cth));
+		t_count = t_end = UINT64_MAX;	/* until the producers' times are set */
+		for (int i = 0; i < ncons; i++)
+		{
+			cs[i].id = i;
+			pthread_create(&cth[i], NULL, consumer, &cs[i]);
+		}
+		for (int i = 0; i < ncons; i++)
+			while (!cs[i].ready)
+				usleep(1000);
+		usleep(500000);			/* their first Fetch is at the end */
+	}
 	ps = calloc(nprod, sizeof(*ps));
 	th = calloc(nprod, sizeof(*th));
 	cpu0 = cpu_seconds();
@@ -261,6 +412,23 @@ main(int argc, char **argv)
 		if (ps[i].error[0] && !error)
 			error = ps[i].error;
 	}
+	if (ncons)
+	{
+		/* what was sent in the counted window and acknowledged */
+		sent_counted = msgs;
+		producers_done = 1;
+		for (int i = 0; i < ncons; i++)
+		{
+			pthread_join(cth[i], NULL);
+			for (size_t j = 0; j < cs[i].lat.n; j++)
+				lat_add(&e2e, cs[i].lat.v[j]);
+			cmsgs += cs[i].msgs;
+			errors += cs[i].errors;
+			if (cs[i].error[0] && !error)
+				error = cs[i].error;
+		}
+		qsort(e2e.v, e2e.n, sizeof(*e2e.v), cmp_u64);
+	}
 	secs = duration;
 	qsort(all.v, all.n, sizeof(*all.v), cmp_u64);
 	printf("{\"system\":\"nagare\",\"mode\":\"rate\",\"topic\":\"%s\",\"size\":%d,\"acks\":\"%s\","
@@ -275,8 +443,14 @@ main(int argc, char **argv)
 		json_str(stdout, error);
 	else
 		fputs("null", stdout);
-	printf(",\"settings\":\"librdkafka %s, %d producer(s), acks=%s, linger.ms=0, %d B, %.0f msgs/s in all\"}\n",
-		   rd_kafka_version_str(), nprod, acks, size, rate);
+	if (ncons)
+		printf(",\"consumers\":%d,\"consumer_msgs\":%llu,\"e2e_p50_us\":%.1f,\"e2e_p99_us\":%.1f,"
+			   "\"e2e_p999_us\":%.1f,\"e2e_max_us\":%.1f",
+			   ncons, (unsigned long long) cmsgs, lat_pct(&e2e, 50), lat_pct(&e2e, 99),
+			   lat_pct(&e2e, 99.9), lat_pct(&e2e, 100));
+	printf(",\"settings\":\"librdkafka %s, %d producer(s), acks=%s, linger.ms=0, %d B, %.0f msgs/s in all%s%s\"}\n",
+		   rd_kafka_version_str(), nprod, acks, size, rate, client_id ? ", client.id " : "",
+		   client_id ? client_id : "");
 	for (int i = 0; i < nprod; i++)
 		rd_kafka_destroy(ps[i].rk);
 	return errors ? 1 : 0;

@@ -21,7 +21,14 @@ see bench/README.md.  As root.  Steps (SCENARIOS picks some):
   queue        a plain-table queue (INSERT / DELETE ... SKIP LOCKED) against
                nagare.send() / nagare.consume() from SQL
   isolation    steady producers with and without a consumer catching up
-               through old, evicted segments (KAFKA-7504)
+               through old, evicted segments (KAFKA-7504); the same consumer
+               under a consumer_byte_rate quota
+  quota        an abusive producer, consumer, KIP-124 consumer
+               (fetch.wait.max.ms=0) and connection storm, each beside
+               well-behaved clients at a steady rate: alone, with the
+               abuser and no quota, with the abuser held by its quota
+  usage        the cost of per-client accounting: produce throughput with
+               nagare.client_usage = on and off
 
 Writes bench/results/suite-<time>.json and suite-<time>-*.svg; prints tables.
 """
@@ -37,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,7 +52,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security"
+ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security quota usage"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -56,6 +64,18 @@ NOISE_PCT = float(ENV.get("NOISE_PCT", "10"))
 RETRY_BUDGET = float(ENV.get("RETRY_BUDGET", "60"))
 PG_PORT = int(ENV.get("PG_PORT", "55800"))
 KEEP = ENV.get("KEEP", "0") == "1"
+# the quota scenarios (see sc_quota)
+QUOTA_SECONDS = float(ENV.get("QUOTA_SECONDS", "12"))       # the well-behaved clients' counted window
+QUOTA_PARTS = ENV.get("QUOTA_PARTS", "producer consumer spinner storm").split()
+GOOD_RATE = float(ENV.get("GOOD_RATE", "2000"))             # msgs/s of the well-behaved producers
+PRODUCE_QUOTA = float(ENV.get("PRODUCE_QUOTA", "1000000"))  # producer_byte_rate of the abusive producer, B/s
+CONSUME_QUOTA = float(ENV.get("CONSUME_QUOTA", "10000000"))  # consumer_byte_rate of the abusive consumer, B/s
+REQUEST_PCT = float(ENV.get("REQUEST_PCT", "5"))            # request_percentage of the abusive consumer
+SPIN_PCT = float(ENV.get("SPIN_PCT", "0.3"))                # request_percentage of the KIP-124 consumer
+STORM_RATE = float(ENV.get("STORM_RATE", "2000"))           # connections/s of the storm
+STORM_SOURCE = ENV.get("STORM_SOURCE", "127.0.0.2")         # the storm's source address
+COLD_QUOTA = float(ENV.get("COLD_QUOTA", "20000000"))       # consumer_byte_rate of the cold consumer, B/s
+USAGE_RUNS = int(ENV.get("USAGE_RUNS", str(max(RUNS, 5))))
 BINDIR = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
 NCPU = os.cpu_count()
 
@@ -121,6 +141,7 @@ def build():
     sh(cc + ["-o", f"{b}/redis_load", f"{k}/redis_load.c", "-lhiredis", "-lm"])
     sh(cc + ["-o", f"{b}/nats_load", f"{k}/nats_load.c", "-lnats", "-lm"])
     sh(cc + ["-o", f"{b}/rate_load", f"{HERE}/rate_load.c", "-lrdkafka", "-lpthread", "-lm"])
+    sh(cc + ["-o", f"{b}/abuse_load", f"{HERE}/abuse_load.c", "-lrdkafka", "-lm"])
     sh(cc + ["-o", f"{b}/phys", f"{HERE}/phys.c", "-lm"])
     sh(cc + ["-o", f"{b}/login_load", f"{HERE}/login_load.c", "-lcrypto", "-lm"])
     return b
@@ -180,6 +201,9 @@ nagare.max_connections = 4096
             break
         time.sleep(0.1)
     wait_port(PORTS["kafka"], "nagare's Kafka listener")
+    release_install_lock()
+    if not any(sc in SCENARIOS for sc in PEER_SCENARIOS):
+        return          # only nagare is measured: no Redis, no NATS
     os.makedirs(f"{work}/redis")
     procs["redis"] = subprocess.Popen(
         ["redis-server", "--port", str(PORTS["redis"]), "--bind", "127.0.0.1", "--dir", f"{work}/redis",
@@ -195,6 +219,32 @@ nagare.max_connections = 4096
                           text=True).stdout.strip() == "PONG":
             break
         time.sleep(0.1)
+
+
+PEER_SCENARIOS = ("latency", "producers8", "connections")
+
+
+def release_install_lock():
+    """bench/run holds NAGARE_INSTALL_LOCK (flock on fd 9) from the build
+    until the cluster has started and created the extension: from then on
+    the server runs what it loaded, and others may install theirs"""
+    lock = ENV.get("NAGARE_INSTALL_LOCK")
+    try:
+        if lock and os.readlink("/proc/self/fd/9") == os.path.realpath(lock):
+            os.close(9)
+            log(f"    released {lock}")
+    except OSError:
+        pass
+
+
+def restart_nagare():
+    as_pg([f"{BINDIR}/pg_ctl", "-D", f"{work}/data", "-l", f"{work}/server.log", "-m", "fast", "-w", "restart"],
+          stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        if sql("SELECT state FROM nagare.broker") == "ready":
+            break
+        time.sleep(0.1)
+    wait_port(PORTS["kafka"], "nagare's Kafka listener")
 
 
 def server_pid(system):
@@ -242,8 +292,9 @@ def pin(system, cpus):
 
 # ------------------------------------------------------------------ measuring
 
-def measure(cmds, system, timeout=120, extra=None):
-    """Run the generator commands at once; one result: sums and merged figures."""
+def measure(cmds, system, timeout=120, extra=None, also=()):
+    """Run the generator commands at once; one result: sums and merged figures.
+    also: pids of other clients of ours running meanwhile (not noise)"""
     servers = [server_pid(s) for s in ("nagare", "redis", "nats") if s == "nagare" or s in procs]
     me = os.getpid()
     os.sync()       # what earlier runs left dirty is written now, not during this one
@@ -269,7 +320,8 @@ def measure(cmds, system, timeout=120, extra=None):
         pids = kbench.tree(a, root) | kbench.tree(b, root)
         return kbench.ticks(b, pids) - kbench.ticks(a, pids)
     srv = tdelta(server_pid(system))
-    ours = sum(tdelta(s) for s in servers) + kbench.ticks(b, [me]) - kbench.ticks(a, [me])
+    ours = sum(tdelta(s) for s in servers) + kbench.ticks(b, [me]) - kbench.ticks(a, [me]) + \
+        sum(tdelta(p) for p in also)
     total = sum(b["cpu"]) - sum(a["cpu"])
     idle = (b["cpu"][3] + b["cpu"][4]) - (a["cpu"][3] + a["cpu"][4])
     kth = kbench.kthread_ticks(b) - kbench.kthread_ticks(a)
@@ -283,10 +335,13 @@ def measure(cmds, system, timeout=120, extra=None):
              "error": next((r.get("error") for r in res if r.get("error")), None),
              "server_cpu_s": srv / kbench.CLK_TCK, "client_cpu_s": sum((r.get("cpu_s") or 0) for r in res),
              "noise_pct": round(noise, 1), "settings": r0.get("settings")}
-    for k in ("p50_us", "p99_us", "p999_us", "max_us"):
+    for k in ("p50_us", "p99_us", "p999_us", "max_us", "e2e_p50_us", "e2e_p99_us", "e2e_p999_us"):
         v = [r.get(k) for r in res if r.get(k) is not None]
         # several processes: the worst process's percentile (an upper bound)
         out_r[k] = max(v) if v else None
+    for k in ("e2e_p50_us", "e2e_p99_us", "e2e_p999_us"):
+        if out_r[k] is None:
+            del out_r[k]
     if extra:
         out_r.update(extra)
     return out_r
@@ -617,6 +672,9 @@ def cached_fraction(topic):
         return None
 
 
+COLD_QUOTA_LABEL = f"producers + cold catch-up consumer, consumer_byte_rate {COLD_QUOTA / 1e6:g} MB/s"
+
+
 def sc_isolation(b):
     st = os.statvfs(work)
     free_gb = st.f_bavail * st.f_frsize / 1e9
@@ -641,10 +699,19 @@ def sc_isolation(b):
     variants = [("producers + cold catch-up consumer", True, None),
                 ("producers + cold consumer, read through the page cache (nagare.cold_read_size = 0)", True, "0"),
                 ("producers + warm consumer (control: same reads from the page cache)", False, None)]
+    quotas = capabilities()["quotas"]
+    if not quotas:
+        log(f"    quotas not available in this build: no run of '{COLD_QUOTA_LABEL}'")
     for run in range(RUNS):
         r = measure_retry([rate_cmd], "nagare", timeout=120)
         table_add("isolation", title, "producers alone", "nagare", r, 0, ratio="latency")
-        for order, (label, cold, cold_read_size) in enumerate(variants, 1):
+        if quotas:
+            r = with_quota_consumer(b, rate_cmd, secs)
+            table_add("isolation", title, COLD_QUOTA_LABEL, "nagare", r, 1, ratio="latency")
+            a = r["abuser"]
+            log(f"    the quota-bound consumer read {rate_txt(a['rate'], 'B/s')} against "
+                f"{rate_txt(COLD_QUOTA, 'B/s')}; throttle max {a.get('throttle_max_ms')} ms")
+        for order, (label, cold, cold_read_size) in enumerate(variants, 2):
             if cold_read_size is not None:
                 set_nagare_conf("cold_read_size", cold_read_size)
             r = with_consumer(b, rate_cmd, n, cold)
@@ -762,6 +829,395 @@ def with_consumer(b, rate_cmd, n, cold):
     return r
 
 
+# ------------------------------------------------------------------ quotas and usage (issue 13)
+
+CAP = {}
+
+
+def capabilities():
+    """what the installed nagare has of quotas and usage: q-config's SQL
+    (nagare.set_quota), q-enforce's enforcement (its GUC
+    nagare.quota_window_num), q-usage's view and GUC; measured the same way
+    with or without them, and said so"""
+    if not CAP:
+        CAP["quotas"] = sql("SELECT to_regprocedure('nagare.set_quota(text,text,double precision)') IS NOT NULL") == "t"
+        CAP["enforcement"] = sql("SELECT count(*) FROM pg_settings WHERE name = 'nagare.quota_window_num'") != "0"
+        CAP["usage_view"] = sql("SELECT to_regclass('nagare.client_usage') IS NOT NULL") == "t"
+        CAP["usage_guc"] = sql("SELECT coalesce((SELECT context FROM pg_settings "
+                               "WHERE name = 'nagare.client_usage'), '')") or None
+        out["capabilities"] = dict(CAP)
+        if not CAP["quotas"]:
+            out["notes"].append("quotas not available in this build (no nagare.set_quota()): "
+                                "only the runs without quotas were measured")
+        elif not CAP["enforcement"]:
+            out["notes"].append("quotas can be set but this build has no enforcement (no nagare.quota_window_num): "
+                                "the runs 'with quota' measure an unthrottled abuser")
+        if not CAP["usage_view"]:
+            out["notes"].append("nagare.client_usage not available: the abusers' rates are measured by the "
+                                "clients and the topics' offsets only")
+        log(f"    capabilities: {json.dumps(CAP)}")
+    return CAP
+
+
+QUOTAS_SET = []
+
+
+def set_quota(entity, key, value):
+    sql(f"SELECT nagare.set_quota('{entity}', '{key}', {value})")
+    QUOTAS_SET.append((entity, key))
+
+
+def clear_quotas():
+    while QUOTAS_SET:
+        entity, key = QUOTAS_SET.pop()
+        sql(f"SELECT nagare.remove_quota('{entity}', '{key}')")
+
+
+def quotas_synced(timeout=10):
+    """after set_quota/remove_quota: until the nagare worker has copied
+    nagare.quota into the shared copy the broker resolves from
+    (nagare.quota_status: synced >= changes), then a moment for the broker
+    to resolve again; a build without that view: 1.5 s"""
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < timeout:
+            if sql("SELECT synced >= changes FROM nagare.quota_status") == "t":
+                time.sleep(0.3)
+                return
+            time.sleep(0.1)
+        log(f"    nagare.quota_status: not synced after {timeout} s; going on")
+    except RuntimeError:
+        time.sleep(1.5)
+
+
+def usage_of(client_id):
+    """nagare.client_usage rows of a client id, as JSON, or None"""
+    if not CAP.get("usage_view"):
+        return None
+    try:
+        return json.loads(sql("SELECT coalesce(json_agg(u), '[]') FROM nagare.client_usage u "
+                              f"WHERE u.client_id = '{client_id}'"))
+    except (RuntimeError, ValueError) as e:
+        out["notes"].append(f"nagare.client_usage: {str(e)[:200]}")
+        CAP["usage_view"] = False
+        return None
+
+
+def usage_delta(a, b, secs):
+    """per second, every numeric field summed over the rows (b - a)"""
+    if a is None or b is None:
+        return None
+
+    def tot(rows):
+        t = {}
+        for row in rows:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    t[k] = t.get(k, 0) + v
+        return t
+    ta, tb = tot(a), tot(b)
+    return {k: round((tb[k] - ta.get(k, 0)) / secs, 3) for k in tb}
+
+
+def hw(topic):
+    return int(sql(f"SELECT coalesce(sum(high_watermark), 0) FROM nagare.partitions WHERE topic = '{topic}'") or 0)
+
+
+def sample_at(times, fn):
+    """fn() at each of the monotonic times, in a thread: [(time, value)]"""
+    res = []
+
+    def run():
+        for t in times:
+            d = t - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            t0 = time.monotonic()
+            v = fn()
+            res.append(((t0 + time.monotonic()) / 2, v))
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th, res
+
+
+ABUSE_LEAD = 3.0        # the abuser starts this long before the well-behaved clients
+
+
+def good_cmd(b):
+    """the well-behaved clients: 4 producers (client.id good-producer) at a
+    steady rate, 1 KiB, acks=all, and one consumer tailing their topic
+    (good-producer-consumer): producers' latency send -> acknowledgement,
+    the consumer's send -> received"""
+    return [f"{b}/rate_load", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "good", "-p", "4", "-r", str(GOOD_RATE),
+            "-s", "1024", "-a", "all", "-d", str(QUOTA_SECONDS), "-W", "1", "-c", "good-producer", "-C", "1"]
+
+
+# each part: (the abuser's command, its quotas, how its rate is measured)
+def quota_parts(b):
+    k = f"127.0.0.1:{PORTS['kafka']}"
+    win = QUOTA_SECONDS - 0.5           # the abuser's measured window
+    wstart = ABUSE_LEAD + 4             # from the abuser's start: inside the others' counted window
+    return {
+        "producer": {
+            "title": (f"an abusive producer (client.id abuser-producer) offering {10 * PRODUCE_QUOTA / 1e6:g} MB/s, "
+                      f"10x its producer_byte_rate of {PRODUCE_QUOTA / 1e6:g} MB/s"),
+            "cmd": [f"{b}/rate_load", "-H", k, "-t", "abuse-p", "-p", "1", "-r", str(round(10 * PRODUCE_QUOTA / 1024)),
+                    "-s", "1024", "-a", "1", "-d", str(ABUSE_LEAD + QUOTA_SECONDS + 30), "-W", "0",
+                    "-c", "abuser-producer", "-X", "linger.ms=5", "-X", "batch.size=1000000"],
+            "quotas": [("client-id=abuser-producer", "producer_byte_rate", PRODUCE_QUOTA)],
+            "client_id": "abuser-producer", "topic": "abuse-p", "quota": PRODUCE_QUOTA, "unit": "B/s",
+            "window": (wstart, wstart + win)},
+        "consumer": {
+            "title": (f"an abusive consumer (client.id abuser-consumer, fetch.wait.max.ms=0) reading a full topic "
+                      f"as fast as it can, consumer_byte_rate {CONSUME_QUOTA / 1e6:g} MB/s and request_percentage "
+                      f"{REQUEST_PCT:g}"),
+            "cmd": [f"{b}/abuse_load", "consume", "-H", k, "-t", "abuse-c", "-c", "abuser-consumer",
+                    "-X", "fetch.wait.max.ms=0", "-W", str(wstart), "-d", str(win)],
+            "quotas": [("client-id=abuser-consumer", "consumer_byte_rate", CONSUME_QUOTA),
+                       ("client-id=abuser-consumer", "request_percentage", REQUEST_PCT)],
+            "client_id": "abuser-consumer", "quota": CONSUME_QUOTA, "unit": "B/s", "window": (wstart, wstart + win)},
+        "spinner": {
+            "title": (f"a KIP-124 consumer (client.id abuser-spinner, fetch.wait.max.ms=0) tailing a topic nobody "
+                      f"writes: nothing but empty Fetches, request_percentage {SPIN_PCT:g}"),
+            "cmd": [f"{b}/abuse_load", "consume", "-e", "-H", k, "-t", "abuse-empty", "-c", "abuser-spinner",
+                    "-X", "fetch.wait.max.ms=0", "-W", str(wstart), "-d", str(win)],
+            "quotas": [("client-id=abuser-spinner", "request_percentage", SPIN_PCT)],
+            "client_id": "abuser-spinner", "quota": SPIN_PCT, "unit": "%", "window": (wstart, wstart + win)},
+        "storm": {
+            "title": (f"a connection storm: {STORM_RATE:,.0f} connections/s from {STORM_SOURCE} (ApiVersions, close), "
+                      f"connection_creation_rate {STORM_RATE / 10:g}/s on ip={STORM_SOURCE}"),
+            "cmd": [f"{b}/abuse_load", "storm", "-H", k, "-b", STORM_SOURCE, "-r", str(STORM_RATE), "-m", "1000",
+                    "-W", str(wstart), "-d", str(win)],
+            "quotas": [(f"ip={STORM_SOURCE}", "connection_creation_rate", STORM_RATE / 10)],
+            "client_id": None, "quota": STORM_RATE / 10, "unit": "conn/s", "window": (wstart, wstart + win)},
+    }
+
+
+def quota_setup(b):
+    for t in ("good", "abuse-p", "abuse-empty"):
+        sql(f"SELECT nagare.create_topic('{t}', 1)")
+    if "consumer" in QUOTA_PARTS:
+        sql("SELECT nagare.create_topic('abuse-c', 1)")
+        r = measure([gen_cmd(b, "nagare", "produce", "abuse-c", 1024, 300000, 60, "1")], "nagare", timeout=120)
+        log(f"    abuse-c: {r['msgs']:,} records of 1 KiB for the abusive consumer")
+
+
+def usage_key(u, name):
+    """the column of nagare.client_usage counting since start (not the
+    *_1m window)"""
+    return name if name in u else None
+
+
+def abuser_rate(part, spec, r_ab, samples):
+    """what the abuser achieved in its window, in the unit of its quota"""
+    a = {"quota": spec["quota"], "unit": spec["unit"]}
+    if len(samples) == 2:
+        (t0, s0), (t1, s1) = samples
+        a["usage"] = usage_delta(s0.get("usage"), s1.get("usage"), t1 - t0)
+        if part == "producer":
+            a["payload_bytes_per_s"] = round((s1["hw"] - s0["hw"]) * 1024 / (t1 - t0))
+    u = a.get("usage") or {}
+    for k in ("requests", "throttle_ms"):
+        if k in u:
+            a[f"usage_{k}_per_s"] = u[k]
+    if part == "producer":
+        a["rate"] = a.get("payload_bytes_per_s")
+        kb = usage_key(u, "bytes_in")
+        if kb:
+            a["rate"], a["rate_from"] = u[kb], f"nagare.client_usage.{kb}"
+        else:
+            a["rate_from"] = "the topic's high watermark x 1 KiB (payload)"
+    elif part in ("consumer", "spinner"):
+        a["fetch_per_s"] = r_ab.get("fetch_per_s")
+        a["throttle_max_ms"] = r_ab.get("throttle_max_ms")
+        a["client_bytes_per_s"] = r_ab.get("bytes_per_s")
+        if part == "consumer":
+            a["rate"], a["rate_from"] = r_ab.get("bytes_per_s"), "the consumer's payload bytes"
+            kb = usage_key(u, "bytes_out")
+            if kb:
+                a["rate"], a["rate_from"] = u[kb], f"nagare.client_usage.{kb}"
+        else:
+            kt = usage_key(u, "time_us")
+            if kt and not u[kt] and u.get("requests"):
+                # the broker time is charged by enforcement (meter.h): none without it
+                a["rate"], a["rate_from"] = None, f"nagare.client_usage.{kt} (0: not charged by this build)"
+            elif kt:
+                # broker time per second of wall time, as % of one thread
+                scale = 1e-4 if (kt.endswith("_us") or "usec" in kt) else (0.1 if kt.endswith("_ms") else 100)
+                a["rate"], a["rate_from"] = round(u[kt] * scale, 3), f"nagare.client_usage.{kt}"
+            else:
+                a["rate"], a["rate_from"] = None, "no usage view: see fetch_per_s"
+    else:
+        a["rate"], a["rate_from"] = r_ab.get("answered_per_s"), "connections answered (ApiVersions) per second"
+        for k in ("attempted", "answered", "closed_by_broker", "refused", "timed_out", "skipped_max_open", "no_port",
+                  "p50_us", "p99_us"):
+            a[k] = r_ab.get(k)
+    a["ratio"] = round(a["rate"] / spec["quota"], 3) if a.get("rate") is not None and spec["quota"] else None
+    return a
+
+
+def quota_run(b, part, spec, variant):
+    """the well-behaved clients alone, or beside the abuser (with or without its quotas)"""
+    if variant == "alone":
+        return measure_retry([good_cmd(b)], "nagare", timeout=QUOTA_SECONDS + 60)
+    if variant == "quota":
+        for q in spec["quotas"]:
+            set_quota(*q)
+        quotas_synced()
+    ab = subprocess.Popen(spec["cmd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t_ab = time.monotonic()
+
+    def snap():
+        s = {"usage": usage_of(spec["client_id"]) if spec["client_id"] else None}
+        if spec.get("topic"):
+            s["hw"] = hw(spec["topic"])
+        return s
+    th, samples = sample_at([t_ab + w for w in spec["window"]], snap)
+    time.sleep(ABUSE_LEAD)
+    try:
+        r = measure([good_cmd(b)], "nagare", timeout=QUOTA_SECONDS + 60, also=[ab.pid])
+        th.join(QUOTA_SECONDS + 30)
+        if part == "producer":
+            ab.kill()
+        try:
+            o, e = ab.communicate(timeout=QUOTA_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            ab.kill()
+            o, e = ab.communicate()
+        try:
+            r_ab = json.loads(o.strip().splitlines()[-1]) if part != "producer" else {}
+        except (ValueError, IndexError):
+            r_ab = {"error": (e.strip().splitlines() or ["the abuser printed nothing"])[-1]}
+    finally:
+        if ab.poll() is None:
+            ab.kill()
+        if variant == "quota":
+            clear_quotas()
+            quotas_synced()
+    r["abuser"] = abuser_rate(part, spec, r_ab, samples)
+    if r_ab.get("error"):
+        r["abuser"]["error"] = r_ab["error"]
+    a = r["abuser"]
+    log(f"    abuser: {a.get('rate')} {spec['unit']} ({a.get('rate_from')}), quota {spec['quota']:g}"
+        + (f" = {a['ratio']:.2f}x" if a.get("ratio") is not None else "")
+        + "".join(f", {k} {a[k]}" for k in ("fetch_per_s", "throttle_max_ms", "usage_requests_per_s",
+                                            "usage_throttle_ms_per_s", "attempted", "closed_by_broker",
+                                            "refused", "timed_out", "skipped_max_open", "no_port", "p50_us", "p99_us")
+                  if a.get(k) is not None)
+        + (f"  ERROR {a['error']}" if a.get("error") else ""))
+    return r
+
+
+def sc_quota(b):
+    cap = capabilities()
+    quota_setup(b)
+    parts = quota_parts(b)
+    variants = ["alone", "noquota"] + (["quota"] if cap["quotas"] else [])
+    labels = {"alone": "well-behaved clients alone", "noquota": "+ the abuser, no quota",
+              "quota": "+ the abuser, held by its quota"}
+    for part in QUOTA_PARTS:
+        spec = parts[part]
+        title = (f"4 producers at a steady {GOOD_RATE:,.0f} msgs/s (1 KiB, acks=all, client.id good-producer) and "
+                 f"1 consumer tailing them, for {QUOTA_SECONDS:g} s, beside {spec['title']}")
+        log(f"quota/{part}: {spec['title']}")
+        for run in range(RUNS):
+            for v in variants[run % len(variants):] + variants[:run % len(variants)]:
+                settle(30)
+                r = quota_run(b, part, spec, v)
+                table_add(f"quota-{part}", title, labels[v], "nagare", r, variants.index(v), ratio="latency")
+    if not cap["quotas"]:
+        log("    quotas not available in this build: measured without quotas only")
+
+
+def set_client_usage(v):
+    ctx = CAP.get("usage_guc")
+    sql(f"ALTER SYSTEM SET nagare.client_usage = '{v}'")
+    if ctx == "postmaster":
+        restart_nagare()
+    else:
+        sql("SELECT pg_reload_conf()")
+        time.sleep(0.5)
+    got = sql("SHOW nagare.client_usage")
+    if got != v:
+        log(f"    nagare.client_usage is {got}, not {v}")
+
+
+def sc_usage(b):
+    """produce throughput with per-client accounting on and off, interleaved"""
+    cap = capabilities()
+    settings = ["on", "off"] if cap["usage_guc"] else [None]
+    if not cap["usage_guc"]:
+        out["notes"].append("usage: nagare.client_usage not available in this build: the produce runs are "
+                            "measured once, as a baseline")
+    kinds = [("usage-batched", "produce 100 B, acks=1, 1 producer (linger.ms=5: large requests)", []),
+             ("usage-small", "produce 100 B, acks=1, 1 producer, at most 10 records per request "
+                             "(many small requests: the accounting is per request)",
+              ["-X", "linger.ms=0", "-X", "batch.num.messages=10"])]
+    for name, _, _ in kinds:
+        sql(f"SELECT nagare.create_topic('{name}', 1)")
+    try:
+        for run in range(USAGE_RUNS):
+            for v in (settings if run % 2 == 0 else settings[::-1]):
+                if v is not None:
+                    set_client_usage(v)
+                for name, title, extra in kinds:
+                    c = gen_cmd(b, "nagare", "produce", name, 100, 3000000, DURATION, "1") + extra
+                    r = measure_retry([c], "nagare", timeout=DURATION + 60)
+                    lab = f"nagare.client_usage = {v}" if v else "nagare.client_usage not in this build"
+                    table_add(name, title, lab, "nagare", r, 0 if v != "off" else 1)
+    finally:
+        if cap["usage_guc"]:
+            sql("ALTER SYSTEM RESET nagare.client_usage")
+            if cap["usage_guc"] == "postmaster":
+                restart_nagare()
+            else:
+                sql("SELECT pg_reload_conf()")
+
+
+def with_quota_consumer(b, rate_cmd, secs):
+    """the producers, while the cold consumer (client.id cold-consumer, under
+    consumer_byte_rate COLD_QUOTA) reads topic 'cold' from offset 0, evicted
+    first; its rate is measured over the producers' counted window"""
+    evict("cold")
+    os.sync()
+    set_quota("client-id=cold-consumer", "consumer_byte_rate", COLD_QUOTA)
+    quotas_synced()
+    try:
+        a = kbench.snapshot()
+        cons = subprocess.Popen([f"{b}/abuse_load", "consume", "-H", f"127.0.0.1:{PORTS['kafka']}", "-t", "cold",
+                                 "-c", "cold-consumer", "-W", "3", "-d", str(secs)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        prod = subprocess.Popen(rate_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        po = prod.communicate(timeout=secs + 60)[0]
+        try:
+            co = cons.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            cons.kill()
+            co = cons.communicate()[0]
+        bsnap = kbench.snapshot()
+    finally:
+        clear_quotas()
+        quotas_synced()
+    try:
+        r = json.loads(po.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        r = {"errors": 1, "error": "rate_load printed nothing", "msgs": 0}
+    try:
+        cj = json.loads(co.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        cj = {}
+    srv = kbench.tree(a, server_pid("nagare")) | kbench.tree(bsnap, server_pid("nagare"))
+    r["server_cpu_s"] = (kbench.ticks(bsnap, srv) - kbench.ticks(a, srv)) / kbench.CLK_TCK
+    r["client_cpu_s"] = r.get("cpu_s")
+    r["noise_pct"] = 0
+    bps = cj.get("bytes_per_s")
+    r["consumer_mb_per_s"] = round(bps / 1e6, 1) if bps is not None else None
+    r["abuser"] = {"who": "the cold consumer", "rate": bps, "quota": COLD_QUOTA, "unit": "B/s",
+                   "rate_from": "the consumer's payload bytes",
+                   "ratio": round(bps / COLD_QUOTA, 3) if bps is not None else None,
+                   "throttle_max_ms": cj.get("throttle_max_ms"), "fetch_per_s": cj.get("fetch_per_s")}
+    return r
+
 
 # ------------------------------------------------------------------ report
 
@@ -801,9 +1257,23 @@ def summarize(t):
         srv = [r["server_cpu_s"] * 1e6 / r["msgs"] for r in rs if r.get("server_cpu_s") is not None and r.get("msgs")]
         cli = [r["client_cpu_s"] * 1e6 / r["msgs"] for r in rs if r.get("client_cpu_s") is not None and r.get("msgs")]
         s["srv_us_per_msg"], s["cli_us_per_msg"] = med(srv), med(cli)
-        for k in ("consumer_mb_per_s", "avg_us"):
+        for k in ("consumer_mb_per_s", "avg_us", "e2e_p50_us", "e2e_p99_us", "e2e_p999_us"):
             if any(k in r for r in rs):
                 s[k] = med([r.get(k) for r in rs])
+        ab = [r["abuser"] for r in rs if r.get("abuser")]
+        if ab:
+            rates = [a.get("rate") for a in ab if a.get("rate") is not None]
+            s["abuser"] = {"quota": ab[0].get("quota"), "unit": ab[0].get("unit"), "rate_from": ab[0].get("rate_from"),
+                           "who": ab[0].get("who", "the abuser"),
+                           "rate": med(rates), "rate_min": min(rates, default=None),
+                           "rate_max": max(rates, default=None),
+                           "ratio": med([a.get("ratio") for a in ab]),
+                           "ratio_min": min([a["ratio"] for a in ab if a.get("ratio") is not None], default=None),
+                           "ratio_max": max([a["ratio"] for a in ab if a.get("ratio") is not None], default=None)}
+            for k in ("fetch_per_s", "throttle_max_ms", "usage_requests_per_s", "attempted", "closed_by_broker",
+                      "refused", "timed_out", "payload_bytes_per_s", "client_bytes_per_s"):
+                if any(a.get(k) is not None for a in ab):
+                    s["abuser"][k] = med([a.get(k) for a in ab])
         rows.append(s)
     # ratios against nagare (the nagare row of the same group, or the first nagare row)
     for s in rows:
@@ -856,10 +1326,54 @@ def print_tables():
             for e in s["errors"][:2]:
                 print(f"    ! {e}")
         for s in rows:
-            if s.get("consumer_mb_per_s"):
+            if s.get("consumer_mb_per_s") and not s.get("abuser"):
                 print(f"  ({s['label']}: the consumer read {s['consumer_mb_per_s']:,.1f} MB/s, median of the runs)")
+        for line in extra_lines(rows):
+            print(f"  {line}")
     out["summary"] = summ
     return summ
+
+
+def rate_txt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "B/s":
+        return f"{v / 1e6:,.2f} MB/s"
+    if unit == "%":
+        return f"{v:,.2f}%" if v < 10 else f"{v:,.1f}%"
+    return f"{v:,.0f} {unit}"
+
+
+ABUSER_FIGURES = (("fetch_per_s", "Fetch requests/s (its librdkafka statistics)"),
+                  ("usage_requests_per_s", "requests/s (nagare.client_usage)"),
+                  ("throttle_max_ms", "largest throttle_time_ms it was told"),
+                  ("attempted", "connections attempted in the window"),
+                  ("closed_by_broker", "closed by the broker before an answer"),
+                  ("refused", "refused"), ("timed_out", "timed out"))
+
+
+def extra_lines(rows):
+    """the lines under a table: the tailing consumer's end-to-end latency,
+    the abuser's achieved rate against its quota"""
+    o = []
+    for s in rows:
+        if s.get("e2e_p99_us") is not None:
+            o.append(f"({s['label']}: the tailing consumer's end to end p50 {ms(s.get('e2e_p50_us'))} ms, "
+                     f"p99 {ms(s['e2e_p99_us'])} ms, p99.9 {ms(s.get('e2e_p999_us'))} ms)")
+    for s in rows:
+        a = s.get("abuser")
+        if not a:
+            continue
+        rng = (f" (runs {rate_txt(a['rate_min'], a['unit'])} to {rate_txt(a['rate_max'], a['unit'])})"
+               if a.get("rate_min") is not None and a["rate_min"] != a["rate_max"] else "")
+        extra = "".join(f", {what} {fmt(a[k], 1 if isinstance(a[k], float) and a[k] < 100 else 0)}"
+                        for k, what in ABUSER_FIGURES if a.get(k) is not None)
+        o.append(f"({s['label']}: {a.get('who', 'the abuser')} achieved {rate_txt(a.get('rate'), a['unit'])}{rng} "
+                 f"against a quota of "
+                 f"{rate_txt(a['quota'], a['unit'])}"
+                 + (f" = {a['ratio']:.2f}x" if a.get("ratio") is not None else "")
+                 + f"; measured from {a.get('rate_from')}{extra})")
+    return o
 
 
 def goals(summ):
@@ -880,6 +1394,59 @@ def goals(summ):
         y = (iso_b["p999_us"] or 0) / (iso_a["p999_us"] or 1)
         add("isolation: producers' p99 with the cold consumer / without <= 1.5",
             f"p99 {ms(iso_b['p99_us'])} / {ms(iso_a['p99_us'])} ms = {x:.2f}x (p99.9 {y:.2f}x)", x <= 1.5)
+    iso_q = get("isolation", COLD_QUOTA_LABEL)
+    if iso_a and not iso_q and not out.get("capabilities", {}).get("quotas", True):
+        add("isolation: producers' p99 with the cold consumer under a consumer_byte_rate quota / without <= 1.5",
+            "quotas not available in this build", False)
+    if iso_a and iso_q and iso_a["p99_us"] and iso_q["p99_us"]:
+        x = iso_q["p99_us"] / iso_a["p99_us"]
+        y = (iso_q["p999_us"] or 0) / (iso_a["p999_us"] or 1)
+        add(f"isolation: producers' p99 with the cold consumer under consumer_byte_rate {COLD_QUOTA / 1e6:g} MB/s "
+            f"/ without <= 1.5",
+            f"p99 {ms(iso_q['p99_us'])} / {ms(iso_a['p99_us'])} ms = {x:.2f}x (p99.9 {y:.2f}x)", x <= 1.5)
+        a = iso_q.get("abuser") or {}
+        if a.get("ratio") is not None:
+            add("isolation: the cold consumer held within 10% of its consumer_byte_rate",
+                f"{rate_txt(a['rate'], 'B/s')} against {rate_txt(a['quota'], 'B/s')} = {a['ratio']:.2f}x",
+                0.9 <= a["ratio"] <= 1.1)
+    for part in QUOTA_PARTS:
+        alone, noq, q = (get(f"quota-{part}", lab) for lab in (
+            "well-behaved clients alone", "+ the abuser, no quota", "+ the abuser, held by its quota"))
+        if not alone:
+            continue
+        if not q:
+            add(f"quota/{part}: the abuser held within 10% of its quota, the others' p99 and p99.9 at most 1.2x",
+                "quotas not available in this build" + (
+                    f" (without a quota: others' p99 {ms(noq['p99_us'])} / {ms(alone['p99_us'])} ms)"
+                    if noq and noq["p99_us"] and alone["p99_us"] else ""), False)
+            continue
+        a = q.get("abuser") or {}
+        if a.get("ratio") is not None:
+            add(f"quota/{part}: the abuser held within 10% of its quota",
+                f"{rate_txt(a['rate'], a['unit'])} against {rate_txt(a['quota'], a['unit'])} = {a['ratio']:.2f}x "
+                f"(runs {a['ratio_min']:.2f}-{a['ratio_max']:.2f}x)", 0.9 <= a["ratio"] <= 1.1)
+        else:
+            add(f"quota/{part}: the abuser held within 10% of its quota", "not measured (no usage view)", False)
+        ratios, txt = [], []
+        for k, what in (("p99_us", "producers' p99"), ("p999_us", "p99.9"), ("e2e_p99_us", "consumer's e2e p99"),
+                        ("e2e_p999_us", "p99.9")):
+            if alone.get(k) and q.get(k):
+                ratios.append(q[k] / alone[k])
+                txt.append(f"{what} {ms(q[k])} / {ms(alone[k])} ms = {q[k] / alone[k]:.2f}x")
+        if ratios:
+            add(f"quota/{part}: the others' p99 and p99.9 with the abuser held / alone <= 1.2", "; ".join(txt),
+                max(ratios) <= 1.2)
+    for name in ("usage-batched", "usage-small"):
+        on, off = get(name, "nagare.client_usage = on"), get(name, "nagare.client_usage = off")
+        if on and off and on["msgs_per_s"] and off["msgs_per_s"]:
+            x = 1 - on["msgs_per_s"] / off["msgs_per_s"]
+            add(f"{name}: per-client accounting costs at most 3% of produce throughput",
+                f"{fmt(on['msgs_per_s'])} msgs/s on vs {fmt(off['msgs_per_s'])} off = {100 * x:+.1f}% "
+                f"(on: {fmt(on['msgs_per_s_min'])}-{fmt(on['msgs_per_s_max'])}, "
+                f"off: {fmt(off['msgs_per_s_min'])}-{fmt(off['msgs_per_s_max'])})", x <= 0.03)
+        elif get(name, "nagare.client_usage not in this build"):
+            add(f"{name}: per-client accounting costs at most 3% of produce throughput",
+                "nagare.client_usage not available in this build", False)
     pl, ss = get("security-tls", "PLAINTEXT"), get("security-tls", "SASL_SSL")
     if pl and ss and pl["msgs_per_s"] and ss["msgs_per_s"]:
         x = ss["msgs_per_s"] / pl["msgs_per_s"]
@@ -1034,10 +1601,11 @@ def main():
         sub_bench("publish", os.path.join(REPO, "bench", "publish", "run.sh"),
                   {"RUNS": str(SUB_RUNS), "INSTALL": "0", "MULTI_TX": "100", "DURATION": "4", "PIPE_SECONDS": "2",
                    "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
-    own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security")
-           if s in SCENARIOS]
+    own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security",
+                       "quota", "usage") if s in SCENARIOS]
     if own:
-        log(f"starting nagare, redis-server and nats-server in {work}")
+        log(f"starting nagare{', redis-server and nats-server' if any(s in SCENARIOS for s in PEER_SCENARIOS) else ''}"
+            f" in {work}")
         start_servers()
         try:
             for s in own:
@@ -1094,8 +1662,10 @@ def markdown(path):
                      f"{ms(r['p99_us'])} | {ms(r['p999_us'])} | {fmt(r['srv_us_per_msg'], 2)} | "
                      f"{fmt(r['cli_us_per_msg'], 2)} | {(fmt(r['ratio'], 2) + 'x') if r.get('ratio') else '-'} |")
         for r in t["rows"]:
-            if r.get("consumer_mb_per_s"):
+            if r.get("consumer_mb_per_s") and not r.get("abuser"):
                 o.append(f"\n{r['label']}: the consumer read {r['consumer_mb_per_s']:,.1f} MB/s (median of the runs).")
+        for line in extra_lines(t["rows"]):
+            o.append(f"\n{line[1:-1]}.")
         o.append("")
     o += ["### Goals (measured, not asserted)", "", "| goal | measured | |", "|---|---|---|"]
     for g in d.get("goals", []):
