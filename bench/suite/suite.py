@@ -69,6 +69,7 @@ QUOTA_SECONDS = float(ENV.get("QUOTA_SECONDS", "12"))       # the well-behaved c
 QUOTA_PARTS = ENV.get("QUOTA_PARTS", "producer consumer spinner storm").split()
 GOOD_RATE = float(ENV.get("GOOD_RATE", "2000"))             # msgs/s of the well-behaved producers
 PRODUCE_QUOTA = float(ENV.get("PRODUCE_QUOTA", "1000000"))  # producer_byte_rate of the abusive producer, B/s
+ABUSER_BATCH = int(ENV.get("ABUSER_BATCH", "1000000"))      # the abusive producer's batch.size (librdkafka's default)
 CONSUME_QUOTA = float(ENV.get("CONSUME_QUOTA", "10000000"))  # consumer_byte_rate of the abusive consumer, B/s
 REQUEST_PCT = float(ENV.get("REQUEST_PCT", "5"))            # request_percentage of the abusive consumer
 SPIN_PCT = float(ENV.get("SPIN_PCT", "0.3"))                # request_percentage of the KIP-124 consumer
@@ -963,7 +964,7 @@ def quota_parts(b):
                       f"10x its producer_byte_rate of {PRODUCE_QUOTA / 1e6:g} MB/s"),
             "cmd": [f"{b}/rate_load", "-H", k, "-t", "abuse-p", "-p", "1", "-r", str(round(10 * PRODUCE_QUOTA / 1024)),
                     "-s", "1024", "-a", "1", "-d", str(ABUSE_LEAD + QUOTA_SECONDS + 30), "-W", "0",
-                    "-c", "abuser-producer", "-X", "linger.ms=5", "-X", "batch.size=1000000"],
+                    "-c", "abuser-producer", "-X", "linger.ms=5", "-X", f"batch.size={ABUSER_BATCH}"],
             "quotas": [("client-id=abuser-producer", "producer_byte_rate", PRODUCE_QUOTA)],
             "client_id": "abuser-producer", "topic": "abuse-p", "quota": PRODUCE_QUOTA, "unit": "B/s",
             "window": (wstart, wstart + win)},
