@@ -8,7 +8,8 @@ usage: acl_matrix.py sql                 print the SQL that makes the roles
                                          superuser)
        acl_matrix.py matrix HOST PORT    run the matrix
        acl_matrix.py produce HOST PORT USER PASSWORD TOPIC
-                                         one record, as USER (usage rows)
+                                         one record, as USER (usage rows),
+                                         and an offset of group <tenant>.kg
        acl_matrix.py tenant HOST PORT USER PASSWORD
                                          tenant walls: USER (of tenant "ta")
                                          against tenant "tb"'s objects
@@ -443,7 +444,8 @@ def tenant(host, port, user, password):
         ('LeaveGroup tb.g', LeaveGroupRequest[1](g, 'x'), GROUP_AUTH),
         ('DescribeGroups tb.g', DescribeGroupsRequest[1]([g]), GROUP_AUTH),
         ('ListGroups leaves tb out', ListGroupsRequest[1](),
-         lambda resp: error(resp) == 0 and not [x for x in resp.groups if x[0].startswith('tb.')]),
+         lambda resp: error(resp) == 0 and not [x for x in resp.groups if x[0].startswith('tb.')]
+         and 'ta.kg' in [x[0] for x in resp.groups]),
         ('DescribeConfigs tb.t', DescribeConfigsRequest[1]([(2, t, None)], False), TOPIC_AUTH),
         ('AlterConfigs tb.t', AlterConfigsRequest[0]([(2, t, [('retention.ms', '1000')])], False), TOPIC_AUTH),
         ('IncrementalAlterConfigs tb.t',
@@ -499,6 +501,13 @@ if __name__ == '__main__':
         c = Conn(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
         r = c.call(ProduceRequest[3](None, 1, 5000, [(sys.argv[6], [(0, records())])]))
         check(error(r) == 0, 'Produce to %s as %s (error %d)' % (sys.argv[6], sys.argv[4], error(r)))
+        # a group the broker knows (ListGroups lists those), named after
+        # the topic's namespace: <tenant>.kg
+        g = sys.argv[6].split('.')[0] + '.kg'
+        r = c.call(OffsetCommitRequest[2](g, -1, '', -1, [(sys.argv[6], [(0, 1, '')])]))
+        check(error(r) == 0, 'OffsetCommit of %s as %s (error %d)' % (g, sys.argv[4], error(r)))
+        r = c.call(ListGroupsRequest[1]())
+        check(g in [x[0] for x in r.groups], 'ListGroups as %s lists %s' % (sys.argv[4], g))
         c.close()
     elif sys.argv[1] == 'tenant':
         tenant(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])

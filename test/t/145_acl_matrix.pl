@@ -261,7 +261,7 @@ is($tnode->safe_psql('postgres', q{
 SELECT string_agg(topic || ':' || partitions || ':' || coalesce(overrides->>'retention.ms', '-'), ',' ORDER BY topic) FROM nagare.topics WHERE topic LIKE 'tb.%'}),
 	'tb.other:1:-,tb.t:1:-', 'tb\'s topics are as they were');
 is($tnode->safe_psql('postgres', q{SELECT string_agg(group_id || ':' || topic || ':' || committed_offset, ',' ORDER BY group_id) FROM nagare.group_offset WHERE topic LIKE 'tb.%' OR group_id LIKE 'tb.%'}),
-	'ta.g:tb.t:1,tb.g:tb.t:1', 'tb\'s offsets are as they were');
+	'ta.g:tb.t:1,tb.g:tb.t:1,tb.kg:tb.t:1', 'tb\'s offsets are as they were');
 is($tnode->safe_psql('postgres', q{SELECT count(*) FROM nagare.consume('tb.t')}), 2,
 	'tb.t holds only its own two records');
 is($tnode->safe_psql('postgres', q{SELECT count(*) FROM nagare.acls WHERE principal LIKE 'User:ta%' AND resource_name LIKE 'tb%'}),
