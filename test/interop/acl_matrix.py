@@ -29,10 +29,12 @@ the response.  Each row gets three principals, roles with passwords:
 Run in the order none, deny, allow, so a destructive request (DeleteTopics,
 DeleteGroups) is refused twice before it is allowed.  Adding an API is one
 row.  APIs with no kafka-python class get one defined here with
-kafka-python's own Struct types (still its encoder); those that would need
-flexible (compact) encoding, which kafka-python 2.0.2 lacks, are skipped
-with a printed reason.  One "ok - ..." / "not ok - ..." / "skip - ..."
-line per check.
+kafka-python's own Struct types (still its encoder), at a version before
+the API's first flexible one (kafka-python 2.0.2 has no compact encoding).
+Every API with an ACL has a row today; one that cannot get a row goes in
+SKIPPED with the reason, printed.  The APIs without an ACL (ApiVersions,
+SaslHandshake, SaslAuthenticate, DescribeCluster) are not in the matrix.
+One "ok - ..." / "not ok - ..." / "skip - ..." line per check.
 """
 import struct
 import sys
@@ -195,9 +197,11 @@ def error(resp):
     return nz[0] if nz else 0
 
 
-# a row: (API name, api key, operation, resource type, resource name,
-#         secondary ACLs [(type, name, operation)], request(role), denied error,
-#         allowed(resp) -> bool, denied(resp) -> bool or None for "error == denied error")
+# a row: the API's name and key, the operation and resource its ACL names,
+# build(role, resource) -> request, the error of a refusal (denied_err),
+# and optionally allowed(resp, resource) / denied(resp, resource) -> bool
+# where success or refusal is not "error 0" / "error == denied_err", and
+# the secondary ACLs [(type, name, operation)] the allowed role needs too
 T = 'm.topic.%s'      # per-API topic
 G = 'm.group.%s'      # per-API group
 CL = 'kafka-cluster'
