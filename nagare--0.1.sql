@@ -77,8 +77,14 @@ LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION nagare.authorize(text, text, text) IS
   'raise insufficient_privilege (42501) unless current_user may do the operation on the resource';
 
+-- DESCRIBE_CONFIGS too: alter_topic() locks the row (SELECT ... FOR UPDATE,
+-- which needs this policy as well as topic_change), and ALTER_CONFIGS alone
+-- (which implies DESCRIBE_CONFIGS, not DESCRIBE) must let it change configs,
+-- as it lets AlterConfigs.  nagare.topics still shows only what the role may
+-- DESCRIBE.
 CREATE POLICY topic_describe ON nagare.topic FOR SELECT
-  USING (nagare.authorized('TOPIC', name, 'DESCRIBE'));
+  USING (nagare.authorized('TOPIC', name, 'DESCRIBE')
+         OR nagare.authorized('TOPIC', name, 'DESCRIBE_CONFIGS'));
 CREATE POLICY topic_create ON nagare.topic FOR INSERT
   WITH CHECK (nagare.authorized('CLUSTER', 'kafka-cluster', 'CREATE')
               OR nagare.authorized('TOPIC', name, 'CREATE'));
