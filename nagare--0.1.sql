@@ -4,6 +4,31 @@
 \echo Use "CREATE EXTENSION nagare" to load this file. \quit
 
 --
+-- Where the extension may be created.  nagare serves the one database
+-- nagare.database names (its workers connect to it): created anywhere else
+-- it would show empty views and refuse every call, so it refuses to be.
+-- The advisory lock is the one under which the nagare worker cleans up
+-- after DROP EXTENSION (the replication slot, the broker's topics; see
+-- src/worker/worker.c): held until this CREATE EXTENSION commits.
+--
+SELECT pg_catalog.pg_advisory_xact_lock(1851877234, 0);
+DO $$
+BEGIN
+  IF pg_catalog.current_setting('nagare.database', true) IS NULL THEN
+    RAISE EXCEPTION 'nagare must be loaded via shared_preload_libraries'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Add nagare to shared_preload_libraries in postgresql.conf, restart the server and create the extension in the database nagare.database names.';
+  END IF;
+  IF pg_catalog.current_database() <> pg_catalog.current_setting('nagare.database') THEN
+    RAISE EXCEPTION 'nagare serves database "%", not "%"',
+                    pg_catalog.current_setting('nagare.database'), pg_catalog.current_database()
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = pg_catalog.format('Create the extension in database "%s", or set nagare.database = ''%s'' in postgresql.conf and restart the server.',
+                                     pg_catalog.current_setting('nagare.database'), pg_catalog.current_database());
+  END IF;
+END $$;
+
+--
 -- Catalog
 --
 -- One row per topic.  A deleted topic keeps its row, with deleted_at set,
