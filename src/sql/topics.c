@@ -17,9 +17,11 @@
 #include "postgres.h"
 
 #include "acl/acl.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -45,7 +47,7 @@ check_partition_count(int32 partitions)
 
 /*
  * The limits of the tenant whose namespace holds the topic
- * (nagare._tenant_check(): SQLSTATE 54000, POLICY_VIOLATION to Kafka
+ * (nagare._tenant_check(): SQLSTATE 53400, POLICY_VIOLATION to Kafka
  * clients), with the topic's partition count and effective retention.ms
  * after the change.  Caller has SPI connected.
  */
@@ -69,6 +71,59 @@ tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overri
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not check the limits of topic \"%s\": %s", name,
 			 SPI_result_code_string(ret));
+}
+
+/*
+ * The server's limits, where they are declared: nagare.max_topics topics
+ * and nagare.max_partitions partitions over all live topics (the sizes of
+ * the shared topic and partition tables), with the topic called name having
+ * partitions partitions after the change.  SQLSTATE 53400, POLICY_VIOLATION
+ * to Kafka clients (broker/errmap.c).  The catalog is counted as a superuser
+ * would, past row-level security: a role may not see every topic that
+ * takes room.  Caller has SPI connected.
+ */
+static void
+server_limits_check(const char *name, int32 partitions, bool creating)
+{
+	Datum arg = CStringGetTextDatum(name);
+	Oid argtype = TEXTOID;
+	Oid save_userid;
+	int save_sec_context;
+	int ret;
+	bool isnull;
+	int64 topics;
+	int64 others;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
+													  SECURITY_LOCAL_USERID_CHANGE |
+													  SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_with_args("SELECT count(*), coalesce(sum(partitions), 0)::bigint "
+								"FROM nagare.topic WHERE deleted_at IS NULL AND name <> $1",
+								1, &argtype, &arg, NULL, false, 1);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not count topics: %s", SPI_result_code_string(ret));
+	topics = DatumGetInt64(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	others = DatumGetInt64(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	if (creating && topics + 1 > nagare_max_topics)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many topics: nagare.max_topics is %d", nagare_max_topics),
+				 errhint(
+					 "Delete unused topics, or raise nagare.max_topics and restart the server.")));
+	if (others + partitions > nagare_max_partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many partitions: nagare.max_partitions is %d",
+						nagare_max_partitions),
+				 errdetail("Topics other than \"%s\" have %lld partitions; it would have %d.",
+						   name, (long long) others, partitions),
+				 errhint(
+					 "Use fewer partitions, delete unused topics, or raise nagare.max_partitions and restart the server.")));
 }
 
 /*
@@ -173,6 +228,7 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_topic_name(name);
+	server_limits_check(name, partitions, true);
 	tenant_check(name, partitions, &overrides, true);
 	args[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
@@ -269,6 +325,8 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 		nagare_config_merge(&overrides, &delta);
 	}
 	check_config(&overrides);
+	if (partitions != old_partitions)
+		server_limits_check(name, partitions, false);
 	tenant_check(name, partitions, &overrides, false);
 
 	args[0] = Int32GetDatum(id);

@@ -51,6 +51,36 @@ ok(-d $dir, 'the topic has its directory');
 wait_kafka_topic($port, 'life.a');
 
 #
+# The server's limits hold for Kafka clients too: nagare.max_partitions
+# refuses CreateTopics and CreatePartitions with POLICY_VIOLATION.
+#
+SKIP:
+{
+	skip 'kafka-python (Debian python3-kafka) is not installed', 2
+	  if system("/usr/bin/python3 -c 'import kafka' 2>/dev/null") != 0;
+	my $py = <<'EOP';
+import sys
+from kafka.admin import KafkaAdminClient, NewTopic, NewPartitions
+from kafka.errors import KafkaError
+a = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=20000)
+for what, fn in [("create", lambda: a.create_topics([NewTopic("life.huge", 9000, 1)])),
+                 ("grow", lambda: a.create_partitions({"life.a": NewPartitions(9000)}))]:
+    try:
+        fn()
+        print(what, "accepted")
+    except KafkaError as e:
+        print(what, type(e).__name__)
+EOP
+	my $script = "$PostgreSQL::Test::Utils::tmp_check/limits.py";
+	append_to_file($script, $py);
+	my $out = `/usr/bin/python3 $script 127.0.0.1:$port 2>&1`;
+	like($out, qr/^create PolicyViolationError/m,
+		'CreateTopics over nagare.max_partitions: POLICY_VIOLATION');
+	like($out, qr/^grow PolicyViolationError/m,
+		'CreatePartitions over nagare.max_partitions: POLICY_VIOLATION');
+}
+
+#
 # DROP EXTENSION: the slot, the topics and their files go.
 #
 $node->safe_psql('postgres', 'DROP EXTENSION nagare');
