@@ -46,6 +46,27 @@ check_partition_count(int32 partitions)
 }
 
 /*
+ * Run a query of the limit checks below as a superuser: past row-level
+ * security (a role may not see every topic that takes room), and with
+ * EXECUTE on nagare._tenant_check(), which PUBLIC does not have.
+ */
+static int
+spi_execute_as_superuser(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	Oid save_userid;
+	int save_sec_context;
+	int ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
+													  SECURITY_LOCAL_USERID_CHANGE |
+													  SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 1);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return ret;
+}
+
+/*
  * The limits of the tenant whose namespace holds the topic
  * (nagare._tenant_check(): SQLSTATE 53400, POLICY_VIOLATION to Kafka
  * clients), with the topic's partition count and effective retention.ms
@@ -66,8 +87,8 @@ tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overri
 	args[1] = Int32GetDatum(partitions);
 	args[2] = Int64GetDatum(effective.retention_ms);
 	args[3] = BoolGetDatum(creating);
-	ret = SPI_execute_with_args("SELECT nagare._tenant_check($1, $2, $3, $4)",
-								4, types, args, NULL, false, 0);
+	ret = spi_execute_as_superuser("SELECT nagare._tenant_check($1, $2, $3, $4)", 4,
+								   types, args);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not check the limits of topic \"%s\": %s", name,
 			 SPI_result_code_string(ret));
@@ -78,30 +99,22 @@ tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overri
  * and nagare.max_partitions partitions over all live topics (the sizes of
  * the shared topic and partition tables), with the topic called name having
  * partitions partitions after the change.  SQLSTATE 53400, POLICY_VIOLATION
- * to Kafka clients (broker/errmap.c).  The catalog is counted as a superuser
- * would, past row-level security: a role may not see every topic that
- * takes room.  Caller has SPI connected.
+ * to Kafka clients (broker/errmap.c).  Caller has SPI connected.
  */
 static void
 server_limits_check(const char *name, int32 partitions, bool creating)
 {
 	Datum arg = CStringGetTextDatum(name);
 	Oid argtype = TEXTOID;
-	Oid save_userid;
-	int save_sec_context;
 	int ret;
 	bool isnull;
 	int64 topics;
 	int64 others;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
-													  SECURITY_LOCAL_USERID_CHANGE |
-													  SECURITY_RESTRICTED_OPERATION);
-	ret = SPI_execute_with_args("SELECT count(*), coalesce(sum(partitions), 0)::bigint "
-								"FROM nagare.topic WHERE deleted_at IS NULL AND name <> $1",
-								1, &argtype, &arg, NULL, false, 1);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	ret =
+		spi_execute_as_superuser("SELECT count(*), coalesce(sum(partitions), 0)::bigint "
+								 "FROM nagare.topic WHERE deleted_at IS NULL AND name <> $1",
+								 1, &argtype, &arg);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not count topics: %s", SPI_result_code_string(ret));
 	topics = DatumGetInt64(
