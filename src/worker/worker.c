@@ -501,6 +501,8 @@ drop_extension_sql(void *arg)
 		*dropped = false;
 		return true;
 	}
+	/* from now on the broker creates no topic for Kafka clients */
+	pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_ABSENT);
 	ret =
 		SPI_execute("SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
 					"FROM pg_catalog.pg_replication_slots "
@@ -535,7 +537,6 @@ drop_extension_sql(void *arg)
 	ereport(LOG,
 			(errmsg("nagare worker: extension nagare was dropped: the broker forgets its topics and removes their %d partition(s)",
 					left)));
-	pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_ABSENT);
 	return true;
 }
 
@@ -561,6 +562,8 @@ extension_absent(void)
 	if (edata != NULL)
 	{
 		/* the slot is in use (while something decodes it): next time */
+		if (dropped)
+			pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_PRESENT);
 		if (!warned)
 			ereport(LOG,
 					(errmsg("nagare worker: could not clean up after DROP EXTENSION nagare: %s",
