@@ -456,9 +456,10 @@ remove_unknown_topics(CatalogTopic *topics, int ntopics)
 /*
  * The advisory lock (two int4 keys) that CREATE EXTENSION's script takes
  * (nagare--0.1.sql, at its start) and under which the worker drops the slot
- * of a dropped extension.
+ * of a dropped extension.  The worker only tries it: a CREATE EXTENSION in a
+ * long transaction must not hold up the broker's requests.
  */
-#define EXTENSION_LOCK_SQL "SELECT pg_catalog.pg_advisory_xact_lock(1851877234, 0)"
+#define EXTENSION_LOCK_SQL "SELECT pg_catalog.pg_try_advisory_xact_lock(1851877234, 0)"
 
 /* Is the slot "nagare" in this database? */
 static bool
@@ -487,10 +488,14 @@ drop_extension_sql(void *arg)
 	bool *dropped = (bool *) arg;
 	int ret;
 	int left;
+	bool isnull;
 
 	ret = SPI_execute(EXTENSION_LOCK_SQL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the extension: %s", SPI_result_code_string(ret));
+	if (!DatumGetBool(
+			SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		elog(ERROR, "CREATE EXTENSION nagare is under way");
 	/* a snapshot taken under the lock: a CREATE EXTENSION has committed */
 	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'",
 					  false, 1);
@@ -561,7 +566,10 @@ extension_absent(void)
 	edata = nagare_worker_sql(drop_extension_sql, &dropped);
 	if (edata != NULL)
 	{
-		/* the slot is in use (while something decodes it): next time */
+		/*
+		 * The slot is in use (while something decodes it), or a CREATE
+		 * EXTENSION is under way: next time.
+		 */
 		if (dropped)
 			pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_PRESENT);
 		if (!warned)
