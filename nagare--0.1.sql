@@ -1218,6 +1218,15 @@ BEGIN
   IF NOT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS') THEN
     PERFORM nagare._quota_tenant_authorize(current_user, e.entity, $2, $3);
   END IF;
+  -- a new entity needs room in the shared copy (as its last sync counted it)
+  IF NOT EXISTS (SELECT 1 FROM nagare.quota q WHERE q.entity = e.entity)
+     AND (SELECT s.entries FROM nagare.quota_status() s)
+         >= pg_catalog.current_setting('nagare.max_quotas')::integer THEN
+    RAISE EXCEPTION 'too many client quotas: nagare.max_quotas is %',
+                    pg_catalog.current_setting('nagare.max_quotas')
+      USING ERRCODE = 'configuration_limit_exceeded',
+            HINT = 'Remove quotas with nagare.remove_quota(), or raise nagare.max_quotas and restart the server.';
+  END IF;
   INSERT INTO nagare.quota AS q (entity, key, value) VALUES (e.entity, $2, $3)
     ON CONFLICT ON CONSTRAINT quota_pkey
     DO UPDATE SET value = excluded.value, set_at = now(), set_by = current_user

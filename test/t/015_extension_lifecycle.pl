@@ -15,7 +15,7 @@ use Test::More;
 use Time::HiRes qw(time);
 use NagareTest;
 
-my ($node, $port) = kafka_node('extlife');
+my ($node, $port) = kafka_node('extlife', conf => "nagare.max_quotas = 16\n");
 
 #
 # CREATE EXTENSION elsewhere than nagare.database is refused.
@@ -79,6 +79,20 @@ EOP
 	like($out, qr/^grow PolicyViolationError/m,
 		'CreatePartitions over nagare.max_partitions: POLICY_VIOLATION');
 }
+
+# nagare.max_quotas (16 here): set_quota() refuses a new entity once the
+# shared copy is full, rather than leave clients unlimited
+$node->safe_psql('postgres',
+	"SELECT nagare.set_quota('client-id=app' || i, 'producer_byte_rate', 1000) FROM generate_series(1, 16) i");
+$node->poll_query_until('postgres',
+	'SELECT loaded AND synced >= changes AND entries = 16 FROM nagare.quota_status')
+  or die 'quotas not synced';
+like(sql_error($node, "SELECT nagare.set_quota('client-id=app17', 'producer_byte_rate', 1000)"),
+	qr/ERROR:  53400: too many client quotas: nagare.max_quotas is 16\n.*HINT:  Remove quotas with nagare.remove_quota\(\), or raise nagare.max_quotas/s,
+	'set_quota() refuses a 17th entity with nagare.max_quotas = 16: 53400');
+$node->safe_psql('postgres', "SELECT nagare.set_quota('client-id=app16', 'consumer_byte_rate', 1000)");
+is($node->safe_psql('postgres', "SELECT count(*) FROM nagare.quota"), '17',
+	'but a key of an entity it has is set');
 
 #
 # DROP EXTENSION: the slot, the topics and their files go.
