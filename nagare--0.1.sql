@@ -4,6 +4,31 @@
 \echo Use "CREATE EXTENSION nagare" to load this file. \quit
 
 --
+-- Where the extension may be created.  nagare serves the one database
+-- nagare.database names (its workers connect to it): created anywhere else
+-- it would show empty views and refuse every call, so it refuses to be.
+-- The advisory lock is the one under which the nagare worker cleans up
+-- after DROP EXTENSION (the replication slot, the broker's topics; see
+-- src/worker/worker.c): held until this CREATE EXTENSION commits.
+--
+SELECT pg_catalog.pg_advisory_xact_lock(1851877234, 0);
+DO $$
+BEGIN
+  IF pg_catalog.current_setting('nagare.database', true) IS NULL THEN
+    RAISE EXCEPTION 'nagare must be loaded via shared_preload_libraries'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Add nagare to shared_preload_libraries in postgresql.conf, restart the server and create the extension in the database nagare.database names.';
+  END IF;
+  IF pg_catalog.current_database() <> pg_catalog.current_setting('nagare.database') THEN
+    RAISE EXCEPTION 'nagare serves database "%", not "%"',
+                    pg_catalog.current_setting('nagare.database'), pg_catalog.current_database()
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = pg_catalog.format('Create the extension in database "%s", or set nagare.database = ''%s'' in postgresql.conf and restart the server.',
+                                     pg_catalog.current_setting('nagare.database'), pg_catalog.current_database());
+  END IF;
+END $$;
+
+--
 -- Catalog
 --
 -- One row per topic.  A deleted topic keeps its row, with deleted_at set,
@@ -208,6 +233,8 @@ CREATE FUNCTION nagare.partition_status(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'nagare_partition_status'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.partition_status() IS
+  'every partition in the broker''s shared table, by topic id: log start offset, high watermark, segments, bytes and directory (nagare.partitions shows them by topic name)';
 
 CREATE FUNCTION nagare.broker_status(
     OUT pid integer, OUT state text,
@@ -217,6 +244,8 @@ CREATE FUNCTION nagare.broker_status(
 RETURNS record
 AS 'MODULE_PATHNAME', 'nagare_broker_status'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.broker_status() IS
+  'the broker''s pid and state, the append ring''s size and use, and its counters (the view nagare.broker)';
 
 CREATE VIEW nagare.topics AS
 SELECT t.name AS topic,
@@ -624,6 +653,9 @@ CREATE FUNCTION nagare._acl_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'nagare_acl_changed'
 LANGUAGE C;
+COMMENT ON FUNCTION nagare._acl_changed() IS
+  'internal: the trigger that has the nagare worker copy nagare.acl into shared memory once the change commits';
+REVOKE EXECUTE ON FUNCTION nagare._acl_changed() FROM PUBLIC;
 CREATE TRIGGER acl_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.acl
   FOR EACH STATEMENT EXECUTE FUNCTION nagare._acl_changed();
 
@@ -698,6 +730,8 @@ CREATE FUNCTION nagare.acl_status(
 RETURNS record
 AS 'MODULE_PATHNAME', 'nagare_acl_status'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.acl_status() IS
+  'the shared copy of the ACLs: loaded, how many, overflow, version, the effective allow.everyone.if.no.acl.found, and the authorizations denied (the view nagare.acl_status)';
 
 CREATE VIEW nagare.acl_status AS SELECT * FROM nagare.acl_status();
 COMMENT ON VIEW nagare.acl_status IS
@@ -751,6 +785,9 @@ BEGIN
     USING ERRCODE = 'insufficient_privilege',
           HINT = 'The audit trail cannot be changed or deleted.';
 END $$;
+COMMENT ON FUNCTION nagare._audit_log_append_only() IS
+  'internal: the trigger that refuses to change or delete rows of nagare.audit_log';
+REVOKE EXECUTE ON FUNCTION nagare._audit_log_append_only() FROM PUBLIC;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON nagare.audit_log
   FOR EACH ROW EXECUTE FUNCTION nagare._audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON nagare.audit_log
@@ -760,6 +797,9 @@ CREATE FUNCTION nagare._audit()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'nagare_audit_trigger'
 LANGUAGE C;
+COMMENT ON FUNCTION nagare._audit() IS
+  'internal: the trigger that writes a row of nagare.audit_log for each administrative change';
+REVOKE EXECUTE ON FUNCTION nagare._audit() FROM PUBLIC;
 CREATE TRIGGER topic_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.topic
   FOR EACH ROW EXECUTE FUNCTION nagare._audit();
 CREATE TRIGGER acl_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.acl
@@ -818,6 +858,8 @@ LANGUAGE sql IMMUTABLE AS $$
          unnest(CASE WHEN $3 THEN ARRAY['ALL']
                      ELSE ARRAY['READ', 'WRITE', 'CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS'] END) op
 $$;
+COMMENT ON FUNCTION nagare._tenant_acls(text, name, boolean) IS
+  'internal: the ACLs a principal (or admin) of a tenant holds on its namespace; nagare.add_tenant_principal() grants them, as its caller';
 
 CREATE FUNCTION nagare.create_tenant(name text, max_topics integer DEFAULT NULL,
                                      max_partitions integer DEFAULT NULL,
@@ -916,6 +958,8 @@ BEGIN
   DELETE FROM nagare.acl x
    WHERE x.pattern_type = 'PREFIXED' AND x.resource_name = $1 || '.' AND x.principal = 'User:' || $2;
 END $$;
+COMMENT ON FUNCTION nagare.remove_tenant_principal(text, name) IS
+  'take a role out of a tenant, with its ACLs on the namespace; platform only';
 
 -- Called by create_topic() and alter_topic() (with the new partition count
 -- and effective retention.ms; -2 = unchanged): the limits of the tenant
@@ -966,6 +1010,9 @@ BEGIN
     END IF;
   END IF;
 END $$;
+COMMENT ON FUNCTION nagare._tenant_check(text, integer, bigint, boolean) IS
+  'internal: the limits of the topic''s tenant, checked by create_topic() and alter_topic() (53400 over a limit)';
+REVOKE EXECUTE ON FUNCTION nagare._tenant_check(text, integer, bigint, boolean) FROM PUBLIC;
 
 CREATE VIEW nagare.tenants AS
 SELECT t.name AS tenant, t.name || '.' AS namespace, t.max_topics, t.max_partitions,
@@ -1051,6 +1098,8 @@ RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT p.tenant FROM nagare.tenant_principal p WHERE p.role = $1
 $$;
+COMMENT ON FUNCTION nagare._quota_role_tenant(name) IS
+  'internal: the tenant of a role (null if none); the row-level security of nagare.quota and nagare.tenant_quota_cap asks it as the querying role';
 
 CREATE FUNCTION nagare._quota_entity_tenant(entity text)
 RETURNS text
@@ -1060,12 +1109,16 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                     WHERE e.user_name <> '<default>' AND p.role::text = e.user_name))
     FROM nagare._quota_entity($1) e
 $$;
+COMMENT ON FUNCTION nagare._quota_entity_tenant(text) IS
+  'internal: the tenant of a quota entity (tenant=<t>, or user=<a principal of t>[,...]); row-level security and nagare.quotas ask it as the querying role';
 
 CREATE FUNCTION nagare._quota_tenant_exists(tenant text)
 RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM nagare.tenant t WHERE t.name = $1)
 $$;
+COMMENT ON FUNCTION nagare._quota_tenant_exists(text) IS
+  'internal: whether a tenant exists; set_quota() and set_tenant_quota_cap() ask it as their caller';
 
 -- Whether role, an admin of a tenant, may set key of entity to value (null:
 -- remove it): an entity of its tenant, a key the platform capped, at most
@@ -1081,6 +1134,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
        AND a.tenant = nagare._quota_entity_tenant($2)
        AND ($4 IS NULL OR $4 <= c.value))
 $$;
+COMMENT ON FUNCTION nagare._quota_tenant_admin_may(name, text, text, float8) IS
+  'internal: whether a tenant''s admin may set a quota key of an entity to a value; the row-level security of nagare.quota asks it as the querying role';
 
 CREATE FUNCTION nagare._quota_tenant_authorize(role name, entity text, key text, value float8)
 RETURNS void
@@ -1112,6 +1167,8 @@ BEGIN
             HINT = 'Set at most the cap, or ask the platform to raise it with nagare.set_tenant_quota_cap().';
   END IF;
 END $$;
+COMMENT ON FUNCTION nagare._quota_tenant_authorize(name, text, text, float8) IS
+  'internal: raise 42501, saying why, unless a tenant''s admin may set the quota key of the entity to the value; set_quota() and remove_quota() call it as their caller';
 
 -- Row-level security lets every role use the functions (and Kafka's tools)
 -- with its own rights; superusers and the nagare worker acting for a Kafka
@@ -1160,6 +1217,15 @@ BEGIN
   END IF;
   IF NOT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER_CONFIGS') THEN
     PERFORM nagare._quota_tenant_authorize(current_user, e.entity, $2, $3);
+  END IF;
+  -- a new entity needs room in the shared copy (as its last sync counted it)
+  IF NOT EXISTS (SELECT 1 FROM nagare.quota q WHERE q.entity = e.entity)
+     AND (SELECT s.entries FROM nagare.quota_status() s)
+         >= pg_catalog.current_setting('nagare.max_quotas')::integer THEN
+    RAISE EXCEPTION 'too many client quotas: nagare.max_quotas is %',
+                    pg_catalog.current_setting('nagare.max_quotas')
+      USING ERRCODE = 'configuration_limit_exceeded',
+            HINT = 'Remove quotas with nagare.remove_quota(), or raise nagare.max_quotas and restart the server.';
   END IF;
   INSERT INTO nagare.quota AS q (entity, key, value) VALUES (e.entity, $2, $3)
     ON CONFLICT ON CONSTRAINT quota_pkey
@@ -1217,6 +1283,9 @@ BEGIN
   DELETE FROM nagare.quota q WHERE q.entity = 'tenant=' || OLD.name;
   RETURN NULL;
 END $$;
+COMMENT ON FUNCTION nagare._tenant_quotas_drop() IS
+  'internal: the trigger that removes a dropped tenant''s own quotas';
+REVOKE EXECUTE ON FUNCTION nagare._tenant_quotas_drop() FROM PUBLIC;
 CREATE TRIGGER tenant_quotas_drop AFTER DELETE ON nagare.tenant
   FOR EACH ROW EXECUTE FUNCTION nagare._tenant_quotas_drop();
 
@@ -1226,6 +1295,9 @@ CREATE FUNCTION nagare._quota_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'nagare_quota_changed'
 LANGUAGE C;
+COMMENT ON FUNCTION nagare._quota_changed() IS
+  'internal: the trigger that has the nagare worker copy the quotas into shared memory once the change commits';
+REVOKE EXECUTE ON FUNCTION nagare._quota_changed() FROM PUBLIC;
 CREATE TRIGGER quota_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.quota
   FOR EACH STATEMENT EXECUTE FUNCTION nagare._quota_changed();
 CREATE TRIGGER tenant_quota_cap_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON nagare.tenant_quota_cap
@@ -1273,7 +1345,7 @@ COMMENT ON VIEW nagare.tenant_quotas IS
   'per tenant and key: the platform''s cap, the tenant''s own value, and the limit its principals share (the value, at most the cap; else the cap)';
 GRANT SELECT ON nagare.tenant_quotas TO PUBLIC;
 
-CREATE FUNCTION nagare.effective_quota("user" text, client_id text DEFAULT NULL,
+CREATE FUNCTION nagare.effective_quota(user_name text, client_id text DEFAULT NULL,
     OUT key text, OUT value float8, OUT entity text, OUT by_user boolean,
     OUT by_client boolean, OUT tenant text, OUT tenant_limit float8,
     OUT tenant_limit_source text)
@@ -1289,6 +1361,8 @@ CREATE FUNCTION nagare.quota_status(
 RETURNS record
 AS 'MODULE_PATHNAME', 'nagare_quota_status'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.quota_status() IS
+  'the shared copy of the quotas: loaded, entries, overflow, version, and the changes committed and synced (the view nagare.quota_status)';
 
 CREATE VIEW nagare.quota_status AS SELECT * FROM nagare.quota_status();
 COMMENT ON VIEW nagare.quota_status IS
@@ -1350,3 +1424,35 @@ AS 'MODULE_PATHNAME', 'nagare_reset_client_usage'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.reset_client_usage() IS
   'zero the usage counters and forget the clients without live connections; platform only (ALTER on the CLUSTER)';
+
+--
+-- Comments on the functions of the sections above that were written
+-- without one (Producing, Consuming, Consumer groups, Table topics), kept
+-- here in one block.  Every function of schema nagare has a comment; a
+-- helper named _* that roles' own calls do not reach is not executable by
+-- PUBLIC (sql/00_setup.sql checks both).
+--
+COMMENT ON FUNCTION nagare.send(text, text, text, jsonb, integer) IS
+  'append one record now, key and value as text (UTF-8); not transactional, durable once the transaction commits';
+COMMENT ON FUNCTION nagare.send(text, text, jsonb, jsonb, integer) IS
+  'append one record now, the value as JSON text; not transactional, durable once the transaction commits';
+COMMENT ON FUNCTION nagare.publish(text, text, text, jsonb, integer) IS
+  'publish a record (key and value as text) if and only if the transaction commits (needs wal_level = logical)';
+COMMENT ON FUNCTION nagare.publish(text, text, jsonb, jsonb, integer) IS
+  'publish a record (the value as JSON text) if and only if the transaction commits (needs wal_level = logical)';
+COMMENT ON FUNCTION nagare.send_batch(text, text[], text[], jsonb[], integer[]) IS
+  'append many records (keys and values as text) in one request; returns (partition, offset) of each, in order';
+COMMENT ON FUNCTION nagare.offset_for_time(text, integer, timestamptz) IS
+  'the first offset of a partition whose record timestamp is at or after ts, else the high watermark (Kafka''s ListOffsets by time)';
+COMMENT ON FUNCTION nagare._check_group_idle(text) IS
+  'internal: raise object_in_use (55006) if the consumer group has live members; reset_group_offsets() and delete_group() call it as their caller';
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, text, integer[]) IS
+  'set an idle group''s committed offsets of a topic to ''earliest'' or ''latest'' (all partitions, or those given), as kafka-consumer-groups --reset-offsets';
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, bigint, integer[]) IS
+  'set an idle group''s committed offsets of a topic to an offset, within each partition''s log start and high watermark';
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, timestamptz, integer[]) IS
+  'set an idle group''s committed offsets of a topic to the first record at or after a time';
+COMMENT ON FUNCTION nagare._reset_group_offsets(text, text, integer[], text, bigint, timestamptz) IS
+  'internal: the work of the reset_group_offsets() overloads, which call it as their caller (it checks READ on the group and the topic itself)';
+COMMENT ON FUNCTION nagare.drop_table_topic(regclass) IS
+  'stop feeding a table''s changes to its topic (the topic and its records stay)';

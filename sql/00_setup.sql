@@ -3,3 +3,42 @@ CREATE EXTENSION nagare;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'nagare';
 -- the broker is up
 SELECT state, pid IS NOT NULL AS has_pid, queue_size > 0 AS has_queue FROM nagare.broker;
+
+-- The SQL surface.  Every function of schema nagare has a comment (\df+).
+SELECT p.oid::regprocedure AS function_without_comment
+  FROM pg_proc p
+ WHERE p.pronamespace = 'nagare'::regnamespace
+   AND obj_description(p.oid, 'pg_proc') IS NULL
+ ORDER BY 1::text;
+-- Internal helpers (named _*) are not executable by PUBLIC, but for those
+-- that roles' own calls reach, which run as the calling role: a function
+-- called by a public SECURITY INVOKER function, a row-level security
+-- policy, a CHECK constraint or a view (each listed here with why).
+SELECT p.oid::regprocedure AS helper_executable_by_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'nagare'::regnamespace
+   AND p.proname LIKE '\_%'
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+   AND p.proname NOT IN (
+         '_check_group_idle',        -- by reset_group_offsets(), delete_group()
+         '_reset_group_offsets',     -- by reset_group_offsets()
+         '_tenant_acls',             -- by add_tenant_principal()
+         '_quota_entity',            -- nagare.quota's CHECK, nagare.quotas, set_quota()
+         '_quota_entity_tenant',     -- row-level security of nagare.quota, nagare.quotas
+         '_quota_role_tenant',       -- row-level security of the quota tables
+         '_quota_tenant_admin_may',  -- row-level security of nagare.quota
+         '_quota_tenant_exists',     -- by set_quota(), set_tenant_quota_cap()
+         '_quota_tenant_authorize',  -- by set_quota(), remove_quota()
+         '_client_usage',            -- the view nagare.client_usage
+         '_connections')             -- the view nagare.connections
+ ORDER BY 1::text;
+-- No parameter a caller names is a reserved word (pg_get_keywords() R or T);
+-- output columns (OUT, TABLE) are names of results, not parameters.  One
+-- is left: reset_group_offsets(..., "to" text, ...).
+SELECT p.oid::regprocedure AS function, a.name AS reserved_parameter
+  FROM pg_proc p,
+       unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[coalesce(cardinality(p.proargnames), 0)])))
+         AS a(name, mode)
+  JOIN pg_get_keywords() k ON k.word = a.name AND k.catcode IN ('R', 'T')
+ WHERE p.pronamespace = 'nagare'::regnamespace AND a.mode IN ('i', 'b', 'v')
+ ORDER BY 1::text, 2;

@@ -88,3 +88,24 @@ BEGIN;
 SELECT nagare.create_topic('t.prepared');
 PREPARE TRANSACTION 'nagare_ddl';
 SELECT count(*) FROM nagare.topics WHERE topic = 't.prepared';
+
+-- the server's limits hold where they are declared: nagare.max_partitions
+-- (8192) over all topics and nagare.max_topics (1024), at create_topic()
+-- and alter_topic(), with SQLSTATE 53400 and a hint (POLICY_VIOLATION to
+-- Kafka clients); the detail counts the other topics' partitions
+CREATE FUNCTION pg_temp.refused(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; hint text;
+BEGIN
+  EXECUTE sql;
+  RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+  RETURN format('%s %s (%s)', st, msg, hint);
+END $$;
+SELECT pg_temp.refused($$SELECT nagare.create_topic('t.too_many', 8193)$$);
+SELECT nagare.create_topic('t.limit', 2);
+SELECT pg_temp.refused($$SELECT nagare.alter_topic('t.limit', 8193)$$);
+SELECT pg_temp.refused($$SELECT count(*) FROM (SELECT nagare.create_topic('t.lim.' || i) FROM generate_series(1, 1025) i) x$$);
+SELECT count(*) AS left_behind FROM nagare.topic WHERE name LIKE 't.lim.%' OR name = 't.too_many';
+SELECT partitions FROM nagare.topics WHERE topic = 't.limit';
+SELECT nagare.delete_topic('t.limit');

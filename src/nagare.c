@@ -15,6 +15,14 @@
  * _PG_init registers them first, then asks for shared memory and starts the
  * workers.
  *
+ * It also watches for DROP EXTENSION nagare (an object access hook): the
+ * dropping transaction, once committed, wakes the nagare worker, which then
+ * cleans up what the extension leaves outside its catalog (its replication
+ * slot, the broker's topics and their files; worker/worker.c).  An event
+ * trigger could not: the extension's own triggers are gone by the time a
+ * sql_drop trigger fires, and ddl_command_start comes before the drop is
+ * decided.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -22,6 +30,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -37,6 +48,10 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 static void nagare_register_workers(void);
+static void nagare_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+								 int subId, void *arg);
+
+static object_access_hook_type prev_object_access_hook = NULL;
 
 void
 _PG_init(void)
@@ -50,6 +65,27 @@ _PG_init(void)
 	nagare_shmem_install_hooks();
 	nagare_register_workers();
 	RegisterXactCallback(nagare_send_xact_callback, NULL);
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = nagare_object_access;
+}
+
+/*
+ * DROP EXTENSION nagare: wake the nagare worker when the transaction
+ * commits (as topic DDL does).
+ */
+static void
+nagare_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
+					 void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == ExtensionRelationId)
+	{
+		char *name = get_extension_name(objectId);
+
+		if (name != NULL && strcmp(name, "nagare") == 0)
+			nagare_xact_note_ddl();
+	}
 }
 
 static void

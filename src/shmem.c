@@ -204,6 +204,7 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&s->deletes_pending, 0);
 		pg_atomic_init_u64(&s->next_incarnation, 1);
 		pg_atomic_init_u32(&s->max_topic_id, 0);
+		pg_atomic_init_u32(&s->extension_state, NAGARE_EXTENSION_UNKNOWN);
 
 		s->nslots = nagare_num_slots();
 		s->slots = (NagareRequestSlot *) p;

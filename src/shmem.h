@@ -155,6 +155,18 @@ typedef enum NagareBrokerState
 } NagareBrokerState;
 
 /*
+ * Whether the extension exists in nagare.database, as the nagare worker last
+ * saw it (worker/worker.c): the broker creates no topic for a Kafka client
+ * while it is absent.
+ */
+typedef enum NagareExtensionState
+{
+	NAGARE_EXTENSION_UNKNOWN = 0, /* the worker has not looked yet */
+	NAGARE_EXTENSION_PRESENT,
+	NAGARE_EXTENSION_ABSENT /* never created, or dropped */
+} NagareExtensionState;
+
+/*
  * The request ring has room for this many entries per slot: a backend that
  * gave up waiting may queue its slot again before the broker has taken the
  * earlier entry (queue.c).
@@ -352,6 +364,8 @@ typedef struct NagareShared
 	 * larger ids, so they never meet the files of a dropped catalog.
 	 */
 	pg_atomic_uint32 max_topic_id;
+	/* NagareExtensionState, written by the nagare worker */
+	pg_atomic_uint32 extension_state;
 
 	/*
 	 * Append ring (queue.c).  Positions are byte counts since start, never

@@ -329,7 +329,8 @@ op_queued(dlist_head *ops, NagareChannelKind kind, const char *key)
 /*
  * Metadata asked for a topic that does not exist and may create it: queue
  * its creation with nagare.num_partitions partitions, unless it is queued
- * already.  Returns true if the topic is (being) created.
+ * already or the extension does not exist.  Returns true if the topic is
+ * (being) created.
  */
 bool
 nagare_admin_auto_create(const char *name, int len)
@@ -337,6 +338,9 @@ nagare_admin_auto_create(const char *name, int len)
 	char		key[NAGARE_MAX_TOPIC_NAME + 1];
 
 	if (len <= 0 || len > NAGARE_MAX_TOPIC_NAME)
+		return false;
+	/* no extension, no catalog to create it in: UNKNOWN_TOPIC_OR_PARTITION */
+	if (pg_atomic_read_u32(&nagare_shared->extension_state) == NAGARE_EXTENSION_ABSENT)
 		return false;
 	memcpy(key, name, len);
 	key[len] = '\0';

@@ -17,9 +17,11 @@
 #include "postgres.h"
 
 #include "acl/acl.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -44,8 +46,29 @@ check_partition_count(int32 partitions)
 }
 
 /*
+ * Run a query of the limit checks below as a superuser: past row-level
+ * security (a role may not see every topic that takes room), and with
+ * EXECUTE on nagare._tenant_check(), which PUBLIC does not have.
+ */
+static int
+spi_execute_as_superuser(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	Oid save_userid;
+	int save_sec_context;
+	int ret;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context |
+													  SECURITY_LOCAL_USERID_CHANGE |
+													  SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 1);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return ret;
+}
+
+/*
  * The limits of the tenant whose namespace holds the topic
- * (nagare._tenant_check(): SQLSTATE 54000, POLICY_VIOLATION to Kafka
+ * (nagare._tenant_check(): SQLSTATE 53400, POLICY_VIOLATION to Kafka
  * clients), with the topic's partition count and effective retention.ms
  * after the change.  Caller has SPI connected.
  */
@@ -64,11 +87,56 @@ tenant_check(const char *name, int32 partitions, const NagareTopicConfig *overri
 	args[1] = Int32GetDatum(partitions);
 	args[2] = Int64GetDatum(effective.retention_ms);
 	args[3] = BoolGetDatum(creating);
-	ret = SPI_execute_with_args("SELECT nagare._tenant_check($1, $2, $3, $4)",
-								4, types, args, NULL, false, 0);
+	ret = spi_execute_as_superuser("SELECT nagare._tenant_check($1, $2, $3, $4)", 4,
+								   types, args);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not check the limits of topic \"%s\": %s", name,
 			 SPI_result_code_string(ret));
+}
+
+/*
+ * The server's limits, where they are declared: nagare.max_topics topics
+ * and nagare.max_partitions partitions over all live topics (the sizes of
+ * the shared topic and partition tables), with the topic called name having
+ * partitions partitions after the change.  SQLSTATE 53400, POLICY_VIOLATION
+ * to Kafka clients (broker/errmap.c).  Caller has SPI connected.
+ */
+static void
+server_limits_check(const char *name, int32 partitions, bool creating)
+{
+	Datum arg = CStringGetTextDatum(name);
+	Oid argtype = TEXTOID;
+	int ret;
+	bool isnull;
+	int64 topics;
+	int64 others;
+
+	ret =
+		spi_execute_as_superuser("SELECT count(*), coalesce(sum(partitions), 0)::bigint "
+								 "FROM nagare.topic WHERE deleted_at IS NULL AND name <> $1",
+								 1, &argtype, &arg);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not count topics: %s", SPI_result_code_string(ret));
+	topics = DatumGetInt64(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	others = DatumGetInt64(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	if (creating && topics + 1 > nagare_max_topics)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many topics: nagare.max_topics is %d", nagare_max_topics),
+				 errhint(
+					 "Delete unused topics, or raise nagare.max_topics and restart the server.")));
+	if (others + partitions > nagare_max_partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many partitions: nagare.max_partitions is %d",
+						nagare_max_partitions),
+				 errdetail("Topics other than \"%s\" have %lld partitions; it would have %d.",
+						   name, (long long) others, partitions),
+				 errhint(
+					 "Use fewer partitions, delete unused topics, or raise nagare.max_partitions and restart the server.")));
 }
 
 /*
@@ -173,6 +241,7 @@ nagare_create_topic(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_topic_name(name);
+	server_limits_check(name, partitions, true);
 	tenant_check(name, partitions, &overrides, true);
 	args[0] = CStringGetTextDatum(name);
 	ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
@@ -269,6 +338,8 @@ nagare_alter_topic(PG_FUNCTION_ARGS)
 		nagare_config_merge(&overrides, &delta);
 	}
 	check_config(&overrides);
+	if (partitions != old_partitions)
+		server_limits_check(name, partitions, false);
 	tenant_check(name, partitions, &overrides, false);
 
 	args[0] = Int32GetDatum(id);

@@ -29,6 +29,18 @@
  * the broker found on disk when it started and only against a snapshot taken
  * after that: a topic committed later cannot be mistaken for one of them.
  *
+ * DROP EXTENSION drops the catalog, and with it every topic: once it has
+ * committed (the dropping backend sets this worker's latch, nagare.c), the
+ * worker empties the shared topic table, marks every partition for the
+ * broker to remove, and drops the replication slot "nagare" (the ingest
+ * worker leaves it alone while the extension is absent).  The extension was
+ * dropped, rather than never created, if this server saw it (the shared
+ * extension_state) or its slot is in this database; so a server started
+ * with nagare.database naming another database removes nothing.  The slot
+ * is dropped under the advisory lock the extension script takes, after
+ * looking at pg_extension again: a CREATE EXTENSION that commits meanwhile
+ * is seen, and its new slot is never dropped.
+ *
  * Deleted topics are rows with deleted_at set.  A sync marks every partition
  * of such a topic deleted in shared memory, which tells the broker to remove
  * the files; once no partition of the topic is left, and the deletion is
@@ -48,6 +60,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -79,6 +92,7 @@ typedef struct CatalogTopic
 static void worker_detach(int code, Datum arg);
 static bool sync_topics(uint64 generation);
 static void remove_unknown_topics(CatalogTopic *topics, int ntopics);
+static void extension_absent(void);
 
 /* the broker whose partitions found on disk were checked against the catalog */
 static pid_t orphans_checked_for = 0;
@@ -211,7 +225,10 @@ worker_detach(int code, Datum arg)
 	SpinLockRelease(&nagare_shared->broker_mutex);
 }
 
-/* Mark a deleted topic's partitions; returns how many are left */
+/*
+ * Mark a deleted topic's partitions (every partition if topic_id < 0);
+ * returns how many are left
+ */
 static int
 mark_partitions_deleted(int32 topic_id)
 {
@@ -225,7 +242,7 @@ mark_partitions_deleted(int32 topic_id)
 	hash_seq_init(&status, nagare_partition_hash);
 	while ((part = hash_seq_search(&status)) != NULL)
 	{
-		if (part->key.topic_id != topic_id)
+		if (topic_id >= 0 && part->key.topic_id != topic_id)
 			continue;
 		left++;
 		if (part->state != NAGARE_PART_DELETED)
@@ -275,13 +292,15 @@ sync_topics(uint64 generation)
 		elog(ERROR, "could not look up extension nagare: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 	{
-		/* CREATE EXTENSION has not run yet: nothing to do but look again */
+		/* not created yet, or dropped: look again soon */
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		extension_absent();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		return true;
 	}
+	pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_PRESENT);
 
 	broker_ready = pg_atomic_read_u32(&nagare_shared->broker_state) == NAGARE_BROKER_READY;
 	ret = SPI_execute("SELECT id, name, partitions, config, deleted_at IS NOT NULL, "
@@ -432,4 +451,137 @@ remove_unknown_topics(CatalogTopic *topics, int ntopics)
 		nagare_wake_broker();
 	}
 	orphans_checked_for = broker_pid;
+}
+
+/*
+ * The advisory lock (two int4 keys) that CREATE EXTENSION's script takes
+ * (nagare--0.1.sql, at its start) and under which the worker drops the slot
+ * of a dropped extension.  The worker only tries it: a CREATE EXTENSION in a
+ * long transaction must not hold up the broker's requests.
+ */
+#define EXTENSION_LOCK_SQL "SELECT pg_catalog.pg_try_advisory_xact_lock(1851877234, 0)"
+
+/* Is the slot "nagare" in this database? */
+static bool
+own_slot_exists(void)
+{
+	ReplicationSlot *slot;
+	bool mine;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	slot = SearchNamedReplicationSlot("nagare", false);
+	mine = slot != NULL && slot->data.database == MyDatabaseId;
+	LWLockRelease(ReplicationSlotControlLock);
+	return mine;
+}
+
+/*
+ * What a dropped extension leaves: its slot, its topics in shared memory and
+ * their files.  Runs in a transaction of nagare_worker_sql(), under the lock
+ * of CREATE EXTENSION, and does nothing if the extension exists again.
+ * *arg: true if the extension was present when the worker last looked; set
+ * to true if the extension's leftovers were removed.
+ */
+static bool
+drop_extension_sql(void *arg)
+{
+	bool *dropped = (bool *) arg;
+	int ret;
+	int left;
+	bool isnull;
+
+	ret = SPI_execute(EXTENSION_LOCK_SQL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the extension: %s", SPI_result_code_string(ret));
+	if (!DatumGetBool(
+			SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		elog(ERROR, "CREATE EXTENSION nagare is under way");
+	/* a snapshot taken under the lock: a CREATE EXTENSION has committed */
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'",
+					  false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look up extension nagare: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		*dropped = false;
+		return true;
+	}
+	/* from now on the broker creates no topic for Kafka clients */
+	pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_ABSENT);
+	ret =
+		SPI_execute("SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
+					"FROM pg_catalog.pg_replication_slots "
+					"WHERE slot_name = 'nagare' AND database = pg_catalog.current_database()",
+					false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not drop replication slot \"nagare\": %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		*dropped = true;
+		ereport(LOG,
+				(errmsg(
+					"nagare worker: extension nagare was dropped: dropped its replication slot \"nagare\"")));
+	}
+	if (!*dropped)
+		return true;
+
+	/* the broker's topic table empties, and every partition goes */
+	LWLockAcquire(nagare_shared->registry_lock, LW_EXCLUSIVE);
+	{
+		HASH_SEQ_STATUS status;
+		NagareTopic *t;
+
+		hash_seq_init(&status, nagare_topic_hash);
+		while ((t = hash_seq_search(&status)) != NULL)
+			hash_search(nagare_topic_hash, &t->topic_id, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(nagare_shared->registry_lock);
+	pg_atomic_fetch_add_u64(&nagare_shared->topic_table_version, 1);
+	left = mark_partitions_deleted(-1);
+	ereport(LOG,
+			(errmsg("nagare worker: extension nagare was dropped: the broker forgets its topics and removes their %d partition(s)",
+					left)));
+	return true;
+}
+
+/*
+ * The extension does not exist.  If it was dropped, drop its replication
+ * slot, forget its topics and remove their files.
+ */
+static void
+extension_absent(void)
+{
+	static bool warned = false;
+	bool dropped;
+	ErrorData *edata;
+
+	dropped =
+		pg_atomic_read_u32(&nagare_shared->extension_state) == NAGARE_EXTENSION_PRESENT;
+	if (!dropped && !own_slot_exists())
+	{
+		pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_ABSENT);
+		return;
+	}
+	edata = nagare_worker_sql(drop_extension_sql, &dropped);
+	if (edata != NULL)
+	{
+		/*
+		 * The slot is in use (while something decodes it), or a CREATE
+		 * EXTENSION is under way: next time.
+		 */
+		if (dropped)
+			pg_atomic_write_u32(&nagare_shared->extension_state, NAGARE_EXTENSION_PRESENT);
+		if (!warned)
+			ereport(LOG,
+					(errmsg("nagare worker: could not clean up after DROP EXTENSION nagare: %s",
+							edata->message)));
+		warned = true;
+		FreeErrorData(edata);
+		return;
+	}
+	warned = false;
+	/* the shared quota table empties too (the caller's pass copies the ACLs) */
+	if (dropped)
+		nagare_worker_sync_quotas(true);
 }
