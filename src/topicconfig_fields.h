@@ -80,6 +80,15 @@ NAGARE_TOPIC_CONFIG_INT("max.message.bytes", max_message_bytes, INT32, 0, PG_INT
 						1048588, 128, 256 * 1024 * 1024, GUC_UNIT_BYTE,
 						"largest record batch a topic accepts.", NULL)
 
+/*
+ * partitioner: how nagare.send(), send_batch() and publish() map a key to a
+ * partition; the values in the order of KafkaPartitioner (kafka/murmur2.h).
+ */
+NAGARE_TOPIC_CONFIG_ENUM(
+	"partitioner", partitioner, 0, 0,
+	"How SQL maps keys to partitions: murmur2 as the Java client, crc32 as librdkafka's default.",
+	("murmur2", "crc32"))
+
 NAGARE_TOPIC_CONFIG_INT("retention.bytes", retention_bytes, INT64, -1, PG_INT64_MAX,
 						"Size a partition's log is kept under; -1 for no limit.",
 						"nagare.log_retention_size", nagare_log_retention_mb,
