@@ -8,6 +8,7 @@
 #     crc32, and with partitioner=murmur2_random against murmur2; kafka-python
 #     and the Java client (their defaults) against murmur2.  Where a record
 #     went is read back with nagare.consume(), whatever the client reports.
+#     DescribeConfigs shows a topic's partitioner.
 #   - nagare.serve_durable_only: a record acknowledged with acks=1 on a
 #     topic with a long flush.ms is written but not fsynced, and is then not
 #     visible to nagare.consume(), ListOffsets latest or Fetch (the server's
@@ -150,11 +151,18 @@ note('confluent-kafka is not installed: its part is skipped') unless $have_confl
 note('kafka-python is not installed: its part is skipped') unless $have_kafka_python;
 note('the Java client is not built: its part is skipped') unless $have_java;
 
-# a topic's partitioner, as DescribeConfigs shows it (kcat -L does not show
-# configs: nagare.topic_config() reads the same rows)
+# a topic's partitioner, in nagare.topics and as DescribeConfigs shows it
 sql(q{SELECT nagare.create_topic('crc-topic', 3, '{"partitioner": "crc32"}')});
 is(sql(q{SELECT config ->> 'partitioner' FROM nagare.topics WHERE topic = 'crc-topic'}), 'crc32',
 	'the partitioner is a topic setting');
+if ($have_java)
+{
+	my ($rc, $out, $err) = run_cmd([ $java_tool, $boot, '-', 'admin-describe-configs', 'crc-topic' ], '');
+	like($out, qr/^config\tpartitioner\tcrc32\tDYNAMIC_TOPIC_CONFIG$/m,
+		'DescribeConfigs (the Java AdminClient) shows the partitioner as the topic set it')
+	  or diag($err);
+	like($out, qr/^config\tflush\.ms\t-1\tDEFAULT_CONFIG$/m, 'and flush.ms with its default');
+}
 if ($have_kcat)
 {
 	my ($rc, $out, $err) = run_cmd([ 'kcat', '-P', '-b', $boot, '-t', 'crc-topic', '-K', "\t" ],
