@@ -147,62 +147,87 @@ COMMENT ON FUNCTION nagare.delete_topic(text) IS
 --
 -- Producing
 --
-CREATE FUNCTION nagare.send(topic text, key bytea, value bytea,
-                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+-- Every argument after the topic has a default: the key may be left out
+-- with named notation, send('t', value => 'v') (positionally, the second
+-- argument is the key).  partitioner overrides the topic's "partitioner"
+-- setting for the call: 'murmur2' (Kafka's Java client) or 'crc32'
+-- (librdkafka's default); null uses the topic's.
+CREATE FUNCTION nagare.send(topic text, key bytea DEFAULT NULL, value bytea DEFAULT NULL,
+                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                            partitioner text DEFAULT NULL)
 RETURNS nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION nagare.send(text, bytea, bytea, jsonb, integer) IS
+COMMENT ON FUNCTION nagare.send(text, bytea, bytea, jsonb, integer, text) IS
   'append one record now (not transactional); durable once the transaction commits';
 
-CREATE FUNCTION nagare.send(topic text, key text, value text,
-                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+CREATE FUNCTION nagare.send(topic text, key text DEFAULT NULL, value text DEFAULT NULL,
+                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                            partitioner text DEFAULT NULL)
 RETURNS nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.send(text, text, text, jsonb, integer, text) IS
+  'append one record now (not transactional), key and value as UTF-8 text';
 
-CREATE FUNCTION nagare.send(topic text, key text, value jsonb,
-                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+CREATE FUNCTION nagare.send(topic text, key text DEFAULT NULL, value jsonb DEFAULT NULL,
+                            headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                            partitioner text DEFAULT NULL)
 RETURNS nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.send(text, text, jsonb, jsonb, integer, text) IS
+  'append one record now (not transactional), the value as JSON text';
 
 -- publish(): the record exists if and only if the transaction commits
-CREATE FUNCTION nagare.publish(topic text, key bytea, value bytea,
-                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+CREATE FUNCTION nagare.publish(topic text, key bytea DEFAULT NULL, value bytea DEFAULT NULL,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                               partitioner text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'nagare_publish'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION nagare.publish(text, bytea, bytea, jsonb, integer) IS
+COMMENT ON FUNCTION nagare.publish(text, bytea, bytea, jsonb, integer, text) IS
   'publish a record if and only if the transaction commits (needs wal_level = logical)';
 
-CREATE FUNCTION nagare.publish(topic text, key text, value text,
-                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+CREATE FUNCTION nagare.publish(topic text, key text DEFAULT NULL, value text DEFAULT NULL,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                               partitioner text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'nagare_publish'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.publish(text, text, text, jsonb, integer, text) IS
+  'publish a record if and only if the transaction commits, key and value as UTF-8 text';
 
-CREATE FUNCTION nagare.publish(topic text, key text, value jsonb,
-                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL)
+CREATE FUNCTION nagare.publish(topic text, key text DEFAULT NULL, value jsonb DEFAULT NULL,
+                               headers jsonb DEFAULT NULL, "partition" integer DEFAULT NULL,
+                               partitioner text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'nagare_publish'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.publish(text, text, jsonb, jsonb, integer, text) IS
+  'publish a record if and only if the transaction commits, the value as JSON text';
 
-CREATE FUNCTION nagare.send_batch(topic text, keys bytea[], "values" bytea[],
+CREATE FUNCTION nagare.send_batch(topic text, keys bytea[] DEFAULT NULL,
+                                  "values" bytea[] DEFAULT NULL,
                                   headers jsonb[] DEFAULT NULL,
-                                  partitions integer[] DEFAULT NULL)
+                                  partitions integer[] DEFAULT NULL,
+                                  partitioner text DEFAULT NULL)
 RETURNS SETOF nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send_batch'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION nagare.send_batch(text, bytea[], bytea[], jsonb[], integer[]) IS
+COMMENT ON FUNCTION nagare.send_batch(text, bytea[], bytea[], jsonb[], integer[], text) IS
   'append many records in one request; returns (partition, offset) of each, in order';
 
-CREATE FUNCTION nagare.send_batch(topic text, keys text[], "values" text[],
+CREATE FUNCTION nagare.send_batch(topic text, keys text[] DEFAULT NULL,
+                                  "values" text[] DEFAULT NULL,
                                   headers jsonb[] DEFAULT NULL,
-                                  partitions integer[] DEFAULT NULL)
+                                  partitions integer[] DEFAULT NULL,
+                                  partitioner text DEFAULT NULL)
 RETURNS SETOF nagare.send_result
 AS 'MODULE_PATHNAME', 'nagare_send_batch'
 LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.send_batch(text, text[], text[], jsonb[], integer[], text) IS
+  'append many records in one request, keys and values as UTF-8 text';
 
 --
 -- Consuming

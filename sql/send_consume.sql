@@ -12,6 +12,36 @@ SELECT * FROM nagare.send('sc', 'k1'::bytea, 'again'::bytea);
 SELECT key, (nagare.send('sc', key, 'v')).partition
   FROM (VALUES ('a'), ('b'), ('c'), ('21'), ('foobar')) k(key);
 
+-- the partitioner: per topic ("partitioner": murmur2, the default, or crc32,
+-- librdkafka's default consistent_random), or per call; crc32 % 5 computed
+-- with Python's zlib.crc32, murmur2 % 5 with test/codec's batchtool
+SELECT nagare.create_topic('pt.crc', 5, '{"partitioner": "crc32"}');
+SELECT key, (nagare.send('pt.crc', key, 'v')).partition AS crc32,
+       (nagare.send('pt.crc', key, 'v', partitioner => 'murmur2')).partition AS murmur2,
+       (nagare.send('pt.crc', key::bytea, 'v'::bytea)).partition AS crc32_bytea
+  FROM (VALUES ('a'), ('b'), ('c'), ('21'), ('foobar'), ('')) k(key);
+SELECT * FROM nagare.send_batch('pt.crc', ARRAY['a', 'b', 'foobar'], ARRAY['1', '2', '3'],
+                                partitioner => 'murmur2');
+SELECT nagare.create_topic('pt.m', 3);
+SELECT (nagare.send('pt.m', 'k1', 'v', partitioner => 'crc32')).partition AS crc32,
+       (nagare.send('pt.m', 'k1', 'v')).partition AS topic_default;
+SELECT nagare.alter_topic('pt.crc', config => '{"partitioner": "murmur2"}');
+SELECT (nagare.send('pt.crc', 'foobar', 'v')).partition AS now_murmur2;
+SELECT overrides FROM nagare.topics WHERE topic = 'pt.crc';
+SELECT nagare.alter_topic('pt.crc', config => '{"partitioner": null}');
+SELECT overrides FROM nagare.topics WHERE topic = 'pt.crc';
+SELECT * FROM nagare.send('pt.m', 'k', 'v', partitioner => 'fnv1a');
+SELECT nagare.create_topic('pt.bad', 1, '{"partitioner": "consistent_random"}');
+
+-- the key may be left out (named notation); positionally it comes second,
+-- and a key without a value names the null value
+SELECT * FROM nagare.send('pt.m', value => 'no key', "partition" => 0);
+SELECT * FROM nagare.send('pt.m', value => '{"no": "key"}'::jsonb, "partition" => 0);
+SELECT * FROM nagare.send('pt.m', value => '\x01'::bytea, "partition" => 0);
+SELECT * FROM nagare.send_batch('pt.m', "values" => ARRAY['nk1', 'nk2'], partitions => ARRAY[0, 0]);
+SELECT * FROM nagare.send('pt.m', 'tombstone', NULL, "partition" => 0);
+SELECT "offset", key, value FROM nagare.consume('pt.m', 0, 0, 100);
+
 -- an explicit partition, null key and null value, jsonb value, headers
 SELECT * FROM nagare.send('sc.one', NULL, NULL);
 SELECT * FROM nagare.send('sc.one', '', '');

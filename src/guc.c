@@ -76,6 +76,8 @@ char	   *nagare_audit_operation = NULL;
 bool		nagare_client_usage = true;
 int			nagare_max_client_usage = 1000;
 
+bool nagare_serve_durable_only = false;
+
 /* quota enforcement (broker/throttle.c) */
 int			nagare_quota_window_num = 11;
 int			nagare_quota_window_size_s = 1;
@@ -373,6 +375,14 @@ nagare_define_gucs(void)
 							 "Off skips every counter (the views then show what was counted before); "
 							 "for measuring what the accounting costs.",
 							 &nagare_client_usage, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.serve_durable_only",
+							 "Serve consumers only records whose fsync completed.",
+							 "Fetch, ListOffsets and nagare.consume() then stop at what a crash cannot take "
+							 "back; a record waits for the next fsync round (at once, or after the topic's "
+							 "flush.ms if it sets one) before consumers see it.",
+							 &nagare_serve_durable_only, false, PGC_SIGHUP, 0, NULL, NULL,
+							 NULL);
 
 	DefineCustomIntVariable("nagare.max_client_usage",
 							"Most clients whose usage is kept (rows of nagare.client_usage).",

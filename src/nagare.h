@@ -117,6 +117,9 @@ extern int	nagare_max_connection_creation_rate;
 extern bool nagare_client_usage;
 extern int	nagare_max_client_usage;
 
+/* consumers read only fsynced records (logstore/writer.c, sql/consume.c) */
+extern bool nagare_serve_durable_only;
+
 extern void nagare_define_gucs(void);
 
 /* Background worker entry points */

@@ -429,6 +429,7 @@ nagare_partition_init_new(NagarePartition *part)
 	part->next_offset = 0;
 	part->from_disk = false;
 	pg_atomic_init_u64(&part->high_watermark, 0);
+	pg_atomic_init_u64(&part->durable_watermark, 0);
 	pg_atomic_init_u64(&part->log_start_offset, 0);
 	pg_atomic_init_u64(&part->size_bytes, 0);
 	pg_atomic_init_u32(&part->segments, 0);

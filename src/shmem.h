@@ -131,6 +131,7 @@ typedef struct NagarePartition
 
 	/* written by the broker only, read by anyone: */
 	pg_atomic_uint64 high_watermark;	/* offsets below are written, readable */
+	pg_atomic_uint64 durable_watermark; /* offsets below are also fsynced */
 	pg_atomic_uint64 log_start_offset;	/* first offset still stored */
 	pg_atomic_uint64 size_bytes;	/* bytes of .log files */
 	pg_atomic_uint32 segments;	/* number of segments */

@@ -68,6 +68,20 @@ NAGARE_TOPIC_CONFIG_ENUM("compression.type", compression, -1, -1,
 						 "Compression of stored batches: producer keeps what the producer sent.",
 						 ("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"))
 
+/*
+ * flush.ms: written records are fdatasynced at the latest this long after
+ * their write even when nobody waits for them (logstore/writer.c); -1
+ * (Kafka's default is Long.MAX_VALUE, "never") leaves fsyncs to acks=all,
+ * commits and segment rolls, except that with nagare.serve_durable_only a
+ * written record is fsynced at once, so that consumers see it.
+ */
+NAGARE_TOPIC_CONFIG_INT(
+	"flush.ms", flush_ms, INT64, -1, PG_INT64_MAX,
+	"Longest time a written record waits for an fsync; -1: only when acks=all, a commit or a roll asks.",
+	"nagare.log_flush_interval", nagare_log_flush_interval_ms, -1, -1, INT_MAX,
+	GUC_UNIT_MS, "longest time a written record waits for an fsync.",
+	"-1 fsyncs only when a producer with acks=all, a committing transaction or a segment roll needs it.")
+
 NAGARE_TOPIC_CONFIG_INT("index.interval.bytes", index_interval_bytes, INT32, 0, PG_INT32_MAX,
 						"Bytes of log between offset index entries.",
 						"nagare.log_index_interval_bytes", nagare_log_index_interval_bytes,
@@ -79,6 +93,15 @@ NAGARE_TOPIC_CONFIG_INT("max.message.bytes", max_message_bytes, INT32, 0, PG_INT
 						"nagare.message_max_bytes", nagare_message_max_bytes,
 						1048588, 128, 256 * 1024 * 1024, GUC_UNIT_BYTE,
 						"largest record batch a topic accepts.", NULL)
+
+/*
+ * partitioner: how nagare.send(), send_batch() and publish() map a key to a
+ * partition; the values in the order of KafkaPartitioner (kafka/murmur2.h).
+ */
+NAGARE_TOPIC_CONFIG_ENUM(
+	"partitioner", partitioner, 0, 0,
+	"How SQL maps keys to partitions: murmur2 as the Java client, crc32 as librdkafka's default.",
+	("murmur2", "crc32"))
 
 NAGARE_TOPIC_CONFIG_INT("retention.bytes", retention_bytes, INT64, -1, PG_INT64_MAX,
 						"Size a partition's log is kept under; -1 for no limit.",

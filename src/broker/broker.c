@@ -222,6 +222,8 @@ nagare_broker_main(Datum main_arg)
 		if (nagare_fetch_next_deadline() != 0)
 			timeout_ms = Min(timeout_ms,
 							 TimestampDifferenceMilliseconds(now, nagare_fetch_next_deadline()) + 1);
+		if (nagare_log_flush_due(kafka_now_ms(), &timeout_ms))
+			timeout_ms = Min(timeout_ms, 1);
 		{
 			WaitEvent	events[3];
 
@@ -495,6 +497,13 @@ manage_sync(void)
 	/* rolled segments are fsynced before their files are closed */
 	if (nagare_log_close_rolled_segments())
 		needed = true;
+	/* flush.ms, and consumers waiting under nagare.serve_durable_only */
+	{
+		long unused = LONG_MAX;
+
+		if (nagare_log_flush_due(kafka_now_ms(), &unused))
+			needed = true;
+	}
 	if (needed && nagare_log_start_sync(tail) && !nagare_log_sync_pending())
 	{
 		/* the round finished at once (nothing to fsync, or plain I/O) */

@@ -251,7 +251,7 @@ fetch_evaluate(FetchState *fs)
 			rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 			return PG_INT64_MAX;
 		}
-		rp->hwm = lp->written_end;
+		rp->hwm = nagare_log_readable_end(lp);
 		rp->log_start = lp->log_start;
 		switch (nagare_log_plan_read(lp, rp->offset, &rp->plan))
 		{
@@ -984,7 +984,7 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 		}
 		rp->log_start = lp->log_start;
 		if (ts == -1)
-			rp->found_offset = lp->written_end;
+			rp->found_offset = nagare_log_readable_end(lp);
 		else if (ts == -2)
 			rp->found_offset = lp->log_start;
 		else if (ts == -3)

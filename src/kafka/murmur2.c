@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * murmur2.c
- *	  Kafka's murmur2 key hash and default key-to-partition mapping.
+ *	  Kafka's murmur2 key hash and the key-to-partition mappings of the Java
+ *	  client (murmur2) and of librdkafka (CRC-32).
  *
  * A straight port of org.apache.kafka.common.utils.Utils.murmur2.  Java does
  * the arithmetic in signed 32-bit ints that wrap; here it is done in
@@ -14,10 +15,16 @@
  * cannot exist in Kafka (they would not fit in a record), so truncating the
  * length to 32 bits here changes nothing real.
  *
+ * librdkafka's CRC-32 is zlib's crc32() (rdcrc32.h, built WITH_ZLIB, and its
+ * own table-driven copy of the same polynomial otherwise), so zlib is used
+ * here too.
+ *
  * src/kafka/murmur2.c
  *
  *-------------------------------------------------------------------------
  */
+#include <zlib.h>
+
 #include "kafka/murmur2.h"
 
 #define MURMUR2_SEED	0x9747b28cU
@@ -74,4 +81,33 @@ kafka_partition_for_key(const void *key, size_t len, int32_t num_partitions)
 		return -1;
 	positive = (uint32_t) kafka_murmur2(key, len) & 0x7fffffffU;
 	return (int32_t) (positive % (uint32_t) num_partitions);
+}
+
+int32_t
+kafka_crc32_partition_for_key(const void *key, size_t len, int32_t num_partitions)
+{
+	uint32_t crc = (uint32_t) crc32(0L, Z_NULL, 0);
+	const uint8_t *p = key;
+
+	if (num_partitions < 1)
+		return -1;
+	/* crc32() takes a uInt length: feed longer keys in pieces */
+	while (len > 0)
+	{
+		uInt n = len > 0x40000000 ? 0x40000000 : (uInt) len;
+
+		crc = (uint32_t) crc32(crc, p, n);
+		p += n;
+		len -= n;
+	}
+	return (int32_t) (crc % (uint32_t) num_partitions);
+}
+
+int32_t
+kafka_partition_for_key_with(KafkaPartitioner partitioner, const void *key, size_t len,
+							 int32_t num_partitions)
+{
+	if (partitioner == KAFKA_PARTITIONER_CRC32)
+		return kafka_crc32_partition_for_key(key, len, num_partitions);
+	return kafka_partition_for_key(key, len, num_partitions);
 }

@@ -145,6 +145,13 @@ nagare_log_partition_create_entry(int32 topic_id, int32 partition, NagarePartiti
 	lp->log_start = 0;
 	lp->log_end = 0;
 	lp->written_end = 0;
+	lp->written_seg_base = 0;
+	lp->written_seg_size = 0;
+	lp->durable_end = 0;
+	lp->durable_seg_base = 0;
+	lp->durable_size = 0;
+	lp->in_undurable_list = false;
+	lp->in_syncing_list = false;
 	dlist_init(&lp->writes);
 	lp->open_write = NULL;
 	lp->deleting = false;
@@ -303,6 +310,7 @@ nagare_log_partition_publish(LogPartition *lp)
 	pg_atomic_write_u64(&lp->shared->size_bytes, (uint64) size);
 	pg_atomic_write_u32(&lp->shared->segments, (uint32) lp->nsegs);
 	pg_write_barrier();
+	pg_atomic_write_u64(&lp->shared->durable_watermark, (uint64) lp->durable_end);
 	pg_atomic_write_u64(&lp->shared->high_watermark, (uint64) lp->written_end);
 	nagare_log_hwm_changes++;
 }

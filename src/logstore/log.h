@@ -78,6 +78,26 @@ typedef struct LogPartition
 	int64		log_start;		/* first offset kept */
 	int64		log_end;		/* offset after the last batch assigned */
 	int64		written_end;	/* offsets below are written: the HWM */
+	int64 written_seg_base; /* the segment of the last written batch */
+	int64 written_seg_size; /* and its written size */
+	/*
+	 * Offsets below durable_end are written and fdatasynced: in the segments
+	 * before durable_seg_base, and in its first durable_size bytes.  What
+	 * readers see with nagare.serve_durable_only (writer.c).
+	 */
+	int64 durable_end;
+	int64 durable_seg_base;
+	int64 durable_size;
+	/* written but not durable, since undurable_since (ms) */
+	bool in_undurable_list;
+	dlist_node undurable_node;
+	int64 undurable_since;
+	/* in the running fsync round, which makes sync_* durable */
+	bool in_syncing_list;
+	dlist_node syncing_node;
+	int64 sync_end;
+	int64 sync_seg_base;
+	int64 sync_size;
 	dlist_head	writes;			/* LogWrites in flight, in offset order */
 	LogWrite   *open_write;		/* being filled this turn */
 	bool		deleting;
@@ -122,6 +142,8 @@ extern void nagare_log_submit_writes(void);
 extern bool nagare_log_sync_pending(void);
 extern bool nagare_log_start_sync(uint64 target);
 extern uint64 nagare_log_synced_target(void);
+extern bool nagare_log_flush_due(int64 now, long *timeout_ms);
+extern int64 nagare_log_readable_end(LogPartition *lp);
 extern void nagare_log_enforce_retention(void);
 extern void nagare_log_process_deletes(void);
 extern bool nagare_log_close_rolled_segments(void);

@@ -10,6 +10,10 @@
  * (nagare_log_open_segment), and verifies what it reads: an index entry is
  * a hint, and bytes are only read below a segment's written size.
  *
+ * With nagare.serve_durable_only, readers stop at what is fdatasynced
+ * instead (durable_end, and durable_size of its segment: writer.c): the
+ * high watermark a consumer sees is then nagare_log_readable_end().
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -21,6 +25,7 @@
 #include "logstore/log.h"
 #include "logstore/log_internal.h"
 #include "logstore/segment.h"
+#include "nagare.h"
 
 /* The segment holding offset: the last one whose base is at or below it */
 static int
@@ -84,7 +89,12 @@ fill_plan(LogPartition *lp, int segno, int64 position, bool exact, LogReadPlan *
 
 	plan->segment_base = seg->base_offset;
 	plan->position = position;
-	plan->available = Max(seg->written_size - position, 0);
+	if (!nagare_serve_durable_only || seg->base_offset < lp->durable_seg_base)
+		plan->available = Max(seg->written_size - position, 0);
+	else if (seg->base_offset == lp->durable_seg_base)
+		plan->available = Max(Min(lp->durable_size, seg->written_size) - position, 0);
+	else
+		plan->available = 0; /* nothing of it is durable yet */
 	plan->exact = exact;
 	plan->last_segment = (segno == lp->nsegs - 1);
 }
@@ -103,7 +113,8 @@ nagare_log_plan_read(LogPartition *lp, int64 offset, LogReadPlan *plan)
 
 	if (offset < lp->log_start || offset > lp->written_end)
 		return LOG_READ_OUT_OF_RANGE;
-	if (offset == lp->written_end || lp->nsegs == 0)
+	/* between what is durable and what is written: not yet, as at the HWM */
+	if (offset >= nagare_log_readable_end(lp) || lp->nsegs == 0)
 		return LOG_READ_NONE;
 	segno = segment_for_offset(lp, offset);
 	pos = segment_position(lp, lp->segs[segno], offset, &exact);
@@ -205,7 +216,8 @@ nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp)
 	{
 		LogSegment *seg = lp->segs[i];
 
-		if (seg->max_timestamp > best_ts && seg->max_timestamp_offset < lp->written_end)
+		if (seg->max_timestamp > best_ts &&
+			seg->max_timestamp_offset < nagare_log_readable_end(lp))
 		{
 			best_ts = seg->max_timestamp;
 			best = seg->max_timestamp_offset;

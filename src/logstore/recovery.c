@@ -76,6 +76,7 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		part->next_offset = -1;		/* set once recovered, below */
 		part->from_disk = true;
 		pg_atomic_init_u64(&part->high_watermark, 0);
+		pg_atomic_init_u64(&part->durable_watermark, 0);
 		pg_atomic_init_u64(&part->log_start_offset, 0);
 		pg_atomic_init_u64(&part->size_bytes, 0);
 		pg_atomic_init_u32(&part->segments, 0);
@@ -222,6 +223,13 @@ partition_recover(LogPartition *lp)
 	else
 		lp->log_end = lp->log_start;
 	lp->written_end = lp->log_end;
+	/* everything recovered is fsynced before the broker serves it */
+	lp->written_seg_base =
+		lp->nsegs > 0 ? lp->segs[lp->nsegs - 1]->base_offset : lp->log_end;
+	lp->written_seg_size = lp->nsegs > 0 ? lp->segs[lp->nsegs - 1]->written_size : 0;
+	lp->durable_end = lp->written_end;
+	lp->durable_seg_base = lp->written_seg_base;
+	lp->durable_size = lp->written_seg_size;
 	nagare_producers_recover(lp);
 
 	if (rewrite_meta)

@@ -155,6 +155,10 @@ partition_remove(LogPartition *lp)
 
 	if (lp->dir_dirty)
 		dlist_delete(&lp->dir_dirty_node);	/* the directory is gone */
+	if (lp->in_undurable_list)
+		dlist_delete(&lp->undurable_node);
+	if (lp->in_syncing_list)
+		dlist_delete(&lp->syncing_node);
 	pfree(lp->segs);
 	hash_search(nagare_log_hash, &lp->key, HASH_REMOVE, NULL);
 }

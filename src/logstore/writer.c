@@ -22,6 +22,16 @@
  * is a PANIC (data_sync_elevel), as in PostgreSQL: after a failed fsync the
  * kernel may have dropped the dirty pages, so retrying would lie.
  *
+ * What each partition has durable.  A round's fdatasyncs cover every write
+ * completed before they were issued, so a round makes durable what each
+ * partition had written when it started: partitions written since their last
+ * round are on the "undurable" list; a round moves them to the "syncing"
+ * list with what they had written then, and when it completes that becomes
+ * their durable_end, which nagare.serve_durable_only readers stop at.  A
+ * partition on the undurable list longer than its topic's flush.ms (or at
+ * once, with nagare.serve_durable_only and no flush.ms) asks for a round
+ * itself (nagare_log_flush_due).
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -39,6 +49,7 @@
 #include "logstore/log_internal.h"
 #include "logstore/producerstate.h"
 #include "logstore/segment.h"
+#include "nagare.h"
 
 /* Partition writes in flight */
 struct LogWrite
@@ -70,6 +81,10 @@ static dlist_head dirty_segments = DLIST_STATIC_INIT(dirty_segments);
 static dlist_head rolled_segments = DLIST_STATIC_INIT(rolled_segments);
 /* Partitions whose directory gained entries since the last fsync round */
 static dlist_head dirty_dirs = DLIST_STATIC_INIT(dirty_dirs);
+/* Partitions written beyond durable_end, and those the running round syncs */
+static dlist_head undurable = DLIST_STATIC_INIT(undurable);
+static dlist_head syncing = DLIST_STATIC_INIT(syncing);
+static int64 flush_checked_ms = -1;
 
 /* group sync state */
 static int	sync_inflight = 0;
@@ -398,7 +413,16 @@ write_done(void *arg, int64 result)
 		dlist_pop_head_node(&lp->writes);
 		lp->written_end = first->end_offset;
 		first->seg->written_size = first->position + first->bytes;
+		lp->written_seg_base = first->seg->base_offset;
+		lp->written_seg_size = first->seg->written_size;
 		pfree(first);
+	}
+	if (lp->written_end > lp->durable_end && !lp->in_undurable_list)
+	{
+		dlist_push_tail(&undurable, &lp->undurable_node);
+		lp->in_undurable_list = true;
+		lp->undurable_since = kafka_now_ms();
+		flush_checked_ms = -1;
 	}
 	nagare_log_partition_publish(lp);
 }
@@ -430,6 +454,23 @@ nagare_log_start_sync(uint64 target)
 		seg->inflight++;
 		sync_inflight++;
 		nagare_aio_fdatasync(seg->log_fd, sync_done, seg);
+	}
+
+	/* what each partition has written now is durable when the round ends */
+	dlist_foreach_modify (iter, &undurable)
+	{
+		LogPartition *lp = dlist_container(LogPartition, undurable_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		lp->in_undurable_list = false;
+		lp->sync_end = lp->written_end;
+		lp->sync_seg_base = lp->written_seg_base;
+		lp->sync_size = lp->written_seg_size;
+		if (!lp->in_syncing_list)
+		{
+			dlist_push_tail(&syncing, &lp->syncing_node);
+			lp->in_syncing_list = true;
+		}
 	}
 
 	/*
@@ -476,9 +517,79 @@ sync_done(void *arg, int64 result)
 		seg->inflight--;
 	if (--sync_inflight == 0)
 	{
+		dlist_mutable_iter iter;
+
 		sync_running = false;
 		synced_target = sync_target;
+		dlist_foreach_modify (iter, &syncing)
+		{
+			LogPartition *lp = dlist_container(LogPartition, syncing_node, iter.cur);
+
+			dlist_delete(iter.cur);
+			lp->in_syncing_list = false;
+			lp->durable_end = lp->sync_end;
+			lp->durable_seg_base = lp->sync_seg_base;
+			lp->durable_size = lp->sync_size;
+			nagare_log_partition_publish(lp);
+		}
 	}
+}
+
+/*
+ * Does some partition need an fsync round now: written records older than
+ * its topic's flush.ms, or, with nagare.serve_durable_only, any written
+ * record of a topic without flush.ms?  Otherwise *timeout_ms is lowered to
+ * when one will.  Looks at most once per millisecond.
+ */
+bool
+nagare_log_flush_due(int64 now, long *timeout_ms)
+{
+	static long next_in = -1;
+	dlist_iter iter;
+
+	if (dlist_is_empty(&undurable))
+		return false;
+	if (now == flush_checked_ms)
+	{
+		if (next_in >= 0)
+			*timeout_ms = Min(*timeout_ms, Max(next_in, 1));
+		return false;
+	}
+	flush_checked_ms = now;
+	next_in = -1;
+	dlist_foreach (iter, &undurable)
+	{
+		LogPartition *lp = dlist_container(LogPartition, undurable_node, iter.cur);
+		int64 flush_ms = nagare_log_partition_config(lp)->flush_ms;
+		int64 due;
+
+		if (lp->deleting)
+			continue;
+		if (flush_ms < 0)
+		{
+			if (!nagare_serve_durable_only)
+				continue;
+			flush_ms = 0;
+		}
+		due = lp->undurable_since + flush_ms - now;
+		if (due <= 0)
+		{
+			flush_checked_ms = -1;
+			return true;
+		}
+		if (next_in < 0 || due < next_in)
+			next_in = (long) Min(due, LONG_MAX);
+	}
+	if (next_in >= 0)
+		*timeout_ms = Min(*timeout_ms, next_in);
+	return false;
+}
+
+/* Where readers stop: the high watermark, or what is durable */
+int64
+nagare_log_readable_end(LogPartition *lp)
+{
+	return nagare_serve_durable_only ? lp->durable_end : lp->written_end;
 }
 
 bool

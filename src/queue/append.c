@@ -11,9 +11,11 @@
  * and at most a few broker wake-ups.  A batch never exceeds the topic's
  * max.message.bytes (ERROR 54000 when one record alone does).
  *
- * Partitions are chosen as Kafka's Java producer chooses them, so SQL and
- * Kafka clients agree on where a key lives: murmur2 of the key modulo the
- * partition count; records without a key are spread over the partitions
+ * Partitions are chosen as the topic's Kafka producers choose them, so SQL
+ * and Kafka clients agree on where a key lives: by the topic's partitioner
+ * setting (or the caller's), murmur2 of the key modulo the partition count
+ * as Kafka's Java producer (the default) or CRC-32 as librdkafka's default
+ * (kafka/murmur2.h); records without a key are spread over the partitions
  * (round robin per process, like the sticky partitioner with one record per
  * batch).
  *
@@ -39,11 +41,23 @@ static bool keyless_counter_set = false;
 
 /*
  * The partition of a record: the given one (ERROR if the topic does not have
- * it), else by key, else the next one round robin.
+ * it), else by key with the topic's partitioner, else the next one round
+ * robin.
  */
 int32
-nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, bool partition_given,
-				 int32 partition)
+nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec,
+						bool partition_given, int32 partition)
+{
+	return nagare_choose_partition_with(topic, rec, -1, partition_given, partition);
+}
+
+/*
+ * nagare_choose_partition() with partitioner a KafkaPartitioner, or -1 for
+ * the topic's.
+ */
+int32
+nagare_choose_partition_with(const NagareTopicInfo *topic, const KafkaRecordIn *rec,
+							 int partitioner, bool partition_given, int32 partition)
 {
 	if (partition_given)
 	{
@@ -56,7 +70,12 @@ nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec, 
 		return partition;
 	}
 	if (rec->key_len >= 0)
-		return kafka_partition_for_key(rec->key, rec->key_len, topic->partitions);
+	{
+		if (partitioner < 0)
+			partitioner = (int) topic->config.partitioner;
+		return kafka_partition_for_key_with((KafkaPartitioner) partitioner, rec->key,
+											rec->key_len, topic->partitions);
+	}
 	if (!keyless_counter_set)
 	{
 		keyless_counter = (uint32) MyProcPid;

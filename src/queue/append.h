@@ -7,7 +7,8 @@
  *
  * The caller builds KafkaRecordIn records (headers from jsonb with
  * nagare_parse_headers()), chooses each record's partition with
- * nagare_choose_partition(), and appends them.  An append returns the ring
+ * nagare_choose_partition() (the topic's partitioner, or the caller's with
+ * nagare_choose_partition_with()), and appends them.  An append returns the ring
  * position after its last batch and tells which batches it appended (their
  * partition, incarnation and base offset); what durability that needs is
  * the caller's business: the SQL layer makes its transaction's commit wait
@@ -28,6 +29,9 @@
 
 extern int32 nagare_choose_partition(const NagareTopicInfo *topic, const KafkaRecordIn *rec,
 									 bool partition_given, int32 partition);
+extern int32 nagare_choose_partition_with(const NagareTopicInfo *topic,
+										  const KafkaRecordIn *rec, int partitioner,
+										  bool partition_given, int32 partition);
 extern int32 nagare_parse_headers(Jsonb *headers, KafkaHeaderIn **out);
 extern void nagare_check_batch_size(const NagareTopicInfo *topic, size_t size);
 extern uint64 nagare_append_record(const NagareTopicInfo *topic, const KafkaRecordIn *rec,

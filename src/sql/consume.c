@@ -5,7 +5,9 @@
  *
  * The calling backend reads the files itself; the broker is not involved.
  * Only offsets below the partition's high watermark are returned: every
- * batch there is completely written, so a torn batch is never seen.  A batch
+ * batch there is completely written, so a torn batch is never seen (and with
+ * nagare.serve_durable_only, below what the broker has fdatasynced, its
+ * durable watermark, so that nothing read can be lost in a crash).  A batch
  * is checked (CRC-32C, structure) and decompressed (gzip, snappy, lz4, zstd,
  * whatever the producer used) before its records are returned; a batch that
  * fails the check is reported as corruption with its file and position.
@@ -37,6 +39,7 @@
 
 #include "kafka/record.h"
 #include "logstore/segment.h"
+#include "nagare.h"
 #include "topic/catalog.h"
 #include "sql/send.h"
 #include "sql/client_usage.h"
@@ -266,6 +269,7 @@ nagare_consume(PG_FUNCTION_ARGS)
 	int32		max_records = PG_GETARG_INT32(3);
 	NagarePartition *part;
 	int64		log_start = 0;
+	int64 written = 0;
 	char		dir[MAXPGPATH];
 	int			attempt;
 	Oid			array_type;
@@ -315,7 +319,13 @@ nagare_consume(PG_FUNCTION_ARGS)
 
 		if (part != NULL)
 		{
-			st.hwm = (int64) pg_atomic_read_u64(&part->high_watermark);
+			/* the broker writes durable_watermark before high_watermark */
+			written = (int64) pg_atomic_read_u64(&part->high_watermark);
+			pg_read_barrier();
+			st.hwm =
+				nagare_serve_durable_only
+					? Min((int64) pg_atomic_read_u64(&part->durable_watermark), written)
+					: written;
 			pg_read_barrier();
 			log_start = (int64) pg_atomic_read_u64(&part->log_start_offset);
 		}
@@ -330,14 +340,15 @@ nagare_consume(PG_FUNCTION_ARGS)
 					 errdetail("The partition's log starts at offset %lld.", (long long) log_start),
 					 errhint("Read from the log start offset shown in nagare.partitions.")));
 		}
-		if (st.next > st.hwm)
+		if (st.next > written)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("offset %lld of partition %d of topic \"%s\" is beyond the end of the log",
 							(long long) st.next, st.partition, st.topic->name),
-					 errdetail("The high watermark is %lld.", (long long) st.hwm),
-					 errhint("The next record will get offset %lld.", (long long) st.hwm)));
-		if (st.next == st.hwm || st.remaining == 0)
+					 errdetail("The high watermark is %lld.", (long long) written),
+					 errhint("The next record will get offset %lld.", (long long) written)));
+		/* with nagare.serve_durable_only, records not yet fsynced wait */
+		if (st.next >= st.hwm || st.remaining == 0)
 			break;
 
 		bases = nagare_list_segments(dir, &nsegs, false);

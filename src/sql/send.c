@@ -6,8 +6,8 @@
  *
  * send() and send_batch() turn their arguments into records and append
  * them through the append core (queue/append.c), which encodes them,
- * chooses partitions as Kafka's Java producer does and gives them their
- * offsets.  They do not wait for the broker; they tell the transaction what
+ * chooses partitions by the topic's partitioner (or the one the call names)
+ * and gives them their offsets.  They do not wait for the broker; they tell the transaction what
  * they appended (xact.c), and its commit waits once for all of it to be
  * durable.
  *
@@ -40,6 +40,7 @@
 #include "kafka/record.h"
 #include "queue/append.h"
 #include "topic/catalog.h"
+#include "topic/config.h"
 #include "sql/send.h"
 #include "sql/client_usage.h"
 
@@ -76,6 +77,16 @@ datum_bytes(FunctionCallInfo fcinfo, int argno, const uint8 **data, int32 *len)
 	}
 }
 
+/* The partitioner argument: -1 (the topic's) when null */
+static int
+partitioner_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return -1;
+	return (int) nagare_config_enum_lookup("partitioner",
+										   text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+}
+
 static Datum
 send_result(FunctionCallInfo fcinfo, int32 partition, int64 offset)
 {
@@ -92,7 +103,8 @@ send_result(FunctionCallInfo fcinfo, int32 partition, int64 offset)
 }
 
 /*
- * nagare.send(topic, key, value, headers, partition) -> (partition, offset)
+ * nagare.send(topic, key, value, headers, partition, partitioner)
+ *		-> (partition, offset)
  */
 Datum
 nagare_send(PG_FUNCTION_ARGS)
@@ -117,7 +129,9 @@ nagare_send(PG_FUNCTION_ARGS)
 	rec.nheaders = nagare_parse_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &headers);
 	rec.headers = headers;
 	rec.timestamp = kafka_now_ms();
-	partition = nagare_choose_partition(topic, &rec, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
+	partition = nagare_choose_partition_with(topic, &rec, partitioner_arg(fcinfo, 5),
+											 !PG_ARGISNULL(4),
+											 PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
 
 	end_pos = nagare_append_record(topic, &rec, partition, &a);
 	nagare_xact_note_appended(&a, 1, end_pos);
@@ -142,7 +156,8 @@ deconstruct(ArrayType *arr, Oid elemtype, Datum **elems, bool **nulls, int *n, c
 }
 
 /*
- * nagare.send_batch(topic, keys[], values[], headers[], partitions[])
+ * nagare.send_batch(topic, keys[], values[], headers[], partitions[],
+ *					 partitioner)
  *		-> setof (partition, offset), one row per record, in input order
  *
  * Records are grouped by partition into batches of at most
@@ -174,6 +189,7 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	int64		now = kafka_now_ms();
 	TimestampTz start = nagare_sql_usage_begin();
 	uint64		bytes = 0;
+	int partitioner = partitioner_arg(fcinfo, 5);
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -251,8 +267,11 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 		r->nheaders = nagare_parse_headers(hdrs == NULL || hdr_nulls[i] ? NULL : DatumGetJsonbP(hdrs[i]), &h);
 		r->headers = h;
 		r->timestamp = now;
-		rec_partition[i] = nagare_choose_partition(topic, r, parts != NULL && !part_nulls[i],
-											parts != NULL && !part_nulls[i] ? DatumGetInt32(parts[i]) : 0);
+		rec_partition[i] = nagare_choose_partition_with(topic, r, partitioner,
+														parts != NULL && !part_nulls[i],
+														parts != NULL && !part_nulls[i]
+															? DatumGetInt32(parts[i])
+															: 0);
 	}
 	end_pos = nagare_append_records(topic, recs, rec_partition, n, now, rec_offset,
 									&appended, &nappended);
@@ -274,10 +293,13 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 }
 
 /*
- * nagare.publish(topic, key, value, headers, partition): publish a record if
- * and only if the calling transaction commits.  The record travels as a
+ * nagare.publish(topic, key, value, headers, partition, partitioner): publish
+ * a record if and only if the calling transaction commits.  The record travels as a
  * transactional logical decoding message (decode/decode.h for its format);
- * the nagare ingest worker appends it after the commit, in commit order.
+ * the nagare ingest worker appends it after the commit, in commit order,
+ * choosing the partition of a keyed record with the topic's partitioner
+ * then; a partitioner named by the call chooses it now, from the partition
+ * count the topic has now.
  * What can be checked now is: the topic exists, the partition is in range,
  * the headers are well-formed and the record fits max.message.bytes.
  */
@@ -300,6 +322,7 @@ nagare_publish(PG_FUNCTION_ARGS)
 	KafkaRecordIn rec;
 	KafkaHeaderIn *headers;
 	int32		partition = -1;
+	int partitioner;
 	StringInfoData payload;
 	char	   *hdrtext = NULL;
 	size_t		size;
@@ -340,8 +363,11 @@ nagare_publish(PG_FUNCTION_ARGS)
 	rec.timestamp = kafka_now_ms();
 	if (!PG_ARGISNULL(3))
 		hdrtext = JsonbToCString(NULL, &PG_GETARG_JSONB_P(3)->root, VARSIZE(PG_GETARG_JSONB_P(3)));
+	partitioner = partitioner_arg(fcinfo, 5);
 	if (!PG_ARGISNULL(4))
 		partition = nagare_choose_partition(topic, &rec, true, PG_GETARG_INT32(4));
+	else if (partitioner >= 0 && rec.key_len >= 0)
+		partition = nagare_choose_partition_with(topic, &rec, partitioner, false, 0);
 	size = kafka_batch_max_size(&rec, 1);
 	nagare_check_batch_size(topic, size);
 

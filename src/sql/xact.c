@@ -14,9 +14,10 @@
  *	  broker has written its records and then fdatasyncs those segment files
  *	  itself, as a backend flushes WAL itself.  This costs one wake-up of the
  *	  broker and no round trip through the broker's fsync machinery.
- *	- Otherwise (many partitions, a segment just created or rolled) it asks
- *	  the broker to fsync the append ring past its last record; concurrent
- *	  commits share one fsync round (broker.c).
+ *	- Otherwise (many partitions, a segment just created or rolled, or
+ *	  nagare.serve_durable_only, whose readers see what the broker's rounds
+ *	  made durable) it asks the broker to fsync the append ring past its last
+ *	  record; concurrent commits share one fsync round (broker.c).
  *
  * A transaction that changed topics tells the other backends (their topic
  * caches) and the nagare worker (which keeps the broker's topic table) once
@@ -35,6 +36,7 @@
 #include "storage/proc.h"
 
 #include "logstore/segment.h"
+#include "nagare.h"
 #include "queue/queue.h"
 #include "shmem.h"
 #include "topic/catalog.h"
@@ -197,7 +199,11 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			{
 				uint64		target = sent_end_pos;
 
-				if (!sync_own_segments(target))
+				/*
+				 * With nagare.serve_durable_only, consumers see what the
+				 * broker's rounds made durable: let one cover the records.
+				 */
+				if (nagare_serve_durable_only || !sync_own_segments(target))
 					nagare_queue_wait_durable(target);
 			}
 			reset_sent();

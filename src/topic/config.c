@@ -316,10 +316,10 @@ config_string_value(const NagareConfigSetting *s, JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* The value of an ENUM setting named str (ERROR with the names if none) */
 static int64
-config_enum_value(const NagareConfigSetting *s, JsonbValue *v)
+config_enum_parse(const NagareConfigSetting *s, const char *str)
 {
-	char	   *str = config_string_value(s, v);
 	StringInfoData hint;
 	int			i;
 
@@ -333,6 +333,26 @@ config_enum_value(const NagareConfigSetting *s, JsonbValue *v)
 			 errmsg("invalid %s \"%s\"", s->name, str),
 			 errhint("Use %s.", hint.data)));
 	return 0;					/* keep compiler quiet */
+}
+
+static int64
+config_enum_value(const NagareConfigSetting *s, JsonbValue *v)
+{
+	return config_enum_parse(s, config_string_value(s, v));
+}
+
+/*
+ * The value of the ENUM setting "name" called value, for functions that take
+ * one setting for a single call (nagare.send()'s partitioner); ERROR as for
+ * a topic's configuration if there is no such value.
+ */
+int64
+nagare_config_enum_lookup(const char *name, const char *value)
+{
+	const NagareConfigSetting *s = config_setting(name);
+
+	Assert(s->kind == NAGARE_CONFIG_ENUM);
+	return config_enum_parse(s, value);
 }
 
 static void

@@ -62,6 +62,7 @@ extern int	nagare_topic_index_interval(int32 topic_id);
 extern bool nagare_config_is_set(const NagareConfigSetting *s, const NagareTopicConfig *cfg);
 extern char *nagare_config_value_text(const NagareConfigSetting *s, const NagareTopicConfig *cfg);
 
+extern int64 nagare_config_enum_lookup(const char *name, const char *value);
 extern void nagare_config_parse(Jsonb *config, NagareTopicConfig *out, bool allow_null);
 extern Jsonb *nagare_config_to_jsonb(const NagareTopicConfig *cfg);
 extern Jsonb *nagare_config_effective_jsonb(const NagareTopicConfig *overrides);

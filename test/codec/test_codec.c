@@ -16,7 +16,7 @@
  *
  * The independent references here are liblz4's frame API (LZ4F, for frames
  * with every option and for XXH32 via content checksums), zstd's and
- * snappy's own compressors, and published CRC-32C and murmur2 vectors;
+ * snappy's own compressors, and published CRC-32C, CRC-32 and murmur2 vectors;
  * crosscheck.py adds kafka-python.  Legacy message sets (magic 0 and 1) are
  * built here with zlib's crc32 and must convert to exactly what
  * kafka_batch_encode() makes of the same records.
@@ -441,6 +441,24 @@ test_murmur2(void)
 	CHECK(kafka_partition_for_key("abc", 3, 0) == -1 &&
 		  kafka_partition_for_key("abc", 3, -5) == -1,
 		  "partition_for_key rejects num_partitions < 1");
+
+	/*
+	 * librdkafka's consistent partitioner: zlib's CRC-32 ("123456789" is the
+	 * check value 0xcbf43926), unsigned modulo: 3421780262 % 10 is 2, where a
+	 * signed int would give -4 or 6.
+	 */
+	CHECK(kafka_crc32_partition_for_key("123456789", 9, 10) == 2,
+		  "crc32 partition of \"123456789\" in 10 is 0xcbf43926 %% 10 (unsigned)");
+	CHECK(kafka_crc32_partition_for_key("123456789", 9, 7) == 5, "crc32 partition in 7");
+	CHECK(kafka_crc32_partition_for_key("", 0, 5) == 0 &&
+			  kafka_crc32_partition_for_key(NULL, 0, 5) == 0,
+		  "crc32 partition of the empty key is 0 (its CRC is 0)");
+	CHECK(kafka_crc32_partition_for_key("abc", 3, 0) == -1,
+		  "crc32 partition rejects num_partitions < 1");
+	CHECK(kafka_partition_for_key_with(KAFKA_PARTITIONER_MURMUR2, "21", 2, 10) ==
+				  1173551340 % 10 &&
+			  kafka_partition_for_key_with(KAFKA_PARTITIONER_CRC32, "123456789", 9, 10) == 2,
+		  "partition_for_key_with picks the partitioner");
 }
 
 /* ----------------------------------------------------------------
