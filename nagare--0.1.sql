@@ -1452,21 +1452,11 @@ COMMENT ON FUNCTION nagare.reset_client_usage() IS
 
 --
 -- Comments on the functions of the sections above that were written
--- without one (Producing, Consuming, Consumer groups, Table topics), kept
+-- without one (Consuming, Consumer groups, Table topics), kept
 -- here in one block.  Every function of schema nagare has a comment; a
 -- helper named _* that roles' own calls do not reach is not executable by
 -- PUBLIC (sql/00_setup.sql checks both).
 --
-COMMENT ON FUNCTION nagare.send(text, text, text, jsonb, integer) IS
-  'append one record now, key and value as text (UTF-8); not transactional, durable once the transaction commits';
-COMMENT ON FUNCTION nagare.send(text, text, jsonb, jsonb, integer) IS
-  'append one record now, the value as JSON text; not transactional, durable once the transaction commits';
-COMMENT ON FUNCTION nagare.publish(text, text, text, jsonb, integer) IS
-  'publish a record (key and value as text) if and only if the transaction commits (needs wal_level = logical)';
-COMMENT ON FUNCTION nagare.publish(text, text, jsonb, jsonb, integer) IS
-  'publish a record (the value as JSON text) if and only if the transaction commits (needs wal_level = logical)';
-COMMENT ON FUNCTION nagare.send_batch(text, text[], text[], jsonb[], integer[]) IS
-  'append many records (keys and values as text) in one request; returns (partition, offset) of each, in order';
 COMMENT ON FUNCTION nagare.offset_for_time(text, integer, timestamptz) IS
   'the first offset of a partition whose record timestamp is at or after ts, else the high watermark (Kafka''s ListOffsets by time)';
 COMMENT ON FUNCTION nagare._check_group_idle(text) IS
