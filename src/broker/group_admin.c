@@ -622,7 +622,9 @@ nagare_group_load_committed(TimestampTz now)
 /*
  * From the group timers: some Empty group has been Empty for
  * nagare.empty_group_retention (due).  The worker says which of them have
- * committed offsets; the others are forgotten.  At most once a second.
+ * committed offsets; the others are forgotten.  At most once every tenth of
+ * the retention (and at least a second apart): each list reads the whole
+ * of nagare.group_offset.
  */
 void
 nagare_group_expire(TimestampTz now, bool due)
@@ -632,7 +634,9 @@ nagare_group_expire(TimestampTz now, bool due)
 	if (due && groups_loaded && now >= next_try)
 	{
 		list_groups(now, LIST_EXPIRE);
-		next_try = TimestampTzPlusMilliseconds(now, 1000);
+		next_try =
+			TimestampTzPlusMilliseconds(now,
+										Max(1000, nagare_empty_group_retention_ms / 10));
 	}
 }
 
