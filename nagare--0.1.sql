@@ -298,13 +298,17 @@ COMMENT ON FUNCTION nagare._group_notice(text, text) IS
   'internal: tell the broker, when this transaction commits, that it deleted (op ''deleted'', needs DELETE on the group) or created (''created'', needs READ) a consumer group';
 
 -- Does the group exist: the broker knows it, or it has committed offsets?
+-- (The offsets first: an index lookup, where the snapshot is parsed whole.)
 CREATE FUNCTION nagare._group_exists(group_id text)
 RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT EXISTS (SELECT 1 FROM jsonb_array_elements(nagare.group_snapshot()) g
-                  WHERE g->>'group' = $1)
-      OR EXISTS (SELECT 1 FROM nagare.group_offset o WHERE o.group_id = $1)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM nagare.group_offset o WHERE o.group_id = $1) THEN
+    RETURN true;
+  END IF;
+  RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(nagare.group_snapshot()) g
+                  WHERE g->>'group' = $1);
+END $$;
 COMMENT ON FUNCTION nagare._group_exists(text) IS
   'internal: whether a consumer group exists (the broker knows it or it has committed offsets)';
 
@@ -406,6 +410,8 @@ BEGIN
   END LOOP;
   RETURN hwm;
 END $$;
+COMMENT ON FUNCTION nagare.offset_for_time(text, integer, timestamptz) IS
+  'the first offset of a partition whose record timestamp is at or after a time (the high watermark if none), as Kafka''s ListOffsets by time';
 
 CREATE FUNCTION nagare._check_group_idle(group_id text)
 RETURNS void
@@ -420,6 +426,8 @@ BEGIN
             HINT = 'Stop its consumers first (see nagare.group_members); Kafka refuses this too.';
   END IF;
 END $$;
+COMMENT ON FUNCTION nagare._check_group_idle(text) IS
+  'internal: raise 55006 if the consumer group has live members';
 
 -- Kafka's kafka-consumer-groups --reset-offsets, for one topic of an idle
 -- group.  Unlike Kafka's tool, which resets a group that does not exist
@@ -523,6 +531,8 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 END $$;
+COMMENT ON FUNCTION nagare._reset_group_offsets(text, text, integer[], text, bigint, timestamptz, boolean) IS
+  'internal: the work of nagare.reset_group_offsets()';
 
 -- Kafka's DeleteGroups: only an empty group, and a group that does not
 -- exist is an error (GROUP_ID_NOT_FOUND to Kafka clients).
