@@ -72,7 +72,8 @@ static bool list_in_flight = false;
 static TimestampTz list_submitted_at = 0;
 static uint32 list_round = 0; /* Group.listed of the groups the last list named */
 static bool reconcile_wanted = false;
-static uint64 reconcile_ticket = 0; /* notices done once the reconcile is */
+/* the last notice taken; marked done once no reconcile is wanted */
+static uint64 notices_handled = 0;
 
 /*---- ListGroups and DescribeGroups ----*/
 
@@ -582,7 +583,7 @@ groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 		reconcile_wanted = false;
 		nagare_group_publish_snapshot();
 		nagare_group_snapshot_dirty = false;
-		pg_atomic_write_u64(&nagare_groups->notice_done, reconcile_ticket);
+		pg_atomic_write_u64(&nagare_groups->notice_done, notices_handled);
 	}
 	nagare_group_snapshot_dirty = true;
 }
@@ -651,14 +652,13 @@ nagare_group_expire(TimestampTz now, bool due)
 void
 nagare_group_take_notices(void)
 {
-	static uint64 handled = 0;
 	NagareGroupNotice notices[NAGARE_GROUP_NOTICES];
 	uint64 ticket;
 	bool overflow;
 	int n;
 	int i;
 
-	if (pg_atomic_read_u64(&nagare_groups->notice_ticket) == handled)
+	if (pg_atomic_read_u64(&nagare_groups->notice_ticket) == notices_handled)
 		return;
 	SpinLockAcquire(&nagare_groups->notice_mutex);
 	n = nagare_groups->nnotices;
@@ -668,7 +668,7 @@ nagare_group_take_notices(void)
 	nagare_groups->notice_overflow = false;
 	ticket = pg_atomic_read_u64(&nagare_groups->notice_ticket);
 	SpinLockRelease(&nagare_groups->notice_mutex);
-	handled = ticket;
+	notices_handled = ticket;
 
 	for (i = 0; i < n; i++)
 	{
@@ -689,7 +689,6 @@ nagare_group_take_notices(void)
 				(errmsg(
 					"nagare broker: notices of consumer groups changed from SQL were lost; reading nagare.group_offset again")));
 		reconcile_wanted = true;
-		reconcile_ticket = ticket;
 	}
 	nagare_group_publish_snapshot();
 	nagare_group_snapshot_dirty = false;
