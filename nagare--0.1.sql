@@ -308,6 +308,9 @@ CREATE VIEW nagare.broker AS SELECT * FROM nagare.broker_status();
 -- generations, assignments) and publishes them as JSON for the views below;
 -- committed offsets are rows of nagare.group_offset, written by the nagare
 -- worker when a Kafka client commits (batched, acknowledged after commit).
+-- delete_group() and reset_group_offsets(create_group => true) tell the broker as
+-- they commit (nagare._group_notice(), src/sql/groups.c), so Kafka's
+-- ListGroups and DescribeGroups agree with the views at once.
 CREATE TABLE nagare.group_offset (
     group_id          text NOT NULL,
     topic             text NOT NULL,
@@ -339,7 +342,29 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'nagare_group_snapshot'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.group_snapshot() IS
-  'the broker''s consumer groups as JSON (used by nagare.consumer_groups and nagare.group_members)';
+  'the broker''s consumer groups as JSON (used by nagare.consumer_groups, nagare.group_members and nagare.consumer_lag)';
+
+CREATE FUNCTION nagare._group_notice(group_id text, op text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'nagare_group_notice'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nagare._group_notice(text, text) IS
+  'internal: tell the broker, when this transaction commits, that it deleted (op ''deleted'', needs DELETE on the group) or created (''created'', needs READ) a consumer group';
+
+-- Does the group exist: the broker knows it, or it has committed offsets?
+-- (The offsets first: an index lookup, where the snapshot is parsed whole.)
+CREATE FUNCTION nagare._group_exists(group_id text)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM nagare.group_offset o WHERE o.group_id = $1) THEN
+    RETURN true;
+  END IF;
+  RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(nagare.group_snapshot()) g
+                  WHERE g->>'group' = $1);
+END $$;
+COMMENT ON FUNCTION nagare._group_exists(text) IS
+  'internal: whether a consumer group exists (the broker knows it or it has committed offsets)';
 
 CREATE VIEW nagare.consumer_groups AS
 WITH live AS (
@@ -369,30 +394,49 @@ SELECT g->>'group' AS group_id,
        m->>'client_id' AS client_id,
        m->>'client_host' AS client_host,
        (m->>'session_timeout_ms')::integer AS session_timeout_ms,
-       m->'assignment' AS assignment
+       m->'assignment' AS assignment,
+       ARRAY(SELECT jsonb_array_elements_text(m->'subscription')) AS subscription
   FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
        jsonb_array_elements(g->'members') AS m
  WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE');
 COMMENT ON VIEW nagare.group_members IS
-  'members of consumer groups, with their client and assigned partitions ([{"topic", "partitions"}])';
+  'members of consumer groups, with their client, assigned partitions ([{"topic", "partitions"}]) and subscribed topics';
 
+-- Every partition of every topic a group has committed on or its members
+-- subscribe to.  A partition with no committed offset counts from its log
+-- start: every record still stored is one the group has not consumed (Kafka's
+-- kafka-consumer-groups --describe shows "-" there), so sum(lag) is what the
+-- group has left to read.
 CREATE VIEW nagare.consumer_lag AS
-SELECT o.group_id,
-       o.topic,
-       o."partition",
+WITH subscribed AS (
+  SELECT DISTINCT g->>'group' AS group_id, t.topic
+    FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
+         jsonb_array_elements(g->'members') AS m,
+         jsonb_array_elements_text(m->'subscription') AS t(topic)
+), topics AS (
+  SELECT DISTINCT o.group_id, o.topic FROM nagare.group_offset o
+  UNION
+  SELECT group_id, topic FROM subscribed
+)
+SELECT t.group_id,
+       p.topic,
+       p."partition",
        o.committed_offset,
        p.high_watermark,
-       CASE o.committed_offset
-         WHEN -1 THEN 0                                         -- "latest"
-         WHEN -2 THEN p.high_watermark - p.log_start_offset      -- "earliest"
+       CASE
+         WHEN o.committed_offset IS NULL THEN p.high_watermark - p.log_start_offset
+         WHEN o.committed_offset = -1 THEN 0                               -- "latest"
+         WHEN o.committed_offset = -2 THEN p.high_watermark - p.log_start_offset  -- "earliest"
          ELSE greatest(p.high_watermark - greatest(o.committed_offset, p.log_start_offset), 0)
        END AS lag,
        o.committed_at
-  FROM nagare.group_offset o
-  JOIN nagare.partitions p ON p.topic = o.topic AND p."partition" = o."partition"
- WHERE nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
+  FROM topics t
+  JOIN nagare.partitions p ON p.topic = t.topic
+  LEFT JOIN nagare.group_offset o
+    ON o.group_id = t.group_id AND o.topic = p.topic AND o."partition" = p."partition"
+ WHERE nagare.authorized('GROUP', t.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_lag IS
-  'per group and partition: committed offset, high watermark and lag (records not yet consumed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
+  'per group, every partition of the topics it committed on or subscribes to: committed offset (null if none), high watermark and lag (records not yet consumed, from the log start where nothing is committed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
 
 -- The first offset of a partition whose record timestamp is at or after ts
 -- (or the high watermark if there is none), as Kafka's ListOffsets by time.
@@ -420,6 +464,8 @@ BEGIN
   END LOOP;
   RETURN hwm;
 END $$;
+COMMENT ON FUNCTION nagare.offset_for_time(text, integer, timestamptz) IS
+  'the first offset of a partition whose record timestamp is at or after a time (the high watermark if none), as Kafka''s ListOffsets by time';
 
 CREATE FUNCTION nagare._check_group_idle(group_id text)
 RETURNS void
@@ -434,10 +480,16 @@ BEGIN
             HINT = 'Stop its consumers first (see nagare.group_members); Kafka refuses this too.';
   END IF;
 END $$;
+COMMENT ON FUNCTION nagare._check_group_idle(text) IS
+  'internal: raise 55006 if the consumer group has live members';
 
--- Kafka's kafka-consumer-groups --reset-offsets, for one topic of an idle group
+-- Kafka's kafka-consumer-groups --reset-offsets, for one topic of an idle
+-- group.  Unlike Kafka's tool, which resets a group that does not exist
+-- (state Dead) and so creates it, a group nagare does not know is refused
+-- unless create_group => true: a misspelt name would otherwise start a new group.
 CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, "to" text,
-                                           partitions integer[] DEFAULT NULL)
+                                           partitions integer[] DEFAULT NULL,
+                                           create_group boolean DEFAULT false)
 RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -447,31 +499,42 @@ BEGIN
             HINT = 'Use ''earliest'' or ''latest'', an offset (bigint) or a time (timestamptz).';
   END IF;
   RETURN QUERY SELECT * FROM nagare._reset_group_offsets($1, $2, $4,
-    CASE "to" WHEN 'earliest' THEN 'earliest' ELSE 'latest' END, NULL, NULL);
+    CASE "to" WHEN 'earliest' THEN 'earliest' ELSE 'latest' END, NULL, NULL, $5);
 END $$;
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, text, integer[], boolean) IS
+  'set an idle consumer group''s offsets on a topic (all or the given partitions) to ''earliest'' or ''latest'', as kafka-consumer-groups --reset-offsets; a group that does not exist only with create_group => true';
 
 CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, to_offset bigint,
-                                           partitions integer[] DEFAULT NULL)
+                                           partitions integer[] DEFAULT NULL,
+                                           create_group boolean DEFAULT false)
 RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
 LANGUAGE sql AS $$
-  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'offset', $3, NULL)
+  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'offset', $3, NULL, $5)
 $$;
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, bigint, integer[], boolean) IS
+  'set an idle consumer group''s offsets on a topic to an offset (clamped to each partition''s log), as kafka-consumer-groups --reset-offsets --to-offset; a group that does not exist only with create_group => true';
 
 CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, to_time timestamptz,
-                                           partitions integer[] DEFAULT NULL)
+                                           partitions integer[] DEFAULT NULL,
+                                           create_group boolean DEFAULT false)
 RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
 LANGUAGE sql AS $$
-  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'time', NULL, $3)
+  SELECT * FROM nagare._reset_group_offsets($1, $2, $4, 'time', NULL, $3, $5)
 $$;
+COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, timestamptz, integer[], boolean) IS
+  'set an idle consumer group''s offsets on a topic to the first record at or after a time, as kafka-consumer-groups --reset-offsets --to-datetime; a group that does not exist only with create_group => true';
 
 CREATE FUNCTION nagare._reset_group_offsets(group_id text, topic text, partitions integer[],
-                                            how text, to_offset bigint, to_time timestamptz)
+                                            how text, to_offset bigint, to_time timestamptz,
+                                            create_group boolean)
 RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
   p record;
   target bigint;
   old bigint;
+  missing integer;
+  np integer;
 BEGIN
   -- Kafka's alterConsumerGroupOffsets: READ on the GROUP and on the TOPIC
   PERFORM nagare.authorize('GROUP', $1, 'READ');
@@ -480,6 +543,21 @@ BEGIN
   PERFORM nagare._check_group_idle($1);
   IF NOT EXISTS (SELECT 1 FROM nagare.topics t WHERE t.topic = $2) THEN
     RAISE EXCEPTION 'topic "%" does not exist', $2 USING ERRCODE = 'undefined_object';
+  END IF;
+  SELECT t.partitions INTO np FROM nagare.topics t WHERE t.topic = $2;
+  SELECT min(x) INTO missing FROM unnest($3) AS x WHERE x IS NULL OR x < 0 OR x >= np;
+  IF missing IS NOT NULL OR array_position($3, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'partition % of topic "%" does not exist', coalesce(missing::text, 'NULL'), $2
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Topic "%s" has %s partition(s), 0 to %s.', $2, np, np - 1);
+  END IF;
+  IF NOT nagare._group_exists($1) THEN
+    IF NOT coalesce(create_group, false) THEN
+      RAISE EXCEPTION 'consumer group "%" does not exist', $1
+        USING ERRCODE = 'undefined_object',
+              HINT = 'Check the name (see nagare.consumer_groups); to create offsets for a new group, pass create_group => true.';
+    END IF;
+    PERFORM nagare._group_notice($1, 'created');
   END IF;
   FOR p IN SELECT * FROM nagare.partitions x
             WHERE x.topic = $2 AND ($3 IS NULL OR x."partition" = ANY ($3))
@@ -507,7 +585,11 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 END $$;
+COMMENT ON FUNCTION nagare._reset_group_offsets(text, text, integer[], text, bigint, timestamptz, boolean) IS
+  'internal: the work of nagare.reset_group_offsets()';
 
+-- Kafka's DeleteGroups: only an empty group, and a group that does not
+-- exist is an error (GROUP_ID_NOT_FOUND to Kafka clients).
 CREATE FUNCTION nagare.delete_group(group_id text)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -517,12 +599,18 @@ BEGIN
   PERFORM nagare.authorize('GROUP', $1, 'DELETE');
   PERFORM pg_catalog.set_config('nagare.audit_operation', 'delete_group', true);
   PERFORM nagare._check_group_idle($1);
+  IF NOT nagare._group_exists($1) THEN
+    RAISE EXCEPTION 'consumer group "%" does not exist', $1
+      USING ERRCODE = 'undefined_object',
+            HINT = 'See nagare.consumer_groups for the groups.';
+  END IF;
   DELETE FROM nagare.group_offset o WHERE o.group_id = $1;
   GET DIAGNOSTICS n = ROW_COUNT;
+  PERFORM nagare._group_notice($1, 'deleted');
   RETURN n;
 END $$;
 COMMENT ON FUNCTION nagare.delete_group(text) IS
-  'forget a consumer group''s committed offsets; refused while it has live members';
+  'delete an empty consumer group: its committed offsets (the count is returned) and the broker''s group, as Kafka''s DeleteGroups; refused while it has live members, an error for a group that does not exist';
 
 -- Table topics: every committed change of a table becomes a record of its
 -- topic (logical decoding, decode/plugin.c).  The output plugin reads this

@@ -82,7 +82,7 @@ SELECT "partition", "offset" FROM nagare.send('teama.orders', 'k', 'v', partitio
 SELECT count(*) FROM nagare.consume('teama.orders');
 SELECT topic FROM nagare.topics WHERE topic LIKE 'team%' ORDER BY 1;
 SELECT count(*) > 0 AS sees_own_audit FROM nagare.audit WHERE object_name LIKE 'teama%';
-SELECT * FROM nagare.reset_group_offsets('teama.g1', 'teama.orders', 'earliest');
+SELECT * FROM nagare.reset_group_offsets('teama.g1', 'teama.orders', 'earliest', create_group => true);
 SELECT nagare.delete_group('teama.g1');                       -- members may not DELETE
 RESET ROLE;
 SET ROLE ta_admin;

@@ -63,6 +63,8 @@ bool		nagare_log_connections = false;
 int			nagare_group_initial_rebalance_delay_ms = 3000;
 int			nagare_group_min_session_timeout_ms = 6000;
 int			nagare_group_max_session_timeout_ms = 1800000;
+int nagare_max_groups = 10000;
+int nagare_empty_group_retention_ms = 600000;
 
 int			nagare_ingest_max_lag_mb = 1024;
 
@@ -214,6 +216,16 @@ nagare_define_gucs(void)
 							"Longest session timeout a consumer group member may ask for (Kafka's group.max.session.timeout.ms).",
 							NULL,
 							&nagare_group_max_session_timeout_ms, 1800000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_groups",
+							"Most consumer groups the broker keeps; a new group beyond it is refused (COORDINATOR_NOT_AVAILABLE to Kafka clients, SQLSTATE 53400 from SQL).",
+							NULL, &nagare_max_groups, 10000, 1, 1000000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.empty_group_retention",
+							"How long an Empty consumer group with no committed offsets is kept before the broker forgets it (Kafka forgets one at its next offsets.retention.check.interval.ms).",
+							NULL, &nagare_empty_group_retention_ms, 600000, 1000, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.ingest_max_lag",

@@ -91,6 +91,8 @@ extern bool nagare_log_connections;
 extern int	nagare_group_initial_rebalance_delay_ms;
 extern int	nagare_group_min_session_timeout_ms;
 extern int	nagare_group_max_session_timeout_ms;
+extern int nagare_max_groups;
+extern int nagare_empty_group_retention_ms;
 
 /* The ingest worker (read by decode/ingest.c) */
 extern int	nagare_ingest_max_lag_mb;

@@ -259,6 +259,12 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&nagare_groups->snapshot_seq, 0);
 		strcpy(nagare_groups->snapshot, "[]");
 		nagare_groups->snapshot_len = 2;
+		SpinLockInit(&nagare_groups->notice_mutex);
+		pg_atomic_init_u64(&nagare_groups->notice_ticket, 0);
+		nagare_groups->notice_overflow = false;
+		nagare_groups->nnotices = 0;
+		pg_atomic_init_u64(&nagare_groups->notice_done, 0);
+		pg_atomic_init_u32(&nagare_groups->ngroups, 0);
 	}
 
 	nagare_acls = ShmemInitStruct("nagare acls", nagare_acl_shmem_size(), &found);

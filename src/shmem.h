@@ -21,7 +21,8 @@
  *	request slots	one per PGPROC, for requests that wait for a reply
  *	channel rings	requests from the broker to the nagare worker and its
  *					answers
- *	group snapshot	the broker's consumer groups, for SQL (seqlock)
+ *	group snapshot	the broker's consumer groups, for SQL (seqlock), and
+ *					notices of groups deleted or created from SQL
  *	ACL table		nagare.max_acls entries: the nagare worker's copy of
  *					nagare.acl, which the broker and backends authorize
  *					against (acl/acl.c), with its version
@@ -407,12 +408,42 @@ typedef struct NagareShared
  */
 #define NAGARE_GROUP_SNAPSHOT_SIZE	(2 * 1024 * 1024)
 
+/*
+ * Notices from SQL to the broker (sql/groups.c -> broker/group_admin.c): a
+ * transaction that deleted a group (nagare.delete_group()) or created one's
+ * offsets (nagare.reset_group_offsets(create_group => true)) leaves a notice when
+ * it commits, and the broker forgets or learns the group in its next loop
+ * turn.  When the notices are full, the committing backend sets overflow
+ * instead, and the broker then reconciles with nagare.group_offset.
+ */
+#define NAGARE_GROUP_NOTICES        32
+#define NAGARE_GROUP_NOTICE_DELETED 1
+#define NAGARE_GROUP_NOTICE_CREATED 2
+
+typedef struct NagareGroupNotice
+{
+	uint64 ticket;
+	int op; /* NAGARE_GROUP_NOTICE_* */
+	char name[256]; /* MAX_GROUP_ID (255) and a NUL */
+} NagareGroupNotice;
+
 typedef struct NagareGroupShared
 {
 	/* seqlock: odd while the broker rewrites the snapshot */
 	pg_atomic_uint32 snapshot_seq;
 	uint32		snapshot_len;
 	char		snapshot[NAGARE_GROUP_SNAPSHOT_SIZE];
+
+	/* notices: a leaf spinlock, held to copy one notice in or out */
+	slock_t notice_mutex; /* protects the four fields below */
+	pg_atomic_uint64 notice_ticket; /* the last ticket handed out */
+	bool notice_overflow; /* a notice did not fit */
+	int nnotices;
+	NagareGroupNotice notices[NAGARE_GROUP_NOTICES];
+	/* written by the broker: notices up to this ticket are in the snapshot */
+	pg_atomic_uint64 notice_done;
+	/* written by the broker with the snapshot: how many groups it keeps */
+	pg_atomic_uint32 ngroups;
 } NagareGroupShared;
 
 extern NagareGroupShared *nagare_groups;

@@ -36,6 +36,13 @@
  * for SQL (group_admin.c).  Nothing of a group but its offsets survives a
  * restart: consumers rejoin, as they do when a Kafka coordinator moves.
  *
+ * Groups are bounded: a new group beyond nagare.max_groups is refused with
+ * COORDINATOR_NOT_AVAILABLE (Kafka has no such limit, and no error for it;
+ * clients retry that one), and a group that stayed Empty for
+ * nagare.empty_group_retention with no committed offsets is forgotten
+ * (group_admin.c), as Kafka's offsets cleanup forgets it.  An Empty group
+ * keeps its protocol type, as Kafka's does.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -146,8 +153,66 @@ nagare_group_get(KafkaStr id)
 		g->rebalance_deadline = 0;
 		g->delay_until = 0;
 		g->delay_rounds = 0;
+		g->empty_since = GetCurrentTimestamp();
+		g->listed = 0;
+		nagare_group_snapshot_dirty = true;
 	}
 	return g;
+}
+
+/*
+ * The group named id, Empty if it is new, unless it is new and there are
+ * nagare.max_groups groups already: then NULL with *full set (logged at most
+ * once a minute).  NULL without *full if the id is invalid.
+ */
+Group *
+nagare_group_get_bounded(KafkaStr id, bool *full)
+{
+	static TimestampTz last_log = 0;
+	Group *g = nagare_group_find(id);
+	char key[MAX_GROUP_ID + 1];
+	TimestampTz now;
+
+	*full = false;
+	if (g != NULL || !nagare_group_key(id, key))
+		return g;
+	if (hash_get_num_entries(groups) < nagare_max_groups)
+		return nagare_group_get(id);
+	*full = true;
+	now = GetCurrentTimestamp();
+	if (now >= TimestampTzPlusMilliseconds(last_log, 60000))
+	{
+		ereport(LOG,
+				(errmsg("nagare broker: new consumer group \"%.*s\" refused: %ld groups exist (nagare.max_groups)",
+						(int) Min(id.len, MAX_GROUP_ID), id.ptr,
+						hash_get_num_entries(groups)),
+				 errdetail(
+					 "Kafka clients get COORDINATOR_NOT_AVAILABLE until a group is deleted or expires; this is logged at most once a minute."),
+				 errhint(
+					 "Delete unused groups (nagare.delete_group(), kafka-consumer-groups --delete) or raise nagare.max_groups.")));
+		last_log = now;
+	}
+	return NULL;
+}
+
+/* Has the group neither members nor members about to join? */
+bool
+nagare_group_is_empty(Group *g)
+{
+	return g->nmembers == 0 && dlist_is_empty(&g->pending);
+}
+
+/* Forget a group (it must be empty) */
+void
+nagare_group_remove(Group *g)
+{
+	char key[MAX_GROUP_ID + 1];
+
+	Assert(nagare_group_is_empty(g));
+	strlcpy(key, g->name, sizeof(key));
+	MemoryContextDelete(g->cxt);
+	hash_search(groups, key, HASH_REMOVE, NULL);
+	nagare_group_snapshot_dirty = true;
 }
 
 static Member *
@@ -457,7 +522,17 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 		answer_join_error(conn, hdr, KAFKA_ERROR_INVALID_SESSION_TIMEOUT, NULL);
 		return;
 	}
-	g = nagare_group_get(req->GroupId);
+	{
+		bool full;
+
+		g = nagare_group_get_bounded(req->GroupId, &full);
+		if (g == NULL)
+		{
+			/* nagare.max_groups: clients find the coordinator again and retry */
+			answer_join_error(conn, hdr, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, NULL);
+			return;
+		}
+	}
 
 	if (req->MemberId.len <= 0)
 	{
@@ -776,11 +851,18 @@ member_gone(Group *g, Member *m, const char *why)
 		g->protocol = NULL;
 		g->leader = NULL;
 		nagare_group_snapshot_dirty = true;
-		/* reclaim the group's memory: nothing of it is in use */
-		MemoryContextReset(g->cxt);
+		/* reclaim the group's memory: nothing of it is in use but the
+		 * protocol type, which an Empty group keeps (Kafka's ListGroups
+		 * shows it) */
+		{
+			char ptype[256];
+
+			strlcpy(ptype, g->protocol_type ? g->protocol_type : "", sizeof(ptype));
+			MemoryContextReset(g->cxt);
+			g->protocol_type = ptype[0] ? MemoryContextStrdup(g->cxt, ptype) : NULL;
+		}
 		dlist_init(&g->members);
 		dlist_init(&g->pending);
-		g->protocol_type = NULL;
 		return;
 	}
 	if (g->state == GROUP_PREPARING)
@@ -998,6 +1080,7 @@ group_timers(TimestampTz now)
 {
 	HASH_SEQ_STATUS status;
 	Group	   *g;
+	bool expiry_due = false;
 
 	if (groups == NULL)
 		return;
@@ -1009,6 +1092,14 @@ group_timers(TimestampTz now)
 
 		if (g->nmembers > 0 || !dlist_is_empty(&g->pending))
 			any_members = true;
+		/* how long it has been Empty, for nagare.empty_group_retention */
+		if (!nagare_group_is_empty(g))
+			g->empty_since = 0;
+		else if (g->empty_since == 0)
+			g->empty_since = now;
+		else if (now >= TimestampTzPlusMilliseconds(g->empty_since,
+													nagare_empty_group_retention_ms))
+			expiry_due = true;
 
 		dlist_foreach_modify(iter, &g->pending)
 		{
@@ -1030,6 +1121,7 @@ group_timers(TimestampTz now)
 		}
 		maybe_complete_join(g, now);
 	}
+	nagare_group_expire(now, expiry_due);
 }
 
 /*---- FindCoordinator ----*/
@@ -1103,6 +1195,7 @@ nagare_group_turn(TimestampTz now)
 		next_timers = TimestampTzPlusMilliseconds(now, 100);
 	}
 	nagare_group_load_committed(now);
+	nagare_group_take_notices();
 	if (nagare_group_snapshot_dirty)
 	{
 		nagare_group_publish_snapshot();

@@ -11,10 +11,24 @@
  * Kafka loads its groups from __consumer_offsets.  DeleteGroups forgets an
  * empty group and has the worker delete its committed offsets.
  *
+ * SQL agrees with Kafka: a transaction that deleted a group
+ * (nagare.delete_group()) or created offsets for a new one
+ * (nagare.reset_group_offsets(create_group => true)) leaves a notice in shared
+ * memory as it commits (sql/groups.c); the broker takes the notices in its
+ * next loop turn (nagare_group_take_notices(): one spinlock, no waiting),
+ * forgets or learns the groups, and rewrites the snapshot before it marks
+ * them done.  If notices were lost (more than shmem.h holds), it reads the
+ * list of groups with offsets again.  That list also expires groups: an
+ * Empty group with no committed offsets is forgotten after
+ * nagare.empty_group_retention (nagare_group_expire()).
+ *
  * The broker publishes its groups as JSON in shared memory (shmem.h,
  * NagareGroupShared: a seqlock'd snapshot), rewritten in the loop turn after
  * anything in it changed (nagare_group_snapshot_dirty), for the SQL views
- * nagare.consumer_groups and nagare.group_members (sql/status.c).
+ * nagare.consumer_groups, nagare.group_members and nagare.consumer_lag
+ * (sql/status.c); each member's subscription (the topics of its
+ * ConsumerProtocolSubscription) is in it, for the lag of topics a group
+ * has not committed on yet.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -45,7 +59,21 @@ static const char *const state_names[] = {
 bool		nagare_group_snapshot_dirty = true;
 
 static bool groups_loaded = false;	/* groups with committed offsets are known */
-static bool groups_loading = false;
+
+/*
+ * What a list of the groups with committed offsets (NAGARE_GROUP_LIST) is
+ * asked for; every answer also makes the broker know each listed group.
+ */
+#define LIST_LOAD      0x1 /* after a start: groups_loaded */
+#define LIST_EXPIRE    0x2 /* forget Empty groups past retention not listed */
+#define LIST_RECONCILE 0x4 /* notices were lost: forget Empty groups not listed */
+
+static bool list_in_flight = false;
+static TimestampTz list_submitted_at = 0;
+static uint32 list_round = 0; /* Group.listed of the groups the last list named */
+static bool reconcile_wanted = false;
+/* the last notice taken; marked done once no reconcile is wanted */
+static uint64 notices_handled = 0;
 
 /*---- ListGroups and DescribeGroups ----*/
 
@@ -258,7 +286,7 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			dw->errors[i] = KAFKA_ERROR_INVALID_GROUP_ID;
 			continue;
 		}
-		if (g != NULL && (g->nmembers > 0 || !dlist_is_empty(&g->pending)))
+		if (g != NULL && !nagare_group_is_empty(g))
 		{
 			dw->errors[i] = KAFKA_ERROR_NON_EMPTY_GROUP;
 			continue;
@@ -268,11 +296,7 @@ nagare_handle_delete_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		it->index = i;
 		it->known = (g != NULL);
 		if (g != NULL)
-		{
-			MemoryContextDelete(g->cxt);
-			hash_search(nagare_group_table(), key, HASH_REMOVE, NULL);
-			nagare_group_snapshot_dirty = true;
-		}
+			nagare_group_remove(g);
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
 		escape_json(&json, key);
@@ -343,6 +367,57 @@ done:
 	appendStringInfoChar(s, ']');
 }
 
+/* The topics of a ConsumerProtocolSubscription, as a JSON array */
+static void
+subscription_json(StringInfo s, const uint8 *meta, int32 len)
+{
+	const uint8 *p = meta;
+	const uint8 *end = meta + len;
+	int32 n;
+	int i;
+
+	appendStringInfoChar(s, '[');
+	if (meta != NULL && len >= 6)
+	{
+		p += 2; /* version */
+		n = (int32) kafka_load_be32(p);
+		p += 4;
+		for (i = 0; i < n && end - p >= 2; i++)
+		{
+			uint16 tl = kafka_load_be16(p);
+			char topic[NAGARE_MAX_TOPIC_NAME + 1];
+
+			p += 2;
+			if (end - p < tl || tl > NAGARE_MAX_TOPIC_NAME)
+				break;
+			memcpy(topic, p, tl);
+			topic[tl] = '\0';
+			p += tl;
+			if (i > 0)
+				appendStringInfoChar(s, ',');
+			escape_json(s, topic);
+		}
+	}
+	appendStringInfoChar(s, ']');
+}
+
+/* A member's subscription: its metadata for the group's protocol, or its first */
+static void
+member_subscription_json(StringInfo s, Group *g, Member *m)
+{
+	int k;
+
+	for (k = 0; k < m->nprotocols; k++)
+		if (g->protocol && strcmp(m->protocols[k].name, g->protocol) == 0)
+			break;
+	if (k == m->nprotocols)
+		k = 0;
+	if (k < m->nprotocols)
+		subscription_json(s, m->protocols[k].metadata, m->protocols[k].len);
+	else
+		appendStringInfoString(s, "[]");
+}
+
 /* Rewrite the snapshot of the groups in shared memory */
 void
 nagare_group_publish_snapshot(void)
@@ -401,6 +476,11 @@ nagare_group_publish_snapshot(void)
 				assignment_json(&s, m->assignment, m->assignment_len);
 			else
 				appendStringInfoString(&s, "[]");
+			appendStringInfoString(&s, ",\"subscription\":");
+			if (g->protocol_type && strcmp(g->protocol_type, "consumer") == 0)
+				member_subscription_json(&s, g, m);
+			else
+				appendStringInfoString(&s, "[]");
 			appendStringInfoChar(&s, '}');
 		}
 		appendStringInfoString(&s, "]}");
@@ -420,26 +500,38 @@ nagare_group_publish_snapshot(void)
 	nagare_groups->snapshot_len = s.len;
 	pg_write_barrier();
 	pg_atomic_fetch_add_u32(&nagare_groups->snapshot_seq, 1);	/* even: done */
+	pg_atomic_write_u32(&nagare_groups->ngroups,
+						(uint32) hash_get_num_entries(nagare_group_table()));
 	pfree(s.data);
 }
 
 /*
- * The groups that have committed offsets exist (Empty) after a restart, as
- * Kafka loads them from __consumer_offsets: ListGroups and DescribeGroups
- * show them.
+ * The answer to a list of the groups that have committed offsets.  Each
+ * listed group exists (Empty if the broker did not know it): after a
+ * restart, as Kafka loads its groups from __consumer_offsets, and when
+ * offsets were written from SQL.  Then, as the list was asked for, Empty
+ * groups it did not name are forgotten: those Empty for longer than
+ * nagare.empty_group_retention, or (after lost notices) all that were Empty
+ * before the list was asked for.
  */
 static void
 groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 {
+	int purpose = (int) (uintptr_t) arg;
 	const uint8 *p = (const uint8 *) data;
 	const uint8 *end = p + len;
+	TimestampTz now = GetCurrentTimestamp();
+	HASH_SEQ_STATUS status;
+	Group *g;
+	int forgotten = 0;
 	int32		n;
 	int			i;
 
-	groups_loading = false;
+	list_in_flight = false;
 	/* e.g. before CREATE EXTENSION: tried again later, quietly */
 	if (!nagare_channel_succeeded(sqlstate) || len < 4)
 		return;
+	list_round++;
 	n = (int32) kafka_load_be32(p);
 	p += 4;
 	for (i = 0; i < n && end - p >= 2; i++)
@@ -452,26 +544,154 @@ groups_listed(void *arg, const char *sqlstate, const char *data, uint32 len)
 			break;
 		name.ptr = (const char *) p;
 		name.len = l;
-		if (nagare_group_find(name) == NULL)
-			(void) nagare_group_get(name);
+		g = nagare_group_find(name);
+		if (g == NULL)
+			g = nagare_group_get(name); /* it has offsets: never refused */
+		if (g != NULL)
+		{
+			g->listed = list_round;
+			/* it has offsets: not to be expired before another retention */
+			if (g->empty_since != 0)
+				g->empty_since = now;
+		}
 		p += l;
 	}
-	groups_loaded = true;
+	if (purpose & (LIST_EXPIRE | LIST_RECONCILE))
+	{
+		hash_seq_init(&status, nagare_group_table());
+		while ((g = hash_seq_search(&status)) != NULL)
+		{
+			if (g->listed == list_round || !nagare_group_is_empty(g) || g->empty_since == 0)
+				continue;
+			if (((purpose & LIST_RECONCILE) && g->empty_since < list_submitted_at) ||
+				now >= TimestampTzPlusMilliseconds(g->empty_since,
+												   nagare_empty_group_retention_ms))
+			{
+				nagare_group_remove(g); /* dynahash: the current entry may go */
+				forgotten++;
+			}
+		}
+		if (forgotten > 0)
+			ereport(LOG,
+					(errmsg("nagare broker: forgot %d empty consumer group(s) with no committed offsets",
+							forgotten)));
+	}
+	if (purpose & LIST_LOAD)
+		groups_loaded = true;
+	if (purpose & LIST_RECONCILE)
+	{
+		reconcile_wanted = false;
+		nagare_group_publish_snapshot();
+		nagare_group_snapshot_dirty = false;
+		pg_atomic_write_u64(&nagare_groups->notice_done, notices_handled);
+	}
 	nagare_group_snapshot_dirty = true;
 }
 
+/* Ask the worker for the groups with committed offsets, for purpose */
+static void
+list_groups(TimestampTz now, int purpose)
+{
+	if (list_in_flight)
+		return;
+	if (!groups_loaded)
+		purpose |= LIST_LOAD;
+	if (reconcile_wanted)
+		purpose |= LIST_RECONCILE;
+	list_in_flight = nagare_group_submit(NAGARE_GROUP_LIST, "{}", 2, groups_listed,
+										 (void *) (uintptr_t) purpose);
+	list_submitted_at = now;
+}
+
 /*
- * Each loop turn: ask the worker for the groups with committed offsets,
- * until it has answered once (every 5 seconds until then).
+ * Each loop turn: learn the groups with committed offsets, until the worker
+ * has answered once (every 5 seconds until then), and reconcile after lost
+ * notices.
  */
 void
 nagare_group_load_committed(TimestampTz now)
 {
 	static TimestampTz next_list_try = 0;
 
-	if (!groups_loaded && !groups_loading && now >= next_list_try)
+	if ((!groups_loaded || reconcile_wanted) && now >= next_list_try)
 	{
-		groups_loading = nagare_group_submit(NAGARE_GROUP_LIST, "{}", 2, groups_listed, NULL);
-		next_list_try = TimestampTzPlusMilliseconds(now, 5000);
+		list_groups(now, 0);
+		next_list_try = TimestampTzPlusMilliseconds(now, groups_loaded ? 1000 : 5000);
 	}
+}
+
+/*
+ * From the group timers: some Empty group has been Empty for
+ * nagare.empty_group_retention (due).  The worker says which of them have
+ * committed offsets; the others are forgotten.  At most once every tenth of
+ * the retention (and at least a second apart): each list reads the whole
+ * of nagare.group_offset.
+ */
+void
+nagare_group_expire(TimestampTz now, bool due)
+{
+	static TimestampTz next_try = 0;
+
+	if (due && groups_loaded && now >= next_try)
+	{
+		list_groups(now, LIST_EXPIRE);
+		next_try =
+			TimestampTzPlusMilliseconds(now,
+										Max(1000, nagare_empty_group_retention_ms / 10));
+	}
+}
+
+/*
+ * Each loop turn: the notices of transactions that deleted groups or
+ * created their offsets from SQL (shmem.h).  A deleted group is forgotten if
+ * it is empty (a member that joined since keeps it); a created one is known
+ * from now on (SQL checked nagare.max_groups).  The snapshot is rewritten
+ * before the notices are marked done, so the committing backend, which waits
+ * for that, sees the change in nagare.consumer_groups.
+ */
+void
+nagare_group_take_notices(void)
+{
+	NagareGroupNotice notices[NAGARE_GROUP_NOTICES];
+	uint64 ticket;
+	bool overflow;
+	int n;
+	int i;
+
+	if (pg_atomic_read_u64(&nagare_groups->notice_ticket) == notices_handled)
+		return;
+	SpinLockAcquire(&nagare_groups->notice_mutex);
+	n = nagare_groups->nnotices;
+	memcpy(notices, nagare_groups->notices, sizeof(NagareGroupNotice) * n);
+	nagare_groups->nnotices = 0;
+	overflow = nagare_groups->notice_overflow;
+	nagare_groups->notice_overflow = false;
+	ticket = pg_atomic_read_u64(&nagare_groups->notice_ticket);
+	SpinLockRelease(&nagare_groups->notice_mutex);
+	notices_handled = ticket;
+
+	for (i = 0; i < n; i++)
+	{
+		KafkaStr name = kafka_str(notices[i].name);
+		Group *g = nagare_group_find(name);
+
+		if (notices[i].op == NAGARE_GROUP_NOTICE_DELETED)
+		{
+			if (g != NULL && nagare_group_is_empty(g))
+				nagare_group_remove(g);
+		}
+		else if (g == NULL)
+			(void) nagare_group_get(name);
+	}
+	if (overflow)
+	{
+		ereport(LOG,
+				(errmsg(
+					"nagare broker: notices of consumer groups changed from SQL were lost; reading nagare.group_offset again")));
+		reconcile_wanted = true;
+	}
+	nagare_group_publish_snapshot();
+	nagare_group_snapshot_dirty = false;
+	if (!reconcile_wanted)
+		pg_atomic_write_u64(&nagare_groups->notice_done, ticket);
 }

@@ -7,7 +7,10 @@
  *
  * The groups live in the broker's memory only, in a hash table by name that
  * group.c owns; a group's members, protocols and assignments are in the
- * group's own memory context.
+ * group's own memory context.  There are at most nagare.max_groups of them
+ * (nagare_group_get_bounded()), but groups loaded because they have
+ * committed offsets are never refused; an Empty group with no committed
+ * offsets is forgotten after nagare.empty_group_retention.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -88,6 +91,8 @@ typedef struct Group
 	TimestampTz rebalance_deadline; /* PreparingRebalance: give up waiting */
 	TimestampTz delay_until;	/* initial rebalance delay */
 	int			delay_rounds;
+	TimestampTz empty_since; /* Empty with no pending members since; 0 if not */
+	uint32 listed; /* the last list of groups with offsets named it */
 } Group;
 
 /* group.c */
@@ -95,6 +100,9 @@ extern HTAB *nagare_group_table(void);
 extern bool nagare_group_key(KafkaStr id, char *key);
 extern Group *nagare_group_find(KafkaStr id);
 extern Group *nagare_group_get(KafkaStr id);
+extern Group *nagare_group_get_bounded(KafkaStr id, bool *full);
+extern void nagare_group_remove(Group *g);
+extern bool nagare_group_is_empty(Group *g);
 extern int16 nagare_group_member_error(Group *g, KafkaStr member_id, KafkaStr instance_id,
 									   Member **out);
 
@@ -107,5 +115,7 @@ extern int16 nagare_group_answer_error(const char *sqlstate);
 extern bool nagare_group_snapshot_dirty;
 extern void nagare_group_publish_snapshot(void);
 extern void nagare_group_load_committed(TimestampTz now);
+extern void nagare_group_take_notices(void);
+extern void nagare_group_expire(TimestampTz now, bool due);
 
 #endif							/* NAGARE_BROKER_GROUP_INTERNAL_H */

@@ -134,9 +134,12 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			group_err = KAFKA_ERROR_UNKNOWN_MEMBER_ID;
 		else if (g == NULL)
 		{
-			/* the group exists from now on (Empty), as in Kafka */
-			(void) nagare_group_get(req->GroupId);
-			nagare_group_snapshot_dirty = true;
+			bool full;
+
+			/* the group exists from now on (Empty), as in Kafka, within
+			 * nagare.max_groups */
+			if (nagare_group_get_bounded(req->GroupId, &full) == NULL)
+				group_err = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
 		}
 	}
 	else

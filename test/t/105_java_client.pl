@@ -238,10 +238,10 @@ for (@got1)
 }
 is(hash_str(%committed), hash_str(%expect_commit), 'it committed the offset after its last record of each partition');
 is(hash_str(map { split /\|/ } split /\n/,
-		sql("SELECT partition, committed_offset FROM nagare.consumer_lag WHERE group_id = 'gj' AND topic = 'jv'")),
+		sql("SELECT partition, committed_offset FROM nagare.consumer_lag WHERE group_id = 'gj' AND topic = 'jv' AND committed_offset IS NOT NULL")),
 	hash_str(%committed), 'nagare.consumer_lag has those committed offsets');
-is(sql("SELECT sum(lag) FROM nagare.consumer_lag WHERE group_id = 'gj' AND topic = 'jv'")
-	  + sum(0, map { $per_part{$_} } grep { !exists $committed{$_} } keys %per_part),
+# every partition of jv, those never committed counted from the log start
+is(sql("SELECT sum(lag) FROM nagare.consumer_lag WHERE group_id = 'gj' AND topic = 'jv'"),
 	8, 'and a lag of the 8 records not consumed');
 is(sql("SELECT state || ' ' || members FROM nagare.consumer_groups WHERE group_id = 'gj'"), 'Empty 0',
 	'nagare.consumer_groups: gj is Empty once the member left');

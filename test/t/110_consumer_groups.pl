@@ -20,7 +20,8 @@
 #   - a group of four client libraries on the protocol they share
 #     ("roundrobin"), and INCONSISTENT_GROUP_PROTOCOL for one with none;
 #   - lag in nagare.consumer_lag equals what librdkafka and kafkajs compute;
-#   - reset_group_offsets (earliest, latest, offset, time) and delete_group
+#   - reset_group_offsets (earliest, latest, offset, time; new groups with
+#     create_group => true) and delete_group
 #     refused (55006) while members are live, then the next member starts
 #     where they put the group; kafkajs admin: describeGroups, listGroups,
 #     deleteGroups (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND), setOffsets,
@@ -555,14 +556,14 @@ is(sql("SELECT state || '|' || members FROM nagare.consumer_groups WHERE group_i
 	send_each('gm', 2, $NP);
 	my $hw = hwm('gm');
 
-	my @r = split /\n/, sql("SELECT * FROM nagare.reset_group_offsets('r-earliest', 'gm', 'earliest')");
+	my @r = split /\n/, sql("SELECT * FROM nagare.reset_group_offsets('r-earliest', 'gm', 'earliest', create_group => true)");
 	is(join(' ', @r), join(' ', map { "$_||0" } 0 .. $NP - 1), 'reset to earliest: a group without offsets gets the log start');
-	@r = split /\n/, sql("SELECT * FROM nagare.reset_group_offsets('r-latest', 'gm', 'latest')");
+	@r = split /\n/, sql("SELECT * FROM nagare.reset_group_offsets('r-latest', 'gm', 'latest', create_group => true)");
 	is(join(' ', @r), join(' ', map { "$_||$hw->{$_}" } 0 .. $NP - 1), 'reset to latest: the high watermarks');
-	sql("SELECT nagare.reset_group_offsets('r-offset', 'gm', 5::bigint)");
+	sql("SELECT nagare.reset_group_offsets('r-offset', 'gm', 5::bigint, create_group => true)");
 	@r = split /\n/, sql("SELECT * FROM nagare.reset_group_offsets('r-offset', 'gm', 1000000::bigint, '{1,4}')");
 	is(join(' ', @r), "1|5|$hw->{1} 4|5|$hw->{4}", 'reset to an offset past the end of two partitions: clamped to their high watermarks');
-	my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM nagare.reset_group_offsets('r-time', 'gm', '$ts'::timestamptz)");
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM nagare.reset_group_offsets('r-time', 'gm', '$ts'::timestamptz, create_group => true)");
 	diag($err) if $ret;
 	@r = split /\n/, $out;
 	is(join(' ', @r), join(' ', map { "$_||$hw_before->{$_}" } 0 .. $NP - 1), 'reset to a time: the first record at or after it');
