@@ -487,19 +487,19 @@ COMMENT ON FUNCTION nagare._check_group_idle(text) IS
 -- group.  Unlike Kafka's tool, which resets a group that does not exist
 -- (state Dead) and so creates it, a group nagare does not know is refused
 -- unless create_group => true: a misspelt name would otherwise start a new group.
-CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, "to" text,
+CREATE FUNCTION nagare.reset_group_offsets(group_id text, topic text, to_position text,
                                            partitions integer[] DEFAULT NULL,
                                            create_group boolean DEFAULT false)
 RETURNS TABLE ("partition" integer, old_offset bigint, new_offset bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF "to" NOT IN ('earliest', 'latest') THEN
-    RAISE EXCEPTION 'invalid reset position "%"', "to"
+  IF to_position NOT IN ('earliest', 'latest') THEN
+    RAISE EXCEPTION 'invalid reset position "%"', to_position
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Use ''earliest'' or ''latest'', an offset (bigint) or a time (timestamptz).';
   END IF;
   RETURN QUERY SELECT * FROM nagare._reset_group_offsets($1, $2, $4,
-    CASE "to" WHEN 'earliest' THEN 'earliest' ELSE 'latest' END, NULL, NULL, $5);
+    CASE to_position WHEN 'earliest' THEN 'earliest' ELSE 'latest' END, NULL, NULL, $5);
 END $$;
 COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, text, integer[], boolean) IS
   'set an idle consumer group''s offsets on a topic (all or the given partitions) to ''earliest'' or ''latest'', as kafka-consumer-groups --reset-offsets; a group that does not exist only with create_group => true';
@@ -1540,22 +1540,9 @@ COMMENT ON FUNCTION nagare.reset_client_usage() IS
 
 --
 -- Comments on the functions of the sections above that were written
--- without one (Consuming, Consumer groups, Table topics), kept
--- here in one block.  Every function of schema nagare has a comment; a
+-- without one (Table topics), kept here in one block.  Every function of schema nagare has a comment; a
 -- helper named _* that roles' own calls do not reach is not executable by
 -- PUBLIC (sql/00_setup.sql checks both).
 --
-COMMENT ON FUNCTION nagare.offset_for_time(text, integer, timestamptz) IS
-  'the first offset of a partition whose record timestamp is at or after ts, else the high watermark (Kafka''s ListOffsets by time)';
-COMMENT ON FUNCTION nagare._check_group_idle(text) IS
-  'internal: raise object_in_use (55006) if the consumer group has live members; reset_group_offsets() and delete_group() call it as their caller';
-COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, text, integer[]) IS
-  'set an idle group''s committed offsets of a topic to ''earliest'' or ''latest'' (all partitions, or those given), as kafka-consumer-groups --reset-offsets';
-COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, bigint, integer[]) IS
-  'set an idle group''s committed offsets of a topic to an offset, within each partition''s log start and high watermark';
-COMMENT ON FUNCTION nagare.reset_group_offsets(text, text, timestamptz, integer[]) IS
-  'set an idle group''s committed offsets of a topic to the first record at or after a time';
-COMMENT ON FUNCTION nagare._reset_group_offsets(text, text, integer[], text, bigint, timestamptz) IS
-  'internal: the work of the reset_group_offsets() overloads, which call it as their caller (it checks READ on the group and the topic itself)';
 COMMENT ON FUNCTION nagare.drop_table_topic(regclass) IS
   'stop feeding a table''s changes to its topic (the topic and its records stay)';

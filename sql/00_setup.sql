@@ -22,6 +22,8 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
    AND p.proname NOT IN (
          '_check_group_idle',        -- by reset_group_offsets(), delete_group()
          '_reset_group_offsets',     -- by reset_group_offsets()
+         '_group_exists',            -- by reset_group_offsets(), delete_group()
+         '_group_notice',            -- by them too (checks the group's ACL itself)
          '_tenant_acls',             -- by add_tenant_principal()
          '_quota_entity',            -- nagare.quota's CHECK, nagare.quotas, set_quota()
          '_quota_entity_tenant',     -- row-level security of nagare.quota, nagare.quotas
@@ -33,8 +35,7 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_connections')             -- the view nagare.connections
  ORDER BY 1::text;
 -- No parameter a caller names is a reserved word (pg_get_keywords() R or T);
--- output columns (OUT, TABLE) are names of results, not parameters.  One
--- is left: reset_group_offsets(..., "to" text, ...).
+-- output columns (OUT, TABLE) are names of results, not parameters.
 SELECT p.oid::regprocedure AS function, a.name AS reserved_parameter
   FROM pg_proc p,
        unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[coalesce(cardinality(p.proargnames), 0)])))
