@@ -22,6 +22,16 @@
  * is a PANIC (data_sync_elevel), as in PostgreSQL: after a failed fsync the
  * kernel may have dropped the dirty pages, so retrying would lie.
  *
+ * Disk full.  A data or index write that fails with ENOSPC or EDQUOT is not
+ * an error of the broker: it is logged once, kept (its segment keeps it in
+ * flight, its ring entries stay not written, so neither the high watermark
+ * nor "durable" passes it) and submitted again every second, whole, at the
+ * same position (rewriting bytes a short write left is harmless).  Meanwhile
+ * nagare_shared->storage_errno is set and new records are refused
+ * (logstore/segment.c, broker/produce.c); it is cleared, with a LOG line,
+ * when every failed write has succeeded.  Any other write error ends the
+ * broker (ERROR), which restarts and recovers.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -32,6 +42,8 @@
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+
+#include "shmem.h"
 
 #include "aio/aio.h"
 #include "kafka/record.h"
@@ -50,6 +62,8 @@ struct LogWrite
 	int64		end_offset;		/* offset after the last batch */
 	int64		bytes;
 	bool		done;
+	bool failed; /* failed for want of space at least once */
+	dlist_node retry_node; /* in failed_writes while waiting for a retry */
 	int			nentries;
 	NagareAppendEntry *entries[64];
 	struct iovec iov[64];
@@ -61,6 +75,10 @@ struct LogWrite
 typedef struct IndexWrite
 {
 	LogSegment *seg;
+	int fd;
+	off_t position;
+	bool failed; /* failed for want of space at least once */
+	dlist_node retry_node; /* in failed_index_writes */
 	int			len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } IndexWrite;
@@ -71,6 +89,12 @@ static dlist_head rolled_segments = DLIST_STATIC_INIT(rolled_segments);
 /* Partitions whose directory gained entries since the last fsync round */
 static dlist_head dirty_dirs = DLIST_STATIC_INIT(dirty_dirs);
 
+/* writes that failed for want of space, submitted again every second */
+static dlist_head failed_writes = DLIST_STATIC_INIT(failed_writes);
+static dlist_head failed_index_writes = DLIST_STATIC_INIT(failed_index_writes);
+static int nfailed = 0; /* writes that failed and have not succeeded */
+static int64 next_retry_ms = 0;
+
 /* group sync state */
 static int	sync_inflight = 0;
 static uint64 sync_target = 0;
@@ -78,6 +102,9 @@ static bool sync_running = false;
 static uint64 synced_target = 0;
 
 static void segment_flush_index(LogSegment *seg);
+static bool write_failed_for_space(int64 result, bool *failed, const char *what,
+								   LogSegment *seg, const char *dir);
+static void write_succeeded(bool *failed);
 static void write_done(void *arg, int64 result);
 static void index_write_done(void *arg, int64 result);
 static void sync_done(void *arg, int64 result);
@@ -190,6 +217,9 @@ submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *si
 	struct iovec iov;
 
 	w->seg = seg;
+	w->fd = fd;
+	w->position = *size;
+	w->failed = false;
 	w->len = len;
 	memcpy(w->data, buf, len);
 	iov.iov_base = w->data;
@@ -221,6 +251,11 @@ index_write_done(void *arg, int64 result)
 {
 	IndexWrite *w = arg;
 
+	if (write_failed_for_space(result, &w->failed, "index", w->seg, NULL))
+	{
+		dlist_push_tail(&failed_index_writes, &w->retry_node);
+		return;
+	}
 	if (result < 0)
 	{
 		errno = (int) -result;
@@ -229,6 +264,7 @@ index_write_done(void *arg, int64 result)
 				 errmsg("could not write index of segment %lld: %m",
 						(long long) w->seg->base_offset)));
 	}
+	write_succeeded(&w->failed);
 	w->seg->inflight--;
 	pfree(w);
 }
@@ -311,6 +347,7 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 		w->position = seg->size;
 		w->bytes = 0;
 		w->done = false;
+		w->failed = false;
 		w->nentries = 0;
 		lp->open_write = w;
 		if (!lp->in_touched_list)
@@ -348,11 +385,89 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 	lp->log_end = last_offset + 1;
 }
 
+/*
+ * A write completed with result: if it failed for want of space, log that
+ * once (the first such failure since writes last succeeded), set
+ * storage_errno and return true; the caller then keeps it for a retry.
+ */
+static bool
+write_failed_for_space(int64 result, bool *failed, const char *what, LogSegment *seg,
+					   const char *dir)
+{
+	if (result != -ENOSPC && result != -EDQUOT)
+		return false;
+	if (!*failed)
+	{
+		*failed = true;
+		nfailed++;
+	}
+	if (pg_atomic_read_u32(&nagare_shared->storage_errno) == 0)
+	{
+		pg_atomic_write_u32(&nagare_shared->storage_errno, (uint32) -result);
+		errno = (int) -result;
+		ereport(LOG,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("nagare broker: could not write %s of segment %lld%s%s: %m", what,
+						(long long) seg->base_offset, dir ? " of " : "", dir ? dir : ""),
+				 errdetail(
+					 "New records are refused (Kafka: KAFKA_STORAGE_ERROR, SQL: SQLSTATE 53100) until the failed writes succeed; they are retried every second.")));
+	}
+	next_retry_ms = kafka_now_ms() + 1000;
+	return true;
+}
+
+/* A write succeeded: when it was the last that had failed, say so */
+static void
+write_succeeded(bool *failed)
+{
+	if (!*failed)
+		return;
+	*failed = false;
+	if (--nfailed == 0)
+	{
+		pg_atomic_write_u32(&nagare_shared->storage_errno, 0);
+		ereport(LOG,
+				(errmsg(
+					"nagare broker: the writes that failed for want of space succeeded; new records are accepted again")));
+	}
+}
+
+/* Submit again the writes that failed for want of space, once a second */
+static void
+retry_failed_writes(bool now)
+{
+	dlist_mutable_iter iter;
+
+	if (dlist_is_empty(&failed_writes) && dlist_is_empty(&failed_index_writes))
+		return;
+	if (!now && kafka_now_ms() < next_retry_ms)
+		return;
+	dlist_foreach_modify (iter, &failed_writes)
+	{
+		LogWrite *w = dlist_container(LogWrite, retry_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position, write_done, w);
+	}
+	dlist_foreach_modify (iter, &failed_index_writes)
+	{
+		IndexWrite *w = dlist_container(IndexWrite, retry_node, iter.cur);
+		struct iovec iov;
+
+		dlist_delete(iter.cur);
+		iov.iov_base = w->data;
+		iov.iov_len = w->len;
+		nagare_aio_writev(w->fd, &iov, 1, w->position, index_write_done, w);
+	}
+}
+
 /* Submit every open write; called once per loop turn. */
 void
 nagare_log_submit_writes(void)
 {
 	dlist_mutable_iter iter;
+
+	retry_failed_writes(false);
 
 	dlist_foreach_modify(iter, &touched)
 	{
@@ -375,6 +490,11 @@ write_done(void *arg, int64 result)
 	LogPartition *lp = w->lp;
 	int			i;
 
+	if (write_failed_for_space(result, &w->failed, "data", w->seg, lp->dir))
+	{
+		dlist_push_tail(&failed_writes, &w->retry_node);
+		return;
+	}
 	if (result < 0)
 	{
 		errno = (int) -result;
@@ -383,6 +503,7 @@ write_done(void *arg, int64 result)
 				 errmsg("could not write to segment %lld of partition \"%s\": %m",
 						(long long) w->seg->base_offset, lp->dir)));
 	}
+	write_succeeded(&w->failed);
 	w->seg->inflight--;
 	segment_mark_dirty(w->seg);
 	for (i = 0; i < w->nentries; i++)
@@ -530,9 +651,34 @@ nagare_log_shutdown(void)
 {
 	HASH_SEQ_STATUS status;
 	LogPartition *lp;
+	dlist_mutable_iter iter;
 
 	nagare_log_submit_writes();
+	retry_failed_writes(true);
 	nagare_aio_drain();
+
+	/*
+	 * Writes that still fail for want of space are given up: their records
+	 * were never acknowledged, and the next start's recovery ends the
+	 * partition before them.
+	 */
+	dlist_foreach_modify (iter, &failed_writes)
+	{
+		LogWrite *w = dlist_container(LogWrite, retry_node, iter.cur);
+
+		ereport(LOG,
+				(errmsg("nagare broker: records up to offset %lld of \"%s\" are not written for want of space; they were not acknowledged",
+						(long long) w->end_offset - 1, w->lp->dir)));
+		dlist_delete(iter.cur);
+		w->seg->inflight--;
+	}
+	dlist_foreach_modify (iter, &failed_index_writes)
+	{
+		IndexWrite *w = dlist_container(IndexWrite, retry_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		w->seg->inflight--;
+	}
 
 	hash_seq_init(&status, nagare_log_hash);
 	while ((lp = hash_seq_search(&status)) != NULL)
