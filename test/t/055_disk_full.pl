@@ -1,0 +1,172 @@
+# Disk full.  pg_nagare lives on a small file system of its own
+# (NAGARE_TEST_SMALLFS, a 64 MB ext4 that scripts/test.sh mounts as root;
+# the test is skipped without it), which a filler file then fills:
+#
+#  - a Kafka producer (acks=all, no retries) gets KAFKA_STORAGE_ERROR and
+#    nothing it sent is acknowledged; publish() and send() fail in their
+#    transaction with SQLSTATE 53100 (disk_full);
+#  - the broker keeps running (no restart), logs the failure once, and
+#    every record acknowledged before is still read back;
+#  - when space returns (the filler deleted), the failed writes succeed by
+#    themselves and producers, publish() and send() work again;
+#  - after a crash the recovery truncates nothing, and every acknowledged
+#    record is at its offset: nothing was lost or corrupted.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use NagareTest;
+use Errno qw(ENOSPC);
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $fs = $ENV{NAGARE_TEST_SMALLFS} // '';
+plan skip_all => 'no small file system to fill: scripts/test.sh mounts one when run as root '
+  . '(NAGARE_TEST_SMALLFS)'
+  unless $fs ne '' && -d $fs && -w $fs;
+my $python = '/usr/bin/python3';
+plan skip_all => 'confluent-kafka (Debian python3-confluent-kafka) is not installed'
+  if system("$python -c 'import confluent_kafka' 2>/dev/null") != 0;
+
+my $kport = PostgreSQL::Test::Cluster::get_free_port();
+my $node = nagare_node('diskfull', start => 0, conf => qq{
+nagare.listen_addresses = '127.0.0.1'
+nagare.port = $kport
+});
+# pg_nagare is a symbolic link to a directory of the small file system
+my $dir = "$fs/diskfull.$$";
+mkdir $dir or die "mkdir $dir: $!";
+symlink($dir, $node->data_dir . '/pg_nagare') or die "symlink: $!";
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION nagare');
+my $broker = wait_broker_ready($node);
+ok(wait_until(sub { $node->safe_psql('postgres', 'SELECT count(*) FROM nagare.ingest') eq '1' }),
+	'the ingest worker has its slot');
+$node->safe_psql('postgres', q{SELECT nagare.create_topic('full', 1, '{"segment.bytes": 16777216}')});
+wait_kafka_topic($kport, 'full');
+
+# Produce $n records of $size bytes, one at a time (acks=all, no retries),
+# each waited for; returns the lines "ok <offset> <value>" or "err <name>".
+sub produce
+{
+	my ($tag, $n, $size) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run [ $python, '-c', qq{
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": "127.0.0.1:$kport", "acks": "all", "retries": 0,
+              "message.timeout.ms": 4000, "linger.ms": 0})
+for i in range($n):
+    res = []
+    v = ("$tag.%d:" % i).ljust($size, "x")
+    p.produce("full", value=v.encode(), partition=0,
+              on_delivery=lambda e, m: res.append("err " + e.name() if e else "ok %d %s" % (m.offset(), m.value().decode()[:20])))
+    p.flush(10)
+    print(res[0] if res else "err none", flush=True)
+} ], '>', \$out, '2>', \$err, IPC::Run::timeout(120);
+	return split /\n/, $out;
+}
+
+my %acked;		# offset -> value prefix, acknowledged
+sub note_acked
+{
+	my @ok;
+	for (@_)
+	{
+		next unless /^ok (\d+) (\S+)$/;
+		$acked{$1} = $2;
+		push @ok, $1;
+	}
+	return scalar @ok;
+}
+
+# before: everything works
+is(note_acked(produce('before', 20, 1000)), 20, 'before: 20 records acknowledged');
+$node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.before'); COMMIT;});
+
+# fill the file system: 1 MB, then 4 kB writes until ENOSPC
+my $filler = "$dir/filler";
+open(my $fh, '>:raw', $filler) or die "open $filler: $!";
+for my $chunk (1024 * 1024, 4096)
+{
+	my $buf = "\0" x $chunk;
+	for (;;)
+	{
+		my $n = syswrite($fh, $buf);
+		last if !defined $n && $! == ENOSPC;
+		die "write $filler: $!" unless defined $n;
+	}
+}
+close($fh);
+note('filled: ' . (-s $filler) . ' bytes of filler');
+my $log_at = log_offset($node);
+
+# Kafka: records that need new blocks get KAFKA_STORAGE_ERROR; a record
+# that still fitted (the last block's free bytes) is acknowledged and
+# counts as such
+my @res = produce('full', 12, 60000);
+note("while full: @res");
+note_acked(@res);
+ok((grep { /^err KAFKA_STORAGE_ERROR$/ } @res) >= 3, 'while full: the producer gets KAFKA_STORAGE_ERROR');
+is($res[-1], 'err KAFKA_STORAGE_ERROR', 'while full: ... and still at the end');
+ok(wait_until(sub { log_since($node, $log_at) =~ /could not write data of segment \d+ of pg_nagare\/\S+: No space left on device/ }),
+	'while full: the broker logs the failed write');
+
+# SQL: an error in the transaction, not a hang at commit
+like(sql_error($node, q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.full'); COMMIT;}),
+	qr/^ERROR:  53100: nagare cannot write to "pg_nagare": No space left on device\nDETAIL:  .*\nHINT:  Free space/,
+	'while full: publish() fails with SQLSTATE 53100 and a hint');
+like(sql_error($node, q{SELECT nagare.send('full', 'k', 'send.full')}),
+	qr/^ERROR:  53100: nagare cannot write to "pg_nagare"/,
+	'while full: send() fails with SQLSTATE 53100');
+is(broker_pid($node), $broker, 'while full: the broker did not restart');
+my @logged = log_since($node, $log_at) =~ /(could not write (?:data|index) of segment)/g;
+is(scalar(@logged), 1, 'while full: the failure is logged once');
+
+# what was acknowledged is there
+sub check_acked
+{
+	my ($what) = @_;
+	my %got = map { split /:/, $_, 2 } consume_values($node, 'full', 0);
+	my @bad = grep { substr($got{$_} // '', 0, 20) ne $acked{$_} } sort { $a <=> $b } keys %acked;
+	is(scalar(@bad), 0, "$what: all " . scalar(keys %acked) . ' acknowledged records are at their offsets')
+	  or diag("missing or wrong: @bad[0 .. ($#bad < 5 ? $#bad : 5)]");
+}
+check_acked('while full');
+
+# space returns: the retried writes succeed and everything works again
+$log_at = log_offset($node);
+unlink $filler or die "unlink $filler: $!";
+ok(wait_until(sub { log_since($node, $log_at) =~ /new records are accepted again/ }, 30),
+	'space returned: the broker says the failed writes succeeded');
+is(note_acked(produce('after', 10, 1000)), 10, 'space returned: 10 records acknowledged');
+$node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.after'); COMMIT;});
+is($node->safe_psql('postgres', q{SELECT "offset" >= 0 FROM nagare.send('full', 'k', 'send.after')}),
+	't', 'space returned: send() works');
+my $lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+ok(wait_until(sub { $node->safe_psql('postgres', "SELECT confirmed_flush_lsn >= '$lsn' FROM nagare.ingest") eq 't' }),
+	'space returned: the ingest worker caught up');
+my @vals = map { (split /:/, $_, 2)[1] } consume_values($node, 'full', 0);
+is(join(',', grep { /^(pub|send)\./ } @vals), 'pub.before,pub.after,send.after',
+	'space returned: publish() and send() of before and after are there, none of while full');
+is(broker_pid($node), $broker, 'the broker never restarted');
+check_acked('space returned');
+
+# a crash: recovery finds nothing to truncate, nothing acknowledged is lost
+my $hwm = partition_row($node, 'full', 0)->{high_watermark};
+$log_at = log_offset($node);
+$node->stop('immediate');
+$node->start;
+wait_broker_ready($node);
+unlike(log_since($node, $log_at), qr/truncating/, 'after a crash: recovery truncated nothing');
+is(partition_row($node, 'full', 0)->{high_watermark}, $hwm, 'after a crash: the high watermark is the same');
+check_acked('after a crash');
+my @offsets = map { (split /:/, $_, 2)[0] } consume_values($node, 'full', 0);
+is(join(',', @offsets), join(',', 0 .. $hwm - 1), 'after a crash: offsets 0 .. high watermark - 1, each once');
+
+$node->stop;
+unlink glob("$dir/*/*"), glob("$dir/*");
+rmdir $_ for glob("$dir/*");
+rmdir $dir;
+done_testing();
