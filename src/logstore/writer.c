@@ -26,7 +26,8 @@
  * an error of the broker: it is logged once, kept (its segment keeps it in
  * flight, its ring entries stay not written, so neither the high watermark
  * nor "durable" passes it) and submitted again every second, whole, at the
- * same position (rewriting bytes a short write left is harmless).  Meanwhile
+ * same position (rewriting bytes a short write left is harmless), unless
+ * its partition is being deleted: then it is given up.  Meanwhile
  * nagare_shared->storage_errno is set and new records are refused
  * (logstore/segment.c, broker/produce.c); it is cleared, with a LOG line,
  * when every failed write has succeeded.  Any other write error ends the
@@ -74,6 +75,7 @@ struct LogWrite
 /* An index or timeindex write; the bytes follow the struct */
 typedef struct IndexWrite
 {
+	LogPartition *lp;
 	LogSegment *seg;
 	int fd;
 	off_t position;
@@ -101,7 +103,7 @@ static uint64 sync_target = 0;
 static bool sync_running = false;
 static uint64 synced_target = 0;
 
-static void segment_flush_index(LogSegment *seg);
+static void segment_flush_index(LogPartition *lp, LogSegment *seg);
 static bool write_failed_for_space(int64 result, bool *failed, const char *what,
 								   LogSegment *seg, const char *dir);
 static void write_succeeded(bool *failed);
@@ -211,11 +213,13 @@ segment_mark_dirty(LogSegment *seg)
 
 /* Submit len bytes of buf as a write at *size of fd, which then grows */
 static void
-submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *size)
+submit_index_write(LogPartition *lp, LogSegment *seg, int fd, const uint8 *buf, int len,
+				   int64 *size)
 {
 	IndexWrite *w = MemoryContextAlloc(nagare_log_context, offsetof(IndexWrite, data) + len);
 	struct iovec iov;
 
+	w->lp = lp;
 	w->seg = seg;
 	w->fd = fd;
 	w->position = *size;
@@ -231,17 +235,18 @@ submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *si
 
 /* Submit the queued index and time index entries of a segment. */
 static void
-segment_flush_index(LogSegment *seg)
+segment_flush_index(LogPartition *lp, LogSegment *seg)
 {
 	if (seg->index_buf_len > 0)
 	{
-		submit_index_write(seg, seg->index_fd, seg->index_buf, seg->index_buf_len, &seg->index_size);
+		submit_index_write(lp, seg, seg->index_fd, seg->index_buf, seg->index_buf_len,
+						   &seg->index_size);
 		seg->index_buf_len = 0;
 	}
 	if (seg->timeindex_buf_len > 0)
 	{
-		submit_index_write(seg, seg->timeindex_fd, seg->timeindex_buf, seg->timeindex_buf_len,
-						   &seg->timeindex_size);
+		submit_index_write(lp, seg, seg->timeindex_fd, seg->timeindex_buf,
+						   seg->timeindex_buf_len, &seg->timeindex_size);
 		seg->timeindex_buf_len = 0;
 	}
 }
@@ -281,7 +286,7 @@ partition_submit_write(LogPartition *lp)
 	dlist_push_tail(&lp->writes, &w->node);
 	w->seg->inflight++;
 	nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position, write_done, w);
-	segment_flush_index(w->seg);
+	segment_flush_index(lp, w->seg);
 }
 
 /*
@@ -295,7 +300,7 @@ partition_roll(LogPartition *lp, int64 base_offset, int64 now)
 
 	partition_submit_write(lp);
 	nagare_log_segment_add_timeindex_entry(old);
-	segment_flush_index(old);
+	segment_flush_index(lp, old);
 	dlist_push_tail(&rolled_segments, &old->rolled_node);
 	old->in_rolled_list = true;
 	(void) segment_new(lp, base_offset);
@@ -442,12 +447,21 @@ retry_failed_writes(bool now)
 		return;
 	if (!now && kafka_now_ms() < next_retry_ms)
 		return;
+	/*
+	 * A partition being deleted (perhaps to free space) gives its failed
+	 * writes up: they complete as if written, as entries of a deleted topic
+	 * do in the ring, so that nothing keeps its files.
+	 */
 	dlist_foreach_modify (iter, &failed_writes)
 	{
 		LogWrite *w = dlist_container(LogWrite, retry_node, iter.cur);
 
 		dlist_delete(iter.cur);
-		nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position, write_done, w);
+		if (w->lp->deleting)
+			write_done(w, w->bytes);
+		else
+			nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position,
+							  write_done, w);
 	}
 	dlist_foreach_modify (iter, &failed_index_writes)
 	{
@@ -455,6 +469,11 @@ retry_failed_writes(bool now)
 		struct iovec iov;
 
 		dlist_delete(iter.cur);
+		if (w->lp->deleting)
+		{
+			index_write_done(w, w->len);
+			continue;
+		}
 		iov.iov_base = w->data;
 		iov.iov_len = w->len;
 		nagare_aio_writev(w->fd, &iov, 1, w->position, index_write_done, w);
@@ -694,7 +713,7 @@ nagare_log_shutdown(void)
 			nagare_log_segment_add_timeindex_entry(seg);
 			if (seg->index_buf_len > 0 || seg->timeindex_buf_len > 0)
 			{
-				segment_flush_index(seg);
+				segment_flush_index(lp, seg);
 				nagare_aio_drain();
 			}
 			if (pg_fdatasync(seg->log_fd) != 0 ||

@@ -7,8 +7,12 @@
 #    transaction with SQLSTATE 53100 (disk_full);
 #  - the broker keeps running (no restart), logs the failure once, and
 #    every record acknowledged before is still read back;
-#  - when space returns (the filler deleted), the failed writes succeed by
-#    themselves and producers, publish() and send() work again;
+#  - deleting the topic whose write failed frees its space: its failed
+#    write is given up (as records of a deleted topic are) and new records
+#    are accepted again;
+#  - filled again, a failed write of the topic that stays succeeds by itself
+#    once space returns (the filler deleted), and producers, publish() and
+#    send() work again;
 #  - after a crash the recovery truncates nothing, and every acknowledged
 #    record is at its offset: nothing was lost or corrupted.
 use strict;
@@ -45,13 +49,19 @@ my $broker = wait_broker_ready($node);
 ok(wait_until(sub { $node->safe_psql('postgres', 'SELECT count(*) FROM nagare.ingest') eq '1' }),
 	'the ingest worker has its slot');
 $node->safe_psql('postgres', q{SELECT nagare.create_topic('full', 1, '{"segment.bytes": 16777216}')});
+$node->safe_psql('postgres', q{SELECT nagare.create_topic('gone', 1, '{"segment.bytes": 16777216}')});
 wait_kafka_topic($kport, 'full');
+wait_kafka_topic($kport, 'gone');
+my $gone_id = topic_id($node, 'gone');
 
-# Produce $n records of $size bytes, one at a time (acks=all, no retries),
-# each waited for; returns the lines "ok <offset> <value>" or "err <name>".
+# Produce $n records of $size bytes to each of @$topics, one at a time
+# (acks=all, no retries), each waited for; returns the lines
+# "ok <offset> <value>" or "err <name>".
 sub produce
 {
-	my ($tag, $n, $size) = @_;
+	my ($tag, $n, $size, $topics) = @_;
+	$topics //= ['full'];
+	my $tlist = join(',', map { "\"$_\"" } @$topics);
 	my ($out, $err) = ('', '');
 	IPC::Run::run [ $python, '-c', qq{
 from confluent_kafka import Producer
@@ -60,10 +70,12 @@ p = Producer({"bootstrap.servers": "127.0.0.1:$kport", "acks": "all", "retries":
 for i in range($n):
     res = []
     v = ("$tag.%d:" % i).ljust($size, "x")
-    p.produce("full", value=v.encode(), partition=0,
-              on_delivery=lambda e, m: res.append("err " + e.name() if e else "ok %d %s" % (m.offset(), m.value().decode()[:20])))
+    for t in [$tlist]:
+        p.produce(t, value=v.encode(), partition=0,
+                  on_delivery=lambda e, m: res.append("err " + e.name() if e else "ok %d %s" % (m.offset(), m.value().decode()[:20])))
     p.flush(10)
-    print(res[0] if res else "err none", flush=True)
+    for r in res:
+        print(r, flush=True)
 } ], '>', \$out, '2>', \$err, IPC::Run::timeout(120);
 	return split /\n/, $out;
 }
@@ -84,34 +96,44 @@ sub note_acked
 # before: everything works
 is(note_acked(produce('before', 20, 1000)), 20, 'before: 20 records acknowledged');
 $node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.before'); COMMIT;});
+# 3 MB in topic gone
+$node->safe_psql('postgres', q{SELECT count(*) FROM nagare.send_batch('gone', NULL::text[],
+	(SELECT array_agg(repeat('g', 100000)) FROM generate_series(1, 30)))});
 
 # fill the file system: 1 MB, then 4 kB writes until ENOSPC
-my $filler = "$dir/filler";
-open(my $fh, '>:raw', $filler) or die "open $filler: $!";
-for my $chunk (1024 * 1024, 4096)
+sub fill
 {
-	my $buf = "\0" x $chunk;
-	for (;;)
+	my ($filler) = @_;
+	open(my $fh, '>:raw', $filler) or die "open $filler: $!";
+	for my $chunk (1024 * 1024, 4096)
 	{
-		my $n = syswrite($fh, $buf);
-		last if !defined $n && $! == ENOSPC;
-		die "write $filler: $!" unless defined $n;
+		my $buf = "\0" x $chunk;
+		for (;;)
+		{
+			my $n = syswrite($fh, $buf);
+			last if !defined $n && $! == ENOSPC;
+			die "write $filler: $!" unless defined $n;
+		}
 	}
+	close($fh);
+	note("filled: " . (-s $filler) . " bytes in $filler");
 }
-close($fh);
-note('filled: ' . (-s $filler) . ' bytes of filler');
+my $filler = "$dir/filler";
+fill($filler);
 my $log_at = log_offset($node);
 
-# Kafka: records that need new blocks get KAFKA_STORAGE_ERROR; a record
-# that still fitted (the last block's free bytes) is acknowledged and
-# counts as such
+# Kafka: a record to topic gone is taken, its write fails (the client times
+# out); then records get KAFKA_STORAGE_ERROR
+my @first = produce('first', 1, 60000, ['gone']);
+note("while full, to topic gone: @first");
+ok(wait_until(sub { log_since($node, $log_at) =~ /could not write data of segment \d+ of pg_nagare\/$gone_id-0: No space left on device/ }),
+	'while full: the broker logs the failed write to topic gone');
 my @res = produce('full', 12, 60000);
 note("while full: @res");
 note_acked(@res);
+is(scalar(grep { /^ok/ } @first, @res), 0, 'while full: nothing was acknowledged');
 ok((grep { /^err KAFKA_STORAGE_ERROR$/ } @res) >= 3, 'while full: the producer gets KAFKA_STORAGE_ERROR');
 is($res[-1], 'err KAFKA_STORAGE_ERROR', 'while full: ... and still at the end');
-ok(wait_until(sub { log_since($node, $log_at) =~ /could not write data of segment \d+ of pg_nagare\/\S+: No space left on device/ }),
-	'while full: the broker logs the failed write');
 
 # SQL: an error in the transaction, not a hang at commit
 like(sql_error($node, q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.full'); COMMIT;}),
@@ -135,11 +157,27 @@ sub check_acked
 }
 check_acked('while full');
 
-# space returns: the retried writes succeed and everything works again
+# deleting topic gone gives its failed write up and removes its files
 $log_at = log_offset($node);
-unlink $filler or die "unlink $filler: $!";
+$node->safe_psql('postgres', q{SELECT nagare.delete_topic('gone')});
+ok(wait_until(sub { log_since($node, $log_at) =~ /removed partition 0 of topic $gone_id/ }, 30),
+	'while full: topic gone is deleted although its write failed');
 ok(wait_until(sub { log_since($node, $log_at) =~ /new records are accepted again/ }, 30),
-	'space returned: the broker says the failed writes succeeded');
+	'topic gone deleted: the broker accepts records again');
+
+# full again: now a write of topic full fails, and is retried until the
+# filler is deleted
+fill("$dir/filler2");
+$log_at = log_offset($node);
+@res = produce('again', 4, 60000);
+note("full again: @res");
+is($res[0], 'err _MSG_TIMED_OUT', 'full again: the first record is taken, not acknowledged');
+is($res[-1], 'err KAFKA_STORAGE_ERROR', 'full again: the next ones get KAFKA_STORAGE_ERROR');
+ok(log_since($node, $log_at) =~ /could not write data of segment \d+ of pg_nagare\/\d+-0: No space left on device/,
+	'full again: the broker logs the failed write');
+unlink $filler, "$dir/filler2";
+ok(wait_until(sub { log_since($node, $log_at) =~ /new records are accepted again/ }, 30),
+	'space returned: the retried write succeeded');
 is(note_acked(produce('after', 10, 1000)), 10, 'space returned: 10 records acknowledged');
 $node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.after'); COMMIT;});
 is($node->safe_psql('postgres', q{SELECT "offset" >= 0 FROM nagare.send('full', 'k', 'send.after')}),
@@ -150,6 +188,7 @@ ok(wait_until(sub { $node->safe_psql('postgres', "SELECT confirmed_flush_lsn >= 
 my @vals = map { (split /:/, $_, 2)[1] } consume_values($node, 'full', 0);
 is(join(',', grep { /^(pub|send)\./ } @vals), 'pub.before,pub.after,send.after',
 	'space returned: publish() and send() of before and after are there, none of while full');
+ok((grep { /^again\.0:/ } @vals), 'space returned: the record taken while full again was written');
 is(broker_pid($node), $broker, 'the broker never restarted');
 check_acked('space returned');
 
