@@ -11,8 +11,9 @@
 #    write is given up (as records of a deleted topic are) and new records
 #    are accepted again;
 #  - filled again, a failed write of the topic that stays succeeds by itself
-#    once space returns (the filler deleted), and producers, publish() and
-#    send() work again;
+#    once space returns, here because retention deletes old segments of a
+#    third topic (whose partition.meta then needs a block: the segments go
+#    first), and producers, publish() and send() work again;
 #  - after a crash the recovery truncates nothing, and every acknowledged
 #    record is at its offset: nothing was lost or corrupted.
 use strict;
@@ -21,6 +22,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use NagareTest;
 use Errno qw(ENOSPC);
+use IO::Handle;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -38,6 +40,7 @@ my $kport = PostgreSQL::Test::Cluster::get_free_port();
 my $node = nagare_node('diskfull', start => 0, conf => qq{
 nagare.listen_addresses = '127.0.0.1'
 nagare.port = $kport
+nagare.retention_check_interval = '200ms'
 });
 # pg_nagare is a symbolic link to a directory of the small file system
 my $dir = "$fs/diskfull.$$";
@@ -50,6 +53,7 @@ ok(wait_until(sub { $node->safe_psql('postgres', 'SELECT count(*) FROM nagare.in
 	'the ingest worker has its slot');
 $node->safe_psql('postgres', q{SELECT nagare.create_topic('full', 1, '{"segment.bytes": 16777216}')});
 $node->safe_psql('postgres', q{SELECT nagare.create_topic('gone', 1, '{"segment.bytes": 16777216}')});
+$node->safe_psql('postgres', q{SELECT nagare.create_topic('ret', 1, '{"segment.bytes": 262144}')});
 wait_kafka_topic($kport, 'full');
 wait_kafka_topic($kport, 'gone');
 my $gone_id = topic_id($node, 'gone');
@@ -96,17 +100,26 @@ sub note_acked
 # before: everything works
 is(note_acked(produce('before', 20, 1000)), 20, 'before: 20 records acknowledged');
 $node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.before'); COMMIT;});
-# 3 MB in topic gone
+# 3 MB in topic gone, 2 MB in topic ret
 $node->safe_psql('postgres', q{SELECT count(*) FROM nagare.send_batch('gone', NULL::text[],
 	(SELECT array_agg(repeat('g', 100000)) FROM generate_series(1, 30)))});
+$node->safe_psql('postgres', q{SELECT count(*) FROM nagare.send_batch('ret', NULL::text[],
+	(SELECT array_agg(repeat('r', 100000)) FROM generate_series(1, 20)))});
 
-# fill the file system: 1 MB, then 4 kB writes until ENOSPC
+# Fill the file system: 1 MB, 4 kB, then 1 kB writes until ENOSPC, and
+# again after an fsync (which gives back blocks ext4 reserved for delayed
+# allocation), so that not even a block is left
 sub fill
 {
 	my ($filler) = @_;
 	open(my $fh, '>:raw', $filler) or die "open $filler: $!";
-	for my $chunk (1024 * 1024, 4096)
+	for my $chunk (1024 * 1024, 4096, 1024, 'sync', 1024, 'sync', 1024)
 	{
+		if ($chunk eq 'sync')
+		{
+			$fh->sync;
+			next;
+		}
 		my $buf = "\0" x $chunk;
 		for (;;)
 		{
@@ -165,8 +178,8 @@ ok(wait_until(sub { log_since($node, $log_at) =~ /removed partition 0 of topic $
 ok(wait_until(sub { log_since($node, $log_at) =~ /new records are accepted again/ }, 30),
 	'topic gone deleted: the broker accepts records again');
 
-# full again: now a write of topic full fails, and is retried until the
-# filler is deleted
+# full again: now a write of topic full fails, and is retried until
+# retention deletes old segments of topic ret
 fill("$dir/filler2");
 $log_at = log_offset($node);
 @res = produce('again', 4, 60000);
@@ -175,9 +188,14 @@ is($res[0], 'err _MSG_TIMED_OUT', 'full again: the first record is taken, not ac
 is($res[-1], 'err KAFKA_STORAGE_ERROR', 'full again: the next ones get KAFKA_STORAGE_ERROR');
 ok(log_since($node, $log_at) =~ /could not write data of segment \d+ of pg_nagare\/\d+-0: No space left on device/,
 	'full again: the broker logs the failed write');
-unlink $filler, "$dir/filler2";
+my $ret_segments = partition_row($node, 'ret', 0)->{segments};
+$node->safe_psql('postgres', q{SELECT nagare.alter_topic('ret', config => '{"retention.ms": 1}')});
 ok(wait_until(sub { log_since($node, $log_at) =~ /new records are accepted again/ }, 30),
-	'space returned: the retried write succeeded');
+	'space returned: retention deleted segments of topic ret, and the retried write succeeded');
+like(log_since($node, $log_at), qr/deleting segment \d+ of partition "pg_nagare\/\d+-0" \(retention\.ms\)/,
+	'... retention said so');
+cmp_ok(partition_row($node, 'ret', 0)->{segments}, '<', $ret_segments, '... topic ret has fewer segments');
+unlink $filler, "$dir/filler2";
 is(note_acked(produce('after', 10, 1000)), 10, 'space returned: 10 records acknowledged');
 $node->safe_psql('postgres', q{BEGIN; SELECT nagare.publish('full', 'k', 'pub.after'); COMMIT;});
 is($node->safe_psql('postgres', q{SELECT "offset" >= 0 FROM nagare.send('full', 'k', 'send.after')}),
