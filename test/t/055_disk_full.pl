@@ -14,6 +14,8 @@
 #    once space returns, here because retention deletes old segments of a
 #    third topic (whose partition.meta then needs a block: the segments go
 #    first), and producers, publish() and send() work again;
+#  - a broker stopped while full gives its failed writes up; the next one
+#    writes them from the ring and accepts records once space returns;
 #  - after a crash the recovery truncates nothing, and every acknowledged
 #    record is at its offset: nothing was lost or corrupted.
 use strict;
@@ -209,6 +211,24 @@ is(join(',', grep { /^(pub|send)\./ } @vals), 'pub.before,pub.after,send.after',
 ok((grep { /^again\.0:/ } @vals), 'space returned: the record taken while full again was written');
 is(broker_pid($node), $broker, 'the broker never restarted');
 check_acked('space returned');
+
+# a broker stopped while a write fails (SIGTERM: the postmaster starts
+# another, shared memory stays): the new one replays the write from the
+# ring and accepts records
+fill("$dir/filler3");
+$log_at = log_offset($node);
+@res = produce('stop', 2, 60000);
+is($res[-1], 'err KAFKA_STORAGE_ERROR', 'full a third time: KAFKA_STORAGE_ERROR');
+kill 'TERM', $broker;
+ok(wait_until(sub { log_since($node, $log_at) =~ /records up to offset \d+ of "pg_nagare\/\d+-0" are not written for want of space/ }),
+	'the stopping broker gives the failed write up');
+# space returns before the next broker starts: its replay of the write
+# succeeds at once, and nothing may still refuse records
+unlink "$dir/filler3";
+$broker = wait_new_broker($node, $broker);
+@res = produce('restarted', 3, 1000);
+is(note_acked(@res), 3, 'a new broker: once space returns, records are acknowledged again')
+  or diag("@res");
 
 # a crash: recovery finds nothing to truncate, nothing acknowledged is lost
 my $hwm = partition_row($node, 'full', 0)->{high_watermark};
