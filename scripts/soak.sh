@@ -3,7 +3,7 @@
 # Kafka produce (acks=all), publish(), table topic changes and group commits,
 # each round killing one server process with SIGKILL, then checking that
 # nothing acknowledged was lost or written twice.  Not part of CI: 100
-# rounds take about half an hour.  Its last result is in docs/operations.md.
+# rounds take about 15 minutes.  Its last result is in docs/operations.md.
 #
 # As root it builds nagare and installs it, with a copy of PostgreSQL 15,
 # into a private directory (SOAK_DIR, default /tmp/nagare-soak), so that the
