@@ -1,6 +1,6 @@
 # The kill -9 soak: SOAK_ROUNDS rounds (default 100) of load, kill -9 of one
 # server process, restart, and a check that nothing acknowledged was lost or
-# written twice.  Not part of CI (it takes about 20 minutes for 100 rounds);
+# written twice.  Not part of CI (it takes about 15 minutes for 100 rounds);
 # scripts/soak.sh runs it, and docs/operations.md has its last result.
 #
 # In each round, at once:
