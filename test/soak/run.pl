@@ -204,6 +204,9 @@ sub member_events
 }
 
 my @victims = ('nagare broker', 'nagare worker', 'nagare ingest', 'backend', 'postmaster');
+# the load's processes, killed if the script dies in a round
+my @harnesses;
+END { eval { $_->kill_kill } for grep { $_->pumpable } @harnesses }
 
 for my $round (1 .. $rounds)
 {
@@ -234,6 +237,7 @@ for my $round (1 .. $rounds)
 	close($fh);
 	my $member = IPC::Run::start([ $python, "$idir/groups_confluent.py", $boot, 'member', "\@$mconf" ],
 		'<', \undef, '>', "$tmp/member.$round.out", '2>', "$tmp/member.$round.err");
+	@harnesses = ($prod, $client, $member);
 
 	# load until each kind has something acknowledged, and a bit more
 	my $want = 20 + ($round * 7) % 60;
