@@ -23,7 +23,9 @@
 # when anything failed.
 #
 # Environment: FUZZ_SECONDS, NAGARE_TEST_PHASES (e.g. "codec regress tap"),
-# NAGARE_TAP_TESTS (a subset of test/t, e.g. "test/t/110_consumer_groups.pl").
+# NAGARE_TAP_TESTS (a subset of test/t, e.g. "test/t/110_consumer_groups.pl"),
+# NAGARE_TEST_SMALLFS (set by the root part: a small mounted file system
+# that test/t/055_disk_full.pl may fill).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,9 +59,21 @@ if [ "$(id -u)" -eq 0 ]; then
     echo "test.sh: could not fetch test/interop/kafka-tools; the kafka-configs tests will be skipped"
   work=$(mktemp -d /tmp/nagare-test.XXXXXX)
   cp -a . "$work/tree"
+  # A small file system for test/t/055_disk_full.pl to fill: 64 MB of ext4
+  # on a loop device, no blocks reserved for root (skipped where the
+  # machine cannot mount one; the test then says so)
+  smallfs=
+  if [[ " $phases " == *" tap "* ]] && command -v mkfs.ext4 >/dev/null &&
+     truncate -s 64M "$work/smallfs.img" && mkfs.ext4 -q -F -m 0 "$work/smallfs.img" >/dev/null 2>&1 &&
+     mkdir -p "$work/smallfs" && mount -o loop "$work/smallfs.img" "$work/smallfs" 2>/dev/null; then
+    smallfs="$work/smallfs"
+  fi
   chown -R postgres: "$work"
-  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' NAGARE_TAP_TESTS='${NAGARE_TAP_TESTS:-}' scripts/test.sh"
+  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' NAGARE_TAP_TESTS='${NAGARE_TAP_TESTS:-}' NAGARE_TEST_SMALLFS='$smallfs' scripts/test.sh"
   rc=$?
+  if [ -n "$smallfs" ]; then
+    umount "$smallfs" && rm -f "$work/smallfs.img"
+  fi
   # keep logs of failures where CI can show them
   if [ $rc -ne 0 ]; then
     for f in "$work"/tree/regression.diffs "$work"/tree/output_iso/regression.diffs; do

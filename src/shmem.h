@@ -388,6 +388,12 @@ typedef struct NagareShared
 	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
 	/* failed SASL authentications of Kafka clients (broker/sasl_server.c) */
 	pg_atomic_uint64 auth_failures;
+	/*
+	 * Nonzero (ENOSPC, EDQUOT) while a write of the broker to pg_nagare
+	 * failed for want of space and is being retried (logstore/writer.c);
+	 * new records are refused meanwhile (logstore/segment.c).
+	 */
+	pg_atomic_uint32 storage_errno;
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
 	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */

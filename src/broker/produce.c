@@ -51,6 +51,7 @@
 #include "broker/topicmap.h"
 #include "kafka/legacy.h"
 #include "kafka/record.h"
+#include "logstore/segment.h"
 #include "queue/queue.h"
 
 typedef struct PendingProduce
@@ -118,6 +119,12 @@ take_partition(PendingProduce *pp, const BrokerTopic *t, KafkaPartitionProduceDa
 
 	if (pd->Index < 0 || pd->Index >= t->partitions)
 		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+	if (nagare_log_storage_errno() != 0)
+	{
+		/* disk full: the broker's writes fail and are being retried */
+		*message = "no space left for the log (pg_nagare)";
+		return KAFKA_ERROR_KAFKA_STORAGE_ERROR;
+	}
 	if (left == 0)
 	{
 		*message = "a produce request must carry at least one record batch";

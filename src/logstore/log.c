@@ -104,6 +104,13 @@ nagare_log_init(void)
 	nagare_log_hash = hash_create("nagare broker partitions", 1024, &info,
 									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
+	/*
+	 * A previous broker's writes that failed for want of space died with it:
+	 * its ring entries are replayed, and the first write that fails again
+	 * says so again (writer.c).
+	 */
+	pg_atomic_write_u32(&nagare_shared->storage_errno, 0);
+
 	if (MakePGDirectory(NAGARE_DIR) < 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),

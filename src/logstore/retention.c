@@ -7,8 +7,11 @@
  * The log start offset only moves forward, and only to a segment's base
  * offset or (DeleteRecords) to an offset below the high watermark.  It is
  * written to partition.meta before any segment below it is unlinked, so a
- * crash in between leaves files that recovery knows to delete.  Only
- * inactive segments with no I/O in flight, fsynced and closed, are deleted.
+ * crash in between leaves files that recovery knows to delete; except when
+ * it is the first kept segment's base offset, which recovery finds from the
+ * files alone: then the segments go first, so that on a full disk the new
+ * partition.meta gets the space they freed.  Only inactive segments with no
+ * I/O in flight, fsynced and closed, are deleted.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -30,19 +33,26 @@
 /*
  * Drop segments from the front of a partition so that the log starts at
  * new_start (a segment base offset): partition.meta first, then the files,
- * so a crash in between leaves files that recovery knows to delete.
+ * so a crash in between leaves files that recovery knows to delete.  When
+ * the log then starts at the first kept segment (whole segments dropped),
+ * the files go first: recovery derives that log start from them alone (a
+ * partition.meta below the first segment is raised to it), and a full disk
+ * has room for the new partition.meta once they are gone.
  */
 static void
 partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why, int64 new_start)
 {
 	NagarePartitionMeta meta;
 	int			i;
+	bool		whole;
 
 	Assert(ndelete < lp->nsegs);
 	meta.topic_id = lp->key.topic_id;
 	meta.partition = lp->key.partition;
 	meta.log_start_offset = Max(lp->segs[ndelete]->base_offset, new_start);
-	nagare_meta_write(lp->dir, &meta);
+	whole = (meta.log_start_offset == lp->segs[ndelete]->base_offset);
+	if (!whole)
+		nagare_meta_write(lp->dir, &meta);
 
 	for (i = 0; i < ndelete; i++)
 	{
@@ -59,6 +69,8 @@ partition_delete_segments(LogPartition *lp, int ndelete, const char *const *why,
 			dlist_delete(&seg->rolled_node);
 		nagare_log_segment_free(seg);
 	}
+	if (whole)
+		nagare_meta_write(lp->dir, &meta);
 	memmove(lp->segs, lp->segs + ndelete, sizeof(LogSegment *) * (lp->nsegs - ndelete));
 	lp->nsegs -= ndelete;
 	lp->log_start = Max(lp->log_start, meta.log_start_offset);

@@ -13,6 +13,11 @@
  * (durable_rename).  On read every field is checked in order, magic, version,
  * length, CRC; a mismatch is reported to the caller with the reason.
  *
+ * Disk full: while a write of the broker fails for want of space (it is
+ * retried, see writer.c), nagare_shared->storage_errno says so, and the SQL
+ * functions that add records refuse them here (Kafka producers get
+ * KAFKA_STORAGE_ERROR from broker/produce.c).
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -30,6 +35,7 @@
 #include "kafka/crc32c.h"
 #include "logstore/segment.h"
 #include "nagare.h"
+#include "shmem.h"
 
 /* On-disk header of partition.meta; the payload follows. */
 typedef struct MetaFileHeader
@@ -349,4 +355,37 @@ nagare_index_lookup(const char *dir, int64 base_offset, int64 offset, off_t log_
 	}
 	CloseTransientFile(fd);
 	return result;
+}
+
+/*
+ * The errno of the write the broker is retrying for want of space (ENOSPC,
+ * EDQUOT), or 0 when its writes succeed.
+ */
+int
+nagare_log_storage_errno(void)
+{
+	return (int) pg_atomic_read_u32(&nagare_shared->storage_errno);
+}
+
+/*
+ * Refuse new records while the broker cannot write them: an ERROR with
+ * SQLSTATE 53100 (disk_full), so that the transaction that would add them
+ * fails instead of waiting at its commit.
+ */
+void
+nagare_log_check_storage(void)
+{
+	int err = nagare_log_storage_errno();
+
+	if (err != 0)
+	{
+		errno = err;
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("nagare cannot write to \"%s\": %m", NAGARE_DIR),
+				 errdetail(
+					 "The broker retries the failed write every second and accepts records again once it succeeds."),
+				 errhint("Free space on the file system of \"%s\" in the data directory.",
+						 NAGARE_DIR)));
+	}
 }

@@ -73,6 +73,11 @@ extern NagareMetaStatus nagare_checked_file_read(const char *path, uint32 magic,
 extern void nagare_checked_file_write(const char *path, uint32 magic, uint32 version,
 									  const void *data, uint32 len);
 
+/* errno of the broker's failing write to pg_nagare (disk full), or 0 */
+extern int nagare_log_storage_errno(void);
+/* ERROR (SQLSTATE 53100, disk_full) while the broker cannot write */
+extern void nagare_log_check_storage(void);
+
 /*
  * Decoded index entries.  The broker keeps arrays of them in memory
  * (LogSegment in log.h); the encoders and decoders below are the one place

@@ -32,6 +32,17 @@
  * once, with nagare.serve_durable_only and no flush.ms) asks for a round
  * itself (nagare_log_flush_due).
  *
+ * Disk full.  A data or index write that fails with ENOSPC or EDQUOT is not
+ * an error of the broker: it is logged once, kept (its segment keeps it in
+ * flight, its ring entries stay not written, so neither the high watermark
+ * nor "durable" passes it) and submitted again every second, whole, at the
+ * same position (rewriting bytes a short write left is harmless), unless
+ * its partition is being deleted: then it is given up.  Meanwhile
+ * nagare_shared->storage_errno is set and new records are refused
+ * (logstore/segment.c, broker/produce.c); it is cleared, with a LOG line,
+ * when every failed write has succeeded.  Any other write error ends the
+ * broker (ERROR), which restarts and recovers.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -42,6 +53,8 @@
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+
+#include "shmem.h"
 
 #include "aio/aio.h"
 #include "kafka/record.h"
@@ -61,6 +74,8 @@ struct LogWrite
 	int64		end_offset;		/* offset after the last batch */
 	int64		bytes;
 	bool		done;
+	bool failed; /* failed for want of space at least once */
+	dlist_node retry_node; /* in failed_writes while waiting for a retry */
 	int			nentries;
 	NagareAppendEntry *entries[64];
 	struct iovec iov[64];
@@ -71,7 +86,12 @@ struct LogWrite
 /* An index or timeindex write; the bytes follow the struct */
 typedef struct IndexWrite
 {
+	LogPartition *lp;
 	LogSegment *seg;
+	int fd;
+	off_t position;
+	bool failed; /* failed for want of space at least once */
+	dlist_node retry_node; /* in failed_index_writes */
 	int			len;
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } IndexWrite;
@@ -86,13 +106,22 @@ static dlist_head undurable = DLIST_STATIC_INIT(undurable);
 static dlist_head syncing = DLIST_STATIC_INIT(syncing);
 static int64 flush_checked_ms = -1;
 
+/* writes that failed for want of space, submitted again every second */
+static dlist_head failed_writes = DLIST_STATIC_INIT(failed_writes);
+static dlist_head failed_index_writes = DLIST_STATIC_INIT(failed_index_writes);
+static int nfailed = 0; /* writes that failed and have not succeeded */
+static int64 next_retry_ms = 0;
+
 /* group sync state */
 static int	sync_inflight = 0;
 static uint64 sync_target = 0;
 static bool sync_running = false;
 static uint64 synced_target = 0;
 
-static void segment_flush_index(LogSegment *seg);
+static void segment_flush_index(LogPartition *lp, LogSegment *seg);
+static bool write_failed_for_space(int64 result, bool *failed, const char *what,
+								   LogSegment *seg, const char *dir);
+static void write_succeeded(bool *failed);
 static void write_done(void *arg, int64 result);
 static void index_write_done(void *arg, int64 result);
 static void sync_done(void *arg, int64 result);
@@ -199,12 +228,17 @@ segment_mark_dirty(LogSegment *seg)
 
 /* Submit len bytes of buf as a write at *size of fd, which then grows */
 static void
-submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *size)
+submit_index_write(LogPartition *lp, LogSegment *seg, int fd, const uint8 *buf, int len,
+				   int64 *size)
 {
 	IndexWrite *w = MemoryContextAlloc(nagare_log_context, offsetof(IndexWrite, data) + len);
 	struct iovec iov;
 
+	w->lp = lp;
 	w->seg = seg;
+	w->fd = fd;
+	w->position = *size;
+	w->failed = false;
 	w->len = len;
 	memcpy(w->data, buf, len);
 	iov.iov_base = w->data;
@@ -216,17 +250,18 @@ submit_index_write(LogSegment *seg, int fd, const uint8 *buf, int len, int64 *si
 
 /* Submit the queued index and time index entries of a segment. */
 static void
-segment_flush_index(LogSegment *seg)
+segment_flush_index(LogPartition *lp, LogSegment *seg)
 {
 	if (seg->index_buf_len > 0)
 	{
-		submit_index_write(seg, seg->index_fd, seg->index_buf, seg->index_buf_len, &seg->index_size);
+		submit_index_write(lp, seg, seg->index_fd, seg->index_buf, seg->index_buf_len,
+						   &seg->index_size);
 		seg->index_buf_len = 0;
 	}
 	if (seg->timeindex_buf_len > 0)
 	{
-		submit_index_write(seg, seg->timeindex_fd, seg->timeindex_buf, seg->timeindex_buf_len,
-						   &seg->timeindex_size);
+		submit_index_write(lp, seg, seg->timeindex_fd, seg->timeindex_buf,
+						   seg->timeindex_buf_len, &seg->timeindex_size);
 		seg->timeindex_buf_len = 0;
 	}
 }
@@ -236,6 +271,11 @@ index_write_done(void *arg, int64 result)
 {
 	IndexWrite *w = arg;
 
+	if (write_failed_for_space(result, &w->failed, "index", w->seg, NULL))
+	{
+		dlist_push_tail(&failed_index_writes, &w->retry_node);
+		return;
+	}
 	if (result < 0)
 	{
 		errno = (int) -result;
@@ -244,6 +284,7 @@ index_write_done(void *arg, int64 result)
 				 errmsg("could not write index of segment %lld: %m",
 						(long long) w->seg->base_offset)));
 	}
+	write_succeeded(&w->failed);
 	w->seg->inflight--;
 	pfree(w);
 }
@@ -260,7 +301,7 @@ partition_submit_write(LogPartition *lp)
 	dlist_push_tail(&lp->writes, &w->node);
 	w->seg->inflight++;
 	nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position, write_done, w);
-	segment_flush_index(w->seg);
+	segment_flush_index(lp, w->seg);
 }
 
 /*
@@ -274,7 +315,7 @@ partition_roll(LogPartition *lp, int64 base_offset, int64 now)
 
 	partition_submit_write(lp);
 	nagare_log_segment_add_timeindex_entry(old);
-	segment_flush_index(old);
+	segment_flush_index(lp, old);
 	dlist_push_tail(&rolled_segments, &old->rolled_node);
 	old->in_rolled_list = true;
 	(void) segment_new(lp, base_offset);
@@ -326,6 +367,7 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 		w->position = seg->size;
 		w->bytes = 0;
 		w->done = false;
+		w->failed = false;
 		w->nentries = 0;
 		lp->open_write = w;
 		if (!lp->in_touched_list)
@@ -363,11 +405,103 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 	lp->log_end = last_offset + 1;
 }
 
+/*
+ * A write completed with result: if it failed for want of space, log that
+ * once (the first such failure since writes last succeeded), set
+ * storage_errno and return true; the caller then keeps it for a retry.
+ */
+static bool
+write_failed_for_space(int64 result, bool *failed, const char *what, LogSegment *seg,
+					   const char *dir)
+{
+	if (result != -ENOSPC && result != -EDQUOT)
+		return false;
+	if (!*failed)
+	{
+		*failed = true;
+		nfailed++;
+	}
+	if (pg_atomic_read_u32(&nagare_shared->storage_errno) == 0)
+	{
+		pg_atomic_write_u32(&nagare_shared->storage_errno, (uint32) -result);
+		errno = (int) -result;
+		ereport(LOG,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("nagare broker: could not write %s of segment %lld%s%s: %m", what,
+						(long long) seg->base_offset, dir ? " of " : "", dir ? dir : ""),
+				 errdetail(
+					 "New records are refused (Kafka: KAFKA_STORAGE_ERROR, SQL: SQLSTATE 53100) until the failed writes succeed; they are retried every second.")));
+	}
+	next_retry_ms = kafka_now_ms() + 1000;
+	return true;
+}
+
+/* A write succeeded: when it was the last that had failed, say so */
+static void
+write_succeeded(bool *failed)
+{
+	if (!*failed)
+		return;
+	*failed = false;
+	if (--nfailed == 0)
+	{
+		pg_atomic_write_u32(&nagare_shared->storage_errno, 0);
+		ereport(LOG,
+				(errmsg(
+					"nagare broker: the writes that failed for want of space succeeded; new records are accepted again")));
+	}
+}
+
+/* Submit again the writes that failed for want of space, once a second */
+static void
+retry_failed_writes(bool now)
+{
+	dlist_mutable_iter iter;
+
+	if (dlist_is_empty(&failed_writes) && dlist_is_empty(&failed_index_writes))
+		return;
+	if (!now && kafka_now_ms() < next_retry_ms)
+		return;
+	/*
+	 * A partition being deleted (perhaps to free space) gives its failed
+	 * writes up: they complete as if written, as entries of a deleted topic
+	 * do in the ring, so that nothing keeps its files.
+	 */
+	dlist_foreach_modify (iter, &failed_writes)
+	{
+		LogWrite *w = dlist_container(LogWrite, retry_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		if (w->lp->deleting)
+			write_done(w, w->bytes);
+		else
+			nagare_aio_writev(w->seg->log_fd, w->iov, w->nentries, w->position,
+							  write_done, w);
+	}
+	dlist_foreach_modify (iter, &failed_index_writes)
+	{
+		IndexWrite *w = dlist_container(IndexWrite, retry_node, iter.cur);
+		struct iovec iov;
+
+		dlist_delete(iter.cur);
+		if (w->lp->deleting)
+		{
+			index_write_done(w, w->len);
+			continue;
+		}
+		iov.iov_base = w->data;
+		iov.iov_len = w->len;
+		nagare_aio_writev(w->fd, &iov, 1, w->position, index_write_done, w);
+	}
+}
+
 /* Submit every open write; called once per loop turn. */
 void
 nagare_log_submit_writes(void)
 {
 	dlist_mutable_iter iter;
+
+	retry_failed_writes(false);
 
 	dlist_foreach_modify(iter, &touched)
 	{
@@ -390,6 +524,11 @@ write_done(void *arg, int64 result)
 	LogPartition *lp = w->lp;
 	int			i;
 
+	if (write_failed_for_space(result, &w->failed, "data", w->seg, lp->dir))
+	{
+		dlist_push_tail(&failed_writes, &w->retry_node);
+		return;
+	}
 	if (result < 0)
 	{
 		errno = (int) -result;
@@ -398,6 +537,7 @@ write_done(void *arg, int64 result)
 				 errmsg("could not write to segment %lld of partition \"%s\": %m",
 						(long long) w->seg->base_offset, lp->dir)));
 	}
+	write_succeeded(&w->failed);
 	w->seg->inflight--;
 	segment_mark_dirty(w->seg);
 	for (i = 0; i < w->nentries; i++)
@@ -641,9 +781,34 @@ nagare_log_shutdown(void)
 {
 	HASH_SEQ_STATUS status;
 	LogPartition *lp;
+	dlist_mutable_iter iter;
 
 	nagare_log_submit_writes();
+	retry_failed_writes(true);
 	nagare_aio_drain();
+
+	/*
+	 * Writes that still fail for want of space are given up: their records
+	 * were never acknowledged, and the next start's recovery ends the
+	 * partition before them.
+	 */
+	dlist_foreach_modify (iter, &failed_writes)
+	{
+		LogWrite *w = dlist_container(LogWrite, retry_node, iter.cur);
+
+		ereport(LOG,
+				(errmsg("nagare broker: records up to offset %lld of \"%s\" are not written for want of space; they were not acknowledged",
+						(long long) w->end_offset - 1, w->lp->dir)));
+		dlist_delete(iter.cur);
+		w->seg->inflight--;
+	}
+	dlist_foreach_modify (iter, &failed_index_writes)
+	{
+		IndexWrite *w = dlist_container(IndexWrite, retry_node, iter.cur);
+
+		dlist_delete(iter.cur);
+		w->seg->inflight--;
+	}
 
 	hash_seq_init(&status, nagare_log_hash);
 	while ((lp = hash_seq_search(&status)) != NULL)
@@ -659,7 +824,7 @@ nagare_log_shutdown(void)
 			nagare_log_segment_add_timeindex_entry(seg);
 			if (seg->index_buf_len > 0 || seg->timeindex_buf_len > 0)
 			{
-				segment_flush_index(seg);
+				segment_flush_index(lp, seg);
 				nagare_aio_drain();
 			}
 			if (pg_fdatasync(seg->log_fd) != 0 ||

@@ -38,6 +38,7 @@
 
 #include "decode/decode.h"
 #include "kafka/record.h"
+#include "logstore/segment.h"
 #include "queue/append.h"
 #include "topic/catalog.h"
 #include "topic/config.h"
@@ -123,6 +124,7 @@ nagare_send(PG_FUNCTION_ARGS)
 				 errmsg("topic must not be null")));
 	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_WRITE);
 	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	nagare_log_check_storage(); /* disk full: refuse, do not wait */
 
 	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
 	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
@@ -202,6 +204,7 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 				 errhint("Pass an array of values, with null elements for null values.")));
 	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_WRITE);
 	topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+	nagare_log_check_storage(); /* disk full: refuse, do not wait */
 
 	elemtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
 	elemtype = get_element_type(elemtype);
@@ -355,6 +358,7 @@ nagare_publish(PG_FUNCTION_ARGS)
 	nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_WRITE);
 	/* a topic created by this transaction is fine: both commit or neither */
 	topic = nagare_lookup_topic(name, false);
+	nagare_log_check_storage(); /* disk full: refuse, do not wait */
 
 	datum_bytes(fcinfo, 1, &rec.key, &rec.key_len);
 	datum_bytes(fcinfo, 2, &rec.value, &rec.value_len);
