@@ -45,11 +45,19 @@
  * the throttle, and an ip over its connection_creation_rate quota has its
  * connection closed when the throttle ends (as Kafka's acceptor does).
  *
- * Limits, each with one LOG line when it bites: nagare.max_request_size
- * (a frame larger than that, or smaller than a request header, closes the
- * connection), nagare.max_connections (further connections are accepted and
- * closed at once), nagare.connections_max_idle (idle connections are
- * closed).  A bad client only ever loses its own connection.
+ * Limits, each with one LOG line when it bites (at most one a second or a
+ * timer tick, with the count of the others): nagare.max_request_size (a
+ * frame larger than that, or smaller than a request header, closes the
+ * connection before anything is allocated for it),
+ * nagare.queued_max_request_bytes (the receive buffers' growth, all
+ * connections together: beyond it a connection reads nothing until some is
+ * freed), nagare.request_receive_timeout (a frame not whole that long after
+ * its first byte, slow-loris, closes the connection),
+ * nagare.max_connections (further connections are accepted and closed at
+ * once), nagare.connections_max_idle (idle connections are closed, and so
+ * are those that do not read their responses).  A bad client only ever
+ * loses its own connection.  The memory this bounds is given in
+ * docs/operations.md ("Hostile clients").
  *
  * Closing: the socket is shut down, which completes any receive in flight,
  * and the connection moves to a list of closing ones.  Each loop turn frees
@@ -1107,9 +1115,12 @@ rbuf_grow(NagareConn *c, size_t need)
 	buf = MemoryContextAllocExtended(c->cxt, newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 	if (buf == NULL)
 	{
-		ereport(LOG,
-				(errmsg("nagare broker: closing connection from %s: out of memory for its %zu-byte request",
-						c->peer, need - 4)));
+		if (frame_log_due())
+			ereport(LOG,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("nagare broker: closing connection from %s: out of memory for its %zu-byte request",
+							c->peer, need - 4),
+					 frame_log_skipped_detail()));
 		nagare_conn_close(c, NULL);
 		return;
 	}
