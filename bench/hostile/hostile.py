@@ -26,6 +26,9 @@ modes keep their sockets open for SECONDS, or until killed):
                          ("x"): answered (how many topics) or closed
   produce TOPIC SECS     a well-behaved producer (confluent-kafka, acks=all), one
                          message every 10 ms: how many were acknowledged, failed
+  storm KIND SECS        connection after connection for SECS seconds, each
+                         sending KIND (giga: a 2 GB frame announced; garbage;
+                         unknown) and waiting for the close: how many
   conns N [HOLD]         N connections at once, each sending ApiVersions:
                          how many were answered, refused (closed), failed to
                          connect, or hung; keeps them open HOLD seconds
@@ -319,6 +322,29 @@ elif mode == "conns":
     out(dict(mode=mode, connections=n, seconds=round(time.time() - t0, 1), **counts))
     if hold > 0:
         time.sleep(hold)
+
+elif mode == "storm":
+    kind, secs = args[0], float(args[1])
+    rnd = random.Random(7)
+    payloads = {
+        "giga": struct.pack(">i", 2147483647) + header_v1(0, 9, 1),
+        "garbage": frame(header_v1(18, 3, 1) + b"\x00" + bytes(rnd.getrandbits(8) for _ in range(4000))),
+        "unknown": frame(header_v1(999, 0, 1) + b"\x00" * 8),
+    }
+    data = payloads[kind]
+    t0 = time.time()
+    n = closed = 0
+    while time.time() - t0 < secs:
+        try:
+            s = connect()
+            s.sendall(data)
+            n += 1
+            if closed_by_server(s, 5):
+                closed += 1
+            s.close()
+        except OSError:
+            time.sleep(0.01)
+    out({"mode": mode, "kind": kind, "connections": n, "closed": closed})
 
 elif mode == "bigmeta":
     n = int(args[0])
