@@ -64,10 +64,6 @@ static const KafkaHandler handlers[] = {
 
 static MemoryContext request_context = NULL;
 
-/* out-of-memory LOG lines: one per 10 s, with how many were left out */
-static TimestampTz last_oom_log = 0;
-static int oom_logs_skipped = 0;
-
 static void kafka_request(NagareConn *conn, const uint8 *frame, size_t len,
 						  volatile bool *in_handler);
 
@@ -232,29 +228,19 @@ nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr, const void
  * The broker's out-of-memory policy, in its one place: the request of api_key
  * and version on conn could not get the memory it needs and its handler has
  * no error code to answer the whole of it with, so the connection is closed
- * (its client reconnects and retries, as after any disconnect).  Logged at
- * most once per 10 s.  Safe to call with the connection already closing.
+ * (its client reconnects and retries, as after any disconnect).  Logged as
+ * bad clients are (nagare_net_log_due).  Safe to call with the connection
+ * already closing.
  */
 void
 nagare_request_out_of_memory(NagareConn *conn, int16 api_key, int16 version)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(last_oom_log, now, 10000))
-	{
+	if (nagare_net_log_due())
 		ereport(LOG,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("nagare broker: closing connection from %s: out of memory for its %s v%d request",
 						nagare_conn_peer(conn), kafka_api_name(api_key), version),
-				 oom_logs_skipped > 0
-					 ? errdetail("%d more requests were out of memory since the last such message.",
-								 oom_logs_skipped)
-					 : 0));
-		last_oom_log = now;
-		oom_logs_skipped = 0;
-	}
-	else
-		oom_logs_skipped++;
+				 nagare_net_log_skipped_detail()));
 	nagare_conn_close(conn, NULL);
 }
 
@@ -318,10 +304,12 @@ kafka_request(NagareConn *conn, const uint8 *frame, size_t len, volatile bool *i
 	err = kafka_request_header_decode(&r, &hdr);
 	if (err != KAFKA_OK)
 	{
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: malformed request header: %s",
-						nagare_conn_peer(conn), kafka_codec_strerror(err))));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: malformed request header: %s",
+							nagare_conn_peer(conn), kafka_codec_strerror(err)),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}
@@ -345,11 +333,13 @@ kafka_request(NagareConn *conn, const uint8 *frame, size_t len, volatile bool *i
 			nagare_conn_response_ready(resp, (char *) w.buf, w.len);
 			return;
 		}
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: unsupported request %s (key %d) version %d",
-						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
-						hdr.RequestApiKey, hdr.RequestApiVersion)));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: unsupported request %s (key %d) version %d",
+							nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+							hdr.RequestApiKey, hdr.RequestApiVersion),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}
@@ -370,11 +360,13 @@ kafka_request(NagareConn *conn, const uint8 *frame, size_t len, volatile bool *i
 	}
 	if (err != KAFKA_OK)
 	{
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: malformed %s v%d request: %s",
-						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
-						hdr.RequestApiVersion, kafka_codec_strerror(err))));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: malformed %s v%d request: %s",
+							nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+							hdr.RequestApiVersion, kafka_codec_strerror(err)),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}

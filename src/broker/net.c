@@ -183,8 +183,12 @@ static uint64 next_conn_id = 1;
 static MemoryContext net_context = NULL;
 static NagareFrameHandler frame_handler = NULL;
 static TimestampTz last_limit_log = 0;
-static TimestampTz last_frame_log = 0;
-static int frame_logs_skipped = 0;
+static TimestampTz bad_log_window = 0;
+static int bad_log_count = 0;
+static int bad_log_skipped = 0;
+
+#define BAD_LOG_BURST     20
+#define BAD_LOG_WINDOW_MS 10000
 
 /*
  * nagare.queued_max_request_bytes: receive buffer bytes beyond each
@@ -1035,30 +1039,39 @@ tls_input(NagareConn *c)
 	}
 }
 
-/* Rate-limit the LOG lines of bad frames and slow requests (one a second) */
-static bool
-frame_log_due(void)
+/*
+ * The LOG lines of bad clients (frames out of limits, protocol violations,
+ * out of memory), for this file and kafka_api.c: at most BAD_LOG_BURST in
+ * BAD_LOG_WINDOW_MS, then counted and said in the next line's detail, so a
+ * client reconnecting in a loop does not flood the log.
+ */
+bool
+nagare_net_log_due(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (TimestampDifferenceExceeds(last_frame_log, now, 1000))
+	if (TimestampDifferenceExceeds(bad_log_window, now, BAD_LOG_WINDOW_MS))
 	{
-		last_frame_log = now;
+		bad_log_window = now;
+		bad_log_count = 0;
+	}
+	if (bad_log_count < BAD_LOG_BURST)
+	{
+		bad_log_count++;
 		return true;
 	}
-	frame_logs_skipped++;
+	bad_log_skipped++;
 	return false;
 }
 
-/* errdetail of the frame LOG lines left out since the last one */
-static int
-frame_log_skipped_detail(void)
+/* errdetail() of the lines nagare_net_log_due() left out, if any */
+int
+nagare_net_log_skipped_detail(void)
 {
-	int n = frame_logs_skipped;
+	int n = bad_log_skipped;
 
-	frame_logs_skipped = 0;
-	return n > 0 ? errdetail("%d more such connections were closed without a log line.", n)
-				 : 0;
+	bad_log_skipped = 0;
+	return n > 0 ? errdetail("%d more bad clients were not logged before this one.", n) : 0;
 }
 
 /* Receive buffer bytes of a capacity charged to nagare.queued_max_request_bytes */
@@ -1115,12 +1128,12 @@ rbuf_grow(NagareConn *c, size_t need)
 	buf = MemoryContextAllocExtended(c->cxt, newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 	if (buf == NULL)
 	{
-		if (frame_log_due())
+		if (nagare_net_log_due())
 			ereport(LOG,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("nagare broker: closing connection from %s: out of memory for its %zu-byte request",
 							c->peer, need - 4),
-					 frame_log_skipped_detail()));
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(c, NULL);
 		return;
 	}
@@ -1151,12 +1164,12 @@ handle_frames(NagareConn *c)
 		if (size < MIN_REQUEST_SIZE || size > nagare_max_request_size)
 		{
 			/* closed before anything is allocated for it */
-			if (frame_log_due())
+			if (nagare_net_log_due())
 				ereport(COMMERROR,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
 						 errmsg("nagare broker: closing connection from %s: request size %d is outside 10..%d (nagare.max_request_size)",
 								c->peer, size, nagare_max_request_size),
-						 frame_log_skipped_detail()));
+						 nagare_net_log_skipped_detail()));
 			nagare_conn_close(c, NULL);
 			return;
 		}
