@@ -213,8 +213,8 @@ elif mode == "idle":
         r, _, _ = select.select(live[:1000], [], [], 0.5)
         for s in r:
             try:
-                if s.recv(65536) == b"":
-                    raise OSError
+                if s.recv(65536) != b"":
+                    continue            # the rest of the answer
             except BlockingIOError:
                 continue
             except OSError:
@@ -228,7 +228,7 @@ elif mode == "stopped":
     secs = float(args[0])
     s = connect()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    req = frame(header_v1(3, 0, 1) + struct.pack(">i", -1))   # Metadata v0, every topic
+    req = frame(header_v1(3, 0, 1) + struct.pack(">i", 0))   # Metadata v0, every topic
     s.setblocking(False)
     sent = 0
     for _ in range(2000):
@@ -236,6 +236,8 @@ elif mode == "stopped":
             s.send(req)
             sent += 1
         except BlockingIOError:
+            break
+        except OSError:
             break
     # now neither read nor write: wait for the broker's close (a RST or FIN
     # is only seen once we read, so peek at the socket's state)

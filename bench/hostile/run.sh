@@ -28,7 +28,7 @@ SECONDS_RUN=${SECONDS_RUN:-10}
 RATE=${RATE:-2000}
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run it as root (it starts the server as postgres)"; exit 1; }
-ulimit -n 30000
+ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d /tmp/nagare-hostile.XXXXXX)
 chown postgres: "$work"
@@ -56,7 +56,7 @@ nagare.listen_addresses = '127.0.0.1'
 nagare.port = $kport
 nagare.max_connections = 12000
 EOF
-as_pg "ulimit -n 30000; $bindir/pg_ctl -D $work/data -l $work/log -w start" >/dev/null
+as_pg "$bindir/pg_ctl -D $work/data -l $work/log -w start" >/dev/null
 psql_ "CREATE EXTENSION nagare" >/dev/null
 psql_ "SELECT nagare.create_topic('good', 4)" >/dev/null
 broker=$(psql_ "SELECT pid FROM nagare.broker")
