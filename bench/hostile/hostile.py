@@ -19,8 +19,8 @@ modes keep their sockets open for SECONDS, or until killed):
                          sending 1 kB of it a second
   idle N SECS            N connections that send one ApiVersions request, read
                          the answer, then stay silent; how many were closed
-  stopped SECS           one connection pipelining 2000 Metadata requests and never
-                         reading (a peer that vanished without FIN looks the same to
+  stopped TOPIC SECS     one connection pipelining Fetch requests of TOPIC from offset
+                         0 and never reading (a peer that vanished without FIN looks the same to
                          the broker once its window is full); is it closed
   bigmeta N              a legitimate but huge Metadata v1 request naming N topics
                          ("x"): answered (how many topics) or closed
@@ -225,10 +225,16 @@ elif mode == "idle":
          "seconds": round(time.time() - t0, 1)})
 
 elif mode == "stopped":
-    secs = float(args[0])
-    s = connect()
+    topic, secs = args[0].encode(), float(args[1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    req = frame(header_v1(3, 0, 1) + struct.pack(">i", 0))   # Metadata v0, every topic
+    s.settimeout(5)
+    s.connect((host, port))
+    # Fetch v4 of partition 0 from offset 0, up to 1 MB: responses larger
+    # than the socket buffers, so the broker's sends stall
+    req = frame(header_v1(1, 4, 1) + struct.pack(">iiiib", -1, 0, 1, 1 << 20, 0)
+                + struct.pack(">ih", 1, len(topic)) + topic
+                + struct.pack(">iiqi", 1, 0, 0, 1 << 20))
     s.setblocking(False)
     sent = 0
     for _ in range(2000):

@@ -118,7 +118,7 @@ pass('and logged');
 $r = hostile('idle', 50, 8);
 ok($r->{answered} == 50 && $r->{closed} == 50 && $r->{seconds} >= 2.5,
 	"50 idle connections are closed after nagare.connections_max_idle ($r->{closed} in $r->{seconds} s)");
-$r = hostile('stopped', 10);
+$r = hostile('stopped', 'good', 10);
 ok($r->{closed}, "a client that stopped reading ($r->{requests_sent} requests sent) is closed ($r->{seconds} s)");
 
 # 6. 2,000 connections at once while a producer keeps working
