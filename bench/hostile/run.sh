@@ -6,6 +6,9 @@
 #
 #   bench/hostile/run.sh            (as root, with nagare installed: make install)
 #
+# PG_CONFIG names another PostgreSQL installation's pg_config; SECONDS_RUN
+# and RATE change the good clients' run.
+#
 # It starts a scratch server (nagare preloaded, as the postgres user) on free
 # ports, builds bench/suite/rate_load.c (librdkafka), and for each hostile
 # load runs the good clients alone, then with the load started 2 s before:
@@ -32,7 +35,7 @@ ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d /tmp/nagare-hostile.XXXXXX)
 chown postgres: "$work"
-bindir=$(pg_config --bindir)
+bindir=$(${PG_CONFIG:-pg_config} --bindir)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pgport=$(free_port)
 kport=$(free_port)
@@ -101,4 +104,6 @@ for name in idle10k loris bigloris giga garbage; do
   sleep 2
 done
 echo "broker pid now $(psql_ "SELECT pid FROM nagare.broker") (unchanged: it never restarted), VmRSS $(rss) kB"
-grep -E "refusing|closing connection|not whole|idle longer" "$work/log" | sed 's/^[^]]*] //' | cut -c1-160 | sort | uniq -c | sort -rn | head -8
+echo "the broker's LOG lines about clients (peers as PEER):"
+grep -E "refusing|closing connection|not whole|idle longer|not logged|more connections" "$work/log" |
+  sed -e 's/^[^]]*] //' -e 's/127\.0\.0\.1:[0-9]*/PEER/g' -e 's/[0-9][0-9]* more/N more/' | cut -c1-170 | sort | uniq -c | sort -rn | head -12
