@@ -15,6 +15,9 @@ modes keep their sockets open for SECONDS, or until killed):
   loris N INTERVAL SECS  N connections each sending a frame one byte every
                          INTERVAL seconds (a 64-byte ApiVersions request padded);
                          reports when the broker closed them
+  tlsloris N INTERVAL SECS  the same on a TLS listener, before the handshake: a TLS
+                         record header announcing a 512-byte ClientHello, then a
+                         byte every INTERVAL seconds
   bigloris N SECS        N connections each announcing a max-size frame and
                          sending 1 kB of it a second
   idle N SECS            N connections that send one ApiVersions request, read
@@ -109,9 +112,13 @@ elif mode == "unknown":
         s.close()
     out(dict(mode=mode, **res))
 
-elif mode == "loris":
+elif mode in ("loris", "tlsloris"):
     n, interval, secs = int(args[0]), float(args[1]), float(args[2])
-    payload = frame(header_v1(18, 0, 1) + b"\x00" * 48)
+    if mode == "loris":
+        payload = frame(header_v1(18, 0, 1) + b"\x00" * 48)
+    else:
+        # a handshake record of 512 bytes: type 22, TLS 1.0 record version
+        payload = b"\x16\x03\x01\x02\x00" + b"\x01\x00\x01\xfc" + b"\x00" * 508
     socks = []
     for _ in range(n):
         try:

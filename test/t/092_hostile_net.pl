@@ -7,8 +7,8 @@
 #     no memory beyond what was sent, then time out;
 #   - garbage after a valid header, an unknown API key and an unknown version
 #     close their connection and nothing else;
-#   - slow-loris (a request one byte at a time) is closed after
-#     nagare.request_receive_timeout, idle connections after
+#   - slow-loris (a request one byte at a time, or a TLS handshake on an SSL
+#     listener) is closed after nagare.request_receive_timeout, idle connections after
 #     nagare.connections_max_idle, and so is a client that stopped reading
 #     its responses (what a peer that vanished without a FIN looks like);
 #   - 2,000 connections at once are each answered or refused (closed), none
@@ -32,14 +32,26 @@ use IPC::Run;
 my $python = '/usr/bin/python3';
 my $hostile = "$FindBin::RealBin/../../bench/hostile/hostile.py";
 
+plan skip_all => 'openssl is not installed' if system('openssl version >/dev/null 2>&1') != 0;
 plan skip_all => 'confluent-kafka (python3) is not installed'
   if system("$python -c 'import confluent_kafka' 2>/dev/null") != 0;
 
-my ($node, $kport) = kafka_node('hostile', conf => <<'EOC');
+# a PLAINTEXT listener, and an SSL one for slow-loris before the handshake
+my $certs = PostgreSQL::Test::Utils::tempdir();
+make_ca($certs, 'ca', '/CN=nagare test CA');
+make_cert($certs, 'server', 'ca', '/CN=localhost',
+	ext => "subjectAltName = DNS:localhost, IP:127.0.0.1\n");
+my $kport = PostgreSQL::Test::Cluster::get_free_port();
+my $sport = PostgreSQL::Test::Cluster::get_free_port();
+my $node = nagare_node('hostile', conf => qq{
+nagare.listeners = 'PLAINTEXT://127.0.0.1:$kport, SSL://127.0.0.1:$sport'
+nagare.ssl_cert_file = '$certs/server.crt'
+nagare.ssl_key_file = '$certs/server.key'
 nagare.max_connections = 1500
 nagare.connections_max_idle = '3s'
 nagare.request_receive_timeout = '2s'
-EOC
+});
+$node->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $sport \(SSL\)/);
 $node->safe_psql('postgres', "SELECT nagare.create_topic('good')");
 wait_kafka_topic($kport, 'good');
 my $broker = broker_pid($node);
@@ -113,6 +125,15 @@ ok(defined $r->{first_closed_s} && $r->{first_closed_s} >= 1.5 && $r->{last_clos
 );
 $node->wait_for_log(qr/its request is not whole after nagare\.request_receive_timeout \(2000 ms\)/);
 pass('and logged');
+{
+	my ($o, $e);
+	IPC::Run::run [ $python, $hostile, '127.0.0.1', $sport, 'tlsloris', 3, 0.3, 10 ], '>', \$o, '2>', \$e;
+	my ($l) = grep { /^\{/ } split /\n/, ($o // '');
+	$r = $l ? decode_json($l) : {};
+	ok(($r->{closed} // 0) == 3 && $r->{last_closed_s} < 5,
+		"a TLS handshake sent a byte at a time is closed after nagare.request_receive_timeout too ("
+		  . ($r->{first_closed_s} // '?') . '..' . ($r->{last_closed_s} // '?') . ' s)');
+}
 
 # 5. idle connections, and a client that stopped reading its responses
 $r = hostile('idle', 50, 8);
