@@ -23,7 +23,9 @@
 #   garbage   the same with garbage after a valid header
 #
 # Prints a table: p99 alone, p99 with the load, their ratio (goal: at most
-# 1.5x), p99.9, the broker's VmRSS before and under the load.
+# 1.5x), p99.9, the broker's CPU (% of one CPU, over each good run: what
+# the load costs the broker, which a busy machine's noise does not change
+# much), the broker's VmRSS before and under the load.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -66,6 +68,10 @@ broker=$(psql_ "SELECT pid FROM nagare.broker")
 for _ in $(seq 50); do kcat -b 127.0.0.1:$kport -L -t good 2>/dev/null | grep -q 'topic "good" with' && break; sleep 0.2; done
 
 rss() { awk '/^VmRSS/ {print $2}' /proc/$broker/status; }
+# the broker's CPU time so far, in clock ticks (utime + stime)
+cpu() { awk '{print $14 + $15}' /proc/$broker/stat; }
+tck=$(getconf CLK_TCK)
+pct() { python3 -c "print('%.0f%%' % (($2 - $1) * 100.0 / $tck / $3))"; }
 good() {
   "$work/rate_load" -H 127.0.0.1:$kport -t good -p 4 -r "$RATE" -s 1024 -a all \
     -d "$SECONDS_RUN" -W 1 2>/dev/null | tail -1
@@ -83,24 +89,30 @@ declare -A load=(
 )
 
 echo "broker pid $broker, VmRSS at start $(rss) kB; good clients: 4 producers, $RATE msgs/s, 1 KiB, acks=all, ${SECONDS_RUN} s"
-printf '%-9s %10s %10s %7s %12s %12s %10s %10s  %s\n' load p99_alone p99_with ratio p999_alone p999_with rss_before rss_under "hostile client's result"
+printf '%-9s %10s %10s %7s %12s %12s %9s %9s %10s %10s  %s\n' load p99_alone p99_with ratio p999_alone p999_with cpu_alone cpu_with rss_before rss_under "hostile client's result"
 for name in idle10k loris bigloris giga garbage; do
+  c0=$(cpu); t0=$(date +%s.%N)
   alone=$(good)
+  c1=$(cpu); t1=$(date +%s.%N)
   before=$(rss)
   ${load[$name]} >"$work/$name.out" 2>&1 &
   hpid=$!
   sleep 2
   ( while kill -0 $hpid 2>/dev/null; do r=$(rss); echo "$r"; sleep 1; done ) >"$work/$name.rss" &
   spid=$!
+  c2=$(cpu); t2=$(date +%s.%N)
   with=$(good)
+  c3=$(cpu); t3=$(date +%s.%N)
   wait $hpid || true
   hpid=
   kill $spid 2>/dev/null || true
   peak=$(sort -n "$work/$name.rss" | tail -1)
   a=$(field "$alone" p99_us); w=$(field "$with" p99_us)
   ratio=$(python3 -c "print('%.2f' % ($w / $a))" 2>/dev/null || echo -)
-  printf '%-9s %8s ms %8s ms %6sx %9s ms %9s ms %7s kB %7s kB  %s\n' "$name" "$a" "$w" "$ratio" \
-    "$(field "$alone" p999_us)" "$(field "$with" p999_us)" "$before" "${peak:-?}" "$(tail -1 "$work/$name.out")"
+  cpu_a=$(pct "$c0" "$c1" "$(python3 -c "print($t1 - $t0)")")
+  cpu_w=$(pct "$c2" "$c3" "$(python3 -c "print($t3 - $t2)")")
+  printf '%-9s %8s ms %8s ms %6sx %9s ms %9s ms %9s %9s %7s kB %7s kB  %s\n' "$name" "$a" "$w" "$ratio" \
+    "$(field "$alone" p999_us)" "$(field "$with" p999_us)" "$cpu_a" "$cpu_w" "$before" "${peak:-?}" "$(tail -1 "$work/$name.out")"
   sleep 2
 done
 echo "broker pid now $(psql_ "SELECT pid FROM nagare.broker") (unchanged: it never restarted), VmRSS $(rss) kB"
