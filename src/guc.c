@@ -47,6 +47,8 @@ int			nagare_num_partitions = 1;
 int			nagare_max_connections = 4096;
 int			nagare_max_request_size = 104857600;
 int			nagare_connections_max_idle_ms = 600000;
+int nagare_request_receive_timeout_ms = 30000;
+int nagare_queued_max_request_bytes = 512 * 1024 * 1024;
 int			nagare_cold_read_size = 64 * 1024;
 
 char	   *nagare_listeners = NULL;
@@ -251,6 +253,22 @@ nagare_define_gucs(void)
 							"0 keeps idle connections open.",
 							&nagare_connections_max_idle_ms, 600000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.request_receive_timeout",
+							"A Kafka request must arrive whole within this long of its first byte.",
+							"A client sending a request too slowly (slow-loris) has its connection "
+							"closed; on TLS listeners the handshake counts too.  0 waits forever.",
+							&nagare_request_receive_timeout_ms, 30000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.queued_max_request_bytes",
+							"Most memory for Kafka requests being received, all connections together "
+							"(Kafka's queued.max.request.bytes).",
+							"Beyond each connection's first 16 kB of receive buffer.  A connection that "
+							"needs more while it is used up stops reading until some is free; one request "
+							"always proceeds.  0 sets no limit.",
+							&nagare_queued_max_request_bytes, 512 * 1024 * 1024, 0,
+							INT_MAX, PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.cold_read_size",
 							"Size of the direct reads that fetch what is not in the page cache.",

@@ -73,6 +73,8 @@ extern int	nagare_num_partitions;
 extern int	nagare_max_connections;
 extern int	nagare_max_request_size;
 extern int	nagare_connections_max_idle_ms;
+extern int nagare_request_receive_timeout_ms;
+extern int nagare_queued_max_request_bytes;
 extern int	nagare_cold_read_size;
 
 /* Listeners and TLS (read by broker/net.c and broker/tls.c) */

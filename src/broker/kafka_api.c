@@ -23,6 +23,15 @@
  * Nothing a client sends can raise an ERROR in the broker:
  * allocation failures of the codec are reported as such, not thrown.
  *
+ * Out of memory, one policy (nagare_request_out_of_memory, README.md): a
+ * request that cannot get memory is answered with an error code where its
+ * handler can still give one for the whole of it, and otherwise loses its
+ * connection (its client reconnects and retries, as after any disconnect);
+ * the broker never restarts for one request's allocation.  The decoder's
+ * and encoder's KAFKA_ERR_NOMEM and a handler's failed NO_OOM allocation
+ * come here, and so does a palloc's "out of memory" ERROR thrown while a
+ * request is handled: it is caught around the request and no other ERROR is.
+ *
  * Quotas: each handler's time is measured and charged to its client, and
  * every response encoded here gets its throttle (ThrottleTimeMs) and mutes
  * its connection for it; throttle.c decides.
@@ -33,12 +42,14 @@
  */
 #include "postgres.h"
 
+#include "storage/lwlock.h"
 #include "utils/memutils.h"
 
 #include "broker/kafka_api.h"
 #include "broker/meter.h"
 #include "broker/sasl_server.h"
 #include "broker/throttle.h"
+#include "kafka/byteorder.h"
 
 /*
  * The handler of each API served, indexed by API key: the Handler column
@@ -52,6 +63,9 @@ static const KafkaHandler handlers[] = {
 };
 
 static MemoryContext request_context = NULL;
+
+static void kafka_request(NagareConn *conn, const uint8 *frame, size_t len,
+						  volatile bool *in_handler);
 
 static void *
 request_alloc(void *ctx, size_t size)
@@ -153,6 +167,13 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 
 	kafka_writer_init(&w, &alloc);
 	err = kafka_response_frame_encode(&w, id.correlation_id, id.api_key, id.api_version, body);
+	if (err == KAFKA_ERR_NOMEM)
+	{
+		kafka_writer_release(&w);
+		nagare_request_out_of_memory(conn, id.api_key, id.api_version);
+		nagare_conn_response_drop(resp);
+		return;
+	}
 	if (err != KAFKA_OK)
 	{
 		ereport(LOG,
@@ -204,10 +225,66 @@ nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr, const void
 }
 
 /*
- * Handle one request frame (without its size prefix).
+ * The broker's out-of-memory policy, in its one place: the request of api_key
+ * and version on conn could not get the memory it needs and its handler has
+ * no error code to answer the whole of it with, so the connection is closed
+ * (its client reconnects and retries, as after any disconnect).  Logged as
+ * bad clients are (nagare_net_log_due).  Safe to call with the connection
+ * already closing.
+ */
+void
+nagare_request_out_of_memory(NagareConn *conn, int16 api_key, int16 version)
+{
+	if (nagare_net_log_due())
+		ereport(LOG,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("nagare broker: closing connection from %s: out of memory for its %s v%d request",
+						nagare_conn_peer(conn), kafka_api_name(api_key), version),
+				 nagare_net_log_skipped_detail()));
+	nagare_conn_close(conn, NULL);
+}
+
+/*
+ * Handle one request frame (without its size prefix).  An "out of memory"
+ * ERROR while it is handled closes its connection (the policy above) and
+ * the broker goes on: the request's memory is reset, any LWLock it held is
+ * released.  Other ERRORs end the broker as always.
  */
 void
 nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
+{
+	MemoryContext old = CurrentMemoryContext;
+	volatile bool in_handler = false;
+	volatile int16 api_key = -1;
+	volatile int16 version = -1;
+
+	if (len >= 4)
+	{
+		api_key = (int16) kafka_load_be16(frame);
+		version = (int16) kafka_load_be16(frame + 2);
+	}
+	PG_TRY();
+	{
+		kafka_request(conn, frame, len, &in_handler);
+	}
+	PG_CATCH();
+	{
+		if (geterrcode() != ERRCODE_OUT_OF_MEMORY)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(old);
+		FlushErrorState();
+		LWLockReleaseAll();
+		if (in_handler)
+			nagare_throttle_request_end(conn, true);
+		if (request_context != NULL)
+			MemoryContextReset(request_context);
+		nagare_request_out_of_memory(conn, api_key, version);
+	}
+	PG_END_TRY();
+}
+
+static void
+kafka_request(NagareConn *conn, const uint8 *frame, size_t len, volatile bool *in_handler)
 {
 	KafkaReader r;
 	KafkaRequestHeader hdr;
@@ -227,10 +304,12 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 	err = kafka_request_header_decode(&r, &hdr);
 	if (err != KAFKA_OK)
 	{
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: malformed request header: %s",
-						nagare_conn_peer(conn), kafka_codec_strerror(err))));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: malformed request header: %s",
+							nagare_conn_peer(conn), kafka_codec_strerror(err)),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}
@@ -254,11 +333,13 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 			nagare_conn_response_ready(resp, (char *) w.buf, w.len);
 			return;
 		}
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: unsupported request %s (key %d) version %d",
-						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
-						hdr.RequestApiKey, hdr.RequestApiVersion)));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: unsupported request %s (key %d) version %d",
+							nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+							hdr.RequestApiKey, hdr.RequestApiVersion),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}
@@ -271,13 +352,21 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 	memset(&body, 0, sizeof(body));
 	err = kafka_request_decode(&r, hdr.RequestApiKey, hdr.RequestApiVersion, &body,
 							   &request_allocator);
+	if (err == KAFKA_ERR_NOMEM)
+	{
+		MemoryContextReset(request_context);
+		nagare_request_out_of_memory(conn, hdr.RequestApiKey, hdr.RequestApiVersion);
+		return;
+	}
 	if (err != KAFKA_OK)
 	{
-		ereport(COMMERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("nagare broker: closing connection from %s: malformed %s v%d request: %s",
-						nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
-						hdr.RequestApiVersion, kafka_codec_strerror(err))));
+		if (nagare_net_log_due())
+			ereport(COMMERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("nagare broker: closing connection from %s: malformed %s v%d request: %s",
+							nagare_conn_peer(conn), kafka_api_name(hdr.RequestApiKey),
+							hdr.RequestApiVersion, kafka_codec_strerror(err)),
+					 nagare_net_log_skipped_detail()));
 		nagare_conn_close(conn, NULL);
 		return;
 	}
@@ -288,7 +377,9 @@ nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len)
 
 		/* its time is charged to its client (throttle.c); acks=0 is exempt */
 		nagare_throttle_request_begin(conn, &hdr, len + 4);
+		*in_handler = true;
 		handler(conn, &hdr, &body);
+		*in_handler = false;
 		nagare_throttle_request_end(conn, hdr.RequestApiKey == KAFKA_API_PRODUCE &&
 									body.Produce.Acks == 0);
 		MemoryContextSwitchTo(old);

@@ -49,6 +49,8 @@ extern void *nagare_request_palloc(size_t size);
  * handler, set by broker.c when it starts the listener.
  */
 extern void nagare_kafka_request(NagareConn *conn, const uint8 *frame, size_t len);
+/* the out-of-memory policy (kafka_api.c): the connection of the request closed */
+extern void nagare_request_out_of_memory(NagareConn *conn, int16 api_key, int16 version);
 
 /* Answer now */
 extern void nagare_kafka_respond(NagareConn *conn, const KafkaRequestHeader *hdr,

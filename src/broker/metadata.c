@@ -125,7 +125,11 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 
 		resp.Topics = nagare_request_palloc(sizeof(KafkaMetadataResponseTopic) * Max(n, 1));
 		if (resp.Topics == NULL)
-			n = 0;
+		{
+			/* no topic-less answer: that would say there are none */
+			nagare_request_out_of_memory(conn, hdr->RequestApiKey, version);
+			return;
+		}
 		resp.TopicsCount = 0;
 		for (i = 0; i < n; i++)
 		{
@@ -147,7 +151,11 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 
 		resp.Topics = nagare_request_palloc(sizeof(KafkaMetadataResponseTopic) * Max(n, 1));
 		if (resp.Topics == NULL)
-			n = 0;
+		{
+			/* no topic-less answer: that would say there are none */
+			nagare_request_out_of_memory(conn, hdr->RequestApiKey, version);
+			return;
+		}
 		for (i = 0; i < n; i++)
 		{
 			KafkaMetadataRequestTopic *rq = &req->Topics[i];

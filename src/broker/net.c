@@ -45,11 +45,19 @@
  * the throttle, and an ip over its connection_creation_rate quota has its
  * connection closed when the throttle ends (as Kafka's acceptor does).
  *
- * Limits, each with one LOG line when it bites: nagare.max_request_size
- * (a frame larger than that, or smaller than a request header, closes the
- * connection), nagare.max_connections (further connections are accepted and
- * closed at once), nagare.connections_max_idle (idle connections are
- * closed).  A bad client only ever loses its own connection.
+ * Limits, each with one LOG line when it bites (at most one a second or a
+ * timer tick, with the count of the others): nagare.max_request_size (a
+ * frame larger than that, or smaller than a request header, closes the
+ * connection before anything is allocated for it),
+ * nagare.queued_max_request_bytes (the receive buffers' growth, all
+ * connections together: beyond it a connection reads nothing until some is
+ * freed), nagare.request_receive_timeout (a frame not whole that long after
+ * its first byte, slow-loris, closes the connection),
+ * nagare.max_connections (further connections are accepted and closed at
+ * once), nagare.connections_max_idle (idle connections are closed, and so
+ * are those that do not read their responses).  A bad client only ever
+ * loses its own connection.  The memory this bounds is given in
+ * docs/operations.md ("Hostile clients").
  *
  * Closing: the socket is shut down, which completes any receive in flight,
  * and the connection moves to a list of closing ones.  Each loop turn frees
@@ -66,6 +74,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,8 +96,19 @@
 #define TLS_MAX_INPUT			(256 * 1024)
 /* TLS: most plaintext encrypted per send */
 #define TLS_SEND_CHUNK			(128 * 1024)
-#define RECV_BUFFER_INITIAL		(64 * 1024)
+/*
+ * A connection's receive buffer starts at RECV_BUFFER_INITIAL; a frame that
+ * does not fit grows it as its bytes arrive (to twice its size, or by
+ * RECV_BUFFER_STEP, whichever is more, never beyond the frame), so a peer
+ * announcing a large frame gets memory only for what it actually sent.
+ * Growth beyond the initial buffer is charged to
+ * nagare.queued_max_request_bytes (net_buffered).
+ */
+#define RECV_BUFFER_INITIAL     (16 * 1024)
+#define RECV_BUFFER_STEP        (256 * 1024)
 #define MAX_PENDING_RESPONSES	64
+/* descriptors the broker needs beside its connections (files, listeners) */
+#define NET_RESERVED_FDS        1100
 /* smallest request: api key, api version, correlation id, client id length */
 #define MIN_REQUEST_SIZE		10
 
@@ -141,6 +161,9 @@ struct NagareConn
 	int			head_piece;		/* next piece of the first response to send */
 	int			nsending;		/* pieces in the sendmsg in flight */
 	TimestampTz last_active;
+	TimestampTz frame_since; /* first byte of a request not yet whole (0: none) */
+	bool mem_wait; /* in mem_waiting: needs nagare.queued_max_request_bytes */
+	dlist_node mem_node;
 	TimestampTz since;			/* accepted */
 	TimestampTz muted_until;	/* throttled (KIP-219): no frames read before */
 	bool		muted;			/* in muted_conns, until muted_until */
@@ -160,6 +183,20 @@ static uint64 next_conn_id = 1;
 static MemoryContext net_context = NULL;
 static NagareFrameHandler frame_handler = NULL;
 static TimestampTz last_limit_log = 0;
+static TimestampTz bad_log_window = 0;
+static int bad_log_count = 0;
+static int bad_log_skipped = 0;
+
+#define BAD_LOG_BURST     20
+#define BAD_LOG_WINDOW_MS 10000
+
+/*
+ * nagare.queued_max_request_bytes: receive buffer bytes beyond each
+ * connection's initial buffer, and the connections waiting for some
+ */
+static int64 net_buffered = 0;
+static dlist_head mem_waiting = DLIST_STATIC_INIT(mem_waiting);
+static bool mem_released = false;
 static TimestampTz last_tls_log = 0;
 static int	tls_logs_skipped = 0;
 static char *advertised_text = NULL;
@@ -464,6 +501,36 @@ open_listener(const char *name, NagareSecurityProtocol sec, const char *host, in
 }
 
 /*
+ * Descriptors for nagare.max_connections: the soft RLIMIT_NOFILE is raised
+ * to the hard one (the broker's sockets are its own, outside fd.c's
+ * max_files_per_process), and a limit below what the setting needs is
+ * logged, since connections beyond it fail at accept and wait in the
+ * listen backlog instead of being refused.
+ */
+static void
+check_descriptor_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+		(void) getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+		rl.rlim_cur < (rlim_t) nagare_max_connections + NET_RESERVED_FDS)
+		ereport(WARNING,
+				(errmsg("nagare broker: nagare.max_connections (%d) needs %d file descriptors, but the limit is %llu",
+						nagare_max_connections, nagare_max_connections + NET_RESERVED_FDS,
+						(unsigned long long) rl.rlim_cur),
+				 errhint(
+					 "Raise the server's open files limit (ulimit -n, LimitNOFILE in systemd) or lower nagare.max_connections.")));
+}
+
+/*
  * Open the listeners of nagare.listeners, or with that empty those of
  * nagare.listen_addresses on nagare.port; every complete request frame of
  * their connections goes to on_frame.  A listener that cannot open (a TLS
@@ -475,6 +542,7 @@ void
 nagare_net_init(NagareFrameHandler on_frame)
 {
 	frame_handler = on_frame;
+	check_descriptor_limit();
 	net_context = AllocSetContextCreate(TopMemoryContext, "nagare connections",
 										ALLOCSET_DEFAULT_SIZES);
 	nagare_meter_start();
@@ -705,6 +773,8 @@ accept_done(void *arg, int64 result)
 	}
 
 	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* as Kafka's acceptor: the kernel finds peers that vanished without a FIN */
+	(void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	cxt = AllocSetContextCreate(net_context, "nagare connection", ALLOCSET_SMALL_SIZES);
 	c = MemoryContextAllocZero(cxt, sizeof(NagareConn));
 	c->cxt = cxt;
@@ -810,6 +880,8 @@ recv_done(void *arg, int64 result)
 		return;
 	}
 	c->last_active = GetCurrentTimestamp();
+	if (c->frame_since == 0)
+		c->frame_since = c->last_active;
 	if (c->tls)
 	{
 		nagare_tls_put_input(c->tls, c->cbuf, (size_t) result);
@@ -968,13 +1040,120 @@ tls_input(NagareConn *c)
 }
 
 /*
+ * The LOG lines of bad clients (frames out of limits, protocol violations,
+ * out of memory), for this file and kafka_api.c: at most BAD_LOG_BURST in
+ * BAD_LOG_WINDOW_MS, then counted and said in the next line's detail, so a
+ * client reconnecting in a loop does not flood the log.
+ */
+bool
+nagare_net_log_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (TimestampDifferenceExceeds(bad_log_window, now, BAD_LOG_WINDOW_MS))
+	{
+		bad_log_window = now;
+		bad_log_count = 0;
+	}
+	if (bad_log_count < BAD_LOG_BURST)
+	{
+		bad_log_count++;
+		return true;
+	}
+	bad_log_skipped++;
+	return false;
+}
+
+/* errdetail() of the lines nagare_net_log_due() left out, if any */
+int
+nagare_net_log_skipped_detail(void)
+{
+	int n = bad_log_skipped;
+
+	bad_log_skipped = 0;
+	return n > 0 ? errdetail("%d more bad clients were not logged before this one.", n) : 0;
+}
+
+/* Receive buffer bytes of a capacity charged to nagare.queued_max_request_bytes */
+static inline size_t
+rbuf_charge(size_t cap)
+{
+	return cap > RECV_BUFFER_INITIAL ? cap - RECV_BUFFER_INITIAL : 0;
+}
+
+/* Receive buffer memory went back: let waiting connections try again */
+static void
+rbuf_released(size_t charge)
+{
+	net_buffered -= (int64) charge;
+	Assert(net_buffered >= 0);
+	if (charge > 0 && !dlist_is_empty(&mem_waiting))
+	{
+		mem_released = true;
+		note_due(GetCurrentTimestamp());
+	}
+}
+
+/*
+ * Room for more of a frame of need bytes (size prefix included) that fills
+ * the receive buffer: twice the buffer or RECV_BUFFER_STEP more than it
+ * holds, never more than the frame, so memory follows what the peer sent
+ * rather than what it announced.  With nagare.queued_max_request_bytes used
+ * up by other connections, the connection waits (reads nothing) until some
+ * is released; one that alone holds it all goes on.  A failed allocation
+ * closes the connection (the broker's out-of-memory policy, README.md).
+ */
+static void
+rbuf_grow(NagareConn *c, size_t need)
+{
+	size_t newcap = Min(need, Max(c->rcap * 2, c->rlen + RECV_BUFFER_STEP));
+	size_t own = rbuf_charge(c->rcap);
+	size_t delta = rbuf_charge(newcap) - own;
+	char *buf;
+
+	if (nagare_queued_max_request_bytes > 0 && net_buffered > (int64) own &&
+		net_buffered + (int64) delta > nagare_queued_max_request_bytes)
+	{
+		if (!c->mem_wait)
+		{
+			c->mem_wait = true;
+			dlist_push_tail(&mem_waiting, &c->mem_node);
+			if (limit_log_due())
+				ereport(LOG,
+						(errmsg("nagare broker: connection from %s waits to read its %zu-byte request: nagare.queued_max_request_bytes (%d) is in use",
+								c->peer, need - 4, nagare_queued_max_request_bytes)));
+		}
+		return;
+	}
+	buf = MemoryContextAllocExtended(c->cxt, newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (buf == NULL)
+	{
+		if (nagare_net_log_due())
+			ereport(LOG,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("nagare broker: closing connection from %s: out of memory for its %zu-byte request",
+							c->peer, need - 4),
+					 nagare_net_log_skipped_detail()));
+		nagare_conn_close(c, NULL);
+		return;
+	}
+	memcpy(buf, c->rbuf, c->rlen);
+	pfree(c->rbuf);
+	c->rbuf = buf;
+	c->rcap = newcap;
+	net_buffered += (int64) delta;
+}
+
+/*
  * Hand every complete frame in the receive buffer to the protocol layer, in
- * order, and keep the partial rest at the start of the buffer.
+ * order, and keep the partial rest at the start of the buffer (growing it
+ * when the partial frame fills it).
  */
 static void
 handle_frames(NagareConn *c)
 {
 	size_t		pos = 0;
+	size_t need = 0;
 
 	while (!c->closing && c->holds == 0 && !c->muted && c->rlen - pos >= 4 &&
 		   c->npending < MAX_PENDING_RESPONSES)
@@ -984,40 +1163,78 @@ handle_frames(NagareConn *c)
 
 		if (size < MIN_REQUEST_SIZE || size > nagare_max_request_size)
 		{
-			ereport(COMMERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("nagare broker: closing connection from %s: request size %d is outside 10..%d (nagare.max_request_size)",
-							c->peer, size, nagare_max_request_size)));
+			/* closed before anything is allocated for it */
+			if (nagare_net_log_due())
+				ereport(COMMERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("nagare broker: closing connection from %s: request size %d is outside 10..%d (nagare.max_request_size)",
+								c->peer, size, nagare_max_request_size),
+						 nagare_net_log_skipped_detail()));
 			nagare_conn_close(c, NULL);
 			return;
 		}
 		if (c->rlen - pos < (size_t) size + 4)
 		{
-			/* incomplete: make room for the whole frame */
-			if ((size_t) size + 4 > c->rcap)
-			{
-				memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-				c->rlen -= pos;
-				pos = 0;
-				c->rcap = (size_t) size + 4;
-				c->rbuf = repalloc_huge(c->rbuf, c->rcap);
-			}
+			need = (size_t) size + 4;
 			break;
 		}
 		frame_handler(c, p + 4, (size_t) size);
 		pos += (size_t) size + 4;
 	}
+	if (c->closing)
+		return;
 	if (pos > 0)
 	{
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 		c->rlen -= pos;
 	}
+	/* nagare.request_receive_timeout runs from the first byte of a request */
+	if (c->rlen == 0 && (c->tls == NULL || nagare_tls_input_pending(c->tls) == 0))
+		c->frame_since = 0;
+	else if (pos > 0)
+		c->frame_since = GetCurrentTimestamp();
+	if (need > 0 && c->rlen == c->rcap && !c->mem_wait)
+		rbuf_grow(c, need);
 	/* a large frame's buffer shrinks back once it is handled */
 	if (c->rlen == 0 && c->rcap > RECV_BUFFER_INITIAL)
 	{
-		pfree(c->rbuf);
-		c->rcap = RECV_BUFFER_INITIAL;
-		c->rbuf = MemoryContextAlloc(c->cxt, c->rcap);
+		char *buf =
+			MemoryContextAllocExtended(c->cxt, RECV_BUFFER_INITIAL, MCXT_ALLOC_NO_OOM);
+
+		if (buf != NULL)
+		{
+			pfree(c->rbuf);
+			c->rbuf = buf;
+			rbuf_released(rbuf_charge(c->rcap));
+			c->rcap = RECV_BUFFER_INITIAL;
+		}
+	}
+}
+
+/*
+ * Memory of nagare.queued_max_request_bytes was released: the connections
+ * waiting for it try again, in the order they began to wait (those still
+ * short of it wait again).
+ */
+static void
+wake_mem_waiters(void)
+{
+	dlist_head due = DLIST_STATIC_INIT(due);
+
+	if (!mem_released)
+		return;
+	mem_released = false;
+	while (!dlist_is_empty(&mem_waiting))
+		dlist_push_tail(&due, dlist_pop_head_node(&mem_waiting));
+	while (!dlist_is_empty(&due))
+	{
+		NagareConn *c = dlist_container(NagareConn, mem_node, dlist_pop_head_node(&due));
+
+		c->mem_wait = false;
+		if (c->closing)
+			continue;
+		conn_input(c);
+		start_recv(c);
 	}
 }
 
@@ -1319,6 +1536,11 @@ nagare_conn_close(NagareConn *conn, const char *reason)
 		dlist_delete(&conn->mute_node);
 		conn->muted = false;
 	}
+	if (conn->mem_wait)
+	{
+		dlist_delete(&conn->mem_node);
+		conn->mem_wait = false;
+	}
 	nagare_meter_close(conn);
 	if (conn->tls && !conn->send_inflight)
 	{
@@ -1359,35 +1581,96 @@ nagare_net_reap_closed(void)
 			nagare_tls_free(c->tls);
 		dlist_delete(&c->node);
 		nconns--;
+		rbuf_released(rbuf_charge(c->rcap));
 		MemoryContextDelete(c->cxt);
 	}
 }
 
 /*
+ * Whether conn's idleness is the client's: nothing queued, or a response
+ * ready at the head of the queue that the client does not read (a peer that
+ * vanished without a FIN, or stopped reading, looks like this once its
+ * window is full).  A response not ready yet (a Produce waiting for its
+ * fsync, a Fetch parked for data) is the broker's wait, not the client's.
+ */
+static bool
+idle_is_clients(NagareConn *c)
+{
+	if (dlist_is_empty(&c->responses))
+		return true;
+	return dlist_container(NagareResponse, node, dlist_head_node(&c->responses))->ready;
+}
+
+/*
  * Periodic work: usage snapshots and the connection table (meter.c), close
- * connections idle longer than nagare.connections_max_idle, and re-arm
- * accepts that failed for lack of descriptors or memory.
+ * connections whose request is not whole nagare.request_receive_timeout
+ * after its first byte (slow-loris) and those idle longer than
+ * nagare.connections_max_idle, and re-arm accepts that failed for lack of
+ * descriptors or memory.  The LOG lines are one per tick and kind, with
+ * the count.
  */
 void
 nagare_net_timers(TimestampTz now)
 {
 	dlist_mutable_iter iter;
 	int			i;
+	int nslow = 0;
+	int nidle = 0;
+	char slow_peer[64] = "";
+	char idle_peer[64] = "";
+	size_t slow_bytes = 0;
 
 	nagare_meter_timer(now);
 	for (i = 0; i < nlisteners; i++)
 		start_accept(&listeners[i]);
 	nagare_throttle_sweep(now);
-	if (nagare_connections_max_idle_ms <= 0)
+	if (nagare_connections_max_idle_ms <= 0 && nagare_request_receive_timeout_ms <= 0)
 		return;
 	dlist_foreach_modify(iter, &conns)
 	{
 		NagareConn *c = dlist_container(NagareConn, node, iter.cur);
 
-		if (!c->closing && c->npending == 0 &&
+		if (c->closing)
+			continue;
+		if (nagare_request_receive_timeout_ms > 0 && c->frame_since != 0)
+		{
+			/* the clock stops while the broker itself reads nothing of it */
+			if (c->muted || c->holds > 0 || c->npending >= MAX_PENDING_RESPONSES)
+				c->frame_since = now;
+			else if (TimestampDifferenceExceeds(c->frame_since, now,
+												nagare_request_receive_timeout_ms))
+			{
+				if (nslow++ == 0)
+				{
+					strlcpy(slow_peer, c->peer, sizeof(slow_peer));
+					slow_bytes = c->rlen;
+				}
+				nagare_conn_close(c, NULL);
+				continue;
+			}
+		}
+		if (nagare_connections_max_idle_ms > 0 && idle_is_clients(c) &&
 			TimestampDifferenceExceeds(c->last_active, now, nagare_connections_max_idle_ms))
-			nagare_conn_close(c, "idle longer than nagare.connections_max_idle");
+		{
+			if (nidle++ == 0)
+				strlcpy(idle_peer, c->peer, sizeof(idle_peer));
+			nagare_conn_close(c, NULL);
+		}
 	}
+	if (nslow > 0)
+		ereport(LOG,
+				(errmsg("nagare broker: closing connection from %s: its request is not whole after nagare.request_receive_timeout (%d ms), %zu bytes of it received",
+						slow_peer, nagare_request_receive_timeout_ms, slow_bytes),
+				 nslow > 1
+					 ? errdetail("%d more connections were closed for the same reason.",
+								 nslow - 1)
+					 : 0));
+	if (nidle > 0)
+		ereport(LOG,
+				(errmsg("nagare broker: closing connection from %s: idle longer than nagare.connections_max_idle (%d ms)",
+						idle_peer, nagare_connections_max_idle_ms),
+				 nidle > 1 ? errdetail("%d more idle connections were closed.", nidle - 1)
+						   : 0));
 }
 
 /* The connection's number, unique while the broker runs */
@@ -1451,6 +1734,7 @@ nagare_net_unmute(TimestampTz now)
 	dlist_head	due = DLIST_STATIC_INIT(due);
 	int			i;
 
+	wake_mem_waiters();
 	if (next_unmute == 0 || now < next_unmute)
 		return;
 	next_unmute = 0;

@@ -88,6 +88,8 @@ extern void nagare_net_shutdown(void);
 extern void nagare_net_timers(TimestampTz now);
 extern void nagare_net_reap_closed(void);
 extern int	nagare_net_connections(void);
+extern bool nagare_net_log_due(void);
+extern int nagare_net_log_skipped_detail(void);
 
 /* for request handlers (kafka_api.c) */
 extern const char *nagare_conn_peer(NagareConn *conn);
