@@ -120,3 +120,5 @@ SELECT nagare.alter_table_topic('cdc_policy', on_error => 'dead_letter', dead_le
 SELECT relation, on_error, dead_letter_topic FROM nagare.table_topics WHERE relation = 'cdc_policy'::regclass;
 SELECT topic FROM nagare.topics WHERE topic = 'cdc_policy_dead';
 SELECT nagare.resume_table_topic('cdc_policy');
+-- the topic of a table topic cannot be deleted
+SELECT nagare.delete_topic('public.cdc_policy');

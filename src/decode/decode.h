@@ -45,6 +45,7 @@
 
 extern PGDLLEXPORT void nagare_ingest_main(Datum main_arg);
 extern bool nagare_output_plugin_allowed(void);
+extern char *nagare_table_topic_of(const char *name);
 
 /* queue/append.h and topic/catalog.h */
 struct KafkaRecordIn;

@@ -16,7 +16,9 @@
 #  - stop: that table topic alone stops (its later changes are held, other
 #    topics flow); after max.message.bytes is raised,
 #    nagare.resume_table_topic() delivers the held changes in commit order,
-#    then the new ones.
+#    then the new ones;
+#  - deleting the topic of a table topic is refused, through SQL and
+#    through Kafka's DeleteTopics (POLICY_VIOLATION, with the message).
 use strict;
 use warnings;
 use FindBin;
@@ -190,5 +192,30 @@ is($node->safe_psql('postgres', q{
 	'skipped', 'alter_table_topic(on_error => skip) applies to the next poison row');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM nagare.consume('public.dl.dlq', 0, 0, 10)}),
 	'1', 'and nothing more went to the dead-letter topic');
+
+# the topic of a table topic cannot be deleted, through SQL or Kafka
+like(sql_error($node, q{SELECT nagare.delete_topic('public.dl')}),
+	qr/ERROR:  2BP01: topic "public\.dl" is the topic of the table topic of public\.dl\n.*HINT:  Drop the table topic first: SELECT nagare\.drop_table_topic\('public\.dl'\);/s,
+	'delete_topic() of a table topic\'s topic: 2BP01 with a hint');
+SKIP:
+{
+	skip 'confluent-kafka (Debian python3-confluent-kafka) is not installed', 2
+	  if system("/usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null") != 0;
+	my $out = `/usr/bin/python3 - <<'EOF'
+from confluent_kafka.admin import AdminClient
+a = AdminClient({'bootstrap.servers': '127.0.0.1:$kport'})
+for t, f in sorted(a.delete_topics(['public.sk', 'public.sk.dlq'], operation_timeout=30).items()):
+    try:
+        f.result()
+        print(t, 'deleted')
+    except Exception as e:
+        print(t, e.args[0].name(), e.args[0].str())
+EOF`;
+	like($out, qr/^public\.sk POLICY_VIOLATION topic "public\.sk" is the topic of the table topic of public\.sk$/m,
+		'DeleteTopics of a table topic\'s topic: POLICY_VIOLATION with the message');
+	like($out, qr/^public\.sk\.dlq deleted$/m, 'DeleteTopics of another topic in the same request: deleted');
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM nagare.topics WHERE topic IN ('public.dl', 'public.sk')}),
+	'2', 'the topics of the table topics are still there');
 
 done_testing();
