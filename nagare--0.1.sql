@@ -474,7 +474,9 @@ COMMENT ON FUNCTION nagare.delete_group(text) IS
 -- topic (logical decoding, decode/plugin.c).  The output plugin reads this
 -- table with the historic snapshot of each decoded transaction, which it
 -- may because it is a user catalog table.  relid is a regclass, so that
--- pg_dump writes the table's name and pg_restore finds the new table.
+-- pg_dump writes the table's name and pg_restore finds the new table; the
+-- event trigger nagare._drop_table_topics() (end of this script) removes the
+-- row when the table is dropped.
 --
 -- A change that cannot be delivered (larger than the topic's
 -- max.message.bytes or than the append ring takes, its topic gone) goes
@@ -1470,3 +1472,46 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.reset_client_usage() IS
   'zero the usage counters and forget the clients without live connections; platform only (ALTER on the CLUSTER)';
 
+--
+-- Event triggers: nagare's catalog follows DDL on the objects it refers to.
+--
+-- DROP TABLE (and DROP SCHEMA ... CASCADE, DROP OWNED) of a table that has
+-- a table topic drops the table topic with it, with a NOTICE; the topic
+-- and its records stay.  Its held changes (nagare.undelivered) become
+-- skipped: their table is gone.
+-- SECURITY DEFINER: it runs for every DROP of every role, and roles cannot
+-- read nagare.table_topic.
+CREATE FUNCTION nagare._drop_table_topics()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  -- DROP EXTENSION nagare drops this function's tables too
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() o
+                  WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0)
+     OR pg_catalog.to_regclass('nagare.table_topic') IS NULL
+     OR pg_catalog.to_regclass('nagare.undelivered') IS NULL THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT tt.relid::oid AS relid, tt.topic, o.object_identity
+             FROM pg_catalog.pg_event_trigger_dropped_objects() o
+             JOIN nagare.table_topic tt ON tt.relid::oid = o.objid
+            WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+  LOOP
+    DELETE FROM nagare.table_topic tt WHERE tt.relid::oid = r.relid;
+    UPDATE nagare.undelivered u
+       SET action = CASE WHEN u.action = 'held' THEN 'skipped' ELSE u.action END,
+           reason = CASE WHEN u.action = 'held' THEN u.reason || '; its table was dropped' ELSE u.reason END,
+           relid = NULL
+     WHERE u.relid::oid = r.relid;
+    RAISE NOTICE 'table topic of % dropped with its table', r.object_identity
+      USING DETAIL = format('The topic "%s" and its records are kept.', r.topic),
+            HINT = format('Delete the topic with nagare.delete_topic(%L) if it is no longer needed.', r.topic);
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION nagare._drop_table_topics() IS
+  'event trigger (sql_drop): drop the table topic of a dropped table';
+REVOKE ALL ON FUNCTION nagare._drop_table_topics() FROM PUBLIC;
+CREATE EVENT TRIGGER nagare_drop_table_topics ON sql_drop
+  EXECUTE FUNCTION nagare._drop_table_topics();

@@ -120,5 +120,10 @@ SELECT nagare.alter_table_topic('cdc_policy', on_error => 'dead_letter', dead_le
 SELECT relation, on_error, dead_letter_topic FROM nagare.table_topics WHERE relation = 'cdc_policy'::regclass;
 SELECT topic FROM nagare.topics WHERE topic = 'cdc_policy_dead';
 SELECT nagare.resume_table_topic('cdc_policy');
--- the topic of a table topic cannot be deleted
+-- the topic of a table topic cannot be deleted; DROP TABLE drops the table topic
+SELECT nagare.delete_topic('public.cdc_policy');
+ALTER TABLE cdc_policy RENAME TO cdc_policy2;
+SELECT relation FROM nagare.table_topics WHERE topic = 'public.cdc_policy';
+DROP TABLE cdc_policy2;
+SELECT count(*) FROM nagare.table_topic tt WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tt.relid);
 SELECT nagare.delete_topic('public.cdc_policy');
