@@ -18,7 +18,7 @@
 #    nagare.resume_table_topic() delivers the held changes in commit order,
 #    then the new ones;
 #  - deleting the topic of a table topic is refused, through SQL and
-#    through Kafka's DeleteTopics (POLICY_VIOLATION, with the message).
+#    through Kafka's DeleteTopics (POLICY_VIOLATION).
 use strict;
 use warnings;
 use FindBin;
@@ -204,16 +204,17 @@ SKIP:
 	my $out = `/usr/bin/python3 - <<'EOF'
 from confluent_kafka.admin import AdminClient
 a = AdminClient({'bootstrap.servers': '127.0.0.1:$kport'})
-for t, f in sorted(a.delete_topics(['public.sk', 'public.sk.dlq'], operation_timeout=30).items()):
+for t, f in sorted(a.delete_topics(['public.sk', 'other'], operation_timeout=30).items()):
     try:
         f.result()
         print(t, 'deleted')
     except Exception as e:
         print(t, e.args[0].name(), e.args[0].str())
 EOF`;
-	like($out, qr/^public\.sk POLICY_VIOLATION topic "public\.sk" is the topic of the table topic of public\.sk$/m,
-		'DeleteTopics of a table topic\'s topic: POLICY_VIOLATION with the message');
-	like($out, qr/^public\.sk\.dlq deleted$/m, 'DeleteTopics of another topic in the same request: deleted');
+	# (librdkafka asks DeleteTopics v4, which has no ErrorMessage: v5 and
+	# later carry the SQL error's message)
+	like($out, qr/^public\.sk POLICY_VIOLATION /m, 'DeleteTopics of a table topic\'s topic: POLICY_VIOLATION');
+	like($out, qr/^other deleted$/m, 'DeleteTopics of another topic in the same request: deleted');
 }
 is($node->safe_psql('postgres', q{SELECT count(*) FROM nagare.topics WHERE topic IN ('public.dl', 'public.sk')}),
 	'2', 'the topics of the table topics are still there');
