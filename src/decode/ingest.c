@@ -25,6 +25,13 @@
  *
  * So a crash at any point loses nothing committed (the slot was not
  * confirmed past it) and writes nothing twice (what is stored is skipped).
+ *
+ * No record stalls the worker: one that cannot be appended (larger than
+ * its topic's max.message.bytes or the append ring takes, its topic gone)
+ * is a row of nagare.undelivered and goes where its table topic's on_error
+ * says: a dead letter, skipped, or held while the table topic is stopped
+ * (delivered, oldest first, once nagare.resume_table_topic() is called).
+ * The rows commit before the slot moves past them (src/decode/README.md).
  * Committing transactions only set this worker's latch; they never wait for
  * it and never fail because of it.  The slot holds back WAL until it is
  * confirmed: its lag is in nagare.ingest, and a WARNING is logged when it
