@@ -615,26 +615,107 @@ COMMENT ON FUNCTION nagare.delete_group(text) IS
 -- Table topics: every committed change of a table becomes a record of its
 -- topic (logical decoding, decode/plugin.c).  The output plugin reads this
 -- table with the historic snapshot of each decoded transaction, which it
--- may because it is a user catalog table.
+-- may because it is a user catalog table.  relid is a regclass, so that
+-- pg_dump writes the table's name and pg_restore finds the new table; the
+-- event trigger nagare._drop_table_topics() (end of this script) removes the
+-- row when the table is dropped.
+--
+-- A change that cannot be delivered (larger than the topic's
+-- max.message.bytes or than the append ring takes, its topic gone) goes
+-- where on_error says (docs/operations.md, "Poison records"):
+-- 'dead_letter' (a record in dead_letter_topic, default "<topic>.dlq"),
+-- 'skip', or 'stop' (the table topic stops at that change: it and every
+-- later change are held in nagare.undelivered until
+-- nagare.resume_table_topic()).  Every case is a row of nagare.undelivered;
+-- every other topic keeps flowing.
 CREATE TABLE nagare.table_topic (
-    relid       oid PRIMARY KEY,
+    relid       regclass PRIMARY KEY,
     topic       text NOT NULL,
     tombstones  boolean NOT NULL DEFAULT true,
+    on_error    text NOT NULL DEFAULT 'dead_letter'
+                CHECK (on_error IN ('dead_letter', 'skip', 'stop')),
+    dead_letter_topic text,
+    stopped_at  pg_lsn,
+    stop_reason text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  name NOT NULL DEFAULT current_user
 ) WITH (user_catalog_table = true);
 COMMENT ON TABLE nagare.table_topic IS
-  'tables whose changes feed topics; change with nagare.create_table_topic() and drop_table_topic()';
+  'tables whose changes feed topics; change with nagare.create_table_topic(), alter_table_topic(), resume_table_topic() and drop_table_topic()';
 SELECT pg_catalog.pg_extension_config_dump('nagare.table_topic', '');
 
+-- What ingest could not deliver: one row per record, by its position in
+-- the commit order (nagare.lsn, "<commit LSN>/<index>"), written by the
+-- ingest worker (decode/ingest.c).  action: 'dead_letter' (a record went to
+-- dead_letter_topic), 'skipped' (nothing was appended), 'held' (its table
+-- topic is stopped; delivered, and the row deleted, after
+-- resume_table_topic()).  key and value are the whole record, so nothing
+-- is lost: delete the rows once dealt with.
+CREATE TABLE nagare.undelivered (
+    id          bigserial PRIMARY KEY,
+    position    text NOT NULL UNIQUE,
+    lsn         pg_lsn NOT NULL,
+    xid         bigint,
+    commit_time timestamptz,
+    relid       regclass,
+    relation    text,
+    topic       text NOT NULL,
+    action      text NOT NULL CHECK (action IN ('dead_letter', 'skipped', 'held')),
+    reason      text NOT NULL,
+    dead_letter_topic text,
+    size        bigint,
+    key         bytea,
+    value       bytea,
+    headers     jsonb,
+    redeliver_from bigint[],
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE nagare.undelivered IS
+  'records ingest could not deliver (dead-lettered, skipped, or held by a stopped table topic), with their commit LSN, xid and reason';
+COMMENT ON COLUMN nagare.undelivered.redeliver_from IS
+  'internal: each partition''s high watermark before a held record was delivered again, to find it after a crash';
+SELECT pg_catalog.pg_extension_config_dump('nagare.undelivered', '');
+SELECT pg_catalog.pg_extension_config_dump('nagare.undelivered_id_seq', '');
+
 CREATE VIEW nagare.table_topics AS
-SELECT t.relid::regclass AS "relation", t.topic, t.tombstones, t.created_at, t.created_by
+SELECT t.relid AS "relation", t.topic, t.tombstones, t.on_error,
+       coalesce(t.dead_letter_topic, t.topic || '.dlq') AS dead_letter_topic,
+       t.stopped_at, t.stop_reason,
+       (SELECT count(*) FROM nagare.undelivered u WHERE u.relid = t.relid AND u.action = 'held') AS held,
+       t.created_at, t.created_by
   FROM nagare.table_topic t;
+COMMENT ON VIEW nagare.table_topics IS
+  'table topics: the table, its topic, what happens to a change that cannot be delivered, and whether it is stopped';
+
+-- on_error and the dead-letter topic, checked; creates the dead-letter
+-- topic (1 partition) when it is needed and missing
+CREATE FUNCTION nagare._table_topic_policy(topic text, on_error text, dead_letter_topic text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  dlq text := coalesce($3, $1 || '.dlq');
+BEGIN
+  IF $2 IS NULL OR $2 NOT IN ('dead_letter', 'skip', 'stop') THEN
+    RAISE EXCEPTION 'invalid on_error "%"', $2 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'on_error is ''dead_letter'', ''skip'' or ''stop''.';
+  END IF;
+  IF dlq = $1 THEN
+    RAISE EXCEPTION 'the dead-letter topic of table topic "%" cannot be its own topic', $1
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF $2 = 'dead_letter' AND NOT EXISTS (SELECT 1 FROM nagare.topics x WHERE x.topic = dlq) THEN
+    PERFORM nagare.create_topic(dlq, 1);
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._table_topic_policy(text, text, text) IS
+  'internal: check a table topic''s on_error and dead-letter topic, and create the dead-letter topic if needed';
 
 CREATE FUNCTION nagare.create_table_topic("relation" regclass, topic text DEFAULT NULL,
                                           partitions integer DEFAULT 1,
                                           snapshot boolean DEFAULT true,
-                                          tombstones boolean DEFAULT true)
+                                          tombstones boolean DEFAULT true,
+                                          on_error text DEFAULT 'dead_letter',
+                                          dead_letter_topic text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -661,7 +742,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM nagare.topics x WHERE x.topic = t) THEN
     PERFORM nagare.create_topic(t, $3);
   END IF;
-  INSERT INTO nagare.table_topic (relid, topic, tombstones) VALUES ($1, t, $5);
+  PERFORM nagare._table_topic_policy(t, $6, $7);
+  INSERT INTO nagare.table_topic (relid, topic, tombstones, on_error, dead_letter_topic)
+  VALUES ($1, t, $5, $6, $7);
   IF snapshot THEN
     -- A consistent start: writers of the table wait for this transaction,
     -- and the rows read here are exactly those committed before its changes
@@ -694,8 +777,42 @@ BEGIN
   END IF;
   RETURN t;
 END $$;
-COMMENT ON FUNCTION nagare.create_table_topic(regclass, text, integer, boolean, boolean) IS
-  'feed a topic with every committed change of a table (change data capture), after an optional snapshot of its rows';
+COMMENT ON FUNCTION nagare.create_table_topic(regclass, text, integer, boolean, boolean, text, text) IS
+  'feed a topic with every committed change of a table (change data capture), after an optional snapshot of its rows; on_error (dead_letter, skip, stop) says where a change that cannot be delivered goes';
+
+CREATE FUNCTION nagare.alter_table_topic("relation" regclass, on_error text DEFAULT NULL,
+                                         dead_letter_topic text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  tt nagare.table_topic;
+BEGIN
+  SELECT * INTO tt FROM nagare.table_topic x WHERE x.relid = $1 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table "%" has no topic', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM nagare._table_topic_policy(tt.topic, coalesce($2, tt.on_error),
+                                     coalesce($3, tt.dead_letter_topic));
+  UPDATE nagare.table_topic x
+     SET on_error = coalesce($2, x.on_error),
+         dead_letter_topic = coalesce($3, x.dead_letter_topic)
+   WHERE x.relid = $1;
+END $$;
+COMMENT ON FUNCTION nagare.alter_table_topic(regclass, text, text) IS
+  'change where a change of the table that cannot be delivered goes: on_error (dead_letter, skip, stop) and the dead-letter topic';
+
+CREATE FUNCTION nagare.resume_table_topic("relation" regclass)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE nagare.table_topic x SET stopped_at = NULL, stop_reason = NULL WHERE x.relid = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table "%" has no topic', $1 USING ERRCODE = 'undefined_object';
+  END IF;
+  RETURN (SELECT count(*) FROM nagare.undelivered u WHERE u.relid = $1 AND u.action = 'held');
+END $$;
+COMMENT ON FUNCTION nagare.resume_table_topic(regclass) IS
+  'restart a stopped table topic: the ingest worker delivers its held changes, in commit order, with the table topic''s current on_error, then the new ones; returns how many are held';
 
 CREATE FUNCTION nagare.drop_table_topic("relation" regclass)
 RETURNS void
@@ -705,7 +822,11 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table "%" has no topic', $1 USING ERRCODE = 'undefined_object';
   END IF;
+  UPDATE nagare.undelivered u SET action = 'skipped', reason = u.reason || '; its table topic was dropped'
+   WHERE u.relid = $1 AND u.action = 'held';
 END $$;
+COMMENT ON FUNCTION nagare.drop_table_topic(regclass) IS
+  'stop feeding the topic with the table''s changes (the topic and its records stay); held changes become skipped';
 
 CREATE VIEW nagare.ingest AS
 SELECT s.slot_name, s.active, s.restart_lsn, s.confirmed_flush_lsn,
@@ -1539,10 +1660,45 @@ COMMENT ON FUNCTION nagare.reset_client_usage() IS
   'zero the usage counters and forget the clients without live connections; platform only (ALTER on the CLUSTER)';
 
 --
--- Comments on the functions of the sections above that were written
--- without one (Table topics), kept here in one block.  Every function of schema nagare has a comment; a
--- helper named _* that roles' own calls do not reach is not executable by
--- PUBLIC (sql/00_setup.sql checks both).
+-- Event triggers: nagare's catalog follows DDL on the objects it refers to.
 --
-COMMENT ON FUNCTION nagare.drop_table_topic(regclass) IS
-  'stop feeding a table''s changes to its topic (the topic and its records stay)';
+-- DROP TABLE (and DROP SCHEMA ... CASCADE, DROP OWNED) of a table that has
+-- a table topic drops the table topic with it, with a NOTICE; the topic
+-- and its records stay.  Its held changes (nagare.undelivered) become
+-- skipped: their table is gone.
+-- SECURITY DEFINER: it runs for every DROP of every role, and roles cannot
+-- read nagare.table_topic.
+CREATE FUNCTION nagare._drop_table_topics()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+BEGIN
+  -- DROP EXTENSION nagare drops this function's tables too
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() o
+                  WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0)
+     OR pg_catalog.to_regclass('nagare.table_topic') IS NULL
+     OR pg_catalog.to_regclass('nagare.undelivered') IS NULL THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT tt.relid::oid AS relid, tt.topic, o.object_identity
+             FROM pg_catalog.pg_event_trigger_dropped_objects() o
+             JOIN nagare.table_topic tt ON tt.relid::oid = o.objid
+            WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0
+  LOOP
+    DELETE FROM nagare.table_topic tt WHERE tt.relid::oid = r.relid;
+    UPDATE nagare.undelivered u
+       SET action = CASE WHEN u.action = 'held' THEN 'skipped' ELSE u.action END,
+           reason = CASE WHEN u.action = 'held' THEN u.reason || '; its table was dropped' ELSE u.reason END,
+           relid = NULL
+     WHERE u.relid::oid = r.relid;
+    RAISE NOTICE 'table topic of % dropped with its table', r.object_identity
+      USING DETAIL = format('The topic "%s" and its records are kept.', r.topic),
+            HINT = format('Delete the topic with nagare.delete_topic(%L) if it is no longer needed.', r.topic);
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION nagare._drop_table_topics() IS
+  'event trigger (sql_drop): drop the table topic of a dropped table';
+REVOKE ALL ON FUNCTION nagare._drop_table_topics() FROM PUBLIC;
+CREATE EVENT TRIGGER nagare_drop_table_topics ON sql_drop
+  EXECUTE FUNCTION nagare._drop_table_topics();

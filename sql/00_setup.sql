@@ -25,6 +25,7 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_group_exists',            -- by reset_group_offsets(), delete_group()
          '_group_notice',            -- by them too (checks the group's ACL itself)
          '_tenant_acls',             -- by add_tenant_principal()
+         '_table_topic_policy',      -- by create_table_topic(), alter_table_topic()
          '_quota_entity',            -- nagare.quota's CHECK, nagare.quotas, set_quota()
          '_quota_entity_tenant',     -- row-level security of nagare.quota, nagare.quotas
          '_quota_role_tenant',       -- row-level security of the quota tables

@@ -82,3 +82,48 @@ SELECT nagare.create_table_topic('cdc_orders');
 SELECT nagare.drop_table_topic('cdc_orders');
 SELECT nagare.drop_table_topic('cdc_orders');
 SELECT nagare.create_table_topic('nagare.topic_id_seq');
+-- a record that does not fit its topic fails in the publishing transaction
+-- (54000), counting the nagare.lsn header the ingest worker adds: the
+-- largest record publish() takes is delivered
+SELECT nagare.create_topic('pub_small', 1, '{"max.message.bytes": 1000}');
+CREATE FUNCTION pg_temp.largest_publishable(t text) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer := 0;
+BEGIN
+  FOR i IN 800..1000 LOOP
+    BEGIN
+      PERFORM nagare.publish(t, 'k', repeat('x', i));
+      n := i;
+      RAISE EXCEPTION 'taken back';
+    EXCEPTION WHEN raise_exception THEN NULL;
+              WHEN program_limit_exceeded THEN EXIT;
+    END;
+  END LOOP;
+  RETURN n;
+END $$;
+SELECT pg_temp.largest_publishable('pub_small') AS n \gset
+SELECT :n;
+-- (largest_publishable() stops only at 54000, program_limit_exceeded)
+SELECT nagare.publish('pub_small', 'k', repeat('x', :n + 1));
+SELECT nagare.publish('pub_small', 'k', repeat('x', :n));
+SELECT pg_temp.wait_hwm('pub_small', 1);
+SELECT length(value) FROM nagare.consume('pub_small', 0, 0, 10);
+SELECT count(*) FROM nagare.undelivered;
+-- on_error: dead_letter (default, its topic is made), skip, stop; changeable
+CREATE TABLE cdc_policy (id integer PRIMARY KEY);
+SELECT nagare.create_table_topic('cdc_policy', snapshot => false, on_error => 'ignore');
+SELECT nagare.create_table_topic('cdc_policy', 'cdc_policy', snapshot => false, dead_letter_topic => 'cdc_policy');
+SELECT nagare.create_table_topic('cdc_policy', snapshot => false);
+SELECT relation, topic, on_error, dead_letter_topic, stopped_at, held FROM nagare.table_topics WHERE relation = 'cdc_policy'::regclass;
+SELECT topic FROM nagare.topics WHERE topic LIKE 'public.cdc_policy%' ORDER BY 1;
+SELECT nagare.alter_table_topic('cdc_policy', on_error => 'stop');
+SELECT nagare.alter_table_topic('cdc_policy', on_error => 'dead_letter', dead_letter_topic => 'cdc_policy_dead');
+SELECT relation, on_error, dead_letter_topic FROM nagare.table_topics WHERE relation = 'cdc_policy'::regclass;
+SELECT topic FROM nagare.topics WHERE topic = 'cdc_policy_dead';
+SELECT nagare.resume_table_topic('cdc_policy');
+-- the topic of a table topic cannot be deleted; DROP TABLE drops the table topic
+SELECT nagare.delete_topic('public.cdc_policy');
+ALTER TABLE cdc_policy RENAME TO cdc_policy2;
+SELECT relation FROM nagare.table_topics WHERE topic = 'public.cdc_policy';
+DROP TABLE cdc_policy2;
+SELECT count(*) FROM nagare.table_topic tt WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tt.relid);
+SELECT nagare.delete_topic('public.cdc_policy');

@@ -66,6 +66,7 @@ nagare_kafka_error_for_sqlstate(const char *sqlstate, int16 otherwise)
 			return KAFKA_ERROR_INVALID_CONFIG;
 		case ERRCODE_CONFIGURATION_LIMIT_EXCEEDED:
 		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+		case ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST: /* e.g. a table topic's topic */
 			return KAFKA_ERROR_POLICY_VIOLATION;
 		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
 			/* e.g. the broker is not ready yet */

@@ -33,6 +33,8 @@
 #define NAGARE_PLUGIN_NAME		"nagare"
 #define NAGARE_LSN_HEADER		"nagare.lsn"
 #define NAGARE_PAYLOAD_VERSION	1
+/* strlen of a nagare.lsn value: "%016X/%08X" */
+#define NAGARE_LSN_LENGTH       25
 
 #define NAGARE_DECODE_MESSAGE	'M'
 #define NAGARE_DECODE_CHANGE	'R'
@@ -43,5 +45,12 @@
 
 extern PGDLLEXPORT void nagare_ingest_main(Datum main_arg);
 extern bool nagare_output_plugin_allowed(void);
+extern char *nagare_table_topic_of(const char *name);
+
+/* queue/append.h and topic/catalog.h */
+struct KafkaRecordIn;
+struct NagareTopicInfo;
+extern char *nagare_ingest_record_unfit(const struct NagareTopicInfo *topic,
+										const struct KafkaRecordIn *k, size_t *sizep);
 
 #endif							/* NAGARE_DECODE_H */

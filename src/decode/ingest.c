@@ -25,6 +25,13 @@
  *
  * So a crash at any point loses nothing committed (the slot was not
  * confirmed past it) and writes nothing twice (what is stored is skipped).
+ *
+ * No record stalls the worker: one that cannot be appended (larger than
+ * its topic's max.message.bytes or the append ring takes, its topic gone)
+ * is a row of nagare.undelivered and goes where its table topic's on_error
+ * says: a dead letter, skipped, or held while the table topic is stopped
+ * (delivered, oldest first, once nagare.resume_table_topic() is called).
+ * The rows commit before the slot moves past them (src/decode/README.md).
  * Committing transactions only set this worker's latch; they never wait for
  * it and never fail because of it.  The slot holds back WAL until it is
  * confirmed: its lag is in nagare.ingest, and a WARNING is logged when it
@@ -54,6 +61,7 @@
 #include "storage/proc.h"
 #include "storage/standby.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -65,6 +73,7 @@
 
 #include "decode/decode.h"
 #include "kafka/byteorder.h"
+#include "kafka/record.h"
 #include "nagare.h"
 #include "queue/append.h"
 #include "queue/queue.h"
@@ -78,7 +87,7 @@
 /* How far back in a partition the worker looks for the last record it wrote */
 #define MAX_LOOKBACK		100000
 
-/* One record of a decoded transaction */
+/* One record of a decoded transaction, or a held change delivered again */
 typedef struct IngestRecord
 {
 	char	   *topic;
@@ -88,7 +97,38 @@ typedef struct IngestRecord
 	const uint8 *value;
 	int32		value_len;
 	char	   *headers;		/* jsonb text, or NULL */
+	Oid relid; /* a table change: its table; else InvalidOid */
+	char *relation; /* a table change: "schema.table" */
+	int64 held_id; /* a held change: its nagare.undelivered row */
+	int64 *redeliver_from; /* ... and each partition's high watermark before */
+	int nredeliver_from;
+	char pos[NAGARE_LSN_LENGTH + 1]; /* a held change or a dead letter: its nagare.lsn */
+	bool unordered; /* a dead letter of a held change: no watermark */
+	int64 dead_letter_of; /* a dead letter: the nagare.undelivered row */
+	const uint8 *short_value; /* a dead letter without the change, or NULL */
+	int32 short_value_len;
 } IngestRecord;
+
+/* The commit of the records being appended */
+typedef struct IngestTxn
+{
+	XLogRecPtr commit_lsn;
+	TimestampTz commit_time;
+	uint32 xid;
+} IngestTxn;
+
+/*
+ * What to do with a change of a table topic that cannot be delivered
+ * (nagare.table_topic.on_error), read once per pass.
+ */
+typedef struct TablePolicy
+{
+	Oid relid; /* hash key */
+	char on_error; /* 'd'ead_letter, 's'kip, 't' (stop) */
+	char *dead_letter_topic;
+	bool stopped; /* stopped_at is set (or was set in this pass) */
+	bool pending; /* held changes wait that this pass does not deliver */
+} TablePolicy;
 
 /* Largest nagare.lsn stored per partition */
 typedef struct Watermark
@@ -98,6 +138,8 @@ typedef struct Watermark
 } Watermark;
 
 static HTAB *watermarks = NULL;
+static HTAB *policies = NULL; /* relid -> TablePolicy, this pass (SPI memory) */
+static List *delivered_held = NIL; /* ids of held rows delivered in this pass */
 static TimestampTz last_lag_check = 0;
 static TimestampTz last_standby_snapshot = 0;
 static TimestampTz last_lag_warning = 0;
@@ -199,6 +241,7 @@ parse_message(const char *p, const char *end, IngestRecord *r)
 	int32		len;
 	const char *s;
 
+	memset(r, 0, sizeof(*r));
 	if (end - p < 1 || (uint8) p[0] != NAGARE_PAYLOAD_VERSION)
 		elog(ERROR, "nagare.publish() message of an unknown version");
 	p++;
@@ -232,10 +275,13 @@ parse_change(const char *p, const char *end, IngestRecord *r,
 	char	   *unchanged;
 	StringInfoData e;
 
+	memset(r, 0, sizeof(*r));
 	p++;
+	r->relid = (Oid) get_int32(&p, end);
 	r->topic = get_string(&p, end);
 	schema = get_string(&p, end);
 	table = get_string(&p, end);
+	r->relation = psprintf("%s.%s", quote_identifier(schema), quote_identifier(table));
 	key = get_string(&p, end);
 	before = get_string(&p, end);
 	after = get_string(&p, end);
@@ -346,29 +392,425 @@ topic_exists(const char *name)
 	return ret == SPI_OK_SELECT && SPI_processed > 0;
 }
 
-/* Append one decoded transaction's records; returns the ring end position (0: nothing) */
+/* bytes as a bytea datum */
+static Datum
+bytes_datum(const uint8 *p, int32 len)
+{
+	bytea *b = palloc(VARHDRSZ + Max(len, 0));
+
+	SET_VARSIZE(b, VARHDRSZ + Max(len, 0));
+	if (len > 0)
+		memcpy(VARDATA(b), p, len);
+	return PointerGetDatum(b);
+}
+
+/*
+ * The table topics' policies (nagare.table_topic.on_error), read once per
+ * pass.  A table topic is treated as stopped while it is, and also while it
+ * has held changes that this pass does not deliver (those with an id above
+ * last_held, or not yet prepared): its new changes must come after them.
+ */
+static void
+load_policies(int64 last_held)
+{
+	HASHCTL info;
+	Datum arg = Int64GetDatum(last_held);
+	Oid type = INT8OID;
+	int ret;
+	uint64 i;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(Oid);
+	info.entrysize = sizeof(TablePolicy);
+	info.hcxt = CurrentMemoryContext;
+	policies = hash_create("nagare table topic policies", 16, &info,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ret =
+		SPI_execute_with_args("SELECT t.relid::oid, t.on_error, coalesce(t.dead_letter_topic, t.topic || '.dlq'), "
+							  "       t.stopped_at IS NOT NULL, "
+							  "       EXISTS (SELECT 1 FROM nagare.undelivered u WHERE u.relid = t.relid "
+							  "               AND u.action = 'held' AND (u.redeliver_from IS NULL OR u.id > $1)) "
+							  "  FROM nagare.table_topic t",
+							  1, &type, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read nagare.table_topic: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		bool isnull;
+		Oid relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		TablePolicy *p = hash_search(policies, &relid, HASH_ENTER, NULL);
+		char *on_error = SPI_getvalue(tup, desc, 2);
+
+		p->on_error = strcmp(on_error, "skip") == 0   ? 's'
+					  : strcmp(on_error, "stop") == 0 ? 't'
+													  : 'd';
+		p->dead_letter_topic = SPI_getvalue(tup, desc, 3);
+		p->stopped = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		p->pending = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+}
+
+/* The policy of a change's table topic; one dropped since: the default */
+static TablePolicy *
+policy_of(const IngestRecord *r)
+{
+	bool found;
+	TablePolicy *p = hash_search(policies, &r->relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		p->on_error = 'd';
+		p->dead_letter_topic = psprintf("%s.dlq", r->topic);
+		p->stopped = false;
+		p->pending = false;
+	}
+	return p;
+}
+
+/*
+ * Why a record cannot be appended to topic (a palloc'd sentence), or NULL
+ * if it can: its batch must fit the topic's max.message.bytes and the
+ * append ring (queue/append.c would refuse it with an ERROR).  *sizep gets
+ * the batch's size.  publish() asks it too (sql/send.c), with the
+ * nagare.lsn header the worker will add (NAGARE_LSN_LENGTH).
+ */
+char *
+nagare_ingest_record_unfit(const NagareTopicInfo *topic, const KafkaRecordIn *k,
+						   size_t *sizep)
+{
+	size_t size = kafka_batch_max_size(k, 1);
+	size_t ring = nagare_queue_max_batch();
+	size_t max = (size_t) topic->config.max_message_bytes;
+	int codec = topic->config.compression < 0 ? 0 : (int) topic->config.compression;
+
+	*sizep = size;
+	if (size != 0 && size <= max && size <= ring)
+		return NULL;
+	if (size != 0 && codec != 0)
+	{
+		uint8 *out;
+		size_t len;
+
+		/* compressed, it may fit */
+		if (kafka_batch_encode(k, 1, codec, &out, &len, &nagare_palloc_allocator) ==
+			KAFKA_OK)
+		{
+			pfree(out);
+			if (len <= max && len <= ring)
+				return NULL;
+			size = len;
+		}
+	}
+	if (size == 0)
+		return pstrdup("the record is larger than a Kafka record batch can be");
+	*sizep = size;
+	if (size > max)
+		return psprintf("a record batch of %zu bytes is larger than max.message.bytes of topic \"%s\" (%lld)",
+						size, topic->name, (long long) max);
+	return psprintf("a record batch of %zu bytes is larger than the append ring takes (%zu bytes, a quarter of nagare.queue_size)",
+					size, ring);
+}
+
+/*
+ * Record in nagare.undelivered what could not be delivered, once per
+ * position (a transaction decoded again after a crash finds its row);
+ * returns the row's id.
+ */
+static int64
+record_undelivered(const IngestRecord *r, const char *pos, const IngestTxn *x,
+				   const char *action, const char *reason, const char *dead_letter_topic,
+				   size_t size)
+{
+	Datum args[14];
+	Oid types[14] = {TEXTOID, LSNOID,   INT8OID,  TIMESTAMPTZOID, OIDOID,
+					 TEXTOID, TEXTOID,  TEXTOID,  TEXTOID,        TEXTOID,
+					 INT8OID, BYTEAOID, BYTEAOID, TEXTOID};
+	char nulls[15] = "              ";
+	int ret;
+	bool isnull;
+
+	args[0] = CStringGetTextDatum(pos);
+	args[1] = LSNGetDatum(x->commit_lsn);
+	args[2] = Int64GetDatum((int64) x->xid);
+	args[3] = TimestampTzGetDatum(x->commit_time);
+	args[4] = ObjectIdGetDatum(r->relid);
+	if (!OidIsValid(r->relid))
+		nulls[4] = 'n';
+	if (r->relation)
+		args[5] = CStringGetTextDatum(r->relation);
+	else
+		nulls[5] = 'n';
+	args[6] = CStringGetTextDatum(r->topic);
+	args[7] = CStringGetTextDatum(action);
+	args[8] = CStringGetTextDatum(reason);
+	if (dead_letter_topic)
+		args[9] = CStringGetTextDatum(dead_letter_topic);
+	else
+		nulls[9] = 'n';
+	args[10] = Int64GetDatum((int64) size);
+	if (r->key_len >= 0)
+		args[11] = bytes_datum(r->key, r->key_len);
+	else
+		nulls[11] = 'n';
+	if (r->value_len >= 0)
+		args[12] = bytes_datum(r->value, r->value_len);
+	else
+		nulls[12] = 'n';
+	if (r->headers)
+		args[13] = CStringGetTextDatum(r->headers);
+	else
+		nulls[13] = 'n';
+	ret =
+		SPI_execute_with_args("INSERT INTO nagare.undelivered (position, lsn, xid, commit_time, relid, relation, "
+							  "  topic, action, reason, dead_letter_topic, size, key, value, headers) "
+							  "VALUES ($1, $2, $3, $4, (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.oid = $5)::regclass, "
+							  "  $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) "
+							  "ON CONFLICT (position) DO UPDATE SET action = EXCLUDED.action, "
+							  "  reason = CASE WHEN undelivered.action = 'held' AND EXCLUDED.action = 'held' "
+							  "    THEN undelivered.reason ELSE EXCLUDED.reason END, "
+							  "  dead_letter_topic = EXCLUDED.dead_letter_topic, redeliver_from = NULL "
+							  "RETURNING id",
+							  14, types, args, nulls, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not record an undelivered record in nagare.undelivered: %s",
+			 SPI_result_code_string(ret));
+	return DatumGetInt64(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Stop a table topic at this change (on_error = 'stop') */
+static void
+stop_table_topic(TablePolicy *p, const IngestTxn *x, const char *reason)
+{
+	Datum args[3];
+	Oid types[3] = {OIDOID, LSNOID, TEXTOID};
+	int ret;
+
+	args[0] = ObjectIdGetDatum(p->relid);
+	args[1] = LSNGetDatum(x->commit_lsn);
+	args[2] = CStringGetTextDatum(reason);
+	ret = SPI_execute_with_args("UPDATE nagare.table_topic SET stopped_at = $2, stop_reason = $3 "
+								"WHERE relid::oid = $1 AND stopped_at IS NULL",
+								3, types, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not stop a table topic: %s", SPI_result_code_string(ret));
+	p->stopped = true;
+}
+
+/*
+ * The dead letter of a change: a record of the dead-letter topic, keyed as
+ * the change, whose value says what could not be delivered and why, with
+ * the change itself when it fits (else only its nagare.undelivered id).
+ */
+static void
+make_dead_letter(IngestRecord *dl, const IngestRecord *r, const char *pos,
+				 const IngestTxn *x, const char *dead_letter_topic, const char *reason,
+				 size_t size, int64 id)
+{
+	StringInfoData e;
+	int head_len;
+
+	memset(dl, 0, sizeof(*dl));
+	dl->topic = pstrdup(dead_letter_topic);
+	dl->partition = -1;
+	dl->key = r->key;
+	dl->key_len = r->key_len;
+	dl->dead_letter_of = id;
+	strlcpy(dl->pos, pos, sizeof(dl->pos));
+	dl->unordered = r->held_id > 0;
+	initStringInfo(&e);
+	appendStringInfoString(&e, "{\"position\":");
+	escape_json(&e, pos);
+	appendStringInfo(&e, ",\"commit_lsn\":\"%X/%X\",\"xid\":%u,\"commit_time\":",
+					 LSN_FORMAT_ARGS(x->commit_lsn), x->xid);
+	escape_json(&e, timestamptz_to_str(x->commit_time));
+	appendStringInfoString(&e, ",\"table\":");
+	if (r->relation)
+		escape_json(&e, r->relation);
+	else
+		appendStringInfoString(&e, "null");
+	appendStringInfoString(&e, ",\"topic\":");
+	escape_json(&e, r->topic);
+	appendStringInfoString(&e, ",\"reason\":");
+	escape_json(&e, reason);
+	appendStringInfo(&e, ",\"size\":%zu,\"undelivered_id\":" INT64_FORMAT, size, id);
+	head_len = e.len;
+	appendStringInfoString(&e, ",\"change\":");
+	if (r->value_len >= 0)
+		appendBinaryStringInfo(&e, (const char *) r->value, r->value_len);
+	else
+		appendStringInfoString(&e, "null");
+	appendStringInfoChar(&e, '}');
+	dl->value = (const uint8 *) e.data;
+	dl->value_len = e.len;
+	/* without the change, if the whole does not fit */
+	dl->short_value =
+		(const uint8 *) psprintf("%.*s,\"change\":null,\"change_omitted\":true}",
+								 head_len, e.data);
+	dl->short_value_len = (int32) strlen((const char *) dl->short_value);
+}
+
+/*
+ * Is a held change being delivered again already in its partition (a
+ * crash after it was appended, before its row was deleted)?  Looks from
+ * the partition's high watermark before the first attempt.
+ */
+static bool
+held_stored(const NagareTopicInfo *topic, int32 partition, const IngestRecord *r,
+			const char *pos)
+{
+	int64 from = partition < r->nredeliver_from ? r->redeliver_from[partition] : 0;
+	Datum args[4];
+	Oid types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+
+	args[0] = CStringGetTextDatum(topic->name);
+	args[1] = Int32GetDatum(partition);
+	args[3] = CStringGetTextDatum(pos);
+	for (;;)
+	{
+		bool isnull;
+		int ret;
+		Datum d;
+
+		args[2] = Int64GetDatum(from);
+		ret = SPI_execute_with_args("SELECT max(c.\"offset\") + 1, count(*), "
+									"       coalesce(bool_or(EXISTS (SELECT 1 FROM unnest(c.headers) h "
+									"         WHERE h.key = '" NAGARE_LSN_HEADER
+									"' AND h.value = convert_to($4, 'UTF8'))), false) "
+									"  FROM nagare.consume($1, $2, $3, 1000) c",
+									4, types, args, NULL, true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read topic \"%s\": %s", topic->name,
+				 SPI_result_code_string(ret));
+		if (DatumGetBool(
+				SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)))
+			return true;
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+										&isnull)) < 1000)
+			return false;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		from = DatumGetInt64(d);
+	}
+}
+
+/*
+ * A record that cannot be delivered: recorded in nagare.undelivered, and
+ * sent where its table topic's on_error says (a published record is
+ * skipped: its whole is in the row).  A dead letter is added to dls.
+ */
+static void
+undeliverable(IngestRecord *r, const char *pos, const IngestTxn *x, const char *reason,
+			  size_t size, IngestRecord *dls, int *ndls)
+{
+	TablePolicy *p = OidIsValid(r->relid) ? policy_of(r) : NULL;
+	int64 id;
+
+	if (r->dead_letter_of > 0)
+	{
+		/* a dead letter that cannot be delivered: the change is skipped */
+		Datum args[2];
+		Oid types[2] = {INT8OID, TEXTOID};
+
+		args[0] = Int64GetDatum(r->dead_letter_of);
+		args[1] = CStringGetTextDatum(
+			psprintf("; the dead letter was not delivered either: %s", reason));
+		if (SPI_execute_with_args("UPDATE nagare.undelivered SET action = 'skipped', reason = reason || $2 "
+								  "WHERE id = $1",
+								  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update nagare.undelivered");
+		ereport(WARNING,
+				(errmsg("nagare ingest: dead letter of the record at %s could not be delivered to topic \"%s\": %s",
+						pos, r->topic, reason),
+				 errdetail("The record was skipped; it is kept in nagare.undelivered (id " INT64_FORMAT
+						   ").",
+						   r->dead_letter_of)));
+		return;
+	}
+	if (p == NULL)
+	{
+		id = record_undelivered(r, pos, x, "skipped", reason, NULL, size);
+		ereport(WARNING,
+				(errmsg("nagare ingest: a record published to topic \"%s\" (commit %X/%X) cannot be delivered: %s",
+						r->topic, LSN_FORMAT_ARGS(x->commit_lsn), reason),
+				 errdetail("It was skipped; it is kept in nagare.undelivered (id " INT64_FORMAT
+						   ").",
+						   id),
+				 errhint(
+					 "Raise the topic's max.message.bytes, send the record again with nagare.send(), and delete the row.")));
+		return;
+	}
+	if (p->on_error == 't')
+	{
+		stop_table_topic(p, x, reason);
+		id = record_undelivered(r, pos, x, "held", reason, NULL, size);
+		ereport(WARNING,
+				(errmsg("nagare ingest: change of table %s (commit %X/%X) cannot be delivered to topic \"%s\": %s",
+						r->relation, LSN_FORMAT_ARGS(x->commit_lsn), r->topic, reason),
+				 errdetail(
+					 "The table topic stopped (on_error = stop): this change and the later ones are held in nagare.undelivered; other topics go on."),
+				 errhint("Fix the cause (e.g. raise max.message.bytes) or change on_error with nagare.alter_table_topic(), then call nagare.resume_table_topic('%s').",
+						 r->relation)));
+		return;
+	}
+	if (p->on_error == 's')
+	{
+		id = record_undelivered(r, pos, x, "skipped", reason, NULL, size);
+		ereport(WARNING,
+				(errmsg("nagare ingest: change of table %s (commit %X/%X) cannot be delivered to topic \"%s\": %s",
+						r->relation, LSN_FORMAT_ARGS(x->commit_lsn), r->topic, reason),
+				 errdetail("It was skipped (on_error = skip); it is kept in nagare.undelivered (id " INT64_FORMAT
+						   ").",
+						   id)));
+		return;
+	}
+	id = record_undelivered(r, pos, x, "dead_letter", reason, p->dead_letter_topic, size);
+	ereport(WARNING,
+			(errmsg("nagare ingest: change of table %s (commit %X/%X) cannot be delivered to topic \"%s\": %s",
+					r->relation, LSN_FORMAT_ARGS(x->commit_lsn), r->topic, reason),
+			 errdetail("It went to the dead-letter topic \"%s\"; it is kept in nagare.undelivered (id " INT64_FORMAT
+					   ").",
+					   p->dead_letter_topic, id)));
+	make_dead_letter(&dls[(*ndls)++], r, pos, x, p->dead_letter_topic, reason, size, id);
+}
+
+/*
+ * Append records of one transaction (or one held change); returns the ring
+ * end position (0: nothing).  Records that cannot be delivered go where
+ * undeliverable() sends them; the dead letters this makes are appended
+ * after the transaction's records, in the same order.
+ */
 static uint64
-append_transaction(IngestRecord *recs, int n, XLogRecPtr commit_lsn, TimestampTz commit_time)
+append_records(IngestRecord *recs, int n, const IngestTxn *x, bool dead_letters)
 {
 	uint64		end_pos = 0;
-	int64		ts = (int64) (commit_time / 1000) +
-		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	int64 ts = (int64) (x->commit_time / 1000) +
+			   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	IngestRecord *dls = dead_letters ? NULL : palloc(sizeof(IngestRecord) * Max(n, 1));
+	int ndls = 0;
 	int			i = 0;
 
 	/* records of one topic at a time, in publish order */
 	while (i < n)
 	{
-		const NagareTopicInfo *topic = NULL;
+		NagareTopicInfo topic;
+		bool have_topic = false;
 		int			j;
+		int h;
 		int			count = 0;
 		KafkaRecordIn *krecs = palloc(sizeof(KafkaRecordIn) * n);
 		int32	   *parts = palloc(sizeof(int32) * n);
 		int64	   *offsets = palloc(sizeof(int64) * n);
+		int64 *held = palloc(sizeof(int64) * n);
+		int nheld = 0;
 		char	   *name = recs[i].topic;
 
-		/* a topic dropped since: its records have nowhere to go */
 		if (topic_exists(name))
-			topic = nagare_lookup_topic(name, false);
+		{
+			topic = *nagare_lookup_topic(name, false);
+			have_topic = true;
+		}
 
 		for (j = i; j < n && strcmp(recs[j].topic, name) == 0; j++)
 		{
@@ -376,35 +818,60 @@ append_transaction(IngestRecord *recs, int n, XLogRecPtr commit_lsn, TimestampTz
 			KafkaRecordIn *k = &krecs[count];
 			KafkaHeaderIn *user = NULL;
 			int			nuser = 0;
-			char		pos[32];
+			char pos[NAGARE_LSN_LENGTH + 1];
 			Watermark  *w;
 			int32		partition;
+			char *why;
+			size_t size = 0;
 
-			if (topic == NULL)
+			if (r->pos[0] != '\0')
+				strlcpy(pos, r->pos, sizeof(pos));
+			else
+				snprintf(pos, sizeof(pos), "%016llX/%08X",
+						 (unsigned long long) x->commit_lsn, (uint32) j);
+
+			/* a stopped table topic holds its changes, in commit order */
+			if (OidIsValid(r->relid))
+			{
+				TablePolicy *p = policy_of(r);
+
+				if (p->stopped || (p->pending && r->held_id == 0))
+				{
+					(void) record_undelivered(r, pos, x, "held",
+											  p->stopped
+												  ? "the table topic is stopped"
+												  : "the table topic's held changes go first",
+											  NULL, 0);
+					continue;
+				}
+			}
+			if (!have_topic)
+			{
+				undeliverable(r, pos, x, psprintf("topic \"%s\" does not exist", name), 0,
+							  dls, &ndls);
 				continue;
+			}
 			k->key = r->key;
 			k->key_len = r->key_len;
 			k->value = r->value;
 			k->value_len = r->value_len;
 			k->timestamp = ts;
-			if (r->headers)
+			if (r->headers && r->held_id == 0)
 				nuser = nagare_parse_headers(DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																				CStringGetDatum(r->headers))),
 											 &user);
-			if (r->partition >= 0 && r->partition < topic->partitions)
+			if (r->partition >= 0 && r->partition < topic.partitions)
 				partition = r->partition;
 			else if (r->key_len >= 0)
-				partition = nagare_choose_partition(topic, k, false, 0);
+				partition = nagare_choose_partition(&topic, k, false, 0);
 			else
 			{
 				/* no key: a partition that a second decoding chooses again */
-				partition = (int32) ((hash_bytes_uint32((uint32) (commit_lsn ^ (commit_lsn >> 32))) + (uint32) j) %
-									 (uint32) topic->partitions);
+				partition = (int32) ((hash_bytes_uint32((uint32) (x->commit_lsn ^
+																  (x->commit_lsn >> 32))) +
+									  (uint32) j) %
+									 (uint32) topic.partitions);
 			}
-			snprintf(pos, sizeof(pos), "%016llX/%08X", (unsigned long long) commit_lsn, (uint32) j);
-			w = watermark(topic, partition);
-			if (w->lsn[0] != '\0' && strcmp(pos, w->lsn) <= 0)
-				continue;		/* stored before a crash */
 			k->headers = palloc(sizeof(KafkaHeaderIn) * (nuser + 1));
 			if (nuser > 0)
 				memcpy((KafkaHeaderIn *) k->headers, user, sizeof(KafkaHeaderIn) * nuser);
@@ -413,22 +880,65 @@ append_transaction(IngestRecord *recs, int n, XLogRecPtr commit_lsn, TimestampTz
 			((KafkaHeaderIn *) k->headers)[nuser].value = (const uint8 *) pstrdup(pos);
 			((KafkaHeaderIn *) k->headers)[nuser].value_len = strlen(pos);
 			k->nheaders = nuser + 1;
+
+			why = nagare_ingest_record_unfit(&topic, k, &size);
+			if (why != NULL && r->short_value != NULL)
+			{
+				/* a dead letter: without the change, then */
+				k->value = r->short_value;
+				k->value_len = r->short_value_len;
+				why = nagare_ingest_record_unfit(&topic, k, &size);
+			}
+			if (why != NULL)
+			{
+				undeliverable(r, pos, x, why, size, dls, &ndls);
+				continue;
+			}
+
+			w = watermark(&topic, partition);
+			if (r->unordered)
+			{
+				/* a dead letter of a held change: as old as the change */
+			}
+			else if (r->held_id > 0)
+			{
+				/* a held change is older than what its partition may hold since */
+				held[nheld++] = r->held_id;
+				if (held_stored(&topic, partition, r, pos))
+					continue;
+				if (w->lsn[0] == '\0' || strcmp(pos, w->lsn) > 0)
+					strlcpy(w->lsn, pos, sizeof(w->lsn));
+			}
+			else
+			{
+				if (w->lsn[0] != '\0' && strcmp(pos, w->lsn) <= 0)
+					continue; /* stored before a crash */
+				strlcpy(w->lsn, pos, sizeof(w->lsn));
+			}
 			parts[count] = partition;
-			strlcpy(w->lsn, pos, sizeof(w->lsn));
 			count++;
 		}
-		if (topic == NULL)
-			ereport(WARNING,
-					(errmsg("nagare ingest: topic \"%s\" does not exist any more; %d published record(s) dropped",
-							name, j - i)));
-		else if (count > 0)
+		if (count > 0)
 		{
-			uint64		pos = nagare_append_records(topic, krecs, parts, count, ts, offsets,
-														NULL, NULL);
+			uint64 pos = nagare_append_records(&topic, krecs, parts, count, ts, offsets,
+											   NULL, NULL);
 
 			end_pos = Max(end_pos, pos);
 		}
+		for (h = 0; h < nheld; h++)
+		{
+			int64 *id = palloc(sizeof(int64));
+
+			*id = held[h];
+			delivered_held = lappend(delivered_held, id);
+		}
 		i = j;
+	}
+	if (ndls > 0)
+	{
+		uint64 pos = append_records(dls, ndls, x, true);
+
+		end_pos = Max(end_pos, pos);
 	}
 	return end_pos;
 }
@@ -526,6 +1036,139 @@ check_lag(XLogRecPtr confirmed)
 	}
 }
 
+/* Commit the pass's transaction so far and go on in a new one */
+static void
+next_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * Before held changes of resumed table topics are delivered again, note
+ * (committed, by the caller) each partition's high watermark: a crash after
+ * they were appended and before their rows were deleted is then told by
+ * looking from there (held_stored()).  Returns whether it noted any.
+ */
+static bool
+prepare_held(void)
+{
+	int ret;
+
+	ret =
+		SPI_execute("UPDATE nagare.undelivered u "
+					"   SET redeliver_from = (SELECT array_agg(p.high_watermark ORDER BY p.\"partition\") "
+					"                           FROM nagare.partitions p WHERE p.topic = u.topic) "
+					" WHERE u.action = 'held' AND u.redeliver_from IS NULL "
+					"   AND EXISTS (SELECT 1 FROM nagare.table_topic t "
+					"               WHERE t.relid = u.relid AND t.stopped_at IS NULL)",
+					false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not prepare held changes: %s", SPI_result_code_string(ret));
+	return SPI_processed > 0;
+}
+
+/* Held changes of resumed table topics, in commit order (at most MAX_HELD) */
+#define MAX_HELD 1000
+
+static IngestRecord *
+load_held(int *n, IngestTxn **txns, int64 *last_held)
+{
+	IngestRecord *recs;
+	uint64 i;
+	int ret;
+
+	ret =
+		SPI_execute("SELECT u.id, u.position, u.lsn, u.xid, u.commit_time, u.topic, u.relation, "
+					"       u.relid::oid, u.key, u.value, u.redeliver_from "
+					"  FROM nagare.undelivered u JOIN nagare.table_topic t ON t.relid = u.relid "
+					" WHERE u.action = 'held' AND t.stopped_at IS NULL AND u.redeliver_from IS NOT NULL "
+					" ORDER BY u.id LIMIT " CppAsString2(MAX_HELD),
+					true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read held changes: %s", SPI_result_code_string(ret));
+	*n = (int) SPI_processed;
+	recs = palloc0(sizeof(IngestRecord) * Max(*n, 1));
+	*txns = palloc0(sizeof(IngestTxn) * Max(*n, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		IngestRecord *r = &recs[i];
+		IngestTxn *x = &(*txns)[i];
+		bool isnull;
+		Datum d;
+
+		r->held_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		*last_held = r->held_id;
+		strlcpy(r->pos, SPI_getvalue(tup, desc, 2), sizeof(r->pos));
+		x->commit_lsn = DatumGetLSN(SPI_getbinval(tup, desc, 3, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		x->xid = isnull ? 0 : (uint32) DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		x->commit_time = isnull ? GetCurrentTimestamp() : DatumGetTimestampTz(d);
+		r->topic = SPI_getvalue(tup, desc, 6);
+		r->relation = SPI_getvalue(tup, desc, 7);
+		r->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		r->partition = -1;
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		r->key_len = -1;
+		if (!isnull)
+		{
+			bytea *b = DatumGetByteaPP(d);
+
+			r->key = (const uint8 *) VARDATA_ANY(b);
+			r->key_len = VARSIZE_ANY_EXHDR(b);
+		}
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		r->value_len = -1;
+		if (!isnull)
+		{
+			bytea *b = DatumGetByteaPP(d);
+
+			r->value = (const uint8 *) VARDATA_ANY(b);
+			r->value_len = VARSIZE_ANY_EXHDR(b);
+		}
+		d = SPI_getbinval(tup, desc, 11, &isnull);
+		if (!isnull)
+		{
+			ArrayType *a = DatumGetArrayTypeP(d);
+			Datum *elems;
+			bool *nulls;
+			int k;
+
+			deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems,
+							  &nulls, &r->nredeliver_from);
+			r->redeliver_from = palloc(sizeof(int64) * Max(r->nredeliver_from, 1));
+			for (k = 0; k < r->nredeliver_from; k++)
+				r->redeliver_from[k] = nulls[k] ? 0 : DatumGetInt64(elems[k]);
+		}
+	}
+	return recs;
+}
+
+/* The held changes delivered in this pass are in their topics now */
+static void
+delete_delivered_held(void)
+{
+	ListCell *lc;
+	Datum arg;
+	Oid type = INT8OID;
+
+	foreach (lc, delivered_held)
+	{
+		arg = Int64GetDatum(*(int64 *) lfirst(lc));
+		if (SPI_execute_with_args("DELETE FROM nagare.undelivered WHERE id = $1 AND action = 'held'",
+								  1, &type, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete a delivered held change");
+	}
+	delivered_held = NIL;
+}
+
 /*
  * One pass: decode, append, wait, confirm.  Returns true if it decoded
  * something (the caller goes on at once).
@@ -545,6 +1188,9 @@ ingest_pass(void)
 	int			nrecs = 0;
 	int			maxrecs = 0;
 	Datum		arg;
+	IngestRecord *held;
+	IngestTxn *held_txns;
+	int nheld = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -580,9 +1226,27 @@ ingest_pass(void)
 	}
 	check_lag(confirmed);
 
+	/* held changes of resumed table topics first, then what was decoded */
+	policies = NULL;
+	delivered_held = NIL;
+	if (prepare_held())
+		next_transaction();
+	{
+		int64 last_held = 0;
+
+		held = load_held(&nheld, &held_txns, &last_held);
+		load_policies(last_held);
+	}
+	for (i = 0; i < (uint64) nheld; i++)
+	{
+		uint64 pos = append_records(&held[i], 1, &held_txns[i], false);
+
+		end_pos = Max(end_pos, pos);
+	}
+
 	upto = GetFlushRecPtr(NULL);
 	if (upto <= confirmed)
-		goto done;
+		goto appended;
 	arg = LSNGetDatum(upto);
 	quiet_begin();
 	ret = SPI_execute_plan(kept_plan(&peek_plan,
@@ -642,7 +1306,8 @@ ingest_pass(void)
 											 commit_lsn, commit_time, xid);
 							}
 						{
-							uint64		pos = append_transaction(recs, nrecs, commit_lsn, commit_time);
+							IngestTxn x = {commit_lsn, commit_time, xid};
+							uint64 pos = append_records(recs, nrecs, &x, false);
 
 							end_pos = Max(end_pos, pos);
 						}
@@ -659,9 +1324,18 @@ ingest_pass(void)
 	if (rows < MAX_CHANGES)
 		advance_to = upto;
 
+appended:
 	/* durable before the slot forgets it */
 	if (end_pos > 0)
 		nagare_queue_wait_durable(end_pos);
+
+	/*
+	 * What could not be delivered (nagare.undelivered) is committed before
+	 * the slot moves past it; held changes delivered again are forgotten
+	 * once they are durable.
+	 */
+	delete_delivered_held();
+	next_transaction();
 	if (advance_to != InvalidXLogRecPtr && advance_to > confirmed)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -695,7 +1369,8 @@ done:
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return rows > 0;
+	policies = NULL;
+	return rows > 0 || nheld > 0;
 }
 
 void

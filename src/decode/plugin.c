@@ -10,8 +10,9 @@
  *	'M'  a transactional logical message with prefix "nagare", written by
  *		 nagare.publish() (its payload as is);
  *	'R'  a change of a table that has a table topic (nagare.table_topic):
- *		 operation, topic, schema, table, key, before and after images as
- *		 JSON, the columns whose unchanged TOASTed values are not in the WAL;
+ *		 operation, the table's OID, topic, schema, table, key, before and
+ *		 after images as JSON, the columns whose unchanged TOASTed values
+ *		 are not in the WAL;
  *	'C'  the end of a transaction that produced any of the above: commit
  *		 LSN, end LSN, commit time, xid.
  *
@@ -251,6 +252,7 @@ emit_change(LogicalDecodingContext *ctx, char op, TableTopic *tt, Relation rel,
 	OutputPluginPrepareWrite(ctx, true);
 	appendStringInfoChar(ctx->out, NAGARE_DECODE_CHANGE);
 	appendStringInfoChar(ctx->out, op);
+	pq_sendint32(ctx->out, (uint32) RelationGetRelid(rel));
 	put_str(ctx->out, tt->topic);
 	put_str(ctx->out, get_namespace_name(RelationGetNamespace(rel)));
 	put_str(ctx->out, RelationGetRelationName(rel));

@@ -304,7 +304,10 @@ nagare_send_batch(PG_FUNCTION_ARGS)
  * then; a partitioner named by the call chooses it now, from the partition
  * count the topic has now.
  * What can be checked now is: the topic exists, the partition is in range,
- * the headers are well-formed and the record fits max.message.bytes.
+ * the headers are well-formed and the record, with the header the worker
+ * adds, fits max.message.bytes and the append ring (ERROR 54000): the
+ * worker checks the same (decode/ingest.c), so a record published is
+ * delivered unless the topic changes before the worker appends it.
  */
 PG_FUNCTION_INFO_V1(nagare_publish);
 
@@ -372,8 +375,34 @@ nagare_publish(PG_FUNCTION_ARGS)
 		partition = nagare_choose_partition(topic, &rec, true, PG_GETARG_INT32(4));
 	else if (partitioner >= 0 && rec.key_len >= 0)
 		partition = nagare_choose_partition_with(topic, &rec, partitioner, false, 0);
-	size = kafka_batch_max_size(&rec, 1);
-	nagare_check_batch_size(topic, size);
+
+	/*
+	 * The record as the ingest worker will append it, with its nagare.lsn
+	 * header, must fit the topic: what does not would never be delivered.
+	 */
+	{
+		KafkaHeaderIn *all = palloc(sizeof(KafkaHeaderIn) * (rec.nheaders + 1));
+		KafkaRecordIn appended = rec;
+		static const char lsn[NAGARE_LSN_LENGTH + 1] = "0000000000000000/00000000";
+		char *why;
+
+		if (rec.nheaders > 0)
+			memcpy(all, rec.headers, sizeof(KafkaHeaderIn) * rec.nheaders);
+		all[rec.nheaders].key = (const uint8 *) NAGARE_LSN_HEADER;
+		all[rec.nheaders].key_len = strlen(NAGARE_LSN_HEADER);
+		all[rec.nheaders].value = (const uint8 *) lsn;
+		all[rec.nheaders].value_len = NAGARE_LSN_LENGTH;
+		appended.headers = all;
+		appended.nheaders = rec.nheaders + 1;
+		why = nagare_ingest_record_unfit(topic, &appended, &size);
+		if (why != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("record is too large for topic \"%s\"", topic->name),
+					 errdetail("As the ingest worker would append it, %s.", why),
+					 errhint("Raise the topic's max.message.bytes with nagare.alter_topic('%s', config => '{\"max.message.bytes\": N}') (at most a quarter of nagare.queue_size), or publish less.",
+							 topic->name)));
+	}
 
 	initStringInfo(&payload);
 	appendStringInfoChar(&payload, (char) NAGARE_PAYLOAD_VERSION);

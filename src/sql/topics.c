@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "decode/decode.h"
 #include "topic/config.h"
 #include "queue/queue.h"
 #include "topic/catalog.h"
@@ -372,6 +373,18 @@ nagare_delete_topic(PG_FUNCTION_ARGS)
 	lock_topic_name(name);
 	if (!lock_topic(name, &id, &partitions, NULL))
 		no_such_topic(name);
+	/* a table topic's changes would have nowhere to go */
+	{
+		char *table = nagare_table_topic_of(name);
+
+		if (table != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("topic \"%s\" is the topic of the table topic of %s", name,
+							table),
+					 errhint("Drop the table topic first: SELECT nagare.drop_table_topic('%s');",
+							 table)));
+	}
 	arg = Int32GetDatum(id);
 	ret = SPI_execute_with_args("UPDATE nagare.topic SET deleted_at = now() WHERE id = $1",
 								1, &argtype, &arg, NULL, false, 0);
