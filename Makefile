@@ -4,6 +4,8 @@
 #   make installcheck             pg_regress + isolation against a running server
 #   make prove_installcheck       TAP tests (needs --enable-tap-tests, which Debian has)
 #   make codec-check              unit tests of the Kafka codec (no PostgreSQL needed)
+#   make CHECKING=1               a checking build: Assert() compiled in
+#   make SANITIZE=address,undefined   built with those sanitizers (scripts/sanitize.sh)
 #
 # The top-level test entry point is scripts/test.sh; see README.md.
 
@@ -20,6 +22,20 @@ PG_CPPFLAGS  = -I$(srcdir)/src
 PG_CFLAGS    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
                -Wno-missing-field-initializers
 SHLIB_LINK   = -luring -lz -lsnappy -llz4 -lzstd -lssl -lcrypto
+
+# A checking build, as PostgreSQL's --enable-cassert: Assert() on the
+# invariants the src/*/README.md state.  The server need not be built so:
+# ExceptionalCondition is exported by every postgres, and no header's struct
+# an extension uses changes layout with USE_ASSERT_CHECKING.
+ifdef CHECKING
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
+# Sanitizers for the extension alone (postgres itself is not instrumented;
+# scripts/sanitize.sh preloads libasan into the server).
+ifdef SANITIZE
+PG_CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SHLIB_LINK  += -fsanitize=$(SANITIZE)
+endif
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 # The server must already run with nagare preloaded (scripts/test.sh starts

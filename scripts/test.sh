@@ -26,6 +26,8 @@
 # NAGARE_TAP_TESTS (a subset of test/t, e.g. "test/t/110_consumer_groups.pl"),
 # NAGARE_TEST_SMALLFS (set by the root part: a small mounted file system
 # that test/t/055_disk_full.pl may fill).
+# NAGARE_REGRESS_PORT (the regress server's port, default 54321; when set,
+# its Kafka listener is on the next port instead of 9092).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,7 +153,7 @@ run_codec() {
 }
 
 run_regress() {
-  local dir port=54321
+  local dir port=${NAGARE_REGRESS_PORT:-54321}
   dir=$(mktemp -d /tmp/nagare-regress.XXXXXX)
   "$bindir/initdb" -D "$dir/data" -U postgres >/dev/null || { count regress 0 1; return; }
   cat test/nagare.conf >> "$dir/data/postgresql.conf"
@@ -160,6 +162,8 @@ run_regress() {
     echo "output_plugin_libraries = 'pgoutput, test_decoding, nagare'" >> "$dir/data/postgresql.conf"
   fi
   echo "port = $port" >> "$dir/data/postgresql.conf"
+  # another port (scripts/sanitize.sh): the Kafka listener next to it, not 9092
+  [ -n "${NAGARE_REGRESS_PORT:-}" ] && echo "nagare.port = $((port + 1))" >> "$dir/data/postgresql.conf"
   echo "unix_socket_directories = '$dir'" >> "$dir/data/postgresql.conf"
   "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null || { cat "$dir/log"; count regress 0 1; return; }
   "$bindir/createdb" -h "$dir" -p $port contrib_regression

@@ -282,7 +282,12 @@ observe_producer(NagareAppendEntry *e)
 	/* ProducerId is -1 for batches from SQL and plain producers */
 	if (batch[KAFKA_BATCH_POS_PRODUCER_ID] == 0xff && batch[KAFKA_BATCH_POS_PRODUCER_ID + 7] == 0xff)
 		return;
-	if (kafka_batch_read_header(batch, e->batch_len, &h) == KAFKA_OK && h.ProducerId >= 0)
+	if (kafka_batch_read_header(batch, e->batch_len, &h) != KAFKA_OK)
+	{
+		Assert(false);			/* Produce checked it, or the append core encoded it */
+		return;
+	}
+	if (h.ProducerId >= 0)
 		nagare_producer_observe(e->part->key.topic_id, e->part->key.partition, &h, e->base_offset);
 }
 
@@ -327,6 +332,7 @@ take_entries(void)
 			elog(ERROR, "corrupted nagare append ring entry at %llu: kind %u",
 				 (unsigned long long) pos, e->kind);
 		consumed = pos + e->total_len;
+		Assert(consumed <= head);	/* every byte below head is a whole entry */
 		n++;
 	}
 	return n > 0;
@@ -458,6 +464,7 @@ advance_tail(void)
 	}
 	if (tail != old)
 	{
+		Assert(tail <= pg_atomic_read_u64(&nagare_shared->head));
 		pg_atomic_write_u64(&nagare_shared->tail, tail);
 		answer_waiters(&written_waiters, tail);
 		nagare_produce_advance(tail, pg_atomic_read_u64(&nagare_shared->durable));
@@ -483,6 +490,7 @@ manage_sync(void)
 	if (nagare_log_synced_target() > durable)
 	{
 		durable = nagare_log_synced_target();
+		Assert(durable <= pg_atomic_read_u64(&nagare_shared->tail));
 		pg_atomic_write_u64(&nagare_shared->durable, durable);
 	}
 	answer_waiters(&durable_waiters, durable);
@@ -508,6 +516,7 @@ manage_sync(void)
 	{
 		/* the round finished at once (nothing to fsync, or plain I/O) */
 		durable = nagare_log_synced_target();
+		Assert(durable <= tail);
 		pg_atomic_write_u64(&nagare_shared->durable, durable);
 		answer_waiters(&durable_waiters, durable);
 		nagare_produce_advance(tail, durable);

@@ -419,6 +419,7 @@ all_support(Group *g, const char *name, KafkaJoinGroupRequest *req, Member *exce
 	{
 		Member	   *m = dlist_container(Member, node, iter.cur);
 
+		Assert(iter.cur->next != NULL); /* the list is circular: scan-build cannot know */
 		if (m == except)
 			continue;
 		for (k = 0; k < m->nprotocols; k++)

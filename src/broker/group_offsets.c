@@ -294,7 +294,6 @@ parse_rows(FetchGroup *fg, OffsetRow **out)
 	OffsetRow  *rows;
 
 #define NEED(k) do { if (end - p < (k)) return i; } while (0)
-	i = 0;
 	*out = NULL;
 	if (fg->rows == NULL || fg->len < 4)
 		return 0;

@@ -195,6 +195,7 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 		return;
 	}
 
+	Assert(parts != NULL);		/* only Fetch splices, and it passes its parts */
 	iov = MemoryContextAlloc(cxt, sizeof(struct iovec) * (2 * w.nsplices + 1));
 	owned = MemoryContextAlloc(cxt, sizeof(void *) * (w.nsplices + 1));
 	owned[0] = w.buf;

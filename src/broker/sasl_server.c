@@ -523,7 +523,7 @@ scram_final(SaslConn *s, const char *msg, size_t len)
 	lens[4] = f.without_proof.len;
 
 	ok = hmac_auth_message(s->stored_key, parts, lens, 5, signature);
-	for (i = 0; i < SCRAM_KEY_LEN; i++)
+	for (i = 0; ok && i < SCRAM_KEY_LEN; i++)
 		client_key[i] = proof[i] ^ signature[i];
 	ok = ok && sha256(client_key, SCRAM_KEY_LEN, stored);
 	ok = ok && timingsafe_bcmp(stored, s->stored_key, SCRAM_KEY_LEN) == 0;

@@ -270,8 +270,11 @@ check_inner(const uint8_t *set, size_t len, const LegacyMessage *wrapper,
 /*
  * Second pass: the records of n checked messages.  ts_override, if not
  * NULL, is the timestamp of every record (a LogAppendTime wrapper's).
+ * The first pass checked the same bytes, so message_parse() cannot fail
+ * here; its result is still checked, so a record is never filled from a
+ * message it did not parse.
  */
-static void
+static int
 fill_records(const uint8_t *set, size_t len, int n, const int64_t *ts_override,
 			 KafkaRecordIn *recs)
 {
@@ -283,9 +286,10 @@ fill_records(const uint8_t *set, size_t len, int n, const int64_t *ts_override,
 	{
 		LegacyMessage m;
 		const uint8_t *next = end;
+		int			rc = message_parse(p, end, 0, &m, &next);
 
-		/* cannot fail: the same bytes passed with the CRC checked */
-		(void) message_parse(p, end, 0, &m, &next);
+		if (rc != KAFKA_OK)
+			return rc;
 		recs[i].timestamp = ts_override != NULL ? *ts_override : m.timestamp;
 		recs[i].key = m.key;
 		recs[i].key_len = m.key_len;
@@ -295,6 +299,7 @@ fill_records(const uint8_t *set, size_t len, int n, const int64_t *ts_override,
 		recs[i].headers = NULL;
 		p = next;
 	}
+	return KAFKA_OK;
 }
 
 int
@@ -350,8 +355,9 @@ kafka_legacy_to_batch(const uint8_t *set, size_t len, const KafkaAllocator *a,
 		kafka_mem_free(a, inner);
 		return KAFKA_ERR_NOMEM;
 	}
-	fill_records(records, records_len, n, ts_override, recs);
-	rc = kafka_batch_encode(recs, n, codec, &batch, &batch_len, a);
+	rc = fill_records(records, records_len, n, ts_override, recs);
+	if (rc == KAFKA_OK)
+		rc = kafka_batch_encode(recs, n, codec, &batch, &batch_len, a);
 	kafka_mem_free(a, recs);
 	kafka_mem_free(a, inner);
 	if (rc != KAFKA_OK)

@@ -316,6 +316,7 @@ nagare_log_partition_publish(LogPartition *lp)
 	pg_atomic_write_u64(&lp->shared->log_start_offset, (uint64) lp->log_start);
 	pg_atomic_write_u64(&lp->shared->size_bytes, (uint64) size);
 	pg_atomic_write_u32(&lp->shared->segments, (uint32) lp->nsegs);
+	Assert(lp->log_start <= lp->written_end && lp->written_end <= lp->log_end);
 	pg_write_barrier();
 	pg_atomic_write_u64(&lp->shared->durable_watermark, (uint64) lp->durable_end);
 	pg_atomic_write_u64(&lp->shared->high_watermark, (uint64) lp->written_end);

@@ -335,6 +335,7 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 	const NagareTopicConfig *cfg = nagare_log_partition_config(lp);
 	int64		last_offset = e->base_offset + e->record_count - 1;
 
+	Assert(e->base_offset >= lp->log_end && last_offset >= e->base_offset);
 	if (lp->nsegs == 0)
 		seg = segment_new(lp, e->base_offset);
 	else
@@ -551,6 +552,7 @@ write_done(void *arg, int64 result)
 		if (!first->done)
 			break;
 		dlist_pop_head_node(&lp->writes);
+		Assert(first->end_offset > lp->written_end && first->end_offset <= lp->log_end);
 		lp->written_end = first->end_offset;
 		first->seg->written_size = first->position + first->bytes;
 		lp->written_seg_base = first->seg->base_offset;

@@ -132,6 +132,7 @@ ring_put(NagareChannelRing *r, uint32 kind, uint64 id, uint64 usec, const char *
 	ChannelHeader *h;
 	char	   *payload;
 
+	Assert(tail <= head && head - tail <= r->size);
 	if (need > r->size / 2)
 		return false;
 	if (left < need)
@@ -195,6 +196,7 @@ ring_next(NagareChannelRing *r, uint64 *pos)
 		}
 		h = (ChannelHeader *) (r->data + *pos % r->size);
 		*pos += message_space(h->len);
+		Assert(*pos <= pg_atomic_read_u64(&r->head));	/* the writer framed it */
 		if (h->kind != CHANNEL_PAD)
 			return h;
 	}
@@ -204,6 +206,7 @@ ring_next(NagareChannelRing *r, uint64 *pos)
 static void
 ring_release(NagareChannelRing *r, uint64 pos)
 {
+	Assert(pos >= pg_atomic_read_u64(&r->tail) && pos <= pg_atomic_read_u64(&r->head));
 	pg_memory_barrier();		/* finish reading before the space is reused */
 	pg_atomic_write_u64(&r->tail, pos);
 }

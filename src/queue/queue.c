@@ -77,6 +77,7 @@ ring_put(uint64 head, NagareAppend *a, uint64 entry_len)
 	uint64		left = size - head % size;
 	NagareAppendEntry *e;
 
+	Assert(head % MAXIMUM_ALIGNOF == 0 && entry_len % MAXIMUM_ALIGNOF == 0);
 	if (left < entry_len)
 	{
 		if (left >= NAGARE_ENTRY_HDRSZ)
@@ -166,6 +167,7 @@ nagare_queue_append(NagareAppend *appends, int n, uint64 *end_pos)
 		}
 		if (progress)
 		{
+			Assert(tail <= head && head - tail <= s->ring_size);
 			pg_write_barrier();
 			pg_atomic_write_u64(&s->head, head);
 			*end_pos = head;
@@ -239,6 +241,7 @@ nagare_queue_try_append(NagareAppend *appends, int n, uint64 *end_pos)
 			break;
 		head = ring_put(head, a, entry_len);
 	}
+	Assert(tail <= head && head - tail <= s->ring_size);
 	pg_write_barrier();
 	pg_atomic_write_u64(&s->head, head);
 	*end_pos = head;
@@ -257,6 +260,7 @@ queue_slot(int slotno)
 	bool		full;
 
 	SpinLockAcquire(&s->req_mutex);
+	Assert(s->req_tail <= s->req_head && s->req_head - s->req_tail <= cap);
 	full = (s->req_head - s->req_tail >= cap);
 	if (!full)
 	{
@@ -328,6 +332,7 @@ queue_wait(NagareRequestType type, pg_atomic_uint64 *position, uint64 target)
 		return;
 
 	SpinLockAcquire(&slot->mutex);
+	Assert(slot->state == NAGARE_SLOT_FREE);	/* one wait at a time per backend */
 	generation = ++slot->generation;
 	slot->state = NAGARE_SLOT_PENDING;
 	slot->type = type;
@@ -430,6 +435,7 @@ nagare_queue_pop_request(int *slotno, NagareRequestType *type,
 			return false;
 		}
 		id = s->req_ids[s->req_tail % cap];
+		Assert(id >= 0 && id < s->nslots);
 		s->req_tail++;
 		SpinLockRelease(&s->req_mutex);
 

@@ -411,8 +411,10 @@ nagare_config_parse(Jsonb *config, NagareTopicConfig *out, bool allow_null)
 		}
 		if (r != WJB_VALUE)
 			continue;
+		Assert(key != NULL);	/* an object's value follows its key */
 		s = config_setting(key);
 		field = s->field < 0 ? NULL : (int64 *) ((char *) out + s->field);
+		Assert(field != NULL || s->kind == NAGARE_CONFIG_FIXED);
 
 		if (v.type == jbvNull)
 		{

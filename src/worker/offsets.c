@@ -158,6 +158,7 @@ do_commits(void *set)
 		char	   *p = jobs[i]->payload;
 		size_t		len = strlen(p);
 
+		Assert(len >= 2 && p[0] == '[' && p[len - 1] == ']');	/* the broker wrote it */
 		if (len < 2 || p[0] != '[' || p[len - 1] != ']')
 			elog(ERROR, "malformed offset commit request");
 		if (len == 2)

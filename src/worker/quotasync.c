@@ -71,6 +71,7 @@ sync_quotas_sql(void *arg)
 	uint64 i;
 	int ret;
 
+	Assert(entries != NULL); /* palloc0 does not return NULL; scan-build cannot know */
 	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'nagare'",
 					  true, 1);
 	if (ret != SPI_OK_SELECT)
