@@ -15,7 +15,7 @@
  * its errors are the same both ways.  The loop does not wait for the
  * worker: a request's answer is sent when the last of its changes is done,
  * or when its timeout passes (REQUEST_TIMED_OUT; the change may still
- * happen, as in Kafka).
+ * happen, as in Kafka), or at once when its client has gone.
  *
  * CreateTopics, CreatePartitions and DeleteTopics are charged to the
  * client's controller_mutation_rate quota first (partitions created or
