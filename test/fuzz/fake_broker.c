@@ -79,6 +79,8 @@ int nagare_max_quotas = 16;
 int nagare_max_request_size = 104857600;
 int nagare_broker_reload_count = 0;
 uint64 nagare_log_hwm_changes = 0;
+/* nagare.serve_durable_only (guc.c, once merged): off, every written record is served */
+bool nagare_serve_durable_only = false;
 
 /* ---------------------------------------------------------- shared memory */
 
@@ -336,6 +338,13 @@ Size
 nagare_queue_max_batch(void)
 {
 	return 1024 * 1024;
+}
+
+/* writer.c's: what readers may read (everything written, durable or not) */
+int64
+nagare_log_readable_end(LogPartition *lp)
+{
+	return lp->written_end;
 }
 
 bool
