@@ -14,7 +14,10 @@
 #      interop test of real Kafka clients (test/t/100_kafka_interop.pl,
 #      test/interop: kcat, confluent-kafka, kafka-python, kafkajs,
 #      @platformatic/kafka), and of Kafka's Java client (test/t/105_java_client.pl)
-#   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus
+#   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus:
+#      the codec's and SASL's (test/fuzz, test/proto), the broker's whole
+#      request path over a fake server (fuzz_broker) and its TLS read side
+#      (fuzz_tls); see test/fuzz/README.md
 #
 # As root (a fresh Debian 12 machine, CI) it first installs the packages
 # (scripts/deps.sh), builds and installs nagare, then runs the tests as the

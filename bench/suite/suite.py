@@ -52,7 +52,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security quota usage"
+ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security acl quota usage"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -157,7 +157,7 @@ def start_servers():
     data = os.path.join(work, "data")
     PORTS["kafka"], PORTS["redis"], PORTS["nats"] = free_port(), free_port(), free_port()
     security = ""
-    if "security" in SCENARIOS:
+    if "security" in SCENARIOS or "acl" in SCENARIOS:
         # beside the PLAINTEXT listener every other scenario uses: SASL over
         # TLS and SASL over plaintext, with a certificate made here; the
         # PLAINTEXT listener stays open to everyone as before
@@ -173,6 +173,9 @@ nagare.ssl_key_file = '{work}/server.key'
 nagare.allow_everyone_if_no_acl_found = on
 password_encryption = 'scram-sha-256'
 """
+    if "acl" in SCENARIOS:
+        # the 10,000 ACLs of the acl scenario and its producer's grants
+        security += "nagare.max_acls = 20000\n"
     as_pg([f"{BINDIR}/initdb", "-D", data, "-U", "postgres", "-A", "trust"], stdout=subprocess.DEVNULL)
     with open(os.path.join(data, "postgresql.conf"), "a") as f:
         f.write(f"""
@@ -768,6 +771,69 @@ def sc_security(b):
         r["logins"] = lj
         table_add("security-logins", title, "producers + 500 logins/s", "nagare", r, 1, ratio="latency")
         log(f"    logins: {lj}")
+
+
+ACL_OTHERS = 10000
+ACL_ALONE = "only its grants"
+ACL_MANY = f"+ {ACL_OTHERS:,} other ACLs"
+
+
+def acl_synced(n, timeout=60):
+    """Wait until the nagare worker has copied nagare.acl, n rows, into the
+    shared table the broker authorizes against"""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if sql("SELECT loaded AND NOT overflow AND acls = %d FROM nagare.acl_status()" % n) == "t":
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the ACL table did not reach {n} entries in {timeout} s: "
+                       + sql("SELECT row_to_json(s) FROM nagare.acl_status() s"))
+
+
+def sc_acl(b):
+    """Produce over SASL_PLAINTEXT as a principal with a grant, with only the
+    ACLs it needs and with 10,000 others (literal and prefixed, on other
+    principals and resources), alternately, with nobody allowed without an
+    ACL; the broker caches its decisions per connection"""
+    sql("CREATE ROLE bench_acl LOGIN PASSWORD 'bench-acl-secret'")
+    sql("SELECT nagare.create_topic('acl', 1)")
+    set_nagare_conf("allow_everyone_if_no_acl_found", "off")
+    grants = ("SELECT nagare.create_acl('TOPIC', 'acl', 'User:bench_acl', 'WRITE'), "
+              "nagare.create_acl('CLUSTER', 'kafka-cluster', 'User:bench_acl', 'IDEMPOTENT_WRITE')")
+    # in one transaction: a quarter each of literal and prefixed TOPIC and
+    # GROUP ACLs, ALLOW and DENY, for 500 other principals
+    others = f"""SELECT count(nagare.create_acl(
+        CASE WHEN i % 4 < 2 THEN 'TOPIC' ELSE 'GROUP' END,
+        'tenant' || (i % 500) || '.' || CASE WHEN i % 2 = 0 THEN 'events-' || i ELSE 'app' || i || '-' END,
+        'User:tenant' || (i % 500),
+        (ARRAY['READ', 'WRITE', 'DESCRIBE', 'ALTER'])[1 + (i / 4) % 4],
+        CASE WHEN i % 7 = 0 THEN 'DENY' ELSE 'ALLOW' END, '*',
+        CASE WHEN i % 2 = 0 THEN 'LITERAL' ELSE 'PREFIXED' END))
+      FROM generate_series(1, {ACL_OTHERS}) i"""
+    sql(grants)
+    acl_synced(2)
+    sasl = ["-X", "security.protocol=sasl_plaintext", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+            "-X", "sasl.username=bench_acl", "-X", "sasl.password=bench-acl-secret"]
+    title = (f"produce 1 KiB, acks=1, 1 producer (librdkafka) over SASL_PLAINTEXT (SCRAM-SHA-256) as a principal "
+             f"granted WRITE on the topic: with only its grants, and with {ACL_OTHERS:,} other ACLs (literal and "
+             f"prefixed, other principals and resources); nagare.allow_everyone_if_no_acl_found = off")
+    try:
+        for run in range(RUNS):
+            for label, order in ((ACL_ALONE, 0), (ACL_MANY, 1))[::1 if run % 2 == 0 else -1]:
+                if label == ACL_MANY:
+                    sql(others)
+                    acl_synced(ACL_OTHERS + 2)
+                c = gen_cmd(b, "nagare", "produce", "acl", 1024, 1000000, DURATION, "1")
+                c[c.index("-H") + 1] = f"127.0.0.1:{PORTS['sasl']}"
+                r = measure_retry([c + sasl], "nagare")
+                table_add("acl", title, label, "nagare", r, order)
+                if label == ACL_MANY:
+                    sql("SELECT count(*) FROM nagare.delete_acls()")
+                    sql(grants)
+                    acl_synced(2)
+    finally:
+        sql("SELECT count(*) FROM nagare.delete_acls()")
+        set_nagare_conf("allow_everyone_if_no_acl_found", None)
 
 
 def set_nagare_conf(name, value):
@@ -1453,6 +1519,13 @@ def goals(summ):
         x = ss["msgs_per_s"] / pl["msgs_per_s"]
         add("produce 1 KiB over SASL_SSL: at least 70% of PLAINTEXT",
             f"{fmt(ss['msgs_per_s'])} vs {fmt(pl['msgs_per_s'])} msgs/s = {100 * x:.0f}%", x >= 0.7)
+    aa, am = get("acl", ACL_ALONE), get("acl", ACL_MANY)
+    if aa and am and aa["msgs_per_s"] and am["msgs_per_s"]:
+        x = 1 - am["msgs_per_s"] / aa["msgs_per_s"]
+        add(f"{ACL_OTHERS:,} ACLs cost at most 5% of produce throughput",
+            f"{fmt(am['msgs_per_s'])} msgs/s with them vs {fmt(aa['msgs_per_s'])} without = {100 * x:+.1f}% "
+            f"(with: {fmt(am['msgs_per_s_min'])}-{fmt(am['msgs_per_s_max'])}, "
+            f"without: {fmt(aa['msgs_per_s_min'])}-{fmt(aa['msgs_per_s_max'])})", x <= 0.05)
     la, lb = get("security-logins", "producers alone"), get("security-logins", "producers + 500 logins/s")
     if la and lb and la["p99_us"] and lb["p99_us"]:
         x = lb["p99_us"] / la["p99_us"]
@@ -1603,7 +1676,7 @@ def main():
                   {"RUNS": str(SUB_RUNS), "INSTALL": "0", "MULTI_TX": "100", "DURATION": "4", "PIPE_SECONDS": "2",
                    "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
     own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security",
-                       "quota", "usage") if s in SCENARIOS]
+                       "acl", "quota", "usage") if s in SCENARIOS]
     if own:
         log(f"starting nagare{', redis-server and nats-server' if any(s in SCENARIOS for s in PEER_SCENARIOS) else ''}"
             f" in {work}")

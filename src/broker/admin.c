@@ -15,7 +15,7 @@
  * its errors are the same both ways.  The loop does not wait for the
  * worker: a request's answer is sent when the last of its changes is done,
  * or when its timeout passes (REQUEST_TIMED_OUT; the change may still
- * happen, as in Kafka).
+ * happen, as in Kafka), or at once when its client has gone.
  *
  * CreateTopics, CreatePartitions and DeleteTopics are charged to the
  * client's controller_mutation_rate quota first (partitions created or
@@ -273,21 +273,32 @@ nagare_admin_turn(TimestampTz now)
 {
 	dlist_mutable_iter iter;
 	dlist_iter	riter;
+	bool can_hand = true;
 
+	/*
+	 * A request whose client has gone is given up at once: its timeout (up
+	 * to INT32_MAX ms) would keep the connection's memory.  A running change
+	 * still completes.
+	 */
 	dlist_foreach(riter, &running_ops)
 	{
 		AdminOp    *op = dlist_container(AdminOp, node, riter.cur);
 
-		if (op->req != NULL && now >= op->deadline)
+		if (op->req != NULL && (now >= op->deadline || nagare_conn_closing(op->req->conn)))
 			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
 					  "the nagare worker did not carry out the change in time; check that it runs (nagare.database)");
 	}
 
+	/*
+	 * Handed in order; once one cannot be, the rest wait, but each is still
+	 * timed out (an op that cannot time out, such as an auto-creation, must
+	 * not keep the requests behind it waiting past their deadline).
+	 */
 	dlist_foreach_modify(iter, &waiting_ops)
 	{
 		AdminOp    *op = dlist_container(AdminOp, node, iter.cur);
 
-		if (op->req != NULL && now >= op->deadline)
+		if (op->req != NULL && (now >= op->deadline || nagare_conn_closing(op->req->conn)))
 		{
 			dlist_delete(&op->node);
 			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
@@ -295,8 +306,13 @@ nagare_admin_turn(TimestampTz now)
 			op_free(op);
 			continue;
 		}
+		if (!can_hand)
+			continue;
 		if (nrunning >= ADMIN_MAX_RUNNING || !op_hand(op))
-			break;
+		{
+			can_hand = false;
+			continue;
+		}
 		dlist_delete(&op->node);
 		dlist_push_tail(&running_ops, &op->node);
 		nrunning++;

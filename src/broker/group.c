@@ -504,6 +504,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 	Group	   *g;
 	Member	   *m = NULL;
 	TimestampTz now = GetCurrentTimestamp();
+	char key[MAX_GROUP_ID + 1];
 
 	if (version == 0)
 		req->RebalanceTimeoutMs = req->SessionTimeoutMs;
@@ -512,7 +513,8 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 		answer_join_error(conn, hdr, KAFKA_ERROR_GROUP_AUTHORIZATION_FAILED, NULL);
 		return;
 	}
-	if (req->GroupId.len <= 0 || req->GroupId.len > MAX_GROUP_ID)
+	/* empty, too long, or with a NUL: nagare_group_get() would give NULL */
+	if (!nagare_group_key(req->GroupId, key))
 	{
 		answer_join_error(conn, hdr, KAFKA_ERROR_INVALID_GROUP_ID, NULL);
 		return;

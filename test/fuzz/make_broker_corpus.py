@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+#-------------------------------------------------------------------------
+#
+# make_broker_corpus.py
+#	  Write the seed corpus of fuzz_broker: an input is a config byte and
+#	  the frames (4-byte size + request) a client sends on one connection
+#	  (see fuzz_broker.c).
+#
+#	- every request of ../proto/corpus (every API and version, from
+#	  nagare's test encoder and kafka-python) alone, on a PLAINTEXT
+#	  listener where everyone is allowed;
+#	- sessions made with kafka-python 2.0.2 against the fake server's
+#	  topics ("fuzz", 1 partition; "fuzz3", 3; "t", 2 with
+#	  max.message.bytes 1024): produce then fetch and list offsets,
+#	  legacy and idempotent produce, a consumer group's life, the admin and
+#	  ACL APIs, SASL; each under a few server configurations (ACLs, a
+#	  full or failing channel, a full ring, a SASL listener).
+#
+# Usage: make_broker_corpus.py [outdir]   (default corpus/fuzz_broker)
+#
+# test/fuzz/make_broker_corpus.py
+#
+#-------------------------------------------------------------------------
+
+import os
+import struct
+import sys
+
+from kafka.protocol import admin, commit, fetch, group, metadata, offset, produce
+from kafka.protocol.api import RequestHeader
+from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO_CORPUS = os.path.join(HERE, "..", "proto", "corpus")
+
+# config byte (fuzz_broker.c): bits 3-4 = 1 is allow_everyone on
+EVERYONE = 0x08
+ACLS = 0x04 | 0x10              # fake ACLs, allow_everyone off
+SASL = 0x03 | EVERYONE
+CHANNEL_FULL = 0x20 | EVERYONE
+CHANNEL_ERROR = 0x40 | EVERYONE
+RING_FULL = 0x80 | EVERYONE
+
+
+def frame(req, corr):
+    hdr = RequestHeader(req, correlation_id=corr, client_id="fuzz")  # encode() is a weak method
+    data = hdr.encode() + req.encode()
+    return struct.pack(">i", len(data)) + data
+
+
+def session(reqs):
+    return b"".join(frame(r, i + 1) for i, r in enumerate(reqs))
+
+
+def batch(n, compression=0, pid=-1, epoch=-1, seq=-1):
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=False,
+                                  producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                                  batch_size=1 << 20)
+    for i in range(n):
+        b.append(i, timestamp=1700000000000 + i, key=b"k%d" % i, value=b"v" * (i + 1),
+                 headers=[("h", b"x")] if i == 0 else [])
+    return bytes(b.build())
+
+
+def legacy(n, magic=1):
+    b = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 20)
+    for i in range(n):
+        b.append(i, timestamp=1700000000000 + i if magic else None, key=b"k", value=b"v")
+    return bytes(b.build())
+
+
+def sessions():
+    P = produce.ProduceRequest
+    F = fetch.FetchRequest
+    s = {}
+    s["produce_fetch"] = [
+        admin.ApiVersionRequest[2](),
+        metadata.MetadataRequest[1](None),
+        P[3](None, 1, 1000, [("fuzz", [(0, batch(3))])]),
+        P[3](None, -1, 1000, [("fuzz3", [(0, batch(1, 1)), (2, batch(2, 2))]),
+                              ("nosuch", [(0, batch(1))])]),
+        F[4](-1, 100, 1, 1 << 20, 0, [("fuzz", [(0, 0, 1 << 20)]), ("fuzz3", [(0, 0, 100), (2, 1, 1 << 20)])]),
+        F[4](-1, 500, 1, 1 << 20, 0, [("fuzz", [(0, 3, 1 << 20)])]),
+        offset.OffsetRequest[1](-1, [("fuzz", [(0, -1), (0, -2)]), ("fuzz3", [(1, 1700000000000)])]),
+    ]
+    s["produce_limits"] = [
+        P[3](None, 1, 1000, [("t", [(0, batch(40)), (1, batch(1)), (2, batch(1))])]),
+        P[3](None, 0, 1000, [("fuzz", [(0, batch(2))])]),
+        P[2](1, 1000, [("fuzz", [(0, legacy(3))]), ("fuzz3", [(1, legacy(2, 0))])]),
+        F[4](-1, 0, 1, 1 << 20, 0, [("fuzz", [(0, 0, 1 << 20)]), ("t", [(0, 0, 10)])]),
+    ]
+    s["idempotent"] = [
+        P[3](None, -1, 1000, [("fuzz", [(0, batch(2, 0, 1000, 0, 0))])]),
+        P[3](None, -1, 1000, [("fuzz", [(0, batch(2, 0, 1000, 0, 0))])]),
+        P[3](None, -1, 1000, [("fuzz", [(0, batch(2, 0, 1000, 0, 5))])]),
+        P[3](None, -1, 1000, [("fuzz", [(0, batch(2, 0, 1000, 0, 2))])]),
+    ]
+    s["group"] = [
+        commit.GroupCoordinatorRequest[1]("g1", 0),
+        group.JoinGroupRequest[2]("g1", 10000, 10000, "", "consumer", [("range", b"\x00\x00")]),
+        group.SyncGroupRequest[1]("g1", 1, "fuzz-1", [("fuzz-1", b"\x00\x01")]),
+        group.HeartbeatRequest[1]("g1", 1, "fuzz-1"),
+        commit.OffsetCommitRequest[2]("g1", 1, "fuzz-1", -1, [("fuzz", [(0, 3, "m")])]),
+        commit.OffsetFetchRequest[2]("g1", [("fuzz", [0])]),
+        admin.DescribeGroupsRequest[1](["g1", "nosuch"]),
+        admin.ListGroupsRequest[1](),
+        group.LeaveGroupRequest[1]("g1", "fuzz-1"),
+        admin.DeleteGroupsRequest[1](["g1"]),
+    ]
+    s["admin"] = [
+        metadata.MetadataRequest[4](["fuzz", "newtopic", "bad name!"], True),
+        admin.CreateTopicsRequest[2]([("new1", 3, 1, [], [("retention.ms", "1000")]),
+                                      ("fuzz", 1, 1, [], [])], 1000, False),
+        admin.DescribeConfigsRequest[1]([(2, "fuzz", None), (4, "0", ["log.retention.ms"])], True),
+        admin.AlterConfigsRequest[0]([(2, "fuzz", [("retention.ms", "5000")])], False),
+        admin.CreatePartitionsRequest[0]([("fuzz", (4, None))], 1000, False),
+        admin.DeleteTopicsRequest[1](["new1", "nosuch"], 1000),
+    ]
+    s["acls"] = [
+        admin.DescribeAclsRequest[1](2, None, 1, None, None, 1, 1),
+        admin.CreateAclsRequest[1]([(2, "fuzz", 3, "User:bob", "*", 3, 3)]),
+        admin.DeleteAclsRequest[1]([(2, "fuzz", 3, "User:bob", "*", 3, 3)]),
+    ]
+    s["sasl_plain"] = [
+        admin.ApiVersionRequest[2](),
+        admin.SaslHandShakeRequest[1]("PLAIN"),
+        admin.SaslAuthenticateRequest[0](b"\x00alice\x00secret"),
+        metadata.MetadataRequest[1](None),
+    ]
+    s["sasl_scram"] = [
+        admin.SaslHandShakeRequest[1]("SCRAM-SHA-256"),
+        admin.SaslAuthenticateRequest[0](b"n,,n=alice,r=rOprNGfwEbeRWgbNEkqO"),
+        admin.SaslAuthenticateRequest[0](
+            b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+            b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="),
+    ]
+    return s
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus", "fuzz_broker")
+    os.makedirs(outdir, exist_ok=True)
+    files = {}
+    for name in sorted(os.listdir(PROTO_CORPUS)):
+        with open(os.path.join(PROTO_CORPUS, name), "rb") as fh:
+            data = fh.read()
+        files["req_" + name] = bytes([EVERYONE]) + struct.pack(">i", len(data)) + data
+    configs = {"everyone": EVERYONE, "acls": ACLS, "sasl": SASL, "chfull": CHANNEL_FULL,
+               "cherror": CHANNEL_ERROR, "ringfull": RING_FULL}
+    for name, reqs in sessions().items():
+        data = session(reqs)
+        for cname, c in configs.items():
+            files["session_%s_%s" % (name, cname)] = bytes([c]) + data
+    for name, data in sorted(files.items()):
+        with open(os.path.join(outdir, name), "wb") as fh:
+            fh.write(data)
+    print("make_broker_corpus.py: %d files in %s" % (len(files), outdir))
+
+
+if __name__ == "__main__":
+    main()
