@@ -20,8 +20,8 @@
 #
 # SANITIZE=valgrind (scripts/valgrind.sh) instead runs the server under
 # Valgrind's memcheck (--trace-children=yes, PostgreSQL's own suppressions,
-# src/tools/valgrind.supp of REL_15_STABLE: $VALGRIND_SUPP, else fetched
-# from GitHub), the extension built with CHECKING=1 alone; initdb's
+# src/tools/valgrind.supp of a REL_15_STABLE source tree, named by
+# $VALGRIND_SUPP), the extension built with CHECKING=1 alone; initdb's
 # bootstrap and single-user runs are left out, they are PostgreSQL's alone.
 #
 # Must run as root, like scripts/test.sh.  Environment: SANITIZE_DIR
@@ -62,15 +62,11 @@ fi
 mv "$bin/postgres" "$bin/postgres.real"
 if [ "$sanitize" = valgrind ]; then
   supp=$dir/valgrind.supp
-  if [ -n "${VALGRIND_SUPP:-}" ]; then
-    cp "$VALGRIND_SUPP" "$supp" || exit 1
-  else
-    curl -sSfL -o "$supp" \
-      https://raw.githubusercontent.com/postgres/postgres/REL_15_STABLE/src/tools/valgrind.supp || {
-      echo "sanitize.sh: cannot fetch valgrind.supp; set VALGRIND_SUPP to PostgreSQL's src/tools/valgrind.supp" >&2
-      exit 1
-    }
+  if [ -z "${VALGRIND_SUPP:-}" ] || [ ! -r "$VALGRIND_SUPP" ]; then
+    echo "sanitize.sh: set VALGRIND_SUPP to src/tools/valgrind.supp of PostgreSQL 15's source tree" >&2
+    exit 1
   fi
+  cp "$VALGRIND_SUPP" "$supp" || exit 1
   # valgrind names its client's path itself: a restarted server runs
   # without it (pg_regress does not restart)
   cat > "$bin/postgres" <<EOF

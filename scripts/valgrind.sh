@@ -3,7 +3,7 @@
 # checking build: scripts/sanitize.sh with SANITIZE=valgrind, in its own
 # private copy of PostgreSQL (docs/testing.md).  Run before each release, as
 # root: nice -n 19 scripts/valgrind.sh.  Environment as sanitize.sh's, and
-# VALGRIND_SUPP: PostgreSQL's src/tools/valgrind.supp (else fetched).
+# VALGRIND_SUPP (required): src/tools/valgrind.supp of PostgreSQL 15's source.
 cd "$(dirname "$0")/.." || exit 1
 export SANITIZE=valgrind
 export SANITIZE_DIR=${SANITIZE_DIR:-/tmp/nagare-valgrind}
