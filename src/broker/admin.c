@@ -908,7 +908,10 @@ nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr, 
 	resp.ResultsCount = r->ResourcesCount;
 	resp.Results = nagare_request_palloc(sizeof(KafkaDescribeConfigsResult) * Max(r->ResourcesCount, 1));
 	if (resp.Results == NULL)
-		resp.ResultsCount = 0;
+	{
+		nagare_request_out_of_memory(conn, hdr->RequestApiKey, version);
+		return;
+	}
 	for (i = 0; i < resp.ResultsCount; i++)
 	{
 		KafkaDescribeConfigsResource *res = &r->Resources[i];
@@ -955,7 +958,11 @@ nagare_handle_describe_configs(NagareConn *conn, const KafkaRequestHeader *hdr, 
 		out->Configs = nagare_request_palloc(sizeof(KafkaDescribeConfigsResourceResult) *
 											 nagare_config_setting_count);
 		if (out->Configs == NULL)
+		{
+			out->ErrorCode = KAFKA_ERROR_UNKNOWN_SERVER_ERROR;
+			out->ErrorMessage = kafka_str("out of memory");
 			continue;
+		}
 		/* every setting, as topicconfig_fields.h documents them */
 		for (k = 0; k < nagare_config_setting_count; k++)
 		{
@@ -997,7 +1004,10 @@ nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr, Ka
 	resp.TopicsCount = r->TopicsCount;
 	resp.Topics = nagare_request_palloc(sizeof(KafkaDeleteRecordsTopicResult) * Max(r->TopicsCount, 1));
 	if (resp.Topics == NULL)
-		resp.TopicsCount = 0;
+	{
+		nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+		return;
+	}
 	for (i = 0; i < resp.TopicsCount; i++)
 	{
 		KafkaDeleteRecordsTopic *dt = &r->Topics[i];
@@ -1012,8 +1022,9 @@ nagare_handle_delete_records(NagareConn *conn, const KafkaRequestHeader *hdr, Ka
 												Max(dt->PartitionsCount, 1));
 		if (out->Partitions == NULL)
 		{
-			out->PartitionsCount = 0;
-			continue;
+			/* records of earlier topics may be deleted: a retry is harmless */
+			nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+			return;
 		}
 		for (p = 0; p < dt->PartitionsCount; p++)
 		{
