@@ -33,6 +33,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
+#include "storage/s_lock.h"
 #include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -758,4 +759,42 @@ JsonbIteratorToken
 JsonbIteratorNext(JsonbIterator **it, JsonbValue *val, bool skipNested)
 {
 	UNREACHABLE("JsonbIteratorNext");
+}
+
+/* ------------------------------------- PG_TRY around a request (kafka_api.c) */
+
+/*
+ * errfinish() aborts on every ERROR, so no ERROR is ever caught: these only
+ * let kafka_api.c's PG_TRY link.
+ */
+sigjmp_buf *PG_exception_stack = NULL;
+ErrorContextCallback *error_context_stack = NULL;
+
+void
+pg_re_throw(void)
+{
+	abort();
+}
+
+int
+geterrcode(void)
+{
+	return 0;
+}
+
+void
+FlushErrorState(void)
+{
+}
+
+void
+LWLockReleaseAll(void)
+{
+}
+
+/* spinlocks: one thread, so the inline test-and-set never fails */
+int
+s_lock(volatile slock_t *lock, const char *file, int line, const char *func)
+{
+	abort();
 }
