@@ -63,6 +63,10 @@
 #include "shmem.h"
 #include "usage/usage.h"
 
+#ifndef NS_PER_US
+#define NS_PER_US	INT64CONST(1000)	/* instr_time.h has it from PostgreSQL 16 */
+#endif
+
 StaticAssertDecl(NAGARE_USAGE_PRINCIPAL_MAX == NAGARE_PRINCIPAL_MAX,
 				 "usage keys hold principals whole");
 StaticAssertDecl(NAGARE_USAGE_TENANT_MAX == NAGARE_TENANT_NAME_MAX,
@@ -80,6 +84,7 @@ struct NagareMeterConn
 	/* the client of the slot (or, before authentication, of the entry) */
 	char		principal[NAGARE_USAGE_PRINCIPAL_MAX];
 	int32		client_id_len;	/* as received; -1 before the first request */
+	uint32		time_ns_carry;	/* broker time not yet counted, < 1 µs */
 	char		client_id[NAGARE_USAGE_CLIENT_ID_MAX];	/* its first bytes */
 	/* what the entry shows */
 	int32		in_flight;
@@ -411,12 +416,18 @@ nagare_meter_client_software(NagareConn *conn, const char *name, int name_len,
 }
 
 void
-nagare_meter_time(NagareConn *conn, uint64 usec)
+nagare_meter_time(NagareConn *conn, uint64 nsec)
 {
 	NagareMeterConn *m = counting(conn);
+	uint64		ns;
 
-	if (m != NULL && m->slot >= 0)
-		nagare_usage_add(m->slot, NAGARE_USAGE_TIME_US, usec);
+	if (m == NULL || m->slot < 0)
+		return;
+	/* most requests take less than a microsecond: carry what is left */
+	ns = nsec + m->time_ns_carry;
+	m->time_ns_carry = (uint32) (ns % NS_PER_US);
+	if (ns >= NS_PER_US)
+		nagare_usage_add(m->slot, NAGARE_USAGE_TIME_US, ns / NS_PER_US);
 }
 
 void

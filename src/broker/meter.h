@@ -22,8 +22,11 @@ struct NagareSplicePart;
 /* what meter.c keeps per connection (net.c holds the pointer) */
 typedef struct NagareMeterConn NagareMeterConn;
 
-/* broker time used for conn's client: a request's handling, a worker's work */
-extern void nagare_meter_time(NagareConn *conn, uint64 usec);
+/*
+ * broker time used for conn's client, ns: a request's handling, a worker's
+ * work (counted in whole µs; the rest is carried to the connection's next)
+ */
+extern void nagare_meter_time(NagareConn *conn, uint64 nsec);
 
 /* a throttle of ms imposed on conn's client */
 extern void nagare_meter_throttle(NagareConn *conn, int32 ms);

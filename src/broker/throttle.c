@@ -331,28 +331,32 @@ charge_key(NagareConnQuota *q, int k, double value, int64 now, int64 max_ms)
 	return Max(a, t);
 }
 
-/* request_percentage's value of usec: percent-seconds of one thread */
+/* request_percentage's value of nsec: percent-seconds of one thread */
 static inline double
-request_share(uint64 usec)
+request_share(uint64 nsec)
 {
-	return (double) usec / 10000.0;
+	return (double) nsec / 1.0e7;
 }
 
+/*
+ * ns, not µs: most requests are handled in less than a microsecond, and
+ * whole microseconds would charge them nothing
+ */
 static inline uint64
-usec_between(instr_time from, instr_time to)
+nsec_between(instr_time from, instr_time to)
 {
 	INSTR_TIME_SUBTRACT(to, from);
-	return INSTR_TIME_GET_MICROSEC(to);
+	return (uint64) (INSTR_TIME_GET_DOUBLE(to) * 1.0e9);
 }
 
 /* Charge request time without a throttle (it counts for later requests) */
 static void
-charge_request_time(NagareConnQuota *q, uint64 usec, int64 now)
+charge_request_time(NagareConnQuota *q, uint64 nsec, int64 now)
 {
-	if (usec == 0)
+	if (nsec == 0)
 		return;
-	charge(q->client[NAGARE_QUOTA_REQUEST_PERCENTAGE], request_share(usec), now);
-	charge(q->tenant[NAGARE_QUOTA_REQUEST_PERCENTAGE], request_share(usec), now);
+	charge(q->client[NAGARE_QUOTA_REQUEST_PERCENTAGE], request_share(nsec), now);
+	charge(q->tenant[NAGARE_QUOTA_REQUEST_PERCENTAGE], request_share(nsec), now);
 }
 
 /*
@@ -372,13 +376,13 @@ worker_charge(void *owner, bool answered, uint64 usec)
 	}
 	if (usec > 0)
 	{
-		nagare_meter_time(conn, usec);
+		nagare_meter_time(conn, usec * 1000);
 		if (!nagare_conn_closing(conn))
 		{
 			NagareConnQuota *q = conn_state(conn);
 
 			if (q->any)
-				charge_request_time(q, usec, now_ms(GetCurrentTimestamp()));
+				charge_request_time(q, usec * 1000, now_ms(GetCurrentTimestamp()));
 		}
 	}
 	nagare_conn_unpin(conn);
@@ -437,12 +441,12 @@ nagare_throttle_request_end(NagareConn *conn, bool exempt)
 		cur_conn = NULL;
 		nagare_channel_charge_to(NULL, NULL);
 	}
-	nagare_meter_time(conn, usec_between(start, end));
+	nagare_meter_time(conn, nsec_between(start, end));
 	if (exempt || nagare_conn_closing(conn))
 		return;
 	q = conn_state(conn);
 	if (q->any)
-		charge_request_time(q, usec_between(mark, end), now_ms(GetCurrentTimestamp()));
+		charge_request_time(q, nsec_between(mark, end), now_ms(GetCurrentTimestamp()));
 }
 
 void
@@ -468,7 +472,7 @@ nagare_throttle_response(NagareResponse *resp, NagareRequestId id, void *body)
 			instr_time	mark;
 
 			INSTR_TIME_SET_CURRENT(mark);
-			charge_request_time(q, usec_between(cur_mark, mark), nms);
+			charge_request_time(q, nsec_between(cur_mark, mark), nms);
 			cur_mark = mark;
 		}
 		rms =
