@@ -8,7 +8,9 @@
  * The groups are the broker's (group.c), and after a restart also the
  * groups that have committed offsets: the broker asks the nagare worker for
  * them once (nagare_group_load_committed()) and knows them as Empty, as
- * Kafka loads its groups from __consumer_offsets.  DeleteGroups forgets an
+ * Kafka loads its groups from __consumer_offsets; until the worker has
+ * answered, ListGroups, and DescribeGroups of a group it does not know, say
+ * COORDINATOR_LOAD_IN_PROGRESS, as Kafka's do while it loads.  DeleteGroups forgets an
  * empty group and has the worker delete its committed offsets.
  *
  * SQL agrees with Kafka: a transaction that deleted a group
@@ -120,6 +122,9 @@ nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kafka
 		n++;
 	}
 	resp.GroupsCount = n;
+	/* as Kafka while it loads __consumer_offsets: clients ask again */
+	if (!groups_loaded)
+		resp.ErrorCode = KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
 	nagare_kafka_respond(conn, hdr, &resp);
 }
 
@@ -154,8 +159,11 @@ nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr, K
 											 req->Groups[i].ptr, req->Groups[i].len);
 		if (g == NULL)
 		{
-			d->ErrorCode = req->Groups[i].len <= 0 ? KAFKA_ERROR_INVALID_GROUP_ID : KAFKA_ERROR_NONE;
-			d->GroupState = kafka_str("Dead");
+			if (req->Groups[i].len <= 0)
+				d->ErrorCode = KAFKA_ERROR_INVALID_GROUP_ID;
+			else if (!groups_loaded)	/* it may have offsets not yet known */
+				d->ErrorCode = KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
+			d->GroupState = kafka_str(d->ErrorCode == KAFKA_ERROR_NONE ? "Dead" : "");
 			d->ProtocolType = kafka_str("");
 			d->ProtocolData = kafka_str("");
 			continue;
@@ -605,18 +613,22 @@ list_groups(TimestampTz now, int purpose)
 
 /*
  * Each loop turn: learn the groups with committed offsets, until the worker
- * has answered once (every 5 seconds until then), and reconcile after lost
- * notices.
+ * has answered once (asked again after 250 ms, doubling to every 5 seconds:
+ * until it answers, ListGroups and DescribeGroups say
+ * COORDINATOR_LOAD_IN_PROGRESS), and reconcile after lost notices.
  */
 void
 nagare_group_load_committed(TimestampTz now)
 {
 	static TimestampTz next_list_try = 0;
+	static int	load_backoff_ms = 250;
 
 	if ((!groups_loaded || reconcile_wanted) && now >= next_list_try)
 	{
 		list_groups(now, 0);
-		next_list_try = TimestampTzPlusMilliseconds(now, groups_loaded ? 1000 : 5000);
+		next_list_try =
+			TimestampTzPlusMilliseconds(now, groups_loaded ? 1000 : load_backoff_ms);
+		load_backoff_ms = Min(load_backoff_ms * 2, 5000);
 	}
 }
 
