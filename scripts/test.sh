@@ -30,7 +30,8 @@
 # NAGARE_TEST_SMALLFS (set by the root part: a small mounted file system
 # that test/t/055_disk_full.pl may fill).
 # NAGARE_REGRESS_PORT (the regress server's port, default 54321; when set,
-# its Kafka listener is on the next port instead of 9092).
+# its Kafka listener is on the next port instead of 9092), NAGARE_TEST_KEEP
+# (keep the test tree and its logs when everything passed, too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,6 +89,8 @@ if [ "$(id -u)" -eq 0 ]; then
       [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -80 "$f"; }
     done
     echo "test.sh: the test tree and its logs are in $work"
+  elif [ -n "${NAGARE_TEST_KEEP:-}" ]; then
+    echo "test.sh: the test tree and its logs are in $work (NAGARE_TEST_KEEP)"
   else
     rm -rf "$work"
   fi
