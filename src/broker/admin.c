@@ -22,6 +22,13 @@
  * deleted; broker/throttle.c): a strict version's item fails with
  * THROTTLING_QUOTA_EXCEEDED while the quota is exceeded, as in Kafka.
  *
+ * Metadata may create a topic it is asked for (nagare.auto_create_topics)
+ * with nobody waiting for the answer.  A creation that fails (a limit, a
+ * name SQL refuses) is remembered for AUTO_CREATE_RETRY_MS: Metadata then
+ * answers its error (POLICY_VIOLATION, INVALID_TOPIC_EXCEPTION, ...) and
+ * neither asks the worker again nor logs again, so a client retrying its
+ * Metadata every second costs one attempt and one LOG line per period.
+ *
  * DescribeConfigs and DeleteRecords need no SQL: the first reads the
  * broker's topic map, the second moves the log start offset
  * (logstore/retention.c).
@@ -97,6 +104,23 @@ typedef struct AdminOp
 	AdminItem  *item;
 	TimestampTz deadline;
 } AdminOp;
+
+/*
+ * Failed auto-creations remembered (see above): the most recent
+ * AUTO_CREATE_FAILURES, the oldest replaced first.
+ */
+#define AUTO_CREATE_RETRY_MS	10000
+#define AUTO_CREATE_FAILURES	64
+
+typedef struct AutoCreateFailure
+{
+	char		name[NAGARE_MAX_TOPIC_NAME + 1];	/* "" if unused */
+	int16		error;
+	TimestampTz at;
+} AutoCreateFailure;
+
+static AutoCreateFailure auto_failures[AUTO_CREATE_FAILURES];
+static int	auto_failure_next = 0;
 
 static MemoryContext admin_context = NULL;
 static dlist_head waiting_ops = DLIST_STATIC_INIT(waiting_ops);	/* not handed yet */
@@ -209,9 +233,53 @@ map_sqlstate(const char *state, NagareChannelKind kind)
 	return error;
 }
 
+/* The failure of the auto-creation of name, if it is recent enough */
+static AutoCreateFailure *
+auto_failure(const char *name, TimestampTz now)
+{
+	for (int i = 0; i < AUTO_CREATE_FAILURES; i++)
+	{
+		AutoCreateFailure *f = &auto_failures[i];
+
+		if (f->name[0] == '\0' || strcmp(f->name, name) != 0)
+			continue;
+		if (now >= TimestampTzPlusMilliseconds(f->at, AUTO_CREATE_RETRY_MS))
+			return NULL;
+		return f;
+	}
+	return NULL;
+}
+
+/* An auto-creation failed: remember it, and say so once */
+static void
+auto_create_failed(const char *name, int16 error, const char *message)
+{
+	AutoCreateFailure *f = NULL;
+
+	for (int i = 0; i < AUTO_CREATE_FAILURES && f == NULL; i++)
+		if (strcmp(auto_failures[i].name, name) == 0)
+			f = &auto_failures[i];
+	if (f == NULL)
+	{
+		f = &auto_failures[auto_failure_next];
+		auto_failure_next = (auto_failure_next + 1) % AUTO_CREATE_FAILURES;
+	}
+	strlcpy(f->name, name, sizeof(f->name));
+	f->error = error;
+	f->at = GetCurrentTimestamp();
+	ereport(LOG,
+			(errmsg("nagare broker: could not create topic \"%s\" for a Kafka client: %s",
+					name, message && message[0] ? message : kafka_error_name(error)),
+			 errdetail("Metadata answers %s for it for the next %d s.",
+					   kafka_error_name(error), AUTO_CREATE_RETRY_MS / 1000)));
+}
+
 static void
 op_finish(AdminOp *op, int16 error, const char *message)
 {
+	if (op->req == NULL && op->kind == NAGARE_ADMIN_CREATE_TOPIC &&
+		error != KAFKA_ERROR_NONE && error != KAFKA_ERROR_TOPIC_ALREADY_EXISTS)
+		auto_create_failed(op->name, error, message);
 	if (op->req != NULL)
 	{
 		if (op->item->error == KAFKA_ERROR_NONE)
@@ -345,29 +413,33 @@ op_queued(dlist_head *ops, NagareChannelKind kind, const char *key)
 /*
  * Metadata asked for a topic that does not exist and may create it: queue
  * its creation with nagare.num_partitions partitions, unless it is queued
- * already or the extension does not exist.  Returns true if the topic is
- * (being) created.
+ * already, failed recently, or the extension does not exist.  Returns the
+ * topic's error for Metadata: LEADER_NOT_AVAILABLE while it is being
+ * created, a recent failure's error, else UNKNOWN_TOPIC_OR_PARTITION.
  */
-bool
+int16
 nagare_admin_auto_create(const char *name, int len)
 {
 	char		key[NAGARE_MAX_TOPIC_NAME + 1];
+	AutoCreateFailure *failed;
 
 	if (len <= 0 || len > NAGARE_MAX_TOPIC_NAME)
-		return false;
-	/* no extension, no catalog to create it in: UNKNOWN_TOPIC_OR_PARTITION */
+		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+	/* no extension, no catalog to create it in */
 	if (pg_atomic_read_u32(&nagare_shared->extension_state) == NAGARE_EXTENSION_ABSENT)
-		return false;
+		return KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 	memcpy(key, name, len);
 	key[len] = '\0';
 	if (op_queued(&waiting_ops, NAGARE_ADMIN_CREATE_TOPIC, key) ||
 		op_queued(&running_ops, NAGARE_ADMIN_CREATE_TOPIC, key))
-		return true;
+		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
+	if ((failed = auto_failure(key, GetCurrentTimestamp())) != NULL)
+		return failed->error;
 	ereport(LOG,
 			(errmsg("nagare broker: creating topic \"%s\" with %d partition(s) for a Kafka client (nagare.auto_create_topics)",
 					key, nagare_num_partitions)));
 	op_submit(NULL, NULL, NAGARE_ADMIN_CREATE_TOPIC, key, nagare_num_partitions, NULL, false, 0);
-	return true;
+	return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
 }
 
 /*---- building JSON for the worker ----*/

@@ -13,7 +13,8 @@
 
 #include "utils/timestamp.h"
 
-extern bool nagare_admin_auto_create(const char *name, int len);
+/* Metadata's error for a topic it may create (LEADER_NOT_AVAILABLE: being created) */
+extern int16 nagare_admin_auto_create(const char *name, int len);
 extern void nagare_admin_turn(TimestampTz now);
 extern bool nagare_admin_busy(void);
 

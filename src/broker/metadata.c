@@ -203,9 +203,8 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 											  strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_CREATE) &&
 					 !nagare_authorized_topic(conn, rq->Name, KAFKA_ACL_CREATE))
 				rt->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
-			else if (auto_create &&
-					 nagare_admin_auto_create(rq->Name.ptr, rq->Name.len))
-				rt->ErrorCode = KAFKA_ERROR_LEADER_NOT_AVAILABLE;
+			else if (auto_create)
+				rt->ErrorCode = nagare_admin_auto_create(rq->Name.ptr, rq->Name.len);
 			else
 				rt->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
 		}

@@ -8,6 +8,12 @@ kafka-python's exception classes (MessageSizeTooLargeError...).  kafka-python
 infers the broker's version from ApiVersions v0 and then uses fixed request
 versions (research/clients.md): this is the old-version client.
 
+One command of its own: partitions_for topic timeout_ms -> {"partitions",
+"error", "metadata_errors"}: a producer's partitions_for(), which asks for
+Metadata (v1: it may auto-create) until the topic has partitions or
+timeout_ms passes; metadata_errors are the distinct errors the Metadata
+answers gave the topic meanwhile.
+
 Limits of the client, not of nagare: send() refuses a record whose key and
 value are both null and header values that are null.
 """
@@ -221,8 +227,29 @@ def produce_loop():
     done(counts)
 
 
+def partitions_for():
+    p = producer(max_block_ms=args.get("timeout_ms", 3000))
+    seen = set()
+    failed_update = p._metadata.failed_update
+
+    def keep(exc):  # a Metadata answer whose one topic has an error
+        seen.add(type(exc).__name__)
+        return failed_update(exc)
+
+    p._metadata.failed_update = keep
+    res = {"partitions": None, "error": None}
+    try:
+        res["partitions"] = sorted(p.partitions_for(args["topic"]))
+    except Errors.KafkaError as e:
+        res["error"] = type(e).__name__
+    p.close()
+    res["metadata_errors"] = sorted(seen)
+    done(res)
+
+
 commands = {
     "produce": produce,
+    "partitions_for": partitions_for,
     "consume": consume,
     "list_offsets": list_offsets,
     "metadata": metadata,

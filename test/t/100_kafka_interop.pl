@@ -945,6 +945,25 @@ SKIP:
 		check_records('SQL reads it', $recs, sql_consume('auto-kp', 0, 0, 10), 'sql')
 		  if sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = 'auto-kp'");
 	}
+	SKIP:
+	{
+		# An auto-creation that fails (here a tenant's limit) is answered
+		# with its error, and a client asking again and again (kafka-python's
+		# producer asks for Metadata v1 every 100 ms) makes one attempt and
+		# one LOG line of its failure per 10 s, not one a request.
+		skip 'kafka-python is not installed', 4 unless avail('kafka_python');
+		sql_exec("SELECT nagare.create_tenant('full', max_topics => 0)");
+		my $lo = log_offset($node);
+		my $r = run_client('kafka_python', 'partitions_for', { topic => 'full.events', timeout_ms => 3000 });
+		is($r && $r->{error}, 'KafkaTimeoutError', 'a producer waits in vain for a topic its tenant may not have');
+		like(join(' ', @{ $r ? $r->{metadata_errors} : [] }), qr/PolicyViolation/,
+			'Metadata told it POLICY_VIOLATION');
+		my $log = log_since($node, $lo);
+		my $tries = () = $log =~ /creating topic "full\.events"/g;
+		my $fails = () = $log =~ /could not create topic "full\.events" for a Kafka client/g;
+		is("$tries $fails", '1 1', '3 s of Metadata requests: one attempt, one LOG line of its failure');
+		is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = 'full.events'"), 0, 'and nothing created');
+	}
 	sql_exec("ALTER SYSTEM SET nagare.auto_create_topics = off; SELECT pg_reload_conf()");
 	usleep(500_000);
 	SKIP:
