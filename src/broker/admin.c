@@ -65,6 +65,15 @@
  */
 #define ADMIN_MAX_RUNNING	32
 
+/*
+ * Most changes waiting behind those: beyond it a change fails at once with
+ * REQUEST_TIMED_OUT, as it would after waiting (each takes at most ~5 kB of
+ * the broker's memory, its settings included; a client sending changes
+ * faster than the worker carries them out cannot grow that without bound).
+ */
+#define ADMIN_MAX_WAITING	1024
+#define ADMIN_WAITING_MESSAGE "too many topic changes are waiting for the nagare worker"
+
 typedef struct AdminRequest AdminRequest;
 
 /* One result of an admin request: a topic or a config resource */
@@ -126,6 +135,7 @@ static MemoryContext admin_context = NULL;
 static dlist_head waiting_ops = DLIST_STATIC_INIT(waiting_ops);	/* not handed yet */
 static dlist_head running_ops = DLIST_STATIC_INIT(running_ops);	/* in the channel */
 static int	nrunning = 0;
+static int	nwaiting = 0;
 
 static void request_item_done(AdminRequest *req);
 
@@ -199,12 +209,23 @@ item_error(AdminRequest *req, AdminItem *item, int16 error, const char *message)
 		item->message = MemoryContextStrdup(nagare_conn_context(req->conn), message);
 }
 
-/* Queue a change for the worker */
-static void
+/*
+ * Queue a change for the worker; false if ADMIN_MAX_WAITING wait already
+ * (the item, if any, then has failed).
+ */
+static bool
 op_submit(AdminRequest *req, AdminItem *item, NagareChannelKind kind, const char *name,
 		  int32 count, const char *config, bool validate_only, int32 timeout_ms)
 {
-	AdminOp    *op = MemoryContextAllocZero(admin_cxt(), sizeof(AdminOp));
+	AdminOp    *op;
+
+	if (nwaiting >= ADMIN_MAX_WAITING)
+	{
+		if (req != NULL)
+			item_error(req, item, KAFKA_ERROR_REQUEST_TIMED_OUT, ADMIN_WAITING_MESSAGE);
+		return false;
+	}
+	op = MemoryContextAllocZero(admin_cxt(), sizeof(AdminOp));
 
 	op->kind = kind;
 	op->validate_only = validate_only;
@@ -219,6 +240,8 @@ op_submit(AdminRequest *req, AdminItem *item, NagareChannelKind kind, const char
 	if (req)
 		req->outstanding++;
 	dlist_push_tail(&waiting_ops, &op->node);
+	nwaiting++;
+	return true;
 }
 
 /* What a SQLSTATE from the worker means to a Kafka client */
@@ -369,8 +392,8 @@ nagare_admin_turn(TimestampTz now)
 		if (op->req != NULL && (now >= op->deadline || nagare_conn_closing(op->req->conn)))
 		{
 			dlist_delete(&op->node);
-			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT,
-					  "too many topic changes are waiting for the nagare worker");
+			nwaiting--;
+			op_finish(op, KAFKA_ERROR_REQUEST_TIMED_OUT, ADMIN_WAITING_MESSAGE);
 			op_free(op);
 			continue;
 		}
@@ -382,6 +405,7 @@ nagare_admin_turn(TimestampTz now)
 			continue;
 		}
 		dlist_delete(&op->node);
+		nwaiting--;
 		dlist_push_tail(&running_ops, &op->node);
 		nrunning++;
 	}
@@ -435,10 +459,13 @@ nagare_admin_auto_create(const char *name, int len)
 		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
 	if ((failed = auto_failure(key, GetCurrentTimestamp())) != NULL)
 		return failed->error;
+	/* too many changes waiting: the client asks again */
+	if (!op_submit(NULL, NULL, NAGARE_ADMIN_CREATE_TOPIC, key, nagare_num_partitions,
+				   NULL, false, 0))
+		return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
 	ereport(LOG,
 			(errmsg("nagare broker: creating topic \"%s\" with %d partition(s) for a Kafka client (nagare.auto_create_topics)",
 					key, nagare_num_partitions)));
-	op_submit(NULL, NULL, NAGARE_ADMIN_CREATE_TOPIC, key, nagare_num_partitions, NULL, false, 0);
 	return KAFKA_ERROR_LEADER_NOT_AVAILABLE;
 }
 
