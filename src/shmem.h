@@ -300,6 +300,10 @@ typedef enum NagareChannelKind
 	 * verifies a password (SASLprep, PBKDF2); result: int32 role OID, 0
 	 * when refused */
 	NAGARE_AUTH_PLAIN_VERIFY,
+	/* {"u": role}: the role a client certificate maps to may log in (it
+	 * exists, rolcanlogin, not past rolvaliduntil); result: int32 role OID,
+	 * 0 when refused */
+	NAGARE_AUTH_ROLE_CHECK,
 
 	/*
 	 * ACL changes for Kafka admin clients (broker/acl_api.c), which the

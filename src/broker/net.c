@@ -84,6 +84,7 @@
 #include "aio/aio.h"
 #include "broker/meter.h"
 #include "broker/net.h"
+#include "broker/sasl_server.h"
 #include "broker/throttle.h"
 #include "broker/tls.h"
 #include "kafka/byteorder.h"
@@ -922,10 +923,12 @@ tls_log_due(void)
 
 /*
  * The handshake of c completed: its identity.  On an SSL listener a
- * verified client certificate names the principal through
- * nagare.ssl_principal_mapping_rules; without one the client is
- * User:ANONYMOUS.  On SASL_SSL, SASL decides later.  Returns false if the
- * connection was refused (no mapping rule matched).
+ * verified client certificate names a role through
+ * nagare.ssl_principal_mapping_rules, and the connection waits for
+ * sasl_server.c to check that the role may log in (User:<role> then, else
+ * closed); without a certificate the client is User:ANONYMOUS.  On
+ * SASL_SSL, SASL decides later.  Returns false if the connection was
+ * refused (no mapping rule matched).
  */
 static bool
 tls_authenticated(NagareConn *c)
@@ -944,19 +947,17 @@ tls_authenticated(NagareConn *c)
 					(errmsg("nagare broker: refusing TLS connection from %s: %s", c->peer, err)));
 			return false;
 		}
-		snprintf(c->identity.principal, sizeof(c->identity.principal), "User:%s", name);
-		c->identity.authenticated = true;
-
-		/*
-		 * The role stays InvalidOid here: mapping the name to a PostgreSQL
-		 * role needs the catalog, which is the nagare worker's.
-		 */
-		c->identity.role = InvalidOid;
 		if (nagare_log_connections)
 			ereport(LOG,
-					(errmsg("nagare broker: connection from %s on listener %s (%s) authenticated by client certificate \"%s\" as %s",
+					(errmsg("nagare broker: connection from %s on listener %s (%s) presents client certificate \"%s\" for role \"%s\"",
 							c->peer, c->listener->name, nagare_tls_describe(c->tls), dn,
-							c->identity.principal)));
+							name)));
+
+		/*
+		 * The name must be a role that may log in, which the catalog says:
+		 * the connection is held until the nagare worker answers.
+		 */
+		nagare_auth_certificate(c, name);
 	}
 	else if (nagare_log_connections)
 		ereport(LOG,

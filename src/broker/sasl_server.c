@@ -3,7 +3,8 @@
  * sasl_server.c
  *	  SASL PLAIN and SCRAM-SHA-256 authentication of Kafka clients as
  *	  PostgreSQL roles: SaslHandshake, SaslAuthenticate, and the raw SASL
- *	  frames that follow SaslHandshake v0.
+ *	  frames that follow SaslHandshake v0; and the roles of client
+ *	  certificates.
  *
  * A connection requires SASL iff its listener's security protocol
  * (nagare_conn_security) is SASL_PLAINTEXT or SASL_SSL.  Its state, kept
@@ -33,6 +34,12 @@
  *				closed a moment later, once the answer is out.  After raw
  *				frames the connection is closed at once (kafka-python only
  *				sees the close).
+ *
+ * A client certificate on an SSL listener is checked here too
+ * (nagare_auth_certificate(), from net.c once the handshake is done): the
+ * name nagare.ssl_principal_mapping_rules made of its subject must be a
+ * role that may log in, which the worker checks (WORKER phase, the
+ * connection held, then DONE, or FAILED and closed).
  *
  * The worker answers an unknown user, a role without LOGIN, an expired role
  * and a role without a usable password the same way as a wrong password,
@@ -178,6 +185,15 @@ sasl_listener(NagareConn *conn)
 	return sec == NAGARE_SEC_SASL_PLAINTEXT || sec == NAGARE_SEC_SASL_SSL;
 }
 
+/* The connection is closing: forget the answer of the token, if any */
+static void
+drop_response(SaslConn *s)
+{
+	if (s->resp != NULL)
+		nagare_conn_response_drop(s->resp);
+	s->resp = NULL;
+}
+
 static void
 unlist(SaslConn *s)
 {
@@ -197,19 +213,16 @@ forget_conn(void *arg)
 }
 
 /*
- * The SASL state of conn, created on its first frame (when it starts as not
- * authenticated, whatever the listener set).  NULL if conn is not on a SASL
- * listener.
+ * The authentication state of conn, created the first time (when conn
+ * starts as not authenticated, whatever the listener set).
  */
 static SaslConn *
-sasl_state(NagareConn *conn)
+conn_state(NagareConn *conn)
 {
 	SaslConnEntry *e;
 	bool		found;
 	NagareIdentity *id;
 
-	if (!sasl_listener(conn))
-		return NULL;
 	if (sasl_conns == NULL)
 	{
 		HASHCTL		ctl;
@@ -240,6 +253,17 @@ sasl_state(NagareConn *conn)
 	return e->state;
 }
 
+/*
+ * The SASL state of conn, created on its first frame.  NULL if conn is not
+ * on a SASL listener (a client certificate's state, if any, is not looked at
+ * by the frame gate: the connection is held until it is done).
+ */
+static SaslConn *
+sasl_state(NagareConn *conn)
+{
+	return sasl_listener(conn) ? conn_state(conn) : NULL;
+}
+
 /*---- counting and logging failures ----*/
 
 /* Log the failures counted since the last line, if any and if due */
@@ -252,12 +276,12 @@ log_failures(TimestampTz now, bool force)
 		return;
 	if (last_failure_user[0] != '\0')
 		ereport(LOG,
-				(errmsg("nagare broker: %llu failed SASL authentication(s) since the last report, the latest from %s as user \"%s\"",
+				(errmsg("nagare broker: %llu failed authentication(s) since the last report, the latest from %s as user \"%s\"",
 						(unsigned long long) unlogged_failures, last_failure_peer,
 						last_failure_user)));
 	else
 		ereport(LOG,
-				(errmsg("nagare broker: %llu failed SASL authentication(s) since the last report, the latest from %s",
+				(errmsg("nagare broker: %llu failed authentication(s) since the last report, the latest from %s",
 						(unsigned long long) unlogged_failures, last_failure_peer)));
 	unlogged_failures = 0;
 	last_failure_log = now;
@@ -564,8 +588,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	if (nagare_conn_closing(s->conn))
 	{
 		s->phase = SASL_PHASE_FAILED;
-		nagare_conn_response_drop(s->resp);
-		s->resp = NULL;
+		drop_response(s);
 		pump();
 		return;
 	}
@@ -581,6 +604,23 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	{
 		/* e.g. a user name that is not valid in the database's encoding */
 		fail(s, true);
+	}
+	else if (s->kind == NAGARE_AUTH_ROLE_CHECK)
+	{
+		Oid			role = len >= 4 ? (Oid) kafka_load_be32((const uint8 *) data) : InvalidOid;
+
+		if (!OidIsValid(role))
+			fail(s, true);		/* closed a moment later */
+		else
+		{
+			succeed(s, role);
+			if (nagare_log_connections)
+				ereport(LOG,
+						(errmsg("nagare broker: connection from %s authenticated by its client certificate as %s",
+								nagare_conn_peer(s->conn),
+								nagare_conn_identity(s->conn)->principal)));
+			release(s);
+		}
 	}
 	else if (s->kind == NAGARE_AUTH_PLAIN_VERIFY)
 	{
@@ -664,8 +704,7 @@ pump(void)
 		{
 			unlist(s);
 			s->phase = SASL_PHASE_FAILED;
-			nagare_conn_response_drop(s->resp);
-			s->resp = NULL;
+			drop_response(s);
 			continue;
 		}
 		if (!nagare_channel_submit(s->kind, s->payload, s->payload_len,
@@ -771,6 +810,22 @@ token(SaslConn *s, const char *msg, size_t len)
 		}
 		to_worker(s, NAGARE_AUTH_SCRAM_LOOKUP, NULL, 0);
 	}
+}
+
+/*---- client certificates ----*/
+
+void
+nagare_auth_certificate(NagareConn *conn, const char *role)
+{
+	SaslConn   *s = conn_state(conn);
+
+	if (strlen(role) > SASL_MAX_USER)
+	{
+		fail(s, true);
+		return;
+	}
+	strlcpy(s->user, role, sizeof(s->user));
+	to_worker(s, NAGARE_AUTH_ROLE_CHECK, NULL, 0);
 }
 
 /*---- the frame gate, the handlers ----*/
@@ -914,8 +969,7 @@ nagare_sasl_turn(TimestampTz now)
 		if (nagare_conn_closing(s->conn))
 		{
 			s->phase = SASL_PHASE_FAILED;
-			nagare_conn_response_drop(s->resp);
-			s->resp = NULL;
+			drop_response(s);
 			continue;
 		}
 		if (server_log_due())

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * sasl_server.h
- *	  SASL authentication of Kafka clients on SASL_* listeners (sasl_server.c).
+ *	  SASL authentication of Kafka clients on SASL_* listeners, and the
+ *	  roles of client certificates (sasl_server.c).
  *
  * A connection requires SASL iff nagare_conn_security() is
  * NAGARE_SEC_SASL_PLAINTEXT or NAGARE_SEC_SASL_SSL.  Until it has
@@ -28,6 +29,14 @@
  * dispatched as usual.
  */
 extern bool nagare_sasl_frame(NagareConn *conn, const uint8 *frame, size_t len);
+
+/*
+ * net.c: conn's client certificate maps to role (nagare.ssl_principal_mapping_rules).
+ * The connection is held until the nagare worker says the role may log in
+ * (it exists, LOGIN, not past VALID UNTIL); then it is User:<role>, else it
+ * is closed and counted as a failed authentication.
+ */
+extern void nagare_auth_certificate(NagareConn *conn, const char *role);
 
 /* Each loop turn (broker.c): hand logins to the worker, close failed ones */
 extern void nagare_sasl_turn(TimestampTz now);

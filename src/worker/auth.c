@@ -5,7 +5,7 @@
  *	  (broker/sasl_server.c): what needs the catalog or is slow, checked against
  *	  pg_authid with PostgreSQL's own code.
  *
- * Two request kinds (payloads and results in shmem.h):
+ * Two request kinds for SASL (payloads and results in shmem.h):
  *
  * - NAGARE_AUTH_SCRAM_LOOKUP: the first round of a SCRAM-SHA-256 login
  *   wants the role's verifier (salt, iterations, StoredKey, ServerKey), as
@@ -21,6 +21,12 @@
  *   iteration), so a storm of PLAIN logins takes that much less from the
  *   broker and its clients.  Secrets of other kinds (MD5) go to
  *   plain_crypt_verify().
+ *
+ * And one for TLS client certificates (broker/net.c maps the subject to a
+ * name by nagare.ssl_principal_mapping_rules):
+ *
+ * - NAGARE_AUTH_ROLE_CHECK: the role of that name may log in.  The
+ *   certificate is the credential: no password is needed or looked at.
  *
  * A role logs in if it exists, has rolcanlogin (which PostgreSQL itself
  * checks only later, in InitializeSessionUserId, so it is checked here), is
@@ -59,6 +65,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "shmem.h"
 #include "worker/worker.h"
@@ -264,6 +271,34 @@ plain_verify(NagareWorkerRequest *req, const char *user, const char *password)
 	pq_sendint32(&req->result, (uint32) role);
 }
 
+/*
+ * A client certificate's role: the OID of the role named user if it may
+ * log in now (login_role(), and rolvaliduntil not past), else 0.
+ */
+static void
+role_check(NagareWorkerRequest *req, const char *user)
+{
+	Oid			role = login_role(user);
+
+	if (OidIsValid(role))
+	{
+		HeapTuple	tup = SearchSysCache1(AUTHNAME, PointerGetDatum(user));
+		bool		isnull = true;
+		Datum		until = 0;
+
+		if (HeapTupleIsValid(tup))
+		{
+			until = SysCacheGetAttr(AUTHNAME, tup, Anum_pg_authid_rolvaliduntil, &isnull);
+			ReleaseSysCache(tup);
+		}
+		else
+			role = InvalidOid;
+		if (!isnull && DatumGetTimestampTz(until) < GetCurrentTimestamp())
+			role = InvalidOid;
+	}
+	pq_sendint32(&req->result, (uint32) role);
+}
+
 /* One authentication request, in the transaction nagare_worker_sql() opened */
 static bool
 auth_sql(void *arg)
@@ -278,6 +313,8 @@ auth_sql(void *arg)
 		elog(ERROR, "malformed authentication request");
 	if (req->kind == NAGARE_AUTH_SCRAM_LOOKUP)
 		scram_lookup(req, user);
+	else if (req->kind == NAGARE_AUTH_ROLE_CHECK)
+		role_check(req, user);
 	else
 	{
 		password = json_string(payload, "p");

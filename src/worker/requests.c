@@ -179,6 +179,7 @@ nagare_worker_run_requests(void)
 				break;
 			case NAGARE_AUTH_SCRAM_LOOKUP:
 			case NAGARE_AUTH_PLAIN_VERIFY:
+			case NAGARE_AUTH_ROLE_CHECK:
 				auths[nauths++] = req;
 				break;
 			default:

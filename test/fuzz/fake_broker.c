@@ -83,6 +83,7 @@ int nagare_empty_group_retention_ms = 600000;
 uint64 nagare_log_hwm_changes = 0;
 /* nagare.serve_durable_only (guc.c, once merged): off, every written record is served */
 bool nagare_serve_durable_only = false;
+bool nagare_log_connections = false;
 
 /* ---------------------------------------------------------- shared memory */
 

@@ -227,9 +227,9 @@ SKIP:
 
 my $after = failures();
 cmp_ok($after - $before, '>=', $refusals, "every refusal counted in nagare.broker.auth_failures ($refusals)");
-ok(wait_until(sub { slurp_file($node->logfile) =~ /failed SASL authentication\(s\) since the last report, the latest from 127\.0\.0\.1:\d+/ }),
+ok(wait_until(sub { slurp_file($node->logfile) =~ /failed authentication\(s\) since the last report, the latest from 127\.0\.0\.1:\d+/ }),
 	'failures are logged');
-my $lines = () = slurp_file($node->logfile) =~ /failed SASL authentication\(s\) since the last report/g;
+my $lines = () = slurp_file($node->logfile) =~ /failed authentication\(s\) since the last report/g;
 cmp_ok($lines, '<', $after, 'failures are logged without a line each');
 my $nagare_lines = join("\n", grep { /nagare (broker|worker)/ } split /\n/, slurp_file($node->logfile));
 unlike($nagare_lines, qr/wrong-password|secret-1/, "no password in the broker's and worker's log lines");

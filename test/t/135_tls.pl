@@ -12,10 +12,11 @@
 #     hurting the others, renegotiation is refused, and the same with
 #     nagare.io_method = plain;
 #   - mTLS (nagare.ssl_client_auth = required): a good certificate connects
-#     and is authenticated as the principal nagare.ssl_principal_mapping_rules
-#     makes of its subject (logged with nagare.log_connections), a
-#     certificate from another CA, an expired one and none at all are
-#     refused; nagare.advertised_listeners and a custom protocol map;
+#     and is authenticated as the role nagare.ssl_principal_mapping_rules
+#     makes of its subject (logged with nagare.log_connections) if that
+#     role may log in (none, NOLOGIN and past VALID UNTIL are refused and
+#     counted); a certificate from another CA, an expired one and none at
+#     all are refused; nagare.advertised_listeners and a custom protocol map;
 #   - a TLS listener without a usable certificate stays closed with an error
 #     and a hint, and the PLAINTEXT listener beside it opens.
 use strict;
@@ -227,9 +228,32 @@ $mnode->safe_psql('postgres', q{SELECT nagare.create_acl(t, '*', 'User:alice', '
 
 is(kcat_brokers("127.0.0.1:$iport", ''), "localhost:$iport",
 	'the INTERNAL listener advertises what nagare.advertised_listeners says');
+
+# A certificate's principal is a PostgreSQL role that may log in: no role
+# alice yet, then one without LOGIN, then one past VALID UNTIL, are refused
+# (the connection closed after the handshake, counted as a failed
+# authentication); then alice may log in.
+for my $step ([ '', 'no role of its name' ],
+	[ 'CREATE ROLE alice NOLOGIN', 'a role without LOGIN' ],
+	[ "ALTER ROLE alice LOGIN VALID UNTIL '2001-01-01'", 'a role past VALID UNTIL' ])
+{
+	my ($sql, $what) = @$step;
+	$mnode->safe_psql('postgres', $sql) if $sql;
+	my $failures = $mnode->safe_psql('postgres', 'SELECT auth_failures FROM nagare.broker');
+	my $off = log_offset($mnode);
+	like(kcat_brokers("127.0.0.1:$mport", kcat_ssl_cert('alice')), qr/^failed/,
+		"a good certificate mapped to $what is refused");
+	ok($mnode->safe_psql('postgres', 'SELECT auth_failures FROM nagare.broker') > $failures,
+		'... counted as a failed authentication');
+	unlike(log_since($mnode, $off), qr/authenticated by its client certificate/, '... and authenticates nobody');
+}
+like(slurp_file($mnode->logfile), qr/failed authentication\(s\) since the last report, the latest from 127\.0\.0\.1:\d+ as user "alice"/,
+	'the refusal is logged with the role name');
+$mnode->safe_psql('postgres', "ALTER ROLE alice VALID UNTIL 'infinity'");
 is(kcat_brokers("127.0.0.1:$mport", kcat_ssl_cert('alice')), "127.0.0.1:$mport",
-	'a client with a good certificate reads Metadata over mTLS');
-$mnode->wait_for_log(qr/on listener CLIENTS \(TLSv1\.[23], [^)]*\) authenticated by client certificate "CN=Alice,OU=clients,O=nagare,C=JP" as User:alice/);
+	'a client with a good certificate of a role that may log in reads Metadata over mTLS');
+$mnode->wait_for_log(qr/on listener CLIENTS \(TLSv1\.[23], [^)]*\) presents client certificate "CN=Alice,OU=clients,O=nagare,C=JP" for role "alice"/);
+$mnode->wait_for_log(qr/connection from 127\.0\.0\.1:\d+ authenticated by its client certificate as User:alice/);
 pass('the certificate subject is mapped to User:alice by a RULE (lower-cased)');
 
 {
@@ -240,9 +264,10 @@ pass('the certificate subject is mapped to User:alice by a RULE (lower-cased)');
 	is($out, $in, 'kcat consumes over mTLS') or diag($err);
 }
 
+$mnode->safe_psql('postgres', 'CREATE ROLE "CN=svc,O=nagare,C=JP" LOGIN');
 is(kcat_brokers("127.0.0.1:$mport", kcat_ssl_cert('svc')), "127.0.0.1:$mport",
-	'a certificate no RULE matches connects');
-$mnode->wait_for_log(qr/authenticated by client certificate "CN=svc,O=nagare,C=JP" as User:CN=svc,O=nagare,C=JP/);
+	'a certificate no RULE matches connects (its role is named by the whole subject)');
+$mnode->wait_for_log(qr/authenticated by its client certificate as User:CN=svc,O=nagare,C=JP/);
 pass('DEFAULT makes the principal the whole subject in RFC 2253 form');
 
 for my $bad ([ 'mallory', 'a certificate from another CA' ],
@@ -252,7 +277,7 @@ for my $bad ([ 'mallory', 'a certificate from another CA' ],
 	my $off = log_offset($mnode);
 	like(kcat_brokers("127.0.0.1:$mport", kcat_ssl_cert($name)), qr/^failed/, "$what is refused");
 	wait_for_log_from($mnode, qr/TLS handshake with 127\.0\.0\.1:\d+ on listener CLIENTS failed: /, $off);
-	unlike(log_since($mnode, $off), qr/authenticated by client certificate/, "$what authenticates nobody");
+	unlike(log_since($mnode, $off), qr/authenticated by its client certificate/, "$what authenticates nobody");
 }
 {
 	my $off = log_offset($mnode);

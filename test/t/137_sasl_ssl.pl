@@ -424,7 +424,7 @@ SKIP:
 	my $off = log_offset($node);
 	java_round_trip('SSL with a client certificate', "127.0.0.1:$mport", $mtls, 'ss_java_mtls', 3);
 	like(log_since($node, $off),
-		qr/on listener SSL \(TLSv1\.[23], [^)]*\) authenticated by client certificate "CN=Alice,OU=clients,O=nagare,C=JP" as User:alice/,
+		qr/on listener SSL \(TLSv1\.[23], [^)]*\) presents client certificate "CN=Alice,OU=clients,O=nagare,C=JP" for role "alice"(?s:.*)authenticated by its client certificate as User:alice/,
 		"the Java client's certificate is authenticated as User:alice");
 
 	# refusals: a wrong password, a topic of someone else's
