@@ -29,14 +29,19 @@ def out(obj):
     print(json.dumps(obj, sort_keys=True))
 
 
-def per_second(events, t0, secs):
-    """bytes per whole second since t0 from (time, bytes) events"""
-    bins = [0] * (int(secs) + 2)
+def bins(events, t0, secs, width):
+    """bytes per bin of width seconds since t0 from (time, bytes) events"""
+    out = [0] * int(round((int(secs) + 2) / width))
     for t, n in events:
-        i = int(t - t0)
-        if 0 <= i < len(bins):
-            bins[i] += n
-    return bins
+        i = int((t - t0) / width)
+        if 0 <= i < len(out):
+            out[i] += n
+    return out
+
+
+def series(events, t0, secs):
+    """per_second (for people) and per_tenth (100 ms bins, for the rate)"""
+    return {"per_second": bins(events, t0, secs, 1.0), "per_tenth": bins(events, t0, secs, 0.1)}
 
 
 def fill(boot, topic, mb):
@@ -84,7 +89,7 @@ def produce_confluent(boot, topic, cid, secs):
             p.poll(0.01)
         p.poll(0)
     p.flush(0)
-    out({"per_second": per_second(acked, t0, secs), "throttle_events": len(throttles),
+    out({**series(acked, t0, secs), "throttle_events": len(throttles),
          "throttle_max_ms": int(max(throttles) * 1000) if throttles else 0})
 
 
@@ -105,7 +110,7 @@ def consume_confluent(boot, topic, cid, secs):
             t0 = time.time()
         got.append((time.time(), len(m.value()) + len(m.key() or b"")))
     c.close()
-    out({"per_second": per_second(got, t0, secs), "throttle_events": len(throttles),
+    out({**series(got, t0, secs), "throttle_events": len(throttles),
          "throttle_max_ms": int(max(throttles) * 1000) if throttles else 0})
 
 
@@ -127,7 +132,7 @@ def produce_kafka_python(boot, topic, cid, secs):
         i += 1
     m = p.metrics()
     p.close(timeout=0)
-    out({"per_second": per_second(acked, t0, secs),
+    out({**series(acked, t0, secs),
          "throttle_max_ms": metric(m, "producer-metrics", "produce-throttle-time-max")})
 
 
@@ -146,7 +151,7 @@ def consume_kafka_python(boot, topic, cid, secs):
                 got.append((time.time(), len(r.value) + len(r.key or b"")))
     m = c.metrics()
     c.close()
-    out({"per_second": per_second(got, t0, secs),
+    out({**series(got, t0, secs),
          "throttle_max_ms": metric(m, "consumer-fetch-manager-metrics",
                                    "fetch-throttle-time-max")})
 
