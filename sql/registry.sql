@@ -125,6 +125,7 @@ SELECT count(*) FROM nagare.service_endpoint WHERE name = 'x';
 SELECT nagare.set_service_endpoint('checkout', 'grpc', 'grpcs://checkout.internal');
 SELECT nagare.set_service_endpoint('checkout', 'grpc', 'grpcs://checkout.internal');
 SELECT endpoint, url, protocol, port FROM nagare.service_endpoints WHERE endpoint = 'grpc';
+SELECT operation, "after"->>'url' AS url FROM nagare.audit_log WHERE object_name = 'checkout/grpc' ORDER BY id;
 SELECT nagare.drop_service_endpoint('checkout', 'v6-default');
 SELECT pg_temp.try($$SELECT nagare.drop_service_endpoint('checkout', 'v6-default')$$);
 SELECT pg_temp.try($$SELECT nagare.drop_service_endpoint('nosuch', 'http')$$);
