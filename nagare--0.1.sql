@@ -2140,6 +2140,9 @@ BEGIN
   s := nagare._service_get($1);
   PERFORM nagare._service_label($2, 'endpoint');
   PERFORM nagare._service_authorize('change', $1, s.tenant);
+  -- locked until this transaction ends: a retirement committed meanwhile is
+  -- seen here, one that comes later waits for this endpoint
+  SELECT x.retired_at INTO s.retired_at FROM nagare.service x WHERE x.name = $1 FOR SHARE;
   IF s.retired_at IS NOT NULL THEN
     RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
       HINT = 'A retired service takes no new or changed endpoint; nagare.unretire_service() brings it back.';
