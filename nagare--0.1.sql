@@ -1608,6 +1608,7 @@ CREATE VIEW nagare.quota_status AS SELECT * FROM nagare.quota_status();
 COMMENT ON VIEW nagare.quota_status IS
   'the quotas as the broker and backends resolve them (the copy in shared memory); it shows every committed change once synced >= changes';
 GRANT SELECT ON nagare.quota_status TO PUBLIC;
+
 --
 -- Service registry: the catalog.  A service is a name (a DNS label, since
 -- discovery answers <name>.service.<domain>), the team that owns it (a
@@ -2216,6 +2217,7 @@ ALTER POLICY audit_describe ON nagare.audit_log
            ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
          END);
 
+--
 -- Usage: per-client usage and the broker's live connections, counted in
 -- shared memory (docs/quotas.md).  A client is a source ('kafka' or
 -- 'sql'), tenant, principal and client id (SQL callers of send(),
