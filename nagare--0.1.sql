@@ -1142,6 +1142,12 @@ BEGIN
     RAISE EXCEPTION 'tenant "%" still has topics', $1 USING ERRCODE = 'dependent_objects_still_exist',
       HINT = 'Delete its topics first.';
   END IF;
+  IF EXISTS (SELECT 1 FROM nagare.service s WHERE s.tenant = $1 AND s.retired_at IS NULL) THEN
+    RAISE EXCEPTION 'tenant "%" still owns services', $1 USING ERRCODE = 'dependent_objects_still_exist',
+      HINT = 'Retire them (nagare.retire_service()) or move them to another tenant (nagare.alter_service(name, tenant => ...)) first.';
+  END IF;
+  -- its retired services become the platform's
+  UPDATE nagare.service s SET tenant = NULL WHERE s.tenant = $1;
   DELETE FROM nagare.acl a
    WHERE a.pattern_type = 'PREFIXED' AND a.resource_name = $1 || '.'
      AND a.principal IN (SELECT 'User:' || p.role FROM nagare.tenant_principal p WHERE p.tenant = $1);
@@ -1150,7 +1156,7 @@ BEGIN
     RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'undefined_object';
   END IF;
 END $$;
-COMMENT ON FUNCTION nagare.drop_tenant(text) IS 'drop a tenant without topics, and its principals'' ACLs; platform only';
+COMMENT ON FUNCTION nagare.drop_tenant(text) IS 'drop a tenant without topics or services (its retired services become the platform''s), and its principals'' ACLs; platform only';
 
 CREATE FUNCTION nagare.add_tenant_principal(tenant text, role name, admin boolean DEFAULT false)
 RETURNS void
@@ -1602,6 +1608,616 @@ CREATE VIEW nagare.quota_status AS SELECT * FROM nagare.quota_status();
 COMMENT ON VIEW nagare.quota_status IS
   'the quotas as the broker and backends resolve them (the copy in shared memory); it shows every committed change once synced >= changes';
 GRANT SELECT ON nagare.quota_status TO PUBLIC;
+
+--
+-- Service registry: the catalog.  A service is a name (a DNS label, since
+-- discovery answers <name>.service.<domain>), the team that owns it (a
+-- tenant; null: the platform's own), a description, a lifecycle
+-- (experimental, production, deprecated), a tier (1 most critical to 4
+-- least), links (repository, docs, runbook, dashboards: any name to an
+-- http(s) URL) and endpoints (an absolute URL each, internal or public,
+-- with the protocol and port derived from it).  Register and change them
+-- with nagare.register_service(), alter_service(), retire_service(),
+-- unretire_service(), set_service_endpoint() and drop_service_endpoint();
+-- read them in nagare.services and nagare.service_endpoints (docs/registry.md).
+--
+-- Who may: everyone reads the catalog (the company's, as in Backstage);
+-- the platform (ALTER on the CLUSTER, or superuser) manages every service
+-- and chooses its tenant; a tenant's admins register, change and retire
+-- the services of their own tenant and their endpoints (42501 otherwise,
+-- with a hint naming who may).  One rule, nagare._service_may(), says it
+-- for the functions and the row-level security.  Every change is an audit
+-- row (object type SERVICE, or SERVICE_ENDPOINT "<service>/<endpoint>").
+--
+-- The rules of names and URLs live in nagare._service_label() and
+-- nagare._service_url(); the BEFORE triggers apply them to every row,
+-- however written, and derive an endpoint's protocol and port.
+--
+CREATE TABLE nagare.service (
+    name         text PRIMARY KEY,
+    tenant       text REFERENCES nagare.tenant,
+    description  text,
+    lifecycle    text NOT NULL DEFAULT 'experimental',
+    tier         smallint,
+    links        jsonb NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   name NOT NULL DEFAULT current_user,
+    changed_at   timestamptz NOT NULL DEFAULT now(),
+    retired_at   timestamptz
+);
+CREATE INDEX service_tenant_idx ON nagare.service (tenant);
+COMMENT ON TABLE nagare.service IS
+  'the service catalog, retired services included (retired_at set); change it with nagare.register_service(), alter_service(), retire_service() and unretire_service()';
+COMMENT ON COLUMN nagare.service.tenant IS 'the owning team; null: the platform''s own';
+COMMENT ON COLUMN nagare.service.lifecycle IS 'experimental, production or deprecated';
+COMMENT ON COLUMN nagare.service.tier IS
+  'how critical: 1 = most critical (an outage stops the business), 2 = important, 3 = degraded service is tolerated, 4 = least (internal tools, experiments); null = unknown';
+COMMENT ON COLUMN nagare.service.links IS 'an object of link name to absolute http(s) URL: repository, docs, runbook, dashboards, any name';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service', '');
+
+CREATE TABLE nagare.service_endpoint (
+    service     text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
+    name        text NOT NULL,
+    url         text NOT NULL,
+    visibility  text NOT NULL DEFAULT 'internal',
+    protocol    text NOT NULL,
+    port        integer NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT current_user,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, name)
+);
+COMMENT ON TABLE nagare.service_endpoint IS
+  'the endpoints of services: an absolute URL, internal or public, its protocol and port; change them with nagare.set_service_endpoint() and drop_service_endpoint()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service_endpoint', '');
+
+-- A service's or endpoint's name: one DNS label, lower case.
+CREATE FUNCTION nagare._service_label(label text, what text DEFAULT 'service')
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF $1 IS NULL THEN
+    RAISE EXCEPTION 'a % name must not be null', $2 USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF $1 !~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' THEN
+    RAISE EXCEPTION 'invalid % name "%"', $2, $1 USING ERRCODE = 'invalid_name',
+      HINT = CASE WHEN $2 = 'service' THEN 'A service' ELSE 'An ' || $2 END
+             || ' name is a DNS label: 1 to 63 lower-case letters, digits and "-", not starting or ending with "-"'
+             || CASE WHEN $2 = 'service' THEN ' (discovery answers <name>.service.<domain>).' ELSE '.' END;
+  END IF;
+  RETURN $1;
+END $$;
+COMMENT ON FUNCTION nagare._service_label(text, text) IS
+  'internal: the name of a service (or, what => ''endpoint'', of an endpoint) if it is a DNS label, else 42602 with the rule; the catalog''s functions and triggers call it as their caller';
+
+-- The URL schemes endpoints may use, with their default ports (null: the
+-- URL must give one).
+CREATE FUNCTION nagare._service_url_schemes(OUT scheme text, OUT default_port integer)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  VALUES ('http', 80), ('https', 443), ('grpc', NULL), ('grpcs', 443), ('ws', 80), ('wss', 443),
+         ('tcp', NULL), ('udp', NULL), ('kafka', 9092), ('postgres', 5432), ('postgresql', 5432),
+         ('mysql', 3306), ('redis', 6379), ('rediss', 6379), ('amqp', 5672), ('amqps', 5671),
+         ('nats', 4222)
+$$;
+COMMENT ON FUNCTION nagare._service_url_schemes() IS
+  'internal: the URL schemes of endpoints and their default ports (null: the URL must give a port); nagare._service_url() reads it';
+
+-- An absolute URL, scheme://host[:port][/path][?query][#fragment]: a known
+-- scheme (of schemes, if given), a host that is a DNS name, an IPv4 address
+-- or an IPv6 address in brackets, no user information, a port from 1 to
+-- 65535 (else the scheme's default), and nothing in the rest that must be
+-- percent-encoded.  what names the URL in the messages.
+CREATE FUNCTION nagare._service_url(url text, what text DEFAULT 'URL', schemes text[] DEFAULT NULL,
+                                    OUT scheme text, OUT host text, OUT port integer)
+RETURNS record
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  form CONSTANT text := 'Write an absolute URL, scheme://host[:port][/path], such as https://api.example.com/v1.';
+  brackets CONSTANT text := 'An IPv6 address is written in brackets: http://[2001:db8::1]:8080/.';
+  m text[];
+  authority text;
+  rest text;
+  after_host text;
+  default_port integer;
+BEGIN
+  IF url IS NULL OR url = '' THEN
+    RAISE EXCEPTION '% must not be empty', what USING ERRCODE = 'invalid_parameter_value', HINT = form;
+  END IF;
+  IF length(url) > 2048 THEN
+    RAISE EXCEPTION '% is longer than 2048 characters', what USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF url ~ '[^\x21-\x7e]' THEN
+    RAISE EXCEPTION '% "%" contains a space, a control character or a non-ASCII character', what, url
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Percent-encode them (a space is %20).';
+  END IF;
+  m := regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$');
+  IF m IS NULL THEN
+    RAISE EXCEPTION '% "%" is not absolute: it has no scheme://', what, url
+      USING ERRCODE = 'invalid_parameter_value', HINT = form;
+  END IF;
+  scheme := lower(m[1]);
+  rest := m[2];
+  SELECT s.default_port INTO default_port FROM nagare._service_url_schemes() s
+   WHERE s.scheme = _service_url.scheme AND (schemes IS NULL OR s.scheme = ANY (schemes));
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '% "%" has an unknown scheme "%"', what, url, scheme
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Known schemes: ' || coalesce(array_to_string(schemes, ', '),
+                                                 (SELECT string_agg(s.scheme, ', ') FROM nagare._service_url_schemes() s)) || '.';
+  END IF;
+  authority := substring(rest FROM '^[^/?#]*');
+  rest := substr(rest, length(authority) + 1);
+  IF strpos(authority, '@') > 0 THEN
+    -- not quoted: what precedes the "@" may be a password
+    RAISE EXCEPTION '% has user information ("...@" before the host)', what
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Credentials do not belong in the catalog: keep them in a secret store and register the URL without them.';
+  END IF;
+  IF starts_with(authority, '[') THEN
+    m := regexp_match(authority, '^\[([^]]*)\](.*)$');
+    IF m IS NULL THEN
+      RAISE EXCEPTION '% "%" has "[" without "]"', what, url
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = brackets;
+    END IF;
+    host := m[1];
+    after_host := m[2];
+    BEGIN
+      IF host !~ '^[0-9A-Fa-f:.]+$' OR strpos(host, ':') = 0 OR family(host::inet) <> 6 THEN
+        RAISE invalid_text_representation;
+      END IF;
+    EXCEPTION WHEN invalid_text_representation THEN
+      RAISE EXCEPTION '% "%": "%" is not an IPv6 address', what, url, host
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Between brackets comes an IPv6 address such as 2001:db8::1 (no zone, no prefix length).';
+    END;
+  ELSIF authority ~ ':.*:' THEN
+    RAISE EXCEPTION '% "%" has more than one ":" in host and port', what, url
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = brackets;
+  ELSE
+    host := substring(authority FROM '^[^:]*');
+    after_host := substr(authority, length(host) + 1);
+    IF host = '' THEN
+      RAISE EXCEPTION '% "%" has no host', what, url USING ERRCODE = 'invalid_parameter_value', HINT = form;
+    END IF;
+    IF host ~ '^[0-9.]+$' THEN
+      IF host !~ '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$' THEN
+        RAISE EXCEPTION '% "%": "%" is not an IPv4 address', what, url, host
+          USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'An IPv4 address is four numbers from 0 to 255 separated by ".", such as 192.0.2.10.';
+      END IF;
+    ELSIF length(host) > 253
+          OR host !~ '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$' THEN
+      RAISE EXCEPTION '% "%": "%" is not a host name', what, url, host
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'A host is a DNS name (labels of 1 to 63 letters, digits and "-", not starting or ending with "-", joined by "."; 253 characters at most), an IPv4 address, or an IPv6 address in brackets.';
+    END IF;
+  END IF;
+  IF after_host <> '' THEN
+    IF after_host !~ '^:' THEN
+      RAISE EXCEPTION '% "%" has "%" after the host', what, url, after_host
+        USING ERRCODE = 'invalid_parameter_value', HINT = form;
+    END IF;
+    IF after_host ~ '^:[0-9]{1,5}$' THEN
+      port := substr(after_host, 2)::integer;
+    END IF;
+    IF port IS NULL OR port NOT BETWEEN 1 AND 65535 THEN
+      RAISE EXCEPTION '% "%" has an invalid port "%"', what, url, substr(after_host, 2)
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'A port is a number from 1 to 65535; leave it out for the scheme''s default.';
+    END IF;
+  ELSE
+    port := default_port;
+    IF port IS NULL THEN
+      RAISE EXCEPTION '% "%" has no port, and % has no default port', what, url, scheme
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Give the port: %s://%s:<port>.', scheme, authority);
+    END IF;
+  END IF;
+  IF rest ~ '[^A-Za-z0-9._~!$&''()*+,;=:@/?#%-]' THEN
+    RAISE EXCEPTION '% "%" has "%", which must be percent-encoded', what, url,
+                    substring(rest FROM '[^A-Za-z0-9._~!$&''()*+,;=:@/?#%-]')
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Percent-encode it as %XX (RFC 3986).';
+  END IF;
+  IF regexp_replace(rest, '%[0-9A-Fa-f]{2}', '', 'g') ~ '%' THEN
+    RAISE EXCEPTION '% "%" has a "%%" not followed by two hexadecimal digits', what, url
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Write a "%" itself as %25.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._service_url(text, text, text[]) IS
+  'internal: the scheme, host and port (given, else the scheme''s default) of an absolute URL, or 22023 saying what is wrong; the catalog''s triggers call it as their caller';
+
+-- A service's links: an object of names to http(s) URLs.
+CREATE FUNCTION nagare._service_links(links jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  l record;
+BEGIN
+  IF jsonb_typeof($1) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'links must be a JSON object, not %', coalesce(jsonb_typeof($1), 'null')
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Write {"repository": "https://...", "runbook": "https://..."}.';
+  END IF;
+  FOR l IN SELECT * FROM jsonb_each($1) LOOP
+    IF l.key = '' OR length(l.key) > 64 OR l.key ~ '[[:cntrl:]]' THEN
+      RAISE EXCEPTION 'invalid link name "%"', l.key USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'A link name is 1 to 64 characters, such as "repository", "docs", "runbook" or "dashboard".';
+    END IF;
+    IF jsonb_typeof(l.value) <> 'string' THEN
+      RAISE EXCEPTION 'link "%" must be a URL string, not %', l.key, jsonb_typeof(l.value)
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM nagare._service_url(l.value #>> '{}', format('link "%s" URL', l.key), ARRAY['http', 'https']);
+  END LOOP;
+  RETURN $1;
+END $$;
+COMMENT ON FUNCTION nagare._service_links(jsonb) IS
+  'internal: links if they are an object of names to absolute http(s) URLs, else 22023; the trigger of nagare.service calls it as its caller';
+
+-- Ownership.  The tenant's-admin half reads nagare.tenant_principal, which
+-- roles cannot; the rule whole is nagare._service_may().
+CREATE FUNCTION nagare._service_admin_may(role name, tenant text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM nagare.tenant_principal p
+                  WHERE p.role = $1 AND p.tenant = $2 AND p.is_admin)
+$$;
+COMMENT ON FUNCTION nagare._service_admin_may(name, text) IS
+  'internal: whether a role is an admin of the tenant (so manages its services); nagare._service_may() asks it as the querying role';
+
+CREATE FUNCTION nagare._service_may(tenant text)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+         OR nagare._service_admin_may(current_user, $1)
+$$;
+COMMENT ON FUNCTION nagare._service_may(text) IS
+  'internal: whether current_user may manage the services of a tenant (null: the platform''s): the platform (ALTER on the CLUSTER) any, a tenant''s admins their tenant''s; the row-level security of the catalog and its functions ask it';
+
+-- 42501 unless current_user may: action 'register' (tenant: the new
+-- service's), 'change' (the service's) or 'move' (to tenant).
+CREATE FUNCTION nagare._service_authorize(action text, service text, tenant text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  owner text := CASE WHEN $3 IS NULL THEN 'the platform' ELSE format('tenant "%s"', $3) END;
+  hint text;
+BEGIN
+  IF nagare._service_may($3) THEN
+    RETURN;
+  END IF;
+  hint := CASE
+    WHEN $1 = 'move' THEN 'Moving a service to another tenant is the platform''s (ALTER on the CLUSTER, or a superuser).'
+    WHEN $3 IS NULL THEN 'Services without a tenant are the platform''s: only the platform (ALTER on the CLUSTER, or a superuser) manages them; a tenant''s admins register services of their tenant (tenant => ''<tenant>'').'
+    ELSE format('The admins of tenant "%s" and the platform (ALTER on the CLUSTER) manage its services; everyone else only reads them.', $3)
+  END;
+  IF $1 = 'register' THEN
+    RAISE EXCEPTION 'permission denied to register service "%" for %', $2, owner
+      USING ERRCODE = 'insufficient_privilege', HINT = hint;
+  ELSIF $1 = 'move' THEN
+    RAISE EXCEPTION 'permission denied to move service "%" to %', $2, owner
+      USING ERRCODE = 'insufficient_privilege', HINT = hint;
+  END IF;
+  RAISE EXCEPTION 'permission denied to change service "%" of %', $2, owner
+    USING ERRCODE = 'insufficient_privilege', HINT = hint;
+END $$;
+COMMENT ON FUNCTION nagare._service_authorize(text, text, text) IS
+  'internal: raise 42501, naming who may, unless current_user may register (''register''), change (''change'') or move a service to (''move'') the tenant; the catalog''s functions call it as their caller';
+
+-- Everyone reads the catalog; the functions change it with the caller's
+-- rights, which row-level security holds to nagare._service_may().
+-- Superusers bypass it.  An endpoint is its service's: a retired service
+-- takes no new or changed endpoint.
+REVOKE ALL ON nagare.service, nagare.service_endpoint FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON nagare.service TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.service_endpoint TO PUBLIC;
+ALTER TABLE nagare.service ENABLE ROW LEVEL SECURITY;
+ALTER TABLE nagare.service_endpoint ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_read ON nagare.service FOR SELECT USING (true);
+CREATE POLICY service_register ON nagare.service FOR INSERT
+  WITH CHECK (nagare._service_may(tenant));
+CREATE POLICY service_change ON nagare.service FOR UPDATE
+  USING (nagare._service_may(tenant)) WITH CHECK (nagare._service_may(tenant));
+CREATE POLICY service_endpoint_read ON nagare.service_endpoint FOR SELECT USING (true);
+CREATE POLICY service_endpoint_set ON nagare.service_endpoint FOR INSERT
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant)));
+CREATE POLICY service_endpoint_change ON nagare.service_endpoint FOR UPDATE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)))
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant)));
+CREATE POLICY service_endpoint_drop ON nagare.service_endpoint FOR DELETE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)));
+
+-- Every row, however written, follows the rules; an update keeps who
+-- created it and when, and stamps changed_at.  (Inserts keep what they
+-- are given, so that pg_restore brings back the rows as they were.)
+CREATE FUNCTION nagare._service_row()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare._service_label(NEW.name);
+  IF NEW.lifecycle IS NULL OR NEW.lifecycle NOT IN ('experimental', 'production', 'deprecated') THEN
+    RAISE EXCEPTION 'invalid lifecycle "%" of service "%"', NEW.lifecycle, NEW.name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A lifecycle is experimental, production or deprecated (retire_service() takes a service out of the catalog''s views).';
+  END IF;
+  IF NEW.tier NOT BETWEEN 1 AND 4 THEN
+    RAISE EXCEPTION 'invalid tier % of service "%"', NEW.tier, NEW.name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A tier is 1 (most critical) to 4 (least), or null (unknown).';
+  END IF;
+  NEW.links := nagare._service_links(coalesce(NEW.links, '{}'));
+  IF TG_OP = 'UPDATE' THEN
+    IF NEW.name <> OLD.name THEN
+      RAISE EXCEPTION 'service "%" cannot be renamed', OLD.name USING ERRCODE = 'feature_not_supported',
+        HINT = 'Its name is how it is found: register the new name and retire the old one.';
+    END IF;
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.changed_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+COMMENT ON FUNCTION nagare._service_row() IS
+  'internal: the trigger that checks each row of nagare.service (name, lifecycle, tier, links) and stamps changes';
+REVOKE EXECUTE ON FUNCTION nagare._service_row() FROM PUBLIC;
+CREATE TRIGGER service_row BEFORE INSERT OR UPDATE ON nagare.service
+  FOR EACH ROW EXECUTE FUNCTION nagare._service_row();
+
+CREATE FUNCTION nagare._service_endpoint_row()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  u record;
+BEGIN
+  PERFORM nagare._service_label(NEW.name, 'endpoint');
+  u := nagare._service_url(NEW.url, format('endpoint "%s" URL', NEW.name));
+  IF NEW.visibility IS NULL OR NEW.visibility NOT IN ('internal', 'public') THEN
+    RAISE EXCEPTION 'invalid visibility "%" of endpoint "%"', NEW.visibility, NEW.name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'An endpoint is internal (reached inside the company''s networks) or public (from the internet).';
+  END IF;
+  NEW.protocol := coalesce(NEW.protocol, u.scheme);
+  IF NEW.protocol !~ '^[a-z][a-z0-9+.-]{0,31}$' THEN
+    RAISE EXCEPTION 'invalid protocol "%" of endpoint "%"', NEW.protocol, NEW.name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A protocol is 1 to 32 lower-case letters, digits, "+", "." and "-", starting with a letter (such as http, grpc, graphql); null takes the URL''s scheme.';
+  END IF;
+  NEW.port := u.port;
+  IF TG_OP = 'UPDATE' THEN
+    IF (NEW.service, NEW.name) <> (OLD.service, OLD.name) THEN
+      RAISE EXCEPTION 'endpoint "%" of service "%" cannot be renamed', OLD.name, OLD.service
+        USING ERRCODE = 'feature_not_supported',
+              HINT = 'Set the new endpoint and drop the old one.';
+    END IF;
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.changed_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+COMMENT ON FUNCTION nagare._service_endpoint_row() IS
+  'internal: the trigger that checks each row of nagare.service_endpoint (name, URL, visibility, protocol), derives its protocol and port, and stamps changes';
+REVOKE EXECUTE ON FUNCTION nagare._service_endpoint_row() FROM PUBLIC;
+CREATE TRIGGER service_endpoint_row BEFORE INSERT OR UPDATE ON nagare.service_endpoint
+  FOR EACH ROW EXECUTE FUNCTION nagare._service_endpoint_row();
+
+CREATE TRIGGER service_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.service
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+CREATE TRIGGER service_endpoint_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.service_endpoint
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+-- A service as the functions find it: its row, or 42704.
+CREATE FUNCTION nagare._service_get(service text)
+RETURNS nagare.service
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  SELECT * INTO s FROM nagare.service x WHERE x.name = $1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'service "%" does not exist', $1 USING ERRCODE = 'undefined_object',
+      HINT = 'nagare.services lists the services; nagare.register_service() registers one.';
+  END IF;
+  RETURN s;
+END $$;
+COMMENT ON FUNCTION nagare._service_get(text) IS
+  'internal: the row of a service, or 42704; the catalog''s functions call it as their caller';
+
+CREATE FUNCTION nagare.register_service(name text, tenant text DEFAULT NULL,
+                                        description text DEFAULT NULL,
+                                        lifecycle text DEFAULT 'experimental',
+                                        tier integer DEFAULT NULL, links jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  retired timestamptz;
+BEGIN
+  PERFORM nagare._service_label($1);
+  IF $2 IS NOT NULL AND NOT nagare._quota_tenant_exists($2) THEN
+    RAISE EXCEPTION 'tenant "%" does not exist', $2 USING ERRCODE = 'undefined_object';
+  END IF;
+  PERFORM nagare._service_authorize('register', $1, $2);
+  SELECT s.retired_at INTO retired FROM nagare.service s WHERE s.name = $1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'service "%" already exists', $1 USING ERRCODE = 'duplicate_object',
+      HINT = CASE WHEN retired IS NULL THEN 'Change it with nagare.alter_service().'
+                  ELSE format('It was retired at %s; nagare.unretire_service() brings it back.', retired) END;
+  END IF;
+  INSERT INTO nagare.service (name, tenant, description, lifecycle, tier, links)
+  VALUES ($1, $2, nullif($3, ''), $4, $5, coalesce($6, '{}'));
+EXCEPTION WHEN unique_violation THEN
+  RAISE EXCEPTION 'service "%" already exists', $1 USING ERRCODE = 'duplicate_object',
+    HINT = 'Change it with nagare.alter_service().';
+END $$;
+COMMENT ON FUNCTION nagare.register_service(text, text, text, text, integer, jsonb) IS
+  'register a service: a DNS-label name, its tenant (null: the platform''s), description, lifecycle (experimental, production, deprecated), tier (1 most critical to 4) and links ({"runbook": "https://..."}); the platform, or an admin of the tenant';
+
+CREATE FUNCTION nagare.alter_service(name text, tenant text DEFAULT NULL,
+                                     description text DEFAULT NULL, lifecycle text DEFAULT NULL,
+                                     tier integer DEFAULT NULL, links jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+  new_tenant text;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  new_tenant := CASE WHEN $2 IS NULL THEN s.tenant ELSE nullif($2, '') END;
+  IF new_tenant IS DISTINCT FROM s.tenant THEN
+    IF new_tenant IS NOT NULL AND NOT nagare._quota_tenant_exists(new_tenant) THEN
+      RAISE EXCEPTION 'tenant "%" does not exist', new_tenant USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM nagare._service_authorize('move', $1, new_tenant);
+  END IF;
+  IF $6 IS NOT NULL AND jsonb_typeof($6) <> 'object' THEN
+    PERFORM nagare._service_links($6);  -- says what is wrong
+  END IF;
+  UPDATE nagare.service x
+     SET tenant = new_tenant,
+         description = CASE WHEN $3 IS NULL THEN x.description ELSE nullif($3, '') END,
+         lifecycle = coalesce($4, x.lifecycle),
+         tier = CASE WHEN $5 IS NULL THEN x.tier ELSE nullif($5, 0) END,
+         links = CASE WHEN $6 IS NULL THEN x.links ELSE jsonb_strip_nulls(x.links || $6) END
+   WHERE x.name = $1
+     AND (x.tenant, x.description, x.lifecycle, x.tier, x.links)
+         IS DISTINCT FROM
+         (new_tenant, CASE WHEN $3 IS NULL THEN x.description ELSE nullif($3, '') END,
+          coalesce($4, x.lifecycle), CASE WHEN $5 IS NULL THEN x.tier ELSE nullif($5, 0) END,
+          CASE WHEN $6 IS NULL THEN x.links ELSE jsonb_strip_nulls(x.links || $6) END);
+END $$;
+COMMENT ON FUNCTION nagare.alter_service(text, text, text, text, integer, jsonb) IS
+  'change a service: only the arguments given change; description => '''' and tier => 0 clear them, links is a patch (a link set to null is removed), tenant => another tenant (or '''' for the platform''s) moves it, which is the platform''s';
+
+CREATE FUNCTION nagare.retire_service(name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is already retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = format('It was retired at %s.', s.retired_at);
+  END IF;
+  UPDATE nagare.service x SET retired_at = now() WHERE x.name = $1;
+END $$;
+COMMENT ON FUNCTION nagare.retire_service(text) IS
+  'retire a service: its row and endpoints stay (nagare.service) but leave nagare.services and nagare.service_endpoints, and it takes no new endpoint; nagare.unretire_service() brings it back';
+
+CREATE FUNCTION nagare.unretire_service(name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  IF s.retired_at IS NULL THEN
+    RAISE EXCEPTION 'service "%" is not retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  UPDATE nagare.service x SET retired_at = NULL WHERE x.name = $1;
+END $$;
+COMMENT ON FUNCTION nagare.unretire_service(text) IS
+  'bring a retired service back into the catalog''s views, with its endpoints';
+
+CREATE FUNCTION nagare.set_service_endpoint(service text, name text, url text,
+                                            visibility text DEFAULT 'internal',
+                                            protocol text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_label($2, 'endpoint');
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  -- locked until this transaction ends: a retirement committed meanwhile is
+  -- seen here, one that comes later waits for this endpoint
+  SELECT x.retired_at INTO s.retired_at FROM nagare.service x WHERE x.name = $1 FOR SHARE;
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'A retired service takes no new or changed endpoint; nagare.unretire_service() brings it back.';
+  END IF;
+  INSERT INTO nagare.service_endpoint AS e (service, name, url, visibility, protocol)
+  VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT ON CONSTRAINT service_endpoint_pkey
+    DO UPDATE SET url = excluded.url, visibility = excluded.visibility, protocol = excluded.protocol
+    WHERE (e.url, e.visibility, e.protocol) IS DISTINCT FROM (excluded.url, excluded.visibility, excluded.protocol);
+END $$;
+COMMENT ON FUNCTION nagare.set_service_endpoint(text, text, text, text, text) IS
+  'add or replace an endpoint of a service: an absolute URL (scheme://host[:port][/path]), internal or public, and its protocol (null: the URL''s scheme); the port is the URL''s or the scheme''s default';
+
+CREATE FUNCTION nagare.drop_service_endpoint(service text, name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  DELETE FROM nagare.service_endpoint e WHERE e.service = $1 AND e.name = $2;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'service "%" has no endpoint "%"', $1, $2 USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_service_endpoint(text, text) IS
+  'remove an endpoint of a service';
+
+CREATE VIEW nagare.services WITH (security_invoker = true) AS
+SELECT s.name AS service, s.tenant, s.description, s.lifecycle, s.tier, s.links,
+       coalesce((SELECT jsonb_object_agg(e.name, jsonb_build_object('url', e.url, 'visibility', e.visibility,
+                                                                    'protocol', e.protocol, 'port', e.port))
+                   FROM nagare.service_endpoint e WHERE e.service = s.name), '{}') AS endpoints,
+       s.created_at, s.created_by, s.changed_at
+  FROM nagare.service s
+ WHERE s.retired_at IS NULL;
+COMMENT ON VIEW nagare.services IS
+  'the services that are not retired: owning tenant (null: the platform''s), description, lifecycle, tier, links, and endpoints as {"<name>": {"url", "visibility", "protocol", "port"}}; readable by every role';
+GRANT SELECT ON nagare.services TO PUBLIC;
+
+CREATE VIEW nagare.service_endpoints WITH (security_invoker = true) AS
+SELECT e.service, e.name AS endpoint, e.url, e.visibility, e.protocol, e.port, s.tenant,
+       e.created_at, e.created_by, e.changed_at
+  FROM nagare.service_endpoint e JOIN nagare.service s ON s.name = e.service
+ WHERE s.retired_at IS NULL;
+COMMENT ON VIEW nagare.service_endpoints IS
+  'the endpoints of services that are not retired, one row each; readable by every role';
+GRANT SELECT ON nagare.service_endpoints TO PUBLIC;
+
+-- the audit trail's readers, with services: the platform (DESCRIBE on the
+-- CLUSTER) and the principals of the tenant that owned the service before
+-- or after the change (of an endpoint: that owns it now).  This replaces
+-- the quota section's version of the policy, adding the two SERVICE lines.
+ALTER POLICY audit_describe ON nagare.audit_log
+  USING (CASE object_type
+           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare.authorized(split_part(object_name, ':', 1),
+                                                substr(object_name, length(split_part(object_name, ':', 1))
+                                                                    + length(split_part(object_name, ':', 2)) + 3),
+                                                'ALTER')
+           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
+           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
+           WHEN 'SERVICE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                               OR nagare._quota_role_tenant(current_user) IN ("before"->>'tenant', "after"->>'tenant')
+           WHEN 'SERVICE_ENDPOINT' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                        OR nagare._quota_role_tenant(current_user)
+                                           = (SELECT s.tenant FROM nagare.service s
+                                               WHERE s.name = split_part(object_name, '/', 1))
+           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
+         END);
+
+--
 -- Usage: per-client usage and the broker's live connections, counted in
 -- shared memory (docs/quotas.md).  A client is a source ('kafka' or
 -- 'sql'), tenant, principal and client id (SQL callers of send(),

@@ -30,10 +30,18 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_quota_entity_tenant',     -- row-level security of nagare.quota, nagare.quotas
          '_quota_role_tenant',       -- row-level security of the quota tables
          '_quota_tenant_admin_may',  -- row-level security of nagare.quota
-         '_quota_tenant_exists',     -- by set_quota(), set_tenant_quota_cap()
+         '_quota_tenant_exists',     -- by set_quota(), set_tenant_quota_cap(), register_service(), alter_service()
          '_quota_tenant_authorize',  -- by set_quota(), remove_quota()
          '_client_usage',            -- the view nagare.client_usage
-         '_connections')             -- the view nagare.connections
+         '_connections',             -- the view nagare.connections
+         '_service_label',           -- the service catalog's functions and triggers
+         '_service_url_schemes',     -- by _service_url()
+         '_service_url',             -- the trigger of nagare.service_endpoint, _service_links()
+         '_service_links',           -- the trigger of nagare.service
+         '_service_admin_may',       -- by _service_may()
+         '_service_may',             -- row-level security of the service catalog
+         '_service_authorize',       -- by register_service(), alter_service() and the others
+         '_service_get')             -- by alter_service(), retire_service() and the others
  ORDER BY 1::text;
 -- No parameter a caller names is a reserved word (pg_get_keywords() R or T);
 -- output columns (OUT, TABLE) are names of results, not parameters.

@@ -10,7 +10,11 @@
  * (create_tenant, alter_tenant, drop_tenant, add_tenant_principal,
  * remove_tenant_principal), nagare.quota (set_quota, remove_quota: object
  * type QUOTA, named by the entity), nagare.tenant_quota_cap
- * (set_tenant_quota_cap, remove_tenant_quota_cap: object type TENANT) and
+ * (set_tenant_quota_cap, remove_tenant_quota_cap: object type TENANT),
+ * nagare.service (register_service, alter_service, retire_service,
+ * unretire_service: object type SERVICE, named by the service),
+ * nagare.service_endpoint (set_service_endpoint, drop_service_endpoint:
+ * object type SERVICE_ENDPOINT, named "<service>/<endpoint>") and
  * nagare.group_offset; on the last it records
  * only changes made under an administrative operation, which
  * nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker
@@ -162,6 +166,30 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		object_type = "TENANT";
 		operation = after == NULL ? "remove_tenant_quota_cap" : "set_tenant_quota_cap";
 		object_name = column(row, desc, "tenant");
+	}
+	else if (strcmp(table, "service") == 0)
+	{
+		object_type = "SERVICE";
+		if (after == NULL)
+			operation = "delete_service";
+		else if (before == NULL)
+			operation = "register_service";
+		else if (strcmp(column(before, desc, "retired_at"), "") == 0 &&
+				 strcmp(column(after, desc, "retired_at"), "") != 0)
+			operation = "retire_service";
+		else if (strcmp(column(before, desc, "retired_at"), "") != 0 &&
+				 strcmp(column(after, desc, "retired_at"), "") == 0)
+			operation = "unretire_service";
+		else
+			operation = "alter_service";
+		object_name = column(row, desc, "name");
+	}
+	else if (strcmp(table, "service_endpoint") == 0)
+	{
+		object_type = "SERVICE_ENDPOINT";
+		operation = after == NULL ? "drop_service_endpoint" : "set_service_endpoint";
+		object_name =
+			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "name"));
 	}
 	else
 		elog(ERROR, "nagare._audit() is not meant for table \"%s\"", table);
