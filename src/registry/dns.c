@@ -663,10 +663,18 @@ nagare_dns_add_aaaa(DnsAnswer *a, const uint8_t addr[16])
 	return add_addr_answer(a, addr, 16);
 }
 
+/* Compression pointers have 14 bits: only the first 16 KiB can be pointed at */
+#define DNS_PTR_MAX     0x3FFF
+
 /*
- * The additional record of an earlier SRV target with this address: the
- * target's offset, or -1.
+ * An earlier SRV target with this address, found by its record in the
+ * additional section: its offset if the record's owner is a pointer to it,
+ * DNS_TARGET_FAR if the owner is spelled out (the target lies beyond
+ * DNS_PTR_MAX), or DNS_TARGET_NONE.
  */
+#define DNS_TARGET_NONE (-1)
+#define DNS_TARGET_FAR  (-2)
+
 static int
 find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 {
@@ -675,13 +683,77 @@ find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 
 	while (p < end)
 	{
-		uint16_t rdlen = rd16(a->buf + p + 10);
+		size_t owner = p;
+		uint16_t rdlen;
 
-		if (rdlen == addr_len && memcmp(a->buf + p + 12, addr, addr_len) == 0)
-			return rd16(a->buf + p) & 0x3FFF;
-		p += 2 + DNS_RR_FIXED + rdlen;
+		/* our own owner names: labels, then a pointer */
+		while ((a->buf[p] & 0xC0) != 0xC0)
+			p += 1 + a->buf[p];
+		p += 2;
+		rdlen = rd16(a->buf + p + 8);
+		if (rdlen == addr_len && memcmp(a->buf + p + DNS_RR_FIXED, addr, addr_len) == 0)
+		{
+			if ((a->buf[owner] & 0xC0) == 0xC0)
+				return rd16(a->buf + owner) & DNS_PTR_MAX;
+			return DNS_TARGET_FAR;
+		}
+		p += DNS_RR_FIXED + rdlen;
 	}
-	return -1;
+	return DNS_TARGET_NONE;
+}
+
+/*
+ * The length of a target name "<hex-ip>.addr[.<dc>].<domain>" written now:
+ * the hex label, then a pointer to an earlier "addr..." (addr_off) or the
+ * labels "addr" and the datacenter (unless the question has it) and a
+ * pointer into the question.
+ */
+static size_t
+target_len(const DnsAnswer *a, int addr_off, int addr_len)
+{
+	size_t n = 1 + 2 * (size_t) addr_len;
+
+	if (addr_off >= 0)
+		return n + 2;
+	n += 5 + 2;
+	if (a->zone->dc[0] != '\0' && a->dc_off < 0)
+		n += 1 + strlen(a->zone->dc);
+	return n;
+}
+
+/* Write that name at p; sets a->addr_off when it writes "addr" where a pointer can reach */
+static void
+put_target(DnsAnswer *a, uint8_t *p, const uint8_t *addr, int addr_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	bool dc = a->zone->dc[0] != '\0';
+	int i;
+
+	*p++ = (uint8_t) (2 * addr_len);
+	for (i = 0; i < addr_len; i++)
+	{
+		*p++ = (uint8_t) hex[addr[i] >> 4];
+		*p++ = (uint8_t) hex[addr[i] & 0xF];
+	}
+	if (a->addr_off >= 0)
+	{
+		wr16(p, (uint16_t) DNS_PTR(a->addr_off));
+		return;
+	}
+	if (p - a->buf <= DNS_PTR_MAX)
+		a->addr_off = (int) (p - a->buf);
+	*p++ = 4;
+	memcpy(p, "addr", 4);
+	p += 4;
+	if (dc && a->dc_off < 0)
+	{
+		size_t n = strlen(a->zone->dc);
+
+		*p++ = (uint8_t) n;
+		memcpy(p, a->zone->dc, n);
+		p += n;
+	}
+	wr16(p, (uint16_t) DNS_PTR(dc && a->dc_off >= 0 ? a->dc_off : a->domain_off));
 }
 
 /*
@@ -689,37 +761,41 @@ find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
  * target "<hex-ip>.addr[.<dc>].<domain>", with the target's A or AAAA record
  * in the additional section (once per address).  False when the SRV record
  * and its address record did not both fit (neither is then written).
+ * Names are compressed where a pointer reaches (the first 16 KiB), and
+ * spelled out beyond.
  */
 bool
 nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t port,
 				   const uint8_t *addr, int addr_len)
 {
-	static const char hex[] = "0123456789abcdef";
-	int target = -1;
+	int found;
+	size_t toff; /* where the target goes */
+	int addr_after; /* a->addr_off once the target is written */
 	size_t tlen;
 	size_t srvlen;
-	size_t addlen = 2 + DNS_RR_FIXED + addr_len;
-	bool dc = a->zone->dc[0] != '\0';
+	size_t ownlen = 0; /* the address record's owner name */
+	size_t addlen = 0;
 	uint8_t *p;
-	int i;
 
 	if (!a->q->has_question || (addr_len != 4 && addr_len != 16))
 		return false;
 	if (a->domain_off < 0)
 		return false; /* a name outside the domain has no SRV records */
-	target = find_target(a, addr, addr_len);
-	if (target >= 0)
-	{
+	found = find_target(a, addr, addr_len);
+	toff = a->len + 2 + DNS_RR_FIXED + 6;
+	if (found >= 0)
 		tlen = 2;
-		addlen = 0;
-	}
-	else if (a->addr_off >= 0)
-		tlen = 1 + 2 * addr_len + 2;
-	else if (!dc || a->dc_off >= 0)
-		tlen = 1 + 2 * addr_len + 5 + 2;
 	else
-		tlen = 1 + 2 * addr_len + 5 + 1 + strlen(a->zone->dc) + 2;
+		tlen = target_len(a, a->addr_off, addr_len);
 	srvlen = 2 + DNS_RR_FIXED + 6 + tlen;
+	addr_after = a->addr_off;
+	if (found == DNS_TARGET_NONE)
+	{
+		if (addr_after < 0 && toff + 1 + 2 * addr_len <= DNS_PTR_MAX)
+			addr_after = (int) (toff + 1 + 2 * addr_len);
+		ownlen = toff <= DNS_PTR_MAX ? 2 : target_len(a, addr_after, addr_len);
+		addlen = ownlen + DNS_RR_FIXED + addr_len;
+	}
 	if (!room(a, srvlen + addlen))
 		return false;
 
@@ -727,49 +803,27 @@ nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t po
 	wr16(p, priority);
 	wr16(p + 2, weight);
 	wr16(p + 4, port);
-	p += 6;
-	if (target >= 0)
-	{
-		wr16(p, (uint16_t) DNS_PTR(target));
-	}
+	if (found >= 0)
+		wr16(p + 6, (uint16_t) DNS_PTR(found));
 	else
-	{
-		target = (int) (p - a->buf);
-		*p++ = (uint8_t) (2 * addr_len);
-		for (i = 0; i < addr_len; i++)
-		{
-			*p++ = (uint8_t) hex[addr[i] >> 4];
-			*p++ = (uint8_t) hex[addr[i] & 0xF];
-		}
-		if (a->addr_off >= 0)
-			wr16(p, (uint16_t) DNS_PTR(a->addr_off));
-		else
-		{
-			a->addr_off = (int) (p - a->buf);
-			*p++ = 4;
-			memcpy(p, "addr", 4);
-			p += 4;
-			if (dc && a->dc_off < 0)
-			{
-				size_t n = strlen(a->zone->dc);
-
-				*p++ = (uint8_t) n;
-				memcpy(p, a->zone->dc, n);
-				p += n;
-			}
-			wr16(p, (uint16_t) DNS_PTR(dc ? (a->dc_off >= 0 ? a->dc_off : a->domain_off)
-										  : a->domain_off));
-		}
-	}
+		put_target(a, p + 6, addr, addr_len);
 	a->len += srvlen;
 	a->ancount++;
 
 	if (addlen > 0)
 	{
 		a->tail -= addlen;
-		p = put_rr(a->buf + a->tail, target, addr_len == 4 ? DNS_TYPE_A : DNS_TYPE_AAAA,
-				   a->ttl, (uint16_t) addr_len);
-		memcpy(p, addr, addr_len);
+		p = a->buf + a->tail;
+		if (ownlen == 2)
+			wr16(p, (uint16_t) DNS_PTR(toff));
+		else
+			put_target(a, p, addr, addr_len);
+		p += ownlen;
+		wr16(p, addr_len == 4 ? DNS_TYPE_A : DNS_TYPE_AAAA);
+		wr16(p + 2, DNS_CLASS_IN);
+		wr32(p + 4, a->ttl);
+		wr16(p + 8, (uint16_t) addr_len);
+		memcpy(p + DNS_RR_FIXED, addr, addr_len);
 		a->arcount++;
 	}
 	return true;

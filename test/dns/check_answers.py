@@ -207,6 +207,21 @@ def case_tcp_large(m, size):
     check(got[-1] == str(ipaddress.ip_address("10.4.0.0") + 4092), "the last one")
 
 
+def case_tcp_srv_far(m, size):
+    header(m, dns.rcode.NOERROR, "web.service.consul.", dns.rdatatype.SRV)
+    t = targets(m)
+    add = additional_map(m)
+    check(len(t) == 1000 and size > 16384, "1000 SRV records past 16 KiB")
+    ok = True
+    for i, (prio, weight, port, target) in enumerate(t):
+        k = i if i < 900 else i - 500
+        want = "0a05%02x%02x.addr.dc1.consul." % (k >> 8, k & 0xFF)
+        ok = ok and port == 10000 + i and target == want and add.get(target) == [
+            "10.5.%d.%d" % (k >> 8, k & 0xFF)]
+    check(ok, "every target names its address and resolves to it, once")
+    check(len(add) == 900, "900 addresses")
+
+
 def case_formerr_header_only(m):
     header(m, dns.rcode.FORMERR, None, None, aa=False)
 
@@ -239,7 +254,7 @@ def case_badvers(m):
 
 
 CASES = {name[5:]: f for name, f in globals().items() if name.startswith("case_")}
-SIZED = {"trunc_udp512", "exact_fit", "one_byte_short", "trunc_srv", "tcp_large"}
+SIZED = {"tcp_srv_far", "trunc_udp512", "exact_fit", "one_byte_short", "trunc_srv", "tcp_large"}
 
 
 def main():

@@ -741,6 +741,26 @@ test_answers(void)
 	CHECK(i == (65535 - 36) / 16 && n <= 65535 && !tc_of(abuf), "TCP: 4093 records, no TC");
 	save("tcp_large", abuf, n);
 
+	/*
+	 * TCP SRV beyond 16 KiB, where compression pointers do not reach:
+	 * targets and their address records' owners are spelled out there;
+	 * addresses 400-499 come again after 900, when their targets are far
+	 */
+	start(&a, &dq, "web.service.consul", DNS_TYPE_SRV, -1, DNS_TCP, sizeof(abuf));
+	for (i = 0; i < 1000; i++)
+	{
+		int k = i < 900 ? i : i - 500;
+		uint8_t ip[4] = {10, 5, (uint8_t) (k >> 8), (uint8_t) k};
+
+		if (!nagare_dns_add_instance(&a, ip, 4, (uint16_t) (10000 + i), 1))
+			break;
+	}
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(i == 1000 && n > 16384 && n <= 65535 && get16(abuf + 6) == 1000 &&
+			  get16(abuf + 10) == 900,
+		  "TCP SRV past 16 KiB: 1000 records, 900 addresses");
+	save("tcp_srv_far", abuf, n);
+
 	/* a small buffer: the caller's cap bounds the answer too */
 	start(&a, &dq, "web.service.consul", DNS_TYPE_A, -1, DNS_UDP, 36 + 16);
 	CHECK(nagare_dns_add_instance(&a, ip1, 4, 80, 1) &&
