@@ -860,18 +860,16 @@ nagare_dns_add_instance(DnsAnswer *a, const uint8_t *addr, int addr_len, uint16_
 	return nagare_dns_add_address(a, addr, addr_len);
 }
 
-/* The domain's SOA record (Consul's values) in the authority section */
-static void
-add_soa(DnsAnswer *a)
+/* The domain's SOA record (Consul's values), in the answer or authority section */
+static bool
+put_soa(DnsAnswer *a, bool answer)
 {
 	size_t rdlen = (1 + 2 + 2) + (1 + 10 + 2) + 20;
 	size_t n = 2 + DNS_RR_FIXED + rdlen;
 	uint8_t *p;
 
-	if (a->tail < a->limit - a->reserve)
-		return; /* only in answers without additional records */
-	if (!room(a, n))
-		return;
+	if (a->domain_off < 0 || (answer && a->nscount > 0) || !room(a, n))
+		return false;
 	p = a->buf + a->len;
 	wr16(p, (uint16_t) DNS_PTR(a->domain_off));
 	p += 2;
@@ -896,7 +894,22 @@ add_soa(DnsAnswer *a)
 	wr32(p + 12, DNS_SOA_EXPIRE);
 	wr32(p + 16, DNS_SOA_MINTTL);
 	a->len += n;
-	a->nscount++;
+	if (answer)
+		a->ancount++;
+	else
+		a->nscount++;
+	return true;
+}
+
+/*
+ * The domain's SOA record as an answer: for a SOA or ANY question of the
+ * domain itself (DNS_NAME_APEX), as Consul answers it.  False when it did
+ * not fit, or the question is not in the domain.
+ */
+bool
+nagare_dns_add_soa(DnsAnswer *a)
+{
+	return put_soa(a, true);
 }
 
 /*
@@ -918,7 +931,7 @@ nagare_dns_finish(DnsAnswer *a, DnsRcode rcode)
 
 	if (a->domain_off >= 0 && (rcode == DNS_NXDOMAIN ||
 							   (rcode == DNS_NOERROR && a->ancount == 0 && !a->truncated)))
-		add_soa(a);
+		(void) put_soa(a, false);
 	if (addl > 0)
 		memmove(a->buf + a->len, a->buf + a->tail, addl);
 	a->len += addl;

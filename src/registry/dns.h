@@ -24,6 +24,9 @@
  *	- QTYPE ANY on a service is answered with its A and AAAA records, as
  *	  Consul does; SRV only when asked; other types get NODATA.  AXFR, IXFR,
  *	  MAILA and MAILB are NOTIMP (Consul: AXFR NOTIMP).
+ *	- The domain itself answers SOA (and ANY) with its SOA record, as Consul;
+ *	  its other types, NS included, get NODATA (Consul lists its servers as
+ *	  NS records; nagare's DNS server is the one answering).
  *	- Names outside the domain are REFUSED (nagare is no recursor).
  *	- A service with no passing instance is NXDOMAIN, one with instances but
  *	  none of the asked type NODATA (NOERROR, no answer); both carry the
@@ -130,7 +133,7 @@ typedef enum DnsNameKind
 {
 	DNS_NAME_NOT_OURS, /* outside the domain: REFUSED */
 	DNS_NAME_INVALID, /* in the domain, names nothing: NXDOMAIN */
-	DNS_NAME_APEX, /* the domain itself: NODATA */
+	DNS_NAME_APEX, /* the domain itself: its SOA, else NODATA */
 	DNS_NAME_SERVICE, /* [<tag>.]<service>.service[.<dc>].<domain> */
 	DNS_NAME_SRV_RFC2782, /* _<service>._<tag|tcp>[.service][.<dc>].<domain> */
 	DNS_NAME_ADDR /* <hex-ip>.addr[.<dc>].<domain> */
@@ -182,6 +185,7 @@ extern bool nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight,
 extern bool nagare_dns_add_address(DnsAnswer *a, const uint8_t *addr, int addr_len);
 extern bool nagare_dns_add_instance(DnsAnswer *a, const uint8_t *addr, int addr_len,
 									uint16_t port, uint16_t weight);
+extern bool nagare_dns_add_soa(DnsAnswer *a);
 extern size_t nagare_dns_finish(DnsAnswer *a, DnsRcode rcode);
 extern long nagare_dns_tcp_frame_length(const uint8_t *p, size_t avail);
 extern void nagare_dns_tcp_put_length(uint8_t *p, size_t len);

@@ -62,8 +62,8 @@ def header(m, rcode, question, qtype, aa=True, tc=False, edns=False):
     check((m.edns >= 0) == edns, "EDNS %s" % edns)
 
 
-def soa(m, domain):
-    auth = rrs(m.authority, dns.rdatatype.SOA)
+def soa(m, domain, section="authority"):
+    auth = rrs(getattr(m, section), dns.rdatatype.SOA)
     check(len(auth) == 1, "one SOA")
     if auth:
         owner, _, ttl, rd = auth[0]
@@ -155,7 +155,14 @@ def case_nodata(m):
 
 def case_apex(m):
     header(m, dns.rcode.NOERROR, "Consul.", dns.rdatatype.SOA)
-    soa(m, "Consul.")
+    soa(m, "Consul.", "answer")
+    check(len(m.authority) == 0, "nothing in authority")
+
+
+def case_apex_nodata(m):
+    header(m, dns.rcode.NOERROR, "consul.", dns.rdatatype.A)
+    check(len(m.answer) == 0, "no answer")
+    soa(m, "consul.")
 
 
 def case_refused_not_ours(m):

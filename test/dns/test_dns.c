@@ -652,8 +652,17 @@ test_answers(void)
 		  "NODATA: SOA");
 	save("nodata", abuf, n);
 	start(&a, &dq, "Consul", DNS_TYPE_SOA, -1, DNS_UDP, sizeof(abuf));
+	CHECK(nagare_dns_add_soa(&a), "apex: SOA answer");
 	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(get16(abuf + 6) == 1 && get16(abuf + 8) == 0 && n == 12 + 12 + 50,
+		  "apex SOA: one answer, no authority");
 	save("apex", abuf, n);
+	start(&a, &dq, "consul", DNS_TYPE_A, -1, DNS_UDP, sizeof(abuf));
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(get16(abuf + 6) == 0 && get16(abuf + 8) == 1, "apex A: NODATA");
+	save("apex_nodata", abuf, n);
+	start(&a, &dq, "www.example.com", DNS_TYPE_SOA, -1, DNS_UDP, sizeof(abuf));
+	CHECK(!nagare_dns_add_soa(&a), "no SOA outside the domain");
 
 	/* not ours: REFUSED, no AA, no SOA */
 	start(&a, &dq, "www.example.com", DNS_TYPE_A, -1, DNS_UDP, sizeof(abuf));

@@ -258,7 +258,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rc = DNS_NXDOMAIN;
 		else if (k == DNS_NAME_ADDR)
 			nagare_dns_add_address(&a, name.addr, name.addr_len);
-		else if (k != DNS_NAME_APEX)
+		else if (k == DNS_NAME_APEX)
+		{
+			if (q.qtype == DNS_TYPE_SOA || q.qtype == DNS_TYPE_ANY)
+				(void) nagare_dns_add_soa(&a);
+		}
+		else
 		{
 			int i;
 
