@@ -74,7 +74,8 @@ def main():
         "txt": setting(udp512, UDP | instances(8)) + query("web.service.consul", "TXT"),
     }
     # refused or malformed: EDNS version 1, an opcode, two OPTs, a pointer
-    badvers = dns.message.make_query("web.service.consul", "A", use_edns=1)
+    badvers = dns.message.make_query("web.service.consul", "A")
+    badvers.use_edns(1)     # make_query's use_edns=1 means True: version 0
     badvers.id = 0x2a2a
     seeds["badvers"] = setting(udp512, UDP) + badvers.to_wire()
     status = dns.message.make_query("web.service.consul", "A")
