@@ -10,8 +10,8 @@
  *
  * The answer is written front to back into the caller's buffer, except the
  * additional records (the addresses of SRV targets), which must follow the
- * authority section: they are written from the end of the buffer backwards
- * and moved into place by nagare_dns_finish.  Their owner names are
+ * authority section: they are written from the end of the buffer backwards,
+ * and nagare_dns_finish puts them in order and moves them into place.  Their owner names are
  * pointers to the SRV targets in the answer section, which never move.
  * Every owner name in the answer section is a pointer to the question's
  * name (offset 12), so the answer spells it as the client did (0x20
@@ -675,6 +675,17 @@ nagare_dns_add_aaaa(DnsAnswer *a, const uint8_t addr[16])
 #define DNS_TARGET_NONE (-1)
 #define DNS_TARGET_FAR  (-2)
 
+/* The owner name's length of the additional record at p: labels, then a pointer */
+static size_t
+owner_len(const DnsAnswer *a, size_t p)
+{
+	size_t o = p;
+
+	while ((a->buf[o] & 0xC0) != 0xC0)
+		o += 1 + a->buf[o];
+	return o + 2 - p;
+}
+
 static int
 find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 {
@@ -686,10 +697,7 @@ find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 		size_t owner = p;
 		uint16_t rdlen;
 
-		/* our own owner names: labels, then a pointer */
-		while ((a->buf[p] & 0xC0) != 0xC0)
-			p += 1 + a->buf[p];
-		p += 2;
+		p += owner_len(a, p);
 		rdlen = rd16(a->buf + p + 8);
 		if (rdlen == addr_len && memcmp(a->buf + p + DNS_RR_FIXED, addr, addr_len) == 0)
 		{
@@ -700,6 +708,41 @@ find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 		p += DNS_RR_FIXED + rdlen;
 	}
 	return DNS_TARGET_NONE;
+}
+
+static void
+reverse(uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n / 2; i++)
+	{
+		uint8_t c = p[i];
+
+		p[i] = p[n - 1 - i];
+		p[n - 1 - i] = c;
+	}
+}
+
+/*
+ * Put the additional records, written backwards from the end, in the order
+ * of their SRV records: reverse each record's bytes, then the whole block.
+ */
+static void
+order_additional(DnsAnswer *a)
+{
+	size_t p = a->tail;
+	size_t end = a->limit - a->reserve;
+
+	while (p < end)
+	{
+		size_t n = owner_len(a, p);
+
+		n += DNS_RR_FIXED + rd16(a->buf + p + n + 8);
+		reverse(a->buf + p, n);
+		p += n;
+	}
+	reverse(a->buf + a->tail, end - a->tail);
 }
 
 /*
@@ -933,7 +976,10 @@ nagare_dns_finish(DnsAnswer *a, DnsRcode rcode)
 							   (rcode == DNS_NOERROR && a->ancount == 0 && !a->truncated)))
 		(void) put_soa(a, false);
 	if (addl > 0)
+	{
+		order_additional(a);
 		memmove(a->buf + a->len, a->buf + a->tail, addl);
+	}
 	a->len += addl;
 	if (q->has_edns)
 	{

@@ -115,6 +115,16 @@ def additional_map(m):
     return out
 
 
+def in_order(m):
+    """the additional records follow their SRV records' order"""
+    want = []
+    for _, _, _, target in targets(m):
+        if target not in want:
+            want.append(target)
+    got = [o.lower() for o, t, _, _ in rrs(m.additional) if t != dns.rdatatype.OPT]
+    return got == want
+
+
 def case_srv(m):
     header(m, dns.rcode.NOERROR, "web.service.consul.", dns.rdatatype.SRV, edns=True)
     check(m.payload == 1232, "OPT echoes the size")
@@ -127,6 +137,7 @@ def case_srv(m):
     check(add == {"0a000001.addr.dc1.consul.": ["10.0.0.1"],
                   "0a000002.addr.dc1.consul.": ["10.0.0.2"],
                   t6: ["2001:db8::1"]}, "additional: each target's address once: %s" % add)
+    check(in_order(m), "additional records in the SRV records' order")
 
 
 def case_srv_dc_in_question(m):
@@ -205,6 +216,7 @@ def case_trunc_srv(m, size):
     add = additional_map(m)
     check(all(add.get(target) == ["10.3.0.%d" % i] for i, (_, _, _, target) in enumerate(t)),
           "every SRV target has its address")
+    check(in_order(m), "additional records in the SRV records' order")
 
 
 def case_tcp_large(m, size):
@@ -227,6 +239,7 @@ def case_tcp_srv_far(m, size):
             "10.5.%d.%d" % (k >> 8, k & 0xFF)]
     check(ok, "every target names its address and resolves to it, once")
     check(len(add) == 900, "900 addresses")
+    check(in_order(m), "additional records in the SRV records' order")
 
 
 def case_formerr_header_only(m):
