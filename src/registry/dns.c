@@ -23,6 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "registry/dns.h"
@@ -560,7 +561,8 @@ nagare_dns_begin(DnsAnswer *a, const DnsQuery *q, const DnsZone *zone,
 	size_t limit = nagare_dns_limit(q, transport);
 	size_t need = DNS_HEADER_SIZE;
 
-	memset(a, 0, sizeof(*a));
+	memset(a, 0, offsetof(DnsAnswer, targets));
+	a->ntargets = -1;
 	a->buf = buf;
 	a->limit = cap < limit ? cap : limit;
 	a->q = q;
@@ -686,17 +688,41 @@ owner_len(const DnsAnswer *a, size_t p)
 	return o + 2 - p;
 }
 
-static int
-find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
+/* FNV-1a of an address: its slot in targets[] */
+static unsigned
+target_hash(const uint8_t *addr, int addr_len)
 {
-	size_t p = a->tail;
-	size_t end = a->limit - a->reserve;
+	uint32_t h = 2166136261u;
+	int i;
 
-	while (p < end)
+	for (i = 0; i < addr_len; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h & (DNS_TARGET_SLOTS - 1);
+}
+
+/*
+ * Look the address up among the address records written (open addressing,
+ * linear probing).  *slot is where it is, or the free slot where it goes.
+ */
+static int
+find_target(DnsAnswer *a, const uint8_t *addr, int addr_len, unsigned *slot)
+{
+	unsigned h;
+
+	if (a->ntargets < 0)
 	{
+		memset(a->targets, 0, sizeof(a->targets));
+		a->ntargets = 0;
+	}
+	for (h = target_hash(addr, addr_len);; h = (h + 1) & (DNS_TARGET_SLOTS - 1))
+	{
+		size_t p = a->targets[h];
 		size_t owner = p;
 		uint16_t rdlen;
 
+		*slot = h;
+		if (p == 0)
+			return DNS_TARGET_NONE;
 		p += owner_len(a, p);
 		rdlen = rd16(a->buf + p + 8);
 		if (rdlen == addr_len && memcmp(a->buf + p + DNS_RR_FIXED, addr, addr_len) == 0)
@@ -705,9 +731,7 @@ find_target(DnsAnswer *a, const uint8_t *addr, int addr_len)
 				return rd16(a->buf + owner) & DNS_PTR_MAX;
 			return DNS_TARGET_FAR;
 		}
-		p += DNS_RR_FIXED + rdlen;
 	}
-	return DNS_TARGET_NONE;
 }
 
 static void
@@ -812,6 +836,7 @@ nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t po
 				   const uint8_t *addr, int addr_len)
 {
 	int found;
+	unsigned slot;
 	size_t toff; /* where the target goes */
 	int addr_after; /* a->addr_off once the target is written */
 	size_t tlen;
@@ -824,7 +849,7 @@ nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t po
 		return false;
 	if (a->domain_off < 0)
 		return false; /* a name outside the domain has no SRV records */
-	found = find_target(a, addr, addr_len);
+	found = find_target(a, addr, addr_len, &slot);
 	toff = a->len + 2 + DNS_RR_FIXED + 6;
 	if (found >= 0)
 		tlen = 2;
@@ -868,6 +893,11 @@ nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t po
 		wr16(p + 8, (uint16_t) addr_len);
 		memcpy(p + DNS_RR_FIXED, addr, addr_len);
 		a->arcount++;
+		if (a->ntargets < DNS_TARGET_MAX)
+		{
+			a->targets[slot] = (uint16_t) a->tail;
+			a->ntargets++;
+		}
 	}
 	return true;
 }

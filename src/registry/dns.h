@@ -64,12 +64,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_HEADER_SIZE 12
-#define DNS_MAX_NAME    255 /* wire form, with the root label's 0 */
-#define DNS_MAX_LABEL   63
-#define DNS_UDP_MIN     512 /* RFC 1035: UDP without EDNS0 */
-#define DNS_EDNS_MAX    4096 /* the largest EDNS0 size honoured */
-#define DNS_TCP_MAX     65535 /* the 2-byte length prefix's limit */
+#define DNS_HEADER_SIZE  12
+#define DNS_MAX_NAME     255 /* wire form, with the root label's 0 */
+#define DNS_MAX_LABEL    63
+#define DNS_UDP_MIN      512 /* RFC 1035: UDP without EDNS0 */
+#define DNS_EDNS_MAX     4096 /* the largest EDNS0 size honoured */
+#define DNS_TCP_MAX      65535 /* the 2-byte length prefix's limit */
+#define DNS_TARGET_SLOTS 2048 /* SRV targets' address records: hash slots */
+#define DNS_TARGET_MAX   1536 /* ... and the most recorded (75% full) */
 
 /* RCODEs, with DNS_DROP for "send nothing" */
 typedef enum DnsRcode
@@ -169,6 +171,15 @@ typedef struct DnsAnswer
 	int domain_off; /* where the domain is in the message, or -1 */
 	int dc_off; /* where "<dc>.<domain>" is, or -1 */
 	int addr_off; /* where "addr.[<dc>.]<domain>" is, or -1 */
+	/*
+	 * The address records written, by their address's hash: each slot the
+	 * offset of one in buf, 0 for none.  Cleared at the first SRV record
+	 * (not by nagare_dns_begin: A and AAAA answers never use it).  A 64 KiB
+	 * answer holds at most 1,456 address records, so the table never fills;
+	 * past DNS_TARGET_MAX an address would only get a second record.
+	 */
+	int ntargets; /* -1 until cleared */
+	uint16_t targets[DNS_TARGET_SLOTS];
 } DnsAnswer;
 
 extern bool nagare_dns_zone_init(DnsZone *zone, const char *domain, const char *dc);
