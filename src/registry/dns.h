@@ -13,12 +13,20 @@
  * datagram or TCP message:
  *
  *		rc = nagare_dns_parse_query(msg, len, &q);
- *		if (rc == DNS_DROP) drop it;
- *		nagare_dns_begin(&a, &q, &zone, transport, ttl, serial, buf, cap);
- *		if (rc != DNS_NOERROR) -> nagare_dns_finish(&a, rc);
- *		switch (nagare_dns_interpret(&q, &zone, &name).kind) ...
- *			for each passing instance: nagare_dns_add_instance(&a, ...);
- *		len = nagare_dns_finish(&a, found ? DNS_NOERROR : DNS_NXDOMAIN);
+ *		if (rc == DNS_DROP || !nagare_dns_begin(&a, &q, &zone, transport, ttl,
+ *												serial, buf, cap))
+ *			send nothing;
+ *		else if (rc != DNS_NOERROR)
+ *			len = nagare_dns_finish(&a, rc);
+ *		else switch (nagare_dns_interpret(&q, &zone, &name)):
+ *			NOT_OURS: REFUSED;  INVALID: NXDOMAIN;
+ *			APEX: nagare_dns_add_soa() for SOA and ANY, then NOERROR;
+ *			ADDR: nagare_dns_add_address(name.addr), then NOERROR;
+ *			SERVICE, SRV_RFC2782: nagare_dns_add_instance() for each passing
+ *				instance of name.service (having name.tag, if any) until it
+ *				returns false; NOERROR, or NXDOMAIN if there was none.
+ *
+ * test/dns/serve_dns.c does exactly this over a fixed set of instances.
  *
  * The choices where Consul (agent/dns.go) leaves room, all in one place:
  *	- QTYPE ANY on a service is answered with its A and AAAA records, as
