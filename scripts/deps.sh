@@ -11,6 +11,7 @@ packages=(
   libipc-run-perl clang-14 libclang-rt-14-dev clang-format-14 git
   python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
   python3-confluent-kafka kcat
+  python3-dnspython
   # the Java client (test/interop/java, built with Maven)
   openjdk-17-jdk-headless maven
   # benchmarks: the peers nagare is measured against
