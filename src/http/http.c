@@ -39,13 +39,16 @@
 
 #define HTTP_INT64_MAX ((uint64_t) INT64_MAX)
 
-/* RFC 9110 section 5.6.2: tchar */
+/*
+ * RFC 9110 section 5.6.2: tchar, ALPHA / DIGIT / "!#$%&'*+-.^_`|~", as a
+ * bitmap of the 128 ASCII codes (test_http checks it against that list)
+ */
+static const uint32_t tchar_map[4] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff};
+
 static bool
 is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c < 128 && (tchar_map[c >> 5] >> (c & 31)) & 1;
 }
 
 /* field-vchar, SP or HTAB: what a field value may hold (RFC 9110 5.5) */
@@ -535,6 +538,21 @@ nagare_http_parser_init(HttpParser *parser, const HttpLimits *limits)
 }
 
 /*
+ * The first LF in [pos, end), or NULL.  What an earlier call has searched
+ * of the same line (from pos to ps->lf_from) is not searched again, so a
+ * line that arrives a byte at a time costs its length, not its square.
+ */
+static const char *
+find_lf(HttpParser *ps, const char *buf, size_t pos, size_t end)
+{
+	size_t		from = ps->lf_from > pos ? ps->lf_from : pos;
+	const char *lf = from < end ? memchr(buf + from, '\n', end - from) : NULL;
+
+	ps->lf_from = lf ? 0 : end;
+	return lf;
+}
+
+/*
  * Check the head lines that have arrived since the last call.  Returns 0
  * (head complete or more needed: see ps->head_len) or a status.
  */
@@ -545,7 +563,7 @@ scan_head(HttpParser *ps, const char *buf, size_t len, const char **error)
 
 	while (pos < len)
 	{
-		const char *lf = memchr(buf + pos, '\n', len - pos);
+		const char *lf = find_lf(ps, buf, pos, len);
 		size_t		end;
 		size_t		n;
 		HttpHeader	h;
@@ -633,7 +651,7 @@ scan_chunks(HttpParser *ps, const char *buf, size_t len, bool *done, const char 
 
 			if (pos >= len)
 				return 0;
-			lf = memchr(buf + pos, '\n', len - pos);
+			lf = find_lf(ps, buf, pos, len);
 			if (lf == NULL)
 			{
 				if (len - ps->trailer_start > ps->limits.max_head)
@@ -707,7 +725,7 @@ scan_chunks(HttpParser *ps, const char *buf, size_t len, bool *done, const char 
 
 			if (window > HTTP_MAX_CHUNK_LINE + 2)
 				window = HTTP_MAX_CHUNK_LINE + 2;
-			lf = window ? memchr(buf + pos, '\n', window) : NULL;
+			lf = find_lf(ps, buf, pos, pos + window);
 			if (lf == NULL)
 			{
 				if (len - pos > HTTP_MAX_CHUNK_LINE + 1)

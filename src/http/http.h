@@ -85,6 +85,7 @@ typedef struct HttpParser
 {
 	HttpLimits	limits;
 	size_t		lines_end;		/* end of the last complete, checked head line */
+	size_t		lf_from;		/* the current line has no LF before this */
 	size_t		nfields;		/* header lines among them */
 	bool		seen_line;		/* the request line is among them */
 	size_t		head_len;		/* 0 until the head is complete */

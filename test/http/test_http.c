@@ -262,6 +262,31 @@ test_fields(void)
 				  HTTP_PARSE_ERROR &&
 			  req.status == 400 && split_agrees,
 		  "NUL in value");
+	{
+		/* every byte in a field name and in a method: tchar only (RFC 9110 5.6.2) */
+		const char *tchars = "!#$%&'*+-.^_`|~0123456789"
+							 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+		int			c;
+		int			agree = 0;
+
+		for (c = 0; c < 256; c++)
+		{
+			char		m[64];
+			bool		t = c != 0 && strchr(tchars, c) != NULL;
+			HttpParseResult r;
+
+			memcpy(m, "GET / HTTP/1.1\r\nHost: a\r\nX?: v\r\n\r\n", 34);
+			m[26] = (char) c;
+			r = parse_n(m, 34, &limits);
+			/* "X:: v" is the field X with the value ": v" */
+			agree += (r == HTTP_PARSE_DONE) == (t || c == ':');
+			memcpy(m, "G?T / HTTP/1.1\r\nHost: a\r\n\r\n", 27);
+			m[1] = (char) c;
+			r = parse_n(m, 27, &limits);
+			agree += (r == HTTP_PARSE_DONE) == t;
+		}
+		CHECK(agree == 512, "field names and methods are tokens");
+	}
 	CHECK(status_of("GET / HTTP/1.1\r\n\r\n") == 400, "1.1 without Host");
 	CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n") == 400, "two Hosts");
 	CHECK(status_of("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
