@@ -762,13 +762,20 @@ scan_chunks(HttpParser *ps, const char *buf, size_t len, bool *done, const char 
 				*error = "malformed chunk size";
 				return 400;
 			}
-			/* chunk-ext: BWS ";" ..., ignored; only its characters are checked */
-			while (i < n && is_ws(buf[pos + i]))
-				i++;
-			if (i < n && buf[pos + i] != ';')
+			/*
+			 * chunk-ext: BWS ";" ..., ignored; only its characters are
+			 * checked.  White space is allowed only before a ';'.
+			 */
 			{
-				*error = "malformed chunk size";
-				return 400;
+				size_t		hex_end = i;
+
+				while (i < n && is_ws(buf[pos + i]))
+					i++;
+				if ((i < n && buf[pos + i] != ';') || (i == n && i != hex_end))
+				{
+					*error = "malformed chunk size";
+					return 400;
+				}
 			}
 			for (; i < n; i++)
 			{

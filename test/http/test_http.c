@@ -373,6 +373,13 @@ test_bodies(void)
 					"5\nhello\r\n0\r\n\r\n") == 400,
 		  "chunk size line with a bare LF");
 	CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+					"5 \r\nhello\r\n0\r\n\r\n") == 400,
+		  "white space after a chunk size without an extension");
+	CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+					"5\t;x\r\nhello\r\n0 ;y\r\n\r\n") == 200 &&
+			  span_is(req.body, "hello"),
+		  "white space before a chunk extension (BWS)");
+	CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 					"0\r\nBad Trailer: x\r\n\r\n") == 400,
 		  "malformed trailer");
 	CHECK(status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
