@@ -8,7 +8,10 @@
  *	  percent-decoding, the query, Go durations, credentials and the
  *	  response head.  Then, given files of requests Python's http.client
  *	  made (requests.py), checks what the parser makes of each against what
- *	  the client was asked to send.  Prints "http: N passed, M failed".
+ *	  the client was asked to send, and writes responses for http.client
+ *	  to read (responses.py).  Prints "http: N passed, M failed".
+ *
+ *	  test_http [CAPTURED-REQUESTS [RESPONSES-OUT]]
  *
  * test/http/test_http.c
  *
@@ -1031,6 +1034,75 @@ test_captured(const char *path)
 	printf("# %d captured requests\n", count);
 }
 
+/*
+ * Responses for responses.py to read with http.client: records
+ * "status|reason|keep-alive|date|name:value,...|body-hex\n<length>\n<bytes>",
+ * the head written by nagare_http_write_head() and the body after it.
+ */
+static void
+write_responses(const char *path)
+{
+	static const struct
+	{
+		int			status;
+		const char *type;
+		bool		keep;
+		int64_t		date;
+		const char *extra[6];
+		size_t		nextra;
+		const char *body;
+	}			rs[] = {
+		{200, "application/json", true, 1796601600,
+		 {"X-Consul-Index", "42", "X-Consul-KnownLeader", "true", "X-Consul-LastContact", "0"},
+		 3, "[{\"Node\":{\"Node\":\"nagare\"}}]"},
+		{404, "text/plain; charset=utf-8", false, 1796601601, {NULL}, 0,
+		 "service not found\n"},
+		{200, "text/plain; version=0.0.4; charset=utf-8", true, 951782400, {NULL}, 0,
+		 "# HELP nagare_up Whether nagare is up.\n# TYPE nagare_up gauge\nnagare_up 1\n"},
+		{204, NULL, true, 0, {"X-Consul-Index", "43"}, 1, ""},
+		{400, "text/plain", false, -1, {NULL}, 0, "malformed request line\n"},
+	};
+	FILE	   *f = fopen(path, "wb");
+	size_t		i;
+
+	if (f == NULL)
+	{
+		CHECK(false, "open the responses file");
+		return;
+	}
+	for (i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
+	{
+		char		out[1024];
+		HttpResponseHead h;
+		size_t		blen = strlen(rs[i].body);
+		size_t		n;
+		size_t		k;
+
+		h.status = rs[i].status;
+		h.content_type = rs[i].type;
+		h.content_length = (int64_t) blen;
+		h.keep_alive = rs[i].keep;
+		h.extra = rs[i].extra;
+		h.nextra = rs[i].nextra;
+		h.date = rs[i].date;
+		n = nagare_http_write_head(&h, out, sizeof(out));
+		CHECK(n > 0, "response head written");
+		fprintf(f, "%d|%s|%d|%lld|", rs[i].status, nagare_http_reason(rs[i].status),
+				rs[i].keep ? 1 : 0, (long long) rs[i].date);
+		for (k = 0; k < rs[i].nextra; k++)
+			fprintf(f, "%s%s:%s", k ? "," : "", rs[i].extra[2 * k], rs[i].extra[2 * k + 1]);
+		if (rs[i].type)
+			fprintf(f, "%sContent-Type:%s", rs[i].nextra ? "," : "", rs[i].type);
+		fprintf(f, "|");
+		for (k = 0; k < blen; k++)
+			fprintf(f, "%02x", (unsigned char) rs[i].body[k]);
+		fprintf(f, "\n%zu\n", n + blen);
+		fwrite(out, 1, n, f);
+		fwrite(rs[i].body, 1, blen, f);
+	}
+	fclose(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1048,6 +1120,8 @@ main(int argc, char **argv)
 	test_response();
 	if (argc > 1)
 		test_captured(argv[1]);
+	if (argc > 2)
+		write_responses(argv[2]);
 	printf("http: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
