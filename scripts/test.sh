@@ -8,7 +8,8 @@
 #      (scripts/format-check.sh)
 #   1. the Kafka codec's unit tests and cross-checks (test/codec: record
 #      batches; test/proto: requests and responses; test/auth: SASL messages;
-#      test/dns: the registry's DNS codec, its answers read by dnspython)
+#      test/dns: the registry's DNS codec, its answers read by dnspython;
+#      test/http: HTTP/1.1 requests of the registry's API and the metrics)
 #   2. pg_regress (sql/, expected/) and isolation specs (test/specs)
 #      against a scratch server with nagare preloaded
 #   3. TAP tests (test/t) with PostgreSQL::Test::Cluster, among them the
@@ -16,7 +17,7 @@
 #      test/interop: kcat, confluent-kafka, kafka-python, kafkajs,
 #      @platformatic/kafka), and of Kafka's Java client (test/t/105_java_client.pl)
 #   4. each libFuzzer target for FUZZ_SECONDS (default 30) on its corpus:
-#      the codec's, SASL's and DNS's (test/fuzz, test/proto), the broker's whole
+#      the codec's, SASL's, DNS's and HTTP's (test/fuzz, test/proto), the broker's whole
 #      request path over a fake server (fuzz_broker) and its TLS read side
 #      (fuzz_tls); see test/fuzz/README.md
 #
@@ -150,6 +151,7 @@ run_codec() {
   out=$(make -s -C test/codec check 2>&1 && make -s -C test/proto check 2>&1 &&
         make -s -C test/auth check 2>&1 &&
         make -s -C test/dns check 2>&1 &&
+        make -s -C test/http check 2>&1 &&
         make -s -C test/throttle check 2>&1); local rc=$?
   echo "$out"
   local p f
