@@ -294,15 +294,15 @@ typedef enum NagareChannelKind
 	/* {"u": user}: a SCRAM-SHA-256 login's first round; result: int32 role
 	 * OID (0: doomed, the rest is a mock verifier), int32 iterations, then
 	 * as strings (int16 length and bytes) the salt in base64, StoredKey and
-	 * ServerKey (32 bytes each) */
+	 * ServerKey (32 bytes each), then int8 1 if the role is a superuser */
 	NAGARE_AUTH_SCRAM_LOOKUP,
 	/* {"u": user, "p": password}: a PLAIN login, verified as PostgreSQL
 	 * verifies a password (SASLprep, PBKDF2); result: int32 role OID, 0
-	 * when refused */
+	 * when refused, then int8 1 if the role is a superuser */
 	NAGARE_AUTH_PLAIN_VERIFY,
 	/* {"u": role}: the role a client certificate maps to may log in (it
 	 * exists, rolcanlogin, not past rolvaliduntil); result: int32 role OID,
-	 * 0 when refused */
+	 * 0 when refused, then int8 1 if the role is a superuser */
 	NAGARE_AUTH_ROLE_CHECK,
 
 	/*

@@ -8,7 +8,8 @@
  * (metadata/.../authorizer/StandardAuthorizerData.java):
  *
  *	1. a super user (nagare.super_users; in a backend also a PostgreSQL
- *	   superuser) is allowed;
+ *	   superuser, and in the broker a client logged in as one, which
+ *	   broker/acl_api.c checks before asking here) is allowed;
  *	2. the ACLs that apply are those of the resource's type whose pattern
  *	   matches the name (LITERAL equal, LITERAL "*", PREFIXED prefix), whose
  *	   principal is the one asking or "User:*", whose host is the client's

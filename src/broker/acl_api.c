@@ -69,7 +69,9 @@ authorized(NagareConn *conn, KafkaResourceType rtype, const char *name, size_t l
 
 	if (name == NULL)
 		len = 0;
-	if (nagare_acl_authorized(id->principal, h, rtype, name ? name : "", len, op))
+	/* a PostgreSQL superuser is a super user here too, as on the SQL door */
+	if (id->superuser ||
+		nagare_acl_authorized(id->principal, h, rtype, name ? name : "", len, op))
 		return true;
 	if (count)
 		nagare_acl_note_denied(id->principal, h, rtype, name ? name : "", len, op);
@@ -169,7 +171,7 @@ nagare_authorized_any_topic(NagareConn *conn, KafkaAclOperation op)
 	bool		allowed = false;
 	int			i;
 
-	if (nagare_acl_is_super_user(id->principal))
+	if (id->superuser || nagare_acl_is_super_user(id->principal))
 		return true;
 	LWLockAcquire(nagare_acls->lock, LW_SHARED);
 	for (i = 0; i < nagare_acls->count && !allowed && !nagare_acls->overflow; i++)

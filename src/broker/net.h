@@ -50,6 +50,7 @@ typedef struct NagareIdentity
 {
 	bool		authenticated;
 	Oid			role;			/* the PostgreSQL role, or InvalidOid */
+	bool		superuser;		/* role was a superuser at login: a Kafka super user */
 	char		principal[NAGARE_PRINCIPAL_MAX];	/* "User:<role>", "User:ANONYMOUS" */
 } NagareIdentity;
 

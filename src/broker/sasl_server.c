@@ -28,7 +28,9 @@
  *	SCRAM_FINAL	server-first-message sent; the client-final-message is
  *				verified here (HMACs only, microseconds, with PostgreSQL's
  *				SCRAM helpers).
- *	DONE		authenticated: the identity is the role, "User:<role>".
+ *	DONE		authenticated: the identity is the role, "User:<role>", a
+ *				Kafka super user if the role is a PostgreSQL superuser (as
+ *				nagare.super_users; checked at login, as the role itself).
  *	FAILED		SASL_AUTHENTICATION_FAILED was sent with a fixed message
  *				(which says nothing of why); the connection is held and
  *				closed a moment later, once the answer is out.  After raw
@@ -150,6 +152,7 @@ typedef struct SaslConn
 	char	   *client_nonce;
 	char	   *nonce;			/* client nonce || server part */
 	Oid			role;			/* InvalidOid: doomed */
+	bool		superuser;		/* the role is a superuser (the worker says) */
 	uint8		stored_key[SCRAM_KEY_LEN];
 	uint8		server_key[SCRAM_KEY_LEN];
 
@@ -248,6 +251,7 @@ conn_state(NagareConn *conn)
 		id = nagare_conn_identity(conn);
 		id->authenticated = false;
 		id->role = InvalidOid;
+		id->superuser = false;
 		strlcpy(id->principal, "User:ANONYMOUS", sizeof(id->principal));
 	}
 	return e->state;
@@ -410,6 +414,7 @@ succeed(SaslConn *s, Oid role)
 
 	id->authenticated = true;
 	id->role = role;
+	id->superuser = s->superuser;
 	snprintf(id->principal, sizeof(id->principal), "User:%s", s->user);
 	s->phase = SASL_PHASE_DONE;
 }
@@ -572,6 +577,13 @@ scram_final(SaslConn *s, const char *msg, size_t len)
 
 /*---- the worker ----*/
 
+/* The last byte of the worker's answer (p: where it is, end: the answer's end) */
+static bool
+answer_superuser(const uint8 *p, const uint8 *end)
+{
+	return end - p >= 1 && *p != 0;
+}
+
 /* The worker's answer to a login (channel callback) */
 static void
 worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
@@ -609,6 +621,9 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	{
 		Oid			role = len >= 4 ? (Oid) kafka_load_be32((const uint8 *) data) : InvalidOid;
 
+		s->superuser = len >= 4 && answer_superuser((const uint8 *) data + 4,
+													 (const uint8 *) data + len);
+
 		if (!OidIsValid(role))
 			fail(s, true);		/* closed a moment later */
 		else
@@ -625,6 +640,9 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	else if (s->kind == NAGARE_AUTH_PLAIN_VERIFY)
 	{
 		Oid			role = len >= 4 ? (Oid) kafka_load_be32((const uint8 *) data) : InvalidOid;
+
+		s->superuser = len >= 4 && answer_superuser((const uint8 *) data + 4,
+													 (const uint8 *) data + len);
 
 		if (!OidIsValid(role))
 			fail(s, true);
@@ -670,6 +688,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 		salt = pnstrdup((const char *) p, n);
 		memcpy(s->stored_key, p + n + 2, SCRAM_KEY_LEN);
 		memcpy(s->server_key, p + n + 2 + SCRAM_KEY_LEN + 2, SCRAM_KEY_LEN);
+		s->superuser = answer_superuser(p + n + 4 + 2 * SCRAM_KEY_LEN, end);
 		snonce = b64(CurrentMemoryContext, random, sizeof(random));
 		if (snonce == NULL)
 		{

@@ -61,6 +61,7 @@
 #include "common/sha2.h"
 #include "libpq/crypt.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -142,6 +143,17 @@ send_string(StringInfo buf, const char *p, int len)
 	appendBinaryStringInfo(buf, p, len);
 }
 
+/*
+ * Whether role (InvalidOid: none) is a superuser, the last byte of every
+ * answer: the broker makes superusers Kafka super users, as they are on
+ * the SQL door.
+ */
+static void
+send_superuser(StringInfo buf, Oid role)
+{
+	pq_sendint8(buf, OidIsValid(role) && superuser_arg(role) ? 1 : 0);
+}
+
 /* NAGARE_AUTH_SCRAM_LOOKUP: the verifier of user, or a mock one */
 static void
 scram_lookup(NagareWorkerRequest *req, const char *user)
@@ -180,6 +192,7 @@ scram_lookup(NagareWorkerRequest *req, const char *user)
 	send_string(&req->result, salt, strlen(salt));
 	send_string(&req->result, (const char *) stored_key, SCRAM_KEY_LEN);
 	send_string(&req->result, (const char *) server_key, SCRAM_KEY_LEN);
+	send_superuser(&req->result, role);
 }
 
 /*
@@ -269,6 +282,7 @@ plain_verify(NagareWorkerRequest *req, const char *user, const char *password)
 		role = InvalidOid;
 	}
 	pq_sendint32(&req->result, (uint32) role);
+	send_superuser(&req->result, role);
 }
 
 /*
@@ -297,6 +311,7 @@ role_check(NagareWorkerRequest *req, const char *user)
 			role = InvalidOid;
 	}
 	pq_sendint32(&req->result, (uint32) role);
+	send_superuser(&req->result, role);
 }
 
 /* One authentication request, in the transaction nagare_worker_sql() opened */

@@ -231,6 +231,29 @@ ok(wait_until(sub { slurp_file($node->logfile) =~ /failed authentication\(s\) si
 	'failures are logged');
 my $lines = () = slurp_file($node->logfile) =~ /failed authentication\(s\) since the last report/g;
 cmp_ok($lines, '<', $after, 'failures are logged without a line each');
+# ---------------------------------------------------------------- superusers
+
+# A PostgreSQL superuser is a Kafka super user (as on the SQL door): no ACL
+# needed; a role without ACLs is denied; NOSUPERUSER applies at the next login
+SKIP:
+{
+	skip 'confluent-kafka is not installed', 3 unless $avail{confluent};
+	$node->safe_psql('postgres', q{
+CREATE ROLE root_like LOGIN SUPERUSER PASSWORD 'root-secret-12';
+CREATE ROLE grace LOGIN PASSWORD 'grace-secret-12';
+SELECT nagare.create_topic('sasl_super', 1);
+});
+	$r = login('confluent', 'SCRAM-SHA-256', 'root_like', 'root-secret-12', 'sasl_super');
+	ok($r->{ok}, 'a superuser role with no ACL produces and consumes') or diag(explain($r));
+	$r = login('confluent', 'PLAIN', 'grace', 'grace-secret-12', 'sasl_super');
+	ok(!$r->{ok} && ($r->{error} // '') =~ /AUTHORIZATION/, 'a role with no ACL may not')
+	  or diag(explain($r));
+	$node->safe_psql('postgres', 'ALTER ROLE root_like NOSUPERUSER');
+	$r = login('confluent', 'PLAIN', 'root_like', 'root-secret-12', 'sasl_super');
+	ok(!$r->{ok} && ($r->{error} // '') =~ /AUTHORIZATION/, 'nor the same role once NOSUPERUSER')
+	  or diag(explain($r));
+}
+
 my $nagare_lines = join("\n", grep { /nagare (broker|worker)/ } split /\n/, slurp_file($node->logfile));
 unlike($nagare_lines, qr/wrong-password|secret-1/, "no password in the broker's and worker's log lines");
 
