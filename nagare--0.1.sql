@@ -2217,6 +2217,336 @@ ALTER POLICY audit_describe ON nagare.audit_log
            ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
          END);
 
+-- Service registry: instances.  An instance of a catalog service is where
+-- it runs: an id (Consul's ServiceID, unique over all services), an
+-- address and port, tags and metadata, and a TTL check with Consul's
+-- semantics: passing, warning or critical as the instance last said
+-- (nagare.pass_instance(), warn_instance(), fail_instance(), each of which
+-- starts the TTL again), critical ("TTL expired") when the TTL lapses, and
+-- deregistered once critical for longer than deregister_critical_after.
+-- Register with nagare.register_instance(), remove with
+-- deregister_instance(); read nagare.instances and nagare.service_health
+-- (docs/registry.md, "Instances and health").
+--
+-- The live state is in shared memory (src/instances): heartbeats change
+-- only that.  A registration reaches it when its transaction commits (the
+-- trigger nagare._instance_row(), src/sql/service_instances.c); the nagare worker
+-- writes status changes here once a second (one transaction for all) and
+-- loads the shared table from here at server start (src/worker/instancesync.c).
+-- status, output and status_changed_at are the last status written.
+--
+-- Who may: everyone reads; the platform (ALTER on the CLUSTER, or a
+-- superuser) and every principal of the service's tenant (members too:
+-- services register themselves) register, beat and deregister its
+-- instances (nagare._instance_may()).  Registrations and deregistrations
+-- are audit rows (SERVICE_INSTANCE "<service>/<id>"); heartbeats and status
+-- changes are not.
+CREATE TABLE nagare.service_instance (
+    service                    text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
+    id                         text PRIMARY KEY,
+    address                    text NOT NULL,
+    port                       integer NOT NULL,
+    tags                       text[] NOT NULL DEFAULT '{}',
+    meta                       jsonb NOT NULL DEFAULT '{}',
+    ttl                        interval,
+    deregister_critical_after  interval,
+    status                     text NOT NULL DEFAULT 'critical'
+                               CHECK (status IN ('passing', 'warning', 'critical')),
+    output                     text,
+    registered_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+    registered_by              name NOT NULL DEFAULT current_user,
+    status_changed_at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX service_instance_service_idx ON nagare.service_instance (service);
+COMMENT ON TABLE nagare.service_instance IS
+  'the registered instances of services; register with nagare.register_instance(), remove with deregister_instance(); status is the last one written (the live one is in nagare.instances)';
+COMMENT ON COLUMN nagare.service_instance.id IS 'unique over all services (Consul''s ServiceID): 1 to 128 printable ASCII characters, no space';
+COMMENT ON COLUMN nagare.service_instance.address IS 'an IPv4 or IPv6 literal, or a DNS name (DNS A and AAAA answers need a literal)';
+COMMENT ON COLUMN nagare.service_instance.ttl IS 'the TTL check: critical unless a heartbeat comes within it; null: no check, always passing';
+COMMENT ON COLUMN nagare.service_instance.deregister_critical_after IS 'deregistered once critical this long; null: never';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service_instance', '');
+
+-- The tenant-principal half of the rule: any principal of the tenant.
+CREATE FUNCTION nagare._instance_member_may(role name, tenant text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM nagare.tenant_principal p WHERE p.role = $1 AND p.tenant = $2)
+$$;
+COMMENT ON FUNCTION nagare._instance_member_may(name, text) IS
+  'internal: whether a role is a principal (admin or member) of the tenant; nagare._instance_may() asks it as the querying role';
+
+CREATE FUNCTION nagare._instance_may(service text)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+         OR EXISTS (SELECT 1 FROM nagare.service s
+                     WHERE s.name = $1 AND nagare._instance_member_may(current_user, s.tenant))
+$$;
+COMMENT ON FUNCTION nagare._instance_may(text) IS
+  'internal: whether current_user may register, beat and deregister instances of the service: the platform (ALTER on the CLUSTER) any, a tenant''s principals (admins and members) its services''; the row-level security of nagare.service_instance and its functions ask it';
+
+-- 42501 unless current_user may manage the instances of service
+CREATE FUNCTION nagare._instance_authorize(action text, service text, id text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tenant text := (SELECT s.tenant FROM nagare.service s WHERE s.name = $2);
+BEGIN
+  IF nagare._instance_may($2) THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION 'permission denied to % instance "%" of service "%"', $1, $3, $2
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = CASE WHEN tenant IS NULL
+                      THEN 'Service "' || $2 || '" is the platform''s: only the platform (ALTER on the CLUSTER, or a superuser) manages its instances.'
+                      ELSE format('The principals of tenant "%s" (its admins and members) and the platform (ALTER on the CLUSTER) manage the instances of its services; everyone else only reads them.', tenant) END;
+END $$;
+COMMENT ON FUNCTION nagare._instance_authorize(text, text, text) IS
+  'internal: raise 42501, naming who may, unless current_user may manage the instances of the service; the instance functions call it as their caller';
+
+-- The service of an instance, or 42704; 42501 unless current_user may beat
+-- or deregister it.  The heartbeats (C) call it as their caller.
+CREATE FUNCTION nagare._instance_check(id text, action text DEFAULT 'beat')
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  svc text := (SELECT i.service FROM nagare.service_instance i WHERE i.id = $1);
+BEGIN
+  IF svc IS NULL THEN
+    RAISE EXCEPTION 'instance "%" does not exist', $1 USING ERRCODE = 'undefined_object',
+      HINT = 'nagare.instances lists the instances; nagare.register_instance() registers one (again, after it was deregistered).';
+  END IF;
+  PERFORM nagare._instance_authorize($2, svc, $1);
+  RETURN svc;
+END $$;
+COMMENT ON FUNCTION nagare._instance_check(text, text) IS
+  'internal: the service of the instance, or 42704; 42501 unless current_user may manage it; the heartbeats and deregister_instance() call it as their caller';
+
+-- Everyone reads; the functions write with the caller's rights, which
+-- row-level security holds to nagare._instance_may().  The nagare worker
+-- and superusers bypass it.
+REVOKE ALL ON nagare.service_instance FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.service_instance TO PUBLIC;
+ALTER TABLE nagare.service_instance ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_instance_read ON nagare.service_instance FOR SELECT USING (true);
+CREATE POLICY service_instance_register ON nagare.service_instance FOR INSERT
+  WITH CHECK (nagare._instance_may(service));
+CREATE POLICY service_instance_change ON nagare.service_instance FOR UPDATE
+  USING (nagare._instance_may(service)) WITH CHECK (nagare._instance_may(service));
+CREATE POLICY service_instance_deregister ON nagare.service_instance FOR DELETE
+  USING (nagare._instance_may(service));
+
+CREATE FUNCTION nagare._instance_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'nagare_instance_row'
+LANGUAGE C;
+COMMENT ON FUNCTION nagare._instance_row() IS
+  'internal: hands registrations and deregistrations to the shared instance table when their transaction commits (trigger of nagare.service_instance)';
+REVOKE ALL ON FUNCTION nagare._instance_row() FROM PUBLIC;
+CREATE TRIGGER service_instance_row AFTER INSERT OR UPDATE OR DELETE ON nagare.service_instance
+  FOR EACH ROW EXECUTE FUNCTION nagare._instance_row();
+CREATE TRIGGER service_instance_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.service_instance
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE FUNCTION nagare.register_instance(service text, id text DEFAULT NULL,
+                                         address text DEFAULT NULL, port integer DEFAULT NULL,
+                                         tags text[] DEFAULT '{}', meta jsonb DEFAULT '{}',
+                                         ttl interval DEFAULT NULL,
+                                         deregister_critical_after interval DEFAULT NULL,
+                                         status text DEFAULT 'critical')
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+  iid text := coalesce($2, $1);
+  other text;
+  k text;
+  v jsonb;
+  ip inet;
+BEGIN
+  s := nagare._service_get($1);
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'nagare.unretire_service() brings it back.';
+  END IF;
+  PERFORM nagare._instance_authorize('register', $1, iid);
+  IF iid !~ '^[!-~]{1,128}$' THEN
+    RAISE EXCEPTION 'invalid instance id "%"', iid USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'An instance id has 1 to 128 printable ASCII characters, no space.';
+  END IF;
+  IF $3 IS NULL OR $3 = '' THEN
+    RAISE EXCEPTION 'instance "%" needs an address', iid USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'An IPv4 or IPv6 literal (DNS A and AAAA answers need one), or a DNS name.';
+  END IF;
+  IF $3 ~ '^[0-9./]+$' OR $3 ~ '[:%]' THEN
+    -- an IP literal: as inet reads it, without prefix or zone
+    BEGIN
+      ip := $3::inet;
+    EXCEPTION WHEN invalid_text_representation THEN
+      ip := NULL;
+    END;
+    IF ip IS NULL OR $3 ~ '[/%]' OR (family(ip) = 4 AND host(ip) <> $3) THEN
+      RAISE EXCEPTION 'invalid instance address "%"', $3 USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'An IPv4 literal (192.0.2.10), an IPv6 literal without brackets, zone or prefix (2001:db8::1), or a DNS name.';
+    END IF;
+  ELSIF length($3) > 253
+        OR $3 !~ '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$' THEN
+    RAISE EXCEPTION 'invalid instance address "%"', $3 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A DNS name is labels of 1 to 63 letters, digits and "-" (not starting or ending with "-") joined by ".", at most 253 characters; or give an IP literal (DNS A and AAAA answers need one).';
+  END IF;
+  IF $4 IS NULL OR $4 NOT BETWEEN 1 AND 65535 THEN
+    RAISE EXCEPTION 'instance "%" port % is not 1 to 65535', iid, coalesce($4::text, 'null')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(coalesce($5, '{}')) t WHERE t IS NULL OR t = '' OR t ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'invalid tag of instance "%"', iid USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A tag is a non-empty string without control characters.';
+  END IF;
+  IF jsonb_typeof(coalesce($6, '{}')) <> 'object' THEN
+    RAISE EXCEPTION 'meta of instance "%" is not a JSON object', iid USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'meta is an object of string values: {"version": "1.4.2"}.';
+  END IF;
+  IF (SELECT count(*) FROM jsonb_object_keys(coalesce($6, '{}'))) > 64 THEN
+    RAISE EXCEPTION 'meta of instance "%" has more than 64 keys', iid USING ERRCODE = 'program_limit_exceeded',
+      HINT = 'Consul''s limits: 64 keys, a key of at most 128 characters, a value of at most 512.';
+  END IF;
+  FOR k, v IN SELECT * FROM jsonb_each(coalesce($6, '{}')) LOOP
+    IF k !~ '^[A-Za-z0-9_-]{1,128}$' OR k LIKE 'consul-%' THEN
+      RAISE EXCEPTION 'invalid meta key "%" of instance "%"', k, iid USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'A meta key has 1 to 128 letters, digits, "_" and "-", and does not start with "consul-" (Consul''s rules).';
+    END IF;
+    IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') > 512 THEN
+      RAISE EXCEPTION 'meta "%" of instance "%" is not a string of at most 512 characters', k, iid
+        USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Meta values are strings (Consul''s): write numbers and flags as "2", "true".';
+    END IF;
+  END LOOP;
+  IF $7 IS NOT NULL AND $7 <= interval '0' THEN
+    RAISE EXCEPTION 'ttl of instance "%" must be positive', iid USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'null: no check (always passing).';
+  END IF;
+  IF $8 IS NOT NULL AND $8 <= interval '0' THEN
+    RAISE EXCEPTION 'deregister_critical_after of instance "%" must be positive', iid
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'null: never deregistered.';
+  END IF;
+  IF $8 IS NOT NULL AND $7 IS NULL THEN
+    RAISE EXCEPTION 'deregister_critical_after of instance "%" needs a ttl', iid
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Without a TTL check an instance is always passing.';
+  END IF;
+  IF $9 IS NULL OR $9 NOT IN ('passing', 'warning', 'critical') THEN
+    RAISE EXCEPTION 'invalid status "%"', $9 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The status is passing, warning or critical (Consul''s default: critical until the first pass).';
+  END IF;
+  SELECT i.service INTO other FROM nagare.service_instance i WHERE i.id = iid FOR UPDATE;
+  IF FOUND AND other <> $1 THEN
+    RAISE EXCEPTION 'instance id "%" is taken by service "%"', iid, other USING ERRCODE = 'duplicate_object',
+      HINT = 'Instance ids are unique over all services: choose another, or deregister that one first.';
+  END IF;
+  -- registering an id again replaces it (Consul's): a new registered_at
+  INSERT INTO nagare.service_instance AS i (service, id, address, port, tags, meta, ttl,
+                                            deregister_critical_after, status, output)
+  VALUES ($1, iid, $3, $4, coalesce($5, '{}'), coalesce($6, '{}'), $7, $8,
+          CASE WHEN $7 IS NULL THEN 'passing' ELSE $9 END, NULL)
+  ON CONFLICT ON CONSTRAINT service_instance_pkey DO UPDATE
+    SET address = excluded.address, port = excluded.port, tags = excluded.tags,
+        meta = excluded.meta, ttl = excluded.ttl,
+        deregister_critical_after = excluded.deregister_critical_after,
+        status = excluded.status, output = NULL, registered_at = clock_timestamp(),
+        registered_by = current_user, status_changed_at = clock_timestamp()
+    WHERE i.service = excluded.service;
+  RETURN iid;
+END $$;
+COMMENT ON FUNCTION nagare.register_instance(text, text, text, integer, text[], jsonb, interval, interval, text) IS
+  'register (or register again, replacing) an instance of a service: id (default the service''s name), address, port, tags, meta (string values), ttl (null: no check), deregister_critical_after, initial status (default critical until the first pass); returns the id; the platform, or a principal of the service''s tenant';
+
+CREATE FUNCTION nagare.deregister_instance(id text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare._instance_check($1, 'deregister');
+  DELETE FROM nagare.service_instance i WHERE i.id = $1;
+END $$;
+COMMENT ON FUNCTION nagare.deregister_instance(text) IS
+  'remove an instance; the platform, or a principal of the service''s tenant';
+
+CREATE FUNCTION nagare.pass_instance(id text, note text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'nagare_instance_pass'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.pass_instance(text, text) IS
+  'a heartbeat: the instance is passing (note: its output) and its TTL starts again; returns the status before; touches shared memory only';
+CREATE FUNCTION nagare.warn_instance(id text, note text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'nagare_instance_warn'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.warn_instance(text, text) IS
+  'a heartbeat: the instance is warning (note: its output) and its TTL starts again; returns the status before; touches shared memory only';
+CREATE FUNCTION nagare.fail_instance(id text, note text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'nagare_instance_fail'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare.fail_instance(text, text) IS
+  'a heartbeat: the instance is critical (note: its output) and its TTL starts again; returns the status before; touches shared memory only';
+
+CREATE FUNCTION nagare._instances_live(OUT id text, OUT service text, OUT status text, OUT output text,
+                                       OUT last_beat timestamptz, OUT ttl_remaining double precision,
+                                       OUT status_changed_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'nagare_instances_live'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION nagare._instances_live() IS
+  'internal: the live instances in shared memory: status, output, last beat, seconds until the TTL lapses; the view nagare.instances reads it';
+
+CREATE VIEW nagare.instances WITH (security_invoker = true) AS
+SELECT i.service, i.id, i.address, i.port, i.tags, i.meta,
+       coalesce(l.status, i.status) AS status, coalesce(l.output, i.output) AS output,
+       l.last_beat, l.ttl_remaining, i.ttl, i.deregister_critical_after,
+       coalesce(l.status_changed_at, i.status_changed_at) AS status_changed_at,
+       l.id IS NOT NULL AS live, i.registered_at, i.registered_by
+  FROM nagare.service_instance i LEFT JOIN nagare._instances_live() l ON l.id = i.id;
+COMMENT ON VIEW nagare.instances IS
+  'the registered instances with their live health: status, output, last beat, seconds until the TTL lapses (ttl_remaining), live (in shared memory); readable by every role';
+GRANT SELECT ON nagare.instances TO PUBLIC;
+
+CREATE VIEW nagare.service_health WITH (security_invoker = true) AS
+SELECT s.name AS service, s.tenant,
+       count(i.id) FILTER (WHERE i.status = 'passing') AS passing,
+       count(i.id) FILTER (WHERE i.status = 'warning') AS warning,
+       count(i.id) FILTER (WHERE i.status = 'critical') AS critical
+  FROM nagare.service s LEFT JOIN nagare.instances i ON i.service = s.name
+ WHERE s.retired_at IS NULL
+ GROUP BY s.name, s.tenant;
+COMMENT ON VIEW nagare.service_health IS
+  'per service that is not retired: how many of its instances are passing, warning and critical; readable by every role';
+GRANT SELECT ON nagare.service_health TO PUBLIC;
+
+-- the audit trail's readers, with instances (SERVICE_INSTANCE
+-- "<service>/<id>"): the platform (DESCRIBE on the CLUSTER) and the
+-- principals of the tenant that owns the service.  This replaces the
+-- catalog section's version of the policy, adding that line.
+ALTER POLICY audit_describe ON nagare.audit_log
+  USING (CASE object_type
+           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare.authorized(split_part(object_name, ':', 1),
+                                                substr(object_name, length(split_part(object_name, ':', 1))
+                                                                    + length(split_part(object_name, ':', 2)) + 3),
+                                                'ALTER')
+           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
+           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
+           WHEN 'SERVICE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                               OR nagare._quota_role_tenant(current_user) IN ("before"->>'tenant', "after"->>'tenant')
+           WHEN 'SERVICE_ENDPOINT' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                        OR nagare._quota_role_tenant(current_user)
+                                           = (SELECT s.tenant FROM nagare.service s
+                                               WHERE s.name = split_part(object_name, '/', 1))
+           WHEN 'SERVICE_INSTANCE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                        OR nagare._quota_role_tenant(current_user)
+                                           = (SELECT s.tenant FROM nagare.service s
+                                               WHERE s.name = split_part(object_name, '/', 1))
+           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
+         END);
+
 --
 -- Usage: per-client usage and the broker's live connections, counted in
 -- shared memory (docs/quotas.md).  A client is a source ('kafka' or

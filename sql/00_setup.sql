@@ -41,7 +41,12 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_service_admin_may',       -- by _service_may()
          '_service_may',             -- row-level security of the service catalog
          '_service_authorize',       -- by register_service(), alter_service() and the others
-         '_service_get')             -- by alter_service(), retire_service() and the others
+         '_service_get',             -- by alter_service(), retire_service() and the others
+         '_instance_member_may',     -- by _instance_may()
+         '_instance_may',            -- row-level security of nagare.service_instance
+         '_instance_authorize',      -- by register_instance(), _instance_check()
+         '_instance_check',          -- by deregister_instance() and the heartbeats
+         '_instances_live')          -- the view nagare.instances
  ORDER BY 1::text;
 -- No parameter a caller names is a reserved word (pg_get_keywords() R or T);
 -- output columns (OUT, TABLE) are names of results, not parameters.

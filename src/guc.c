@@ -79,6 +79,7 @@ char	   *nagare_audit_operation = NULL;
 
 bool		nagare_client_usage = true;
 int			nagare_max_client_usage = 1000;
+int nagare_max_instances = 10000;
 
 bool nagare_serve_durable_only = false;
 
@@ -421,4 +422,10 @@ nagare_define_gucs(void)
 							"a new client is counted in one overflow row.",
 							&nagare_max_client_usage, 1000, 16, 1000000, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.max_instances",
+							"Most live instances of registry services (rows of nagare.service_instance) kept in shared memory.",
+							"Each takes about 1.1 kB.  A registration beyond it is refused.",
+							&nagare_max_instances, 10000, 16, 1000000, PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 }

@@ -120,6 +120,7 @@ extern int	nagare_max_connection_creation_rate;
 /* per-client usage (usage/usage.h) */
 extern bool nagare_client_usage;
 extern int	nagare_max_client_usage;
+extern int nagare_max_instances;
 
 /* consumers read only fsynced records (logstore/writer.c, sql/consume.c) */
 extern bool nagare_serve_durable_only;

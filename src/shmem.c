@@ -28,6 +28,8 @@ NagareAclShared *nagare_acls = NULL;
 NagareQuotaShared *nagare_quotas = NULL;
 NagareUsageShared *nagare_usage = NULL;
 NagareConnShared *nagare_conn_table = NULL;
+NagareInstanceShared *nagare_instances = NULL;
+HTAB *nagare_instance_hash = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
 HTAB	   *nagare_partition_hash = NULL;
@@ -49,6 +51,7 @@ static void nagare_usage_shmem_init(void);
 /* the quota table's and the usage table's locks, each a tranche of its own */
 #define NAGARE_QUOTA_TRANCHE "nagare quotas"
 #define NAGARE_USAGE_TRANCHE "nagare usage"
+#define NAGARE_INSTANCE_TRANCHE "nagare instances"
 
 /*
  * Number of request slots: one per PGPROC, like the sync-rep waiters.
@@ -159,6 +162,9 @@ nagare_shmem_request(void)
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
 	RequestAddinShmemSpace(nagare_quota_shmem_size());
 	RequestNamedLWLockTranche(NAGARE_QUOTA_TRANCHE, 1);
+	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareInstanceShared)));
+	RequestAddinShmemSpace(hash_estimate_size(nagare_max_instances, sizeof(NagareInstance)));
+	RequestNamedLWLockTranche(NAGARE_INSTANCE_TRANCHE, 1);
 }
 
 static void
@@ -177,6 +183,8 @@ nagare_shmem_startup(void)
 	nagare_quotas = NULL;
 	nagare_usage = NULL;
 	nagare_conn_table = NULL;
+	nagare_instances = NULL;
+	nagare_instance_hash = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -295,6 +303,22 @@ nagare_shmem_startup(void)
 		nagare_quotas->count = 0;
 	}
 	nagare_usage_shmem_init();
+
+	nagare_instances =
+		ShmemInitStruct("nagare instances", sizeof(NagareInstanceShared), &found);
+	if (!found)
+	{
+		nagare_instances->lock = &(GetNamedLWLockTranche(NAGARE_INSTANCE_TRANCHE)[0].lock);
+		nagare_instances->max = nagare_max_instances;
+		pg_atomic_init_u32(&nagare_instances->loaded, 0);
+		pg_atomic_init_u64(&nagare_instances->version, 1);
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = NAGARE_INSTANCE_ID_MAX;
+	info.entrysize = sizeof(NagareInstance);
+	nagare_instance_hash =
+		ShmemInitHash("nagare instance hash", nagare_max_instances, nagare_max_instances,
+					  &info, HASH_ELEM | HASH_STRINGS);
 
 	LWLockRelease(AddinShmemInitLock);
 }

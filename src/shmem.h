@@ -36,6 +36,8 @@
  *	connection table	nagare.max_connections entries (its value at server
  *					start): the broker's live Kafka connections, for
  *					nagare.connections (broker/meter.c)
+ *	instance table	nagare.max_instances live instances of registry
+ *					services, a hash by id (instances/instances.c)
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -49,7 +51,8 @@
  *	   few instructions.
  *
  * The usage table's lock (NagareUsageShared.lock) is taken with none of
- * these held and takes none of them.
+ * these held and takes none of them; so is the instance table's
+ * (NagareInstanceShared.lock), under which only an entry's spinlock is taken.
  *
  * Nothing holds any of these across I/O, a latch wait or an io_uring call.
  *
@@ -685,6 +688,55 @@ typedef struct NagareConnShared
 } NagareConnShared;
 
 extern NagareConnShared *nagare_conn_table;
+
+/*
+ * Live instances of the registry's services (instances/instances.c has
+ * every function on them): an entry per row of nagare.service_instance, in
+ * a hash by id.  The lock is taken exclusive only to add or remove an entry
+ * (a copy in or out); finding, beating and reading take it shared.  An
+ * entry's writers hold its spinlock and make its change counter odd while
+ * they write; readers copy the entry without the spinlock and keep the copy
+ * only if the counter was even and the same before and after.
+ */
+#define NAGARE_INSTANCE_ID_MAX      132 /* 128 bytes, NUL, padding */
+#define NAGARE_INSTANCE_SERVICE_MAX 64 /* a DNS label and NUL */
+#define NAGARE_INSTANCE_ADDRESS_MAX 256 /* a DNS name (253) or IP literal */
+#define NAGARE_INSTANCE_TAGS_MAX    256 /* the tags, each NUL-terminated */
+#define NAGARE_INSTANCE_OUTPUT_MAX  256 /* the last note (longer ones are cut) */
+
+typedef struct NagareInstance
+{
+	char id[NAGARE_INSTANCE_ID_MAX]; /* the hash key: first */
+	slock_t mutex; /* the entry's writers */
+	pg_atomic_uint32 change; /* odd while an entry is written */
+	bool used;
+	char service[NAGARE_INSTANCE_SERVICE_MAX];
+	char address[NAGARE_INSTANCE_ADDRESS_MAX];
+	uint8 family; /* 4, 6, or 0: address is a DNS name */
+	uint8 ip[16]; /* the address if family is 4 (4 bytes) or 6 */
+	int32 port;
+	int32 ntags;
+	int32 tags_len; /* bytes of tags used */
+	char tags[NAGARE_INSTANCE_TAGS_MAX];
+	int32 status; /* instances.h's NagareInstanceStatus */
+	int32 persisted_status; /* the status nagare.service_instance has */
+	int64 ttl_ms; /* 0: no check, always passing */
+	int64 deregister_after_ms; /* 0: never */
+	TimestampTz last_beat; /* registration, load or the last beat */
+	TimestampTz status_changed_at;
+	char output[NAGARE_INSTANCE_OUTPUT_MAX];
+} NagareInstance;
+
+typedef struct NagareInstanceShared
+{
+	LWLock *lock;
+	int max;
+	pg_atomic_uint32 loaded; /* the nagare worker copied the table in */
+	pg_atomic_uint64 version; /* incremented by every add and remove */
+} NagareInstanceShared;
+
+extern NagareInstanceShared *nagare_instances;
+extern HTAB *nagare_instance_hash;
 
 extern NagareShared *nagare_shared;
 extern HTAB *nagare_topic_hash;

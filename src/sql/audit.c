@@ -14,7 +14,11 @@
  * nagare.service (register_service, alter_service, retire_service,
  * unretire_service: object type SERVICE, named by the service),
  * nagare.service_endpoint (set_service_endpoint, drop_service_endpoint:
- * object type SERVICE_ENDPOINT, named "<service>/<endpoint>") and
+ * object type SERVICE_ENDPOINT, named "<service>/<endpoint>"),
+ * nagare.service_instance (register_instance, deregister_instance and the
+ * nagare worker's deregistration of an instance critical too long: object
+ * type SERVICE_INSTANCE, named "<service>/<id>"; the worker's writes of a
+ * status, which keep registered_at, are not administrative changes) and
  * nagare.group_offset; on the last it records
  * only changes made under an administrative operation, which
  * nagare.reset_group_offsets(), nagare.delete_group() and the nagare worker
@@ -190,6 +194,17 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		operation = after == NULL ? "drop_service_endpoint" : "set_service_endpoint";
 		object_name =
 			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "name"));
+	}
+	else if (strcmp(table, "service_instance") == 0)
+	{
+		if (before != NULL && after != NULL &&
+			strcmp(column(before, desc, "registered_at"),
+				   column(after, desc, "registered_at")) == 0)
+			return PointerGetDatum(NULL); /* a status written by the TTL sweep */
+		object_type = "SERVICE_INSTANCE";
+		operation = after == NULL ? "deregister_instance" : "register_instance";
+		object_name =
+			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "id"));
 	}
 	else
 		elog(ERROR, "nagare._audit() is not meant for table \"%s\"", table);

@@ -24,6 +24,9 @@
  * while the extension does not exist yet; and the client quotas into the
  * shared quota table (quotasync.c) the same way (NagareQuotaShared.changes).
  *
+ * It loads the registry's live instances into shared memory and runs
+ * their TTL sweep once a second (instancesync.c).
+ *
  * Files of topics the catalog does not know at all (left by DROP EXTENSION,
  * or by a topic row removed by hand) are removed too, but only for partitions
  * the broker found on disk when it started and only against a snapshot taken
@@ -124,6 +127,7 @@ nagare_worker_main(Datum main_arg)
 		uint64		acl_changes = pg_atomic_read_u64(&nagare_acls->changes);
 		bool		broker_ready;
 		pid_t		broker_pid;
+		bool sweep;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -170,8 +174,11 @@ nagare_worker_main(Datum main_arg)
 				synced_broker = broker_pid;
 		}
 
+		/* the registry's instances: load, TTL sweep (instancesync.c) */
+		sweep = nagare_worker_instances();
+
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 again ? 1000 : 10000, PG_WAIT_EXTENSION);
+						 again || sweep ? 1000 : 10000, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -41,6 +41,9 @@ extern void nagare_worker_sync_acls(void);
 extern void nagare_worker_run_acl_change(NagareWorkerRequest *req);
 /* quotasync.c */
 extern void nagare_worker_sync_quotas(bool force);
+
+/* instancesync.c: load the live instances, sweep TTLs (true: call again in a second) */
+extern bool nagare_worker_instances(void);
 extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
 /* requests.c */
