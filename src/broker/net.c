@@ -633,6 +633,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 					(errmsg("nagare broker: could not open any Kafka listener of \"%s\"", nagare_listeners),
 					 errhint("Check nagare.listeners and the messages above; SQL producers and consumers work without the listeners.")));
 		pfree(specs);
+		pg_atomic_write_u32(&nagare_shared->listen_sockets, nlisteners);
 		return;
 	}
 	/* the PLAINTEXT listeners of nagare.listen_addresses authenticate nobody */
@@ -640,6 +641,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 	if (nagare_listen_addresses == NULL || nagare_listen_addresses[0] == '\0')
 	{
 		ereport(LOG, (errmsg("nagare broker: Kafka listener disabled (nagare.listen_addresses is empty)")));
+		pg_atomic_write_u32(&nagare_shared->listen_sockets, 0);
 		return;
 	}
 	{
@@ -657,6 +659,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 				(errmsg("nagare broker: could not listen for Kafka clients on any of \"%s\" port %d",
 						nagare_listen_addresses, nagare_port),
 				 errhint("Check nagare.listen_addresses and nagare.port, and that no other process uses the port; SQL producers and consumers work without the listener.")));
+	pg_atomic_write_u32(&nagare_shared->listen_sockets, nlisteners);
 }
 
 /* Close listeners and connections (the broker is exiting) */
@@ -672,6 +675,7 @@ nagare_net_shutdown(void)
 	 * the process exits.
 	 */
 	shutting_down = true;
+	pg_atomic_write_u32(&nagare_shared->listen_sockets, 0);
 	for (i = 0; i < nlisteners; i++)
 		(void) shutdown(listeners[i].fd, SHUT_RDWR);
 	while (!dlist_is_empty(&delayed_closes))

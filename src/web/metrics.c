@@ -185,6 +185,12 @@ broker_metrics(StringInfo s)
 		   "1 while a write of the broker fails for want of space and new records are refused.");
 	sample_u64(s, "nagare_storage_write_blocked",
 			   pg_atomic_read_u32(&nagare_shared->storage_errno) != 0 ? 1 : 0);
+	family(s, "nagare_kafka_listen_sockets", "gauge",
+		   "Listening sockets the broker has open for Kafka clients (nagare.broker's listen_sockets).");
+	sample_u64(s, "nagare_kafka_listen_sockets",
+			   state == NAGARE_BROKER_STOPPED
+				   ? 0
+				   : pg_atomic_read_u32(&nagare_shared->listen_sockets));
 	family(s, "nagare_consumer_groups", "gauge", "Consumer groups the broker keeps.");
 	sample_u64(s, "nagare_consumer_groups", pg_atomic_read_u32(&nagare_groups->ngroups));
 }

@@ -116,6 +116,20 @@ ok(wait_until(sub {
 is(sample(scrape(), 'nagare_client_produced_records_total{source="kafka",tenant="",principal="User:ANONYMOUS",client_id="client-3"}'),
 	4, 'client-3 produced 4 records');
 
+# nagare.broker's listener state, and the connections by listener
+is(sql("SELECT listen_sockets FROM nagare.broker"), 1, 'nagare.broker: one listening socket');
+is(sample(scrape(), 'nagare_kafka_listen_sockets'), 1, '/metrics: the same');
+{
+	my $k = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $kport) or die;
+	ok($node->poll_query_until('postgres', "SELECT connections = 1 FROM nagare.broker"),
+		'nagare.broker: a Kafka connection is counted');
+	is(sample(scrape(), 'nagare_connections{listener="PLAINTEXT"}'), 1,
+		'/metrics: nagare_connections by listener');
+	close($k);
+	ok($node->poll_query_until('postgres', "SELECT connections = 0 FROM nagare.broker"),
+		'and not once closed');
+}
+
 # keep-alive: curl reuses its connection for a second URL
 my $conns = `curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' $url $url`;
 is($conns, '1 0 ', 'keep-alive: the second request reuses the connection');
