@@ -79,6 +79,7 @@ typedef struct WebConn
 	StringInfoData out;
 	size_t out_sent;
 	bool closing; /* close once out is sent */
+	uint32 registered; /* the events the wait set has for it */
 	TimestampTz last_activity;
 	TimestampTz request_start; /* first byte of a partial request; 0: none */
 } WebConn;
@@ -433,8 +434,6 @@ process_input(WebConn *c)
 static bool
 conn_flush(WebConn *c)
 {
-	bool had = c->out.data != NULL && c->out_sent < (size_t) c->out.len;
-
 	while (c->out.data != NULL && c->out_sent < (size_t) c->out.len)
 	{
 		ssize_t n = send(c->fd, c->out.data + c->out_sent, c->out.len - c->out_sent,
@@ -469,8 +468,6 @@ conn_flush(WebConn *c)
 			return false;
 		}
 	}
-	if (had != (c->out.data != NULL && c->out_sent < (size_t) c->out.len))
-		wait_set_dirty = true;
 	return true;
 }
 
@@ -518,6 +515,22 @@ conn_wants_write(WebConn *c)
 	return c->out.data != NULL && c->out_sent < (size_t) c->out.len;
 }
 
+/*
+ * What to wait for on a connection: writable while output waits; readable
+ * unless it is closing or WEB_OUT_PAUSE bytes of output wait.
+ */
+static uint32
+conn_events(WebConn *c)
+{
+	uint32 ev = 0;
+
+	if (conn_wants_write(c))
+		ev |= WL_SOCKET_WRITEABLE;
+	if (!c->closing && !(conn_wants_write(c) && c->out.len - c->out_sent >= WEB_OUT_PAUSE))
+		ev |= WL_SOCKET_READABLE;
+	return ev != 0 ? ev : WL_SOCKET_WRITEABLE;
+}
+
 static void
 rebuild_wait_set(void)
 {
@@ -533,16 +546,9 @@ rebuild_wait_set(void)
 	for (i = 0; i < nconns; i++)
 	{
 		WebConn *c = conns[i];
-		uint32 ev = 0;
 
-		if (conn_wants_write(c))
-			ev |= WL_SOCKET_WRITEABLE;
-		if (!c->closing &&
-			!(conn_wants_write(c) && c->out.len - c->out_sent >= WEB_OUT_PAUSE))
-			ev |= WL_SOCKET_READABLE;
-		if (ev == 0)
-			ev = WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(wait_set, ev, c->fd, NULL, c);
+		c->registered = conn_events(c);
+		AddWaitEventToSet(wait_set, c->registered, c->fd, NULL, c);
 	}
 	wait_set_dirty = false;
 }
@@ -608,6 +614,9 @@ nagare_http_main(Datum main_arg)
 		int i;
 
 		timeout = check_timeouts();
+		for (i = 0; i < nconns && !wait_set_dirty; i++)
+			if (conn_events(conns[i]) != conns[i]->registered)
+				wait_set_dirty = true;
 		if (wait_set_dirty)
 			rebuild_wait_set();
 		n = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
@@ -647,7 +656,7 @@ nagare_http_main(Datum main_arg)
 				}
 				else
 				{
-					/* output drained below the pause: read again */
+					/* output sent: answer the requests received meanwhile */
 					process_input(c);
 					(void) conn_flush(c);
 				}
