@@ -14,7 +14,8 @@
  * connection whose responses are not read stops being read until they
  * are.  Bad requests are answered with the parser's status, the
  * connection closed and the client logged at most WEB_BAD_LOG_BURST times
- * in WEB_BAD_LOG_WINDOW_MS.
+ * in WEB_BAD_LOG_WINDOW_MS.  An ERROR in a handler (out of memory) is
+ * logged and closes that connection only; the loop goes on.
  *
  * The wall: while a Kafka listener authenticates its clients
  * (broker/net.c's nagare_net_security_authenticates(), the condition
@@ -102,6 +103,8 @@ static int nconns = 0;
 static WaitEventSet *wait_set = NULL;
 static bool wait_set_dirty = true;
 static MemoryContext request_cxt;
+/* the connection whose handler runs, closed if it fails (an ERROR) */
+static WebConn *serving = NULL;
 
 static TimestampTz bad_log_window = 0;
 static int bad_log_count = 0;
@@ -386,7 +389,9 @@ handle_request(WebConn *c, const HttpRequest *req)
 		resp.status = 200;
 		resp.content_type = "text/plain; charset=utf-8";
 		initStringInfo(&resp.body);
+		serving = c;
 		route->handler(req, &resp);
+		serving = NULL;
 		MemoryContextSwitchTo(old);
 		respond(c, resp.status, resp.content_type, resp.body.data, resp.body.len, head,
 				req->keep_alive, NULL, 0);
@@ -566,7 +571,7 @@ check_timeouts(void)
 		WebConn *c = conns[i];
 		TimestampTz deadline;
 
-		if (c->rlen > 0 && c->request_start != 0)
+		if (c->rlen > 0 && c->request_start != 0 && !conn_wants_write(c))
 			deadline =
 				TimestampTzPlusMilliseconds(c->request_start, WEB_RECEIVE_TIMEOUT_MS);
 		else
@@ -591,6 +596,7 @@ nagare_http_main(Datum main_arg)
 {
 	WaitEvent events[16];
 	int refused;
+	sigjmp_buf local_sigjmp_buf;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -606,6 +612,33 @@ nagare_http_main(Datum main_arg)
 		/* the wall is settings (restart): no use retrying; a busy port may free */
 		proc_exit(refused > 0 ? 0 : 1);
 	}
+
+	/*
+	 * An ERROR (out of memory in a handler) is logged, the connection being
+	 * served closed, and the loop goes on: the other connections and the
+	 * listeners are untouched.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		int i;
+
+		error_context_stack = NULL;
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		FlushErrorState();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(request_cxt);
+		for (i = 0; serving != NULL && i < nconns; i++)
+			if (conns[i] == serving)
+			{
+				conn_close(serving);
+				break;
+			}
+		serving = NULL;
+		wait_set_dirty = true;
+		RESUME_INTERRUPTS();
+	}
+	PG_exception_stack = &local_sigjmp_buf;
 
 	for (;;)
 	{

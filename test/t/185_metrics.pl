@@ -218,6 +218,23 @@ ok(wait_until(sub { slurp_file($node->logfile, $log_from) =~ /nagare http: bad r
 ok(pid_alive($http_pid), 'nagare http is the same process');
 is(`curl -s -o /dev/null -w '%{http_code}' $url`, '200', 'and still serves');
 
+# a request started and not finished is closed after 10 s (while the
+# endpoint serves others)
+{
+	my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
+	print $slow "GET /metrics HTTP/1.1\r\nHost: a\r\n";
+	my $t0 = time;
+	is(`curl -s -o /dev/null -w '%{http_code}' $url`, '200', 'others are served meanwhile');
+	my $got = '';
+	my $r = sysread($slow, $got, 100);    # blocks until the server closes
+	my $took = time - $t0;
+	ok(defined $r && $r == 0 && $took >= 9 && $took <= 15,
+		"a half-sent request's connection is closed after about 10 s ($took s)");
+	like(slurp_file($node->logfile, $log_from), qr/nagare http: closing the connection of 127\.0\.0\.1:\d+: request not received within 10000 ms/,
+		'and logged');
+	close($slow);
+}
+
 # a real Prometheus scrapes it
 SKIP:
 {
