@@ -607,10 +607,19 @@ nagare_http_main(Datum main_arg)
 	refused = open_listeners();
 	if (nlisteners == 0)
 	{
-		ereport(LOG,
-				(errmsg("nagare http: no address to listen on; the HTTP endpoint is off")));
-		/* the wall is settings (restart): no use retrying; a busy port may free */
-		proc_exit(refused > 0 ? 0 : 1);
+		/*
+		 * As the broker without its Kafka port: say so once and stay off
+		 * until the server restarts (retrying a busy port would log every
+		 * few seconds).
+		 */
+		ereport(WARNING,
+				(errmsg("nagare http: could not listen on any address of \"%s\" port %d; the HTTP endpoint is off",
+						nagare_http_listen_addresses, nagare_http_port),
+				 refused > 0
+					 ? 0
+					 : errhint(
+						   "Check nagare.http_listen_addresses and nagare.http_port, and that no other process uses the port; or set nagare.http_listen_addresses = '' to turn the endpoint off.")));
+		proc_exit(0);
 	}
 
 	/*
