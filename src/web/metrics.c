@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
 
@@ -69,20 +70,43 @@ typedef struct ListenerCount
 	int count;
 } ListenerCount;
 
-/* Append a label value, escaped (\\, \", \n) */
+/*
+ * Append a label value, escaped (\\, \", \n).  The format is UTF-8 and a
+ * Kafka client id is any bytes (and cut at NAGARE_USAGE_CLIENT_ID_MAX,
+ * maybe inside a character): a byte that does not begin a valid UTF-8
+ * character becomes U+FFFD, so no client can make a scrape unreadable.
+ */
 static void
 label_value(StringInfo s, const char *v)
 {
-	for (; *v; v++)
+	const unsigned char *p = (const unsigned char *) v;
+
+	while (*p)
 	{
-		if (*v == '\\')
+		if (*p == '\\')
 			appendStringInfoString(s, "\\\\");
-		else if (*v == '"')
+		else if (*p == '"')
 			appendStringInfoString(s, "\\\"");
-		else if (*v == '\n')
+		else if (*p == '\n')
 			appendStringInfoString(s, "\\n");
+		else if (*p < 0x80)
+			appendStringInfoChar(s, (char) *p);
 		else
-			appendStringInfoChar(s, *v);
+		{
+			int len = pg_utf_mblen(p);
+			int k;
+
+			for (k = 1; k < len && p[k] != '\0'; k++)
+				;
+			if (k == len && pg_utf8_islegal(p, len))
+			{
+				appendBinaryStringInfo(s, (const char *) p, len);
+				p += len;
+				continue;
+			}
+			appendStringInfoString(s, "\xEF\xBF\xBD");
+		}
+		p++;
 	}
 }
 

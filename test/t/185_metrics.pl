@@ -72,8 +72,16 @@ wait_kafka_topic($kport, 'mt');
 	close($kc) or die "kcat failed";
 }
 
+# and one that is not UTF-8 (a byte 0xff, then an é)
+{
+	open(my $kc, '|-', 'kcat', '-P', '-b', "127.0.0.1:$kport", '-t', 'mt', '-p', '0', '-X',
+		"client.id=bad\xff\xc3\xa9") or die;
+	print $kc "y\n";
+	close($kc) or die "kcat failed";
+}
+
 # records from kcat under four client ids
-my $n = 1;    # the escaping client's record
+my $n = 2;    # the two records above
 for my $c (1 .. 4)
 {
 	my $recs = join('', map { "c$c-r$_\n" } 1 .. $c + 1);
@@ -125,6 +133,17 @@ is(sample(scrape(), 'nagare_client_produced_records_total{source="kafka",tenant=
 	4, 'client-3 produced 4 records');
 is(sample(scrape(), 'nagare_client_produced_records_total{source="kafka",tenant="",principal="User:ANONYMOUS",client_id="esc\\"a\\\\b"}'),
 	1, 'a client id with a quote and a backslash, escaped');
+is(sample(scrape(), qq{nagare_client_produced_records_total{source="kafka",tenant="",principal="User:ANONYMOUS",client_id="bad\xef\xbf\xbd\xc3\xa9"}}),
+	1, 'a byte that is not UTF-8 becomes U+FFFD, a valid character stays');
+SKIP:
+{
+	skip 'promtool is not installed', 1 unless have('promtool --version');
+	open(my $fh, '>', "$tmp/scrape-all.txt") or die;
+	print $fh scrape();
+	close($fh);
+	my $out = `promtool check metrics < $tmp/scrape-all.txt 2>&1`;
+	is($? >> 8, 0, 'promtool check metrics passes with every client (escaped, not UTF-8)') or diag($out);
+}
 
 # the connection cap: 64 served, the next answered 503
 {
