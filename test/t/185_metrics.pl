@@ -7,9 +7,15 @@
 #     kcat produced N records; the per-client series sum to
 #     nagare.client_usage's records;
 #   - nagare.metrics_max_client_series caps the client series (the rest in
-#     client_id="__other__"), and a reload lifts the cap;
+#     client_id="__other__"), and a reload lifts the cap; label values are
+#     escaped, and a client id that is not UTF-8 gets U+FFFD (promtool and
+#     Prometheus would refuse the whole scrape otherwise);
+#   - nagare.broker's listen_sockets and connections, and
+#     nagare_connections by listener, with a connection held;
 #   - keep-alive (curl reuses its connection) and pipelined requests (three
-#     in one write, answered in order, the connection kept);
+#     in one write, answered in order, HEAD without a body, the connection
+#     kept); 64 connections served, the 65th answered 503; a half-sent
+#     request closed after 10 s and logged;
 #   - 404 for other paths, 405 with Allow for other methods;
 #   - malformed requests get 400 and a LOG line, and the process lives on
 #     (same pid, still serving);
