@@ -543,6 +543,7 @@ rebuild_wait_set(void)
 
 	if (wait_set)
 		FreeWaitEventSet(wait_set);
+	wait_set = NULL; /* not freed twice if the next line fails */
 	wait_set = CreateWaitEventSet(TopMemoryContext, 2 + nlisteners + nconns);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
