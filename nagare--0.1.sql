@@ -265,12 +265,12 @@ CREATE FUNCTION nagare.broker_status(
     OUT pid integer, OUT state text,
     OUT queue_size bigint, OUT queue_used bigint, OUT queue_not_durable bigint,
     OUT appended_batches bigint, OUT fetch_buffered_bytes bigint, OUT fetch_direct_bytes bigint,
-    OUT auth_failures bigint)
+    OUT auth_failures bigint, OUT listen_sockets integer, OUT connections integer)
 RETURNS record
 AS 'MODULE_PATHNAME', 'nagare_broker_status'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.broker_status() IS
-  'the broker''s pid and state, the append ring''s size and use, and its counters (the view nagare.broker)';
+  'the broker''s pid and state, the append ring''s size and use, its counters, its Kafka listening sockets and live connections (the view nagare.broker)';
 
 CREATE VIEW nagare.topics AS
 SELECT t.name AS topic,

@@ -12,6 +12,8 @@ packages=(
   python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
   python3-confluent-kafka kcat
   python3-dnspython
+  # test/t/185_metrics: promtool and a Prometheus server scraping /metrics
+  prometheus
   # the Java client (test/interop/java, built with Maven)
   openjdk-17-jdk-headless maven
   # benchmarks: the peers nagare is measured against

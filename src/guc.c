@@ -51,6 +51,11 @@ int nagare_request_receive_timeout_ms = 30000;
 int nagare_queued_max_request_bytes = 512 * 1024 * 1024;
 int			nagare_cold_read_size = 64 * 1024;
 
+/* the HTTP endpoint (web/web.c, web/metrics.c) */
+char *nagare_http_listen_addresses = NULL;
+int nagare_http_port = 9644;
+int nagare_metrics_max_client_series = 1000;
+
 char	   *nagare_listeners = NULL;
 char	   *nagare_listener_security_protocol_map = NULL;
 char	   *nagare_advertised_listeners = NULL;
@@ -428,4 +433,23 @@ nagare_define_gucs(void)
 							"Each takes about 1.1 kB.  A registration beyond it is refused.",
 							&nagare_max_instances, 10000, 16, 1000000, PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+
+	/* the HTTP endpoint: Prometheus metrics (web/web.c, web/metrics.c) */
+	DefineCustomStringVariable("nagare.http_listen_addresses",
+							   "Addresses the nagare http process listens on (GET /metrics).",
+							   "A comma-separated list of host names or IP addresses, \"*\" for all; empty: no HTTP "
+							   "endpoint.  While a Kafka listener authenticates its clients, only loopback "
+							   "addresses are served.",
+							   &nagare_http_listen_addresses, "localhost", PGC_POSTMASTER,
+							   GUC_LIST_INPUT, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.http_port", "TCP port of the HTTP endpoint.", NULL,
+							&nagare_http_port, 9644, 1, 65535, PGC_POSTMASTER, 0, NULL,
+							NULL, NULL);
+
+	DefineCustomIntVariable("nagare.metrics_max_client_series",
+							"Most clients given series of their own in /metrics.",
+							"Clients past it are summed into one series with client_id=\"__other__\".",
+							&nagare_metrics_max_client_series, 1000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 }

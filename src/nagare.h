@@ -125,6 +125,11 @@ extern int nagare_max_instances;
 /* consumers read only fsynced records (logstore/writer.c, sql/consume.c) */
 extern bool nagare_serve_durable_only;
 
+/* the HTTP endpoint (web/web.c, web/metrics.c) */
+extern char *nagare_http_listen_addresses;
+extern int nagare_http_port;
+extern int nagare_metrics_max_client_series;
+
 extern void nagare_define_gucs(void);
 
 /* Background worker entry points */

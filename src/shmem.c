@@ -240,6 +240,7 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->fetch_direct_bytes, 0);
 		pg_atomic_init_u64(&s->auth_failures, 0);
 		pg_atomic_init_u32(&s->storage_errno, 0);
+		pg_atomic_init_u32(&s->listen_sockets, 0);
 		p += MAXALIGN(s->ring_size);
 
 		channel_ring_init(&s->channel.requests, p, NAGARE_CHANNEL_REQUEST_BYTES);

@@ -401,6 +401,8 @@ typedef struct NagareShared
 	 * new records are refused meanwhile (logstore/segment.c).
 	 */
 	pg_atomic_uint32 storage_errno;
+	/* listening sockets the broker has open for Kafka clients (broker/net.c) */
+	pg_atomic_uint32 listen_sockets;
 
 	/* request ring: bounded MPSC of slot indexes (queue.c) */
 	slock_t		req_mutex;		/* protects req_head, req_tail, req_ids */

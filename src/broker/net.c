@@ -532,6 +532,58 @@ check_descriptor_limit(void)
 }
 
 /*
+ * Whether a listener of security protocol sec authenticates its clients
+ * (SASL_*, or SSL with client certificates required or requested): while
+ * none does, nagare.allow_everyone_if_no_acl_found = auto means on and the
+ * HTTP endpoint may listen on any address (web/web.c).
+ */
+bool
+nagare_net_security_authenticates(NagareSecurityProtocol sec)
+{
+	return sec == NAGARE_SEC_SASL_PLAINTEXT || sec == NAGARE_SEC_SASL_SSL ||
+		   (sec == NAGARE_SEC_SSL && nagare_ssl_client_auth != NAGARE_TLS_CLIENT_AUTH_NONE);
+}
+
+/*
+ * How many listeners of nagare.listeners authenticate their clients, from
+ * the settings alone (they need a restart), for processes that cannot wait
+ * for the broker to open them; configured, opened or not.  The
+ * PLAINTEXT listeners of nagare.listen_addresses authenticate nobody.
+ * Entries that do not parse count as nothing (the broker logs them).
+ */
+int
+nagare_net_configured_authenticating_listeners(void)
+{
+	char *list;
+	char *tok;
+	char *save;
+	int n = 0;
+
+	if (nagare_listeners == NULL || nagare_listeners[0] == '\0')
+		return 0;
+	list = pstrdup(nagare_listeners);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		char *sep = strstr(tok, "://");
+		NagareSecurityProtocol sec;
+		char name[NAGARE_LISTENER_NAME_MAX];
+		int i = 0;
+
+		while (*tok == ' ' || *tok == '\t' || *tok == '\n')
+			tok++;
+		if (sep == NULL || sep <= tok || sep - tok >= NAGARE_LISTENER_NAME_MAX)
+			continue;
+		for (; tok + i < sep; i++)
+			name[i] = pg_ascii_toupper(tok[i]);
+		name[i] = '\0';
+		if (listener_security(name, &sec) && nagare_net_security_authenticates(sec))
+			n++;
+	}
+	pfree(list);
+	return n;
+}
+
+/*
  * Open the listeners of nagare.listeners, or with that empty those of
  * nagare.listen_addresses on nagare.port; every complete request frame of
  * their connections goes to on_frame.  A listener that cannot open (a TLS
@@ -571,8 +623,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 			open_listener(specs[i].name, sec, host[0] == '\0' ? NULL : host,
 						  specs[i].port, false);
 			/* configured, opened or not: the safe side for the ACL default */
-			if (sec == NAGARE_SEC_SASL_PLAINTEXT || sec == NAGARE_SEC_SASL_SSL ||
-				(sec == NAGARE_SEC_SSL && nagare_ssl_client_auth != NAGARE_TLS_CLIENT_AUTH_NONE))
+			if (nagare_net_security_authenticates(sec))
 				authenticating++;
 		}
 		/* nagare.allow_everyone_if_no_acl_found = auto reads it (acl/acl.c) */
@@ -582,6 +633,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 					(errmsg("nagare broker: could not open any Kafka listener of \"%s\"", nagare_listeners),
 					 errhint("Check nagare.listeners and the messages above; SQL producers and consumers work without the listeners.")));
 		pfree(specs);
+		pg_atomic_write_u32(&nagare_shared->listen_sockets, nlisteners);
 		return;
 	}
 	/* the PLAINTEXT listeners of nagare.listen_addresses authenticate nobody */
@@ -589,6 +641,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 	if (nagare_listen_addresses == NULL || nagare_listen_addresses[0] == '\0')
 	{
 		ereport(LOG, (errmsg("nagare broker: Kafka listener disabled (nagare.listen_addresses is empty)")));
+		pg_atomic_write_u32(&nagare_shared->listen_sockets, 0);
 		return;
 	}
 	{
@@ -606,6 +659,7 @@ nagare_net_init(NagareFrameHandler on_frame)
 				(errmsg("nagare broker: could not listen for Kafka clients on any of \"%s\" port %d",
 						nagare_listen_addresses, nagare_port),
 				 errhint("Check nagare.listen_addresses and nagare.port, and that no other process uses the port; SQL producers and consumers work without the listener.")));
+	pg_atomic_write_u32(&nagare_shared->listen_sockets, nlisteners);
 }
 
 /* Close listeners and connections (the broker is exiting) */
@@ -621,6 +675,7 @@ nagare_net_shutdown(void)
 	 * the process exits.
 	 */
 	shutting_down = true;
+	pg_atomic_write_u32(&nagare_shared->listen_sockets, 0);
 	for (i = 0; i < nlisteners; i++)
 		(void) shutdown(listeners[i].fd, SHUT_RDWR);
 	while (!dlist_is_empty(&delayed_closes))

@@ -85,6 +85,8 @@ typedef struct NagareResponse
 typedef void (*NagareFrameHandler) (NagareConn *conn, const uint8 *frame, size_t len);
 
 extern void nagare_net_init(NagareFrameHandler on_frame);
+extern bool nagare_net_security_authenticates(NagareSecurityProtocol sec);
+extern int nagare_net_configured_authenticating_listeners(void);
 extern void nagare_net_shutdown(void);
 extern void nagare_net_timers(TimestampTz now);
 extern void nagare_net_reap_closed(void);

@@ -61,14 +61,17 @@ nagare_partition_status(PG_FUNCTION_ARGS)
 }
 
 /*
- * nagare.broker_status(): the broker process and its queue.
+ * nagare.broker_status(): the broker process and its queue, its Kafka
+ * listening sockets and connections.
  */
 Datum
 nagare_broker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
+	Datum values[11];
+	bool nulls[11] = {0};
+	int32 connections = 0;
+	int i;
 	pid_t		pid;
 	uint64		head;
 	uint64		tail;
@@ -101,6 +104,13 @@ nagare_broker_status(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_buffered_bytes));
 	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->fetch_direct_bytes));
 	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&nagare_shared->auth_failures));
+	/* the Kafka listeners: sockets open, live connections (the connection table) */
+	values[9] = Int32GetDatum(
+		pid == 0 ? 0 : (int32) pg_atomic_read_u32(&nagare_shared->listen_sockets));
+	for (i = 0; nagare_conn_table != NULL && i < nagare_conn_table->max; i++)
+		if (nagare_conn_table->entries[i].used)
+			connections++;
+	values[10] = Int32GetDatum(pid == 0 ? 0 : connections);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

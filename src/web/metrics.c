@@ -1,0 +1,545 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics.c
+ *	  GET /metrics: what shared memory already keeps, in Prometheus's text
+ *	  exposition format 0.0.4.
+ *
+ * Read from shared memory only, never SQL: the broker's status and
+ * counters (NagareShared, behind nagare.broker), the partition and topic
+ * tables (behind nagare.partitions; copied under a shared registry_lock,
+ * released before formatting), the usage table (nagare.client_usage;
+ * each slot read by its change counter), the connection table
+ * (nagare.connections), the consumer groups' count and the ACL table's
+ * counters.  Each family is written whole (HELP, TYPE, its samples), so
+ * no name appears twice.  Per-client series are capped by
+ * nagare.metrics_max_client_series: clients past it, in slot order, are
+ * summed into one series with client_id="__other__".  Counters of the
+ * Kafka API (requests by API, errors by code) are the usage table's
+ * summed over clients.
+ *
+ * docs/observability.md lists every metric; keep it in step.
+ *
+ * Copyright (c) 2026, the nagare authors
+ *
+ * src/web/metrics.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "storage/lwlock.h"
+#include "utils/hsearch.h"
+
+#include "kafka/protocol.h"
+#include "nagare.h"
+#include "shmem.h"
+#include "usage/usage.h"
+#include "web/web.h"
+
+typedef struct PartRow
+{
+	int32 topic_id;
+	int32 partition;
+	uint64 hwm;
+	uint64 log_start;
+	uint64 size;
+	uint32 segments;
+} PartRow;
+
+typedef struct TopicName
+{
+	int32 topic_id;
+	char name[NAGARE_MAX_TOPIC_NAME + 1];
+} TopicName;
+
+typedef struct ClientRow
+{
+	const char *source;
+	char *tenant;
+	char *principal;
+	char *client_id;
+	uint64 counters[NAGARE_USAGE_NCOUNTERS];
+	uint32 attached;
+} ClientRow;
+
+typedef struct ListenerCount
+{
+	char name[NAGARE_CONN_LISTENER_MAX];
+	int count;
+} ListenerCount;
+
+/*
+ * Append a label value, escaped (\\, \", \n).  The format is UTF-8 and a
+ * Kafka client id is any bytes (and cut at NAGARE_USAGE_CLIENT_ID_MAX,
+ * maybe inside a character): a byte that does not begin a valid UTF-8
+ * character becomes U+FFFD, so no client can make a scrape unreadable.
+ */
+static void
+label_value(StringInfo s, const char *v)
+{
+	const unsigned char *p = (const unsigned char *) v;
+
+	while (*p)
+	{
+		if (*p == '\\')
+			appendStringInfoString(s, "\\\\");
+		else if (*p == '"')
+			appendStringInfoString(s, "\\\"");
+		else if (*p == '\n')
+			appendStringInfoString(s, "\\n");
+		else if (*p < 0x80)
+			appendStringInfoChar(s, (char) *p);
+		else
+		{
+			int len = pg_utf_mblen(p);
+			int k;
+
+			for (k = 1; k < len && p[k] != '\0'; k++)
+				;
+			if (k == len && pg_utf8_islegal(p, len))
+			{
+				appendBinaryStringInfo(s, (const char *) p, len);
+				p += len;
+				continue;
+			}
+			appendStringInfoString(s, "\xEF\xBF\xBD");
+		}
+		p++;
+	}
+}
+
+static void
+family(StringInfo s, const char *name, const char *type, const char *help)
+{
+	appendStringInfo(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+sample_u64(StringInfo s, const char *name, uint64 v)
+{
+	appendStringInfo(s, "%s " UINT64_FORMAT "\n", name, v);
+}
+
+static int
+part_cmp(const void *a, const void *b)
+{
+	const PartRow *x = a;
+	const PartRow *y = b;
+
+	if (x->topic_id != y->topic_id)
+		return x->topic_id < y->topic_id ? -1 : 1;
+	return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+static int
+topic_cmp(const void *a, const void *b)
+{
+	const TopicName *x = a;
+	const TopicName *y = b;
+
+	return x->topic_id < y->topic_id ? -1 : x->topic_id > y->topic_id;
+}
+
+static const char *
+topic_name(TopicName *names, int n, int32 id)
+{
+	int lo = 0;
+	int hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int mid = (lo + hi) / 2;
+
+		if (names[mid].topic_id == id)
+			return names[mid].name;
+		if (names[mid].topic_id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static void
+broker_metrics(StringInfo s)
+{
+	uint64 head = pg_atomic_read_u64(&nagare_shared->head);
+	uint64 tail = pg_atomic_read_u64(&nagare_shared->tail);
+	uint64 durable = pg_atomic_read_u64(&nagare_shared->durable);
+	uint32 state = pg_atomic_read_u32(&nagare_shared->broker_state);
+
+	family(s, "nagare_broker_ready", "gauge",
+		   "1 while the broker serves (nagare.broker's state is ready), else 0.");
+	sample_u64(s, "nagare_broker_ready", state == NAGARE_BROKER_READY ? 1 : 0);
+	family(s, "nagare_append_ring_size_bytes", "gauge",
+		   "Size of the append ring (nagare.queue_size).");
+	sample_u64(s, "nagare_append_ring_size_bytes", nagare_shared->ring_size);
+	family(s, "nagare_append_ring_used_bytes", "gauge",
+		   "Bytes of the append ring not yet written to segments (nagare.broker's queue_used).");
+	sample_u64(s, "nagare_append_ring_used_bytes", head > tail ? head - tail : 0);
+	family(s, "nagare_append_ring_unsynced_bytes", "gauge",
+		   "Bytes of the append ring not yet fsynced (nagare.broker's queue_unsynced).");
+	sample_u64(s, "nagare_append_ring_unsynced_bytes", head > durable ? head - durable : 0);
+	family(s, "nagare_appended_batches_total", "counter",
+		   "Record batches the broker took from the append ring since server start.");
+	sample_u64(s, "nagare_appended_batches_total",
+			   pg_atomic_read_u64(&nagare_shared->appended_batches));
+	family(s, "nagare_fetch_read_bytes_total", "counter",
+		   "Bytes Fetch read from segments, through the page cache (buffered) or with direct I/O (direct).");
+	appendStringInfo(s,
+					 "nagare_fetch_read_bytes_total{mode=\"buffered\"} " UINT64_FORMAT "\n",
+					 pg_atomic_read_u64(&nagare_shared->fetch_buffered_bytes));
+	appendStringInfo(s,
+					 "nagare_fetch_read_bytes_total{mode=\"direct\"} " UINT64_FORMAT "\n",
+					 pg_atomic_read_u64(&nagare_shared->fetch_direct_bytes));
+	family(s, "nagare_auth_failures_total", "counter",
+		   "Failed authentications of Kafka clients since server start.");
+	sample_u64(s, "nagare_auth_failures_total",
+			   pg_atomic_read_u64(&nagare_shared->auth_failures));
+	family(s, "nagare_acl_denied_total", "counter",
+		   "Authorizations denied since server start.");
+	sample_u64(s, "nagare_acl_denied_total", pg_atomic_read_u64(&nagare_acls->denied));
+	family(s, "nagare_authenticating_listeners", "gauge",
+		   "Kafka listeners that authenticate their clients (SASL, or SSL with client certificates).");
+	sample_u64(s, "nagare_authenticating_listeners",
+			   pg_atomic_read_u32(&nagare_acls->authenticating_listeners));
+	family(s, "nagare_storage_write_blocked", "gauge",
+		   "1 while a write of the broker fails for want of space and new records are refused.");
+	sample_u64(s, "nagare_storage_write_blocked",
+			   pg_atomic_read_u32(&nagare_shared->storage_errno) != 0 ? 1 : 0);
+	family(s, "nagare_kafka_listen_sockets", "gauge",
+		   "Listening sockets the broker has open for Kafka clients (nagare.broker's listen_sockets).");
+	sample_u64(s, "nagare_kafka_listen_sockets",
+			   state == NAGARE_BROKER_STOPPED
+				   ? 0
+				   : pg_atomic_read_u32(&nagare_shared->listen_sockets));
+	family(s, "nagare_consumer_groups", "gauge", "Consumer groups the broker keeps.");
+	sample_u64(s, "nagare_consumer_groups", pg_atomic_read_u32(&nagare_groups->ngroups));
+}
+
+static void
+partition_metrics(StringInfo s)
+{
+	HASH_SEQ_STATUS status;
+	NagarePartition *part;
+	NagareTopic *topic;
+	PartRow *parts;
+	TopicName *names;
+	int nparts = 0;
+	int ntopics = 0;
+	int cap_parts;
+	int cap_topics;
+	int i;
+	static const struct
+	{
+		const char *name;
+		const char *help;
+	} fams[] = {
+		{"nagare_partition_high_watermark",
+		 "The partition's high watermark: the offset after its last readable record."},
+		{"nagare_partition_log_start_offset", "The partition's first offset still stored."},
+		{"nagare_partition_size_bytes", "Bytes of the partition's segment files."},
+		{"nagare_partition_segments", "Segment files of the partition."},
+	};
+
+	/*
+	 * Every partition of every topic, as nagare.partitions shows them: one
+	 * without an entry has no files and is empty (zeroes).
+	 */
+	LWLockAcquire(nagare_shared->registry_lock, LW_SHARED);
+	cap_topics = (int) hash_get_num_entries(nagare_topic_hash) + 1;
+	names = palloc(sizeof(TopicName) * cap_topics);
+	cap_parts = 0;
+	hash_seq_init(&status, nagare_topic_hash);
+	while ((topic = hash_seq_search(&status)) != NULL)
+		if (!topic->deleted)
+			cap_parts += Max(topic->partitions, 0);
+	parts = palloc0(sizeof(PartRow) * Max(cap_parts, 1));
+	hash_seq_init(&status, nagare_topic_hash);
+	while ((topic = hash_seq_search(&status)) != NULL)
+	{
+		int32 p;
+
+		if (topic->deleted || ntopics == cap_topics)
+			continue;
+		names[ntopics].topic_id = topic->topic_id;
+		strlcpy(names[ntopics].name, topic->name, sizeof(names[ntopics].name));
+		ntopics++;
+		for (p = 0; p < topic->partitions && nparts < cap_parts; p++)
+		{
+			NagarePartitionKey key = {topic->topic_id, p};
+			PartRow *r = &parts[nparts++];
+
+			r->topic_id = topic->topic_id;
+			r->partition = p;
+			part = hash_search(nagare_partition_hash, &key, HASH_FIND, NULL);
+			if (part == NULL || part->state != NAGARE_PART_OPEN)
+				continue;
+			r->hwm = pg_atomic_read_u64(&part->high_watermark);
+			r->log_start = pg_atomic_read_u64(&part->log_start_offset);
+			r->size = pg_atomic_read_u64(&part->size_bytes);
+			r->segments = pg_atomic_read_u32(&part->segments);
+		}
+	}
+	LWLockRelease(nagare_shared->registry_lock);
+
+	qsort(parts, nparts, sizeof(PartRow), part_cmp);
+	qsort(names, ntopics, sizeof(TopicName), topic_cmp);
+
+	family(s, "nagare_topics", "gauge", "Topics in the catalog.");
+	appendStringInfo(s, "nagare_topics %d\n", ntopics);
+	for (i = 0; i < lengthof(fams); i++)
+	{
+		int k;
+
+		family(s, fams[i].name, "gauge", fams[i].help);
+		for (k = 0; k < nparts; k++)
+		{
+			const char *t = topic_name(names, ntopics, parts[k].topic_id);
+			uint64 v = i == 0   ? parts[k].hwm
+					   : i == 1 ? parts[k].log_start
+					   : i == 2 ? parts[k].size
+								: parts[k].segments;
+
+			if (t == NULL)
+				continue; /* a topic being created or dropped */
+			appendStringInfo(s, "%s{topic=\"", fams[i].name);
+			label_value(s, t);
+			appendStringInfo(s, "\",partition=\"%d\"} " UINT64_FORMAT "\n",
+							 parts[k].partition, v);
+		}
+	}
+}
+
+static void
+connection_metrics(StringInfo s)
+{
+	ListenerCount counts[16];
+	int ncounts = 0;
+	int other = 0;
+	int i;
+	NagareConnEntry *copy = palloc(sizeof(NagareConnEntry));
+
+	for (i = 0; nagare_conn_table != NULL && i < nagare_conn_table->max; i++)
+	{
+		NagareConnEntry *e = &nagare_conn_table->entries[i];
+		bool got = false;
+		int attempt;
+		int k;
+
+		for (attempt = 0; attempt < 100 && !got; attempt++)
+		{
+			uint32 before = pg_atomic_read_u32(&e->change);
+
+			if (before % 2 != 0)
+			{
+				pg_spin_delay();
+				continue;
+			}
+			pg_read_barrier();
+			memcpy(copy, e, sizeof(NagareConnEntry));
+			pg_read_barrier();
+			got = pg_atomic_read_u32(&e->change) == before;
+		}
+		if (!got || !copy->used)
+			continue;
+		copy->listener[sizeof(copy->listener) - 1] = '\0';
+		for (k = 0; k < ncounts; k++)
+			if (strcmp(counts[k].name, copy->listener) == 0)
+				break;
+		if (k == ncounts)
+		{
+			if (ncounts == lengthof(counts))
+			{
+				other++;
+				continue;
+			}
+			strlcpy(counts[ncounts].name, copy->listener, sizeof(counts[ncounts].name));
+			counts[ncounts++].count = 0;
+		}
+		counts[k].count++;
+	}
+	family(s, "nagare_connections", "gauge",
+		   "Live Kafka connections by listener (nagare.connections).");
+	for (i = 0; i < ncounts; i++)
+	{
+		appendStringInfoString(s, "nagare_connections{listener=\"");
+		label_value(s, counts[i].name);
+		appendStringInfo(s, "\"} %d\n", counts[i].count);
+	}
+	if (other > 0)
+		appendStringInfo(s, "nagare_connections{listener=\"__other__\"} %d\n", other);
+}
+
+static void
+client_labels(StringInfo s, const char *name, const ClientRow *c)
+{
+	appendStringInfo(s, "%s{source=\"%s\",tenant=\"", name, c->source);
+	label_value(s, c->tenant);
+	appendStringInfoString(s, "\",principal=\"");
+	label_value(s, c->principal);
+	appendStringInfoString(s, "\",client_id=\"");
+	label_value(s, c->client_id);
+	appendStringInfoString(s, "\"} ");
+}
+
+static void
+client_metrics(StringInfo s)
+{
+	static const struct
+	{
+		const char *name;
+		const char *type;
+		int counter; /* NagareUsageCounter, or -1: attached */
+		double scale; /* 0: integer as is */
+		const char *help;
+	} fams[] = {
+		{"nagare_client_received_bytes_total", "counter", NAGARE_USAGE_BYTES_IN, 0,
+		 "Bytes of the client's requests (Kafka) or records sent (SQL)."},
+		{"nagare_client_sent_bytes_total", "counter", NAGARE_USAGE_BYTES_OUT, 0,
+		 "Bytes of the responses to the client (Kafka) or records it consumed (SQL)."},
+		{"nagare_client_produced_records_total", "counter", NAGARE_USAGE_RECORDS_IN, 0,
+		 "Records the client produced."},
+		{"nagare_client_fetched_records_total", "counter", NAGARE_USAGE_RECORDS_OUT, 0,
+		 "Records the client fetched."},
+		{"nagare_client_requests_total", "counter", NAGARE_USAGE_REQUESTS, 0,
+		 "Requests of the client."},
+		{"nagare_client_errors_total", "counter", NAGARE_USAGE_ERRORS, 0,
+		 "Error codes other than NONE in the client's responses."},
+		{"nagare_client_broker_time_seconds_total", "counter", NAGARE_USAGE_TIME_US, 1e-6,
+		 "Broker time spent on the client's requests."},
+		{"nagare_client_throttle_time_seconds_total", "counter", NAGARE_USAGE_THROTTLE_MS,
+		 1e-3, "Throttle time imposed on the client."},
+		{"nagare_client_connections_total", "counter", NAGARE_USAGE_CONNECTIONS, 0,
+		 "Connections (sessions) of the client since its row was taken."},
+		{"nagare_client_connections", "gauge", -1, 0,
+		 "Live connections (sessions) of the client."},
+	};
+	NagareUsageRow *row = palloc(sizeof(NagareUsageRow));
+	ClientRow *rows;
+	ClientRow other;
+	bool have_other = false;
+	uint64 requests[NAGARE_USAGE_NAPIS] = {0};
+	uint64 errors[NAGARE_USAGE_NERRORS] = {0};
+	int nrows = 0;
+	int max = nagare_usage ? nagare_usage->max : -1;
+	int i;
+
+	rows =
+		palloc(sizeof(ClientRow) * Max(1, Min(nagare_metrics_max_client_series, max + 1)));
+	memset(&other, 0, sizeof(other));
+	other.source = "";
+	other.tenant = other.principal = "";
+	other.client_id = "__other__";
+	for (i = 0; i <= max; i++)
+	{
+		ClientRow *c;
+		int k;
+
+		if (!nagare_usage_read(i, row))
+			continue;
+		for (k = 0; k < NAGARE_USAGE_NAPIS; k++)
+			requests[k] += row->requests[k];
+		for (k = 0; k < NAGARE_USAGE_NERRORS; k++)
+			errors[k] += row->errors[k];
+		if (nrows >= nagare_metrics_max_client_series)
+		{
+			for (k = 0; k < NAGARE_USAGE_NCOUNTERS; k++)
+				other.counters[k] += row->counters[k];
+			other.attached += row->attached;
+			have_other = true;
+			continue;
+		}
+		c = &rows[nrows++];
+		c->source = row->key.source == NAGARE_USAGE_SOURCE_KAFKA ? "kafka"
+					: row->key.source == NAGARE_USAGE_SOURCE_SQL ? "sql"
+																 : "overflow";
+		row->key.tenant[sizeof(row->key.tenant) - 1] = '\0';
+		row->key.principal[sizeof(row->key.principal) - 1] = '\0';
+		row->key.client_id[sizeof(row->key.client_id) - 1] = '\0';
+		c->tenant = pstrdup(row->key.tenant);
+		c->principal = pstrdup(row->key.principal);
+		c->client_id = pstrdup(row->key.client_id);
+		memcpy(c->counters, row->counters, sizeof(c->counters));
+		c->attached = row->attached;
+	}
+
+	for (i = 0; i < lengthof(fams); i++)
+	{
+		int k;
+
+		family(s, fams[i].name, fams[i].type, fams[i].help);
+		for (k = 0; k <= nrows; k++)
+		{
+			const ClientRow *c = k < nrows ? &rows[k] : &other;
+			uint64 v;
+
+			if (k == nrows && !have_other)
+				break;
+			v = fams[i].counter < 0 ? c->attached : c->counters[fams[i].counter];
+			client_labels(s, fams[i].name, c);
+			if (fams[i].scale != 0)
+				appendStringInfo(s, "%.6f\n", (double) v * fams[i].scale);
+			else
+				appendStringInfo(s, UINT64_FORMAT "\n", v);
+		}
+	}
+
+	family(s, "nagare_kafka_requests_total", "counter",
+		   "Kafka requests by API, of every client.");
+	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
+	{
+		const char *name = i < NAGARE_USAGE_NAPIS - 1 ? kafka_api_name((int16) i) : NULL;
+
+		if (requests[i] == 0)
+			continue;
+		if (name == NULL || name[0] == '\0')
+			appendStringInfo(s,
+							 "nagare_kafka_requests_total{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
+							 "\n",
+							 i < NAGARE_USAGE_NAPIS - 1 ? "unknown" : "other",
+							 i < NAGARE_USAGE_NAPIS - 1 ? i : -1, requests[i]);
+		else
+			appendStringInfo(s,
+							 "nagare_kafka_requests_total{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
+							 "\n",
+							 name, i, requests[i]);
+	}
+	family(s, "nagare_kafka_errors_total", "counter",
+		   "Error codes other than NONE in Kafka responses, by code, of every client.");
+	for (i = 0; i < NAGARE_USAGE_NERRORS; i++)
+	{
+		int code = i - 1;
+		const char *name;
+
+		if (errors[i] == 0 || code == 0)
+			continue;
+		if (i == NAGARE_USAGE_NERRORS - 1)
+		{
+			appendStringInfo(s,
+							 "nagare_kafka_errors_total{error=\"OTHER\",code=\"\"} " UINT64_FORMAT
+							 "\n",
+							 errors[i]);
+			continue;
+		}
+		name = kafka_error_name((int16) code);
+		appendStringInfoString(s, "nagare_kafka_errors_total{error=\"");
+		label_value(s, name ? name : "UNKNOWN");
+		appendStringInfo(s, "\",code=\"%d\"} " UINT64_FORMAT "\n", code, errors[i]);
+	}
+}
+
+void
+nagare_web_metrics(const HttpRequest *req, WebResponse *resp)
+{
+	StringInfo s = &resp->body;
+
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	enlargeStringInfo(s, 256 * 1024);
+	broker_metrics(s);
+	partition_metrics(s);
+	connection_metrics(s);
+	client_metrics(s);
+}
