@@ -64,6 +64,9 @@ sub nagare_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
+	# each node's HTTP endpoint on a port of its own: two nodes at once
+	# would otherwise both want nagare.http_port's default
+	my $http_port = PostgreSQL::Test::Cluster::get_free_port();
 	$node->init;
 	$node->append_conf('postgresql.conf', <<"EOC");
 shared_preload_libraries = 'nagare'
@@ -71,6 +74,8 @@ log_min_messages = info
 log_line_prefix = '%m [%p] %b '
 restart_after_crash = on
 wal_level = logical
+nagare.http_listen_addresses = '127.0.0.1'
+nagare.http_port = $http_port
 EOC
 	# PostgreSQL 15.19 and later load only the output plugins this names
 	$node->append_conf('postgresql.conf',
