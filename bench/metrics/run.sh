@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Well-behaved producers while Prometheus-like scrapes of /metrics come in:
+# their p99 without and with the scrapes (issue 17's goal: at most 1.1x),
+# and how long a scrape takes, with 1,000 partitions and 1,000 clients'
+# usage rows in the tables a scrape reads.  Not in CI (about 3 minutes);
+# its last result is in docs/performance.md ("Metrics scrapes").
+#
+#   bench/metrics/run.sh            (as root, with nagare installed: make install)
+#
+# PG_CONFIG names another PostgreSQL installation's pg_config; RUNS (3),
+# SECONDS_RUN (10), RATE (2000 msgs/s) and SCRAPE_INTERVAL (0.5 s: 30
+# times Prometheus's default 15 s) change the runs.
+#
+# It starts a scratch server (nagare preloaded, as the postgres user) on free
+# ports, builds bench/suite/rate_load.c (librdkafka), makes a topic of 1,000
+# partitions and 1,000 clients (a record each, its own client.id), then
+# RUNS times, alternating: 4 producers at a steady RATE in all (1 KiB,
+# acks=all, linger.ms=0) for SECONDS_RUN alone, and the same while curl
+# fetches /metrics every SCRAPE_INTERVAL.  Prints each pair, then the
+# medians: p99 alone, p99 with the scrapes, their ratio, the scrapes' time
+# (median and max) and size.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-3}
+SECONDS_RUN=${SECONDS_RUN:-10}
+RATE=${RATE:-2000}
+SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-0.5}
+
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: run it as root (it starts the server as postgres)"; exit 1; }
+
+work=$(mktemp -d /tmp/nagare-metrics.XXXXXX)
+chown postgres: "$work"
+bindir=$(${PG_CONFIG:-pg_config} --bindir)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pgport=$(free_port)
+kport=$(free_port)
+hport=$(free_port)
+as_pg() { su postgres -s /bin/bash -c "$*"; }
+psql_() { as_pg "psql -X -h $work -p $pgport -d postgres -Atc \"$1\""; }
+
+cleanup() {
+  [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null || true
+  as_pg "$bindir/pg_ctl -D $work/data -m immediate stop" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+cc -O2 -w -o "$work/rate_load" bench/suite/rate_load.c -lrdkafka -lpthread -lm
+as_pg "$bindir/initdb -D $work/data" >/dev/null
+cat >>"$work/data/postgresql.conf" <<CONF
+port = $pgport
+unix_socket_directories = '$work'
+listen_addresses = ''
+shared_preload_libraries = 'nagare'
+nagare.listen_addresses = '127.0.0.1'
+nagare.port = $kport
+nagare.http_listen_addresses = '127.0.0.1'
+nagare.http_port = $hport
+nagare.max_partitions = 4000
+CONF
+as_pg "$bindir/pg_ctl -D $work/data -l $work/log -w start" >/dev/null
+psql_ "CREATE EXTENSION nagare" >/dev/null
+psql_ "SELECT nagare.create_topic('good', 4)" >/dev/null
+psql_ "SELECT nagare.create_topic('wide', 1000)" >/dev/null
+for _ in $(seq 50); do kcat -b 127.0.0.1:$kport -L -t good 2>/dev/null | grep -q 'topic "good" with' && break; sleep 0.2; done
+
+# 1,000 clients, each its own client.id and one record (50 at a time: a
+# producer takes most of a second to connect, learn the topic and flush)
+/usr/bin/python3 - "127.0.0.1:$kport" <<'PY'
+import sys
+from confluent_kafka import Producer
+for base in range(0, 1000, 50):
+    ps = [Producer({"bootstrap.servers": sys.argv[1], "client.id": "bench-client-%04d" % i,
+                    "linger.ms": 0}) for i in range(base, base + 50)]
+    for i, p in enumerate(ps):
+        p.produce("wide", b"x", partition=(base + i) % 1000)
+    for p in ps:
+        p.flush(30)
+PY
+
+url="http://127.0.0.1:$hport/metrics"
+curl -s -o "$work/sample" "$url"
+echo "one scrape: $(wc -c <"$work/sample") bytes, $(grep -c '^nagare_' "$work/sample") samples;" \
+  "$(psql_ "SELECT count(*) FROM nagare.partitions") partitions, $(psql_ "SELECT count(*) FROM nagare.client_usage") usage rows"
+
+good() {
+  "$work/rate_load" -H 127.0.0.1:$kport -t good -p 4 -r "$RATE" -s 1024 -a all \
+    -d "$SECONDS_RUN" -W 1 2>/dev/null | tail -1
+}
+p99() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['p99_us']/1000, 2))" "$1"; }
+scraper() {
+  while :; do
+    curl -s -o /dev/null -w '%{time_total}\n' "$url" >>"$work/scrapes"
+    sleep "$SCRAPE_INTERVAL"
+  done
+}
+
+echo "good clients: 4 producers, $RATE msgs/s, 1 KiB, acks=all, ${SECONDS_RUN} s; a scrape every ${SCRAPE_INTERVAL} s"
+printf '%-4s %12s %12s %7s\n' run p99_alone p99_with ratio
+: >"$work/pairs"
+: >"$work/scrapes"
+for r in $(seq "$RUNS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    a=$(p99 "$(good)")
+    scraper & spid=$!
+    w=$(p99 "$(good)")
+    kill $spid; wait $spid 2>/dev/null || true; spid=
+  else
+    scraper & spid=$!
+    w=$(p99 "$(good)")
+    kill $spid; wait $spid 2>/dev/null || true; spid=
+    a=$(p99 "$(good)")
+  fi
+  echo "$a $w" >>"$work/pairs"
+  printf '%-4s %9s ms %9s ms %6.2fx\n' "$r" "$a" "$w" "$(python3 -c "print($w / $a)")"
+done
+python3 - "$work/pairs" "$work/scrapes" <<'PY'
+import statistics, sys
+pairs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
+scr = sorted(float(l) * 1000 for l in open(sys.argv[2]) if l.strip())
+a = statistics.median(p[0] for p in pairs)
+w = statistics.median(p[1] for p in pairs)
+print("median p99 alone %.2f ms, with scrapes %.2f ms: %.2fx (runs %s)" %
+      (a, w, w / a, ", ".join("%.2fx" % (p[1] / p[0]) for p in pairs)))
+print("%d scrapes: median %.1f ms, max %.1f ms" % (len(scr), statistics.median(scr), scr[-1]))
+PY
