@@ -37,6 +37,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,8 @@
 #define WEB_OUT_PAUSE          (256 * 1024)
 #define WEB_BAD_LOG_BURST      5
 #define WEB_BAD_LOG_WINDOW_MS  10000
+/* the process's nice value: below the broker's and the backends' 0 */
+#define WEB_NICE               10
 
 typedef struct WebConn
 {
@@ -602,6 +605,13 @@ nagare_http_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * A scrape formats thousands of samples: on a busy machine it must not
+	 * take the CPU from the broker and the clients it serves.
+	 */
+	if (setpriority(PRIO_PROCESS, 0, WEB_NICE) != 0)
+		ereport(LOG, (errmsg("nagare http: could not lower its CPU priority: %m")));
 
 	request_cxt = AllocSetContextCreate(TopMemoryContext, "nagare http request",
 										ALLOCSET_DEFAULT_SIZES);
