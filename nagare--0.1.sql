@@ -1000,16 +1000,43 @@ SELECT pg_catalog.pg_extension_config_dump('nagare.audit_log_id_seq', '');
 REVOKE ALL ON nagare.audit_log FROM PUBLIC;
 GRANT SELECT ON nagare.audit_log TO PUBLIC;
 ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
+-- Whether the current role may read an audit row: the rows of what it may
+-- DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or ALTER on the ACL's
+-- resource), quota changes to the platform (DESCRIBE_CONFIGS on the
+-- CLUSTER) and the entity's tenant, service, endpoint and instance changes
+-- to the platform and the tenant that owns the service (a service's: before
+-- or after the change).  The one rule of audit_describe; plpgsql, so that
+-- it may name the functions and tables of later sections.
+CREATE FUNCTION nagare._audit_visible(object_type text, object_name text, row_before jsonb, row_after jsonb)
+RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN CASE $1
+    WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                    OR nagare.authorized(split_part($2, ':', 1),
+                                         substr($2, length(split_part($2, ':', 1))
+                                                             + length(split_part($2, ':', 2)) + 3),
+                                         'ALTER')
+    WHEN 'TENANT' THEN nagare.authorized('TOPIC', $2 || '.', 'DESCRIBE')
+    WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
+                      OR nagare._quota_entity_tenant($2) = nagare._quota_role_tenant(current_user)
+    WHEN 'SERVICE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                        OR nagare._quota_role_tenant(current_user) IN ($3->>'tenant', $4->>'tenant')
+    WHEN 'SERVICE_ENDPOINT' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                 OR nagare._quota_role_tenant(current_user)
+                                    = (SELECT s.tenant FROM nagare.service s
+                                        WHERE s.name = split_part($2, '/', 1))
+    WHEN 'SERVICE_INSTANCE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                 OR nagare._quota_role_tenant(current_user)
+                                    = (SELECT s.tenant FROM nagare.service s
+                                        WHERE s.name = split_part($2, '/', 1))
+    ELSE nagare.authorized($1, $2, 'DESCRIBE')
+  END;
+END $$;
+COMMENT ON FUNCTION nagare._audit_visible(text, text, jsonb, jsonb) IS
+  'internal: whether the current role may read an audit row (the row-level security of nagare.audit_log)';
 CREATE POLICY audit_describe ON nagare.audit_log FOR SELECT
-  USING (CASE object_type
-           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                           OR nagare.authorized(split_part(object_name, ':', 1),
-                                                substr(object_name, length(split_part(object_name, ':', 1))
-                                                                    + length(split_part(object_name, ':', 2)) + 3),
-                                                'ALTER')
-           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
-           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
-         END);
+  USING (nagare._audit_visible(object_type, object_name, "before", "after"));
 
 CREATE FUNCTION nagare._audit_log_append_only()
 RETURNS trigger
@@ -1549,20 +1576,6 @@ CREATE TRIGGER quota_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.quota
   FOR EACH ROW EXECUTE FUNCTION nagare._audit();
 CREATE TRIGGER tenant_quota_cap_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.tenant_quota_cap
   FOR EACH ROW EXECUTE FUNCTION nagare._audit();
--- the audit trail's readers, with quota changes: the platform (DESCRIBE_CONFIGS
--- on the CLUSTER) and the principals of the entity's tenant
-ALTER POLICY audit_describe ON nagare.audit_log
-  USING (CASE object_type
-           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                           OR nagare.authorized(split_part(object_name, ':', 1),
-                                                substr(object_name, length(split_part(object_name, ':', 1))
-                                                                    + length(split_part(object_name, ':', 2)) + 3),
-                                                'ALTER')
-           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
-           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
-                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
-           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
-         END);
 
 CREATE VIEW nagare.quotas WITH (security_invoker = true) AS
 SELECT q.entity, e.user_name, e.client_id, e.ip,
@@ -2194,28 +2207,6 @@ COMMENT ON VIEW nagare.service_endpoints IS
   'the endpoints of services that are not retired, one row each; readable by every role';
 GRANT SELECT ON nagare.service_endpoints TO PUBLIC;
 
--- the audit trail's readers, with services: the platform (DESCRIBE on the
--- CLUSTER) and the principals of the tenant that owned the service before
--- or after the change (of an endpoint: that owns it now).  This replaces
--- the quota section's version of the policy, adding the two SERVICE lines.
-ALTER POLICY audit_describe ON nagare.audit_log
-  USING (CASE object_type
-           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                           OR nagare.authorized(split_part(object_name, ':', 1),
-                                                substr(object_name, length(split_part(object_name, ':', 1))
-                                                                    + length(split_part(object_name, ':', 2)) + 3),
-                                                'ALTER')
-           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
-           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
-                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
-           WHEN 'SERVICE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                               OR nagare._quota_role_tenant(current_user) IN ("before"->>'tenant', "after"->>'tenant')
-           WHEN 'SERVICE_ENDPOINT' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                                        OR nagare._quota_role_tenant(current_user)
-                                           = (SELECT s.tenant FROM nagare.service s
-                                               WHERE s.name = split_part(object_name, '/', 1))
-           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
-         END);
 
 -- Service registry: instances.  An instance of a catalog service is where
 -- it runs: an id (Consul's ServiceID, unique over all services), an
@@ -2520,32 +2511,6 @@ COMMENT ON VIEW nagare.service_health IS
   'per service that is not retired: how many of its instances are passing, warning and critical; readable by every role';
 GRANT SELECT ON nagare.service_health TO PUBLIC;
 
--- the audit trail's readers, with instances (SERVICE_INSTANCE
--- "<service>/<id>"): the platform (DESCRIBE on the CLUSTER) and the
--- principals of the tenant that owns the service.  This replaces the
--- catalog section's version of the policy, adding that line.
-ALTER POLICY audit_describe ON nagare.audit_log
-  USING (CASE object_type
-           WHEN 'ACL' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                           OR nagare.authorized(split_part(object_name, ':', 1),
-                                                substr(object_name, length(split_part(object_name, ':', 1))
-                                                                    + length(split_part(object_name, ':', 2)) + 3),
-                                                'ALTER')
-           WHEN 'TENANT' THEN nagare.authorized('TOPIC', object_name || '.', 'DESCRIBE')
-           WHEN 'QUOTA' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE_CONFIGS')
-                             OR nagare._quota_entity_tenant(object_name) = nagare._quota_role_tenant(current_user)
-           WHEN 'SERVICE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                               OR nagare._quota_role_tenant(current_user) IN ("before"->>'tenant', "after"->>'tenant')
-           WHEN 'SERVICE_ENDPOINT' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                                        OR nagare._quota_role_tenant(current_user)
-                                           = (SELECT s.tenant FROM nagare.service s
-                                               WHERE s.name = split_part(object_name, '/', 1))
-           WHEN 'SERVICE_INSTANCE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
-                                        OR nagare._quota_role_tenant(current_user)
-                                           = (SELECT s.tenant FROM nagare.service s
-                                               WHERE s.name = split_part(object_name, '/', 1))
-           ELSE nagare.authorized(object_type, object_name, 'DESCRIBE')
-         END);
 
 --
 -- Usage: per-client usage and the broker's live connections, counted in

@@ -29,6 +29,7 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_quota_entity',            -- nagare.quota's CHECK, nagare.quotas, set_quota()
          '_quota_entity_tenant',     -- row-level security of nagare.quota, nagare.quotas
          '_quota_role_tenant',       -- row-level security of the quota tables
+         '_audit_visible',           -- row-level security of nagare.audit_log
          '_quota_tenant_admin_may',  -- row-level security of nagare.quota
          '_quota_tenant_exists',     -- by set_quota(), set_tenant_quota_cap(), register_service(), alter_service()
          '_quota_tenant_authorize',  -- by set_quota(), remove_quota()
