@@ -734,7 +734,9 @@ typedef struct NagareInstanceShared
 	LWLock *lock;
 	int max;
 	pg_atomic_uint32 loaded; /* the nagare worker copied the table in */
-	pg_atomic_uint64 version; /* incremented by every add and remove */
+	pg_atomic_uint64 version; /* incremented after every add, replace,
+								 * remove and status change: what the
+								 * registry's readers answer from changed */
 } NagareInstanceShared;
 
 extern NagareInstanceShared *nagare_instances;

@@ -202,7 +202,7 @@ nagare_instance_upsert(const NagareInstance *src)
 	if (e != NULL)
 		copy_fields(e, src);
 	LWLockRelease(nagare_instances->lock);
-	if (e != NULL && !found)
+	if (e != NULL)
 		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
 	return e != NULL;
 }
@@ -277,6 +277,8 @@ nagare_instance_beat(const char *id, int status, const char *note, TimestampTz n
 		SpinLockRelease(&e->mutex);
 	}
 	LWLockRelease(nagare_instances->lock);
+	if (before >= 0 && before != status)
+		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
 	return before;
 }
 
@@ -307,6 +309,8 @@ nagare_instance_expire(TimestampTz now)
 		SpinLockRelease(&e->mutex);
 	}
 	LWLockRelease(nagare_instances->lock);
+	if (n > 0)
+		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
 	return n;
 }
 
@@ -368,6 +372,12 @@ nagare_instance_snapshot(NagareInstance **copies)
 	}
 	*copies = out;
 	return n;
+}
+
+uint64
+nagare_instance_version(void)
+{
+	return pg_atomic_read_u64(&nagare_instances->version);
 }
 
 long

@@ -86,6 +86,13 @@ extern void nagare_instance_persisted(const char *id, int status);
  */
 extern int nagare_instance_snapshot(NagareInstance **copies);
 
+/*
+ * The table's version: it grows after every add, replace, remove and status
+ * change, so a reader that saw the same version has nothing new to answer
+ * (the DNS server's index, the HTTP API's X-Consul-Index)
+ */
+extern uint64 nagare_instance_version(void);
+
 /* Entries in the table */
 extern long nagare_instance_count(void);
 
