@@ -133,6 +133,7 @@ nagare_shmem_size(void)
 	size = add_size(size, MAXALIGN(nagare_ring_size()));
 	size = add_size(size, NAGARE_CHANNEL_REQUEST_BYTES);
 	size = add_size(size, NAGARE_CHANNEL_ANSWER_BYTES);
+	size = add_size(size, 2 * NAGARE_CHANNEL_HTTP_BYTES);
 	return size;
 }
 
@@ -243,10 +244,21 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u32(&s->listen_sockets, 0);
 		p += MAXALIGN(s->ring_size);
 
-		channel_ring_init(&s->channel.requests, p, NAGARE_CHANNEL_REQUEST_BYTES);
-		p += NAGARE_CHANNEL_REQUEST_BYTES;
-		channel_ring_init(&s->channel.answers, p, NAGARE_CHANNEL_ANSWER_BYTES);
-		s->channel.next_id = 1;
+		for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
+		{
+			NagareChannel *ch = &s->channels[c];
+			uint64 req_bytes = c == NAGARE_CHANNEL_BROKER ? NAGARE_CHANNEL_REQUEST_BYTES
+														  : NAGARE_CHANNEL_HTTP_BYTES;
+			uint64 ans_bytes = c == NAGARE_CHANNEL_BROKER ? NAGARE_CHANNEL_ANSWER_BYTES
+														  : NAGARE_CHANNEL_HTTP_BYTES;
+
+			channel_ring_init(&ch->requests, p, req_bytes);
+			p += req_bytes;
+			channel_ring_init(&ch->answers, p, ans_bytes);
+			p += ans_bytes;
+			ch->next_id = 1;
+			pg_atomic_init_u32(&ch->client_procno, 0);
+		}
 	}
 
 	memset(&info, 0, sizeof(info));

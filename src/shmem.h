@@ -213,15 +213,26 @@ typedef struct NagareRequestSlot
 } NagareRequestSlot;
 
 /*
- * The channel from the broker to the nagare worker (queue/channel.h): what
- * the broker, which has no database connection, asks the worker to do in
- * SQL, and the worker's answers.  Two rings of framed messages (kind, id,
- * payload), each with one writer and one reader: requests are written by the
- * broker and read by the worker, answers the other way round.  Positions are
- * byte counts that never wrap (the byte at position p is at data[p % size]).
+ * The channels to the nagare worker (queue/channel.h): what the processes
+ * that have no database connection (the broker, the "nagare http" process)
+ * ask the worker to do in SQL, and the worker's answers.  One channel per
+ * such process, each two rings of framed messages (kind, id, payload) with
+ * one writer and one reader: requests are written by the client process and
+ * read by the worker, answers the other way round.  Positions are byte
+ * counts that never wrap (the byte at position p is at data[p % size]).
  */
+typedef enum NagareChannelClient
+{
+	NAGARE_CHANNEL_BROKER = 0,
+	NAGARE_CHANNEL_HTTP,
+	NAGARE_CHANNEL_CLIENTS /* how many */
+} NagareChannelClient;
+
+/* ring sizes: the broker's (offset commits and fetches can be large) */
 #define NAGARE_CHANNEL_REQUEST_BYTES	(1024 * 1024)
 #define NAGARE_CHANNEL_ANSWER_BYTES		(4 * 1024 * 1024)
+/* ... and the http process's (registrations, logins: a few KiB each) */
+#define NAGARE_CHANNEL_HTTP_BYTES       (256 * 1024)
 
 typedef struct NagareChannelRing
 {
@@ -233,9 +244,10 @@ typedef struct NagareChannelRing
 
 typedef struct NagareChannel
 {
-	NagareChannelRing requests; /* broker -> worker */
-	NagareChannelRing answers;	/* worker -> broker */
-	uint64		next_id;		/* id of the next request; broker only */
+	NagareChannelRing requests; /* client -> worker */
+	NagareChannelRing answers; /* worker -> client */
+	uint64 next_id; /* id of the next request; client only */
+	pg_atomic_uint32 client_procno; /* the client's pgprocno + 1; 0: none */
 } NagareChannel;
 
 /*
@@ -414,7 +426,7 @@ typedef struct NagareShared
 	char	   *ring;			/* ring_size bytes */
 
 	/* requests to the nagare worker and its answers (queue/channel.c) */
-	NagareChannel channel;
+	NagareChannel channels[NAGARE_CHANNEL_CLIENTS];
 } NagareShared;
 
 /*

@@ -255,6 +255,7 @@ broker_attach(void)
 	nagare_shared->broker_procno = MyProc->pgprocno;
 	nagare_shared->broker_pid = MyProcPid;
 	SpinLockRelease(&nagare_shared->broker_mutex);
+	nagare_channel_open(NAGARE_CHANNEL_BROKER);
 	before_shmem_exit(broker_detach, (Datum) 0);
 }
 

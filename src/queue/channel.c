@@ -1,13 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * channel.c
- *	  The channel between the broker and the nagare worker: what the broker,
- *	  which has no database connection, asks the worker to do in SQL (topic
- *	  changes for Kafka admin clients, consumer groups' committed offsets),
- *	  and the worker's answers.
+ *	  The channels between the processes that have no database connection
+ *	  and the nagare worker: what the broker asks the worker to do in SQL
+ *	  (topic changes for Kafka admin clients, consumer groups' committed
+ *	  offsets, logins), what the "nagare http" process asks (registrations,
+ *	  logins), and the worker's answers.
  *
- * Two rings in main shared memory (shmem.h, NagareChannel): requests from
- * the broker to the worker and answers from the worker to the broker.  Each
+ * One channel per client process (shmem.h, NagareChannelClient), each two
+ * rings in main shared memory (NagareChannel): requests from the client to
+ * the worker and answers from the worker to the client.  A client process
+ * opens its channel once (nagare_channel_open()); the worker takes from
+ * every channel, the broker's first, and answers each request on the
+ * channel it came from.  Each
  * ring has exactly one writer and one reader, so its positions are plain
  * atomics: the writer copies a message in, issues a write barrier and
  * advances head; the reader reads head, issues a read barrier, reads the
@@ -27,13 +32,13 @@
  *
  * Framing: a message is a header (payload length, kind, id, and in an
  * answer the microseconds the worker spent on the request) and the
- * payload.  The broker numbers its requests from a counter in shared memory,
- * so a restarted broker never takes a late answer to its predecessor's
+ * payload.  A client numbers its requests from its channel's counter in
+ * shared memory, so a restarted client never takes a late answer to its predecessor's
  * request for one of its own; an answer carries its request's kind and id,
  * then the SQLSTATE and the message or the result (the payload convention
  * is documented with the kinds, NagareChannelKind in shmem.h).
  *
- * The broker's end never waits.  nagare_channel_submit() refuses a request
+ * The client's end never waits.  nagare_channel_submit() refuses a request
  * that does not fit, and the caller answers its client with an error or
  * tries again in a later loop turn.  Once per loop turn nagare_channel_turn()
  * hands each answer to the callback its request was submitted with, calls
@@ -51,8 +56,8 @@
  * and the like) if the broker still waits for it.  (A crash of any server
  * process reinitialises shared memory, and the channel with it.)  When no
  * worker runs, requests wait in the ring until their deadline, and a full
- * ring refuses new ones.  An answer waits for room: the broker reads answers
- * every turn, and when no broker runs, its successor reads (and drops)
+ * ring refuses new ones.  An answer waits for room: the client reads answers
+ * every turn, and when it does not run, its successor reads (and drops)
  * them.
  *
  * Copyright (c) 2026, the nagare authors
@@ -65,6 +70,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
 
@@ -96,7 +102,11 @@ typedef struct PendingRequest
 	NagareChannelChargeHook charge;
 } PendingRequest;
 
-/* the broker's end: requests in the ring or at the worker, oldest first */
+/*
+ * the client's end (a process has one channel, chosen by
+ * nagare_channel_open()): requests in the ring or at the worker, oldest first
+ */
+static NagareChannel *my_channel = NULL;
 static dlist_head pending = DLIST_STATIC_INIT(pending);
 static int	npending_timed = 0; /* of which have a deadline */
 static bool wake_worker = false;	/* submitted since the last turn */
@@ -104,10 +114,13 @@ static void *charge_owner = NULL;	/* nagare_channel_charge_to() */
 static NagareChannelChargeHook charge_hook = NULL;
 static MemoryContext channel_context = NULL;
 
-/* the worker's end: position after the last request taken */
-static bool taking = false;
-static uint64 taken_upto = 0;
-static bool answered = false;	/* since the last release */
+/*
+ * the worker's end, per channel: the position after the last request taken,
+ * and whether it answered since the last wake-up of the client
+ */
+static bool taking[NAGARE_CHANNEL_CLIENTS];
+static uint64 taken_upto[NAGARE_CHANNEL_CLIENTS];
+static bool answered[NAGARE_CHANNEL_CLIENTS];
 
 /*---- the rings ----*/
 
@@ -211,7 +224,21 @@ ring_release(NagareChannelRing *r, uint64 pos)
 	pg_atomic_write_u64(&r->tail, pos);
 }
 
-/*---- the broker's end ----*/
+/*---- the client's end ----*/
+
+/*
+ * This process is the channel's client from now on: its requests go to the
+ * worker through that channel and the worker's answers set its latch.  A
+ * client that exits leaves its procno: the next one replaces it, and a
+ * stray SetLatch() on a reused PGPROC is harmless.
+ */
+void
+nagare_channel_open(NagareChannelClient client)
+{
+	Assert(client >= 0 && client < NAGARE_CHANNEL_CLIENTS);
+	my_channel = &nagare_shared->channels[client];
+	pg_atomic_write_u32(&my_channel->client_procno, (uint32) MyProc->pgprocno + 1);
+}
 
 /*
  * Queue a request for the worker.  cb(arg, ...) is called from a later
@@ -223,9 +250,10 @@ bool
 nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 					  TimestampTz deadline, NagareChannelCallback cb, void *arg)
 {
-	NagareChannel *ch = &nagare_shared->channel;
+	NagareChannel *ch = my_channel;
 	PendingRequest *req;
 
+	Assert(ch != NULL);
 	if (!ring_put(&ch->requests, kind, ch->next_id, 0, payload, len, NULL, 0))
 		return false;
 	if (channel_context == NULL)
@@ -277,17 +305,22 @@ pending_forget(PendingRequest *req)
 }
 
 /*
- * Each loop turn of the broker: hand the worker's answers to their
+ * Each loop turn of the client: hand the worker's answers to their
  * callbacks, call back the requests whose deadline passed, and wake the
  * worker if requests were submitted since the last turn.
  */
 void
 nagare_channel_turn(TimestampTz now)
 {
-	NagareChannelRing *r = &nagare_shared->channel.answers;
-	uint64		pos = pg_atomic_read_u64(&r->tail);
+	NagareChannelRing *r;
+	uint64 pos;
 	ChannelHeader *h;
 	dlist_mutable_iter iter;
+
+	if (my_channel == NULL)
+		return;
+	r = &my_channel->answers;
+	pos = pg_atomic_read_u64(&r->tail);
 
 	while ((h = ring_next(r, &pos)) != NULL)
 	{
@@ -352,28 +385,58 @@ nagare_channel_busy(void)
 
 /*
  * The next request after those taken since the last release, or false if
- * there is none now.  req->payload points into the ring until
- * nagare_channel_release().
+ * there is none now: the broker's first, then the http process's.
+ * req->payload points into the ring until nagare_channel_release().
  */
 bool
 nagare_channel_take(NagareChannelRequest *req)
 {
-	NagareChannelRing *r = &nagare_shared->channel.requests;
-	ChannelHeader *h;
-
-	if (!taking)
+	for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
 	{
-		taken_upto = pg_atomic_read_u64(&r->tail);
-		taking = true;
+		NagareChannelRing *r = &nagare_shared->channels[c].requests;
+		ChannelHeader *h;
+
+		if (!taking[c])
+		{
+			taken_upto[c] = pg_atomic_read_u64(&r->tail);
+			taking[c] = true;
+		}
+		h = ring_next(r, &taken_upto[c]);
+		if (h == NULL)
+			continue;
+		req->client = (NagareChannelClient) c;
+		req->kind = (NagareChannelKind) h->kind;
+		req->id = h->id;
+		req->payload = (const char *) h + sizeof(ChannelHeader);
+		req->len = h->len;
+		return true;
 	}
-	h = ring_next(r, &taken_upto);
-	if (h == NULL)
-		return false;
-	req->kind = (NagareChannelKind) h->kind;
-	req->id = h->id;
-	req->payload = (const char *) h + sizeof(ChannelHeader);
-	req->len = h->len;
-	return true;
+	return false;
+}
+
+/* Set the latch of a channel's client */
+static void
+wake_client(NagareChannelClient client)
+{
+	uint32 procno = pg_atomic_read_u32(&nagare_shared->channels[client].client_procno);
+
+	if (procno > 0)
+		nagare_wake_proc((int) procno - 1);
+}
+
+/*
+ * Wake the clients answered since the last wake-up (a client reads its
+ * answers in its next loop turn).
+ */
+void
+nagare_channel_wake_answered(void)
+{
+	for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
+	{
+		if (answered[c])
+			wake_client((NagareChannelClient) c);
+		answered[c] = false;
+	}
 }
 
 /*
@@ -383,19 +446,20 @@ nagare_channel_take(NagareChannelRequest *req)
  * result too large for the ring becomes an error.
  */
 void
-nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
-					  const char *message, const char *result, uint32 len)
+nagare_channel_answer(NagareChannelClient client, NagareChannelKind kind, uint64 id,
+					  const char *sqlstate, const char *message, const char *result,
+					  uint32 len)
 {
-	nagare_channel_answer_timed(kind, id, sqlstate, message, result, len, 0);
+	nagare_channel_answer_timed(client, kind, id, sqlstate, message, result, len, 0);
 }
 
-/* The same, telling the broker the usec the worker spent on the request */
+/* The same, telling the client the usec the worker spent on the request */
 void
-nagare_channel_answer_timed(NagareChannelKind kind, uint64 id, const char *sqlstate,
-							const char *message, const char *result, uint32 len,
-							uint64 usec)
+nagare_channel_answer_timed(NagareChannelClient client, NagareChannelKind kind, uint64 id,
+							const char *sqlstate, const char *message, const char *result,
+							uint32 len, uint64 usec)
 {
-	NagareChannelRing *r = &nagare_shared->channel.answers;
+	NagareChannelRing *r = &nagare_shared->channels[client].answers;
 	char		state[SQLSTATE_BYTES];
 	char		text[NAGARE_CHANNEL_MESSAGE_MAX];
 	bool		waited = false;
@@ -404,7 +468,7 @@ nagare_channel_answer_timed(NagareChannelKind kind, uint64 id, const char *sqlst
 	if (nagare_channel_succeeded(state) && !ring_fits(r, (uint64) SQLSTATE_BYTES + len))
 	{
 		strlcpy(state, unpack_sql_state(ERRCODE_PROGRAM_LIMIT_EXCEEDED), sizeof(state));
-		message = "the answer is too large for the channel to the broker";
+		message = "the answer is too large for the channel";
 	}
 	if (!nagare_channel_succeeded(state))
 	{
@@ -416,14 +480,14 @@ nagare_channel_answer_timed(NagareChannelKind kind, uint64 id, const char *sqlst
 
 	while (!ring_put(r, kind, id, usec, state, SQLSTATE_BYTES, result, len))
 	{
-		nagare_wake_broker();
+		wake_client(client);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		waited = true;
 	}
-	answered = true;
+	answered[client] = true;
 	/* a wake-up meant for the worker's own loop may have been reset above */
 	if (waited)
 		SetLatch(MyLatch);
@@ -431,16 +495,17 @@ nagare_channel_answer_timed(NagareChannelKind kind, uint64 id, const char *sqlst
 
 /*
  * Free the space of every request taken, once each has been answered, and
- * wake the broker for the answers.
+ * wake the clients for the answers.
  */
 void
 nagare_channel_release(void)
 {
-	if (!taking)
-		return;
-	ring_release(&nagare_shared->channel.requests, taken_upto);
-	taking = false;
-	if (answered)
-		nagare_wake_broker();
-	answered = false;
+	for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
+	{
+		if (!taking[c])
+			continue;
+		ring_release(&nagare_shared->channels[c].requests, taken_upto[c]);
+		taking[c] = false;
+	}
+	nagare_channel_wake_answered();
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * channel.h
- *	  The channel between the broker and the nagare worker (channel.c): the
- *	  broker's requests for work in SQL and the worker's answers.
+ *	  The channels between the processes without a database connection (the
+ *	  broker, the http process) and the nagare worker (channel.c): their
+ *	  requests for work in SQL and the worker's answers.
  *
  * The shared rings, the request kinds and their payloads are in shmem.h
  * (NagareChannel, NagareChannelKind).
@@ -47,7 +48,8 @@ nagare_channel_succeeded(const char *sqlstate)
  */
 typedef void (*NagareChannelChargeHook)(void *owner, bool answered, uint64 usec);
 
-/* the broker's end */
+/* the client's end (the broker, the http process) */
+extern void nagare_channel_open(NagareChannelClient client);
 extern void nagare_channel_charge_to(void *owner, NagareChannelChargeHook hook);
 extern bool nagare_channel_submit(NagareChannelKind kind, const char *payload, uint32 len,
 								  TimestampTz deadline, NagareChannelCallback cb, void *arg);
@@ -57,6 +59,7 @@ extern bool nagare_channel_busy(void);
 /* the worker's end */
 typedef struct NagareChannelRequest
 {
+	NagareChannelClient client; /* whose request: the answer goes there */
 	NagareChannelKind kind;
 	uint64		id;
 	const char *payload;		/* in the ring until nagare_channel_release() */
@@ -64,11 +67,14 @@ typedef struct NagareChannelRequest
 } NagareChannelRequest;
 
 extern bool nagare_channel_take(NagareChannelRequest *req);
-extern void nagare_channel_answer(NagareChannelKind kind, uint64 id, const char *sqlstate,
-								  const char *message, const char *result, uint32 len);
-extern void nagare_channel_answer_timed(NagareChannelKind kind, uint64 id,
+extern void nagare_channel_answer(NagareChannelClient client, NagareChannelKind kind,
+								  uint64 id, const char *sqlstate, const char *message,
+								  const char *result, uint32 len);
+extern void nagare_channel_answer_timed(NagareChannelClient client,
+										NagareChannelKind kind, uint64 id,
 										const char *sqlstate, const char *message,
 										const char *result, uint32 len, uint64 usec);
+extern void nagare_channel_wake_answered(void);
 extern void nagare_channel_release(void);
 
 #endif							/* NAGARE_QUEUE_CHANNEL_H */

@@ -78,8 +78,9 @@ nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
 static void
 answer(NagareWorkerRequest *req, uint64 usec)
 {
-	nagare_channel_answer_timed(req->kind, req->id, req->sqlstate, req->message,
-								req->result.data, (uint32) req->result.len, usec);
+	nagare_channel_answer_timed(req->client, req->kind, req->id, req->sqlstate,
+								req->message, req->result.data, (uint32) req->result.len,
+								usec);
 }
 
 /* Microseconds since start */
@@ -151,6 +152,7 @@ nagare_worker_run_requests(void)
 	{
 		NagareWorkerRequest *req = &reqs[n++];
 
+		req->client = in.client;
 		req->kind = in.kind;
 		req->id = in.id;
 		req->len = in.len;
@@ -200,7 +202,7 @@ nagare_worker_run_requests(void)
 		usec = usec_since(start) / ngroups;
 		for (i = 0; i < ngroups; i++)
 			answer(groups[i], usec);
-		nagare_wake_broker();
+		nagare_channel_wake_answered();
 	}
 
 	/* then logins (auth.c): the broker keeps few of them in flight */
@@ -211,7 +213,7 @@ nagare_worker_run_requests(void)
 		usec = usec_since(start) / nauths;
 		for (i = 0; i < nauths; i++)
 			answer(auths[i], usec);
-		nagare_wake_broker();
+		nagare_channel_wake_answered();
 	}
 
 	for (i = 0; i < ntopic_changes; i++)

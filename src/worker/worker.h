@@ -22,6 +22,7 @@
  */
 typedef struct NagareWorkerRequest
 {
+	NagareChannelClient client; /* who asked: the broker or the http process */
 	NagareChannelKind kind;
 	uint64		id;
 	char	   *payload;		/* NUL-terminated copy of the JSON */
