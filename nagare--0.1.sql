@@ -2479,6 +2479,123 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.fail_instance(text, text) IS
   'a heartbeat: the instance is critical (note: its output) and its TTL starts again; returns the status before; touches shared memory only';
 
+-- Registrations over HTTP (Consul's PUT /v1/agent/service/register, served
+-- by the "nagare http" process, src/web): the nagare worker reads the body
+-- with nagare._consul_registration() and registers it with
+-- nagare.register_instance() as the HTTP client's role (src/worker/registrations.c),
+-- so the same validation, walls and audit rows apply as from SQL.
+CREATE FUNCTION nagare._go_duration(duration text, what text)
+RETURNS interval
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m text[];
+  total interval := interval '0';
+BEGIN
+  IF $1 IS NULL OR $1 = '' THEN
+    RETURN NULL;
+  END IF;
+  IF $1 = '0' THEN
+    RETURN interval '0';
+  END IF;
+  IF $1 !~ '^(([0-9]*\.)?[0-9]+(ns|us|µs|μs|ms|s|m|h))+$' THEN
+    RAISE EXCEPTION 'invalid duration "%" of %', $1, $2 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A Go duration, as Consul takes it: "10s", "1m30s", "500ms", "2h".';
+  END IF;
+  FOR m IN SELECT regexp_matches($1, '(([0-9]*\.)?[0-9]+)(ns|us|µs|μs|ms|s|m|h)', 'g') LOOP
+    total := total + m[1]::float8 * CASE m[3] WHEN 'h' THEN interval '1 hour'
+                                              WHEN 'm' THEN interval '1 minute'
+                                              WHEN 's' THEN interval '1 second'
+                                              WHEN 'ms' THEN interval '1 millisecond'
+                                              WHEN 'ns' THEN interval '0.001 microsecond'
+                                              ELSE interval '1 microsecond' END;
+  END LOOP;
+  RETURN total;
+END $$;
+COMMENT ON FUNCTION nagare._go_duration(text, text) IS
+  'internal: a Go duration ("10s", "1m30s") as an interval, or 22023 naming what it was for; nagare._consul_registration() reads TTLs with it';
+
+CREATE FUNCTION nagare._consul_registration(registration jsonb, peer text,
+                                            OUT service text, OUT id text, OUT address text,
+                                            OUT port integer, OUT tags text[], OUT meta jsonb,
+                                            OUT ttl interval, OUT deregister_critical_after interval,
+                                            OUT status text)
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r jsonb;
+  c jsonb;
+  checks jsonb := '[]';
+  ckey text;
+BEGIN
+  IF jsonb_typeof($1) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'the registration is not a JSON object' USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Consul''s form: {"Name": "orders", "ID": "orders-1", "Address": "10.0.0.5", "Port": 8080, "Check": {"TTL": "15s"}}.';
+  END IF;
+  -- Consul (Go's encoding/json) reads field names in any case
+  SELECT jsonb_object_agg(lower(k), v) INTO r FROM jsonb_each($1) AS e(k, v);
+  service := r->>'name';
+  IF service IS NULL OR service = '' THEN
+    RAISE EXCEPTION 'the registration has no Name' USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Name is the catalog service the instance belongs to (nagare.services).';
+  END IF;
+  id := coalesce(nullif(r->>'id', ''), service);
+  address := coalesce(nullif(r->>'address', ''), $2);
+  IF r ? 'port' AND jsonb_typeof(r->'port') <> 'number' THEN
+    RAISE EXCEPTION 'Port of instance "%" is not a number', id USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  port := (r->>'port')::numeric::integer;
+  IF r ? 'tags' AND jsonb_typeof(r->'tags') NOT IN ('array', 'null') THEN
+    RAISE EXCEPTION 'Tags of instance "%" is not an array of strings', id USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(nullif(r->'tags', 'null'), '[]')) t
+              WHERE jsonb_typeof(t) <> 'string') THEN
+    RAISE EXCEPTION 'Tags of instance "%" is not an array of strings', id USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  tags := ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(r->'tags', 'null'), '[]')));
+  meta := coalesce(nullif(r->'meta', 'null'), '{}');
+  IF jsonb_typeof(r->'check') = 'object' THEN
+    checks := checks || jsonb_build_array(r->'check');
+  END IF;
+  IF jsonb_typeof(r->'checks') = 'array' THEN
+    checks := checks || (r->'checks');
+  END IF;
+  IF jsonb_array_length(checks) > 1 THEN
+    RAISE EXCEPTION 'instance "%" has % checks', id, jsonb_array_length(checks)
+      USING ERRCODE = 'feature_not_supported',
+      HINT = 'nagare keeps one TTL check per instance (its CheckID is "service:<ID>").';
+  END IF;
+  status := 'critical';
+  IF jsonb_array_length(checks) = 1 THEN
+    IF jsonb_typeof(checks->0) <> 'object' THEN
+      RAISE EXCEPTION 'a check of instance "%" is not a JSON object', id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT jsonb_object_agg(lower(k), v) INTO c FROM jsonb_each(checks->0) AS e(k, v);
+    c := coalesce(c, '{}');
+    FOREACH ckey IN ARRAY ARRAY['http', 'tcp', 'grpc', 'args', 'script', 'dockercontainerid',
+                                'h2ping', 'udp', 'osservice', 'aliasservice', 'aliasnode'] LOOP
+      IF c ? ckey AND c->ckey <> 'null'::jsonb AND c->>ckey <> '' THEN
+        RAISE EXCEPTION 'instance "%" has a check of a kind nagare does not run (%)', id, ckey
+          USING ERRCODE = 'feature_not_supported',
+          HINT = 'nagare keeps TTL checks, which the instance passes itself (PUT /v1/agent/check/pass/service:<ID>); give {"TTL": "15s"}.';
+      END IF;
+    END LOOP;
+    IF coalesce(nullif(c->>'checkid', ''), nullif(c->>'id', ''), 'service:' || id) <> 'service:' || id THEN
+      RAISE EXCEPTION 'check id "%" of instance "%" is not "service:%"', coalesce(c->>'checkid', c->>'id'), id, id
+        USING ERRCODE = 'feature_not_supported',
+        HINT = 'nagare names an instance''s TTL check as Consul names a service''s own check: leave CheckID out.';
+    END IF;
+    ttl := nagare._go_duration(c->>'ttl', 'TTL');
+    IF ttl IS NULL THEN
+      RAISE EXCEPTION 'the check of instance "%" has no TTL', id USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'nagare keeps TTL checks: {"TTL": "15s"}; leave the check out for an instance that is always passing.';
+    END IF;
+    deregister_critical_after := nagare._go_duration(c->>'deregistercriticalserviceafter',
+                                                    'DeregisterCriticalServiceAfter');
+    status := coalesce(nullif(c->>'status', ''), 'critical');
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._consul_registration(jsonb, text) IS
+  'internal: the arguments of nagare.register_instance() from a registration in Consul''s JSON (PUT /v1/agent/service/register; peer: the address when it gives none); one TTL check at most';
+
 CREATE FUNCTION nagare._instances_live(OUT id text, OUT service text, OUT status text, OUT output text,
                                        OUT last_beat timestamptz, OUT ttl_remaining double precision,
                                        OUT status_changed_at timestamptz)

@@ -47,6 +47,8 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_instance_may',            -- row-level security of nagare.service_instance
          '_instance_authorize',      -- by register_instance(), _instance_check()
          '_instance_check',          -- by deregister_instance() and the heartbeats
+         '_go_duration',             -- by _consul_registration()
+         '_consul_registration',     -- by the nagare worker as an HTTP client's role (src/worker/registrations.c)
          '_instances_live')          -- the view nagare.instances
  ORDER BY 1::text;
 -- No parameter a caller names is a reserved word (pg_get_keywords() R or T);

@@ -351,7 +351,23 @@ typedef enum NagareChannelKind
 	 * acts as (a tenant's admin, within the platform's caps)}.
 	 */
 	/* result: int32 count, then per entry the SQLSTATE and message as strings */
-	NAGARE_QUOTA_ALTER
+	NAGARE_QUOTA_ALTER,
+
+	/*
+	 * The service registry's writes for HTTP clients (the http process's
+	 * channel; worker/registrations.c): each in a transaction of its own,
+	 * as the role "as" the http process authenticated (absent when no
+	 * listener authenticates: the worker's own role), "k" the HTTP client
+	 * as JSON text for the audit trail (as in topic changes).  No result.
+	 */
+	/* {"as", "k", "r": Consul's registration object, "peer": the client's
+	 * address, for a registration without one}: nagare.register_instance() */
+	NAGARE_REGISTRY_REGISTER,
+	/* {"as", "k", "id"}: nagare.deregister_instance() */
+	NAGARE_REGISTRY_DEREGISTER,
+	/* {"as", "id"}: whether the role may beat the instance
+	 * (nagare._instance_check()), 42704 or 42501 if not; changes nothing */
+	NAGARE_REGISTRY_MAY_BEAT
 } NagareChannelKind;
 
 /* Largest settings object of a topic change ("c"), in bytes of JSON */

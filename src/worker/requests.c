@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * requests.c
- *	  The nagare worker's end of the channel from the broker: takes the
- *	  broker's requests, carries them out and answers them.
+ *	  The nagare worker's end of the channels from the broker and the http
+ *	  process: takes their requests, carries them out and answers them.
  *
  * One pass (nagare_worker_run_requests(), then, after the worker's topic
  * sync, nagare_worker_finish_requests()) takes every request waiting in the
- * channel (queue/channel.h), up to a bound, in the order the broker made
- * them, and copies them out:
+ * channels (queue/channel.h), up to a bound, the broker's first, each
+ * channel's in the order they were made, and copies them out (a kind its
+ * client may not ask for is refused):
  *
  * - consumer group requests go first, as clients wait for them: offsets.c
  *   runs them (the commits in one transaction), and they are answered at
@@ -15,6 +16,8 @@
  * - then the SASL logins of Kafka clients (auth.c), answered at once; the
  *   broker keeps only a few in flight, so a storm of logins delays the
  *   group requests of the next pass by little;
+ * - then the registry's writes for HTTP clients (registrations.c), each in
+ *   a transaction of its own, answered at once;
  * - each topic change runs the SQL function a user would call, in a
  *   transaction of its own, rolled back if the client asked only to
  *   validate it.  Its answer waits for the sync the worker runs next, so
@@ -75,6 +78,19 @@ nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
 		strlcpy(req->message, message, sizeof(req->message));
 }
 
+/*
+ * The kinds each channel's client may ask for: the http process only
+ * logins and the registry's writes
+ */
+static bool
+client_may_ask(NagareChannelClient client, NagareChannelKind kind)
+{
+	if (client == NAGARE_CHANNEL_BROKER)
+		return kind < NAGARE_REGISTRY_REGISTER;
+	return kind == NAGARE_AUTH_PLAIN_VERIFY || kind == NAGARE_REGISTRY_REGISTER ||
+		   kind == NAGARE_REGISTRY_DEREGISTER || kind == NAGARE_REGISTRY_MAY_BEAT;
+}
+
 static void
 answer(NagareWorkerRequest *req, uint64 usec)
 {
@@ -128,8 +144,10 @@ nagare_worker_run_requests(void)
 	NagareWorkerRequest *reqs;
 	NagareWorkerRequest **groups;
 	NagareWorkerRequest **auths;
+	NagareWorkerRequest **registrations;
 	int			ngroups = 0;
 	int			nauths = 0;
+	int nregistrations = 0;
 	int			n = 0;
 	int			i;
 	MemoryContext old;
@@ -145,6 +163,7 @@ nagare_worker_run_requests(void)
 	reqs = palloc0(sizeof(NagareWorkerRequest) * MAX_REQUESTS_PER_PASS);
 	groups = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	auths = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
+	registrations = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	topic_changes = palloc(sizeof(NagareWorkerRequest *) * MAX_REQUESTS_PER_PASS);
 	topic_change_usec = palloc0(sizeof(uint64) * MAX_REQUESTS_PER_PASS);
 	ntopic_changes = 0;
@@ -160,6 +179,15 @@ nagare_worker_run_requests(void)
 		memcpy(req->payload, in.payload, in.len);
 		req->payload[in.len] = '\0';
 		initStringInfo(&req->result);
+		if (!client_may_ask(req->client, req->kind))
+		{
+			strlcpy(req->sqlstate, unpack_sql_state(ERRCODE_INTERNAL_ERROR),
+					sizeof(req->sqlstate));
+			snprintf(req->message, sizeof(req->message),
+					 "request kind %d is not for this channel", (int) req->kind);
+			answer(req, 0);
+			continue;
+		}
 		switch (req->kind)
 		{
 			case NAGARE_ADMIN_CREATE_TOPIC:
@@ -183,6 +211,11 @@ nagare_worker_run_requests(void)
 			case NAGARE_AUTH_PLAIN_VERIFY:
 			case NAGARE_AUTH_ROLE_CHECK:
 				auths[nauths++] = req;
+				break;
+			case NAGARE_REGISTRY_REGISTER:
+			case NAGARE_REGISTRY_DEREGISTER:
+			case NAGARE_REGISTRY_MAY_BEAT:
+				registrations[nregistrations++] = req;
 				break;
 			default:
 				strlcpy(req->sqlstate, unpack_sql_state(ERRCODE_INTERNAL_ERROR),
@@ -213,6 +246,18 @@ nagare_worker_run_requests(void)
 		usec = usec_since(start) / nauths;
 		for (i = 0; i < nauths; i++)
 			answer(auths[i], usec);
+		nagare_channel_wake_answered();
+	}
+
+	/* then the registry's writes for HTTP clients (registrations.c) */
+	if (nregistrations > 0)
+	{
+		for (i = 0; i < nregistrations; i++)
+		{
+			INSTR_TIME_SET_CURRENT(start);
+			nagare_worker_run_registrations(&registrations[i], 1);
+			answer(registrations[i], usec_since(start));
+		}
 		nagare_channel_wake_answered();
 	}
 

@@ -47,6 +47,9 @@ extern void nagare_worker_sync_quotas(bool force);
 extern bool nagare_worker_instances(void);
 extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
+/* registrations.c */
+extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
+
 /* requests.c */
 extern bool nagare_worker_run_requests(void);
 extern void nagare_worker_finish_requests(void);
