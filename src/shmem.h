@@ -360,8 +360,9 @@ typedef enum NagareChannelKind
 	 * listener authenticates: the worker's own role), "k" the HTTP client
 	 * as JSON text for the audit trail (as in topic changes).  No result.
 	 */
-	/* {"as", "k", "r": Consul's registration object, "peer": the client's
-	 * address, for a registration without one}: nagare.register_instance() */
+	/* {"as", "k", "r": the body of Consul's registration as a string (read
+	 * as JSON by the worker, as the role), "peer": the client's address, for
+	 * a registration without one}: nagare.register_instance() */
 	NAGARE_REGISTRY_REGISTER,
 	/* {"as", "k", "id"}: nagare.deregister_instance() */
 	NAGARE_REGISTRY_DEREGISTER,

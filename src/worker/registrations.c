@@ -77,23 +77,22 @@ registration_sql(void *arg)
 	switch (req->kind)
 	{
 		case NAGARE_REGISTRY_REGISTER:
-		{
-			JsonbValue *r = getKeyJsonValueFromContainer(&payload->root, "r", 1, NULL);
-
-			/* the body as it came: _consul_registration() says what is wrong */
-			if (r == NULL)
+			/*
+			 * The body as it came, as a string: read as JSON here, as the
+			 * role, so that a malformed body is the client's 22P02 and no
+			 * body can add members to the request
+			 */
+			if ((s = member_string(payload, "r")) == NULL)
 				elog(ERROR, "malformed registration request");
-			args[0] = JsonbPGetDatum(JsonbValueToJsonb(r));
-			types[0] = JSONBOID;
+			args[0] = CStringGetTextDatum(s);
 			s = member_string(payload, "peer");
 			nulls[1] = s ? ' ' : 'n';
 			args[1] = s ? CStringGetTextDatum(s) : (Datum) 0;
 			sql = "SELECT nagare.register_instance(r.service, r.id, r.address, r.port, r.tags, "
 				  "r.meta, r.ttl, r.deregister_critical_after, r.status) "
-				  "FROM nagare._consul_registration($1, $2) r";
+				  "FROM nagare._consul_registration($1::jsonb, $2) r";
 			ret = SPI_execute_with_args(sql, 2, types, args, nulls, false, 0);
 			break;
-		}
 		case NAGARE_REGISTRY_DEREGISTER:
 		case NAGARE_REGISTRY_MAY_BEAT:
 			if ((s = member_string(payload, "id")) == NULL)
