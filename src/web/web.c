@@ -2,7 +2,8 @@
  *
  * web.c
  *	  The "nagare http" background worker: an HTTP/1.1 server for
- *	  Prometheus's scrapes (and, later, the registry's API and the console).
+ *	  Prometheus's scrapes and the registry's Consul API (and, later, the
+ *	  console).
  *
  * One process, no threads, no database connection: a loop on
  * PostgreSQL's WaitEventSet (its latch, postmaster death, the listening
@@ -12,7 +13,10 @@
  * a timeout for a request started but not received; at most
  * WEB_MAX_CONNS connections, more are answered 503 and closed.  A
  * connection whose responses are not read stops being read until they
- * are.  Bad requests are answered with the parser's status, the
+ * are.  A handler may park its request (web.h's WebResponse) and be
+ * called again until it answers: every WEB_PARK_POLL_MS while any is
+ * parked, when the latch is set, and at the time it gave; at most
+ * WEB_MAX_PARKED are.  Bad requests are answered with the parser's status, the
  * connection closed and the client logged at most WEB_BAD_LOG_BURST times
  * in WEB_BAD_LOG_WINDOW_MS.  An ERROR in a handler (out of memory) is
  * logged and closes that connection only; the loop goes on.
