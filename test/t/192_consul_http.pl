@@ -311,7 +311,7 @@ EOP
 SKIP:
 {
 	my $sd = $ENV{NAGARE_CONSUL_SD} // '/opt/nagare-test/consul_sd/consul_sd';
-	skip "no $sd (scripts/deps.sh builds test/consul_sd with Go)", 6 unless -x $sd;
+	skip "no $sd (scripts/deps.sh builds test/consul_sd with Go)", 8 unless -x $sd;
 	sql(q{SELECT nagare.register_instance('web', 'web-3', address => '127.0.0.3', port => 9100,
 	        meta => '{"version": "2.0"}', ttl => '3s', status => 'passing')});
 	my $sdh = IPC::Run::start([ $sd, "127.0.0.1:$hport" ], '>', "$tmp/sd.out", '2>', "$tmp/sd.log");
@@ -342,9 +342,17 @@ SKIP:
 	  or diag(slurp_file("$tmp/sd.log"));
 	is_deeply([ sort grep { $all->{$_}{__meta_consul_health} eq 'passing' } keys %$all ], [ 'db-1', 'web-1', 'web-2' ],
 		'the passing targets left');
+	unlike(slurp_file("$tmp/sd.log"), qr/level=ERROR/, 'discovery logged no error: every request it made was answered');
 	$sdh->signal('TERM');
 	$sdh->finish;
 }
+
+# after a restart the nagare worker loads the table, meta included
+$node->restart;
+ok(wait_until(sub { my ($st) = http('GET', '/v1/catalog/service/web'); $st == 200 }, 30),
+	'after a restart: answered once the table is loaded');
+($s, $h, $j) = get_json('/v1/catalog/service/web?tag=primary');
+is_deeply($j->[0]{ServiceMeta}, { version => '1.2', zone => 'a' }, 'with the meta loaded from nagare.service_instance');
 
 # the process lived through it all
 ($s) = http('GET', '/metrics');
