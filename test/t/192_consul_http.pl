@@ -14,7 +14,8 @@
 #     is 404 with Consul's text;
 #   - blocking queries: ?index=N&wait= parks the request until the version
 #     moves (woken within a poll of a change) or the wait ends; a parked
-#     request does not stall others; past WEB_MAX_PARKED (48) a request is
+#     request does not stall others, and requests pipelined behind it wait
+#     their turn; past WEB_MAX_PARKED (48) a request is
 #     answered at once;
 #   - 404, 405 (with Allow), 400 with a clear reason for a bad index, wait,
 #     passing, filter, check status or JSON body, 500 for another datacenter;
@@ -238,6 +239,29 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	ok($woke < 1, sprintf('within a poll of the change (%.3f s)', $woke));
 	my ($new) = $answer =~ /X-Consul-Index: (\d+)/i;
 	cmp_ok($new, '>', $index, 'with the new index');
+	close($sock);
+}
+{
+	# a request pipelined behind a parked one waits its turn: answers in order
+	($s, $h, $j) = get_json('/v1/catalog/services');
+	$index = $h->{'x-consul-index'};
+	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
+	$t0 = time;
+	print $sock "GET /v1/catalog/services?index=$index&wait=1s HTTP/1.1\r\nHost: x\r\n\r\n"
+	  . "GET /v1/status/leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	my $all = '';
+	local $SIG{ALRM} = sub { die "timeout\n" };
+	alarm(10);
+	eval { while (sysread($sock, my $chunk, 65536)) { $all .= $chunk } };
+	alarm(0);
+	$took = time - $t0;
+	like($all, qr/^HTTP\/1\.1 200 .*\{"db":\[\],"web":\["primary","v1"\]\}HTTP\/1\.1 200 .*"127\.0\.0\.1:8300"$/s,
+		'a request pipelined behind a parked one is answered after it, in order');
+	ok($took >= 0.95, sprintf('once the parked one was (%.2f s)', $took));
+	# a client that goes away while parked: its connection is closed
+	$sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
+	print $sock "GET /v1/catalog/services?index=$index&wait=30s HTTP/1.1\r\nHost: x\r\n\r\n";
+	usleep(200_000);
 	close($sock);
 }
 {
