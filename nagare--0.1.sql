@@ -2607,7 +2607,8 @@ COMMENT ON FUNCTION nagare._instances_live() IS
 
 CREATE VIEW nagare.instances WITH (security_invoker = true) AS
 SELECT i.service, i.id, i.address, i.port, i.tags, i.meta,
-       coalesce(l.status, i.status) AS status, coalesce(l.output, i.output) AS output,
+       coalesce(l.status, i.status) AS status,
+       CASE WHEN l.id IS NOT NULL THEN l.output ELSE i.output END AS output,
        l.last_beat, l.ttl_remaining, i.ttl, i.deregister_critical_after,
        coalesce(l.status_changed_at, i.status_changed_at) AS status_changed_at,
        l.id IS NOT NULL AS live, i.registered_at, i.registered_by

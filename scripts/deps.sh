@@ -13,7 +13,10 @@ packages=(
   python3-confluent-kafka kcat
   python3-dnspython
   # test/t/185_metrics: promtool and a Prometheus server scraping /metrics
+  # (and test/t/192_consul_http: its consul_sd_configs)
   prometheus
+  # test/t/192_consul_http: the venv of py-consul (below)
+  python3-venv
   # the Java client (test/interop/java, built with Maven)
   openjdk-17-jdk-headless maven
   # benchmarks: the peers nagare is measured against
@@ -48,4 +51,50 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "deps.sh: installing nodejs npm"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+# test/t/192_consul_http: py-consul, a real Consul client library, from PyPI at
+# pinned versions, in a venv the postgres user that runs the tests can read
+# (NAGARE_CONSUL_VENV, default /opt/nagare-test/consul-venv).
+consul_venv=${NAGARE_CONSUL_VENV:-/opt/nagare-test/consul-venv}
+consul_pins=(py-consul==1.6.0 requests==2.34.2 urllib3==2.8.0 idna==3.21
+  certifi==2026.10.19.post1 charset-normalizer==3.5.3)
+if [ ! -f "$consul_venv/.nagare-pins" ] || [ "$(cat "$consul_venv/.nagare-pins")" != "${consul_pins[*]}" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: the py-consul venv $consul_venv is missing; run as root to make it" >&2
+  else
+    echo "deps.sh: making the py-consul venv $consul_venv"
+    rm -rf "$consul_venv"
+    if /usr/bin/python3 -m venv "$consul_venv" &&
+       "$consul_venv/bin/pip" install -q --disable-pip-version-check "${consul_pins[@]}" >/dev/null; then
+      echo "${consul_pins[*]}" >"$consul_venv/.nagare-pins"
+      chmod -R a+rX "$consul_venv"
+    else
+      echo "deps.sh: could not make the py-consul venv; test/t/192_consul_http will skip its py-consul checks" >&2
+    fi
+  fi
+fi
+
+# test/t/192_consul_http: Prometheus's own Consul discovery (the code behind
+# consul_sd_configs; Debian's prometheus is built without it), test/consul_sd,
+# built with the machine's Go (1.26 or later) from the Go module proxy at the
+# versions of its go.sum, into NAGARE_CONSUL_SD_DIR (default
+# /opt/nagare-test/consul_sd).  Without Go the test skips those checks.
+consul_sd_dir=${NAGARE_CONSUL_SD_DIR:-/opt/nagare-test/consul_sd}
+consul_sd_src="$(cd "$(dirname "$0")/.." && pwd)/test/consul_sd"
+go_bin=$(command -v go || echo /usr/local/go/bin/go)
+if [ -x "$go_bin" ] && [ "$(id -u)" -eq 0 ]; then
+  stamp=$(cat "$consul_sd_src/go.mod" "$consul_sd_src/go.sum" "$consul_sd_src/main.go" | sha256sum | cut -c1-16)
+  if [ "$(cat "$consul_sd_dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "deps.sh: building test/consul_sd (Prometheus's Consul discovery)"
+    mkdir -p "$consul_sd_dir"
+    if (cd "$consul_sd_src" && "$go_bin" build -o "$consul_sd_dir/consul_sd" .) >/dev/null; then
+      echo "$stamp" >"$consul_sd_dir/.stamp"
+      chmod -R a+rX "$consul_sd_dir"
+    else
+      echo "deps.sh: could not build test/consul_sd; test/t/192_consul_http will skip its Prometheus checks" >&2
+    fi
+  fi
+elif [ ! -x "$consul_sd_dir/consul_sd" ]; then
+  echo "deps.sh: no Go (or not root): test/t/192_consul_http will skip its Prometheus checks" >&2
 fi

@@ -81,6 +81,9 @@ SELECT pg_temp.try($$SELECT nagare.register_instance('cart', 'x', address => '19
 SELECT pg_temp.try($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, meta => '{"consul-x": "y"}')$$);
 SELECT pg_temp.try(format($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, meta => %L)$$,
                           (SELECT jsonb_object_agg('k' || i, 'v') FROM generate_series(1, 65) i)));
+-- meta is kept in shared memory: at most NAGARE_INSTANCE_META_MAX - 1 bytes of JSON text
+SELECT pg_temp.try(format($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, meta => %L)$$,
+                          (SELECT jsonb_object_agg('k' || i, repeat('v', 100)) FROM generate_series(1, 10) i)));
 SELECT pg_temp.try($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, ttl => '0s')$$);
 SELECT pg_temp.try($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, deregister_critical_after => '1min')$$);
 SELECT pg_temp.try($$SELECT nagare.register_instance('cart', 'x', address => '192.0.2.1', port => 1, ttl => '1s', status => 'ok')$$);

@@ -430,7 +430,7 @@ nagare_define_gucs(void)
 
 	DefineCustomIntVariable("nagare.max_instances",
 							"Most live instances of registry services (rows of nagare.service_instance) kept in shared memory.",
-							"Each takes about 1.1 kB.  A registration beyond it is refused.",
+							"Each takes about 2.1 kB.  A registration beyond it is refused.",
 							&nagare_max_instances, 10000, 16, 1000000, PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 

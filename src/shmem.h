@@ -734,6 +734,7 @@ extern NagareConnShared *nagare_conn_table;
 #define NAGARE_INSTANCE_ADDRESS_MAX 256 /* a DNS name (253) or IP literal */
 #define NAGARE_INSTANCE_TAGS_MAX    256 /* the tags, each NUL-terminated */
 #define NAGARE_INSTANCE_OUTPUT_MAX  256 /* the last note (longer ones are cut) */
+#define NAGARE_INSTANCE_META_MAX    1024 /* meta as JSON text and NUL (more is refused) */
 
 typedef struct NagareInstance
 {
@@ -756,6 +757,7 @@ typedef struct NagareInstance
 	TimestampTz last_beat; /* registration, load or the last beat */
 	TimestampTz status_changed_at;
 	char output[NAGARE_INSTANCE_OUTPUT_MAX];
+	char meta[NAGARE_INSTANCE_META_MAX]; /* a JSON object of strings; "" as {} */
 } NagareInstance;
 
 typedef struct NagareInstanceShared

@@ -149,6 +149,7 @@ copy_fields(NagareInstance *e, const NagareInstance *src)
 	e->last_beat = src->last_beat;
 	e->status_changed_at = src->status_changed_at;
 	memcpy(e->output, src->output, sizeof(e->output));
+	memcpy(e->meta, src->meta, sizeof(e->meta));
 	write_end(e);
 	SpinLockRelease(&e->mutex);
 }

@@ -41,6 +41,7 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -228,6 +229,21 @@ registration(HeapTuple tuple, TupleDesc desc)
 						 errhint(
 							 "Tags are for choosing instances (\"primary\", \"v2\"): each takes its length and one byte; keep other data in meta.")));
 		}
+	}
+	d = attr(tuple, desc, "meta", &isnull);
+	if (!isnull)
+	{
+		Jsonb *jb = DatumGetJsonbP(d);
+		char *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		if (strlen(text) >= sizeof(e->meta))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the meta of instance \"%s\" takes %zu bytes as JSON text, more than %d",
+							e->id, strlen(text), NAGARE_INSTANCE_META_MAX - 1),
+					 errhint(
+						 "The live instance table keeps meta in shared memory, answered by the HTTP API (Consul's ServiceMeta): keep it to a few short strings (version, zone), and other data in the catalog.")));
+		strcpy(e->meta, text);
 	}
 	d = attr(tuple, desc, "ttl", &isnull);
 	e->ttl_ms = isnull ? 0 : nagare_instance_interval_ms(DatumGetIntervalP(d));

@@ -2,7 +2,8 @@
  *
  * web.c
  *	  The "nagare http" background worker: an HTTP/1.1 server for
- *	  Prometheus's scrapes (and, later, the registry's API and the console).
+ *	  Prometheus's scrapes and the registry's Consul API (and, later, the
+ *	  console).
  *
  * One process, no threads, no database connection: a loop on
  * PostgreSQL's WaitEventSet (its latch, postmaster death, the listening
@@ -12,7 +13,10 @@
  * a timeout for a request started but not received; at most
  * WEB_MAX_CONNS connections, more are answered 503 and closed.  A
  * connection whose responses are not read stops being read until they
- * are.  Bad requests are answered with the parser's status, the
+ * are.  A handler may park its request (web.h's WebResponse) and be
+ * called again until it answers: every WEB_PARK_POLL_MS while any is
+ * parked, when the latch is set, and at the time it gave; at most
+ * WEB_MAX_PARKED are.  Bad requests are answered with the parser's status, the
  * connection closed and the client logged at most WEB_BAD_LOG_BURST times
  * in WEB_BAD_LOG_WINDOW_MS.  An ERROR in a handler (out of memory) is
  * logged and closes that connection only; the loop goes on.
@@ -42,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -86,17 +91,45 @@ typedef struct WebConn
 	uint32 registered; /* the events the wait set has for it */
 	TimestampTz last_activity;
 	TimestampTz request_start; /* first byte of a partial request; 0: none */
+	/* a parked request (web.h's WebResponse): answered later */
+	bool parked;
+	const WebRoute *park_route;
+	HttpRequest park_req; /* its spans point into rbuf, untouched meanwhile */
+	bool park_head;
+	TimestampTz park_started;
+	TimestampTz park_until;
+	void *park_state;
+	MemoryContext park_cxt; /* the handler's state; reset after each answer */
 } WebConn;
 
+/* exact paths first, then prefixes (the longest first where they nest) */
 static const WebRoute routes[] = {
 	{"/metrics", true, nagare_web_metrics},
+	{"/v1/catalog/services", true, nagare_consul_catalog_services},
+	{"/v1/agent/self", true, nagare_consul_agent_self},
+	{"/v1/agent/services", true, nagare_consul_agent_services},
+	{"/v1/agent/checks", true, nagare_consul_agent_checks},
+	{"/v1/status/leader", true, nagare_consul_status_leader},
+	{"/v1/status/peers", true, nagare_consul_status_peers},
+	{"/v1/catalog/service/", true, nagare_consul_catalog_service, .prefix = true},
+	{"/v1/health/service/", true, nagare_consul_health_service, .prefix = true},
+	{"/v1/health/checks/", true, nagare_consul_health_checks, .prefix = true},
+	{"/v1/agent/check/pass/", false, nagare_consul_check_pass, .prefix = true,
+	 .put_only = true},
+	{"/v1/agent/check/warn/", false, nagare_consul_check_warn, .prefix = true,
+	 .put_only = true},
+	{"/v1/agent/check/fail/", false, nagare_consul_check_fail, .prefix = true,
+	 .put_only = true},
+	{"/v1/agent/check/update/", false, nagare_consul_check_update, .prefix = true,
+	 .put_only = true},
 };
 
 static const HttpLimits limits = {
 	.max_head = WEB_MAX_HEAD,
 	.max_headers = WEB_MAX_HEADERS,
 	.max_body = WEB_MAX_BODY,
-	.require_length = true,
+	/* a PUT without a body (curl -X PUT, Consul's check updates): empty */
+	.require_length = false,
 };
 
 static pgsocket listeners[WEB_MAX_LISTENERS];
@@ -260,6 +293,8 @@ open_listeners(void)
 	return refused;
 }
 
+static bool conn_flush(WebConn *c);
+
 static void
 conn_close(WebConn *c)
 {
@@ -318,6 +353,8 @@ accept_all(pgsocket lfd)
 		c->cxt = cxt;
 		addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
 		nagare_http_parser_init(&c->parser, &limits);
+		c->park_cxt =
+			AllocSetContextCreate(cxt, "nagare http parked request", ALLOCSET_SMALL_SIZES);
 		c->out.data = NULL;
 		c->last_activity = GetCurrentTimestamp();
 		conns[nconns++] = c;
@@ -356,57 +393,127 @@ respond(WebConn *c, int status, const char *content_type, const char *body, size
 		c->closing = true;
 }
 
-static void
+static int
+parked_count(void)
+{
+	int i;
+	int n = 0;
+
+	for (i = 0; i < nconns; i++)
+		if (conns[i]->parked)
+			n++;
+	return n;
+}
+
+/*
+ * Call a route's handler for a request (again, if it is parked) and answer
+ * it, or park it.  True if it was answered.
+ */
+static bool
+call_handler(WebConn *c, const WebRoute *route, const HttpRequest *req, bool head)
+{
+	WebResponse resp;
+	MemoryContext old = MemoryContextSwitchTo(request_cxt);
+
+	memset(&resp, 0, sizeof(resp));
+	resp.status = 200;
+	resp.content_type = "text/plain; charset=utf-8";
+	initStringInfo(&resp.body);
+	resp.started = c->parked ? c->park_started : GetCurrentTimestamp();
+	resp.may_park = c->parked || parked_count() < WEB_MAX_PARKED;
+	resp.state = c->parked ? c->park_state : NULL;
+	resp.state_cxt = c->park_cxt;
+	serving = c;
+	route->handler(req, &resp);
+	serving = NULL;
+	MemoryContextSwitchTo(old);
+	if (resp.park && resp.may_park)
+	{
+		if (!c->parked)
+		{
+			c->parked = true;
+			c->park_route = route;
+			c->park_req = *req;
+			c->park_head = head;
+			c->park_started = resp.started;
+			wait_set_dirty = true;
+		}
+		c->park_until = resp.park_until;
+		c->park_state = resp.state;
+		MemoryContextReset(request_cxt);
+		return false;
+	}
+	if (resp.park)
+		elog(ERROR, "nagare http: a handler parked a request it may not park");
+	respond(c, resp.status, resp.content_type, resp.body.data, resp.body.len, head,
+			req->keep_alive, resp.extra, resp.nextra);
+	MemoryContextReset(request_cxt);
+	if (c->parked)
+	{
+		c->parked = false;
+		c->park_state = NULL;
+		c->last_activity = GetCurrentTimestamp();
+		wait_set_dirty = true;
+	}
+	MemoryContextReset(c->park_cxt);
+	return true;
+}
+
+/* Answer a request, or park it; true if it was answered */
+static bool
 handle_request(WebConn *c, const HttpRequest *req)
 {
 	const WebRoute *route = NULL;
 	bool head = req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
 	bool get = req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0;
+	bool put = req->method.len == 3 && memcmp(req->method.p, "PUT", 3) == 0;
 	int i;
 
-	for (i = 0; i < lengthof(routes); i++)
-		if (strlen(routes[i].path) == req->path.len &&
-			memcmp(routes[i].path, req->path.p, req->path.len) == 0)
+	for (i = 0; i < lengthof(routes) && route == NULL; i++)
+	{
+		size_t len = strlen(routes[i].path);
+
+		if (routes[i].prefix
+				? (req->path.len > len && memcmp(routes[i].path, req->path.p, len) == 0)
+				: (len == req->path.len && memcmp(routes[i].path, req->path.p, len) == 0))
 			route = &routes[i];
+	}
 	if (route == NULL)
 	{
 		static const char msg[] = "not found\n";
 
 		respond(c, 404, "text/plain; charset=utf-8", msg, sizeof(msg) - 1, head,
 				req->keep_alive, NULL, 0);
-		return;
+		return true;
 	}
-	if (route->get_only && !get && !head)
+	if ((route->get_only && !get && !head) || (route->put_only && !put))
 	{
 		static const char msg[] = "method not allowed\n";
-		static const char *const allow[] = {"Allow", "GET, HEAD"};
+		static const char *const allow_get[] = {"Allow", "GET, HEAD"};
+		static const char *const allow_put[] = {"Allow", "PUT"};
 
 		respond(c, 405, "text/plain; charset=utf-8", msg, sizeof(msg) - 1, false,
-				req->keep_alive, allow, 1);
-		return;
+				req->keep_alive, route->put_only ? allow_put : allow_get, 1);
+		return true;
 	}
-	{
-		WebResponse resp;
-		MemoryContext old = MemoryContextSwitchTo(request_cxt);
+	return call_handler(c, route, req, head);
+}
 
-		resp.status = 200;
-		resp.content_type = "text/plain; charset=utf-8";
-		initStringInfo(&resp.body);
-		serving = c;
-		route->handler(req, &resp);
-		serving = NULL;
-		MemoryContextSwitchTo(old);
-		respond(c, resp.status, resp.content_type, resp.body.data, resp.body.len, head,
-				req->keep_alive, NULL, 0);
-		MemoryContextReset(request_cxt);
-	}
+/* The request was answered: on to the next one received */
+static void
+request_done(WebConn *c, const HttpRequest *req)
+{
+	memmove(c->rbuf, c->rbuf + req->consumed, c->rlen - req->consumed);
+	c->rlen -= req->consumed;
+	c->request_start = 0;
+	nagare_http_parser_init(&c->parser, &limits);
 }
 
 /* Parse and answer the requests received, while the output is not too long */
 static void
 process_input(WebConn *c)
 {
-	while (!c->closing && c->rlen > 0 &&
+	while (!c->closing && !c->parked && c->rlen > 0 &&
 		   (c->out.data == NULL || c->out.len - c->out_sent < WEB_OUT_PAUSE))
 	{
 		HttpRequest req;
@@ -430,11 +537,32 @@ process_input(WebConn *c)
 			c->rlen = 0;
 			return;
 		}
-		handle_request(c, &req);
-		memmove(c->rbuf, c->rbuf + req.consumed, c->rlen - req.consumed);
-		c->rlen -= req.consumed;
-		c->request_start = 0;
-		nagare_http_parser_init(&c->parser, &limits);
+		if (!handle_request(c, &req))
+			return; /* parked: the next requests wait their turn */
+		request_done(c, &req);
+	}
+}
+
+/*
+ * Call the handlers of the parked requests again (see WebResponse); answer
+ * those that answer, and go on with their connections' next requests.
+ */
+static void
+run_parked(void)
+{
+	int i;
+
+	for (i = nconns - 1; i >= 0; i--)
+	{
+		WebConn *c = conns[i];
+
+		if (i >= nconns || conns[i] != c || !c->parked)
+			continue;
+		if (!call_handler(c, c->park_route, &c->park_req, c->park_head))
+			continue;
+		request_done(c, &c->park_req);
+		process_input(c);
+		(void) conn_flush(c);
 	}
 }
 
@@ -504,7 +632,7 @@ conn_readable(WebConn *c)
 			process_input(c);
 			c->closing = true;
 			wait_set_dirty = true;
-			if (c->out.data == NULL || c->out_sent == (size_t) c->out.len)
+			if (c->parked || c->out.data == NULL || c->out_sent == (size_t) c->out.len)
 				conn_close(c);
 			else
 				(void) conn_flush(c);
@@ -536,6 +664,9 @@ conn_events(WebConn *c)
 		ev |= WL_SOCKET_WRITEABLE;
 	if (!c->closing && !(conn_wants_write(c) && c->out.len - c->out_sent >= WEB_OUT_PAUSE))
 		ev |= WL_SOCKET_READABLE;
+	/* parked with a full buffer: only the client's going away matters */
+	if (c->parked && c->rlen == sizeof(c->rbuf) && (ev & WL_SOCKET_READABLE))
+		ev = (ev & ~WL_SOCKET_READABLE) | WL_SOCKET_CLOSED;
 	return ev != 0 ? ev : WL_SOCKET_WRITEABLE;
 }
 
@@ -575,6 +706,12 @@ check_timeouts(void)
 		WebConn *c = conns[i];
 		TimestampTz deadline;
 
+		if (c->parked)
+		{
+			/* its handler answers by park_until; polled meanwhile */
+			next = Min(next, WEB_PARK_POLL_MS);
+			continue;
+		}
 		if (c->rlen > 0 && c->request_start != 0 && !conn_wants_write(c))
 			deadline =
 				TimestampTzPlusMilliseconds(c->request_start, WEB_RECEIVE_TIMEOUT_MS);
@@ -612,6 +749,13 @@ nagare_http_main(Datum main_arg)
 	 */
 	if (setpriority(PRIO_PROCESS, 0, WEB_NICE) != 0)
 		ereport(LOG, (errmsg("nagare http: could not lower its CPU priority: %m")));
+
+	/*
+	 * No database, so no server encoding: the text this process handles is
+	 * UTF-8 (PostgreSQL's JSON parser turns \u escapes of Consul's check
+	 * updates into it, and throws under SQL_ASCII).
+	 */
+	SetDatabaseEncoding(PG_UTF8);
 
 	request_cxt = AllocSetContextCreate(TopMemoryContext, "nagare http request",
 										ALLOCSET_DEFAULT_SIZES);
@@ -699,6 +843,11 @@ nagare_http_main(Datum main_arg)
 						live = true;
 				if (!live)
 					continue;
+				if (ev->events & WL_SOCKET_CLOSED)
+				{
+					conn_close(c);
+					continue;
+				}
 				if ((ev->events & WL_SOCKET_WRITEABLE) && !conn_flush(c))
 					continue;
 				if (ev->events & WL_SOCKET_READABLE)
@@ -715,6 +864,7 @@ nagare_http_main(Datum main_arg)
 				}
 			}
 		}
+		run_parked();
 		if (ShutdownRequestPending)
 			proc_exit(0);
 		if (ConfigReloadPending)

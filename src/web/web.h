@@ -5,7 +5,8 @@
  *	  WaitEventSet, and the route table its handlers plug into.
  *
  * A handler is called for a complete request whose path and method its
- * route accepts; it fills the response's status, content type and body.
+ * route accepts; it fills the response's status, content type, body and
+ * extra header fields, or parks the request to answer it later.
  * It runs in the server's only process and must not block: no SQL, no
  * lock held for longer than a copy out of shared memory, no disk.  The
  * server answers HEAD with the head of the GET response, 404 for paths
@@ -20,7 +21,9 @@
 #ifndef NAGARE_WEB_H
 #define NAGARE_WEB_H
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/palloc.h"
 
 #include "http/http.h"
 
@@ -29,19 +32,60 @@ typedef struct WebResponse
 	int status; /* 200 unless the handler says otherwise */
 	const char *content_type;
 	StringInfoData body; /* in the request's memory context */
+	const char *const *extra; /* more header fields: name, value, ...; static or
+							   * in the request's memory context */
+	size_t nextra; /* pairs in extra */
+
+	/*
+	 * Answering later (a parked request).  A handler that has no answer yet
+	 * sets park and park_until and returns; the server keeps the request
+	 * (and the connection's later ones, which wait their turn) and calls the
+	 * handler again with the same request: whenever the process's latch is
+	 * set, every WEB_PARK_POLL_MS while any request is parked, and at
+	 * park_until, after which the handler must answer.  A parked request
+	 * has no receive timeout; if its client goes away it is dropped.
+	 */
+	TimestampTz started; /* server: when the handler was first called */
+	bool may_park; /* server: false once WEB_MAX_PARKED are: answer now */
+	bool park; /* handler: no answer yet, call again */
+	TimestampTz park_until; /* handler: the latest next call */
+	void *state; /* handler's, kept across the calls for one request */
+	MemoryContext state_cxt; /* server: reset once the request is answered */
 } WebResponse;
 
 typedef void (*WebHandler)(const HttpRequest *req, WebResponse *resp);
 
 typedef struct WebRoute
 {
-	const char *path; /* exact match of the request's path */
+	const char *path; /* exact match of the request's path, or its prefix */
 	bool get_only; /* GET and HEAD; others get 405 */
 	WebHandler handler;
+	bool prefix; /* path is a prefix ("/v1/health/service/") followed by at
+				  * least one byte */
+	bool put_only; /* PUT; others get 405 */
 } WebRoute;
+
+/* Parked requests (see WebResponse): at most, and how often they are polled */
+#define WEB_MAX_PARKED   48
+#define WEB_PARK_POLL_MS 100
 
 /* GET /metrics (metrics.c) */
 extern void nagare_web_metrics(const HttpRequest *req, WebResponse *resp);
+
+/* Consul's HTTP API (consul.c): one handler per route */
+extern void nagare_consul_catalog_services(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_catalog_service(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_health_service(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_health_checks(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_agent_self(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_agent_services(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_agent_checks(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_check_pass(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_check_warn(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_check_fail(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_check_update(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_status_leader(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_status_peers(const HttpRequest *req, WebResponse *resp);
 
 extern PGDLLEXPORT void nagare_http_main(Datum main_arg);
 

@@ -88,9 +88,10 @@ load_sql(void *arg)
 		return true;
 	}
 	*absent = false;
-	ret = SPI_execute("SELECT id, service, address, port, tags, ttl, deregister_critical_after, "
-					  "status, output, status_changed_at FROM nagare.service_instance",
-					  true, 0);
+	ret =
+		SPI_execute("SELECT id, service, address, port, tags, ttl, deregister_critical_after, "
+					"status, output, status_changed_at, meta::text FROM nagare.service_instance",
+					true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read nagare.service_instance: %s",
 			 SPI_result_code_string(ret));
@@ -144,6 +145,9 @@ load_sql(void *arg)
 			strlcpy(e.output, TextDatumGetCString(d), sizeof(e.output));
 		d = SPI_getbinval(tup, desc, 10, &isnull);
 		e.status_changed_at = isnull ? now : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 11, &isnull);
+		if (!isnull)
+			strlcpy(e.meta, TextDatumGetCString(d), sizeof(e.meta));
 		e.last_beat = now;
 		e.used = true;
 		if (nagare_instance_add_absent(&e, &is_full))
