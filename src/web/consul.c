@@ -794,6 +794,52 @@ ub_scalar(void *state, char *token, JsonTokenType type)
 }
 
 /*
+ * Park the request until the worker has answered, if it may be parked;
+ * false when it was answered instead (503)
+ */
+static bool
+wait_for_worker(WebResponse *resp)
+{
+	if (resp->may_park && !resp->must_answer)
+	{
+		resp->park = true;
+		resp->park_until =
+			TimestampTzPlusMilliseconds(resp->started, nagare_request_timeout_ms + 1000);
+		return true;
+	}
+	fail(resp, 503, "the nagare worker is busy: try again");
+	return false;
+}
+
+/*
+ * May the client beat instance id (workerops.h: the rule of the SQL
+ * heartbeats, asked of the worker and remembered)?  False when the request
+ * was answered (403, 404, 503) or parked.
+ */
+static bool
+may_beat(WebResponse *resp, const char *id)
+{
+	int status = 403;
+	const char *message = NULL;
+
+	switch (nagare_web_may_beat(&resp->who, id, &status, &message))
+	{
+		case WEB_READY:
+			return true;
+		case WEB_WAIT:
+			(void) wait_for_worker(resp);
+			return false;
+		case WEB_REFUSED:
+			fail(resp, status, psprintf("Permission denied: %s", message));
+			return false;
+		case WEB_BUSY:
+			break;
+	}
+	fail(resp, 503, "the nagare worker did not answer in time: try again");
+	return false;
+}
+
+/*
  * Beat the instance of a check ("service:<id>") with status and note;
  * answer 200 with an empty body, or 404 with Consul's text.
  */
@@ -817,6 +863,8 @@ beat(const HttpRequest *req, WebResponse *resp, const char *prefix, int status,
 					  check));
 		return;
 	}
+	if (!may_beat(resp, id))
+		return;
 	if (note != NULL)
 	{
 		char *cut = pstrdup(note);
@@ -920,4 +968,105 @@ nagare_consul_check_update(const HttpRequest *req, WebResponse *resp)
 		return;
 	}
 	beat(req, resp, "/v1/agent/check/update/", status, u.output != NULL ? u.output : "");
+}
+
+/*---- the registry's writes: carried out by the nagare worker ----*/
+
+/*
+ * Ask the worker (first call), or answer with what it said (later calls):
+ * 200 with an empty body, as Consul, or the error's status and message.
+ */
+static void
+ask_worker(WebResponse *resp, NagareChannelKind kind, const StringInfo payload)
+{
+	WebOp *op = resp->state;
+	int status;
+	const char *message;
+
+	if (op == NULL)
+	{
+		if (!resp->may_park)
+		{
+			fail(resp, 503, "too many requests wait: try again");
+			return;
+		}
+		op = nagare_web_ask(kind, payload->data, payload->len);
+		if (op == NULL)
+		{
+			fail(resp, 503, "the channel to the nagare worker is full: try again");
+			return;
+		}
+		resp->state = op;
+		(void) wait_for_worker(resp);
+		return;
+	}
+	if (!nagare_web_op_done(op, &status, &message))
+	{
+		/* still at the worker: its deadline comes before park_until */
+		if (!resp->must_answer)
+		{
+			(void) wait_for_worker(resp);
+			return;
+		}
+		fail(resp, 503, "the nagare worker did not answer in time: try again");
+		return;
+	}
+	resp->state = NULL;
+	if (status != 200)
+	{
+		fail(resp, status, message);
+		return;
+	}
+	set_headers(resp, nagare_instance_version());
+}
+
+/*
+ * PUT /v1/agent/service/register: register an instance (Consul's JSON,
+ * read by the worker with nagare._consul_registration()) as the client's
+ * role, through nagare.register_instance()
+ */
+void
+nagare_consul_service_register(const HttpRequest *req, WebResponse *resp)
+{
+	StringInfoData json;
+	char *body;
+
+	initStringInfo(&json);
+	if (resp->state == NULL)
+	{
+		body = pnstrdup(req->body.p, req->body.len);
+		if (strlen(body) != req->body.len ||
+			!pg_verify_mbstr(PG_UTF8, body, (int) req->body.len, true))
+		{
+			fail(resp, 400, "Request decode failed: the body is not UTF-8 JSON");
+			return;
+		}
+		appendStringInfoString(&json, "{\"r\":");
+		escape_json(&json, body);
+		appendStringInfoString(&json, ",\"peer\":");
+		escape_json(&json, resp->peer_ip);
+		nagare_web_append_who(&json, &resp->who, resp->peer_ip, resp->user_agent);
+		appendStringInfoChar(&json, '}');
+	}
+	ask_worker(resp, NAGARE_REGISTRY_REGISTER, &json);
+}
+
+/* PUT /v1/agent/service/deregister/<id>: nagare.deregister_instance() as the client's role */
+void
+nagare_consul_service_deregister(const HttpRequest *req, WebResponse *resp)
+{
+	StringInfoData json;
+	char *id;
+
+	initStringInfo(&json);
+	if (resp->state == NULL)
+	{
+		if ((id = path_rest(req, resp, "/v1/agent/service/deregister/")) == NULL)
+			return;
+		appendStringInfoString(&json, "{\"id\":");
+		escape_json(&json, id);
+		nagare_web_append_who(&json, &resp->who, resp->peer_ip, resp->user_agent);
+		appendStringInfoChar(&json, '}');
+	}
+	ask_worker(resp, NAGARE_REGISTRY_DEREGISTER, &json);
 }

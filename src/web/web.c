@@ -23,10 +23,13 @@
  *
  * The wall: while a Kafka listener authenticates its clients
  * (broker/net.c's nagare_net_security_authenticates(), the condition
- * that turns nagare.allow_everyone_if_no_acl_found = auto off), the
- * endpoint, which has no login yet, listens on loopback addresses only; a
- * other address of nagare.http_listen_addresses is refused with a LOG
- * line and a hint.
+ * that turns nagare.allow_everyone_if_no_acl_found = auto off), the routes
+ * marked login (Consul's API) want HTTP Basic credentials of a role
+ * (workerops.c), and since /metrics has none the endpoint listens on
+ * loopback addresses only; another address of nagare.http_listen_addresses
+ * is refused with a LOG line and a hint.  What needs SQL goes to the nagare
+ * worker over the process's channel, whose answers are read each loop turn
+ * before the parked requests are called again.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -54,11 +57,13 @@
 #include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "broker/net.h"
 #include "nagare.h"
+#include "queue/channel.h"
 #include "web/web.h"
 
 #define WEB_MAX_LISTENERS      16
@@ -81,6 +86,7 @@ typedef struct WebConn
 	pgsocket fd;
 	MemoryContext cxt; /* the connection's, deleted at close */
 	char peer[64];
+	char peer_ip[NI_MAXHOST]; /* the address alone */
 	char rbuf[WEB_RBUF_SIZE];
 	size_t rlen;
 	HttpParser parser;
@@ -105,23 +111,29 @@ typedef struct WebConn
 /* exact paths first, then prefixes (the longest first where they nest) */
 static const WebRoute routes[] = {
 	{"/metrics", true, nagare_web_metrics},
-	{"/v1/catalog/services", true, nagare_consul_catalog_services},
-	{"/v1/agent/self", true, nagare_consul_agent_self},
-	{"/v1/agent/services", true, nagare_consul_agent_services},
-	{"/v1/agent/checks", true, nagare_consul_agent_checks},
-	{"/v1/status/leader", true, nagare_consul_status_leader},
-	{"/v1/status/peers", true, nagare_consul_status_peers},
-	{"/v1/catalog/service/", true, nagare_consul_catalog_service, .prefix = true},
-	{"/v1/health/service/", true, nagare_consul_health_service, .prefix = true},
-	{"/v1/health/checks/", true, nagare_consul_health_checks, .prefix = true},
+	{"/v1/catalog/services", true, nagare_consul_catalog_services, .login = true},
+	{"/v1/agent/self", true, nagare_consul_agent_self, .login = true},
+	{"/v1/agent/services", true, nagare_consul_agent_services, .login = true},
+	{"/v1/agent/checks", true, nagare_consul_agent_checks, .login = true},
+	{"/v1/agent/service/register", false, nagare_consul_service_register,
+	 .put_only = true, .login = true},
+	{"/v1/status/leader", true, nagare_consul_status_leader, .login = true},
+	{"/v1/status/peers", true, nagare_consul_status_peers, .login = true},
+	{"/v1/catalog/service/", true, nagare_consul_catalog_service, .prefix = true,
+	 .login = true},
+	{"/v1/health/service/", true, nagare_consul_health_service, .prefix = true,
+	 .login = true},
+	{"/v1/health/checks/", true, nagare_consul_health_checks, .prefix = true, .login = true},
+	{"/v1/agent/service/deregister/", false, nagare_consul_service_deregister,
+	 .prefix = true, .put_only = true, .login = true},
 	{"/v1/agent/check/pass/", false, nagare_consul_check_pass, .prefix = true,
-	 .put_only = true},
+	 .put_only = true, .login = true},
 	{"/v1/agent/check/warn/", false, nagare_consul_check_warn, .prefix = true,
-	 .put_only = true},
+	 .put_only = true, .login = true},
 	{"/v1/agent/check/fail/", false, nagare_consul_check_fail, .prefix = true,
-	 .put_only = true},
+	 .put_only = true, .login = true},
 	{"/v1/agent/check/update/", false, nagare_consul_check_update, .prefix = true,
-	 .put_only = true},
+	 .put_only = true, .login = true},
 };
 
 static const HttpLimits limits = {
@@ -352,6 +364,9 @@ accept_all(pgsocket lfd)
 		c->fd = fd;
 		c->cxt = cxt;
 		addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
+		if (getnameinfo((struct sockaddr *) &sa, salen, c->peer_ip, sizeof(c->peer_ip),
+						NULL, 0, NI_NUMERICHOST) != 0)
+			c->peer_ip[0] = '\0';
 		nagare_http_parser_init(&c->parser, &limits);
 		c->park_cxt =
 			AllocSetContextCreate(cxt, "nagare http parked request", ALLOCSET_SMALL_SIZES);
@@ -406,6 +421,49 @@ parked_count(void)
 }
 
 /*
+ * Who sent a request to a route with login (workerops.h): true with
+ * resp->who filled; false with resp answered (401, 503) or parked until
+ * the worker has checked the credentials.
+ */
+static bool
+logged_in(const HttpRequest *req, WebResponse *resp)
+{
+	static const char *const retry[] = {"Retry-After", "1"};
+
+	switch (nagare_web_login(req, &resp->who))
+	{
+		case WEB_READY:
+			return true;
+		case WEB_WAIT:
+			if (resp->may_park && !resp->must_answer)
+			{
+				resp->park = true;
+				resp->park_until =
+					TimestampTzPlusMilliseconds(resp->started,
+												nagare_request_timeout_ms + 1000);
+				return false;
+			}
+			/* FALLTHROUGH */
+		case WEB_BUSY:
+			resp->status = 503;
+			appendStringInfoString(&resp->body,
+								   "too many logins at once: try again in a second\n");
+			resp->extra = retry;
+			resp->nextra = 1;
+			return false;
+		case WEB_REFUSED:
+			break;
+	}
+	resp->status = 401;
+	appendStringInfoString(&resp->body,
+						   "a Kafka listener authenticates its clients, so this API does too: "
+						   "HTTP Basic credentials of a PostgreSQL role that may log in\n");
+	resp->extra = nagare_web_challenge;
+	resp->nextra = 1;
+	return false;
+}
+
+/*
  * Call a route's handler for a request (again, if it is parked) and answer
  * it, or park it.  True if it was answered.
  */
@@ -423,8 +481,18 @@ call_handler(WebConn *c, const WebRoute *route, const HttpRequest *req, bool hea
 	resp.may_park = c->parked || parked_count() < WEB_MAX_PARKED;
 	resp.state = c->parked ? c->park_state : NULL;
 	resp.state_cxt = c->park_cxt;
+	resp.must_answer = c->parked && GetCurrentTimestamp() >= c->park_until;
+	resp.peer_ip = c->peer_ip;
+	resp.user_agent = "";
+	{
+		HttpSpan agent;
+
+		if (nagare_http_header(req, "User-Agent", &agent))
+			resp.user_agent = pnstrdup(agent.p, Min(agent.len, 128));
+	}
 	serving = c;
-	route->handler(req, &resp);
+	if (!route->login || logged_in(req, &resp))
+		route->handler(req, &resp);
 	serving = NULL;
 	MemoryContextSwitchTo(old);
 	if (resp.park && resp.may_park)
@@ -777,6 +845,11 @@ nagare_http_main(Datum main_arg)
 		proc_exit(0);
 	}
 
+	/* logins and the registry's writes go to the nagare worker (workerops.c) */
+	nagare_channel_open(NAGARE_CHANNEL_HTTP);
+	/* OpenSSL's digests (a login's cache key) are resources of an owner */
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "nagare http");
+
 	/*
 	 * An ERROR (out of memory in a handler) is logged, the connection being
 	 * served closed, and the loop goes on: the other connections and the
@@ -863,6 +936,13 @@ nagare_http_main(Datum main_arg)
 					(void) conn_flush(c);
 				}
 			}
+		}
+		/* the worker's answers, then the requests that waited for them */
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			nagare_channel_turn(now);
+			nagare_web_ops_turn(now);
 		}
 		run_parked();
 		if (ShutdownRequestPending)

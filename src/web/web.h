@@ -26,6 +26,7 @@
 #include "utils/palloc.h"
 
 #include "http/http.h"
+#include "web/workerops.h"
 
 typedef struct WebResponse
 {
@@ -51,6 +52,12 @@ typedef struct WebResponse
 	TimestampTz park_until; /* handler: the latest next call */
 	void *state; /* handler's, kept across the calls for one request */
 	MemoryContext state_cxt; /* server: reset once the request is answered */
+	bool must_answer; /* server: park_until has passed: answer now */
+
+	/* Who asks (routes with login; workerops.h) and from where */
+	WebIdentity who;
+	const char *peer_ip; /* the client's address, without its port */
+	const char *user_agent; /* its User-Agent, or "" */
 } WebResponse;
 
 typedef void (*WebHandler)(const HttpRequest *req, WebResponse *resp);
@@ -63,6 +70,8 @@ typedef struct WebRoute
 	bool prefix; /* path is a prefix ("/v1/health/service/") followed by at
 				  * least one byte */
 	bool put_only; /* PUT; others get 405 */
+	bool login; /* who asks must log in while a Kafka listener
+				 * authenticates (workerops.h): 401 without */
 } WebRoute;
 
 /* Parked requests (see WebResponse): at most, and how often they are polled */
@@ -86,6 +95,8 @@ extern void nagare_consul_check_fail(const HttpRequest *req, WebResponse *resp);
 extern void nagare_consul_check_update(const HttpRequest *req, WebResponse *resp);
 extern void nagare_consul_status_leader(const HttpRequest *req, WebResponse *resp);
 extern void nagare_consul_status_peers(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_service_register(const HttpRequest *req, WebResponse *resp);
+extern void nagare_consul_service_deregister(const HttpRequest *req, WebResponse *resp);
 
 extern PGDLLEXPORT void nagare_http_main(Datum main_arg);
 
