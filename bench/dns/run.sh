@@ -18,7 +18,8 @@
 # (host-record and srv-host lines, the SRV targets as nagare names them:
 # <hex-ip>.addr.dc1.consul).  Then for each server: dnsperf as fast as it
 # goes (queries/s), and dnsperf at RATE queries/s with each answer's
-# latency (-v), of which it prints p50, p99 and p99.9.
+# latency (-v), of which it prints p50, p99 and p99.9; and the CPU time
+# each server spent per query in the first run (/proc/PID/stat).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../lib.sh
@@ -104,18 +105,26 @@ echo "1,000 instances over 100 services; queries: A and SRV of each service, UDP
 echo "nagare:  $(dig @127.0.0.1 -p "$dport" svc000.service.consul SRV | grep 'MSG SIZE') (SRV answer)"
 echo "dnsmasq: $(dig @127.0.0.1 -p "$mport" svc000.service.consul SRV | grep 'MSG SIZE') (SRV answer)"
 
-# queries/s as fast as dnsperf goes: its summary
+# the CPU time (clock ticks) a process has used: user, system
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# queries/s as fast as dnsperf goes: its summary, and the server's CPU time
 max_qps() {
+  local pid=$3 u0 s0 u1 s1
+  read -r u0 s0 < <(cpu_ticks "$pid")
   dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 200 >"$work/max-$2" 2>&1
+  read -r u1 s1 < <(cpu_ticks "$pid")
+  echo "$((u1 - u0)) $((s1 - s0)) $(getconf CLK_TCK)" >"$work/cpu-$2"
 }
 # at RATE, each answer's latency (-v)
 at_rate() {
   dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 1000 -Q "$RATE" -v \
     >"$work/rate-$2" 2>&1
 }
+ppid=$(head -1 "$work/data/postmaster.pid")
+dpid=$(ps -o pid=,args= --ppid "$ppid" | awk '/nagare dns/ {print $1}')
 for who in nagare dnsmasq; do
-  port=$dport; [ "$who" = dnsmasq ] && port=$mport
-  max_qps "$port" "$who"
+  port=$dport; pid=$dpid; [ "$who" = dnsmasq ] && { port=$mport; pid=$mpid; }
+  max_qps "$port" "$who" "$pid"
   at_rate "$port" "$who"
 done
 mkdir -p bench/results
@@ -126,7 +135,7 @@ work, result, rate, secs, clients = sys.argv[1:6]
 
 
 def summary(path):
-    qps = lost = None
+    qps = lost = done = None
     lat = []
     for line in open(path):
         if line.startswith("> "):
@@ -134,25 +143,31 @@ def summary(path):
                 lat.append(float(line.split()[-1]) * 1000)
             except ValueError:
                 pass  # a query without an answer
+        elif "Queries completed" in line:
+            done = int(line.split()[2])
         elif "Queries per second" in line:
             qps = float(line.split()[-1])
         elif "Queries lost" in line:
             lost = int(line.split()[2])
     lat.sort()
     pct = lambda p: round(lat[min(len(lat) - 1, int(len(lat) * p))], 3) if lat else None
-    return {"qps": round(qps or 0), "lost": lost, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999)}
+    return {"qps": round(qps or 0), "lost": lost, "done": done, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999)}
 
 
 out = {"instances": 1000, "services": 100, "seconds": float(secs), "clients": int(clients), "rate": int(rate),
        "servers": {}}
 print("=== Registry DNS: 1,000 instances over 100 services, A and SRV over UDP, dnsperf -c %s, %s s each ===" % (clients, secs))
-print("%-8s %14s %10s   %s" % ("server", "max q/s", "lost", "at %s q/s: answered q/s, lost, p50 / p99 / p99.9 ms" % rate))
+print("%-8s %10s %6s %16s   %s" % ("server", "max q/s", "lost", "CPU us/q usr+sys", "at %s q/s: answered q/s, lost, p50 / p99 / p99.9 ms" % rate))
 for who in ("nagare", "dnsmasq"):
     m = summary("%s/max-%s" % (work, who))
     r = summary("%s/rate-%s" % (work, who))
-    out["servers"][who] = {"max": {"qps": m["qps"], "lost": m["lost"]}, "at_rate": r}
-    print("%-8s %14d %10s   %d q/s, lost %s, %s / %s / %s" % (who, m["qps"], m["lost"], r["qps"], r["lost"],
-                                                           r["p50_ms"], r["p99_ms"], r["p999_ms"]))
+    utk, stk, hz = map(int, open("%s/cpu-%s" % (work, who)).read().split())
+    per = lambda t: round(t / hz * 1e6 / m["done"], 1) if m["done"] else None
+    cpu = "%s+%s" % (per(utk), per(stk))
+    out["servers"][who] = {"max": {"qps": m["qps"], "lost": m["lost"], "cpu_us_per_query_user": per(utk),
+                                   "cpu_us_per_query_system": per(stk)}, "at_rate": r}
+    print("%-8s %10d %6s %16s   %d q/s, lost %s, %s / %s / %s" % (who, m["qps"], m["lost"], cpu, r["qps"], r["lost"],
+                                                              r["p50_ms"], r["p99_ms"], r["p999_ms"]))
 n = out["servers"]["nagare"]
 ok = n["max"]["qps"] >= 50000 and n["at_rate"]["p99_ms"] is not None and n["at_rate"]["p99_ms"] < 1
 print("goal (50,000 q/s, p99 under 1 ms at %s q/s): %s" % (rate, "met" if ok else "missed"))
