@@ -12,7 +12,8 @@
 #   - 40 instances: over UDP without EDNS0 the answer is cut with TC, over
 #     TCP all come, with EDNS0's 4096 bytes all come over UDP too;
 #   - dnspython over UDP and TCP, several messages on one TCP connection;
-#   - garbage datagrams and a half-sent TCP message held open: the next
+#   - garbage datagrams, a half-sent TCP message held open and a TCP client
+#     sending thousands of queries without reading the answers: the next
 #     queries are answered at once, the process is the same, the bad query
 #     is logged;
 #   - the wall: with a SASL_PLAINTEXT Kafka listener, 0.0.0.0 is refused
@@ -214,10 +215,24 @@ PY`;
 	$u->send("\x00");
 	my $half = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp') or die;
 	$half->syswrite("\x00\x40" . ("\x00" x 10));
+	# a client that sends 2,000 queries of 40 records over TCP and reads nothing
+	my $q = pack('n n n n n n', 0x1234, 0x0100, 1, 0, 0, 0)
+	  . join('', map { chr(length($_)) . $_ } qw(big service consul)) . "\x00" . pack('n n', 1, 1);
+	my $deaf = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp') or die;
+	$deaf->blocking(0);
+	my $sent = 0;
+	for (1 .. 2000)
+	{
+		my $w = $deaf->syswrite(pack('n', length($q)) . $q);
+		last unless defined $w;
+		$sent++;
+	}
+	note("the deaf client wrote $sent queries before its socket filled");
 	my $t = time;
-	is(short('web.service.consul A'), '10.0.0.1 10.0.0.2 10.0.0.8', 'UDP answers after garbage and with a half-sent TCP message');
+	is(short('web.service.consul A'), '10.0.0.1 10.0.0.2 10.0.0.8', 'UDP answers after garbage, beside a half-sent TCP message and a client not reading');
 	is(short('+tcp web.service.consul A'), '10.0.0.1 10.0.0.2 10.0.0.8', 'so does TCP');
 	ok(time - $t < 2, sprintf('at once (%.2f s)', time - $t));
+	close($deaf);
 	is(rcode('+header-only web.service.consul A'), 'FORMERR', 'a query without a question: FORMERR');
 	ok(pid_alive($dns_pid), 'nagare dns is the same process');
 	like(slurp_file($node->logfile), qr/nagare dns: bad query from 127\.0\.0\.1:\d+/, 'a bad query is logged');
