@@ -25,7 +25,8 @@
  * only passing ones with nagare.dns_only_passing (Consul's only_passing);
  * never critical ones, nor ones whose TTL lapsed since their last beat
  * (before the sweep marks them).  An instance whose address is a DNS name
- * (not an IP literal) is left out: the codec writes no CNAME.  Each answer
+ * (not an IP literal) is left out: the codec writes no CNAME.  Until the
+ * nagare worker has loaded the table, service names get SERVFAIL.  Each answer
  * starts at the next instance of its service (a rotation, where Consul
  * shuffles), so that answers cut at 512 bytes spread over all of them.
  *
