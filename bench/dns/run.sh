@@ -9,7 +9,8 @@
 #
 # PG_CONFIG names another PostgreSQL installation's pg_config (one nagare is
 # installed into); SECONDS_RUN (10), RATE (50000 queries/s) and CLIENTS (4
-# dnsperf sockets) change the runs.  Installs dnsperf and dnsmasq-base with
+# dnsperf sockets) change the runs; PIN=1 pins each server to the last CPU
+# and dnsperf to the others (taskset).  Installs dnsperf and dnsmasq-base with
 # apt-get if they are missing.
 #
 # It starts a scratch server (nagare preloaded, as the postgres user) and
@@ -111,17 +112,25 @@ cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 max_qps() {
   local pid=$3 u0 s0 u1 s1
   read -r u0 s0 < <(cpu_ticks "$pid")
-  dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 200 >"$work/max-$2" 2>&1
+  "${dnsperf[@]}" -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 200 >"$work/max-$2" 2>&1
   read -r u1 s1 < <(cpu_ticks "$pid")
   echo "$((u1 - u0)) $((s1 - s0)) $(getconf CLK_TCK)" >"$work/cpu-$2"
 }
 # at RATE, each answer's latency (-v)
 at_rate() {
-  dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 1000 -Q "$RATE" -v \
+  "${dnsperf[@]}" -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$SECONDS_RUN" -c "$CLIENTS" -q 1000 -Q "$RATE" -v \
     >"$work/rate-$2" 2>&1
 }
 ppid=$(head -1 "$work/data/postmaster.pid")
 dpid=$(ps -o pid=,args= --ppid "$ppid" | awk '/nagare dns/ {print $1}')
+dnsperf=(dnsperf)
+if [ "${PIN:-0}" = 1 ]; then
+  last=$(( $(nproc) - 1 ))
+  taskset -pc "$last" "$dpid" >/dev/null
+  taskset -pc "$last" "$mpid" >/dev/null
+  dnsperf=(taskset -c "0-$(( last > 0 ? last - 1 : 0 ))" dnsperf)
+  echo "pinned: the servers to CPU $last, dnsperf to the others"
+fi
 for who in nagare dnsmasq; do
   port=$dport; pid=$dpid; [ "$who" = dnsmasq ] && { port=$mport; pid=$mpid; }
   max_qps "$port" "$who" "$pid"
