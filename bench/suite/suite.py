@@ -1694,7 +1694,7 @@ def main():
         finally:
             stop_servers()
     print_phys()
-    for name in ("kafka", "send", "publish"):
+    for name in ("kafka", "send", "publish", "dns"):
         if name in out["sub"]:
             print(f"\n##### bench/{name} (its own report)\n")
             print(out["sub"][name]["printed"])
