@@ -38,7 +38,7 @@
  * a receive buffer of DNS_TCP_IN bytes (a longer message closes it), an
  * output buffer read from while an answer of 64 KiB still fits (a client
  * that does not read its answers is not read from), and DNS_TCP_IDLE_MS
- * without traffic (or to complete a message) closes it; at most
+ * without traffic, or since a message's first byte came, closes it; at most
  * DNS_MAX_CONNS connections, more are closed at once.  Sockets are
  * non-blocking, so no client waits on another.
  *
@@ -110,6 +110,7 @@ typedef struct DnsConn
 	uint32 registered; /* the events the wait set has for it */
 	bool closing; /* close once out is sent */
 	TimestampTz last_activity;
+	TimestampTz msg_start; /* the first byte of the unfinished message; 0: none */
 	size_t in_len;
 	size_t out_len;
 	size_t out_sent;
@@ -716,6 +717,7 @@ accept_all(pgsocket lfd)
 		c->out_len = 0;
 		c->out_sent = 0;
 		c->last_activity = GetCurrentTimestamp();
+		c->msg_start = 0;
 		addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
 		conns[nconns++] = c;
 		wait_set_dirty = true;
@@ -778,6 +780,8 @@ conn_process(DnsConn *c)
 	{
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+		/* what is left is a message begun now (or one waiting for room) */
+		c->msg_start = c->in_len > 0 ? GetCurrentTimestamp() : 0;
 	}
 }
 
@@ -840,6 +844,8 @@ conn_readable(DnsConn *c)
 			(void) conn_flush(c);
 			return;
 		}
+		if (c->in_len == 0)
+			c->msg_start = GetCurrentTimestamp();
 		c->in_len += n;
 		c->last_activity = GetCurrentTimestamp();
 	}
@@ -886,7 +892,10 @@ rebuild_wait_set(void)
 	wait_set_dirty = false;
 }
 
-/* Close connections idle (or with a message unfinished) too long; ms to the next */
+/*
+ * Close connections idle too long, or whose message took too long to come
+ * (a client trickling a byte at a time); ms to the next deadline
+ */
 static long
 check_timeouts(void)
 {
@@ -900,11 +909,15 @@ check_timeouts(void)
 		TimestampTz deadline =
 			TimestampTzPlusMilliseconds(c->last_activity, DNS_TCP_IDLE_MS);
 
+		if (c->in_len > 0 && c->msg_start != 0)
+			deadline =
+				Min(deadline, TimestampTzPlusMilliseconds(c->msg_start, DNS_TCP_IDLE_MS));
+
 		if (now >= deadline)
 		{
 			if (c->in_len > 0 && bad_log_due())
 				ereport(LOG,
-						(errmsg("nagare dns: closing the TCP connection of %s: a message not received within %d ms",
+						(errmsg("nagare dns: closing the TCP connection of %s: a message not received or not answered within %d ms",
 								c->peer, DNS_TCP_IDLE_MS),
 						 bad_log_skipped_detail()));
 			conn_close(c);

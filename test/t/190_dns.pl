@@ -15,7 +15,8 @@
 #   - garbage datagrams, a half-sent TCP message held open and a TCP client
 #     sending thousands of queries without reading the answers: the next
 #     queries are answered at once, the process is the same, the bad query
-#     is logged;
+#     is logged; a half-sent message and one trickled a byte a second are
+#     closed 10 s after their first byte;
 #   - the wall: with a SASL_PLAINTEXT Kafka listener, 0.0.0.0 is refused
 #     with a LOG line.
 use strict;
@@ -238,7 +239,37 @@ PY`;
 	like(slurp_file($node->logfile), qr/nagare dns: bad query from 127\.0\.0\.1:\d+/, 'a bad query is logged');
 	my $lines = () = slurp_file($node->logfile) =~ /nagare dns: bad query from/g;
 	ok($lines <= 10, "... at most 5 lines in 10 s ($lines)");
+
+	# the half-sent message, and one trickled a byte a second, are given
+	# 10 s from their first byte, then their connections closed and logged
+	my $trickle = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp') or die;
+	$_->blocking(0) for ($half, $trickle);
+	local $SIG{PIPE} = 'IGNORE';
+	$trickle->syswrite("\x00\x40");
+	my $t0 = time;
+	my ($half_closed, $trickle_closed);
+	while (time - $t0 < 15 && !($half_closed && $trickle_closed))
+	{
+		$trickle->syswrite("\x00") unless $trickle_closed;
+		for my $c ([$half, \$half_closed], [$trickle, \$trickle_closed])
+		{
+			my $buf;
+			my $r = $c->[0]->sysread($buf, 100);
+			# EOF, or a reset (a byte came after the close)
+			${ $c->[1] } //= time - $t0
+			  if (defined $r && $r == 0) || (!defined $r && !$!{EAGAIN});
+		}
+		usleep(500_000);
+	}
+	ok($half_closed, 'the half-sent message: its connection closed');
+	ok(defined $trickle_closed && $trickle_closed > 9 && $trickle_closed < 13,
+		sprintf('a message trickled a byte at a time: closed %.1f s after its first byte',
+			$trickle_closed // -1));
+	like(slurp_file($node->logfile),
+		qr/nagare dns: closing the TCP connection of 127\.0\.0\.1:\d+: a message not received or not answered within 10000 ms/,
+		'and logged');
 	close($half);
+	close($trickle);
 }
 
 # the wall: an authenticating Kafka listener keeps DNS on loopback
