@@ -56,6 +56,14 @@ char *nagare_http_listen_addresses = NULL;
 int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
 
+/* the registry's DNS server (registry/dns_server.c) */
+char *nagare_dns_listen_addresses = NULL;
+int nagare_dns_port = 8600;
+char *nagare_dns_domain = NULL;
+char *nagare_dns_datacenter = NULL;
+int nagare_dns_ttl = 0;
+bool nagare_dns_only_passing = false;
+
 char	   *nagare_listeners = NULL;
 char	   *nagare_listener_security_protocol_map = NULL;
 char	   *nagare_advertised_listeners = NULL;
@@ -452,4 +460,34 @@ nagare_define_gucs(void)
 							"Clients past it are summed into one series with client_id=\"__other__\".",
 							&nagare_metrics_max_client_series, 1000, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/* the registry's DNS server (registry/dns_server.c) */
+	DefineCustomStringVariable("nagare.dns_listen_addresses",
+							   "Addresses the nagare dns process listens on (UDP and TCP).",
+							   "A comma-separated list of host names or IP addresses, \"*\" for all; empty: no DNS "
+							   "server.  While a Kafka listener authenticates its clients, only loopback "
+							   "addresses are served.",
+							   &nagare_dns_listen_addresses, "localhost", PGC_POSTMASTER,
+							   GUC_LIST_INPUT, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.dns_port", "UDP and TCP port of the DNS server.",
+							NULL, &nagare_dns_port, 8600, 1, 65535, PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("nagare.dns_domain",
+							   "The domain the DNS server answers for (Consul's \"consul\").",
+							   "Names are [<tag>.]<service>.service[.<datacenter>].<domain>.",
+							   &nagare_dns_domain, "consul", PGC_SIGHUP, 0, NULL, NULL,
+							   NULL);
+	DefineCustomStringVariable("nagare.dns_datacenter",
+							   "The datacenter label the DNS server accepts in names (Consul's \"dc1\").",
+							   "Empty: names with a datacenter label are NXDOMAIN.",
+							   &nagare_dns_datacenter, "dc1", PGC_SIGHUP, 0, NULL, NULL,
+							   NULL);
+	DefineCustomIntVariable("nagare.dns_ttl", "TTL of the DNS server's records.", NULL,
+							&nagare_dns_ttl, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, NULL,
+							NULL, NULL);
+	DefineCustomBoolVariable("nagare.dns_only_passing",
+							 "The DNS server leaves out instances whose status is warning.",
+							 "Critical instances and those whose TTL lapsed are always left out (Consul's only_passing).",
+							 &nagare_dns_only_passing, false, PGC_SIGHUP, 0, NULL, NULL,
+							 NULL);
 }

@@ -12,7 +12,8 @@
  * the SQL functions refuse to run with a hint that says so.
  *
  * The fourth worker, "nagare http" (web/web.c), is registered only while
- * nagare.http_listen_addresses is not empty.
+ * nagare.http_listen_addresses is not empty; the fifth, "nagare dns"
+ * (registry/dns_server.c), only while nagare.dns_listen_addresses is not.
  *
  * The settings are guc.c's (and topic/config.c's for the topic defaults);
  * _PG_init registers them first, then asks for shared memory and starts the
@@ -138,6 +139,20 @@ nagare_register_workers(void)
 		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_http_main");
 		snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare http");
 		snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare http");
+		RegisterBackgroundWorker(&bgw);
+	}
+
+	/* the registry's DNS server (registry/dns_server.c): shared memory only */
+	if (nagare_dns_listen_addresses != NULL && nagare_dns_listen_addresses[0] != '\0')
+	{
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS;
+		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		bgw.bgw_restart_time = 10;
+		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "nagare");
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "nagare_dns_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "nagare dns");
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "nagare dns");
 		RegisterBackgroundWorker(&bgw);
 	}
 }

@@ -130,6 +130,14 @@ extern char *nagare_http_listen_addresses;
 extern int nagare_http_port;
 extern int nagare_metrics_max_client_series;
 
+/* the registry's DNS server (registry/dns_server.c) */
+extern char *nagare_dns_listen_addresses;
+extern int nagare_dns_port;
+extern char *nagare_dns_domain;
+extern char *nagare_dns_datacenter;
+extern int nagare_dns_ttl;
+extern bool nagare_dns_only_passing;
+
 extern void nagare_define_gucs(void);
 
 /* Background worker entry points */

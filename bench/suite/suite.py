@@ -11,6 +11,8 @@ see bench/README.md.  As root.  Steps (SCENARIOS picks some):
   send         bench/send/run.sh (SQL send() vs INSERT, PgQ, COPY), shorter
   publish      bench/publish/run.sh, when it exists (publish() vs PgQ/outbox,
                CDC vs wal2json)
+  dns          bench/dns/run.sh (the registry's DNS server vs dnsmasq:
+               queries/s and p99 with dnsperf)
   then, on servers this script starts (nagare, redis-server, nats-server):
   latency      single-message latency, as is and with client and server
                pinned to one CPU (taskset)
@@ -52,7 +54,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish latency producers8 partitions connections queue isolation security acl quota usage"
+ALL = "phys kafka send publish dns latency producers8 partitions connections queue isolation security acl quota usage"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -1675,6 +1677,8 @@ def main():
         sub_bench("publish", os.path.join(REPO, "bench", "publish", "run.sh"),
                   {"RUNS": str(SUB_RUNS), "INSTALL": "0", "MULTI_TX": "100", "DURATION": "4", "PIPE_SECONDS": "2",
                    "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
+    if "dns" in SCENARIOS:
+        sub_bench("dns", os.path.join(REPO, "bench", "dns", "run.sh"), {"SECONDS_RUN": "5"})
     own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security",
                        "acl", "quota", "usage") if s in SCENARIOS]
     if own:
@@ -1690,7 +1694,7 @@ def main():
         finally:
             stop_servers()
     print_phys()
-    for name in ("kafka", "send", "publish"):
+    for name in ("kafka", "send", "publish", "dns"):
         if name in out["sub"]:
             print(f"\n##### bench/{name} (its own report)\n")
             print(out["sub"][name]["printed"])

@@ -67,6 +67,8 @@ sub nagare_node
 	# each node's HTTP endpoint on a port of its own: two nodes at once
 	# would otherwise both want nagare.http_port's default
 	my $http_port = PostgreSQL::Test::Cluster::get_free_port();
+	# and its DNS server too (SHOW nagare.dns_port gives it)
+	my $dns_port = PostgreSQL::Test::Cluster::get_free_port();
 	$node->init;
 	$node->append_conf('postgresql.conf', <<"EOC");
 shared_preload_libraries = 'nagare'
@@ -76,6 +78,8 @@ restart_after_crash = on
 wal_level = logical
 nagare.http_listen_addresses = '127.0.0.1'
 nagare.http_port = $http_port
+nagare.dns_listen_addresses = '127.0.0.1'
+nagare.dns_port = $dns_port
 EOC
 	# PostgreSQL 15.19 and later load only the output plugins this names
 	$node->append_conf('postgresql.conf',
