@@ -100,6 +100,8 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 	resp.Brokers = &broker;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
+	/* v13's top-level error (KIP-1102): never REBOOTSTRAP_REQUIRED here */
+	resp.ErrorCode = KAFKA_ERROR_NONE;
 	resp.ClusterAuthorizedOperations =
 		req->IncludeClusterAuthorizedOperations
 			? nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0)
@@ -214,6 +216,8 @@ nagare_handle_describe_cluster(NagareConn *conn, const KafkaRequestHeader *hdr,
 	resp.EndpointType = req->EndpointType;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
+	/* v13's top-level error (KIP-1102): never REBOOTSTRAP_REQUIRED here */
+	resp.ErrorCode = KAFKA_ERROR_NONE;
 	resp.ClusterAuthorizedOperations = PG_INT32_MIN;
 	if (req->EndpointType != 1)
 	{
