@@ -15,8 +15,10 @@
 // Client limitation: the client's message stream (Consumer.consume) puts
 // topic ids in its Fetch requests even when the broker's highest Fetch
 // version is 12, where the field is the topic name (ids came with v13); a
-// broker serving Fetch 4-12, as nagare does, answers
-// UNKNOWN_TOPIC_OR_PARTITION.  So this member uses the client's group
+// broker serving Fetch 4-12, as nagare did, answers
+// UNKNOWN_TOPIC_OR_PARTITION.  (nagare serves Fetch 13+ now, and
+// test/t/100_kafka_interop.pl reads with the stream: platformatic.mjs
+// "stream".)  This member was written then, and uses the client's group
 // membership (Consumer.joinGroup: JoinGroup, SyncGroup, Heartbeat, rejoins,
 // LeaveGroup at close), its OffsetFetch (listCommittedOffsets) when the
 // assignment changes and its OffsetCommit (commit), and fetches with
