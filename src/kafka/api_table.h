@@ -78,6 +78,10 @@
  *	CreateTopics	CREATE on the CLUSTER, or else on each TOPIC; the
  *					configs returned need DESCRIBE_CONFIGS on the TOPIC.
  *	DeleteTopics	DESCRIBE on the TOPIC too when named by topic id.
+ *					By id (DeleteTopics v6, Metadata v12+, Fetch v13+), a
+ *					topic the principal may not DESCRIBE is UNKNOWN_TOPIC_ID,
+ *					as an id no topic has (Kafka: TOPIC_AUTHORIZATION_FAILED,
+ *					it does not count ids as secret).
  *	InitProducerId	WRITE on the TRANSACTIONAL_ID when it has one;
  *					without one, IDEMPOTENT_WRITE on the CLUSTER or WRITE
  *					on any TOPIC.

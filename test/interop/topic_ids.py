@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Requests that name topics by topic id, encoded and decoded by hand
-(kafka-python 2.0.2 has no Metadata v12 or Fetch v13+), for
-test/t/100_kafka_interop.pl.
+(kafka-python 2.0.2 has no Metadata v12, Fetch v13+ or DeleteTopics v6),
+for test/t/100_kafka_interop.pl.
 
 usage: topic_ids.py HOST:PORT metadata UUID...
-       topic_ids.py HOST:PORT fetch VERSION UUID PARTITION OFFSET
+       topic_ids.py HOST:PORT fetch VERSION UUID PARTITION OFFSET [LEADER_EPOCH]
+       topic_ids.py HOST:PORT delete UUID...
 
 UUIDs in their SQL form (nagare.topics.topic_uuid).  Prints one JSON
 object:
@@ -13,7 +14,11 @@ object:
                                 "partitions": N}, ...]}
   fetch (Fetch VERSION >= 13, one topic by id, one partition):
     {"version": V, "error": CODE, "topics": [{"id": UUID, "partitions":
-      [{"partition": P, "error": CODE, "hwm": N, "records": BYTES}]}]}
+      [{"partition": P, "error": CODE, "hwm": N, "records": BYTES
+        [, "leader": [ID, EPOCH]]}]}] [, "endpoints": [[ID, HOST, PORT], ...]]}
+    (leader: the tagged CurrentLeader; endpoints: v16's tagged NodeEndpoints)
+  delete (DeleteTopics v6, topics by id):
+    {"version": 6, "topics": [{"id": UUID, "error": CODE, "name": NAME|null}, ...]}
 Every byte of a response is consumed; a response that does not parse
 exits 1.
 """
@@ -85,10 +90,17 @@ class Reader:
     def uuid(self):
         return str(uuid.UUID(bytes=self.take(16)))
 
-    def tags(self):
+    def tags(self, known=None):
+        """Skip tagged fields, or read those in known {tag: function}."""
         for _ in range(self.uvarint()):
-            self.uvarint()
-            self.take(self.uvarint())
+            tag, size = self.uvarint(), self.uvarint()
+            end = self.pos + size
+            if known and tag in known:
+                known[tag]()
+                if self.pos != end:
+                    raise ValueError("tagged field %d: wrong size" % tag)
+            else:
+                self.take(size)
 
 
 def call(key, version, body):
@@ -143,11 +155,11 @@ def metadata(ids):
     return r, {"version": 12, "topics": topics}
 
 
-def fetch(version, tid, partition, offset):
+def fetch(version, tid, partition, offset, epoch=-1):
     body = struct.pack(">iiibii", 500, 1, 1048576, 0, 0, -1)
     if version < 15:
         body = struct.pack(">i", -1) + body  # ReplicaId (v15+: ReplicaState)
-    part = struct.pack(">iiqiqi", partition, -1, offset, -1, -1, 1048576) + uvarint(0)
+    part = struct.pack(">iiqiqi", partition, epoch, offset, -1, -1, 1048576) + uvarint(0)
     body += uvarint(2) + uuid.UUID(tid).bytes + uvarint(2) + part + uvarint(0)
     body += uvarint(1) + uvarint(1) + uvarint(0)  # no forgotten topics, rack "", tags
     r = call(1, version, body)
@@ -165,7 +177,12 @@ def fetch(version, tid, partition, offset):
         r.i32()
         recs = r.cbytes()
         p["records"] = len(recs or b"")
-        r.tags()
+
+        def leader():
+            p["leader"] = [r.i32(), r.i32()]
+            r.tags()
+
+        r.tags({1: leader})
         return p
 
     def topic():
@@ -175,14 +192,46 @@ def fetch(version, tid, partition, offset):
         return t
 
     out["topics"] = r.carray(topic)
-    r.tags()
+
+    def endpoint():
+        e = [r.i32(), r.cstr(), r.i32()]
+        r.cstr()
+        r.tags()
+        return e
+
+    def endpoints():
+        out["endpoints"] = r.carray(endpoint)
+
+    r.tags({0: endpoints})
     return r, out
+
+
+def delete(ids):
+    body = uvarint(len(ids) + 1)
+    for i in ids:
+        body += uvarint(0) + uuid.UUID(i).bytes + uvarint(0)  # null name, id, tags
+    body += struct.pack(">i", 15000) + uvarint(0)
+    r = call(20, 6, body)
+    r.i32()
+
+    def result():
+        t = {"name": r.cstr(), "id": r.uuid(), "error": r.i16()}
+        r.cstr()
+        r.tags()
+        return t
+
+    topics = r.carray(result)
+    r.tags()
+    return r, {"version": 6, "topics": topics}
 
 
 if cmd == "metadata":
     r, out = metadata(sys.argv[3:])
 elif cmd == "fetch":
-    r, out = fetch(int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    r, out = fetch(int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]),
+                   int(sys.argv[7]) if len(sys.argv) > 7 else -1)
+elif cmd == "delete":
+    r, out = delete(sys.argv[3:])
 else:
     sys.exit("unknown command " + cmd)
 if r.pos != len(r.buf):

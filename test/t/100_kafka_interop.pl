@@ -8,7 +8,11 @@
 #
 #   - every writer's records read back by every reader (keys, null keys,
 #     null values, empty keys and values, headers with repeated keys, all
-#     256 byte values, timestamps);
+#     256 byte values, timestamps), and by @platformatic/kafka's message
+#     stream (a group, Fetch by topic id);
+#   - topic ids (test/interop/topic_ids.py): Metadata v12, Fetch v13-17 and
+#     DeleteTopics v6 by id, an id the client may not DESCRIBE answered as
+#     one no topic has; and a transactional producer's immediate error;
 #   - every compression codec each client can produce;
 #   - admin calls seen from SQL (nagare.topics) and SQL topics seen by
 #     Metadata; list offsets by earliest/latest/timestamp; seek; offsets out
@@ -1025,7 +1029,7 @@ SKIP:
 	}
 }
 
-# ---- topic ids: Metadata v12 and Fetch v13+ name topics by id
+# ---- topic ids: Metadata v12, Fetch v13+ and DeleteTopics v6 name topics by id
 #      (test/interop/topic_ids.py), and an id the client may not DESCRIBE
 #      is answered as an id no topic has
 SKIP:
@@ -1068,6 +1072,18 @@ SKIP:
 			"Fetch v$v by topic id: the topic's records, the answer names the id")
 		  or diag($json->encode($f));
 	}
+	# KIP-951: a stale leader epoch is answered with the current leader, and
+	# from v16 with that node's endpoint
+	my $fenced = $ids->('fetch', 13, $tid, 0, 0, -2);
+	is($json->encode([ $fenced->{topics} && $fenced->{topics}[0]{partitions}[0]{error},
+			$fenced->{topics} && $fenced->{topics}[0]{partitions}[0]{leader}, $fenced->{endpoints} ]),
+		'[74,[0,0],null]', 'Fetch v13 with leader epoch -2: FENCED_LEADER_EPOCH (74) and the current leader (0, epoch 0)');
+	if ($api{1}[1] >= 16)
+	{
+		$fenced = $ids->('fetch', 16, $tid, 0, 0, -2);
+		is($json->encode($fenced->{endpoints}), qq{[[0,"127.0.0.1",$kport]]},
+			"Fetch v16: and the leader's endpoint (NodeEndpoints)");
+	}
 	my $f = $ids->('fetch', $api{1}[1], $nobody, 0, 0);
 	is($json->encode($f->{topics}), qq{[{"id":"$nobody","partitions":[{"error":100,"hwm":-1,"partition":0,"records":0}]}]},
 		"Fetch v$api{1}[1]: UNKNOWN_TOPIC_ID (100) for an id no topic has");
@@ -1091,8 +1107,16 @@ SKIP:
 	$f = $ids->('fetch', 13, $cid, 0, 0);
 	is($f->{topics} && $f->{topics}[0]{partitions}[0]{error}, 29,
 		'Fetch by id of a topic it may DESCRIBE but not READ: TOPIC_AUTHORIZATION_FAILED (29)');
+	my $d = $ids->('delete', $tid, $nobody);
+	is($json->encode([ map { [ $_->{error}, $_->{name} ] } @{ $d->{topics} // [] } ]), '[[100,null],[100,null]]',
+		'DeleteTopics v6 by id: a topic the client may not DESCRIBE answers as an unknown id');
+	is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = '$t'"), '1', 'and is not deleted');
 	sql_exec(q{SELECT nagare.delete_acls(resource_name => 'm-confluent'), nagare.delete_acls(resource_name => 'm-sql')});
 	ok(wait_until(sub { sql_exec('SELECT acls FROM nagare.acl_status') eq '0' }), 'the ACLs are gone from the broker');
+	$d = $ids->('delete', $second);
+	is($json->encode($d->{topics}), qq{[{"error":0,"id":"$second","name":"tid-again"}]},
+		'DeleteTopics v6 by id deletes the topic, and names it');
+	is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = 'tid-again'"), '0', 'it is gone from nagare.topics');
 }
 
 # ---- transactions are not served: init_transactions() fails at once
