@@ -22,7 +22,8 @@
 // membership (Consumer.joinGroup: JoinGroup, SyncGroup, Heartbeat, rejoins,
 // LeaveGroup at close), its OffsetFetch (listCommittedOffsets) when the
 // assignment changes and its OffsetCommit (commit), and fetches with
-// Consumer.fetch() naming the topic, as test/interop/platformatic.mjs does.
+// Consumer.fetch() naming the topic by its id (Fetch 13+, which nagare
+// serves; a name there is sent as a malformed id).
 // No "revoked" events: the assignment comes with "assigned".
 import { Consumer } from '@platformatic/kafka'
 import { Events, fail, parseArgs, sleep, stopSignal } from './groups_common.mjs'
@@ -84,6 +85,8 @@ async function main () {
   let stopping = false
   stopSignal(args.seconds ?? 600).then(() => { stopping = true })
   consumer.topics.trackAll(topic)
+  // Fetch v13+ names the topic by id
+  const topicId = (await consumer.metadata({ topics: [topic] })).topics.get(topic).id
   await consumer.joinGroup({})
   const next = new Map()
   const delay = args.delay_ms ?? 0
@@ -121,7 +124,7 @@ async function main () {
         maxWaitTime: 300,
         minBytes: 1,
         maxBytes: 1048576,
-        topics: [{ topicId: topic, partitions: [...next].map(([p, o]) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: BigInt(o), lastFetchedEpoch: -1, partitionMaxBytes: 65536 })) }]
+        topics: [{ topicId, partitions: [...next].map(([p, o]) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: BigInt(o), lastFetchedEpoch: -1, partitionMaxBytes: 65536 })) }]
       })
     } catch (e) {
       ev.emit('error', { error: `fetch: ${errName(e)}` })
