@@ -10,6 +10,13 @@
  * certificate says otherwise) and the client's IP address; the decision is
  * acl/acl.c's, from the shared copy of nagare.acl, cached until it changes.
  *
+ * Topic ids.  A request that names a topic by id (Metadata v12+, Fetch
+ * v13+, DeleteTopics v6) resolves it with nagare_described_topic_by_id():
+ * an id whose topic the client may not DESCRIBE is answered exactly as an
+ * id no topic has (UNKNOWN_TOPIC_ID), so trying ids reveals nothing.
+ * Kafka, which does not count ids as secret, answers such an id with
+ * TOPIC_AUTHORIZATION_FAILED; nagare keeps DESCRIBE as the wall.
+ *
  * DescribeAcls reads that copy directly.  CreateAcls and DeleteAcls change
  * nagare.acl through the nagare worker (channel kinds NAGARE_ACL_CREATE and
  * NAGARE_ACL_DELETE), which runs nagare.create_acl() and
@@ -37,6 +44,7 @@
 #include "broker/acl_api.h"
 #include "broker/errmap.h"
 #include "broker/kafka_api.h"
+#include "broker/topicmap.h"
 #include "kafka/byteorder.h"
 #include "nagare.h"
 #include "queue/channel.h"
@@ -90,6 +98,22 @@ nagare_authorized_quiet(NagareConn *conn, KafkaResourceType rtype, const char *n
 						size_t len, KafkaAclOperation op)
 {
 	return authorized(conn, rtype, name, len, op, false);
+}
+
+/*
+ * The topic whose id is *id if the client of conn may DESCRIBE it; NULL
+ * when no topic has the id and when the client may not know of it (both
+ * are UNKNOWN_TOPIC_ID).  A denial is counted like any other.
+ */
+const BrokerTopic *
+nagare_described_topic_by_id(NagareConn *conn, const KafkaUuid *id)
+{
+	const BrokerTopic *t = nagare_broker_topic_by_uuid(id);
+
+	if (t == NULL || !nagare_authorized(conn, KAFKA_RESOURCE_TOPIC, t->name,
+										strlen(t->name), KAFKA_ACL_DESCRIBE))
+		return NULL;
+	return t;
 }
 
 int32

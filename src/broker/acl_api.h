@@ -51,6 +51,15 @@ nagare_authorized_group(NagareConn *conn, KafkaStr name, KafkaAclOperation op)
 extern int32 nagare_authorized_operations(NagareConn *conn, KafkaResourceType rtype,
 										  const char *name, size_t len);
 
+/*
+ * The topic a request names by topic id, or NULL for an id no topic has
+ * and for one whose topic the client may not DESCRIBE: both get
+ * UNKNOWN_TOPIC_ID, so an id reveals nothing.
+ */
+struct BrokerTopic;
+extern const struct BrokerTopic *nagare_described_topic_by_id(NagareConn *conn,
+															  const KafkaUuid *id);
+
 extern void nagare_audit_client_member(StringInfo buf, NagareConn *conn,
 									   const KafkaRequestHeader *hdr);
 extern bool nagare_authorized_cluster(NagareConn *conn, KafkaAclOperation op);

@@ -745,27 +745,13 @@ nagare_handle_delete_topics(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 
 		if (v6 && name.len < 0)
 		{
-			/* by topic id */
-			const BrokerTopic **list;
-			int			nt = nagare_broker_topic_list(&list);
-			int			k;
-
-			for (k = 0; k < nt; k++)
-				if (memcmp(list[k]->uuid.b, r->Topics[i].TopicId.b, 16) == 0)
-					t = list[k];
+			/* by topic id: one the client may not DESCRIBE is unknown */
+			t = nagare_described_topic_by_id(conn, &r->Topics[i].TopicId);
 			it->topic_id = r->Topics[i].TopicId;
 			if (t == NULL)
 			{
 				it->name = kafka_str_null();
 				item_error(req, it, KAFKA_ERROR_UNKNOWN_TOPIC_ID, "no topic has this id");
-				continue;
-			}
-			if (!nagare_authorized(conn, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
-								   KAFKA_ACL_DESCRIBE))
-			{
-				it->name = kafka_str_null();
-				item_error(req, it, KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED,
-						   "DESCRIBE on the TOPIC is needed");
 				continue;
 			}
 			name = kafka_str(t->name);

@@ -40,6 +40,15 @@
  * Fetch sessions (KIP-227) are not offered: a session id of 0 in the
  * response tells clients to send full fetch requests.
  *
+ * Topic ids: from v13 a Fetch names each topic by its id (KIP-516), and the
+ * answer does too.  An id no topic has, or whose topic the client may not
+ * DESCRIBE, gets UNKNOWN_TOPIC_ID on each of its partitions; a topic the
+ * client may DESCRIBE but not READ gets TOPIC_AUTHORIZATION_FAILED, as by
+ * name.  v15's ReplicaState and v17's ReplicaDirectoryId are a follower's
+ * (there are none) and are ignored.  A partition answered
+ * FENCED_LEADER_EPOCH carries the current leader (node 0, epoch 0), and
+ * from v16 the response lists that node's endpoint (KIP-951).
+ *
  * ListOffsets: latest is the high watermark, earliest the log start, and a
  * timestamp finds the first record at or after it through the time index
  * and a scan of the batches it points at (reading asynchronously, too).
@@ -128,6 +137,7 @@ struct FetchState
 	TimestampTz deadline;
 	int			ntopics;
 	KafkaStr   *topics;			/* names, copied */
+	KafkaUuid *topic_ids; /* Fetch: ids (v13+: as the request named them) */
 	int32	   *topic_nparts;	/* parts of each topic, which follow each other */
 	int			nparts;
 	ReadPart   *parts;
@@ -176,6 +186,7 @@ fetch_state_new(NagareConn *conn, const KafkaRequestHeader *hdr, int ntopics, in
 	fs->id = nagare_request_id(hdr);
 	fs->ntopics = ntopics;
 	fs->topics = MemoryContextAllocZero(cxt, sizeof(KafkaStr) * Max(ntopics, 1));
+	fs->topic_ids = MemoryContextAllocZero(cxt, sizeof(KafkaUuid) * Max(ntopics, 1));
 	fs->topic_nparts = MemoryContextAllocZero(cxt, sizeof(int32) * Max(ntopics, 1));
 	fs->nparts = nparts;
 	fs->parts = MemoryContextAllocZero(cxt, sizeof(ReadPart) * Max(nparts, 1));
@@ -191,6 +202,7 @@ fetch_state_free(FetchState *fs)
 		if (fs->topics[t].ptr)
 			pfree((void *) fs->topics[t].ptr);
 	pfree(fs->topics);
+	pfree(fs->topic_ids);
 	pfree(fs->topic_nparts);
 	pfree(fs->parts);
 	pfree(fs);
@@ -322,13 +334,28 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 	for (t = 0; t < req->TopicsCount; t++)
 	{
 		KafkaFetchTopic *ft = &req->Topics[t];
-		/* authorized before its existence is revealed */
-		bool		denied = !nagare_authorized_topic(conn, ft->Topic, KAFKA_ACL_READ);
-		const BrokerTopic *topic = denied ? NULL :
-			nagare_broker_topic(ft->Topic.ptr, ft->Topic.len);
+		const BrokerTopic *topic = NULL;
+		KafkaStr name = ft->Topic;
+		bool unknown_id = false;
+		bool denied;
 		int			p;
 
-		fs->topics[t] = nagare_kstr_copy(cxt, ft->Topic);
+		if (hdr->RequestApiVersion >= 13)
+		{
+			/* by id: unknown, or not to be known by this client */
+			topic = nagare_described_topic_by_id(conn, &ft->TopicId);
+			unknown_id = topic == NULL;
+			name = kafka_str(topic ? topic->name : "");
+			fs->topic_ids[t] = ft->TopicId;
+		}
+		/* authorized before its existence is revealed */
+		denied = !unknown_id && !nagare_authorized_topic(conn, name, KAFKA_ACL_READ);
+		if (denied)
+			topic = NULL;
+		else if (hdr->RequestApiVersion < 13)
+			topic = nagare_broker_topic(name.ptr, name.len);
+
+		fs->topics[t] = nagare_kstr_copy(cxt, name);
 		fs->topic_nparts[t] = ft->PartitionsCount;
 		for (p = 0; p < ft->PartitionsCount; p++)
 		{
@@ -343,6 +370,8 @@ nagare_handle_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReques
 			resolve(rp, topic);
 			if (denied)
 				rp->error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+			else if (unknown_id)
+				rp->error = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
 		}
 	}
 	fs->resp = nagare_conn_new_response(conn);
@@ -781,6 +810,8 @@ fetch_respond(FetchState *fs)
 	MemoryContext cxt = nagare_conn_context(fs->conn);
 	KafkaFetchResponse resp;
 	NagareSplicePart *bufs;
+	KafkaNodeEndpoint node;
+	char host[256];
 	int			nbufs = 0;
 	int			i;
 	int			t;
@@ -798,6 +829,7 @@ fetch_respond(FetchState *fs)
 		int			k;
 
 		tr->Topic = fs->topics[t];
+		tr->TopicId = fs->topic_ids[t];
 		tr->PartitionsCount = fs->topic_nparts[t];
 		tr->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaFetchPartitionData) *
 												Max(fs->topic_nparts[t], 1));
@@ -809,10 +841,30 @@ fetch_respond(FetchState *fs)
 			pd->PartitionIndex = rp->partition;
 			pd->ErrorCode = rp->error;
 			pd->HighWatermark = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ||
-				rp->error == KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED ? -1 : rp->hwm;
+										rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_ID ||
+										rp->error == KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED
+									? -1
+									: rp->hwm;
 			pd->LastStableOffset = pd->HighWatermark;
-			pd->LogStartOffset = rp->error == KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION ||
-				rp->error == KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED ? -1 : rp->log_start;
+			pd->LogStartOffset = pd->HighWatermark == -1 ? -1 : rp->log_start;
+			if (rp->error == KAFKA_ERROR_FENCED_LEADER_EPOCH)
+			{
+				/* KIP-951: the leader the client should have known */
+				pd->HasCurrentLeader = true;
+				pd->CurrentLeader.LeaderId = NAGARE_NODE_ID;
+				pd->CurrentLeader.LeaderEpoch = 0;
+				if (!resp.HasNodeEndpoints)
+				{
+					memset(&node, 0, sizeof(node));
+					node.NodeId = NAGARE_NODE_ID;
+					nagare_advertised_address(fs->conn, host, sizeof(host), &node.Port);
+					node.Host = kafka_str(host);
+					node.Rack = kafka_str_null();
+					resp.HasNodeEndpoints = true;
+					resp.NodeEndpointsCount = 1;
+					resp.NodeEndpoints = &node;
+				}
+			}
 			pd->AbortedTransactionsCount = fs->isolation == 1 ? 0 : -1;
 			pd->PreferredReadReplica = -1;
 			if (rp->error == KAFKA_ERROR_NONE && rp->send_len > 0)

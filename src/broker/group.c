@@ -1143,8 +1143,14 @@ nagare_handle_find_coordinator(NagareConn *conn, const KafkaRequestHeader *hdr, 
 	nagare_advertised_address(conn, host, sizeof(host), &port);
 	if (req->KeyType != 0)
 	{
-		err = KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE;
-		msg = "transactions are not supported";
+		/*
+		 * No transactions yet.  A retriable error (COORDINATOR_NOT_AVAILABLE)
+		 * kept init_transactions() asking until its timeout; this one is
+		 * fatal in librdkafka and the Java client, which fail at once with
+		 * the message, as InitProducerId would answer.
+		 */
+		err = KAFKA_ERROR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		msg = "transactions are not supported by nagare yet";
 	}
 	memset(&resp, 0, sizeof(resp));
 	if (hdr->RequestApiVersion < 4)

@@ -79,19 +79,6 @@ fill_topic(KafkaMetadataResponseTopic *rt, const BrokerTopic *t)
 	}
 }
 
-static const BrokerTopic *
-find_by_uuid(const KafkaUuid *id)
-{
-	const BrokerTopic **list;
-	int			n = nagare_broker_topic_list(&list);
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (memcmp(list[i]->uuid.b, id->b, sizeof(id->b)) == 0)
-			return list[i];
-	return NULL;
-}
-
 void
 nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequestBody *body)
 {
@@ -113,6 +100,8 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 	resp.Brokers = &broker;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
+	/* v13's top-level error (KIP-1102): never REBOOTSTRAP_REQUIRED here */
+	resp.ErrorCode = KAFKA_ERROR_NONE;
 	resp.ClusterAuthorizedOperations =
 		req->IncludeClusterAuthorizedOperations
 			? nagare_authorized_operations(conn, KAFKA_RESOURCE_CLUSTER, NULL, 0)
@@ -167,17 +156,11 @@ nagare_handle_metadata(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaReq
 			rt->TopicAuthorizedOperations = PG_INT32_MIN;
 			if (rq->Name.len < 0)
 			{
-				t = find_by_uuid(&rq->TopicId);
+				/* an id the client may not DESCRIBE is an unknown id */
+				t = nagare_described_topic_by_id(conn, &rq->TopicId);
 				if (t == NULL)
 				{
 					rt->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
-					rt->TopicId = rq->TopicId;
-					continue;
-				}
-				if (!nagare_authorized(conn, KAFKA_RESOURCE_TOPIC, t->name, strlen(t->name),
-									   KAFKA_ACL_DESCRIBE))
-				{
-					rt->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 					rt->TopicId = rq->TopicId;
 					continue;
 				}
@@ -233,6 +216,8 @@ nagare_handle_describe_cluster(NagareConn *conn, const KafkaRequestHeader *hdr,
 	resp.EndpointType = req->EndpointType;
 	resp.ClusterId = kafka_str(nagare_cluster_id());
 	resp.ControllerId = NAGARE_NODE_ID;
+	/* v13's top-level error (KIP-1102): never REBOOTSTRAP_REQUIRED here */
+	resp.ErrorCode = KAFKA_ERROR_NONE;
 	resp.ClusterAuthorizedOperations = PG_INT32_MIN;
 	if (req->EndpointType != 1)
 	{

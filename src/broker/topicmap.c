@@ -13,7 +13,10 @@
  * Identity.  Kafka clients expect a stable cluster id and, from Metadata
  * v10, topic ids (UUIDs).  The cluster id derives from the PostgreSQL
  * cluster's system identifier, so it survives restarts and differs between
- * clusters; a topic's id is its nagare.topic.topic_uuid, as SQL shows it.
+ * clusters; a topic's id is its nagare.topic.topic_uuid, as SQL shows it:
+ * random, given when the topic is created (a topic deleted and created
+ * again gets a new one), never all zeros.  Metadata v12+, Fetch v13+ and
+ * DeleteTopics v6 name topics by id, so the map has a second index, by id.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -32,6 +35,7 @@
 #include "topic/config.h"
 
 static HTAB *topic_map = NULL;
+static HTAB *uuid_map = NULL; /* KafkaUuid -> UuidEntry */
 static MemoryContext topic_context = NULL;
 static const BrokerTopic **topic_array = NULL;
 static int	ntopics = 0;
@@ -39,6 +43,12 @@ static uint64 map_table_version = PG_UINT64_MAX;
 static uint64 map_generation = PG_UINT64_MAX;
 static int	map_reload = -1;
 static char cluster_id[32];
+
+typedef struct UuidEntry
+{
+	KafkaUuid uuid; /* hash key */
+	const BrokerTopic *topic;
+} UuidEntry;
 
 /* The 16 bytes behind the cluster id: the system identifier and "ngre" */
 static void
@@ -134,6 +144,20 @@ rebuild(uint64 table_version, uint64 generation)
 	}
 	LWLockRelease(nagare_shared->registry_lock);
 
+	/* the index by id, of the entries that won above */
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(KafkaUuid);
+	info.entrysize = sizeof(UuidEntry);
+	info.hcxt = topic_context;
+	uuid_map = hash_create("nagare broker topic ids", Max(ntopics, 64), &info,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < ntopics; i++)
+	{
+		UuidEntry *e = hash_search(uuid_map, &topic_array[i]->uuid, HASH_ENTER, NULL);
+
+		e->topic = topic_array[i];
+	}
+
 	map_table_version = table_version;
 	map_generation = generation;
 	map_reload = nagare_broker_reload_count;
@@ -162,6 +186,21 @@ nagare_broker_topic(const char *name, int len)
 	key[len] = '\0';
 	refresh();
 	return hash_search(topic_map, key, HASH_FIND, NULL);
+}
+
+/*
+ * The topic whose id is *id, or NULL if there is none.  This says nothing
+ * of whether the client may know it: Kafka requests go through
+ * nagare_described_topic_by_id() (acl_api.c).
+ */
+const BrokerTopic *
+nagare_broker_topic_by_uuid(const KafkaUuid *id)
+{
+	UuidEntry *e;
+
+	refresh();
+	e = hash_search(uuid_map, id, HASH_FIND, NULL);
+	return e ? e->topic : NULL;
 }
 
 /* Every topic; returns the count */

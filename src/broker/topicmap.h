@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * topicmap.h
- *	  The broker's view of the topic catalog, by name, for Kafka requests.
+ *	  The broker's view of the topic catalog, by name and by topic id, for
+ *	  Kafka requests.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -31,6 +32,7 @@ typedef struct BrokerTopic
  * functions in a later loop turn: use them within one request.
  */
 extern const BrokerTopic *nagare_broker_topic(const char *name, int len);
+extern const BrokerTopic *nagare_broker_topic_by_uuid(const KafkaUuid *id);
 extern int	nagare_broker_topic_list(const BrokerTopic ***list);
 extern NagarePartition *nagare_broker_partition(const BrokerTopic *t, int32 partition,
 												bool create, uint64 *incarnation);

@@ -192,6 +192,15 @@ errors_MetadataResponse(const KafkaMetadataResponse *s, int16_t version,
 	/* Topics, v0+ */
 	for (i = 0; i < s->TopicsCount; i++)
 		n += errors_MetadataResponseTopic(&s->Topics[i], version, fn, arg);
+	/* ErrorCode, v13+ */
+	if (version >= 13)
+	{
+		if (s->ErrorCode != 0)
+		{
+			fn(arg, s->ErrorCode);
+			n++;
+		}
+	}
 	return n;
 }
 

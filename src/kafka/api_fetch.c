@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_fetch.c
- *	  Kafka Fetch (API key 1), versions 4-12: request decoder
+ *	  Kafka Fetch (API key 1), versions 4-17: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/FetchRequest.json
@@ -71,10 +71,49 @@
  */
 #include "kafka/messages.h"
 
+static void
+init_ReplicaState(KafkaReplicaState *s)
+{
+	s->ReplicaId = -1;
+	s->ReplicaEpoch = INT64_C(-1);
+}
+
+static bool
+decode_ReplicaState(KafkaReader *r, int16_t version, KafkaReplicaState *s,
+					const KafkaAllocator *a)
+{
+	/* ReplicaId: int32, v15+ */
+	KAFKA_READ(kafka_read_int32(r, &s->ReplicaId));
+	/* ReplicaEpoch: int64, v15+ */
+	KAFKA_READ(kafka_read_int64(r, &s->ReplicaEpoch));
+	/* tagged fields */
+	if (r->flexible)
+		KAFKA_READ(kafka_read_tagged_fields_skip(r));
+	return true;
+
+err_parse:
+	return false;
+}
+
+static bool
+decode_FetchPartition_tag_ReplicaDirectoryId(KafkaReader *r, int16_t version,
+											 KafkaFetchPartition *s, const KafkaAllocator *a)
+{
+	KAFKA_READ(kafka_read_uuid(r, &s->ReplicaDirectoryId));
+	s->HasReplicaDirectoryId = true;
+	return true;
+
+err_parse:
+	return false;
+}
+
 static bool
 decode_FetchPartition(KafkaReader *r, int16_t version, KafkaFetchPartition *s,
 					  const KafkaAllocator *a)
 {
+	uint32_t	ntags;
+	uint32_t	t;
+
 	/* Partition: int32, v0+ */
 	KAFKA_READ(kafka_read_int32(r, &s->Partition));
 	/* CurrentLeaderEpoch: int32, v9+ */
@@ -98,7 +137,20 @@ decode_FetchPartition(KafkaReader *r, int16_t version, KafkaFetchPartition *s,
 	KAFKA_READ(kafka_read_int32(r, &s->PartitionMaxBytes));
 	/* tagged fields */
 	if (r->flexible)
-		KAFKA_READ(kafka_read_tagged_fields_skip(r));
+	{
+		KAFKA_READ(kafka_read_tag_count(r, &ntags));
+		for (t = 0; t < ntags; t++)
+		{
+			uint32_t	tag;
+			KafkaReader sub;
+
+			KAFKA_READ(kafka_read_tag(r, &tag, &sub));
+			if (tag == 0 && version >= 17)
+				KAFKA_READ(kafka_reader_join(r, &sub,
+											 decode_FetchPartition_tag_ReplicaDirectoryId(&sub, version, s, a)));
+			/* other tags: unknown, skipped */
+		}
+	}
 	return true;
 
 err_parse:
@@ -112,7 +164,13 @@ decode_FetchTopic(KafkaReader *r, int16_t version, KafkaFetchTopic *s,
 	int32_t		i;
 
 	/* Topic: string, v0-12 */
-	KAFKA_READ(kafka_read_string(r, &s->Topic));
+	if (version <= 12)
+		KAFKA_READ(kafka_read_string(r, &s->Topic));
+	else
+		s->Topic = kafka_str("");
+	/* TopicId: uuid, v13+ */
+	if (version >= 13)
+		KAFKA_READ(kafka_read_uuid(r, &s->TopicId));
 	/* Partitions: []FetchPartition, v0+ */
 	KAFKA_READ(kafka_read_array_len(r, &s->PartitionsCount, false, KAFKA_MAX_PARTITIONS,
 									16));
@@ -137,7 +195,13 @@ decode_ForgottenTopic(KafkaReader *r, int16_t version, KafkaForgottenTopic *s,
 	int32_t		i;
 
 	/* Topic: string, v7-12 */
-	KAFKA_READ(kafka_read_string(r, &s->Topic));
+	if (version <= 12)
+		KAFKA_READ(kafka_read_string(r, &s->Topic));
+	else
+		s->Topic = kafka_str("");
+	/* TopicId: uuid, v13+ */
+	if (version >= 13)
+		KAFKA_READ(kafka_read_uuid(r, &s->TopicId));
 	/* Partitions: []int32, v7+ */
 	KAFKA_READ(kafka_read_array_len(r, &s->PartitionsCount, false, KAFKA_MAX_PARTITIONS,
 									4));
@@ -168,6 +232,18 @@ err_parse:
 }
 
 static bool
+decode_FetchRequest_tag_ReplicaState(KafkaReader *r, int16_t version, KafkaFetchRequest *s,
+									 const KafkaAllocator *a)
+{
+	KAFKA_READ(decode_ReplicaState(r, version, &s->ReplicaState, a));
+	s->HasReplicaState = true;
+	return true;
+
+err_parse:
+	return false;
+}
+
+static bool
 decode_FetchRequest(KafkaReader *r, int16_t version, KafkaFetchRequest *s,
 					const KafkaAllocator *a)
 {
@@ -177,8 +253,13 @@ decode_FetchRequest(KafkaReader *r, int16_t version, KafkaFetchRequest *s,
 
 	/* ClusterId: tagged, default until read */
 	s->ClusterId = kafka_str_null();
+	/* ReplicaState: tagged, default until read */
+	init_ReplicaState(&s->ReplicaState);
 	/* ReplicaId: int32, v0-14 */
-	KAFKA_READ(kafka_read_int32(r, &s->ReplicaId));
+	if (version <= 14)
+		KAFKA_READ(kafka_read_int32(r, &s->ReplicaId));
+	else
+		s->ReplicaId = -1;
 	/* MaxWaitMs: int32, v0+ */
 	KAFKA_READ(kafka_read_int32(r, &s->MaxWaitMs));
 	/* MinBytes: int32, v0+ */
@@ -231,6 +312,10 @@ decode_FetchRequest(KafkaReader *r, int16_t version, KafkaFetchRequest *s,
 				KAFKA_READ(kafka_reader_join(r, &sub,
 											 decode_FetchRequest_tag_ClusterId(&sub,
 																			   version, s, a)));
+			if (tag == 1 && version >= 15)
+				KAFKA_READ(kafka_reader_join(r, &sub,
+											 decode_FetchRequest_tag_ReplicaState(&sub,
+																				  version, s, a)));
 			/* other tags: unknown, skipped */
 		}
 	}
@@ -354,11 +439,30 @@ encode_FetchableTopicResponse(KafkaWriter *w, int16_t version,
 	int32_t		i;
 
 	/* Topic: string, v0-12 */
-	kafka_write_string(w, s->Topic);
+	if (version <= 12)
+		kafka_write_string(w, s->Topic);
+	/* TopicId: uuid, v13+ */
+	if (version >= 13)
+		kafka_write_uuid(w, &s->TopicId);
 	/* Partitions: []PartitionData, v0+ */
 	if (kafka_write_array_begin(w, s->PartitionsCount, s->Partitions, false))
 		for (i = 0; i < s->PartitionsCount; i++)
 			encode_FetchPartitionData(w, version, &s->Partitions[i]);
+	/* tagged fields */
+	kafka_write_tagged_fields_empty(w);
+}
+
+static void
+encode_NodeEndpoint(KafkaWriter *w, int16_t version, const KafkaNodeEndpoint *s)
+{
+	/* NodeId: int32, v16+ */
+	kafka_write_int32(w, s->NodeId);
+	/* Host: string, v16+ */
+	kafka_write_string(w, s->Host);
+	/* Port: int32, v16+ */
+	kafka_write_int32(w, s->Port);
+	/* Rack: string, v16+ */
+	kafka_write_nullable_string(w, s->Rack);
 	/* tagged fields */
 	kafka_write_tagged_fields_empty(w);
 }
@@ -381,20 +485,36 @@ encode_FetchResponse(KafkaWriter *w, int16_t version, const KafkaFetchResponse *
 		for (i = 0; i < s->ResponsesCount; i++)
 			encode_FetchableTopicResponse(w, version, &s->Responses[i]);
 	/* tagged fields */
-	kafka_write_tagged_fields_empty(w);
+	if (w->flexible)
+	{
+		uint32_t	ntags = 0;
+		size_t		mark;
+
+		if (s->HasNodeEndpoints && version >= 16)
+			ntags++;
+		kafka_write_uvarint(w, ntags);
+		if (s->HasNodeEndpoints && version >= 16)
+		{
+			mark = kafka_write_tag_begin(w, 0);
+			if (kafka_write_array_begin(w, s->NodeEndpointsCount, s->NodeEndpoints, false))
+				for (i = 0; i < s->NodeEndpointsCount; i++)
+					encode_NodeEndpoint(w, version, &s->NodeEndpoints[i]);
+			kafka_write_tag_end(w, mark);
+		}
+	}
 }
 
 /*
  * Decode a FetchRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 4-12).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 4-17).
  */
 int
 kafka_FetchRequest_decode(KafkaReader *r, int16_t version, KafkaFetchRequest *out,
 						  const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 4 || version > 12)
+	if (version < 4 || version > 17)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -409,7 +529,7 @@ kafka_FetchRequest_decode(KafkaReader *r, int16_t version, KafkaFetchRequest *ou
  * Encode a FetchResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 4-12, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 4-17, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -418,7 +538,7 @@ kafka_FetchResponse_encode(KafkaWriter *w, int16_t version, const KafkaFetchResp
 {
 	bool		flexible = w->flexible;
 
-	if (version < 4 || version > 12)
+	if (version < 4 || version > 17)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_metadata.c
- *	  Kafka Metadata (API key 3), versions 0-12: request decoder
+ *	  Kafka Metadata (API key 3), versions 0-13: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/MetadataRequest.json
@@ -30,6 +30,7 @@
  *	  Version 11 deprecates IncludeClusterAuthorizedOperations field.
  *	  This is now exposed by the DescribeCluster API (KIP-700).
  *	  Version 12 supports topic Id.
+ *	  Version 13 is the same as version 12 (new field in response).
  * MetadataResponse:
  *	  Version 1 adds fields for the rack of each broker, the controller
  *	  id, and whether or not the topic is internal.
@@ -48,6 +49,7 @@
  *	  Version 11 deprecates ClusterAuthorizedOperations. This is now
  *	  exposed by the DescribeCluster API (KIP-700).
  *	  Version 12 supports topicId.
+ *	  Version 13 supports top-level error code in the response.
  *
  * src/kafka/api_metadata.c
  *
@@ -214,6 +216,9 @@ encode_MetadataResponse(KafkaWriter *w, int16_t version, const KafkaMetadataResp
 	/* ClusterAuthorizedOperations: int32, v8-10 */
 	if (version >= 8 && version <= 10)
 		kafka_write_int32(w, s->ClusterAuthorizedOperations);
+	/* ErrorCode: int16, v13+ */
+	if (version >= 13)
+		kafka_write_int16(w, s->ErrorCode);
 	/* tagged fields */
 	kafka_write_tagged_fields_empty(w);
 }
@@ -221,14 +226,14 @@ encode_MetadataResponse(KafkaWriter *w, int16_t version, const KafkaMetadataResp
 /*
  * Decode a MetadataRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-12).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-13).
  */
 int
 kafka_MetadataRequest_decode(KafkaReader *r, int16_t version, KafkaMetadataRequest *out,
 							 const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 0 || version > 12)
+	if (version < 0 || version > 13)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -243,7 +248,7 @@ kafka_MetadataRequest_decode(KafkaReader *r, int16_t version, KafkaMetadataReque
  * Encode a MetadataResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 0-12, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 0-13, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -253,7 +258,7 @@ kafka_MetadataResponse_encode(KafkaWriter *w, int16_t version,
 {
 	bool		flexible = w->flexible;
 
-	if (version < 0 || version > 12)
+	if (version < 0 || version > 13)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

@@ -78,6 +78,10 @@
  *	CreateTopics	CREATE on the CLUSTER, or else on each TOPIC; the
  *					configs returned need DESCRIBE_CONFIGS on the TOPIC.
  *	DeleteTopics	DESCRIBE on the TOPIC too when named by topic id.
+ *					By id (DeleteTopics v6, Metadata v12+, Fetch v13+), a
+ *					topic the principal may not DESCRIBE is UNKNOWN_TOPIC_ID,
+ *					as an id no topic has (Kafka: TOPIC_AUTHORIZATION_FAILED,
+ *					it does not count ids as secret).
  *	InitProducerId	WRITE on the TRANSACTIONAL_ID when it has one;
  *					without one, IDEMPOTENT_WRITE on the CLUSTER or WRITE
  *					on any TOPIC.
@@ -99,9 +103,13 @@
  *
  *	ApiVersions 0-3		librdkafka 2.0.2 sends v3 (then v0 on any error),
  *						kafka-python v0, kafkajs picks 2, @platformatic 3.
- *	Metadata 0-12		kafka-python v0 (bootstrap probe) and v1, its admin
+ *	Metadata 0-13		kafka-python v0 (bootstrap probe) and v1, its admin
  *						client up to 5; librdkafka 4; kafkajs 6;
- *						@platformatic 9-12 -> 12.
+ *						@platformatic 9-12 -> 12; the Java client 4.x
+ *						13 (its top-level ErrorCode, KIP-1102, is
+ *						always NONE: no REBOOTSTRAP_REQUIRED on one
+ *						node).  v10+ carry topic ids, v12+ name topics
+ *						by id.
  *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
  *						MsgVer2 only if 3 is in the range); librdkafka and
  *						kafkajs pick 7; kafka-python infers broker 2.4 from
@@ -109,9 +117,18 @@
  *						v0-2 carry legacy message sets (magic 0/1, see
  *						legacy.h); librdkafka 2.0.2 enables gzip and
  *						snappy only if the broker's range includes v0.
- *	Fetch 4-12			kafka-python v4; librdkafka and kafkajs 11 (ZSTD
+ *	Fetch 4-17			kafka-python v4; librdkafka and kafkajs 11 (ZSTD
  *						for librdkafka needs Fetch 10 and Produce 7);
- *						@platformatic 12-17 -> 12.
+ *						@platformatic 12-17 -> 17 (its streaming
+ *						consumer needs topic ids: 13+); the Java client
+ *						4.x 17.  v13+ name topics by id (an id the
+ *						principal may not DESCRIBE is UNKNOWN_TOPIC_ID,
+ *						like an unknown one); v15's ReplicaState and
+ *						v17's ReplicaDirectoryId concern followers and
+ *						are ignored, as is ReplicaId (no follower
+ *						fetches); v16's NodeEndpoints are only sent
+ *						with NOT_LEADER_OR_FOLLOWER, which one node
+ *						never answers.
  *	ListOffsets 1-7		kafka-python v1; librdkafka 2; kafkajs 3;
  *						@platformatic 5-9 -> 7.
  *	CreateTopics 2-7	librdkafka 4, kafka-python 3, kafkajs 3,
@@ -187,11 +204,11 @@
  *		Handler, AclOperation, ResourceType, QuotaClass */
 KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 9, 9,
 		  nagare_handle_produce, KAFKA_ACL_WRITE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_PRODUCE)
-KAFKA_API(KAFKA_API_FETCH, Fetch, 4, 12, 12,
+KAFKA_API(KAFKA_API_FETCH, Fetch, 4, 17, 12,
 		  nagare_handle_fetch, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_FETCH)
 KAFKA_API(KAFKA_API_LIST_OFFSETS, ListOffsets, 1, 7, 6,
 		  nagare_handle_list_offsets, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
-KAFKA_API(KAFKA_API_METADATA, Metadata, 0, 12, 9,
+KAFKA_API(KAFKA_API_METADATA, Metadata, 0, 13, 9,
 		  nagare_handle_metadata, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 9, 8,
 		  nagare_handle_offset_commit, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)

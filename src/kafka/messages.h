@@ -299,11 +299,25 @@ extern int	kafka_ProduceResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaProduceResponse *in);
 
 /* ----------------------------------------------------------------------
- * Fetch (API key 1): versions 4-12, flexible v12+
+ * Fetch (API key 1): versions 4-17, flexible v12+
  * clients/src/main/resources/common/message/FetchRequest.json
  * clients/src/main/resources/common/message/FetchResponse.json
  * ----------------------------------------------------------------------
  */
+
+typedef struct KafkaReplicaState
+{
+	/*
+	 * ReplicaId (v15+, default -1): The replica ID of the follower, or -1 if
+	 * this request is from a consumer.
+	 */
+	int32_t		ReplicaId;
+	/*
+	 * ReplicaEpoch (v15+, default -1): The epoch of this follower, or -1 if
+	 * not available.
+	 */
+	int64_t		ReplicaEpoch;
+} KafkaReplicaState;
 
 typedef struct KafkaFetchPartition
 {
@@ -332,12 +346,20 @@ typedef struct KafkaFetchPartition
 	 * See KIP-74 for cases where this limit may not be honored.
 	 */
 	int32_t		PartitionMaxBytes;
+	/*
+	 * ReplicaDirectoryId (v17+, tagged field 0): The directory id of the
+	 * follower fetching
+	 */
+	KafkaUuid	ReplicaDirectoryId;
+	bool		HasReplicaDirectoryId;
 } KafkaFetchPartition;
 
 typedef struct KafkaFetchTopic
 {
 	/* Topic (v0-12): The name of the topic to fetch. */
 	KafkaStr	Topic;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/* Partitions (v0+): The partitions to fetch. */
 	int32_t		PartitionsCount;
 	KafkaFetchPartition *Partitions;
@@ -347,6 +369,8 @@ typedef struct KafkaForgottenTopic
 {
 	/* Topic (v7-12): The topic name. */
 	KafkaStr	Topic;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/* Partitions (v7+): The partitions indexes to forget. */
 	int32_t		PartitionsCount;
 	int32_t *Partitions;
@@ -366,6 +390,9 @@ typedef struct KafkaFetchRequest
 	 * this request is from a consumer.
 	 */
 	int32_t		ReplicaId;
+	/* ReplicaState (v15+, tagged field 1): */
+	KafkaReplicaState ReplicaState;
+	bool		HasReplicaState;
 	/*
 	 * MaxWaitMs (v0+): The maximum time in milliseconds to wait for the
 	 * response.
@@ -506,10 +533,27 @@ typedef struct KafkaFetchableTopicResponse
 {
 	/* Topic (v0-12): The topic name. */
 	KafkaStr	Topic;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/* Partitions (v0+): The topic partitions. */
 	int32_t		PartitionsCount;
 	KafkaFetchPartitionData *Partitions;
 } KafkaFetchableTopicResponse;
+
+typedef struct KafkaNodeEndpoint
+{
+	/* NodeId (v16+): The ID of the associated node. */
+	int32_t		NodeId;
+	/* Host (v16+): The node's hostname. */
+	KafkaStr	Host;
+	/* Port (v16+): The node's port. */
+	int32_t		Port;
+	/*
+	 * Rack (v16+, nullable v16+, default null): The rack of the node, or null
+	 * if it has not been assigned to a rack.
+	 */
+	KafkaStr	Rack;
+} KafkaNodeEndpoint;
 
 typedef struct KafkaFetchResponse
 {
@@ -529,6 +573,14 @@ typedef struct KafkaFetchResponse
 	/* Responses (v0+): The response topics. */
 	int32_t		ResponsesCount;
 	KafkaFetchableTopicResponse *Responses;
+	/*
+	 * NodeEndpoints (v16+, tagged field 0): Endpoints for all current-leaders
+	 * enumerated in PartitionData, with errors NOT_LEADER_OR_FOLLOWER &
+	 * FENCED_LEADER_EPOCH.
+	 */
+	int32_t		NodeEndpointsCount;
+	KafkaNodeEndpoint *NodeEndpoints;
+	bool		HasNodeEndpoints;
 } KafkaFetchResponse;
 
 extern int	kafka_FetchRequest_decode(KafkaReader *r, int16_t version,
@@ -630,7 +682,7 @@ extern int	kafka_ListOffsetsResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaListOffsetsResponse *in);
 
 /* ----------------------------------------------------------------------
- * Metadata (API key 3): versions 0-12, flexible v9+
+ * Metadata (API key 3): versions 0-13, flexible v9+
  * clients/src/main/resources/common/message/MetadataRequest.json
  * clients/src/main/resources/common/message/MetadataResponse.json
  * ----------------------------------------------------------------------
@@ -760,6 +812,8 @@ typedef struct KafkaMetadataResponse
 	 * bitfield to represent authorized operations for this cluster.
 	 */
 	int32_t		ClusterAuthorizedOperations;
+	/* ErrorCode (v13+): The top-level error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
 } KafkaMetadataResponse;
 
 extern int	kafka_MetadataRequest_decode(KafkaReader *r, int16_t version,

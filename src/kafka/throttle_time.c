@@ -23,13 +23,13 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 0:			/* Produce, ThrottleTimeMs v1-9 */
 			((KafkaProduceResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 1;
-		case 1:			/* Fetch, ThrottleTimeMs v4-12 */
+		case 1:			/* Fetch, ThrottleTimeMs v4-17 */
 			((KafkaFetchResponse *) body)->ThrottleTimeMs = ms;
 			return true;
 		case 2:			/* ListOffsets, ThrottleTimeMs v2-7 */
 			((KafkaListOffsetsResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 2;
-		case 3:			/* Metadata, ThrottleTimeMs v3-12 */
+		case 3:			/* Metadata, ThrottleTimeMs v3-13 */
 			((KafkaMetadataResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 3;
 		case 8:			/* OffsetCommit, ThrottleTimeMs v3-9 */

@@ -14,7 +14,10 @@
 #	  max.message.bytes 1024): produce then fetch and list offsets,
 #	  legacy and idempotent produce, a consumer group's life, the admin and
 #	  ACL APIs, SASL; each under a few server configurations (ACLs, a
-#	  full or failing channel, a full ring, a SASL listener).
+#	  full or failing channel, a full ring, a SASL listener);
+#	- a session naming topics by topic id (Metadata v12, Fetch v13-17: the
+#	  fake topics' ids, and one no topic has), encoded here by hand as
+#	  kafka-python has neither.
 #
 # Usage: make_broker_corpus.py [outdir]   (default corpus/fuzz_broker)
 #
@@ -44,9 +47,33 @@ RING_FULL = 0x80 | EVERYONE
 
 
 def frame(req, corr):
+    if isinstance(req, tuple):
+        # (key, version, body) of a flexible version: request header v2
+        key, version, body = req
+        data = struct.pack(">hhih", key, version, corr, 4) + b"fuzz" + b"\x00" + body
+        return struct.pack(">i", len(data)) + data
     hdr = RequestHeader(req, correlation_id=corr, client_id="fuzz")  # encode() is a weak method
     data = hdr.encode() + req.encode()
     return struct.pack(">i", len(data)) + data
+
+
+def fake_uuid(topic_id):
+    """The id fake_broker.c's add_topic() gives its topic topic_id."""
+    return bytes(topic_id * 16 + i + 1 for i in range(16))
+
+
+def metadata_by_id(ids):
+    body = bytes([len(ids) + 1]) + b"".join(u + b"\x00\x00" for u in ids)
+    return (3, 12, body + b"\x00\x00\x00")
+
+
+def fetch_by_id(version, parts):
+    """parts: [(uuid, partition, offset)], one topic each"""
+    body = b"" if version >= 15 else struct.pack(">i", -1)
+    body += struct.pack(">iiibii", 100, 1, 1 << 20, 0, 0, -1) + bytes([len(parts) + 1])
+    for u, p, o in parts:
+        body += u + b"\x02" + struct.pack(">iiqiqi", p, -1, o, -1, -1, 1 << 20) + b"\x00\x00"
+    return (1, version, body + b"\x01\x01\x00")
 
 
 def session(reqs):
@@ -121,6 +148,14 @@ def sessions():
         admin.DescribeAclsRequest[1](2, None, 1, None, None, 1, 1),
         admin.CreateAclsRequest[1]([(2, "fuzz", 3, "User:bob", "*", 3, 3)]),
         admin.DeleteAclsRequest[1]([(2, "fuzz", 3, "User:bob", "*", 3, 3)]),
+    ]
+    nobody = bytes(range(100, 116))
+    s["topic_ids"] = [
+        P[3](None, 1, 1000, [("fuzz", [(0, batch(3))]), ("fuzz3", [(1, batch(2))])]),
+        metadata_by_id([fake_uuid(1), fake_uuid(2), nobody]),
+        fetch_by_id(13, [(fake_uuid(1), 0, 0), (nobody, 0, 0)]),
+        fetch_by_id(15, [(fake_uuid(2), 1, 0), (fake_uuid(2), 7, 0)]),
+        fetch_by_id(17, [(fake_uuid(1), 0, 1), (fake_uuid(3), 0, 0)]),
     ]
     s["sasl_plain"] = [
         admin.ApiVersionRequest[2](),

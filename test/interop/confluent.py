@@ -20,6 +20,9 @@ Commands and their JSON arguments:
   delete_topic   topic -> {"error"}
   produce_loop   topic partition seconds prefix -> a JSON line per delivery
                  report, then {"sent", "acked", "failed"}
+  init_transactions [timeout_ms] -> {"error": NAME or null, "fatal",
+                 "retriable", "message", "seconds"}: a transactional
+                 producer's init_transactions()
 
 Consumers use assign() with explicit offsets and never commit: consumer
 groups are not served by nagare yet, and librdkafka needs no coordinator
@@ -289,11 +292,28 @@ def produce_loop():
     done(counts)
 
 
+def init_transactions():
+    conf = dict(base_conf)
+    conf["transactional.id"] = "nagare-interop-tx"
+    p = Producer(conf)
+    start = time.time()
+    out = {"error": None, "fatal": False, "retriable": False, "message": None}
+    try:
+        p.init_transactions(args.get("timeout_ms", 30000) / 1000.0)
+    except KafkaException as e:
+        err = e.args[0]
+        out.update(error=err.name(), fatal=err.fatal(), retriable=err.retriable(),
+                   message=err.str())
+    out["seconds"] = round(time.time() - start, 3)
+    done(out)
+
+
 commands = {
     "produce": produce, "consume": consume, "list_offsets": list_offsets, "metadata": metadata,
     "create_topic": create_topic, "describe_configs": describe_configs,
     "alter_configs": alter_configs, "create_partitions": create_partitions,
     "delete_topic": delete_topic, "produce_loop": produce_loop,
+    "init_transactions": init_transactions,
 }
 if cmd not in commands:
     fail("unknown command %s" % cmd)

@@ -15,12 +15,15 @@
 // Client limitation: the client's message stream (Consumer.consume) puts
 // topic ids in its Fetch requests even when the broker's highest Fetch
 // version is 12, where the field is the topic name (ids came with v13); a
-// broker serving Fetch 4-12, as nagare does, answers
-// UNKNOWN_TOPIC_OR_PARTITION.  So this member uses the client's group
+// broker serving Fetch 4-12, as nagare did, answers
+// UNKNOWN_TOPIC_OR_PARTITION.  (nagare serves Fetch 13+ now, and
+// test/t/100_kafka_interop.pl reads with the stream: platformatic.mjs
+// "stream".)  This member was written then, and uses the client's group
 // membership (Consumer.joinGroup: JoinGroup, SyncGroup, Heartbeat, rejoins,
 // LeaveGroup at close), its OffsetFetch (listCommittedOffsets) when the
 // assignment changes and its OffsetCommit (commit), and fetches with
-// Consumer.fetch() naming the topic, as test/interop/platformatic.mjs does.
+// Consumer.fetch() naming the topic by its id (Fetch 13+, which nagare
+// serves; a name there is sent as a malformed id).
 // No "revoked" events: the assignment comes with "assigned".
 import { Consumer } from '@platformatic/kafka'
 import { Events, fail, parseArgs, sleep, stopSignal } from './groups_common.mjs'
@@ -82,6 +85,8 @@ async function main () {
   let stopping = false
   stopSignal(args.seconds ?? 600).then(() => { stopping = true })
   consumer.topics.trackAll(topic)
+  // Fetch v13+ names the topic by id
+  const topicId = (await consumer.metadata({ topics: [topic] })).topics.get(topic).id
   await consumer.joinGroup({})
   const next = new Map()
   const delay = args.delay_ms ?? 0
@@ -119,7 +124,7 @@ async function main () {
         maxWaitTime: 300,
         minBytes: 1,
         maxBytes: 1048576,
-        topics: [{ topicId: topic, partitions: [...next].map(([p, o]) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: BigInt(o), lastFetchedEpoch: -1, partitionMaxBytes: 65536 })) }]
+        topics: [{ topicId, partitions: [...next].map(([p, o]) => ({ partition: p, currentLeaderEpoch: -1, fetchOffset: BigInt(o), lastFetchedEpoch: -1, partitionMaxBytes: 65536 })) }]
       })
     } catch (e) {
       ev.emit('error', { error: `fetch: ${errName(e)}` })

@@ -12,10 +12,17 @@
 // consumer group is involved.  Fetch v12 names topics, v13+ gives topic ids:
 // pass fetch_version (the broker's highest Fetch version) to choose.  On
 // Node 20 the client has no zstd (node:zlib lacks it).
+//
+// "stream" {topic count timeout_ms} reads as applications do, with the
+// client's message stream (Consumer.consume, mode earliest, no commits): it
+// joins a new consumer group and fetches with topic ids in every Fetch
+// version, so it needs a broker serving Fetch 13+ (against Fetch 12 it got
+// UNKNOWN_TOPIC_OR_PARTITION).  Records as "consume" gives them, in offset
+// order.
 import { Admin, Consumer, Producer, compatibilityPartitioner } from '@platformatic/kafka'
 import { main, parseArgs, recordsOf, sleep, tohex, unhex } from './interop_common.mjs'
 
-const { boot, cmd, args } = parseArgs('commands: produce consume list_offsets metadata create_topic describe_configs alter_configs incremental_alter_configs create_partitions delete_topic delete_records produce_loop')
+const { boot, cmd, args } = parseArgs('commands: produce consume stream list_offsets metadata create_topic describe_configs alter_configs incremental_alter_configs create_partitions delete_topic delete_records produce_loop')
 const base = { clientId: 'nagare-interop-platformatic', bootstrapBrokers: [boot], retries: args.retries ?? 3, retryDelay: 200, timeout: 15000, autocreateTopics: false }
 const TOPIC = 2 // ConfigResourceTypes.TOPIC
 
@@ -113,6 +120,31 @@ async function consume () {
   return { records, error }
 }
 
+async function stream () {
+  const c = consumer()
+  const records = []
+  let error = null
+  let s = null
+  try {
+    s = await c.consume({ topics: [args.topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 })
+    await new Promise(resolve => {
+      const timer = setTimeout(resolve, args.timeout_ms ?? 15000)
+      const stop = () => { clearTimeout(timer); resolve() }
+      s.on('data', m => {
+        records.push({ p: m.partition, offset: Number(m.offset), k: tohex(m.key), v: tohex(m.value), h: [...m.headers].map(([n, v]) => [Buffer.from(n).toString('utf8'), tohex(v)]), ts: Number(m.timestamp) })
+        if (records.length >= args.count) stop()
+      })
+      s.on('error', e => { error = errName(e); stop() })
+    })
+  } catch (e) {
+    error = errName(e)
+  }
+  if (s) await s.close().catch(() => {})
+  await c.close(true).catch(() => {})
+  records.sort((a, b) => a.p - b.p || a.offset - b.offset)
+  return { records, error }
+}
+
 async function listOffsets () {
   const c = consumer()
   const res = { earliest: await offsetsAt(c, -2n), latest: await offsetsAt(c, -1n), times: {} }
@@ -199,6 +231,7 @@ const cfg = c => Object.entries(c || {}).map(([name, value]) => ({ name, value: 
 await main({
   produce,
   consume,
+  stream,
   list_offsets: listOffsets,
   metadata,
   create_topic: () => adminResult(a => a.createTopics({ topics: [args.topic], partitions: args.partitions ?? 1, replicas: args.replicas ?? 1, configs: cfg(args.configs) })),

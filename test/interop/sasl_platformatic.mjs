@@ -57,8 +57,10 @@ async function run () {
   try {
     const md = await c.metadata({ topics: [topic] })
     const leader = md.topics.get(topic).partitions[0].leader
+    // Fetch v13+ (which nagare serves) names the topic by id
+    const topicId = md.topics.get(topic).id
     while (Date.now() < end) {
-      const resp = await c.fetch({ node: leader, maxWaitTime: 200, minBytes: 1, maxBytes: 1048576, topics: [{ topicId: topic, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, partitionMaxBytes: 1048576 }] }] })
+      const resp = await c.fetch({ node: leader, maxWaitTime: 200, minBytes: 1, maxBytes: 1048576, topics: [{ topicId, partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, partitionMaxBytes: 1048576 }] }] })
       for (const tr of resp.responses) {
         for (const pr of tr.partitions) {
           for (const batch of pr.records || []) {

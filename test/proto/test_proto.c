@@ -120,7 +120,8 @@ test_table(void)
 	check(kafka_api_lookup(KAFKA_API_END_TXN) == NULL && kafka_api_lookup(-1) == NULL &&
 		  !kafka_api_version_supported(KAFKA_API_FETCH, 3) &&
 		  kafka_api_version_supported(KAFKA_API_FETCH, 4) &&
-		  !kafka_api_version_supported(KAFKA_API_FETCH, 13) &&
+		  kafka_api_version_supported(KAFKA_API_FETCH, 17) &&
+		  !kafka_api_version_supported(KAFKA_API_FETCH, 18) &&
 		  kafka_api_version_supported(KAFKA_API_OFFSET_DELETE, 0) &&
 		  !kafka_api_version_supported(KAFKA_API_OFFSET_DELETE, 1) &&
 		  !kafka_api_version_supported(KAFKA_API_JOIN_GROUP, 10),
@@ -733,9 +734,9 @@ test_mutations(void)
  */
 static const int16_t advertised[][3] = {
 	{0, 0, 9},					/* Produce */
-	{1, 4, 12},					/* Fetch */
+	{1, 4, 17},					/* Fetch */
 	{2, 1, 7},					/* ListOffsets */
-	{3, 0, 12},					/* Metadata */
+	{3, 0, 13},					/* Metadata */
 	{8, 0, 9},					/* OffsetCommit */
 	{9, 0, 9},					/* OffsetFetch */
 	{10, 0, 4},					/* FindCoordinator */

@@ -8,7 +8,11 @@
 #
 #   - every writer's records read back by every reader (keys, null keys,
 #     null values, empty keys and values, headers with repeated keys, all
-#     256 byte values, timestamps);
+#     256 byte values, timestamps), and by @platformatic/kafka's message
+#     stream (a group, Fetch by topic id);
+#   - topic ids (test/interop/topic_ids.py): Metadata v12, Fetch v13-17 and
+#     DeleteTopics v6 by id, an id the client may not DESCRIBE answered as
+#     one no topic has; and a transactional producer's immediate error;
 #   - every compression codec each client can produce;
 #   - admin calls seen from SQL (nagare.topics) and SQL topics seen by
 #     Metadata; list offsets by earliest/latest/timestamp; seek; offsets out
@@ -438,6 +442,12 @@ SKIP:
 				consume_with($r, { topic => $topic, partition => 0, offset => 'earliest', count => scalar @$recs }),
 				$r);
 		}
+		# the message stream applications use: topic ids in every Fetch
+		# (UNKNOWN_TOPIC_OR_PARTITION from a broker stopping at Fetch 12)
+		check_records("platformatic's message stream (a group, Fetch v$api{1}[1] by topic id) reads what $w wrote",
+			$recs, run_client('platformatic', 'stream', { topic => $topic, count => scalar @$recs, timeout_ms => 15000 }),
+			'platformatic')
+		  if avail('platformatic') && $w =~ /^(sql|confluent)$/;
 	}
 
 	# ---- compression: every codec each client produces, read by SQL and
@@ -1017,6 +1027,109 @@ SKIP:
 		ok(!@lost, "$c: every acknowledged record is at its offset after the restart")
 		  or diag(scalar(@lost) . ' lost, e.g. ' . $json->encode([ @lost[ 0 .. ($#lost > 4 ? 4 : $#lost) ] ]));
 	}
+}
+
+# ---- topic ids: Metadata v12, Fetch v13+ and DeleteTopics v6 name topics by id
+#      (test/interop/topic_ids.py), and an id the client may not DESCRIBE
+#      is answered as an id no topic has
+SKIP:
+{
+	skip $no_data, 1 if $no_data;
+	skip 'the broker does not serve Fetch 13+', 1 unless $api{1}[1] >= 13;
+	my $ids = sub {
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ $python, "$dir/topic_ids.py", $boot, @_ ], '>', \$out, '2>', \$err);
+		my $r = eval { decode_json($out) };
+		diag("topic_ids.py @_: $err") unless $r;
+		return $r // {};
+	};
+	my $uuid = sub { sql_exec("SELECT topic_uuid FROM nagare.topics WHERE topic = '$_[0]'") };
+	my $nobody = '3f1c2b4a-5d6e-4f70-8192-a3b4c5d6e7f8';
+
+	is(sql_exec(q{SELECT count(*) FILTER (WHERE topic_uuid IS NULL OR topic_uuid = '00000000-0000-0000-0000-000000000000')
+		|| ' ' || count(DISTINCT topic_uuid) - count(*) FROM nagare.topics}), '0 0',
+		'every topic has a topic id, none all zeros, no two alike');
+	sql_topic('tid-again');
+	my $first = $uuid->('tid-again');
+	sql_exec("SELECT nagare.delete_topic('tid-again')");
+	sql_topic('tid-again');
+	my $second = $uuid->('tid-again');
+	ok($first && $second && $first ne $second, 'a topic deleted and created again has a new topic id')
+	  or diag("$first, then $second");
+
+	my $t = 'm-sql';
+	my $n = () = @{ canon_for('sql') };
+	my $tid = $uuid->($t);
+	my $md = $ids->('metadata', $tid, $nobody);
+	is($json->encode([ map { [ $_->{error}, $_->{name}, $_->{partitions} ] } @{ $md->{topics} // [] } ]),
+		qq{[[0,"$t",1],[100,null,0]]},
+		'Metadata v12 by topic id: the topic by its id, UNKNOWN_TOPIC_ID (100) for an id no topic has');
+	for my $v (grep { $_ >= 13 } $api{1}[0] .. $api{1}[1])
+	{
+		my $f = $ids->('fetch', $v, $tid, 0, 0);
+		my $p = $f->{topics} && $f->{topics}[0]{partitions}[0];
+		ok($p && $f->{topics}[0]{id} eq $tid && $p->{error} == 0 && $p->{hwm} == $n && $p->{records} > 0,
+			"Fetch v$v by topic id: the topic's records, the answer names the id")
+		  or diag($json->encode($f));
+	}
+	# KIP-951: a stale leader epoch is answered with the current leader, and
+	# from v16 with that node's endpoint
+	my $fenced = $ids->('fetch', 13, $tid, 0, 0, -2);
+	is($json->encode([ $fenced->{topics} && $fenced->{topics}[0]{partitions}[0]{error},
+			$fenced->{topics} && $fenced->{topics}[0]{partitions}[0]{leader}, $fenced->{endpoints} ]),
+		'[74,[0,0],null]', 'Fetch v13 with leader epoch -2: FENCED_LEADER_EPOCH (74) and the current leader (0, epoch 0)');
+	if ($api{1}[1] >= 16)
+	{
+		$fenced = $ids->('fetch', 16, $tid, 0, 0, -2);
+		is($json->encode($fenced->{endpoints}), qq{[[0,"127.0.0.1",$kport]]},
+			"Fetch v16: and the leader's endpoint (NodeEndpoints)");
+	}
+	my $f = $ids->('fetch', $api{1}[1], $nobody, 0, 0);
+	is($json->encode($f->{topics}), qq{[{"id":"$nobody","partitions":[{"error":100,"hwm":-1,"partition":0,"records":0}]}]},
+		"Fetch v$api{1}[1]: UNKNOWN_TOPIC_ID (100) for an id no topic has");
+
+	# ACLs: anonymous may DESCRIBE m-confluent but not READ it; m-sql has an
+	# ACL for someone else only
+	sql_exec(q{SELECT nagare.create_acl('TOPIC', 'm-confluent', 'User:ANONYMOUS', 'DESCRIBE'),
+		nagare.create_acl('TOPIC', 'm-sql', 'User:someone', 'READ')});
+	ok(wait_until(sub { sql_exec('SELECT acls FROM nagare.acl_status') eq '2' }), 'two ACLs reached the broker');
+	my $cid = $uuid->('m-confluent');
+	$md = $ids->('metadata', $tid, $nobody, $cid);
+	is($json->encode([ map { [ $_->{error}, $_->{name} ] } @{ $md->{topics} // [] } ]),
+		qq{[[100,null],[100,null],[0,"m-confluent"]]},
+		'Metadata by id: a topic the client may not DESCRIBE answers as an unknown id');
+	my $hidden = $ids->('fetch', $api{1}[1], $tid, 0, 0);
+	my $unknown = $ids->('fetch', $api{1}[1], $nobody, 0, 0);
+	$_->{topics}[0]{id} = 'ID' for grep { $_->{topics} } $hidden, $unknown;
+	ok($hidden->{topics} && $json->encode($hidden) eq $json->encode($unknown),
+		'Fetch by id: the same answer for a topic the client may not DESCRIBE as for an unknown id')
+	  or diag($json->encode($hidden) . ' vs ' . $json->encode($unknown));
+	$f = $ids->('fetch', 13, $cid, 0, 0);
+	is($f->{topics} && $f->{topics}[0]{partitions}[0]{error}, 29,
+		'Fetch by id of a topic it may DESCRIBE but not READ: TOPIC_AUTHORIZATION_FAILED (29)');
+	my $d = $ids->('delete', $tid, $nobody);
+	is($json->encode([ map { [ $_->{error}, $_->{name} ] } @{ $d->{topics} // [] } ]), '[[100,null],[100,null]]',
+		'DeleteTopics v6 by id: a topic the client may not DESCRIBE answers as an unknown id');
+	is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = '$t'"), '1', 'and is not deleted');
+	sql_exec(q{SELECT nagare.delete_acls(resource_name => 'm-confluent'), nagare.delete_acls(resource_name => 'm-sql')});
+	ok(wait_until(sub { sql_exec('SELECT acls FROM nagare.acl_status') eq '0' }), 'the ACLs are gone from the broker');
+	$d = $ids->('delete', $second);
+	is($json->encode($d->{topics}), qq{[{"error":0,"id":"$second","name":"tid-again"}]},
+		'DeleteTopics v6 by id deletes the topic, and names it');
+	is(sql_exec("SELECT count(*) FROM nagare.topics WHERE topic = 'tid-again'"), '0', 'it is gone from nagare.topics');
+}
+
+# ---- transactions are not served: init_transactions() fails at once
+#      (FindCoordinator for a transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+#      fatal in librdkafka and the Java client) instead of retrying until its timeout
+SKIP:
+{
+	skip 'confluent-kafka is not installed', 1 unless avail('confluent');
+	my $r = run_client('confluent', 'init_transactions', { timeout_ms => 30000 });
+	ok($r && ($r->{error} // '') eq 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED' && $r->{fatal}
+		  && $r->{seconds} < 5 && $r->{message} =~ /transactions are not supported by nagare yet/,
+		'confluent init_transactions(): a fatal error at once, saying transactions are not supported')
+	  or diag($json->encode($r));
 }
 
 # ---- the plain I/O method (epoll)

@@ -23,9 +23,11 @@
 #     Metadata, UNKNOWN_TOPIC_OR_PARTITION for it afterwards;
 #   - the broker never saw a request it does not serve.
 #
-# What the client needs and nagare lacks is a TODO test (it runs and reports,
-# and does not fail the suite): a transactional producer.  Skipped when Java
-# or the built client is missing.
+#   - the consumer fetches with Fetch v17 (topic ids) and Metadata v13, as
+#     its debug log shows;
+#   - a transactional producer fails at once (no transactions yet).
+#
+# Skipped when Java or the built client is missing.
 use strict;
 use warnings;
 use FindBin;
@@ -35,6 +37,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(time);
 use MIME::Base64 qw(encode_base64url);
 use List::Util qw(sum);
 
@@ -70,11 +73,17 @@ sub java
 	};
 	my $rc = $ok ? $? >> 8 : -1;
 	$err .= "\n(run failed: $@)" unless $ok;
+	# with NetworkClient's debug log (JAVA_OPTS): the versions of the
+	# requests the client sent, { API => { version => count } }
+	my %sent;
+	$sent{$1}{$2}++ while $err =~ /Sending \w+ request with header RequestHeader\(apiKey=(\w+), apiVersion=(\d+)/g;
+	$err = join('', grep { !/ DEBUG / } split /^/, $err);
 	note("kafka-tool @args: exit $rc\n$out$err");
 	return {
 		rc => $rc,
 		out => $out,
 		err => $err,
+		sent => \%sent,
 		rows => [ map { [ split /\t/, $_, -1 ] } grep { $_ ne '' } split /\n/, $out ]
 	};
 }
@@ -221,8 +230,15 @@ is(join('; ', @seq_bad), '', 'sequences start at 0 in each partition and have no
 
 # ---------------------------------------------------------------- consume
 
-$r = java(undef, 'consume', 'jv', 12, 'gj');
+{
+	# the client's log tells the versions it chose
+	local $ENV{JAVA_OPTS} = '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.NetworkClient=debug';
+	$r = java(undef, 'consume', 'jv', 12, 'gj');
+}
 is($r->{rc}, 0, 'consume: a group member reads 12 records and commits') or diag($r->{err});
+is(join(',', sort keys %{ $r->{sent}{FETCH} // {} }), '17',
+	'it fetches with Fetch v17 (topic ids), the newest both sides have');
+is(join(',', sort keys %{ $r->{sent}{METADATA} // {} }), '13', 'and asks for Metadata v13');
 my @got1 = rows_of($r, 'record');
 my %want_rec = by_position(@produced);
 my %got1 = by_position(@got1);
@@ -347,20 +363,20 @@ unlike(log_since($node, $log_start), qr/unsupported request/,
 
 # ---------------------------------------------------------------- missing
 
-# Transactions: the producer looks for its transaction coordinator with
-# FindCoordinator key type 1, which nagare answers COORDINATOR_NOT_AVAILABLE;
-# then it would need InitProducerId with a transactional id,
-# AddPartitionsToTxn, EndTxn (not served).
+# Transactions are not served yet: the producer looks for its transaction
+# coordinator with FindCoordinator key type 1, which nagare answers
+# TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal for the client: it fails at
+# once rather than retrying for max.block.ms (60 s here).
 my $txprops = "$tmp/tx.properties";
-PostgreSQL::Test::Utils::append_to_file($txprops, "transactional.id=java-tx\nmax.block.ms=5000\n");
+PostgreSQL::Test::Utils::append_to_file($txprops, "transactional.id=java-tx\nmax.block.ms=60000\n");
 $r = java(undef, 'admin-create', 'jv_tx', 1);
-TODO:
-{
-	local $TODO = 'transactions are not implemented (FindCoordinator key type 1: COORDINATOR_NOT_AVAILABLE; '
-	  . 'AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit not served)';
-	$r = java($txprops, 'produce', 'jv_tx', 3);
-	is($r->{rc}, 0, 'a transactional producer commits a transaction') or diag($r->{err});
-}
+my $t0 = time();
+$r = java($txprops, 'produce', 'jv_tx', 3);
+my $took = sprintf('%.1f', time() - $t0);
+ok($r->{rc} != 0 && $r->{err} =~ /TransactionalIdAuthorizationException/ && $took < 20,
+	"a transactional producer fails at once (${took}s) with TransactionalIdAuthorizationException")
+  or diag($r->{err});
+is(sql("SELECT count(*) FROM nagare.consume('jv_tx', 0, 0, 10)"), '0', 'and wrote nothing');
 
 $node->stop;
 done_testing();

@@ -497,6 +497,11 @@ SKIP:
 }
 wait_consumed(scalar(@d) . ' libraries', 'gm', 'gm', $NP);
 check_history('gm, ' . scalar(@d) . ' libraries', \@d, upto => hwm('gm'));
+# (@platformatic's member fetches by topic id: with a name where Fetch 13+
+# wants an id, each of its fetches failed while the others read on)
+is(join('; ', map { my $m = $_; map { "$m->{name}: $_->{error}" }
+	grep { $_->{ev} eq 'error' && ($_->{error} // '') =~ /^fetch/ } events($m) } @d), '',
+	'no member saw a Fetch fail');
 
 # ================================================================ E: SQL and admin while live
 
