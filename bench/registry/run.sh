@@ -73,9 +73,10 @@ psql_ "SELECT nagare.register_service('bench')" >/dev/null
 psql_ "SELECT count(nagare.register_instance('bench', 'bench-' || i, '10.1.' || (i / 250) || '.' || (i % 250 + 1), 8080, ttl => '60 s', status => 'passing')) FROM generate_series(0, $INSTANCES - 1) i" >/dev/null
 for _ in $(seq 50); do kcat -b 127.0.0.1:$kport -L -t good 2>/dev/null | grep -q 'topic "good" with' && break; sleep 0.2; done
 echo "$(psql_ "SELECT count(*) FROM nagare.instances WHERE service = 'bench'") instances of service bench"
+echo "=== Registry over Consul's HTTP API: registrations, heartbeats, producers' p99 beside $INSTANCES instances beating every ${BEAT_EVERY} s ==="
 
 # registrations: over HTTP (one keep-alive connection), and from SQL
-/usr/bin/python3 - "$hport" <<'PY'
+/usr/bin/python3 - "$hport" "$work/reg_http" <<'PY'
 import http.client, json, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
 t = time.monotonic()
@@ -88,21 +89,23 @@ for i in range(1000):
         sys.exit("registration answered %d" % r.status)
 took = time.monotonic() - t
 print("registrations over HTTP: 1000 in %.2f s, %.0f/s (one connection, one at a time)" % (took, 1000 / took))
+open(sys.argv[2], "w").write("%.0f" % (1000 / took))
 PY
 t0=$(date +%s.%N)
 seq 0 999 | sed "s/.*/SELECT nagare.register_instance('bench', 'sql-&', '10.3.0.1', 9000, ttl => '60 s');/" \
   | as_pg "psql -X -q -h $work -p $pgport -d postgres" >/dev/null
 t1=$(date +%s.%N)
-python3 -c "t=$t1-$t0; print('registrations from SQL: 1000 in %.2f s, %.0f/s (one session, a transaction each)' % (t, 1000/t))"
+python3 -c "t=$t1-$t0; print('registrations from SQL: 1000 in %.2f s, %.0f/s (one session, a transaction each)' % (t, 1000/t)); open('$work/reg_sql', 'w').write('%.0f' % (1000/t))"
 
 beats() { "$work/beat_load" -H 127.0.0.1:$hport -n "$INSTANCES" -P bench- -c 4 "$@"; }
 # the http process's CPU (user + system clock ticks), from /proc
 http_pid=$(pgrep -P "$(head -1 "$work/data/postmaster.pid")" -f 'nagare http')
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$http_pid/stat"; }
 c0=$(cpu_ticks)
-echo "heartbeats offered at 20000/s for 5 s over 4 connections: $(beats -r 20000 -d 5)"
+beats -r 20000 -d 5 >"$work/max_beats"
+echo "heartbeats offered at 20000/s for 5 s over 4 connections: $(cat "$work/max_beats")"
 c1=$(cpu_ticks)
-echo "the http process's CPU: $(python3 -c "t=($c1-$c0)/$(getconf CLK_TCK); print('%.2f s for 100,000 beats: %.1f us a beat' % (t, t / 100000 * 1e6))")"
+echo "the http process's CPU: $(python3 -c "t=($c1-$c0)/$(getconf CLK_TCK); print('%.2f s for 100,000 beats: %.1f us a beat' % (t, t / 100000 * 1e6)); open('$work/beat_cpu', 'w').write('%.1f' % (t / 100000 * 1e6))")"
 
 good() {
   "$work/rate_load" -H 127.0.0.1:$kport -t good -p 4 -r "$RATE" -s 1024 -a all \
@@ -135,10 +138,13 @@ for r in $(seq "$RUNS"); do
   echo "$a $w" >>"$work/pairs"
   printf '%-4s %9s ms %9s ms %6.2fx\n' "$r" "$a" "$w" "$(python3 -c "print($w / $a)")"
 done
-python3 - "$work/pairs" "$work/beats" <<'PY'
+mkdir -p bench/results
+result=bench/results/registry-$(date -u +%Y-%m-%dT%H-%M-%S).json
+python3 - "$work/pairs" "$work/beats" "$work" "$result" <<'PY'
 import json, statistics, sys
 pairs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
 beats = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+work, result = sys.argv[3], sys.argv[4]
 a = statistics.median(p[0] for p in pairs)
 w = statistics.median(p[1] for p in pairs)
 print("median p99 alone %.2f ms, beside the heartbeats %.2f ms: %.2fx (runs %s)" %
@@ -146,5 +152,15 @@ print("median p99 alone %.2f ms, beside the heartbeats %.2f ms: %.2fx (runs %s)"
 print("heartbeats: %s/s achieved, %d not answered 200; a beat's p50 %s us, p99 %s us (runs)" %
       (", ".join(str(b["rate"]) for b in beats), sum(b["other"] for b in beats),
        "/".join(str(b["p50_us"]) for b in beats), "/".join(str(b["p99_us"]) for b in beats)))
+ratio = w / a
+print("goal (producers' p99 beside the heartbeats at most 1.2x alone): %s" % ("met" if ratio <= 1.2 else "missed"))
+json.dump({"registrations_http_per_s": float(open(work + "/reg_http").read()),
+           "registrations_sql_per_s": float(open(work + "/reg_sql").read()),
+           "beats_max": json.loads(open(work + "/max_beats").read()),
+           "beat_cpu_us": float(open(work + "/beat_cpu").read()),
+           "p99_alone_ms": a, "p99_beside_ms": w, "ratio": ratio,
+           "runs": [{"alone_ms": p[0], "beside_ms": p[1]} for p in pairs], "beats": beats},
+          open(result, "w"), indent=1)
+print("results: %s" % result)
 PY
 echo "instances of the beaters not passing at the end: $(psql_ "SELECT count(*) FROM nagare.instances WHERE id LIKE 'bench-%' AND status <> 'passing'")"

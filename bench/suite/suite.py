@@ -13,6 +13,8 @@ see bench/README.md.  As root.  Steps (SCENARIOS picks some):
                CDC vs wal2json)
   dns          bench/dns/run.sh (the registry's DNS server vs dnsmasq:
                queries/s and p99 with dnsperf)
+  registry     bench/registry/run.sh (Consul's HTTP API: registrations,
+               heartbeats, producers' p99 beside 10,000 instances beating)
   then, on servers this script starts (nagare, redis-server, nats-server):
   latency      single-message latency, as is and with client and server
                pinned to one CPU (taskset)
@@ -54,7 +56,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish dns latency producers8 partitions connections queue isolation security acl quota usage"
+ALL = "phys kafka send publish dns registry latency producers8 partitions connections queue isolation security acl quota usage"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -1679,6 +1681,8 @@ def main():
                    "LAT_SECONDS": "4", "CDC_ROWS": "50000", "RETRY_BUDGET": "30"})
     if "dns" in SCENARIOS:
         sub_bench("dns", os.path.join(REPO, "bench", "dns", "run.sh"), {"SECONDS_RUN": "5"})
+    if "registry" in SCENARIOS:
+        sub_bench("registry", os.path.join(REPO, "bench", "registry", "run.sh"), {"RUNS": "3", "SECONDS_RUN": "10"})
     own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security",
                        "acl", "quota", "usage") if s in SCENARIOS]
     if own:
@@ -1694,7 +1698,7 @@ def main():
         finally:
             stop_servers()
     print_phys()
-    for name in ("kafka", "send", "publish", "dns"):
+    for name in ("kafka", "send", "publish", "dns", "registry"):
         if name in out["sub"]:
             print(f"\n##### bench/{name} (its own report)\n")
             print(out["sub"][name]["printed"])
