@@ -98,6 +98,11 @@ SELECT nagare.pass_instance('cart-1');
 SELECT id, status, output FROM nagare.instances WHERE service = 'cart' ORDER BY id;
 SELECT pg_temp.try($$SELECT nagare.pass_instance('nope')$$);
 SELECT pg_temp.try($$SELECT nagare.pass_instance(NULL)$$);
+-- a note longer than 255 bytes is cut to whole characters that fit
+SELECT nagare.warn_instance('cart-2', repeat('é', 200));
+SELECT octet_length(output) AS bytes, output = repeat('é', 127) AS whole_characters
+  FROM nagare.instances WHERE id = 'cart-2';
+SELECT nagare.warn_instance('cart-2', 'disk 91% full');
 
 -- Registering an id again replaces it: critical again until a pass
 SELECT nagare.register_instance('cart', 'cart-1', address => '192.0.2.11', port => 8081, ttl => '30s');

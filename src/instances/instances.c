@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 
+#include "mb/pg_wchar.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
@@ -260,6 +261,10 @@ nagare_instance_beat(const char *id, int status, const char *note, TimestampTz n
 {
 	NagareInstance *e;
 	int before = -1;
+	/* whole characters of the note that fit (the database's encoding) */
+	int cut = note != NULL
+				  ? pg_mbcliplen(note, strlen(note), NAGARE_INSTANCE_OUTPUT_MAX - 1)
+				  : 0;
 
 	LWLockAcquire(nagare_instances->lock, LW_SHARED);
 	e = hash_search(nagare_instance_hash, id, HASH_FIND, NULL);
@@ -273,7 +278,10 @@ nagare_instance_beat(const char *id, int status, const char *note, TimestampTz n
 		e->status = status;
 		e->last_beat = now;
 		if (note != NULL)
-			strlcpy(e->output, note, sizeof(e->output));
+		{
+			memcpy(e->output, note, cut);
+			e->output[cut] = '\0';
+		}
 		write_end(e);
 		SpinLockRelease(&e->mutex);
 	}
