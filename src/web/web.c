@@ -487,8 +487,12 @@ call_handler(WebConn *c, const WebRoute *route, const HttpRequest *req, bool hea
 	{
 		HttpSpan agent;
 
-		if (nagare_http_header(req, "User-Agent", &agent))
-			resp.user_agent = pnstrdup(agent.p, Min(agent.len, 128));
+		/* for the audit trail: whole UTF-8 characters, at most 128 bytes */
+		if (nagare_http_header(req, "User-Agent", &agent) &&
+			pg_verify_mbstr(PG_UTF8, agent.p, (int) agent.len, true))
+			resp.user_agent =
+				pnstrdup(agent.p,
+						 pg_encoding_mbcliplen(PG_UTF8, agent.p, (int) agent.len, 128));
 	}
 	serving = c;
 	if (!route->login || logged_in(req, &resp))

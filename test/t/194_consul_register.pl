@@ -117,6 +117,14 @@ my ($s, $h, $b) = http($hport, 'PUT', '/v1/agent/service/register', '{"Name": "o
 is($s, 200, 'a registration without an address: 200');
 is(sql(q{SELECT address FROM nagare.service_instance WHERE id = 'o-2'}), '127.0.0.1',
 	'gets the HTTP client\'s address');
+{
+	IPC::Run::run([ 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-A', "test \xff\xfe",
+		'--data-binary', '{"Name": "orders", "ID": "o-3", "Address": "10.0.0.3", "Port": 80}',
+		"http://127.0.0.1:$hport/v1/agent/service/register" ], '>', \my $st);
+	is($st, 200, 'a User-Agent that is not UTF-8 does not stop a registration');
+	is(sql(q{SELECT coalesce(client_id, '') FROM nagare.audit_log WHERE object_name = 'orders/o-3'}), '',
+		'its audit row has no client id');
+}
 ($s, $h, $b) = http($hport, 'PUT', '/v1/agent/service/register', '{"Name": "nope", "Port": 80}');
 is($s, 404, 'an unknown catalog service: 404');
 like($b, qr/service "nope" does not exist/, 'with register_instance()\'s reason');
