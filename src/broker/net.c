@@ -545,6 +545,41 @@ nagare_net_security_authenticates(NagareSecurityProtocol sec)
 }
 
 /*
+ * Is sa a loopback address (127/8, ::1, or IPv4-mapped 127/8)?  The HTTP and
+ * DNS servers' wall (web/web.c, registry/dns_server.c) listens only there.
+ */
+bool
+nagare_net_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+			   (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* An address and port as text for logs: "192.0.2.1:9092", "[::1]:9092", or "?" */
+void
+nagare_net_addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
+{
+	char host[NI_MAXHOST];
+	char port[NI_MAXSERV];
+
+	if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
+					NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		strlcpy(out, "?", cap);
+	else if (sa->sa_family == AF_INET6)
+		snprintf(out, cap, "[%s]:%s", host, port);
+	else
+		snprintf(out, cap, "%s:%s", host, port);
+}
+
+/*
  * How many listeners of nagare.listeners authenticate their clients, from
  * the settings alone (they need a restart), for processes that cannot wait
  * for the broker to open them; configured, opened or not.  The

@@ -10,6 +10,7 @@
 #ifndef NAGARE_NET_H
 #define NAGARE_NET_H
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "lib/ilist.h"
@@ -87,6 +88,10 @@ typedef void (*NagareFrameHandler) (NagareConn *conn, const uint8 *frame, size_t
 extern void nagare_net_init(NagareFrameHandler on_frame);
 extern bool nagare_net_security_authenticates(NagareSecurityProtocol sec);
 extern int nagare_net_configured_authenticating_listeners(void);
+/* the HTTP and DNS servers' addresses: the wall's test, and log text */
+extern bool nagare_net_is_loopback(const struct sockaddr *sa);
+extern void nagare_net_addr_text(const struct sockaddr *sa, socklen_t len, char *out,
+								 size_t cap);
 extern void nagare_net_shutdown(void);
 extern void nagare_net_timers(TimestampTz now);
 extern void nagare_net_reap_closed(void);

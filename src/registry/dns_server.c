@@ -206,36 +206,6 @@ bad_log_skipped_detail(void)
 	return n > 0 ? errdetail("%d more bad queries were not logged before this one.", n) : 0;
 }
 
-static bool
-is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-	{
-		const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-			   (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
-static void
-addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	char host[NI_MAXHOST];
-	char port[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
-					NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		strlcpy(out, "?", cap);
-	else if (sa->sa_family == AF_INET6)
-		snprintf(out, cap, "[%s]:%s", host, port);
-	else
-		snprintf(out, cap, "%s:%s", host, port);
-}
-
 /* One socket of a listening address; false (logged) if it could not be had */
 static bool
 open_socket(const struct addrinfo *ai, bool udp, const char *where)
@@ -318,8 +288,8 @@ open_listeners(void)
 		{
 			char where[128];
 
-			addr_text(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
-			if (walled && !is_loopback(ai->ai_addr))
+			nagare_net_addr_text(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
+			if (walled && !nagare_net_is_loopback(ai->ai_addr))
 			{
 				ereport(LOG,
 						(errmsg("nagare dns: not listening on %s: the DNS server has no login, and a Kafka listener authenticates its clients",
@@ -529,7 +499,8 @@ answer(const uint8 *msg, size_t len, uint8 *out, size_t cap, DnsTransport t,
 			char peer[128];
 
 			if (peer_sa != NULL)
-				addr_text((const struct sockaddr *) peer_sa, peer_len, peer, sizeof(peer));
+				nagare_net_addr_text((const struct sockaddr *) peer_sa, peer_len, peer,
+									 sizeof(peer));
 			else
 				strlcpy(peer, "a TCP client", sizeof(peer));
 			ereport(LOG,
@@ -718,7 +689,7 @@ accept_all(pgsocket lfd)
 		c->out_sent = 0;
 		c->last_activity = GetCurrentTimestamp();
 		c->msg_start = 0;
-		addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
+		nagare_net_addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
 		conns[nconns++] = c;
 		wait_set_dirty = true;
 	}

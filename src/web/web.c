@@ -187,36 +187,6 @@ bad_log_skipped_detail(void)
 	return n > 0 ? errdetail("%d more bad clients were not logged before this one.", n) : 0;
 }
 
-static bool
-is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-	{
-		const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-			   (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
-static void
-addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
-{
-	char host[NI_MAXHOST];
-	char port[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
-					NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		strlcpy(out, "?", cap);
-	else if (sa->sa_family == AF_INET6)
-		snprintf(out, cap, "[%s]:%s", host, port);
-	else
-		snprintf(out, cap, "%s:%s", host, port);
-}
-
 /*
  * Open a listening socket on every address of nagare.http_listen_addresses
  * ("*": all) at nagare.http_port, but for the wall.  Returns how many
@@ -259,8 +229,8 @@ open_listeners(void)
 			pgsocket fd;
 			int one = 1;
 
-			addr_text(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
-			if (walled && !is_loopback(ai->ai_addr))
+			nagare_net_addr_text(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
+			if (walled && !nagare_net_is_loopback(ai->ai_addr))
 			{
 				ereport(LOG,
 						(errmsg("nagare http: not listening on %s: the HTTP endpoint has no login, and a Kafka listener authenticates its clients",
@@ -363,7 +333,7 @@ accept_all(pgsocket lfd)
 		c = MemoryContextAllocZero(cxt, sizeof(WebConn));
 		c->fd = fd;
 		c->cxt = cxt;
-		addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
+		nagare_net_addr_text((struct sockaddr *) &sa, salen, c->peer, sizeof(c->peer));
 		if (getnameinfo((struct sockaddr *) &sa, salen, c->peer_ip, sizeof(c->peer_ip),
 						NULL, 0, NI_NUMERICHOST) != 0)
 			c->peer_ip[0] = '\0';
