@@ -1003,7 +1003,7 @@ ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
 -- Whether the current role may read an audit row: the rows of what it may
 -- DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or ALTER on the ACL's
 -- resource), quota changes to the platform (DESCRIBE_CONFIGS on the
--- CLUSTER) and the entity's tenant, service, endpoint and instance changes
+-- CLUSTER) and the entity's tenant, service, endpoint, identity and instance changes
 -- to the platform and the tenant that owns the service (a service's: before
 -- or after the change).  The one rule of audit_describe; plpgsql, so that
 -- it may name the functions and tables of later sections.
@@ -1027,6 +1027,10 @@ BEGIN
                                     = (SELECT s.tenant FROM nagare.service s
                                         WHERE s.name = split_part($2, '/', 1))
     WHEN 'SERVICE_INSTANCE' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                                 OR nagare._quota_role_tenant(current_user)
+                                    = (SELECT s.tenant FROM nagare.service s
+                                        WHERE s.name = split_part($2, '/', 1))
+    WHEN 'SERVICE_IDENTITY' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
                                  OR nagare._quota_role_tenant(current_user)
                                     = (SELECT s.tenant FROM nagare.service s
                                         WHERE s.name = split_part($2, '/', 1))
@@ -2207,6 +2211,171 @@ COMMENT ON VIEW nagare.service_endpoints IS
   'the endpoints of services that are not retired, one row each; readable by every role';
 GRANT SELECT ON nagare.service_endpoints TO PUBLIC;
 
+
+-- Service registry: identities.  Which clients are a service's own, so
+-- that what nagare sees them do (nagare.client_usage, the dependency graph,
+-- a service's SLIs) is the service's: Kafka clients by their principal and
+-- client.id, SQL callers (send(), publish(), consume()) by User:<role> and
+-- application_name -- the source, principal and client_id of
+-- nagare.client_usage.  A declaration is a source, a principal and a
+-- client_id, either of the last two a pattern where * stands for any run of
+-- characters (client_id '*', the default: any).  nagare.service_of() finds
+-- a client's service: of the declarations that match it, the one with an
+-- exact principal before a pattern, then the longer principal, then an
+-- exact client_id, then the longer client_id (ties: the first service by
+-- name); none: null, which the readers show as "unknown".  Each
+-- declaration is one service's (the primary key).  The platform declares
+-- any; a tenant's admins declare, for their tenant's services, the exact
+-- principals (User:<role>) of their tenant's roles, with any client_id.
+-- Every change is an audit row (object type SERVICE_IDENTITY, named
+-- "<service>/<source>/<principal>/<client_id>").
+CREATE TABLE nagare.service_identity (
+    service     text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
+    source      text NOT NULL,
+    principal   text NOT NULL,
+    client_id   text NOT NULL DEFAULT '*',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (source, principal, client_id),
+    CONSTRAINT service_identity_source CHECK (source IN ('kafka', 'sql')),
+    CONSTRAINT service_identity_principal
+      CHECK (principal ~ '^[A-Za-z]+:.' AND length(principal) <= 255
+             AND (source = 'kafka' OR principal LIKE 'User:%')),
+    CONSTRAINT service_identity_client_id CHECK (client_id <> '' AND length(client_id) <= 255)
+);
+CREATE INDEX service_identity_service_idx ON nagare.service_identity (service);
+COMMENT ON TABLE nagare.service_identity IS
+  'which clients are a service''s own: source (kafka or sql), principal and client_id (client.id or application_name), either a pattern where * is any run of characters; change them with nagare.set_service_identity() and drop_service_identity()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service_identity', '');
+
+-- A pattern of * as a LIKE pattern (\ escapes)
+CREATE FUNCTION nagare._glob_like(pattern text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT replace(regexp_replace($1, '([\\%_])', '\\\1', 'g'), '*', '%')
+$$;
+COMMENT ON FUNCTION nagare._glob_like(text) IS
+  'internal: a pattern where * is any run of characters, as a LIKE pattern';
+
+CREATE FUNCTION nagare.service_of(source text, principal text, client_id text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i.service
+    FROM nagare.service_identity i JOIN nagare.service s ON s.name = i.service
+   WHERE i.source = $1 AND s.retired_at IS NULL
+     AND $2 LIKE nagare._glob_like(i.principal)
+     AND coalesce($3, '') LIKE nagare._glob_like(i.client_id)
+   ORDER BY strpos(i.principal, '*') = 0 DESC, length(replace(i.principal, '*', '')) DESC,
+            strpos(i.client_id, '*') = 0 DESC, length(replace(i.client_id, '*', '')) DESC,
+            i.service
+   LIMIT 1
+$$;
+COMMENT ON FUNCTION nagare.service_of(text, text, text) IS
+  'the service a client is (source kafka or sql, principal, client.id or application_name): of the declarations of nagare.service_identity that match, an exact principal before a pattern, then the longer principal, then an exact client_id, then the longer one; null if none matches';
+
+-- Whether current_user may declare principal as one of service s's
+-- identities: the platform any; the tenant's admins their tenant's roles'
+-- exact principals (42501 otherwise, naming who may)
+CREATE FUNCTION nagare._service_identity_authorize(s nagare.service, principal text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM nagare._service_authorize('change', s.name, s.tenant);
+  IF nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER') THEN
+    RETURN;
+  END IF;
+  IF strpos($2, '*') > 0 OR $2 NOT LIKE 'User:%'
+     OR nagare._quota_role_tenant(substr($2, 6)::name) IS DISTINCT FROM s.tenant THEN
+    RAISE EXCEPTION 'permission denied to declare "%" an identity of service "%"', $2, s.name
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('The admins of tenant "%s" declare the principals of its own roles (User:<role>, no pattern); the platform (ALTER on the CLUSTER) declares any.', s.tenant);
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._service_identity_authorize(nagare.service, text) IS
+  'internal: raise 42501 unless current_user may declare the principal an identity of the service';
+
+CREATE FUNCTION nagare.set_service_identity(service text, principal text, client_id text DEFAULT '*',
+                                            source text DEFAULT 'kafka')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+  other text;
+BEGIN
+  s := nagare._service_get($1);
+  IF $4 IS NULL OR $4 NOT IN ('kafka', 'sql') THEN
+    RAISE EXCEPTION 'invalid source "%"', $4 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The source is ''kafka'' (a Kafka client: its principal and client.id) or ''sql'' (a SQL caller: User:<role> and application_name).';
+  END IF;
+  IF $2 IS NULL OR $2 !~ '^[A-Za-z]+:.' OR length($2) > 255 OR ($4 = 'sql' AND $2 NOT LIKE 'User:%') THEN
+    RAISE EXCEPTION 'invalid principal "%"', $2 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A principal is <type>:<name> (User:alice), at most 255 bytes, where * stands for any run of characters; a SQL caller''s is User:<role>.';
+  END IF;
+  IF $3 IS NULL OR $3 = '' OR length($3) > 255 THEN
+    RAISE EXCEPTION 'invalid client_id "%"', $3 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A client_id is a client.id (or application_name) or a pattern where * stands for any run of characters, at most 255 bytes; ''*'' matches every one.';
+  END IF;
+  PERFORM nagare._service_identity_authorize(s, $2);
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'A retired service takes no new identity; nagare.unretire_service() brings it back.';
+  END IF;
+  SELECT i.service INTO other FROM nagare.service_identity i
+   WHERE i.source = $4 AND i.principal = $2 AND i.client_id = $3;
+  IF other = $1 THEN
+    RETURN;
+  ELSIF other IS NOT NULL THEN
+    RAISE EXCEPTION '% client % with client_id % is already an identity of service "%"', $4, $2, $3, other
+      USING ERRCODE = 'unique_violation',
+            HINT = 'An identity is one service''s: drop it there first (nagare.drop_service_identity()), or declare a narrower client_id.';
+  END IF;
+  INSERT INTO nagare.service_identity (service, source, principal, client_id) VALUES ($1, $4, $2, $3);
+END $$;
+COMMENT ON FUNCTION nagare.set_service_identity(text, text, text, text) IS
+  'declare a client a service''s own: a Kafka principal (source ''kafka'') or User:<role> (''sql''), and a client.id or application_name (''*'': any); either may be a pattern where * is any run of characters';
+
+CREATE FUNCTION nagare.drop_service_identity(service text, principal text, client_id text DEFAULT '*',
+                                             source text DEFAULT 'kafka')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  DELETE FROM nagare.service_identity i
+   WHERE i.service = $1 AND i.source = $4 AND i.principal = $2 AND i.client_id = $3;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'service "%" has no identity % client % with client_id %', $1, $4, $2, $3
+      USING ERRCODE = 'undefined_object', HINT = 'nagare.service_identities lists them.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_service_identity(text, text, text, text) IS
+  'remove a declaration of nagare.set_service_identity()';
+
+REVOKE ALL ON nagare.service_identity FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON nagare.service_identity TO PUBLIC;
+ALTER TABLE nagare.service_identity ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_identity_read ON nagare.service_identity FOR SELECT USING (true);
+CREATE POLICY service_identity_set ON nagare.service_identity FOR INSERT
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant))
+              AND (nagare.authorized('CLUSTER', 'kafka-cluster', 'ALTER')
+                   OR (strpos(principal, '*') = 0 AND principal LIKE 'User:%'
+                       AND nagare._quota_role_tenant(substr(principal, 6)::name)
+                           = (SELECT s.tenant FROM nagare.service s WHERE s.name = service))));
+CREATE POLICY service_identity_drop ON nagare.service_identity FOR DELETE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)));
+CREATE TRIGGER service_identity_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.service_identity
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE VIEW nagare.service_identities WITH (security_invoker = true) AS
+SELECT i.service, s.tenant, i.source, i.principal, i.client_id, i.created_at, i.created_by
+  FROM nagare.service_identity i JOIN nagare.service s ON s.name = i.service
+ WHERE s.retired_at IS NULL;
+COMMENT ON VIEW nagare.service_identities IS
+  'the clients each service that is not retired declared its own (nagare.set_service_identity()); readable by every role';
+GRANT SELECT ON nagare.service_identities TO PUBLIC;
 
 -- Service registry: instances.  An instance of a catalog service is where
 -- it runs: an id (Consul's ServiceID, unique over all services), an

@@ -224,23 +224,80 @@ SET ROLE rb_admin;
 SELECT nagare.alter_service('orders-worker', tier => 4);
 RESET ROLE;
 
+-- Identities: which clients are a service's own.  A tenant's admin
+-- declares its tenant's roles as its services' clients ...
+SET ROLE ra_admin;
+SELECT nagare.set_service_identity('orders', 'User:ra_member', 'orders-*');
+SELECT nagare.set_service_identity('orders', 'User:ra_admin');
+SELECT nagare.set_service_identity('orders', 'User:ra_member', 'orders-batch', source => 'sql');
+SELECT nagare.set_service_identity('orders', 'User:ra_admin');   -- again: nothing changes
+-- ... and nothing else: another tenant's role, a pattern, another tenant's service
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('orders', 'User:rb_member')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('orders', 'User:ra_*')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('orders', 'User:r_outsider')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('billing', 'User:ra_member')$$);
+SELECT pg_temp.try($$INSERT INTO nagare.service_identity (service, source, principal) VALUES ('orders', 'kafka', 'User:rb_member')$$);
+SELECT pg_temp.try($$INSERT INTO nagare.service_identity (service, source, principal) VALUES ('billing', 'kafka', 'User:ra_admin')$$);
+DELETE FROM nagare.service_identity WHERE service = 'billing';
+RESET ROLE;
+SET ROLE rb_admin;
+SELECT nagare.set_service_identity('billing', 'User:rb_member');
+SELECT pg_temp.try($$SELECT nagare.drop_service_identity('orders', 'User:ra_admin')$$);
+RESET ROLE;
+SET ROLE ra_member;
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('orders', 'User:ra_member', 'mine')$$);
+RESET ROLE;
+-- the platform declares patterns; an identity is one service's
+SET ROLE r_platform;
+SELECT nagare.set_service_identity('gateway', 'User:*', 'legacy-*');
+SELECT nagare.set_service_identity('gateway', 'User:ANONYMOUS');
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('gateway', 'User:ra_member', 'orders-*')$$);
+RESET ROLE;
+-- what is not an identity
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('gateway', 'ra_member')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('gateway', 'Group:x', source => 'sql')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('gateway', 'User:x', '')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('gateway', 'User:x', source => 'http')$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('nosuch', 'User:x')$$);
+SELECT service, tenant, source, principal, client_id FROM nagare.service_identities ORDER BY 1, 3, 4, 5;
+-- A client's service: an exact principal before a pattern, then the longer
+-- client_id; a LIKE character in a declaration is itself; none: null
+SELECT source, principal, client_id, nagare.service_of(source, principal, client_id) AS service
+  FROM (VALUES ('kafka', 'User:ra_member', 'orders-api'), ('kafka', 'User:ra_member', 'orders-'),
+               ('kafka', 'User:ra_member', 'other'), ('kafka', 'User:ra_admin', 'legacy-1'),
+               ('kafka', 'User:someone', 'legacy-1'), ('kafka', 'User:someone', 'legacy_1'),
+               ('kafka', 'User:ANONYMOUS', NULL), ('kafka', 'User:rb_member', 'x'),
+               ('sql', 'User:ra_member', 'orders-batch'), ('sql', 'User:ra_member', 'orders-api'),
+               ('sql', 'User:rb_member', '')) v(source, principal, client_id);
+SELECT nagare.set_service_identity('gateway', 'User:x%', 'a_b');
+SELECT nagare.service_of('kafka', 'User:x%', 'a_b') AS exact, nagare.service_of('kafka', 'User:xy', 'a_b') AS percent,
+       nagare.service_of('kafka', 'User:x%', 'axb') AS underscore;
+SELECT nagare.drop_service_identity('gateway', 'User:x%', 'a_b');
+SELECT pg_temp.try($$SELECT nagare.drop_service_identity('gateway', 'User:x%', 'a_b')$$);
+-- a retired service's identities match no client
+SELECT nagare.retire_service('billing');
+SELECT nagare.service_of('kafka', 'User:rb_member', 'x') AS retired;
+SELECT pg_temp.try($$SELECT nagare.set_service_identity('billing', 'User:rb_admin')$$);
+SELECT nagare.unretire_service('billing');
+SELECT nagare.service_of('kafka', 'User:rb_member', 'x') AS unretired;
+
 -- The audit trail: each change with its role, read by the platform and by
 -- the principals of the tenant whose service it was
 SELECT role, operation, object_type, object_name,
        "before"->>'tenant' AS tenant_before, "after"->>'tenant' AS tenant_after
   FROM nagare.audit_log
- WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT')
+ WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT', 'SERVICE_IDENTITY')
    AND split_part(object_name, '/', 1) IN ('orders', 'orders-worker', 'billing', 'gateway')
  ORDER BY id;
 SELECT "after"->>'protocol' AS protocol, "after"->>'port' AS port
   FROM nagare.audit_log WHERE object_name = 'orders/http';
 SET ROLE ra_member;
 SELECT role, operation, object_name FROM nagare.audit
- WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT') ORDER BY id;
+ WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT', 'SERVICE_IDENTITY') ORDER BY id;
 RESET ROLE;
 SET ROLE rb_member;
 SELECT role, operation, object_name FROM nagare.audit
- WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT') ORDER BY id;
+ WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT', 'SERVICE_IDENTITY') ORDER BY id;
 RESET ROLE;
 SET ROLE r_outsider;
 SELECT count(*) FROM nagare.audit WHERE object_type IN ('SERVICE', 'SERVICE_ENDPOINT');
@@ -264,6 +321,7 @@ SELECT nagare.drop_tenant('regb');
 -- clean up (services are never deleted but by a superuser, past the functions)
 DELETE FROM nagare.service;
 SELECT count(*) FROM nagare.service_endpoint;
+SELECT count(*) FROM nagare.service_identity;
 SELECT count(*) FROM nagare.delete_acls('CLUSTER', 'kafka-cluster', 'LITERAL', 'User:r_platform');
 ALTER SYSTEM RESET nagare.allow_everyone_if_no_acl_found;
 SELECT pg_reload_conf();

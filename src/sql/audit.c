@@ -15,6 +15,9 @@
  * unretire_service: object type SERVICE, named by the service),
  * nagare.service_endpoint (set_service_endpoint, drop_service_endpoint:
  * object type SERVICE_ENDPOINT, named "<service>/<endpoint>"),
+ * nagare.service_identity (set_service_identity, drop_service_identity:
+ * object type SERVICE_IDENTITY, named
+ * "<service>/<source>/<principal>/<client_id>"),
  * nagare.service_instance (register_instance, deregister_instance and the
  * nagare worker's deregistration of an instance critical too long: object
  * type SERVICE_INSTANCE, named "<service>/<id>"; the worker's writes of a
@@ -194,6 +197,14 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		operation = after == NULL ? "drop_service_endpoint" : "set_service_endpoint";
 		object_name =
 			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "name"));
+	}
+	else if (strcmp(table, "service_identity") == 0)
+	{
+		object_type = "SERVICE_IDENTITY";
+		operation = after == NULL ? "drop_service_identity" : "set_service_identity";
+		object_name = psprintf("%s/%s/%s/%s", column(row, desc, "service"),
+							   column(row, desc, "source"), column(row, desc, "principal"),
+							   column(row, desc, "client_id"));
 	}
 	else if (strcmp(table, "service_instance") == 0)
 	{
