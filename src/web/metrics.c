@@ -4,6 +4,9 @@
  *	  GET /metrics: what shared memory already keeps, in Prometheus's text
  *	  exposition format 0.0.4.
  *
+ * While a Kafka listener authenticates, a scrape logs in (web.c) as a role
+ * with DESCRIBE on the CLUSTER (or a superuser); others get 403.
+ *
  * Read from shared memory only, never SQL: the broker's status and
  * counters (NagareShared, behind nagare.broker), the partition and topic
  * tables (behind nagare.partitions; copied under a shared registry_lock,
@@ -32,6 +35,7 @@
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
 
+#include "acl/acl.h"
 #include "kafka/protocol.h"
 #include "nagare.h"
 #include "shmem.h"
@@ -536,6 +540,32 @@ nagare_web_metrics(const HttpRequest *req, WebResponse *resp)
 {
 	StringInfo s = &resp->body;
 
+	/*
+	 * Every tenant's clients and topics are in a scrape: while Kafka
+	 * clients authenticate, the role logged in (web.c) needs what Kafka's
+	 * cluster-wide describing needs.
+	 */
+	if (!resp->who.anonymous && !resp->who.superuser)
+	{
+		char principal[NAMEDATALEN + 8];
+
+		snprintf(principal, sizeof(principal), "User:%s", resp->who.role);
+		if (!nagare_acl_authorized(principal, resp->peer_ip, KAFKA_RESOURCE_CLUSTER,
+								   NAGARE_ACL_CLUSTER_NAME,
+								   strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_DESCRIBE))
+		{
+			nagare_acl_note_denied(principal, resp->peer_ip, KAFKA_RESOURCE_CLUSTER,
+								   NAGARE_ACL_CLUSTER_NAME,
+								   strlen(NAGARE_ACL_CLUSTER_NAME), KAFKA_ACL_DESCRIBE);
+			resp->status = 403;
+			appendStringInfo(s,
+							 "role \"%s\" may not read the metrics: they need DESCRIBE on the "
+							 "CLUSTER (nagare.create_acl('CLUSTER', 'kafka-cluster', "
+							 "'User:%s', 'DESCRIBE'))\n",
+							 resp->who.role, resp->who.role);
+			return;
+		}
+	}
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	enlargeStringInfo(s, 256 * 1024);
 	broker_metrics(s);

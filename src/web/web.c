@@ -23,13 +23,12 @@
  *
  * The wall: while a Kafka listener authenticates its clients
  * (broker/net.c's nagare_net_security_authenticates(), the condition
- * that turns nagare.allow_everyone_if_no_acl_found = auto off), the routes
- * marked login (Consul's API) want HTTP Basic credentials of a role
- * (workerops.c), and since /metrics has none the endpoint listens on
- * loopback addresses only; another address of nagare.http_listen_addresses
- * is refused with a LOG line and a hint.  What needs SQL goes to the nagare
- * worker over the process's channel, whose answers are read each loop turn
- * before the parked requests are called again.
+ * that turns nagare.allow_everyone_if_no_acl_found = auto off), every route
+ * is marked login and wants HTTP Basic credentials of a role (workerops.c),
+ * from loopback addresses too; what a role may then see is the handler's
+ * (/metrics wants DESCRIBE on the CLUSTER).  What needs SQL goes to the
+ * nagare worker over the process's channel, whose answers are read each
+ * loop turn before the parked requests are called again.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -110,7 +109,7 @@ typedef struct WebConn
 
 /* exact paths first, then prefixes (the longest first where they nest) */
 static const WebRoute routes[] = {
-	{"/metrics", true, nagare_web_metrics},
+	{"/metrics", true, nagare_web_metrics, .login = true},
 	{"/v1/catalog/services", true, nagare_consul_catalog_services, .login = true},
 	{"/v1/agent/self", true, nagare_consul_agent_self, .login = true},
 	{"/v1/agent/services", true, nagare_consul_agent_services, .login = true},
@@ -189,18 +188,15 @@ bad_log_skipped_detail(void)
 
 /*
  * Open a listening socket on every address of nagare.http_listen_addresses
- * ("*": all) at nagare.http_port, but for the wall.  Returns how many
- * addresses the wall refused.
+ * ("*": all) at nagare.http_port.
  */
-static int
+static void
 open_listeners(void)
 {
 	char *list = pstrdup(nagare_http_listen_addresses);
 	char *tok;
 	char *save;
 	char portstr[16];
-	bool walled = nagare_net_configured_authenticating_listeners() > 0;
-	int refused = 0;
 
 	snprintf(portstr, sizeof(portstr), "%d", nagare_http_port);
 	for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
@@ -230,16 +226,6 @@ open_listeners(void)
 			int one = 1;
 
 			nagare_net_addr_text(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
-			if (walled && !nagare_net_is_loopback(ai->ai_addr))
-			{
-				ereport(LOG,
-						(errmsg("nagare http: not listening on %s: the HTTP endpoint has no login, and a Kafka listener authenticates its clients",
-								where),
-						 errhint(
-							 "Set nagare.http_listen_addresses to loopback addresses (localhost, 127.0.0.1, ::1) and scrape through a local proxy, or serve no authenticating Kafka listener.")));
-				refused++;
-				continue;
-			}
 			if (nlisteners == WEB_MAX_LISTENERS)
 			{
 				ereport(LOG,
@@ -272,7 +258,6 @@ open_listeners(void)
 		freeaddrinfo(res);
 	}
 	pfree(list);
-	return refused;
 }
 
 static bool conn_flush(WebConn *c);
@@ -778,7 +763,6 @@ void
 nagare_http_main(Datum main_arg)
 {
 	WaitEvent events[16];
-	int refused;
 	sigjmp_buf local_sigjmp_buf;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -801,7 +785,7 @@ nagare_http_main(Datum main_arg)
 
 	request_cxt = AllocSetContextCreate(TopMemoryContext, "nagare http request",
 										ALLOCSET_DEFAULT_SIZES);
-	refused = open_listeners();
+	open_listeners();
 	if (nlisteners == 0)
 	{
 		/*
@@ -812,10 +796,8 @@ nagare_http_main(Datum main_arg)
 		ereport(WARNING,
 				(errmsg("nagare http: could not listen on any address of \"%s\" port %d; the HTTP endpoint is off",
 						nagare_http_listen_addresses, nagare_http_port),
-				 refused > 0
-					 ? 0
-					 : errhint(
-						   "Check nagare.http_listen_addresses and nagare.http_port, and that no other process uses the port; or set nagare.http_listen_addresses = '' to turn the endpoint off.")));
+				 errhint(
+					 "Check nagare.http_listen_addresses and nagare.http_port, and that no other process uses the port; or set nagare.http_listen_addresses = '' to turn the endpoint off.")));
 		proc_exit(0);
 	}
 

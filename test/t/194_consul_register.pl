@@ -174,7 +174,9 @@ pass('a failed login is logged');
 ($s, $h, $b) = http($hport, 'GET', '/v1/catalog/services', undef, 'team_a:pw-a');
 is("$s $b", '200 {}', 'the right password: 200 (no instances yet: no services listed, as Consul)');
 ($s) = http($hport, 'GET', '/metrics');
-is($s, 200, '/metrics needs no login (it listens on loopback only)');
+is($s, 401, '/metrics wants a login too');
+($s) = http($hport, 'GET', '/metrics', undef, 'team_a:pw-a');
+is($s, 403, '/metrics: 403 for a role without DESCRIBE on the CLUSTER (185 checks the rest)');
 
 my $reg = '{"Name": "pay", "ID": "pay-1", "Address": "10.0.0.9", "Port": 443, "Check": {"TTL": "30s"}}';
 ($s, $h, $b) = http($hport, 'PUT', '/v1/agent/service/register', $reg, 'team_b:pw-b');
