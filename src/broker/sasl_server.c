@@ -406,9 +406,13 @@ fail(SaslConn *s, bool count)
 	s->list = SASL_LIST_FAILED;
 }
 
-/* Authenticated as role (named s->user) */
+/*
+ * Authenticated as role (named s->user), by how: logged with
+ * nagare.log_connections, as PostgreSQL's log_connections logs who a
+ * connection is authorized as
+ */
 static void
-succeed(SaslConn *s, Oid role)
+succeed(SaslConn *s, Oid role, const char *how)
 {
 	NagareIdentity *id = nagare_conn_identity(s->conn);
 
@@ -417,6 +421,10 @@ succeed(SaslConn *s, Oid role)
 	id->superuser = s->superuser;
 	snprintf(id->principal, sizeof(id->principal), "User:%s", s->user);
 	s->phase = SASL_PHASE_DONE;
+	if (nagare_log_connections)
+		ereport(LOG, (errmsg("nagare broker: connection from %s authenticated by %s as %s%s",
+							 nagare_conn_peer(s->conn), how, id->principal,
+							 id->superuser ? " (a superuser)" : "")));
 }
 
 /* Let the connection's frames through again */
@@ -569,7 +577,7 @@ scram_final(SaslConn *s, const char *msg, size_t len)
 		return;
 	}
 	server_final = psprintf("v=%s", v);
-	succeed(s, s->role);
+	succeed(s, s->role, "SASL/SCRAM-SHA-256");
 	reply(s, KAFKA_ERROR_NONE, NULL, server_final, strlen(server_final));
 	pfree(server_final);
 	pfree(v);
@@ -628,12 +636,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 			fail(s, true);		/* closed a moment later */
 		else
 		{
-			succeed(s, role);
-			if (nagare_log_connections)
-				ereport(LOG,
-						(errmsg("nagare broker: connection from %s authenticated by its client certificate as %s",
-								nagare_conn_peer(s->conn),
-								nagare_conn_identity(s->conn)->principal)));
+			succeed(s, role, "its client certificate");
 			release(s);
 		}
 	}
@@ -648,7 +651,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 			fail(s, true);
 		else
 		{
-			succeed(s, role);
+			succeed(s, role, "SASL/PLAIN");
 			reply(s, KAFKA_ERROR_NONE, NULL, "", 0);
 			release(s);
 		}

@@ -268,7 +268,7 @@ else
 my $refuser = $avail{confluent} ? 'confluent' : $avail{kafka_python} ? 'kafka_python' : undef;
 SKIP:
 {
-	skip 'neither confluent-kafka nor kafka-python is installed', 7 unless $refuser;
+	skip 'neither confluent-kafka nor kafka-python is installed', 9 unless $refuser;
 	my $denied = denied();
 	my $off = log_offset($node);
 	my $r = login($refuser, 'SCRAM-SHA-256', 'alice', 'alice-secret-1', 'bobs_topic');
@@ -278,10 +278,16 @@ SKIP:
 	  or diag(explain($r));
 	wait_for_log_from($node, qr/nagare: denied \w+ on TOPIC "bobs_topic" to User:alice from 127\.0\.0\.1/, $off);
 	pass('the denial is logged for User:alice, the principal of her SASL login');
+	wait_for_log_from($node,
+		qr/nagare broker: connection from 127\.0\.0\.1:\d+ authenticated by SASL\/SCRAM-SHA-256 as User:alice$/m, $off);
+	pass('nagare.log_connections logs the SCRAM login with its principal');
 	cmp_ok(denied(), '>', $denied, 'the denial is counted in nagare.acl_status');
 
 	$r = login($refuser, 'PLAIN', 'alice', 'alice-secret-1', 'ss_allowed');
 	ok($r->{ok}, 'alice produces to and consumes her own topic over SASL_SSL') or diag(explain($r));
+	wait_for_log_from($node,
+		qr/nagare broker: connection from 127\.0\.0\.1:\d+ authenticated by SASL\/PLAIN as User:alice$/m, $off);
+	pass('and the PLAIN login');
 	$r = login($refuser, 'SCRAM-SHA-256', 'bob', 'bob-secret-123', 'bobs_topic');
 	ok($r->{ok}, 'bob produces to and consumes bobs_topic over SASL_SSL') or diag(explain($r));
 	$r = login($refuser, 'PLAIN', 'bob', 'bob-secret-123', 'ss_allowed');
