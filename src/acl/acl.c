@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "acl/acl.h"
+#include "loglimit.h"
 #include "nagare.h"
 
 /* Most decisions a process caches before it starts again */
@@ -86,8 +87,7 @@ static uint64 acl_cache_version = 0;
 static bool acl_table_empty = true;
 
 /* denials not yet logged, and when the last LOG line went out */
-static uint64 denied_unlogged = 0;
-static TimestampTz denied_logged_at = 0;
+static NagareLogLimit denied_log = NAGARE_LOG_LIMIT(1, DENIED_LOG_INTERVAL_MS);
 
 static const char *const resource_type_names[] = {
 	"UNKNOWN", "ANY", "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID",
@@ -478,24 +478,21 @@ void
 nagare_acl_note_denied(const char *principal, const char *host, KafkaResourceType rtype,
 					   const char *name, size_t namelen, KafkaAclOperation op)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	int skipped;
 
 	pg_atomic_fetch_add_u64(&nagare_acls->denied, 1);
-	if (denied_logged_at != 0 &&
-		!TimestampDifferenceExceeds(denied_logged_at, now, DENIED_LOG_INTERVAL_MS))
-	{
-		denied_unlogged++;
+	if (!nagare_log_due(&denied_log))
 		return;
-	}
+	skipped = nagare_log_skipped(&denied_log);
 	ereport(LOG,
 			(errmsg("nagare: denied %s on %s \"%.*s\" to %s from %s",
 					nagare_acl_operation_name(op), nagare_acl_resource_type_name(rtype),
-					(int) Min(namelen, 300), name, principal, host[0] ? host : "unknown host"),
-			 denied_unlogged > 0 ?
-			 errdetail("%llu more denials in this process were not logged in the last %d seconds.",
-					   (unsigned long long) denied_unlogged, DENIED_LOG_INTERVAL_MS / 1000) : 0));
-	denied_unlogged = 0;
-	denied_logged_at = now;
+					(int) Min(namelen, 300), name, principal,
+					host[0] ? host : "unknown host"),
+			 skipped > 0
+				 ? errdetail("%d more denials in this process were not logged since the last such line.",
+							 skipped)
+				 : 0));
 }
 
 /*---- SQL backends ----*/

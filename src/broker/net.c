@@ -88,6 +88,7 @@
 #include "broker/throttle.h"
 #include "broker/tls.h"
 #include "kafka/byteorder.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "shmem.h"
 
@@ -183,13 +184,15 @@ static int	nconns = 0;
 static uint64 next_conn_id = 1;
 static MemoryContext net_context = NULL;
 static NagareFrameHandler frame_handler = NULL;
-static TimestampTz last_limit_log = 0;
-static TimestampTz bad_log_window = 0;
-static int bad_log_count = 0;
-static int bad_log_skipped = 0;
-
-#define BAD_LOG_BURST     20
-#define BAD_LOG_WINDOW_MS 10000
+/*
+ * LOG lines of bad clients (frames out of limits, protocol violations, out
+ * of memory; this file's and kafka_api.c's), of limits hit (one in 10 s)
+ * and of failed TLS handshakes (one a second, all with
+ * nagare.log_connections)
+ */
+static NagareLogLimit bad_log = NAGARE_LOG_LIMIT(20, 10000);
+static NagareLogLimit limit_log = NAGARE_LOG_LIMIT(1, 10000);
+static NagareLogLimit tls_log = NAGARE_LOG_LIMIT(1, 1000);
 
 /*
  * nagare.queued_max_request_bytes: receive buffer bytes beyond each
@@ -198,8 +201,6 @@ static int bad_log_skipped = 0;
 static int64 net_buffered = 0;
 static dlist_head mem_waiting = DLIST_STATIC_INIT(mem_waiting);
 static bool mem_released = false;
-static TimestampTz last_tls_log = 0;
-static int	tls_logs_skipped = 0;
 static char *advertised_text = NULL;
 static ListenerSpec *advertised = NULL;
 static int	nadvertised = 0;
@@ -746,19 +747,6 @@ start_accept(Listener *l)
 	nagare_aio_accept(l->fd, accept_done, l);
 }
 
-/* Rate-limit the LOG lines of limits, so a storm does not flood the log */
-static bool
-limit_log_due(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(last_limit_log, now, 10000))
-	{
-		last_limit_log = now;
-		return true;
-	}
-	return false;
-}
 
 static void
 accept_done(void *arg, int64 result)
@@ -786,7 +774,7 @@ accept_done(void *arg, int64 result)
 		errno = (int) -result;
 		if (shutting_down)
 			return;
-		if (limit_log_due())
+		if (nagare_log_due(&limit_log))
 			ereport(LOG,
 					(errmsg("nagare broker: could not accept a Kafka connection on %s: %m", l->addr)));
 		/*
@@ -819,7 +807,7 @@ accept_done(void *arg, int64 result)
 		for (i = 0; i < nlisteners; i++)
 			listeners[i].paused_until = TimestampTzPlusMilliseconds(now, throttle_ms);
 		note_due(TimestampTzPlusMilliseconds(now, throttle_ms));
-		if (limit_log_due())
+		if (nagare_log_due(&limit_log))
 			ereport(LOG,
 					(errmsg("nagare broker: accepting no Kafka connections for %d ms: nagare.max_connection_creation_rate (%d/s) reached",
 							throttle_ms, nagare_max_connection_creation_rate)));
@@ -828,7 +816,7 @@ accept_done(void *arg, int64 result)
 
 	if (nconns >= nagare_max_connections)
 	{
-		if (limit_log_due())
+		if (nagare_log_due(&limit_log))
 			ereport(LOG,
 					(errmsg("nagare broker: refusing Kafka connection: nagare.max_connections (%d) reached",
 							nagare_max_connections)));
@@ -844,7 +832,7 @@ accept_done(void *arg, int64 result)
 	throttle_ms = host[0] ? nagare_throttle_ip_connection(host, now) : 0;
 	if (throttle_ms > 0)
 	{
-		if (limit_log_due())
+		if (nagare_log_due(&limit_log))
 			ereport(LOG,
 					(errmsg("nagare broker: refusing Kafka connection from %s: its connection_creation_rate quota is exceeded (closing in %d ms)",
 							host, throttle_ms)));
@@ -996,20 +984,6 @@ conn_input(NagareConn *c)
 		handle_frames(c);
 }
 
-/* Rate-limit the LOG lines of failed TLS handshakes (one a second) */
-static bool
-tls_log_due(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (nagare_log_connections || TimestampDifferenceExceeds(last_tls_log, now, 1000))
-	{
-		last_tls_log = now;
-		return true;
-	}
-	tls_logs_skipped++;
-	return false;
-}
 
 /*
  * The handshake of c completed: its identity.  On an SSL listener a
@@ -1076,15 +1050,18 @@ tls_input(NagareConn *c)
 			return;
 		if (st != NAGARE_TLS_OK)
 		{
-			if (tls_log_due())
+			if (nagare_log_connections || nagare_log_due(&tls_log))
 			{
+				int skipped = nagare_log_skipped(&tls_log);
+
 				ereport(LOG,
 						(errmsg("nagare broker: TLS handshake with %s on listener %s failed: %s",
 								c->peer, c->listener->name,
-								st == NAGARE_TLS_CLOSED ? "the client closed the connection" : nagare_tls_error(c->tls)),
-						 tls_logs_skipped > 0 ?
-						 errdetail("%d more failed handshakes were not logged.", tls_logs_skipped) : 0));
-				tls_logs_skipped = 0;
+								st == NAGARE_TLS_CLOSED ? "the client closed the connection"
+														: nagare_tls_error(c->tls)),
+						 skipped > 0
+							 ? errdetail("%d more failed handshakes were not logged.", skipped)
+							 : 0));
 			}
 			nagare_conn_close(c, NULL);
 			return;
@@ -1130,38 +1107,19 @@ tls_input(NagareConn *c)
 	}
 }
 
-/*
- * The LOG lines of bad clients (frames out of limits, protocol violations,
- * out of memory), for this file and kafka_api.c: at most BAD_LOG_BURST in
- * BAD_LOG_WINDOW_MS, then counted and said in the next line's detail, so a
- * client reconnecting in a loop does not flood the log.
- */
+/* A bad client's LOG line is due (bad_log), for this file and kafka_api.c */
 bool
 nagare_net_log_due(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(bad_log_window, now, BAD_LOG_WINDOW_MS))
-	{
-		bad_log_window = now;
-		bad_log_count = 0;
-	}
-	if (bad_log_count < BAD_LOG_BURST)
-	{
-		bad_log_count++;
-		return true;
-	}
-	bad_log_skipped++;
-	return false;
+	return nagare_log_due(&bad_log);
 }
 
 /* errdetail() of the lines nagare_net_log_due() left out, if any */
 int
 nagare_net_log_skipped_detail(void)
 {
-	int n = bad_log_skipped;
+	int n = nagare_log_skipped(&bad_log);
 
-	bad_log_skipped = 0;
 	return n > 0 ? errdetail("%d more bad clients were not logged before this one.", n) : 0;
 }
 
@@ -1209,7 +1167,7 @@ rbuf_grow(NagareConn *c, size_t need)
 		{
 			c->mem_wait = true;
 			dlist_push_tail(&mem_waiting, &c->mem_node);
-			if (limit_log_due())
+			if (nagare_log_due(&limit_log))
 				ereport(LOG,
 						(errmsg("nagare broker: connection from %s waits to read its %zu-byte request: nagare.queued_max_request_bytes (%d) is in use",
 								c->peer, need - 4, nagare_queued_max_request_bytes)));

@@ -78,6 +78,7 @@
 
 #include "broker/net.h"
 #include "instances/instances.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "registry/dns.h"
 #include "registry/dns_server.h"
@@ -173,36 +174,14 @@ static struct mmsghdr udp_out_msg[DNS_BATCH];
 
 static DnsAnswer answer_scratch; /* 4 KiB of target slots: not on the stack */
 
-static TimestampTz bad_log_window = 0;
-static int bad_log_count = 0;
-static int bad_log_skipped = 0;
+static NagareLogLimit bad_log = NAGARE_LOG_LIMIT(DNS_BAD_LOG_BURST, DNS_BAD_LOG_WINDOW_MS);
 
-/* A bad client's LOG line is due (at most DNS_BAD_LOG_BURST a window) */
-static bool
-bad_log_due(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(bad_log_window, now, DNS_BAD_LOG_WINDOW_MS))
-	{
-		bad_log_window = now;
-		bad_log_count = 0;
-	}
-	if (bad_log_count < DNS_BAD_LOG_BURST)
-	{
-		bad_log_count++;
-		return true;
-	}
-	bad_log_skipped++;
-	return false;
-}
-
+/* errdetail() of the lines bad_log left out, if any */
 static int
 bad_log_skipped_detail(void)
 {
-	int n = bad_log_skipped;
+	int n = nagare_log_skipped(&bad_log);
 
-	bad_log_skipped = 0;
 	return n > 0 ? errdetail("%d more bad queries were not logged before this one.", n) : 0;
 }
 
@@ -494,7 +473,7 @@ answer(const uint8 *msg, size_t len, uint8 *out, size_t cap, DnsTransport t,
 		return 0;
 	if (rc != DNS_NOERROR)
 	{
-		if (rc != DNS_NOTIMP && bad_log_due())
+		if (rc != DNS_NOTIMP && nagare_log_due(&bad_log))
 		{
 			char peer[128];
 
@@ -665,14 +644,14 @@ accept_all(pgsocket lfd)
 		if (fd == PGINVALID_SOCKET)
 		{
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-				errno != ECONNABORTED && bad_log_due())
+				errno != ECONNABORTED && nagare_log_due(&bad_log))
 				ereport(LOG, (errmsg("nagare dns: could not accept a connection: %m")));
 			return;
 		}
 		if (nconns == DNS_MAX_CONNS)
 		{
 			close(fd);
-			if (bad_log_due())
+			if (nagare_log_due(&bad_log))
 				ereport(LOG,
 						(errmsg("nagare dns: refused a TCP connection: %d connections already",
 								DNS_MAX_CONNS),
@@ -711,7 +690,7 @@ conn_process(DnsConn *c)
 			break;
 		if ((size_t) len + 2 > DNS_TCP_IN)
 		{
-			if (bad_log_due())
+			if (nagare_log_due(&bad_log))
 				ereport(LOG,
 						(errmsg("nagare dns: closing the TCP connection of %s: a message of %ld bytes",
 								c->peer, len),
@@ -886,7 +865,7 @@ check_timeouts(void)
 
 		if (now >= deadline)
 		{
-			if (c->in_len > 0 && bad_log_due())
+			if (c->in_len > 0 && nagare_log_due(&bad_log))
 				ereport(LOG,
 						(errmsg("nagare dns: closing the TCP connection of %s: a message not received or not answered within %d ms",
 								c->peer, DNS_TCP_IDLE_MS),

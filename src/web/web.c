@@ -61,6 +61,7 @@
 #include "utils/wait_event.h"
 
 #include "broker/net.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "queue/channel.h"
 #include "web/web.h"
@@ -153,36 +154,14 @@ static MemoryContext request_cxt;
 /* the connection whose handler runs, closed if it fails (an ERROR) */
 static WebConn *serving = NULL;
 
-static TimestampTz bad_log_window = 0;
-static int bad_log_count = 0;
-static int bad_log_skipped = 0;
+static NagareLogLimit bad_log = NAGARE_LOG_LIMIT(WEB_BAD_LOG_BURST, WEB_BAD_LOG_WINDOW_MS);
 
-/* A bad client's LOG line is due (at most WEB_BAD_LOG_BURST a window) */
-static bool
-bad_log_due(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (TimestampDifferenceExceeds(bad_log_window, now, WEB_BAD_LOG_WINDOW_MS))
-	{
-		bad_log_window = now;
-		bad_log_count = 0;
-	}
-	if (bad_log_count < WEB_BAD_LOG_BURST)
-	{
-		bad_log_count++;
-		return true;
-	}
-	bad_log_skipped++;
-	return false;
-}
-
+/* errdetail() of the lines bad_log left out, if any */
 static int
 bad_log_skipped_detail(void)
 {
-	int n = bad_log_skipped;
+	int n = nagare_log_skipped(&bad_log);
 
-	bad_log_skipped = 0;
 	return n > 0 ? errdetail("%d more bad clients were not logged before this one.", n) : 0;
 }
 
@@ -294,7 +273,7 @@ accept_all(pgsocket lfd)
 		if (fd == PGINVALID_SOCKET)
 		{
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-				errno != ECONNABORTED && bad_log_due())
+				errno != ECONNABORTED && nagare_log_due(&bad_log))
 				ereport(LOG, (errmsg("nagare http: could not accept a connection: %m")));
 			return;
 		}
@@ -305,7 +284,7 @@ accept_all(pgsocket lfd)
 
 			(void) send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
-			if (bad_log_due())
+			if (nagare_log_due(&bad_log))
 				ereport(LOG,
 						(errmsg("nagare http: refused a connection: %d connections already",
 								WEB_MAX_CONNS),
@@ -555,7 +534,7 @@ process_input(WebConn *c)
 		{
 			const char *reason = nagare_http_reason(req.status);
 
-			if (bad_log_due())
+			if (nagare_log_due(&bad_log))
 				ereport(LOG, (errmsg("nagare http: bad request from %s: %d %s: %s",
 									 c->peer, req.status, reason, req.error),
 							  bad_log_skipped_detail()));
@@ -746,7 +725,7 @@ check_timeouts(void)
 			deadline = TimestampTzPlusMilliseconds(c->last_activity, WEB_IDLE_TIMEOUT_MS);
 		if (now >= deadline)
 		{
-			if (c->rlen > 0 && bad_log_due())
+			if (c->rlen > 0 && nagare_log_due(&bad_log))
 				ereport(LOG,
 						(errmsg("nagare http: closing the connection of %s: request not received within %d ms",
 								c->peer, WEB_RECEIVE_TIMEOUT_MS),

@@ -46,6 +46,7 @@
 
 #include "broker/net.h"
 #include "kafka/byteorder.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "queue/channel.h"
 #include "web/workerops.h"
@@ -105,8 +106,7 @@ static HTAB *logins = NULL;
 static HTAB *beats = NULL;
 static dlist_head ops = DLIST_STATIC_INIT(ops);
 static int logins_in_flight = 0;
-static TimestampTz login_log_at = 0;
-static int login_log_skipped = 0;
+static NagareLogLimit login_log = NAGARE_LOG_LIMIT(1, WEB_LOGIN_LOG_MS);
 
 const char *const nagare_web_challenge[2] = {"WWW-Authenticate",
 											 "Basic realm=\"nagare\", charset=\"UTF-8\""};
@@ -184,22 +184,17 @@ login_key(const char *user, size_t ulen, const char *password, size_t plen,
 static void
 login_failed_log(const char *role)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	int skipped;
 
-	if (login_log_at != 0 &&
-		!TimestampDifferenceExceeds(login_log_at, now, WEB_LOGIN_LOG_MS))
-	{
-		login_log_skipped++;
+	if (!nagare_log_due(&login_log))
 		return;
-	}
-	login_log_at = now;
+	skipped = nagare_log_skipped(&login_log);
 	ereport(LOG,
 			(errmsg("nagare http: failed authentication of role \"%s\" (HTTP Basic)", role),
-			 login_log_skipped > 0
+			 skipped > 0
 				 ? errdetail("%d more failed authentication(s) since the last such line.",
-							 login_log_skipped)
+							 skipped)
 				 : 0));
-	login_log_skipped = 0;
 }
 
 /* The worker's answer to a login (channel callback; arg: the entry's key) */

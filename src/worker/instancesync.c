@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "instances/instances.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "worker/worker.h"
 
@@ -230,15 +231,10 @@ persist_sql(void *arg)
 static void
 report(ErrorData *edata, const char *what)
 {
-	static TimestampTz last_logged = 0;
-	TimestampTz now = GetCurrentTimestamp();
+	static NagareLogLimit report_log = NAGARE_LOG_LIMIT(1, 60000);
 
-	/* at most once a minute */
-	if (TimestampDifferenceExceeds(last_logged, now, 60000))
-	{
+	if (nagare_log_due(&report_log))
 		ereport(LOG, (errmsg("nagare worker: could not %s: %s", what, edata->message)));
-		last_logged = now;
-	}
 	FreeErrorData(edata);
 }
 
