@@ -74,6 +74,7 @@ char	   *nagare_ssl_ciphers = NULL;
 int			nagare_ssl_client_auth = 0;
 char	   *nagare_ssl_principal_mapping_rules = NULL;
 bool		nagare_log_connections = false;
+int nagare_connections_max_reauth_ms = 0;
 
 int			nagare_group_initial_rebalance_delay_ms = 3000;
 int			nagare_group_min_session_timeout_ms = 6000;
@@ -356,6 +357,13 @@ nagare_define_gucs(void)
 							 NULL,
 							 &nagare_log_connections, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.connections_max_reauth_ms",
+							"How long a SASL login lasts before the client must log in again on its connection (Kafka's connections.max.reauth.ms, KIP-368).",
+							"0: as long as the connection, or until the role's VALID UNTIL.  A session "
+							"that ends without a new login has its connection closed at its next request.",
+							&nagare_connections_max_reauth_ms, 0, 0, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("nagare.super_users",
 							   "Principals that every ACL check allows (Kafka's super.users).",

@@ -88,6 +88,7 @@ extern char *nagare_ssl_ciphers;
 extern int	nagare_ssl_client_auth;	/* a NagareTlsClientAuth */
 extern char *nagare_ssl_principal_mapping_rules;
 extern bool nagare_log_connections;
+extern int nagare_connections_max_reauth_ms;
 
 /* Consumer groups (read by broker/group.c) */
 extern int	nagare_group_initial_rebalance_delay_ms;

@@ -309,15 +309,16 @@ typedef enum NagareChannelKind
 	/* {"u": user}: a SCRAM-SHA-256 login's first round; result: int32 role
 	 * OID (0: doomed, the rest is a mock verifier), int32 iterations, then
 	 * as strings (int16 length and bytes) the salt in base64, StoredKey and
-	 * ServerKey (32 bytes each), then int8 1 if the role is a superuser */
+	 * ServerKey (32 bytes each), then the role's facts: int8 1 if the role
+	 * is a superuser, int64 its rolvaliduntil (a TimestampTz, 0: none) */
 	NAGARE_AUTH_SCRAM_LOOKUP,
 	/* {"u": user, "p": password}: a PLAIN login, verified as PostgreSQL
 	 * verifies a password (SASLprep, PBKDF2); result: int32 role OID, 0
-	 * when refused, then int8 1 if the role is a superuser */
+	 * when refused, then the role's facts (as NAGARE_AUTH_SCRAM_LOOKUP) */
 	NAGARE_AUTH_PLAIN_VERIFY,
 	/* {"u": role}: the role a client certificate maps to may log in (it
 	 * exists, rolcanlogin, not past rolvaliduntil); result: int32 role OID,
-	 * 0 when refused, then int8 1 if the role is a superuser */
+	 * 0 when refused, then the role's facts (as NAGARE_AUTH_SCRAM_LOOKUP) */
 	NAGARE_AUTH_ROLE_CHECK,
 
 	/*

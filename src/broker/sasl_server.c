@@ -31,6 +31,12 @@
  *	DONE		authenticated: the identity is the role, "User:<role>", a
  *				Kafka super user if the role is a PostgreSQL superuser (as
  *				nagare.super_users; checked at login, as the role itself).
+ *				A SASL login lasts nagare.connections_max_reauth_ms, or until
+ *				the role's VALID UNTIL if sooner (SessionLifetimeMs, KIP-368;
+ *				0: for ever).  Before it ends, a SaslHandshake v1 begins a new
+ *				login (back to TOKEN, the identity kept meanwhile), which must
+ *				be the same user's with the same mechanism; after it ends,
+ *				any other request closes the connection unanswered.
  *	FAILED		SASL_AUTHENTICATION_FAILED was sent with a fixed message
  *				(which says nothing of why); the connection is held and
  *				closed a moment later, once the answer is out.  After raw
@@ -79,6 +85,7 @@
 #include "broker/kafka_api.h"
 #include "broker/sasl_server.h"
 #include "kafka/byteorder.h"
+#include "loglimit.h"
 #include "nagare.h"
 #include "queue/channel.h"
 #include "shmem.h"
@@ -153,6 +160,18 @@ typedef struct SaslConn
 	char	   *nonce;			/* client nonce || server part */
 	Oid			role;			/* InvalidOid: doomed */
 	bool		superuser;		/* the role is a superuser (the worker says) */
+	TimestampTz valid_until; /* the role's VALID UNTIL (0: none) */
+
+	/*
+	 * KIP-368: when the login ends (0: with the connection), and while a
+	 * new login of the same user and mechanism is under way, whom it must
+	 * be (the SaslHandshake that began it came when DONE)
+	 */
+	TimestampTz session_ends;
+	int64 session_ms; /* SessionLifetimeMs of the answer */
+	bool reauth;
+	SaslMechanism reauth_mech;
+	char reauth_user[SASL_MAX_USER + 1];
 	uint8		stored_key[SCRAM_KEY_LEN];
 	uint8		server_key[SCRAM_KEY_LEN];
 
@@ -321,17 +340,7 @@ count_failure(NagareConn *conn, const char *user)
  * are not counted as failures; their LOG line, too, comes at most once per
  * SASL_LOG_INTERVAL_MS.
  */
-static bool
-server_log_due(void)
-{
-	static TimestampTz last = 0;
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (last != 0 && !TimestampDifferenceExceeds(last, now, SASL_LOG_INTERVAL_MS))
-		return false;
-	last = now;
-	return true;
-}
+static NagareLogLimit server_log = NAGARE_LOG_LIMIT(1, SASL_LOG_INTERVAL_MS);
 
 /*---- answers ----*/
 
@@ -372,7 +381,8 @@ reply(SaslConn *s, int16 error, const char *message, const char *bytes, int len)
 		body.ErrorMessage = message ? kafka_str(message) : kafka_str_null();
 		body.AuthBytes.ptr = (const uint8 *) (bytes ? bytes : "");
 		body.AuthBytes.len = len;
-		body.SessionLifetimeMs = 0;
+		body.SessionLifetimeMs =
+			error == KAFKA_ERROR_NONE && s->phase == SASL_PHASE_DONE ? s->session_ms : 0;
 		nagare_kafka_response_ready(resp, s->id, &body, NULL);
 	}
 }
@@ -407,24 +417,64 @@ fail(SaslConn *s, bool count)
 }
 
 /*
+ * How long a SASL login made now lasts (KIP-368), ms: the smaller of
+ * nagare.connections_max_reauth_ms and what is left of the role's VALID
+ * UNTIL, as Kafka takes the smaller of connections.max.reauth.ms and the
+ * credential's lifetime; 0 for ever.  A client certificate's login lasts
+ * as long as its connection (Kafka re-authenticates SASL only).
+ */
+static int64
+session_ms(const SaslConn *s, TimestampTz now)
+{
+	int64 ms = nagare_connections_max_reauth_ms;
+
+	if (s->mech == SASL_MECH_NONE)
+		return 0;
+	if (s->valid_until != 0)
+	{
+		int64 left = Max((s->valid_until - now) / 1000, 1);
+
+		ms = ms > 0 ? Min(ms, left) : left;
+	}
+	return ms;
+}
+
+/*
  * Authenticated as role (named s->user), by how: logged with
  * nagare.log_connections, as PostgreSQL's log_connections logs who a
- * connection is authorized as
+ * connection is authorized as.  False if it was a new login (KIP-368) as
+ * another user or with another mechanism than the connection's, which the
+ * caller fails, as Kafka refuses to change principals on a connection.
  */
-static void
+static bool
 succeed(SaslConn *s, Oid role, const char *how)
 {
 	NagareIdentity *id = nagare_conn_identity(s->conn);
+	TimestampTz now = GetCurrentTimestamp();
 
+	if (s->reauth)
+	{
+		s->reauth = false;
+		if (strcmp(s->user, s->reauth_user) != 0 || s->mech != s->reauth_mech)
+			return false;
+	}
+	s->session_ms = session_ms(s, now);
+	s->session_ends =
+		s->session_ms > 0 ? TimestampTzPlusMilliseconds(now, s->session_ms) : 0;
 	id->authenticated = true;
 	id->role = role;
 	id->superuser = s->superuser;
 	snprintf(id->principal, sizeof(id->principal), "User:%s", s->user);
 	s->phase = SASL_PHASE_DONE;
 	if (nagare_log_connections)
-		ereport(LOG, (errmsg("nagare broker: connection from %s authenticated by %s as %s%s",
-							 nagare_conn_peer(s->conn), how, id->principal,
-							 id->superuser ? " (a superuser)" : "")));
+		ereport(LOG,
+				(errmsg("nagare broker: connection from %s authenticated by %s as %s%s",
+						nagare_conn_peer(s->conn), how, id->principal,
+						id->superuser ? " (a superuser)" : ""),
+				 s->session_ms > 0
+					 ? errdetail("The login lasts %lld ms.", (long long) s->session_ms)
+					 : 0));
+	return true;
 }
 
 /* Let the connection's frames through again */
@@ -576,8 +626,13 @@ scram_final(SaslConn *s, const char *msg, size_t len)
 		fail(s, false);
 		return;
 	}
+	if (!succeed(s, s->role, "SASL/SCRAM-SHA-256"))
+	{
+		fail(s, true);
+		pfree(v);
+		return;
+	}
 	server_final = psprintf("v=%s", v);
-	succeed(s, s->role, "SASL/SCRAM-SHA-256");
 	reply(s, KAFKA_ERROR_NONE, NULL, server_final, strlen(server_final));
 	pfree(server_final);
 	pfree(v);
@@ -585,11 +640,15 @@ scram_final(SaslConn *s, const char *msg, size_t len)
 
 /*---- the worker ----*/
 
-/* The last byte of the worker's answer (p: where it is, end: the answer's end) */
-static bool
-answer_superuser(const uint8 *p, const uint8 *end)
+/*
+ * The role's facts that end the worker's answer (p: where they are, end:
+ * the answer's end; shmem.h): whether it is a superuser, its VALID UNTIL
+ */
+static void
+answer_facts(SaslConn *s, const uint8 *p, const uint8 *end)
 {
-	return end - p >= 1 && *p != 0;
+	s->superuser = end - p >= 1 && *p != 0;
+	s->valid_until = end - p >= 9 ? (TimestampTz) kafka_load_be64(p + 1) : 0;
 }
 
 /* The worker's answer to a login (channel callback) */
@@ -614,7 +673,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	}
 	if (sqlstate == NULL)
 	{
-		if (server_log_due())
+		if (nagare_log_due(&server_log))
 			ereport(LOG,
 					(errmsg("nagare broker: the nagare worker did not check the credentials of %s in time; check that it runs (nagare.database)",
 							nagare_conn_peer(s->conn))));
@@ -629,14 +688,12 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	{
 		Oid			role = len >= 4 ? (Oid) kafka_load_be32((const uint8 *) data) : InvalidOid;
 
-		s->superuser = len >= 4 && answer_superuser((const uint8 *) data + 4,
-													 (const uint8 *) data + len);
-
+		answer_facts(s, (const uint8 *) data + Min(len, 4), (const uint8 *) data + len);
 		if (!OidIsValid(role))
 			fail(s, true);		/* closed a moment later */
 		else
 		{
-			succeed(s, role, "its client certificate");
+			(void) succeed(s, role, "its client certificate");
 			release(s);
 		}
 	}
@@ -644,14 +701,11 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 	{
 		Oid			role = len >= 4 ? (Oid) kafka_load_be32((const uint8 *) data) : InvalidOid;
 
-		s->superuser = len >= 4 && answer_superuser((const uint8 *) data + 4,
-													 (const uint8 *) data + len);
-
-		if (!OidIsValid(role))
+		answer_facts(s, (const uint8 *) data + Min(len, 4), (const uint8 *) data + len);
+		if (!OidIsValid(role) || !succeed(s, role, "SASL/PLAIN"))
 			fail(s, true);
 		else
 		{
-			succeed(s, role, "SASL/PLAIN");
 			reply(s, KAFKA_ERROR_NONE, NULL, "", 0);
 			release(s);
 		}
@@ -691,7 +745,7 @@ worker_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
 		salt = pnstrdup((const char *) p, n);
 		memcpy(s->stored_key, p + n + 2, SCRAM_KEY_LEN);
 		memcpy(s->server_key, p + n + 2 + SCRAM_KEY_LEN + 2, SCRAM_KEY_LEN);
-		s->superuser = answer_superuser(p + n + 4 + 2 * SCRAM_KEY_LEN, end);
+		answer_facts(s, p + n + 4 + 2 * SCRAM_KEY_LEN, end);
 		snonce = b64(CurrentMemoryContext, random, sizeof(random));
 		if (snonce == NULL)
 		{
@@ -858,8 +912,27 @@ nagare_sasl_frame(NagareConn *conn, const uint8 *frame, size_t len)
 	SaslConn   *s = sasl_state(conn);
 	int16		api_key;
 
-	if (s == NULL || s->phase == SASL_PHASE_DONE)
+	if (s == NULL)
 		return false;
+	if (s->phase == SASL_PHASE_DONE)
+	{
+		/*
+		 * A login that ended (KIP-368): a SaslHandshake begins a new one
+		 * (its handler); anything else closes the connection unanswered,
+		 * as Kafka closes an expired session's at its next request.
+		 */
+		if (s->session_ends == 0 || GetCurrentTimestamp() < s->session_ends ||
+			(!s->raw && len >= 2 &&
+			 (int16) kafka_load_be16(frame) == KAFKA_API_SASL_HANDSHAKE))
+			return false;
+		if (nagare_log_connections)
+			ereport(LOG,
+					(errmsg("nagare broker: closing connection from %s: the login of %s ended %lld ms after it began, and the client did not log in again",
+							nagare_conn_peer(conn), nagare_conn_identity(conn)->principal,
+							(long long) s->session_ms)));
+		nagare_conn_close(conn, NULL);
+		return true;
+	}
 	if (s->phase == SASL_PHASE_FAILED || s->phase == SASL_PHASE_WORKER)
 	{
 		/* held: no frame comes here (defensive) */
@@ -888,11 +961,29 @@ nagare_sasl_frame(NagareConn *conn, const uint8 *frame, size_t len)
 	return true;
 }
 
+/* Free what a SCRAM exchange kept (before a new login on the connection) */
+static void
+forget_scram(SaslConn *s)
+{
+	char **fields[] = {&s->client_first_bare, &s->server_first, &s->gs2_base64,
+					   &s->client_nonce, &s->nonce};
+
+	for (int i = 0; i < lengthof(fields); i++)
+	{
+		if (*fields[i] != NULL)
+			pfree(*fields[i]);
+		*fields[i] = NULL;
+	}
+}
+
 /*
  * SaslHandshake: the mechanism, and how its tokens come (v0: raw frames,
- * v1: SaslAuthenticate).  Not on a SASL listener, or once authenticated:
- * ILLEGAL_SASL_STATE, as Kafka (re-authentication, KIP-368, is not offered:
- * SessionLifetimeMs is 0).
+ * v1: SaslAuthenticate).  Not on a SASL listener: ILLEGAL_SASL_STATE, as
+ * Kafka.  Once authenticated, a SaslHandshake v1 begins a new login
+ * (KIP-368) if the login has a lifetime (nagare.connections_max_reauth_ms,
+ * or the role's VALID UNTIL), of the same user with the same mechanism;
+ * meanwhile the connection keeps its identity.  Otherwise
+ * ILLEGAL_SASL_STATE.
  */
 void
 nagare_handle_sasl_handshake(NagareConn *conn, const KafkaRequestHeader *hdr,
@@ -909,6 +1000,15 @@ nagare_handle_sasl_handshake(NagareConn *conn, const KafkaRequestHeader *hdr,
 	resp.Mechanisms = mechanisms;
 	resp.MechanismsCount = lengthof(mechanisms);
 
+	if (s != NULL && s->phase == SASL_PHASE_DONE && s->session_ends != 0 && !s->raw &&
+		hdr->RequestApiVersion >= 1)
+	{
+		s->reauth = true;
+		s->reauth_mech = s->mech;
+		strlcpy(s->reauth_user, s->user, sizeof(s->reauth_user));
+		forget_scram(s);
+		s->phase = SASL_PHASE_HANDSHAKE;
+	}
 	if (s == NULL || s->phase != SASL_PHASE_HANDSHAKE)
 	{
 		resp.ErrorCode = KAFKA_ERROR_ILLEGAL_SASL_STATE;
@@ -926,6 +1026,8 @@ nagare_handle_sasl_handshake(NagareConn *conn, const KafkaRequestHeader *hdr,
 			 memcmp(req->Mechanism.ptr, "SCRAM-SHA-256", 13) == 0)
 		s->mech = SASL_MECH_SCRAM_SHA_256;
 	else
+		s->mech = SASL_MECH_NONE;
+	if (s->mech == SASL_MECH_NONE || (s->reauth && s->mech != s->reauth_mech))
 	{
 		resp.ErrorCode = KAFKA_ERROR_UNSUPPORTED_SASL_MECHANISM;
 		nagare_kafka_respond(conn, hdr, &resp);
@@ -994,7 +1096,7 @@ nagare_sasl_turn(TimestampTz now)
 			drop_response(s);
 			continue;
 		}
-		if (server_log_due())
+		if (nagare_log_due(&server_log))
 			ereport(LOG,
 					(errmsg("nagare broker: too many SASL logins are waiting for the nagare worker; refusing the one from %s",
 							nagare_conn_peer(s->conn))));

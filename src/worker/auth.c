@@ -144,14 +144,32 @@ send_string(StringInfo buf, const char *p, int len)
 }
 
 /*
- * Whether role (InvalidOid: none) is a superuser, the last byte of every
- * answer: the broker makes superusers Kafka super users, as they are on
- * the SQL door.
+ * What every answer ends with, of role (InvalidOid: none): whether it is a
+ * superuser (one byte: the broker makes superusers Kafka super users, as
+ * they are on the SQL door), and its rolvaliduntil (an int64 TimestampTz,
+ * 0 if it has none: the broker ends a SASL session then, KIP-368).
  */
 static void
-send_superuser(StringInfo buf, Oid role)
+send_role_facts(StringInfo buf, Oid role)
 {
+	TimestampTz until = 0;
+
 	pq_sendint8(buf, OidIsValid(role) && superuser_arg(role) ? 1 : 0);
+	if (OidIsValid(role))
+	{
+		HeapTuple tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+
+		if (HeapTupleIsValid(tup))
+		{
+			bool isnull;
+			Datum d = SysCacheGetAttr(AUTHOID, tup, Anum_pg_authid_rolvaliduntil, &isnull);
+
+			if (!isnull && !TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))
+				until = DatumGetTimestampTz(d);
+			ReleaseSysCache(tup);
+		}
+	}
+	pq_sendint64(buf, until);
 }
 
 /* NAGARE_AUTH_SCRAM_LOOKUP: the verifier of user, or a mock one */
@@ -192,7 +210,7 @@ scram_lookup(NagareWorkerRequest *req, const char *user)
 	send_string(&req->result, salt, strlen(salt));
 	send_string(&req->result, (const char *) stored_key, SCRAM_KEY_LEN);
 	send_string(&req->result, (const char *) server_key, SCRAM_KEY_LEN);
-	send_superuser(&req->result, role);
+	send_role_facts(&req->result, role);
 }
 
 /*
@@ -282,7 +300,7 @@ plain_verify(NagareWorkerRequest *req, const char *user, const char *password)
 		role = InvalidOid;
 	}
 	pq_sendint32(&req->result, (uint32) role);
-	send_superuser(&req->result, role);
+	send_role_facts(&req->result, role);
 }
 
 /*
@@ -311,7 +329,7 @@ role_check(NagareWorkerRequest *req, const char *user)
 			role = InvalidOid;
 	}
 	pq_sendint32(&req->result, (uint32) role);
-	send_superuser(&req->result, role);
+	send_role_facts(&req->result, role);
 }
 
 /* One authentication request, in the transaction nagare_worker_sql() opened */

@@ -11,11 +11,13 @@
  *
  * Commands, and the tab-separated lines each prints on stdout:
  *
- *   produce TOPIC N [FIRST]    idempotent producer, acks=all; records
+ *   produce TOPIC N [FIRST [PAUSE_MS]]
+ *                              idempotent producer, acks=all; records
  *                              key-I / value-I for I = FIRST .. FIRST+N-1
  *                              (FIRST defaults to 0), sent in that order;
  *                              in one transaction if PROPERTIES sets
- *                              transactional.id
+ *                              transactional.id; with PAUSE_MS, one at a
+ *                              time, each acknowledged, then a pause
  *       offset  PARTITION  OFFSET  KEY  VALUE     (one per record, in order)
  *   consume TOPIC N [GROUP]    subscribes as a member of GROUP (default
  *                              kafka-tool), reads N records, commits the
@@ -156,8 +158,9 @@ public final class KafkaTool
 		switch (command)
 		{
 			case "produce":
-				need(a, 2, 3);
-				produce(a[0], intArg(a[1]), a.length > 2 ? intArg(a[2]) : 0);
+				need(a, 2, 4);
+				produce(a[0], intArg(a[1]), a.length > 2 ? intArg(a[2]) : 0,
+					a.length > 3 ? intArg(a[3]) : 0);
 				break;
 			case "consume":
 				need(a, 2, 3);
@@ -224,7 +227,7 @@ public final class KafkaTool
 			AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 30_000)));
 	}
 
-	private void produce(String topic, int n, int first) throws Exception
+	private void produce(String topic, int n, int first, int pauseMs) throws Exception
 	{
 		Properties p = config(Map.of(
 			ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true",
@@ -246,7 +249,15 @@ public final class KafkaTool
 			}
 			List<Future<RecordMetadata>> sent = new ArrayList<>();
 			for (int i = first; i < first + n; i++)
+			{
 				sent.add(producer.send(new ProducerRecord<>(topic, "key-" + i, "value-" + i)));
+				if (pauseMs > 0)
+				{
+					/* one record at a time, on the same connection */
+					sent.get(i - first).get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+					Thread.sleep(pauseMs);
+				}
+			}
 			if (transactional)
 				producer.commitTransaction();
 			else
