@@ -2819,7 +2819,9 @@ CREATE FUNCTION nagare._client_usage(
     OUT requests_1m bigint, OUT bytes_in_1m bigint, OUT bytes_out_1m bigint,
     OUT records_in_1m bigint, OUT records_out_1m bigint, OUT time_us_1m bigint,
     OUT errors_1m bigint, OUT throttle_ms_1m bigint,
-    OUT since timestamptz, OUT last_active timestamptz)
+    OUT since timestamptz, OUT last_active timestamptz,
+    OUT produce_results jsonb, OUT produce_latency_buckets bigint[],
+    OUT produce_latency_sum_us bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'nagare_client_usage_rows'
 LANGUAGE C VOLATILE;
@@ -2829,8 +2831,21 @@ COMMENT ON FUNCTION nagare._client_usage() IS
 CREATE VIEW nagare.client_usage AS
 SELECT * FROM nagare._client_usage();
 COMMENT ON VIEW nagare.client_usage IS
-  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb';
+  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb; the produce SLIs: Produce partition results by error code (jsonb), latency bucket counts (bounds: nagare.produce_latency_bounds_us(), then +Inf) and their sum in µs';
 GRANT SELECT ON nagare.client_usage TO PUBLIC;
+
+-- The upper bounds (µs) of the produce latency buckets of
+-- nagare.client_usage and nagare.service_sli_minute, 1-2-5 log-spaced
+-- (src/usage/usage.c's nagare_usage_latency_bounds_us); a last bucket,
+-- +Inf, follows them.
+CREATE FUNCTION nagare.produce_latency_bounds_us()
+RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ARRAY[50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+               200000, 500000, 1000000, 2000000, 5000000, 10000000]::bigint[]
+$$;
+COMMENT ON FUNCTION nagare.produce_latency_bounds_us() IS
+  'the upper bounds in µs of the produce latency buckets (the last bucket, +Inf, is not listed)';
 
 CREATE FUNCTION nagare._connections(
     OUT id bigint, OUT listener text, OUT security_protocol text,
