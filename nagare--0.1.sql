@@ -2999,6 +2999,8 @@ DECLARE
   deleted integer;
   batches integer := 0;
 BEGIN
+  -- one flush at a time: each counts from the baseline the last one left
+  LOCK TABLE nagare._sli_baseline IN EXCLUSIVE MODE;
   -- the counters, read once
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'source', u.source, 'principal', coalesce(u.principal, ''),
@@ -3048,6 +3050,7 @@ BEGIN
          (service, minute, produce_good, produce_total, latency_buckets, latency_sum_us,
           instances_passing, instances_total, lag_seconds)
   SELECT service, m, good, total, buckets, sum_us, passing, instances, lag_seconds FROM rows
+   WHERE total > 0 OR sum_us > 0 OR instances > 0 OR lag_seconds IS NOT NULL
   ON CONFLICT (service, minute) DO UPDATE
      SET produce_good = s.produce_good + excluded.produce_good,
          produce_total = s.produce_total + excluded.produce_total,

@@ -56,6 +56,7 @@ char *nagare_http_listen_addresses = NULL;
 int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
 int nagare_sli_retention = 35 * 24 * 60; /* minutes */
+int nagare_sli_flush_interval = 60; /* seconds */
 
 /* the registry's DNS server (registry/dns_server.c) */
 char *nagare_dns_listen_addresses = NULL;
@@ -469,6 +470,12 @@ nagare_define_gucs(void)
 							"worker's flush, in batches of 1,000.",
 							&nagare_sli_retention, 35 * 24 * 60, 60, 3660 * 24 * 60,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.sli_flush_interval",
+							"How often the nagare worker writes the services' SLI rows.",
+							"Each flush adds what was counted since the last to the row of its "
+							"minute; a server crash loses at most one interval.",
+							&nagare_sli_flush_interval, 60, 1, 60, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	/* the registry's DNS server (registry/dns_server.c) */
 	DefineCustomStringVariable("nagare.dns_listen_addresses",

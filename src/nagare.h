@@ -132,6 +132,7 @@ extern int nagare_metrics_max_client_series;
 
 /* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
 extern int nagare_sli_retention;
+extern int nagare_sli_flush_interval; /* seconds */
 
 /* the registry's DNS server (registry/dns_server.c) */
 extern char *nagare_dns_listen_addresses;

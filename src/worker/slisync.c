@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * slisync.c
- *	  The nagare worker's part in services' SLIs: once a minute it runs
+ *	  The nagare worker's part in services' SLIs: every
+ *	  nagare.sli_flush_interval (a minute by default) it runs
  *	  nagare.flush_sli(), which writes the minute's rows of
  *	  nagare.service_sli_minute (the produce counts of the usage table
  *	  since the last flush, instance health and consumer lag now) and
@@ -10,7 +11,8 @@
  * The counts since the last flush are what the function finds in
  * nagare._sli_baseline, so a restart of the worker loses nothing, and one
  * of the server at most what was counted since the last flush (the minute
- * in progress).  A failed flush is logged and tried again a minute later.
+ * in progress, or the interval).  A failed flush is logged and tried
+ * again at the next interval.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -26,8 +28,6 @@
 #include "nagare.h"
 #include "shmem.h"
 #include "worker/worker.h"
-
-#define FLUSH_MS 60000
 
 static bool
 flush_sql(void *arg)
@@ -58,8 +58,8 @@ nagare_worker_sli_tick(void)
 	if (pg_atomic_read_u32(&nagare_shared->extension_state) == NAGARE_EXTENSION_ABSENT)
 		return;
 	if (last == 0)
-		last = now; /* the first flush a minute after start */
-	if (!TimestampDifferenceExceeds(last, now, FLUSH_MS - 500))
+		last = now; /* the first flush an interval after start */
+	if (!TimestampDifferenceExceeds(last, now, nagare_sli_flush_interval * 1000 - 500))
 		return;
 	last = now;
 	pgstat_report_activity(STATE_RUNNING, "nagare worker: flushing SLIs");
@@ -70,7 +70,8 @@ nagare_worker_sli_tick(void)
 		ereport(LOG,
 				(errmsg("nagare worker: could not flush the SLIs of services: %s",
 						edata->message),
-				 errhint("Tried again in a minute; the counts wait in shared memory.")));
+				 errhint(
+					 "Tried again at the next interval; the counts wait in shared memory.")));
 		FreeErrorData(edata);
 	}
 }
