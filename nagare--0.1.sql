@@ -402,41 +402,8 @@ SELECT g->>'group' AS group_id,
 COMMENT ON VIEW nagare.group_members IS
   'members of consumer groups, with their client, assigned partitions ([{"topic", "partitions"}]) and subscribed topics';
 
--- Every partition of every topic a group has committed on or its members
--- subscribe to.  A partition with no committed offset counts from its log
--- start: every record still stored is one the group has not consumed (Kafka's
--- kafka-consumer-groups --describe shows "-" there), so sum(lag) is what the
--- group has left to read.
-CREATE VIEW nagare.consumer_lag AS
-WITH subscribed AS (
-  SELECT DISTINCT g->>'group' AS group_id, t.topic
-    FROM jsonb_array_elements(nagare.group_snapshot()) AS g,
-         jsonb_array_elements(g->'members') AS m,
-         jsonb_array_elements_text(m->'subscription') AS t(topic)
-), topics AS (
-  SELECT DISTINCT o.group_id, o.topic FROM nagare.group_offset o
-  UNION
-  SELECT group_id, topic FROM subscribed
-)
-SELECT t.group_id,
-       p.topic,
-       p."partition",
-       o.committed_offset,
-       p.high_watermark,
-       CASE
-         WHEN o.committed_offset IS NULL THEN p.high_watermark - p.log_start_offset
-         WHEN o.committed_offset = -1 THEN 0                               -- "latest"
-         WHEN o.committed_offset = -2 THEN p.high_watermark - p.log_start_offset  -- "earliest"
-         ELSE greatest(p.high_watermark - greatest(o.committed_offset, p.log_start_offset), 0)
-       END AS lag,
-       o.committed_at
-  FROM topics t
-  JOIN nagare.partitions p ON p.topic = t.topic
-  LEFT JOIN nagare.group_offset o
-    ON o.group_id = t.group_id AND o.topic = p.topic AND o."partition" = p."partition"
- WHERE nagare.authorized('GROUP', t.group_id, 'DESCRIBE');
-COMMENT ON VIEW nagare.consumer_lag IS
-  'per group, every partition of the topics it committed on or subscribes to: committed offset (null if none), high watermark and lag (records not yet consumed, from the log start where nothing is committed; -1 and -2, the latest and earliest markers some clients commit, count as such)';
+-- nagare.consumer_lag, with lag in time and the group's service, is in the
+-- section "SLIs and SLOs".
 
 -- The first offset of a partition whose record timestamp is at or after ts
 -- (or the high watermark if there is none), as Kafka's ListOffsets by time.
@@ -839,7 +806,7 @@ COMMENT ON VIEW nagare.ingest IS
 
 GRANT USAGE ON SCHEMA nagare TO PUBLIC;
 GRANT SELECT ON nagare.topics, nagare.partitions, nagare.broker TO PUBLIC;
-GRANT SELECT ON nagare.consumer_groups, nagare.group_members, nagare.consumer_lag TO PUBLIC;
+GRANT SELECT ON nagare.consumer_groups, nagare.group_members TO PUBLIC;
 
 --
 -- ACLs: Kafka's model, one table for both doors.  The Kafka APIs
@@ -1003,7 +970,7 @@ ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
 -- Whether the current role may read an audit row: the rows of what it may
 -- DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or ALTER on the ACL's
 -- resource), quota changes to the platform (DESCRIBE_CONFIGS on the
--- CLUSTER) and the entity's tenant, service, endpoint, identity and instance changes
+-- CLUSTER) and the entity's tenant, service, endpoint, identity, SLO and instance changes
 -- to the platform and the tenant that owns the service (a service's: before
 -- or after the change).  The one rule of audit_describe; plpgsql, so that
 -- it may name the functions and tables of later sections.
@@ -1030,6 +997,10 @@ BEGIN
                                  OR nagare._quota_role_tenant(current_user)
                                     = (SELECT s.tenant FROM nagare.service s
                                         WHERE s.name = split_part($2, '/', 1))
+    WHEN 'SERVICE_SLO' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                            OR nagare._quota_role_tenant(current_user)
+                               = (SELECT s.tenant FROM nagare.service s
+                                   WHERE s.name = split_part($2, '/', 1))
     WHEN 'SERVICE_IDENTITY' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
                                  OR nagare._quota_role_tenant(current_user)
                                     = (SELECT s.tenant FROM nagare.service s
@@ -2819,7 +2790,9 @@ CREATE FUNCTION nagare._client_usage(
     OUT requests_1m bigint, OUT bytes_in_1m bigint, OUT bytes_out_1m bigint,
     OUT records_in_1m bigint, OUT records_out_1m bigint, OUT time_us_1m bigint,
     OUT errors_1m bigint, OUT throttle_ms_1m bigint,
-    OUT since timestamptz, OUT last_active timestamptz)
+    OUT since timestamptz, OUT last_active timestamptz,
+    OUT produce_results jsonb, OUT produce_latency_buckets bigint[],
+    OUT produce_latency_sum_us bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'nagare_client_usage_rows'
 LANGUAGE C VOLATILE;
@@ -2829,8 +2802,21 @@ COMMENT ON FUNCTION nagare._client_usage() IS
 CREATE VIEW nagare.client_usage AS
 SELECT * FROM nagare._client_usage();
 COMMENT ON VIEW nagare.client_usage IS
-  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb';
+  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb; the produce SLIs: Produce partition results by error code (jsonb), latency bucket counts (bounds: nagare.produce_latency_bounds_us(), then +Inf) and their sum in µs';
 GRANT SELECT ON nagare.client_usage TO PUBLIC;
+
+-- The upper bounds (µs) of the produce latency buckets of
+-- nagare.client_usage and nagare.service_sli_minute, 1-2-5 log-spaced
+-- (src/usage/usage.c's nagare_usage_latency_bounds_us); a last bucket,
+-- +Inf, follows them.
+CREATE FUNCTION nagare.produce_latency_bounds_us()
+RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ARRAY[50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+               200000, 500000, 1000000, 2000000, 5000000, 10000000]::bigint[]
+$$;
+COMMENT ON FUNCTION nagare.produce_latency_bounds_us() IS
+  'the upper bounds in µs of the produce latency buckets (the last bucket, +Inf, is not listed)';
 
 CREATE FUNCTION nagare._connections(
     OUT id bigint, OUT listener text, OUT security_protocol text,
@@ -2856,6 +2842,447 @@ AS 'MODULE_PATHNAME', 'nagare_reset_client_usage'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION nagare.reset_client_usage() IS
   'zero the usage counters and forget the clients without live connections; platform only (ALTER on the CLUSTER)';
+
+--
+-- SLIs and SLOs (docs/registry.md, "SLIs and SLOs").  What the broker
+-- measures per client (nagare.client_usage's produce_results and
+-- produce_latency_buckets, src/usage), the registry's instance health and
+-- consumer lag become per-service rows of nagare.service_sli_minute, one
+-- per service and minute, which the nagare worker writes once a minute
+-- (nagare.flush_sli(), src/worker/slisync.c) and keeps for
+-- nagare.sli_retention.  A client's service is nagare.service_of(), or
+-- 'unknown'.  Services declare SLOs on them (nagare.service_slo with
+-- set_service_slo() and drop_service_slo(): the registry's ownership rule,
+-- audited as SERVICE_SLO "<service>/<name>"); nagare.slo_status and
+-- nagare.slo_alerts compute attainment, error budgets and burn rates.
+-- Who reads the SLIs: the platform (DESCRIBE on the CLUSTER) every
+-- service's and 'unknown', a tenant's principals their tenant's services';
+-- the SLO declarations are readable by every role, as the catalog.
+--
+
+-- The timestamp of a record, read from the log by the calling backend
+-- (src/sql/consume.c): consumer lag in time.
+CREATE FUNCTION nagare.record_timestamp(topic text, "partition" integer, at_offset bigint)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'nagare_record_timestamp'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION nagare.record_timestamp(text, integer, bigint) IS
+  'the timestamp of the first record at or after an offset of a partition (null if there is none below the high watermark); needs DESCRIBE on the topic';
+
+-- Consumer lag: every partition of every topic a group has committed on or
+-- its members subscribe to.  A partition with no committed offset counts
+-- from its log start: every record still stored is one the group has not
+-- consumed (Kafka's kafka-consumer-groups --describe shows "-" there), so
+-- sum(lag) is what the group has left to read.  lag_seconds is the age of
+-- the oldest record not consumed (now minus the timestamp of the record at
+-- the committed offset), 0 when nothing is left.  A group's service is
+-- the one its live members' connections (by client id and host, in
+-- nagare.connections) are, when they are all of one service.
+CREATE VIEW nagare.consumer_lag AS
+WITH snapshot AS (
+  SELECT g FROM jsonb_array_elements(nagare.group_snapshot()) AS g
+), subscribed AS (
+  SELECT DISTINCT s.g->>'group' AS group_id, t.topic
+    FROM snapshot s,
+         jsonb_array_elements(s.g->'members') AS m,
+         jsonb_array_elements_text(m->'subscription') AS t(topic)
+), topics AS (
+  SELECT DISTINCT o.group_id, o.topic FROM nagare.group_offset o
+  UNION
+  SELECT group_id, topic FROM subscribed
+), member_service AS (
+  SELECT s.g->>'group' AS group_id,
+         coalesce(nagare.service_of('kafka', c.principal, c.client_id), 'unknown') AS service
+    FROM snapshot s
+   CROSS JOIN LATERAL jsonb_array_elements(s.g->'members') AS m
+    JOIN nagare.connections c ON c.client_id = m->>'client_id' AND c.client_addr = m->>'client_host'
+), group_service AS (
+  SELECT group_id, min(service) AS service
+    FROM member_service GROUP BY group_id HAVING count(DISTINCT service) = 1
+)
+SELECT t.group_id,
+       p.topic,
+       p."partition",
+       o.committed_offset,
+       p.high_watermark,
+       p.high_watermark - f.next_offset AS lag,
+       o.committed_at,
+       CASE WHEN p.high_watermark > f.next_offset
+            THEN greatest(extract(epoch FROM now() - nagare.record_timestamp(p.topic, p."partition", f.next_offset)), 0)::double precision
+            ELSE 0::double precision
+       END AS lag_seconds,
+       gs.service
+  FROM topics t
+  JOIN nagare.partitions p ON p.topic = t.topic
+  LEFT JOIN nagare.group_offset o
+    ON o.group_id = t.group_id AND o.topic = p.topic AND o."partition" = p."partition"
+  LEFT JOIN group_service gs ON gs.group_id = t.group_id
+ CROSS JOIN LATERAL (SELECT CASE
+         WHEN o.committed_offset IS NULL OR o.committed_offset = -2 THEN p.log_start_offset  -- "earliest"
+         WHEN o.committed_offset = -1 THEN p.high_watermark                                  -- "latest"
+         ELSE least(greatest(o.committed_offset, p.log_start_offset), p.high_watermark)
+       END AS next_offset) f
+ WHERE nagare.authorized('GROUP', t.group_id, 'DESCRIBE');
+COMMENT ON VIEW nagare.consumer_lag IS
+  'per group, every partition of the topics it committed on or subscribes to: committed offset (null if none), high watermark, lag (records not yet consumed, from the log start where nothing is committed; -1 and -2, the latest and earliest markers some clients commit, count as such), lag_seconds (the age of the oldest record not consumed) and the group''s service (its live members'', when they are one service)';
+
+GRANT SELECT ON nagare.consumer_lag TO PUBLIC;
+
+CREATE VIEW nagare.consumer_group_lag AS
+SELECT group_id, service, count(*) AS partitions, sum(lag) AS lag, max(lag_seconds) AS lag_seconds
+  FROM nagare.consumer_lag
+ GROUP BY group_id, service;
+COMMENT ON VIEW nagare.consumer_group_lag IS
+  'per consumer group: its service, partitions, total lag in records and the largest lag in time (seconds) of nagare.consumer_lag';
+GRANT SELECT ON nagare.consumer_group_lag TO PUBLIC;
+
+-- The history: per service and minute, the produce results (good: error
+-- code NONE), the latency bucket counts (bounds:
+-- nagare.produce_latency_bounds_us(), then +Inf) and their sum, the
+-- instances passing and all instances (at the minute's last flush), and
+-- the largest lag in time of the service's groups (at the last flush).
+CREATE TABLE nagare.service_sli_minute (
+    service            text NOT NULL,
+    minute             timestamptz NOT NULL,
+    produce_good       bigint NOT NULL DEFAULT 0,
+    produce_total      bigint NOT NULL DEFAULT 0,
+    latency_buckets    bigint[] NOT NULL DEFAULT array_fill(0::bigint, ARRAY[18]),
+    latency_sum_us     bigint NOT NULL DEFAULT 0,
+    instances_passing  integer NOT NULL DEFAULT 0,
+    instances_total    integer NOT NULL DEFAULT 0,
+    lag_seconds        double precision,
+    PRIMARY KEY (service, minute),
+    CHECK (produce_good BETWEEN 0 AND produce_total AND instances_passing BETWEEN 0 AND instances_total
+           AND cardinality(latency_buckets) = 18)
+);
+CREATE INDEX service_sli_minute_minute_idx ON nagare.service_sli_minute (minute);
+COMMENT ON TABLE nagare.service_sli_minute IS
+  'per service (or unknown) and minute: produce results good and total, produce latency bucket counts and sum (µs), instances passing and all, the largest consumer lag in seconds; written by the nagare worker (nagare.flush_sli()), kept for nagare.sli_retention';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service_sli_minute', '');
+REVOKE ALL ON nagare.service_sli_minute FROM PUBLIC;
+GRANT SELECT ON nagare.service_sli_minute TO PUBLIC;
+ALTER TABLE nagare.service_sli_minute ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_sli_minute_read ON nagare.service_sli_minute FOR SELECT
+  USING (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+         OR EXISTS (SELECT 1 FROM nagare.service s
+                     WHERE s.name = service AND s.tenant = nagare._quota_role_tenant(current_user)));
+
+-- What the last flush saw of each client's cumulative counters: the next
+-- one counts what was added since (all of it for a client whose row began
+-- since, i.e. a new client, a reset or a server start).
+CREATE TABLE nagare._sli_baseline (
+    source           text NOT NULL,
+    principal        text NOT NULL,
+    client_id        text NOT NULL,
+    since            timestamptz NOT NULL,
+    produce_good     bigint NOT NULL,
+    produce_total    bigint NOT NULL,
+    latency_buckets  bigint[] NOT NULL,
+    latency_sum_us   bigint NOT NULL,
+    PRIMARY KEY (source, principal, client_id)
+);
+COMMENT ON TABLE nagare._sli_baseline IS
+  'internal: the produce counters of each client at the last nagare.flush_sli()';
+REVOKE ALL ON nagare._sli_baseline FROM PUBLIC;
+
+-- Write this minute's rows: the produce counts since the last flush, the
+-- instances and the lag as they are now; delete rows older than
+-- nagare.sli_retention, at most 10 batches of 1,000.  The nagare worker
+-- calls it once a minute; superusers may call it to flush now.
+CREATE FUNCTION nagare.flush_sli()
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m timestamptz := date_trunc('minute', now());
+  cur jsonb;
+  written integer;
+  deleted integer;
+  batches integer := 0;
+BEGIN
+  -- one flush at a time: each counts from the baseline the last one left
+  LOCK TABLE nagare._sli_baseline IN EXCLUSIVE MODE;
+  -- the counters, read once
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'source', u.source, 'principal', coalesce(u.principal, ''),
+           'client_id', coalesce(u.client_id, ''), 'since', u.since,
+           'good', coalesce((u.produce_results->>'NONE')::bigint, 0),
+           'total', (SELECT coalesce(sum(v::bigint), 0) FROM jsonb_each_text(u.produce_results) r(k, v)),
+           'buckets', to_jsonb(u.produce_latency_buckets), 'sum_us', u.produce_latency_sum_us)), '[]')
+    INTO cur
+    FROM nagare.client_usage u
+   WHERE u.source <> 'sql' AND (u.produce_results <> '{}' OR u.produce_latency_sum_us > 0);
+
+  WITH c AS (
+    SELECT x.*, ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint) AS b
+      FROM jsonb_to_recordset(cur) AS x(source text, principal text, client_id text, since timestamptz,
+                                         good bigint, total bigint, buckets jsonb, sum_us bigint)
+  ), d AS (
+    -- since the baseline if it is the same row of the same client
+    SELECT coalesce(nagare.service_of(c.source, c.principal, c.client_id), 'unknown') AS service,
+           c.good - coalesce(b.produce_good, 0) AS good,
+           c.total - coalesce(b.produce_total, 0) AS total,
+           c.sum_us - coalesce(b.latency_sum_us, 0) AS sum_us,
+           ARRAY(SELECT x - coalesce(y, 0) FROM unnest(c.b, b.latency_buckets) AS t(x, y)) AS buckets
+      FROM c LEFT JOIN nagare._sli_baseline b
+        ON b.source = c.source AND b.principal = c.principal AND b.client_id = c.client_id
+       AND b.since = c.since AND b.produce_total <= c.total
+  ), produced AS (
+    SELECT d.service, sum(d.good) AS good, sum(d.total) AS total, sum(d.sum_us) AS sum_us,
+           ARRAY(SELECT sum(e.x)::bigint FROM d d2, unnest(d2.buckets) WITH ORDINALITY AS e(x, i)
+                  WHERE d2.service = d.service GROUP BY e.i ORDER BY e.i) AS buckets
+      FROM d GROUP BY d.service
+  ), health AS (
+    SELECT i.service, count(*) FILTER (WHERE i.status = 'passing') AS passing, count(*) AS total
+      FROM nagare.instances i GROUP BY i.service
+  ), lag AS (
+    SELECT l.service, max(l.lag_seconds) AS lag_seconds
+      FROM nagare.consumer_group_lag l WHERE l.service IS NOT NULL GROUP BY l.service
+  ), rows AS (
+    SELECT coalesce(p.service, h.service, l.service) AS service,
+           coalesce(p.good, 0) AS good, coalesce(p.total, 0) AS total,
+           coalesce(p.buckets, array_fill(0::bigint, ARRAY[18])) AS buckets, coalesce(p.sum_us, 0) AS sum_us,
+           coalesce(h.passing, 0) AS passing, coalesce(h.total, 0) AS instances, l.lag_seconds
+      FROM produced p
+      FULL JOIN health h ON h.service = p.service
+      FULL JOIN lag l ON l.service = coalesce(p.service, h.service)
+  )
+  INSERT INTO nagare.service_sli_minute AS s
+         (service, minute, produce_good, produce_total, latency_buckets, latency_sum_us,
+          instances_passing, instances_total, lag_seconds)
+  SELECT service, m, good, total, buckets, sum_us, passing, instances, lag_seconds FROM rows
+   WHERE total > 0 OR sum_us > 0 OR instances > 0 OR lag_seconds IS NOT NULL
+  ON CONFLICT (service, minute) DO UPDATE
+     SET produce_good = s.produce_good + excluded.produce_good,
+         produce_total = s.produce_total + excluded.produce_total,
+         latency_buckets = ARRAY(SELECT x + y FROM unnest(s.latency_buckets, excluded.latency_buckets) AS t(x, y)),
+         latency_sum_us = s.latency_sum_us + excluded.latency_sum_us,
+         instances_passing = excluded.instances_passing,
+         instances_total = excluded.instances_total,
+         lag_seconds = coalesce(excluded.lag_seconds, s.lag_seconds);
+  GET DIAGNOSTICS written = ROW_COUNT;
+
+  DELETE FROM nagare._sli_baseline;
+  INSERT INTO nagare._sli_baseline
+  SELECT x.source, x.principal, x.client_id, x.since, x.good, x.total,
+         ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint), x.sum_us
+    FROM jsonb_to_recordset(cur) AS x(source text, principal text, client_id text, since timestamptz,
+                                       good bigint, total bigint, buckets jsonb, sum_us bigint);
+
+  LOOP
+    DELETE FROM nagare.service_sli_minute
+     WHERE ctid = ANY (ARRAY(SELECT ctid FROM nagare.service_sli_minute
+                              WHERE minute < now() - current_setting('nagare.sli_retention')::interval
+                              LIMIT 1000));
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    batches := batches + 1;
+    EXIT WHEN deleted < 1000 OR batches >= 10;
+  END LOOP;
+  RETURN written;
+END $$;
+COMMENT ON FUNCTION nagare.flush_sli() IS
+  'write this minute''s rows of nagare.service_sli_minute (the produce counts since the last flush, instance health and consumer lag now) and delete rows older than nagare.sli_retention; the nagare worker calls it once a minute; superusers only';
+REVOKE EXECUTE ON FUNCTION nagare.flush_sli() FROM PUBLIC;
+
+-- SLOs.  An SLO of a service is a name, an SLI, an objective (the
+-- fraction of good events, e.g. 0.999), a threshold and a window:
+--   produce_success  events: Produce partition results; good: error code NONE
+--   produce_latency  events: Produces answered; good: latency at most
+--                    threshold ms, one of the bucket bounds
+--   instance_health  events: instances, sampled once a minute; good: passing
+--   consumer_lag     events: minutes with lag measured for the service's
+--                    groups; good: the largest lag at most threshold seconds
+CREATE TABLE nagare.service_slo (
+    service      text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
+    name         text NOT NULL,
+    sli          text NOT NULL,
+    objective    numeric NOT NULL,
+    threshold    numeric,
+    time_window  interval NOT NULL DEFAULT '28 days',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (service, name),
+    CONSTRAINT service_slo_name CHECK (name ~ '^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$'),
+    CONSTRAINT service_slo_sli
+      CHECK (sli IN ('produce_success', 'produce_latency', 'instance_health', 'consumer_lag')),
+    CONSTRAINT service_slo_objective CHECK (objective > 0 AND objective < 1),
+    CONSTRAINT service_slo_threshold
+      CHECK ((sli IN ('produce_latency', 'consumer_lag')) = (threshold IS NOT NULL) AND threshold > 0 IS NOT false),
+    CONSTRAINT service_slo_window CHECK (time_window >= '5 minutes' AND time_window <= '366 days')
+);
+COMMENT ON TABLE nagare.service_slo IS
+  'service level objectives: per service and name, the SLI (produce_success, produce_latency, instance_health, consumer_lag), the objective, the threshold (latency: ms; lag: seconds) and the window; change them with nagare.set_service_slo() and drop_service_slo()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.service_slo', '');
+REVOKE ALL ON nagare.service_slo FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.service_slo TO PUBLIC;
+ALTER TABLE nagare.service_slo ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_slo_read ON nagare.service_slo FOR SELECT USING (true);
+CREATE POLICY service_slo_set ON nagare.service_slo FOR INSERT
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant)));
+CREATE POLICY service_slo_change ON nagare.service_slo FOR UPDATE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)))
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant)));
+CREATE POLICY service_slo_drop ON nagare.service_slo FOR DELETE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)));
+CREATE TRIGGER service_slo_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.service_slo
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE FUNCTION nagare.set_service_slo(service text, name text, sli text, objective numeric,
+                                       threshold numeric DEFAULT NULL,
+                                       time_window interval DEFAULT '28 days')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', s.name, s.tenant);
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'A retired service takes no new SLO; nagare.unretire_service() brings it back.';
+  END IF;
+  IF $2 IS NULL OR $2 !~ '^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$' THEN
+    RAISE EXCEPTION 'invalid SLO name "%"', $2 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'An SLO''s name is 1 to 63 lower-case letters, digits, - and _, beginning and ending with a letter or digit.';
+  END IF;
+  IF $3 IS NULL OR $3 NOT IN ('produce_success', 'produce_latency', 'instance_health', 'consumer_lag') THEN
+    RAISE EXCEPTION 'unknown SLI "%"', $3 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The SLIs are produce_success, produce_latency (threshold in ms), instance_health and consumer_lag (threshold in seconds).';
+  END IF;
+  IF $4 IS NULL OR $4 <= 0 OR $4 >= 1 THEN
+    RAISE EXCEPTION 'invalid objective %', coalesce($4::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The objective is the fraction of good events, above 0 and below 1 (0.999 for 99.9%).';
+  END IF;
+  IF $3 IN ('produce_success', 'instance_health') AND $5 IS NOT NULL THEN
+    RAISE EXCEPTION 'SLI % takes no threshold', $3 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Only produce_latency (ms) and consumer_lag (seconds) have a threshold.';
+  ELSIF $3 = 'produce_latency' AND ($5 IS NULL OR NOT ($5 * 1000) = ANY (nagare.produce_latency_bounds_us()::numeric[])) THEN
+    RAISE EXCEPTION 'invalid produce_latency threshold %', coalesce($5::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = format('The threshold is in ms and one of the latency buckets'' bounds: %s.',
+                    (SELECT string_agg(trim_scale(b / 1000.0)::text, ', ') FROM unnest(nagare.produce_latency_bounds_us()) b));
+  ELSIF $3 = 'consumer_lag' AND ($5 IS NULL OR $5 <= 0) THEN
+    RAISE EXCEPTION 'invalid consumer_lag threshold %', coalesce($5::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The threshold is the largest acceptable lag in seconds, above 0.';
+  END IF;
+  IF $6 IS NULL OR $6 < '5 minutes' OR $6 > '366 days' THEN
+    RAISE EXCEPTION 'invalid SLO window %', coalesce($6::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The window is between 5 minutes and 366 days (28 days is usual); nagare.sli_retention must keep it.';
+  END IF;
+  INSERT INTO nagare.service_slo AS o (service, name, sli, objective, threshold, time_window)
+  VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT ON CONSTRAINT service_slo_pkey DO UPDATE
+     SET sli = excluded.sli, objective = excluded.objective, threshold = excluded.threshold,
+         time_window = excluded.time_window
+   WHERE (o.sli, o.objective, o.threshold, o.time_window)
+         IS DISTINCT FROM (excluded.sli, excluded.objective, excluded.threshold, excluded.time_window);
+END $$;
+COMMENT ON FUNCTION nagare.set_service_slo(text, text, text, numeric, numeric, interval) IS
+  'declare or change a service''s SLO: name, SLI (produce_success, produce_latency, instance_health, consumer_lag), objective (e.g. 0.999), threshold (produce_latency: ms, a bucket bound; consumer_lag: seconds) and window; the service''s tenant admins or the platform';
+
+CREATE FUNCTION nagare.drop_service_slo(service text, name text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  DELETE FROM nagare.service_slo o WHERE o.service = $1 AND o.name = $2;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'service "%" has no SLO "%"', $1, $2
+      USING ERRCODE = 'undefined_object', HINT = 'nagare.slo_status lists them.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_service_slo(text, text) IS
+  'remove an SLO of nagare.set_service_slo()';
+
+-- Per SLO, over its window and the burn-rate windows: good and all events
+-- of the minute rows that began within the window.  Burn rate: the
+-- fraction of bad events over the error budget's fraction (1 -
+-- objective); null without events.
+CREATE VIEW nagare.slo_status WITH (security_invoker = true) AS
+WITH ev AS (
+  SELECT o.service, o.name, m.minute,
+         CASE o.sli
+           WHEN 'produce_success' THEN m.produce_good
+           WHEN 'produce_latency' THEN
+             (SELECT coalesce(sum(x), 0) FROM unnest(m.latency_buckets[1:array_position(
+                nagare.produce_latency_bounds_us(), (o.threshold * 1000)::bigint)]) x)
+           WHEN 'instance_health' THEN m.instances_passing
+           ELSE CASE WHEN m.lag_seconds <= o.threshold THEN 1 ELSE 0 END
+         END::numeric AS good,
+         CASE o.sli
+           WHEN 'produce_success' THEN m.produce_total
+           WHEN 'produce_latency' THEN (SELECT coalesce(sum(x), 0) FROM unnest(m.latency_buckets) x)
+           WHEN 'instance_health' THEN m.instances_total
+           ELSE CASE WHEN m.lag_seconds IS NULL THEN 0 ELSE 1 END
+         END::numeric AS total
+    FROM nagare.service_slo o
+    JOIN nagare.service_sli_minute m ON m.service = o.service AND m.minute > now() - o.time_window
+), w AS (
+  SELECT o.service, o.name, o.sli, o.objective, o.threshold, o.time_window,
+         coalesce(sum(ev.good), 0) AS good, coalesce(sum(ev.total), 0) AS total,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '5 minutes') AS g5m,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '5 minutes') AS t5m,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '30 minutes') AS g30m,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '30 minutes') AS t30m,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '1 hour') AS g1h,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '1 hour') AS t1h,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '2 hours') AS g2h,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '2 hours') AS t2h,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '6 hours') AS g6h,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '6 hours') AS t6h,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '1 day') AS g1d,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '1 day') AS t1d,
+         sum(ev.good) FILTER (WHERE ev.minute > now() - interval '3 days') AS g3d,
+         sum(ev.total) FILTER (WHERE ev.minute > now() - interval '3 days') AS t3d
+    FROM nagare.service_slo o
+    LEFT JOIN ev ON ev.service = o.service AND ev.name = o.name
+   WHERE nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+      OR EXISTS (SELECT 1 FROM nagare.service s
+                  WHERE s.name = o.service AND s.tenant = nagare._quota_role_tenant(current_user))
+   GROUP BY o.service, o.name, o.sli, o.objective, o.threshold, o.time_window
+)
+SELECT service, name, sli, objective, threshold, time_window,
+       good::bigint AS good_events, total::bigint AS total_events,
+       CASE WHEN total > 0 THEN (good / total)::double precision END AS sli_value,
+       CASE WHEN total > 0 THEN good / total >= objective END AS met,
+       ((1 - objective) * total)::double precision AS error_budget_events,
+       ((1 - objective) * total - (total - good))::double precision AS error_budget_remaining_events,
+       CASE WHEN total > 0 THEN (1 - (total - good) / ((1 - objective) * total))::double precision END
+         AS error_budget_remaining,
+       CASE WHEN t5m > 0 THEN ((1 - g5m / t5m) / (1 - objective))::double precision END AS burn_rate_5m,
+       CASE WHEN t30m > 0 THEN ((1 - g30m / t30m) / (1 - objective))::double precision END AS burn_rate_30m,
+       CASE WHEN t1h > 0 THEN ((1 - g1h / t1h) / (1 - objective))::double precision END AS burn_rate_1h,
+       CASE WHEN t2h > 0 THEN ((1 - g2h / t2h) / (1 - objective))::double precision END AS burn_rate_2h,
+       CASE WHEN t6h > 0 THEN ((1 - g6h / t6h) / (1 - objective))::double precision END AS burn_rate_6h,
+       CASE WHEN t1d > 0 THEN ((1 - g1d / t1d) / (1 - objective))::double precision END AS burn_rate_1d,
+       CASE WHEN t3d > 0 THEN ((1 - g3d / t3d) / (1 - objective))::double precision END AS burn_rate_3d
+  FROM w;
+COMMENT ON VIEW nagare.slo_status IS
+  'per SLO the current role may see (the platform all, a tenant''s principals their services''): good and all events over its window, the SLI, whether it is met, the error budget in events and what remains (events and fraction), burn rates over 5m, 30m, 1h, 2h, 6h, 1d and 3d';
+GRANT SELECT ON nagare.slo_status TO PUBLIC;
+
+-- The SRE workbook's multiwindow, multi-burn-rate alerts ("Alerting on
+-- SLOs", https://sre.google/workbook/alerting-on-slos/, approach 6): page
+-- when the burn rate is above 14.4 over 1 hour and 5 minutes or above 6
+-- over 6 hours and 30 minutes; ticket when above 3 over 1 day and 2 hours
+-- or above 1 over 3 days and 6 hours.
+CREATE VIEW nagare.slo_alerts WITH (security_invoker = true) AS
+SELECT s.service, s.name, s.sli, r.severity, r.long_window, r.short_window, r.burn_rate_threshold,
+       r.long_burn_rate, r.short_burn_rate, s.error_budget_remaining
+  FROM nagare.slo_status s
+ CROSS JOIN LATERAL (VALUES
+   ('page', interval '1 hour', interval '5 minutes', 14.4, s.burn_rate_1h, s.burn_rate_5m),
+   ('page', interval '6 hours', interval '30 minutes', 6, s.burn_rate_6h, s.burn_rate_30m),
+   ('ticket', interval '1 day', interval '2 hours', 3, s.burn_rate_1d, s.burn_rate_2h),
+   ('ticket', interval '3 days', interval '6 hours', 1, s.burn_rate_3d, s.burn_rate_6h))
+   AS r(severity, long_window, short_window, burn_rate_threshold, long_burn_rate, short_burn_rate)
+ WHERE r.long_burn_rate > r.burn_rate_threshold AND r.short_burn_rate > r.burn_rate_threshold;
+COMMENT ON VIEW nagare.slo_alerts IS
+  'the SLOs whose burn rates fire one of the SRE workbook''s multiwindow, multi-burn-rate alerts: page (14.4 over 1h and 5m, 6 over 6h and 30m) or ticket (3 over 1d and 2h, 1 over 3d and 6h), with the rates and the budget left';
+GRANT SELECT ON nagare.slo_alerts TO PUBLIC;
 
 --
 -- Event triggers: nagare's catalog follows DDL on the objects it refers to.

@@ -55,6 +55,8 @@ int			nagare_cold_read_size = 64 * 1024;
 char *nagare_http_listen_addresses = NULL;
 int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
+int nagare_sli_retention = 35 * 24 * 60; /* minutes */
+int nagare_sli_flush_interval = 60; /* seconds */
 
 /* the registry's DNS server (registry/dns_server.c) */
 char *nagare_dns_listen_addresses = NULL;
@@ -468,6 +470,20 @@ nagare_define_gucs(void)
 							"Clients past it are summed into one series with client_id=\"__other__\".",
 							&nagare_metrics_max_client_series, 1000, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	/* SLIs and SLOs: nagare.service_sli_minute (nagare.flush_sli()) */
+	DefineCustomIntVariable("nagare.sli_retention",
+							"How long the per-minute SLI rows of services are kept.",
+							"Older rows of nagare.service_sli_minute are deleted by the nagare "
+							"worker's flush, in batches of 1,000.",
+							&nagare_sli_retention, 35 * 24 * 60, 60, 3660 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.sli_flush_interval",
+							"How often the nagare worker writes the services' SLI rows.",
+							"Each flush adds what was counted since the last to the row of its "
+							"minute; a server crash loses at most one interval.",
+							&nagare_sli_flush_interval, 60, 1, 60, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	/* the registry's DNS server (registry/dns_server.c) */
 	DefineCustomStringVariable("nagare.dns_listen_addresses",

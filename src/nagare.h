@@ -131,6 +131,10 @@ extern char *nagare_http_listen_addresses;
 extern int nagare_http_port;
 extern int nagare_metrics_max_client_series;
 
+/* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
+extern int nagare_sli_retention;
+extern int nagare_sli_flush_interval; /* seconds */
+
 /* the registry's DNS server (registry/dns_server.c) */
 extern char *nagare_dns_listen_addresses;
 extern int nagare_dns_port;

@@ -612,6 +612,8 @@ extern NagareQuotaShared *nagare_quotas;
 /* the ring of snapshots behind the last-minute figures */
 #define NAGARE_USAGE_SNAPSHOTS		16
 #define NAGARE_USAGE_SNAPSHOT_SECS	5
+/* Produce latency buckets: usage.h's nagare_usage_latency_bounds_us, +Inf */
+#define NAGARE_USAGE_NLATENCY       18
 
 typedef enum NagareUsageSource
 {
@@ -663,6 +665,10 @@ typedef struct NagareUsageSlot
 	pg_atomic_uint64 counters[NAGARE_USAGE_NCOUNTERS];
 	pg_atomic_uint64 requests[NAGARE_USAGE_NAPIS];	/* by API key */
 	pg_atomic_uint64 errors[NAGARE_USAGE_NERRORS];	/* by error code + 1 */
+	/* the produce SLIs: partition results by error code + 1, and latency */
+	pg_atomic_uint64 produce_results[NAGARE_USAGE_NERRORS];
+	pg_atomic_uint64 produce_latency[NAGARE_USAGE_NLATENCY]; /* by bucket */
+	pg_atomic_uint64 produce_latency_us; /* their sum */
 	/* written by the broker only: counters every NAGARE_USAGE_SNAPSHOT_SECS */
 	uint64		snapshots[NAGARE_USAGE_SNAPSHOTS][NAGARE_USAGE_NCOUNTERS];
 } NagareUsageSlot;

@@ -25,6 +25,12 @@
  *					generated kafka_response_errors()), and by code
  *	broker time		what the enforcement charges (nagare_meter_time)
  *	throttle time	the throttles imposed (nagare_meter_throttle)
+ *	produce SLIs	each partition result of a Produce response, by error
+ *					code (an ACL-denied partition once, as
+ *					TOPIC_AUTHORIZATION_FAILED), and the Produce's latency
+ *					from its request's arrival to its response's being
+ *					ready (acks=all: after the fsync) in log-spaced buckets
+ *					(nagare_meter_produce_done; acks=0 has neither)
  *
  * Requests before a SASL client has authenticated (ApiVersions,
  * SaslHandshake, SaslAuthenticate) are not counted, as Kafka's quotas do
@@ -397,6 +403,26 @@ nagare_meter_produced(NagareConn *conn, const NagareAppend *appends, int n)
 		records += appends[i].record_count;
 	if (records > 0)
 		nagare_usage_add(m->slot, NAGARE_USAGE_RECORDS_IN, records);
+}
+
+void
+nagare_meter_produce_done(NagareConn *conn, const void *produce_response,
+						  TimestampTz received)
+{
+	NagareMeterConn *m = counting(conn);
+	const KafkaProduceResponse *r = produce_response;
+	TimestampTz now;
+	int t;
+
+	if (m == NULL || m->slot < 0)
+		return;
+	for (t = 0; t < r->ResponsesCount; t++)
+		for (int p = 0; p < r->Responses[t].PartitionResponsesCount; p++)
+			nagare_usage_count_produce_result(m->slot,
+											  r->Responses[t].PartitionResponses[p].ErrorCode);
+	now = GetCurrentTimestamp();
+	nagare_usage_count_produce_latency(m->slot,
+									   now > received ? (uint64) (now - received) : 0);
 }
 
 void

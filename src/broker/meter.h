@@ -57,4 +57,12 @@ extern void nagare_meter_client_software(NagareConn *conn, const char *name, int
 extern void nagare_meter_produced(NagareConn *conn, const struct NagareAppend *appends,
 								  int n);
 
+/*
+ * produce.c: a Produce's response (acks 1 or all) is ready, received
+ * (GetCurrentTimestamp()) when its request arrived: its partition results
+ * and latency, the produce SLIs.
+ */
+extern void nagare_meter_produce_done(NagareConn *conn, const void *produce_response,
+									  TimestampTz received);
+
 #endif							/* NAGARE_BROKER_METER_H */

@@ -41,6 +41,7 @@
 
 #include "lib/ilist.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "broker/acl_api.h"
 #include "broker/kafka_api.h"
@@ -60,6 +61,7 @@ typedef struct PendingProduce
 	NagareConn *conn;
 	NagareResponse *resp;		/* NULL for acks=0 */
 	NagareRequestId id;
+	TimestampTz received; /* when the request arrived (its latency SLI) */
 	int16		acks;
 	KafkaProduceResponse body;	/* in the connection's memory */
 	NagareAppend *appends;
@@ -256,7 +258,10 @@ static void
 finish(PendingProduce *pp)
 {
 	if (pp->resp != NULL)
+	{
+		nagare_meter_produce_done(pp->conn, &pp->body, pp->received); /* SLIs */
 		nagare_kafka_response_ready(pp->resp, pp->id, &pp->body, NULL);
+	}
 	if (pp->pinned)
 		nagare_conn_unpin(pp->conn);
 	/* the rest lives in the connection's memory; free the big parts */
@@ -344,6 +349,7 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 	pp = MemoryContextAllocZero(cxt, sizeof(PendingProduce));
 	pp->conn = conn;
 	pp->id = nagare_request_id(hdr);
+	pp->received = GetCurrentTimestamp();
 	pp->acks = req->Acks;
 	pp->appends = MemoryContextAlloc(cxt, sizeof(NagareAppend) * maxappends);
 	pp->append_part = MemoryContextAlloc(cxt, sizeof(KafkaPartitionProduceResponse *) * maxappends);

@@ -18,6 +18,8 @@
  * nagare.service_identity (set_service_identity, drop_service_identity:
  * object type SERVICE_IDENTITY, named
  * "<service>/<source>/<principal>/<client_id>"),
+ * nagare.service_slo (set_service_slo, drop_service_slo: object type
+ * SERVICE_SLO, named "<service>/<name>"),
  * nagare.service_instance (register_instance, deregister_instance and the
  * nagare worker's deregistration of an instance critical too long: object
  * type SERVICE_INSTANCE, named "<service>/<id>"; the worker's writes of a
@@ -205,6 +207,13 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		object_name = psprintf("%s/%s/%s/%s", column(row, desc, "service"),
 							   column(row, desc, "source"), column(row, desc, "principal"),
 							   column(row, desc, "client_id"));
+	}
+	else if (strcmp(table, "service_slo") == 0)
+	{
+		object_type = "SERVICE_SLO";
+		operation = after == NULL ? "drop_service_slo" : "set_service_slo";
+		object_name =
+			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "name"));
 	}
 	else if (strcmp(table, "service_instance") == 0)
 	{

@@ -40,6 +40,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -316,9 +317,9 @@ requests_json(const NagareUsageRow *row)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
-/* {"NOT_LEADER_OR_FOLLOWER": n, ...} */
+/* {"NOT_LEADER_OR_FOLLOWER": n, ...} of counts by error code + 1 */
 static Datum
-errors_json(const NagareUsageRow *row)
+errors_json(const uint64 *errors)
 {
 	StringInfoData buf;
 	bool		first = true;
@@ -331,7 +332,7 @@ errors_json(const NagareUsageRow *row)
 		char		num[16];
 		const char *name;
 
-		if (row->errors[i] == 0)
+		if (errors[i] == 0)
 			continue;
 		if (i == NAGARE_USAGE_NERRORS - 1)
 			name = "other";
@@ -344,7 +345,7 @@ errors_json(const NagareUsageRow *row)
 				name = num;
 			}
 		}
-		json_key_count(&buf, &first, name, row->errors[i]);
+		json_key_count(&buf, &first, name, errors[i]);
 	}
 	appendStringInfoChar(&buf, '}');
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
@@ -356,7 +357,20 @@ static const NagareUsageCounter shown[] =
 	NAGARE_USAGE_RECORDS_IN, NAGARE_USAGE_RECORDS_OUT, NAGARE_USAGE_TIME_US,
 	 NAGARE_USAGE_ERRORS,     NAGARE_USAGE_THROTTLE_MS};
 
-#define CLIENT_USAGE_COLS	(8 + 2 * lengthof(shown) + 2)
+#define CLIENT_USAGE_COLS (8 + 2 * lengthof(shown) + 2 + 3)
+
+/* the produce latency buckets' counts, as bigint[] */
+static Datum
+latency_array(const NagareUsageRow *row)
+{
+	Datum elems[NAGARE_USAGE_NLATENCY];
+	int i;
+
+	for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+		elems[i] = Int64GetDatum((int64) row->produce_latency[i]);
+	return PointerGetDatum(construct_array(elems, NAGARE_USAGE_NLATENCY, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
 
 /*
  * nagare._client_usage(): a row per client slot the caller may see (see
@@ -408,7 +422,7 @@ nagare_client_usage_rows(PG_FUNCTION_ARGS)
 		values[n++] = Int32GetDatum((int32) row->attached);
 		values[n++] = Int64GetDatum((int64) row->counters[NAGARE_USAGE_CONNECTIONS]);
 		values[n++] = requests_json(row);
-		values[n++] = errors_json(row);
+		values[n++] = errors_json(row->errors);
 		for (i = 0; i < lengthof(shown); i++)
 			values[n++] = Int64GetDatum((int64) row->counters[shown[i]]);
 		for (i = 0; i < lengthof(shown); i++)
@@ -421,6 +435,9 @@ nagare_client_usage_rows(PG_FUNCTION_ARGS)
 		}
 		values[n++] = TimestampTzGetDatum(row->since);
 		values[n++] = TimestampTzGetDatum(row->last_active);
+		values[n++] = errors_json(row->produce_results);
+		values[n++] = latency_array(row);
+		values[n++] = Int64GetDatum((int64) row->produce_latency_us);
 		Assert(n == CLIENT_USAGE_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

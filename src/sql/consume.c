@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * consume.c
- *	  nagare.consume(): read records of a partition from its segment files.
+ *	  nagare.consume(): read records of a partition from its segment files;
+ *	  nagare.record_timestamp(): the timestamp of one (consumer lag in time).
  *
  * The calling backend reads the files itself; the broker is not involved.
  * Only offsets below the partition's high watermark are returned: every
@@ -45,6 +46,7 @@
 #include "sql/client_usage.h"
 
 PG_FUNCTION_INFO_V1(nagare_consume);
+PG_FUNCTION_INFO_V1(nagare_record_timestamp);
 
 typedef struct ConsumeState
 {
@@ -59,6 +61,10 @@ typedef struct ConsumeState
 	char	   *buf;
 	size_t		bufsize;
 	uint64		bytes_read;		/* of the batches read, for usage */
+	/* nagare.record_timestamp(): the first record's timestamp, no rows */
+	bool want_timestamp;
+	bool got_timestamp;
+	TimestampTz timestamp;
 } ConsumeState;
 
 static void
@@ -236,10 +242,18 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 				st->next = rec.Offset + 1;
 				continue;
 			}
-			values[0] = Int32GetDatum(st->partition);
-			values[1] = Int64GetDatum(rec.Offset);
 			values[2] = TimestampTzGetDatum((TimestampTz) (rec.Timestamp -
 														   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000);
+			if (st->want_timestamp)
+			{
+				st->timestamp = DatumGetTimestampTz(values[2]);
+				st->got_timestamp = true;
+				st->next = rec.Offset + 1;
+				st->remaining = 0;
+				break;
+			}
+			values[0] = Int32GetDatum(st->partition);
+			values[1] = Int64GetDatum(rec.Offset);
 			values[3] = bytes_datum(rec.Key, rec.KeyLen, &nulls[3]);
 			values[4] = bytes_datum(rec.Value, rec.ValueLen, &nulls[4]);
 			values[5] = make_headers(st, &rec);
@@ -259,56 +273,24 @@ read_segment(ConsumeState *st, const char *dir, int64 base, bool use_index)
 }
 
 /*
- * nagare.consume(topic, partition, from_offset, max_records) -> setof nagare.message
+ * Read st->remaining records of st's partition from offset from on.  With
+ * st->want_timestamp, an offset outside the log is not an error: nothing
+ * is read.
  */
-Datum
-nagare_consume(PG_FUNCTION_ARGS)
+static void
+read_partition(ConsumeState *st, int64 from)
 {
-	ConsumeState st;
-	int64		from = PG_GETARG_INT64(2);
-	int32		max_records = PG_GETARG_INT32(3);
 	NagarePartition *part;
 	int64		log_start = 0;
 	int64 written = 0;
 	char		dir[MAXPGPATH];
-	int			attempt;
-	Oid			array_type;
-	TimestampTz start = nagare_sql_usage_begin();
+	int attempt;
 
-	memset(&st, 0, sizeof(st));
-	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)), KAFKA_ACL_READ);
-	st.topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
-	st.partition = PG_GETARG_INT32(1);
-	if (st.partition < 0 || st.partition >= st.topic->partitions)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("partition %d of topic \"%s\" does not exist", st.partition, st.topic->name),
-				 errhint("The topic has partitions 0 to %d.", st.topic->partitions - 1)));
-	if (from < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_offset must not be negative"),
-				 errhint("Offsets start at 0; nagare.partitions shows each partition's log start offset.")));
-	if (max_records < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_records must not be negative")));
-
-	InitMaterializedSRF(fcinfo, 0);
-	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	array_type = TupleDescAttr(st.rsinfo->setDesc, 5)->atttypid;
-	st.header_type = get_element_type(array_type);
-	st.header_desc = lookup_rowtype_tupdesc_copy(st.header_type, -1);
-	st.header_desc = BlessTupleDesc(st.header_desc);
-	st.remaining = max_records;
-	st.next = from;
-	st.bufsize = 64 * 1024;
-	st.buf = palloc(st.bufsize);
-
+	st->next = from;
 	nagare_wait_for_broker();
 	nagare_xact_wait_own_sends();
-	part = nagare_find_partition(st.topic->topic_id, st.partition);
-	nagare_partition_dir(dir, st.topic->topic_id, st.partition);
+	part = nagare_find_partition(st->topic->topic_id, st->partition);
+	nagare_partition_dir(dir, st->topic->topic_id, st->partition);
 
 	for (attempt = 0;; attempt++)
 	{
@@ -322,43 +304,48 @@ nagare_consume(PG_FUNCTION_ARGS)
 			/* the broker writes durable_watermark before high_watermark */
 			written = (int64) pg_atomic_read_u64(&part->high_watermark);
 			pg_read_barrier();
-			st.hwm =
+			st->hwm =
 				nagare_serve_durable_only
 					? Min((int64) pg_atomic_read_u64(&part->durable_watermark), written)
 					: written;
 			pg_read_barrier();
 			log_start = (int64) pg_atomic_read_u64(&part->log_start_offset);
 		}
-		if (st.next < log_start)
+		if (st->next < log_start)
 		{
-			if (attempt > 0 && st.next > from)
+			if ((attempt > 0 && st->next > from) || st->want_timestamp)
 				break;			/* retention caught up with us mid-read */
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("offset %lld of partition %d of topic \"%s\" was deleted",
-							(long long) st.next, st.partition, st.topic->name),
-					 errdetail("The partition's log starts at offset %lld.", (long long) log_start),
+							(long long) st->next, st->partition, st->topic->name),
+					 errdetail("The partition's log starts at offset %lld.",
+							   (long long) log_start),
 					 errhint("Read from the log start offset shown in nagare.partitions.")));
 		}
-		if (st.next > written)
+		if (st->next > written)
+		{
+			if (st->want_timestamp)
+				break;
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("offset %lld of partition %d of topic \"%s\" is beyond the end of the log",
-							(long long) st.next, st.partition, st.topic->name),
+							(long long) st->next, st->partition, st->topic->name),
 					 errdetail("The high watermark is %lld.", (long long) written),
 					 errhint("The next record will get offset %lld.", (long long) written)));
+		}
 		/* with nagare.serve_durable_only, records not yet fsynced wait */
-		if (st.next >= st.hwm || st.remaining == 0)
+		if (st->next >= st->hwm || st->remaining == 0)
 			break;
 
 		bases = nagare_list_segments(dir, &nsegs, false);
 		if (nsegs == 0)
 			break;
-		for (i = nsegs - 1; i > 0 && bases[i] > st.next; i--)
+		for (i = nsegs - 1; i > 0 && bases[i] > st->next; i--)
 			;
-		for (; i < nsegs && st.remaining > 0 && st.next < st.hwm; i++)
+		for (; i < nsegs && st->remaining > 0 && st->next < st->hwm; i++)
 		{
-			if (!read_segment(&st, dir, bases[i], bases[i] <= st.next))
+			if (!read_segment(st, dir, bases[i], bases[i] <= st->next))
 			{
 				restart = true;
 				break;
@@ -367,7 +354,81 @@ nagare_consume(PG_FUNCTION_ARGS)
 		if (!restart || attempt >= 3)
 			break;
 	}
+}
+
+/*
+ * nagare.consume(topic, partition, from_offset, max_records) -> setof nagare.message
+ */
+Datum
+nagare_consume(PG_FUNCTION_ARGS)
+{
+	ConsumeState st;
+	int64 from = PG_GETARG_INT64(2);
+	int32 max_records = PG_GETARG_INT32(3);
+	Oid array_type;
+	TimestampTz start = nagare_sql_usage_begin();
+
+	memset(&st, 0, sizeof(st));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+					   KAFKA_ACL_READ);
+	st.topic = nagare_lookup_topic(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	st.partition = PG_GETARG_INT32(1);
+	if (st.partition < 0 || st.partition >= st.topic->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition %d of topic \"%s\" does not exist", st.partition,
+						st.topic->name),
+				 errhint("The topic has partitions 0 to %d.", st.topic->partitions - 1)));
+	if (from < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_offset must not be negative"),
+				 errhint(
+					 "Offsets start at 0; nagare.partitions shows each partition's log start offset.")));
+	if (max_records < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("max_records must not be negative")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	array_type = TupleDescAttr(st.rsinfo->setDesc, 5)->atttypid;
+	st.header_type = get_element_type(array_type);
+	st.header_desc = lookup_rowtype_tupdesc_copy(st.header_type, -1);
+	st.header_desc = BlessTupleDesc(st.header_desc);
+	st.remaining = max_records;
+	st.bufsize = 64 * 1024;
+	st.buf = palloc(st.bufsize);
+
+	read_partition(&st, from);
 	nagare_sql_usage_count(NAGARE_SQL_CONSUME, start, 0, 0, st.bytes_read,
 						   max_records - st.remaining);
 	return (Datum) 0;
+}
+
+/*
+ * nagare.record_timestamp(topic, partition, at_offset) -> timestamptz: of
+ * the first record at or after at_offset below the high watermark (null
+ * if none, or if the offset is outside the log).  DESCRIBE on the topic
+ * suffices (consumer lag in time); it is not a consume() of the caller's.
+ */
+Datum
+nagare_record_timestamp(PG_FUNCTION_ARGS)
+{
+	ConsumeState st;
+	char *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	memset(&st, 0, sizeof(st));
+	nagare_acl_require(KAFKA_RESOURCE_TOPIC, name, KAFKA_ACL_DESCRIBE);
+	st.topic = nagare_lookup_topic(name, false);
+	st.partition = PG_GETARG_INT32(1);
+	if (st.partition < 0 || st.partition >= st.topic->partitions || PG_GETARG_INT64(2) < 0)
+		PG_RETURN_NULL();
+	st.want_timestamp = true;
+	st.remaining = 1;
+	st.bufsize = 64 * 1024;
+	st.buf = palloc(st.bufsize);
+	read_partition(&st, PG_GETARG_INT64(2));
+	if (!st.got_timestamp)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(st.timestamp);
 }

@@ -41,6 +41,11 @@
 StaticAssertDecl(MINUTE_PERIODS < NAGARE_USAGE_SNAPSHOTS,
 				 "the ring must hold a minute of snapshots and the one being written");
 
+const uint64 nagare_usage_latency_bounds_us[NAGARE_USAGE_NLATENCY - 1] = {
+	50,    100,    200,    500,    1000,    2000,    5000,    10000,    20000,
+	50000, 100000, 200000, 500000, 1000000, 2000000, 5000000, 10000000,
+};
+
 static void
 copy_clipped(char *dst, size_t dstsize, const char *src, size_t len)
 {
@@ -82,7 +87,13 @@ zero_counts(NagareUsageSlot *s)
 	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
 		pg_atomic_write_u64(&s->requests[i], 0);
 	for (i = 0; i < NAGARE_USAGE_NERRORS; i++)
+	{
 		pg_atomic_write_u64(&s->errors[i], 0);
+		pg_atomic_write_u64(&s->produce_results[i], 0);
+	}
+	for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+		pg_atomic_write_u64(&s->produce_latency[i], 0);
+	pg_atomic_write_u64(&s->produce_latency_us, 0);
 	memset(s->snapshots, 0, sizeof(s->snapshots));
 }
 
@@ -357,7 +368,13 @@ nagare_usage_read(int slot, NagareUsageRow *row)
 		for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
 			row->requests[i] = pg_atomic_read_u64(&s->requests[i]);
 		for (i = 0; i < NAGARE_USAGE_NERRORS; i++)
+		{
 			row->errors[i] = pg_atomic_read_u64(&s->errors[i]);
+			row->produce_results[i] = pg_atomic_read_u64(&s->produce_results[i]);
+		}
+		for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+			row->produce_latency[i] = pg_atomic_read_u64(&s->produce_latency[i]);
+		row->produce_latency_us = pg_atomic_read_u64(&s->produce_latency_us);
 		pg_read_barrier();
 		if (pg_atomic_read_u32(&s->change) == before)
 			return true;

@@ -85,6 +85,44 @@ nagare_usage_count_error(int slot, int code)
 }
 
 /*
+ * The produce SLIs (broker/meter.c): one Produce partition result of
+ * error code, and a Produce's latency from its request's arrival to its
+ * response's being ready (acks=all: after the fsync), in µs, counted in
+ * the first bucket whose upper bound is at least it (+Inf past the last).
+ * The bounds are 1-2-5 log-spaced from 50 µs to 10 s: a latency is known
+ * within a factor of 2.5.
+ */
+extern const uint64 nagare_usage_latency_bounds_us[NAGARE_USAGE_NLATENCY - 1];
+
+static inline void
+nagare_usage_count_produce_result(int slot, int code)
+{
+	pg_atomic_fetch_add_u64(&nagare_usage->slots[slot]
+								 .produce_results[nagare_usage_error_index(code)],
+							1);
+}
+
+static inline int
+nagare_usage_latency_bucket(uint64 us)
+{
+	int i;
+
+	for (i = 0; i < NAGARE_USAGE_NLATENCY - 1; i++)
+		if (us <= nagare_usage_latency_bounds_us[i])
+			return i;
+	return NAGARE_USAGE_NLATENCY - 1;
+}
+
+static inline void
+nagare_usage_count_produce_latency(int slot, uint64 us)
+{
+	NagareUsageSlot *s = &nagare_usage->slots[slot];
+
+	pg_atomic_fetch_add_u64(&s->produce_latency[nagare_usage_latency_bucket(us)], 1);
+	pg_atomic_fetch_add_u64(&s->produce_latency_us, us);
+}
+
+/*
  * A consistent copy of a slot's key, counters and the counters' values a
  * minute ago (the snapshot NAGARE_USAGE_SNAPSHOT_SECS * 12 seconds old;
  * all zeroes for a client newer than that), for the views.  False for a
@@ -102,6 +140,9 @@ typedef struct NagareUsageRow
 	bool		minute_valid;
 	uint64		requests[NAGARE_USAGE_NAPIS];
 	uint64		errors[NAGARE_USAGE_NERRORS];
+	uint64 produce_results[NAGARE_USAGE_NERRORS];
+	uint64 produce_latency[NAGARE_USAGE_NLATENCY];
+	uint64 produce_latency_us;
 } NagareUsageRow;
 
 extern bool nagare_usage_read(int slot, NagareUsageRow *row);

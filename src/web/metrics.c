@@ -18,7 +18,8 @@
  * nagare.metrics_max_client_series: clients past it, in slot order, are
  * summed into one series with client_id="__other__".  Counters of the
  * Kafka API (requests by API, errors by code) are the usage table's
- * summed over clients.
+ * summed over clients.  The produce SLIs are per client too: partition
+ * results by error code and the latency histogram (usage.h's buckets).
  *
  * docs/observability.md lists every metric; keep it in step.
  *
@@ -66,6 +67,9 @@ typedef struct ClientRow
 	char *client_id;
 	uint64 counters[NAGARE_USAGE_NCOUNTERS];
 	uint32 attached;
+	uint64 produce_results[NAGARE_USAGE_NERRORS];
+	uint64 produce_latency[NAGARE_USAGE_NLATENCY];
+	uint64 produce_latency_us;
 } ClientRow;
 
 typedef struct ListenerCount
@@ -377,8 +381,9 @@ connection_metrics(StringInfo s)
 		appendStringInfo(s, "nagare_connections{listener=\"__other__\"} %d\n", other);
 }
 
+/* name{the client's labels[,extra]} */
 static void
-client_labels(StringInfo s, const char *name, const ClientRow *c)
+client_labels_extra(StringInfo s, const char *name, const ClientRow *c, const char *extra)
 {
 	appendStringInfo(s, "%s{source=\"%s\",tenant=\"", name, c->source);
 	label_value(s, c->tenant);
@@ -386,7 +391,73 @@ client_labels(StringInfo s, const char *name, const ClientRow *c)
 	label_value(s, c->principal);
 	appendStringInfoString(s, "\",client_id=\"");
 	label_value(s, c->client_id);
-	appendStringInfoString(s, "\"} ");
+	appendStringInfo(s, "\"%s%s} ", extra ? "," : "", extra ? extra : "");
+}
+
+static void
+client_labels(StringInfo s, const char *name, const ClientRow *c)
+{
+	client_labels_extra(s, name, c, NULL);
+}
+
+/*
+ * The produce SLIs of the clients that produced: partition results by
+ * error code, and the latency histogram (usage.h's buckets, cumulative).
+ */
+static void
+produce_sli_metrics(StringInfo s, const ClientRow *rows, int n)
+{
+	int k;
+
+	family(s, "nagare_produce_results_total", "counter",
+		   "Produce partition results of the client by Kafka error code (NONE is a success).");
+	for (k = 0; k < n; k++)
+		for (int i = 0; i < NAGARE_USAGE_NERRORS; i++)
+		{
+			char extra[96];
+			const char *name;
+
+			if (rows[k].produce_results[i] == 0)
+				continue;
+			name = i == NAGARE_USAGE_NERRORS - 1 ? "OTHER"
+												 : kafka_error_name((int16) (i - 1));
+			snprintf(extra, sizeof(extra), "error=\"%s\",code=\"%d\"",
+					 name && name[0] != '\0' && strcmp(name, "?") != 0 ? name : "UNKNOWN",
+					 i == NAGARE_USAGE_NERRORS - 1 ? -2 : i - 1);
+			client_labels_extra(s, "nagare_produce_results_total", &rows[k], extra);
+			appendStringInfo(s, UINT64_FORMAT "\n", rows[k].produce_results[i]);
+		}
+
+	family(s, "nagare_produce_latency_seconds", "histogram",
+		   "Broker-side Produce latency of the client: request received to response ready (acks=all: after the fsync).");
+	for (k = 0; k < n; k++)
+	{
+		uint64 cum = 0;
+
+		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+			cum += rows[k].produce_latency[i];
+		if (cum == 0)
+			continue;
+		cum = 0;
+		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+		{
+			char extra[48];
+
+			cum += rows[k].produce_latency[i];
+			if (i < NAGARE_USAGE_NLATENCY - 1)
+				snprintf(extra, sizeof(extra), "le=\"%g\"",
+						 (double) nagare_usage_latency_bounds_us[i] / 1e6);
+			else
+				strlcpy(extra, "le=\"+Inf\"", sizeof(extra));
+			client_labels_extra(s, "nagare_produce_latency_seconds_bucket", &rows[k],
+								extra);
+			appendStringInfo(s, UINT64_FORMAT "\n", cum);
+		}
+		client_labels(s, "nagare_produce_latency_seconds_sum", &rows[k]);
+		appendStringInfo(s, "%.6f\n", (double) rows[k].produce_latency_us / 1e6);
+		client_labels(s, "nagare_produce_latency_seconds_count", &rows[k]);
+		appendStringInfo(s, UINT64_FORMAT "\n", cum);
+	}
 }
 
 static void
@@ -431,8 +502,8 @@ client_metrics(StringInfo s)
 	int max = nagare_usage ? nagare_usage->max : -1;
 	int i;
 
-	rows =
-		palloc(sizeof(ClientRow) * Max(1, Min(nagare_metrics_max_client_series, max + 1)));
+	rows = palloc(sizeof(ClientRow) *
+				  (Max(1, Min(nagare_metrics_max_client_series, max + 1)) + 1));
 	memset(&other, 0, sizeof(other));
 	other.source = "";
 	other.tenant = other.principal = "";
@@ -452,6 +523,11 @@ client_metrics(StringInfo s)
 		{
 			for (k = 0; k < NAGARE_USAGE_NCOUNTERS; k++)
 				other.counters[k] += row->counters[k];
+			for (k = 0; k < NAGARE_USAGE_NERRORS; k++)
+				other.produce_results[k] += row->produce_results[k];
+			for (k = 0; k < NAGARE_USAGE_NLATENCY; k++)
+				other.produce_latency[k] += row->produce_latency[k];
+			other.produce_latency_us += row->produce_latency_us;
 			other.attached += row->attached;
 			have_other = true;
 			continue;
@@ -467,8 +543,13 @@ client_metrics(StringInfo s)
 		c->principal = pstrdup(row->key.principal);
 		c->client_id = pstrdup(row->key.client_id);
 		memcpy(c->counters, row->counters, sizeof(c->counters));
+		memcpy(c->produce_results, row->produce_results, sizeof(c->produce_results));
+		memcpy(c->produce_latency, row->produce_latency, sizeof(c->produce_latency));
+		c->produce_latency_us = row->produce_latency_us;
 		c->attached = row->attached;
 	}
+	if (have_other)
+		rows[nrows] = other; /* room: palloc'd for one more below */
 
 	for (i = 0; i < lengthof(fams); i++)
 	{
@@ -490,6 +571,8 @@ client_metrics(StringInfo s)
 				appendStringInfo(s, UINT64_FORMAT "\n", v);
 		}
 	}
+
+	produce_sli_metrics(s, rows, nrows + (have_other ? 1 : 0));
 
 	family(s, "nagare_kafka_requests_total", "counter",
 		   "Kafka requests by API, of every client.");

@@ -176,6 +176,8 @@ nagare_worker_main(Datum main_arg)
 
 		/* the registry's instances: load, TTL sweep (instancesync.c) */
 		sweep = nagare_worker_instances();
+		/* the services' SLIs, once a minute (slisync.c) */
+		nagare_worker_sli_tick();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 again || sweep ? 1000 : 10000, PG_WAIT_EXTENSION);

@@ -47,6 +47,9 @@ extern void nagare_worker_sync_quotas(bool force);
 extern bool nagare_worker_instances(void);
 extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
+/* slisync.c: nagare.flush_sli() once a minute */
+extern void nagare_worker_sli_tick(void);
+
 /* registrations.c */
 extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
 
