@@ -18,6 +18,8 @@
  * nagare.service_identity (set_service_identity, drop_service_identity:
  * object type SERVICE_IDENTITY, named
  * "<service>/<source>/<principal>/<client_id>"),
+ * nagare.declared_dependency (declare_dependency, drop_declared_dependency:
+ * object type DEPENDENCY, named "<service>/<kind>/<topic>"),
  * nagare.service_instance (register_instance, deregister_instance and the
  * nagare worker's deregistration of an instance critical too long: object
  * type SERVICE_INSTANCE, named "<service>/<id>"; the worker's writes of a
@@ -205,6 +207,13 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		object_name = psprintf("%s/%s/%s/%s", column(row, desc, "service"),
 							   column(row, desc, "source"), column(row, desc, "principal"),
 							   column(row, desc, "client_id"));
+	}
+	else if (strcmp(table, "declared_dependency") == 0)
+	{
+		object_type = "DEPENDENCY";
+		operation = after == NULL ? "drop_declared_dependency" : "declare_dependency";
+		object_name = psprintf("%s/%s/%s", column(row, desc, "service"),
+							   column(row, desc, "kind"), column(row, desc, "topic"));
 	}
 	else if (strcmp(table, "service_instance") == 0)
 	{

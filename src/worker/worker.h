@@ -47,6 +47,9 @@ extern void nagare_worker_sync_quotas(bool force);
 extern bool nagare_worker_instances(void);
 extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
+/* depsflush.c: the observed dependencies, when due; ms until the next flush */
+extern long nagare_worker_flush_dependencies(void);
+
 /* registrations.c */
 extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
 
