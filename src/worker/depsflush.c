@@ -18,8 +18,10 @@
  *
  * The rates: records and bytes per second over the last minute, from a
  * ring of this process's samples of every edge's counts, one per flush:
- * the newest sample at least 60 s old, else the oldest there is, else the
- * edge's first_seen with zero counts (a window of at least a second).
+ * since the newest sample at least 60 s old, else since the edge's
+ * first_seen, when its counts were zero (a window of at least a second;
+ * after a restart of this process alone, an edge older than its samples
+ * is averaged since first_seen until a sample is a minute old).
  *
  * Topic ids become names here (nagare.topic, deleted topics too); the
  * overflow edge is written as source 'overflow' with empty names.
@@ -235,16 +237,21 @@ rate_of(int i, int max, uint64 records, uint64 bytes, TimestampTz now, float8 *r
 	float8 secs;
 	int k;
 
-	/* newest first: the newest sample at least a minute old, else the oldest */
+	/*
+	 * newest first: the newest sample at least a minute old that has the
+	 * edge; without one, the edge's first_seen, when it had counted nothing
+	 */
 	for (k = 1; k <= nsamples; k++)
 	{
 		const Sample *s = &samples[(sample_next - k + NSAMPLES) % NSAMPLES];
 
 		if (!sample_has(s, i, max))
 			break;
-		best = s;
 		if (s->at <= cutoff)
+		{
+			best = s;
 			break;
+		}
 	}
 	if (best != NULL)
 	{
