@@ -2414,6 +2414,7 @@ CREATE TABLE nagare.observed_dependency (
 COMMENT ON TABLE nagare.observed_dependency IS
   'the dependency edges nagare saw, one row per client (source, tenant, principal, client_id), topic, kind and consumer group: totals since first seen, rates over the last minute; written by the nagare worker, read through nagare.observed_dependencies';
 REVOKE ALL ON nagare.observed_dependency FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('nagare.observed_dependency', '');
 
 CREATE TABLE nagare.declared_dependency (
     service     text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
