@@ -2512,8 +2512,9 @@ $$;
 COMMENT ON FUNCTION nagare._dependency_visible(text, text) IS
   'internal: whether current_user sees an observed edge of a client of this tenant and principal: the platform (DESCRIBE on the CLUSTER) all, a role its own and its tenant''s';
 
--- the owner's view (not security_invoker): the table is not PUBLIC's, the wall is in the WHERE
-CREATE VIEW nagare.observed_dependencies AS
+-- the owner's view (not security_invoker): the table is not PUBLIC's, the wall is in the
+-- WHERE; a security barrier, so that no caller's function sees a row before the wall
+CREATE VIEW nagare.observed_dependencies WITH (security_barrier = true) AS
 SELECT coalesce(nagare.service_of(o.source, o.principal, o.client_id), 'unknown') AS service,
        o.source, o.tenant, o.principal, o.client_id, o.kind, o.topic, o.group_id,
        o.first_seen, o.last_seen, o.records, o.bytes, o.records_per_sec, o.bytes_per_sec,
@@ -2526,7 +2527,7 @@ GRANT SELECT ON nagare.observed_dependencies TO PUBLIC;
 
 -- Service-level edges: the observed ones by service, and table topics
 -- (the service of the table's owner, as a SQL client, produces the topic)
-CREATE VIEW nagare.dependencies AS
+CREATE VIEW nagare.dependencies WITH (security_barrier = true) AS
 SELECT o.service, o.kind, o.topic, o.group_id,
        min(o.first_seen) AS first_seen, max(o.last_seen) AS last_seen,
        sum(o.records)::bigint AS records, sum(o.bytes)::bigint AS bytes,
@@ -2585,7 +2586,7 @@ $$;
 COMMENT ON FUNCTION nagare.depends_on(text) IS
   'what a service depends on, transitively: each service that produces, publishes or feeds from a table a topic it (or, further, what it depends on) consumes, at its least depth, the topic of the last hop and the path; cycle-safe';
 
-CREATE VIEW nagare.undeclared_dependencies AS
+CREATE VIEW nagare.undeclared_dependencies WITH (security_barrier = true) AS
 SELECT d.service, d.kind, d.topic, d.group_id, d.first_seen, d.last_seen, d.quiet
   FROM nagare.dependencies d
  WHERE d.service <> 'unknown' AND d.kind <> 'table'
@@ -2595,7 +2596,7 @@ COMMENT ON VIEW nagare.undeclared_dependencies IS
   'observed edges of services that the service did not declare (nagare.declare_dependency()); clients of no service are nagare.dependencies'' ''unknown''';
 GRANT SELECT ON nagare.undeclared_dependencies TO PUBLIC;
 
-CREATE VIEW nagare.unobserved_dependencies AS
+CREATE VIEW nagare.unobserved_dependencies WITH (security_barrier = true) AS
 SELECT x.service, x.kind, x.topic, x.created_at AS declared_at
   FROM nagare.declared_dependency x JOIN nagare.service s ON s.name = x.service
  WHERE s.retired_at IS NULL
