@@ -142,6 +142,13 @@ SET ROLE db_admin;
 SELECT service, kind, topic FROM nagare.dependencies WHERE topic LIKE 'dep%' ORDER BY 1, 2, 3;
 SELECT service, kind, topic FROM nagare.unobserved_dependencies WHERE service LIKE 'd-%' ORDER BY 1, 2, 3;
 SELECT nagare.dependency_graph_json()->'edges' @> '[{"to": "service:d-billing"}]' AS sees_billing;
+-- a function of the caller's in a WHERE clause sees no row the wall hides
+CREATE FUNCTION pg_temp.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+  $$BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END$$;
+SELECT count(*) FROM nagare.observed_dependencies WHERE pg_temp.leak(principal);
+SELECT count(*) FROM nagare.dependencies WHERE pg_temp.leak(topic);
+SELECT count(*) FROM nagare.unobserved_dependencies WHERE pg_temp.leak(topic);
+DROP FUNCTION pg_temp.leak(text);
 RESET ROLE;
 SET ROLE d_ops;
 SELECT count(DISTINCT tenant) FROM nagare.observed_dependencies WHERE topic LIKE 'dep%';
