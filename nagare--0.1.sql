@@ -970,7 +970,8 @@ ALTER TABLE nagare.audit_log ENABLE ROW LEVEL SECURITY;
 -- Whether the current role may read an audit row: the rows of what it may
 -- DESCRIBE (ACL changes: DESCRIBE on the CLUSTER or ALTER on the ACL's
 -- resource), quota changes to the platform (DESCRIBE_CONFIGS on the
--- CLUSTER) and the entity's tenant, service, endpoint, identity, SLO and instance changes
+-- CLUSTER) and the entity's tenant, service, endpoint, identity, SLO, instance and
+-- declared dependency changes
 -- to the platform and the tenant that owns the service (a service's: before
 -- or after the change).  The one rule of audit_describe; plpgsql, so that
 -- it may name the functions and tables of later sections.
@@ -1005,6 +1006,10 @@ BEGIN
                                  OR nagare._quota_role_tenant(current_user)
                                     = (SELECT s.tenant FROM nagare.service s
                                         WHERE s.name = split_part($2, '/', 1))
+    WHEN 'DEPENDENCY' THEN nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+                           OR nagare._quota_role_tenant(current_user)
+                              = (SELECT s.tenant FROM nagare.service s
+                                  WHERE s.name = split_part($2, '/', 1))
     ELSE nagare.authorized($1, $2, 'DESCRIBE')
   END;
 END $$;
@@ -2347,6 +2352,302 @@ SELECT i.service, s.tenant, i.source, i.principal, i.client_id, i.created_at, i.
 COMMENT ON VIEW nagare.service_identities IS
   'the clients each service that is not retired declared its own (nagare.set_service_identity()); readable by every role';
 GRANT SELECT ON nagare.service_identities TO PUBLIC;
+
+-- Dependencies (docs/registry.md, "Dependencies").  What nagare sees
+-- clients do: the broker (Kafka Produce and Fetch) and the SQL callers of
+-- send(), send_batch(), publish() and consume() count records and bytes
+-- per edge -- a client (source, tenant, principal, client_id), a topic, a
+-- kind (produce, publish, consume) and, for consume, the consumer group --
+-- in shared memory (src/deps); the nagare worker adds them here every
+-- nagare.dependency_flush_interval (src/worker/depsflush.c), with the
+-- records and bytes per second over the last minute.  A client is its
+-- service by nagare.service_of(), or 'unknown'.  Services declare the
+-- edges they mean to have (nagare.declare_dependency()); the views
+-- compare the two.  The wall: the platform (DESCRIBE on the CLUSTER) sees
+-- every observed edge; a role, the edges of its own principal and of the
+-- clients of its tenant.
+CREATE TABLE nagare.observed_dependency (
+    source          text NOT NULL CHECK (source IN ('kafka', 'sql', 'overflow')),
+    tenant          text NOT NULL,
+    principal       text NOT NULL,
+    client_id       text NOT NULL,
+    topic           text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('produce', 'publish', 'consume')),
+    group_id        text NOT NULL DEFAULT '',
+    first_seen      timestamptz NOT NULL,
+    last_seen       timestamptz NOT NULL,
+    records         bigint NOT NULL DEFAULT 0,
+    bytes           bigint NOT NULL DEFAULT 0,
+    records_per_sec double precision NOT NULL DEFAULT 0,
+    bytes_per_sec   double precision NOT NULL DEFAULT 0,
+    flushed_at      timestamptz NOT NULL,
+    PRIMARY KEY (source, tenant, principal, client_id, topic, kind, group_id)
+);
+COMMENT ON TABLE nagare.observed_dependency IS
+  'the dependency edges nagare saw, one row per client (source, tenant, principal, client_id), topic, kind and consumer group: totals since first seen, rates over the last minute; written by the nagare worker, read through nagare.observed_dependencies';
+REVOKE ALL ON nagare.observed_dependency FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('nagare.observed_dependency', '');
+
+CREATE TABLE nagare.declared_dependency (
+    service     text NOT NULL REFERENCES nagare.service ON DELETE CASCADE,
+    topic       text NOT NULL CHECK (topic <> '' AND length(topic) <= 249),
+    kind        text NOT NULL CHECK (kind IN ('produce', 'publish', 'consume')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (service, topic, kind)
+);
+COMMENT ON TABLE nagare.declared_dependency IS
+  'the topics each service says it produces, publishes or consumes; change with nagare.declare_dependency() and drop_declared_dependency()';
+SELECT pg_catalog.pg_extension_config_dump('nagare.declared_dependency', '');
+
+CREATE FUNCTION nagare._dependency_kind(kind text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF $1 IS NULL OR $1 NOT IN ('produce', 'publish', 'consume') THEN
+    RAISE EXCEPTION 'invalid dependency kind "%"', $1 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A service declares that it ''produce''s (Kafka Produce, send()), ''publish''es (publish()) or ''consume''s (Kafka Fetch, consume()) a topic.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._dependency_kind(text) IS
+  'internal: raise 22023 unless the kind is produce, publish or consume';
+
+CREATE FUNCTION nagare.declare_dependency(service text, topic text, kind text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._dependency_kind($3);
+  IF $2 IS NULL OR $2 = '' OR length($2) > 249 THEN
+    RAISE EXCEPTION 'invalid topic name "%"', $2 USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A topic name is 1 to 249 characters; the topic need not exist yet.';
+  END IF;
+  PERFORM nagare._service_authorize('change', s.name, s.tenant);
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'A retired service declares nothing new; nagare.unretire_service() brings it back.';
+  END IF;
+  INSERT INTO nagare.declared_dependency (service, topic, kind) VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING;
+END $$;
+COMMENT ON FUNCTION nagare.declare_dependency(text, text, text) IS
+  'declare that a service produces, publishes or consumes a topic (kind ''produce'', ''publish'' or ''consume''); nagare.undeclared_dependencies and unobserved_dependencies compare declarations with traffic';
+
+CREATE FUNCTION nagare.drop_declared_dependency(service text, topic text, kind text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s nagare.service;
+BEGIN
+  s := nagare._service_get($1);
+  PERFORM nagare._service_authorize('change', $1, s.tenant);
+  DELETE FROM nagare.declared_dependency d
+   WHERE d.service = $1 AND d.topic = $2 AND d.kind = $3;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'service "%" declared no % of topic "%"', $1, $3, $2
+      USING ERRCODE = 'undefined_object', HINT = 'nagare.declared_dependencies lists them.';
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare.drop_declared_dependency(text, text, text) IS
+  'remove a declaration of nagare.declare_dependency()';
+
+REVOKE ALL ON nagare.declared_dependency FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON nagare.declared_dependency TO PUBLIC;
+ALTER TABLE nagare.declared_dependency ENABLE ROW LEVEL SECURITY;
+CREATE POLICY declared_dependency_read ON nagare.declared_dependency FOR SELECT USING (true);
+CREATE POLICY declared_dependency_set ON nagare.declared_dependency FOR INSERT
+  WITH CHECK (EXISTS (SELECT 1 FROM nagare.service s
+                       WHERE s.name = service AND s.retired_at IS NULL AND nagare._service_may(s.tenant)));
+CREATE POLICY declared_dependency_drop ON nagare.declared_dependency FOR DELETE
+  USING (EXISTS (SELECT 1 FROM nagare.service s WHERE s.name = service AND nagare._service_may(s.tenant)));
+CREATE TRIGGER declared_dependency_audit AFTER INSERT OR UPDATE OR DELETE ON nagare.declared_dependency
+  FOR EACH ROW EXECUTE FUNCTION nagare._audit();
+
+CREATE VIEW nagare.declared_dependencies WITH (security_invoker = true) AS
+SELECT d.service, s.tenant, d.kind, d.topic, d.created_at, d.created_by
+  FROM nagare.declared_dependency d JOIN nagare.service s ON s.name = d.service
+ WHERE s.retired_at IS NULL;
+COMMENT ON VIEW nagare.declared_dependencies IS
+  'the topics each service that is not retired declared it produces, publishes or consumes (nagare.declare_dependency()); readable by every role';
+GRANT SELECT ON nagare.declared_dependencies TO PUBLIC;
+
+-- The wall of observed edges: the platform, the client's own role, its tenant's roles
+CREATE FUNCTION nagare._dependency_visible(tenant text, principal text)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+         OR $2 = 'User:' || current_user
+         OR ($1 <> '' AND $1 = nagare._quota_role_tenant(current_user))
+$$;
+COMMENT ON FUNCTION nagare._dependency_visible(text, text) IS
+  'internal: whether current_user sees an observed edge of a client of this tenant and principal: the platform (DESCRIBE on the CLUSTER) all, a role its own and its tenant''s';
+
+-- the owner's view (not security_invoker): the table is not PUBLIC's, the wall is in the
+-- WHERE; a security barrier, so that no caller's function sees a row before the wall
+CREATE VIEW nagare.observed_dependencies WITH (security_barrier = true) AS
+SELECT coalesce(nagare.service_of(o.source, o.principal, o.client_id), 'unknown') AS service,
+       o.source, o.tenant, o.principal, o.client_id, o.kind, o.topic, o.group_id,
+       o.first_seen, o.last_seen, o.records, o.bytes, o.records_per_sec, o.bytes_per_sec,
+       o.last_seen < now() - current_setting('nagare.dependency_quiet_after')::interval AS quiet
+  FROM nagare.observed_dependency o
+ WHERE nagare._dependency_visible(o.tenant, o.principal);
+COMMENT ON VIEW nagare.observed_dependencies IS
+  'the dependency edges nagare saw, per client (service: nagare.service_of() or ''unknown''; source ''overflow'': edges beyond nagare.max_dependency_edges), with totals, records and bytes per second over the last minute, and quiet (no traffic for nagare.dependency_quiet_after); the platform sees all, a role its own clients'' and its tenant''s';
+GRANT SELECT ON nagare.observed_dependencies TO PUBLIC;
+
+-- Service-level edges: the observed ones by service, and table topics
+-- (the service of the table's owner, as a SQL client, produces the topic)
+CREATE VIEW nagare.dependencies WITH (security_barrier = true) AS
+SELECT o.service, o.kind, o.topic, o.group_id,
+       min(o.first_seen) AS first_seen, max(o.last_seen) AS last_seen,
+       sum(o.records)::bigint AS records, sum(o.bytes)::bigint AS bytes,
+       sum(o.records_per_sec) AS records_per_sec, sum(o.bytes_per_sec) AS bytes_per_sec,
+       bool_and(o.quiet) AS quiet
+  FROM nagare.observed_dependencies o
+ WHERE o.source <> 'overflow'
+ GROUP BY o.service, o.kind, o.topic, o.group_id
+UNION ALL
+SELECT coalesce(nagare.service_of('sql', 'User:' || r.rolname, ''), 'unknown'), 'table',
+       t.topic, '', t.created_at, NULL, NULL, NULL, NULL, NULL, false
+  FROM nagare.table_topic t
+  JOIN pg_catalog.pg_class c ON c.oid = t.relid
+  JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+ WHERE nagare._dependency_visible(coalesce(nagare._quota_role_tenant(r.rolname), ''),
+                                  'User:' || r.rolname);
+COMMENT ON VIEW nagare.dependencies IS
+  'the dependency graph by service: kind produce, publish or consume (with its consumer group) of a topic as observed, and table (the service of a table topic''s table owner produces the topic); first and last seen, totals, rates per second over the last minute, quiet; under the wall of nagare.observed_dependencies';
+GRANT SELECT ON nagare.dependencies TO PUBLIC;
+
+CREATE FUNCTION nagare.consumers_of(service text)
+RETURNS TABLE (topic text, consumer text, group_id text, first_seen timestamptz,
+               last_seen timestamptz, records_per_sec double precision, quiet boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.topic, c.service, c.group_id, c.first_seen, c.last_seen, c.records_per_sec, c.quiet
+    FROM nagare.dependencies c
+   WHERE c.kind = 'consume'
+     AND c.topic IN (SELECT p.topic FROM nagare.dependencies p
+                      WHERE p.service = $1 AND p.kind IN ('produce', 'publish', 'table'))
+   ORDER BY 1, 2, 3
+$$;
+COMMENT ON FUNCTION nagare.consumers_of(text) IS
+  'who consumes the topics a service produces, publishes or feeds from a table: topic, consuming service (or ''unknown''), group, seen, rate, quiet';
+
+CREATE FUNCTION nagare.depends_on(service text)
+RETURNS TABLE (depends_on text, depth integer, topic text, path text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE edge AS (
+    SELECT DISTINCT c.service AS consumer, p.service AS producer, c.topic
+      FROM nagare.dependencies c
+      JOIN nagare.dependencies p
+        ON p.topic = c.topic AND p.kind IN ('produce', 'publish', 'table')
+     WHERE c.kind = 'consume' AND p.service <> c.service
+  ), walk (depends_on, depth, topic, path) AS (
+    SELECT e.producer, 1, e.topic, ARRAY[$1, e.producer]
+      FROM edge e WHERE e.consumer = $1
+    UNION ALL
+    SELECT e.producer, w.depth + 1, e.topic, w.path || e.producer
+      FROM walk w JOIN edge e ON e.consumer = w.depends_on
+     WHERE e.producer <> ALL (w.path)
+  )
+  SELECT DISTINCT ON (w.depends_on) w.depends_on, w.depth, w.topic, w.path
+    FROM walk w
+   ORDER BY w.depends_on, w.depth, w.path
+$$;
+COMMENT ON FUNCTION nagare.depends_on(text) IS
+  'what a service depends on, transitively: each service that produces, publishes or feeds from a table a topic it (or, further, what it depends on) consumes, at its least depth, the topic of the last hop and the path; cycle-safe';
+
+CREATE VIEW nagare.undeclared_dependencies WITH (security_barrier = true) AS
+SELECT d.service, d.kind, d.topic, d.group_id, d.first_seen, d.last_seen, d.quiet
+  FROM nagare.dependencies d
+ WHERE d.service <> 'unknown' AND d.kind <> 'table'
+   AND NOT EXISTS (SELECT 1 FROM nagare.declared_dependency x
+                    WHERE x.service = d.service AND x.topic = d.topic AND x.kind = d.kind);
+COMMENT ON VIEW nagare.undeclared_dependencies IS
+  'observed edges of services that the service did not declare (nagare.declare_dependency()); clients of no service are nagare.dependencies'' ''unknown''';
+GRANT SELECT ON nagare.undeclared_dependencies TO PUBLIC;
+
+CREATE VIEW nagare.unobserved_dependencies WITH (security_barrier = true) AS
+SELECT x.service, x.kind, x.topic, x.created_at AS declared_at
+  FROM nagare.declared_dependency x JOIN nagare.service s ON s.name = x.service
+ WHERE s.retired_at IS NULL
+   AND (nagare.authorized('CLUSTER', 'kafka-cluster', 'DESCRIBE')
+        OR s.tenant = nagare._quota_role_tenant(current_user))
+   AND NOT EXISTS (SELECT 1 FROM nagare.dependencies d
+                    WHERE d.service = x.service AND d.topic = x.topic AND d.kind = x.kind);
+COMMENT ON VIEW nagare.unobserved_dependencies IS
+  'declared edges (nagare.declare_dependency()) never observed; the platform sees all services'', a role its tenant''s';
+GRANT SELECT ON nagare.unobserved_dependencies TO PUBLIC;
+
+-- A DOT string: "..." with \ and " escaped and newlines as \n
+CREATE FUNCTION nagare._dot_quote(s text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT '"' || replace(replace(replace($1, '\', '\\'), '"', '\"'), E'\n', '\n') || '"'
+$$;
+COMMENT ON FUNCTION nagare._dot_quote(text) IS
+  'internal: a string as a Graphviz DOT quoted string';
+
+CREATE FUNCTION nagare._dependency_label(kind text, group_id text, records_per_sec double precision,
+                                         bytes_per_sec double precision)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT $1 || CASE WHEN $2 <> '' THEN ' (' || $2 || ')' ELSE '' END
+         || CASE WHEN $3 IS NULL THEN ''
+                 ELSE E'\n' || round($3::numeric, 1) || ' rec/s, '
+                      || pg_size_pretty(round($4)::bigint) || '/s' END
+$$;
+COMMENT ON FUNCTION nagare._dependency_label(text, text, double precision, double precision) IS
+  'internal: the label of an edge of the dependency graph: kind, group, rates';
+
+CREATE FUNCTION nagare.dependency_graph_dot()
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH d AS (SELECT * FROM nagare.dependencies),
+  node AS (
+    SELECT DISTINCT 'service:' || d.service AS id, d.service AS label,
+           CASE WHEN d.service = 'unknown' THEN 'shape=box, style=dashed' ELSE 'shape=box, style=rounded' END AS attrs
+      FROM d
+    UNION
+    SELECT DISTINCT 'topic:' || d.topic, d.topic, 'shape=ellipse' FROM d
+  )
+  SELECT E'digraph nagare {\n  rankdir=LR;\n  node [fontname="Helvetica"];\n  edge [fontname="Helvetica", fontsize=10];\n'
+         || coalesce((SELECT string_agg(format('  %s [label=%s, %s];', nagare._dot_quote(n.id),
+                                               nagare._dot_quote(n.label), n.attrs), E'\n'
+                                        ORDER BY n.id) || E'\n' FROM node n), '')
+         || coalesce((SELECT string_agg(format('  %s -> %s [label=%s%s];',
+                                               nagare._dot_quote(CASE WHEN d.kind = 'consume' THEN 'topic:' || d.topic ELSE 'service:' || d.service END),
+                                               nagare._dot_quote(CASE WHEN d.kind = 'consume' THEN 'service:' || d.service ELSE 'topic:' || d.topic END),
+                                               nagare._dot_quote(nagare._dependency_label(d.kind, d.group_id, d.records_per_sec, d.bytes_per_sec)),
+                                               CASE WHEN d.quiet THEN ', style=dashed, color=gray' ELSE '' END), E'\n'
+                                        ORDER BY d.service, d.kind, d.topic, d.group_id) || E'\n' FROM d), '')
+         || E'}\n'
+$$;
+COMMENT ON FUNCTION nagare.dependency_graph_dot() IS
+  'the dependency graph (nagare.dependencies) as Graphviz DOT: services (boxes; clients of no service: one dashed "unknown") and topics (ellipses), edges labelled with kind, group and rates, quiet ones dashed; render with dot -Tsvg';
+
+CREATE FUNCTION nagare.dependency_graph_json()
+RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH d AS (SELECT * FROM nagare.dependencies)
+  SELECT jsonb_build_object(
+    'nodes', coalesce((SELECT jsonb_agg(n ORDER BY n->>'id') FROM (
+        SELECT DISTINCT jsonb_build_object('id', 'service:' || d.service, 'type', 'service',
+                                           'name', d.service) AS n FROM d
+        UNION
+        SELECT DISTINCT jsonb_build_object('id', 'topic:' || d.topic, 'type', 'topic',
+                                           'name', d.topic) FROM d) x), '[]'),
+    'edges', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'from', CASE WHEN d.kind = 'consume' THEN 'topic:' || d.topic ELSE 'service:' || d.service END,
+        'to', CASE WHEN d.kind = 'consume' THEN 'service:' || d.service ELSE 'topic:' || d.topic END,
+        'kind', d.kind, 'group', nullif(d.group_id, ''), 'first_seen', d.first_seen,
+        'last_seen', d.last_seen, 'records', d.records, 'bytes', d.bytes,
+        'records_per_sec', d.records_per_sec, 'bytes_per_sec', d.bytes_per_sec, 'quiet', d.quiet)
+        ORDER BY d.service, d.kind, d.topic, d.group_id) FROM d), '[]'))
+$$;
+COMMENT ON FUNCTION nagare.dependency_graph_json() IS
+  'the dependency graph (nagare.dependencies) as JSON: {"nodes": [{id, type, name}], "edges": [{from, to, kind, group, first_seen, last_seen, records, bytes, records_per_sec, bytes_per_sec, quiet}]}';
 
 -- Service registry: instances.  An instance of a catalog service is where
 -- it runs: an id (Consul's ServiceID, unique over all services), an

@@ -12,6 +12,8 @@ packages=(
   python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
   python3-confluent-kafka kcat
   python3-dnspython
+  # test/t/200_dependencies: the DOT export rendered (dot -Tsvg)
+  graphviz
   # test/t/185_metrics: promtool and a Prometheus server scraping /metrics
   # (and test/t/192_consul_http: its consul_sd_configs)
   prometheus

@@ -51,7 +51,11 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_instance_check',          -- by deregister_instance() and the heartbeats
          '_go_duration',             -- by _consul_registration()
          '_consul_registration',     -- by the nagare worker as an HTTP client's role (src/worker/registrations.c)
-         '_instances_live')          -- the view nagare.instances
+         '_instances_live',          -- the view nagare.instances
+         '_dependency_kind',         -- by declare_dependency()
+         '_dependency_visible',      -- the wall of nagare.observed_dependencies
+         '_dot_quote',               -- by dependency_graph_dot()
+         '_dependency_label')        -- by dependency_graph_dot()
  ORDER BY 1::text;
 -- No parameter a caller names is a reserved word (pg_get_keywords() R or T);
 -- output columns (OUT, TABLE) are names of results, not parameters.

@@ -95,6 +95,10 @@ char	   *nagare_audit_operation = NULL;
 
 bool		nagare_client_usage = true;
 int			nagare_max_client_usage = 1000;
+bool nagare_track_dependencies = true;
+int nagare_max_dependency_edges = 4096;
+int nagare_dependency_flush_interval_s = 10;
+int nagare_dependency_quiet_after_s = 300;
 int nagare_max_instances = 10000;
 
 bool nagare_serve_durable_only = false;
@@ -445,6 +449,31 @@ nagare_define_gucs(void)
 							"a new client is counted in one overflow row.",
 							&nagare_max_client_usage, 1000, 16, 1000000, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("nagare.track_dependencies",
+							 "Count which clients produce, publish and consume which topics (nagare.dependencies).",
+							 "Off skips every count (the graph keeps what was counted before); "
+							 "for measuring what the accounting costs.",
+							 &nagare_track_dependencies, true, PGC_SIGHUP, 0, NULL, NULL,
+							 NULL);
+
+	DefineCustomIntVariable("nagare.max_dependency_edges",
+							"Most observed dependency edges (client, topic, kind, group) kept in shared memory.",
+							"An edge stays until the server restarts; traffic of new edges once all are taken "
+							"is counted in one overflow edge (logged once).",
+							&nagare_max_dependency_edges, 4096, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.dependency_flush_interval",
+							"How often the nagare worker writes the observed dependency edges to nagare.observed_dependency.",
+							NULL, &nagare_dependency_flush_interval_s, 10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.dependency_quiet_after",
+							"An observed dependency edge without traffic for this long is quiet (nagare.dependencies).",
+							"A view-time setting: a session may SET its own.",
+							&nagare_dependency_quiet_after_s, 300, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.max_instances",
 							"Most live instances of registry services (rows of nagare.service_instance) kept in shared memory.",

@@ -121,6 +121,10 @@ extern int	nagare_max_connection_creation_rate;
 /* per-client usage (usage/usage.h) */
 extern bool nagare_client_usage;
 extern int	nagare_max_client_usage;
+extern bool nagare_track_dependencies;
+extern int nagare_max_dependency_edges;
+extern int nagare_dependency_flush_interval_s;
+extern int nagare_dependency_quiet_after_s;
 extern int nagare_max_instances;
 
 /* consumers read only fsynced records (logstore/writer.c, sql/consume.c) */

@@ -29,6 +29,7 @@ NagareQuotaShared *nagare_quotas = NULL;
 NagareUsageShared *nagare_usage = NULL;
 NagareConnShared *nagare_conn_table = NULL;
 NagareInstanceShared *nagare_instances = NULL;
+NagareDepsShared *nagare_deps = NULL;
 HTAB *nagare_instance_hash = NULL;
 NagareShared *nagare_shared = NULL;
 HTAB	   *nagare_topic_hash = NULL;
@@ -46,12 +47,15 @@ static Size nagare_quota_shmem_size(void);
 static Size nagare_usage_shmem_size(void);
 static Size nagare_conn_shmem_size(void);
 static void nagare_usage_shmem_init(void);
+static Size nagare_deps_shmem_size(void);
+static void nagare_deps_shmem_init(void);
 
 #define NAGARE_TRANCHE "nagare"
 /* the quota table's and the usage table's locks, each a tranche of its own */
 #define NAGARE_QUOTA_TRANCHE "nagare quotas"
 #define NAGARE_USAGE_TRANCHE "nagare usage"
 #define NAGARE_INSTANCE_TRANCHE "nagare instances"
+#define NAGARE_DEPS_TRANCHE     "nagare dependencies"
 
 /*
  * Number of request slots: one per PGPROC, like the sync-rep waiters.
@@ -166,6 +170,8 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareInstanceShared)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_instances, sizeof(NagareInstance)));
 	RequestNamedLWLockTranche(NAGARE_INSTANCE_TRANCHE, 1);
+	RequestAddinShmemSpace(nagare_deps_shmem_size());
+	RequestNamedLWLockTranche(NAGARE_DEPS_TRANCHE, 1);
 }
 
 static void
@@ -186,6 +192,7 @@ nagare_shmem_startup(void)
 	nagare_conn_table = NULL;
 	nagare_instances = NULL;
 	nagare_instance_hash = NULL;
+	nagare_deps = NULL;
 	nagare_topic_hash = NULL;
 	nagare_partition_hash = NULL;
 
@@ -332,6 +339,7 @@ nagare_shmem_startup(void)
 	nagare_instance_hash =
 		ShmemInitHash("nagare instance hash", nagare_max_instances, nagare_max_instances,
 					  &info, HASH_ELEM | HASH_STRINGS);
+	nagare_deps_shmem_init();
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -492,4 +500,64 @@ void
 nagare_wake_ingest(void)
 {
 	nagare_wake_proc(shared_procno(&nagare_shared->ingest_procno));
+}
+
+/* hash chain heads of the dependency table: a power of 2, at least max */
+static int
+nagare_deps_buckets(void)
+{
+	int n = 16;
+
+	while (n < nagare_max_dependency_edges)
+		n *= 2;
+	return n;
+}
+
+static Size
+nagare_deps_shmem_size(void)
+{
+	Size size;
+
+	size = add_size(offsetof(NagareDepsShared, edges),
+					mul_size(nagare_max_dependency_edges + 1, sizeof(NagareDepsEdge)));
+	size = MAXALIGN(size);
+	return add_size(size, mul_size(nagare_deps_buckets(), sizeof(int32)));
+}
+
+/*
+ * The dependency table (caller holds AddinShmemInitLock): no edge taken
+ * but the overflow edge, a key of its own.
+ */
+static void
+nagare_deps_shmem_init(void)
+{
+	bool found;
+	int i;
+
+	nagare_deps = ShmemInitStruct("nagare dependencies", nagare_deps_shmem_size(), &found);
+	if (!found)
+	{
+		NagareDepsShared *d = nagare_deps;
+
+		memset(d, 0, nagare_deps_shmem_size());
+		d->lock = &(GetNamedLWLockTranche(NAGARE_DEPS_TRANCHE)[0].lock);
+		d->max = nagare_max_dependency_edges;
+		d->nbuckets = nagare_deps_buckets();
+		pg_atomic_init_u32(&d->nused, 0);
+		d->overflow_logged = false;
+		d->buckets =
+			(int32 *) ((char *) d + MAXALIGN(offsetof(NagareDepsShared, edges) +
+											 (d->max + 1) * sizeof(NagareDepsEdge)));
+		for (i = 0; i < d->nbuckets; i++)
+			d->buckets[i] = -1;
+		for (i = 0; i <= d->max; i++)
+		{
+			d->edges[i].next = -1;
+			pg_atomic_init_u64(&d->edges[i].records, 0);
+			pg_atomic_init_u64(&d->edges[i].bytes, 0);
+		}
+		d->edges[d->max].key.source = NAGARE_USAGE_SOURCE_OVERFLOW;
+		d->edges[d->max].key.topic_id = -1;
+		d->edges[d->max].first_seen = GetCurrentTimestamp();
+	}
 }

@@ -38,6 +38,9 @@
  *					nagare.connections (broker/meter.c)
  *	instance table	nagare.max_instances live instances of registry
  *					services, a hash by id (instances/instances.c)
+ *	dependency table	nagare.max_dependency_edges observed edges (client,
+ *					topic, kind, group) and their counts, with a hash
+ *					index (deps/deps.c)
  *
  * Lock order (never take an earlier lock while holding a later one):
  *
@@ -52,7 +55,8 @@
  *
  * The usage table's lock (NagareUsageShared.lock) is taken with none of
  * these held and takes none of them; so is the instance table's
- * (NagareInstanceShared.lock), under which only an entry's spinlock is taken.
+ * (NagareInstanceShared.lock), under which only an entry's spinlock is taken,
+ * and the dependency table's (NagareDepsShared.lock).
  *
  * Nothing holds any of these across I/O, a latch wait or an io_uring call.
  *
@@ -689,6 +693,64 @@ typedef struct NagareUsageShared
 } NagareUsageShared;
 
 extern NagareUsageShared *nagare_usage;
+
+/*
+ * Observed dependencies (deps/deps.h): one edge per (source, tenant,
+ * principal, client id, topic, kind, consumer group), nagare.max_dependency_edges
+ * of them and an overflow edge (index max) for traffic once all are taken.
+ * An edge is taken under the lock when a process first meets it, its key
+ * written before nused (atomic) counts it, and never rewritten or freed
+ * until the server restarts: readers read edges below nused without the
+ * lock.  Counting is pg_atomic adds; flushed_* are the nagare worker's own.
+ */
+#define NAGARE_DEPS_GROUP_MAX 256 /* NUL included; longer groups are cut */
+
+typedef enum NagareDepsKind
+{
+	NAGARE_DEPS_PRODUCE, /* Kafka Produce, SQL send() and send_batch() */
+	NAGARE_DEPS_PUBLISH, /* SQL publish() */
+	NAGARE_DEPS_CONSUME, /* Kafka Fetch, SQL consume() */
+	NAGARE_DEPS_NKINDS
+} NagareDepsKind;
+
+typedef struct NagareDepsKey
+{
+	uint8 source; /* NagareUsageSource */
+	uint8 kind; /* NagareDepsKind */
+	int32 topic_id; /* nagare.topic.id */
+	char tenant[NAGARE_USAGE_TENANT_MAX];
+	char principal[NAGARE_USAGE_PRINCIPAL_MAX];
+	char client_id[NAGARE_USAGE_CLIENT_ID_MAX];
+	char group[NAGARE_DEPS_GROUP_MAX]; /* consume only; "" for none */
+} NagareDepsKey;
+
+typedef struct NagareDepsEdge
+{
+	/* written once, under the lock, before nused counts the edge */
+	int32 next; /* hash chain, -1 for none */
+	uint32 hash;
+	NagareDepsKey key;
+	TimestampTz first_seen;
+	/* lock-free */
+	pg_atomic_uint64 records;
+	pg_atomic_uint64 bytes;
+	/* the nagare worker's only: what it has written to the table */
+	uint64 flushed_records;
+	uint64 flushed_bytes;
+} NagareDepsEdge;
+
+typedef struct NagareDepsShared
+{
+	LWLock *lock; /* protects buckets, chains, overflow_logged */
+	int max; /* nagare.max_dependency_edges */
+	int nbuckets; /* a power of 2 */
+	pg_atomic_uint32 nused; /* edges taken; written after their key */
+	bool overflow_logged;
+	int32 *buckets; /* nbuckets chain heads, -1 for none */
+	NagareDepsEdge edges[FLEXIBLE_ARRAY_MEMBER]; /* max + 1 */
+} NagareDepsShared;
+
+extern NagareDepsShared *nagare_deps;
 
 /*
  * The broker's live Kafka connections, for nagare.connections: the broker

@@ -33,6 +33,8 @@ see bench/README.md.  As root.  Steps (SCENARIOS picks some):
                abuser and no quota, with the abuser held by its quota
   usage        the cost of per-client accounting: produce throughput with
                nagare.client_usage = on and off
+  deps         the cost of counting dependency edges: produce throughput
+               with nagare.track_dependencies = on and off
 
 Writes bench/results/suite-<time>.json and suite-<time>-*.svg; prints tables.
 """
@@ -56,7 +58,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "bench", "kafka"))
 import kbench  # noqa: E402  (CPU accounting from /proc)
 
-ALL = "phys kafka send publish dns registry latency producers8 partitions connections queue isolation security acl quota usage"
+ALL = "phys kafka send publish dns registry latency producers8 partitions connections queue isolation security acl quota usage deps"
 ENV = os.environ
 SCENARIOS = ENV.get("SCENARIOS", ALL).split()
 RUNS = int(ENV.get("RUNS", "3"))
@@ -1245,6 +1247,39 @@ def sc_usage(b):
                 sql("SELECT pg_reload_conf()")
 
 
+def sc_deps(b):
+    """produce throughput with dependency edges counted and not, interleaved
+    (nagare.track_dependencies; everything else, nagare.client_usage too, as
+    configured)"""
+    have = sql("SELECT count(*) FROM pg_settings WHERE name = 'nagare.track_dependencies'") != "0"
+    settings = ["on", "off"] if have else [None]
+    if not have:
+        out["notes"].append("deps: nagare.track_dependencies not available in this build: the produce runs are "
+                            "measured once, as a baseline")
+    kinds = [("deps-batched", "produce 100 B, acks=1, 1 producer (linger.ms=5: large requests)", []),
+             ("deps-small", "produce 100 B, acks=1, 1 producer, at most 10 records per request "
+                            "(many small requests: the counting is per request and topic)",
+              ["-X", "linger.ms=0", "-X", "batch.num.messages=10"])]
+    for name, _, _ in kinds:
+        sql(f"SELECT nagare.create_topic('{name}', 1)")
+    try:
+        for run in range(USAGE_RUNS):
+            for v in (settings if run % 2 == 0 else settings[::-1]):
+                if v is not None:
+                    sql(f"ALTER SYSTEM SET nagare.track_dependencies = '{v}'")
+                    sql("SELECT pg_reload_conf()")
+                    time.sleep(0.5)
+                for name, title, extra in kinds:
+                    c = gen_cmd(b, "nagare", "produce", name, 100, 3000000, DURATION, "1") + extra
+                    r = measure_retry([c], "nagare", timeout=DURATION + 60)
+                    lab = f"nagare.track_dependencies = {v}" if v else "nagare.track_dependencies not in this build"
+                    table_add(name, title, lab, "nagare", r, 0 if v != "off" else 1)
+    finally:
+        if have:
+            sql("ALTER SYSTEM RESET nagare.track_dependencies")
+            sql("SELECT pg_reload_conf()")
+
+
 def with_quota_consumer(b, rate_cmd, secs):
     """the producers, while the cold consumer (client.id cold-consumer, under
     consumer_byte_rate COLD_QUOTA) reads topic 'cold' from offset 0, evicted
@@ -1518,6 +1553,14 @@ def goals(summ):
         elif get(name, "nagare.client_usage not in this build"):
             add(f"{name}: per-client accounting costs at most 3% of produce throughput",
                 "nagare.client_usage not available in this build", False)
+    for name in ("deps-batched", "deps-small"):
+        on, off = get(name, "nagare.track_dependencies = on"), get(name, "nagare.track_dependencies = off")
+        if on and off and on["msgs_per_s"] and off["msgs_per_s"]:
+            x = 1 - on["msgs_per_s"] / off["msgs_per_s"]
+            add(f"{name}: counting dependency edges costs at most 3% of produce throughput",
+                f"{fmt(on['msgs_per_s'])} msgs/s on vs {fmt(off['msgs_per_s'])} off = {100 * x:+.1f}% "
+                f"(on: {fmt(on['msgs_per_s_min'])}-{fmt(on['msgs_per_s_max'])}, "
+                f"off: {fmt(off['msgs_per_s_min'])}-{fmt(off['msgs_per_s_max'])})", x <= 0.03)
     pl, ss = get("security-tls", "PLAINTEXT"), get("security-tls", "SASL_SSL")
     if pl and ss and pl["msgs_per_s"] and ss["msgs_per_s"]:
         x = ss["msgs_per_s"] / pl["msgs_per_s"]
@@ -1684,7 +1727,7 @@ def main():
     if "registry" in SCENARIOS:
         sub_bench("registry", os.path.join(REPO, "bench", "registry", "run.sh"), {"RUNS": "3", "SECONDS_RUN": "10"})
     own = [s for s in ("latency", "producers8", "partitions", "connections", "queue", "isolation", "security",
-                       "acl", "quota", "usage") if s in SCENARIOS]
+                       "acl", "quota", "usage", "deps") if s in SCENARIOS]
     if own:
         log(f"starting nagare{', redis-server and nats-server' if any(s in SCENARIOS for s in PEER_SCENARIOS) else ''}"
             f" in {work}")

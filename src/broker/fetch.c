@@ -1164,3 +1164,11 @@ list_offsets_respond(FetchState *fs)
 	pfree(resp.Topics);
 	fetch_state_free(fs);
 }
+
+int32
+nagare_fetch_splice_topic(const void *arg)
+{
+	const ReadPart *rp = (const ReadPart *) arg;
+
+	return rp != NULL && rp->shared != NULL ? rp->shared->key.topic_id : -1;
+}

@@ -15,4 +15,7 @@
 extern void nagare_fetch_turn(TimestampTz now);
 extern TimestampTz nagare_fetch_next_deadline(void);
 
+/* the topic id of a Fetch response's spliced records (the splice's arg), or -1 */
+extern int32 nagare_fetch_splice_topic(const void *arg);
+
 #endif							/* NAGARE_BROKER_FETCH_H */

@@ -372,6 +372,7 @@ kafka_request(NagareConn *conn, const uint8 *frame, size_t len, volatile bool *i
 		return;
 	}
 	nagare_meter_request(conn, &hdr, len);
+	nagare_meter_request_body(conn, &hdr, &body);
 	{
 		/* what handlers palloc goes with the request */
 		MemoryContext old = MemoryContextSwitchTo(request_context);

@@ -45,6 +45,18 @@
  * response, when its requests in flight or muted-until changed; freed on
  * close.  A new broker starts with an empty table.
  *
+ * Dependencies.  The records a Produce puts in the log and a Fetch
+ * response carries are also counted per topic on the connection's edges
+ * of the dependency table (../deps/deps.h): the edges of the client
+ * (principal, client id of its Produce and Fetch requests, tenant) are
+ * kept in a cache of the connection's, allocated at its first counted
+ * request; a consume edge carries the group the client (principal and
+ * client id, on any connection: clients talk to their group coordinator
+ * on a connection of its own) last sent a JoinGroup or OffsetCommit for
+ * ("" before any: assign-mode consumers).
+ * nagare.track_dependencies off skips all of it (nagare.client_usage does
+ * not matter to it, nor it to the usage).
+ *
  * With nagare.client_usage off, requests and responses are not looked at
  * at all (no counter moves, the entries' principal, client id and requests
  * in flight stay as they were); connections still come and go.
@@ -58,9 +70,11 @@
 #include "lib/ilist.h"
 #include "utils/memutils.h"
 
+#include "broker/fetch.h"
 #include "broker/kafka_api.h"
 #include "broker/meter.h"
 #include "kafka/api_errors.h"
+#include "deps/deps.h"
 #include "kafka/byteorder.h"
 #include "kafka/record.h"
 #include "nagare.h"
@@ -95,6 +109,7 @@ struct NagareMeterConn
 	/* what the entry shows */
 	int32		in_flight;
 	TimestampTz muted_until;
+	NagareDepsCache *deps; /* dependency edges, or NULL before any */
 };
 
 static dlist_head open_conns = DLIST_STATIC_INIT(open_conns);
@@ -245,6 +260,68 @@ counting(NagareConn *conn)
 	return m;
 }
 
+/* conn's dependency edges, if they are counted and its client is known */
+static inline NagareDepsCache *
+deps_of(NagareConn *conn)
+{
+	NagareMeterConn *m;
+
+	if (!nagare_track_dependencies)
+		return NULL;
+	m = nagare_conn_meter(conn);
+	if (m == NULL || m->conn == NULL || m->deps == NULL || !m->deps->has_client)
+		return NULL;
+	return m->deps;
+}
+
+void
+nagare_meter_request_body(NagareConn *conn, const KafkaRequestHeader *hdr,
+						  const KafkaRequestBody *body)
+{
+	int16 api = hdr->RequestApiKey;
+	NagareMeterConn *m;
+	const NagareIdentity *id;
+	NagareDepsCache *c;
+	int len;
+
+	if (!nagare_track_dependencies ||
+		(api != KAFKA_API_PRODUCE && api != KAFKA_API_FETCH &&
+		 api != KAFKA_API_JOIN_GROUP && api != KAFKA_API_OFFSET_COMMIT))
+		return;
+	m = nagare_conn_meter(conn);
+	id = nagare_conn_identity(conn);
+	if (m == NULL || m->conn == NULL || !id->authenticated)
+		return;
+	if (m->deps == NULL)
+		m->deps =
+			MemoryContextAllocZero(nagare_conn_context(conn), sizeof(NagareDepsCache));
+	c = m->deps;
+	if (api == KAFKA_API_JOIN_GROUP || api == KAFKA_API_OFFSET_COMMIT)
+	{
+		KafkaStr group = api == KAFKA_API_JOIN_GROUP ? body->JoinGroup.GroupId
+													 : body->OffsetCommit.GroupId;
+
+		nagare_deps_note_group(id->principal, hdr->ClientId.ptr,
+							   Max(hdr->ClientId.len, 0), group.ptr, Max(group.len, 0));
+		return;
+	}
+	len = Max(hdr->ClientId.len, 0);
+	if (!nagare_deps_same_client(c, id->principal, hdr->ClientId.ptr, len) ||
+		c->quota_version != nagare_quota_version())
+	{
+		char tenant[NAGARE_TENANT_NAME_MAX];
+		const char *user = id->principal;
+
+		if (strncmp(user, "User:", 5) == 0)
+			user += 5;
+		tenant[0] = '\0';
+		c->quota_version = nagare_quota_version();
+		(void) nagare_quota_tenant_of(user, tenant);
+		nagare_deps_set_client(c, NAGARE_USAGE_SOURCE_KAFKA, tenant, id->principal,
+							   hdr->ClientId.ptr, len);
+	}
+}
+
 /* The entry's requests in flight and muted-until, if they changed */
 static void
 refresh_entry(NagareMeterConn *m, int32 in_flight)
@@ -361,17 +438,46 @@ batch_records(const uint8 *p, size_t len)
 	return records;
 }
 
+/* A Fetch response's records on the consume edges of their topics */
+static void
+deps_fetched(NagareDepsCache *c, const NagareSplicePart *parts,
+			 const KafkaSplice *splices, int nsplices)
+{
+	int i = 0;
+
+	while (i < nsplices)
+	{
+		int32 topic = nagare_fetch_splice_topic(splices[i].arg);
+		uint64 records = 0;
+		uint64 bytes = 0;
+
+		for (; i < nsplices && nagare_fetch_splice_topic(splices[i].arg) == topic; i++)
+		{
+			bytes += splices[i].length;
+			records += batch_records((const uint8 *) parts[i].data, splices[i].length);
+		}
+		if (topic >= 0)
+			nagare_deps_count(c, topic, NAGARE_DEPS_CONSUME, records, bytes);
+	}
+}
+
 void
 nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 					  const void *body, size_t buffer_len, const NagareSplicePart *parts,
 					  const KafkaSplice *splices, int nsplices)
 {
 	NagareMeterConn *m = counting(conn);
+	NagareDepsCache *c;
 	uint64		bytes = buffer_len;
 	uint64		records = 0;
 	int			slot;
 	int			i;
 
+	if (api_key == KAFKA_API_FETCH && nsplices > 0 && (c = deps_of(conn)) != NULL)
+	{
+		nagare_deps_client_group(c);
+		deps_fetched(c, parts, splices, nsplices);
+	}
 	if (m == NULL)
 		return;
 	refresh_entry(m, nagare_conn_in_flight(conn));
@@ -390,13 +496,37 @@ nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 		(void) kafka_response_errors(api_key, api_version, body, count_error, &slot);
 }
 
+/* A Produce's batches on the produce edges of their topics */
+static void
+deps_produced(NagareDepsCache *c, const NagareAppend *appends, int n)
+{
+	int i = 0;
+
+	while (i < n)
+	{
+		int32 topic = appends[i].part->key.topic_id;
+		uint64 records = 0;
+		uint64 bytes = 0;
+
+		for (; i < n && appends[i].part->key.topic_id == topic; i++)
+		{
+			records += appends[i].record_count;
+			bytes += appends[i].batch_len;
+		}
+		nagare_deps_count(c, topic, NAGARE_DEPS_PRODUCE, records, bytes);
+	}
+}
+
 void
 nagare_meter_produced(NagareConn *conn, const NagareAppend *appends, int n)
 {
 	NagareMeterConn *m = counting(conn);
+	NagareDepsCache *c = deps_of(conn);
 	uint64		records = 0;
 	int			i;
 
+	if (c != NULL && n > 0)
+		deps_produced(c, appends, n);
 	if (m == NULL || m->slot < 0)
 		return;
 	for (i = 0; i < n; i++)

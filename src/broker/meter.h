@@ -15,6 +15,7 @@
 #include "broker/net.h"
 
 struct KafkaRequestHeader;
+union KafkaRequestBody;
 struct KafkaSplice;
 struct NagareAppend;
 struct NagareSplicePart;
@@ -52,6 +53,15 @@ extern void nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_ver
 /* ApiVersions v3+: the client's software name and version */
 extern void nagare_meter_client_software(NagareConn *conn, const char *name, int name_len,
 										 const char *version, int version_len);
+
+/*
+ * kafka_api.c: a decoded request about to be handled (after
+ * nagare_meter_request): the client of its Produce and Fetch records and
+ * the group of its JoinGroup and OffsetCommit, for the dependency graph
+ */
+extern void nagare_meter_request_body(NagareConn *conn,
+									  const struct KafkaRequestHeader *hdr,
+									  const union KafkaRequestBody *body);
 
 /* produce.c: the batches of a Produce request that go into the log */
 extern void nagare_meter_produced(NagareConn *conn, const struct NagareAppend *appends,

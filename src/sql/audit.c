@@ -20,6 +20,8 @@
  * "<service>/<source>/<principal>/<client_id>"),
  * nagare.service_slo (set_service_slo, drop_service_slo: object type
  * SERVICE_SLO, named "<service>/<name>"),
+ * nagare.declared_dependency (declare_dependency, drop_declared_dependency:
+ * object type DEPENDENCY, named "<service>/<kind>/<topic>"),
  * nagare.service_instance (register_instance, deregister_instance and the
  * nagare worker's deregistration of an instance critical too long: object
  * type SERVICE_INSTANCE, named "<service>/<id>"; the worker's writes of a
@@ -214,6 +216,13 @@ nagare_audit_trigger(PG_FUNCTION_ARGS)
 		operation = after == NULL ? "drop_service_slo" : "set_service_slo";
 		object_name =
 			psprintf("%s/%s", column(row, desc, "service"), column(row, desc, "name"));
+	}
+	else if (strcmp(table, "declared_dependency") == 0)
+	{
+		object_type = "DEPENDENCY";
+		operation = after == NULL ? "drop_declared_dependency" : "declare_dependency";
+		object_name = psprintf("%s/%s/%s", column(row, desc, "service"),
+							   column(row, desc, "kind"), column(row, desc, "topic"));
 	}
 	else if (strcmp(table, "service_instance") == 0)
 	{

@@ -16,6 +16,14 @@
  * rows it returned; broker time, the call's own time in µs.  A call that
  * raises an error is not counted.
  *
+ * Dependencies: the same calls count their records and bytes on the
+ * backend's edges of the dependency table (../deps/deps.h), kept in a
+ * cache of the backend's for the same client (User:<current_user>,
+ * application_name): produce for send() and send_batch(), publish for
+ * publish() (counted when called: a publish() rolled back counts too),
+ * consume for consume(), with no group (it has none); background workers'
+ * calls (nagare's ingest worker) are not counted.
+ *
  * The wall: both functions return every row to superusers and to roles
  * with DESCRIBE on the CLUSTER (the ACL evaluator, acl/acl.h), and to
  * other roles only the rows of their own principal and of the principals
@@ -49,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "acl/acl.h"
+#include "deps/deps.h"
 #include "kafka/protocol.h"
 #include "quota/quota.h"
 #include "sql/client_usage.h"
@@ -151,6 +160,37 @@ nagare_sql_usage_count(NagareSqlCall call, TimestampTz start, uint64 bytes_in,
 		nagare_usage_add(slot, NAGARE_USAGE_RECORDS_OUT, records_out);
 	if (now > start)
 		nagare_usage_add(slot, NAGARE_USAGE_TIME_US, (uint64) (now - start));
+}
+
+static NagareDepsCache my_deps;
+
+void
+nagare_sql_deps_count(int kind, int32 topic_id, uint64 records, uint64 bytes)
+{
+	const char *app = application_name ? application_name : "";
+	Oid role = GetUserId();
+	static Oid deps_role = InvalidOid;
+
+	/* nagare's own workers (the ingest worker reading its topics) are no clients */
+	if (!nagare_track_dependencies || nagare_deps == NULL || MyBackendType != B_BACKEND)
+		return;
+	if (!my_deps.has_client || role != deps_role ||
+		my_deps.quota_version != nagare_quota_version() ||
+		strncmp(app, my_deps.client.client_id, NAGARE_USAGE_CLIENT_ID_MAX - 1) != 0)
+	{
+		char *name = GetUserNameFromId(role, false);
+		char principal[NAGARE_USAGE_PRINCIPAL_MAX];
+		char tenant[NAGARE_TENANT_NAME_MAX];
+
+		snprintf(principal, sizeof(principal), "User:%s", name);
+		tenant[0] = '\0';
+		my_deps.quota_version = nagare_quota_version();
+		(void) nagare_quota_tenant_of(name, tenant);
+		nagare_deps_set_client(&my_deps, NAGARE_USAGE_SOURCE_SQL, tenant, principal, app,
+							   strlen(app));
+		deps_role = role;
+	}
+	nagare_deps_count(&my_deps, topic_id, (NagareDepsKind) kind, records, bytes);
 }
 
 /*---- the wall ----*/

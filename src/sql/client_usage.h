@@ -33,4 +33,11 @@ extern TimestampTz nagare_sql_usage_begin(void);
 extern void nagare_sql_usage_count(NagareSqlCall call, TimestampTz start, uint64 bytes_in,
 								   uint64 records_in, uint64 bytes_out, uint64 records_out);
 
+/*
+ * A completed call's records and bytes on its edge of the observed
+ * dependency graph (kind: deps.h's NagareDepsKind; consume() has no group),
+ * with nagare.track_dependencies on
+ */
+extern void nagare_sql_deps_count(int kind, int32 topic_id, uint64 records, uint64 bytes);
+
 #endif							/* NAGARE_SQL_CLIENT_USAGE_H */

@@ -402,6 +402,9 @@ nagare_consume(PG_FUNCTION_ARGS)
 	read_partition(&st, from);
 	nagare_sql_usage_count(NAGARE_SQL_CONSUME, start, 0, 0, st.bytes_read,
 						   max_records - st.remaining);
+	if (max_records > st.remaining)
+		nagare_sql_deps_count(NAGARE_DEPS_CONSUME, st.topic->topic_id,
+							  max_records - st.remaining, st.bytes_read);
 	return (Datum) 0;
 }
 

@@ -138,6 +138,7 @@ nagare_send(PG_FUNCTION_ARGS)
 	end_pos = nagare_append_record(topic, &rec, partition, &a);
 	nagare_xact_note_appended(&a, 1, end_pos);
 	nagare_sql_usage_count(NAGARE_SQL_SEND, start, a.batch_len, 1, 0, 0);
+	nagare_sql_deps_count(NAGARE_DEPS_PRODUCE, topic->topic_id, 1, a.batch_len);
 
 	PG_RETURN_DATUM(send_result(fcinfo, partition, a.base_offset));
 }
@@ -282,6 +283,7 @@ nagare_send_batch(PG_FUNCTION_ARGS)
 	for (i = 0; i < nappended; i++)
 		bytes += appended[i].batch_len;
 	nagare_sql_usage_count(NAGARE_SQL_SEND_BATCH, start, bytes, n, 0, 0);
+	nagare_sql_deps_count(NAGARE_DEPS_PRODUCE, topic->topic_id, n, bytes);
 
 	for (i = 0; i < n; i++)
 	{
@@ -414,5 +416,6 @@ nagare_publish(PG_FUNCTION_ARGS)
 	(void) LogLogicalMessage(NAGARE_MESSAGE_PREFIX, payload.data, payload.len, true);
 	nagare_xact_note_published();
 	nagare_sql_usage_count(NAGARE_SQL_PUBLISH, start, payload.len, 1, 0, 0);
+	nagare_sql_deps_count(NAGARE_DEPS_PUBLISH, topic->topic_id, 1, payload.len);
 	PG_RETURN_VOID();
 }

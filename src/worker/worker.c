@@ -128,6 +128,7 @@ nagare_worker_main(Datum main_arg)
 		bool		broker_ready;
 		pid_t		broker_pid;
 		bool sweep;
+		long deps_wait;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -178,9 +179,11 @@ nagare_worker_main(Datum main_arg)
 		sweep = nagare_worker_instances();
 		/* the services' SLIs, once a minute (slisync.c) */
 		nagare_worker_sli_tick();
+		/* the observed dependencies (depsflush.c) */
+		deps_wait = nagare_worker_flush_dependencies();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 again || sweep ? 1000 : 10000, PG_WAIT_EXTENSION);
+						 Min(again || sweep ? 1000 : 10000, deps_wait), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -49,6 +49,8 @@ extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
 /* slisync.c: nagare.flush_sli() once a minute */
 extern void nagare_worker_sli_tick(void);
+/* depsflush.c: the observed dependencies, when due; ms until the next flush */
+extern long nagare_worker_flush_dependencies(void);
 
 /* registrations.c */
 extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
