@@ -15,7 +15,7 @@
 #   - blocking queries: ?index=N&wait= parks the request until the version
 #     moves (woken within a poll of a change) or the wait ends; a parked
 #     request does not stall others, and requests pipelined behind it wait
-#     their turn; past WEB_MAX_PARKED (48) a request is
+#     their turn; past WEB_MAX_PARKED (200) a request is
 #     answered at once;
 #   - 404, 405 (with Allow), 400 with a clear reason for a bad index, wait,
 #     passing, filter, check status or JSON body, 500 for another datacenter;
@@ -28,7 +28,8 @@
 #     meta labels, relabelled; it scrapes the one that is nagare's /metrics
 #     (up); one whose TTL lapsed is discovered as critical and dropped by a
 #     keep-passing rule, then gone once deregistered; its blocking queries
-#     wait in nagare and wake for a new instance registered over HTTP.
+#     (one per service and job: 105 with 100 more services) wait in nagare
+#     and wake for a new instance registered over HTTP.
 use strict;
 use warnings;
 use FindBin;
@@ -273,7 +274,7 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	($s, $h, $j) = get_json('/v1/catalog/services');
 	$index = $h->{'x-consul-index'};
 	my @socks;
-	for (1 .. 48)
+	for (1 .. 200)
 	{
 		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
 		print $c "GET /v1/catalog/services?index=$index&wait=30s HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -283,7 +284,7 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	$t0 = time;
 	($s, $h, $j) = get_json("/v1/catalog/services?index=$index&wait=30s");
 	$took = time - $t0;
-	ok($s == 200 && $took < 0.5, sprintf('past 48 parked requests the next is answered at once (%.3f s)', $took));
+	ok($s == 200 && $took < 0.5, sprintf('past 200 parked requests the next is answered at once (%.3f s)', $took));
 	close($_) for @socks;
 }
 
@@ -348,7 +349,7 @@ SKIP:
 	{
 		fail("no Prometheus server at $prom: scripts/deps.sh builds test/prometheus_server (see its output)")
 		  if ($ENV{CI} // '') eq 'true';
-		skip "no $prom (scripts/deps.sh builds test/prometheus_server with Go)", 17;
+		skip "no $prom (scripts/deps.sh builds test/prometheus_server with Go)", 18;
 	}
 	my $pport = PostgreSQL::Test::Cluster::get_free_port();
 	my $papi = "http://127.0.0.1:$pport";
@@ -357,6 +358,11 @@ SKIP:
 	# web-3 goes critical 2 s after its last beat, and is deregistered 8 s later
 	sql(q{SELECT nagare.register_instance('web', 'web-3', address => '127.0.0.3', port => 9100,
 	        meta => '{"version": "2.0"}', ttl => '2s', deregister_critical_after => '8s', status => 'passing')});
+	# 100 more services of one instance each: Prometheus watches each with a
+	# blocking query of its own, on a connection of its own
+	sql(q{SELECT nagare.register_service('svc' || i),
+	             nagare.register_instance('svc' || i, 'svc' || i || '-1', address => '127.0.0.1', port => 20000 + i)
+	      FROM generate_series(1, 100) i});
 	# the configuration docs/registry.md shows (its server and port here)
 	my $conf = <<"EOC";
 global:
@@ -383,6 +389,12 @@ scrape_configs:
     consul_sd_configs:
       - server: '127.0.0.1:$hport'
         tags: [primary]
+        refresh_interval: 1s
+  # every instance of every service
+  - job_name: all
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$hport'
         refresh_interval: 1s
 EOC
 	open(my $fh, '>', "$tmp/prometheus.yml") or die;
@@ -415,8 +427,9 @@ EOC
 		$last_beat = time;
 		($active, $dropped) = $targets->();
 		return join(' ', sort keys %{ $active->{services} // {} }) eq 'db-1 web-1 web-2 web-3'
-		  && join(' ', sort keys %{ $active->{primary} // {} }) eq 'web-1';
-	}, 40), 'Prometheus discovered web-1, web-2, web-3 and db-1 (services), and web-1 alone (tags: [primary])')
+		  && join(' ', sort keys %{ $active->{primary} // {} }) eq 'web-1'
+		  && keys %{ $active->{all} // {} } == 104;
+	}, 40), 'Prometheus discovered web-1, web-2, web-3 and db-1 (services), web-1 alone (tags: [primary]), and all 104 (all)')
 	  or diag(slurp_file("$tmp/prometheus.log"));
 	my $d = $active->{services}{'web-1'}{discoveredLabels} // {};
 	is($d->{__address__}, "127.0.0.1:$hport", 'a target at the instance\'s address and port');
@@ -451,6 +464,10 @@ EOC
 	ok($lapsed, sprintf('web-3, whose TTL lapsed, left the active targets (%.1f s after its last beat)', time - $last_beat));
 	is($dropped->{services}{'web-3'}{discoveredLabels}{__meta_consul_health}, 'critical',
 		'as Prometheus does with Consul: still discovered, __meta_consul_health critical, dropped by the keep rule');
+	ok(wait_until(sub {
+		($active) = $targets->();
+		return ($active->{all}{'web-3'}{discoveredLabels}{__meta_consul_health} // '') eq 'critical';
+	}, 10), 'and without a keep rule (job all) still a target, critical');
 	# 8 s after going critical web-3 is deregistered: no longer discovered
 	ok(wait_until(sub { ($active, $dropped) = $targets->(); return !$dropped->{services}{'web-3'} }, 20),
 		'web-3, deregistered after 8 s critical, is no longer discovered at all');
@@ -466,7 +483,8 @@ EOC
 	my $c0 = $calls->();
 	sleep 3;
 	my $c1 = $calls->();
-	ok($c1 - $c0 <= 2, "Prometheus's blocking queries wait in nagare: " . ($c1 - $c0) . ' health calls in 3 quiet s');
+	ok($c1 - $c0 <= 2,
+		"Prometheus's 105 blocking queries (102 services, 3 jobs) wait in nagare: " . ($c1 - $c0) . ' health calls in 3 quiet s');
 	# a new instance, registered over HTTP while Prometheus waits
 	$t0 = time;
 	($s, $h, $b) = http('PUT', '/v1/agent/service/register',
