@@ -30,6 +30,9 @@
 #     keep-passing rule, then gone once deregistered; its blocking queries
 #     (one per service and job: 105 with 100 more services) wait in nagare
 #     and wake for a new instance registered over HTTP.
+#   - while a Kafka listener authenticates, Prometheus's basic_auth logs in
+#     (its 21 blocking queries at once, one role), a job without it gets
+#     401 and no target.
 use strict;
 use warnings;
 use FindBin;
@@ -342,9 +345,9 @@ EOP
 # pointed at nagare: Debian's prometheus is built without Consul discovery,
 # so scripts/deps.sh builds the one test/prometheus_server pins, from the Go
 # module proxy.  Under CI=true its absence is a failure, not a skip.
+my $prom = $ENV{NAGARE_PROMETHEUS} // '/opt/nagare-test/prometheus/prometheus';
 SKIP:
 {
-	my $prom = $ENV{NAGARE_PROMETHEUS} // '/opt/nagare-test/prometheus/prometheus';
 	if (!-x $prom)
 	{
 		fail("no Prometheus server at $prom: scripts/deps.sh builds test/prometheus_server (see its output)")
@@ -515,4 +518,62 @@ unlike(slurp_file($node->logfile), qr/nagare http.*(ERROR|PANIC)|server process 
 	'no error in the http process');
 
 $node->stop;
+
+# While a Kafka listener authenticates, Prometheus logs in with basic_auth
+# (HTTP Basic credentials of a role): its 21 blocking queries start at once
+# with the same credentials; a job without them gets 401 and no target.
+SKIP:
+{
+	skip "no $prom (scripts/deps.sh builds test/prometheus_server with Go)", 4 unless -x $prom;
+	my $aport = PostgreSQL::Test::Cluster::get_free_port();
+	my ($anode) = kafka_node('consul_auth', protocol => 'SASL_PLAINTEXT', conf => "nagare.http_port = $aport\n");
+	$anode->wait_for_log(qr/nagare http: listening on 127\.0\.0\.1:$aport/);
+	$anode->safe_psql('postgres', q{
+		CREATE ROLE prometheus LOGIN PASSWORD 'scrape-pw';
+		SELECT nagare.register_service('svc' || i),
+		       nagare.register_instance('svc' || i, 'svc' || i || '-1', address => '127.0.0.1', port => 20000 + i)
+		FROM generate_series(1, 20) i});
+	my $pport = PostgreSQL::Test::Cluster::get_free_port();
+	open(my $fh, '>', "$tmp/prometheus-auth.yml") or die;
+	print $fh <<"EOC";
+scrape_configs:
+  - job_name: services
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$aport'
+        basic_auth:
+          username: prometheus
+          password: scrape-pw
+        refresh_interval: 1s
+  - job_name: anonymous
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$aport'
+        refresh_interval: 1s
+EOC
+	close($fh);
+	my $ph = IPC::Run::start(
+		[ $prom, "--config.file=$tmp/prometheus-auth.yml", "--storage.tsdb.path=$tmp/prom-auth",
+		  "--web.listen-address=127.0.0.1:$pport", '--scrape.discovery-reload-interval=1s' ],
+		'>', "$tmp/prometheus-auth.log", '2>&1');
+	my %pools;
+	$t0 = time;
+	ok(wait_until(sub {
+		my $j = eval { decode_json(`curl -s --max-time 5 'http://127.0.0.1:$pport/api/v1/targets'`) };
+		%pools = ();
+		$pools{ $_->{scrapePool} }++ for @{ $j ? $j->{data}{activeTargets} : [] };
+		return ($pools{services} // 0) == 20;
+	}, 30), sprintf('with basic_auth Prometheus discovered all 20 services\' instances (%.1f s)', time - $t0))
+	  or diag(slurp_file("$tmp/prometheus-auth.log"));
+	my $plog = slurp_file("$tmp/prometheus-auth.log");
+	unlike($plog, qr/level=ERROR.*config=services /, 'with no discovery error: every login was answered')
+	  or diag($plog);
+	like($plog, qr/level=ERROR.*config=anonymous .*Unexpected response code: 401/,
+		'without basic_auth: 401') or diag($plog);
+	is($pools{anonymous}, undef, 'and no target');
+	$ph->signal('TERM');
+	$ph->finish;
+	$anode->stop;
+}
+
 done_testing();
