@@ -15,7 +15,7 @@ packages=(
   # test/t/200_dependencies: the DOT export rendered (dot -Tsvg)
   graphviz
   # test/t/185_metrics: promtool and a Prometheus server scraping /metrics
-  # (and test/t/192_consul_http: its consul_sd_configs)
+  # (test/t/192_consul_http builds its own, below: Debian's has no Consul discovery)
   prometheus
   # test/t/192_consul_http: the venv of py-consul (below)
   python3-venv
@@ -77,26 +77,39 @@ if [ ! -f "$consul_venv/.nagare-pins" ] || [ "$(cat "$consul_venv/.nagare-pins")
   fi
 fi
 
-# test/t/192_consul_http: Prometheus's own Consul discovery (the code behind
-# consul_sd_configs; Debian's prometheus is built without it), test/consul_sd,
-# built with the machine's Go (1.26 or later) from the Go module proxy at the
-# versions of its go.sum, into NAGARE_CONSUL_SD_DIR (default
-# /opt/nagare-test/consul_sd).  Without Go the test skips those checks.
-consul_sd_dir=${NAGARE_CONSUL_SD_DIR:-/opt/nagare-test/consul_sd}
-consul_sd_src="$(cd "$(dirname "$0")/.." && pwd)/test/consul_sd"
+# test/t/192_consul_http: a real Prometheus server discovering its targets
+# with consul_sd_configs (Debian's prometheus is built without Consul
+# discovery).  test/prometheus_server pins github.com/prometheus/prometheus
+# (go.mod, go.sum); its cmd/prometheus is built with the machine's Go (1.26
+# or later) from the Go module proxy, with only Consul's discovery compiled
+# in (remove_all_sd,enable_consul_sd) and without the web UI's assets (the
+# API is what the test reads), into NAGARE_PROMETHEUS_DIR (default
+# /opt/nagare-test/prometheus), once per pin: 4 to 6 minutes of CPU (3 min
+# 20 s on a 2-CPU machine with the modules at hand, 9 min on a busy one
+# fetching its 1 GB of modules).  test/consul_sd, the stand-in it
+# replaced, is gone, and its old build with it.
+# A failed build says so here, and the test then fails under CI=true (and
+# skips its Prometheus checks elsewhere).
+prom_dir=${NAGARE_PROMETHEUS_DIR:-/opt/nagare-test/prometheus}
+prom_src="$(cd "$(dirname "$0")/.." && pwd)/test/prometheus_server"
+rm -rf /opt/nagare-test/consul_sd 2>/dev/null || true
 go_bin=$(command -v go || echo /usr/local/go/bin/go)
 if [ -x "$go_bin" ] && [ "$(id -u)" -eq 0 ]; then
-  stamp=$(cat "$consul_sd_src/go.mod" "$consul_sd_src/go.sum" "$consul_sd_src/main.go" | sha256sum | cut -c1-16)
-  if [ "$(cat "$consul_sd_dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
-    echo "deps.sh: building test/consul_sd (Prometheus's Consul discovery)"
-    mkdir -p "$consul_sd_dir"
-    if (cd "$consul_sd_src" && "$go_bin" build -o "$consul_sd_dir/consul_sd" .) >/dev/null; then
-      echo "$stamp" >"$consul_sd_dir/.stamp"
-      chmod -R a+rX "$consul_sd_dir"
+  stamp=$(cat "$prom_src/go.mod" "$prom_src/go.sum" "$prom_src/build.sh" | sha256sum | cut -c1-16)
+  if [ "$(cat "$prom_dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "deps.sh: building Prometheus (test/prometheus_server) into $prom_dir"
+    rm -rf "$prom_dir"
+    mkdir -p "$prom_dir"
+    if GO="$go_bin" "$prom_src/build.sh" "$prom_dir/prometheus" >"$prom_dir/build.log" 2>&1; then
+      echo "$stamp" >"$prom_dir/.stamp"
     else
-      echo "deps.sh: could not build test/consul_sd; test/t/192_consul_http will skip its Prometheus checks" >&2
+      echo "deps.sh: *** COULD NOT BUILD PROMETHEUS (test/prometheus_server): test/t/192_consul_http" \
+           "fails under CI=true; the build's output: ***" >&2
+      tail -30 "$prom_dir/build.log" >&2
     fi
+    chmod -R a+rX "$prom_dir"
   fi
-elif [ ! -x "$consul_sd_dir/consul_sd" ]; then
-  echo "deps.sh: no Go (or not root): test/t/192_consul_http will skip its Prometheus checks" >&2
+elif [ ! -x "$prom_dir/prometheus" ]; then
+  echo "deps.sh: *** no Go (or not root): no Prometheus server for test/t/192_consul_http," \
+       "which fails under CI=true ***" >&2
 fi

@@ -77,7 +77,7 @@ if [ "$(id -u)" -eq 0 ]; then
     smallfs="$work/smallfs"
   fi
   chown -R postgres: "$work"
-  su postgres -s /bin/bash -c "cd '$work/tree' && NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' NAGARE_TAP_TESTS='${NAGARE_TAP_TESTS:-}' NAGARE_TEST_SMALLFS='$smallfs' scripts/test.sh"
+  su postgres -s /bin/bash -c "cd '$work/tree' && CI='${CI:-}' NAGARE_TEST_INSTALLED=1 FUZZ_SECONDS='${FUZZ_SECONDS:-30}' NAGARE_TEST_PHASES='$phases' NAGARE_TAP_TESTS='${NAGARE_TAP_TESTS:-}' NAGARE_TEST_SMALLFS='$smallfs' scripts/test.sh"
   rc=$?
   if [ -n "$smallfs" ]; then
     umount "$smallfs" && rm -f "$work/smallfs.img"

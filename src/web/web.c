@@ -67,7 +67,12 @@
 #include "web/web.h"
 
 #define WEB_MAX_LISTENERS      16
-#define WEB_MAX_CONNS          64
+/*
+ * Prometheus's consul_sd_configs holds one connection per watched service
+ * (each a blocking query) and one for the catalog: 256 serve it watching
+ * up to WEB_MAX_PARKED - 1 services beside scrapes and other clients
+ */
+#define WEB_MAX_CONNS          256
 #define WEB_MAX_HEADERS        64
 #define WEB_MAX_HEAD           8192
 #define WEB_MAX_BODY           4096

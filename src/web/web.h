@@ -74,8 +74,13 @@ typedef struct WebRoute
 				 * authenticates (workerops.h): 401 without */
 } WebRoute;
 
-/* Parked requests (see WebResponse): at most, and how often they are polled */
-#define WEB_MAX_PARKED   48
+/*
+ * Parked requests (see WebResponse): at most, and how often they are
+ * polled.  200 is Consul's own limit of connections per client
+ * (limits.http_max_conns_per_client), so a Prometheus that watches its
+ * services through Consul blocks here too.
+ */
+#define WEB_MAX_PARKED   200
 #define WEB_PARK_POLL_MS 100
 
 /* GET /metrics (metrics.c) */

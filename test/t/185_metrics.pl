@@ -14,7 +14,7 @@
 #     nagare_connections by listener, with a connection held;
 #   - keep-alive (curl reuses its connection) and pipelined requests (three
 #     in one write, answered in order, HEAD without a body, the connection
-#     kept); 64 connections served, the 65th answered 503; a half-sent
+#     kept); 256 connections served, the 257th answered 503; a half-sent
 #     request closed after 10 s and logged;
 #   - 404 for other paths, 405 with Allow for other methods;
 #   - malformed requests get 400 and a LOG line, and the process lives on
@@ -151,16 +151,16 @@ SKIP:
 	is($? >> 8, 0, 'promtool check metrics passes with every client (escaped, not UTF-8)') or diag($out);
 }
 
-# the connection cap: 64 served, the next answered 503
+# the connection cap: 256 served, the next answered 503
 {
-	my @held = map { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die } 1 .. 64;
+	my @held = map { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die } 1 .. 256;
 	# the server has accepted them all once one more round trip is answered
 	my $last = $held[-1];
 	my $r = raw_exchange($last, "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 1);
-	like($r, qr{^HTTP/1\.1 404 }, 'the 64th connection is served');
+	like($r, qr{^HTTP/1\.1 404 }, 'the 256th connection is served');
 	my $extra = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
 	$r = raw_exchange($extra, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 1);
-	like($r, qr{^HTTP/1\.1 503 }, 'the 65th is answered 503');
+	like($r, qr{^HTTP/1\.1 503 }, 'the 257th is answered 503');
 	close($_) for @held, $extra;
 }
 

@@ -15,16 +15,24 @@
 #   - blocking queries: ?index=N&wait= parks the request until the version
 #     moves (woken within a poll of a change) or the wait ends; a parked
 #     request does not stall others, and requests pipelined behind it wait
-#     their turn; past WEB_MAX_PARKED (48) a request is
+#     their turn; past WEB_MAX_PARKED (200) a request is
 #     answered at once;
 #   - 404, 405 (with Allow), 400 with a clear reason for a bad index, wait,
 #     passing, filter, check status or JSON body, 500 for another datacenter;
 #   - py-consul 1.6.0 (the venv scripts/deps.sh makes) lists services, reads
 #     health with passing and tags, blocks on an index and wakes on a
 #     change, and passes, warns and fails a check;
-#   - Prometheus's Consul discovery (consul_sd_configs' code, test/consul_sd)
-#     finds the instances as targets with their meta labels, and one whose
-#     TTL lapsed turns critical (dropped by a keep-passing rule).
+#   - a real Prometheus server (test/prometheus_server, built by
+#     scripts/deps.sh) with consul_sd_configs (server, datacenter, services;
+#     tags) pointed at nagare: the instances are its targets with Consul's
+#     meta labels, relabelled; it scrapes the one that is nagare's /metrics
+#     (up); one whose TTL lapsed is discovered as critical and dropped by a
+#     keep-passing rule, then gone once deregistered; its blocking queries
+#     (one per service and job: 105 with 100 more services) wait in nagare
+#     and wake for a new instance registered over HTTP.
+#   - while a Kafka listener authenticates, Prometheus's basic_auth logs in
+#     (its 21 blocking queries at once, one role), a job without it gets
+#     401 and no target.
 use strict;
 use warnings;
 use FindBin;
@@ -269,7 +277,7 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	($s, $h, $j) = get_json('/v1/catalog/services');
 	$index = $h->{'x-consul-index'};
 	my @socks;
-	for (1 .. 48)
+	for (1 .. 200)
 	{
 		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
 		print $c "GET /v1/catalog/services?index=$index&wait=30s HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -279,7 +287,7 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	$t0 = time;
 	($s, $h, $j) = get_json("/v1/catalog/services?index=$index&wait=30s");
 	$took = time - $t0;
-	ok($s == 200 && $took < 0.5, sprintf('past 48 parked requests the next is answered at once (%.3f s)', $took));
+	ok($s == 200 && $took < 0.5, sprintf('past 200 parked requests the next is answered at once (%.3f s)', $took));
 	close($_) for @socks;
 }
 
@@ -333,48 +341,167 @@ EOP
 		'py-consul: ttl_fail, and an unknown check is False (a 404)');
 }
 
-# Prometheus's consul_sd_configs: Debian's prometheus is built without
-# Consul discovery, so Prometheus's own discovery/consul package runs here in
-# test/consul_sd (built by scripts/deps.sh from the Go module proxy); its
-# targets' labels are what Prometheus relabels, and the test keeps those
-# whose __meta_consul_health is passing, as a keep rule would.
+# A real Prometheus server discovers its targets with consul_sd_configs
+# pointed at nagare: Debian's prometheus is built without Consul discovery,
+# so scripts/deps.sh builds the one test/prometheus_server pins, from the Go
+# module proxy.  Under CI=true its absence is a failure, not a skip.
+my $prom = $ENV{NAGARE_PROMETHEUS} // '/opt/nagare-test/prometheus/prometheus';
 SKIP:
 {
-	my $sd = $ENV{NAGARE_CONSUL_SD} // '/opt/nagare-test/consul_sd/consul_sd';
-	skip "no $sd (scripts/deps.sh builds test/consul_sd with Go)", 8 unless -x $sd;
+	if (!-x $prom)
+	{
+		fail("no Prometheus server at $prom: scripts/deps.sh builds test/prometheus_server (see its output)")
+		  if ($ENV{CI} // '') eq 'true';
+		skip "no $prom (scripts/deps.sh builds test/prometheus_server with Go)", 18;
+	}
+	my $pport = PostgreSQL::Test::Cluster::get_free_port();
+	my $papi = "http://127.0.0.1:$pport";
+	# web-2 and db-1 have a 60 s TTL: beat them now
+	http('PUT', "/v1/agent/check/pass/service:$_") for qw(web-2 db-1);
+	# web-3 goes critical 2 s after its last beat, and is deregistered 8 s later
 	sql(q{SELECT nagare.register_instance('web', 'web-3', address => '127.0.0.3', port => 9100,
-	        meta => '{"version": "2.0"}', ttl => '3s', status => 'passing')});
-	my $sdh = IPC::Run::start([ $sd, "127.0.0.1:$hport" ], '>', "$tmp/sd.out", '2>', "$tmp/sd.log");
-	# the targets of the last update, by service ID
+	        meta => '{"version": "2.0"}', ttl => '2s', deregister_critical_after => '8s', status => 'passing')});
+	# 100 more services of one instance each: Prometheus watches each with a
+	# blocking query of its own, on a connection of its own
+	sql(q{SELECT nagare.register_service('svc' || i),
+	             nagare.register_instance('svc' || i, 'svc' || i || '-1', address => '127.0.0.1', port => 20000 + i)
+	      FROM generate_series(1, 100) i});
+	# the configuration docs/registry.md shows (its server and port here)
+	my $conf = <<"EOC";
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  # every instance of web and db that passes its check
+  - job_name: services
+    consul_sd_configs:
+      - server: '127.0.0.1:$hport'
+        datacenter: dc1
+        services: [web, db]
+        refresh_interval: 1s
+    relabel_configs:
+      - source_labels: [__meta_consul_health]
+        regex: passing
+        action: keep
+      - source_labels: [__meta_consul_service]
+        target_label: service
+      - source_labels: [__meta_consul_service_metadata_version]
+        target_label: version
+  # the instances tagged primary, of any service
+  - job_name: primary
+    consul_sd_configs:
+      - server: '127.0.0.1:$hport'
+        tags: [primary]
+        refresh_interval: 1s
+  # every instance of every service
+  - job_name: all
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$hport'
+        refresh_interval: 1s
+EOC
+	open(my $fh, '>', "$tmp/prometheus.yml") or die;
+	print $fh $conf;
+	close($fh);
+	my $ph = IPC::Run::start(
+		[ $prom, "--config.file=$tmp/prometheus.yml", "--storage.tsdb.path=$tmp/prom-data",
+		  "--web.listen-address=127.0.0.1:$pport", '--scrape.discovery-reload-interval=1s' ],
+		'>', "$tmp/prometheus.log", '2>&1');
+	# /api/v1/targets: { pool => { service ID => target } } of the active
+	# targets, and of the dropped ones
 	my $targets = sub {
-		my @lines = split /\n/, (-e "$tmp/sd.out" ? slurp_file("$tmp/sd.out") : '');
-		return {} unless @lines;
-		my $j = eval { decode_json($lines[-1]) } // [];
-		return { map { ($_->{labels}{__meta_consul_service_id} => $_->{labels}) } @$j };
+		my $j = eval { decode_json(`curl -s --max-time 5 '$papi/api/v1/targets'`) };
+		my (%active, %dropped);
+		return ({}, {}) unless $j && $j->{status} eq 'success';
+		for my $t (@{ $j->{data}{activeTargets} })
+		{
+			$active{ $t->{scrapePool} }{ $t->{discoveredLabels}{__meta_consul_service_id} } = $t;
+		}
+		for my $t (@{ $j->{data}{droppedTargets} })
+		{
+			$dropped{ $t->{scrapePool} // '' }{ $t->{discoveredLabels}{__meta_consul_service_id} } = $t;
+		}
+		return (\%active, \%dropped);
 	};
-	my $all;
-	# web-3 beats until discovery has it, passing
+	my ($active, $dropped, $last_beat);
+	# web-3 beats until Prometheus has it as a target
 	ok(wait_until(sub {
 		http('PUT', '/v1/agent/check/pass/service:web-3');
-		$all = $targets->();
-		return $all->{'web-1'} && $all->{'web-2'} && $all->{'web-3'} && $all->{'db-1'}
-		  && $all->{'web-3'}{__meta_consul_health} eq 'passing';
-	}, 30), "Prometheus's Consul discovery found web-1, web-2, web-3 and db-1")
-	  or diag(slurp_file("$tmp/sd.log"));
-	is($all->{'web-1'}{__address__}, "127.0.0.1:$hport", 'a target at its address and port');
-	is($all->{'web-1'}{__meta_consul_service_metadata_version}, '1.2', 'meta as __meta_consul_service_metadata_version');
-	is($all->{'web-1'}{__meta_consul_tags}, ',primary,v1,', 'tags as __meta_consul_tags');
-	is($all->{'web-1'}{__meta_consul_dc}, 'dc1', 'the datacenter from agent/self');
-	# web-3's TTL lapses: critical, so a keep-passing rule drops it
+		$last_beat = time;
+		($active, $dropped) = $targets->();
+		return join(' ', sort keys %{ $active->{services} // {} }) eq 'db-1 web-1 web-2 web-3'
+		  && join(' ', sort keys %{ $active->{primary} // {} }) eq 'web-1'
+		  && keys %{ $active->{all} // {} } == 104;
+	}, 40), 'Prometheus discovered web-1, web-2, web-3 and db-1 (services), web-1 alone (tags: [primary]), and all 104 (all)')
+	  or diag(slurp_file("$tmp/prometheus.log"));
+	my $d = $active->{services}{'web-1'}{discoveredLabels} // {};
+	is($d->{__address__}, "127.0.0.1:$hport", 'a target at the instance\'s address and port');
+	is("$d->{__meta_consul_service} $d->{__meta_consul_service_id} $d->{__meta_consul_node} $d->{__meta_consul_dc}",
+		'web web-1 nagare dc1', '__meta_consul_service, _service_id, _node, _dc');
+	is($d->{__meta_consul_tags}, ',primary,v1,', '__meta_consul_tags');
+	is("$d->{__meta_consul_service_metadata_version} $d->{__meta_consul_service_metadata_zone}", '1.2 a',
+		'meta as __meta_consul_service_metadata_<key>');
+	is("$d->{__meta_consul_health} $active->{services}{'db-1'}{discoveredLabels}{__meta_consul_health}",
+		'passing passing', '__meta_consul_health: passing (web-1 has no check, db-1 a passing one)');
+	is($d->{__meta_consul_service_address} . ' ' . $active->{services}{'db-1'}{labels}{instance},
+		'127.0.0.1 db1.example.com:5432', 'the service address, and a DNS name in instance');
+	is_deeply([ @{ $active->{services}{'web-1'}{labels} }{qw(job service version)} ], [ 'services', 'web', '1.2' ],
+		'relabelled: service and version from the meta labels');
+	# web-1 is nagare's own /metrics: Prometheus scrapes it
+	my $up;
+	ok(wait_until(sub {
+		my $j = eval { decode_json(`curl -s --max-time 5 '$papi/api/v1/query?query=up%7Bjob%3D%22services%22%2Cversion%3D%221.2%22%7D'`) };
+		$up = $j && $j->{data}{result}[0];
+		return $up && $up->{value}[1] eq '1';
+	}, 20), 'Prometheus scraped web-1 (nagare\'s /metrics): up{job="services",version="1.2"} is 1')
+	  or diag(explain($up));
+	($active) = $targets->();
+	is($active->{services}{'web-1'}{health}, 'up', 'and /api/v1/targets says its health is up');
+	note(JSON::PP->new->canonical->pretty->encode($active->{services}{'web-1'} // {}));
+
+	# web-3 stopped beating: its TTL lapses; wait for Prometheus to see it
+	my $lapsed = wait_until(sub {
+		($active, $dropped) = $targets->();
+		return !$active->{services}{'web-3'} && $dropped->{services}{'web-3'};
+	}, 20);
+	ok($lapsed, sprintf('web-3, whose TTL lapsed, left the active targets (%.1f s after its last beat)', time - $last_beat));
+	is($dropped->{services}{'web-3'}{discoveredLabels}{__meta_consul_health}, 'critical',
+		'as Prometheus does with Consul: still discovered, __meta_consul_health critical, dropped by the keep rule');
+	ok(wait_until(sub {
+		($active) = $targets->();
+		return ($active->{all}{'web-3'}{discoveredLabels}{__meta_consul_health} // '') eq 'critical';
+	}, 10), 'and without a keep rule (job all) still a target, critical');
+	# 8 s after going critical web-3 is deregistered: no longer discovered
+	ok(wait_until(sub { ($active, $dropped) = $targets->(); return !$dropped->{services}{'web-3'} }, 20),
+		'web-3, deregistered after 8 s critical, is no longer discovered at all');
+	# Prometheus's blocking queries park in nagare: with nothing changing, its
+	# health calls (one per watched service, each waiting up to 2 minutes)
+	# do not come back every refresh_interval (1 s)
+	my $calls = sub {
+		my $m = `curl -s --max-time 5 '$papi/metrics'`;
+		my $n = 0;
+		$n += $1 while $m =~ /^prometheus_sd_consul_rpc_duration_seconds_count\{[^}]*call="service"[^}]*\} (\d+)$/mg;
+		return $n;
+	};
+	my $c0 = $calls->();
+	sleep 3;
+	my $c1 = $calls->();
+	ok($c1 - $c0 <= 2,
+		"Prometheus's 105 blocking queries (102 services, 3 jobs) wait in nagare: " . ($c1 - $c0) . ' health calls in 3 quiet s');
+	# a new instance, registered over HTTP while Prometheus waits
 	$t0 = time;
-	ok(wait_until(sub { $all = $targets->(); return ($all->{'web-3'}{__meta_consul_health} // '') eq 'critical' }, 30),
-		sprintf('web-3 is critical once its TTL lapsed (%.1f s after its last beat), and dropped by keep-passing', time - $t0))
-	  or diag(slurp_file("$tmp/sd.log"));
-	is_deeply([ sort grep { $all->{$_}{__meta_consul_health} eq 'passing' } keys %$all ], [ 'db-1', 'web-1', 'web-2' ],
-		'the passing targets left');
-	unlike(slurp_file("$tmp/sd.log"), qr/level=ERROR/, 'discovery logged no error: every request it made was answered');
-	$sdh->signal('TERM');
-	$sdh->finish;
+	($s, $h, $b) = http('PUT', '/v1/agent/service/register',
+		'{"Name": "web", "ID": "web-4", "Address": "127.0.0.4", "Port": 9100, "Meta": {"version": "2.1"}}');
+	is($s, 200, 'web-4 registered over HTTP');
+	ok(wait_until(sub { ($active) = $targets->(); return $active->{services}{'web-4'} }, 20),
+		sprintf('web-4 is a target %.1f s later: the blocking query woke (it waits up to 2 min)', time - $t0));
+	unlike(slurp_file("$tmp/prometheus.log"), qr/level=(ERROR|WARN).*(consul|discovery)/i,
+		'Prometheus logged no discovery error: every request it made was answered');
+	$ph->signal('TERM');
+	$ph->finish;
+	# keep the configuration for docs/registry.md
+	note($conf);
+	note(slurp_file("$tmp/prometheus.log"));
 }
 
 # after a restart the nagare worker loads the table, meta included
@@ -391,4 +518,62 @@ unlike(slurp_file($node->logfile), qr/nagare http.*(ERROR|PANIC)|server process 
 	'no error in the http process');
 
 $node->stop;
+
+# While a Kafka listener authenticates, Prometheus logs in with basic_auth
+# (HTTP Basic credentials of a role): its 21 blocking queries start at once
+# with the same credentials; a job without them gets 401 and no target.
+SKIP:
+{
+	skip "no $prom (scripts/deps.sh builds test/prometheus_server with Go)", 4 unless -x $prom;
+	my $aport = PostgreSQL::Test::Cluster::get_free_port();
+	my ($anode) = kafka_node('consul_auth', protocol => 'SASL_PLAINTEXT', conf => "nagare.http_port = $aport\n");
+	$anode->wait_for_log(qr/nagare http: listening on 127\.0\.0\.1:$aport/);
+	$anode->safe_psql('postgres', q{
+		CREATE ROLE prometheus LOGIN PASSWORD 'scrape-pw';
+		SELECT nagare.register_service('svc' || i),
+		       nagare.register_instance('svc' || i, 'svc' || i || '-1', address => '127.0.0.1', port => 20000 + i)
+		FROM generate_series(1, 20) i});
+	my $pport = PostgreSQL::Test::Cluster::get_free_port();
+	open(my $fh, '>', "$tmp/prometheus-auth.yml") or die;
+	print $fh <<"EOC";
+scrape_configs:
+  - job_name: services
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$aport'
+        basic_auth:
+          username: prometheus
+          password: scrape-pw
+        refresh_interval: 1s
+  - job_name: anonymous
+    scrape_interval: 1m
+    consul_sd_configs:
+      - server: '127.0.0.1:$aport'
+        refresh_interval: 1s
+EOC
+	close($fh);
+	my $ph = IPC::Run::start(
+		[ $prom, "--config.file=$tmp/prometheus-auth.yml", "--storage.tsdb.path=$tmp/prom-auth",
+		  "--web.listen-address=127.0.0.1:$pport", '--scrape.discovery-reload-interval=1s' ],
+		'>', "$tmp/prometheus-auth.log", '2>&1');
+	my %pools;
+	$t0 = time;
+	ok(wait_until(sub {
+		my $j = eval { decode_json(`curl -s --max-time 5 'http://127.0.0.1:$pport/api/v1/targets'`) };
+		%pools = ();
+		$pools{ $_->{scrapePool} }++ for @{ $j ? $j->{data}{activeTargets} : [] };
+		return ($pools{services} // 0) == 20;
+	}, 30), sprintf('with basic_auth Prometheus discovered all 20 services\' instances (%.1f s)', time - $t0))
+	  or diag(slurp_file("$tmp/prometheus-auth.log"));
+	my $plog = slurp_file("$tmp/prometheus-auth.log");
+	unlike($plog, qr/level=ERROR.*config=services /, 'with no discovery error: every login was answered')
+	  or diag($plog);
+	like($plog, qr/level=ERROR.*config=anonymous .*Unexpected response code: 401/,
+		'without basic_auth: 401') or diag($plog);
+	is($pools{anonymous}, undef, 'and no target');
+	$ph->signal('TERM');
+	$ph->finish;
+	$anode->stop;
+}
+
 done_testing();
