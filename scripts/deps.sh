@@ -98,3 +98,25 @@ if [ -x "$go_bin" ] && [ "$(id -u)" -eq 0 ]; then
 elif [ ! -x "$consul_sd_dir/consul_sd" ]; then
   echo "deps.sh: no Go (or not root): test/t/192_consul_http will skip its Prometheus checks" >&2
 fi
+
+# test/t/125_franz: a franz-go client (test/franz: kgo and kadm at the
+# versions of its go.sum), built with the machine's Go from the Go module
+# proxy into NAGARE_FRANZ_DIR (default /opt/nagare-test/franz).  Without Go
+# the test skips.
+franz_dir=${NAGARE_FRANZ_DIR:-/opt/nagare-test/franz}
+franz_src="$(cd "$(dirname "$0")/.." && pwd)/test/franz"
+if [ -x "$go_bin" ] && [ "$(id -u)" -eq 0 ]; then
+  stamp=$(cat "$franz_src/go.mod" "$franz_src/go.sum" "$franz_src/main.go" | sha256sum | cut -c1-16)
+  if [ "$(cat "$franz_dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "deps.sh: building test/franz (franz-go)"
+    mkdir -p "$franz_dir"
+    if (cd "$franz_src" && "$go_bin" build -o "$franz_dir/franz" .) >/dev/null; then
+      echo "$stamp" >"$franz_dir/.stamp"
+      chmod -R a+rX "$franz_dir"
+    else
+      echo "deps.sh: could not build test/franz; test/t/125_franz will skip" >&2
+    fi
+  fi
+elif [ ! -x "$franz_dir/franz" ]; then
+  echo "deps.sh: no Go (or not root): test/t/125_franz will skip" >&2
+fi
