@@ -15,6 +15,8 @@
 //	                              (or 20 s), describes its group, commits,
 //	                              polls 1 s more for extras and leaves
 //	lag GROUP                     kadm: list groups, fetch offsets, lag
+//	epoch TOPIC PARTITIONS        kadm: OffsetForLeaderEpoch of epoch 0 and
+//	                              of epoch 7 for each partition
 //	delete TOPIC                  kadm: delete, then list again
 //
 // Built by scripts/deps.sh into /opt/nagare-test/franz with the modules of
@@ -120,6 +122,9 @@ func main() {
 	case "lag":
 		need(1)
 		lag(ctx, r, args[1])
+	case "epoch":
+		need(2)
+		epoch(ctx, r, args[1], atoi(args[2]))
 	case "delete":
 		need(1)
 		deleteTopic(ctx, r, args[1])
@@ -381,4 +386,38 @@ func deleteTopic(ctx context.Context, r result, topic string) {
 		}
 	}
 	r["gone"] = gone
+}
+
+// epoch: where leader epoch 0 ends (the end offsets, summed) and what an
+// epoch the partitions never had gives
+func epoch(ctx context.Context, r result, topic string, parts int) {
+	cl := client(r)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, e := range []int32{0, 7} {
+		var req kadm.OffsetForLeaderEpochRequest
+		for p := 0; p < parts; p++ {
+			req.Add(topic, int32(p), e)
+		}
+		res, err := adm.OffsetForLeaderEpoch(ctx, req)
+		if err != nil {
+			fail(r, err)
+		}
+		sum, n := int64(0), 0
+		epochs := map[string]int{}
+		for _, ps := range res {
+			for _, o := range ps {
+				if o.Err != nil {
+					fail(r, o.Err)
+				}
+				n++
+				sum += o.EndOffset
+				epochs[strconv.Itoa(int(o.LeaderEpoch))]++
+			}
+		}
+		k := fmt.Sprintf("epoch%d", e)
+		r[k+"_partitions"] = n
+		r[k+"_end_sum"] = sum
+		r[k+"_leader_epochs"] = epochs
+	}
 }

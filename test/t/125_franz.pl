@@ -9,7 +9,8 @@
 # (idempotent, acks=all, the sticky key partitioner) writes keyed records to
 # all four partitions (the stored batches carry its producer id); a group
 # consumer with the default cooperative-sticky balancer reads exactly them
-# and commits (nagare.group_offset has the offsets); kadm lists the group
+# and commits (nagare.group_offset has the offsets); kadm asks where leader
+# epoch 0 ends (OffsetForLeaderEpoch); kadm lists the group
 # and its lag; over SASL SCRAM-SHA-256 (a role's login) more records are
 # written, kadm sees the lag, and the next run of the group resumes from its
 # commit with exactly the new records; a wrong password is refused with
@@ -97,6 +98,15 @@ is($node->safe_psql('postgres',
 	my ($pid_hi, $pid_lo) = unpack('N N', substr($bytes, 43, 8));
 	is(($pid_hi << 32) | $pid_lo, $p->{producer_id}, 'the stored batches carry the producer id');
 }
+
+# OffsetForLeaderEpoch (kadm; franz-go's consumer validates its position
+# with it): epoch 0 ends at the high watermarks, epoch 7 is unknown
+my $e = franz(@plain, 'epoch', 'fz_orders', 4);
+ok($e->{ok}, 'kadm: OffsetForLeaderEpoch') or diag(explain $e);
+is_deeply([ @$e{qw(epoch0_end_sum epoch0_leader_epochs)} ], [ 400, { 0 => 4 } ],
+	'leader epoch 0 of each partition ends at its high watermark');
+is_deeply([ @$e{qw(epoch7_end_sum epoch7_leader_epochs)} ], [ -4, { -1 => 4 } ],
+	'epoch 7, which no partition had: end offset -1, leader epoch -1');
 
 # the group consumer: exactly the records, committed
 my $r = franz(@plain, 'consume', 'fz_orders', 'fz_group', 400);
