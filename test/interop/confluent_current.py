@@ -8,6 +8,11 @@ command prints one JSON object on its last line.
   confluent_current.py admin BOOT TOPIC PARTITIONS
       create the topic (with a config), describe it (topic id, partitions),
       list topics, describe its configs, describe the cluster
+  confluent_current.py admin2 BOOT TOPIC GROUP
+      on a topic of 2 partitions with records: list_offsets (latest, max
+      timestamp, earliest after delete_records), a group's offsets altered
+      and listed, incremental_alter_configs, create_partitions, then the
+      group and the topic deleted
   confluent_current.py produce BOOT TOPIC CODEC FROM N [USER PASS]
       N keyed records k-FROM.. idempotent (enable.idempotence), acks=all,
       compression.type CODEC; with USER and PASS over SASL SCRAM-SHA-256
@@ -218,10 +223,46 @@ def cmd_login(args):
             'error': e.str() if e else None, 'seconds': round(time.time() - t, 1)}
 
 
+def cmd_admin2(args):
+    """More of the admin client on TOPIC (2 partitions, records in both)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, NewPartitions,
+                                       OffsetSpec)
+    boot, topic, group = args
+    a = AdminClient(conf(boot))
+    r = {'ok': True}
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+
+    def offsets(spec):
+        fs = a.list_offsets({tp0: spec, tp1: spec}, request_timeout=10)
+        return [fs[tp].result().offset for tp in (tp0, tp1)]
+
+    r['latest'] = offsets(OffsetSpec.latest())
+    r['max_timestamp'] = offsets(OffsetSpec.max_timestamp())
+    fs = a.delete_records([TopicPartition(topic, 0, 2)], request_timeout=10)
+    r['deleted_low_watermark'] = list(fs.values())[0].result().low_watermark
+    r['earliest'] = offsets(OffsetSpec.earliest())
+    a.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 1, 3)])],
+        request_timeout=10)[group].result()
+    got = a.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=10)[group].result()
+    r['group_offsets'] = sorted([tp.partition, tp.offset] for tp in got.topic_partitions)
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry('retention.ms', '3600000', incremental_operation=AlterConfigOpType.SET)])
+    a.incremental_alter_configs([res], request_timeout=10)[res].result()
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    r['retention_ms'] = a.describe_configs([res], request_timeout=10)[res].result()['retention.ms'].value
+    a.create_partitions([NewPartitions(topic, 3)], request_timeout=10)[topic].result()
+    a.delete_consumer_groups([group], request_timeout=10)[group].result()
+    a.delete_topics([topic], operation_timeout=15, request_timeout=20)[topic].result()
+    return r
+
+
 def main():
     cmds = {'version': cmd_version, 'admin': cmd_admin, 'produce': cmd_produce,
             'consume': cmd_consume, 'kip848': cmd_kip848,
-            'login': cmd_login}
+            'login': cmd_login, 'admin2': cmd_admin2}
     try:
         out(cmds[sys.argv[1]](sys.argv[2:]))
     except KafkaException as e:

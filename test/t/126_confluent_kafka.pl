@@ -8,7 +8,10 @@
 # producers write keyed records compressed with lz4 and with zstd (the
 # stored batches say so and carry a producer id); a classic group member
 # reads exactly them and commits (nagare.group_offset), and the admin client
-# lists and describes its group; over SASL SCRAM-SHA-256 (this librdkafka is
+# lists and describes its group (and, on a second topic, lists offsets,
+# deletes records, alters and lists a group's offsets, alters configs
+# incrementally, adds partitions, deletes the group and the topic); over
+# SASL SCRAM-SHA-256 (this librdkafka is
 # past the 2.0.2 nonce bug of docs/protocol.md's clients) a role logs in, a
 # wrong password is refused, more records are written and the group resumes
 # from its commit with exactly them.  KIP-848's group.protocol=consumer:
@@ -139,6 +142,28 @@ is_deeply([ @$c{qw(ok consumed distinct extra first_key committed_sum)} ],
 	[ JSON::PP::true, 50, 50, 0, 'k-600', 650 ],
 	'over SCRAM the group resumes from its commit: exactly the 50 new records')
   or diag(explain $c);
+
+# more of the admin client, on a topic of its own
+$a = cfk('admin', $boot, 'cf_admin', 2);
+$p = cfk('produce', $boot, 'cf_admin', 'none', 0, 20);
+ok($a->{ok} && $p->{ok} && $p->{by_partition}{0} >= 2 && $p->{by_partition}{1} >= 3,
+	'topic cf_admin: 20 records over its 2 partitions') or diag(explain [ $a, $p ]);
+my $x = cfk('admin2', $boot, 'cf_admin', 'cf_admin_group');
+ok($x->{ok}, 'list_offsets, delete_records, group offsets, configs, partitions, deletes')
+  or diag(explain $x);
+is_deeply($x->{latest}, [ $p->{by_partition}{0}, $p->{by_partition}{1} ],
+	'list_offsets latest: the high watermarks');
+ok($x->{max_timestamp}[0] >= 0 && $x->{max_timestamp}[0] < $x->{latest}[0]
+	  && $x->{max_timestamp}[1] >= 0 && $x->{max_timestamp}[1] < $x->{latest}[1],
+	'list_offsets max_timestamp: a record of each partition');
+is_deeply([ $x->{deleted_low_watermark}, $x->{earliest} ], [ 2, [ 2, 0 ] ],
+	'delete_records moves the log start of partition 0 to 2; list_offsets earliest says so');
+is_deeply($x->{group_offsets}, [ [ 1, 3 ] ],
+	'alter_consumer_group_offsets, then list_consumer_group_offsets');
+is($x->{retention_ms}, '3600000', 'incremental_alter_configs SET retention.ms');
+is($node->safe_psql('postgres', "SELECT count(*) FROM nagare.topics WHERE topic = 'cf_admin'")
+	  . $node->safe_psql('postgres', "SELECT count(*) FROM nagare.group_offset WHERE group_id = 'cf_admin_group'"),
+	'00', 'create_partitions, then delete_consumer_groups and delete_topics: both gone');
 
 # KIP-848: group.protocol=consumer
 my $k = cfk('kip848', $boot, 'cf_orders', 'cf_848', 4);
