@@ -1040,7 +1040,23 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 		else if (ts == -2)
 			rp->found_offset = lp->log_start;
 		else if (ts == -3)
-			rp->found_offset = nagare_log_max_timestamp_offset(lp, &rp->found_timestamp);
+		{
+			/*
+			 * The log knows the batch with the largest timestamp, and its
+			 * last offset; Kafka (since 3.8, KAFKA-16310) answers the first
+			 * record that has the timestamp: found as for a timestamp.
+			 */
+			int64		max_ts;
+
+			if (nagare_log_max_timestamp_offset(lp, &max_ts) >= 0 &&
+				nagare_log_plan_time(lp, max_ts, &rp->plan))
+			{
+				rp->offset = max_ts;
+				rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);
+				if (!issue_read(rp))
+					part_done_reading(rp);
+			}
+		}
 		else if (nagare_log_plan_time(lp, ts, &rp->plan))
 		{
 			rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);

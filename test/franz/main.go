@@ -17,6 +17,9 @@
 //	lag GROUP                     kadm: list groups, fetch offsets, lag
 //	epoch TOPIC PARTITIONS        kadm: OffsetForLeaderEpoch of epoch 0 and
 //	                              of epoch 7 for each partition
+//	maxts TOPIC                   4 records in one batch to partition 0 with
+//	                              timestamps t, t+3s, t+2s, t+1s; kadm:
+//	                              ListOffsets for the max timestamp (-3)
 //	delete TOPIC                  kadm: delete, then list again
 //
 // Built by scripts/deps.sh into /opt/nagare-test/franz with the modules of
@@ -125,6 +128,9 @@ func main() {
 	case "epoch":
 		need(2)
 		epoch(ctx, r, args[1], atoi(args[2]))
+	case "maxts":
+		need(1)
+		maxts(ctx, r, args[1])
 	case "delete":
 		need(1)
 		deleteTopic(ctx, r, args[1])
@@ -420,4 +426,33 @@ func epoch(ctx context.Context, r result, topic string, parts int) {
 		r[k+"_end_sum"] = sum
 		r[k+"_leader_epochs"] = epochs
 	}
+}
+
+// maxts: the offset of the record with the largest timestamp, which is not
+// the last of its batch
+func maxts(ctx context.Context, r result, topic string) {
+	cl := client(r, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(50*time.Millisecond))
+	defer cl.Close()
+	now := time.Now()
+	var recs []*kgo.Record
+	for _, d := range []time.Duration{0, 3 * time.Second, 2 * time.Second, time.Second} {
+		recs = append(recs, &kgo.Record{Value: []byte("ts"), Partition: 0, Timestamp: now.Add(d)})
+	}
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		fail(r, err)
+	}
+	first := res[0].Record.Offset
+	adm := kadm.NewClient(cl)
+	l, err := adm.ListMaxTimestampOffsets(ctx, topic)
+	if err != nil {
+		fail(r, err)
+	}
+	o, ok := l.Lookup(topic, 0)
+	if !ok || o.Err != nil {
+		fail(r, fmt.Errorf("no max timestamp offset: %v", o.Err))
+	}
+	r["relative_offset"] = o.Offset - first
+	r["timestamp_ok"] = o.Timestamp == now.Add(3*time.Second).UnixMilli()
 }

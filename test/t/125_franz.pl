@@ -14,7 +14,8 @@
 # and its lag; over SASL SCRAM-SHA-256 (a role's login) more records are
 # written, kadm sees the lag, and the next run of the group resumes from its
 # commit with exactly the new records; a wrong password is refused with
-# SASL_AUTHENTICATION_FAILED; kadm deletes the topic.
+# SASL_AUTHENTICATION_FAILED; ListOffsets for the largest timestamp finds
+# the record that has it; kadm deletes the topic.
 use strict;
 use warnings;
 use FindBin;
@@ -141,6 +142,15 @@ is_deeply([ @$l{qw(committed_sum lag)} ], [ 500, 0 ], 'committed to the end, lag
 my $bad = franz('-b', "127.0.0.1:$sport", '-user', 'fz', '-pass', 'wrong', 'versions');
 ok(!$bad->{ok} && ($bad->{error} // '') =~ /^SASL_AUTHENTICATION_FAILED/,
 	'a wrong password: SASL_AUTHENTICATION_FAILED') or diag(explain $bad);
+
+# ListOffsets for the largest timestamp (-3): the record that has it (the
+# second of its batch of four), as Kafka since 3.8 answers (KAFKA-16310),
+# not its batch's last
+my $m = franz(@plain, 'create', 'fz_times', 1);
+my $mt = franz(@plain, 'maxts', 'fz_times');
+ok($m->{ok} && $mt->{ok}, 'kadm: ListMaxTimestampOffsets') or diag(explain [ $m, $mt ]);
+is($mt->{relative_offset}, 1, 'the offset of the record with the largest timestamp, not the batch\'s last');
+ok($mt->{timestamp_ok}, '... with that timestamp');
 
 # kadm deletes the topic
 my $d = franz(@plain, 'delete', 'fz_orders');
