@@ -113,3 +113,48 @@ elif [ ! -x "$prom_dir/prometheus" ]; then
   echo "deps.sh: *** no Go (or not root): no Prometheus server for test/t/192_consul_http," \
        "which fails under CI=true ***" >&2
 fi
+
+# test/t/126_confluent_kafka: confluent-kafka from PyPI at a pinned version
+# (a current librdkafka, bundled in its wheel; Debian's python3-confluent-kafka
+# 1.7.0 with librdkafka 2.0.2 stays for the other tests), in a venv the
+# postgres user can read (NAGARE_CONFLUENT_VENV, default
+# /opt/nagare-test/confluent-venv).  Without it the test skips.
+confluent_venv=${NAGARE_CONFLUENT_VENV:-/opt/nagare-test/confluent-venv}
+confluent_pins=(confluent-kafka==2.16.1)
+if [ ! -f "$confluent_venv/.nagare-pins" ] || [ "$(cat "$confluent_venv/.nagare-pins")" != "${confluent_pins[*]}" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: the confluent-kafka venv $confluent_venv is missing; run as root to make it" >&2
+  else
+    echo "deps.sh: making the confluent-kafka venv $confluent_venv"
+    rm -rf "$confluent_venv"
+    if /usr/bin/python3 -m venv "$confluent_venv" &&
+       "$confluent_venv/bin/pip" install -q --disable-pip-version-check --only-binary :all: "${confluent_pins[@]}" >/dev/null; then
+      echo "${confluent_pins[*]}" >"$confluent_venv/.nagare-pins"
+      chmod -R a+rX "$confluent_venv"
+    else
+      echo "deps.sh: could not make the confluent-kafka venv; test/t/126_confluent_kafka will skip" >&2
+    fi
+  fi
+fi
+
+# test/t/125_franz: a franz-go client (test/franz: kgo and kadm at the
+# versions of its go.sum), built with the machine's Go from the Go module
+# proxy into NAGARE_FRANZ_DIR (default /opt/nagare-test/franz).  Without Go
+# the test skips.
+franz_dir=${NAGARE_FRANZ_DIR:-/opt/nagare-test/franz}
+franz_src="$(cd "$(dirname "$0")/.." && pwd)/test/franz"
+if [ -x "$go_bin" ] && [ "$(id -u)" -eq 0 ]; then
+  stamp=$(cat "$franz_src/go.mod" "$franz_src/go.sum" "$franz_src/main.go" | sha256sum | cut -c1-16)
+  if [ "$(cat "$franz_dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "deps.sh: building test/franz (franz-go)"
+    mkdir -p "$franz_dir"
+    if (cd "$franz_src" && "$go_bin" build -o "$franz_dir/franz" .) >/dev/null; then
+      echo "$stamp" >"$franz_dir/.stamp"
+      chmod -R a+rX "$franz_dir"
+    else
+      echo "deps.sh: could not build test/franz; test/t/125_franz will skip" >&2
+    fi
+  fi
+elif [ ! -x "$franz_dir/franz" ]; then
+  echo "deps.sh: no Go (or not root): test/t/125_franz will skip" >&2
+fi

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fetch.c
- *	  Kafka Fetch and ListOffsets requests.
+ *	  Kafka Fetch, ListOffsets and OffsetForLeaderEpoch requests.
  *
  * Fetch reads each partition's bytes from its segment file asynchronously,
  * so a read never stalls the loop or anyone else's requests (KAFKA-7504 is
@@ -1040,7 +1040,23 @@ nagare_handle_list_offsets(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 		else if (ts == -2)
 			rp->found_offset = lp->log_start;
 		else if (ts == -3)
-			rp->found_offset = nagare_log_max_timestamp_offset(lp, &rp->found_timestamp);
+		{
+			/*
+			 * The log knows the batch with the largest timestamp, and its
+			 * last offset; Kafka (since 3.8, KAFKA-16310) answers the first
+			 * record that has the timestamp: found as for a timestamp.
+			 */
+			int64		max_ts;
+
+			if (nagare_log_max_timestamp_offset(lp, &max_ts) >= 0 &&
+				nagare_log_plan_time(lp, max_ts, &rp->plan))
+			{
+				rp->offset = max_ts;
+				rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);
+				if (!issue_read(rp))
+					part_done_reading(rp);
+			}
+		}
 		else if (nagare_log_plan_time(lp, ts, &rp->plan))
 		{
 			rp->len = Min(rp->plan.available, TIME_SCAN_WINDOW);
@@ -1171,4 +1187,89 @@ nagare_fetch_splice_topic(const void *arg)
 	const ReadPart *rp = (const ReadPart *) arg;
 
 	return rp != NULL && rp->shared != NULL ? rp->shared->key.topic_id : -1;
+}
+
+/*---- OffsetForLeaderEpoch ----*/
+
+/*
+ * OffsetForLeaderEpoch: where a leader epoch ends, for a consumer checking
+ * its position after a leader change (KIP-320).  Every partition of this
+ * one-node broker has had one leader epoch, 0, since it was created: epoch
+ * 0 ends at the high watermark (what the consumer may read; the durable
+ * one under nagare.serve_durable_only), and any other epoch is unknown
+ * (LeaderEpoch -1, EndOffset -1), as Kafka answers an epoch above its
+ * latest.  CurrentLeaderEpoch is checked as in Fetch.  ReplicaId (v3+) is
+ * a follower's and is ignored: there are none.
+ */
+void
+nagare_handle_offset_for_leader_epoch(NagareConn *conn, const KafkaRequestHeader *hdr,
+									  KafkaRequestBody *body)
+{
+	KafkaOffsetForLeaderEpochRequest *req = &body->OffsetForLeaderEpoch;
+	KafkaOffsetForLeaderEpochResponse resp;
+	int			t;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.TopicsCount = req->TopicsCount;
+	resp.Topics = nagare_request_palloc(sizeof(KafkaOffsetForLeaderTopicResult) *
+										Max(req->TopicsCount, 1));
+	if (resp.Topics == NULL)
+	{
+		nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+		return;
+	}
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaOffsetForLeaderTopic *lt = &req->Topics[t];
+		KafkaOffsetForLeaderTopicResult *out = &resp.Topics[t];
+		bool		denied = !nagare_authorized_topic(conn, lt->Topic, KAFKA_ACL_DESCRIBE);
+		const BrokerTopic *topic =
+			denied ? NULL : nagare_broker_topic(lt->Topic.ptr, lt->Topic.len);
+		int			p;
+
+		out->Topic = lt->Topic;
+		out->PartitionsCount = lt->PartitionsCount;
+		out->Partitions = nagare_request_palloc(
+			sizeof(KafkaOffsetForLeaderPartitionResult) * Max(lt->PartitionsCount, 1));
+		if (out->Partitions == NULL)
+		{
+			nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+			return;
+		}
+		for (p = 0; p < lt->PartitionsCount; p++)
+		{
+			KafkaOffsetForLeaderPartition *lp = &lt->Partitions[p];
+			KafkaOffsetForLeaderPartitionResult *pr = &out->Partitions[p];
+			ReadPart	rp;
+
+			memset(&rp, 0, sizeof(rp));
+			pr->Partition = lp->Partition;
+			pr->LeaderEpoch = -1;
+			pr->EndOffset = -1;
+			rp.partition = lp->Partition;
+			rp.leader_epoch = lp->CurrentLeaderEpoch;
+			resolve(&rp, topic);
+			if (denied)
+				rp.error = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+			pr->ErrorCode = rp.error;
+			if (rp.error != KAFKA_ERROR_NONE || lp->LeaderEpoch != 0)
+				continue;
+			pr->LeaderEpoch = 0;
+			if (rp.shared == NULL)
+				pr->EndOffset = 0;	/* never written: empty */
+			else
+			{
+				LogPartition *log = part_log(&rp);
+
+				if (log == NULL)
+				{
+					pr->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+					pr->LeaderEpoch = -1;
+				}
+				else
+					pr->EndOffset = nagare_log_readable_end(log);
+			}
+		}
+	}
+	nagare_kafka_respond(conn, hdr, &resp);
 }

@@ -668,6 +668,47 @@ errors_InitProducerIdResponse(const KafkaInitProducerIdResponse *s, int16_t vers
 }
 
 static int
+errors_OffsetForLeaderPartitionResult(const KafkaOffsetForLeaderPartitionResult *s,
+									  int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_OffsetForLeaderTopicResult(const KafkaOffsetForLeaderTopicResult *s, int16_t version,
+								  KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Partitions, v0+ */
+	for (i = 0; i < s->PartitionsCount; i++)
+		n += errors_OffsetForLeaderPartitionResult(&s->Partitions[i], version, fn, arg);
+	return n;
+}
+
+static int
+errors_OffsetForLeaderEpochResponse(const KafkaOffsetForLeaderEpochResponse *s,
+									int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Topics, v0+ */
+	for (i = 0; i < s->TopicsCount; i++)
+		n += errors_OffsetForLeaderTopicResult(&s->Topics[i], version, fn, arg);
+	return n;
+}
+
+static int
 errors_DescribeAclsResponse(const KafkaDescribeAclsResponse *s, int16_t version,
 							KafkaErrorCodeFn fn, void *arg)
 {
@@ -1061,6 +1102,8 @@ kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 			return errors_DeleteRecordsResponse(body, version, fn, arg);
 		case 22:			/* InitProducerId */
 			return errors_InitProducerIdResponse(body, version, fn, arg);
+		case 23:			/* OffsetForLeaderEpoch */
+			return errors_OffsetForLeaderEpochResponse(body, version, fn, arg);
 		case 29:			/* DescribeAcls */
 			return errors_DescribeAclsResponse(body, version, fn, arg);
 		case 30:			/* CreateAcls */

@@ -142,6 +142,12 @@
  *						@platformatic 2.
  *	IncrementalAlterConfigs 0-1	@platformatic 1 (Java admin tools).
  *	DeleteRecords 0-2	librdkafka and kafkajs 1.
+ *	OffsetForLeaderEpoch 2-4	Kafka 4.0's range (v0-1 are gone there):
+ *						librdkafka 2 (offset validation after a leader
+ *						change), franz-go and its kadm 4, the Java
+ *						client 4.  Every partition has had one leader
+ *						epoch, 0: epoch 0 ends at the high watermark,
+ *						any other is unknown (-1, -1).
  *	InitProducerId 0-4	librdkafka 4 (idempotent producer), kafkajs 1,
  *						@platformatic 3-5 -> 4.
  *	SaslHandshake 0-1	kafka-python 0 (then raw SASL frames, see
@@ -240,6 +246,8 @@ KAFKA_API(KAFKA_API_DELETE_RECORDS, DeleteRecords, 0, 2, 2,
 		  nagare_handle_delete_records, KAFKA_ACL_DELETE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_INIT_PRODUCER_ID, InitProducerId, 0, 4, 2,
 		  nagare_handle_init_producer_id, KAFKA_ACL_IDEMPOTENT_WRITE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_OFFSET_FOR_LEADER_EPOCH, OffsetForLeaderEpoch, 2, 4, 4,
+		  nagare_handle_offset_for_leader_epoch, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_ACLS, DescribeAcls, 0, 3, 2,
 		  nagare_handle_describe_acls, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_CREATE_ACLS, CreateAcls, 0, 3, 2,

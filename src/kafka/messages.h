@@ -2014,6 +2014,89 @@ extern int	kafka_InitProducerIdResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaInitProducerIdResponse *in);
 
 /* ----------------------------------------------------------------------
+ * OffsetForLeaderEpoch (API key 23): versions 2-4, flexible v4+
+ * clients/src/main/resources/common/message/OffsetForLeaderEpochRequest.json
+ * clients/src/main/resources/common/message/OffsetForLeaderEpochResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaOffsetForLeaderPartition
+{
+	/* Partition (v0+): The partition index. */
+	int32_t		Partition;
+	/*
+	 * CurrentLeaderEpoch (v2+, default -1): An epoch used to fence
+	 * consumers/replicas with old metadata. If the epoch provided by the
+	 * client is larger than the current epoch known to the broker, then the
+	 * UNKNOWN_LEADER_EPOCH error code will be returned. If the provided epoch
+	 * is smaller, then the FENCED_LEADER_EPOCH error code will be returned.
+	 */
+	int32_t		CurrentLeaderEpoch;
+	/* LeaderEpoch (v0+): The epoch to look up an offset for. */
+	int32_t		LeaderEpoch;
+} KafkaOffsetForLeaderPartition;
+
+typedef struct KafkaOffsetForLeaderTopic
+{
+	/* Topic (v0+): The topic name. */
+	KafkaStr	Topic;
+	/* Partitions (v0+): Each partition to get offsets for. */
+	int32_t		PartitionsCount;
+	KafkaOffsetForLeaderPartition *Partitions;
+} KafkaOffsetForLeaderTopic;
+
+typedef struct KafkaOffsetForLeaderEpochRequest
+{
+	/*
+	 * ReplicaId (v3+, default -2): The broker ID of the follower, of -1 if
+	 * this request is from a consumer.
+	 */
+	int32_t		ReplicaId;
+	/* Topics (v0+): Each topic to get offsets for. */
+	int32_t		TopicsCount;
+	KafkaOffsetForLeaderTopic *Topics;
+} KafkaOffsetForLeaderEpochRequest;
+
+typedef struct KafkaOffsetForLeaderPartitionResult
+{
+	/* ErrorCode (v0+): The error code 0, or if there was no error. */
+	int16_t		ErrorCode;
+	/* Partition (v0+): The partition index. */
+	int32_t		Partition;
+	/* LeaderEpoch (v1+, default -1): The leader epoch of the partition. */
+	int32_t		LeaderEpoch;
+	/* EndOffset (v0+): The end offset of the epoch. */
+	int64_t		EndOffset;
+} KafkaOffsetForLeaderPartitionResult;
+
+typedef struct KafkaOffsetForLeaderTopicResult
+{
+	/* Topic (v0+): The topic name. */
+	KafkaStr	Topic;
+	/* Partitions (v0+): Each partition in the topic we fetched offsets for. */
+	int32_t		PartitionsCount;
+	KafkaOffsetForLeaderPartitionResult *Partitions;
+} KafkaOffsetForLeaderTopicResult;
+
+typedef struct KafkaOffsetForLeaderEpochResponse
+{
+	/*
+	 * ThrottleTimeMs (v2+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0+): Each topic we fetched offsets for. */
+	int32_t		TopicsCount;
+	KafkaOffsetForLeaderTopicResult *Topics;
+} KafkaOffsetForLeaderEpochResponse;
+
+extern int	kafka_OffsetForLeaderEpochRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaOffsetForLeaderEpochRequest *out, const KafkaAllocator *a);
+extern int	kafka_OffsetForLeaderEpochResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaOffsetForLeaderEpochResponse *in);
+
+/* ----------------------------------------------------------------------
  * DescribeAcls (API key 29): versions 0-3, flexible v2+
  * clients/src/main/resources/common/message/DescribeAclsRequest.json
  * clients/src/main/resources/common/message/DescribeAclsResponse.json
@@ -3035,6 +3118,7 @@ typedef union KafkaRequestBody
 	KafkaDeleteTopicsRequest DeleteTopics;
 	KafkaDeleteRecordsRequest DeleteRecords;
 	KafkaInitProducerIdRequest InitProducerId;
+	KafkaOffsetForLeaderEpochRequest OffsetForLeaderEpoch;
 	KafkaDescribeAclsRequest DescribeAcls;
 	KafkaCreateAclsRequest CreateAcls;
 	KafkaDeleteAclsRequest DeleteAcls;
@@ -3071,6 +3155,7 @@ typedef union KafkaResponseBody
 	KafkaDeleteTopicsResponse DeleteTopics;
 	KafkaDeleteRecordsResponse DeleteRecords;
 	KafkaInitProducerIdResponse InitProducerId;
+	KafkaOffsetForLeaderEpochResponse OffsetForLeaderEpoch;
 	KafkaDescribeAclsResponse DescribeAcls;
 	KafkaCreateAclsResponse CreateAcls;
 	KafkaDeleteAclsResponse DeleteAcls;
@@ -3167,6 +3252,10 @@ extern int	kafka_InitProducerIdRequest_decode_body(KafkaReader *r, int16_t versi
 													KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_InitProducerIdResponse_encode_body(KafkaWriter *w, int16_t version,
 													 const void *body);
+extern int	kafka_OffsetForLeaderEpochRequest_decode_body(KafkaReader *r, int16_t version,
+														  KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_OffsetForLeaderEpochResponse_encode_body(KafkaWriter *w, int16_t version,
+														   const void *body);
 extern int	kafka_DescribeAclsRequest_decode_body(KafkaReader *r, int16_t version,
 												  KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_DescribeAclsResponse_encode_body(KafkaWriter *w, int16_t version,

@@ -74,6 +74,9 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 22:			/* InitProducerId, ThrottleTimeMs v0-4 */
 			((KafkaInitProducerIdResponse *) body)->ThrottleTimeMs = ms;
 			return true;
+		case 23:			/* OffsetForLeaderEpoch, ThrottleTimeMs v2-4 */
+			((KafkaOffsetForLeaderEpochResponse *) body)->ThrottleTimeMs = ms;
+			return true;
 		case 29:			/* DescribeAcls, ThrottleTimeMs v0-3 */
 			((KafkaDescribeAclsResponse *) body)->ThrottleTimeMs = ms;
 			return true;

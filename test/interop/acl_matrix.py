@@ -120,6 +120,23 @@ class OffsetDeleteRequest_v0(Request):
                     ('topics', Array(('name', STR), ('partitions', Array(Int32)))))
 
 
+class OffsetForLeaderEpochResponse_v2(Response):
+    API_KEY, API_VERSION = 23, 2
+    SCHEMA = Schema(('throttle_time_ms', Int32),
+                    ('topics', Array(('topic', STR),
+                                     ('partitions', Array(('error_code', Int16), ('partition', Int32),
+                                                          ('leader_epoch', Int32),
+                                                          ('end_offset', Int64))))))
+
+
+class OffsetForLeaderEpochRequest_v2(Request):
+    API_KEY, API_VERSION, RESPONSE_TYPE = 23, 2, OffsetForLeaderEpochResponse_v2
+    SCHEMA = Schema(('topics', Array(('topic', STR),
+                                     ('partitions', Array(('partition', Int32),
+                                                          ('current_leader_epoch', Int32),
+                                                          ('leader_epoch', Int32))))))
+
+
 # kafka-python 2.0.2's GroupCoordinatorResponse_v1 lacks throttle_time_ms
 # (every field after it is misread): FindCoordinator v1 as Kafka's schema has it
 class FindCoordinatorResponse_v1(Response):
@@ -275,6 +292,8 @@ ROWS = [
     # WRITE on any topic, which none of the three has)
     row('InitProducerId', 22, 'IDEMPOTENT_WRITE', 'CLUSTER', CL,
         lambda r, c: InitProducerIdRequest_v0(None, 60000), CLUSTER_AUTH),
+    row('OffsetForLeaderEpoch', 23, 'DESCRIBE', 'TOPIC', T % 'offsetforleaderepoch',
+        lambda r, t: OffsetForLeaderEpochRequest_v2([(t, [(0, -1, 0)])]), TOPIC_AUTH),
     row('DescribeAcls', 29, 'DESCRIBE', 'CLUSTER', CL,
         lambda r, c: DescribeAclsRequest[1](2, None, 3, None, None, 1, 1), CLUSTER_AUTH),
     row('CreateAcls', 30, 'ALTER', 'CLUSTER', CL,

@@ -752,6 +752,7 @@ static const int16_t advertised[][3] = {
 	{20, 1, 6},					/* DeleteTopics */
 	{21, 0, 2},					/* DeleteRecords */
 	{22, 0, 4},					/* InitProducerId */
+	{23, 2, 4},					/* OffsetForLeaderEpoch */
 	{29, 0, 3},					/* DescribeAcls */
 	{30, 0, 3},					/* CreateAcls */
 	{31, 0, 3},					/* DeleteAcls */
