@@ -29,7 +29,7 @@ typedef struct LogSegment
 	int64		written_size;	/* bytes written: readers may read below */
 	int64		next_offset;	/* offset after the last batch assigned */
 	int64		max_timestamp;	/* largest batch MaxTimestamp, -1 if none */
-	int64		max_timestamp_offset;	/* offset of the record with it */
+	int64		max_timestamp_offset;	/* last offset of the batch with it */
 	int64		created_ms;		/* when the segment was opened for appends */
 	int64		last_index_size;	/* segment size when the last index entry
 									 * was added */

@@ -204,7 +204,11 @@ nagare_log_note_position(LogPartition *lp, int64 offset, int64 segment_base, int
 	lp->next_hint = (lp->next_hint + 1) % lengthof(lp->hints);
 }
 
-/* The offset of the record with the largest timestamp (-1 if none written) */
+/*
+ * The largest timestamp written (into *timestamp) and the last offset of
+ * the batch that has it (-1 if none written): not the record's own offset,
+ * which only a read of the batch finds (ListOffsets' max timestamp does)
+ */
 int64
 nagare_log_max_timestamp_offset(LogPartition *lp, int64 *timestamp)
 {
