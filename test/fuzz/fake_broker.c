@@ -84,6 +84,7 @@ uint64 nagare_log_hwm_changes = 0;
 /* nagare.serve_durable_only (guc.c, once merged): off, every written record is served */
 bool nagare_serve_durable_only = false;
 bool nagare_log_connections = false;
+int nagare_connections_max_reauth_ms = 0;
 
 /* ---------------------------------------------------------- shared memory */
 
@@ -566,6 +567,17 @@ nagare_meter_client_software(NagareConn *conn, const char *name, int name_len,
 
 void
 nagare_meter_produced(NagareConn *conn, const struct NagareAppend *appends, int n)
+{
+}
+
+void
+nagare_meter_request_body(NagareConn *conn, const struct KafkaRequestHeader *hdr,
+						  const union KafkaRequestBody *body)
+{
+}
+
+void
+nagare_meter_produce_done(NagareConn *conn, const void *produce_response, TimestampTz received)
 {
 }
 
