@@ -454,6 +454,24 @@ protocols_compatible(Group *g, KafkaJoinGroupRequest *req, Member *except)
 	return false;
 }
 
+/*
+ * A member is the principal of the connection of its last JoinGroup (a
+ * static member coming back on another connection may be another's): the
+ * group's service in SQL is its members' (nagare.consumer_lag).
+ */
+static void
+set_principal(Group *g, Member *m, NagareConn *conn)
+{
+	const char *principal = nagare_conn_identity(conn)->principal;
+
+	if (m->principal != NULL && strcmp(m->principal, principal) == 0)
+		return;
+	if (m->principal != NULL)
+		pfree(m->principal);
+	m->principal = MemoryContextStrdup(g->cxt, principal);
+	nagare_group_snapshot_dirty = true;
+}
+
 static Member *
 add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareConn *conn,
 		   const KafkaRequestHeader *hdr)
@@ -466,6 +484,7 @@ add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareCo
 	m->client_id = (char *) nagare_kstr_copy(g->cxt, hdr->ClientId).ptr;
 	peer_host(conn, host, sizeof(host));
 	m->client_host = MemoryContextStrdup(g->cxt, host);
+	set_principal(g, m, conn);
 	m->session_timeout_ms = req->SessionTimeoutMs;
 	m->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 	m->last_heartbeat = GetCurrentTimestamp();
@@ -561,6 +580,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 			pfree(old->member_id);
 			old->member_id = MemoryContextStrdup(g->cxt, id);
 			set_protocols(g, old, req);
+			set_principal(g, old, conn);
 			old->session_timeout_ms = req->SessionTimeoutMs;
 			old->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 			m = old;
@@ -635,6 +655,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 		answer_join_error(conn, hdr, KAFKA_ERROR_INCONSISTENT_GROUP_PROTOCOL, m->member_id);
 		return;
 	}
+	set_principal(g, m, conn);
 	m->session_timeout_ms = req->SessionTimeoutMs;
 	m->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 	switch (g->state)

@@ -30,7 +30,9 @@
  * nagare.consumer_groups, nagare.group_members and nagare.consumer_lag
  * (sql/status.c); each member's subscription (the topics of its
  * ConsumerProtocolSubscription) is in it, for the lag of topics a group
- * has not committed on yet.
+ * has not committed on yet, and so are each member's principal and the
+ * group's last committer (principal and client id, group_offsets.c), of
+ * which SQL makes the group's service.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -462,6 +464,17 @@ nagare_group_publish_snapshot(void)
 			escape_json(&s, g->leader);
 		else
 			appendStringInfoString(&s, "null");
+		appendStringInfoString(&s, ",\"committer\":");
+		if (g->committer_principal)
+		{
+			appendStringInfoString(&s, "{\"principal\":");
+			escape_json(&s, g->committer_principal);
+			appendStringInfoString(&s, ",\"client_id\":");
+			escape_json(&s, g->committer_client_id);
+			appendStringInfoChar(&s, '}');
+		}
+		else
+			appendStringInfoString(&s, "null");
 		appendStringInfoString(&s, ",\"members\":[");
 		dlist_foreach(iter, &g->members)
 		{
@@ -479,6 +492,8 @@ nagare_group_publish_snapshot(void)
 			escape_json(&s, m->client_id);
 			appendStringInfoString(&s, ",\"client_host\":");
 			escape_json(&s, m->client_host);
+			appendStringInfoString(&s, ",\"principal\":");
+			escape_json(&s, m->principal ? m->principal : "");
 			appendStringInfo(&s, ",\"session_timeout_ms\":%d,\"assignment\":", m->session_timeout_ms);
 			if (g->protocol_type && strcmp(g->protocol_type, "consumer") == 0)
 				assignment_json(&s, m->assignment, m->assignment_len);

@@ -56,6 +56,7 @@ typedef struct Member
 	char	   *instance_id;	/* NULL unless static */
 	char	   *client_id;
 	char	   *client_host;
+	char *principal; /* its connection's at JoinGroup, "User:..." */
 	int32		session_timeout_ms;
 	int32		rebalance_timeout_ms;
 	int			nprotocols;
@@ -93,6 +94,9 @@ typedef struct Group
 	int			delay_rounds;
 	TimestampTz empty_since; /* Empty with no pending members since; 0 if not */
 	uint32 listed; /* the last list of groups with offsets named it */
+	/* who last committed offsets through this broker (NULL: none since it started) */
+	char *committer_principal;
+	char *committer_client_id;
 } Group;
 
 /* group.c */

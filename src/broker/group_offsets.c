@@ -84,7 +84,38 @@ typedef struct CommitWait
 	NagareResponse *resp;
 	NagareRequestId id;
 	KafkaOffsetCommitResponse body;		/* in the connection's memory */
+	/* who commits, kept by the group once stored (Group.committer_*) */
+	char group[MAX_GROUP_ID + 1];
+	char principal[NAGARE_PRINCIPAL_MAX];
+	char *client_id;
 } CommitWait;
+
+/*
+ * The group's last committer: a group with no live member keeps the
+ * service of who last committed its offsets (nagare.consumer_lag).  Known
+ * only from commits through this broker since it started.
+ */
+static void
+note_committer(CommitWait *cw)
+{
+	Group *g = nagare_group_find(kafka_str(cw->group));
+	const char *client_id = cw->client_id ? cw->client_id : "";
+
+	if (g == NULL)
+		return;
+	if (g->committer_principal != NULL &&
+		strcmp(g->committer_principal, cw->principal) == 0 &&
+		strcmp(g->committer_client_id, client_id) == 0)
+		return;
+	if (g->committer_principal != NULL)
+	{
+		pfree(g->committer_principal);
+		pfree(g->committer_client_id);
+	}
+	g->committer_principal = MemoryContextStrdup(g->cxt, cw->principal);
+	g->committer_client_id = MemoryContextStrdup(g->cxt, client_id);
+	nagare_group_snapshot_dirty = true;
+}
 
 static void
 commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
@@ -94,6 +125,8 @@ commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
 	int			t;
 	int			p;
 
+	if (err == KAFKA_ERROR_NONE && cw->group[0] != '\0')
+		note_committer(cw);
 	for (t = 0; t < cw->body.TopicsCount; t++)
 		for (p = 0; p < cw->body.Topics[t].PartitionsCount; p++)
 			if (cw->body.Topics[t].Partitions[p].ErrorCode == KAFKA_ERROR_NONE)
@@ -105,6 +138,8 @@ commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
 		pfree(cw->body.Topics[t].Partitions);
 	}
 	pfree(cw->body.Topics);
+	if (cw->client_id)
+		pfree(cw->client_id);
 	pfree(cw);
 }
 
@@ -225,6 +260,13 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	}
 	appendStringInfoChar(&json, ']');
 	cw->resp = nagare_conn_new_response(conn);
+	if (any)
+	{
+		strlcpy(cw->group, gname, sizeof(cw->group));
+		strlcpy(cw->principal, nagare_conn_identity(conn)->principal,
+				sizeof(cw->principal));
+		cw->client_id = (char *) nagare_kstr_copy(cxt, hdr->ClientId).ptr;
+	}
 	if (!any)
 		commit_done(cw, "00000", NULL, 0);
 	else if (!nagare_group_submit(NAGARE_GROUP_OFFSET_COMMIT, json.data, json.len, commit_done, cw))
