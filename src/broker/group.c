@@ -213,6 +213,7 @@ nagare_group_remove(Group *g)
 	MemoryContextDelete(g->cxt);
 	hash_search(groups, key, HASH_REMOVE, NULL);
 	nagare_group_snapshot_dirty = true;
+	nagare_group_offsets_dirty = true;
 }
 
 static Member *
@@ -1223,6 +1224,8 @@ nagare_group_turn(TimestampTz now)
 	{
 		group_timers(now);
 		next_timers = TimestampTzPlusMilliseconds(now, 100);
+		if (nagare_group_offsets_dirty)
+			nagare_group_publish_offsets();
 	}
 	nagare_group_load_committed(now);
 	nagare_group_take_notices();

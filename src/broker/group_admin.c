@@ -722,3 +722,99 @@ nagare_group_take_notices(void)
 	if (!reconcile_wanted)
 		pg_atomic_write_u64(&nagare_groups->notice_done, ticket);
 }
+
+/*---- committed offsets for the lag in /metrics ----*/
+
+/* The shared table of committed offsets must be rewritten */
+bool nagare_group_offsets_dirty = true;
+
+/* A committed offset the broker saw stored (OffsetCommit) or read (OffsetFetch) */
+void
+nagare_group_note_offset(Group *g, int32 topic_id, int32 partition, int64 offset)
+{
+	GroupOffsetKey key;
+	GroupOffset *o;
+	bool found;
+
+	if (g->offsets == NULL)
+	{
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(GroupOffsetKey);
+		ctl.entrysize = sizeof(GroupOffset);
+		ctl.hcxt = g->cxt;
+		g->offsets = hash_create("nagare group offsets", 16, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.topic_id = topic_id;
+	key.partition = partition;
+	o = hash_search(g->offsets, &key, HASH_ENTER, &found);
+	if (!found || o->offset != offset)
+		nagare_group_offsets_dirty = true;
+	o->offset = offset;
+}
+
+/* Offsets deleted (OffsetDelete): unknown until the group commits or fetches again */
+void
+nagare_group_forget_offsets(Group *g)
+{
+	if (g->offsets == NULL)
+		return;
+	hash_destroy(g->offsets);
+	g->offsets = NULL;
+	nagare_group_offsets_dirty = true;
+}
+
+/*
+ * Rewrite the shared table of committed offsets (shmem.h,
+ * NagareGroupOffsetShared) from the groups' (from the group timers, at
+ * most every 100 ms, when one changed).  Rows past the table's size are
+ * counted, not kept.  web/metrics.c reads it under its seqlock and
+ * computes the lag with the high watermarks of the partition table.
+ */
+void
+nagare_group_publish_offsets(void)
+{
+	NagareGroupOffsetShared *t = nagare_group_offsets;
+	HASH_SEQ_STATUS status;
+	Group *g;
+	int n = 0;
+	uint32 dropped = 0;
+
+	nagare_group_offsets_dirty = false;
+	if (t == NULL)
+		return;
+	pg_atomic_fetch_add_u32(&t->seq, 1); /* odd: writing */
+	pg_write_barrier();
+	hash_seq_init(&status, nagare_group_table());
+	while ((g = hash_seq_search(&status)) != NULL)
+	{
+		HASH_SEQ_STATUS ostatus;
+		GroupOffset *o;
+
+		if (g->offsets == NULL)
+			continue;
+		hash_seq_init(&ostatus, g->offsets);
+		while ((o = hash_seq_search(&ostatus)) != NULL)
+		{
+			NagareGroupOffsetRow *r;
+
+			if (n >= t->max)
+			{
+				dropped++;
+				continue;
+			}
+			r = &t->rows[n++];
+			strlcpy(r->group, g->name, sizeof(r->group));
+			r->topic_id = o->key.topic_id;
+			r->partition = o->key.partition;
+			r->committed = o->offset;
+		}
+	}
+	t->n = n;
+	t->dropped = dropped;
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&t->seq, 1); /* even: done */
+}

@@ -88,6 +88,10 @@ typedef struct CommitWait
 	char group[MAX_GROUP_ID + 1];
 	char principal[NAGARE_PRINCIPAL_MAX];
 	char *client_id;
+	/* what was sent to be stored: noted by the group once stored */
+	int ncommitted;
+	GroupOffsetKey *keys;
+	int64 *offsets;
 } CommitWait;
 
 /*
@@ -101,8 +105,13 @@ note_committer(CommitWait *cw)
 	Group *g = nagare_group_find(kafka_str(cw->group));
 	const char *client_id = cw->client_id ? cw->client_id : "";
 
+	int i;
+
 	if (g == NULL)
 		return;
+	for (i = 0; i < cw->ncommitted; i++)
+		nagare_group_note_offset(g, cw->keys[i].topic_id, cw->keys[i].partition,
+								 cw->offsets[i]);
 	if (g->committer_principal != NULL &&
 		strcmp(g->committer_principal, cw->principal) == 0 &&
 		strcmp(g->committer_client_id, client_id) == 0)
@@ -140,6 +149,11 @@ commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
 	pfree(cw->body.Topics);
 	if (cw->client_id)
 		pfree(cw->client_id);
+	if (cw->keys)
+	{
+		pfree(cw->keys);
+		pfree(cw->offsets);
+	}
 	pfree(cw);
 }
 
@@ -203,6 +217,14 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '[');
+	{
+		int total = 0;
+
+		for (t = 0; t < req->TopicsCount; t++)
+			total += Max(req->Topics[t].PartitionsCount, 0);
+		cw->keys = MemoryContextAllocZero(cxt, sizeof(GroupOffsetKey) * Max(total, 1));
+		cw->offsets = MemoryContextAllocZero(cxt, sizeof(int64) * Max(total, 1));
+	}
 	cw->body.TopicsCount = req->TopicsCount;
 	cw->body.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponseTopic) * Max(req->TopicsCount, 1));
 	for (t = 0; t < req->TopicsCount; t++)
@@ -255,6 +277,9 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 				}
 				appendStringInfoChar(&json, '}');
 				any = true;
+				cw->keys[cw->ncommitted].topic_id = topic->topic_id;
+				cw->keys[cw->ncommitted].partition = rp->PartitionIndex;
+				cw->offsets[cw->ncommitted++] = rp->CommittedOffset;
 			}
 		}
 	}
@@ -326,6 +351,28 @@ typedef struct OffsetRow
 	char	   *metadata;		/* NULL if null */
 } OffsetRow;
 
+/*
+ * What OffsetFetch read from the table is what is committed now: the group
+ * knows it for the lag in /metrics (after a restart, or offsets reset from
+ * SQL, a consumer's OffsetFetch tells the broker).
+ */
+static void
+learn_rows(FetchGroup *fg, OffsetRow *rows, int n)
+{
+	Group *g = fg->group ? nagare_group_find(kafka_str(fg->group)) : NULL;
+	int i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		const BrokerTopic *t = nagare_broker_topic(rows[i].topic, strlen(rows[i].topic));
+
+		if (t != NULL && rows[i].partition >= 0 && rows[i].partition < t->partitions)
+			nagare_group_note_offset(g, t->topic_id, rows[i].partition, rows[i].offset);
+	}
+}
+
 static int
 parse_rows(FetchGroup *fg, OffsetRow **out)
 {
@@ -367,6 +414,7 @@ parse_rows(FetchGroup *fg, OffsetRow **out)
 		}
 	}
 #undef NEED
+	learn_rows(fg, rows, n);
 	return n;
 }
 
@@ -766,6 +814,9 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		}
 		if (denied || busy || dw->error || rt->PartitionsCount == 0)
 			continue;
+		/* the lag in /metrics forgets the group's offsets until it commits again */
+		if (g != NULL)
+			nagare_group_forget_offsets(g);
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
 		escape_json(&json, key);
