@@ -104,7 +104,6 @@ note_committer(CommitWait *cw)
 {
 	Group *g = nagare_group_find(kafka_str(cw->group));
 	const char *client_id = cw->client_id ? cw->client_id : "";
-
 	int i;
 
 	if (g == NULL)
