@@ -393,6 +393,7 @@ SELECT g->>'group' AS group_id,
        m->>'instance_id' AS instance_id,
        m->>'client_id' AS client_id,
        m->>'client_host' AS client_host,
+       m->>'principal' AS principal,
        (m->>'session_timeout_ms')::integer AS session_timeout_ms,
        m->'assignment' AS assignment,
        ARRAY(SELECT jsonb_array_elements_text(m->'subscription')) AS subscription
@@ -400,7 +401,7 @@ SELECT g->>'group' AS group_id,
        jsonb_array_elements(g->'members') AS m
  WHERE nagare.authorized('GROUP', g->>'group', 'DESCRIBE');
 COMMENT ON VIEW nagare.group_members IS
-  'members of consumer groups, with their client, assigned partitions ([{"topic", "partitions"}]) and subscribed topics';
+  'members of consumer groups, with their client, the principal their connection joined as, assigned partitions ([{"topic", "partitions"}]) and subscribed topics';
 
 -- nagare.consumer_lag, with lag in time and the group's service, is in the
 -- section "SLIs and SLOs".
@@ -3177,8 +3178,13 @@ COMMENT ON FUNCTION nagare.record_timestamp(text, integer, bigint) IS
 -- sum(lag) is what the group has left to read.  lag_seconds is the age of
 -- the oldest record not consumed (now minus the timestamp of the record at
 -- the committed offset), 0 when nothing is left.  A group's service is
--- the one its live members' connections (by client id and host, in
--- nagare.connections) are, when they are all of one service.
+-- nagare.service_of('kafka', principal, client id) of its live members
+-- (each member keeps the principal its connection joined as): their one
+-- service, or 'unknown' if it is none's, and NULL when they are of more
+-- than one (a group shared by services is no one's).  A group with no
+-- live member has the service of the principal and client id that last
+-- committed its offsets through the broker (since the broker started;
+-- NULL if nothing was committed since).
 CREATE VIEW nagare.consumer_lag AS
 WITH snapshot AS (
   SELECT g FROM jsonb_array_elements(nagare.group_snapshot()) AS g
@@ -3193,13 +3199,18 @@ WITH snapshot AS (
   SELECT group_id, topic FROM subscribed
 ), member_service AS (
   SELECT s.g->>'group' AS group_id,
-         coalesce(nagare.service_of('kafka', c.principal, c.client_id), 'unknown') AS service
+         coalesce(nagare.service_of('kafka', m->>'principal', m->>'client_id'), 'unknown') AS service
     FROM snapshot s
    CROSS JOIN LATERAL jsonb_array_elements(s.g->'members') AS m
-    JOIN nagare.connections c ON c.client_id = m->>'client_id' AND c.client_addr = m->>'client_host'
 ), group_service AS (
-  SELECT group_id, min(service) AS service
-    FROM member_service GROUP BY group_id HAVING count(DISTINCT service) = 1
+  SELECT group_id, CASE WHEN count(DISTINCT service) = 1 THEN min(service) END AS service
+    FROM member_service GROUP BY group_id
+  UNION ALL
+  SELECT s.g->>'group',
+         coalesce(nagare.service_of('kafka', s.g->'committer'->>'principal',
+                                    s.g->'committer'->>'client_id'), 'unknown')
+    FROM snapshot s
+   WHERE jsonb_array_length(s.g->'members') = 0 AND jsonb_typeof(s.g->'committer') = 'object'
 )
 SELECT t.group_id,
        p.topic,
@@ -3225,7 +3236,7 @@ SELECT t.group_id,
        END AS next_offset) f
  WHERE nagare.authorized('GROUP', t.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_lag IS
-  'per group, every partition of the topics it committed on or subscribes to: committed offset (null if none), high watermark, lag (records not yet consumed, from the log start where nothing is committed; -1 and -2, the latest and earliest markers some clients commit, count as such), lag_seconds (the age of the oldest record not consumed) and the group''s service (its live members'', when they are one service)';
+  'per group, every partition of the topics it committed on or subscribes to: committed offset (null if none), high watermark, lag (records not yet consumed, from the log start where nothing is committed; -1 and -2, the latest and earliest markers some clients commit, count as such), lag_seconds (the age of the oldest record not consumed) and the group''s service (nagare.service_of() of its live members'' principals and client ids, NULL if they are of more than one; with no live member, of who last committed its offsets)';
 
 GRANT SELECT ON nagare.consumer_lag TO PUBLIC;
 

@@ -55,6 +55,8 @@ int			nagare_cold_read_size = 64 * 1024;
 char *nagare_http_listen_addresses = NULL;
 int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
+int nagare_metrics_max_group_offsets = 4096;
+int nagare_metrics_max_group_series = 1000;
 int nagare_sli_retention = 35 * 24 * 60; /* minutes */
 int nagare_sli_flush_interval = 60; /* seconds */
 
@@ -498,6 +500,16 @@ nagare_define_gucs(void)
 							"Most clients given series of their own in /metrics.",
 							"Clients past it are summed into one series with client_id=\"__other__\".",
 							&nagare_metrics_max_client_series, 1000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.metrics_max_group_offsets",
+							"Most committed offsets of consumer groups the broker shares for the lag in /metrics.",
+							"One per group and partition with a commit; offsets past it have no lag in /metrics.",
+							&nagare_metrics_max_group_offsets, 4096, 0, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.metrics_max_group_series",
+							"Most consumer group and topic pairs given a lag series of their own in /metrics.",
+							"Pairs past it are summed into one series with group=\"__other__\" and topic=\"__other__\".",
+							&nagare_metrics_max_group_series, 1000, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	/* SLIs and SLOs: nagare.service_sli_minute (nagare.flush_sli()) */

@@ -134,6 +134,8 @@ extern bool nagare_serve_durable_only;
 extern char *nagare_http_listen_addresses;
 extern int nagare_http_port;
 extern int nagare_metrics_max_client_series;
+extern int nagare_metrics_max_group_offsets;
+extern int nagare_metrics_max_group_series;
 
 /* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
 extern int nagare_sli_retention;

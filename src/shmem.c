@@ -24,6 +24,7 @@
 
 /* Links to shared memory state */
 NagareGroupShared *nagare_groups = NULL;
+NagareGroupOffsetShared *nagare_group_offsets = NULL;
 NagareAclShared *nagare_acls = NULL;
 NagareQuotaShared *nagare_quotas = NULL;
 NagareUsageShared *nagare_usage = NULL;
@@ -112,6 +113,14 @@ nagare_usage_shmem_size(void)
 }
 
 static Size
+nagare_group_offsets_shmem_size(void)
+{
+	return add_size(offsetof(NagareGroupOffsetShared, rows),
+					mul_size(nagare_metrics_max_group_offsets,
+							 sizeof(NagareGroupOffsetRow)));
+}
+
+static Size
 nagare_conn_shmem_size(void)
 {
 	return add_size(offsetof(NagareConnShared, entries),
@@ -158,6 +167,7 @@ nagare_shmem_request(void)
 
 	RequestAddinShmemSpace(nagare_shmem_size());
 	RequestAddinShmemSpace(sizeof(NagareGroupShared));
+	RequestAddinShmemSpace(nagare_group_offsets_shmem_size());
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_topics, sizeof(NagareTopic)));
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestAddinShmemSpace(nagare_acl_shmem_size());
@@ -186,6 +196,7 @@ nagare_shmem_startup(void)
 	/* reset in case this is a restart within the postmaster */
 	nagare_shared = NULL;
 	nagare_groups = NULL;
+	nagare_group_offsets = NULL;
 	nagare_acls = NULL;
 	nagare_quotas = NULL;
 	nagare_usage = NULL;
@@ -294,6 +305,14 @@ nagare_shmem_startup(void)
 		nagare_groups->nnotices = 0;
 		pg_atomic_init_u64(&nagare_groups->notice_done, 0);
 		pg_atomic_init_u32(&nagare_groups->ngroups, 0);
+	}
+	nagare_group_offsets =
+		ShmemInitStruct("nagare group offsets", nagare_group_offsets_shmem_size(), &found);
+	if (!found)
+	{
+		memset(nagare_group_offsets, 0, nagare_group_offsets_shmem_size());
+		pg_atomic_init_u32(&nagare_group_offsets->seq, 0);
+		nagare_group_offsets->max = nagare_metrics_max_group_offsets;
 	}
 
 	nagare_acls = ShmemInitStruct("nagare acls", nagare_acl_shmem_size(), &found);

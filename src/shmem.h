@@ -498,6 +498,33 @@ typedef struct NagareGroupShared
 extern NagareGroupShared *nagare_groups;
 
 /*
+ * The consumer groups' committed offsets the broker knows (those it stored
+ * or read for OffsetCommit and OffsetFetch since it started), rewritten
+ * whole by the broker under a seqlock (broker/group_admin.c) and read by
+ * /metrics for the lag per group and topic (web/metrics.c).  At most
+ * nagare.metrics_max_group_offsets rows; dropped counts those that did not
+ * fit at the last rewrite.
+ */
+typedef struct NagareGroupOffsetRow
+{
+	char group[256]; /* MAX_GROUP_ID (255) and a NUL */
+	int32 topic_id;
+	int32 partition;
+	int64 committed;
+} NagareGroupOffsetRow;
+
+typedef struct NagareGroupOffsetShared
+{
+	pg_atomic_uint32 seq; /* odd while the broker rewrites the rows */
+	int max; /* fixed at start */
+	int n;
+	uint32 dropped;
+	NagareGroupOffsetRow rows[FLEXIBLE_ARRAY_MEMBER];
+} NagareGroupOffsetShared;
+
+extern NagareGroupOffsetShared *nagare_group_offsets;
+
+/*
  * The ACL table: a copy of nagare.acl, which the broker (no database
  * connection) and backends read through acl/acl.c.  The nagare worker
  * rewrites it whole after a change commits (worker/aclsync.c) and then

@@ -213,6 +213,7 @@ nagare_group_remove(Group *g)
 	MemoryContextDelete(g->cxt);
 	hash_search(groups, key, HASH_REMOVE, NULL);
 	nagare_group_snapshot_dirty = true;
+	nagare_group_offsets_dirty = true;
 }
 
 static Member *
@@ -454,6 +455,24 @@ protocols_compatible(Group *g, KafkaJoinGroupRequest *req, Member *except)
 	return false;
 }
 
+/*
+ * A member is the principal of the connection of its last JoinGroup (a
+ * static member coming back on another connection may be another's): the
+ * group's service in SQL is its members' (nagare.consumer_lag).
+ */
+static void
+set_principal(Group *g, Member *m, NagareConn *conn)
+{
+	const char *principal = nagare_conn_identity(conn)->principal;
+
+	if (m->principal != NULL && strcmp(m->principal, principal) == 0)
+		return;
+	if (m->principal != NULL)
+		pfree(m->principal);
+	m->principal = MemoryContextStrdup(g->cxt, principal);
+	nagare_group_snapshot_dirty = true;
+}
+
 static Member *
 add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareConn *conn,
 		   const KafkaRequestHeader *hdr)
@@ -466,6 +485,7 @@ add_member(Group *g, KafkaJoinGroupRequest *req, const char *member_id, NagareCo
 	m->client_id = (char *) nagare_kstr_copy(g->cxt, hdr->ClientId).ptr;
 	peer_host(conn, host, sizeof(host));
 	m->client_host = MemoryContextStrdup(g->cxt, host);
+	set_principal(g, m, conn);
 	m->session_timeout_ms = req->SessionTimeoutMs;
 	m->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 	m->last_heartbeat = GetCurrentTimestamp();
@@ -561,6 +581,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 			pfree(old->member_id);
 			old->member_id = MemoryContextStrdup(g->cxt, id);
 			set_protocols(g, old, req);
+			set_principal(g, old, conn);
 			old->session_timeout_ms = req->SessionTimeoutMs;
 			old->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 			m = old;
@@ -635,6 +656,7 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 		answer_join_error(conn, hdr, KAFKA_ERROR_INCONSISTENT_GROUP_PROTOCOL, m->member_id);
 		return;
 	}
+	set_principal(g, m, conn);
 	m->session_timeout_ms = req->SessionTimeoutMs;
 	m->rebalance_timeout_ms = req->RebalanceTimeoutMs > 0 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
 	switch (g->state)
@@ -1202,6 +1224,8 @@ nagare_group_turn(TimestampTz now)
 	{
 		group_timers(now);
 		next_timers = TimestampTzPlusMilliseconds(now, 100);
+		if (nagare_group_offsets_dirty)
+			nagare_group_publish_offsets();
 	}
 	nagare_group_load_committed(now);
 	nagare_group_take_notices();

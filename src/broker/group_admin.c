@@ -30,7 +30,9 @@
  * nagare.consumer_groups, nagare.group_members and nagare.consumer_lag
  * (sql/status.c); each member's subscription (the topics of its
  * ConsumerProtocolSubscription) is in it, for the lag of topics a group
- * has not committed on yet.
+ * has not committed on yet, and so are each member's principal and the
+ * group's last committer (principal and client id, group_offsets.c), of
+ * which SQL makes the group's service.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -462,6 +464,17 @@ nagare_group_publish_snapshot(void)
 			escape_json(&s, g->leader);
 		else
 			appendStringInfoString(&s, "null");
+		appendStringInfoString(&s, ",\"committer\":");
+		if (g->committer_principal)
+		{
+			appendStringInfoString(&s, "{\"principal\":");
+			escape_json(&s, g->committer_principal);
+			appendStringInfoString(&s, ",\"client_id\":");
+			escape_json(&s, g->committer_client_id);
+			appendStringInfoChar(&s, '}');
+		}
+		else
+			appendStringInfoString(&s, "null");
 		appendStringInfoString(&s, ",\"members\":[");
 		dlist_foreach(iter, &g->members)
 		{
@@ -479,6 +492,8 @@ nagare_group_publish_snapshot(void)
 			escape_json(&s, m->client_id);
 			appendStringInfoString(&s, ",\"client_host\":");
 			escape_json(&s, m->client_host);
+			appendStringInfoString(&s, ",\"principal\":");
+			escape_json(&s, m->principal ? m->principal : "");
 			appendStringInfo(&s, ",\"session_timeout_ms\":%d,\"assignment\":", m->session_timeout_ms);
 			if (g->protocol_type && strcmp(g->protocol_type, "consumer") == 0)
 				assignment_json(&s, m->assignment, m->assignment_len);
@@ -706,4 +721,100 @@ nagare_group_take_notices(void)
 	nagare_group_snapshot_dirty = false;
 	if (!reconcile_wanted)
 		pg_atomic_write_u64(&nagare_groups->notice_done, ticket);
+}
+
+/*---- committed offsets for the lag in /metrics ----*/
+
+/* The shared table of committed offsets must be rewritten */
+bool nagare_group_offsets_dirty = true;
+
+/* A committed offset the broker saw stored (OffsetCommit) or read (OffsetFetch) */
+void
+nagare_group_note_offset(Group *g, int32 topic_id, int32 partition, int64 offset)
+{
+	GroupOffsetKey key;
+	GroupOffset *o;
+	bool found;
+
+	if (g->offsets == NULL)
+	{
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(GroupOffsetKey);
+		ctl.entrysize = sizeof(GroupOffset);
+		ctl.hcxt = g->cxt;
+		g->offsets = hash_create("nagare group offsets", 16, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.topic_id = topic_id;
+	key.partition = partition;
+	o = hash_search(g->offsets, &key, HASH_ENTER, &found);
+	if (!found || o->offset != offset)
+		nagare_group_offsets_dirty = true;
+	o->offset = offset;
+}
+
+/* Offsets deleted (OffsetDelete): unknown until the group commits or fetches again */
+void
+nagare_group_forget_offsets(Group *g)
+{
+	if (g->offsets == NULL)
+		return;
+	hash_destroy(g->offsets);
+	g->offsets = NULL;
+	nagare_group_offsets_dirty = true;
+}
+
+/*
+ * Rewrite the shared table of committed offsets (shmem.h,
+ * NagareGroupOffsetShared) from the groups' (from the group timers, at
+ * most every 100 ms, when one changed).  Rows past the table's size are
+ * counted, not kept.  web/metrics.c reads it under its seqlock and
+ * computes the lag with the high watermarks of the partition table.
+ */
+void
+nagare_group_publish_offsets(void)
+{
+	NagareGroupOffsetShared *t = nagare_group_offsets;
+	HASH_SEQ_STATUS status;
+	Group *g;
+	int n = 0;
+	uint32 dropped = 0;
+
+	nagare_group_offsets_dirty = false;
+	if (t == NULL)
+		return;
+	pg_atomic_fetch_add_u32(&t->seq, 1); /* odd: writing */
+	pg_write_barrier();
+	hash_seq_init(&status, nagare_group_table());
+	while ((g = hash_seq_search(&status)) != NULL)
+	{
+		HASH_SEQ_STATUS ostatus;
+		GroupOffset *o;
+
+		if (g->offsets == NULL)
+			continue;
+		hash_seq_init(&ostatus, g->offsets);
+		while ((o = hash_seq_search(&ostatus)) != NULL)
+		{
+			NagareGroupOffsetRow *r;
+
+			if (n >= t->max)
+			{
+				dropped++;
+				continue;
+			}
+			r = &t->rows[n++];
+			strlcpy(r->group, g->name, sizeof(r->group));
+			r->topic_id = o->key.topic_id;
+			r->partition = o->key.partition;
+			r->committed = o->offset;
+		}
+	}
+	t->n = n;
+	t->dropped = dropped;
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&t->seq, 1); /* even: done */
 }

@@ -56,6 +56,7 @@ typedef struct Member
 	char	   *instance_id;	/* NULL unless static */
 	char	   *client_id;
 	char	   *client_host;
+	char *principal; /* its connection's at JoinGroup, "User:..." */
 	int32		session_timeout_ms;
 	int32		rebalance_timeout_ms;
 	int			nprotocols;
@@ -93,7 +94,25 @@ typedef struct Group
 	int			delay_rounds;
 	TimestampTz empty_since; /* Empty with no pending members since; 0 if not */
 	uint32 listed; /* the last list of groups with offsets named it */
+	/* who last committed offsets through this broker (NULL: none since it started) */
+	char *committer_principal;
+	char *committer_client_id;
+	/* GroupOffset by (topic id, partition): the committed offsets the broker
+	 * knows, for the lag in /metrics (group_admin.c); NULL when none */
+	HTAB *offsets;
 } Group;
+
+typedef struct GroupOffsetKey
+{
+	int32 topic_id;
+	int32 partition;
+} GroupOffsetKey;
+
+typedef struct GroupOffset
+{
+	GroupOffsetKey key;
+	int64 offset;
+} GroupOffset;
 
 /* group.c */
 extern HTAB *nagare_group_table(void);
@@ -117,5 +136,10 @@ extern void nagare_group_publish_snapshot(void);
 extern void nagare_group_load_committed(TimestampTz now);
 extern void nagare_group_take_notices(void);
 extern void nagare_group_expire(TimestampTz now, bool due);
+extern bool nagare_group_offsets_dirty;
+extern void nagare_group_note_offset(Group *g, int32 topic_id, int32 partition,
+									 int64 offset);
+extern void nagare_group_forget_offsets(Group *g);
+extern void nagare_group_publish_offsets(void);
 
 #endif							/* NAGARE_BROKER_GROUP_INTERNAL_H */

@@ -84,7 +84,46 @@ typedef struct CommitWait
 	NagareResponse *resp;
 	NagareRequestId id;
 	KafkaOffsetCommitResponse body;		/* in the connection's memory */
+	/* who commits, kept by the group once stored (Group.committer_*) */
+	char group[MAX_GROUP_ID + 1];
+	char principal[NAGARE_PRINCIPAL_MAX];
+	char *client_id;
+	/* what was sent to be stored: noted by the group once stored */
+	int ncommitted;
+	GroupOffsetKey *keys;
+	int64 *offsets;
 } CommitWait;
+
+/*
+ * The group's last committer: a group with no live member keeps the
+ * service of who last committed its offsets (nagare.consumer_lag).  Known
+ * only from commits through this broker since it started.
+ */
+static void
+note_committer(CommitWait *cw)
+{
+	Group *g = nagare_group_find(kafka_str(cw->group));
+	const char *client_id = cw->client_id ? cw->client_id : "";
+	int i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < cw->ncommitted; i++)
+		nagare_group_note_offset(g, cw->keys[i].topic_id, cw->keys[i].partition,
+								 cw->offsets[i]);
+	if (g->committer_principal != NULL &&
+		strcmp(g->committer_principal, cw->principal) == 0 &&
+		strcmp(g->committer_client_id, client_id) == 0)
+		return;
+	if (g->committer_principal != NULL)
+	{
+		pfree(g->committer_principal);
+		pfree(g->committer_client_id);
+	}
+	g->committer_principal = MemoryContextStrdup(g->cxt, cw->principal);
+	g->committer_client_id = MemoryContextStrdup(g->cxt, client_id);
+	nagare_group_snapshot_dirty = true;
+}
 
 static void
 commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
@@ -94,6 +133,8 @@ commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
 	int			t;
 	int			p;
 
+	if (err == KAFKA_ERROR_NONE && cw->group[0] != '\0')
+		note_committer(cw);
 	for (t = 0; t < cw->body.TopicsCount; t++)
 		for (p = 0; p < cw->body.Topics[t].PartitionsCount; p++)
 			if (cw->body.Topics[t].Partitions[p].ErrorCode == KAFKA_ERROR_NONE)
@@ -105,6 +146,13 @@ commit_done(void *arg, const char *sqlstate, const char *data, uint32 len)
 		pfree(cw->body.Topics[t].Partitions);
 	}
 	pfree(cw->body.Topics);
+	if (cw->client_id)
+		pfree(cw->client_id);
+	if (cw->keys)
+	{
+		pfree(cw->keys);
+		pfree(cw->offsets);
+	}
 	pfree(cw);
 }
 
@@ -168,6 +216,14 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '[');
+	{
+		int total = 0;
+
+		for (t = 0; t < req->TopicsCount; t++)
+			total += Max(req->Topics[t].PartitionsCount, 0);
+		cw->keys = MemoryContextAllocZero(cxt, sizeof(GroupOffsetKey) * Max(total, 1));
+		cw->offsets = MemoryContextAllocZero(cxt, sizeof(int64) * Max(total, 1));
+	}
 	cw->body.TopicsCount = req->TopicsCount;
 	cw->body.Topics = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponseTopic) * Max(req->TopicsCount, 1));
 	for (t = 0; t < req->TopicsCount; t++)
@@ -220,11 +276,21 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 				}
 				appendStringInfoChar(&json, '}');
 				any = true;
+				cw->keys[cw->ncommitted].topic_id = topic->topic_id;
+				cw->keys[cw->ncommitted].partition = rp->PartitionIndex;
+				cw->offsets[cw->ncommitted++] = rp->CommittedOffset;
 			}
 		}
 	}
 	appendStringInfoChar(&json, ']');
 	cw->resp = nagare_conn_new_response(conn);
+	if (any)
+	{
+		strlcpy(cw->group, gname, sizeof(cw->group));
+		strlcpy(cw->principal, nagare_conn_identity(conn)->principal,
+				sizeof(cw->principal));
+		cw->client_id = (char *) nagare_kstr_copy(cxt, hdr->ClientId).ptr;
+	}
 	if (!any)
 		commit_done(cw, "00000", NULL, 0);
 	else if (!nagare_group_submit(NAGARE_GROUP_OFFSET_COMMIT, json.data, json.len, commit_done, cw))
@@ -284,6 +350,28 @@ typedef struct OffsetRow
 	char	   *metadata;		/* NULL if null */
 } OffsetRow;
 
+/*
+ * What OffsetFetch read from the table is what is committed now: the group
+ * knows it for the lag in /metrics (after a restart, or offsets reset from
+ * SQL, a consumer's OffsetFetch tells the broker).
+ */
+static void
+learn_rows(FetchGroup *fg, OffsetRow *rows, int n)
+{
+	Group *g = fg->group ? nagare_group_find(kafka_str(fg->group)) : NULL;
+	int i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		const BrokerTopic *t = nagare_broker_topic(rows[i].topic, strlen(rows[i].topic));
+
+		if (t != NULL && rows[i].partition >= 0 && rows[i].partition < t->partitions)
+			nagare_group_note_offset(g, t->topic_id, rows[i].partition, rows[i].offset);
+	}
+}
+
 static int
 parse_rows(FetchGroup *fg, OffsetRow **out)
 {
@@ -325,6 +413,7 @@ parse_rows(FetchGroup *fg, OffsetRow **out)
 		}
 	}
 #undef NEED
+	learn_rows(fg, rows, n);
 	return n;
 }
 
@@ -724,6 +813,9 @@ nagare_handle_offset_delete(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 		}
 		if (denied || busy || dw->error || rt->PartitionsCount == 0)
 			continue;
+		/* the lag in /metrics forgets the group's offsets until it commits again */
+		if (g != NULL)
+			nagare_group_forget_offsets(g);
 		initStringInfo(&json);
 		appendStringInfoString(&json, "{\"g\":");
 		escape_json(&json, key);

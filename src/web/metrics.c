@@ -12,8 +12,9 @@
  * tables (behind nagare.partitions; copied under a shared registry_lock,
  * released before formatting), the usage table (nagare.client_usage;
  * each slot read by its change counter), the connection table
- * (nagare.connections), the consumer groups' count and the ACL table's
- * counters.  Each family is written whole (HELP, TYPE, its samples), so
+ * (nagare.connections), the consumer groups' count, their committed
+ * offsets as the broker shares them (the lag per group and topic, against
+ * the partitions' high watermarks) and the ACL table's counters.  Each family is written whole (HELP, TYPE, its samples), so
  * no name appears twice.  Per-client series are capped by
  * nagare.metrics_max_client_series: clients past it, in slot order, are
  * summed into one series with client_id="__other__".  Counters of the
@@ -227,6 +228,131 @@ broker_metrics(StringInfo s)
 	sample_u64(s, "nagare_consumer_groups", pg_atomic_read_u32(&nagare_groups->ngroups));
 }
 
+static int
+group_row_cmp(const void *a, const void *b)
+{
+	const NagareGroupOffsetRow *x = a;
+	const NagareGroupOffsetRow *y = b;
+	int c = strcmp(x->group, y->group);
+
+	if (c != 0)
+		return c;
+	if (x->topic_id != y->topic_id)
+		return x->topic_id < y->topic_id ? -1 : 1;
+	return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+static void
+group_lag_sample(StringInfo s, const char *group, const char *topic, uint64 lag)
+{
+	appendStringInfoString(s, "nagare_consumer_group_lag_records{group=\"");
+	label_value(s, group);
+	appendStringInfoString(s, "\",topic=\"");
+	label_value(s, topic);
+	appendStringInfo(s, "\"} " UINT64_FORMAT "\n", lag);
+}
+
+/*
+ * Lag per consumer group and topic: the committed offsets the broker
+ * shares (shmem.h, NagareGroupOffsetShared, copied under its seqlock, no
+ * lock) against the partitions just copied (sorted by topic id and
+ * partition), as nagare.consumer_lag computes it for the partitions with
+ * a commit: the high watermark minus the committed offset brought within
+ * the log start and the high watermark (-1 counts as the high watermark,
+ * -2 as the log start).  Pairs past nagare.metrics_max_group_series are
+ * summed into group="__other__", topic="__other__".
+ */
+static void
+group_lag_metrics(StringInfo s, PartRow *parts, int nparts, TopicName *names, int ntopics)
+{
+	NagareGroupOffsetShared *t = nagare_group_offsets;
+	NagareGroupOffsetRow *rows;
+	int n = 0;
+	uint32 dropped = 0;
+	int tries;
+	int i;
+	int series = 0;
+	uint64 other = 0;
+	bool any_other = false;
+
+	if (t == NULL)
+		return;
+	rows = palloc(sizeof(NagareGroupOffsetRow) * Max(t->max, 1));
+	for (tries = 0; tries < 100; tries++)
+	{
+		uint32 seq = pg_atomic_read_u32(&t->seq);
+
+		if ((seq & 1) == 0)
+		{
+			pg_read_barrier();
+			n = Min(Max(t->n, 0), t->max);
+			dropped = t->dropped;
+			memcpy(rows, t->rows, sizeof(NagareGroupOffsetRow) * n);
+			pg_read_barrier();
+			if (pg_atomic_read_u32(&t->seq) == seq)
+				break;
+		}
+		n = 0;
+		pg_usleep(100L);
+	}
+	for (i = 0; i < n; i++)
+		rows[i].group[sizeof(rows[i].group) - 1] = '\0';
+	qsort(rows, n, sizeof(NagareGroupOffsetRow), group_row_cmp);
+
+	family(s, "nagare_consumer_group_lag_records", "gauge",
+		   "Records of the topic's partitions with a committed offset the group has not consumed.");
+	for (i = 0; i < n;)
+	{
+		int k = i;
+		uint64 lag = 0;
+		bool seen = false;
+		const char *topic = topic_name(names, ntopics, rows[i].topic_id);
+
+		for (; k < n && rows[k].topic_id == rows[i].topic_id &&
+			   strcmp(rows[k].group, rows[i].group) == 0;
+			 k++)
+		{
+			PartRow key;
+			PartRow *p;
+			int64 next;
+
+			key.topic_id = rows[k].topic_id;
+			key.partition = rows[k].partition;
+			p = bsearch(&key, parts, nparts, sizeof(PartRow), part_cmp);
+			if (p == NULL)
+				continue; /* a partition or topic that went away */
+			if (rows[k].committed == -2)
+				next = (int64) p->log_start;
+			else if (rows[k].committed == -1)
+				next = (int64) p->hwm;
+			else
+				next = Min(Max(rows[k].committed, (int64) p->log_start), (int64) p->hwm);
+			lag += (uint64) ((int64) p->hwm - next);
+			seen = true;
+		}
+		if (seen && topic != NULL)
+		{
+			if (series < nagare_metrics_max_group_series)
+			{
+				group_lag_sample(s, rows[i].group, topic, lag);
+				series++;
+			}
+			else
+			{
+				other += lag;
+				any_other = true;
+			}
+		}
+		i = k;
+	}
+	if (any_other)
+		group_lag_sample(s, "__other__", "__other__", other);
+	family(s, "nagare_consumer_group_offsets_dropped", "gauge",
+		   "Committed offsets the broker could not share for the lag (past nagare.metrics_max_group_offsets).");
+	sample_u64(s, "nagare_consumer_group_offsets_dropped", dropped);
+	pfree(rows);
+}
+
 static void
 partition_metrics(StringInfo s)
 {
@@ -319,6 +445,7 @@ partition_metrics(StringInfo s)
 							 parts[k].partition, v);
 		}
 	}
+	group_lag_metrics(s, parts, nparts, names, ntopics);
 }
 
 static void
