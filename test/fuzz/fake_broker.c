@@ -94,6 +94,7 @@ HTAB *nagare_partition_hash;
 NagareAclShared *nagare_acls;
 NagareQuotaShared *nagare_quotas;
 NagareGroupShared *nagare_groups;
+NagareGroupOffsetShared *nagare_group_offsets; /* none: not published */
 
 static uint64 next_incarnation = 1;
 
