@@ -155,6 +155,9 @@ nagare_group_get(KafkaStr id)
 		g->delay_rounds = 0;
 		g->empty_since = GetCurrentTimestamp();
 		g->listed = 0;
+		g->committer_principal = NULL;
+		g->committer_client_id = NULL;
+		g->offsets = NULL;
 		nagare_group_snapshot_dirty = true;
 	}
 	return g;
@@ -210,6 +213,12 @@ nagare_group_remove(Group *g)
 
 	Assert(nagare_group_is_empty(g));
 	strlcpy(key, g->name, sizeof(key));
+	nagare_group_forget_offsets(g);
+	if (g->committer_principal != NULL)
+	{
+		pfree(g->committer_principal);
+		pfree(g->committer_client_id);
+	}
 	MemoryContextDelete(g->cxt);
 	hash_search(groups, key, HASH_REMOVE, NULL);
 	nagare_group_snapshot_dirty = true;

@@ -743,7 +743,7 @@ nagare_group_note_offset(Group *g, int32 topic_id, int32 partition, int64 offset
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(GroupOffsetKey);
 		ctl.entrysize = sizeof(GroupOffset);
-		ctl.hcxt = g->cxt;
+		ctl.hcxt = TopMemoryContext; /* not g->cxt: an Empty group resets it */
 		g->offsets = hash_create("nagare group offsets", 16, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}

@@ -94,11 +94,15 @@ typedef struct Group
 	int			delay_rounds;
 	TimestampTz empty_since; /* Empty with no pending members since; 0 if not */
 	uint32 listed; /* the last list of groups with offsets named it */
-	/* who last committed offsets through this broker (NULL: none since it started) */
+	/*
+	 * Outlive an Empty group's reset of cxt (in TopMemoryContext, freed by
+	 * nagare_group_remove()): who last committed offsets through this
+	 * broker (NULL: none since it started), and the committed offsets the
+	 * broker knows, GroupOffset by (topic id, partition), for the lag in
+	 * /metrics (group_admin.c; NULL when none)
+	 */
 	char *committer_principal;
 	char *committer_client_id;
-	/* GroupOffset by (topic id, partition): the committed offsets the broker
-	 * knows, for the lag in /metrics (group_admin.c); NULL when none */
 	HTAB *offsets;
 } Group;
 

@@ -120,8 +120,8 @@ note_committer(CommitWait *cw)
 		pfree(g->committer_principal);
 		pfree(g->committer_client_id);
 	}
-	g->committer_principal = MemoryContextStrdup(g->cxt, cw->principal);
-	g->committer_client_id = MemoryContextStrdup(g->cxt, client_id);
+	g->committer_principal = MemoryContextStrdup(TopMemoryContext, cw->principal);
+	g->committer_client_id = MemoryContextStrdup(TopMemoryContext, client_id);
 	nagare_group_snapshot_dirty = true;
 }
 
