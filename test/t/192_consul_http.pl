@@ -283,10 +283,10 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	};
 	# db-1's 60 s TTL starts again (the same status: no change of db)
 	http('PUT', '/v1/agent/check/pass/service:db-1');
-	my ($wi, $di, $ci) = map { (http('GET', $_))[1]{'x-consul-index'} }
+	my ($wi, $di, $ci) = map { (http('GET', $_))[1]->{'x-consul-index'} }
 	  ('/v1/health/service/web', '/v1/health/service/db', '/v1/catalog/services');
 	cmp_ok($di, '<', $wi, "db's index is its own ($di), below web's ($wi), which changed since");
-	my ($ci2) = (http('GET', '/v1/catalog/service/db'))[1]{'x-consul-index'};
+	my ($ci2) = (http('GET', '/v1/catalog/service/db'))[1]->{'x-consul-index'};
 	is($ci2, $di, 'catalog/service/db has the same index as health/service/db');
 	my $ws = $park->("/v1/health/service/web?index=$wi&wait=10s");
 	my $ds = $park->("/v1/health/service/db?index=$di&wait=3s");
@@ -305,9 +305,9 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	($dt, $dix) = $answer->($dc);
 	ok($dt > 2.4 && $dix == $di, sprintf("nor db's parked catalog query (%.2f s)", $dt));
 	# an instance of db added, then removed: db's index moves both times, web's not
-	($wi) = (http('GET', '/v1/health/service/web'))[1]{'x-consul-index'};
+	($wi) = (http('GET', '/v1/health/service/web'))[1]->{'x-consul-index'};
 	sql(q{SELECT nagare.register_instance('db', 'db-2', address => '127.0.0.22', port => 5432)});
-	my ($d2) = (http('GET', '/v1/health/service/db'))[1]{'x-consul-index'};
+	my ($d2) = (http('GET', '/v1/health/service/db'))[1]->{'x-consul-index'};
 	cmp_ok($d2, '>', $di, "a new instance of db moves db's index");
 	$ds = $park->("/v1/health/service/db?index=$d2&wait=10s");
 	$ws = $park->("/v1/health/service/web?index=$wi&wait=2s");
