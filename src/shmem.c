@@ -351,6 +351,8 @@ nagare_shmem_startup(void)
 		nagare_instances->max = nagare_max_instances;
 		pg_atomic_init_u32(&nagare_instances->loaded, 0);
 		pg_atomic_init_u64(&nagare_instances->version, 1);
+		for (int i = 0; i < NAGARE_INSTANCE_TOMBSTONES; i++)
+			pg_atomic_init_u64(&nagare_instances->tombstone[i], 0);
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = NAGARE_INSTANCE_ID_MAX;

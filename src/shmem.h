@@ -854,7 +854,12 @@ typedef struct NagareInstance
 	TimestampTz status_changed_at;
 	char output[NAGARE_INSTANCE_OUTPUT_MAX];
 	char meta[NAGARE_INSTANCE_META_MAX]; /* a JSON object of strings; "" as {} */
+	uint64 modify_index; /* the table's version at its last add, replace or
+						  * status change (its service's Consul index) */
 } NagareInstance;
+
+/* per-service tombstones (instances.c): slots keyed by a hash of the name */
+#define NAGARE_INSTANCE_TOMBSTONES 1024
 
 typedef struct NagareInstanceShared
 {
@@ -864,6 +869,8 @@ typedef struct NagareInstanceShared
 	pg_atomic_uint64 version; /* incremented after every add, replace,
 								 * remove and status change: what the
 								 * registry's readers answer from changed */
+	/* the version of the last removal from each slot's services (a max) */
+	pg_atomic_uint64 tombstone[NAGARE_INSTANCE_TOMBSTONES];
 } NagareInstanceShared;
 
 extern NagareInstanceShared *nagare_instances;

@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 
+#include "common/hashfn.h"
 #include "mb/pg_wchar.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -92,6 +93,49 @@ nagare_instance_interval_ms(const Interval *iv)
 	return Max(ms, 1);
 }
 
+/*
+ * A change's version: reserve() takes the next one, stamped on the entry or
+ * tombstone it changes; publish() moves the version again once the change
+ * is in.  A reader that read the version between the two and looked too
+ * early sees it move again, so no change goes unnoticed.
+ */
+static inline uint64
+reserve(void)
+{
+	return pg_atomic_add_fetch_u64(&nagare_instances->version, 1);
+}
+
+static inline void
+publish(void)
+{
+	pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+}
+
+static pg_atomic_uint64 *
+tombstone_slot(const char *service)
+{
+	uint32 h = hash_bytes((const unsigned char *) service,
+						  strnlen(service, NAGARE_INSTANCE_SERVICE_MAX));
+
+	return &nagare_instances->tombstone[h % NAGARE_INSTANCE_TOMBSTONES];
+}
+
+static void
+raise_to(pg_atomic_uint64 *slot, uint64 v)
+{
+	uint64 old = pg_atomic_read_u64(slot);
+
+	while (old < v && !pg_atomic_compare_exchange_u64(slot, &old, v))
+		;
+}
+
+/* An instance of service left: its slot's tombstone is at least v */
+static void
+tombstone(const char *service, uint64 v)
+{
+	raise_to(tombstone_slot(service), v);
+}
+
 /* Start and end an entry's write (its spinlock held) */
 static inline void
 write_begin(NagareInstance *e)
@@ -128,10 +172,16 @@ nagare_instance_read(const NagareInstance *e, NagareInstance *copy)
 	}
 }
 
-/* Copy src's fields into e (the change counter and mutex stay e's) */
+/*
+ * Copy src's fields into e (the change counter and mutex stay e's), at
+ * version v (the table's lock held exclusive)
+ */
 static void
-copy_fields(NagareInstance *e, const NagareInstance *src)
+copy_fields(NagareInstance *e, const NagareInstance *src, uint64 v)
 {
+	/* an instance that moves to another service leaves its old one */
+	if (e->used && strncmp(e->service, src->service, NAGARE_INSTANCE_SERVICE_MAX) != 0)
+		tombstone(e->service, v);
 	SpinLockAcquire(&e->mutex);
 	write_begin(e);
 	e->used = true;
@@ -151,6 +201,7 @@ copy_fields(NagareInstance *e, const NagareInstance *src)
 	e->status_changed_at = src->status_changed_at;
 	memcpy(e->output, src->output, sizeof(e->output));
 	memcpy(e->meta, src->meta, sizeof(e->meta));
+	e->modify_index = v;
 	write_end(e);
 	SpinLockRelease(&e->mutex);
 }
@@ -202,10 +253,10 @@ nagare_instance_upsert(const NagareInstance *src)
 	LWLockAcquire(nagare_instances->lock, LW_EXCLUSIVE);
 	e = enter(src->id, &found);
 	if (e != NULL)
-		copy_fields(e, src);
+		copy_fields(e, src, reserve());
 	LWLockRelease(nagare_instances->lock);
 	if (e != NULL)
-		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+		publish();
 	return e != NULL;
 }
 
@@ -218,11 +269,11 @@ nagare_instance_add_absent(const NagareInstance *src, bool *full)
 	LWLockAcquire(nagare_instances->lock, LW_EXCLUSIVE);
 	e = enter(src->id, &found);
 	if (e != NULL && !found)
-		copy_fields(e, src);
+		copy_fields(e, src, reserve());
 	LWLockRelease(nagare_instances->lock);
 	*full = (e == NULL);
 	if (e != NULL && !found)
-		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+		publish();
 	return e != NULL && !found;
 }
 
@@ -230,15 +281,24 @@ bool
 nagare_instance_remove(const char *id)
 {
 	char key[NAGARE_INSTANCE_ID_MAX];
+	NagareInstance *e;
 	bool found;
 
 	memset(key, 0, sizeof(key));
 	strlcpy(key, id, sizeof(key));
 	LWLockAcquire(nagare_instances->lock, LW_EXCLUSIVE);
-	(void) hash_search(nagare_instance_hash, key, HASH_REMOVE, &found);
+	e = hash_search(nagare_instance_hash, key, HASH_FIND, NULL);
+	found = e != NULL;
+	if (found)
+	{
+		/* its service's index moves: the service is no longer what it was */
+		if (e->used)
+			tombstone(e->service, reserve());
+		(void) hash_search(nagare_instance_hash, key, HASH_REMOVE, NULL);
+	}
 	LWLockRelease(nagare_instances->lock);
 	if (found)
-		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+		publish();
 	return found;
 }
 
@@ -247,13 +307,18 @@ nagare_instance_clear(void)
 {
 	HASH_SEQ_STATUS status;
 	NagareInstance *e;
+	uint64 v;
+	int i;
 
 	LWLockAcquire(nagare_instances->lock, LW_EXCLUSIVE);
+	v = reserve();
+	for (i = 0; i < NAGARE_INSTANCE_TOMBSTONES; i++)
+		raise_to(&nagare_instances->tombstone[i], v);
 	hash_seq_init(&status, nagare_instance_hash);
 	while ((e = hash_seq_search(&status)) != NULL)
 		(void) hash_search(nagare_instance_hash, e->id, HASH_REMOVE, NULL);
 	LWLockRelease(nagare_instances->lock);
-	pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+	publish();
 }
 
 int
@@ -274,7 +339,10 @@ nagare_instance_beat(const char *id, int status, const char *note, TimestampTz n
 		write_begin(e);
 		before = e->status;
 		if (e->status != status)
+		{
 			e->status_changed_at = now;
+			e->modify_index = reserve();
+		}
 		e->status = status;
 		e->last_beat = now;
 		if (note != NULL)
@@ -287,7 +355,7 @@ nagare_instance_beat(const char *id, int status, const char *note, TimestampTz n
 	}
 	LWLockRelease(nagare_instances->lock);
 	if (before >= 0 && before != status)
-		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+		publish();
 	return before;
 }
 
@@ -297,6 +365,7 @@ nagare_instance_expire(TimestampTz now)
 	HASH_SEQ_STATUS status;
 	NagareInstance *e;
 	int n = 0;
+	uint64 v = 0;
 
 	LWLockAcquire(nagare_instances->lock, LW_SHARED);
 	hash_seq_init(&status, nagare_instance_hash);
@@ -308,9 +377,12 @@ nagare_instance_expire(TimestampTz now)
 		if (e->status != NAGARE_INSTANCE_CRITICAL &&
 			now >= TimestampTzPlusMilliseconds(e->last_beat, e->ttl_ms))
 		{
+			if (v == 0)
+				v = reserve();
 			write_begin(e);
 			e->status = NAGARE_INSTANCE_CRITICAL;
 			e->status_changed_at = now;
+			e->modify_index = v;
 			strlcpy(e->output, "TTL expired", sizeof(e->output));
 			write_end(e);
 			n++;
@@ -319,7 +391,7 @@ nagare_instance_expire(TimestampTz now)
 	}
 	LWLockRelease(nagare_instances->lock);
 	if (n > 0)
-		pg_atomic_fetch_add_u64(&nagare_instances->version, 1);
+		publish();
 	return n;
 }
 
@@ -387,6 +459,46 @@ uint64
 nagare_instance_version(void)
 {
 	return pg_atomic_read_u64(&nagare_instances->version);
+}
+
+uint64
+nagare_instance_service_index(const char *service)
+{
+	HASH_SEQ_STATUS status;
+	NagareInstance *e;
+	uint64 index;
+
+	LWLockAcquire(nagare_instances->lock, LW_SHARED);
+	index = pg_atomic_read_u64(tombstone_slot(service));
+	hash_seq_init(&status, nagare_instance_hash);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		/* the service and index of a consistent copy, without copying it */
+		for (;;)
+		{
+			uint32 before = pg_atomic_read_u32(&e->change);
+			bool mine;
+			uint64 mod;
+
+			pg_read_barrier();
+			if ((before & 1) == 0)
+			{
+				mine = e->used &&
+					   strncmp(e->service, service, NAGARE_INSTANCE_SERVICE_MAX) == 0;
+				mod = e->modify_index;
+				pg_read_barrier();
+				if (pg_atomic_read_u32(&e->change) == before)
+				{
+					if (mine)
+						index = Max(index, mod);
+					break;
+				}
+			}
+			SPIN_DELAY();
+		}
+	}
+	LWLockRelease(nagare_instances->lock);
+	return index;
 }
 
 long

@@ -88,10 +88,22 @@ extern int nagare_instance_snapshot(NagareInstance **copies);
 
 /*
  * The table's version: it grows after every add, replace, remove and status
- * change, so a reader that saw the same version has nothing new to answer
- * (the DNS server's index, the HTTP API's X-Consul-Index)
+ * change (by two: see instances.c's reserve()), so a reader that saw the
+ * same version has nothing new to answer (the DNS server's index, the HTTP
+ * API's X-Consul-Index of the whole table)
  */
 extern uint64 nagare_instance_version(void);
+
+/*
+ * A service's index (Consul's per-service X-Consul-Index): the largest
+ * modify_index of its entries and of its tombstone slot (the version of the
+ * last removal of one of its instances, or of another service's sharing
+ * the slot).  It grows with every add, replace, removal and status change
+ * of the service's instances and never goes back (until a restart); a
+ * change of another service moves it only if they share a slot.  One pass
+ * over the table, copying nothing, under the lock held shared.
+ */
+extern uint64 nagare_instance_service_index(const char *service);
 
 /* Entries in the table */
 extern long nagare_instance_count(void);

@@ -933,6 +933,94 @@ nagare_dns_add_instance(DnsAnswer *a, const uint8_t *addr, int addr_len, uint16_
 	return nagare_dns_add_address(a, addr, addr_len);
 }
 
+/*
+ * A host name ("db1.example.com", a trailing dot allowed) in wire form, in
+ * out (DNS_MAX_NAME bytes): labels of 1 to 63 letters, digits, '-' and '_',
+ * at most 255 bytes with the root's 0.  False, with nothing promised in out,
+ * for anything else (an empty name, an empty label, another byte).
+ */
+bool
+nagare_dns_name_to_wire(const char *name, uint8_t *out, size_t *out_len)
+{
+	size_t len = 0;
+	const char *p = name;
+
+	if (*p == '\0' || *p == '.')
+		return false;
+	while (*p != '\0')
+	{
+		size_t n = 0;
+
+		while (p[n] != '\0' && p[n] != '.')
+		{
+			unsigned char c = (unsigned char) p[n];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				  (c >= '0' && c <= '9') || c == '-' || c == '_'))
+				return false;
+			n++;
+		}
+		if (n == 0 || n > DNS_MAX_LABEL || len + 1 + n + 1 > DNS_MAX_NAME)
+			return false;
+		out[len] = (uint8_t) n;
+		memcpy(out + len + 1, p, n);
+		len += 1 + n;
+		p += n;
+		if (*p == '.')
+			p++; /* a trailing dot ends the name as the end does */
+	}
+	out[len++] = 0;
+	*out_len = len;
+	return true;
+}
+
+/*
+ * A CNAME record of the question's name to target (wire form, spelled out:
+ * it is outside the message).  False when it did not fit.
+ */
+bool
+nagare_dns_add_cname(DnsAnswer *a, const uint8_t *target, size_t target_len)
+{
+	size_t n = 2 + DNS_RR_FIXED + target_len;
+	uint8_t *rdata;
+
+	if (!a->q->has_question || target_len < 1 || target_len > DNS_MAX_NAME || !room(a, n))
+		return false;
+	rdata = put_rr(a->buf + a->len, DNS_QNAME_OFF, DNS_TYPE_CNAME, a->ttl,
+				   (uint16_t) target_len);
+	memcpy(rdata, target, target_len);
+	a->len += n;
+	a->ancount++;
+	return true;
+}
+
+/*
+ * An SRV record of the question's name whose target is a host name (wire
+ * form, spelled out), as Consul answers for an instance whose address is a
+ * name: no additional record (the name's addresses are not nagare's to
+ * give).  False when it did not fit.
+ */
+bool
+nagare_dns_add_srv_name(DnsAnswer *a, uint16_t priority, uint16_t weight, uint16_t port,
+						const uint8_t *target, size_t target_len)
+{
+	size_t n = 2 + DNS_RR_FIXED + 6 + target_len;
+	uint8_t *p;
+
+	if (!a->q->has_question || a->domain_off < 0 || target_len < 1 ||
+		target_len > DNS_MAX_NAME || !room(a, n))
+		return false;
+	p = put_rr(a->buf + a->len, DNS_QNAME_OFF, DNS_TYPE_SRV, a->ttl,
+			   (uint16_t) (6 + target_len));
+	wr16(p, priority);
+	wr16(p + 2, weight);
+	wr16(p + 4, port);
+	memcpy(p + 6, target, target_len);
+	a->len += n;
+	a->ancount++;
+	return true;
+}
+
 /* The domain's SOA record (Consul's values), in the answer or authority section */
 static bool
 put_soa(DnsAnswer *a, bool answer)

@@ -25,6 +25,10 @@
  *			SERVICE, SRV_RFC2782: nagare_dns_add_instance() for each passing
  *				instance of name.service (having name.tag, if any) until it
  *				returns false; NOERROR, or NXDOMAIN if there was none.
+ *				An instance whose address is a host name: for SRV,
+ *				nagare_dns_add_srv_name() with the name (nagare_dns_name_to_wire());
+ *				for A, AAAA, ANY and CNAME, nagare_dns_add_cname() of one such
+ *				instance, only if no passing instance has an IP address.
  *
  * test/dns/serve_dns.c does exactly this over a fixed set of instances.
  *
@@ -58,6 +62,19 @@
  *	  at 64 KiB, as Consul does).
  *	- A response (QR set) or fewer than 12 bytes is dropped, not answered:
  *	  answering responses lets two servers ping-pong.
+ *	- Instances whose address is a host name (Consul: agent/dns.go's
+ *	  makeRecordFromFQDN): an SRV record's target is the name itself, with
+ *	  no additional record (Consul adds the name's addresses only when it
+ *	  has recursors; nagare is no recursor).  A, AAAA and ANY questions get
+ *	  a CNAME to the name of one of them (the rotation's first) only when
+ *	  no instance answering has an IP address, since a CNAME cannot sit
+ *	  beside other records of its name (RFC 1034 3.6.2).  Consul keeps the
+ *	  first CNAME and answers it only when no address record was written
+ *	  for the question's type, so its AAAA question of a service with IPv4
+ *	  instances and a named one gets the CNAME while its A question gets A
+ *	  records: the name would be an alias for one type and not another.
+ *	  nagare answers NODATA there instead (the safe subset).  A CNAME
+ *	  question of such a service gets the same CNAME.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -97,6 +114,7 @@ typedef enum DnsRcode
 /* The types the codec knows */
 #define DNS_TYPE_A     1
 #define DNS_TYPE_NS    2
+#define DNS_TYPE_CNAME 5
 #define DNS_TYPE_SOA   6
 #define DNS_TYPE_AAAA  28
 #define DNS_TYPE_SRV   33
@@ -204,6 +222,11 @@ extern bool nagare_dns_add_srv(DnsAnswer *a, uint16_t priority, uint16_t weight,
 extern bool nagare_dns_add_address(DnsAnswer *a, const uint8_t *addr, int addr_len);
 extern bool nagare_dns_add_instance(DnsAnswer *a, const uint8_t *addr, int addr_len,
 									uint16_t port, uint16_t weight);
+extern bool nagare_dns_name_to_wire(const char *name, uint8_t *out, size_t *out_len);
+extern bool nagare_dns_add_cname(DnsAnswer *a, const uint8_t *target, size_t target_len);
+extern bool nagare_dns_add_srv_name(DnsAnswer *a, uint16_t priority, uint16_t weight,
+									uint16_t port, const uint8_t *target,
+									size_t target_len);
 extern bool nagare_dns_add_soa(DnsAnswer *a);
 extern size_t nagare_dns_finish(DnsAnswer *a, DnsRcode rcode);
 extern long nagare_dns_tcp_frame_length(const uint8_t *p, size_t avail);

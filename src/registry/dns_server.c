@@ -24,8 +24,11 @@
  * Which instances answer (Consul's DNS defaults): passing and warning ones;
  * only passing ones with nagare.dns_only_passing (Consul's only_passing);
  * never critical ones, nor ones whose TTL lapsed since their last beat
- * (before the sweep marks them).  An instance whose address is a DNS name
- * (not an IP literal) is left out: the codec writes no CNAME.  Until the
+ * (before the sweep marks them).  An instance whose address is a host name
+ * (not an IP literal) is answered as Consul does (dns.h): an SRV record
+ * with the name as its target, and for A, AAAA, ANY and CNAME questions a
+ * CNAME to the name of the first such instance, only when no answering
+ * instance has an IP address.  Until the
  * nagare worker has loaded the table, service names get SERVFAIL.  Each answer
  * starts at the next instance of its service (a rotation, where Consul
  * shuffles), so that answers cut at 512 bytes spread over all of them.
@@ -123,7 +126,9 @@ typedef struct DnsConn
 typedef struct DnsInst
 {
 	uint8 ip[16];
-	int addr_len; /* 4 or 16 */
+	int addr_len; /* 4 or 16; 0: the address is a host name */
+	const uint8 *host; /* addr_len 0: the name, wire form (the index's context) */
+	size_t host_len;
 	uint16 port;
 	int status;
 	int64 ttl_ms; /* 0: no check */
@@ -338,9 +343,12 @@ index_refresh(void)
 	{
 		NagareInstance *e = &copies[i];
 		char *p;
+		uint8 wire[DNS_MAX_NAME];
+		size_t wlen;
 
-		/* an address that is a DNS name has no A/AAAA record to give */
-		if (e->family != 4 && e->family != 6)
+		/* an address neither an IP literal nor a host name: no record to give */
+		if (e->family != 4 && e->family != 6 &&
+			!nagare_dns_name_to_wire(e->address, wire, &wlen))
 			continue;
 		for (p = e->service; *p; p++)
 			*p = pg_ascii_tolower((unsigned char) *p);
@@ -357,8 +365,24 @@ index_refresh(void)
 		char *tags;
 
 		memset(d, 0, sizeof(*d));
-		d->addr_len = e->family == 4 ? 4 : 16;
-		memcpy(d->ip, e->ip, d->addr_len);
+		if (e->family == 4 || e->family == 6)
+		{
+			d->addr_len = e->family == 4 ? 4 : 16;
+			memcpy(d->ip, e->ip, d->addr_len);
+		}
+		else
+		{
+			uint8 wire[DNS_MAX_NAME];
+
+			/* a host name (checked above) */
+			if (nagare_dns_name_to_wire(e->address, wire, &d->host_len))
+			{
+				uint8 *host = palloc(d->host_len);
+
+				memcpy(host, wire, d->host_len);
+				d->host = host;
+			}
+		}
 		d->port = (uint16) e->port;
 		d->status = e->status;
 		d->ttl_ms = e->ttl_ms;
@@ -513,19 +537,41 @@ answer(const uint8 *msg, size_t len, uint8 *out, size_t cap, DnsTransport t,
 	if (s != NULL && s->n > 0)
 	{
 		uint32 start = s->next++ % (uint32) s->n;
+		bool any_ip = false;
+		DnsInst *named = NULL; /* the first answering instance with a host name */
 
 		for (i = 0; i < s->n; i++)
 		{
 			DnsInst *d = &index_inst[s->first + (start + i) % (uint32) s->n];
+			bool fit;
 
 			if (name.tag[0] != '\0' && !inst_has_tag(d, name.tag))
 				continue;
 			if (!inst_answers(d))
 				continue;
 			found = true;
-			if (!nagare_dns_add_instance(a, d->ip, d->addr_len, d->port, 1))
+			if (d->addr_len == 0)
+			{
+				if (named == NULL)
+					named = d;
+				/* SRV: the name as the target; else a CNAME, below, maybe */
+				if (q.qtype != DNS_TYPE_SRV)
+					continue;
+				fit = nagare_dns_add_srv_name(a, 1, 1, d->port, d->host, d->host_len);
+			}
+			else
+			{
+				any_ip = true;
+				fit = nagare_dns_add_instance(a, d->ip, d->addr_len, d->port, 1);
+			}
+			if (!fit)
 				break;
 		}
+		/* a CNAME only where it is the name's only record (dns.h) */
+		if (named != NULL && !any_ip && q.qtype != DNS_TYPE_SRV &&
+			(q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA ||
+			 q.qtype == DNS_TYPE_ANY || q.qtype == DNS_TYPE_CNAME))
+			(void) nagare_dns_add_cname(a, named->host, named->host_len);
 	}
 	return nagare_dns_finish(a, found ? DNS_NOERROR : DNS_NXDOMAIN);
 }

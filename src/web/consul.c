@@ -8,13 +8,17 @@
  * Reads: the catalog's services and a service's instances, a service's
  * health (its instances with their TTL check; ?passing, ?tag= repeated),
  * the agent's services and checks, the agent itself and the leader.  Every
- * answer carries X-Consul-Index (the instance table's version,
- * instances.h's nagare_instance_version(), at least 1),
- * X-Consul-KnownLeader: true and X-Consul-LastContact: 0.  A blocking
- * query (?index=N, ?wait=, Consul's default 5 min and maximum 10 min plus up
- * to wait/16 of jitter) of the catalog and health endpoints is parked
- * (web.h's WebResponse) while the version is N, and answered when it moves
- * or the wait ends.
+ * answer carries X-Consul-Index (at least 1), X-Consul-KnownLeader: true
+ * and X-Consul-LastContact: 0.  As Consul's, the index of the answers about
+ * one service (catalog/service, health/service, health/checks) is that
+ * service's (instances.h's nagare_instance_service_index()), of the others
+ * the instance table's version (nagare_instance_version()); an entry's
+ * CreateIndex and ModifyIndex are its last change's.  A blocking query
+ * (?index=N, ?wait=, Consul's default 5 min and maximum 10 min plus up to
+ * wait/16 of jitter) of the catalog and health endpoints is parked (web.h's
+ * WebResponse) while its index is N, and answered when it moves or the wait
+ * ends: a change of another service leaves a parked query of one service
+ * parked.
  *
  * Writes: the TTL check's pass, warn, fail and update beat the instance in
  * shared memory (instances.h's nagare_instance_beat(), as
@@ -240,33 +244,55 @@ parse_query(const HttpRequest *req, WebResponse *resp, ConsulQuery *q)
 	return true;
 }
 
+/* A parked blocking query's state (resp->state) */
+typedef struct ParkState
+{
+	TimestampTz deadline;
+	uint64 seen_version; /* the table's version when index was computed */
+	uint64 index; /* the service's index then */
+} ParkState;
+
 /*
- * A blocking query: true to answer now; false when the request is parked
- * (its index is the table's version and its wait has not ended).
+ * A blocking query: true to answer now, with *index the answer's
+ * X-Consul-Index; false when the request is parked (its index is the
+ * current one and its wait has not ended).  The index of a service's query
+ * is the service's (instances.h's nagare_instance_service_index(), one pass
+ * over the table, done again only when the table's version moved); of
+ * others (service NULL) the table's version.
  */
 static bool
-answer_now(const ConsulQuery *q, WebResponse *resp, uint64 version)
+answer_now(const ConsulQuery *q, WebResponse *resp, const char *service, uint64 *index)
 {
-	TimestampTz *deadline;
+	ParkState *st = resp->state;
+	uint64 version = nagare_instance_version();
 
-	/* index 0 does not block; a smaller version (a restart) answers at once */
-	if (!q->has_index || q->index == 0 || Max(version, (uint64) 1) != q->index)
+	if (service == NULL)
+		*index = version;
+	else if (st != NULL && st->seen_version == version)
+		*index = st->index;
+	else
+		*index = nagare_instance_service_index(service);
+	*index = Max(*index, (uint64) 1);
+
+	/* index 0 does not block; another (a restart) answers at once */
+	if (!q->has_index || q->index == 0 || *index != q->index)
 		return true;
 	if (!resp->may_park)
 		return true;
-	deadline = resp->state;
-	if (deadline == NULL)
+	if (st == NULL)
 	{
 		int64 jitter = q->wait_ms / 16 > 0 ? (int64) (random() % (q->wait_ms / 16 + 1)) : 0;
 
-		deadline = MemoryContextAlloc(resp->state_cxt, sizeof(TimestampTz));
-		*deadline = TimestampTzPlusMilliseconds(resp->started, q->wait_ms + jitter);
-		resp->state = deadline;
+		st = MemoryContextAlloc(resp->state_cxt, sizeof(ParkState));
+		st->deadline = TimestampTzPlusMilliseconds(resp->started, q->wait_ms + jitter);
+		resp->state = st;
 	}
-	if (GetCurrentTimestamp() >= *deadline)
+	st->seen_version = version;
+	st->index = *index;
+	if (GetCurrentTimestamp() >= st->deadline)
 		return true;
 	resp->park = true;
-	resp->park_until = *deadline;
+	resp->park_until = st->deadline;
 	return false;
 }
 
@@ -361,9 +387,9 @@ json_node(StringInfo b, uint64 index)
 					 CONSUL_NODE_ADDR, CONSUL_NODE_ADDR, index);
 }
 
-/* api.AgentService */
+/* api.AgentService (its indexes: the entry's modify_index) */
 static void
-json_service(StringInfo b, const NagareInstance *e, uint64 index)
+json_service(StringInfo b, const NagareInstance *e)
 {
 	appendStringInfoString(b, "{\"ID\":");
 	escape_json(b, e->id);
@@ -379,12 +405,12 @@ json_service(StringInfo b, const NagareInstance *e, uint64 index)
 					 ",\"Port\":%d,\"Weights\":{\"Passing\":1,\"Warning\":1},"
 					 "\"EnableTagOverride\":false,\"TaggedAddresses\":{},\"Datacenter\":\"%s\","
 					 "\"CreateIndex\":" UINT64_FORMAT ",\"ModifyIndex\":" UINT64_FORMAT "}",
-					 e->port, CONSUL_DC, index, index);
+					 e->port, CONSUL_DC, e->modify_index, e->modify_index);
 }
 
 /* api.HealthCheck: the instance's TTL check */
 static void
-json_check(StringInfo b, const NagareInstance *e, uint64 index)
+json_check(StringInfo b, const NagareInstance *e)
 {
 	appendStringInfoString(b, "{\"Node\":\"" CONSUL_NODE "\",\"CheckID\":");
 	escape_json(b, psprintf("service:%s", e->id));
@@ -402,7 +428,7 @@ json_check(StringInfo b, const NagareInstance *e, uint64 index)
 	appendStringInfo(b,
 					 ",\"Type\":\"ttl\",\"Definition\":{},\"CreateIndex\":" UINT64_FORMAT
 					 ",\"ModifyIndex\":" UINT64_FORMAT "}",
-					 index, index);
+					 e->modify_index, e->modify_index);
 }
 
 /* The part of the path after the route's prefix, decoded; NULL: answered 400 */
@@ -436,12 +462,13 @@ nagare_consul_catalog_services(const HttpRequest *req, WebResponse *resp)
 {
 	ConsulQuery q;
 	NagareInstance *e;
-	uint64 version = nagare_instance_version();
+	uint64 version;
 	int n;
 	int i;
 	bool any = false;
 
-	if (!parse_query(req, resp, &q) || !loaded(resp) || !answer_now(&q, resp, version))
+	if (!parse_query(req, resp, &q) || !loaded(resp) ||
+		!answer_now(&q, resp, NULL, &version))
 		return;
 	n = snapshot(&e);
 	appendStringInfoChar(&resp->body, '{');
@@ -501,7 +528,7 @@ nagare_consul_catalog_service(const HttpRequest *req, WebResponse *resp)
 {
 	ConsulQuery q;
 	NagareInstance *e;
-	uint64 version = nagare_instance_version();
+	uint64 version;
 	char *service;
 	int n;
 	int i;
@@ -509,7 +536,7 @@ nagare_consul_catalog_service(const HttpRequest *req, WebResponse *resp)
 
 	if (!parse_query(req, resp, &q) ||
 		(service = path_rest(req, resp, "/v1/catalog/service/")) == NULL ||
-		!loaded(resp) || !answer_now(&q, resp, version))
+		!loaded(resp) || !answer_now(&q, resp, service, &version))
 		return;
 	n = snapshot(&e);
 	appendStringInfoChar(&resp->body, '[');
@@ -542,7 +569,7 @@ nagare_consul_catalog_service(const HttpRequest *req, WebResponse *resp)
 						 "\"ServiceEnableTagOverride\":false,\"ServiceTaggedAddresses\":{},"
 						 "\"CreateIndex\":" UINT64_FORMAT
 						 ",\"ModifyIndex\":" UINT64_FORMAT "}",
-						 e[i].port, version, version);
+						 e[i].port, e[i].modify_index, e[i].modify_index);
 	}
 	appendStringInfoChar(&resp->body, ']');
 	json_answer(resp, version);
@@ -558,7 +585,7 @@ nagare_consul_health_service(const HttpRequest *req, WebResponse *resp)
 {
 	ConsulQuery q;
 	NagareInstance *e;
-	uint64 version = nagare_instance_version();
+	uint64 version;
 	char *service;
 	int n;
 	int i;
@@ -566,7 +593,7 @@ nagare_consul_health_service(const HttpRequest *req, WebResponse *resp)
 
 	if (!parse_query(req, resp, &q) ||
 		(service = path_rest(req, resp, "/v1/health/service/")) == NULL ||
-		!loaded(resp) || !answer_now(&q, resp, version))
+		!loaded(resp) || !answer_now(&q, resp, service, &version))
 		return;
 	n = snapshot(&e);
 	appendStringInfoChar(&resp->body, '[');
@@ -584,10 +611,10 @@ nagare_consul_health_service(const HttpRequest *req, WebResponse *resp)
 		appendStringInfoString(b, "{\"Node\":");
 		json_node(b, version);
 		appendStringInfoString(b, ",\"Service\":");
-		json_service(b, &e[i], version);
+		json_service(b, &e[i]);
 		appendStringInfoString(b, ",\"Checks\":[");
 		if (e[i].ttl_ms > 0)
-			json_check(b, &e[i], version);
+			json_check(b, &e[i]);
 		appendStringInfoString(b, "]}");
 	}
 	appendStringInfoChar(&resp->body, ']');
@@ -600,7 +627,7 @@ nagare_consul_health_checks(const HttpRequest *req, WebResponse *resp)
 {
 	ConsulQuery q;
 	NagareInstance *e;
-	uint64 version = nagare_instance_version();
+	uint64 version;
 	char *service;
 	int n;
 	int i;
@@ -608,7 +635,7 @@ nagare_consul_health_checks(const HttpRequest *req, WebResponse *resp)
 
 	if (!parse_query(req, resp, &q) ||
 		(service = path_rest(req, resp, "/v1/health/checks/")) == NULL || !loaded(resp) ||
-		!answer_now(&q, resp, version))
+		!answer_now(&q, resp, service, &version))
 		return;
 	n = snapshot(&e);
 	appendStringInfoChar(&resp->body, '[');
@@ -619,7 +646,7 @@ nagare_consul_health_checks(const HttpRequest *req, WebResponse *resp)
 		if (any)
 			appendStringInfoChar(&resp->body, ',');
 		any = true;
-		json_check(&resp->body, &e[i], version);
+		json_check(&resp->body, &e[i]);
 	}
 	appendStringInfoChar(&resp->body, ']');
 	json_answer(resp, version);
@@ -645,7 +672,7 @@ nagare_consul_agent_services(const HttpRequest *req, WebResponse *resp)
 			appendStringInfoChar(&resp->body, ',');
 		escape_json(&resp->body, e[i].id);
 		appendStringInfoChar(&resp->body, ':');
-		json_service(&resp->body, &e[i], version);
+		json_service(&resp->body, &e[i]);
 	}
 	appendStringInfoChar(&resp->body, '}');
 	json_answer(resp, version);
@@ -675,7 +702,7 @@ nagare_consul_agent_checks(const HttpRequest *req, WebResponse *resp)
 		any = true;
 		escape_json(&resp->body, psprintf("service:%s", e[i].id));
 		appendStringInfoChar(&resp->body, ':');
-		json_check(&resp->body, &e[i], version);
+		json_check(&resp->body, &e[i]);
 	}
 	appendStringInfoChar(&resp->body, '}');
 	json_answer(resp, version);

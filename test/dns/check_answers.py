@@ -273,6 +273,21 @@ def case_badvers(m):
     check(m.edns == 0 and m.ednsflags & dns.flags.DO, "OPT version 0, DO copied")
 
 
+def case_srv_host_name(m):
+    header(m, dns.rcode.NOERROR, "db.service.consul.", dns.rdatatype.SRV)
+    check(targets(m) == [(1, 1, 5432, "db1.Example.com."), (1, 1, 5433, "0a000001.addr.dc1.consul.")],
+          "SRV: a host name as the target: %s" % targets(m))
+    check(additional_map(m) == {"0a000001.addr.dc1.consul.": ["10.0.0.1"]},
+          "no additional record for the host name")
+
+
+def case_cname(m):
+    header(m, dns.rcode.NOERROR, "db.service.consul.", dns.rdatatype.A)
+    got = rrs(m.answer)
+    check(len(got) == 1 and got[0][0] == "db.service.consul." and got[0][1] == dns.rdatatype.CNAME and
+          got[0][3].target.to_text() == "db1.Example.com.", "one CNAME to db1.Example.com: %s" % got)
+
+
 CASES = {name[5:]: f for name, f in globals().items() if name.startswith("case_")}
 SIZED = {"tcp_srv_far", "trunc_udp512", "exact_fit", "one_byte_short", "trunc_srv", "tcp_large"}
 

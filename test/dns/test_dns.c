@@ -5,7 +5,8 @@
  *	  every RCODE path of the parser, EDNS0 sizes and versions, the names
  *	  Consul answers (tags, RFC 2782, datacenters, addr), and the answers'
  *	  bytes: compression, case kept, SRV with additional records, SOA,
- *	  truncation at the exact boundaries.  Prints "dns: N passed, M failed".
+ *	  truncation at the exact boundaries; host names as SRV targets and
+ *	  CNAME (nagare_dns_name_to_wire's bounds).  Prints "dns: N passed, M failed".
  *
  * With TEST_DNS_OUT=dir in the environment, each answer built here is also
  * written to dir/<case>.bin, for check_answers.py to decode with dnspython
@@ -802,6 +803,85 @@ test_answers(void)
 	}
 }
 
+/* instances whose address is a host name: SRV targets and CNAME */
+static void
+test_host_names(void)
+{
+	DnsQuery dq;
+	DnsAnswer a;
+	uint8_t w[DNS_MAX_NAME];
+	uint8_t w2[DNS_MAX_NAME];
+	size_t wl = 0;
+	size_t wl2 = 0;
+	size_t n;
+	size_t o;
+	char longname[300];
+	int i;
+
+	CHECK(nagare_dns_name_to_wire("db1.Example.com", w, &wl) && wl == 17 &&
+			  memcmp(w, "\003db1\007Example\003com\0", 17) == 0,
+		  "name_to_wire: labels, case kept");
+	CHECK(nagare_dns_name_to_wire("db1.example.com.", w2, &wl2) && wl2 == 17,
+		  "name_to_wire: a trailing dot");
+	CHECK(nagare_dns_name_to_wire("_x-1", w2, &wl2) && wl2 == 6,
+		  "name_to_wire: one label, '_' and '-'");
+	CHECK(!nagare_dns_name_to_wire("", w2, &wl2), "name_to_wire: empty");
+	CHECK(!nagare_dns_name_to_wire(".", w2, &wl2), "name_to_wire: the root alone");
+	CHECK(!nagare_dns_name_to_wire("a..b", w2, &wl2), "name_to_wire: an empty label");
+	CHECK(!nagare_dns_name_to_wire("a b.c", w2, &wl2), "name_to_wire: a space");
+	CHECK(!nagare_dns_name_to_wire("a\\.b", w2, &wl2), "name_to_wire: an escape");
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	CHECK(!nagare_dns_name_to_wire(longname, w2, &wl2), "name_to_wire: a label of 64");
+	longname[63] = '\0';
+	CHECK(nagare_dns_name_to_wire(longname, w2, &wl2) && wl2 == 65,
+		  "name_to_wire: a label of 63");
+	/* 4 labels of 63: 4 * 64 + 1 = 257 bytes, too long; 3 labels and 61: 255 */
+	for (i = 0; i < 4; i++)
+	{
+		memset(longname + i * 64, 'a', 63);
+		longname[i * 64 + 63] = '.';
+	}
+	longname[4 * 64 - 1] = '\0';
+	CHECK(!nagare_dns_name_to_wire(longname, w2, &wl2), "name_to_wire: 257 bytes");
+	longname[3 * 64 + 61] = '\0';
+	CHECK(nagare_dns_name_to_wire(longname, w2, &wl2) && wl2 == 255,
+		  "name_to_wire: 255 bytes");
+
+	/* SRV: the host name is the target, spelled out, no additional record */
+	start(&a, &dq, "db.service.consul", DNS_TYPE_SRV, -1, DNS_UDP, sizeof(abuf));
+	CHECK(nagare_dns_add_srv_name(&a, 1, 1, 5432, w, wl), "SRV to a host name");
+	CHECK(nagare_dns_add_instance(&a, ip1, 4, 5433, 1), "and an SRV to an address");
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	o = 12 + 19 + 4;
+	CHECK(get16(abuf + 6) == 2 && get16(abuf + 10) == 1, "SRV: 2 answers, 1 additional");
+	CHECK(get16(abuf + o) == 0xC00C && get16(abuf + o + 2) == DNS_TYPE_SRV &&
+			  get16(abuf + o + 10) == 6 + 17 && get16(abuf + o + 16) == 5432 &&
+			  memcmp(abuf + o + 18, w, 17) == 0,
+		  "SRV: the name as its target");
+	save("srv_host_name", abuf, n);
+
+	/* A: a CNAME to the name */
+	start(&a, &dq, "db.service.consul", DNS_TYPE_A, -1, DNS_UDP, sizeof(abuf));
+	CHECK(nagare_dns_add_cname(&a, w, wl), "CNAME");
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(n == 12 + 19 + 4 + 12 + 17 && get16(abuf + 6) == 1 &&
+			  get16(abuf + 35 + 2) == DNS_TYPE_CNAME && get16(abuf + 35 + 10) == 17 &&
+			  memcmp(abuf + 35 + 12, w, 17) == 0,
+		  "CNAME: owner the question, the name as rdata");
+	save("cname", abuf, n);
+
+	/* no room for the CNAME: TC */
+	start(&a, &dq, "db.service.consul", DNS_TYPE_A, -1, DNS_UDP, 35 + 12 + 16);
+	CHECK(!nagare_dns_add_cname(&a, w, wl), "CNAME: no room");
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(n == 35 && tc_of(abuf) && get16(abuf + 6) == 0, "CNAME: no room, TC");
+	start(&a, &dq, "db.service.consul", DNS_TYPE_SRV, -1, DNS_UDP, 35 + 12 + 6 + 16);
+	CHECK(!nagare_dns_add_srv_name(&a, 1, 1, 1, w, wl), "SRV to a name: no room");
+	n = nagare_dns_finish(&a, DNS_NOERROR);
+	CHECK(n == 35 && tc_of(abuf), "SRV to a name: no room, TC");
+}
+
 int
 main(void)
 {
@@ -815,6 +895,7 @@ main(void)
 	test_parse();
 	test_names();
 	test_answers();
+	test_host_names();
 	printf("dns: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

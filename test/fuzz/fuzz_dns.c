@@ -11,7 +11,11 @@
  *	- byte 1: bit 0 TCP (else UDP); bit 7 a zone without datacenter (else
  *	  "consul" with "dc1"); bits 1-6 times 8: how many instances the answer
  *	  tries to add (0-504), alternating IPv4 and IPv6, every third address
- *	  repeated.
+ *	  repeated, every seventh a host name (all of them when there are 8):
+ *	  an SRV record to the name, or one CNAME when no instance has an
+ *	  address, as the DNS server answers.  The host name is the question's
+ *	  name as text when nagare_dns_name_to_wire() takes it, which is
+ *	  checked against the wire form it came from.
  * The message is parsed (from an exact-size copy); whatever is not dropped
  * is answered as the DNS server will: the parser's RCODE, or REFUSED for
  * other names, NXDOMAIN for unknown ones, or the instances.  The target
@@ -19,8 +23,9 @@
  * parsed name is well-formed wire, names are lower case without '.' or NUL,
  * the answer fits both the buffer and the transport's limit, TC only on
  * UDP, and the answer is a well-formed message: walking its sections by the
- * counts in its header ends exactly at its length, and every compression
- * pointer points backwards at a label.
+ * counts in its header ends exactly at its length, every compression
+ * pointer points backwards at a label, and a CNAME is the answer's only
+ * record.
  *
  * test/fuzz/fuzz_dns.c
  *
@@ -148,6 +153,11 @@ check_answer(const uint8_t *a, size_t len, const DnsQuery *q, DnsTransport t)
 				FUZZ_ASSERT(p + 20 == off + rdlen);
 				break;
 			}
+			case DNS_TYPE_CNAME:
+				FUZZ_ASSERT(i == 0 && get16(a + 6) == 1);
+				mark_name(a, len, off, starts);
+				FUZZ_ASSERT(rdlen > 0 && walk_name(a, len, off, starts) == off + rdlen);
+				break;
 			case DNS_TYPE_OPT:
 				FUZZ_ASSERT(q->has_edns && !opt && rdlen == 0 && a[owner] == 0);
 				FUZZ_ASSERT(i == nrr - 1);
@@ -181,6 +191,48 @@ check_names(const DnsName *n)
 					!(n->tag[i] >= 'A' && n->tag[i] <= 'Z'));
 	if (n->kind == DNS_NAME_ADDR)
 		FUZZ_ASSERT(n->addr_len == 4 || n->addr_len == 16);
+}
+
+/*
+ * The question's name as text ("a.b.c"), through nagare_dns_name_to_wire():
+ * it must take exactly the names whose labels are letters, digits, '-' and
+ * '_' (and give the same wire form back), and refuse the others.  Returns
+ * whether it took it (the wire form in w).
+ */
+static bool
+check_name_to_wire(const DnsQuery *q, uint8_t *w, size_t *wl)
+{
+	char text[DNS_MAX_NAME + 1];
+	size_t t = 0;
+	size_t o = 0;
+	bool ldh = q->qname_len > 1;
+	bool took;
+
+	while (q->qname[o] != 0)
+	{
+		size_t n = q->qname[o];
+		size_t k;
+
+		if (t > 0)
+			text[t++] = '.';
+		for (k = 0; k < n; k++)
+		{
+			uint8_t c = q->qname[o + 1 + k];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				  (c >= '0' && c <= '9') || c == '-' || c == '_'))
+				ldh = false;
+			/* a NUL or '.' inside a label would change the text's reading */
+			text[t++] = (c == 0 || c == '.') ? '!' : (char) c;
+		}
+		o += 1 + n;
+	}
+	text[t] = '\0';
+	took = nagare_dns_name_to_wire(text, w, wl);
+	FUZZ_ASSERT(took == ldh);
+	if (took)
+		FUZZ_ASSERT(*wl == q->qname_len && memcmp(w, q->qname, *wl) == 0);
+	return took;
 }
 
 int
@@ -266,7 +318,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 		{
 			int i;
+			uint8_t host[DNS_MAX_NAME];
+			size_t hlen;
+			bool named = false;
+			bool any_ip = false;
 
+			if (!check_name_to_wire(&q, host, &hlen))
+				FUZZ_ASSERT(nagare_dns_name_to_wire("db-1.example.com", host, &hlen));
 			if (ninst == 0)
 				rc = DNS_NXDOMAIN;
 			for (i = 0; i < ninst; i++)
@@ -283,10 +341,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					addr[2] = (uint8_t) (n >> 8);
 					addr[3] = (uint8_t) n;
 				}
+				if (ninst == 8 || i % 7 == 6)
+				{
+					/* a host name: the DNS server's sequence */
+					named = true;
+					if (q.qtype == DNS_TYPE_SRV &&
+						!nagare_dns_add_srv_name(&a, 1, 1, (uint16_t) (8000 + i), host,
+												 hlen))
+						break;
+					continue;
+				}
+				any_ip = true;
 				if (!nagare_dns_add_instance(&a, addr, n % 2 == 0 ? 4 : 16,
 											 (uint16_t) (8000 + i), 1))
 					break;
 			}
+			if (named && !any_ip &&
+				(q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA ||
+				 q.qtype == DNS_TYPE_ANY || q.qtype == DNS_TYPE_CNAME))
+				(void) nagare_dns_add_cname(&a, host, hlen);
 		}
 	}
 	len = nagare_dns_finish(&a, rc);

@@ -72,6 +72,15 @@ def main():
         query("web.service.consul", "A", use_edns=0, payload=512),
         "axfr": setting(udp512, UDP) + query("consul", "AXFR"),
         "txt": setting(udp512, UDP | instances(8)) + query("web.service.consul", "TXT"),
+        # host names: 8 instances are all named (a CNAME), 16 mix them in
+        "cname": setting(udp512, UDP | instances(8)) + query("db.service.consul", "A"),
+        "cname_aaaa_edns": setting(udp512, UDP | instances(8)) +
+        query("db.service.dc1.consul", "AAAA", use_edns=0),
+        "cname_qtype": setting(udp512, UDP | instances(8)) + query("db.service.consul", "CNAME"),
+        "named_mixed_a": setting(udp512, UDP | instances(16)) + query("db.service.consul", "A"),
+        "srv_named": setting(udp512, UDP | instances(8)) + query("db.service.consul", "SRV"),
+        "srv_named_mixed_tcp": setting(big, TCP | instances(64)) + query("db.service.consul", "SRV"),
+        "cname_small_buffer": setting(14, UDP | instances(8)) + query("db.service.consul", "A"),
     }
     # refused or malformed: EDNS version 1, an opcode, two OPTs, a pointer
     badvers = dns.message.make_query("web.service.consul", "A")

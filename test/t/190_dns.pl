@@ -3,6 +3,9 @@
 #
 #   - A, AAAA, SRV (targets resolve), ANY, a tag, RFC 2782 names, the apex's
 #     SOA; NXDOMAIN for an unknown service, REFUSED outside the domain;
+#   - instances whose address is a host name: SRV targets are the name, A
+#     and AAAA a lone CNAME when no instance has an address, NODATA beside
+#     an IP instance's records;
 #   - which instances answer: passing and warning (Consul's default), not
 #     critical; with nagare.dns_only_passing (a reload) not warning either;
 #   - an instance whose TTL lapsed is gone even while the nagare worker's
@@ -110,6 +113,43 @@ is(short('web.service.consul A'), '10.0.0.1 10.0.0.8', 'a failed instance is gon
 sql("SELECT nagare.pass_instance('web-2')");
 is(short('web.service.consul A'), '10.0.0.1 10.0.0.2 10.0.0.8', 'and back after a pass');
 sql("SELECT nagare.deregister_instance('web-crit')");
+
+# instances whose address is a host name, as Consul answers them: SRV
+# targets are the name itself (no additional record); A and AAAA get one
+# CNAME to such a name, only when no instance answering has an IP address
+sql("SELECT nagare.register_service('named')");
+sql("SELECT nagare.register_instance('named', 'named-1', address => 'db1.example.com', port => 5432, status => 'passing')");
+sql("SELECT nagare.register_instance('named', 'named-2', address => 'DB2.example.com.', port => 5433, status => 'passing')");
+sql("SELECT nagare.register_service('mixed')");
+sql("SELECT nagare.register_instance('mixed', 'mixed-1', address => '10.0.2.1', port => 1, status => 'passing')");
+sql("SELECT nagare.register_instance('mixed', 'mixed-2', address => 'mix.example.com', port => 2, status => 'passing')");
+is(short('named.service.consul SRV'), '1 1 5432 db1.example.com. 1 1 5433 DB2.example.com.',
+	'SRV: a host name is the target itself');
+unlike(dig('+noall +additional named.service.consul SRV'), qr/\sIN\s+(A|AAAA|CNAME)\s/,
+	'... with no additional record for it');
+my $cname = dig('+noall +answer named.service.consul A');
+like($cname, qr/^named\.service\.consul\.\s+0\s+IN\s+CNAME\s+(db1\.example\.com|DB2\.example\.com)\.\s*\z/,
+	'A: one CNAME to one of the names, nothing beside it') or diag($cname);
+my %seen = map { short('named.service.consul A') => 1 } 1 .. 2;
+is(join(' ', sort keys %seen), 'DB2.example.com. db1.example.com.', 'the rotation gives each name in turn');
+like(dig('+noall +answer named.service.consul AAAA'), qr/^\S+\s+0\s+IN\s+CNAME\s+\S+\s*\z/,
+	'AAAA: the CNAME too');
+is(rcode('named.service.consul A'), 'NOERROR', '... NOERROR');
+is(short('mixed.service.consul A'), '10.0.2.1', 'A with an IP instance beside a named one: the address, no CNAME');
+my $mixed6 = dig('mixed.service.consul AAAA');
+ok($mixed6 =~ /status: NOERROR/ && $mixed6 =~ /ANSWER: 0,/,
+	'AAAA there: NODATA (a CNAME would contradict the A records of the name)') or diag($mixed6);
+is(short('mixed.service.consul SRV'), '1 1 1 0a000201.addr.dc1.consul. 1 1 2 mix.example.com.',
+	'SRV there: both, the named one by its name');
+# for docs/registry.md
+note(dig('+noall +answer +additional named.service.consul SRV'));
+note($cname);
+note(dig('+noall +answer mixed.service.consul A'));
+note(dig('mixed.service.consul AAAA'));
+sql("SELECT nagare.fail_instance('mixed-1')");
+like(dig('+noall +answer mixed.service.consul A'), qr/^\S+\s+0\s+IN\s+CNAME\s+mix\.example\.com\.\s*\z/,
+	'the IP instance failed: now the CNAME');
+sql("SELECT nagare.deregister_instance(id) FROM nagare.instances WHERE service IN ('named', 'mixed')");
 
 # TTL: an instance beating within its TTL stays (its status never changes,
 # so the index's copy of its last beat grows old and is read again) ...

@@ -5,15 +5,18 @@
 #   - shapes: catalog/services, catalog/service/<name> (?tag=),
 #     health/service/<name> (?passing, ?tag= repeated), health/checks,
 #     agent/services, agent/checks, agent/self, status/leader; every answer
-#     has X-Consul-Index (the table's version), X-Consul-KnownLeader and
+#     has X-Consul-Index (the service's, or the table's version), X-Consul-KnownLeader and
 #     X-Consul-LastContact; meta is ServiceMeta; a meta over the bound is
 #     refused at registration;
 #   - TTL checks: PUT check/pass|warn|fail/service:<id>?note= and
 #     check/update (JSON) change the live status and output; the nagare
 #     worker writes the change to nagare.service_instance; an unknown check
 #     is 404 with Consul's text;
-#   - blocking queries: ?index=N&wait= parks the request until the version
-#     moves (woken within a poll of a change) or the wait ends; a parked
+#   - blocking queries: ?index=N&wait= parks the request until the index
+#     moves (woken within a poll of a change) or the wait ends; the index of
+#     a service's query is the service's (as Consul's): a change of web
+#     answers a parked query of web and of catalog/services, not one of db,
+#     and an instance of db added or removed moves db's, not web's; a parked
 #     request does not stall others, and requests pipelined behind it wait
 #     their turn; past WEB_MAX_PARKED (200) a request is
 #     answered at once;
@@ -248,6 +251,73 @@ is($h->{'x-consul-index'}, $index, 'with the same index');
 	my ($new) = $answer =~ /X-Consul-Index: (\d+)/i;
 	cmp_ok($new, '>', $index, 'with the new index');
 	close($sock);
+}
+{
+	# per-service indexes, as Consul's: a change of web answers a parked
+	# query of web (and of the catalog), not one of db
+	my $park = sub {
+		my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $hport) or die;
+		print $sock "GET $_[0] HTTP/1.1\r\nHost: x\r\n\r\n";
+		return $sock;
+	};
+	# (seconds after $t0 it was answered, its X-Consul-Index, its status)
+	my $answer = sub {
+		my ($sock) = @_;
+		my $all = '';
+		$sock->blocking(1);
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm(15);
+		eval {
+			while ($all !~ /\r\n\r\n(.*)/s || length($1) < ($all =~ /Content-Length: (\d+)/i)[0])
+			{
+				my $n = sysread($sock, my $chunk, 65536);
+				last unless $n;
+				$all .= $chunk;
+			}
+		};
+		alarm(0);
+		close($sock);
+		my ($ix) = $all =~ /X-Consul-Index: (\d+)/i;
+		my ($st) = $all =~ /^HTTP\/1\.1 (\d+)/;
+		return (time - $t0, $ix // -1, $st // 0);
+	};
+	# db-1's 60 s TTL starts again (the same status: no change of db)
+	http('PUT', '/v1/agent/check/pass/service:db-1');
+	my ($wi, $di, $ci) = map { (http('GET', $_))[1]->{'x-consul-index'} }
+	  ('/v1/health/service/web', '/v1/health/service/db', '/v1/catalog/services');
+	cmp_ok($di, '<', $wi, "db's index is its own ($di), below web's ($wi), which changed since");
+	my ($ci2) = (http('GET', '/v1/catalog/service/db'))[1]->{'x-consul-index'};
+	is($ci2, $di, 'catalog/service/db has the same index as health/service/db');
+	my $ws = $park->("/v1/health/service/web?index=$wi&wait=10s");
+	my $ds = $park->("/v1/health/service/db?index=$di&wait=3s");
+	my $dc = $park->("/v1/catalog/service/db?index=$di&wait=3s");
+	my $cs = $park->("/v1/catalog/services?index=$ci&wait=10s");
+	usleep(300_000);
+	$t0 = time;
+	http('PUT', '/v1/agent/check/warn/service:web-2');
+	my ($wt, $wix) = $answer->($ws);
+	ok($wt < 1 && $wix > $wi, sprintf("web's parked query woke on web-2's change (%.3f s, index %s > %s)", $wt, $wix, $wi));
+	my ($ct, $cix) = $answer->($cs);
+	ok($ct < 1 && $cix > $ci, sprintf('catalog/services (the whole table) woke too (%.3f s)', $ct));
+	my ($dt, $dix, $dst) = $answer->($ds);
+	ok($dt > 2.4 && $dix == $di && $dst == 200,
+		sprintf("db's parked health query did not: answered at its wait's end (%.2f s), same index %s", $dt, $dix));
+	($dt, $dix) = $answer->($dc);
+	ok($dt > 2.4 && $dix == $di, sprintf("nor db's parked catalog query (%.2f s)", $dt));
+	# an instance of db added, then removed: db's index moves both times, web's not
+	($wi) = (http('GET', '/v1/health/service/web'))[1]->{'x-consul-index'};
+	sql(q{SELECT nagare.register_instance('db', 'db-2', address => '127.0.0.22', port => 5432)});
+	my ($d2) = (http('GET', '/v1/health/service/db'))[1]->{'x-consul-index'};
+	cmp_ok($d2, '>', $di, "a new instance of db moves db's index");
+	$ds = $park->("/v1/health/service/db?index=$d2&wait=10s");
+	$ws = $park->("/v1/health/service/web?index=$wi&wait=2s");
+	usleep(300_000);
+	$t0 = time;
+	sql(q{SELECT nagare.deregister_instance('db-2')});
+	($dt, $dix) = $answer->($ds);
+	ok($dt < 1 && $dix > $d2, sprintf("its removal wakes db's parked query (%.3f s, index %s > %s)", $dt, $dix, $d2));
+	($wt, $wix) = $answer->($ws);
+	ok($wt > 1.4 && $wix == $wi, sprintf("and not web's (%.2f s, index %s)", $wt, $wix));
 }
 {
 	# a request pipelined behind a parked one waits its turn: answers in order
