@@ -2809,7 +2809,7 @@ BEGIN
   END IF;
   IF $3 IS NULL OR $3 = '' THEN
     RAISE EXCEPTION 'instance "%" needs an address', iid USING ERRCODE = 'invalid_parameter_value',
-      HINT = 'An IPv4 or IPv6 literal (DNS A and AAAA answers need one), or a DNS name.';
+      HINT = 'An IPv4 or IPv6 literal (DNS answers it as A and AAAA records), or a DNS name (answered as the SRV target, and as a CNAME while no instance of the service has an IP address).';
   END IF;
   IF $3 ~ '^[0-9./]+$' OR $3 ~ '[:%]' THEN
     -- an IP literal: as inet reads it, without prefix or zone
@@ -2825,7 +2825,7 @@ BEGIN
   ELSIF length($3) > 253
         OR $3 !~ '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$' THEN
     RAISE EXCEPTION 'invalid instance address "%"', $3 USING ERRCODE = 'invalid_parameter_value',
-      HINT = 'A DNS name is labels of 1 to 63 letters, digits and "-" (not starting or ending with "-") joined by ".", at most 253 characters; or give an IP literal (DNS A and AAAA answers need one).';
+      HINT = 'A DNS name is labels of 1 to 63 letters, digits and "-" (not starting or ending with "-") joined by ".", at most 253 characters; or give an IP literal (DNS answers it as A and AAAA records).';
   END IF;
   IF $4 IS NULL OR $4 NOT BETWEEN 1 AND 65535 THEN
     RAISE EXCEPTION 'instance "%" port % is not 1 to 65535', iid, coalesce($4::text, 'null')
