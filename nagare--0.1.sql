@@ -2025,6 +2025,19 @@ END $$;
 COMMENT ON FUNCTION nagare._service_get(text) IS
   'internal: the row of a service, or 42704; the catalog''s functions call it as their caller';
 
+-- 55000 if service s is retired: it takes no new what
+CREATE FUNCTION nagare._service_live(s nagare.service, what text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF s.retired_at IS NOT NULL THEN
+    RAISE EXCEPTION 'service "%" is retired', s.name USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = format('A retired service takes no new %s; nagare.unretire_service() brings it back.', what);
+  END IF;
+END $$;
+COMMENT ON FUNCTION nagare._service_live(nagare.service, text) IS
+  'internal: raise 55000 if the service is retired (it takes no new endpoint, identity, instance, declared dependency or SLO)';
+
 CREATE FUNCTION nagare.register_service(name text, tenant text DEFAULT NULL,
                                         description text DEFAULT NULL,
                                         lifecycle text DEFAULT 'experimental',
@@ -2138,10 +2151,7 @@ BEGIN
   -- locked until this transaction ends: a retirement committed meanwhile is
   -- seen here, one that comes later waits for this endpoint
   SELECT x.retired_at INTO s.retired_at FROM nagare.service x WHERE x.name = $1 FOR SHARE;
-  IF s.retired_at IS NOT NULL THEN
-    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'A retired service takes no new or changed endpoint; nagare.unretire_service() brings it back.';
-  END IF;
+  PERFORM nagare._service_live(s, 'or changed endpoint');
   INSERT INTO nagare.service_endpoint AS e (service, name, url, visibility, protocol)
   VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT ON CONSTRAINT service_endpoint_pkey
@@ -2293,10 +2303,7 @@ BEGIN
       HINT = 'A client_id is a client.id (or application_name) or a pattern where * stands for any run of characters, at most 255 bytes; ''*'' matches every one.';
   END IF;
   PERFORM nagare._service_identity_authorize(s, $2);
-  IF s.retired_at IS NOT NULL THEN
-    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'A retired service takes no new identity; nagare.unretire_service() brings it back.';
-  END IF;
+  PERFORM nagare._service_live(s, 'identity');
   SELECT i.service INTO other FROM nagare.service_identity i
    WHERE i.source = $4 AND i.principal = $2 AND i.client_id = $3;
   IF other = $1 THEN
@@ -2426,10 +2433,7 @@ BEGIN
       HINT = 'A topic name is 1 to 249 characters; the topic need not exist yet.';
   END IF;
   PERFORM nagare._service_authorize('change', s.name, s.tenant);
-  IF s.retired_at IS NOT NULL THEN
-    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'A retired service declares nothing new; nagare.unretire_service() brings it back.';
-  END IF;
+  PERFORM nagare._service_live(s, 'declared dependency');
   INSERT INTO nagare.declared_dependency (service, topic, kind) VALUES ($1, $2, $3)
     ON CONFLICT DO NOTHING;
 END $$;
@@ -2798,10 +2802,7 @@ DECLARE
   ip inet;
 BEGIN
   s := nagare._service_get($1);
-  IF s.retired_at IS NOT NULL THEN
-    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'nagare.unretire_service() brings it back.';
-  END IF;
+  PERFORM nagare._service_live(s, 'instance');
   PERFORM nagare._instance_authorize('register', $1, iid);
   IF iid !~ '^[!-~]{1,128}$' THEN
     RAISE EXCEPTION 'invalid instance id "%"', iid USING ERRCODE = 'invalid_parameter_value',
@@ -3450,10 +3451,7 @@ DECLARE
 BEGIN
   s := nagare._service_get($1);
   PERFORM nagare._service_authorize('change', s.name, s.tenant);
-  IF s.retired_at IS NOT NULL THEN
-    RAISE EXCEPTION 'service "%" is retired', $1 USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'A retired service takes no new SLO; nagare.unretire_service() brings it back.';
-  END IF;
+  PERFORM nagare._service_live(s, 'SLO');
   IF $2 IS NULL OR $2 !~ '^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$' THEN
     RAISE EXCEPTION 'invalid SLO name "%"', $2 USING ERRCODE = 'invalid_parameter_value',
       HINT = 'An SLO''s name is 1 to 63 lower-case letters, digits, - and _, beginning and ending with a letter or digit.';

@@ -43,6 +43,7 @@ SELECT p.oid::regprocedure AS helper_executable_by_public
          '_service_may',             -- row-level security of the service catalog
          '_service_authorize',       -- by register_service(), alter_service() and the others
          '_service_get',             -- by alter_service(), retire_service() and the others
+        '_service_live',            -- by set_service_endpoint(), register_instance() and the others
         '_glob_like',               -- by service_of(): a pattern of * as a LIKE pattern
         '_service_identity_authorize', -- by set_service_identity()
          '_instance_member_may',     -- by _instance_may()
