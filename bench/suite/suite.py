@@ -1202,82 +1202,69 @@ def sc_quota(b):
         log("    quotas not available in this build: measured without quotas only")
 
 
+def accounting_on_off(b, prefix, guc, what, setter):
+    """produce throughput with the setting guc on and off, interleaved, for
+    the scenarios <prefix>-batched and <prefix>-small (setter(v) sets it;
+    without the setting in this build, one baseline run)"""
+    have = sql(f"SELECT count(*) FROM pg_settings WHERE name = '{guc}'") != "0"
+    settings = ["on", "off"] if have else [None]
+    if not have:
+        out["notes"].append(f"{prefix}: {guc} not available in this build: the produce runs are "
+                            "measured once, as a baseline")
+    kinds = [(f"{prefix}-batched", "produce 100 B, acks=1, 1 producer (linger.ms=5: large requests)", []),
+             (f"{prefix}-small", "produce 100 B, acks=1, 1 producer, at most 10 records per request "
+                                 f"(many small requests: {what})",
+              ["-X", "linger.ms=0", "-X", "batch.num.messages=10"])]
+    for name, _, _ in kinds:
+        sql(f"SELECT nagare.create_topic('{name}', 1)")
+    try:
+        for run in range(USAGE_RUNS):
+            for v in (settings if run % 2 == 0 else settings[::-1]):
+                if v is not None:
+                    setter(v)
+                for name, title, extra in kinds:
+                    c = gen_cmd(b, "nagare", "produce", name, 100, 3000000, DURATION, "1") + extra
+                    r = measure_retry([c], "nagare", timeout=DURATION + 60)
+                    lab = f"{guc} = {v}" if v else f"{guc} not in this build"
+                    table_add(name, title, lab, "nagare", r, 0 if v != "off" else 1)
+    finally:
+        if have:
+            setter(None)
+
+
 def set_client_usage(v):
-    ctx = CAP.get("usage_guc")
-    sql(f"ALTER SYSTEM SET nagare.client_usage = '{v}'")
+    """nagare.client_usage = v (None: reset), restarting if it needs it"""
+    ctx = capabilities()["usage_guc"]
+    sql("ALTER SYSTEM RESET nagare.client_usage" if v is None else f"ALTER SYSTEM SET nagare.client_usage = '{v}'")
     if ctx == "postmaster":
         restart_nagare()
     else:
         sql("SELECT pg_reload_conf()")
         time.sleep(0.5)
     got = sql("SHOW nagare.client_usage")
-    if got != v:
+    if v is not None and got != v:
         log(f"    nagare.client_usage is {got}, not {v}")
+
+
+def set_track_dependencies(v):
+    """nagare.track_dependencies = v (None: reset)"""
+    sql("ALTER SYSTEM RESET nagare.track_dependencies" if v is None
+        else f"ALTER SYSTEM SET nagare.track_dependencies = '{v}'")
+    sql("SELECT pg_reload_conf()")
+    time.sleep(0.5)
 
 
 def sc_usage(b):
     """produce throughput with per-client accounting on and off, interleaved"""
-    cap = capabilities()
-    settings = ["on", "off"] if cap["usage_guc"] else [None]
-    if not cap["usage_guc"]:
-        out["notes"].append("usage: nagare.client_usage not available in this build: the produce runs are "
-                            "measured once, as a baseline")
-    kinds = [("usage-batched", "produce 100 B, acks=1, 1 producer (linger.ms=5: large requests)", []),
-             ("usage-small", "produce 100 B, acks=1, 1 producer, at most 10 records per request "
-                             "(many small requests: the accounting is per request)",
-              ["-X", "linger.ms=0", "-X", "batch.num.messages=10"])]
-    for name, _, _ in kinds:
-        sql(f"SELECT nagare.create_topic('{name}', 1)")
-    try:
-        for run in range(USAGE_RUNS):
-            for v in (settings if run % 2 == 0 else settings[::-1]):
-                if v is not None:
-                    set_client_usage(v)
-                for name, title, extra in kinds:
-                    c = gen_cmd(b, "nagare", "produce", name, 100, 3000000, DURATION, "1") + extra
-                    r = measure_retry([c], "nagare", timeout=DURATION + 60)
-                    lab = f"nagare.client_usage = {v}" if v else "nagare.client_usage not in this build"
-                    table_add(name, title, lab, "nagare", r, 0 if v != "off" else 1)
-    finally:
-        if cap["usage_guc"]:
-            sql("ALTER SYSTEM RESET nagare.client_usage")
-            if cap["usage_guc"] == "postmaster":
-                restart_nagare()
-            else:
-                sql("SELECT pg_reload_conf()")
+    accounting_on_off(b, "usage", "nagare.client_usage", "the accounting is per request", set_client_usage)
 
 
 def sc_deps(b):
     """produce throughput with dependency edges counted and not, interleaved
     (nagare.track_dependencies; everything else, nagare.client_usage too, as
     configured)"""
-    have = sql("SELECT count(*) FROM pg_settings WHERE name = 'nagare.track_dependencies'") != "0"
-    settings = ["on", "off"] if have else [None]
-    if not have:
-        out["notes"].append("deps: nagare.track_dependencies not available in this build: the produce runs are "
-                            "measured once, as a baseline")
-    kinds = [("deps-batched", "produce 100 B, acks=1, 1 producer (linger.ms=5: large requests)", []),
-             ("deps-small", "produce 100 B, acks=1, 1 producer, at most 10 records per request "
-                            "(many small requests: the counting is per request and topic)",
-              ["-X", "linger.ms=0", "-X", "batch.num.messages=10"])]
-    for name, _, _ in kinds:
-        sql(f"SELECT nagare.create_topic('{name}', 1)")
-    try:
-        for run in range(USAGE_RUNS):
-            for v in (settings if run % 2 == 0 else settings[::-1]):
-                if v is not None:
-                    sql(f"ALTER SYSTEM SET nagare.track_dependencies = '{v}'")
-                    sql("SELECT pg_reload_conf()")
-                    time.sleep(0.5)
-                for name, title, extra in kinds:
-                    c = gen_cmd(b, "nagare", "produce", name, 100, 3000000, DURATION, "1") + extra
-                    r = measure_retry([c], "nagare", timeout=DURATION + 60)
-                    lab = f"nagare.track_dependencies = {v}" if v else "nagare.track_dependencies not in this build"
-                    table_add(name, title, lab, "nagare", r, 0 if v != "off" else 1)
-    finally:
-        if have:
-            sql("ALTER SYSTEM RESET nagare.track_dependencies")
-            sql("SELECT pg_reload_conf()")
+    accounting_on_off(b, "deps", "nagare.track_dependencies", "the counting is per request and topic",
+                      set_track_dependencies)
 
 
 def with_quota_consumer(b, rate_cmd, secs):
