@@ -3095,7 +3095,8 @@ CREATE FUNCTION nagare._client_usage(
     OUT errors_1m bigint, OUT throttle_ms_1m bigint,
     OUT since timestamptz, OUT last_active timestamptz,
     OUT produce_results jsonb, OUT produce_latency_buckets bigint[],
-    OUT produce_latency_sum_us bigint)
+    OUT produce_latency_sum_us bigint,
+    OUT publish_latency_buckets bigint[], OUT publish_latency_sum_us bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'nagare_client_usage_rows'
 LANGUAGE C VOLATILE;
@@ -3105,7 +3106,7 @@ COMMENT ON FUNCTION nagare._client_usage() IS
 CREATE VIEW nagare.client_usage AS
 SELECT * FROM nagare._client_usage();
 COMMENT ON VIEW nagare.client_usage IS
-  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb; the produce SLIs: Produce partition results by error code (jsonb), latency bucket counts (bounds: nagare.produce_latency_bounds_us(), then +Inf) and their sum in µs';
+  'per client (source, tenant, principal, client id): requests, bytes and records in and out, broker time (µs), errors and throttle time (ms) since since, and in the last minute (the *_1m columns); requests by API and errors by Kafka error code as jsonb; the produce SLIs: Produce partition results by error code (jsonb), latency bucket counts (bounds: nagare.produce_latency_bounds_us(), then +Inf) and their sum in µs; SQL clients: the commit-to-consumable latency of the transactions they published in (and of table topic changes, for the table owner''s User:<owner> with an empty client id), the same buckets and their sum in µs';
 GRANT SELECT ON nagare.client_usage TO PUBLIC;
 
 -- The upper bounds (µs) of the produce latency buckets of
@@ -3252,8 +3253,11 @@ GRANT SELECT ON nagare.consumer_group_lag TO PUBLIC;
 -- The history: per service and minute, the produce results (good: error
 -- code NONE), the latency bucket counts (bounds:
 -- nagare.produce_latency_bounds_us(), then +Inf) and their sum, the
--- instances passing and all instances (at the minute's last flush), and
--- the largest lag in time of the service's groups (at the last flush).
+-- instances passing and all instances (at the minute's last flush), the
+-- largest lag in time of the service's groups (at the last flush), and
+-- the commit-to-consumable latency bucket counts and sum of the
+-- transactions the service's SQL clients published in (or whose table
+-- topic tables it owns), counted when the ingest worker made them durable.
 CREATE TABLE nagare.service_sli_minute (
     service            text NOT NULL,
     minute             timestamptz NOT NULL,
@@ -3264,13 +3268,15 @@ CREATE TABLE nagare.service_sli_minute (
     instances_passing  integer NOT NULL DEFAULT 0,
     instances_total    integer NOT NULL DEFAULT 0,
     lag_seconds        double precision,
+    publish_latency_buckets bigint[] NOT NULL DEFAULT array_fill(0::bigint, ARRAY[18]),
+    publish_latency_sum_us  bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (service, minute),
     CHECK (produce_good BETWEEN 0 AND produce_total AND instances_passing BETWEEN 0 AND instances_total
-           AND cardinality(latency_buckets) = 18)
+           AND cardinality(latency_buckets) = 18 AND cardinality(publish_latency_buckets) = 18)
 );
 CREATE INDEX service_sli_minute_minute_idx ON nagare.service_sli_minute (minute);
 COMMENT ON TABLE nagare.service_sli_minute IS
-  'per service (or unknown) and minute: produce results good and total, produce latency bucket counts and sum (µs), instances passing and all, the largest consumer lag in seconds; written by the nagare worker (nagare.flush_sli()), kept for nagare.sli_retention';
+  'per service (or unknown) and minute: produce results good and total, produce latency bucket counts and sum (µs), instances passing and all, the largest consumer lag in seconds, publish()/table topic commit-to-consumable latency bucket counts and sum (µs); written by the nagare worker (nagare.flush_sli()), kept for nagare.sli_retention';
 SELECT pg_catalog.pg_extension_config_dump('nagare.service_sli_minute', '');
 REVOKE ALL ON nagare.service_sli_minute FROM PUBLIC;
 GRANT SELECT ON nagare.service_sli_minute TO PUBLIC;
@@ -3292,10 +3298,12 @@ CREATE TABLE nagare._sli_baseline (
     produce_total    bigint NOT NULL,
     latency_buckets  bigint[] NOT NULL,
     latency_sum_us   bigint NOT NULL,
+    publish_buckets  bigint[] NOT NULL,
+    publish_sum_us   bigint NOT NULL,
     PRIMARY KEY (source, principal, client_id)
 );
 COMMENT ON TABLE nagare._sli_baseline IS
-  'internal: the produce counters of each client at the last nagare.flush_sli()';
+  'internal: the produce and publish latency counters of each client at the last nagare.flush_sli()';
 REVOKE ALL ON nagare._sli_baseline FROM PUBLIC;
 
 -- Write this minute's rows: the produce counts since the last flush, the
@@ -3320,29 +3328,38 @@ BEGIN
            'client_id', coalesce(u.client_id, ''), 'since', u.since,
            'good', coalesce((u.produce_results->>'NONE')::bigint, 0),
            'total', (SELECT coalesce(sum(v::bigint), 0) FROM jsonb_each_text(u.produce_results) r(k, v)),
-           'buckets', to_jsonb(u.produce_latency_buckets), 'sum_us', u.produce_latency_sum_us)), '[]')
+           'buckets', to_jsonb(u.produce_latency_buckets), 'sum_us', u.produce_latency_sum_us,
+           'pbuckets', to_jsonb(u.publish_latency_buckets), 'psum_us', u.publish_latency_sum_us)), '[]')
     INTO cur
     FROM nagare.client_usage u
-   WHERE u.source <> 'sql' AND (u.produce_results <> '{}' OR u.produce_latency_sum_us > 0);
+   WHERE (u.source <> 'sql' AND (u.produce_results <> '{}' OR u.produce_latency_sum_us > 0))
+      OR EXISTS (SELECT 1 FROM unnest(u.publish_latency_buckets) n WHERE n > 0);
 
   WITH c AS (
-    SELECT x.*, ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint) AS b
+    SELECT x.*, ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint) AS b,
+           ARRAY(SELECT jsonb_array_elements_text(x.pbuckets)::bigint) AS pb
       FROM jsonb_to_recordset(cur) AS x(source text, principal text, client_id text, since timestamptz,
-                                         good bigint, total bigint, buckets jsonb, sum_us bigint)
+                                         good bigint, total bigint, buckets jsonb, sum_us bigint,
+                                         pbuckets jsonb, psum_us bigint)
   ), d AS (
     -- since the baseline if it is the same row of the same client
     SELECT coalesce(nagare.service_of(c.source, c.principal, c.client_id), 'unknown') AS service,
            c.good - coalesce(b.produce_good, 0) AS good,
            c.total - coalesce(b.produce_total, 0) AS total,
            c.sum_us - coalesce(b.latency_sum_us, 0) AS sum_us,
-           ARRAY(SELECT x - coalesce(y, 0) FROM unnest(c.b, b.latency_buckets) AS t(x, y)) AS buckets
+           ARRAY(SELECT x - coalesce(y, 0) FROM unnest(c.b, b.latency_buckets) AS t(x, y)) AS buckets,
+           c.psum_us - coalesce(b.publish_sum_us, 0) AS psum_us,
+           ARRAY(SELECT x - coalesce(y, 0) FROM unnest(c.pb, b.publish_buckets) AS t(x, y)) AS pbuckets
       FROM c LEFT JOIN nagare._sli_baseline b
         ON b.source = c.source AND b.principal = c.principal AND b.client_id = c.client_id
-       AND b.since = c.since AND b.produce_total <= c.total
+       AND b.since = c.since AND b.produce_total <= c.total AND b.publish_sum_us <= c.psum_us
   ), produced AS (
     SELECT d.service, sum(d.good) AS good, sum(d.total) AS total, sum(d.sum_us) AS sum_us,
            ARRAY(SELECT sum(e.x)::bigint FROM d d2, unnest(d2.buckets) WITH ORDINALITY AS e(x, i)
-                  WHERE d2.service = d.service GROUP BY e.i ORDER BY e.i) AS buckets
+                  WHERE d2.service = d.service GROUP BY e.i ORDER BY e.i) AS buckets,
+           sum(d.psum_us) AS psum_us,
+           ARRAY(SELECT sum(e.x)::bigint FROM d d2, unnest(d2.pbuckets) WITH ORDINALITY AS e(x, i)
+                  WHERE d2.service = d.service GROUP BY e.i ORDER BY e.i) AS pbuckets
       FROM d GROUP BY d.service
   ), health AS (
     SELECT i.service, count(*) FILTER (WHERE i.status = 'passing') AS passing, count(*) AS total
@@ -3354,16 +3371,18 @@ BEGIN
     SELECT coalesce(p.service, h.service, l.service) AS service,
            coalesce(p.good, 0) AS good, coalesce(p.total, 0) AS total,
            coalesce(p.buckets, array_fill(0::bigint, ARRAY[18])) AS buckets, coalesce(p.sum_us, 0) AS sum_us,
-           coalesce(h.passing, 0) AS passing, coalesce(h.total, 0) AS instances, l.lag_seconds
+           coalesce(h.passing, 0) AS passing, coalesce(h.total, 0) AS instances, l.lag_seconds,
+           coalesce(p.pbuckets, array_fill(0::bigint, ARRAY[18])) AS pbuckets, coalesce(p.psum_us, 0) AS psum_us
       FROM produced p
       FULL JOIN health h ON h.service = p.service
       FULL JOIN lag l ON l.service = coalesce(p.service, h.service)
   )
   INSERT INTO nagare.service_sli_minute AS s
          (service, minute, produce_good, produce_total, latency_buckets, latency_sum_us,
-          instances_passing, instances_total, lag_seconds)
-  SELECT service, m, good, total, buckets, sum_us, passing, instances, lag_seconds FROM rows
+          instances_passing, instances_total, lag_seconds, publish_latency_buckets, publish_latency_sum_us)
+  SELECT service, m, good, total, buckets, sum_us, passing, instances, lag_seconds, pbuckets, psum_us FROM rows
    WHERE total > 0 OR sum_us > 0 OR instances > 0 OR lag_seconds IS NOT NULL
+      OR EXISTS (SELECT 1 FROM unnest(pbuckets) n WHERE n > 0)
   ON CONFLICT (service, minute) DO UPDATE
      SET produce_good = s.produce_good + excluded.produce_good,
          produce_total = s.produce_total + excluded.produce_total,
@@ -3371,15 +3390,20 @@ BEGIN
          latency_sum_us = s.latency_sum_us + excluded.latency_sum_us,
          instances_passing = excluded.instances_passing,
          instances_total = excluded.instances_total,
-         lag_seconds = coalesce(excluded.lag_seconds, s.lag_seconds);
+         lag_seconds = coalesce(excluded.lag_seconds, s.lag_seconds),
+         publish_latency_buckets = ARRAY(SELECT x + y FROM unnest(s.publish_latency_buckets,
+                                                                  excluded.publish_latency_buckets) AS t(x, y)),
+         publish_latency_sum_us = s.publish_latency_sum_us + excluded.publish_latency_sum_us;
   GET DIAGNOSTICS written = ROW_COUNT;
 
   DELETE FROM nagare._sli_baseline;
   INSERT INTO nagare._sli_baseline
   SELECT x.source, x.principal, x.client_id, x.since, x.good, x.total,
-         ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint), x.sum_us
+         ARRAY(SELECT jsonb_array_elements_text(x.buckets)::bigint), x.sum_us,
+         ARRAY(SELECT jsonb_array_elements_text(x.pbuckets)::bigint), x.psum_us
     FROM jsonb_to_recordset(cur) AS x(source text, principal text, client_id text, since timestamptz,
-                                       good bigint, total bigint, buckets jsonb, sum_us bigint);
+                                       good bigint, total bigint, buckets jsonb, sum_us bigint,
+                                       pbuckets jsonb, psum_us bigint);
 
   LOOP
     DELETE FROM nagare.service_sli_minute
@@ -3393,7 +3417,7 @@ BEGIN
   RETURN written;
 END $$;
 COMMENT ON FUNCTION nagare.flush_sli() IS
-  'write this minute''s rows of nagare.service_sli_minute (the produce counts since the last flush, instance health and consumer lag now) and delete rows older than nagare.sli_retention; the nagare worker calls it once a minute; superusers only';
+  'write this minute''s rows of nagare.service_sli_minute (the produce and publish latency counts since the last flush, instance health and consumer lag now) and delete rows older than nagare.sli_retention; the nagare worker calls it once a minute; superusers only';
 REVOKE EXECUTE ON FUNCTION nagare.flush_sli() FROM PUBLIC;
 
 -- SLOs.  An SLO of a service is a name, an SLI, an objective (the
@@ -3401,6 +3425,9 @@ REVOKE EXECUTE ON FUNCTION nagare.flush_sli() FROM PUBLIC;
 --   produce_success  events: Produce partition results; good: error code NONE
 --   produce_latency  events: Produces answered; good: latency at most
 --                    threshold ms, one of the bucket bounds
+--   publish_latency  events: transactions that published or changed a
+--                    table topic's table; good: commit to consumable in
+--                    at most threshold ms, one of the bucket bounds
 --   instance_health  events: instances, sampled once a minute; good: passing
 --   consumer_lag     events: minutes with lag measured for the service's
 --                    groups; good: the largest lag at most threshold seconds
@@ -3416,14 +3443,14 @@ CREATE TABLE nagare.service_slo (
     PRIMARY KEY (service, name),
     CONSTRAINT service_slo_name CHECK (name ~ '^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$'),
     CONSTRAINT service_slo_sli
-      CHECK (sli IN ('produce_success', 'produce_latency', 'instance_health', 'consumer_lag')),
+      CHECK (sli IN ('produce_success', 'produce_latency', 'publish_latency', 'instance_health', 'consumer_lag')),
     CONSTRAINT service_slo_objective CHECK (objective > 0 AND objective < 1),
     CONSTRAINT service_slo_threshold
-      CHECK ((sli IN ('produce_latency', 'consumer_lag')) = (threshold IS NOT NULL) AND threshold > 0 IS NOT false),
+      CHECK ((sli IN ('produce_latency', 'publish_latency', 'consumer_lag')) = (threshold IS NOT NULL) AND threshold > 0 IS NOT false),
     CONSTRAINT service_slo_window CHECK (time_window >= '5 minutes' AND time_window <= '366 days')
 );
 COMMENT ON TABLE nagare.service_slo IS
-  'service level objectives: per service and name, the SLI (produce_success, produce_latency, instance_health, consumer_lag), the objective, the threshold (latency: ms; lag: seconds) and the window; change them with nagare.set_service_slo() and drop_service_slo()';
+  'service level objectives: per service and name, the SLI (produce_success, produce_latency, publish_latency, instance_health, consumer_lag), the objective, the threshold (latency: ms; lag: seconds) and the window; change them with nagare.set_service_slo() and drop_service_slo()';
 SELECT pg_catalog.pg_extension_config_dump('nagare.service_slo', '');
 REVOKE ALL ON nagare.service_slo FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON nagare.service_slo TO PUBLIC;
@@ -3456,9 +3483,9 @@ BEGIN
     RAISE EXCEPTION 'invalid SLO name "%"', $2 USING ERRCODE = 'invalid_parameter_value',
       HINT = 'An SLO''s name is 1 to 63 lower-case letters, digits, - and _, beginning and ending with a letter or digit.';
   END IF;
-  IF $3 IS NULL OR $3 NOT IN ('produce_success', 'produce_latency', 'instance_health', 'consumer_lag') THEN
+  IF $3 IS NULL OR $3 NOT IN ('produce_success', 'produce_latency', 'publish_latency', 'instance_health', 'consumer_lag') THEN
     RAISE EXCEPTION 'unknown SLI "%"', $3 USING ERRCODE = 'invalid_parameter_value',
-      HINT = 'The SLIs are produce_success, produce_latency (threshold in ms), instance_health and consumer_lag (threshold in seconds).';
+      HINT = 'The SLIs are produce_success, produce_latency and publish_latency (threshold in ms), instance_health and consumer_lag (threshold in seconds).';
   END IF;
   IF $4 IS NULL OR $4 <= 0 OR $4 >= 1 THEN
     RAISE EXCEPTION 'invalid objective %', coalesce($4::text, 'null') USING ERRCODE = 'invalid_parameter_value',
@@ -3466,9 +3493,10 @@ BEGIN
   END IF;
   IF $3 IN ('produce_success', 'instance_health') AND $5 IS NOT NULL THEN
     RAISE EXCEPTION 'SLI % takes no threshold', $3 USING ERRCODE = 'invalid_parameter_value',
-      HINT = 'Only produce_latency (ms) and consumer_lag (seconds) have a threshold.';
-  ELSIF $3 = 'produce_latency' AND ($5 IS NULL OR NOT ($5 * 1000) = ANY (nagare.produce_latency_bounds_us()::numeric[])) THEN
-    RAISE EXCEPTION 'invalid produce_latency threshold %', coalesce($5::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Only produce_latency and publish_latency (ms) and consumer_lag (seconds) have a threshold.';
+  ELSIF $3 IN ('produce_latency', 'publish_latency')
+        AND ($5 IS NULL OR NOT ($5 * 1000) = ANY (nagare.produce_latency_bounds_us()::numeric[])) THEN
+    RAISE EXCEPTION 'invalid % threshold %', $3, coalesce($5::text, 'null') USING ERRCODE = 'invalid_parameter_value',
       HINT = format('The threshold is in ms and one of the latency buckets'' bounds: %s.',
                     (SELECT string_agg(trim_scale(b / 1000.0)::text, ', ') FROM unnest(nagare.produce_latency_bounds_us()) b));
   ELSIF $3 = 'consumer_lag' AND ($5 IS NULL OR $5 <= 0) THEN
@@ -3488,7 +3516,7 @@ BEGIN
          IS DISTINCT FROM (excluded.sli, excluded.objective, excluded.threshold, excluded.time_window);
 END $$;
 COMMENT ON FUNCTION nagare.set_service_slo(text, text, text, numeric, numeric, interval) IS
-  'declare or change a service''s SLO: name, SLI (produce_success, produce_latency, instance_health, consumer_lag), objective (e.g. 0.999), threshold (produce_latency: ms, a bucket bound; consumer_lag: seconds) and window; the service''s tenant admins or the platform';
+  'declare or change a service''s SLO: name, SLI (produce_success, produce_latency, publish_latency, instance_health, consumer_lag), objective (e.g. 0.999), threshold (produce_latency and publish_latency: ms, a bucket bound; consumer_lag: seconds) and window; the service''s tenant admins or the platform';
 
 CREATE FUNCTION nagare.drop_service_slo(service text, name text)
 RETURNS void
@@ -3519,12 +3547,16 @@ WITH ev AS (
            WHEN 'produce_latency' THEN
              (SELECT coalesce(sum(x), 0) FROM unnest(m.latency_buckets[1:array_position(
                 nagare.produce_latency_bounds_us(), (o.threshold * 1000)::bigint)]) x)
+           WHEN 'publish_latency' THEN
+             (SELECT coalesce(sum(x), 0) FROM unnest(m.publish_latency_buckets[1:array_position(
+                nagare.produce_latency_bounds_us(), (o.threshold * 1000)::bigint)]) x)
            WHEN 'instance_health' THEN m.instances_passing
            ELSE CASE WHEN m.lag_seconds <= o.threshold THEN 1 ELSE 0 END
          END::numeric AS good,
          CASE o.sli
            WHEN 'produce_success' THEN m.produce_total
            WHEN 'produce_latency' THEN (SELECT coalesce(sum(x), 0) FROM unnest(m.latency_buckets) x)
+           WHEN 'publish_latency' THEN (SELECT coalesce(sum(x), 0) FROM unnest(m.publish_latency_buckets) x)
            WHEN 'instance_health' THEN m.instances_total
            ELSE CASE WHEN m.lag_seconds IS NULL THEN 0 ELSE 1 END
          END::numeric AS total

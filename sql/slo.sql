@@ -132,6 +132,19 @@ SELECT name, severity, long_window, round(long_burn_rate::numeric, 2) AS long_bu
        round(short_burn_rate::numeric, 2) AS short_burn
   FROM nagare.slo_alerts WHERE name = 'avail' ORDER BY severity, long_window;
 
+-- publish_latency (20 ms, 99%): transactions' commit to consumable, 990 of
+-- 1,000 within 20 ms two minutes ago (the 9th bound), 10 slower
+SELECT nagare.set_service_slo('pay', 'commit', 'publish_latency', 0.99, 20, '1 day');
+SELECT pg_temp.try($$SELECT nagare.set_service_slo('pay', 'x', 'publish_latency', 0.99, 3)$$);
+SELECT pg_temp.try($$SELECT nagare.set_service_slo('pay', 'x', 'publish_latency', 0.99)$$);
+UPDATE nagare.service_sli_minute
+   SET publish_latency_buckets = '{0,0,0,0,0,0,0,0,990,10,0,0,0,0,0,0,0,0}', publish_latency_sum_us = 2000000
+ WHERE service = 'pay' AND minute = date_trunc('minute', now()) - interval '2 minutes';
+SELECT name, sli, good_events, total_events, round(sli_value::numeric, 4) AS sli, met,
+       round(burn_rate_5m::numeric, 4) AS b5m
+  FROM nagare.slo_status WHERE name = 'commit';
+SELECT nagare.drop_service_slo('pay', 'commit');
+
 -- The SLIs' wall: the platform and the service's tenant
 SET ROLE slo_a_member;
 SELECT service, name FROM nagare.slo_status ORDER BY 1, 2;

@@ -69,6 +69,7 @@ _PG_init(void)
 	nagare_shmem_install_hooks();
 	nagare_register_workers();
 	RegisterXactCallback(nagare_send_xact_callback, NULL);
+	RegisterSubXactCallback(nagare_send_subxact_callback, NULL);
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = nagare_object_access;
 }

@@ -643,7 +643,7 @@ extern NagareQuotaShared *nagare_quotas;
 /* the ring of snapshots behind the last-minute figures */
 #define NAGARE_USAGE_SNAPSHOTS		16
 #define NAGARE_USAGE_SNAPSHOT_SECS	5
-/* Produce latency buckets: usage.h's nagare_usage_latency_bounds_us, +Inf */
+/* Latency buckets (Produce, publish()): usage.h's nagare_usage_latency_bounds_us, +Inf */
 #define NAGARE_USAGE_NLATENCY       18
 
 typedef enum NagareUsageSource
@@ -700,6 +700,12 @@ typedef struct NagareUsageSlot
 	pg_atomic_uint64 produce_results[NAGARE_USAGE_NERRORS];
 	pg_atomic_uint64 produce_latency[NAGARE_USAGE_NLATENCY]; /* by bucket */
 	pg_atomic_uint64 produce_latency_us; /* their sum */
+	/*
+	 * publish() and table topics: commit-to-consumable latency of the
+	 * transactions this SQL client committed (the ingest worker counts)
+	 */
+	pg_atomic_uint64 publish_latency[NAGARE_USAGE_NLATENCY]; /* by bucket */
+	pg_atomic_uint64 publish_latency_us; /* their sum */
 	/* written by the broker only: counters every NAGARE_USAGE_SNAPSHOT_SECS */
 	uint64		snapshots[NAGARE_USAGE_SNAPSHOTS][NAGARE_USAGE_NCOUNTERS];
 } NagareUsageSlot;

@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 
 #include "decode/decode.h"
+#include "decode/latency.h"
 #include "kafka/byteorder.h"
 #include "kafka/record.h"
 #include "nagare.h"
@@ -234,15 +235,24 @@ get_string(const char **p, const char *end)
 	return s ? pnstrdup(s, len) : NULL;
 }
 
+/*
+ * The SQL client that committed the transaction being decoded, from its
+ * version 2 publish() message (decode.h), or NULL: latency.c's SLI.
+ */
+static char *txn_principal = NULL;
+static char *txn_client_id = NULL;
+
 /* A publish() message as a record */
 static void
 parse_message(const char *p, const char *end, IngestRecord *r)
 {
 	int32		len;
 	const char *s;
+	uint8 version;
 
 	memset(r, 0, sizeof(*r));
-	if (end - p < 1 || (uint8) p[0] != NAGARE_PAYLOAD_VERSION)
+	version = end - p < 1 ? 0 : (uint8) p[0];
+	if (version != NAGARE_PAYLOAD_VERSION && version != NAGARE_PAYLOAD_VERSION_ORIGIN)
 		elog(ERROR, "nagare.publish() message of an unknown version");
 	p++;
 	r->topic = get_string(&p, end);
@@ -253,6 +263,31 @@ parse_message(const char *p, const char *end, IngestRecord *r)
 	r->headers = s ? pnstrdup(s, len) : NULL;
 	if (r->topic == NULL)
 		elog(ERROR, "nagare.publish() message without a topic");
+	if (version == NAGARE_PAYLOAD_VERSION_ORIGIN)
+	{
+		txn_principal = get_string(&p, end);
+		txn_client_id = get_string(&p, end);
+	}
+}
+
+/* A transaction's records are appended: note it for the latency SLI */
+static void
+note_latency(const IngestRecord *recs, int n, TimestampTz commit_time)
+{
+	int k;
+
+	if (txn_principal != NULL)
+		nagare_ingest_latency_note(txn_principal, txn_client_id, commit_time);
+	else
+	{
+		for (k = 0; k < n && !OidIsValid(recs[k].relid); k++)
+			;
+		if (k < n)
+			nagare_ingest_latency_note_owner(recs[k].relid, commit_time);
+		else
+			nagare_ingest_latency_note("", "", commit_time); /* version 1 messages */
+	}
+	txn_principal = txn_client_id = NULL;
 }
 
 static void
@@ -1310,6 +1345,7 @@ ingest_pass(void)
 							uint64 pos = append_records(recs, nrecs, &x, false);
 
 							end_pos = Max(end_pos, pos);
+							note_latency(recs, nrecs, commit_time);
 						}
 						advance_to = end_lsn;
 						nrecs = 0;
@@ -1328,6 +1364,7 @@ appended:
 	/* durable before the slot forgets it */
 	if (end_pos > 0)
 		nagare_queue_wait_durable(end_pos);
+	nagare_ingest_latency_count();
 
 	/*
 	 * What could not be delivered (nagare.undelivered) is committed before

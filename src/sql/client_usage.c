@@ -397,17 +397,17 @@ static const NagareUsageCounter shown[] =
 	NAGARE_USAGE_RECORDS_IN, NAGARE_USAGE_RECORDS_OUT, NAGARE_USAGE_TIME_US,
 	 NAGARE_USAGE_ERRORS,     NAGARE_USAGE_THROTTLE_MS};
 
-#define CLIENT_USAGE_COLS (8 + 2 * lengthof(shown) + 2 + 3)
+#define CLIENT_USAGE_COLS (8 + 2 * lengthof(shown) + 2 + 3 + 2)
 
-/* the produce latency buckets' counts, as bigint[] */
+/* latency buckets' counts (produce or publish), as bigint[] */
 static Datum
-latency_array(const NagareUsageRow *row)
+latency_array(const uint64 *buckets)
 {
 	Datum elems[NAGARE_USAGE_NLATENCY];
 	int i;
 
 	for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
-		elems[i] = Int64GetDatum((int64) row->produce_latency[i]);
+		elems[i] = Int64GetDatum((int64) buckets[i]);
 	return PointerGetDatum(construct_array(elems, NAGARE_USAGE_NLATENCY, INT8OID, 8,
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
@@ -476,8 +476,10 @@ nagare_client_usage_rows(PG_FUNCTION_ARGS)
 		values[n++] = TimestampTzGetDatum(row->since);
 		values[n++] = TimestampTzGetDatum(row->last_active);
 		values[n++] = errors_json(row->produce_results);
-		values[n++] = latency_array(row);
+		values[n++] = latency_array(row->produce_latency);
 		values[n++] = Int64GetDatum((int64) row->produce_latency_us);
+		values[n++] = latency_array(row->publish_latency);
+		values[n++] = Int64GetDatum((int64) row->publish_latency_us);
 		Assert(n == CLIENT_USAGE_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -28,6 +28,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "replication/message.h"
 #include "replication/slot.h"
 #include "utils/array.h"
@@ -335,6 +336,7 @@ nagare_publish(PG_FUNCTION_ARGS)
 	char	   *hdrtext = NULL;
 	size_t		size;
 	TimestampTz start = nagare_sql_usage_begin();
+	bool origin;
 
 	if (wal_level < WAL_LEVEL_LOGICAL)
 		ereport(ERROR,
@@ -406,13 +408,23 @@ nagare_publish(PG_FUNCTION_ARGS)
 							 topic->name)));
 	}
 
+	origin = nagare_xact_publish_origin();
 	initStringInfo(&payload);
-	appendStringInfoChar(&payload, (char) NAGARE_PAYLOAD_VERSION);
+	appendStringInfoChar(&payload, (char) (origin ? NAGARE_PAYLOAD_VERSION_ORIGIN
+												  : NAGARE_PAYLOAD_VERSION));
 	publish_put_bytes(&payload, name, (int32) strlen(name));
 	pq_sendint32(&payload, (uint32) partition);
 	publish_put_bytes(&payload, rec.key, rec.key_len);
 	publish_put_bytes(&payload, rec.value, rec.value_len);
 	publish_put_bytes(&payload, hdrtext, hdrtext ? (int32) strlen(hdrtext) : -1);
+	if (origin)
+	{
+		char *principal = psprintf("User:%s", GetUserNameFromId(GetUserId(), false));
+		const char *app = application_name ? application_name : "";
+
+		publish_put_bytes(&payload, principal, (int32) strlen(principal));
+		publish_put_bytes(&payload, app, (int32) strlen(app));
+	}
 	(void) LogLogicalMessage(NAGARE_MESSAGE_PREFIX, payload.data, payload.len, true);
 	nagare_xact_note_published();
 	nagare_sql_usage_count(NAGARE_SQL_PUBLISH, start, payload.len, 1, 0, 0);

@@ -64,6 +64,13 @@ static bool ddl_done = false;
 /* this transaction called publish(): wake the ingest worker when it commits */
 static bool published = false;
 
+/*
+ * The (sub)transaction whose publish() message carries the transaction's
+ * origin (its role and application_name, for the ingest worker's latency
+ * SLI), or InvalidSubTransactionId while none that will commit does.
+ */
+static SubTransactionId origin_subid = InvalidSubTransactionId;
+
 /* the transaction changed nagare.acl: the worker copies it after commit */
 static bool acls_changed = false;
 
@@ -226,6 +233,7 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			reset_sent();
 			ddl_done = false;
 			published = false;
+			origin_subid = InvalidSubTransactionId;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -235,6 +243,11 @@ nagare_send_xact_callback(XactEvent event, void *arg)
 			reset_sent();
 			ddl_done = false;
 			published = false;
+			origin_subid = InvalidSubTransactionId;
+			break;
+		case XACT_EVENT_PREPARE:
+			published = false;
+			origin_subid = InvalidSubTransactionId;
 			break;
 		default:
 			break;
@@ -253,4 +266,31 @@ void
 nagare_xact_note_published(void)
 {
 	published = true;
+}
+
+/*
+ * Whether this publish() is the one to carry the transaction's origin:
+ * the first of the transaction, or the first since the subtransaction
+ * whose message carried it rolled back (its message is then not decoded).
+ */
+bool
+nagare_xact_publish_origin(void)
+{
+	if (origin_subid != InvalidSubTransactionId)
+		return false;
+	origin_subid = GetCurrentSubTransactionId();
+	return true;
+}
+
+/* A subtransaction ends: the origin's message goes with it, or to its parent */
+void
+nagare_send_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg)
+{
+	if (mySubid != origin_subid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		origin_subid = InvalidSubTransactionId;
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		origin_subid = parentSubid;
 }

@@ -35,6 +35,9 @@
 
 #include "usage/usage.h"
 
+static int attach(NagareUsageSource source, const char *tenant, const char *principal,
+				  const char *client_id, size_t client_id_len, bool connection);
+
 /* periods between the snapshot a minute ago and the latest */
 #define MINUTE_PERIODS	(60 / NAGARE_USAGE_SNAPSHOT_SECS)
 
@@ -92,8 +95,12 @@ zero_counts(NagareUsageSlot *s)
 		pg_atomic_write_u64(&s->produce_results[i], 0);
 	}
 	for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+	{
 		pg_atomic_write_u64(&s->produce_latency[i], 0);
+		pg_atomic_write_u64(&s->publish_latency[i], 0);
+	}
 	pg_atomic_write_u64(&s->produce_latency_us, 0);
+	pg_atomic_write_u64(&s->publish_latency_us, 0);
 	memset(s->snapshots, 0, sizeof(s->snapshots));
 }
 
@@ -166,6 +173,20 @@ int
 nagare_usage_attach(NagareUsageSource source, const char *tenant, const char *principal,
 					const char *client_id, size_t client_id_len)
 {
+	return attach(source, tenant, principal, client_id, client_id_len, true);
+}
+
+int
+nagare_usage_attach_for(NagareUsageSource source, const char *tenant,
+						const char *principal, const char *client_id, size_t client_id_len)
+{
+	return attach(source, tenant, principal, client_id, client_id_len, false);
+}
+
+static int
+attach(NagareUsageSource source, const char *tenant, const char *principal,
+	   const char *client_id, size_t client_id_len, bool connection)
+{
 	NagareUsageShared *u = nagare_usage;
 	NagareUsageKey key;
 	uint32		hash;
@@ -210,7 +231,8 @@ nagare_usage_attach(NagareUsageSource source, const char *tenant, const char *pr
 		}
 	}
 	pg_atomic_fetch_add_u32(&u->slots[i].attached, 1);
-	pg_atomic_fetch_add_u64(&u->slots[i].counters[NAGARE_USAGE_CONNECTIONS], 1);
+	if (connection)
+		pg_atomic_fetch_add_u64(&u->slots[i].counters[NAGARE_USAGE_CONNECTIONS], 1);
 	LWLockRelease(u->lock);
 
 	if (overflowed)
@@ -373,8 +395,12 @@ nagare_usage_read(int slot, NagareUsageRow *row)
 			row->produce_results[i] = pg_atomic_read_u64(&s->produce_results[i]);
 		}
 		for (i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+		{
 			row->produce_latency[i] = pg_atomic_read_u64(&s->produce_latency[i]);
+			row->publish_latency[i] = pg_atomic_read_u64(&s->publish_latency[i]);
+		}
 		row->produce_latency_us = pg_atomic_read_u64(&s->produce_latency_us);
+		row->publish_latency_us = pg_atomic_read_u64(&s->publish_latency_us);
 		pg_read_barrier();
 		if (pg_atomic_read_u32(&s->change) == before)
 			return true;

@@ -33,6 +33,14 @@
 extern int	nagare_usage_attach(NagareUsageSource source, const char *tenant,
 								const char *principal, const char *client_id,
 								size_t client_id_len);
+/*
+ * The same for a process that counts on a client's behalf (the ingest
+ * worker, for the transactions a SQL client committed): the client's
+ * connections counter does not move.
+ */
+extern int nagare_usage_attach_for(NagareUsageSource source, const char *tenant,
+								   const char *principal, const char *client_id,
+								   size_t client_id_len);
 extern void nagare_usage_detach(int slot);
 
 /* the broker's start: the connections of an earlier broker are gone */
@@ -123,6 +131,20 @@ nagare_usage_count_produce_latency(int slot, uint64 us)
 }
 
 /*
+ * The publish() and table topic SLI (../decode/ingest.c): a transaction's
+ * latency from its commit to its records' being consumable, in µs, in the
+ * same buckets.
+ */
+static inline void
+nagare_usage_count_publish_latency(int slot, uint64 us)
+{
+	NagareUsageSlot *s = &nagare_usage->slots[slot];
+
+	pg_atomic_fetch_add_u64(&s->publish_latency[nagare_usage_latency_bucket(us)], 1);
+	pg_atomic_fetch_add_u64(&s->publish_latency_us, us);
+}
+
+/*
  * A consistent copy of a slot's key, counters and the counters' values a
  * minute ago (the snapshot NAGARE_USAGE_SNAPSHOT_SECS * 12 seconds old;
  * all zeroes for a client newer than that), for the views.  False for a
@@ -143,6 +165,8 @@ typedef struct NagareUsageRow
 	uint64 produce_results[NAGARE_USAGE_NERRORS];
 	uint64 produce_latency[NAGARE_USAGE_NLATENCY];
 	uint64 produce_latency_us;
+	uint64 publish_latency[NAGARE_USAGE_NLATENCY];
+	uint64 publish_latency_us;
 } NagareUsageRow;
 
 extern bool nagare_usage_read(int slot, NagareUsageRow *row);
