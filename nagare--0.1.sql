@@ -3420,6 +3420,79 @@ COMMENT ON FUNCTION nagare.flush_sli() IS
   'write this minute''s rows of nagare.service_sli_minute (the produce and publish latency counts since the last flush, instance health and consumer lag now) and delete rows older than nagare.sli_retention; the nagare worker calls it once a minute; superusers only';
 REVOKE EXECUTE ON FUNCTION nagare.flush_sli() FROM PUBLIC;
 
+-- Percentiles from the latency buckets, as Prometheus's
+-- histogram_quantile(): the bucket that holds the q-th event, and a linear
+-- interpolation within it (from 0 for the first); in the +Inf bucket, the
+-- last finite bound.  Milliseconds; null without events.
+CREATE FUNCTION nagare.latency_quantile(q double precision, buckets bigint[])
+RETURNS double precision
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  bounds bigint[] := nagare.produce_latency_bounds_us();
+  total numeric := 0;
+  cum numeric := 0;
+  rank numeric;
+  lo numeric;
+  i integer;
+BEGIN
+  IF q IS NULL OR q < 0 OR q > 1 OR q = 'NaN' THEN
+    RAISE EXCEPTION 'invalid quantile %', coalesce(q::text, 'null') USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'A quantile is between 0 and 1 (0.99 for the 99th percentile).';
+  END IF;
+  IF cardinality(buckets) IS DISTINCT FROM cardinality(bounds) + 1 THEN
+    RAISE EXCEPTION 'expected % latency buckets, got %', cardinality(bounds) + 1, coalesce(cardinality(buckets), 0)
+      USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The buckets are those of nagare.client_usage and nagare.service_sli_minute: one per bound of nagare.produce_latency_bounds_us(), then +Inf.';
+  END IF;
+  SELECT sum(x) INTO total FROM unnest(buckets) x;
+  IF total IS NULL OR total <= 0 THEN
+    RETURN NULL;
+  END IF;
+  rank := q * total;
+  FOR i IN 1 .. cardinality(buckets) LOOP
+    CONTINUE WHEN coalesce(buckets[i], 0) <= 0;
+    IF cum + buckets[i] >= rank THEN
+      IF i > cardinality(bounds) THEN
+        RETURN bounds[cardinality(bounds)] / 1000.0;
+      END IF;
+      lo := CASE WHEN i = 1 THEN 0 ELSE bounds[i - 1] END;
+      RETURN ((lo + (bounds[i] - lo) * (rank - cum) / buckets[i]) / 1000.0)::double precision;
+    END IF;
+    cum := cum + buckets[i];
+  END LOOP;
+  RETURN bounds[cardinality(bounds)] / 1000.0;
+END $$;
+COMMENT ON FUNCTION nagare.latency_quantile(double precision, bigint[]) IS
+  'the q-th quantile (0 to 1) in ms of latency bucket counts (nagare.client_usage, nagare.service_sli_minute), interpolated within its bucket as Prometheus''s histogram_quantile(); the last finite bound when it falls in +Inf; null without events';
+
+-- Per service, over the last 5 minutes, hour and day of minute rows: the
+-- produce and publish latency percentiles.
+CREATE VIEW nagare.service_latency WITH (security_invoker = true) AS
+WITH w(time_window) AS (VALUES (interval '5 minutes'), (interval '1 hour'), (interval '1 day')),
+sums AS (
+  SELECT m.service, w.time_window, e.sli, e.i, sum(e.x) AS x
+    FROM w JOIN nagare.service_sli_minute m ON m.minute > now() - w.time_window
+   CROSS JOIN LATERAL (
+     SELECT 'produce_latency', u.i, u.x FROM unnest(m.latency_buckets) WITH ORDINALITY AS u(x, i)
+     UNION ALL
+     SELECT 'publish_latency', u.i, u.x FROM unnest(m.publish_latency_buckets) WITH ORDINALITY AS u(x, i)
+   ) AS e(sli, i, x)
+   GROUP BY 1, 2, 3, 4
+), hist AS (
+  SELECT service, time_window, sli, array_agg(x::bigint ORDER BY i) AS buckets, sum(x)::bigint AS events
+    FROM sums GROUP BY 1, 2, 3
+)
+SELECT service, time_window, sli, events,
+       nagare.latency_quantile(0.5, buckets) AS p50_ms,
+       nagare.latency_quantile(0.9, buckets) AS p90_ms,
+       nagare.latency_quantile(0.99, buckets) AS p99_ms,
+       buckets
+  FROM hist
+ WHERE events > 0;
+COMMENT ON VIEW nagare.service_latency IS
+  'per service the role may see, SLI (produce_latency, publish_latency) and window (the minute rows of the last 5 minutes, hour and day): events and the 50th, 90th and 99th percentiles in ms (nagare.latency_quantile()), with the summed bucket counts';
+GRANT SELECT ON nagare.service_latency TO PUBLIC;
+
 -- SLOs.  An SLO of a service is a name, an SLI, an objective (the
 -- fraction of good events, e.g. 0.999), a threshold and a window:
 --   produce_success  events: Produce partition results; good: error code NONE

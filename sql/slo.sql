@@ -145,13 +145,29 @@ SELECT name, sli, good_events, total_events, round(sli_value::numeric, 4) AS sli
   FROM nagare.slo_status WHERE name = 'commit';
 SELECT nagare.drop_service_slo('pay', 'commit');
 
+-- Percentiles, as Prometheus's histogram_quantile(): over 5 minutes the
+-- produce latencies of two minutes ago (p50: the 500th of 1,000 is the
+-- 200th of 300 in (1, 2] ms: 1.667; p90: the top of (5, 10]; p99: 0.9 into
+-- (10, 20]) and the publish latencies (p50: 500 of 990 into (10, 20])
+SELECT service, time_window, sli, events, round(p50_ms::numeric, 3) AS p50, round(p90_ms::numeric, 3) AS p90,
+       round(p99_ms::numeric, 3) AS p99
+  FROM nagare.service_latency ORDER BY 1, 2, 3;
+SELECT nagare.latency_quantile(0, '{0,0,5,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}') AS q0,
+       nagare.latency_quantile(1, '{0,0,5,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}') AS q1,
+       nagare.latency_quantile(0.5, '{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3}') AS inf,
+       nagare.latency_quantile(0.5, array_fill(0::bigint, ARRAY[18])) AS empty;
+SELECT pg_temp.try($$SELECT nagare.latency_quantile(1.5, array_fill(0::bigint, ARRAY[18]))$$);
+SELECT pg_temp.try($$SELECT nagare.latency_quantile(0.5, '{1,2,3}')$$);
+
 -- The SLIs' wall: the platform and the service's tenant
 SET ROLE slo_a_member;
 SELECT service, name FROM nagare.slo_status ORDER BY 1, 2;
 SELECT DISTINCT service FROM nagare.service_sli_minute;
+SELECT DISTINCT service FROM nagare.service_latency;
 SET ROLE slo_b_admin;
 SELECT service, name FROM nagare.slo_status ORDER BY 1, 2;
 SELECT DISTINCT service FROM nagare.service_sli_minute;
+SELECT DISTINCT service FROM nagare.service_latency;
 SELECT count(*) FROM nagare.service_slo;  -- the declarations are public, like the catalog
 SET ROLE slo_outsider;
 SELECT count(*) FROM nagare.slo_status;
