@@ -79,6 +79,7 @@ int			nagare_ssl_client_auth = 0;
 char	   *nagare_ssl_principal_mapping_rules = NULL;
 bool		nagare_log_connections = false;
 int nagare_connections_max_reauth_ms = 0;
+int nagare_failed_authentication_delay_ms = 100;
 
 int			nagare_group_initial_rebalance_delay_ms = 3000;
 int			nagare_group_min_session_timeout_ms = 6000;
@@ -372,6 +373,13 @@ nagare_define_gucs(void)
 							"that ends without a new login has its connection closed at its next request.",
 							&nagare_connections_max_reauth_ms, 0, 0, INT_MAX, PGC_SIGHUP,
 							GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.connection_failed_authentication_delay_ms",
+							"How long the answer to a failed SASL authentication is held back (Kafka's connection.failed.authentication.delay.ms).",
+							"The connection reads nothing meanwhile, and is closed once the answer is out.  "
+							"0 answers at once.",
+							&nagare_failed_authentication_delay_ms, 100, 0, 30000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("nagare.super_users",
 							   "Principals that every ACL check allows (Kafka's super.users).",

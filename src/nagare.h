@@ -89,6 +89,7 @@ extern int	nagare_ssl_client_auth;	/* a NagareTlsClientAuth */
 extern char *nagare_ssl_principal_mapping_rules;
 extern bool nagare_log_connections;
 extern int nagare_connections_max_reauth_ms;
+extern int nagare_failed_authentication_delay_ms;
 
 /* Consumer groups (read by broker/group.c) */
 extern int	nagare_group_initial_rebalance_delay_ms;

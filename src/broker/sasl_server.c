@@ -38,8 +38,11 @@
  *				be the same user's with the same mechanism; after it ends,
  *				any other request closes the connection unanswered.
  *	FAILED		SASL_AUTHENTICATION_FAILED was sent with a fixed message
- *				(which says nothing of why); the connection is held and
- *				closed a moment later, once the answer is out.  After raw
+ *				(which says nothing of why), after
+ *				nagare.connection_failed_authentication_delay_ms for a
+ *				failed authentication (the connection held meanwhile); the
+ *				connection is held and closed a moment later, once the
+ *				answer is out.  After raw
  *				frames the connection is closed at once (kafka-python only
  *				sees the close).
  *
@@ -125,7 +128,8 @@ typedef enum SaslList
 {
 	SASL_LIST_NONE,
 	SASL_LIST_WAITING,			/* a login to hand to the worker */
-	SASL_LIST_FAILED			/* to close at close_at */
+	SASL_LIST_DELAYED, /* a failed login to answer at deadline */
+	SASL_LIST_FAILED /* to close at deadline */
 } SaslList;
 
 typedef struct SaslConn
@@ -142,7 +146,7 @@ typedef struct SaslConn
 
 	dlist_node	node;
 	SaslList	list;
-	TimestampTz deadline;		/* WAITING: give up; FAILED: close */
+	TimestampTz deadline; /* WAITING: give up; DELAYED: answer; FAILED: close */
 
 	/* the request to the worker (payload in shmem.h) */
 	NagareChannelKind kind;
@@ -186,6 +190,7 @@ typedef struct SaslConnEntry
 
 static HTAB *sasl_conns = NULL;
 static dlist_head waiting = DLIST_STATIC_INIT(waiting);
+static dlist_head delayed = DLIST_STATIC_INIT(delayed);
 static dlist_head failed = DLIST_STATIC_INIT(failed);
 static int	in_flight = 0;
 static ResourceOwner sasl_owner = NULL;
@@ -387,33 +392,62 @@ reply(SaslConn *s, int16 error, const char *message, const char *bytes, int len)
 	}
 }
 
-/*
- * The login failed: answer SASL_AUTHENTICATION_FAILED (count: it is a
- * failed authentication, not a server's failure) and close the connection
- * once the answer is out.
- */
+/* Hold s's connection (no more of its requests are read) on list l until deadline */
 static void
-fail(SaslConn *s, bool count)
+hold_on(SaslConn *s, dlist_head *l, SaslList which, int ms)
 {
-	if (count)
-		count_failure(s->conn, s->user);
-	s->phase = SASL_PHASE_FAILED;
-	if (s->resp != NULL)
-		reply(s, KAFKA_ERROR_SASL_AUTHENTICATION_FAILED,
-			  count ? failed_message
-					: "Authentication failed: the server could not check the credentials, try again",
-			  NULL, 0);
-	if (nagare_conn_closing(s->conn))
-		return;
 	if (!s->held)
 	{
 		nagare_conn_hold(s->conn);
 		s->held = true;
 	}
 	unlist(s);
-	s->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SASL_FAIL_CLOSE_MS);
-	dlist_push_tail(&failed, &s->node);
-	s->list = SASL_LIST_FAILED;
+	s->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	dlist_push_tail(l, &s->node);
+	s->list = which;
+}
+
+/*
+ * Answer SASL_AUTHENTICATION_FAILED, and close the connection once the
+ * answer is out.
+ */
+static void
+answer_failure(SaslConn *s, bool counted)
+{
+	if (s->resp != NULL)
+		reply(s, KAFKA_ERROR_SASL_AUTHENTICATION_FAILED,
+			  counted
+				  ? failed_message
+				  : "Authentication failed: the server could not check the credentials, try again",
+			  NULL, 0);
+	if (nagare_conn_closing(s->conn))
+		return;
+	hold_on(s, &failed, SASL_LIST_FAILED, SASL_FAIL_CLOSE_MS);
+}
+
+/*
+ * The login failed (count: it is a failed authentication, not a server's
+ * failure).  A failed authentication is answered
+ * nagare.connection_failed_authentication_delay_ms later, as Kafka's
+ * connection.failed.authentication.delay.ms: a client that retries at once
+ * (librdkafka reconnects after its reconnect.backoff.ms) or a guesser
+ * cannot make the worker derive keys as fast as it can connect.
+ */
+static void
+fail(SaslConn *s, bool count)
+{
+	s->phase = SASL_PHASE_FAILED;
+	if (!count)
+	{
+		answer_failure(s, false);
+		return;
+	}
+	count_failure(s->conn, s->user);
+	if (nagare_failed_authentication_delay_ms > 0 && s->resp != NULL &&
+		!nagare_conn_closing(s->conn))
+		hold_on(s, &delayed, SASL_LIST_DELAYED, nagare_failed_authentication_delay_ms);
+	else
+		answer_failure(s, true);
 }
 
 /*
@@ -1104,6 +1138,20 @@ nagare_sasl_turn(TimestampTz now)
 	}
 	pump();
 
+	/* not in deadline order when the setting changed: look at each */
+	dlist_foreach_modify (iter, &delayed)
+	{
+		SaslConn *s = dlist_container(SaslConn, node, iter.cur);
+
+		if (now < s->deadline && !nagare_conn_closing(s->conn))
+			continue;
+		unlist(s);
+		if (nagare_conn_closing(s->conn))
+			drop_response(s);
+		else
+			answer_failure(s, true);
+	}
+
 	dlist_foreach_modify(iter, &failed)
 	{
 		SaslConn   *s = dlist_container(SaslConn, node, iter.cur);
@@ -1119,6 +1167,6 @@ nagare_sasl_turn(TimestampTz now)
 bool
 nagare_sasl_busy(void)
 {
-	return in_flight > 0 || !dlist_is_empty(&waiting) || !dlist_is_empty(&failed) ||
-		unlogged_failures > 0;
+	return in_flight > 0 || !dlist_is_empty(&waiting) || !dlist_is_empty(&delayed) ||
+		   !dlist_is_empty(&failed) || unlogged_failures > 0;
 }

@@ -206,6 +206,23 @@ for my $case ([ 'alice', 'wrong-password' ], [ 'nobody', 'nobody-secret-1' ], [ 
 $r = raw('plain', 'alice', 'alice-secret-1');
 is_deeply($r, { error => 0, message => undef }, 'SaslAuthenticate PLAIN for alice succeeds');
 
+# The answer to a failed login is held back (Kafka's
+# connection.failed.authentication.delay.ms); the setting takes effect at
+# the broker's next turn after the reload
+$node->append_conf('postgresql.conf', "nagare.connection_failed_authentication_delay_ms = 1500\n");
+$node->reload;
+my $took = 0;
+ok(wait_until(sub {
+	my $t0 = Time::HiRes::time();
+	my $w = raw('plain', 'alice', 'wrong-password');
+	$took = Time::HiRes::time() - $t0;
+	$refusals++;
+	return ($w->{error} // -1) == 58 && $took >= 1.5;
+}, 30), 'a wrong password is answered no sooner than nagare.connection_failed_authentication_delay_ms')
+  or diag("the last refusal took $took s");
+$node->append_conf('postgresql.conf', "nagare.connection_failed_authentication_delay_ms = 100\n");
+$node->reload;
+
 # A storm of logins (each a key derivation in the nagare worker) while a
 # client logs in, produces and consumes: nothing stalls
 SKIP:
