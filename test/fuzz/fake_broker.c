@@ -85,6 +85,7 @@ uint64 nagare_log_hwm_changes = 0;
 bool nagare_serve_durable_only = false;
 bool nagare_log_connections = false;
 int nagare_connections_max_reauth_ms = 0;
+int nagare_failed_authentication_delay_ms = 0;
 
 /* ---------------------------------------------------------- shared memory */
 
