@@ -2,16 +2,7 @@
 -- StandardAuthorizer for current_user ("User:<role>").
 
 -- wait until the shared copy (what every process decides from) shows the table
-CREATE FUNCTION pg_temp.wait_acls() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..300 LOOP
-    IF (SELECT loaded AND acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status) THEN
-      RETURN true;
-    END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\i sql/include/wait_acls.sql
 
 CREATE ROLE acl_alice;
 CREATE ROLE acl_bob;

@@ -2,28 +2,8 @@
 -- observed edges of SQL callers as the nagare worker flushes them, the
 -- views, the wall between tenants, the exports.  Kafka clients and a
 -- restart: test/t/200_dependencies.pl.
-CREATE FUNCTION pg_temp.wait_acls() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..300 LOOP
-    IF (SELECT loaded AND acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status) THEN
-      RETURN true;
-    END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  st text;
-  msg text;
-  hint text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ' ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
+\i sql/include/wait_acls.sql
+\i sql/include/try.sql
 -- until the nagare worker flushed n observed edges of topics like pattern
 CREATE FUNCTION pg_temp.wait_edges(pattern text, n integer) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN

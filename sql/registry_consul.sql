@@ -3,18 +3,7 @@
 -- reads them into nagare.register_instance()'s arguments, and each error.
 -- (Over HTTP with a Consul client library: test/t/192_consul_http.pl.)
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  st text;
-  msg text;
-  hint text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ' ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
+\i sql/include/try.sql
 
 -- Go durations, as Consul writes TTLs
 SELECT d, nagare._go_duration(d, 'TTL')

@@ -4,29 +4,9 @@
 -- (TTL expiry, deregistration of critical instances, restarts and the cost
 -- of heartbeats: test/t/180_instances.pl.)
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.wait_acls() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..300 LOOP
-    IF (SELECT loaded AND acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status) THEN
-      RETURN true;
-    END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\i sql/include/wait_acls.sql
 -- a statement's error as "SQLSTATE message", with its hint
-CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  st text;
-  msg text;
-  hint text;
-BEGIN
-  EXECUTE sql;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ' ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
+\i sql/include/try.sql
 
 CREATE ROLE ia_admin;
 CREATE ROLE ia_member;

@@ -1,15 +1,6 @@
 -- Tenants: namespaces "<tenant>." owned through PREFIXED ACLs, delegated
 -- administration within limits, and isolation between tenants.
-CREATE FUNCTION pg_temp.wait_acls() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..300 LOOP
-    IF (SELECT loaded AND acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status) THEN
-      RETURN true;
-    END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\i sql/include/wait_acls.sql
 
 CREATE ROLE ta_admin;
 CREATE ROLE ta_user;

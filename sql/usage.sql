@@ -1,15 +1,6 @@
 -- Per-client usage in SQL: nagare.client_usage and nagare.connections, the
 -- accounting of SQL callers, the wall between tenants, reset.
-CREATE FUNCTION pg_temp.wait_acls() RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-  FOR i IN 1..300 LOOP
-    IF (SELECT loaded AND acls = (SELECT count(*) FROM nagare.acl) FROM nagare.acl_status) THEN
-      RETURN true;
-    END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\i sql/include/wait_acls.sql
 
 CREATE ROLE u_admin;
 CREATE ROLE u_member;

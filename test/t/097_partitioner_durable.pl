@@ -42,19 +42,6 @@ my $boot = "127.0.0.1:$kport";
 
 sub sql { return $node->safe_psql('postgres', $_[0]) }
 
-# Run a command with stdin; returns (exit status, stdout, stderr).
-sub run_cmd
-{
-	my ($argv, $in) = @_;
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run($argv, '<', \$in, '>', \$out, '2>', \$err,
-			IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-		1;
-	};
-	return ($ok ? $? >> 8 : -1, $out, $err . ($ok ? '' : "\n$@"));
-}
-
 # key => partition of every record of a topic, read back from SQL
 sub stored_partitions
 {

@@ -227,14 +227,5 @@ EOP
 	unlike($log, qr/the login of User:alice ended/, 'no connection of it was closed for a login that ended');
 }
 
-sub run_cmd
-{
-	my ($cmd) = @_;
-	my ($out, $err) = ('', '');
-	require IPC::Run;
-	IPC::Run::run($cmd, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
-	return ($? >> 8, $out, $err);
-}
-
 $node->stop;
 done_testing();

@@ -59,20 +59,6 @@ my $ca = "$certs/ca.crt";
 my $kcat_ssl = "-X security.protocol=ssl -X ssl.ca.location=$ca";
 sub kcat_ssl_cert { my ($n) = @_; return "$kcat_ssl -X ssl.certificate.location=$certs/$n.crt -X ssl.key.location=$certs/$n.key" }
 
-# Run a command with a time limit; returns (exit status, stdout, stderr)
-sub run_cmd
-{
-	my ($cmd, $input, $timeout) = @_;
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run [ 'bash', '-c', $cmd ], '<', \($input // ''), '>', \$out, '2>', \$err,
-		  IPC::Run::timeout($timeout // 120);
-	};
-	my $rc = $@ ? -1 : $? >> 8;
-	$err .= $@ if $@;
-	return ($rc, $out, $err);
-}
-
 # The brokers kcat's Metadata shows ("host:port", ...)
 sub kcat_brokers
 {

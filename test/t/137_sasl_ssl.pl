@@ -124,21 +124,6 @@ sql(join('', map { "SELECT nagare.create_topic('$_', 1);\n" } @topics));
 
 # ---------------------------------------------------------------- helpers
 
-# Run a command with a time limit; returns (exit status, stdout, stderr)
-sub run_cmd
-{
-	my ($argv, $input, $timeout) = @_;
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run $argv, '<', \($input // ''), '>', \$out, '2>', \$err,
-		  IPC::Run::timeout($timeout // 120);
-		1;
-	};
-	my $rc = $ok ? $? >> 8 : -1;
-	$err .= $@ unless $ok;
-	return ($rc, $out, $err);
-}
-
 # The last JSON line a command prints, or a failure
 sub run_json
 {

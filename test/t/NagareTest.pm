@@ -55,7 +55,28 @@ our @EXPORT = qw(
   make_ca
   make_cert
   tls_client_values
+  run_cmd
 );
+
+# Run a command (an array of arguments, or a string for bash -c) with
+# input on its stdin (nothing if undef), for at most timeout seconds
+# ($PostgreSQL::Test::Utils::timeout_default if undef).  Returns its exit
+# code (-1 when it could not run or timed out, the reason then appended to
+# stderr), its stdout and its stderr.
+sub run_cmd
+{
+	my ($cmd, $input, $timeout) = @_;
+	my ($out, $err) = ('', '');
+	my $argv = ref $cmd ? $cmd : [ 'bash', '-c', $cmd ];
+	my $ok = eval {
+		IPC::Run::run($argv, '<', \($input // ''), '>', \$out, '2>', \$err,
+			IPC::Run::timeout($timeout // $PostgreSQL::Test::Utils::timeout_default));
+		1;
+	};
+	my $rc = $ok ? $? >> 8 : -1;
+	$err .= "\n$@" unless $ok;
+	return ($rc, $out, $err);
+}
 
 # Create, configure and start a node with nagare preloaded, create the
 # extension in database postgres and wait until the broker is ready.
