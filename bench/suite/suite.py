@@ -96,6 +96,9 @@ _pg = pwd.getpwnam("postgres")
 os.chown(work, _pg.pw_uid, _pg.pw_gid)     # the cluster's socket goes here
 out = {"settings": {}, "phys": {}, "tables": {}, "goals": [], "sub": {}, "notes": []}
 procs = {}          # name -> Popen of the servers we started
+# the librdkafka the clients run: Debian's (what -lrdkafka finds), or LIBRDKAFKA=pypi's
+RDKAFKA_VERSION = [subprocess.run(["sh", "-c", "dpkg-query -W -f '${Version}' librdkafka1 2>/dev/null"],
+                                  capture_output=True, text=True).stdout.strip() or "?"]
 
 
 def log(msg):
@@ -741,8 +744,8 @@ def sc_security(b):
     sasl = ["-X", "sasl.mechanisms=SCRAM-SHA-256", "-X", "sasl.username=bench_sasl",
             "-X", "sasl.password=bench-sasl-secret"]
     tls = ["-X", "security.protocol=sasl_ssl", "-X", f"ssl.ca.location={work}/server.crt"] + sasl
-    title = ("produce 1 KiB, acks=1, 1 producer (librdkafka): the PLAINTEXT listener, and the SASL_SSL one "
-             "(SCRAM-SHA-256 login, TLS 1.3) of the same broker")
+    title = (f"produce 1 KiB, acks=1, 1 producer (librdkafka {RDKAFKA_VERSION[0]}): the PLAINTEXT listener, "
+             "and the SASL_SSL one (SCRAM-SHA-256 login, TLS 1.3) of the same broker")
     for run in range(RUNS):
         for label, order, extra in (("PLAINTEXT", 0, None), ("SASL_SSL", 1, tls))[::1 if run % 2 == 0 else -1]:
             c = gen_cmd(b, "nagare", "produce", "sec", 1024, 1000000, DURATION, "1")
@@ -1682,8 +1685,32 @@ def charts(summ, base):
 
 # ------------------------------------------------------------------ main
 
+def librdkafka_pypi():
+    """LIBRDKAFKA=pypi: the librdkafka of confluent-kafka's wheel (the venv
+    scripts/deps.sh makes for test/t/126_confluent_kafka.pl, at its pinned
+    version) in place of Debian's for every librdkafka client the suite
+    runs (its load generators, built against Debian's headers: the ABI is
+    the same, and kcat): LD_LIBRARY_PATH names a directory with it as
+    librdkafka.so.1.  Returns its version."""
+    import ctypes
+    venv = ENV.get("NAGARE_CONFLUENT_VENV", "/opt/nagare-test/confluent-venv")
+    libs = sorted(glob.glob(f"{venv}/lib/python3*/site-packages/confluent_kafka.libs/librdkafka*.so*"))
+    if not libs:
+        raise SystemExit(f"LIBRDKAFKA=pypi: no librdkafka in {venv}; run scripts/deps.sh as root")
+    d = os.path.join(work, "librdkafka")
+    os.makedirs(d, exist_ok=True)
+    os.symlink(libs[0], os.path.join(d, "librdkafka.so.1"))
+    ENV["LD_LIBRARY_PATH"] = d + (":" + ENV["LD_LIBRARY_PATH"] if ENV.get("LD_LIBRARY_PATH") else "")
+    lib = ctypes.CDLL(libs[0])
+    lib.rd_kafka_version_str.restype = ctypes.c_char_p
+    return lib.rd_kafka_version_str().decode()
+
+
 def main():
     b = build()
+    if ENV.get("LIBRDKAFKA", "debian") == "pypi":
+        RDKAFKA_VERSION[0] = librdkafka_pypi()
+        log(f"librdkafka {RDKAFKA_VERSION[0]} (confluent-kafka's wheel) for every librdkafka client")
     rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     so = "/usr/lib/postgresql/15/lib/nagare.so"
     cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
@@ -1693,7 +1720,8 @@ def main():
                 f"{int(open('/proc/meminfo').readline().split()[1]) // 1024} MB",
         "nagare": f"commit {rev}; nagare.so built {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(os.path.getmtime(so)))}",
         "knobs": {"SCENARIOS": " ".join(SCENARIOS), "RUNS": RUNS, "DURATION": DURATION,
-                  "LAT_SECONDS": LAT_SECONDS, "FILL_GB": FILL_GB}}
+                  "LAT_SECONDS": LAT_SECONDS, "FILL_GB": FILL_GB},
+        "librdkafka": RDKAFKA_VERSION[0]}
     if "phys" in SCENARIOS:
         sc_phys(b)
     if "kafka" in SCENARIOS:
