@@ -57,6 +57,8 @@ int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
 int nagare_metrics_max_group_offsets = 4096;
 int nagare_metrics_max_group_series = 1000;
+int nagare_metrics_max_partition_series = 10000;
+bool nagare_metrics_api = true;
 int nagare_sli_retention = 35 * 24 * 60; /* minutes */
 int nagare_sli_flush_interval = 60; /* seconds */
 
@@ -511,6 +513,17 @@ nagare_define_gucs(void)
 							"Pairs past it are summed into one series with group=\"__other__\" and topic=\"__other__\".",
 							&nagare_metrics_max_group_series, 1000, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.metrics_max_partition_series",
+							"Most partitions given traffic series (bytes and records in and out) of their own in /metrics.",
+							"Partitions past it, in topic id and partition order, are summed into one series with "
+							"topic=\"__other__\" and partition=\"\".",
+							&nagare_metrics_max_partition_series, 10000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("nagare.metrics_api",
+							 "Count Kafka requests, errors and latency per API for /metrics.",
+							 "Off skips the per-API counters and the clock readings they take; "
+							 "for measuring what they cost.",
+							 &nagare_metrics_api, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	/* SLIs and SLOs: nagare.service_sli_minute (nagare.flush_sli()) */
 	DefineCustomIntVariable("nagare.sli_retention",

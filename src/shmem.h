@@ -151,6 +151,14 @@ typedef struct NagarePartition
 	 */
 	pg_atomic_uint64 sync_base;
 	bool		from_disk;		/* found on disk when the broker started */
+	/*
+	 * Written by the broker only, for GET /metrics: record batches written
+	 * to the log (any producer), and sent in Fetch responses.
+	 */
+	pg_atomic_uint64 bytes_in;
+	pg_atomic_uint64 records_in;
+	pg_atomic_uint64 bytes_out;
+	pg_atomic_uint64 records_out;
 } NagarePartition;
 
 #define NAGARE_NO_SYNC_BASE		PG_UINT64_MAX
@@ -722,6 +730,25 @@ typedef struct NagareUsageShared
 extern NagareUsageShared *nagare_usage;
 
 /*
+ * Broker-wide metrics for GET /metrics (usage/usage.h counts into them,
+ * with the usage slots' latency buckets): per Kafka API key, requests,
+ * error codes in responses and the latency from a request's frame being
+ * handed on to its response being ready; the log's group fsync rounds.
+ * Lock-free pg_atomic adds; fixed size.
+ */
+typedef struct NagareMetricsShared
+{
+	pg_atomic_uint64 api_requests[NAGARE_USAGE_NAPIS];
+	pg_atomic_uint64 api_errors[NAGARE_USAGE_NAPIS][NAGARE_USAGE_NERRORS];
+	pg_atomic_uint64 api_latency[NAGARE_USAGE_NAPIS][NAGARE_USAGE_NLATENCY];
+	pg_atomic_uint64 api_latency_us[NAGARE_USAGE_NAPIS];
+	pg_atomic_uint64 fsync_latency[NAGARE_USAGE_NLATENCY];
+	pg_atomic_uint64 fsync_latency_us;
+} NagareMetricsShared;
+
+extern NagareMetricsShared *nagare_metrics;
+
+/*
  * Observed dependencies (deps/deps.h): one edge per (source, tenant,
  * principal, client id, topic, kind, consumer group), nagare.max_dependency_edges
  * of them and an overflow edge (index max) for traffic once all are taken.
@@ -888,5 +915,6 @@ extern void nagare_wake_worker(void);
 extern void nagare_wake_ingest(void);
 extern void nagare_note_topic_id(int32 topic_id);
 extern void nagare_partition_init_new(NagarePartition *part);
+extern void nagare_partition_init_metrics(NagarePartition *part);
 
 #endif							/* NAGARE_SHMEM_H */

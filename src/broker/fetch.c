@@ -1189,6 +1189,17 @@ nagare_fetch_splice_topic(const void *arg)
 	return rp != NULL && rp->shared != NULL ? rp->shared->key.topic_id : -1;
 }
 
+NagarePartition *
+nagare_fetch_splice_partition(const void *arg)
+{
+	const ReadPart *rp = (const ReadPart *) arg;
+
+	/* an entry removed meanwhile (a deleted topic) may hold another key now */
+	if (rp == NULL || rp->shared == NULL || rp->shared->incarnation != rp->incarnation)
+		return NULL;
+	return rp->shared;
+}
+
 /*---- OffsetForLeaderEpoch ----*/
 
 /*
