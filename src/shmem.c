@@ -27,6 +27,7 @@ NagareGroupShared *nagare_groups = NULL;
 NagareGroupOffsetShared *nagare_group_offsets = NULL;
 NagareAclShared *nagare_acls = NULL;
 NagareMetricsShared *nagare_metrics = NULL;
+NagareMetricsSnapshot *nagare_metrics_snapshot = NULL;
 NagareQuotaShared *nagare_quotas = NULL;
 NagareUsageShared *nagare_usage = NULL;
 NagareConnShared *nagare_conn_table = NULL;
@@ -174,6 +175,7 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(nagare_acl_shmem_size());
 	RequestAddinShmemSpace(nagare_usage_shmem_size());
 	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareMetricsShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareMetricsSnapshot)));
 	RequestAddinShmemSpace(nagare_conn_shmem_size());
 	RequestNamedLWLockTranche(NAGARE_USAGE_TRANCHE, 1);
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
@@ -203,6 +205,7 @@ nagare_shmem_startup(void)
 	nagare_quotas = NULL;
 	nagare_usage = NULL;
 	nagare_metrics = NULL;
+	nagare_metrics_snapshot = NULL;
 	nagare_conn_table = NULL;
 	nagare_instances = NULL;
 	nagare_instance_hash = NULL;
@@ -386,6 +389,15 @@ nagare_usage_shmem_init(void)
 
 		for (i = 0; i < (int) (sizeof(NagareMetricsShared) / sizeof(pg_atomic_uint64)); i++)
 			pg_atomic_init_u64(&c[i], 0);
+	}
+	nagare_metrics_snapshot =
+		ShmemInitStruct("nagare metrics snapshot", sizeof(NagareMetricsSnapshot), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&nagare_metrics_snapshot->change, 0);
+		nagare_metrics_snapshot->taken_at = 0;
+		nagare_metrics_snapshot->len = 0;
+		nagare_metrics_snapshot->dropped = 0;
 	}
 
 	nagare_usage = ShmemInitStruct("nagare usage", nagare_usage_shmem_size(), &found);

@@ -749,6 +749,34 @@ typedef struct NagareMetricsShared
 extern NagareMetricsShared *nagare_metrics;
 
 /*
+ * What the nagare worker computes in SQL for GET /metrics, which runs no
+ * SQL (worker/metricsnap.c writes it every nagare.metrics_snapshot_interval,
+ * web/metrics.c formats it): entries packed in data, each a kind byte, its
+ * doubles (unaligned, NaN for NULL) and its NUL-terminated strings:
+ *
+ *	'L'  lag_seconds; group, topic (nagare.consumer_lag's largest per pair)
+ *	'S'  NAGARE_METRICS_SLO_NVALUES doubles (objective, sli_value,
+ *	     error_budget_remaining, burn rates over 5m 30m 1h 2h 6h 1d 3d);
+ *	     service, name, sli (nagare.slo_status)
+ *
+ * Rewritten whole between two increments of change (odd meanwhile): a
+ * reader copies it and retries if change was odd or moved.
+ */
+#define NAGARE_METRICS_SNAPSHOT_BYTES (256 * 1024)
+#define NAGARE_METRICS_SLO_NVALUES    10
+
+typedef struct NagareMetricsSnapshot
+{
+	pg_atomic_uint32 change;
+	TimestampTz taken_at; /* 0: none yet */
+	uint32 len; /* bytes of data used */
+	uint32 dropped; /* entries past the size or the series cap */
+	char data[NAGARE_METRICS_SNAPSHOT_BYTES];
+} NagareMetricsSnapshot;
+
+extern NagareMetricsSnapshot *nagare_metrics_snapshot;
+
+/*
  * Observed dependencies (deps/deps.h): one edge per (source, tenant,
  * principal, client id, topic, kind, consumer group), nagare.max_dependency_edges
  * of them and an overflow edge (index max) for traffic once all are taken.

@@ -19,6 +19,12 @@
 # fetches /metrics every SCRAPE_INTERVAL.  Prints each pair, then the
 # medians: p99 alone, p99 with the scrapes, their ratio, the scrapes' time
 # (median and max) and size.
+#
+# Then what the per-API counting costs the broker (nagare.metrics_api): API_RUNS
+# (3) pairs, alternating which goes first, of bench/kafka/nagare_load's
+# latency mode (one 100-byte message in flight, linger.ms=0, acks=1: a Produce
+# request per message, so the per-request cost shows most) for 5 s with the
+# setting on and off; prints each pair's messages/s and p50, then the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
@@ -45,6 +51,10 @@ cleanup() {
 trap cleanup EXIT
 
 cc -O2 -w -o "$work/rate_load" bench/suite/rate_load.c -lrdkafka -lpthread -lm
+cc -O2 -w -o "$work/nagare_load" bench/kafka/nagare_load.c -lrdkafka -lm
+# confluent-kafka: Debian's python3-confluent-kafka, else scripts/deps.sh's venv
+py=/usr/bin/python3
+$py -c 'import confluent_kafka' 2>/dev/null || py=${NAGARE_CONFLUENT_VENV:-/opt/nagare-test/confluent-venv}/bin/python
 as_pg "$bindir/initdb -D $work/data" >/dev/null
 cat >>"$work/data/postgresql.conf" <<CONF
 port = $pgport
@@ -65,7 +75,7 @@ for _ in $(seq 50); do kcat -b 127.0.0.1:$kport -L -t good 2>/dev/null | grep -q
 
 # 1,000 clients, each its own client.id and one record (50 at a time: a
 # producer takes most of a second to connect, learn the topic and flush)
-/usr/bin/python3 - "127.0.0.1:$kport" <<'PY'
+$py - "127.0.0.1:$kport" <<'PY'
 import sys
 from confluent_kafka import Producer
 for base in range(0, 1000, 50):
@@ -122,4 +132,30 @@ w = statistics.median(p[1] for p in pairs)
 print("median p99 alone %.2f ms, with scrapes %.2f ms: %.2fx (runs %s)" %
       (a, w, w / a, ", ".join("%.2fx" % (p[1] / p[0]) for p in pairs)))
 print("%d scrapes: median %.1f ms, max %.1f ms" % (len(scr), statistics.median(scr), scr[-1]))
+PY
+
+# the per-API counting's cost on the hot path
+API_RUNS=${API_RUNS:-3}
+psql_ "SELECT nagare.create_topic('lat', 1)" >/dev/null
+api() {
+  psql_ "ALTER SYSTEM SET nagare.metrics_api = $1" >/dev/null
+  psql_ "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  "$work/nagare_load" latency -H 127.0.0.1:$kport -t lat -s 100 -n 100000000 -d 5 -a 1 2>/dev/null | tail -1
+}
+field() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$2'], 1))" "$1"; }
+echo "nagare.metrics_api: one 100-byte message in flight, acks=1, 5 s each"
+printf '%-4s %12s %12s %10s %10s\n' run on_msgs/s off_msgs/s on_p50_us off_p50_us
+: >"$work/api"
+for r in $(seq "$API_RUNS"); do
+  if [ $((r % 2)) -eq 1 ]; then on=$(api on); off=$(api off); else off=$(api off); on=$(api on); fi
+  echo "$(field "$on" msgs_per_s) $(field "$off" msgs_per_s) $(field "$on" p50_us) $(field "$off" p50_us)" >>"$work/api"
+  printf '%-4s %12s %12s %10s %10s\n' "$r" $(tail -1 "$work/api")
+done
+python3 - "$work/api" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+on, off = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+print("median messages/s: on %.0f, off %.0f (on/off %.3f); median p50: on %.1f us, off %.1f us" %
+      (on, off, on / off, statistics.median(r[2] for r in rows), statistics.median(r[3] for r in rows)))
 PY

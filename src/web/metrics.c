@@ -24,6 +24,8 @@
  * error codes and a latency histogram; the log's fsync rounds; per
  * partition the bytes and records produced and fetched (capped by
  * nagare.metrics_max_partition_series, the rest in topic="__other__").
+ * What only SQL knows (lag in time, the SLOs) comes from the nagare
+ * worker's snapshot in shared memory (worker/metricsnap.c), as of its time.
  *
  * docs/observability.md lists every metric; keep it in step.
  *
@@ -35,10 +37,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
+#include "utils/timestamp.h"
 
 #include "acl/acl.h"
 #include "kafka/protocol.h"
@@ -890,6 +895,153 @@ api_metrics(StringInfo s)
 	}
 }
 
+/* a double sample's value, to 9 significant digits */
+static void
+append_double(StringInfo s, double v)
+{
+	appendStringInfo(s, "%.9g\n", v);
+}
+
+/*
+ * The nagare worker's snapshot (worker/metricsnap.c; NagareMetricsSnapshot
+ * in shmem.h, copied by its change counter): the consumer groups' lag in
+ * time and the SLOs' status, as of its time, which is a gauge too.  A NULL
+ * of the view (an SLO without events) has no sample.
+ */
+static void
+snapshot_metrics(StringInfo s)
+{
+	NagareMetricsSnapshot *snap = nagare_metrics_snapshot;
+	char *data;
+	uint32 len = 0;
+	uint32 dropped = 0;
+	TimestampTz taken = 0;
+	int tries;
+	static const char *const windows[] = {"5m", "30m", "1h", "2h", "6h", "1d", "3d"};
+	static const struct
+	{
+		const char *name;
+		int value;
+		const char *help;
+	} slo_fams[] = {
+		{"nagare_slo_objective_ratio", 0,
+		 "The SLO's objective (nagare.slo_status's objective)."},
+		{"nagare_slo_sli_ratio", 1,
+		 "Good events over all of the SLO's window (nagare.slo_status's sli_value)."},
+		{"nagare_slo_error_budget_remaining_ratio", 2,
+		 "Fraction of the SLO's error budget left over its window (nagare.slo_status's error_budget_remaining)."},
+	};
+	int pass;
+
+	if (snap == NULL)
+		return;
+	data = palloc(NAGARE_METRICS_SNAPSHOT_BYTES);
+	for (tries = 0; tries < 100; tries++)
+	{
+		uint32 change = pg_atomic_read_u32(&snap->change);
+
+		if ((change & 1) == 0)
+		{
+			pg_read_barrier();
+			taken = snap->taken_at;
+			len = Min(snap->len, NAGARE_METRICS_SNAPSHOT_BYTES);
+			dropped = snap->dropped;
+			memcpy(data, snap->data, len);
+			pg_read_barrier();
+			if (pg_atomic_read_u32(&snap->change) == change)
+				break;
+		}
+		len = 0;
+		taken = 0;
+		pg_usleep(100L);
+	}
+
+	family(s, "nagare_metrics_snapshot_timestamp_seconds", "gauge",
+		   "When the nagare worker took the snapshot of lag in time and SLOs below (Unix time; 0: none yet).");
+	appendStringInfo(s, "nagare_metrics_snapshot_timestamp_seconds %.3f\n",
+					 taken == 0 ? 0.0
+								: (double) (taken - SetEpochTimestamp()) / USECS_PER_SEC);
+	family(s, "nagare_metrics_snapshot_dropped", "gauge",
+		   "Entries the snapshot left out: lag pairs past nagare.metrics_max_group_series, or past its size.");
+	sample_u64(s, "nagare_metrics_snapshot_dropped", dropped);
+
+	/* pass 0: lag; 1..3: the SLOs' single values; 4: burn rates */
+	for (pass = 0; pass < 5; pass++)
+	{
+		uint32 pos = 0;
+
+		if (pass == 0)
+			family(s, "nagare_consumer_group_lag_seconds", "gauge",
+				   "Age of the oldest record the group has not consumed, largest over the topic's partitions (nagare.consumer_lag), as of the snapshot.");
+		else if (pass <= 3)
+			family(s, slo_fams[pass - 1].name, "gauge", slo_fams[pass - 1].help);
+		else
+			family(s, "nagare_slo_burn_rate", "gauge",
+				   "How fast the SLO spends its error budget over a window (1: exactly the budget over the SLO's window; nagare.slo_status's burn_rate_*).");
+		while (pos < len)
+		{
+			char kind = data[pos++];
+			int nv = kind == 'L' ? 1 : NAGARE_METRICS_SLO_NVALUES;
+			int ns = kind == 'L' ? 2 : 3;
+			double v[NAGARE_METRICS_SLO_NVALUES];
+			const char *str[3];
+			int k;
+
+			if ((kind != 'L' && kind != 'S') || pos + sizeof(double) * nv > len)
+				break;
+			memcpy(v, data + pos, sizeof(double) * nv);
+			pos += sizeof(double) * nv;
+			for (k = 0; k < ns; k++)
+			{
+				const char *end = memchr(data + pos, '\0', len - pos);
+
+				if (end == NULL)
+				{
+					pos = len;
+					break;
+				}
+				str[k] = data + pos;
+				pos = end - data + 1;
+			}
+			if (k < ns)
+				break;
+			if (pass == 0 && kind == 'L' && !isnan(v[0]))
+			{
+				appendStringInfoString(s, "nagare_consumer_group_lag_seconds{group=\"");
+				label_value(s, str[0]);
+				appendStringInfoString(s, "\",topic=\"");
+				label_value(s, str[1]);
+				appendStringInfoString(s, "\"} ");
+				append_double(s, v[0]);
+			}
+			else if (pass > 0 && kind == 'S')
+			{
+				int first = pass <= 3 ? slo_fams[pass - 1].value : 3;
+				int last = pass <= 3 ? first : NAGARE_METRICS_SLO_NVALUES - 1;
+
+				for (k = first; k <= last; k++)
+				{
+					if (isnan(v[k]))
+						continue;
+					appendStringInfo(s, "%s{service=\"",
+									 pass <= 3 ? slo_fams[pass - 1].name
+											   : "nagare_slo_burn_rate");
+					label_value(s, str[0]);
+					appendStringInfoString(s, "\",slo=\"");
+					label_value(s, str[1]);
+					appendStringInfoString(s, "\",sli=\"");
+					label_value(s, str[2]);
+					if (pass == 4)
+						appendStringInfo(s, "\",window=\"%s", windows[k - 3]);
+					appendStringInfoString(s, "\"} ");
+					append_double(s, v[k]);
+				}
+			}
+		}
+	}
+	pfree(data);
+}
+
 void
 nagare_web_metrics(const HttpRequest *req, WebResponse *resp)
 {
@@ -928,4 +1080,5 @@ nagare_web_metrics(const HttpRequest *req, WebResponse *resp)
 	connection_metrics(s);
 	client_metrics(s);
 	api_metrics(s);
+	snapshot_metrics(s);
 }

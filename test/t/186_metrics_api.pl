@@ -11,6 +11,12 @@
 #     watermark and the bytes of its .log file (nagare.partitions), fetched
 #     records what kcat consumed; nagare.metrics_max_partition_series caps
 #     the series (the rest in topic="__other__");
+#   - the nagare worker's snapshot (nagare.metrics_snapshot_interval = 1 s):
+#     a kafka-python group commits offset 1 of three records, and
+#     nagare_consumer_group_lag_seconds is nagare.consumer_lag's lag_seconds
+#     at the snapshot's time (its timestamp gauge); an instance_health SLO
+#     over one passing and one critical instance has the SLI, error budget
+#     and burn rates of nagare.slo_status;
 #   - nagare.metrics_api = off stops the per-API counting;
 #   - promtool check metrics passes.
 use strict;
@@ -31,6 +37,7 @@ my $hport = PostgreSQL::Test::Cluster::get_free_port();
 my ($node, $kport) = kafka_node('metrics_api', conf => qq{
 nagare.http_listen_addresses = '127.0.0.1'
 nagare.http_port = $hport
+nagare.metrics_snapshot_interval = 1
 });
 my $url = "http://127.0.0.1:$hport/metrics";
 my $tmp = PostgreSQL::Test::Utils::tempdir();
@@ -117,6 +124,56 @@ a.close()
 EOP`;
 	is(sample(scrape(), "nagare_kafka_errors_total{$d}") - $before, 1,
 		'a DeleteTopics of a missing topic: one UNKNOWN_TOPIC_OR_PARTITION') or diag($out);
+}
+
+# the worker's snapshot: lag in time, and an SLO
+SKIP:
+{
+	skip 'kafka-python (Debian python3-kafka) is not installed', 7 unless $have_kafka_python;
+	my $out = `$python - 127.0.0.1:$kport <<'EOP' 2>&1
+import sys
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+c = KafkaConsumer(bootstrap_servers=sys.argv[1], group_id='lagg', enable_auto_commit=False)
+tp = TopicPartition('ma', 0)
+c.assign([tp])
+c.commit({tp: OffsetAndMetadata(1, None)})
+c.close()
+print('committed')
+EOP`;
+	like($out, qr/committed/, 'kafka-python committed offset 1 for group lagg') or diag($out);
+	sql(q{
+SELECT nagare.register_service('pay');
+SELECT nagare.register_instance('pay', 'pay-1', '127.0.0.1', 8080, ttl => '1 hour');
+SELECT nagare.register_instance('pay', 'pay-2', '127.0.0.1', 8081, ttl => '1 hour');
+SELECT nagare.pass_instance('pay-1');
+SELECT nagare.fail_instance('pay-2');
+SELECT nagare.set_service_slo('pay', 'up', 'instance_health', 0.9, time_window => '1 day');
+SELECT nagare.flush_sli();
+});
+	my $since = sql('SELECT extract(epoch FROM clock_timestamp())');
+	my $m;
+	ok(wait_until(sub {
+		$m = scrape();
+		return sample($m, 'nagare_metrics_snapshot_timestamp_seconds') > $since + 0.1
+		  && $m =~ /^nagare_slo_sli_ratio\{/m;
+	}, 30), 'the worker took a snapshot after the commit and the SLO');
+	my ($now, $lag) = split /\|/, sql(q{SELECT extract(epoch FROM now()), lag_seconds
+	  FROM nagare.consumer_lag WHERE group_id = 'lagg' AND topic = 'ma' AND "partition" = 0});
+	my $taken = sample($m, 'nagare_metrics_snapshot_timestamp_seconds');
+	my $mlag = sample($m, 'nagare_consumer_group_lag_seconds{group="lagg",topic="ma"}');
+	cmp_ok(abs($mlag - ($lag - ($now - $taken))), '<', 0.5,
+		"lag in time: $mlag s at the snapshot, the view's $lag s at $now minus the snapshot's age")
+	  or diag("taken $taken");
+	cmp_ok($mlag, '>', 0, 'and more than 0');
+	my ($sli, $rem, $b5, $b1d) = split /\|/, sql(q{SELECT sli_value, error_budget_remaining,
+	  burn_rate_5m, burn_rate_1d FROM nagare.slo_status WHERE service = 'pay' AND name = 'up'});
+	my $l = 'service="pay",slo="up",sli="instance_health"';
+	is(sample($m, "nagare_slo_sli_ratio{$l}") + 0, $sli + 0, "the SLI: nagare.slo_status's ($sli)");
+	is(sample($m, "nagare_slo_error_budget_remaining_ratio{$l}") + 0, $rem + 0,
+		"the error budget left ($rem)");
+	is(sample($m, "nagare_slo_burn_rate{$l,window=\"5m\"}") + 0, $b5 + 0, "the burn rate over 5m ($b5)");
+	is(sample($m, "nagare_slo_burn_rate{$l,window=\"1d\"}") + 0, $b1d + 0, "and over 1d ($b1d)");
 }
 
 # the partition series cap
