@@ -263,6 +263,7 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->appended_batches, 0);
 		pg_atomic_init_u64(&s->fetch_buffered_bytes, 0);
 		pg_atomic_init_u64(&s->fetch_direct_bytes, 0);
+		pg_atomic_init_u32(&s->cold_reads, 0);
 		pg_atomic_init_u64(&s->auth_failures, 0);
 		pg_atomic_init_u32(&s->storage_errno, 0);
 		pg_atomic_init_u32(&s->listen_sockets, 0);

@@ -435,6 +435,7 @@ typedef struct NagareShared
 	/* statistics of Fetch reads (broker/fetch.c), written by the broker */
 	pg_atomic_uint64 fetch_buffered_bytes;	/* read through the page cache */
 	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
+	pg_atomic_uint32 cold_reads; /* Fetch's cold reads waiting or in flight */
 	/* failed SASL authentications of Kafka clients (broker/sasl_server.c) */
 	pg_atomic_uint64 auth_failures;
 	/*

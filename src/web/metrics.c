@@ -254,6 +254,26 @@ broker_metrics(StringInfo s)
 			   state == NAGARE_BROKER_STOPPED
 				   ? 0
 				   : pg_atomic_read_u32(&nagare_shared->listen_sockets));
+	family(s, "nagare_fetch_cold_reads", "gauge",
+		   "Fetch reads of partitions not in the page cache (direct I/O, one in flight at a time) waiting or in flight.");
+	sample_u64(s, "nagare_fetch_cold_reads",
+			   pg_atomic_read_u32(&nagare_shared->cold_reads));
+	family(s, "nagare_worker_channel_queued_bytes", "gauge",
+		   "Bytes in the channels to and from the nagare worker not yet taken: requests the worker has not read, answers their process has not.");
+	for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
+		for (int d = 0; d < 2; d++)
+		{
+			NagareChannelRing *r = d == 0 ? &nagare_shared->channels[c].requests
+										  : &nagare_shared->channels[c].answers;
+			uint64 h = pg_atomic_read_u64(&r->head);
+			uint64 t = pg_atomic_read_u64(&r->tail);
+
+			appendStringInfo(s,
+							 "nagare_worker_channel_queued_bytes{process=\"%s\",direction=\"%s\"} " UINT64_FORMAT
+							 "\n",
+							 c == NAGARE_CHANNEL_BROKER ? "broker" : "http",
+							 d == 0 ? "requests" : "answers", h > t ? h - t : 0);
+		}
 	family(s, "nagare_consumer_groups", "gauge", "Consumer groups the broker keeps.");
 	sample_u64(s, "nagare_consumer_groups", pg_atomic_read_u32(&nagare_groups->ngroups));
 }

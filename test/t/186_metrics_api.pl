@@ -88,6 +88,9 @@ cmp_ok(sample($m1, 'nagare_log_fsync_duration_seconds_count'), '>',
 	'acks=all producers: the fsync histogram counted rounds');
 like($m1, qr/^nagare_kafka_requests_total\{api="Metadata",api_key="3"\} \d+$/m,
 	'Metadata requests have their series');
+like($m1, qr/^nagare_fetch_cold_reads 0$/m, 'no cold reads at rest');
+like($m1, qr/^nagare_worker_channel_queued_bytes\{process="broker",direction="requests"\} \d+$/m,
+	"the channels' depth has its series");
 
 # per partition: what went in is what nagare.partitions shows
 my ($hwm, $size) = split /\|/,
