@@ -65,8 +65,9 @@
  * counts what goes in).
  *
  * With nagare.client_usage off, requests and responses are not looked at
- * at all (no counter moves, the entries' principal, client id and requests
- * in flight stay as they were); connections still come and go.
+ * for the clients (no usage counter moves, the entries' principal, client
+ * id and requests in flight stay as they were; the broker-wide metrics
+ * above still count); connections still come and go.
  *
  * Copyright (c) 2026, the nagare authors
  *
