@@ -57,6 +57,9 @@ int nagare_http_port = 9644;
 int nagare_metrics_max_client_series = 1000;
 int nagare_metrics_max_group_offsets = 4096;
 int nagare_metrics_max_group_series = 1000;
+int nagare_metrics_max_partition_series = 10000;
+bool nagare_metrics_api = true;
+int nagare_metrics_snapshot_interval = 15; /* seconds */
 int nagare_sli_retention = 35 * 24 * 60; /* minutes */
 int nagare_sli_flush_interval = 60; /* seconds */
 
@@ -519,6 +522,23 @@ nagare_define_gucs(void)
 							"Pairs past it are summed into one series with group=\"__other__\" and topic=\"__other__\".",
 							&nagare_metrics_max_group_series, 1000, 0, 1000000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.metrics_max_partition_series",
+							"Most partitions given traffic series (bytes and records in and out) of their own in /metrics.",
+							"Partitions past it, in topic id and partition order, are summed into one series with "
+							"topic=\"__other__\" and partition=\"\".",
+							&nagare_metrics_max_partition_series, 10000, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("nagare.metrics_api",
+							 "Count Kafka requests, errors and latency per API for /metrics.",
+							 "Off skips the per-API counters and the clock readings they take; "
+							 "for measuring what they cost.",
+							 &nagare_metrics_api, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("nagare.metrics_snapshot_interval",
+							"How often the nagare worker computes the consumer groups' lag in time and the SLOs' status for /metrics.",
+							"/metrics runs no SQL: it shows the worker's last snapshot, this old at most "
+							"(plus up to 10 s of the worker's loop). 0 turns the snapshot off.",
+							&nagare_metrics_snapshot_interval, 15, 0, 3600, PGC_SIGHUP,
+							GUC_UNIT_S, NULL, NULL, NULL);
 
 	/* SLIs and SLOs: nagare.service_sli_minute (nagare.flush_sli()) */
 	DefineCustomIntVariable("nagare.sli_retention",

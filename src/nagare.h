@@ -137,6 +137,9 @@ extern int nagare_http_port;
 extern int nagare_metrics_max_client_series;
 extern int nagare_metrics_max_group_offsets;
 extern int nagare_metrics_max_group_series;
+extern int nagare_metrics_max_partition_series;
+extern bool nagare_metrics_api; /* broker/meter.c, broker/net.c */
+extern int nagare_metrics_snapshot_interval; /* seconds; worker/metricsnap.c */
 
 /* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
 extern int nagare_sli_retention;

@@ -26,6 +26,8 @@
 NagareGroupShared *nagare_groups = NULL;
 NagareGroupOffsetShared *nagare_group_offsets = NULL;
 NagareAclShared *nagare_acls = NULL;
+NagareMetricsShared *nagare_metrics = NULL;
+NagareMetricsSnapshot *nagare_metrics_snapshot = NULL;
 NagareQuotaShared *nagare_quotas = NULL;
 NagareUsageShared *nagare_usage = NULL;
 NagareConnShared *nagare_conn_table = NULL;
@@ -172,6 +174,8 @@ nagare_shmem_request(void)
 	RequestAddinShmemSpace(hash_estimate_size(nagare_max_partitions, sizeof(NagarePartition)));
 	RequestAddinShmemSpace(nagare_acl_shmem_size());
 	RequestAddinShmemSpace(nagare_usage_shmem_size());
+	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareMetricsShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(NagareMetricsSnapshot)));
 	RequestAddinShmemSpace(nagare_conn_shmem_size());
 	RequestNamedLWLockTranche(NAGARE_USAGE_TRANCHE, 1);
 	RequestNamedLWLockTranche(NAGARE_TRANCHE, 3);
@@ -200,6 +204,8 @@ nagare_shmem_startup(void)
 	nagare_acls = NULL;
 	nagare_quotas = NULL;
 	nagare_usage = NULL;
+	nagare_metrics = NULL;
+	nagare_metrics_snapshot = NULL;
 	nagare_conn_table = NULL;
 	nagare_instances = NULL;
 	nagare_instance_hash = NULL;
@@ -257,6 +263,7 @@ nagare_shmem_startup(void)
 		pg_atomic_init_u64(&s->appended_batches, 0);
 		pg_atomic_init_u64(&s->fetch_buffered_bytes, 0);
 		pg_atomic_init_u64(&s->fetch_direct_bytes, 0);
+		pg_atomic_init_u32(&s->cold_reads, 0);
 		pg_atomic_init_u64(&s->auth_failures, 0);
 		pg_atomic_init_u32(&s->storage_errno, 0);
 		pg_atomic_init_u32(&s->listen_sockets, 0);
@@ -375,6 +382,24 @@ nagare_usage_shmem_init(void)
 	bool		found;
 	int			i;
 	int			j;
+
+	nagare_metrics = ShmemInitStruct("nagare metrics", sizeof(NagareMetricsShared), &found);
+	if (!found)
+	{
+		pg_atomic_uint64 *c = (pg_atomic_uint64 *) nagare_metrics;
+
+		for (i = 0; i < (int) (sizeof(NagareMetricsShared) / sizeof(pg_atomic_uint64)); i++)
+			pg_atomic_init_u64(&c[i], 0);
+	}
+	nagare_metrics_snapshot =
+		ShmemInitStruct("nagare metrics snapshot", sizeof(NagareMetricsSnapshot), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&nagare_metrics_snapshot->change, 0);
+		nagare_metrics_snapshot->taken_at = 0;
+		nagare_metrics_snapshot->len = 0;
+		nagare_metrics_snapshot->dropped = 0;
+	}
 
 	nagare_usage = ShmemInitStruct("nagare usage", nagare_usage_shmem_size(), &found);
 	if (!found)
@@ -507,6 +532,17 @@ nagare_partition_init_new(NagarePartition *part)
 	pg_atomic_init_u64(&part->size_bytes, 0);
 	pg_atomic_init_u32(&part->segments, 0);
 	pg_atomic_init_u64(&part->sync_base, NAGARE_NO_SYNC_BASE);
+	nagare_partition_init_metrics(part);
+}
+
+/* A new partition entry's counters for GET /metrics */
+void
+nagare_partition_init_metrics(NagarePartition *part)
+{
+	pg_atomic_init_u64(&part->bytes_in, 0);
+	pg_atomic_init_u64(&part->records_in, 0);
+	pg_atomic_init_u64(&part->bytes_out, 0);
+	pg_atomic_init_u64(&part->records_out, 0);
 }
 
 /* Set the nagare worker's latch, if it runs */

@@ -151,6 +151,14 @@ typedef struct NagarePartition
 	 */
 	pg_atomic_uint64 sync_base;
 	bool		from_disk;		/* found on disk when the broker started */
+	/*
+	 * Written by the broker only, for GET /metrics: record batches written
+	 * to the log (any producer), and sent in Fetch responses.
+	 */
+	pg_atomic_uint64 bytes_in;
+	pg_atomic_uint64 records_in;
+	pg_atomic_uint64 bytes_out;
+	pg_atomic_uint64 records_out;
 } NagarePartition;
 
 #define NAGARE_NO_SYNC_BASE		PG_UINT64_MAX
@@ -427,6 +435,7 @@ typedef struct NagareShared
 	/* statistics of Fetch reads (broker/fetch.c), written by the broker */
 	pg_atomic_uint64 fetch_buffered_bytes;	/* read through the page cache */
 	pg_atomic_uint64 fetch_direct_bytes;	/* read with direct I/O (cold) */
+	pg_atomic_uint32 cold_reads; /* Fetch's cold reads waiting or in flight */
 	/* failed SASL authentications of Kafka clients (broker/sasl_server.c) */
 	pg_atomic_uint64 auth_failures;
 	/*
@@ -728,6 +737,53 @@ typedef struct NagareUsageShared
 extern NagareUsageShared *nagare_usage;
 
 /*
+ * Broker-wide metrics for GET /metrics (usage/usage.h counts into them,
+ * with the usage slots' latency buckets): per Kafka API key, requests,
+ * error codes in responses and the latency from a request's frame being
+ * handed on to its response being ready; the log's group fsync rounds.
+ * Lock-free pg_atomic adds; fixed size.
+ */
+typedef struct NagareMetricsShared
+{
+	pg_atomic_uint64 api_requests[NAGARE_USAGE_NAPIS];
+	pg_atomic_uint64 api_errors[NAGARE_USAGE_NAPIS][NAGARE_USAGE_NERRORS];
+	pg_atomic_uint64 api_latency[NAGARE_USAGE_NAPIS][NAGARE_USAGE_NLATENCY];
+	pg_atomic_uint64 api_latency_us[NAGARE_USAGE_NAPIS];
+	pg_atomic_uint64 fsync_latency[NAGARE_USAGE_NLATENCY];
+	pg_atomic_uint64 fsync_latency_us;
+} NagareMetricsShared;
+
+extern NagareMetricsShared *nagare_metrics;
+
+/*
+ * What the nagare worker computes in SQL for GET /metrics, which runs no
+ * SQL (worker/metricsnap.c writes it every nagare.metrics_snapshot_interval,
+ * web/metrics.c formats it): entries packed in data, each a kind byte, its
+ * doubles (unaligned, NaN for NULL) and its NUL-terminated strings:
+ *
+ *	'L'  lag_seconds; group, topic (nagare.consumer_lag's largest per pair)
+ *	'S'  NAGARE_METRICS_SLO_NVALUES doubles (objective, sli_value,
+ *	     error_budget_remaining, burn rates over 5m 30m 1h 2h 6h 1d 3d);
+ *	     service, name, sli (nagare.slo_status)
+ *
+ * Rewritten whole between two increments of change (odd meanwhile): a
+ * reader copies it and retries if change was odd or moved.
+ */
+#define NAGARE_METRICS_SNAPSHOT_BYTES (256 * 1024)
+#define NAGARE_METRICS_SLO_NVALUES    10
+
+typedef struct NagareMetricsSnapshot
+{
+	pg_atomic_uint32 change;
+	TimestampTz taken_at; /* 0: none yet */
+	uint32 len; /* bytes of data used */
+	uint32 dropped; /* entries past the size or the series cap */
+	char data[NAGARE_METRICS_SNAPSHOT_BYTES];
+} NagareMetricsSnapshot;
+
+extern NagareMetricsSnapshot *nagare_metrics_snapshot;
+
+/*
  * Observed dependencies (deps/deps.h): one edge per (source, tenant,
  * principal, client id, topic, kind, consumer group), nagare.max_dependency_edges
  * of them and an overflow edge (index max) for traffic once all are taken.
@@ -894,5 +950,6 @@ extern void nagare_wake_worker(void);
 extern void nagare_wake_ingest(void);
 extern void nagare_note_topic_id(int32 topic_id);
 extern void nagare_partition_init_new(NagarePartition *part);
+extern void nagare_partition_init_metrics(NagarePartition *part);
 
 #endif							/* NAGARE_SHMEM_H */

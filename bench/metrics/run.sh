@@ -19,6 +19,14 @@
 # fetches /metrics every SCRAPE_INTERVAL.  Prints each pair, then the
 # medians: p99 alone, p99 with the scrapes, their ratio, the scrapes' time
 # (median and max) and size.
+#
+# Then what the per-API counting costs the broker (nagare.metrics_api): API_RUNS
+# (3) pairs, alternating which goes first, of bench/kafka/nagare_load's
+# latency mode (one 100-byte message in flight, linger.ms=0, acks=1: a Produce
+# request per message, so the per-request cost shows most) for 5 s with the
+# setting on and off; prints each pair's messages/s, p50 and the broker
+# process's CPU time (user + system, /proc) per message, then the medians.
+# RUNS=0 skips the scrapes, API_RUNS=0 this part.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
@@ -45,6 +53,10 @@ cleanup() {
 trap cleanup EXIT
 
 cc -O2 -w -o "$work/rate_load" bench/suite/rate_load.c -lrdkafka -lpthread -lm
+cc -O2 -w -o "$work/nagare_load" bench/kafka/nagare_load.c -lrdkafka -lm
+# confluent-kafka: Debian's python3-confluent-kafka, else scripts/deps.sh's venv
+py=/usr/bin/python3
+$py -c 'import confluent_kafka' 2>/dev/null || py=${NAGARE_CONFLUENT_VENV:-/opt/nagare-test/confluent-venv}/bin/python
 as_pg "$bindir/initdb -D $work/data" >/dev/null
 cat >>"$work/data/postgresql.conf" <<CONF
 port = $pgport
@@ -65,7 +77,7 @@ for _ in $(seq 50); do kcat -b 127.0.0.1:$kport -L -t good 2>/dev/null | grep -q
 
 # 1,000 clients, each its own client.id and one record (50 at a time: a
 # producer takes most of a second to connect, learn the topic and flush)
-/usr/bin/python3 - "127.0.0.1:$kport" <<'PY'
+$py - "127.0.0.1:$kport" <<'PY'
 import sys
 from confluent_kafka import Producer
 for base in range(0, 1000, 50):
@@ -94,6 +106,7 @@ scraper() {
   done
 }
 
+if [ "$RUNS" -gt 0 ]; then
 echo "good clients: 4 producers, $RATE msgs/s, 1 KiB, acks=all, ${SECONDS_RUN} s; a scrape every ${SCRAPE_INTERVAL} s"
 printf '%-4s %12s %12s %7s\n' run p99_alone p99_with ratio
 : >"$work/pairs"
@@ -122,4 +135,40 @@ w = statistics.median(p[1] for p in pairs)
 print("median p99 alone %.2f ms, with scrapes %.2f ms: %.2fx (runs %s)" %
       (a, w, w / a, ", ".join("%.2fx" % (p[1] / p[0]) for p in pairs)))
 print("%d scrapes: median %.1f ms, max %.1f ms" % (len(scr), statistics.median(scr), scr[-1]))
+PY
+fi
+
+# the per-API counting's cost on the hot path (API_RUNS=0: not measured,
+# e.g. for a build before nagare.metrics_api)
+API_RUNS=${API_RUNS:-3}
+[ "$API_RUNS" -gt 0 ] || exit 0
+psql_ "SELECT nagare.create_topic('lat', 1)" >/dev/null
+broker_pid=$(psql_ "SELECT pid FROM nagare.broker")
+ticks() { awk '{print $14 + $15}' /proc/$broker_pid/stat; }
+# prints: messages/s, p50 in µs, the broker's CPU (user + system) per message in µs
+api() {
+  psql_ "ALTER SYSTEM SET nagare.metrics_api = $1" >/dev/null
+  psql_ "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  local t0 t1 j
+  t0=$(ticks)
+  j=$("$work/nagare_load" latency -H 127.0.0.1:$kport -t lat -s 100 -n 100000000 -d 5 -a 1 2>/dev/null | tail -1)
+  t1=$(ticks)
+  python3 -c "import json,os,sys; j=json.loads(sys.argv[1]); print('%.1f %.1f %.2f' % (j['msgs_per_s'], j['p50_us'], (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / os.sysconf('SC_CLK_TCK') / max(j['msgs'], 1)))" "$j" "$t0" "$t1"
+}
+echo "nagare.metrics_api: one 100-byte message in flight, acks=1, 5 s each (broker pid $broker_pid)"
+printf '%-4s %11s %11s %9s %9s %11s %11s\n' run on_msgs/s off_msgs/s on_p50us off_p50us on_cpu_us off_cpu_us
+: >"$work/api"
+for r in $(seq "$API_RUNS"); do
+  if [ $((r % 2)) -eq 1 ]; then on=$(api on); off=$(api off); else off=$(api off); on=$(api on); fi
+  set -- $on $off
+  echo "$1 $4 $2 $5 $3 $6" >>"$work/api"
+  printf '%-4s %11s %11s %9s %9s %11s %11s\n' "$r" $(tail -1 "$work/api")
+done
+python3 - "$work/api" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+m = [statistics.median(r[i] for r in rows) for i in range(6)]
+print("medians: messages/s on %.0f, off %.0f (on/off %.3f); p50 on %.1f us, off %.1f us; "
+      "broker CPU per message on %.2f us, off %.2f us" % (m[0], m[1], m[0] / m[1], m[2], m[3], m[4], m[5]))
 PY

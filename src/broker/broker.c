@@ -63,6 +63,7 @@
 #include "queue/channel.h"
 #include "queue/queue.h"
 #include "shmem.h"
+#include "usage/usage.h"
 
 /* Most ring entries taken in one turn, so that completions are not starved */
 #define MAX_ENTRIES_PER_TURN	8192
@@ -485,9 +486,12 @@ manage_sync(void)
 	uint64		tail;
 	int			i;
 	bool		needed = false;
+	uint64 round_us;
 
 	if (nagare_log_sync_pending())
 		return;
+	if (nagare_log_take_sync_round(&round_us))
+		nagare_metrics_count_fsync(round_us); /* GET /metrics */
 	if (nagare_log_synced_target() > durable)
 	{
 		durable = nagare_log_synced_target();

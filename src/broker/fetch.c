@@ -548,6 +548,9 @@ reopen_direct(int fd)
 static void
 cold_start_next(void)
 {
+	dlist_iter iter;
+	uint32 n;
+
 	while (!cold_busy && !dlist_is_empty(&cold_queue))
 	{
 		ReadPart   *rp = dlist_container(ReadPart, cold_node, dlist_pop_head_node(&cold_queue));
@@ -573,6 +576,11 @@ cold_start_next(void)
 		nagare_aio_pread(rp->direct_fd, rp->data + (from - rp->plan.position), rp->chunk_len,
 						 from, cold_read_done, rp);
 	}
+	/* GET /metrics: the cold reads waiting, and the one in flight */
+	n = cold_busy ? 1 : 0;
+	dlist_foreach (iter, &cold_queue)
+		n++;
+	pg_atomic_write_u32(&nagare_shared->cold_reads, n);
 }
 
 /* A direct read came back: this cold read goes on later, or it is done */
@@ -1187,6 +1195,17 @@ nagare_fetch_splice_topic(const void *arg)
 	const ReadPart *rp = (const ReadPart *) arg;
 
 	return rp != NULL && rp->shared != NULL ? rp->shared->key.topic_id : -1;
+}
+
+NagarePartition *
+nagare_fetch_splice_partition(const void *arg)
+{
+	const ReadPart *rp = (const ReadPart *) arg;
+
+	/* an entry removed meanwhile (a deleted topic) may hold another key now */
+	if (rp == NULL || rp->shared == NULL || rp->shared->incarnation != rp->incarnation)
+		return NULL;
+	return rp->shared;
 }
 
 /*---- OffsetForLeaderEpoch ----*/

@@ -186,7 +186,7 @@ nagare_kafka_response_ready(NagareResponse *resp, NagareRequestId id, const void
 		return;
 	}
 	nagare_meter_response(conn, id.api_key, id.api_version, body, w.len, parts, w.splices,
-						  w.nsplices);
+						  w.nsplices, resp->received);
 	if (w.nsplices == 0)
 	{
 		if (w.splices)

@@ -57,9 +57,17 @@
  * nagare.track_dependencies off skips all of it (nagare.client_usage does
  * not matter to it, nor it to the usage).
  *
+ * Broker-wide metrics (NagareMetricsShared in ../shmem.h, for GET
+ * /metrics), counted here at the one place every decoded request and every
+ * encoded response passes, whatever nagare.client_usage says: requests,
+ * error codes and latency per API key (nagare.metrics_api), and the
+ * bytes and records of each partition's Fetch responses (the log writer
+ * counts what goes in).
+ *
  * With nagare.client_usage off, requests and responses are not looked at
- * at all (no counter moves, the entries' principal, client id and requests
- * in flight stay as they were); connections still come and go.
+ * for the clients (no usage counter moves, the entries' principal, client
+ * id and requests in flight stay as they were; the broker-wide metrics
+ * above still count); connections still come and go.
  *
  * Copyright (c) 2026, the nagare authors
  *
@@ -394,6 +402,8 @@ nagare_meter_request(NagareConn *conn, const KafkaRequestHeader *hdr, size_t fra
 	const NagareIdentity *id;
 	int			len;
 
+	if (nagare_metrics_api)
+		nagare_metrics_count_api_request(hdr->RequestApiKey);
 	if (m == NULL)
 		return;
 	id = nagare_conn_identity(conn);
@@ -412,10 +422,22 @@ nagare_meter_request(NagareConn *conn, const KafkaRequestHeader *hdr, size_t fra
 	nagare_usage_count_request(m->slot, hdr->RequestApiKey);
 }
 
+/* what kafka_response_errors() counts into: the client's slot, the API's */
+typedef struct ErrorCounting
+{
+	int slot; /* -1: none */
+	int api_key; /* -1: none */
+} ErrorCounting;
+
 static void
 count_error(void *arg, int16_t code)
 {
-	nagare_usage_count_error(*(int *) arg, code);
+	ErrorCounting *ec = arg;
+
+	if (ec->slot >= 0)
+		nagare_usage_count_error(ec->slot, code);
+	if (ec->api_key >= 0)
+		nagare_metrics_count_api_error(ec->api_key, code);
 }
 
 /* Records of the whole batches in len bytes of a Fetch response's records */
@@ -464,36 +486,61 @@ deps_fetched(NagareDepsCache *c, const NagareSplicePart *parts,
 void
 nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 					  const void *body, size_t buffer_len, const NagareSplicePart *parts,
-					  const KafkaSplice *splices, int nsplices)
+					  const KafkaSplice *splices, int nsplices, instr_time received)
 {
 	NagareMeterConn *m = counting(conn);
 	NagareDepsCache *c;
+	ErrorCounting ec = {-1, -1};
 	uint64		bytes = buffer_len;
-	uint64		records = 0;
-	int			slot;
+	uint64 records = 0;
 	int			i;
 
+	if (nagare_metrics_api)
+	{
+		ec.api_key = api_key;
+		if (!INSTR_TIME_IS_ZERO(received))
+		{
+			instr_time now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, received);
+			nagare_metrics_count_api_latency(api_key, INSTR_TIME_GET_MICROSEC(now));
+		}
+	}
 	if (api_key == KAFKA_API_FETCH && nsplices > 0 && (c = deps_of(conn)) != NULL)
 	{
 		nagare_deps_client_group(c);
 		deps_fetched(c, parts, splices, nsplices);
 	}
-	if (m == NULL)
-		return;
-	refresh_entry(m, nagare_conn_in_flight(conn));
-	if (m->slot < 0)
-		return;
-	slot = m->slot;
+	/* each partition's bytes and records out (the broker writes them alone) */
 	for (i = 0; i < nsplices; i++)
 	{
+		NagarePartition *part = nagare_fetch_splice_partition(splices[i].arg);
+		uint64 n = batch_records((const uint8 *) parts[i].data, splices[i].length);
+
 		bytes += splices[i].length;
-		records += batch_records((const uint8 *) parts[i].data, splices[i].length);
+		records += n;
+		if (part != NULL)
+		{
+			pg_atomic_write_u64(&part->bytes_out,
+								pg_atomic_read_u64(&part->bytes_out) + splices[i].length);
+			pg_atomic_write_u64(&part->records_out,
+								pg_atomic_read_u64(&part->records_out) + n);
+		}
 	}
-	nagare_usage_add(slot, NAGARE_USAGE_BYTES_OUT, bytes);
-	if (records > 0)
-		nagare_usage_add(slot, NAGARE_USAGE_RECORDS_OUT, records);
-	if (body != NULL)
-		(void) kafka_response_errors(api_key, api_version, body, count_error, &slot);
+	if (m != NULL)
+	{
+		refresh_entry(m, nagare_conn_in_flight(conn));
+		ec.slot = m->slot;
+	}
+	if (ec.slot >= 0)
+	{
+		nagare_usage_add(ec.slot, NAGARE_USAGE_BYTES_OUT, bytes);
+		if (records > 0)
+			nagare_usage_add(ec.slot, NAGARE_USAGE_RECORDS_OUT, records);
+	}
+	if (body != NULL && (ec.slot >= 0 || ec.api_key >= 0))
+		(void) kafka_response_errors(api_key, api_version, body, count_error, &ec);
 }
 
 /* A Produce's batches on the produce edges of their topics */

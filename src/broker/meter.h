@@ -13,6 +13,7 @@
 #define NAGARE_BROKER_METER_H
 
 #include "broker/net.h"
+#include "portability/instr_time.h"
 
 struct KafkaRequestHeader;
 union KafkaRequestBody;
@@ -41,14 +42,17 @@ extern void nagare_meter_close(NagareConn *conn);
 /*
  * kafka_api.c: a request frame of frame_len bytes (size prefix not
  * included) about to be handled, and a response encoded: buffer_len bytes
- * of frame in memory and nsplices spliced parts (Fetch's records).
+ * of frame in memory and nsplices spliced parts (Fetch's records), for a
+ * request whose frame was handed on at received (NagareResponse's; zero:
+ * unknown, no latency counted).
  */
 extern void nagare_meter_request(NagareConn *conn, const struct KafkaRequestHeader *hdr,
 								 size_t frame_len);
 extern void nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 								  const void *body, size_t buffer_len,
 								  const struct NagareSplicePart *parts,
-								  const struct KafkaSplice *splices, int nsplices);
+								  const struct KafkaSplice *splices, int nsplices,
+								  instr_time received);
 
 /* ApiVersions v3+: the client's software name and version */
 extern void nagare_meter_client_software(NagareConn *conn, const char *name, int name_len,

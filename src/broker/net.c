@@ -147,6 +147,7 @@ struct NagareConn
 	size_t		head_offset;	/* TLS: bytes of the head piece encrypted */
 	struct iovec one_send;		/* TLS: what the send in flight sends */
 	char		peer[64];
+	instr_time frame_received; /* the frame handed on last (nagare.metrics_api) */
 	MemoryContext cxt;
 	char	   *rbuf;			/* received bytes not yet handled */
 	size_t		rlen;
@@ -1227,6 +1228,8 @@ handle_frames(NagareConn *c)
 			need = (size_t) size + 4;
 			break;
 		}
+		if (nagare_metrics_api)
+			INSTR_TIME_SET_CURRENT(c->frame_received);
 		frame_handler(c, p + 4, (size_t) size);
 		pos += (size_t) size + 4;
 	}
@@ -1293,6 +1296,7 @@ nagare_conn_new_response(NagareConn *conn)
 	NagareResponse *r = MemoryContextAllocZero(conn->cxt, sizeof(NagareResponse));
 
 	r->conn = conn;
+	r->received = conn->frame_received;
 	dlist_push_tail(&conn->responses, &r->node);
 	conn->npending++;
 	conn->ndeferred++;

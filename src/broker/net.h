@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "lib/ilist.h"
+#include "portability/instr_time.h"
 #include "utils/timestamp.h"
 
 typedef struct NagareConn NagareConn;
@@ -76,6 +77,11 @@ typedef struct NagareResponse
 	void	   *owned_one;
 	/* throttle.c: the largest throttle imposed for this request so far, ms */
 	int32		throttle_ms;
+	/*
+	 * When the frame being handled as the response was made was handed on
+	 * (its latency in /metrics); zero while nagare.metrics_api is off.
+	 */
+	instr_time received;
 } NagareResponse;
 
 /*

@@ -142,6 +142,7 @@ extern void nagare_log_submit_writes(void);
 extern bool nagare_log_sync_pending(void);
 extern bool nagare_log_start_sync(uint64 target);
 extern uint64 nagare_log_synced_target(void);
+extern bool nagare_log_take_sync_round(uint64 *us);
 extern bool nagare_log_flush_due(int64 now, long *timeout_ms);
 extern int64 nagare_log_readable_end(LogPartition *lp);
 extern void nagare_log_enforce_retention(void);

@@ -75,6 +75,7 @@ shared_entry_for_recovery(int32 topic_id, int32 partition)
 		part->state = NAGARE_PART_OPEN;
 		part->next_offset = -1;		/* set once recovered, below */
 		part->from_disk = true;
+		nagare_partition_init_metrics(part);
 		pg_atomic_init_u64(&part->high_watermark, 0);
 		pg_atomic_init_u64(&part->durable_watermark, 0);
 		pg_atomic_init_u64(&part->log_start_offset, 0);

@@ -20,7 +20,10 @@
  * entry, and when all of them complete publishes that position as durable.
  * Waiters that arrive meanwhile are served by the next round.  A failed fsync
  * is a PANIC (data_sync_elevel), as in PostgreSQL: after a failed fsync the
- * kernel may have dropped the dirty pages, so retrying would lie.
+ * kernel may have dropped the dirty pages, so retrying would lie.  A round
+ * that fdatasynced a segment is timed, start to last completion, for GET
+ * /metrics (nagare_log_take_sync_round); each append adds its bytes and
+ * records to the partition's shared counters.
  *
  * What each partition has durable.  A round's fdatasyncs cover every write
  * completed before they were issued, so a round makes durable what each
@@ -50,6 +53,7 @@
 #include "postgres.h"
 
 
+#include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -117,6 +121,11 @@ static int	sync_inflight = 0;
 static uint64 sync_target = 0;
 static bool sync_running = false;
 static uint64 synced_target = 0;
+/* the running round's start and fdatasyncs; the last finished one's time */
+static instr_time sync_started;
+static int sync_files = 0;
+static bool sync_round_untaken = false;
+static uint64 sync_round_us = 0;
 
 static void segment_flush_index(LogPartition *lp, LogSegment *seg);
 static bool write_failed_for_space(int64 result, bool *failed, const char *what,
@@ -404,6 +413,12 @@ nagare_log_append(LogPartition *lp, NagareAppendEntry *e)
 	seg->size += e->batch_len;
 	seg->next_offset = last_offset + 1;
 	lp->log_end = last_offset + 1;
+
+	/* GET /metrics: what went into the partition (the broker writes alone) */
+	pg_atomic_write_u64(&lp->shared->bytes_in,
+						pg_atomic_read_u64(&lp->shared->bytes_in) + e->batch_len);
+	pg_atomic_write_u64(&lp->shared->records_in,
+						pg_atomic_read_u64(&lp->shared->records_in) + e->record_count);
 }
 
 /*
@@ -583,6 +598,8 @@ nagare_log_start_sync(uint64 target)
 	sync_running = true;
 	sync_target = target;
 	sync_inflight = 1;			/* held until everything is submitted */
+	sync_files = 0;
+	INSTR_TIME_SET_CURRENT(sync_started);
 
 	dlist_foreach_modify(iter, &dirty_segments)
 	{
@@ -595,6 +612,7 @@ nagare_log_start_sync(uint64 target)
 			continue;
 		seg->inflight++;
 		sync_inflight++;
+		sync_files++;
 		nagare_aio_fdatasync(seg->log_fd, sync_done, seg);
 	}
 
@@ -663,6 +681,15 @@ sync_done(void *arg, int64 result)
 
 		sync_running = false;
 		synced_target = sync_target;
+		if (sync_files > 0)
+		{
+			instr_time now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, sync_started);
+			sync_round_us = INSTR_TIME_GET_MICROSEC(now);
+			sync_round_untaken = true;
+		}
 		dlist_foreach_modify (iter, &syncing)
 		{
 			LogPartition *lp = dlist_container(LogPartition, syncing_node, iter.cur);
@@ -738,6 +765,21 @@ bool
 nagare_log_sync_pending(void)
 {
 	return sync_running;
+}
+
+/*
+ * The time of the last finished round that fdatasynced a segment, from its
+ * start to its last completion, once (for GET /metrics): false if none
+ * finished since the last call.
+ */
+bool
+nagare_log_take_sync_round(uint64 *us)
+{
+	if (!sync_round_untaken)
+		return false;
+	sync_round_untaken = false;
+	*us = sync_round_us;
+	return true;
 }
 
 /* Position up to which the last completed sync round made the ring durable */

@@ -145,6 +145,45 @@ nagare_usage_count_publish_latency(int slot, uint64 us)
 }
 
 /*
+ * The broker-wide metrics (NagareMetricsShared in ../shmem.h), with the
+ * same buckets: a Kafka request of api_key, an error code other than NONE
+ * in its response, its latency (frame handed on to response ready) in µs;
+ * a group fsync round's latency in µs.
+ */
+static inline void
+nagare_metrics_count_api_request(int api_key)
+{
+	pg_atomic_fetch_add_u64(&nagare_metrics->api_requests[nagare_usage_api_index(api_key)],
+							1);
+}
+
+static inline void
+nagare_metrics_count_api_error(int api_key, int code)
+{
+	pg_atomic_fetch_add_u64(&nagare_metrics->api_errors[nagare_usage_api_index(api_key)]
+													   [nagare_usage_error_index(code)],
+							1);
+}
+
+static inline void
+nagare_metrics_count_api_latency(int api_key, uint64 us)
+{
+	int a = nagare_usage_api_index(api_key);
+
+	pg_atomic_fetch_add_u64(&nagare_metrics->api_latency[a][nagare_usage_latency_bucket(us)],
+							1);
+	pg_atomic_fetch_add_u64(&nagare_metrics->api_latency_us[a], us);
+}
+
+static inline void
+nagare_metrics_count_fsync(uint64 us)
+{
+	pg_atomic_fetch_add_u64(&nagare_metrics->fsync_latency[nagare_usage_latency_bucket(us)],
+							1);
+	pg_atomic_fetch_add_u64(&nagare_metrics->fsync_latency_us, us);
+}
+
+/*
  * A consistent copy of a slot's key, counters and the counters' values a
  * minute ago (the snapshot NAGARE_USAGE_SNAPSHOT_SECS * 12 seconds old;
  * all zeroes for a client newer than that), for the views.  False for a

@@ -17,10 +17,15 @@
  * the partitions' high watermarks) and the ACL table's counters.  Each family is written whole (HELP, TYPE, its samples), so
  * no name appears twice.  Per-client series are capped by
  * nagare.metrics_max_client_series: clients past it, in slot order, are
- * summed into one series with client_id="__other__".  Counters of the
- * Kafka API (requests by API, errors by code) are the usage table's
- * summed over clients.  The produce SLIs are per client too: partition
+ * summed into one series with client_id="__other__".  The produce SLIs
+ * are per client too: partition
  * results by error code and the latency histogram (usage.h's buckets).
+ * Per Kafka API (NagareMetricsShared, broker/meter.c counts): requests,
+ * error codes and a latency histogram; the log's fsync rounds; per
+ * partition the bytes and records produced and fetched (capped by
+ * nagare.metrics_max_partition_series, the rest in topic="__other__").
+ * What only SQL knows (lag in time, the SLOs) comes from the nagare
+ * worker's snapshot in shared memory (worker/metricsnap.c), as of its time.
  *
  * docs/observability.md lists every metric; keep it in step.
  *
@@ -32,10 +37,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
+#include "utils/timestamp.h"
 
 #include "acl/acl.h"
 #include "kafka/protocol.h"
@@ -52,6 +60,7 @@ typedef struct PartRow
 	uint64 log_start;
 	uint64 size;
 	uint32 segments;
+	uint64 traffic[4]; /* bytes and records in, bytes and records out */
 } PartRow;
 
 typedef struct TopicName
@@ -129,6 +138,27 @@ static void
 sample_u64(StringInfo s, const char *name, uint64 v)
 {
 	appendStringInfo(s, "%s " UINT64_FORMAT "\n", name, v);
+}
+
+/* "le" of bucket i of usage.h's latency buckets, in seconds */
+static void
+latency_le(char *buf, size_t size, int i)
+{
+	if (i < NAGARE_USAGE_NLATENCY - 1)
+		snprintf(buf, size, "le=\"%g\"", (double) nagare_usage_latency_bounds_us[i] / 1e6);
+	else
+		strlcpy(buf, "le=\"+Inf\"", size);
+}
+
+/* an API key's name for the api label: Kafka's, else "unknown" or "other" */
+static const char *
+api_label(int i)
+{
+	const char *name = i < NAGARE_USAGE_NAPIS - 1 ? kafka_api_name((int16) i) : NULL;
+
+	if (name == NULL || name[0] == '\0' || strcmp(name, "?") == 0)
+		return i < NAGARE_USAGE_NAPIS - 1 ? "unknown" : "other";
+	return name;
 }
 
 static int
@@ -224,6 +254,26 @@ broker_metrics(StringInfo s)
 			   state == NAGARE_BROKER_STOPPED
 				   ? 0
 				   : pg_atomic_read_u32(&nagare_shared->listen_sockets));
+	family(s, "nagare_fetch_cold_reads", "gauge",
+		   "Fetch reads of partitions not in the page cache (direct I/O, one in flight at a time) waiting or in flight.");
+	sample_u64(s, "nagare_fetch_cold_reads",
+			   pg_atomic_read_u32(&nagare_shared->cold_reads));
+	family(s, "nagare_worker_channel_queued_bytes", "gauge",
+		   "Bytes in the channels to and from the nagare worker not yet taken: requests the worker has not read, answers their process has not.");
+	for (int c = 0; c < NAGARE_CHANNEL_CLIENTS; c++)
+		for (int d = 0; d < 2; d++)
+		{
+			NagareChannelRing *r = d == 0 ? &nagare_shared->channels[c].requests
+										  : &nagare_shared->channels[c].answers;
+			uint64 h = pg_atomic_read_u64(&r->head);
+			uint64 t = pg_atomic_read_u64(&r->tail);
+
+			appendStringInfo(s,
+							 "nagare_worker_channel_queued_bytes{process=\"%s\",direction=\"%s\"} " UINT64_FORMAT
+							 "\n",
+							 c == NAGARE_CHANNEL_BROKER ? "broker" : "http",
+							 d == 0 ? "requests" : "answers", h > t ? h - t : 0);
+		}
 	family(s, "nagare_consumer_groups", "gauge", "Consumer groups the broker keeps.");
 	sample_u64(s, "nagare_consumer_groups", pg_atomic_read_u32(&nagare_groups->ngroups));
 }
@@ -353,6 +403,67 @@ group_lag_metrics(StringInfo s, PartRow *parts, int nparts, TopicName *names, in
 	pfree(rows);
 }
 
+/*
+ * What went into each partition (record batches the broker wrote to its
+ * log, from Kafka and SQL producers alike) and out of it (in Kafka Fetch
+ * responses), since the partition's entry was made (the broker's start or
+ * the partition's creation).  The first nagare.metrics_max_partition_series
+ * partitions (by topic id and partition) have series; the rest are summed
+ * into topic="__other__",partition="".
+ */
+static void
+partition_traffic_metrics(StringInfo s, PartRow *parts, int nparts, TopicName *names,
+						  int ntopics)
+{
+	static const struct
+	{
+		const char *name;
+		const char *help;
+	} fams[] = {
+		{"nagare_partition_produced_bytes_total",
+		 "Bytes of record batches written to the partition's log since its entry was made."},
+		{"nagare_partition_produced_records_total",
+		 "Records written to the partition's log since its entry was made."},
+		{"nagare_partition_fetched_bytes_total",
+		 "Bytes of the partition's record batches sent in Fetch responses since its entry was made."},
+		{"nagare_partition_fetched_records_total",
+		 "Records of the partition sent in Fetch responses since its entry was made."},
+	};
+	int i;
+
+	for (i = 0; i < lengthof(fams); i++)
+	{
+		uint64 other = 0;
+		bool any_other = false;
+		int series = 0;
+		int k;
+
+		family(s, fams[i].name, "counter", fams[i].help);
+		for (k = 0; k < nparts; k++)
+		{
+			const char *t = topic_name(names, ntopics, parts[k].topic_id);
+
+			if (t == NULL)
+				continue;
+			if (series >= nagare_metrics_max_partition_series)
+			{
+				other += parts[k].traffic[i];
+				any_other = true;
+				continue;
+			}
+			series++;
+			appendStringInfo(s, "%s{topic=\"", fams[i].name);
+			label_value(s, t);
+			appendStringInfo(s, "\",partition=\"%d\"} " UINT64_FORMAT "\n",
+							 parts[k].partition, parts[k].traffic[i]);
+		}
+		if (any_other)
+			appendStringInfo(s,
+							 "%s{topic=\"__other__\",partition=\"\"} " UINT64_FORMAT "\n",
+							 fams[i].name, other);
+	}
+}
+
 static void
 partition_metrics(StringInfo s)
 {
@@ -415,6 +526,10 @@ partition_metrics(StringInfo s)
 			r->log_start = pg_atomic_read_u64(&part->log_start_offset);
 			r->size = pg_atomic_read_u64(&part->size_bytes);
 			r->segments = pg_atomic_read_u32(&part->segments);
+			r->traffic[0] = pg_atomic_read_u64(&part->bytes_in);
+			r->traffic[1] = pg_atomic_read_u64(&part->records_in);
+			r->traffic[2] = pg_atomic_read_u64(&part->bytes_out);
+			r->traffic[3] = pg_atomic_read_u64(&part->records_out);
 		}
 	}
 	LWLockRelease(nagare_shared->registry_lock);
@@ -445,6 +560,7 @@ partition_metrics(StringInfo s)
 							 parts[k].partition, v);
 		}
 	}
+	partition_traffic_metrics(s, parts, nparts, names, ntopics);
 	group_lag_metrics(s, parts, nparts, names, ntopics);
 }
 
@@ -571,11 +687,7 @@ produce_sli_metrics(StringInfo s, const ClientRow *rows, int n)
 			char extra[48];
 
 			cum += rows[k].produce_latency[i];
-			if (i < NAGARE_USAGE_NLATENCY - 1)
-				snprintf(extra, sizeof(extra), "le=\"%g\"",
-						 (double) nagare_usage_latency_bounds_us[i] / 1e6);
-			else
-				strlcpy(extra, "le=\"+Inf\"", sizeof(extra));
+			latency_le(extra, sizeof(extra), i);
 			client_labels_extra(s, "nagare_produce_latency_seconds_bucket", &rows[k],
 								extra);
 			appendStringInfo(s, UINT64_FORMAT "\n", cum);
@@ -623,8 +735,6 @@ client_metrics(StringInfo s)
 	ClientRow *rows;
 	ClientRow other;
 	bool have_other = false;
-	uint64 requests[NAGARE_USAGE_NAPIS] = {0};
-	uint64 errors[NAGARE_USAGE_NERRORS] = {0};
 	int nrows = 0;
 	int max = nagare_usage ? nagare_usage->max : -1;
 	int i;
@@ -642,10 +752,6 @@ client_metrics(StringInfo s)
 
 		if (!nagare_usage_read(i, row))
 			continue;
-		for (k = 0; k < NAGARE_USAGE_NAPIS; k++)
-			requests[k] += row->requests[k];
-		for (k = 0; k < NAGARE_USAGE_NERRORS; k++)
-			errors[k] += row->errors[k];
 		if (nrows >= nagare_metrics_max_client_series)
 		{
 			for (k = 0; k < NAGARE_USAGE_NCOUNTERS; k++)
@@ -700,49 +806,260 @@ client_metrics(StringInfo s)
 	}
 
 	produce_sli_metrics(s, rows, nrows + (have_other ? 1 : 0));
+}
+
+/*
+ * Per Kafka API (NagareMetricsShared, counted by broker/meter.c): requests,
+ * error codes in responses, and the latency histogram.  Only APIs that had
+ * a request have series.
+ */
+static void
+api_metrics(StringInfo s)
+{
+	NagareMetricsShared *m = nagare_metrics;
+	uint64 requests[NAGARE_USAGE_NAPIS];
+	int i;
+
+	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
+		requests[i] = pg_atomic_read_u64(&m->api_requests[i]);
 
 	family(s, "nagare_kafka_requests_total", "counter",
-		   "Kafka requests by API, of every client.");
+		   "Kafka requests the broker handled, by API.");
+	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
+		if (requests[i] > 0)
+			appendStringInfo(s,
+							 "nagare_kafka_requests_total{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
+							 "\n",
+							 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1,
+							 requests[i]);
+
+	family(s, "nagare_kafka_errors_total", "counter",
+		   "Error codes other than NONE in the broker's Kafka responses, by API and code.");
 	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
 	{
-		const char *name = i < NAGARE_USAGE_NAPIS - 1 ? kafka_api_name((int16) i) : NULL;
+		int e;
 
 		if (requests[i] == 0)
 			continue;
-		if (name == NULL || name[0] == '\0')
-			appendStringInfo(s,
-							 "nagare_kafka_requests_total{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
-							 "\n",
-							 i < NAGARE_USAGE_NAPIS - 1 ? "unknown" : "other",
-							 i < NAGARE_USAGE_NAPIS - 1 ? i : -1, requests[i]);
-		else
-			appendStringInfo(s,
-							 "nagare_kafka_requests_total{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
-							 "\n",
-							 name, i, requests[i]);
-	}
-	family(s, "nagare_kafka_errors_total", "counter",
-		   "Error codes other than NONE in Kafka responses, by code, of every client.");
-	for (i = 0; i < NAGARE_USAGE_NERRORS; i++)
-	{
-		int code = i - 1;
-		const char *name;
-
-		if (errors[i] == 0 || code == 0)
-			continue;
-		if (i == NAGARE_USAGE_NERRORS - 1)
+		for (e = 0; e < NAGARE_USAGE_NERRORS; e++)
 		{
+			uint64 v;
+			const char *name;
+			int code = e - 1;
+
+			if (code == 0 || (v = pg_atomic_read_u64(&m->api_errors[i][e])) == 0)
+				continue;
+			name = e == NAGARE_USAGE_NERRORS - 1 ? "OTHER" : kafka_error_name((int16) code);
 			appendStringInfo(s,
-							 "nagare_kafka_errors_total{error=\"OTHER\",code=\"\"} " UINT64_FORMAT
-							 "\n",
-							 errors[i]);
-			continue;
+							 "nagare_kafka_errors_total{api=\"%s\",api_key=\"%d\",error=\"",
+							 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1);
+			label_value(s, name && name[0] != '\0' && strcmp(name, "?") != 0 ? name
+																			 : "UNKNOWN");
+			appendStringInfo(s, "\",code=\"%d\"} " UINT64_FORMAT "\n",
+							 e == NAGARE_USAGE_NERRORS - 1 ? -2 : code, v);
 		}
-		name = kafka_error_name((int16) code);
-		appendStringInfoString(s, "nagare_kafka_errors_total{error=\"");
-		label_value(s, name ? name : "UNKNOWN");
-		appendStringInfo(s, "\",code=\"%d\"} " UINT64_FORMAT "\n", code, errors[i]);
 	}
+
+	family(s, "nagare_kafka_request_duration_seconds", "histogram",
+		   "Broker-side latency of Kafka requests by API: the request's frame handed on to its response ready (Produce acks=all: after the fsync; Fetch: after its wait).");
+	for (i = 0; i < NAGARE_USAGE_NAPIS; i++)
+	{
+		uint64 cum = 0;
+		int b;
+
+		if (requests[i] == 0)
+			continue;
+		for (b = 0; b < NAGARE_USAGE_NLATENCY; b++)
+		{
+			char le[48];
+
+			cum += pg_atomic_read_u64(&m->api_latency[i][b]);
+			latency_le(le, sizeof(le), b);
+			appendStringInfo(s,
+							 "nagare_kafka_request_duration_seconds_bucket{api=\"%s\",api_key=\"%d\",%s} " UINT64_FORMAT
+							 "\n",
+							 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1, le, cum);
+		}
+		appendStringInfo(s,
+						 "nagare_kafka_request_duration_seconds_sum{api=\"%s\",api_key=\"%d\"} %.6f\n",
+						 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1,
+						 (double) pg_atomic_read_u64(&m->api_latency_us[i]) / 1e6);
+		appendStringInfo(s,
+						 "nagare_kafka_request_duration_seconds_count{api=\"%s\",api_key=\"%d\"} " UINT64_FORMAT
+						 "\n",
+						 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1, cum);
+	}
+
+	/* the log's group fsync rounds (broker.c counts what logstore/writer.c timed) */
+	{
+		uint64 cum = 0;
+		int b;
+
+		family(s, "nagare_log_fsync_duration_seconds", "histogram",
+			   "Group fsync rounds of the log: from the round's start to its last segment's fdatasync completed.");
+		for (b = 0; b < NAGARE_USAGE_NLATENCY; b++)
+		{
+			char le[48];
+
+			cum += pg_atomic_read_u64(&m->fsync_latency[b]);
+			latency_le(le, sizeof(le), b);
+			appendStringInfo(s,
+							 "nagare_log_fsync_duration_seconds_bucket{%s} " UINT64_FORMAT
+							 "\n",
+							 le, cum);
+		}
+		appendStringInfo(s, "nagare_log_fsync_duration_seconds_sum %.6f\n",
+						 (double) pg_atomic_read_u64(&m->fsync_latency_us) / 1e6);
+		appendStringInfo(s, "nagare_log_fsync_duration_seconds_count " UINT64_FORMAT "\n",
+						 cum);
+	}
+}
+
+/* a double sample's value, to 9 significant digits */
+static void
+append_double(StringInfo s, double v)
+{
+	appendStringInfo(s, "%.9g\n", v);
+}
+
+/*
+ * The nagare worker's snapshot (worker/metricsnap.c; NagareMetricsSnapshot
+ * in shmem.h, copied by its change counter): the consumer groups' lag in
+ * time and the SLOs' status, as of its time, which is a gauge too.  A NULL
+ * of the view (an SLO without events) has no sample.
+ */
+static void
+snapshot_metrics(StringInfo s)
+{
+	NagareMetricsSnapshot *snap = nagare_metrics_snapshot;
+	char *data;
+	uint32 len = 0;
+	uint32 dropped = 0;
+	TimestampTz taken = 0;
+	int tries;
+	static const char *const windows[] = {"5m", "30m", "1h", "2h", "6h", "1d", "3d"};
+	static const struct
+	{
+		const char *name;
+		int value;
+		const char *help;
+	} slo_fams[] = {
+		{"nagare_slo_objective_ratio", 0,
+		 "The SLO's objective (nagare.slo_status's objective)."},
+		{"nagare_slo_sli_ratio", 1,
+		 "Good events over all of the SLO's window (nagare.slo_status's sli_value)."},
+		{"nagare_slo_error_budget_remaining_ratio", 2,
+		 "Fraction of the SLO's error budget left over its window (nagare.slo_status's error_budget_remaining)."},
+	};
+	int pass;
+
+	if (snap == NULL)
+		return;
+	data = palloc(NAGARE_METRICS_SNAPSHOT_BYTES);
+	for (tries = 0; tries < 100; tries++)
+	{
+		uint32 change = pg_atomic_read_u32(&snap->change);
+
+		if ((change & 1) == 0)
+		{
+			pg_read_barrier();
+			taken = snap->taken_at;
+			len = Min(snap->len, NAGARE_METRICS_SNAPSHOT_BYTES);
+			dropped = snap->dropped;
+			memcpy(data, snap->data, len);
+			pg_read_barrier();
+			if (pg_atomic_read_u32(&snap->change) == change)
+				break;
+		}
+		len = 0;
+		taken = 0;
+		pg_usleep(100L);
+	}
+
+	family(s, "nagare_metrics_snapshot_timestamp_seconds", "gauge",
+		   "When the nagare worker took the snapshot of lag in time and SLOs below (Unix time; 0: none yet).");
+	appendStringInfo(s, "nagare_metrics_snapshot_timestamp_seconds %.3f\n",
+					 taken == 0 ? 0.0
+								: (double) (taken - SetEpochTimestamp()) / USECS_PER_SEC);
+	family(s, "nagare_metrics_snapshot_dropped", "gauge",
+		   "Entries the snapshot left out: lag pairs past nagare.metrics_max_group_series, or past its size.");
+	sample_u64(s, "nagare_metrics_snapshot_dropped", dropped);
+
+	/* pass 0: lag; 1..3: the SLOs' single values; 4: burn rates */
+	for (pass = 0; pass < 5; pass++)
+	{
+		uint32 pos = 0;
+
+		if (pass == 0)
+			family(s, "nagare_consumer_group_lag_seconds", "gauge",
+				   "Age of the oldest record the group has not consumed, largest over the topic's partitions (nagare.consumer_lag), as of the snapshot.");
+		else if (pass <= 3)
+			family(s, slo_fams[pass - 1].name, "gauge", slo_fams[pass - 1].help);
+		else
+			family(s, "nagare_slo_burn_rate", "gauge",
+				   "How fast the SLO spends its error budget over a window (1: exactly the budget over the SLO's window; nagare.slo_status's burn_rate_*).");
+		while (pos < len)
+		{
+			char kind = data[pos++];
+			int nv = kind == 'L' ? 1 : NAGARE_METRICS_SLO_NVALUES;
+			int ns = kind == 'L' ? 2 : 3;
+			double v[NAGARE_METRICS_SLO_NVALUES];
+			const char *str[3];
+			int k;
+
+			if ((kind != 'L' && kind != 'S') || pos + sizeof(double) * nv > len)
+				break;
+			memcpy(v, data + pos, sizeof(double) * nv);
+			pos += sizeof(double) * nv;
+			for (k = 0; k < ns; k++)
+			{
+				const char *end = memchr(data + pos, '\0', len - pos);
+
+				if (end == NULL)
+				{
+					pos = len;
+					break;
+				}
+				str[k] = data + pos;
+				pos = end - data + 1;
+			}
+			if (k < ns)
+				break;
+			if (pass == 0 && kind == 'L' && !isnan(v[0]))
+			{
+				appendStringInfoString(s, "nagare_consumer_group_lag_seconds{group=\"");
+				label_value(s, str[0]);
+				appendStringInfoString(s, "\",topic=\"");
+				label_value(s, str[1]);
+				appendStringInfoString(s, "\"} ");
+				append_double(s, v[0]);
+			}
+			else if (pass > 0 && kind == 'S')
+			{
+				int first = pass <= 3 ? slo_fams[pass - 1].value : 3;
+				int last = pass <= 3 ? first : NAGARE_METRICS_SLO_NVALUES - 1;
+
+				for (k = first; k <= last; k++)
+				{
+					if (isnan(v[k]))
+						continue;
+					appendStringInfo(s, "%s{service=\"",
+									 pass <= 3 ? slo_fams[pass - 1].name
+											   : "nagare_slo_burn_rate");
+					label_value(s, str[0]);
+					appendStringInfoString(s, "\",slo=\"");
+					label_value(s, str[1]);
+					appendStringInfoString(s, "\",sli=\"");
+					label_value(s, str[2]);
+					if (pass == 4)
+						appendStringInfo(s, "\",window=\"%s", windows[k - 3]);
+					appendStringInfoString(s, "\"} ");
+					append_double(s, v[k]);
+				}
+			}
+		}
+	}
+	pfree(data);
 }
 
 void
@@ -782,4 +1099,6 @@ nagare_web_metrics(const HttpRequest *req, WebResponse *resp)
 	partition_metrics(s);
 	connection_metrics(s);
 	client_metrics(s);
+	api_metrics(s);
+	snapshot_metrics(s);
 }

@@ -179,6 +179,7 @@ nagare_worker_main(Datum main_arg)
 		sweep = nagare_worker_instances();
 		/* the services' SLIs, once a minute (slisync.c) */
 		nagare_worker_sli_tick();
+		nagare_worker_metrics_snapshot(); /* for /metrics (metricsnap.c) */
 		/* the observed dependencies (depsflush.c) */
 		deps_wait = nagare_worker_flush_dependencies();
 

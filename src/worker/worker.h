@@ -49,6 +49,9 @@ extern void nagare_worker_run_quota_change(NagareWorkerRequest *req);
 
 /* slisync.c: nagare.flush_sli() once a minute */
 extern void nagare_worker_sli_tick(void);
+
+/* metricsnap.c: lag in time and SLO status into shared memory for /metrics */
+extern void nagare_worker_metrics_snapshot(void);
 /* depsflush.c: the observed dependencies, when due; ms until the next flush */
 extern long nagare_worker_flush_dependencies(void);
 

@@ -557,7 +557,7 @@ nagare_meter_request(NagareConn *conn, const struct KafkaRequestHeader *hdr,
 void
 nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version, const void *body,
 					  size_t buffer_len, const struct NagareSplicePart *parts,
-					  const struct KafkaSplice *splices, int nsplices)
+					  const struct KafkaSplice *splices, int nsplices, instr_time received)
 {
 }
 
