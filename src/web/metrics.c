@@ -80,6 +80,8 @@ typedef struct ClientRow
 	uint64 produce_results[NAGARE_USAGE_NERRORS];
 	uint64 produce_latency[NAGARE_USAGE_NLATENCY];
 	uint64 produce_latency_us;
+	uint64 publish_latency[NAGARE_USAGE_NLATENCY];
+	uint64 publish_latency_us;
 } ClientRow;
 
 typedef struct ListenerCount
@@ -644,8 +646,49 @@ client_labels(StringInfo s, const char *name, const ClientRow *c)
 }
 
 /*
- * The produce SLIs of the clients that produced: partition results by
- * error code, and the latency histogram (usage.h's buckets, cumulative).
+ * A latency histogram of the clients that have one (usage.h's buckets,
+ * cumulative): the ClientRow fields at these offsets, counts and sum in µs
+ */
+static void
+client_histogram(StringInfo s, const char *name, const char *help, const ClientRow *rows,
+				 int n, size_t buckets_at, size_t sum_at)
+{
+	char series[96];
+
+	family(s, name, "histogram", help);
+	for (int k = 0; k < n; k++)
+	{
+		const uint64 *b = (const uint64 *) ((const char *) &rows[k] + buckets_at);
+		uint64 sum_us = *(const uint64 *) ((const char *) &rows[k] + sum_at);
+		uint64 cum = 0;
+
+		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+			cum += b[i];
+		if (cum == 0)
+			continue;
+		cum = 0;
+		snprintf(series, sizeof(series), "%s_bucket", name);
+		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
+		{
+			char extra[48];
+
+			cum += b[i];
+			latency_le(extra, sizeof(extra), i);
+			client_labels_extra(s, series, &rows[k], extra);
+			appendStringInfo(s, UINT64_FORMAT "\n", cum);
+		}
+		snprintf(series, sizeof(series), "%s_sum", name);
+		client_labels(s, series, &rows[k]);
+		appendStringInfo(s, "%.6f\n", (double) sum_us / 1e6);
+		snprintf(series, sizeof(series), "%s_count", name);
+		client_labels(s, series, &rows[k]);
+		appendStringInfo(s, UINT64_FORMAT "\n", cum);
+	}
+}
+
+/*
+ * The SLIs of the clients: Produce partition results by error code, and
+ * the Produce and publish latency histograms.
  */
 static void
 produce_sli_metrics(StringInfo s, const ClientRow *rows, int n)
@@ -671,32 +714,14 @@ produce_sli_metrics(StringInfo s, const ClientRow *rows, int n)
 			appendStringInfo(s, UINT64_FORMAT "\n", rows[k].produce_results[i]);
 		}
 
-	family(s, "nagare_produce_latency_seconds", "histogram",
-		   "Broker-side Produce latency of the client: request received to response ready (acks=all: after the fsync).");
-	for (k = 0; k < n; k++)
-	{
-		uint64 cum = 0;
-
-		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
-			cum += rows[k].produce_latency[i];
-		if (cum == 0)
-			continue;
-		cum = 0;
-		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
-		{
-			char extra[48];
-
-			cum += rows[k].produce_latency[i];
-			latency_le(extra, sizeof(extra), i);
-			client_labels_extra(s, "nagare_produce_latency_seconds_bucket", &rows[k],
-								extra);
-			appendStringInfo(s, UINT64_FORMAT "\n", cum);
-		}
-		client_labels(s, "nagare_produce_latency_seconds_sum", &rows[k]);
-		appendStringInfo(s, "%.6f\n", (double) rows[k].produce_latency_us / 1e6);
-		client_labels(s, "nagare_produce_latency_seconds_count", &rows[k]);
-		appendStringInfo(s, UINT64_FORMAT "\n", cum);
-	}
+	client_histogram(s, "nagare_produce_latency_seconds",
+					 "Broker-side Produce latency of the client: request received to response ready (acks=all: after the fsync).",
+					 rows, n, offsetof(ClientRow, produce_latency),
+					 offsetof(ClientRow, produce_latency_us));
+	client_histogram(s, "nagare_publish_latency_seconds",
+					 "Commit-to-consumable latency of the transactions the SQL client published in (or changed a table topic's table of its own in).",
+					 rows, n, offsetof(ClientRow, publish_latency),
+					 offsetof(ClientRow, publish_latency_us));
 }
 
 static void
@@ -759,8 +784,12 @@ client_metrics(StringInfo s)
 			for (k = 0; k < NAGARE_USAGE_NERRORS; k++)
 				other.produce_results[k] += row->produce_results[k];
 			for (k = 0; k < NAGARE_USAGE_NLATENCY; k++)
+			{
 				other.produce_latency[k] += row->produce_latency[k];
+				other.publish_latency[k] += row->publish_latency[k];
+			}
 			other.produce_latency_us += row->produce_latency_us;
+			other.publish_latency_us += row->publish_latency_us;
 			other.attached += row->attached;
 			have_other = true;
 			continue;
@@ -779,6 +808,8 @@ client_metrics(StringInfo s)
 		memcpy(c->produce_results, row->produce_results, sizeof(c->produce_results));
 		memcpy(c->produce_latency, row->produce_latency, sizeof(c->produce_latency));
 		c->produce_latency_us = row->produce_latency_us;
+		memcpy(c->publish_latency, row->publish_latency, sizeof(c->publish_latency));
+		c->publish_latency_us = row->publish_latency_us;
 		c->attached = row->attached;
 	}
 	if (have_other)

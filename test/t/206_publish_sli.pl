@@ -13,6 +13,7 @@
 #   - M transactions that changed a table topic's table count for the
 #     table's owner (User:<owner>, empty client id), whose service is
 #     declared with source 'sql';
+#   - /metrics has the client's nagare_publish_latency_seconds histogram;
 #   - an SLO on publish_latency sees every transaction as good with a
 #     generous threshold, and none with the smallest bound.
 use strict;
@@ -104,6 +105,12 @@ cmp_ok($sum / $N, '<=', $worst * 1e6,
 	"the mean latency (@{[ int($sum / $N) ]} µs) is at most the slowest commit-to-readable the test saw (@{[ int($worst * 1e6) ]} µs)");
 is(sql(q{SELECT count(*) FROM nagare.client_usage u, unnest(u.publish_latency_buckets) x
           WHERE u.principal = '' AND x > 0}), '0', 'no transaction went unattributed');
+
+# /metrics has the client's histogram
+my $port = $node->safe_psql('postgres', 'SHOW nagare.http_port');
+my $scrape = `curl -s --max-time 10 http://127.0.0.1:$port/metrics`;
+like($scrape, qr/^nagare_publish_latency_seconds_count\{[^}]*principal="User:sli_mailer",client_id="mailer-sql"[^}]*\} $N$/m,
+	'/metrics: the histogram of the publishing client counts its transactions');
 
 # the ingest worker's slot does not count as a connection of the client
 is(sql(q{SELECT connections_total FROM nagare.client_usage
