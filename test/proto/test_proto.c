@@ -733,39 +733,41 @@ test_mutations(void)
  * deliberate.
  */
 static const int16_t advertised[][3] = {
-	{0, 0, 9},					/* Produce */
-	{1, 4, 17},					/* Fetch */
-	{2, 1, 7},					/* ListOffsets */
-	{3, 0, 13},					/* Metadata */
-	{8, 0, 9},					/* OffsetCommit */
-	{9, 0, 9},					/* OffsetFetch */
-	{10, 0, 4},					/* FindCoordinator */
-	{11, 0, 9},					/* JoinGroup */
-	{12, 0, 4},					/* Heartbeat */
-	{13, 0, 5},					/* LeaveGroup */
-	{14, 0, 5},					/* SyncGroup */
-	{15, 0, 5},					/* DescribeGroups */
-	{16, 0, 5},					/* ListGroups */
-	{17, 0, 1},					/* SaslHandshake */
-	{18, 0, 3},					/* ApiVersions */
-	{19, 2, 7},					/* CreateTopics */
-	{20, 1, 6},					/* DeleteTopics */
-	{21, 0, 2},					/* DeleteRecords */
-	{22, 0, 4},					/* InitProducerId */
-	{23, 2, 4},					/* OffsetForLeaderEpoch */
-	{29, 0, 3},					/* DescribeAcls */
-	{30, 0, 3},					/* CreateAcls */
-	{31, 0, 3},					/* DeleteAcls */
-	{32, 0, 4},					/* DescribeConfigs */
-	{33, 0, 2},					/* AlterConfigs */
-	{36, 0, 2},					/* SaslAuthenticate */
-	{37, 0, 3},					/* CreatePartitions */
-	{42, 0, 2},					/* DeleteGroups */
-	{44, 0, 1},					/* IncrementalAlterConfigs */
-	{47, 0, 0},					/* OffsetDelete */
-	{48, 0, 1},					/* DescribeClientQuotas */
-	{49, 0, 1},					/* AlterClientQuotas */
-	{60, 0, 1},					/* DescribeCluster */
+	{0, 0, 9}, /* Produce */
+	{1, 4, 17}, /* Fetch */
+	{2, 1, 7}, /* ListOffsets */
+	{3, 0, 13}, /* Metadata */
+	{8, 0, 9}, /* OffsetCommit */
+	{9, 0, 9}, /* OffsetFetch */
+	{10, 0, 4}, /* FindCoordinator */
+	{11, 0, 9}, /* JoinGroup */
+	{12, 0, 4}, /* Heartbeat */
+	{13, 0, 5}, /* LeaveGroup */
+	{14, 0, 5}, /* SyncGroup */
+	{15, 0, 5}, /* DescribeGroups */
+	{16, 0, 5}, /* ListGroups */
+	{17, 0, 1}, /* SaslHandshake */
+	{18, 0, 3}, /* ApiVersions */
+	{19, 2, 7}, /* CreateTopics */
+	{20, 1, 6}, /* DeleteTopics */
+	{21, 0, 2}, /* DeleteRecords */
+	{22, 0, 4}, /* InitProducerId */
+	{23, 2, 4}, /* OffsetForLeaderEpoch */
+	{29, 0, 3}, /* DescribeAcls */
+	{30, 0, 3}, /* CreateAcls */
+	{31, 0, 3}, /* DeleteAcls */
+	{32, 0, 4}, /* DescribeConfigs */
+	{33, 0, 2}, /* AlterConfigs */
+	{36, 0, 2}, /* SaslAuthenticate */
+	{37, 0, 3}, /* CreatePartitions */
+	{42, 0, 2}, /* DeleteGroups */
+	{44, 0, 1}, /* IncrementalAlterConfigs */
+	{47, 0, 0}, /* OffsetDelete */
+	{48, 0, 1}, /* DescribeClientQuotas */
+	{49, 0, 1}, /* AlterClientQuotas */
+	{60, 0, 1}, /* DescribeCluster */
+	{68, 0, 1}, /* ConsumerGroupHeartbeat */
+	{69, 0, 0}, /* ConsumerGroupDescribe */
 };
 #define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
 
