@@ -1,0 +1,260 @@
+# KIP-848 consumer groups (group.protocol=consumer) with confluent-kafka
+# 2.16.1 from PyPI (librdkafka 2.16.0, KIP-848 GA), through
+# test/interop/kip848.py in the venv scripts/deps.sh makes.
+#
+# Over a topic of 6 partitions: one member, then two, then three share it
+# (2 partitions each); one leaves (SIGTERM: it revokes, commits and leaves)
+# and the other two take its partitions; every record is consumed exactly
+# once across all that.  A member killed with kill -9 is expired after
+# nagare.group_consumer_session_timeout and its partitions move to the
+# survivor.  Then every member stops, more records are written, and two
+# new members resume from the committed offsets with exactly the new
+# records.  Throughout, each member logs its assignment changes: no
+# partition is owned by two members at any moment, and the partitions owned
+# at the end cover the topic.  ConsumerGroupDescribe (the admin client)
+# shows the members, their assignments and targets; ListGroups and
+# nagare.consumer_groups give the group's type.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use NagareTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time usleep);
+
+my $venv = $ENV{NAGARE_CONFLUENT_VENV} // '/opt/nagare-test/confluent-venv';
+my $script = "$FindBin::RealBin/../interop/kip848.py";
+plan skip_all => "no confluent-kafka venv at $venv (scripts/deps.sh makes it)"
+  unless -x "$venv/bin/python";
+
+my $session_ms = 4000;
+my ($node, $port) = kafka_node('kip848', conf => <<"EOC");
+nagare.group_consumer_session_timeout = $session_ms
+nagare.group_consumer_heartbeat_interval = 300
+EOC
+my $boot = "127.0.0.1:$port";
+my $topic = 'k848';
+my $group = 'g848';
+$node->safe_psql('postgres', "SELECT nagare.create_topic('$topic', 6)");
+wait_kafka_topic($port, $topic);
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+
+sub py
+{
+	my (@args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run [ "$venv/bin/python", $script, @args ], '>', \$out, '2>', \$err,
+	  IPC::Run::timeout(60);
+	my ($last) = grep { /^\{/ } reverse split /\n/, $out;
+	my $r = defined $last ? eval { decode_json($last) } : undef;
+	return $r // { ok => 0, error => "no result: $out " . substr($err, 0, 2000) };
+}
+
+my $produced = 0;
+sub produce
+{
+	my ($n) = @_;
+	my $r = py('produce', $boot, $topic, $produced, $n, 6);
+	ok($r->{ok}, "records v$produced.." . ($produced + $n - 1) . " produced")
+	  or diag(explain $r);
+	$produced += $n;
+}
+
+my %members;    # name -> { h => IPC::Run, log => path }
+sub start_member
+{
+	my ($name) = @_;
+	my $log = "$dir/$name.log";
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start([ "$venv/bin/python", $script, 'member', $boot, $topic, $group, $log ],
+		'>', \$out, '2>', \$err);
+	$members{$name} = { h => $h, log => $log, out => \$out, err => \$err };
+}
+
+sub events
+{
+	my ($name) = @_;
+	open(my $fh, '<', $members{$name}{log}) or return ();
+	my @ev;
+	while (my $l = <$fh>)
+	{
+		my $e = eval { decode_json($l) };
+		push @ev, $e if $e;
+	}
+	return @ev;
+}
+
+# the partitions a member owns now, by its assign/revoke/lost events
+sub owned
+{
+	my ($name) = @_;
+	my %own;
+	for my $e (events($name))
+	{
+		if ($e->{ev} eq 'assign') { $own{$_} = 1 for @{ $e->{parts} } }
+		elsif ($e->{ev} eq 'revoke' || $e->{ev} eq 'lost') { delete $own{$_} for @{ $e->{parts} } }
+		elsif ($e->{ev} eq 'closed') { %own = () }
+	}
+	return join(',', sort { $a <=> $b } keys %own);
+}
+
+# every record value consumed, by member
+sub consumed
+{
+	my (@names) = @_;
+	my %n;
+	for my $name (@names)
+	{
+		$n{ $_->{v} }++ for grep { $_->{ev} eq 'msg' } events($name);
+	}
+	return \%n;
+}
+
+sub all_consumed
+{
+	my ($first, $last, @names) = @_;
+	my $c = consumed(@names);
+	return !grep { !$c->{"v$_"} } $first .. $last;
+}
+
+sub wait_owned
+{
+	my ($want, $what) = @_;    # name -> count of partitions
+	my $ok = wait_until(
+		sub {
+			!grep { scalar(split /,/, owned($_)) != $want->{$_} } keys %$want;
+		},
+		60);
+	ok($ok, $what)
+	  or diag(join('; ', map { "$_: [" . owned($_) . "]" } sort keys %$want));
+}
+
+sub stop_member
+{
+	my ($name) = @_;
+	$members{$name}{h}->signal('TERM');
+	ok(wait_until(sub { grep { $_->{ev} eq 'closed' } events($name) }, 60),
+		"$name closes (revokes, commits and leaves)");
+	$members{$name}{h}->finish;
+}
+
+my $t0 = time;
+produce(300);
+start_member('a');
+wait_owned({ a => 6 }, 'one member owns all 6 partitions');
+start_member('b');
+wait_owned({ a => 3, b => 3 }, 'two members: 3 partitions each');
+start_member('c');
+wait_owned({ a => 2, b => 2, c => 2 }, 'three members: 2 partitions each');
+is(join(',', sort { $a <=> $b } map { split /,/, owned($_) } qw(a b c)), '0,1,2,3,4,5',
+	'the three assignments cover the topic');
+produce(300);
+ok(wait_until(sub { all_consumed(0, 599, qw(a b c)) }, 60), 'records 0..599 consumed');
+
+# ConsumerGroupDescribe, ListGroups and SQL while three members are stable
+my $d = py('describe', $boot, $group);
+is($d->{type}, 'CONSUMER', 'describe_consumer_groups: a consumer (KIP-848) group')
+  or diag(explain $d);
+is($d->{state}, 'STABLE', '... Stable');
+is($d->{assignor}, 'uniform', '... the uniform assignor');
+is(join(' ', sort map { scalar(@{ $_->{assignment} }) . '/' . scalar(@{ $_->{target} // [] }) }
+		@{ $d->{members} }),
+	'2/2 2/2 2/2', '... three members, each with 2 partitions assigned and 2 targeted');
+my ($listed) = grep { $_->{group} eq $group } @{ $d->{listed} // [] };
+is($listed->{type} // '', 'CONSUMER', 'list_consumer_groups: its type is consumer');
+is($node->safe_psql('postgres',
+		"SELECT group_type || ' ' || state || ' ' || members FROM nagare.consumer_groups WHERE group_id = '$group'"),
+	'consumer Stable 3', 'nagare.consumer_groups: a consumer group, Stable, 3 members');
+is($node->safe_psql('postgres',
+		"SELECT count(*) || ' ' || min(principal) FROM nagare.group_members WHERE group_id = '$group'"),
+	'3 User:ANONYMOUS', 'nagare.group_members: the members and their principal');
+
+# a member leaves: the others take its partitions, nothing twice
+stop_member('a');
+wait_owned({ b => 3, c => 3 }, 'after a left: 3 partitions each for b and c');
+produce(300);
+ok(wait_until(sub { all_consumed(0, 899, qw(a b c)) }, 60), 'records 0..899 consumed');
+{
+	my $c = consumed(qw(a b c));
+	my @dup = grep { $c->{$_} > 1 } sort keys %$c;
+	is(scalar(@dup), 0, 'every record consumed exactly once across a member leaving')
+	  or diag("twice: @dup[0 .. ($#dup < 9 ? $#dup : 9)]");
+	is(scalar(keys %$c), 900, '... 900 distinct records');
+}
+
+# kill -9 of a member: expired after the session timeout, partitions move
+my ($cstart) = grep { $_->{ev} eq 'start' } events('c');
+my $killed_at = time;
+kill 'KILL', $cstart->{pid};
+$members{c}{h}->finish;
+wait_owned({ b => 6 }, 'after kill -9 of c: b owns all 6 partitions');
+my ($take) = grep { $_->{ev} eq 'assign' && $_->{t} > $killed_at } events('b');
+ok($take && $take->{t} - $killed_at >= $session_ms / 1000 - 1.0,
+	sprintf('... once the session timeout passed (%.1f s after the kill, timeout %.1f s)',
+		($take ? $take->{t} : 0) - $killed_at, $session_ms / 1000));
+produce(300);
+ok(wait_until(sub { all_consumed(0, 1199, qw(a b c)) }, 60), 'records 0..1199 consumed');
+
+# all members stop; two new ones resume from the committed offsets
+stop_member('b');
+produce(120);
+start_member('d');
+start_member('e');
+wait_owned({ d => 3, e => 3 }, 'two new members: 3 partitions each');
+ok(wait_until(sub { all_consumed(1200, 1319, qw(d e)) }, 60), 'the new members consume the new records');
+{
+	my $c = consumed(qw(d e));
+	is(join(',', sort grep { !/^v1[23]\d\d$/ || $c->{$_} != 1 } keys %$c), '',
+		'offsets committed and resumed: exactly the 120 new records, once each');
+}
+
+# ownership intervals: no partition owned by two members at any moment
+{
+	my %iv;    # partition -> [ [member, from, to] ]
+	for my $name (sort keys %members)
+	{
+		my %from;
+		my $end = $name eq 'c' ? $killed_at : time;
+		for my $e (events($name))
+		{
+			if ($e->{ev} eq 'assign') { $from{$_} = $e->{t} for @{ $e->{parts} } }
+			elsif ($e->{ev} eq 'revoke' || $e->{ev} eq 'lost')
+			{
+				for (@{ $e->{parts} })
+				{
+					push @{ $iv{$_} }, [ $name, delete $from{$_}, $e->{t} ] if defined $from{$_};
+				}
+			}
+		}
+		push @{ $iv{$_} }, [ $name, $from{$_}, $end ] for keys %from;
+	}
+	my @overlap;
+	for my $p (sort keys %iv)
+	{
+		my @l = sort { $a->[1] <=> $b->[1] } @{ $iv{$p} };
+		for my $i (1 .. $#l)
+		{
+			for my $j (0 .. $i - 1)
+			{
+				push @overlap, "p$p: $l[$j][0] until $l[$j][2], $l[$i][0] from $l[$i][1]"
+				  if $l[$j][0] ne $l[$i][0] && $l[$i][1] < $l[$j][2];
+			}
+		}
+	}
+	is(scalar(@overlap), 0, 'no partition owned by two members at any moment')
+	  or diag(join("\n", @overlap));
+	is(join(',', sort { $a <=> $b } keys %iv), '0,1,2,3,4,5', '... every partition was owned');
+}
+
+stop_member('d');
+stop_member('e');
+my @errs = map { my $n = $_; map { "$n: $_->{err}" } grep { $_->{ev} eq 'error' } events($n) }
+  sort keys %members;
+note("client errors: @errs") if @errs;
+note(sprintf('%.1f s', time - $t0));
+$node->stop;
+done_testing();
