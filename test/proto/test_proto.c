@@ -1054,6 +1054,92 @@ test_flexible_bytes(void)
 }
 
 /*
+ * KIP-848 against hand-assembled bytes: a ConsumerGroupHeartbeat v1 join
+ * (null fields "unchanged", SubscribedTopicRegex only from v1) and the
+ * response's nullable Assignment struct (an int8 marker, -1 for null).
+ */
+static void
+test_kip848_bytes(void)
+{
+	KafkaWriter w;
+	KafkaReader r;
+	KafkaConsumerGroupHeartbeatRequest req;
+	KafkaConsumerGroupHeartbeatResponse resp;
+	KafkaCGHeartbeatTopicPartitions tp;
+	int32_t		parts[2] = {0, 5};
+
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+								3, 'm', '1',	/* MemberId */
+								0, 0, 0, 0,	/* MemberEpoch 0 */
+								0,	/* InstanceId null */
+								0,	/* RackId null */
+								0, 0, 0xea, 0x60,	/* RebalanceTimeoutMs 60000 */
+								2, 2, 't',	/* SubscribedTopicNames ["t"] */
+								0,	/* SubscribedTopicRegex null (v1) */
+								8, 'u', 'n', 'i', 'f', 'o', 'r', 'm',	/* ServerAssignor */
+								1,	/* TopicPartitions [] */
+								0), true);	/* tags */
+	check(kafka_ConsumerGroupHeartbeatRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+		  kafka_str_eq(req.GroupId, "g") && kafka_str_eq(req.MemberId, "m1") &&
+		  req.MemberEpoch == 0 && req.InstanceId.len == -1 && req.RackId.len == -1 &&
+		  req.RebalanceTimeoutMs == 60000 && req.SubscribedTopicNamesCount == 1 &&
+		  kafka_str_eq(req.SubscribedTopicNames[0], "t") && req.SubscribedTopicRegex.len == -1 &&
+		  kafka_str_eq(req.ServerAssignor, "uniform") && req.TopicPartitionsCount == 0 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "ConsumerGroupHeartbeat v1 request from hand-assembled bytes");
+	kafka_reader_init(&r, BYTES(2, 'g', 3, 'm', '1', 0, 0, 0, 1, 0, 0,
+								0xff, 0xff, 0xff, 0xff,	/* RebalanceTimeoutMs -1 */
+								0,	/* SubscribedTopicNames null */
+								0,	/* ServerAssignor null (no regex in v0) */
+								0,	/* TopicPartitions null */
+								0), true);
+	check(kafka_ConsumerGroupHeartbeatRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+		  req.MemberEpoch == 1 && req.RebalanceTimeoutMs == -1 &&
+		  req.SubscribedTopicNamesCount == -1 && req.SubscribedTopicRegex.len == -1 &&
+		  req.ServerAssignor.len == -1 && req.TopicPartitionsCount == -1 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "ConsumerGroupHeartbeat v0 heartbeat: null arrays and strings (unchanged)");
+
+	memset(&resp, 0, sizeof(resp));
+	resp.ErrorMessage = kafka_str(NULL);
+	resp.MemberId = kafka_str("m1");
+	resp.MemberEpoch = 3;
+	resp.HeartbeatIntervalMs = 5000;
+	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 1, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+									   0, 0,	/* ErrorCode */
+									   0,	/* ErrorMessage null */
+									   3, 'm', '1',	/* MemberId */
+									   0, 0, 0, 3,	/* MemberEpoch */
+									   0, 0, 0x13, 0x88,	/* HeartbeatIntervalMs */
+									   0xff,	/* Assignment null */
+									   0)),
+		  "ConsumerGroupHeartbeat response without an assignment: the null marker -1");
+	kafka_writer_reset(&w);
+	memset(&tp, 0, sizeof(tp));
+	tp.TopicId.b[15] = 7;
+	tp.PartitionsCount = 2;
+	tp.Partitions = parts;
+	resp.HasAssignment = true;
+	resp.Assignment.TopicPartitionsCount = 1;
+	resp.Assignment.TopicPartitions = &tp;
+	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 0, 0, 3, 'm', '1', 0, 0, 0, 3,
+									   0, 0, 0x13, 0x88,
+									   1,	/* Assignment present */
+									   2,	/* TopicPartitions: 1 */
+									   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+									   3, 0, 0, 0, 0, 0, 0, 0, 5,	/* Partitions [0, 5] */
+									   0,	/* TopicPartitions tags */
+									   0,	/* Assignment tags */
+									   0)),
+		  "ConsumerGroupHeartbeat response with an assignment by topic id");
+}
+
+/*
  * Consumer-group APIs against hand-assembled bytes: an old (non-flexible)
  * and a flexible version of JoinGroup, SyncGroup and OffsetCommit, both
  * directions, and the version changes a broker must get right (defaults of
@@ -1839,6 +1925,7 @@ main(int argc, char **argv)
 	test_api_versions_bytes();
 	test_flexible_bytes();
 	test_group_bytes();
+	test_kip848_bytes();
 	test_produce_bytes();
 	test_fetch_splice();
 	test_response_errors();
