@@ -9,7 +9,8 @@
 # nagare.group_consumer_session_timeout and its partitions move to the
 # survivor.  Then every member stops, more records are written, and two
 # new members resume from the committed offsets with exactly the new
-# records.  Throughout, each member logs its assignment changes: no
+# records; after a server restart they join again and go on.  Throughout,
+# each member logs its assignment changes: no
 # partition is owned by two members at any moment, and the partitions owned
 # at the end cover the topic.  ConsumerGroupDescribe (the admin client)
 # shows the members, their assignments and targets; ListGroups and
@@ -210,6 +211,20 @@ ok(wait_until(sub { all_consumed(1200, 1319, qw(d e)) }, 60), 'the new members c
 	my $c = consumed(qw(d e));
 	is(join(',', sort grep { !/^v1[23]\d\d$/ || $c->{$_} != 1 } keys %$c), '',
 		'offsets committed and resumed: exactly the 120 new records, once each');
+}
+
+# a server restart: the broker forgets the members (UNKNOWN_MEMBER_ID at
+# their next heartbeat), they join again and go on from their offsets
+$node->restart;
+wait_kafka_topic($port, $topic);
+produce(60);
+ok(wait_until(sub { all_consumed(1320, 1379, qw(d e)) }, 60),
+	'after a server restart the members consume the new records');
+wait_owned({ d => 3, e => 3 }, '... with 3 partitions each again');
+{
+	my $c = consumed(qw(d e));
+	is(join(',', sort grep { $c->{$_} != 1 } keys %$c), '',
+		'... and nothing consumed twice across the restart');
 }
 
 # ownership intervals: no partition owned by two members at any moment
