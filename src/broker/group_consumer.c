@@ -463,7 +463,7 @@ maybe_new_target(Group *g)
 /*---- reconciliation ----*/
 
 static void
-reconcile(Group *g, CMember *m, TimestampTz now)
+reconcile(Group *g, CMember *m, bool reported, TimestampTz now)
 {
 	CgTp *tmp;
 	int n;
@@ -471,7 +471,12 @@ reconcile(Group *g, CMember *m, TimestampTz now)
 
 	if (m->revoking.n > 0)
 	{
-		/* done once it reports none of them */
+		/*
+		 * done once a heartbeat that reports its partitions (not null, as
+		 * Kafka asks) has none of them
+		 */
+		if (!reported)
+			return;
 		n = set_filter(&m->revoking, &m->owned, true, &tmp);
 		pfree(tmp);
 		if (n > 0)
@@ -839,7 +844,7 @@ nagare_handle_consumer_group_heartbeat(NagareConn *conn, const KafkaRequestHeade
 	m->last_heartbeat = now;
 
 	maybe_new_target(g);
-	reconcile(g, m, now);
+	reconcile(g, m, req->TopicPartitionsCount >= 0, now);
 
 	memset(&resp, 0, sizeof(resp));
 	resp.ErrorMessage = kafka_str(NULL);

@@ -17,6 +17,8 @@ Run with the venv scripts/deps.sh makes (NAGARE_CONFLUENT_VENV, default
   kip848.py describe BOOT GROUP
       the admin client's describe_consumer_groups() and
       list_consumer_groups(); prints one JSON object
+  kip848.py delete BOOT GROUP
+      delete_consumer_groups(): {"deleted": true} or the error's name
 """
 import json
 import signal
@@ -110,10 +112,21 @@ def cmd_describe(args):
     return out
 
 
+def cmd_delete(args):
+    boot, group = args
+    a = AdminClient({'bootstrap.servers': boot})
+    try:
+        a.delete_consumer_groups([group])[group].result(30)
+        return {'ok': True, 'deleted': True}
+    except KafkaException as e:
+        return {'ok': True, 'deleted': False, 'error': e.args[0].name()}
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     try:
-        r = {'produce': cmd_produce, 'member': cmd_member, 'describe': cmd_describe}[cmd](args)
+        r = {'produce': cmd_produce, 'member': cmd_member, 'describe': cmd_describe,
+             'delete': cmd_delete}[cmd](args)
     except Exception as e:
         r = {'ok': False, 'error': '%s: %s' % (type(e).__name__, e)}
     print(json.dumps(r))

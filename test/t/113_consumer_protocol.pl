@@ -68,10 +68,11 @@ sub produce
 my %members;    # name -> { h => IPC::Run, log => path }
 sub start_member
 {
-	my ($name) = @_;
+	my ($name, $g, @assignor) = @_;
 	my $log = "$dir/$name.log";
 	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start([ "$venv/bin/python", $script, 'member', $boot, $topic, $group, $log ],
+	my $h = IPC::Run::start(
+		[ "$venv/bin/python", $script, 'member', $boot, $topic, $g // $group, $log, @assignor ],
 		'>', \$out, '2>', \$err);
 	$members{$name} = { h => $h, log => $log, out => \$out, err => \$err };
 }
@@ -265,8 +266,58 @@ wait_owned({ d => 3, e => 3 }, '... with 3 partitions each again');
 	is(join(',', sort { $a <=> $b } keys %iv), '0,1,2,3,4,5', '... every partition was owned');
 }
 
+is(py('delete', $boot, $group)->{error}, 'NON_EMPTY_GROUP',
+	'DeleteGroups of the consumer group with members: NON_EMPTY_GROUP');
 stop_member('d');
 stop_member('e');
+ok(py('delete', $boot, $group)->{deleted}, '... and deleted once they left');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM nagare.group_offset WHERE group_id = '$group'"), '0',
+	'... with its committed offsets');
+
+# the range assignor, as a member asks (group.remote.assignor): contiguous
+# ranges by member id
+start_member('r1', 'g848r', 'range');
+start_member('r2', 'g848r', 'range');
+wait_owned({ r1 => 3, r2 => 3 }, 'range assignor: 3 partitions each');
+is(join(' ', sort map { owned($_) } qw(r1 r2)), '0,1,2 3,4,5', '... in contiguous ranges');
+$d = py('describe', $boot, 'g848r');
+is($d->{assignor}, 'range', '... and the group says range');
+stop_member('r1');
+stop_member('r2');
+
+# by hand: reconciliation one heartbeat at a time, fencing, and the member
+# epoch of OffsetCommit v9
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run [ '/usr/bin/python3', "$FindBin::RealBin/../interop/kip848_raw.py", $boot, $topic,
+		'g848raw' ], '>', \$out, '2>', \$err, IPC::Run::timeout(60);
+	my $r = eval { decode_json($out) } // { error => "$out $err" };
+	ok($r->{ok}, 'kip848_raw.py ran') or diag(explain $r);
+	is_deeply($r->{a_join}, { error => 0, epoch => 1, parts => [ 0 .. 5 ], id_len => 22 },
+		'a member joins with epoch 0: a member id from the broker, epoch 1, all 6 partitions');
+	is($r->{fenced}, 110, 'a heartbeat with another epoch: FENCED_MEMBER_EPOCH');
+	is($r->{unknown}, 25, 'an unknown member: UNKNOWN_MEMBER_ID');
+	is($r->{bad_assignor}, 112, 'ServerAssignor "bogus": UNSUPPORTED_ASSIGNOR');
+	is_deeply([ @$r{qw(commit_current commit_older commit_newer commit_unknown)} ], [ 0, 113, 110, 25 ],
+		'OffsetCommit v9: the member epoch passes, an older one is STALE_MEMBER_EPOCH, a newer FENCED_MEMBER_EPOCH, an unknown member UNKNOWN_MEMBER_ID');
+	is($r->{classic_join}, 23, 'a classic JoinGroup for the consumer group: INCONSISTENT_GROUP_PROTOCOL');
+	is_deeply($r->{b_join}, { error => 0, epoch => 2, parts => [] },
+		'a second member joins at epoch 2 with nothing while the first holds everything');
+	is_deeply($r->{a_revoke}, { epoch => 1, parts => [ 0, 1, 2 ] },
+		'the first keeps epoch 1 and half of the partitions: it must revoke the others');
+	is($r->{b_waits}{parts}, undef, '... the second gets nothing meanwhile');
+	is_deeply($r->{a_still_owns}, { epoch => 1, parts => [ 0, 1, 2 ] },
+		'while the first still reports the revoked partitions, its epoch stays');
+	is($r->{b_still_waits}{parts}, undef, '... and the second still waits');
+	is_deeply($r->{a_released}, { epoch => 2, parts => [ 0, 1, 2 ] },
+		'once the first reports only what it kept, its epoch becomes 2');
+	is($r->{commit_stale_after_move}, 113, '... and a commit with its old epoch is STALE_MEMBER_EPOCH');
+	is_deeply($r->{b_gets}, { epoch => 2, parts => [ 3, 4, 5 ] },
+		'then the second gets the released partitions');
+	is_deeply([ @$r{qw(a_leave b_leave)} ], [ -1, -1 ], 'both leave with epoch -1');
+}
+
 my @errs = map { my $n = $_; map { "$n: $_->{err}" } grep { $_->{ev} eq 'error' } events($n) }
   sort keys %members;
 note("client errors: @errs") if @errs;
