@@ -110,10 +110,10 @@ class Conn:
 
 
 def heartbeat(c, group, member, epoch, topics=None, assignor=None, owned=None,
-              rebalance=-1):
+              rebalance=-1, instance=None):
     def enc_tp(tp):
         return tp[0] + carray(tp[1], lambda p: struct.pack('>i', p)) + b'\x00'
-    body = (cstr(group) + cstr(member) + struct.pack('>i', epoch) + cstr(None) + cstr(None) +
+    body = (cstr(group) + cstr(member) + struct.pack('>i', epoch) + cstr(instance) + cstr(None) +
             struct.pack('>i', rebalance) + carray(topics, cstr) + cstr(assignor) +
             carray(owned, enc_tp) + b'\x00')
     r = c.call(68, 0, body)
@@ -202,6 +202,19 @@ def main():
 
     out['a_leave'] = heartbeat(c, group, aid, -1)['epoch']
     out['b_leave'] = heartbeat(c, group, bid, -1)['epoch']
+
+    # a static member (an instance id) leaves with -2 and comes back
+    sg = group + '-static'
+    s1 = heartbeat(c, sg, '', 0, topics=[topic], owned=[], rebalance=30000, instance='i1')
+    out['static_join'] = {'error': s1['error'], 'epoch': s1['epoch'], 'parts': parts(s1)}
+    out['static_dup'] = heartbeat(c, sg, '', 0, topics=[topic], owned=[], rebalance=30000,
+                                  instance='i1')['error']
+    out['static_leave'] = heartbeat(c, sg, s1['member_id'], -2, instance='i1')['epoch']
+    s2 = heartbeat(c, sg, '', 0, topics=[topic], owned=[], rebalance=30000, instance='i1')
+    out['static_back'] = {'error': s2['error'], 'epoch': s2['epoch'], 'parts': parts(s2),
+                          'new_id': int(s2['member_id'] != s1['member_id'])}
+    out['static_old_id'] = heartbeat(c, sg, s1['member_id'], s1['epoch'])['error']
+    heartbeat(c, sg, s2['member_id'], -1)
     out['ok'] = True
     print(json.dumps(out))
 
