@@ -738,17 +738,19 @@ nagare_handle_consumer_group_heartbeat(NagareConn *conn, const KafkaRequestHeade
 					 "a member joins with SubscribedTopicNames and RebalanceTimeoutMs");
 			return;
 		}
+		if (hdr->RequestApiVersion >= 1 && req->MemberId.len > 0)
+			id = nagare_kstr_dup(CurrentMemoryContext, req->MemberId);
+		else
+			id = new_member_id();
+		m = cm_find(g, id, strlen(id));
+		if (old != NULL && old == m)
+			old = NULL; /* the member itself rejoins (after fencing) */
 		if (old != NULL && !old->left_static)
 		{
 			hb_error(conn, hdr, KAFKA_ERROR_UNRELEASED_INSTANCE_ID,
 					 "another member holds this instance id");
 			return;
 		}
-		if (hdr->RequestApiVersion >= 1 && req->MemberId.len > 0)
-			id = nagare_kstr_dup(CurrentMemoryContext, req->MemberId);
-		else
-			id = new_member_id();
-		m = cm_find(g, id, strlen(id));
 		if (old != NULL)
 		{
 			/* a static member back: its partitions and epoch are its own */
