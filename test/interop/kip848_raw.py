@@ -2,6 +2,7 @@
 written byte by byte (no client library), for test/t/113_consumer_protocol.pl.
 
   kip848_raw.py BOOT TOPIC GROUP
+  kip848_raw.py acl BOOT TOPIC GROUP PASSWORD   (a SASL_PLAINTEXT listener)
 
 Two members of GROUP (subscribed to TOPIC) step through reconciliation one
 heartbeat at a time, with the fencing errors and the member-epoch checks
@@ -161,7 +162,43 @@ def classic_join(c, group):
     return r.i16()
 
 
+def sasl_plain(c, user, password):
+    """SaslHandshake v1 and SaslAuthenticate v0 (PLAIN); the error code"""
+    mech = b'PLAIN'
+    r = c.call(17, 1, struct.pack('>h', len(mech)) + mech, flexible=False)
+    if r.i16() != 0:
+        return -1
+    tok = b'\x00' + user.encode() + b'\x00' + password.encode()
+    r = c.call(36, 0, struct.pack('>i', len(tok)) + tok, flexible=False)
+    return r.i16()
+
+
+def describe_error(c, group):
+    r = c.call(69, 0, uvarint(2) + cstr(group) + b'\x00\x00')
+    r.i32()
+    r.uv()
+    return r.i16()
+
+
+def acl_main(boot, topic, group, password):
+    """As roles kr (READ on the group only), krd (and DESCRIBE on the
+    topic) and knone (nothing): the errors of a join and a describe"""
+    out = {}
+    for role in ('knone', 'kr', 'krd'):
+        c = Conn(boot)
+        out[role + '_login'] = sasl_plain(c, role, password)
+        hb = heartbeat(c, group, '', 0, topics=[topic], owned=[], rebalance=30000)
+        out[role + '_join'] = hb['error']
+        out[role + '_describe'] = describe_error(c, group)
+        if hb['error'] == 0:
+            heartbeat(c, group, hb['member_id'], -1)
+    out['ok'] = True
+    print(json.dumps(out))
+
+
 def main():
+    if sys.argv[1] == 'acl':
+        return acl_main(*sys.argv[2:6])
     boot, topic, group = sys.argv[1:4]
     c = Conn(boot)
     out = {}

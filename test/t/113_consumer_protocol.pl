@@ -366,6 +366,35 @@ SKIP:
 my @errs = map { my $n = $_; map { "$n: $_->{err}" } grep { $_->{ev} eq 'error' } events($n) }
   sort keys %members;
 note("client errors: @errs") if @errs;
-note(sprintf('%.1f s', time - $t0));
 $node->stop;
+
+# ACLs: READ on the group to be a member, DESCRIBE on the subscribed
+# topics, DESCRIBE on the group to describe it
+{
+	my $sport = PostgreSQL::Test::Cluster::get_free_port();
+	my $anode = nagare_node('kip848acl', conf => "nagare.listeners = 'SASL_PLAINTEXT://127.0.0.1:$sport'\n");
+	$anode->wait_for_log(qr/listening for Kafka clients on 127\.0\.0\.1 port $sport/);
+	$anode->safe_psql('postgres', q{
+SELECT nagare.create_topic('k848acl', 2);
+CREATE ROLE knone LOGIN PASSWORD 'k848-secret';
+CREATE ROLE kr LOGIN PASSWORD 'k848-secret';
+CREATE ROLE krd LOGIN PASSWORD 'k848-secret';
+SELECT nagare.create_acl('GROUP', 'gacl', 'User:' || u, 'READ') FROM unnest(ARRAY['kr', 'krd']) u;
+SELECT nagare.create_acl('TOPIC', 'k848acl', 'User:krd', 'DESCRIBE');
+});
+	my ($out, $err) = ('', '');
+	IPC::Run::run [ '/usr/bin/python3', "$FindBin::RealBin/../interop/kip848_raw.py", 'acl',
+		"127.0.0.1:$sport", 'k848acl', 'gacl', 'k848-secret' ], '>', \$out, '2>', \$err,
+	  IPC::Run::timeout(60);
+	my $r = eval { decode_json($out) } // { error => "$out $err" };
+	ok($r->{ok}, 'kip848_raw.py acl ran') or diag(explain $r);
+	is_deeply([ @$r{qw(knone_login kr_login krd_login)} ], [ 0, 0, 0 ], 'three roles log in');
+	is($r->{knone_join}, 30, 'without READ on the group: GROUP_AUTHORIZATION_FAILED');
+	is($r->{kr_join}, 29, 'READ on the group, no DESCRIBE on the topic: TOPIC_AUTHORIZATION_FAILED');
+	is($r->{krd_join}, 0, 'READ on the group and DESCRIBE on the topic: a member');
+	is($r->{knone_describe}, 30, 'ConsumerGroupDescribe without DESCRIBE on the group: GROUP_AUTHORIZATION_FAILED');
+	is($r->{kr_describe}, 69, '... with READ (which implies DESCRIBE), a group that is not there yet: GROUP_ID_NOT_FOUND');
+	$anode->stop;
+}
+note(sprintf('%.1f s', time - $t0));
 done_testing();
