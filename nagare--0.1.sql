@@ -377,15 +377,16 @@ SELECT g->>'group' AS group_id,
        g->>'protocol' AS protocol,
        (g->>'generation')::integer AS generation,
        g->>'leader' AS leader,
-       jsonb_array_length(g->'members') AS members
+       jsonb_array_length(g->'members') AS members,
+       g->>'type' AS group_type
   FROM live
 UNION ALL
-SELECT DISTINCT o.group_id, 'Empty', NULL::text, NULL::text, NULL::integer, NULL::text, 0
+SELECT DISTINCT o.group_id, 'Empty', NULL::text, NULL::text, NULL::integer, NULL::text, 0, NULL::text
   FROM nagare.group_offset o
  WHERE NOT EXISTS (SELECT 1 FROM live WHERE live.g->>'group' = o.group_id)
    AND nagare.authorized('GROUP', o.group_id, 'DESCRIBE');
 COMMENT ON VIEW nagare.consumer_groups IS
-  'consumer groups: the broker''s live groups, and groups known only by their committed offsets';
+  'consumer groups: the broker''s live groups, and groups known only by their committed offsets; group_type is classic or consumer (KIP-848, whose generation is the group epoch)';
 
 CREATE VIEW nagare.group_members AS
 SELECT g->>'group' AS group_id,

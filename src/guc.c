@@ -87,6 +87,8 @@ int nagare_failed_authentication_delay_ms = 100;
 int			nagare_group_initial_rebalance_delay_ms = 3000;
 int			nagare_group_min_session_timeout_ms = 6000;
 int			nagare_group_max_session_timeout_ms = 1800000;
+int nagare_group_consumer_session_timeout_ms = 45000;
+int nagare_group_consumer_heartbeat_interval_ms = 5000;
 int nagare_max_groups = 10000;
 int nagare_empty_group_retention_ms = 600000;
 
@@ -246,6 +248,16 @@ nagare_define_gucs(void)
 							NULL,
 							&nagare_group_max_session_timeout_ms, 1800000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_consumer_session_timeout",
+							"A KIP-848 consumer group member that sends no heartbeat for this long is removed (Kafka's group.consumer.session.timeout.ms).",
+							NULL, &nagare_group_consumer_session_timeout_ms, 45000, 1000,
+							INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("nagare.group_consumer_heartbeat_interval",
+							"How often KIP-848 consumer group members heartbeat (Kafka's group.consumer.heartbeat.interval.ms).",
+							NULL, &nagare_group_consumer_heartbeat_interval_ms, 5000, 100,
+							INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("nagare.max_groups",
 							"Most consumer groups the broker keeps; a new group beyond it is refused (COORDINATOR_NOT_AVAILABLE to Kafka clients, SQLSTATE 53400 from SQL).",

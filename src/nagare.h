@@ -95,6 +95,8 @@ extern int nagare_failed_authentication_delay_ms;
 extern int	nagare_group_initial_rebalance_delay_ms;
 extern int	nagare_group_min_session_timeout_ms;
 extern int	nagare_group_max_session_timeout_ms;
+extern int nagare_group_consumer_session_timeout_ms;
+extern int nagare_group_consumer_heartbeat_interval_ms;
 extern int nagare_max_groups;
 extern int nagare_empty_group_retention_ms;
 

@@ -33,7 +33,9 @@
  * The rest of the coordinator is in two files: committed offsets, which
  * the nagare worker keeps in nagare.group_offset (group_offsets.c), and
  * listing, describing and deleting groups, with the snapshot of the groups
- * for SQL (group_admin.c).  Nothing of a group but its offsets survives a
+ * for SQL (group_admin.c).  KIP-848 consumer groups (ConsumerGroupHeartbeat)
+ * are in group_consumer.c; a JoinGroup for one with members is
+ * INCONSISTENT_GROUP_PROTOCOL.  Nothing of a group but its offsets survives a
  * restart: consumers rejoin, as they do when a Kafka coordinator moves.
  *
  * Groups are bounded: a new group beyond nagare.max_groups is refused with
@@ -158,6 +160,13 @@ nagare_group_get(KafkaStr id)
 		g->committer_principal = NULL;
 		g->committer_client_id = NULL;
 		g->offsets = NULL;
+		g->consumer = false;
+		dlist_init(&g->cmembers);
+		g->ncmembers = 0;
+		g->group_epoch = 0;
+		g->assignment_epoch = 0;
+		g->cg_metadata_hash = 0;
+		g->assignor[0] = '\0';
 		nagare_group_snapshot_dirty = true;
 	}
 	return g;
@@ -202,7 +211,8 @@ nagare_group_get_bounded(KafkaStr id, bool *full)
 bool
 nagare_group_is_empty(Group *g)
 {
-	return g->nmembers == 0 && dlist_is_empty(&g->pending);
+	return g->nmembers == 0 && dlist_is_empty(&g->pending) &&
+		   (!g->consumer || g->ncmembers == 0);
 }
 
 /* Forget a group (it must be empty) */
@@ -564,6 +574,16 @@ nagare_handle_join_group(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaR
 			answer_join_error(conn, hdr, KAFKA_ERROR_COORDINATOR_NOT_AVAILABLE, NULL);
 			return;
 		}
+	}
+	if (g->consumer)
+	{
+		/* a KIP-848 group (group_consumer.c): classic members only when empty */
+		if (g->ncmembers > 0)
+		{
+			answer_join_error(conn, hdr, KAFKA_ERROR_INCONSISTENT_GROUP_PROTOCOL, NULL);
+			return;
+		}
+		g->consumer = false;
 	}
 
 	if (req->MemberId.len <= 0)
@@ -1125,6 +1145,8 @@ group_timers(TimestampTz now)
 		dlist_mutable_iter iter;
 
 		if (g->nmembers > 0 || !dlist_is_empty(&g->pending))
+			any_members = true;
+		if (nagare_consumer_group_timers(g, now))
 			any_members = true;
 		/* how long it has been Empty, for nagare.empty_group_retention */
 		if (!nagare_group_is_empty(g))

@@ -101,26 +101,31 @@ nagare_handle_list_groups(NagareConn *conn, const KafkaRequestHeader *hdr, Kafka
 	{
 		int			k;
 		bool		wanted = req->StatesFilterCount <= 0;
+		/* a KIP-848 group (group_consumer.c) has Kafka's ConsumerGroup states */
+		const char *state =
+			g->consumer ? nagare_consumer_group_state(g) : state_names[g->state];
+		const char *type = g->consumer ? "consumer" : "classic";
 
 		for (k = 0; k < req->StatesFilterCount; k++)
-			if (kafka_str_eq(req->StatesFilter[k], state_names[g->state]))
+			if (kafka_str_eq(req->StatesFilter[k], state))
 				wanted = true;
 		if (req->TypesFilterCount > 0)
 		{
-			bool		classic = false;
+			bool match = false;
 
 			for (k = 0; k < req->TypesFilterCount; k++)
-				if (req->TypesFilter[k].len == 7 && pg_strncasecmp(req->TypesFilter[k].ptr, "classic", 7) == 0)
-					classic = true;
-			wanted = wanted && classic;
+				if (req->TypesFilter[k].len == (int) strlen(type) &&
+					pg_strncasecmp(req->TypesFilter[k].ptr, type, strlen(type)) == 0)
+					match = true;
+			wanted = wanted && match;
 		}
 		if (!wanted || (!all && !nagare_authorized_quiet(conn, KAFKA_RESOURCE_GROUP, g->name,
 														  strlen(g->name), KAFKA_ACL_DESCRIBE)))
 			continue;
 		resp.Groups[n].GroupId = kafka_str(g->name);
 		resp.Groups[n].ProtocolType = kafka_str(g->protocol_type ? g->protocol_type : "");
-		resp.Groups[n].GroupState = kafka_str(state_names[g->state]);
-		resp.Groups[n].GroupType = kafka_str("classic");
+		resp.Groups[n].GroupState = kafka_str(state);
+		resp.Groups[n].GroupType = kafka_str(type);
 		n++;
 	}
 	resp.GroupsCount = n;
@@ -166,6 +171,15 @@ nagare_handle_describe_groups(NagareConn *conn, const KafkaRequestHeader *hdr, K
 			else if (!groups_loaded)	/* it may have offsets not yet known */
 				d->ErrorCode = KAFKA_ERROR_COORDINATOR_LOAD_IN_PROGRESS;
 			d->GroupState = kafka_str(d->ErrorCode == KAFKA_ERROR_NONE ? "Dead" : "");
+			d->ProtocolType = kafka_str("");
+			d->ProtocolData = kafka_str("");
+			continue;
+		}
+		if (g->consumer)
+		{
+			/* Kafka: ConsumerGroupDescribe describes those */
+			d->ErrorCode = KAFKA_ERROR_GROUP_ID_NOT_FOUND;
+			d->GroupState = kafka_str("");
 			d->ProtocolType = kafka_str("");
 			d->ProtocolData = kafka_str("");
 			continue;
@@ -449,12 +463,15 @@ nagare_group_publish_snapshot(void)
 		first = false;
 		escape_json(&s, g->name);
 		appendStringInfo(&s, ",\"state\":\"%s\",\"generation\":%d,\"protocol_type\":",
-						 state_names[g->state], g->generation);
+						 g->consumer ? nagare_consumer_group_state(g)
+									 : state_names[g->state],
+						 g->consumer ? g->group_epoch : g->generation);
 		if (g->protocol_type)
 			escape_json(&s, g->protocol_type);
 		else
 			appendStringInfoString(&s, "null");
-		appendStringInfoString(&s, ",\"protocol\":");
+		appendStringInfo(&s, ",\"type\":\"%s\",\"protocol\":",
+						 g->consumer ? "consumer" : "classic");
 		if (g->protocol && g->state != GROUP_EMPTY)
 			escape_json(&s, g->protocol);
 		else
@@ -506,6 +523,7 @@ nagare_group_publish_snapshot(void)
 				appendStringInfoString(&s, "[]");
 			appendStringInfoChar(&s, '}');
 		}
+		nagare_consumer_group_members_json(&s, g, &mfirst);
 		appendStringInfoString(&s, "]}");
 	}
 	appendStringInfoChar(&s, ']');

@@ -3,7 +3,8 @@
  * group_internal.h
  *	  What the consumer group coordinator's files share: the broker's groups
  *	  (group.c), their offsets through the nagare worker (group_offsets.c),
- *	  and listing, describing and deleting them (group_admin.c).
+ *	  listing, describing and deleting them (group_admin.c), and KIP-848
+ *	  consumer groups (group_consumer.c).
  *
  * The groups live in the broker's memory only, in a hash table by name that
  * group.c owns; a group's members, protocols and assignments are in the
@@ -20,6 +21,7 @@
 #define NAGARE_BROKER_GROUP_INTERNAL_H
 
 #include "lib/ilist.h"
+#include "lib/stringinfo.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -104,6 +106,20 @@ typedef struct Group
 	char *committer_principal;
 	char *committer_client_id;
 	HTAB *offsets;
+	/*
+	 * A KIP-848 consumer group (group_consumer.c) rather than a classic one:
+	 * its members (CMember, in cmembers; the classic members list is then
+	 * empty), the group and assignment epochs, the assignor of the target
+	 * assignment, and a hash of the subscribed topics' partitions when the
+	 * target was computed (0: compute it again)
+	 */
+	bool consumer;
+	dlist_head cmembers;
+	int ncmembers;
+	int32 group_epoch;
+	int32 assignment_epoch;
+	uint64 cg_metadata_hash;
+	char assignor[16];
 } Group;
 
 typedef struct GroupOffsetKey
@@ -145,5 +161,12 @@ extern void nagare_group_note_offset(Group *g, int32 topic_id, int32 partition,
 									 int64 offset);
 extern void nagare_group_forget_offsets(Group *g);
 extern void nagare_group_publish_offsets(void);
+
+/* group_consumer.c: KIP-848 consumer groups */
+extern void nagare_consumer_group_init(Group *g);
+extern const char *nagare_consumer_group_state(Group *g);
+extern int16 nagare_consumer_commit_error(Group *g, KafkaStr member_id, int32 epoch);
+extern bool nagare_consumer_group_timers(Group *g, TimestampTz now);
+extern void nagare_consumer_group_members_json(StringInfo s, Group *g, bool *first);
 
 #endif							/* NAGARE_BROKER_GROUP_INTERNAL_H */

@@ -178,7 +178,7 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	else if (hdr->RequestApiVersion == 0 || req->GenerationIdOrMemberEpoch < 0)
 	{
 		/* a consumer outside any group (assign()): only for groups without members */
-		if (g != NULL && g->nmembers > 0)
+		if (g != NULL && (g->nmembers > 0 || g->ncmembers > 0))
 			group_err = KAFKA_ERROR_UNKNOWN_MEMBER_ID;
 		else if (g == NULL)
 		{
@@ -194,7 +194,10 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	{
 		Member	   *m;
 
-		if (g == NULL || g->nmembers == 0)
+		if (g != NULL && g->consumer) /* KIP-848: the member's epoch */
+			group_err = nagare_consumer_commit_error(g, req->MemberId,
+													 req->GenerationIdOrMemberEpoch);
+		else if (g == NULL || g->nmembers == 0)
 		{
 			/* a generation of a group that does not exist (any more): Kafka's answers */
 			group_err = hdr->RequestApiVersion >= 9 && g == NULL ? KAFKA_ERROR_GROUP_ID_NOT_FOUND :

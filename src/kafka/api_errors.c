@@ -1058,6 +1058,49 @@ errors_DescribeClusterResponse(const KafkaDescribeClusterResponse *s, int16_t ve
 	return n;
 }
 
+static int
+errors_ConsumerGroupHeartbeatResponse(const KafkaConsumerGroupHeartbeatResponse *s,
+									  int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_CGDescribedGroup(const KafkaCGDescribedGroup *s, int16_t version,
+						KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_ConsumerGroupDescribeResponse(const KafkaConsumerGroupDescribeResponse *s,
+									 int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Groups, v0+ */
+	for (i = 0; i < s->GroupsCount; i++)
+		n += errors_CGDescribedGroup(&s->Groups[i], version, fn, arg);
+	return n;
+}
+
 int
 kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 					  KafkaErrorCodeFn fn, void *arg)
@@ -1130,6 +1173,10 @@ kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 			return errors_AlterClientQuotasResponse(body, version, fn, arg);
 		case 60:			/* DescribeCluster */
 			return errors_DescribeClusterResponse(body, version, fn, arg);
+		case 68:			/* ConsumerGroupHeartbeat */
+			return errors_ConsumerGroupHeartbeatResponse(body, version, fn, arg);
+		case 69:			/* ConsumerGroupDescribe */
+			return errors_ConsumerGroupDescribeResponse(body, version, fn, arg);
 		default:
 			return 0;
 	}

@@ -191,6 +191,13 @@
  *	DescribeCluster 0-1	the Java AdminClient's describeCluster() (it asks
  *						for the cluster's authorized operations only
  *						here once Metadata is past v10).
+ *	ConsumerGroupHeartbeat 0-1	KIP-848 (group.protocol=consumer):
+ *						librdkafka 2.12+ and the Java client 4.x; v1
+ *						(Kafka 4.0) lets the client choose its member id
+ *						and adds SubscribedTopicRegex.  Also DESCRIBE on
+ *						each subscribed TOPIC (TOPIC_AUTHORIZATION_FAILED).
+ *	ConsumerGroupDescribe 0	the admin clients' describe of a consumer
+ *						group (Kafka 4.0's range).
  *
  * Adding a version within the schemas in test/proto/schemas: change
  * MaxVersion here (and the reason above), `make -C test/proto generate`,
@@ -274,3 +281,9 @@ KAFKA_API(KAFKA_API_ALTER_CLIENT_QUOTAS, AlterClientQuotas, 0, 1, 1,
 		  nagare_handle_alter_client_quotas, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CLUSTER, DescribeCluster, 0, 1, 0,
 		  nagare_handle_describe_cluster, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CONSUMER_GROUP_HEARTBEAT, ConsumerGroupHeartbeat, 0, 1, 0,
+		  nagare_handle_consumer_group_heartbeat, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP,
+		  KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_CONSUMER_GROUP_DESCRIBE, ConsumerGroupDescribe, 0, 0, 0,
+		  nagare_handle_consumer_group_describe, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP,
+		  KAFKA_QUOTA_REQUEST)

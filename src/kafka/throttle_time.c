@@ -113,6 +113,12 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 60:			/* DescribeCluster, ThrottleTimeMs v0-1 */
 			((KafkaDescribeClusterResponse *) body)->ThrottleTimeMs = ms;
 			return true;
+		case 68:			/* ConsumerGroupHeartbeat, ThrottleTimeMs v0-1 */
+			((KafkaConsumerGroupHeartbeatResponse *) body)->ThrottleTimeMs = ms;
+			return true;
+		case 69:			/* ConsumerGroupDescribe, ThrottleTimeMs v0 */
+			((KafkaConsumerGroupDescribeResponse *) body)->ThrottleTimeMs = ms;
+			return true;
 		default:
 			return false;
 	}

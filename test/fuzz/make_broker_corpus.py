@@ -17,7 +17,11 @@
 #	  full or failing channel, a full ring, a SASL listener);
 #	- a session naming topics by topic id (Metadata v12, Fetch v13-17: the
 #	  fake topics' ids, and one no topic has), encoded here by hand as
-#	  kafka-python has neither.
+#	  kafka-python has neither;
+#	- a KIP-848 consumer group session (ConsumerGroupHeartbeat joins,
+#	  revocation, OffsetCommit v9 with the member epoch,
+#	  ConsumerGroupDescribe, ListGroups v5 by type, a leave and a fenced
+#	  epoch), by hand too.
 #
 # Usage: make_broker_corpus.py [outdir]   (default corpus/fuzz_broker)
 #
@@ -74,6 +78,26 @@ def fetch_by_id(version, parts):
     for u, p, o in parts:
         body += u + b"\x02" + struct.pack(">iiqiqi", p, -1, o, -1, -1, 1 << 20) + b"\x00\x00"
     return (1, version, body + b"\x01\x01\x00")
+
+
+def cstr(s):
+    """A compact (flexible) string; None is null"""
+    return b"\x00" if s is None else bytes([len(s) + 1]) + s.encode()
+
+
+def cg_heartbeat(member, epoch, topics=None, assignor=None, owned=None):
+    """ConsumerGroupHeartbeat v1 of group "k" (KIP-848); owned: [(uuid, [p])]"""
+    body = cstr("k") + cstr(member) + struct.pack(">i", epoch) + cstr(None) + cstr(None)
+    body += struct.pack(">i", 30000 if epoch == 0 else -1)
+    body += b"\x00" if topics is None else bytes([len(topics) + 1]) + b"".join(cstr(t) for t in topics)
+    body += cstr(None) + cstr(assignor)
+    if owned is None:
+        body += b"\x00"
+    else:
+        body += bytes([len(owned) + 1])
+        for u, ps in owned:
+            body += u + bytes([len(ps) + 1]) + b"".join(struct.pack(">i", p) for p in ps) + b"\x00"
+    return (68, 1, body + b"\x00")
 
 
 def session(reqs):
@@ -156,6 +180,19 @@ def sessions():
         fetch_by_id(13, [(fake_uuid(1), 0, 0), (nobody, 0, 0)]),
         fetch_by_id(15, [(fake_uuid(2), 1, 0), (fake_uuid(2), 7, 0)]),
         fetch_by_id(17, [(fake_uuid(1), 0, 1), (fake_uuid(3), 0, 0)]),
+    ]
+    s["kip848"] = [
+        cg_heartbeat("m1", 0, ["fuzz3"], "uniform", []),
+        cg_heartbeat("m2", 0, ["fuzz3", "fuzz"], None, []),
+        cg_heartbeat("m1", 1, owned=[(fake_uuid(2), [0, 1, 2])]),
+        cg_heartbeat("m1", 1, owned=[(fake_uuid(2), [0])]),
+        cg_heartbeat("m2", 2),
+        (8, 9, cstr("k") + struct.pack(">i", 1) + cstr("m1") + cstr(None) + b"\x02" + cstr("fuzz3")
+         + b"\x02" + struct.pack(">iqi", 0, 1, -1) + cstr(None) + b"\x00\x00\x00"),
+        (69, 0, b"\x02" + cstr("k") + b"\x01\x00"),
+        (16, 5, b"\x01\x02" + cstr("consumer") + b"\x00"),
+        cg_heartbeat("m1", -1),
+        cg_heartbeat("m2", 7),
     ]
     s["sasl_plain"] = [
         admin.ApiVersionRequest[2](),

@@ -15,7 +15,8 @@
 # come from that one commit: the 13 APIs first generated, and the group
 # APIs added later (OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup,
 # Heartbeat, LeaveGroup, SyncGroup, DescribeGroups, ListGroups,
-# DeleteGroups, OffsetDelete).
+# DeleteGroups, OffsetDelete), and KIP-848's ConsumerGroupHeartbeat and
+# ConsumerGroupDescribe.
 #
 # Two outputs:
 #
@@ -113,6 +114,15 @@ TYPE_RENAMES = {
     ("AlterClientQuotasRequest", "OpData"): "AlterClientQuotasOp",
     ("AlterClientQuotasResponse", "EntryData"): "AlterClientQuotasEntryResult",
     ("AlterClientQuotasResponse", "EntityData"): "AlterClientQuotasResultEntity",
+    # KIP-848: both consumer group APIs name their structs TopicPartitions,
+    # Assignment, DescribedGroup (as DescribeGroups does) and Member
+    ("ConsumerGroupHeartbeatRequest", "TopicPartitions"): "CGHeartbeatOwnedPartitions",
+    ("ConsumerGroupHeartbeatResponse", "TopicPartitions"): "CGHeartbeatTopicPartitions",
+    ("ConsumerGroupHeartbeatResponse", "Assignment"): "CGHeartbeatAssignment",
+    ("ConsumerGroupDescribeResponse", "DescribedGroup"): "CGDescribedGroup",
+    ("ConsumerGroupDescribeResponse", "Member"): "CGDescribedMember",
+    ("ConsumerGroupDescribeResponse", "TopicPartitions"): "CGDescribedTopicPartitions",
+    ("ConsumerGroupDescribeResponse", "Assignment"): "CGDescribedAssignment",
 }
 
 
@@ -176,10 +186,24 @@ class Field:
         self.struct = None
         if self.is_struct and self.range is not None:
             cname = TYPE_RENAMES.get((msg.name, self.elem), self.elem)
-            self.struct = Struct(msg, cname, self.elem, js.get("fields", []), self.range)
+            fields_js = js.get("fields")
+            if fields_js is None:
+                # a commonStructs entry, possibly used by several fields:
+                # one C struct (the schemas used have each in one range)
+                fields_js = msg.common[self.elem]["fields"]
+                self.struct = next((st for st in msg.structs if st.cname == cname), None)
+                if self.struct is not None:
+                    assert self.struct.range == self.range, (msg.name, cname)
+            if self.struct is None:
+                self.struct = Struct(msg, cname, self.elem, fields_js, self.range)
 
     def present(self):
         return self.range is not None
+
+    def nullable_struct(self):
+        """A nullable struct field (not an array): an int8 marker, -1 for
+        null, 1 before the struct; `bool HasX` is false for null."""
+        return self.is_struct and not self.is_array and self.nullable is not None
 
 
 class Struct:
@@ -214,6 +238,7 @@ class Message:
             if js["flexibleVersions"] != "none" else INF
         self.file = "clients/src/main/resources/common/message/%s.json" % self.name
         self.structs = []
+        self.common = dict((c["name"], c) for c in js.get("commonStructs", []))
         self.top = Struct(self, self.name, self.name, js["fields"], (vmin, vmax))
         # nested structs were appended first: emit dependencies before users
         self.structs = self.structs
@@ -334,6 +359,8 @@ def min_size(st, v, msg):
             continue
         if f.is_array:
             n += 1 if flex else 4
+        elif f.nullable_struct():
+            n += 1
         elif f.is_struct:
             n += min_size(f.struct, v, msg)
         elif f.elem == "string":
@@ -470,6 +497,8 @@ def struct_decl(msg, st):
             body.append("%s *%s;" % (et, f.name))
         elif f.is_struct:
             body.append("Kafka%s %s;" % (f.struct.cname, f.name))
+            if f.nullable_struct():
+                body.append("bool\t\tHas%s;\t/* false: null */" % f.name)
         else:
             ct = PRIM_C[f.elem]
             body.append("%s%s%s;" % (ct, "\t" * max(1, (12 - len(ct) + 3) // 4), f.name))
@@ -535,6 +564,13 @@ def decode_field(msg, st, f, prefix, rd):
                 prefix, f.struct.cname, rd, lhs))
         else:
             out.append("\tKAFKA_READ(%s);" % read_call(f, f.elem, "%s[i]" % lhs, rd, "false"))
+    elif f.nullable_struct():
+        assert f.nullable == f.range, f.name
+        out += ["KAFKA_READ(kafka_read_int8(%s, &present));" % rd,
+                "s->Has%s = present >= 0;" % f.name,
+                "if (s->Has%s)" % f.name,
+                "\tKAFKA_READ(%sdecode_%s(%s, version, &%s, a));" % (
+                    prefix, f.struct.cname, rd, lhs)]
     elif f.is_struct:
         out.append("KAFKA_READ(%sdecode_%s(%s, version, &%s, a));" % (
             prefix, f.struct.cname, rd, lhs))
@@ -577,6 +613,8 @@ def gen_decoder(msg, st, prefix, static_kw="static "):
     body = []
     if any(f.is_array for f in st.regular()):
         body.append("int32_t\t\ti;")
+    if any(f.nullable_struct() for f in st.regular()):
+        body.append("int8_t\t\tpresent;")
     if st.tagged():
         body.append("uint32_t\tntags;")
         body.append("uint32_t\tt;")
@@ -655,6 +693,11 @@ def encode_field(msg, st, f, prefix):
             out.append("\t\t%sencode_%s(w, version, &%s[i]);" % (prefix, f.struct.cname, lhs))
         else:
             out.append("\t\t" + write_call(f.elem, "%s[i]" % lhs, "false"))
+    elif f.nullable_struct():
+        assert f.nullable == f.range, f.name
+        out += ["kafka_write_int8(w, s->Has%s ? 1 : -1);" % f.name,
+                "if (s->Has%s)" % f.name,
+                "\t%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs)]
     elif f.is_struct:
         out.append("%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs))
     elif is_fetch_records(msg, f):
@@ -1175,6 +1218,9 @@ def gen_printer(msg, st):
             else:
                 stm.append("\t\t" + print_value(f.elem, "%s[i]" % lhs))
             stm += ["\t}", "\tsb_puts(b, \"]\");", "}"]
+        elif f.nullable_struct():
+            stm += ["if (!s->Has%s)" % f.name, "\tsb_puts(b, \"null\");", "else",
+                    "\ttprint_%s(b, version, &%s);" % (f.struct.cname, lhs)]
         elif f.is_struct:
             stm.append("tprint_%s(b, version, &%s);" % (f.struct.cname, lhs))
         else:
@@ -1211,6 +1257,10 @@ def gen_fill(msg, st):
                 stm.append("\ttfill_%s(f, version, &%s[i]);" % (f.struct.cname, lhs))
             else:
                 stm.append("\t" + fill_value(f.elem, "%s[i]" % lhs, "false"))
+        elif f.nullable_struct():
+            stm.append("s->Has%s = !f->minimal && fill_rand(f) %% 4 != 0;" % f.name)
+            stm.append("if (s->Has%s)" % f.name)
+            stm.append("\ttfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
         elif f.is_struct:
             stm.append("tfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
         elif is_fetch_records(msg, f):

@@ -733,39 +733,41 @@ test_mutations(void)
  * deliberate.
  */
 static const int16_t advertised[][3] = {
-	{0, 0, 9},					/* Produce */
-	{1, 4, 17},					/* Fetch */
-	{2, 1, 7},					/* ListOffsets */
-	{3, 0, 13},					/* Metadata */
-	{8, 0, 9},					/* OffsetCommit */
-	{9, 0, 9},					/* OffsetFetch */
-	{10, 0, 4},					/* FindCoordinator */
-	{11, 0, 9},					/* JoinGroup */
-	{12, 0, 4},					/* Heartbeat */
-	{13, 0, 5},					/* LeaveGroup */
-	{14, 0, 5},					/* SyncGroup */
-	{15, 0, 5},					/* DescribeGroups */
-	{16, 0, 5},					/* ListGroups */
-	{17, 0, 1},					/* SaslHandshake */
-	{18, 0, 3},					/* ApiVersions */
-	{19, 2, 7},					/* CreateTopics */
-	{20, 1, 6},					/* DeleteTopics */
-	{21, 0, 2},					/* DeleteRecords */
-	{22, 0, 4},					/* InitProducerId */
-	{23, 2, 4},					/* OffsetForLeaderEpoch */
-	{29, 0, 3},					/* DescribeAcls */
-	{30, 0, 3},					/* CreateAcls */
-	{31, 0, 3},					/* DeleteAcls */
-	{32, 0, 4},					/* DescribeConfigs */
-	{33, 0, 2},					/* AlterConfigs */
-	{36, 0, 2},					/* SaslAuthenticate */
-	{37, 0, 3},					/* CreatePartitions */
-	{42, 0, 2},					/* DeleteGroups */
-	{44, 0, 1},					/* IncrementalAlterConfigs */
-	{47, 0, 0},					/* OffsetDelete */
-	{48, 0, 1},					/* DescribeClientQuotas */
-	{49, 0, 1},					/* AlterClientQuotas */
-	{60, 0, 1},					/* DescribeCluster */
+	{0, 0, 9}, /* Produce */
+	{1, 4, 17}, /* Fetch */
+	{2, 1, 7}, /* ListOffsets */
+	{3, 0, 13}, /* Metadata */
+	{8, 0, 9}, /* OffsetCommit */
+	{9, 0, 9}, /* OffsetFetch */
+	{10, 0, 4}, /* FindCoordinator */
+	{11, 0, 9}, /* JoinGroup */
+	{12, 0, 4}, /* Heartbeat */
+	{13, 0, 5}, /* LeaveGroup */
+	{14, 0, 5}, /* SyncGroup */
+	{15, 0, 5}, /* DescribeGroups */
+	{16, 0, 5}, /* ListGroups */
+	{17, 0, 1}, /* SaslHandshake */
+	{18, 0, 3}, /* ApiVersions */
+	{19, 2, 7}, /* CreateTopics */
+	{20, 1, 6}, /* DeleteTopics */
+	{21, 0, 2}, /* DeleteRecords */
+	{22, 0, 4}, /* InitProducerId */
+	{23, 2, 4}, /* OffsetForLeaderEpoch */
+	{29, 0, 3}, /* DescribeAcls */
+	{30, 0, 3}, /* CreateAcls */
+	{31, 0, 3}, /* DeleteAcls */
+	{32, 0, 4}, /* DescribeConfigs */
+	{33, 0, 2}, /* AlterConfigs */
+	{36, 0, 2}, /* SaslAuthenticate */
+	{37, 0, 3}, /* CreatePartitions */
+	{42, 0, 2}, /* DeleteGroups */
+	{44, 0, 1}, /* IncrementalAlterConfigs */
+	{47, 0, 0}, /* OffsetDelete */
+	{48, 0, 1}, /* DescribeClientQuotas */
+	{49, 0, 1}, /* AlterClientQuotas */
+	{60, 0, 1}, /* DescribeCluster */
+	{68, 0, 1}, /* ConsumerGroupHeartbeat */
+	{69, 0, 0}, /* ConsumerGroupDescribe */
 };
 #define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
 
@@ -1049,6 +1051,92 @@ test_flexible_bytes(void)
 	}
 	kafka_writer_release(&w);
 	arena_reset(&arena);
+}
+
+/*
+ * KIP-848 against hand-assembled bytes: a ConsumerGroupHeartbeat v1 join
+ * (null fields "unchanged", SubscribedTopicRegex only from v1) and the
+ * response's nullable Assignment struct (an int8 marker, -1 for null).
+ */
+static void
+test_kip848_bytes(void)
+{
+	KafkaWriter w;
+	KafkaReader r;
+	KafkaConsumerGroupHeartbeatRequest req;
+	KafkaConsumerGroupHeartbeatResponse resp;
+	KafkaCGHeartbeatTopicPartitions tp;
+	int32_t		parts[2] = {0, 5};
+
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+								3, 'm', '1',	/* MemberId */
+								0, 0, 0, 0,	/* MemberEpoch 0 */
+								0,	/* InstanceId null */
+								0,	/* RackId null */
+								0, 0, 0xea, 0x60,	/* RebalanceTimeoutMs 60000 */
+								2, 2, 't',	/* SubscribedTopicNames ["t"] */
+								0,	/* SubscribedTopicRegex null (v1) */
+								8, 'u', 'n', 'i', 'f', 'o', 'r', 'm',	/* ServerAssignor */
+								1,	/* TopicPartitions [] */
+								0), true);	/* tags */
+	check(kafka_ConsumerGroupHeartbeatRequest_decode(&r, 1, &req, &arena.alloc) == KAFKA_OK &&
+		  kafka_str_eq(req.GroupId, "g") && kafka_str_eq(req.MemberId, "m1") &&
+		  req.MemberEpoch == 0 && req.InstanceId.len == -1 && req.RackId.len == -1 &&
+		  req.RebalanceTimeoutMs == 60000 && req.SubscribedTopicNamesCount == 1 &&
+		  kafka_str_eq(req.SubscribedTopicNames[0], "t") && req.SubscribedTopicRegex.len == -1 &&
+		  kafka_str_eq(req.ServerAssignor, "uniform") && req.TopicPartitionsCount == 0 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "ConsumerGroupHeartbeat v1 request from hand-assembled bytes");
+	kafka_reader_init(&r, BYTES(2, 'g', 3, 'm', '1', 0, 0, 0, 1, 0, 0,
+								0xff, 0xff, 0xff, 0xff,	/* RebalanceTimeoutMs -1 */
+								0,	/* SubscribedTopicNames null */
+								0,	/* ServerAssignor null (no regex in v0) */
+								0,	/* TopicPartitions null */
+								0), true);
+	check(kafka_ConsumerGroupHeartbeatRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+		  req.MemberEpoch == 1 && req.RebalanceTimeoutMs == -1 &&
+		  req.SubscribedTopicNamesCount == -1 && req.SubscribedTopicRegex.len == -1 &&
+		  req.ServerAssignor.len == -1 && req.TopicPartitionsCount == -1 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "ConsumerGroupHeartbeat v0 heartbeat: null arrays and strings (unchanged)");
+
+	memset(&resp, 0, sizeof(resp));
+	resp.ErrorMessage = kafka_str(NULL);
+	resp.MemberId = kafka_str("m1");
+	resp.MemberEpoch = 3;
+	resp.HeartbeatIntervalMs = 5000;
+	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 1, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+									   0, 0,	/* ErrorCode */
+									   0,	/* ErrorMessage null */
+									   3, 'm', '1',	/* MemberId */
+									   0, 0, 0, 3,	/* MemberEpoch */
+									   0, 0, 0x13, 0x88,	/* HeartbeatIntervalMs */
+									   0xff,	/* Assignment null */
+									   0)),
+		  "ConsumerGroupHeartbeat response without an assignment: the null marker -1");
+	kafka_writer_reset(&w);
+	memset(&tp, 0, sizeof(tp));
+	tp.TopicId.b[15] = 7;
+	tp.PartitionsCount = 2;
+	tp.Partitions = parts;
+	resp.HasAssignment = true;
+	resp.Assignment.TopicPartitionsCount = 1;
+	resp.Assignment.TopicPartitions = &tp;
+	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 0, 0, 0, 3, 'm', '1', 0, 0, 0, 3,
+									   0, 0, 0x13, 0x88,
+									   1,	/* Assignment present */
+									   2,	/* TopicPartitions: 1 */
+									   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+									   3, 0, 0, 0, 0, 0, 0, 0, 5,	/* Partitions [0, 5] */
+									   0,	/* TopicPartitions tags */
+									   0,	/* Assignment tags */
+									   0)),
+		  "ConsumerGroupHeartbeat response with an assignment by topic id");
 }
 
 /*
@@ -1837,6 +1925,7 @@ main(int argc, char **argv)
 	test_api_versions_bytes();
 	test_flexible_bytes();
 	test_group_bytes();
+	test_kip848_bytes();
 	test_produce_bytes();
 	test_fetch_splice();
 	test_response_errors();
