@@ -110,10 +110,18 @@
  *						always NONE: no REBOOTSTRAP_REQUIRED on one
  *						node).  v10+ carry topic ids, v12+ name topics
  *						by id.
- *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
+ *	Produce 0-13		record batch v2 needs >= 3 (librdkafka enables
  *						MsgVer2 only if 3 is in the range); librdkafka and
  *						kafkajs pick 7; kafka-python infers broker 2.4 from
- *						Produce v8 and uses v7; @platformatic 7-11 -> 9.
+ *						Produce v8 and uses v7; @platformatic 7-11 -> 11;
+ *						the Java client 4.x and franz-go 13, which names
+ *						topics by id (KIP-516: an id the principal may not
+ *						DESCRIBE is UNKNOWN_TOPIC_ID, like an unknown one;
+ *						then WRITE on the name).  v10-11's KIP-951 tags
+ *						(CurrentLeader, NodeEndpoints) go only with
+ *						NOT_LEADER_OR_FOLLOWER, which one node never
+ *						answers; v12 (KIP-890 part 2) changes only
+ *						transactional produce, still refused.
  *						v0-2 carry legacy message sets (magic 0/1, see
  *						legacy.h); librdkafka 2.0.2 enables gzip and
  *						snappy only if the broker's range includes v0.
@@ -208,7 +216,7 @@
 
 /*	ApiKey, Name, MinVersion, MaxVersion, FlexibleVersion,
  *		Handler, AclOperation, ResourceType, QuotaClass */
-KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 9, 9,
+KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 13, 9,
 		  nagare_handle_produce, KAFKA_ACL_WRITE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_PRODUCE)
 KAFKA_API(KAFKA_API_FETCH, Fetch, 4, 17, 12,
 		  nagare_handle_fetch, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_FETCH)

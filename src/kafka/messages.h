@@ -179,7 +179,7 @@
 #include "kafka/protocol.h"
 
 /* ----------------------------------------------------------------------
- * Produce (API key 0): versions 0-9, flexible v9+
+ * Produce (API key 0): versions 0-13, flexible v9+
  * clients/src/main/resources/common/message/ProduceRequest.json
  * clients/src/main/resources/common/message/ProduceResponse.json
  * ----------------------------------------------------------------------
@@ -195,8 +195,10 @@ typedef struct KafkaPartitionProduceData
 
 typedef struct KafkaTopicProduceData
 {
-	/* Name (v0+): The topic name. */
+	/* Name (v0-12): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/* PartitionData (v0+): Each partition to produce to. */
 	int32_t		PartitionDataCount;
 	KafkaPartitionProduceData *PartitionData;
@@ -237,6 +239,17 @@ typedef struct KafkaBatchIndexAndErrorMessage
 	KafkaStr	BatchIndexErrorMessage;
 } KafkaBatchIndexAndErrorMessage;
 
+typedef struct KafkaProduceLeaderIdAndEpoch
+{
+	/*
+	 * LeaderId (v10+, default -1): The ID of the current leader or -1 if the
+	 * leader is unknown.
+	 */
+	int32_t		LeaderId;
+	/* LeaderEpoch (v10+, default -1): The latest known leader epoch */
+	int32_t		LeaderEpoch;
+} KafkaProduceLeaderIdAndEpoch;
+
 typedef struct KafkaPartitionProduceResponse
 {
 	/* Index (v0+): The partition index. */
@@ -266,12 +279,17 @@ typedef struct KafkaPartitionProduceResponse
 	 * to be dropped
 	 */
 	KafkaStr	ErrorMessage;
+	/* CurrentLeader (v10+, tagged field 0): */
+	KafkaProduceLeaderIdAndEpoch CurrentLeader;
+	bool		HasCurrentLeader;
 } KafkaPartitionProduceResponse;
 
 typedef struct KafkaTopicProduceResponse
 {
-	/* Name (v0+): The topic name */
+	/* Name (v0-12): The topic name */
 	KafkaStr	Name;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/*
 	 * PartitionResponses (v0+): Each partition that we produced to within the
 	 * topic.
@@ -279,6 +297,21 @@ typedef struct KafkaTopicProduceResponse
 	int32_t		PartitionResponsesCount;
 	KafkaPartitionProduceResponse *PartitionResponses;
 } KafkaTopicProduceResponse;
+
+typedef struct KafkaProduceNodeEndpoint
+{
+	/* NodeId (v10+): The ID of the associated node. */
+	int32_t		NodeId;
+	/* Host (v10+): The node's hostname. */
+	KafkaStr	Host;
+	/* Port (v10+): The node's port. */
+	int32_t		Port;
+	/*
+	 * Rack (v10+, nullable v10+, default null): The rack of the node, or null
+	 * if it has not been assigned to a rack.
+	 */
+	KafkaStr	Rack;
+} KafkaProduceNodeEndpoint;
 
 typedef struct KafkaProduceResponse
 {
@@ -291,6 +324,14 @@ typedef struct KafkaProduceResponse
 	 * request did not violate any quota.
 	 */
 	int32_t		ThrottleTimeMs;
+	/*
+	 * NodeEndpoints (v10+, tagged field 0): Endpoints for all current-leaders
+	 * enumerated in PartitionProduceResponses, with errors
+	 * NOT_LEADER_OR_FOLLOWER.
+	 */
+	int32_t		NodeEndpointsCount;
+	KafkaProduceNodeEndpoint *NodeEndpoints;
+	bool		HasNodeEndpoints;
 } KafkaProduceResponse;
 
 extern int	kafka_ProduceRequest_decode(KafkaReader *r, int16_t version,

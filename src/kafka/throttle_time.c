@@ -20,7 +20,7 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 {
 	switch (api_key)
 	{
-		case 0:			/* Produce, ThrottleTimeMs v1-9 */
+		case 0:			/* Produce, ThrottleTimeMs v1-13 */
 			((KafkaProduceResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 1;
 		case 1:			/* Fetch, ThrottleTimeMs v4-17 */

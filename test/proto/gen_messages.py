@@ -103,6 +103,9 @@ TYPE_RENAMES = {
     ("IncrementalAlterConfigsResponse", "AlterConfigsResourceResponse"):
         "IncrementalAlterConfigsResourceResponse",
     ("FetchResponse", "PartitionData"): "FetchPartitionData",
+    # Produce v10+ (KIP-951) has the same two structs as Fetch v12+/v16+
+    ("ProduceResponse", "LeaderIdAndEpoch"): "ProduceLeaderIdAndEpoch",
+    ("ProduceResponse", "NodeEndpoint"): "ProduceNodeEndpoint",
     # client quotas: both APIs name their structs EntryData, EntityData
     ("DescribeClientQuotasRequest", "ComponentData"): "DescribeClientQuotasComponent",
     ("DescribeClientQuotasResponse", "EntryData"): "DescribeClientQuotasEntry",

@@ -733,7 +733,7 @@ test_mutations(void)
  * deliberate.
  */
 static const int16_t advertised[][3] = {
-	{0, 0, 9},					/* Produce */
+	{0, 0, 13},					/* Produce */
 	{1, 4, 17},					/* Fetch */
 	{2, 1, 7},					/* ListOffsets */
 	{3, 0, 13},					/* Metadata */
@@ -857,7 +857,7 @@ test_api_versions_bytes(void)
 		resp.FinalizedFeaturesEpoch = 5;
 		resp.HasFinalizedFeaturesEpoch = true;
 		kafka_ApiVersionsResponse_encode(&w, 3, &resp);
-		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
+		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0,
 										   2,	/* two tags */
 										   0, 8, 2, 2, 'f', 0, 1, 0, 2, 0,	/* tag 0 */
 										   1, 8, 0, 0, 0, 0, 0, 0, 0, 5,	/* tag 1 */
@@ -1706,6 +1706,84 @@ test_produce_bytes(void)
 									   1, 2, 3, 4, 5, 6, 7, 8,	/* LogAppendTimeMs */
 									   0, 0, 0, 7)),
 		  "Produce v2 response: LogAppendTimeMs after BaseOffset, ThrottleTimeMs");
+
+	/* v13 (KIP-516): the topic is named by its id, no name on the wire */
+	kafka_reader_init(&r, BYTES(0,	/* TransactionalId: null */
+								0xff, 0xff,	/* Acks -1 */
+								0, 0, 0x75, 0x30,	/* TimeoutMs 30000 */
+								2,	/* TopicData: 1 */
+								1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,	/* TopicId */
+								2,	/* PartitionData: 1 */
+								0, 0, 0, 2,	/* Index 2 */
+								4, 'a', 'b', 'c',	/* Records */
+								0,	/* partition tags */
+								0,	/* topic tags */
+								0), true);	/* request tags */
+	check(kafka_ProduceRequest_decode(&r, 13, &req, &arena.alloc) == KAFKA_OK &&
+		  req.TransactionalId.len == -1 && req.Acks == -1 && req.TimeoutMs == 30000 &&
+		  req.TopicDataCount == 1 && req.TopicData[0].Name.len == 0 &&
+		  req.TopicData[0].TopicId.b[0] == 1 && req.TopicData[0].TopicId.b[15] == 16 &&
+		  req.TopicData[0].PartitionDataCount == 1 &&
+		  req.TopicData[0].PartitionData[0].Index == 2 &&
+		  req.TopicData[0].PartitionData[0].Records.len == 3 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "Produce v13 request from hand-assembled bytes: TopicId in place of Name");
+	/* the same bytes as v12 read the id's first byte as a name's length */
+	kafka_reader_init(&r, BYTES(0, 0xff, 0xff, 0, 0, 0x75, 0x30, 2,
+								2, 't',	/* Name "t" */
+								2, 0, 0, 0, 2, 4, 'a', 'b', 'c', 0, 0, 0), true);
+	check(kafka_ProduceRequest_decode(&r, 12, &req, &arena.alloc) == KAFKA_OK &&
+		  kafka_str_eq(req.TopicData[0].Name, "t") && kafka_reader_remaining(&r) == 0,
+		  "Produce v12 request from hand-assembled bytes: Name, no TopicId");
+
+	part.LogAppendTimeMs = -1;
+	part.RecordErrorsCount = 0;
+	for (v = 10; v <= 13; v++)
+	{
+		const uint8_t *head;
+		size_t		headlen;
+		static const uint8_t by_name[] = {2, 2, 't'};	/* Responses: 1, Name "t" */
+		static const uint8_t by_id[] = {2, 1, 2, 3, 4, 5, 6, 7, 8,
+		9, 10, 11, 12, 13, 14, 15, 16};	/* Responses: 1, TopicId */
+		static const uint8_t tail[] = {2,	/* PartitionResponses: 1 */
+			0, 0, 0, 2, 0, 0,	/* Index, ErrorCode */
+			0, 0, 0, 0, 0, 0, 0, 5,	/* BaseOffset */
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* LogAppendTimeMs */
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* LogStartOffset */
+			1,	/* RecordErrors: empty */
+			0,	/* ErrorMessage: null */
+			0,	/* no CurrentLeader: no tags */
+			0,	/* topic tags */
+			0, 0, 0, 7,	/* ThrottleTimeMs */
+		0};						/* no NodeEndpoints: no tags */
+		uint8_t		expect[64];
+
+		head = v >= 13 ? by_id : by_name;
+		headlen = v >= 13 ? sizeof(by_id) : sizeof(by_name);
+		memcpy(expect, head, headlen);
+		memcpy(expect + headlen, tail, sizeof(tail));
+		for (int i = 0; i < 16; i++)
+			topic.TopicId.b[i] = (uint8_t) (i + 1);
+		kafka_writer_reset(&w);
+		kafka_ProduceResponse_encode(&w, (int16_t) v, &resp);
+		check(w.err == KAFKA_OK && bytes_eq(w.buf, w.len, expect, headlen + sizeof(tail)),
+			  "Produce v%d response matches hand-assembled bytes (%s, KIP-951 tags left out)",
+			  v, v >= 13 ? "TopicId" : "Name");
+	}
+	/* KIP-951's tagged CurrentLeader, as the schema has it (tag 0) */
+	part.HasCurrentLeader = true;
+	part.CurrentLeader.LeaderId = 0;
+	part.CurrentLeader.LeaderEpoch = 3;
+	kafka_writer_reset(&w);
+	kafka_ProduceResponse_encode(&w, 10, &resp);
+	check(w.err == KAFKA_OK && w.len > 18 &&
+		  bytes_eq(w.buf + w.len - 18, 18,
+				   BYTES(1, 0, 9,	/* 1 tag: tag 0, 9 bytes */
+						 0, 0, 0, 0, 0, 0, 0, 3, 0,	/* LeaderId 0, LeaderEpoch 3 */
+						 0,	/* topic tags */
+						 0, 0, 0, 7,	/* ThrottleTimeMs */
+						 0)),	/* response tags */
+		  "Produce v10 response with a tagged CurrentLeader matches hand-assembled bytes");
 	kafka_writer_release(&w);
 	arena_reset(&arena);
 }
@@ -1727,8 +1805,8 @@ test_dispatch(void)
 	check(kafka_request_decode(&r, KAFKA_API_FETCH, 3, &body, &arena.alloc) ==
 		  KAFKA_ERR_UNSUPPORTED, "decode of Fetch v3 (below the range): KAFKA_ERR_UNSUPPORTED");
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
-	check(kafka_ProduceRequest_decode(&r, 10, &body.Produce, &arena.alloc) ==
-		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v10: KAFKA_ERR_UNSUPPORTED");
+	check(kafka_ProduceRequest_decode(&r, 14, &body.Produce, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v14: KAFKA_ERR_UNSUPPORTED");
 
 	kafka_writer_init(&w, &arena.alloc);
 	for (i = 0; i < kafka_apis_count; i++)
