@@ -186,10 +186,14 @@
  *						@platformatic 4.
  *	LeaveGroup 0-5		kafka-python and librdkafka 1; kafkajs 3;
  *						@platformatic 4-5 -> 5.
- *	OffsetCommit 0-9	kafka-python 2; kafkajs 5; librdkafka 7;
- *						@platformatic 8-9 -> 9.
- *	OffsetFetch 0-9		kafka-python 1; kafkajs 4; librdkafka 7;
- *						@platformatic 8-9 -> 9 (batched Groups).
+ *	OffsetCommit 0-10	kafka-python 2; kafkajs 5; librdkafka 7;
+ *						@platformatic 8-9 -> 9; franz-go 10 (v10 names
+ *						topics by id, KIP-848: UNKNOWN_TOPIC_ID as in
+ *						Fetch, then READ on the name); the Java client's
+ *						classic consumer stays at 9.
+ *	OffsetFetch 0-10	kafka-python 1; kafkajs 4; librdkafka 7;
+ *						@platformatic 8-9 -> 9 (batched Groups);
+ *						franz-go 10 (topics by id, as OffsetCommit).
  *	DescribeGroups 0-5	kafkajs 2; kafka-python 3; librdkafka 4;
  *						@platformatic 5.
  *	ListGroups 0-5		kafkajs and kafka-python 2; librdkafka 4;
@@ -199,6 +203,13 @@
  *	DescribeCluster 0-1	the Java AdminClient's describeCluster() (it asks
  *						for the cluster's authorized operations only
  *						here once Metadata is past v10).
+ *	DescribeProducers 0	the only version: kafka-transactions.sh
+ *						describe-producers (READ on the TOPIC, as in
+ *						Kafka).
+ *	DescribeTopicPartitions 0	the only version (KIP-966): the Java
+ *						AdminClient 3.8+'s describeTopics(), which
+ *						kafka-topics.sh --describe uses (DESCRIBE on each
+ *						TOPIC, as Metadata).
  *
  * Adding a version within the schemas in test/proto/schemas: change
  * MaxVersion here (and the reason above), `make -C test/proto generate`,
@@ -224,9 +235,9 @@ KAFKA_API(KAFKA_API_LIST_OFFSETS, ListOffsets, 1, 7, 6,
 		  nagare_handle_list_offsets, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_METADATA, Metadata, 0, 13, 9,
 		  nagare_handle_metadata, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
-KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 9, 8,
+KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 10, 8,
 		  nagare_handle_offset_commit, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
-KAFKA_API(KAFKA_API_OFFSET_FETCH, OffsetFetch, 0, 9, 6,
+KAFKA_API(KAFKA_API_OFFSET_FETCH, OffsetFetch, 0, 10, 6,
 		  nagare_handle_offset_fetch, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_FIND_COORDINATOR, FindCoordinator, 0, 4, 3,
 		  nagare_handle_find_coordinator, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
@@ -282,3 +293,7 @@ KAFKA_API(KAFKA_API_ALTER_CLIENT_QUOTAS, AlterClientQuotas, 0, 1, 1,
 		  nagare_handle_alter_client_quotas, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CLUSTER, DescribeCluster, 0, 1, 0,
 		  nagare_handle_describe_cluster, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_PRODUCERS, DescribeProducers, 0, 0, 0,
+		  nagare_handle_describe_producers, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_TOPIC_PARTITIONS, DescribeTopicPartitions, 0, 0, 0,
+		  nagare_handle_describe_topic_partitions, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
