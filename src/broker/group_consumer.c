@@ -541,6 +541,7 @@ hb_error(NagareConn *conn, const KafkaRequestHeader *hdr, int16 error, const cha
 	resp.ErrorMessage = kafka_str(msg);
 	resp.MemberId = kafka_str(NULL);
 	resp.MemberEpoch = -1;
+	resp.AssignmentIsNull = true;
 	nagare_kafka_respond(conn, hdr, &resp);
 }
 
@@ -853,11 +854,12 @@ nagare_handle_consumer_group_heartbeat(NagareConn *conn, const KafkaRequestHeade
 	resp.MemberId = kafka_str(m->member_id);
 	resp.MemberEpoch = m->epoch;
 	resp.HeartbeatIntervalMs = nagare_group_consumer_heartbeat_interval_ms;
+	resp.AssignmentIsNull = true;
 	/* the assignment when it changed, and to a full request */
 	if (joined || req->TopicPartitionsCount >= 0 || !m->sent_any ||
 		!set_equal(&m->sent, &m->assigned))
 	{
-		resp.HasAssignment = true;
+		resp.AssignmentIsNull = false;
 		fill_assignment(&resp.Assignment, &m->assigned);
 		set_make(&m->sent, m->cxt, m->assigned.tp, m->assigned.n);
 		m->sent_any = true;

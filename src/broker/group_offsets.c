@@ -18,6 +18,12 @@
  * changed from SQL are what consumers see next.  The membership checks
  * (member id, generation) are the group's (group.c).
  *
+ * OffsetCommit v10 and OffsetFetch v10 name topics by id (KIP-848), resolved
+ * through the broker's topic map as in Fetch v13+: an id no topic has, or
+ * one of a topic the principal may not DESCRIBE, is UNKNOWN_TOPIC_ID; then
+ * the same ACL checks on the topic's name as for a name.  The worker sees
+ * names only.
+ *
  * Copyright (c) 2026, the nagare authors
  *
  *-------------------------------------------------------------------------
@@ -233,12 +239,28 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 	{
 		KafkaOffsetCommitRequestTopic *rt = &req->Topics[t];
 		KafkaOffsetCommitResponseTopic *ot = &cw->body.Topics[t];
-		bool		denied = group_err == KAFKA_ERROR_NONE &&
-			!nagare_authorized_topic(conn, rt->Name, KAFKA_ACL_READ);
-		const BrokerTopic *topic = denied ? NULL : nagare_broker_topic(rt->Name.ptr, rt->Name.len);
+		const BrokerTopic *topic = NULL;
+		KafkaStr tname = rt->Name;
+		bool unknown_id = false;
+		bool denied;
 		char	   *name;
 
-		ot->Name = nagare_kstr_copy(cxt, rt->Name);
+		if (hdr->RequestApiVersion >= 10)
+		{
+			/* by id (v10+): unknown, or not to be known by this client */
+			if (group_err == KAFKA_ERROR_NONE)
+				topic = nagare_described_topic_by_id(conn, &rt->TopicId);
+			unknown_id = group_err == KAFKA_ERROR_NONE && topic == NULL;
+			tname = kafka_str(topic ? topic->name : "");
+			ot->TopicId = rt->TopicId;
+		}
+		denied = group_err == KAFKA_ERROR_NONE && !unknown_id &&
+				 !nagare_authorized_topic(conn, tname, KAFKA_ACL_READ);
+		if (denied)
+			topic = NULL;
+		else if (hdr->RequestApiVersion < 10)
+			topic = nagare_broker_topic(tname.ptr, tname.len);
+		ot->Name = nagare_kstr_copy(cxt, tname);
 		name = (char *) ot->Name.ptr;
 		ot->PartitionsCount = rt->PartitionsCount;
 		ot->Partitions = MemoryContextAllocZero(cxt, sizeof(KafkaOffsetCommitResponsePartition) *
@@ -251,6 +273,8 @@ nagare_handle_offset_commit(NagareConn *conn, const KafkaRequestHeader *hdr, Kaf
 			op->PartitionIndex = rp->PartitionIndex;
 			if (group_err != KAFKA_ERROR_NONE)
 				op->ErrorCode = group_err;
+			else if (unknown_id)
+				op->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
 			else if (denied)
 				op->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 			else if (topic == NULL || rp->PartitionIndex < 0 || rp->PartitionIndex >= topic->partitions)
@@ -310,6 +334,8 @@ typedef struct FetchGroup
 	char	  **topics;
 	int32	   *npartitions;
 	int32	  **partitions;
+	KafkaUuid *ids; /* v10+: each topic's id as asked, or NULL */
+	bool *unknown_ids; /* v10+: the id is UNKNOWN_TOPIC_ID */
 	/* result */
 	int16		error;
 	char	   *rows;
@@ -440,7 +466,9 @@ fill_partitions(NagareConn *conn, FetchGroup *fg, OffsetRow *rows, int nrows,
 		for (i = 0; i < fg->ntopics; i++)
 		{
 			KafkaOffsetFetchResponseTopic *t = &topics[ntopics++];
-			bool denied = fg->error == KAFKA_ERROR_NONE &&
+			bool unknown_id = fg->unknown_ids != NULL && fg->unknown_ids[i] &&
+							  fg->error == KAFKA_ERROR_NONE;
+			bool denied = fg->error == KAFKA_ERROR_NONE && !unknown_id &&
 						  !nagare_authorized_topic(conn, kafka_str(fg->topics[i]),
 												   KAFKA_ACL_DESCRIBE);
 
@@ -456,8 +484,10 @@ fill_partitions(NagareConn *conn, FetchGroup *fg, OffsetRow *rows, int nrows,
 				pp->CommittedOffset = -1;
 				pp->CommittedLeaderEpoch = -1;
 				pp->Metadata = kafka_str("");
-				pp->ErrorCode = denied ? KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED : fg->error;
-				if (denied)
+				pp->ErrorCode = unknown_id ? KAFKA_ERROR_UNKNOWN_TOPIC_ID
+								: denied   ? KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED
+										   : fg->error;
+				if (denied || unknown_id)
 					continue;
 				for (r = 0; r < nrows; r++)
 					if (strcmp(rows[r].topic, fg->topics[i]) == 0 && rows[r].partition == pp->PartitionIndex)
@@ -536,19 +566,37 @@ fetch_respond(FetchWait *fw)
 			resp.Groups[i].ErrorCode = fg->error;
 			fill_partitions(fw->resp->conn, fg, rows, nrows, &topics, &ntopics);
 			/* the v8 structs mirror the v0-7 ones */
-			resp.Groups[i].TopicsCount = ntopics;
 			resp.Groups[i].Topics = palloc0(sizeof(KafkaOffsetFetchResponseTopics) * Max(ntopics, 1));
 			for (t = 0; t < ntopics; t++)
 			{
+				KafkaOffsetFetchResponseTopics *d_t =
+					&resp.Groups[i].Topics[resp.Groups[i].TopicsCount];
 				int			k;
 
-				resp.Groups[i].Topics[t].Name = topics[t].Name;
-				resp.Groups[i].Topics[t].PartitionsCount = topics[t].PartitionsCount;
-				resp.Groups[i].Topics[t].Partitions =
-					palloc0(sizeof(KafkaOffsetFetchResponsePartitions) * Max(topics[t].PartitionsCount, 1));
+				if (fw->id.api_version >= 10)
+				{
+					/* by id: as asked, or else the topic's now (one
+					 * deleted since its commits has none: left out) */
+					if (fg->ids != NULL)
+						d_t->TopicId = fg->ids[t];
+					else
+					{
+						const BrokerTopic *bt =
+							nagare_broker_topic(topics[t].Name.ptr, topics[t].Name.len);
+
+						if (bt == NULL)
+							continue;
+						d_t->TopicId = bt->uuid;
+					}
+				}
+				resp.Groups[i].TopicsCount++;
+				d_t->Name = topics[t].Name;
+				d_t->PartitionsCount = topics[t].PartitionsCount;
+				d_t->Partitions = palloc0(sizeof(KafkaOffsetFetchResponsePartitions) *
+										  Max(topics[t].PartitionsCount, 1));
 				for (k = 0; k < topics[t].PartitionsCount; k++)
 				{
-					KafkaOffsetFetchResponsePartitions *d = &resp.Groups[i].Topics[t].Partitions[k];
+					KafkaOffsetFetchResponsePartitions *d = &d_t->Partitions[k];
 					KafkaOffsetFetchResponsePartition *s = &topics[t].Partitions[k];
 
 					d->PartitionIndex = s->PartitionIndex;
@@ -675,14 +723,33 @@ nagare_handle_offset_fetch(NagareConn *conn, const KafkaRequestHeader *hdr, Kafk
 			int32	   *counts = palloc(sizeof(int32) * Max(n, 1));
 			int32	  **idx = palloc(sizeof(int32 *) * Max(n, 1));
 
+			bool denied = !nagare_authorized_group(conn, rg->GroupId, KAFKA_ACL_DESCRIBE);
+			FetchGroup *fg = &fw->groups[i];
+
+			if (hdr->RequestApiVersion >= 10 && n > 0)
+			{
+				fg->ids = MemoryContextAlloc(cxt, sizeof(KafkaUuid) * n);
+				fg->unknown_ids = MemoryContextAllocZero(cxt, sizeof(bool) * n);
+			}
 			for (t = 0; t < n; t++)
 			{
 				names[t] = rg->Topics[t].Name;
 				counts[t] = rg->Topics[t].PartitionIndexesCount;
 				idx[t] = rg->Topics[t].PartitionIndexes;
+				if (fg->ids != NULL)
+				{
+					/* by id (v10+): unknown, or not to be known by this client */
+					const BrokerTopic *bt =
+						denied
+							? NULL
+							: nagare_described_topic_by_id(conn, &rg->Topics[t].TopicId);
+
+					fg->ids[t] = rg->Topics[t].TopicId;
+					fg->unknown_ids[t] = bt == NULL;
+					names[t] = kafka_str(bt ? pstrdup(bt->name) : "");
+				}
 			}
-			fetch_group_init(fw, &fw->groups[i], cxt, rg->GroupId, n, names, counts, idx,
-							 !nagare_authorized_group(conn, rg->GroupId, KAFKA_ACL_DESCRIBE));
+			fetch_group_init(fw, fg, cxt, rg->GroupId, n, names, counts, idx, denied);
 		}
 	}
 	if (--fw->outstanding == 0)

@@ -10,6 +10,15 @@
  * whoever produced it: after a crash of the broker alone the ring is
  * replayed, and an acknowledged batch is never lost.
  *
+ * Produce v13 (KIP-516) names each topic by its id, resolved through the
+ * broker's topic map: an id no topic has, or one of a topic the principal
+ * may not DESCRIBE, is UNKNOWN_TOPIC_ID (as in Fetch v13+); then WRITE is
+ * checked on the topic's name as for a name.  v10-12 change nothing nagare
+ * answers: the KIP-951 CurrentLeader and NodeEndpoints tagged fields go
+ * only with NOT_LEADER_OR_FOLLOWER, which one node never answers, and v12
+ * (KIP-890 part 2) only concerns transactional producers, which still get
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+ *
  * Produce v0-2 carry legacy message sets (magic 0 and 1): they are checked
  * and up-converted to one RecordBatch v2 (kafka/legacy.h), as a Kafka broker
  * whose log format is v2 does, and then treated like any other batch.
@@ -371,18 +380,30 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 		KafkaTopicProduceData *td = &req->TopicData[t];
 		KafkaTopicProduceResponse *tr = &pp->body.Responses[t];
 		const BrokerTopic *topic = NULL;
+		KafkaStr	name = td->Name;
+		bool		unknown_id = false;
 		bool		denied;
 		int			p;
 
-		tr->Name = nagare_kstr_copy(cxt, td->Name);
+		if (hdr->RequestApiVersion >= 13)
+		{
+			/* by id (v13+): unknown, or not to be known by this client */
+			topic = nagare_described_topic_by_id(conn, &td->TopicId);
+			unknown_id = topic == NULL;
+			name = kafka_str(topic ? topic->name : "");
+			tr->TopicId = td->TopicId;
+		}
+		tr->Name = nagare_kstr_copy(cxt, name);
 		tr->PartitionResponsesCount = td->PartitionDataCount;
 		tr->PartitionResponses = MemoryContextAllocZero(cxt, sizeof(KafkaPartitionProduceResponse) *
 														Max(td->PartitionDataCount, 1));
 		/* authorized before its existence is revealed */
-		denied = request_error == KAFKA_ERROR_NONE &&
-			!nagare_authorized_topic(conn, td->Name, KAFKA_ACL_WRITE);
-		if (request_error == KAFKA_ERROR_NONE && !denied)
-			topic = nagare_broker_topic(td->Name.ptr, td->Name.len);
+		denied = request_error == KAFKA_ERROR_NONE && !unknown_id &&
+			!nagare_authorized_topic(conn, name, KAFKA_ACL_WRITE);
+		if (request_error != KAFKA_ERROR_NONE || denied)
+			topic = NULL;
+		else if (hdr->RequestApiVersion < 13)
+			topic = nagare_broker_topic(name.ptr, name.len);
 
 		for (p = 0; p < td->PartitionDataCount; p++)
 		{
@@ -400,6 +421,8 @@ nagare_handle_produce(NagareConn *conn, const KafkaRequestHeader *hdr, KafkaRequ
 				pr->ErrorCode = request_error;
 				message = request_message;
 			}
+			else if (unknown_id)
+				pr->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
 			else if (denied)
 				pr->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
 			else if (topic == NULL)

@@ -4,6 +4,9 @@
  *	  Idempotent producers: producer ids, and the sequence checks that keep
  *	  a retried batch from being written twice.
  *
+ * DescribeProducers lists the producers the sequence checks know of on a
+ * partition (kafka-transactions.sh describe-producers).
+ *
  * InitProducerId (without a transactional id) hands out a new producer id
  * with epoch 0.  Ids come from blocks of 1000 whose end is written to
  * pg_nagare/producer_ids (durably, before any id of the block is used), so
@@ -35,6 +38,7 @@
 #include "broker/acl_api.h"
 #include "broker/kafka_api.h"
 #include "broker/producers.h"
+#include "broker/topicmap.h"
 #include "kafka/record.h"
 #include "logstore/producerstate.h"
 #include "logstore/segment.h"
@@ -131,6 +135,109 @@ nagare_handle_init_producer_id(NagareConn *conn, const KafkaRequestHeader *hdr, 
 		 */
 		resp.ProducerId = new_producer_id();
 		resp.ProducerEpoch = 0;
+	}
+	nagare_kafka_respond(conn, hdr, &resp);
+}
+
+/*
+ * DescribeProducers (what `kafka-transactions.sh describe-producers`
+ * asks): the idempotent producers with state on each partition, as the
+ * sequence checks below see them: id, epoch, the last sequence and when
+ * its batch came (Unix ms); no transactions, so coordinator epoch and
+ * transaction start offset -1.  READ on the topic, asked before its
+ * existence is revealed (TOPIC_AUTHORIZATION_FAILED), as in Kafka;
+ * UNKNOWN_TOPIC_OR_PARTITION for a topic or partition that does not exist.
+ */
+#define DESCRIBE_PRODUCERS_MAX 1024 /* per partition */
+
+void
+nagare_handle_describe_producers(NagareConn *conn, const KafkaRequestHeader *hdr,
+								 KafkaRequestBody *body)
+{
+	KafkaDescribeProducersRequest *req = &body->DescribeProducers;
+	KafkaDescribeProducersResponse resp;
+	const ProducerState **states =
+		nagare_request_palloc(sizeof(ProducerState *) * DESCRIBE_PRODUCERS_MAX);
+	int t;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.Topics = nagare_request_palloc(sizeof(KafkaDescribeProducersTopicResponse) *
+										Max(req->TopicsCount, 1));
+	if (states == NULL || resp.Topics == NULL)
+	{
+		nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+		return;
+	}
+	resp.TopicsCount = req->TopicsCount;
+	for (t = 0; t < req->TopicsCount; t++)
+	{
+		KafkaDescribeProducersTopic *rq = &req->Topics[t];
+		KafkaDescribeProducersTopicResponse *rt = &resp.Topics[t];
+		bool denied = !nagare_authorized_topic(conn, rq->Name, KAFKA_ACL_READ);
+		const BrokerTopic *topic =
+			denied ? NULL : nagare_broker_topic(rq->Name.ptr, rq->Name.len);
+		int p;
+
+		rt->Name = rq->Name;
+		rt->PartitionsCount = Max(rq->PartitionIndexesCount, 0);
+		rt->Partitions = nagare_request_palloc(
+			sizeof(KafkaDescribeProducersPartitionResponse) * Max(rt->PartitionsCount, 1));
+		if (rt->Partitions == NULL)
+		{
+			nagare_request_out_of_memory(conn, hdr->RequestApiKey, hdr->RequestApiVersion);
+			return;
+		}
+		for (p = 0; p < rt->PartitionsCount; p++)
+		{
+			KafkaDescribeProducersPartitionResponse *rp = &rt->Partitions[p];
+			int32 index = rq->PartitionIndexes[p];
+			int n;
+			int i;
+
+			memset(rp, 0, sizeof(*rp));
+			rp->PartitionIndex = index;
+			rp->ErrorMessage = kafka_str(NULL);
+			if (denied)
+			{
+				rp->ErrorCode = KAFKA_ERROR_TOPIC_AUTHORIZATION_FAILED;
+				continue;
+			}
+			if (topic == NULL || index < 0 || index >= topic->partitions)
+			{
+				rp->ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_OR_PARTITION;
+				continue;
+			}
+			n = Min(nagare_producer_states_of(topic->topic_id, index, states,
+											  DESCRIBE_PRODUCERS_MAX),
+					DESCRIBE_PRODUCERS_MAX);
+			rp->ActiveProducers = nagare_request_palloc(
+				sizeof(KafkaDescribeProducersProducerState) * Max(n, 1));
+			if (rp->ActiveProducers == NULL)
+			{
+				nagare_request_out_of_memory(conn, hdr->RequestApiKey,
+											 hdr->RequestApiVersion);
+				return;
+			}
+			for (i = 0; i < n; i++)
+			{
+				const ProducerState *st = states[i];
+				KafkaDescribeProducersProducerState *ap =
+					&rp->ActiveProducers[rp->ActiveProducersCount];
+
+				if (st->nbatches == 0)
+					continue; /* created, never written */
+				ap->ProducerId = st->key.pid;
+				ap->ProducerEpoch = st->epoch;
+				ap->LastSequence = st->batches[st->nbatches - 1].last_seq;
+				/* PostgreSQL's epoch (2000-01-01) to Unix ms */
+				ap->LastTimestamp = st->last_used_pg_ms +
+									(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+										SECS_PER_DAY * 1000;
+				ap->CoordinatorEpoch = -1;
+				ap->CurrentTxnStartOffset = -1;
+				rp->ActiveProducersCount++;
+			}
+		}
 	}
 	nagare_kafka_respond(conn, hdr, &resp);
 }

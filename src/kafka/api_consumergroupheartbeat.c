@@ -153,9 +153,13 @@ encode_ConsumerGroupHeartbeatResponse(KafkaWriter *w, int16_t version,
 	/* HeartbeatIntervalMs: int32, v0+ */
 	kafka_write_int32(w, s->HeartbeatIntervalMs);
 	/* Assignment: Assignment, v0+ */
-	kafka_write_int8(w, s->HasAssignment ? 1 : -1);
-	if (s->HasAssignment)
+	if (s->AssignmentIsNull)
+		kafka_write_int8(w, -1);
+	else
+	{
+		kafka_write_int8(w, 1);
 		encode_CGHeartbeatAssignment(w, version, &s->Assignment);
+	}
 	/* tagged fields */
 	kafka_write_tagged_fields_empty(w);
 }

@@ -1059,6 +1059,47 @@ errors_DescribeClusterResponse(const KafkaDescribeClusterResponse *s, int16_t ve
 }
 
 static int
+errors_DescribeProducersPartitionResponse(const KafkaDescribeProducersPartitionResponse *s,
+										  int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_DescribeProducersTopicResponse(const KafkaDescribeProducersTopicResponse *s,
+									  int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Partitions, v0+ */
+	for (i = 0; i < s->PartitionsCount; i++)
+		n += errors_DescribeProducersPartitionResponse(&s->Partitions[i], version, fn, arg);
+	return n;
+}
+
+static int
+errors_DescribeProducersResponse(const KafkaDescribeProducersResponse *s, int16_t version,
+								 KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Topics, v0+ */
+	for (i = 0; i < s->TopicsCount; i++)
+		n += errors_DescribeProducersTopicResponse(&s->Topics[i], version, fn, arg);
+	return n;
+}
+
+static int
 errors_ConsumerGroupHeartbeatResponse(const KafkaConsumerGroupHeartbeatResponse *s,
 									  int16_t version, KafkaErrorCodeFn fn, void *arg)
 {
@@ -1098,6 +1139,52 @@ errors_ConsumerGroupDescribeResponse(const KafkaConsumerGroupDescribeResponse *s
 	/* Groups, v0+ */
 	for (i = 0; i < s->GroupsCount; i++)
 		n += errors_CGDescribedGroup(&s->Groups[i], version, fn, arg);
+	return n;
+}
+
+static int
+errors_DescribeTopicPartitionsResponsePartition(const KafkaDescribeTopicPartitionsResponsePartition *s, int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	return n;
+}
+
+static int
+errors_DescribeTopicPartitionsResponseTopic(const KafkaDescribeTopicPartitionsResponseTopic *s, int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* ErrorCode, v0+ */
+	if (s->ErrorCode != 0)
+	{
+		fn(arg, s->ErrorCode);
+		n++;
+	}
+	/* Partitions, v0+ */
+	for (i = 0; i < s->PartitionsCount; i++)
+		n += errors_DescribeTopicPartitionsResponsePartition(&s->Partitions[i], version, fn,
+															 arg);
+	return n;
+}
+
+static int
+errors_DescribeTopicPartitionsResponse(const KafkaDescribeTopicPartitionsResponse *s,
+									   int16_t version, KafkaErrorCodeFn fn, void *arg)
+{
+	int			n = 0;
+	int32_t		i;
+
+	/* Topics, v0+ */
+	for (i = 0; i < s->TopicsCount; i++)
+		n += errors_DescribeTopicPartitionsResponseTopic(&s->Topics[i], version, fn, arg);
 	return n;
 }
 
@@ -1173,10 +1260,14 @@ kafka_response_errors(int16_t api_key, int16_t version, const void *body,
 			return errors_AlterClientQuotasResponse(body, version, fn, arg);
 		case 60:			/* DescribeCluster */
 			return errors_DescribeClusterResponse(body, version, fn, arg);
+		case 61:			/* DescribeProducers */
+			return errors_DescribeProducersResponse(body, version, fn, arg);
 		case 68:			/* ConsumerGroupHeartbeat */
 			return errors_ConsumerGroupHeartbeatResponse(body, version, fn, arg);
 		case 69:			/* ConsumerGroupDescribe */
 			return errors_ConsumerGroupDescribeResponse(body, version, fn, arg);
+		case 75:			/* DescribeTopicPartitions */
+			return errors_DescribeTopicPartitionsResponse(body, version, fn, arg);
 		default:
 			return 0;
 	}

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_offsetcommit.c
- *	  Kafka OffsetCommit (API key 8), versions 0-9: request decoder
+ *	  Kafka OffsetCommit (API key 8), versions 0-10: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/OffsetCommitRequest.json
@@ -27,7 +27,10 @@
  *	  Version 8 is the first flexible version.
  *	  Version 9 is the first version that can be used with the new
  *	  consumer group protocol (KIP-848). The request is the same as
- *	  version 8. CommitTimestamp has been removed from v2 and later.
+ *	  version 8.
+ *	  Version 10 adds support for topic ids and removes support for
+ *	  topic names (KIP-848). CommitTimestamp has been removed from v2
+ *	  and later.
  * OffsetCommitResponse:
  *	  Versions 1 and 2 are the same as version 0.
  *	  Version 3 adds the throttle time to the response.
@@ -41,7 +44,9 @@
  *	  consumer group protocol (KIP-848). The response is the same as
  *	  version 8 but can return STALE_MEMBER_EPOCH when the new consumer
  *	  group protocol is used and GROUP_ID_NOT_FOUND when the group does
- *	  not exist for both protocols. Supported errors: -
+ *	  not exist for both protocols.
+ *	  Version 10 adds support for topic ids and removes support for
+ *	  topic names (KIP-848). Supported errors: -
  *	  GROUP_AUTHORIZATION_FAILED (version 0+) - NOT_COORDINATOR (version
  *	  0+) - COORDINATOR_NOT_AVAILABLE (version 0+) -
  *	  COORDINATOR_LOAD_IN_PROGRESS (version 0+) - ILLEGAL_GENERATION
@@ -91,8 +96,14 @@ decode_OffsetCommitRequestTopic(KafkaReader *r, int16_t version,
 {
 	int32_t		i;
 
-	/* Name: string, v0+ */
-	KAFKA_READ(kafka_read_string(r, &s->Name));
+	/* Name: string, v0-9 */
+	if (version <= 9)
+		KAFKA_READ(kafka_read_string(r, &s->Name));
+	else
+		s->Name = kafka_str("");
+	/* TopicId: uuid, v10+ */
+	if (version >= 10)
+		KAFKA_READ(kafka_read_uuid(r, &s->TopicId));
 	/* Partitions: []OffsetCommitRequestPartition, v0+ */
 	KAFKA_READ(kafka_read_array_len(r, &s->PartitionsCount, false, KAFKA_MAX_PARTITIONS,
 									14));
@@ -171,8 +182,12 @@ encode_OffsetCommitResponseTopic(KafkaWriter *w, int16_t version,
 {
 	int32_t		i;
 
-	/* Name: string, v0+ */
-	kafka_write_string(w, s->Name);
+	/* Name: string, v0-9 */
+	if (version <= 9)
+		kafka_write_string(w, s->Name);
+	/* TopicId: uuid, v10+ */
+	if (version >= 10)
+		kafka_write_uuid(w, &s->TopicId);
 	/* Partitions: []OffsetCommitResponsePartition, v0+ */
 	if (kafka_write_array_begin(w, s->PartitionsCount, s->Partitions, false))
 		for (i = 0; i < s->PartitionsCount; i++)
@@ -201,14 +216,14 @@ encode_OffsetCommitResponse(KafkaWriter *w, int16_t version,
 /*
  * Decode an OffsetCommitRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-9).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-10).
  */
 int
 kafka_OffsetCommitRequest_decode(KafkaReader *r, int16_t version,
 								 KafkaOffsetCommitRequest *out, const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 10)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -223,7 +238,7 @@ kafka_OffsetCommitRequest_decode(KafkaReader *r, int16_t version,
  * Encode an OffsetCommitResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 0-9, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 0-10, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -233,7 +248,7 @@ kafka_OffsetCommitResponse_encode(KafkaWriter *w, int16_t version,
 {
 	bool		flexible = w->flexible;
 
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 10)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_offsetfetch.c
- *	  Kafka OffsetFetch (API key 9), versions 0-9: request decoder
+ *	  Kafka OffsetFetch (API key 9), versions 0-10: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/OffsetFetchRequest.json
@@ -30,6 +30,8 @@
  *	  consumer group protocol (KIP-848). It adds the MemberId and
  *	  MemberEpoch fields. Those are filled in and validated when the new
  *	  consumer protocol is used.
+ *	  Version 10 adds support for topic ids and removes support for
+ *	  topic names (KIP-848).
  * OffsetFetchResponse:
  *	  Version 1 is the same as version 0.
  *	  Version 2 adds a top-level error code.
@@ -45,13 +47,14 @@
  *	  Version 9 is the first version that can be used with the new
  *	  consumer group protocol (KIP-848). The response is the same as
  *	  version 8 but can return STALE_MEMBER_EPOCH and UNKNOWN_MEMBER_ID
- *	  errors when the new consumer group protocol is used. Supported
- *	  errors: - GROUP_AUTHORIZATION_FAILED (version 0+) -
- *	  NOT_COORDINATOR (version 0+) - COORDINATOR_NOT_AVAILABLE (version
- *	  0+) - COORDINATOR_LOAD_IN_PROGRESS (version 0+) -
- *	  GROUP_ID_NOT_FOUND (version 0+) - UNSTABLE_OFFSET_COMMIT (version
- *	  7+) - UNKNOWN_MEMBER_ID (version 9+) - STALE_MEMBER_EPOCH (version
- *	  9+)
+ *	  errors when the new consumer group protocol is used.
+ *	  Version 10 adds support for topic ids and removes support for
+ *	  topic names (KIP-848). Supported errors: -
+ *	  GROUP_AUTHORIZATION_FAILED (version 0+) - NOT_COORDINATOR (version
+ *	  0+) - COORDINATOR_NOT_AVAILABLE (version 0+) -
+ *	  COORDINATOR_LOAD_IN_PROGRESS (version 0+) - GROUP_ID_NOT_FOUND
+ *	  (version 0+) - UNSTABLE_OFFSET_COMMIT (version 7+) -
+ *	  UNKNOWN_MEMBER_ID (version 9+) - STALE_MEMBER_EPOCH (version 9+)
  *
  * src/kafka/api_offsetfetch.c
  *
@@ -90,8 +93,14 @@ decode_OffsetFetchRequestTopics(KafkaReader *r, int16_t version,
 {
 	int32_t		i;
 
-	/* Name: string, v8+ */
-	KAFKA_READ(kafka_read_string(r, &s->Name));
+	/* Name: string, v8-9 */
+	if (version <= 9)
+		KAFKA_READ(kafka_read_string(r, &s->Name));
+	else
+		s->Name = kafka_str("");
+	/* TopicId: uuid, v10+ */
+	if (version >= 10)
+		KAFKA_READ(kafka_read_uuid(r, &s->TopicId));
 	/* PartitionIndexes: []int32, v8+ */
 	KAFKA_READ(kafka_read_array_len(r, &s->PartitionIndexesCount, false,
 									KAFKA_MAX_PARTITIONS, 4));
@@ -243,8 +252,12 @@ encode_OffsetFetchResponseTopics(KafkaWriter *w, int16_t version,
 {
 	int32_t		i;
 
-	/* Name: string, v8+ */
-	kafka_write_string(w, s->Name);
+	/* Name: string, v8-9 */
+	if (version <= 9)
+		kafka_write_string(w, s->Name);
+	/* TopicId: uuid, v10+ */
+	if (version >= 10)
+		kafka_write_uuid(w, &s->TopicId);
 	/* Partitions: []OffsetFetchResponsePartitions, v8+ */
 	if (kafka_write_array_begin(w, s->PartitionsCount, s->Partitions, false))
 		for (i = 0; i < s->PartitionsCount; i++)
@@ -304,14 +317,14 @@ encode_OffsetFetchResponse(KafkaWriter *w, int16_t version,
 /*
  * Decode an OffsetFetchRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-9).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-10).
  */
 int
 kafka_OffsetFetchRequest_decode(KafkaReader *r, int16_t version,
 								KafkaOffsetFetchRequest *out, const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 10)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -326,7 +339,7 @@ kafka_OffsetFetchRequest_decode(KafkaReader *r, int16_t version,
  * Encode an OffsetFetchResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 0-9, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 0-10, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -336,7 +349,7 @@ kafka_OffsetFetchResponse_encode(KafkaWriter *w, int16_t version,
 {
 	bool		flexible = w->flexible;
 
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 10)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

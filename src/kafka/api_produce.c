@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * api_produce.c
- *	  Kafka Produce (API key 0), versions 0-9: request decoder
+ *	  Kafka Produce (API key 0), versions 0-13: request decoder
  *	  and response encoder.
  *
  * Schemas: clients/src/main/resources/common/message/ProduceRequest.json
@@ -29,6 +29,12 @@
  *	  Version 10 is the same as version 9 (KIP-951).
  *	  Version 11 adds support for new error code TRANSACTION_ABORTABLE
  *	  (KIP-890).
+ *	  Version 12 is the same as version 11 (KIP-890). Note when produce
+ *	  requests are used in transaction, if transaction V2 is enabled,
+ *	  the partitions are not added to the transaction by
+ *	  AddPartitionsToTxn.
+ *	  Version 13 replaces topic names with topic IDs (KIP-516). May
+ *	  return UNKNOWN_TOPIC_ID error code.
  * ProduceResponse:
  *	  Version 1 added the throttle time.
  *	  Version 2 added the log append time.
@@ -44,6 +50,9 @@
  *	  fields (KIP-951)
  *	  Version 11 adds support for new error code TRANSACTION_ABORTABLE
  *	  (KIP-890).
+ *	  Version 12 is the same as version 11 (KIP-890).
+ *	  Version 13 replaces topic names with topic IDs (KIP-516). May
+ *	  return UNKNOWN_TOPIC_ID error code.
  *
  * src/kafka/api_produce.c
  *
@@ -74,8 +83,14 @@ decode_TopicProduceData(KafkaReader *r, int16_t version, KafkaTopicProduceData *
 {
 	int32_t		i;
 
-	/* Name: string, v0+ */
-	KAFKA_READ(kafka_read_string(r, &s->Name));
+	/* Name: string, v0-12 */
+	if (version <= 12)
+		KAFKA_READ(kafka_read_string(r, &s->Name));
+	else
+		s->Name = kafka_str("");
+	/* TopicId: uuid, v13+ */
+	if (version >= 13)
+		KAFKA_READ(kafka_read_uuid(r, &s->TopicId));
 	/* PartitionData: []PartitionProduceData, v0+ */
 	KAFKA_READ(kafka_read_array_len(r, &s->PartitionDataCount, false, KAFKA_MAX_PARTITIONS,
 									6));
@@ -136,6 +151,18 @@ encode_BatchIndexAndErrorMessage(KafkaWriter *w, int16_t version,
 }
 
 static void
+encode_ProduceLeaderIdAndEpoch(KafkaWriter *w, int16_t version,
+							   const KafkaProduceLeaderIdAndEpoch *s)
+{
+	/* LeaderId: int32, v10+ */
+	kafka_write_int32(w, s->LeaderId);
+	/* LeaderEpoch: int32, v10+ */
+	kafka_write_int32(w, s->LeaderEpoch);
+	/* tagged fields */
+	kafka_write_tagged_fields_empty(w);
+}
+
+static void
 encode_PartitionProduceResponse(KafkaWriter *w, int16_t version,
 								const KafkaPartitionProduceResponse *s)
 {
@@ -164,7 +191,21 @@ encode_PartitionProduceResponse(KafkaWriter *w, int16_t version,
 	if (version >= 8)
 		kafka_write_nullable_string(w, s->ErrorMessage);
 	/* tagged fields */
-	kafka_write_tagged_fields_empty(w);
+	if (w->flexible)
+	{
+		uint32_t	ntags = 0;
+		size_t		mark;
+
+		if (s->HasCurrentLeader && version >= 10)
+			ntags++;
+		kafka_write_uvarint(w, ntags);
+		if (s->HasCurrentLeader && version >= 10)
+		{
+			mark = kafka_write_tag_begin(w, 0);
+			encode_ProduceLeaderIdAndEpoch(w, version, &s->CurrentLeader);
+			kafka_write_tag_end(w, mark);
+		}
+	}
 }
 
 static void
@@ -173,13 +214,33 @@ encode_TopicProduceResponse(KafkaWriter *w, int16_t version,
 {
 	int32_t		i;
 
-	/* Name: string, v0+ */
-	kafka_write_string(w, s->Name);
+	/* Name: string, v0-12 */
+	if (version <= 12)
+		kafka_write_string(w, s->Name);
+	/* TopicId: uuid, v13+ */
+	if (version >= 13)
+		kafka_write_uuid(w, &s->TopicId);
 	/* PartitionResponses: []PartitionProduceResponse, v0+ */
 	if (kafka_write_array_begin(w, s->PartitionResponsesCount, s->PartitionResponses,
 								false))
 		for (i = 0; i < s->PartitionResponsesCount; i++)
 			encode_PartitionProduceResponse(w, version, &s->PartitionResponses[i]);
+	/* tagged fields */
+	kafka_write_tagged_fields_empty(w);
+}
+
+static void
+encode_ProduceNodeEndpoint(KafkaWriter *w, int16_t version,
+						   const KafkaProduceNodeEndpoint *s)
+{
+	/* NodeId: int32, v10+ */
+	kafka_write_int32(w, s->NodeId);
+	/* Host: string, v10+ */
+	kafka_write_string(w, s->Host);
+	/* Port: int32, v10+ */
+	kafka_write_int32(w, s->Port);
+	/* Rack: string, v10+ */
+	kafka_write_nullable_string(w, s->Rack);
 	/* tagged fields */
 	kafka_write_tagged_fields_empty(w);
 }
@@ -197,20 +258,36 @@ encode_ProduceResponse(KafkaWriter *w, int16_t version, const KafkaProduceRespon
 	if (version >= 1)
 		kafka_write_int32(w, s->ThrottleTimeMs);
 	/* tagged fields */
-	kafka_write_tagged_fields_empty(w);
+	if (w->flexible)
+	{
+		uint32_t	ntags = 0;
+		size_t		mark;
+
+		if (s->HasNodeEndpoints && version >= 10)
+			ntags++;
+		kafka_write_uvarint(w, ntags);
+		if (s->HasNodeEndpoints && version >= 10)
+		{
+			mark = kafka_write_tag_begin(w, 0);
+			if (kafka_write_array_begin(w, s->NodeEndpointsCount, s->NodeEndpoints, false))
+				for (i = 0; i < s->NodeEndpointsCount; i++)
+					encode_ProduceNodeEndpoint(w, version, &s->NodeEndpoints[i]);
+			kafka_write_tag_end(w, mark);
+		}
+	}
 }
 
 /*
  * Decode a ProduceRequest of the given version from r (positioned at the
  * body, after the request header).  Returns KAFKA_OK, or the error
- * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-9).
+ * recorded in r (KAFKA_ERR_UNSUPPORTED for a version outside 0-13).
  */
 int
 kafka_ProduceRequest_decode(KafkaReader *r, int16_t version, KafkaProduceRequest *out,
 							const KafkaAllocator *a)
 {
 	memset(out, 0, sizeof(*out));
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 13)
 	{
 		kafka_reader_fail(r, KAFKA_ERR_UNSUPPORTED);
 		return r->err;
@@ -225,7 +302,7 @@ kafka_ProduceRequest_decode(KafkaReader *r, int16_t version, KafkaProduceRequest
  * Encode a ProduceResponse body of the given version (no frame, no
  * header).
  * Fields the version lacks are left out.  Returns w->err: KAFKA_OK,
- * KAFKA_ERR_UNSUPPORTED for a version outside 0-9, KAFKA_ERR_INVALID_ARG
+ * KAFKA_ERR_UNSUPPORTED for a version outside 0-13, KAFKA_ERR_INVALID_ARG
  * for a value the version cannot carry (a null where it is not
  * nullable), KAFKA_ERR_NOMEM or KAFKA_ERR_TOO_LARGE.
  */
@@ -235,7 +312,7 @@ kafka_ProduceResponse_encode(KafkaWriter *w, int16_t version,
 {
 	bool		flexible = w->flexible;
 
-	if (version < 0 || version > 9)
+	if (version < 0 || version > 13)
 	{
 		kafka_writer_fail(w, KAFKA_ERR_UNSUPPORTED);
 		return w->err;

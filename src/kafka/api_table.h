@@ -110,10 +110,18 @@
  *						always NONE: no REBOOTSTRAP_REQUIRED on one
  *						node).  v10+ carry topic ids, v12+ name topics
  *						by id.
- *	Produce 0-9			record batch v2 needs >= 3 (librdkafka enables
+ *	Produce 0-13		record batch v2 needs >= 3 (librdkafka enables
  *						MsgVer2 only if 3 is in the range); librdkafka and
  *						kafkajs pick 7; kafka-python infers broker 2.4 from
- *						Produce v8 and uses v7; @platformatic 7-11 -> 9.
+ *						Produce v8 and uses v7; @platformatic 7-11 -> 11;
+ *						the Java client 4.x and franz-go 13, which names
+ *						topics by id (KIP-516: an id the principal may not
+ *						DESCRIBE is UNKNOWN_TOPIC_ID, like an unknown one;
+ *						then WRITE on the name).  v10-11's KIP-951 tags
+ *						(CurrentLeader, NodeEndpoints) go only with
+ *						NOT_LEADER_OR_FOLLOWER, which one node never
+ *						answers; v12 (KIP-890 part 2) changes only
+ *						transactional produce, still refused.
  *						v0-2 carry legacy message sets (magic 0/1, see
  *						legacy.h); librdkafka 2.0.2 enables gzip and
  *						snappy only if the broker's range includes v0.
@@ -178,10 +186,14 @@
  *						@platformatic 4.
  *	LeaveGroup 0-5		kafka-python and librdkafka 1; kafkajs 3;
  *						@platformatic 4-5 -> 5.
- *	OffsetCommit 0-9	kafka-python 2; kafkajs 5; librdkafka 7;
- *						@platformatic 8-9 -> 9.
- *	OffsetFetch 0-9		kafka-python 1; kafkajs 4; librdkafka 7;
- *						@platformatic 8-9 -> 9 (batched Groups).
+ *	OffsetCommit 0-10	kafka-python 2; kafkajs 5; librdkafka 7;
+ *						@platformatic 8-9 -> 9; franz-go 10 (v10 names
+ *						topics by id, KIP-848: UNKNOWN_TOPIC_ID as in
+ *						Fetch, then READ on the name); the Java client's
+ *						classic consumer stays at 9.
+ *	OffsetFetch 0-10	kafka-python 1; kafkajs 4; librdkafka 7;
+ *						@platformatic 8-9 -> 9 (batched Groups);
+ *						franz-go 10 (topics by id, as OffsetCommit).
  *	DescribeGroups 0-5	kafkajs 2; kafka-python 3; librdkafka 4;
  *						@platformatic 5.
  *	ListGroups 0-5		kafkajs and kafka-python 2; librdkafka 4;
@@ -191,6 +203,9 @@
  *	DescribeCluster 0-1	the Java AdminClient's describeCluster() (it asks
  *						for the cluster's authorized operations only
  *						here once Metadata is past v10).
+ *	DescribeProducers 0	the only version: kafka-transactions.sh
+ *						describe-producers (READ on the TOPIC, as in
+ *						Kafka).
  *	ConsumerGroupHeartbeat 0-1	KIP-848 (group.protocol=consumer):
  *						librdkafka 2.12+ and the Java client 4.x; v1
  *						(Kafka 4.0) lets the client choose its member id
@@ -198,6 +213,10 @@
  *						each subscribed TOPIC (TOPIC_AUTHORIZATION_FAILED).
  *	ConsumerGroupDescribe 0	the admin clients' describe of a consumer
  *						group (Kafka 4.0's range).
+ *	DescribeTopicPartitions 0	the only version (KIP-966): the Java
+ *						AdminClient 3.8+'s describeTopics(), which
+ *						kafka-topics.sh --describe uses (DESCRIBE on each
+ *						TOPIC, as Metadata).
  *
  * Adding a version within the schemas in test/proto/schemas: change
  * MaxVersion here (and the reason above), `make -C test/proto generate`,
@@ -215,7 +234,7 @@
 
 /*	ApiKey, Name, MinVersion, MaxVersion, FlexibleVersion,
  *		Handler, AclOperation, ResourceType, QuotaClass */
-KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 9, 9,
+KAFKA_API(KAFKA_API_PRODUCE, Produce, 0, 13, 9,
 		  nagare_handle_produce, KAFKA_ACL_WRITE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_PRODUCE)
 KAFKA_API(KAFKA_API_FETCH, Fetch, 4, 17, 12,
 		  nagare_handle_fetch, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_FETCH)
@@ -223,9 +242,9 @@ KAFKA_API(KAFKA_API_LIST_OFFSETS, ListOffsets, 1, 7, 6,
 		  nagare_handle_list_offsets, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_METADATA, Metadata, 0, 13, 9,
 		  nagare_handle_metadata, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
-KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 9, 8,
+KAFKA_API(KAFKA_API_OFFSET_COMMIT, OffsetCommit, 0, 10, 8,
 		  nagare_handle_offset_commit, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
-KAFKA_API(KAFKA_API_OFFSET_FETCH, OffsetFetch, 0, 9, 6,
+KAFKA_API(KAFKA_API_OFFSET_FETCH, OffsetFetch, 0, 10, 6,
 		  nagare_handle_offset_fetch, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_FIND_COORDINATOR, FindCoordinator, 0, 4, 3,
 		  nagare_handle_find_coordinator, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP, KAFKA_QUOTA_REQUEST)
@@ -281,9 +300,13 @@ KAFKA_API(KAFKA_API_ALTER_CLIENT_QUOTAS, AlterClientQuotas, 0, 1, 1,
 		  nagare_handle_alter_client_quotas, KAFKA_ACL_ALTER_CONFIGS, KAFKA_RESOURCE_CLUSTER, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_DESCRIBE_CLUSTER, DescribeCluster, 0, 1, 0,
 		  nagare_handle_describe_cluster, KAFKA_ACL_UNKNOWN, KAFKA_RESOURCE_UNKNOWN, KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_PRODUCERS, DescribeProducers, 0, 0, 0,
+		  nagare_handle_describe_producers, KAFKA_ACL_READ, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_CONSUMER_GROUP_HEARTBEAT, ConsumerGroupHeartbeat, 0, 1, 0,
 		  nagare_handle_consumer_group_heartbeat, KAFKA_ACL_READ, KAFKA_RESOURCE_GROUP,
 		  KAFKA_QUOTA_REQUEST)
 KAFKA_API(KAFKA_API_CONSUMER_GROUP_DESCRIBE, ConsumerGroupDescribe, 0, 0, 0,
 		  nagare_handle_consumer_group_describe, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_GROUP,
 		  KAFKA_QUOTA_REQUEST)
+KAFKA_API(KAFKA_API_DESCRIBE_TOPIC_PARTITIONS, DescribeTopicPartitions, 0, 0, 0,
+		  nagare_handle_describe_topic_partitions, KAFKA_ACL_DESCRIBE, KAFKA_RESOURCE_TOPIC, KAFKA_QUOTA_REQUEST)

@@ -25,6 +25,9 @@
  *	- int8/16/32/64 -> int8_t..int64_t, bool -> bool, uuid -> KafkaUuid,
  *	  string -> KafkaStr, bytes and records -> KafkaBytes (len -1 = null).
  *	- An array field X is `int32_t XCount; T *X;`, XCount -1 for null.
+ *	- A nullable struct field X (DescribeTopicPartitions' Cursor) has
+ *	  `bool XIsNull`: on the wire an int8 marker first, -1 for null (then X
+ *	  holds its default), 1 before a present one, as Kafka writes it.
  *	- A tagged field X has `bool HasX`: decoders set it when the tag was
  *	  present (else X holds its default); encoders write the tag iff HasX
  *	  (and the version has it).
@@ -181,7 +184,7 @@
 #include "kafka/protocol.h"
 
 /* ----------------------------------------------------------------------
- * Produce (API key 0): versions 0-9, flexible v9+
+ * Produce (API key 0): versions 0-13, flexible v9+
  * clients/src/main/resources/common/message/ProduceRequest.json
  * clients/src/main/resources/common/message/ProduceResponse.json
  * ----------------------------------------------------------------------
@@ -197,8 +200,10 @@ typedef struct KafkaPartitionProduceData
 
 typedef struct KafkaTopicProduceData
 {
-	/* Name (v0+): The topic name. */
+	/* Name (v0-12): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/* PartitionData (v0+): Each partition to produce to. */
 	int32_t		PartitionDataCount;
 	KafkaPartitionProduceData *PartitionData;
@@ -239,6 +244,17 @@ typedef struct KafkaBatchIndexAndErrorMessage
 	KafkaStr	BatchIndexErrorMessage;
 } KafkaBatchIndexAndErrorMessage;
 
+typedef struct KafkaProduceLeaderIdAndEpoch
+{
+	/*
+	 * LeaderId (v10+, default -1): The ID of the current leader or -1 if the
+	 * leader is unknown.
+	 */
+	int32_t		LeaderId;
+	/* LeaderEpoch (v10+, default -1): The latest known leader epoch */
+	int32_t		LeaderEpoch;
+} KafkaProduceLeaderIdAndEpoch;
+
 typedef struct KafkaPartitionProduceResponse
 {
 	/* Index (v0+): The partition index. */
@@ -268,12 +284,17 @@ typedef struct KafkaPartitionProduceResponse
 	 * to be dropped
 	 */
 	KafkaStr	ErrorMessage;
+	/* CurrentLeader (v10+, tagged field 0): */
+	KafkaProduceLeaderIdAndEpoch CurrentLeader;
+	bool		HasCurrentLeader;
 } KafkaPartitionProduceResponse;
 
 typedef struct KafkaTopicProduceResponse
 {
-	/* Name (v0+): The topic name */
+	/* Name (v0-12): The topic name */
 	KafkaStr	Name;
+	/* TopicId (v13+): The unique topic ID */
+	KafkaUuid	TopicId;
 	/*
 	 * PartitionResponses (v0+): Each partition that we produced to within the
 	 * topic.
@@ -281,6 +302,21 @@ typedef struct KafkaTopicProduceResponse
 	int32_t		PartitionResponsesCount;
 	KafkaPartitionProduceResponse *PartitionResponses;
 } KafkaTopicProduceResponse;
+
+typedef struct KafkaProduceNodeEndpoint
+{
+	/* NodeId (v10+): The ID of the associated node. */
+	int32_t		NodeId;
+	/* Host (v10+): The node's hostname. */
+	KafkaStr	Host;
+	/* Port (v10+): The node's port. */
+	int32_t		Port;
+	/*
+	 * Rack (v10+, nullable v10+, default null): The rack of the node, or null
+	 * if it has not been assigned to a rack.
+	 */
+	KafkaStr	Rack;
+} KafkaProduceNodeEndpoint;
 
 typedef struct KafkaProduceResponse
 {
@@ -293,6 +329,14 @@ typedef struct KafkaProduceResponse
 	 * request did not violate any quota.
 	 */
 	int32_t		ThrottleTimeMs;
+	/*
+	 * NodeEndpoints (v10+, tagged field 0): Endpoints for all current-leaders
+	 * enumerated in PartitionProduceResponses, with errors
+	 * NOT_LEADER_OR_FOLLOWER.
+	 */
+	int32_t		NodeEndpointsCount;
+	KafkaProduceNodeEndpoint *NodeEndpoints;
+	bool		HasNodeEndpoints;
 } KafkaProduceResponse;
 
 extern int	kafka_ProduceRequest_decode(KafkaReader *r, int16_t version,
@@ -824,7 +868,7 @@ extern int	kafka_MetadataResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaMetadataResponse *in);
 
 /* ----------------------------------------------------------------------
- * OffsetCommit (API key 8): versions 0-9, flexible v8+
+ * OffsetCommit (API key 8): versions 0-10, flexible v8+
  * clients/src/main/resources/common/message/OffsetCommitRequest.json
  * clients/src/main/resources/common/message/OffsetCommitResponse.json
  * ----------------------------------------------------------------------
@@ -852,8 +896,10 @@ typedef struct KafkaOffsetCommitRequestPartition
 
 typedef struct KafkaOffsetCommitRequestTopic
 {
-	/* Name (v0+): The topic name. */
+	/* Name (v0-9): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v10+): The topic ID. */
+	KafkaUuid	TopicId;
 	/* Partitions (v0+): Each partition to commit offsets for. */
 	int32_t		PartitionsCount;
 	KafkaOffsetCommitRequestPartition *Partitions;
@@ -896,8 +942,10 @@ typedef struct KafkaOffsetCommitResponsePartition
 
 typedef struct KafkaOffsetCommitResponseTopic
 {
-	/* Name (v0+): The topic name. */
+	/* Name (v0-9): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v10+): The topic ID. */
+	KafkaUuid	TopicId;
 	/* Partitions (v0+): The responses for each partition in the topic. */
 	int32_t		PartitionsCount;
 	KafkaOffsetCommitResponsePartition *Partitions;
@@ -922,7 +970,7 @@ extern int	kafka_OffsetCommitResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaOffsetCommitResponse *in);
 
 /* ----------------------------------------------------------------------
- * OffsetFetch (API key 9): versions 0-9, flexible v6+
+ * OffsetFetch (API key 9): versions 0-10, flexible v6+
  * clients/src/main/resources/common/message/OffsetFetchRequest.json
  * clients/src/main/resources/common/message/OffsetFetchResponse.json
  * ----------------------------------------------------------------------
@@ -942,8 +990,10 @@ typedef struct KafkaOffsetFetchRequestTopic
 
 typedef struct KafkaOffsetFetchRequestTopics
 {
-	/* Name (v8+): The topic name. */
+	/* Name (v8-9): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v10+): The topic ID. */
+	KafkaUuid	TopicId;
 	/*
 	 * PartitionIndexes (v8+): The partition indexes we would like to fetch
 	 * offsets for.
@@ -1037,8 +1087,10 @@ typedef struct KafkaOffsetFetchResponsePartitions
 
 typedef struct KafkaOffsetFetchResponseTopics
 {
-	/* Name (v8+): The topic name. */
+	/* Name (v8-9): The topic name. */
 	KafkaStr	Name;
+	/* TopicId (v10+): The topic ID. */
+	KafkaUuid	TopicId;
 	/* Partitions (v8+): The responses per partition */
 	int32_t		PartitionsCount;
 	KafkaOffsetFetchResponsePartitions *Partitions;
@@ -3095,6 +3147,91 @@ extern int	kafka_DescribeClusterResponse_encode(KafkaWriter *w, int16_t version,
 									 const KafkaDescribeClusterResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DescribeProducers (API key 61): versions 0-0, flexible v0+
+ * clients/src/main/resources/common/message/DescribeProducersRequest.json
+ * clients/src/main/resources/common/message/DescribeProducersResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeProducersTopic
+{
+	/* Name (v0+): The topic name. */
+	KafkaStr	Name;
+	/*
+	 * PartitionIndexes (v0+): The indexes of the partitions to list producers
+	 * for.
+	 */
+	int32_t		PartitionIndexesCount;
+	int32_t *PartitionIndexes;
+} KafkaDescribeProducersTopic;
+
+typedef struct KafkaDescribeProducersRequest
+{
+	/* Topics (v0+): */
+	int32_t		TopicsCount;
+	KafkaDescribeProducersTopic *Topics;
+} KafkaDescribeProducersRequest;
+
+typedef struct KafkaDescribeProducersProducerState
+{
+	/* ProducerId (v0+): */
+	int64_t		ProducerId;
+	/* ProducerEpoch (v0+): */
+	int32_t		ProducerEpoch;
+	/* LastSequence (v0+, default -1): */
+	int32_t		LastSequence;
+	/* LastTimestamp (v0+, default -1): */
+	int64_t		LastTimestamp;
+	/* CoordinatorEpoch (v0+): */
+	int32_t		CoordinatorEpoch;
+	/* CurrentTxnStartOffset (v0+, default -1): */
+	int64_t		CurrentTxnStartOffset;
+} KafkaDescribeProducersProducerState;
+
+typedef struct KafkaDescribeProducersPartitionResponse
+{
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+	/* ErrorCode (v0+): The partition error code, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/*
+	 * ErrorMessage (v0+, nullable v0+, default null): The partition error
+	 * message, which may be null if no additional details are available
+	 */
+	KafkaStr	ErrorMessage;
+	/* ActiveProducers (v0+): */
+	int32_t		ActiveProducersCount;
+	KafkaDescribeProducersProducerState *ActiveProducers;
+} KafkaDescribeProducersPartitionResponse;
+
+typedef struct KafkaDescribeProducersTopicResponse
+{
+	/* Name (v0+): The topic name */
+	KafkaStr	Name;
+	/* Partitions (v0+): Each partition in the response. */
+	int32_t		PartitionsCount;
+	KafkaDescribeProducersPartitionResponse *Partitions;
+} KafkaDescribeProducersTopicResponse;
+
+typedef struct KafkaDescribeProducersResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0+): Each topic in the response. */
+	int32_t		TopicsCount;
+	KafkaDescribeProducersTopicResponse *Topics;
+} KafkaDescribeProducersResponse;
+
+extern int	kafka_DescribeProducersRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeProducersRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeProducersResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeProducersResponse *in);
+
+/* ----------------------------------------------------------------------
  * ConsumerGroupHeartbeat (API key 68): versions 0-1, flexible v0+
  * clients/src/main/resources/common/message/ConsumerGroupHeartbeatRequest.json
  * clients/src/main/resources/common/message/ConsumerGroupHeartbeatResponse.json
@@ -3216,7 +3353,7 @@ typedef struct KafkaConsumerGroupHeartbeatResponse
 	 * otherwise.
 	 */
 	KafkaCGHeartbeatAssignment Assignment;
-	bool		HasAssignment;	/* false: null */
+	bool		AssignmentIsNull;	/* null (a nullable struct) */
 } KafkaConsumerGroupHeartbeatResponse;
 
 extern int	kafka_ConsumerGroupHeartbeatRequest_decode(KafkaReader *r, int16_t version,
@@ -3337,6 +3474,130 @@ extern int	kafka_ConsumerGroupDescribeResponse_encode(KafkaWriter *w, int16_t ve
 									 const KafkaConsumerGroupDescribeResponse *in);
 
 /* ----------------------------------------------------------------------
+ * DescribeTopicPartitions (API key 75): versions 0-0, flexible v0+
+ * clients/src/main/resources/common/message/DescribeTopicPartitionsRequest.json
+ * clients/src/main/resources/common/message/DescribeTopicPartitionsResponse.json
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct KafkaDescribeTopicPartitionsTopic
+{
+	/* Name (v0+): The topic name */
+	KafkaStr	Name;
+} KafkaDescribeTopicPartitionsTopic;
+
+typedef struct KafkaDescribeTopicPartitionsCursor
+{
+	/* TopicName (v0+): The name for the first topic to process */
+	KafkaStr	TopicName;
+	/* PartitionIndex (v0+): The partition index to start with */
+	int32_t		PartitionIndex;
+} KafkaDescribeTopicPartitionsCursor;
+
+typedef struct KafkaDescribeTopicPartitionsRequest
+{
+	/* Topics (v0+): The topics to fetch details for. */
+	int32_t		TopicsCount;
+	KafkaDescribeTopicPartitionsTopic *Topics;
+	/*
+	 * ResponsePartitionLimit (v0+, default 2000): The maximum number of
+	 * partitions included in the response.
+	 */
+	int32_t		ResponsePartitionLimit;
+	/*
+	 * Cursor (v0+, nullable v0+): The first topic and partition index to fetch
+	 * details for.
+	 */
+	KafkaDescribeTopicPartitionsCursor Cursor;
+	bool		CursorIsNull;	/* null (a nullable struct) */
+} KafkaDescribeTopicPartitionsRequest;
+
+typedef struct KafkaDescribeTopicPartitionsResponsePartition
+{
+	/* ErrorCode (v0+): The partition error, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* PartitionIndex (v0+): The partition index. */
+	int32_t		PartitionIndex;
+	/* LeaderId (v0+): The ID of the leader broker. */
+	int32_t		LeaderId;
+	/* LeaderEpoch (v0+, default -1): The leader epoch of this partition. */
+	int32_t		LeaderEpoch;
+	/* ReplicaNodes (v0+): The set of all nodes that host this partition. */
+	int32_t		ReplicaNodesCount;
+	int32_t *ReplicaNodes;
+	/*
+	 * IsrNodes (v0+): The set of nodes that are in sync with the leader for
+	 * this partition.
+	 */
+	int32_t		IsrNodesCount;
+	int32_t *IsrNodes;
+	/*
+	 * EligibleLeaderReplicas (v0+, nullable v0+): The new eligible leader
+	 * replicas otherwise.
+	 */
+	int32_t		EligibleLeaderReplicasCount;
+	int32_t *EligibleLeaderReplicas;
+	/* LastKnownElr (v0+, nullable v0+): The last known ELR. */
+	int32_t		LastKnownElrCount;
+	int32_t *LastKnownElr;
+	/* OfflineReplicas (v0+): The set of offline replicas of this partition. */
+	int32_t		OfflineReplicasCount;
+	int32_t *OfflineReplicas;
+} KafkaDescribeTopicPartitionsResponsePartition;
+
+typedef struct KafkaDescribeTopicPartitionsResponseTopic
+{
+	/* ErrorCode (v0+): The topic error, or 0 if there was no error. */
+	int16_t		ErrorCode;
+	/* Name (v0+, nullable v0+): The topic name. */
+	KafkaStr	Name;
+	/* TopicId (v0+): The topic id. */
+	KafkaUuid	TopicId;
+	/* IsInternal (v0+, default false): True if the topic is internal. */
+	bool		IsInternal;
+	/* Partitions (v0+): Each partition in the topic. */
+	int32_t		PartitionsCount;
+	KafkaDescribeTopicPartitionsResponsePartition *Partitions;
+	/*
+	 * TopicAuthorizedOperations (v0+, default -2147483648): 32-bit bitfield to
+	 * represent authorized operations for this topic.
+	 */
+	int32_t		TopicAuthorizedOperations;
+} KafkaDescribeTopicPartitionsResponseTopic;
+
+typedef struct KafkaDescribeTopicPartitionsNextCursor
+{
+	/* TopicName (v0+): The name for the first topic to process */
+	KafkaStr	TopicName;
+	/* PartitionIndex (v0+): The partition index to start with */
+	int32_t		PartitionIndex;
+} KafkaDescribeTopicPartitionsNextCursor;
+
+typedef struct KafkaDescribeTopicPartitionsResponse
+{
+	/*
+	 * ThrottleTimeMs (v0+): The duration in milliseconds for which the request
+	 * was throttled due to a quota violation, or zero if the request did not
+	 * violate any quota.
+	 */
+	int32_t		ThrottleTimeMs;
+	/* Topics (v0+): Each topic in the response. */
+	int32_t		TopicsCount;
+	KafkaDescribeTopicPartitionsResponseTopic *Topics;
+	/*
+	 * NextCursor (v0+, nullable v0+): The next topic and partition index to
+	 * fetch details for.
+	 */
+	KafkaDescribeTopicPartitionsNextCursor NextCursor;
+	bool		NextCursorIsNull;	/* null (a nullable struct) */
+} KafkaDescribeTopicPartitionsResponse;
+
+extern int	kafka_DescribeTopicPartitionsRequest_decode(KafkaReader *r, int16_t version,
+									 KafkaDescribeTopicPartitionsRequest *out, const KafkaAllocator *a);
+extern int	kafka_DescribeTopicPartitionsResponse_encode(KafkaWriter *w, int16_t version,
+									 const KafkaDescribeTopicPartitionsResponse *in);
+
+/* ----------------------------------------------------------------------
  * All requests and responses
  * ----------------------------------------------------------------------
  */
@@ -3376,8 +3637,10 @@ typedef union KafkaRequestBody
 	KafkaDescribeClientQuotasRequest DescribeClientQuotas;
 	KafkaAlterClientQuotasRequest AlterClientQuotas;
 	KafkaDescribeClusterRequest DescribeCluster;
+	KafkaDescribeProducersRequest DescribeProducers;
 	KafkaConsumerGroupHeartbeatRequest ConsumerGroupHeartbeat;
 	KafkaConsumerGroupDescribeRequest ConsumerGroupDescribe;
+	KafkaDescribeTopicPartitionsRequest DescribeTopicPartitions;
 } KafkaRequestBody;
 
 typedef union KafkaResponseBody
@@ -3415,8 +3678,10 @@ typedef union KafkaResponseBody
 	KafkaDescribeClientQuotasResponse DescribeClientQuotas;
 	KafkaAlterClientQuotasResponse AlterClientQuotas;
 	KafkaDescribeClusterResponse DescribeCluster;
+	KafkaDescribeProducersResponse DescribeProducers;
 	KafkaConsumerGroupHeartbeatResponse ConsumerGroupHeartbeat;
 	KafkaConsumerGroupDescribeResponse ConsumerGroupDescribe;
+	KafkaDescribeTopicPartitionsResponse DescribeTopicPartitions;
 } KafkaResponseBody;
 
 /*
@@ -3556,6 +3821,10 @@ extern int	kafka_DescribeClusterRequest_decode_body(KafkaReader *r, int16_t vers
 													 KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_DescribeClusterResponse_encode_body(KafkaWriter *w, int16_t version,
 													  const void *body);
+extern int	kafka_DescribeProducersRequest_decode_body(KafkaReader *r, int16_t version,
+													   KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeProducersResponse_encode_body(KafkaWriter *w, int16_t version,
+														const void *body);
 extern int	kafka_ConsumerGroupHeartbeatRequest_decode_body(KafkaReader *r, int16_t version,
 															KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_ConsumerGroupHeartbeatResponse_encode_body(KafkaWriter *w,
@@ -3564,6 +3833,10 @@ extern int	kafka_ConsumerGroupDescribeRequest_decode_body(KafkaReader *r, int16_
 														   KafkaRequestBody *out, const KafkaAllocator *a);
 extern int	kafka_ConsumerGroupDescribeResponse_encode_body(KafkaWriter *w, int16_t version,
 															const void *body);
+extern int	kafka_DescribeTopicPartitionsRequest_decode_body(KafkaReader *r,
+															 int16_t version, KafkaRequestBody *out, const KafkaAllocator *a);
+extern int	kafka_DescribeTopicPartitionsResponse_encode_body(KafkaWriter *w,
+															  int16_t version, const void *body);
 
 /*
  * Set ThrottleTimeMs in body, a response of api_key (its struct, as

@@ -20,7 +20,7 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 {
 	switch (api_key)
 	{
-		case 0:			/* Produce, ThrottleTimeMs v1-9 */
+		case 0:			/* Produce, ThrottleTimeMs v1-13 */
 			((KafkaProduceResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 1;
 		case 1:			/* Fetch, ThrottleTimeMs v4-17 */
@@ -32,10 +32,10 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 3:			/* Metadata, ThrottleTimeMs v3-13 */
 			((KafkaMetadataResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 3;
-		case 8:			/* OffsetCommit, ThrottleTimeMs v3-9 */
+		case 8:			/* OffsetCommit, ThrottleTimeMs v3-10 */
 			((KafkaOffsetCommitResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 3;
-		case 9:			/* OffsetFetch, ThrottleTimeMs v3-9 */
+		case 9:			/* OffsetFetch, ThrottleTimeMs v3-10 */
 			((KafkaOffsetFetchResponse *) body)->ThrottleTimeMs = ms;
 			return version >= 3;
 		case 10:			/* FindCoordinator, ThrottleTimeMs v1-4 */
@@ -113,11 +113,17 @@ kafka_response_set_throttle_time(int16_t api_key, int16_t version, void *body, i
 		case 60:			/* DescribeCluster, ThrottleTimeMs v0-1 */
 			((KafkaDescribeClusterResponse *) body)->ThrottleTimeMs = ms;
 			return true;
+		case 61:			/* DescribeProducers, ThrottleTimeMs v0 */
+			((KafkaDescribeProducersResponse *) body)->ThrottleTimeMs = ms;
+			return true;
 		case 68:			/* ConsumerGroupHeartbeat, ThrottleTimeMs v0-1 */
 			((KafkaConsumerGroupHeartbeatResponse *) body)->ThrottleTimeMs = ms;
 			return true;
 		case 69:			/* ConsumerGroupDescribe, ThrottleTimeMs v0 */
 			((KafkaConsumerGroupDescribeResponse *) body)->ThrottleTimeMs = ms;
+			return true;
+		case 75:			/* DescribeTopicPartitions, ThrottleTimeMs v0 */
+			((KafkaDescribeTopicPartitionsResponse *) body)->ThrottleTimeMs = ms;
 			return true;
 		default:
 			return false;

@@ -99,6 +99,31 @@ nagare_producer_state_lookup(int32 topic_id, int32 partition, int64 pid, bool cr
 }
 
 /*
+ * The producers with state on a partition, for DescribeProducers
+ * (broker/producers.c): up to max of them into out, read-only and valid
+ * until the state changes; returns how many there are.
+ */
+int
+nagare_producer_states_of(int32 topic_id, int32 partition, const ProducerState **out,
+						  int max)
+{
+	HASH_SEQ_STATUS status;
+	ProducerState *st;
+	int n = 0;
+
+	ensure_init();
+	hash_seq_init(&status, states);
+	while ((st = hash_seq_search(&status)) != NULL)
+		if (st->key.topic_id == topic_id && st->key.partition == partition)
+		{
+			if (n < max)
+				out[n] = st;
+			n++;
+		}
+	return n;
+}
+
+/*
  * Record a batch of the producer (offset -1 while not known): a newer epoch
  * forgets the older one's batches, and only the last PRODUCER_BATCHES stay.
  */

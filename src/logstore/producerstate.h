@@ -57,6 +57,8 @@ nagare_producer_last_sequence(const KafkaBatchHeader *h)
 
 extern ProducerState *nagare_producer_state_lookup(int32 topic_id, int32 partition, int64 pid,
 												   bool create);
+extern int nagare_producer_states_of(int32 topic_id, int32 partition,
+									 const ProducerState **out, int max);
 extern void nagare_producer_state_push(ProducerState *st, int16 epoch, int32 first, int32 last,
 									   int64 offset);
 extern void nagare_producer_observe(int32 topic_id, int32 partition, const KafkaBatchHeader *h,

@@ -15,13 +15,15 @@
 #	  legacy and idempotent produce, a consumer group's life, the admin and
 #	  ACL APIs, SASL; each under a few server configurations (ACLs, a
 #	  full or failing channel, a full ring, a SASL listener);
-#	- a session naming topics by topic id (Metadata v12, Fetch v13-17: the
-#	  fake topics' ids, and one no topic has), encoded here by hand as
-#	  kafka-python has neither;
 #	- a KIP-848 consumer group session (ConsumerGroupHeartbeat joins,
 #	  revocation, OffsetCommit v9 with the member epoch,
 #	  ConsumerGroupDescribe, ListGroups v5 by type, a leave and a fenced
-#	  epoch), by hand too.
+#	  epoch), by hand too;
+#	- a session naming topics by topic id (Metadata v12, Fetch v13-17,
+#	  Produce v13, OffsetCommit v10, OffsetFetch v10: the fake topics' ids,
+#	  and one no topic has), DescribeTopicPartitions with and without a
+#	  cursor and DescribeProducers, encoded here by hand as kafka-python
+#	  has none of them.
 #
 # Usage: make_broker_corpus.py [outdir]   (default corpus/fuzz_broker)
 #
@@ -98,6 +100,49 @@ def cg_heartbeat(member, epoch, topics=None, assignor=None, owned=None):
         for u, ps in owned:
             body += u + bytes([len(ps) + 1]) + b"".join(struct.pack(">i", p) for p in ps) + b"\x00"
     return (68, 1, body + b"\x00")
+def produce_by_id(parts):
+    """Produce v13: parts [(uuid, partition, batch)], one topic each"""
+    body = b"\x00" + struct.pack(">hi", -1, 1000) + bytes([len(parts) + 1])
+    for u, p, b in parts:
+        body += u + b"\x02" + struct.pack(">i", p) + bytes([len(b) + 1]) + b + b"\x00\x00"
+    return (0, 13, body + b"\x00")
+
+
+def commit_by_id(group, parts):
+    """OffsetCommit v10 outside a generation: parts [(uuid, partition, offset)]"""
+    body = bytes([len(group) + 1]) + group.encode() + struct.pack(">i", -1) + b"\x01\x00"
+    body += bytes([len(parts) + 1])
+    for u, p, o in parts:
+        body += u + b"\x02" + struct.pack(">iqi", p, o, -1) + b"\x00\x00\x00"
+    return (8, 10, body + b"\x00")
+
+
+def offsets_by_id(group, ids):
+    """OffsetFetch v10, one group: ids None (all topics) or [uuid]"""
+    body = b"\x02" + bytes([len(group) + 1]) + group.encode() + b"\x00" + struct.pack(">i", -1)
+    if ids is None:
+        body += b"\x00"
+    else:
+        body += bytes([len(ids) + 1]) + b"".join(u + b"\x02" + struct.pack(">i", 0) + b"\x00"
+                                                 for u in ids)
+    return (9, 10, body + b"\x00\x00\x00")
+
+
+def describe_topic_partitions(names, limit, cursor=None):
+    body = bytes([len(names) + 1]) + b"".join(bytes([len(n) + 1]) + n.encode() + b"\x00"
+                                               for n in names)
+    body += struct.pack(">i", limit)
+    if cursor is None:
+        body += b"\xff"
+    else:
+        body += b"\x01" + bytes([len(cursor[0]) + 1]) + cursor[0].encode() + struct.pack(">i", cursor[1]) + b"\x00"
+    return (75, 0, body + b"\x00")
+
+
+def describe_producers(topic, partitions):
+    body = b"\x02" + bytes([len(topic) + 1]) + topic.encode() + bytes([len(partitions) + 1])
+    body += b"".join(struct.pack(">i", p) for p in partitions)
+    return (61, 0, body + b"\x00\x00")
 
 
 def session(reqs):
@@ -180,6 +225,18 @@ def sessions():
         fetch_by_id(13, [(fake_uuid(1), 0, 0), (nobody, 0, 0)]),
         fetch_by_id(15, [(fake_uuid(2), 1, 0), (fake_uuid(2), 7, 0)]),
         fetch_by_id(17, [(fake_uuid(1), 0, 1), (fake_uuid(3), 0, 0)]),
+        produce_by_id([(fake_uuid(1), 0, batch(2)), (nobody, 0, batch(1))]),
+        produce_by_id([(fake_uuid(2), 5, batch(1))]),
+        commit_by_id("g", [(fake_uuid(1), 0, 2), (nobody, 0, 1)]),
+        offsets_by_id("g", [fake_uuid(1), nobody]),
+        offsets_by_id("g", None),
+        describe_topic_partitions([], 2),
+        describe_topic_partitions([], 1, ("fuzz3", 1)),
+        describe_topic_partitions(["fuzz3", "fuzz", "nope", "fuzz"], 2000, ("fuzz3", 2)),
+        describe_topic_partitions(["fuzz"], 10, ("t", 0)),
+        P[3](None, 1, 1000, [("fuzz", [(0, batch(2, pid=7, epoch=0, seq=0))])]),
+        describe_producers("fuzz", [0, 1, -1]),
+        describe_producers("nope", [0]),
     ]
     s["kip848"] = [
         cg_heartbeat("m1", 0, ["fuzz3"], "uniform", []),

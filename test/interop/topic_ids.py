@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Requests that name topics by topic id, encoded and decoded by hand
-(kafka-python 2.0.2 has no Metadata v12, Fetch v13+ or DeleteTopics v6),
-for test/t/100_kafka_interop.pl.
+(kafka-python 2.0.2 has no Metadata v12, Fetch v13+, DeleteTopics v6,
+Produce v13, OffsetCommit v10 or OffsetFetch v10), for
+test/t/100_kafka_interop.pl and 106_protocol_current.pl.
 
 usage: topic_ids.py HOST:PORT metadata UUID...
        topic_ids.py HOST:PORT fetch VERSION UUID PARTITION OFFSET [LEADER_EPOCH]
        topic_ids.py HOST:PORT delete UUID...
+       topic_ids.py HOST:PORT produce UUID PARTITION VALUE [TRANSACTIONAL_ID]
+       topic_ids.py HOST:PORT commit GROUP UUID PARTITION OFFSET
+       topic_ids.py HOST:PORT offsets GROUP [UUID PARTITION]
 
 UUIDs in their SQL form (nagare.topics.topic_uuid).  Prints one JSON
 object:
@@ -19,6 +23,16 @@ object:
     (leader: the tagged CurrentLeader; endpoints: v16's tagged NodeEndpoints)
   delete (DeleteTopics v6, topics by id):
     {"version": 6, "topics": [{"id": UUID, "error": CODE, "name": NAME|null}, ...]}
+  produce (Produce v13, one record with VALUE, acks=-1; a batch of
+  kafka-python's builder):
+    {"version": 13, "topics": [{"id": UUID, "partitions": [{"partition": P,
+      "error": CODE, "offset": N}]}]}
+  commit (OffsetCommit v10, outside any group's generation):
+    {"version": 10, "topics": [{"id": UUID, "partitions": [[P, CODE]]}]}
+  offsets (OffsetFetch v10, the group's offsets of one partition, or of
+  all its topics without UUID):
+    {"version": 10, "error": CODE, "topics": [{"id": UUID, "partitions":
+      [[P, OFFSET, CODE]]}]}
 Every byte of a response is consumed; a response that does not parse
 exits 1.
 """
@@ -225,6 +239,104 @@ def delete(ids):
     return r, {"version": 6, "topics": topics}
 
 
+def produce(tid, partition, value, txn=None):
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
+                                  producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                  batch_size=1 << 20)
+    b.append(0, timestamp=None, key=None, value=value.encode(), headers=[])
+    records = bytes(b.build())
+    body = (uvarint(0) if txn is None else uvarint(len(txn) + 1) + txn.encode())
+    body += struct.pack(">hi", -1, 10000)
+    part = struct.pack(">i", partition) + uvarint(len(records) + 1) + records + uvarint(0)
+    body += uvarint(2) + uuid.UUID(tid).bytes + uvarint(2) + part + uvarint(0) + uvarint(0)
+    r = call(0, 13, body)
+
+    def recerr():
+        r.i32(), r.cstr(), r.tags()
+
+    def pdata():
+        p = {"partition": r.i32(), "error": r.i16(), "offset": r.i64()}
+        r.i64(), r.i64()
+        r.carray(recerr)
+        r.cstr()
+        r.tags()
+        return p
+
+    def topic():
+        t = {"id": r.uuid()}
+        t["partitions"] = r.carray(pdata)
+        r.tags()
+        return t
+
+    topics = r.carray(topic)
+    r.i32()
+    r.tags()
+    return r, {"version": 13, "topics": topics}
+
+
+def commit(group, tid, partition, offset):
+    body = uvarint(len(group) + 1) + group.encode() + struct.pack(">i", -1)
+    body += uvarint(1) + uvarint(0)  # MemberId "", GroupInstanceId null
+    part = struct.pack(">iqi", partition, offset, -1) + uvarint(0) + uvarint(0)
+    body += uvarint(2) + uuid.UUID(tid).bytes + uvarint(2) + part + uvarint(0) + uvarint(0)
+    r = call(8, 10, body)
+    r.i32()
+
+    def pdata():
+        p = [r.i32(), r.i16()]
+        r.tags()
+        return p
+
+    def topic():
+        t = {"id": r.uuid()}
+        t["partitions"] = r.carray(pdata)
+        r.tags()
+        return t
+
+    topics = r.carray(topic)
+    r.tags()
+    return r, {"version": 10, "topics": topics}
+
+
+def offsets(group, tid=None, partition=None):
+    body = uvarint(2) + uvarint(len(group) + 1) + group.encode()
+    body += uvarint(0) + struct.pack(">i", -1)  # MemberId null, MemberEpoch -1
+    if tid is None:
+        body += uvarint(0)  # all topics
+    else:
+        body += uvarint(2) + uuid.UUID(tid).bytes + uvarint(2) + struct.pack(">i", partition)
+        body += uvarint(0)
+    body += uvarint(0) + b"\x00" + uvarint(0)  # group tags, RequireStable, tags
+    r = call(9, 10, body)
+    r.i32()
+    out = {"version": 10}
+
+    def pdata():
+        p = [r.i32(), r.i64()]
+        r.i32(), r.cstr()
+        p.append(r.i16())
+        r.tags()
+        return p
+
+    def topic():
+        t = {"id": r.uuid()}
+        t["partitions"] = r.carray(pdata)
+        r.tags()
+        return t
+
+    def grp():
+        r.cstr()
+        out["topics"] = r.carray(topic)
+        out["error"] = r.i16()
+        r.tags()
+
+    r.carray(grp)
+    r.tags()
+    return r, out
+
+
 if cmd == "metadata":
     r, out = metadata(sys.argv[3:])
 elif cmd == "fetch":
@@ -232,6 +344,13 @@ elif cmd == "fetch":
                    int(sys.argv[7]) if len(sys.argv) > 7 else -1)
 elif cmd == "delete":
     r, out = delete(sys.argv[3:])
+elif cmd == "produce":
+    r, out = produce(sys.argv[3], int(sys.argv[4]), sys.argv[5],
+                     sys.argv[6] if len(sys.argv) > 6 else None)
+elif cmd == "commit":
+    r, out = commit(sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+elif cmd == "offsets":
+    r, out = offsets(sys.argv[3], *((sys.argv[4], int(sys.argv[5])) if len(sys.argv) > 5 else ()))
 else:
     sys.exit("unknown command " + cmd)
 if r.pos != len(r.buf):

@@ -104,6 +104,16 @@ TYPE_RENAMES = {
     ("IncrementalAlterConfigsResponse", "AlterConfigsResourceResponse"):
         "IncrementalAlterConfigsResourceResponse",
     ("FetchResponse", "PartitionData"): "FetchPartitionData",
+    # Produce v10+ (KIP-951) has the same two structs as Fetch v12+/v16+
+    ("ProduceResponse", "LeaderIdAndEpoch"): "ProduceLeaderIdAndEpoch",
+    ("ProduceResponse", "NodeEndpoint"): "ProduceNodeEndpoint",
+    ("DescribeProducersRequest", "TopicRequest"): "DescribeProducersTopic",
+    ("DescribeProducersResponse", "TopicResponse"): "DescribeProducersTopicResponse",
+    ("DescribeProducersResponse", "PartitionResponse"): "DescribeProducersPartitionResponse",
+    ("DescribeProducersResponse", "ProducerState"): "DescribeProducersProducerState",
+    ("DescribeTopicPartitionsRequest", "TopicRequest"): "DescribeTopicPartitionsTopic",
+    ("DescribeTopicPartitionsRequest", "Cursor"): "DescribeTopicPartitionsCursor",
+    ("DescribeTopicPartitionsResponse", "Cursor"): "DescribeTopicPartitionsNextCursor",
     # client quotas: both APIs name their structs EntryData, EntityData
     ("DescribeClientQuotasRequest", "ComponentData"): "DescribeClientQuotasComponent",
     ("DescribeClientQuotasResponse", "EntryData"): "DescribeClientQuotasEntry",
@@ -199,11 +209,6 @@ class Field:
 
     def present(self):
         return self.range is not None
-
-    def nullable_struct(self):
-        """A nullable struct field (not an array): an int8 marker, -1 for
-        null, 1 before the struct; `bool HasX` is false for null."""
-        return self.is_struct and not self.is_array and self.nullable is not None
 
 
 class Struct:
@@ -359,8 +364,8 @@ def min_size(st, v, msg):
             continue
         if f.is_array:
             n += 1 if flex else 4
-        elif f.nullable_struct():
-            n += 1
+        elif f.is_struct and f.nullable and f.nullable[0] <= v <= f.nullable[1]:
+            n += 1              # null: its marker byte alone
         elif f.is_struct:
             n += min_size(f.struct, v, msg)
         elif f.elem == "string":
@@ -497,8 +502,8 @@ def struct_decl(msg, st):
             body.append("%s *%s;" % (et, f.name))
         elif f.is_struct:
             body.append("Kafka%s %s;" % (f.struct.cname, f.name))
-            if f.nullable_struct():
-                body.append("bool\t\tHas%s;\t/* false: null */" % f.name)
+            if f.nullable:
+                body.append("bool\t\t%sIsNull;\t/* null (a nullable struct) */" % f.name)
         else:
             ct = PRIM_C[f.elem]
             body.append("%s%s%s;" % (ct, "\t" * max(1, (12 - len(ct) + 3) // 4), f.name))
@@ -564,13 +569,19 @@ def decode_field(msg, st, f, prefix, rd):
                 prefix, f.struct.cname, rd, lhs))
         else:
             out.append("\tKAFKA_READ(%s);" % read_call(f, f.elem, "%s[i]" % lhs, rd, "false"))
-    elif f.nullable_struct():
-        assert f.nullable == f.range, f.name
-        out += ["KAFKA_READ(kafka_read_int8(%s, &present));" % rd,
-                "s->Has%s = present >= 0;" % f.name,
-                "if (s->Has%s)" % f.name,
+    elif f.is_struct and nc != "false":
+        # a nullable struct: an int8 marker first, -1 for null (Kafka's
+        # generated code writes 1 before a present one)
+        out += ["%sIsNull = false;" % lhs] + (["if (%s)" % nc] if nc != "true" else []) + [
+                "{", "\tint8_t\t\tmarker;", "",
+                "\tKAFKA_READ(kafka_read_int8(%s, &marker));" % rd,
+                "\t%sIsNull = marker < 0;" % lhs, "}",
+                "if (!%sIsNull)" % lhs,
                 "\tKAFKA_READ(%sdecode_%s(%s, version, &%s, a));" % (
                     prefix, f.struct.cname, rd, lhs)]
+        d = default_assign(f, lhs)
+        if d:
+            out += ["else"] + indent(d)
     elif f.is_struct:
         out.append("KAFKA_READ(%sdecode_%s(%s, version, &%s, a));" % (
             prefix, f.struct.cname, rd, lhs))
@@ -613,8 +624,6 @@ def gen_decoder(msg, st, prefix, static_kw="static "):
     body = []
     if any(f.is_array for f in st.regular()):
         body.append("int32_t\t\ti;")
-    if any(f.nullable_struct() for f in st.regular()):
-        body.append("int8_t\t\tpresent;")
     if st.tagged():
         body.append("uint32_t\tntags;")
         body.append("uint32_t\tt;")
@@ -693,11 +702,12 @@ def encode_field(msg, st, f, prefix):
             out.append("\t\t%sencode_%s(w, version, &%s[i]);" % (prefix, f.struct.cname, lhs))
         else:
             out.append("\t\t" + write_call(f.elem, "%s[i]" % lhs, "false"))
-    elif f.nullable_struct():
-        assert f.nullable == f.range, f.name
-        out += ["kafka_write_int8(w, s->Has%s ? 1 : -1);" % f.name,
-                "if (s->Has%s)" % f.name,
-                "\t%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs)]
+    elif f.is_struct and nc != "false":
+        t = "" if nc == "true" else "(%s) && " % nc
+        out += ["if (%s%sIsNull)" % (t, lhs), "\tkafka_write_int8(w, -1);", "else", "{"] + (
+            ["\tkafka_write_int8(w, 1);"] if nc == "true" else
+            ["\tif (%s)" % nc, "\t\tkafka_write_int8(w, 1);"]) + [
+                "\t%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs), "}"]
     elif f.is_struct:
         out.append("%sencode_%s(w, version, &%s);" % (prefix, f.struct.cname, lhs))
     elif is_fetch_records(msg, f):
@@ -1218,8 +1228,8 @@ def gen_printer(msg, st):
             else:
                 stm.append("\t\t" + print_value(f.elem, "%s[i]" % lhs))
             stm += ["\t}", "\tsb_puts(b, \"]\");", "}"]
-        elif f.nullable_struct():
-            stm += ["if (!s->Has%s)" % f.name, "\tsb_puts(b, \"null\");", "else",
+        elif f.is_struct and f.nullable:
+            stm += ["if (%sIsNull)" % lhs, "\tsb_puts(b, \"null\");", "else",
                     "\ttprint_%s(b, version, &%s);" % (f.struct.cname, lhs)]
         elif f.is_struct:
             stm.append("tprint_%s(b, version, &%s);" % (f.struct.cname, lhs))
@@ -1257,10 +1267,9 @@ def gen_fill(msg, st):
                 stm.append("\ttfill_%s(f, version, &%s[i]);" % (f.struct.cname, lhs))
             else:
                 stm.append("\t" + fill_value(f.elem, "%s[i]" % lhs, "false"))
-        elif f.nullable_struct():
-            stm.append("s->Has%s = !f->minimal && fill_rand(f) %% 4 != 0;" % f.name)
-            stm.append("if (s->Has%s)" % f.name)
-            stm.append("\ttfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
+        elif f.is_struct and nc != "false":
+            stm.append("tfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
+            stm.append("%sIsNull = (%s) && (f->minimal || fill_rand(f) %% 2 == 0);" % (lhs, nc))
         elif f.is_struct:
             stm.append("tfill_%s(f, version, &%s);" % (f.struct.cname, lhs))
         elif is_fetch_records(msg, f):

@@ -733,41 +733,43 @@ test_mutations(void)
  * deliberate.
  */
 static const int16_t advertised[][3] = {
-	{0, 0, 9}, /* Produce */
-	{1, 4, 17}, /* Fetch */
-	{2, 1, 7}, /* ListOffsets */
-	{3, 0, 13}, /* Metadata */
-	{8, 0, 9}, /* OffsetCommit */
-	{9, 0, 9}, /* OffsetFetch */
-	{10, 0, 4}, /* FindCoordinator */
-	{11, 0, 9}, /* JoinGroup */
-	{12, 0, 4}, /* Heartbeat */
-	{13, 0, 5}, /* LeaveGroup */
-	{14, 0, 5}, /* SyncGroup */
-	{15, 0, 5}, /* DescribeGroups */
-	{16, 0, 5}, /* ListGroups */
-	{17, 0, 1}, /* SaslHandshake */
-	{18, 0, 3}, /* ApiVersions */
-	{19, 2, 7}, /* CreateTopics */
-	{20, 1, 6}, /* DeleteTopics */
-	{21, 0, 2}, /* DeleteRecords */
-	{22, 0, 4}, /* InitProducerId */
-	{23, 2, 4}, /* OffsetForLeaderEpoch */
-	{29, 0, 3}, /* DescribeAcls */
-	{30, 0, 3}, /* CreateAcls */
-	{31, 0, 3}, /* DeleteAcls */
-	{32, 0, 4}, /* DescribeConfigs */
-	{33, 0, 2}, /* AlterConfigs */
-	{36, 0, 2}, /* SaslAuthenticate */
-	{37, 0, 3}, /* CreatePartitions */
-	{42, 0, 2}, /* DeleteGroups */
-	{44, 0, 1}, /* IncrementalAlterConfigs */
-	{47, 0, 0}, /* OffsetDelete */
-	{48, 0, 1}, /* DescribeClientQuotas */
-	{49, 0, 1}, /* AlterClientQuotas */
-	{60, 0, 1}, /* DescribeCluster */
-	{68, 0, 1}, /* ConsumerGroupHeartbeat */
-	{69, 0, 0}, /* ConsumerGroupDescribe */
+	{0, 0, 13},					/* Produce */
+	{1, 4, 17},					/* Fetch */
+	{2, 1, 7},					/* ListOffsets */
+	{3, 0, 13},					/* Metadata */
+	{8, 0, 10},					/* OffsetCommit */
+	{9, 0, 10},					/* OffsetFetch */
+	{10, 0, 4},					/* FindCoordinator */
+	{11, 0, 9},					/* JoinGroup */
+	{12, 0, 4},					/* Heartbeat */
+	{13, 0, 5},					/* LeaveGroup */
+	{14, 0, 5},					/* SyncGroup */
+	{15, 0, 5},					/* DescribeGroups */
+	{16, 0, 5},					/* ListGroups */
+	{17, 0, 1},					/* SaslHandshake */
+	{18, 0, 3},					/* ApiVersions */
+	{19, 2, 7},					/* CreateTopics */
+	{20, 1, 6},					/* DeleteTopics */
+	{21, 0, 2},					/* DeleteRecords */
+	{22, 0, 4},					/* InitProducerId */
+	{23, 2, 4},					/* OffsetForLeaderEpoch */
+	{29, 0, 3},					/* DescribeAcls */
+	{30, 0, 3},					/* CreateAcls */
+	{31, 0, 3},					/* DeleteAcls */
+	{32, 0, 4},					/* DescribeConfigs */
+	{33, 0, 2},					/* AlterConfigs */
+	{36, 0, 2},					/* SaslAuthenticate */
+	{37, 0, 3},					/* CreatePartitions */
+	{42, 0, 2},					/* DeleteGroups */
+	{44, 0, 1},					/* IncrementalAlterConfigs */
+	{47, 0, 0},					/* OffsetDelete */
+	{48, 0, 1},					/* DescribeClientQuotas */
+	{49, 0, 1},					/* AlterClientQuotas */
+	{60, 0, 1},					/* DescribeCluster */
+	{61, 0, 0},					/* DescribeProducers */
+	{68, 0, 1},					/* ConsumerGroupHeartbeat */
+	{69, 0, 0},					/* ConsumerGroupDescribe */
+	{75, 0, 0},					/* DescribeTopicPartitions */
 };
 #define NADVERTISED ((int) (sizeof(advertised) / sizeof(advertised[0])))
 
@@ -859,7 +861,7 @@ test_api_versions_bytes(void)
 		resp.FinalizedFeaturesEpoch = 5;
 		resp.HasFinalizedFeaturesEpoch = true;
 		kafka_ApiVersionsResponse_encode(&w, 3, &resp);
-		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0,
+		check(bytes_eq(w.buf, w.len, BYTES(0, 0, 2, 0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0,
 										   2,	/* two tags */
 										   0, 8, 2, 2, 'f', 0, 1, 0, 2, 0,	/* tag 0 */
 										   1, 8, 0, 0, 0, 0, 0, 0, 0, 5,	/* tag 1 */
@@ -1106,6 +1108,7 @@ test_kip848_bytes(void)
 	resp.MemberId = kafka_str("m1");
 	resp.MemberEpoch = 3;
 	resp.HeartbeatIntervalMs = 5000;
+	resp.AssignmentIsNull = true;
 	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 1, &resp);
 	check(w.err == KAFKA_OK &&
 		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
@@ -1122,7 +1125,7 @@ test_kip848_bytes(void)
 	tp.TopicId.b[15] = 7;
 	tp.PartitionsCount = 2;
 	tp.Partitions = parts;
-	resp.HasAssignment = true;
+	resp.AssignmentIsNull = false;
 	resp.Assignment.TopicPartitionsCount = 1;
 	resp.Assignment.TopicPartitions = &tp;
 	kafka_ConsumerGroupHeartbeatResponse_encode(&w, 0, &resp);
@@ -1459,6 +1462,39 @@ test_group_bytes(void)
 										   0,	/* topic tags */
 										   0)),	/* tags */
 			  "OffsetCommit v8 response matches hand-assembled bytes");
+
+		/* v10 (KIP-848): topics by id */
+		kafka_reader_init(&r, BYTES(2, 'g',	/* GroupId */
+									0, 0, 0, 7,	/* GenerationIdOrMemberEpoch */
+									3, 'm', '1',	/* MemberId */
+									0,	/* GroupInstanceId: null */
+									2,	/* Topics: 1 */
+									1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+									2,	/* Partitions: 1 */
+									0, 0, 0, 2,	/* PartitionIndex */
+									0, 0, 0, 0, 0, 0, 1, 0,	/* CommittedOffset 256 */
+									0, 0, 0, 5,	/* CommittedLeaderEpoch */
+									0,	/* CommittedMetadata: null */
+									0, 0, 0), false);	/* partition, topic, top tags */
+		check(kafka_OffsetCommitRequest_decode(&r, 10, &req, &arena.alloc) == KAFKA_OK &&
+			  req.TopicsCount == 1 && req.Topics[0].Name.len == 0 &&
+			  req.Topics[0].TopicId.b[0] == 1 && req.Topics[0].TopicId.b[15] == 16 &&
+			  req.Topics[0].Partitions[0].CommittedOffset == 256 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetCommit v10 request from hand-assembled bytes: TopicId in place of Name");
+		for (int i = 0; i < 16; i++)
+			rt.TopicId.b[i] = (uint8_t) (16 - i);
+		rp.ErrorCode = KAFKA_ERROR_UNKNOWN_TOPIC_ID;
+		kafka_writer_reset(&w);
+		kafka_OffsetCommitResponse_encode(&w, 10, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 5,	/* ThrottleTimeMs */
+										   2,	/* Topics: 1 */
+										   16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
+										   2, 0, 0, 0, 2, 0, 100, 0,	/* Partitions */
+										   0,	/* topic tags */
+										   0)),	/* tags */
+			  "OffsetCommit v10 response matches hand-assembled bytes (TopicId, UNKNOWN_TOPIC_ID)");
 	}
 
 	/* OffsetFetch: v1 by topic, v2+ null for all topics, v8 batched groups */
@@ -1497,6 +1533,77 @@ test_group_bytes(void)
 			  req.Groups[1].Topics[0].PartitionIndexes[0] == 4 && req.RequireStable &&
 			  kafka_reader_remaining(&r) == 0,
 			  "OffsetFetch v8 request from hand-assembled bytes: batched Groups");
+
+		/* v10 (KIP-848): topics by id */
+		kafka_reader_init(&r, BYTES(2,	/* Groups: 1 */
+									2, 'g',
+									0,	/* MemberId: null */
+									0xff, 0xff, 0xff, 0xff,	/* MemberEpoch -1 */
+									2,	/* Topics: 1 */
+									1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+									2, 0, 0, 0, 4,	/* PartitionIndexes: [4] */
+									0,	/* topic tags */
+									0,	/* group tags */
+									0,	/* RequireStable */
+									0), false);
+		check(kafka_OffsetFetchRequest_decode(&r, 10, &req, &arena.alloc) == KAFKA_OK &&
+			  req.GroupsCount == 1 && req.Groups[0].TopicsCount == 1 &&
+			  req.Groups[0].Topics[0].Name.len == 0 &&
+			  req.Groups[0].Topics[0].TopicId.b[0] == 1 &&
+			  req.Groups[0].Topics[0].TopicId.b[15] == 16 &&
+			  req.Groups[0].Topics[0].PartitionIndexes[0] == 4 &&
+			  kafka_reader_remaining(&r) == 0,
+			  "OffsetFetch v10 request from hand-assembled bytes: TopicId in place of Name");
+	}
+	{
+		KafkaOffsetFetchResponse resp;
+		KafkaOffsetFetchResponseGroup g;
+		KafkaOffsetFetchResponseTopics t;
+		KafkaOffsetFetchResponsePartitions p;
+
+		memset(&resp, 0, sizeof(resp));
+		memset(&g, 0, sizeof(g));
+		memset(&t, 0, sizeof(t));
+		memset(&p, 0, sizeof(p));
+		resp.GroupsCount = 1;
+		resp.Groups = &g;
+		g.GroupId = kafka_str("g");
+		g.TopicsCount = 1;
+		g.Topics = &t;
+		t.Name = kafka_str("t");
+		for (int i = 0; i < 16; i++)
+			t.TopicId.b[i] = (uint8_t) (i + 1);
+		t.PartitionsCount = 1;
+		t.Partitions = &p;
+		p.PartitionIndex = 4;
+		p.CommittedOffset = 9;
+		p.CommittedLeaderEpoch = -1;
+		p.Metadata = kafka_str("");
+		kafka_writer_reset(&w);
+		kafka_OffsetFetchResponse_encode(&w, 10, &resp);
+		check(w.err == KAFKA_OK &&
+			  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+										   2,	/* Groups: 1 */
+										   2, 'g',
+										   2,	/* Topics: 1 */
+										   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+										   2,	/* Partitions: 1 */
+										   0, 0, 0, 4,	/* PartitionIndex */
+										   0, 0, 0, 0, 0, 0, 0, 9,	/* CommittedOffset */
+										   0xff, 0xff, 0xff, 0xff,	/* CommittedLeaderEpoch */
+										   1,	/* Metadata "" */
+										   0, 0,	/* ErrorCode */
+										   0,	/* partition tags */
+										   0,	/* topic tags */
+										   0, 0,	/* group ErrorCode */
+										   0,	/* group tags */
+										   0)),	/* tags */
+			  "OffsetFetch v10 response matches hand-assembled bytes (TopicId, no Name)");
+		kafka_writer_reset(&w);
+		kafka_OffsetFetchResponse_encode(&w, 9, &resp);
+		check(w.err == KAFKA_OK && w.len == 4 + 1 + 2 + 1 + 2 + 1 + 4 + 8 + 4 + 1 + 2 + 1 + 1 + 2 + 1 + 1 &&
+			  w.buf[8] == 2 && w.buf[9] == 't',
+			  "OffsetFetch v9 response: Name, no TopicId");
 	}
 
 	/* FindCoordinator v0 and v4 (batched) */
@@ -1794,6 +1901,232 @@ test_produce_bytes(void)
 									   1, 2, 3, 4, 5, 6, 7, 8,	/* LogAppendTimeMs */
 									   0, 0, 0, 7)),
 		  "Produce v2 response: LogAppendTimeMs after BaseOffset, ThrottleTimeMs");
+
+	/* v13 (KIP-516): the topic is named by its id, no name on the wire */
+	kafka_reader_init(&r, BYTES(0,	/* TransactionalId: null */
+								0xff, 0xff,	/* Acks -1 */
+								0, 0, 0x75, 0x30,	/* TimeoutMs 30000 */
+								2,	/* TopicData: 1 */
+								1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,	/* TopicId */
+								2,	/* PartitionData: 1 */
+								0, 0, 0, 2,	/* Index 2 */
+								4, 'a', 'b', 'c',	/* Records */
+								0,	/* partition tags */
+								0,	/* topic tags */
+								0), true);	/* request tags */
+	check(kafka_ProduceRequest_decode(&r, 13, &req, &arena.alloc) == KAFKA_OK &&
+		  req.TransactionalId.len == -1 && req.Acks == -1 && req.TimeoutMs == 30000 &&
+		  req.TopicDataCount == 1 && req.TopicData[0].Name.len == 0 &&
+		  req.TopicData[0].TopicId.b[0] == 1 && req.TopicData[0].TopicId.b[15] == 16 &&
+		  req.TopicData[0].PartitionDataCount == 1 &&
+		  req.TopicData[0].PartitionData[0].Index == 2 &&
+		  req.TopicData[0].PartitionData[0].Records.len == 3 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "Produce v13 request from hand-assembled bytes: TopicId in place of Name");
+	/* the same bytes as v12 read the id's first byte as a name's length */
+	kafka_reader_init(&r, BYTES(0, 0xff, 0xff, 0, 0, 0x75, 0x30, 2,
+								2, 't',	/* Name "t" */
+								2, 0, 0, 0, 2, 4, 'a', 'b', 'c', 0, 0, 0), true);
+	check(kafka_ProduceRequest_decode(&r, 12, &req, &arena.alloc) == KAFKA_OK &&
+		  kafka_str_eq(req.TopicData[0].Name, "t") && kafka_reader_remaining(&r) == 0,
+		  "Produce v12 request from hand-assembled bytes: Name, no TopicId");
+
+	part.LogAppendTimeMs = -1;
+	part.RecordErrorsCount = 0;
+	for (v = 10; v <= 13; v++)
+	{
+		const uint8_t *head;
+		size_t		headlen;
+		static const uint8_t by_name[] = {2, 2, 't'};	/* Responses: 1, Name "t" */
+		static const uint8_t by_id[] = {2, 1, 2, 3, 4, 5, 6, 7, 8,
+		9, 10, 11, 12, 13, 14, 15, 16};	/* Responses: 1, TopicId */
+		static const uint8_t tail[] = {2,	/* PartitionResponses: 1 */
+			0, 0, 0, 2, 0, 0,	/* Index, ErrorCode */
+			0, 0, 0, 0, 0, 0, 0, 5,	/* BaseOffset */
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* LogAppendTimeMs */
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* LogStartOffset */
+			1,	/* RecordErrors: empty */
+			0,	/* ErrorMessage: null */
+			0,	/* no CurrentLeader: no tags */
+			0,	/* topic tags */
+			0, 0, 0, 7,	/* ThrottleTimeMs */
+		0};						/* no NodeEndpoints: no tags */
+		uint8_t		expect[64];
+
+		head = v >= 13 ? by_id : by_name;
+		headlen = v >= 13 ? sizeof(by_id) : sizeof(by_name);
+		memcpy(expect, head, headlen);
+		memcpy(expect + headlen, tail, sizeof(tail));
+		for (int i = 0; i < 16; i++)
+			topic.TopicId.b[i] = (uint8_t) (i + 1);
+		kafka_writer_reset(&w);
+		kafka_ProduceResponse_encode(&w, (int16_t) v, &resp);
+		check(w.err == KAFKA_OK && bytes_eq(w.buf, w.len, expect, headlen + sizeof(tail)),
+			  "Produce v%d response matches hand-assembled bytes (%s, KIP-951 tags left out)",
+			  v, v >= 13 ? "TopicId" : "Name");
+	}
+	/* KIP-951's tagged CurrentLeader, as the schema has it (tag 0) */
+	part.HasCurrentLeader = true;
+	part.CurrentLeader.LeaderId = 0;
+	part.CurrentLeader.LeaderEpoch = 3;
+	kafka_writer_reset(&w);
+	kafka_ProduceResponse_encode(&w, 10, &resp);
+	check(w.err == KAFKA_OK && w.len > 18 &&
+		  bytes_eq(w.buf + w.len - 18, 18,
+				   BYTES(1, 0, 9,	/* 1 tag: tag 0, 9 bytes */
+						 0, 0, 0, 0, 0, 0, 0, 3, 0,	/* LeaderId 0, LeaderEpoch 3 */
+						 0,	/* topic tags */
+						 0, 0, 0, 7,	/* ThrottleTimeMs */
+						 0)),	/* response tags */
+		  "Produce v10 response with a tagged CurrentLeader matches hand-assembled bytes");
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
+/*
+ * DescribeTopicPartitions v0 (KIP-966) against hand-assembled bytes: its
+ * Cursor and NextCursor are nullable structs, a marker byte first (-1 null,
+ * 1 present), as Kafka's generated code writes them.
+ */
+static void
+test_describe_topic_partitions_bytes(void)
+{
+	KafkaReader r;
+	KafkaWriter w;
+	KafkaDescribeTopicPartitionsRequest req;
+	KafkaDescribeTopicPartitionsResponse resp;
+	KafkaDescribeTopicPartitionsResponseTopic t;
+	KafkaDescribeTopicPartitionsResponsePartition p;
+	int32_t		node = 0;
+
+	kafka_reader_init(&r, BYTES(2, 2, 't', 0,	/* Topics: ["t"] */
+								0, 0, 0x07, 0xd0,	/* ResponsePartitionLimit 2000 */
+								0xff,	/* Cursor: null */
+								0), true);
+	check(kafka_DescribeTopicPartitionsRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+		  req.TopicsCount == 1 && kafka_str_eq(req.Topics[0].Name, "t") &&
+		  req.ResponsePartitionLimit == 2000 && req.CursorIsNull &&
+		  kafka_reader_remaining(&r) == 0,
+		  "DescribeTopicPartitions v0 request from hand-assembled bytes: null Cursor");
+	kafka_reader_init(&r, BYTES(1,	/* Topics: [] (all) */
+								0, 0, 0, 10,	/* ResponsePartitionLimit 10 */
+								1,	/* Cursor: present */
+								2, 'u', 0, 0, 0, 3, 0,	/* TopicName "u", PartitionIndex 3 */
+								0), true);
+	check(kafka_DescribeTopicPartitionsRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+		  req.TopicsCount == 0 && req.ResponsePartitionLimit == 10 && !req.CursorIsNull &&
+		  kafka_str_eq(req.Cursor.TopicName, "u") && req.Cursor.PartitionIndex == 3 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "DescribeTopicPartitions v0 request from hand-assembled bytes: a Cursor");
+
+	memset(&resp, 0, sizeof(resp));
+	memset(&t, 0, sizeof(t));
+	memset(&p, 0, sizeof(p));
+	resp.TopicsCount = 1;
+	resp.Topics = &t;
+	t.Name = kafka_str("t");
+	for (int i = 0; i < 16; i++)
+		t.TopicId.b[i] = (uint8_t) (i + 1);
+	t.PartitionsCount = 1;
+	t.Partitions = &p;
+	t.TopicAuthorizedOperations = 0x5f8;
+	p.PartitionIndex = 1;
+	p.ReplicaNodesCount = 1;
+	p.ReplicaNodes = &node;
+	p.IsrNodesCount = 1;
+	p.IsrNodes = &node;
+	resp.NextCursorIsNull = false;
+	resp.NextCursor.TopicName = kafka_str("t");
+	resp.NextCursor.PartitionIndex = 2;
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_DescribeTopicPartitionsResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+									   2,	/* Topics: 1 */
+									   0, 0,	/* ErrorCode */
+									   2, 't',	/* Name */
+									   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+									   0,	/* IsInternal */
+									   2,	/* Partitions: 1 */
+									   0, 0, 0, 0, 0, 1,	/* ErrorCode, PartitionIndex */
+									   0, 0, 0, 0, 0, 0, 0, 0,	/* LeaderId 0, LeaderEpoch 0 */
+									   2, 0, 0, 0, 0,	/* ReplicaNodes [0] */
+									   2, 0, 0, 0, 0,	/* IsrNodes [0] */
+									   1, 1, 1,	/* ELR [], LastKnownElr [], OfflineReplicas [] */
+									   0,	/* partition tags */
+									   0, 0, 0x05, 0xf8,	/* TopicAuthorizedOperations */
+									   0,	/* topic tags */
+									   1, 2, 't', 0, 0, 0, 2, 0,	/* NextCursor ("t", 2) */
+									   0)),
+		  "DescribeTopicPartitions v0 response matches hand-assembled bytes (NextCursor present)");
+	resp.NextCursorIsNull = true;
+	resp.TopicsCount = 0;
+	kafka_writer_reset(&w);
+	kafka_DescribeTopicPartitionsResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK && bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0, 1, 0xff, 0)),
+		  "DescribeTopicPartitions v0 response: a null NextCursor is the byte -1");
+	kafka_writer_release(&w);
+	arena_reset(&arena);
+}
+
+/* DescribeProducers v0 against hand-assembled bytes */
+static void
+test_describe_producers_bytes(void)
+{
+	KafkaReader r;
+	KafkaWriter w;
+	KafkaDescribeProducersRequest req;
+	KafkaDescribeProducersResponse resp;
+	KafkaDescribeProducersTopicResponse t;
+	KafkaDescribeProducersPartitionResponse p;
+	KafkaDescribeProducersProducerState st;
+
+	kafka_reader_init(&r, BYTES(2, 2, 't',	/* Topics: ["t" */
+								3, 0, 0, 0, 0, 0, 0, 0, 2,	/* [0, 2]] */
+								0,	/* topic tags */
+								0), true);
+	check(kafka_DescribeProducersRequest_decode(&r, 0, &req, &arena.alloc) == KAFKA_OK &&
+		  req.TopicsCount == 1 && kafka_str_eq(req.Topics[0].Name, "t") &&
+		  req.Topics[0].PartitionIndexesCount == 2 && req.Topics[0].PartitionIndexes[1] == 2 &&
+		  kafka_reader_remaining(&r) == 0,
+		  "DescribeProducers v0 request from hand-assembled bytes");
+
+	memset(&resp, 0, sizeof(resp));
+	memset(&t, 0, sizeof(t));
+	memset(&p, 0, sizeof(p));
+	memset(&st, 0, sizeof(st));
+	resp.TopicsCount = 1;
+	resp.Topics = &t;
+	t.Name = kafka_str("t");
+	t.PartitionsCount = 1;
+	t.Partitions = &p;
+	p.PartitionIndex = 2;
+	p.ErrorMessage = kafka_str_null();
+	p.ActiveProducersCount = 1;
+	p.ActiveProducers = &st;
+	st.ProducerId = 1000;
+	st.ProducerEpoch = 0;
+	st.LastSequence = 4;
+	st.LastTimestamp = 0x0102030405;
+	st.CoordinatorEpoch = -1;
+	st.CurrentTxnStartOffset = -1;
+	kafka_writer_init(&w, &arena.alloc);
+	kafka_DescribeProducersResponse_encode(&w, 0, &resp);
+	check(w.err == KAFKA_OK &&
+		  bytes_eq(w.buf, w.len, BYTES(0, 0, 0, 0,	/* ThrottleTimeMs */
+									   2, 2, 't',	/* Topics: 1, Name */
+									   2, 0, 0, 0, 2,	/* Partitions: 1, PartitionIndex */
+									   0, 0, 0,	/* ErrorCode, ErrorMessage null */
+									   2,	/* ActiveProducers: 1 */
+									   0, 0, 0, 0, 0, 0, 0x03, 0xe8,	/* ProducerId 1000 */
+									   0, 0, 0, 0,	/* ProducerEpoch (int32) */
+									   0, 0, 0, 4,	/* LastSequence */
+									   0, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x05,	/* LastTimestamp */
+									   0xff, 0xff, 0xff, 0xff,	/* CoordinatorEpoch */
+									   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+									   0,	/* producer tags */
+									   0, 0, 0)),	/* partition, topic, response tags */
+		  "DescribeProducers v0 response matches hand-assembled bytes");
 	kafka_writer_release(&w);
 	arena_reset(&arena);
 }
@@ -1815,8 +2148,8 @@ test_dispatch(void)
 	check(kafka_request_decode(&r, KAFKA_API_FETCH, 3, &body, &arena.alloc) ==
 		  KAFKA_ERR_UNSUPPORTED, "decode of Fetch v3 (below the range): KAFKA_ERR_UNSUPPORTED");
 	kafka_reader_init(&r, BYTES(0, 0, 0, 0), false);
-	check(kafka_ProduceRequest_decode(&r, 10, &body.Produce, &arena.alloc) ==
-		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v10: KAFKA_ERR_UNSUPPORTED");
+	check(kafka_ProduceRequest_decode(&r, 14, &body.Produce, &arena.alloc) ==
+		  KAFKA_ERR_UNSUPPORTED, "kafka_ProduceRequest_decode v14: KAFKA_ERR_UNSUPPORTED");
 
 	kafka_writer_init(&w, &arena.alloc);
 	for (i = 0; i < kafka_apis_count; i++)
@@ -1927,6 +2260,8 @@ main(int argc, char **argv)
 	test_group_bytes();
 	test_kip848_bytes();
 	test_produce_bytes();
+	test_describe_topic_partitions_bytes();
+	test_describe_producers_bytes();
 	test_fetch_splice();
 	test_response_errors();
 	test_dispatch();

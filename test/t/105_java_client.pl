@@ -23,8 +23,9 @@
 #     Metadata, UNKNOWN_TOPIC_OR_PARTITION for it afterwards;
 #   - the broker never saw a request it does not serve.
 #
-#   - the consumer fetches with Fetch v17 (topic ids) and Metadata v13, as
-#     its debug log shows;
+#   - the consumer fetches with Fetch v17 (topic ids) and Metadata v13, and
+#     the producer produces with Produce v13 (topic ids), as their debug
+#     logs show;
 #   - a transactional producer fails at once (no transactions yet).
 #
 # Skipped when Java or the built client is missing.
@@ -199,8 +200,13 @@ like(join("\n", map { join(' ', @$_) } rows_of($r, 'config')),
 
 # ---------------------------------------------------------------- produce
 
-$r = java(undef, 'produce', 'jv', 20);
+{
+	local $ENV{JAVA_OPTS} = '-Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.NetworkClient=debug';
+	$r = java(undef, 'produce', 'jv', 20);
+}
 is($r->{rc}, 0, 'produce: the idempotent producer writes 20 records') or diag($r->{err});
+is(join(',', sort keys %{ $r->{sent}{PRODUCE} // {} }), '13',
+	'it produces with Produce v13 (topic ids, KIP-516), the newest both sides have');
 my @produced = rows_of($r, 'offset');
 is(scalar(@produced), 20, 'and reports 20 offsets');
 my %sqlrec = sql_records('jv', 3);

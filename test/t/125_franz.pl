@@ -66,6 +66,9 @@ my $v = franz(@plain, 'versions');
 ok($v->{ok}, 'ApiVersions through kadm') or diag(explain $v);
 cmp_ok($v->{used}{Fetch} // 0, '>=', 13, "franz-go fetches with topic ids (Fetch v$v->{used}{Fetch})");
 cmp_ok($v->{used}{Metadata} // 0, '>=', 10, "Metadata with topic ids (v$v->{used}{Metadata})");
+cmp_ok($v->{used}{Produce} // 0, '>=', 13, "it produces with topic ids (Produce v$v->{used}{Produce})");
+cmp_ok($v->{used}{OffsetCommit} // 0, '>=', 10, "commits with topic ids (OffsetCommit v$v->{used}{OffsetCommit})");
+cmp_ok($v->{used}{OffsetFetch} // 0, '>=', 10, "reads offsets with topic ids (OffsetFetch v$v->{used}{OffsetFetch})");
 note('franz-go uses: ' . join(', ', map { "$_ $v->{used}{$_}" } sort keys %{ $v->{used} // {} }));
 
 # kadm: create, list, describe
