@@ -396,15 +396,50 @@ watermark(const NagareTopicInfo *topic, int32 partition)
 	return w;
 }
 
+/* Topics looked up in this pass: name -> exists (reset with rows_cxt) */
+typedef struct TopicSeen
+{
+	char name[NAGARE_MAX_TOPIC_NAME + 1]; /* hash key */
+	bool exists;
+} TopicSeen;
+
+static HTAB *topics_seen = NULL;
+
+/*
+ * Does the topic exist?  Asked once per topic and pass (a pass of
+ * one-record transactions would otherwise plan one query per transaction).
+ */
 static bool
 topic_exists(const char *name)
 {
-	Datum		arg = CStringGetTextDatum(name);
-	Oid			type = TEXTOID;
-	int			ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
-											1, &type, &arg, NULL, true, 1);
+	TopicSeen *t;
+	bool found;
 
-	return ret == SPI_OK_SELECT && SPI_processed > 0;
+	if (strlen(name) > NAGARE_MAX_TOPIC_NAME)
+		return false;
+	if (topics_seen == NULL)
+	{
+		HASHCTL info;
+
+		memset(&info, 0, sizeof(info));
+		info.keysize = NAGARE_MAX_TOPIC_NAME + 1;
+		info.entrysize = sizeof(TopicSeen);
+		info.hcxt = rows_cxt;
+		topics_seen = hash_create("nagare ingest topics", 16, &info,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	t = hash_search(topics_seen, name, HASH_ENTER, &found);
+	if (!found)
+	{
+		Datum arg = CStringGetTextDatum(name);
+		Oid type = TEXTOID;
+		int ret =
+			SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
+								  1, &type, &arg, NULL, true, 1);
+
+		t->exists = ret == SPI_OK_SELECT && SPI_processed > 0;
+	}
+	return t->exists;
 }
 
 /* bytes as a bytea datum */
@@ -1448,6 +1483,7 @@ done:
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextReset(rows_cxt);
+	topics_seen = NULL;
 	decoded = NULL;
 	ndecoded = maxdecoded = 0;
 	pgstat_report_activity(STATE_IDLE, NULL);
