@@ -153,6 +153,7 @@ typedef struct Watermark
 static HTAB *watermarks = NULL;
 static MemoryContext rows_cxt = NULL; /* this pass's decoded rows and lookups */
 static HTAB *policies = NULL; /* relid -> TablePolicy, this pass (SPI memory) */
+static int64 policies_last_held = 0; /* the last held change this pass delivers */
 static List *delivered_held = NIL; /* ids of held rows delivered in this pass */
 static TimestampTz last_lag_check = 0;
 static TimestampTz last_standby_snapshot = 0;
@@ -396,6 +397,23 @@ watermark(const NagareTopicInfo *topic, int32 partition)
 	return w;
 }
 
+/* A statement of every pass, planned once (again after invalidations) */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
 /* Topics looked up in this pass: name -> exists (reset with rows_cxt) */
 typedef struct TopicSeen
 {
@@ -431,11 +449,14 @@ topic_exists(const char *name)
 	t = hash_search(topics_seen, name, HASH_ENTER, &found);
 	if (!found)
 	{
+		static SPIPlanPtr plan = NULL;
 		Datum arg = CStringGetTextDatum(name);
 		Oid type = TEXTOID;
 		int ret =
-			SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
-								  1, &type, &arg, NULL, true, 1);
+			SPI_execute_plan(kept_plan(&plan,
+									   "SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
+									   1, &type),
+							 &arg, NULL, true, 1);
 
 		t->exists = ret == SPI_OK_SELECT && SPI_processed > 0;
 	}
@@ -507,7 +528,11 @@ static TablePolicy *
 policy_of(const IngestRecord *r)
 {
 	bool found;
-	TablePolicy *p = hash_search(policies, &r->relid, HASH_ENTER, &found);
+	TablePolicy *p;
+
+	if (policies == NULL)
+		load_policies(policies_last_held);
+	p = hash_search(policies, &r->relid, HASH_ENTER, &found);
 
 	if (!found)
 	{
@@ -1178,6 +1203,25 @@ next_transaction(void)
 }
 
 /*
+ * Are there held changes at all?  Most passes find none and skip the
+ * statements that prepare and read them.
+ */
+static bool
+any_held(void)
+{
+	static SPIPlanPtr plan = NULL;
+	int ret =
+		SPI_execute_plan(kept_plan(&plan,
+								   "SELECT 1 FROM nagare.undelivered WHERE action = 'held' LIMIT 1",
+								   0, NULL),
+						 NULL, NULL, true, 1);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look for held changes: %s", SPI_result_code_string(ret));
+	return SPI_processed > 0;
+}
+
+/*
  * Before held changes of resumed table topics are delivered again, note
  * (committed, by the caller) each partition's high watermark: a crash after
  * they were appended and before their rows were deleted is then told by
@@ -1316,8 +1360,8 @@ ingest_pass(void)
 	IngestRecord *recs = NULL;
 	int			nrecs = 0;
 	int maxrecs = 0;
-	IngestRecord *held;
-	IngestTxn *held_txns;
+	IngestRecord *held = NULL;
+	IngestTxn *held_txns = NULL;
 	int nheld = 0;
 
 	SetCurrentStatementStartTimestamp();
@@ -1358,16 +1402,18 @@ ingest_pass(void)
 	}
 	check_lag(confirmed);
 
-	/* held changes of resumed table topics first, then what was decoded */
+	/*
+	 * Held changes of resumed table topics first, then what was decoded.
+	 * The policies are read when the pass meets its first table change.
+	 */
 	policies = NULL;
+	policies_last_held = 0;
 	delivered_held = NIL;
-	if (prepare_held())
-		next_transaction();
+	if (any_held())
 	{
-		int64 last_held = 0;
-
-		held = load_held(&nheld, &held_txns, &last_held);
-		load_policies(last_held);
+		if (prepare_held())
+			next_transaction();
+		held = load_held(&nheld, &held_txns, &policies_last_held);
 	}
 	for (i = 0; i < (uint64) nheld; i++)
 	{
