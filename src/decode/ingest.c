@@ -154,6 +154,7 @@ static HTAB *watermarks = NULL;
 static MemoryContext rows_cxt = NULL; /* this pass's decoded rows and lookups */
 static HTAB *policies = NULL; /* relid -> TablePolicy, this pass (SPI memory) */
 static int64 policies_last_held = 0; /* the last held change this pass delivers */
+static bool held_seen = true; /* there may be held changes (any_held()) */
 static List *delivered_held = NIL; /* ids of held rows delivered in this pass */
 static TimestampTz last_lag_check = 0;
 static TimestampTz last_standby_snapshot = 0;
@@ -619,6 +620,8 @@ record_undelivered(const IngestRecord *r, const char *pos, const IngestTxn *x,
 		nulls[5] = 'n';
 	args[6] = CStringGetTextDatum(r->topic);
 	args[7] = CStringGetTextDatum(action);
+	if (strcmp(action, "held") == 0)
+		held_seen = true;
 	args[8] = CStringGetTextDatum(reason);
 	if (dead_letter_topic)
 		args[9] = CStringGetTextDatum(dead_letter_topic);
@@ -1204,21 +1207,30 @@ next_transaction(void)
 
 /*
  * Are there held changes at all?  Most passes find none and skip the
- * statements that prepare and read them.
+ * statements that prepare and read them.  Held rows are written by this
+ * worker (record_undelivered() sets held_seen), so after a look that found
+ * none the next look is a second later (for rows a restored dump brought).
  */
 static bool
 any_held(void)
 {
 	static SPIPlanPtr plan = NULL;
-	int ret =
+	static TimestampTz last_look = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	int ret;
+
+	if (!held_seen && !TimestampDifferenceExceeds(last_look, now, 1000))
+		return false;
+	last_look = now;
+	ret =
 		SPI_execute_plan(kept_plan(&plan,
 								   "SELECT 1 FROM nagare.undelivered WHERE action = 'held' LIMIT 1",
 								   0, NULL),
 						 NULL, NULL, true, 1);
-
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not look for held changes: %s", SPI_result_code_string(ret));
-	return SPI_processed > 0;
+	held_seen = SPI_processed > 0;
+	return held_seen;
 }
 
 /*
