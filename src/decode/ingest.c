@@ -415,7 +415,11 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return *plan;
 }
 
-/* Topics looked up in this pass: name -> exists (reset with rows_cxt) */
+/*
+ * Topics looked up: name -> exists, as of the topic catalog's generation
+ * topics_seen_gen (nagare_shared->catalog_generation, which every commit
+ * that changed topics moves).
+ */
 typedef struct TopicSeen
 {
 	char name[NAGARE_MAX_TOPIC_NAME + 1]; /* hash key */
@@ -423,29 +427,43 @@ typedef struct TopicSeen
 } TopicSeen;
 
 static HTAB *topics_seen = NULL;
+static uint64 topics_seen_gen = 0;
 
 /*
- * Does the topic exist?  Asked once per topic and pass (a pass of
- * one-record transactions would otherwise plan one query per transaction).
+ * The generation read at the start of the pass, before its first snapshot:
+ * a change to the topics that the pass's statements do not see moves the
+ * generation after it (the commit moves it once visible).
+ */
+static uint64 pass_generation = 0;
+
+/*
+ * Does the topic exist?  Asked of the catalog once per topic and change of
+ * the topics (a statement every pass is planned again after the pass's
+ * cache invalidation: one-record transactions made it most of the worker's
+ * time).
  */
 static bool
 topic_exists(const char *name)
 {
 	TopicSeen *t;
 	bool found;
+	uint64 gen = pass_generation;
 
 	if (strlen(name) > NAGARE_MAX_TOPIC_NAME)
 		return false;
-	if (topics_seen == NULL)
+	if (topics_seen == NULL || topics_seen_gen != gen)
 	{
 		HASHCTL info;
 
+		if (topics_seen != NULL)
+			hash_destroy(topics_seen);
 		memset(&info, 0, sizeof(info));
 		info.keysize = NAGARE_MAX_TOPIC_NAME + 1;
 		info.entrysize = sizeof(TopicSeen);
-		info.hcxt = rows_cxt;
+		info.hcxt = TopMemoryContext;
 		topics_seen = hash_create("nagare ingest topics", 16, &info,
 								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		topics_seen_gen = gen;
 	}
 	t = hash_search(topics_seen, name, HASH_ENTER, &found);
 	if (!found)
@@ -1376,6 +1394,7 @@ ingest_pass(void)
 	IngestTxn *held_txns = NULL;
 	int nheld = 0;
 
+	pass_generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -1541,7 +1560,6 @@ done:
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextReset(rows_cxt);
-	topics_seen = NULL;
 	decoded = NULL;
 	ndecoded = maxdecoded = 0;
 	pgstat_report_activity(STATE_IDLE, NULL);
