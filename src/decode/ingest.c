@@ -1121,10 +1121,16 @@ decoding_start(void)
 	XLogBeginRead(decoding->reader, MyReplicationSlot->data.restart_lsn);
 }
 
-/* Forget the context and release the slot (the extension was dropped) */
+/*
+ * Forget the context, release the slot and forget the topics (the
+ * extension was dropped)
+ */
 static void
 decoding_stop(void)
 {
+	if (topics_seen != NULL)
+		hash_destroy(topics_seen);
+	topics_seen = NULL;
 	if (decoding == NULL)
 		return;
 	FreeDecodingContext(decoding);
