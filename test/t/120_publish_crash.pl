@@ -94,12 +94,12 @@ for my $round (1 .. $rounds)
 	for my $c (1 .. $nclients)
 	{
 		my ($out, $err) = ('', '');
-		my $file = client_script($c, $first, 4000);
+		my $file = client_script($c, $first, 20000);
 		my $h = IPC::Run::start(
 			[ 'psql', '-X', '-q', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-f', $file ],
 			'>', \$out, '2>', \$err);
 		push @clients, { c => $c, h => $h, out => \$out, err => \$err };
-		$last_seq{$c} = $first + 4000 - 1;
+		$last_seq{$c} = $first + 20000 - 1;
 	}
 	my $want = 30 + 7 * $round;
 	ok(wait_until(sub {
@@ -114,13 +114,13 @@ for my $round (1 .. $rounds)
 	my $ipid = $node->safe_psql('postgres', $ingest_sql);
 	$node->safe_psql('postgres', "SELECT pg_terminate_backend($ipid)");
 	ok(wait_until(sub {
-		$_->{h}->pump_nb for @clients;
+		eval { $_->{h}->pump_nb } for @clients;
 		my $p = $node->safe_psql('postgres', $ingest_sql);
 		$p ne '' && $p ne $ipid;
 	}), "round $round: a new ingest worker replaced the one terminated under load");
 	$want += 10;
 	ok(wait_until(sub {
-		$_->{h}->pump_nb for @clients;
+		eval { $_->{h}->pump_nb } for @clients;
 		!grep { (() = ${ $_->{out} } =~ /committed/g) < $want } @clients;
 	}), "round $round: and clients went on committing ($want transactions each)");
 
