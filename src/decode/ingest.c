@@ -6,11 +6,15 @@
  *	  once and in commit order.
  *
  * The worker owns the logical replication slot "nagare" (output plugin
- * "nagare", decode/plugin.c) and decodes it in its own process, through
- * pg_logical_slot_peek_binary_changes().  Each pass:
+ * "nagare", decode/plugin.c) and decodes it in its own process, with one
+ * logical decoding context that it keeps for its life (as a walsender
+ * does): it acquires the slot once, starts reading at the slot's restart
+ * point, and each pass reads on from where the last one stopped.  Each
+ * pass:
  *
- *	1. notes the WAL flush position L0 and decodes the slot up to it (at
- *	   most MAX_CHANGES rows, always whole transactions);
+ *	1. notes the WAL flush position L0 and decodes on up to it (at most
+ *	   MAX_CHANGES rows, always whole transactions), the plugin's rows
+ *	   collected in memory;
  *	2. for every decoded transaction, in commit order, appends its records
  *	   (one batch per partition) through the append ring, each record with
  *	   the header nagare.lsn = "<commit LSN>/<index>", skipping records a
@@ -18,10 +22,14 @@
  *	   largest nagare.lsn stored (found in the partition's tail at first use,
  *	   then kept up to date), and a transaction decoded again after a crash
  *	   has positions at or below it;
- *	3. waits until the appended records are durable (the broker's fsync);
- *	4. only then confirms the slot past them (pg_replication_slot_advance):
- *	   to L0 when the pass decoded everything up to it, else to the end of
- *	   the last transaction it appended.
+ *	3. waits once until everything it appended is durable (the broker's
+ *	   fsync);
+ *	4. only then confirms the slot up to where the reader stopped
+ *	   (LogicalConfirmReceivedLocation; the slot's file is written at most
+ *	   once a second).
+ *
+ * An ERROR ends the process; the postmaster starts a new one, which
+ * creates the context again from the slot's confirmed position.
  *
  * So a crash at any point loses nothing committed (the slot was not
  * confirmed past it) and writes nothing twice (what is stored is skipped).
@@ -45,6 +53,8 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlogreader.h"
+#include "access/xlogutils.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -55,6 +65,8 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -64,6 +76,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -139,10 +152,14 @@ typedef struct Watermark
 } Watermark;
 
 static HTAB *watermarks = NULL;
+static MemoryContext rows_cxt = NULL; /* this pass's decoded rows and lookups */
 static HTAB *policies = NULL; /* relid -> TablePolicy, this pass (SPI memory) */
+static int64 policies_last_held = 0; /* the last held change this pass delivers */
+static bool held_seen = true; /* there may be held changes (any_held()) */
 static List *delivered_held = NIL; /* ids of held rows delivered in this pass */
 static TimestampTz last_lag_check = 0;
 static TimestampTz last_standby_snapshot = 0;
+static TimestampTz last_slot_save = 0;
 static TimestampTz last_lag_warning = 0;
 
 static void
@@ -416,15 +433,88 @@ watermark(const NagareTopicInfo *topic, int32 partition)
 	return w;
 }
 
+/* A statement of every pass, planned once (again after invalidations) */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+/*
+ * Topics looked up: name -> exists, as of the topic catalog's generation
+ * topics_seen_gen (nagare_shared->catalog_generation, which every commit
+ * that changed topics moves).
+ */
+typedef struct TopicSeen
+{
+	char name[NAGARE_MAX_TOPIC_NAME + 1]; /* hash key */
+	bool exists;
+} TopicSeen;
+
+static HTAB *topics_seen = NULL;
+static uint64 topics_seen_gen = 0;
+
+/*
+ * The generation read at the start of the pass, before its first snapshot:
+ * a change to the topics that the pass's statements do not see moves the
+ * generation after it (the commit moves it once visible).
+ */
+static uint64 pass_generation = 0;
+
+/*
+ * Does the topic exist?  Asked of the catalog once per topic and change of
+ * the topics (a statement every pass is planned again after the pass's
+ * cache invalidation: one-record transactions made it most of the worker's
+ * time).
+ */
 static bool
 topic_exists(const char *name)
 {
-	Datum		arg = CStringGetTextDatum(name);
-	Oid			type = TEXTOID;
-	int			ret = SPI_execute_with_args("SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
-											1, &type, &arg, NULL, true, 1);
+	TopicSeen *t;
+	bool found;
+	uint64 gen = pass_generation;
 
-	return ret == SPI_OK_SELECT && SPI_processed > 0;
+	if (strlen(name) > NAGARE_MAX_TOPIC_NAME)
+		return false;
+	if (topics_seen == NULL || topics_seen_gen != gen)
+	{
+		HASHCTL info;
+
+		if (topics_seen != NULL)
+			hash_destroy(topics_seen);
+		memset(&info, 0, sizeof(info));
+		info.keysize = NAGARE_MAX_TOPIC_NAME + 1;
+		info.entrysize = sizeof(TopicSeen);
+		info.hcxt = TopMemoryContext;
+		topics_seen = hash_create("nagare ingest topics", 16, &info,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		topics_seen_gen = gen;
+	}
+	t = hash_search(topics_seen, name, HASH_ENTER, &found);
+	if (!found)
+	{
+		static SPIPlanPtr plan = NULL;
+		Datum arg = CStringGetTextDatum(name);
+		Oid type = TEXTOID;
+		int ret =
+			SPI_execute_plan(kept_plan(&plan,
+									   "SELECT 1 FROM nagare.topic WHERE name = $1 AND deleted_at IS NULL",
+									   1, &type),
+							 &arg, NULL, true, 1);
+
+		t->exists = ret == SPI_OK_SELECT && SPI_processed > 0;
+	}
+	return t->exists;
 }
 
 /* bytes as a bytea datum */
@@ -492,7 +582,11 @@ static TablePolicy *
 policy_of(const IngestRecord *r)
 {
 	bool found;
-	TablePolicy *p = hash_search(policies, &r->relid, HASH_ENTER, &found);
+	TablePolicy *p;
+
+	if (policies == NULL)
+		load_policies(policies_last_held);
+	p = hash_search(policies, &r->relid, HASH_ENTER, &found);
 
 	if (!found)
 	{
@@ -579,6 +673,8 @@ record_undelivered(const IngestRecord *r, const char *pos, const IngestTxn *x,
 		nulls[5] = 'n';
 	args[6] = CStringGetTextDatum(r->topic);
 	args[7] = CStringGetTextDatum(action);
+	if (strcmp(action, "held") == 0)
+		held_seen = true;
 	args[8] = CStringGetTextDatum(reason);
 	if (dead_letter_topic)
 		args[9] = CStringGetTextDatum(dead_letter_topic);
@@ -1000,53 +1096,138 @@ slot_confirmed(bool *exists)
 }
 
 /*
- * PostgreSQL logs "starting logical decoding" and "found consistent point"
- * (LOG, with details) every time a decoding context starts, which this
- * worker does twice a pass: those LOG lines are kept out of the server log.
- * Errors and warnings still go there.
+ * The one decoding context of the slot, for the life of the process
+ * (TopMemoryContext): created from the slot's confirmed position when the
+ * worker first decodes, it reads the WAL on from where the last pass
+ * stopped, as a walsender does.  The plugin's rows of a pass are copied to
+ * rows_cxt (reset after every pass).
  */
-static bool quiet = false;
-static emit_log_hook_type prev_emit_log_hook = NULL;
+typedef struct DecodedRow
+{
+	char *data;
+	int len;
+} DecodedRow;
+
+static LogicalDecodingContext *decoding = NULL;
+static DecodedRow *decoded = NULL;
+static int ndecoded = 0;
+static int maxdecoded = 0;
 
 static void
-ingest_emit_log(ErrorData *edata)
+ingest_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
+					 bool last_write)
 {
-	if (quiet && edata->elevel == LOG)
-		edata->output_to_server = false;
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
+	resetStringInfo(ctx->out);
 }
 
 static void
-quiet_begin(void)
+ingest_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
 {
-	quiet = true;
-}
+	MemoryContext old = MemoryContextSwitchTo(rows_cxt);
 
-static void
-quiet_end(void)
-{
-	quiet = false;
-}
-
-/* A kept plan of one of the pass's statements (parsed once) */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql)
-{
-	Oid			argtype = LSNOID;
-
-	if (*plan == NULL)
+	if (ndecoded == maxdecoded)
 	{
-		*plan = SPI_prepare(sql, 1, &argtype);
-		if (*plan == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(*plan);
+		maxdecoded = Max(256, maxdecoded * 2);
+		decoded = decoded ? repalloc(decoded, sizeof(DecodedRow) * maxdecoded)
+						  : palloc(sizeof(DecodedRow) * maxdecoded);
 	}
-	return *plan;
+	decoded[ndecoded].data = palloc(ctx->out->len);
+	memcpy(decoded[ndecoded].data, ctx->out->data, ctx->out->len);
+	decoded[ndecoded].len = ctx->out->len;
+	ndecoded++;
+	MemoryContextSwitchTo(old);
 }
 
-static SPIPlanPtr peek_plan = NULL;
-static SPIPlanPtr advance_plan = NULL;
+/* Acquire the slot and start decoding it from its confirmed position */
+static void
+decoding_start(void)
+{
+	MemoryContext old;
+
+	CheckLogicalDecodingRequirements();
+	ReplicationSlotAcquire(NAGARE_SLOT_NAME, true);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	decoding = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
+									 XL_ROUTINE(.page_read = read_local_xlog_page,
+												.segment_open = wal_segment_open,
+												.segment_close = wal_segment_close),
+									 ingest_prepare_write, ingest_write, NULL);
+	MemoryContextSwitchTo(old);
+	XLogBeginRead(decoding->reader, MyReplicationSlot->data.restart_lsn);
+}
+
+/*
+ * Forget the context, release the slot and forget the topics (the
+ * extension was dropped)
+ */
+static void
+decoding_stop(void)
+{
+	if (topics_seen != NULL)
+		hash_destroy(topics_seen);
+	topics_seen = NULL;
+	if (decoding == NULL)
+		return;
+	FreeDecodingContext(decoding);
+	decoding = NULL;
+	ReplicationSlotRelease();
+}
+
+/*
+ * Decode on up to upto, or until MAX_CHANGES rows were written (always
+ * after a whole transaction: the plugin writes a transaction's rows when
+ * decoding its commit record).  Catalog entries read with the transactions'
+ * historic snapshots must not be used by the pass's own queries, nor the
+ * pass's by decoding: the caches are invalidated before and after, as
+ * pg_logical_slot_peek_binary_changes() does.
+ */
+static void
+decode_upto(XLogRecPtr upto)
+{
+	if (decoding->reader->EndRecPtr >= upto)
+		return;
+	InvalidateSystemCaches();
+	while (decoding->reader->EndRecPtr < upto && ndecoded < MAX_CHANGES)
+	{
+		char *errm = NULL;
+		XLogRecord *record;
+		MemoryContext old;
+
+		/* the reader keeps its buffers (allocated on first use) for good */
+		old = MemoryContextSwitchTo(decoding->context);
+		record = XLogReadRecord(decoding->reader, &errm);
+		MemoryContextSwitchTo(old);
+
+		if (errm)
+			elog(ERROR, "could not decode replication slot \"%s\": %s", NAGARE_SLOT_NAME,
+				 errm);
+		if (record != NULL)
+			LogicalDecodingProcessRecord(decoding, decoding->reader);
+		CHECK_FOR_INTERRUPTS();
+	}
+	InvalidateSystemCaches();
+}
+
+/*
+ * Confirm the slot up to lsn, whose transactions' records are durable: a
+ * restart decodes from there.  The confirmed position is written to the
+ * slot's file at most once a second (and at checkpoints); one older than
+ * the last confirmed makes a restart decode some transactions again, which
+ * the watermarks skip.
+ */
+static void
+decoding_confirm(XLogRecPtr lsn)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	LogicalConfirmReceivedLocation(lsn);
+	ReplicationSlotMarkDirty();
+	if (TimestampDifferenceExceeds(last_slot_save, now, 1000))
+	{
+		ReplicationSlotSave();
+		last_slot_save = now;
+	}
+}
 
 static void
 check_lag(XLogRecPtr confirmed)
@@ -1081,6 +1262,34 @@ next_transaction(void)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * Are there held changes at all?  Most passes find none and skip the
+ * statements that prepare and read them.  Held rows are written by this
+ * worker (record_undelivered() sets held_seen), so after a look that found
+ * none the next look is a second later (for rows a restored dump brought).
+ */
+static bool
+any_held(void)
+{
+	static SPIPlanPtr plan = NULL;
+	static TimestampTz last_look = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	int ret;
+
+	if (!held_seen && !TimestampDifferenceExceeds(last_look, now, 1000))
+		return false;
+	last_look = now;
+	ret =
+		SPI_execute_plan(kept_plan(&plan,
+								   "SELECT 1 FROM nagare.undelivered WHERE action = 'held' LIMIT 1",
+								   0, NULL),
+						 NULL, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not look for held changes: %s", SPI_result_code_string(ret));
+	held_seen = SPI_processed > 0;
+	return held_seen;
 }
 
 /*
@@ -1221,19 +1430,23 @@ ingest_pass(void)
 	uint64		i;
 	IngestRecord *recs = NULL;
 	int			nrecs = 0;
-	int			maxrecs = 0;
-	Datum		arg;
-	IngestRecord *held;
-	IngestTxn *held_txns;
+	int maxrecs = 0;
+	IngestRecord *held = NULL;
+	IngestTxn *held_txns = NULL;
 	int nheld = 0;
 
+	pass_generation = pg_atomic_read_u64(&nagare_shared->catalog_generation);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	if (!OidIsValid(get_extension_oid("nagare", true)))
+	{
+		/* dropped: the nagare worker drops the slot, which must be free */
+		decoding_stop();
 		goto done;
+	}
 
 	/*
 	 * Only a broker that has recovered every partition shows what is
@@ -1261,16 +1474,18 @@ ingest_pass(void)
 	}
 	check_lag(confirmed);
 
-	/* held changes of resumed table topics first, then what was decoded */
+	/*
+	 * Held changes of resumed table topics first, then what was decoded.
+	 * The policies are read when the pass meets its first table change.
+	 */
 	policies = NULL;
+	policies_last_held = 0;
 	delivered_held = NIL;
-	if (prepare_held())
-		next_transaction();
+	if (any_held())
 	{
-		int64 last_held = 0;
-
-		held = load_held(&nheld, &held_txns, &last_held);
-		load_policies(last_held);
+		if (prepare_held())
+			next_transaction();
+		held = load_held(&nheld, &held_txns, &policies_last_held);
 	}
 	for (i = 0; i < (uint64) nheld; i++)
 	{
@@ -1279,29 +1494,17 @@ ingest_pass(void)
 		end_pos = Max(end_pos, pos);
 	}
 
+	/* decode what is flushed, on from where the last pass stopped */
 	upto = GetFlushRecPtr(NULL);
-	if (upto <= confirmed)
-		goto appended;
-	arg = LSNGetDatum(upto);
-	quiet_begin();
-	ret = SPI_execute_plan(kept_plan(&peek_plan,
-									 "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes('"
-									 NAGARE_SLOT_NAME "', $1, " CppAsString2(MAX_CHANGES) ")"),
-						   &arg, NULL, false, 0);
-	quiet_end();
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not decode replication slot \"%s\": %s", NAGARE_SLOT_NAME,
-			 SPI_result_code_string(ret));
-	rows = SPI_processed;
+	if (decoding == NULL)
+		decoding_start();
+	decode_upto(upto);
+	rows = ndecoded;
 	{
-		SPITupleTable *tt = SPI_tuptable;
-
 		for (i = 0; i < rows; i++)
 		{
-			bool		isnull;
-			bytea	   *b = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-			const char *p = VARDATA_ANY(b);
-			const char *end = p + VARSIZE_ANY_EXHDR(b);
+			const char *p = decoded[i].data;
+			const char *end = p + decoded[i].len;
 
 			if (end - p < 1)
 				continue;
@@ -1347,7 +1550,7 @@ ingest_pass(void)
 							end_pos = Max(end_pos, pos);
 							note_latency(recs, nrecs, commit_time);
 						}
-						advance_to = end_lsn;
+						(void) end_lsn;
 						nrecs = 0;
 						break;
 					}
@@ -1356,11 +1559,13 @@ ingest_pass(void)
 			}
 		}
 	}
-	/* everything up to upto was decoded: nothing before it is left */
-	if (rows < MAX_CHANGES)
-		advance_to = upto;
+	/*
+	 * Every transaction that committed before the reader's position was
+	 * written by the plugin (a transaction's rows come with its commit
+	 * record), so appended in this pass or an earlier one.
+	 */
+	advance_to = decoding->reader->EndRecPtr;
 
-appended:
 	/* durable before the slot forgets it */
 	if (end_pos > 0)
 		nagare_queue_wait_durable(end_pos);
@@ -1377,24 +1582,16 @@ appended:
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		arg = LSNGetDatum(advance_to);
-		quiet_begin();
-		ret = SPI_execute_plan(kept_plan(&advance_plan,
-										 "SELECT pg_catalog.pg_replication_slot_advance('" NAGARE_SLOT_NAME "', $1)"),
-							   &arg, NULL, false, 0);
-		quiet_end();
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not advance replication slot \"%s\"", NAGARE_SLOT_NAME);
+		decoding_confirm(advance_to);
 
 		/*
-		 * Decoding starts at the slot's restart point, which moves only
-		 * when decoding meets a record of the running transactions; the
-		 * checkpointer writes one every 15 s.  Each pass decodes from there,
-		 * so under a steady stream of commits a pass would re-read up to
-		 * 15 s of WAL.  A record of our own after the pass lets the next one
-		 * move the restart point close to where it stops.
+		 * A restart (after an ERROR or a crash) decodes from the slot's
+		 * restart point, which moves only when decoding meets a record of
+		 * the running transactions; the checkpointer writes one every 15 s.
+		 * One of our own every second keeps what a restart reads again
+		 * short.
 		 */
-		if (TimestampDifferenceExceeds(last_standby_snapshot, now, 100))
+		if (TimestampDifferenceExceeds(last_standby_snapshot, now, 1000))
 		{
 			(void) LogStandbySnapshot();
 			last_standby_snapshot = now;
@@ -1405,6 +1602,9 @@ done:
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextReset(rows_cxt);
+	decoded = NULL;
+	ndecoded = maxdecoded = 0;
 	pgstat_report_activity(STATE_IDLE, NULL);
 	policies = NULL;
 	return rows > 0 || nheld > 0;
@@ -1427,9 +1627,8 @@ nagare_ingest_main(Datum main_arg)
 		proc_exit(0);
 	}
 
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = ingest_emit_log;
-
+	rows_cxt = AllocSetContextCreate(TopMemoryContext, "nagare ingest rows",
+									 ALLOCSET_DEFAULT_SIZES);
 	SpinLockAcquire(&nagare_shared->broker_mutex);
 	nagare_shared->ingest_procno = MyProc->pgprocno;
 	SpinLockRelease(&nagare_shared->broker_mutex);

@@ -2,7 +2,10 @@
 #
 # Clients run transactions that publish three records and update a row of a
 # table that feeds a topic; every fifth transaction rolls back.  While they
-# run, every process of the server is killed, a few times.  After each
+# run, the ingest worker is terminated alone (it decodes on from the slot
+# with a new decoding context), then every process of the server is killed,
+# a few times (NAGARE_CRASH_ROUNDS, 3 by default; bench/publish/soak.sh runs
+# many more).  After each
 # restart the ingest worker catches up, and then:
 #
 #  - every transaction a client saw committed is in the topic, each of its
@@ -91,18 +94,35 @@ for my $round (1 .. $rounds)
 	for my $c (1 .. $nclients)
 	{
 		my ($out, $err) = ('', '');
-		my $file = client_script($c, $first, 4000);
+		my $file = client_script($c, $first, 20000);
 		my $h = IPC::Run::start(
 			[ 'psql', '-X', '-q', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-f', $file ],
 			'>', \$out, '2>', \$err);
 		push @clients, { c => $c, h => $h, out => \$out, err => \$err };
-		$last_seq{$c} = $first + 4000 - 1;
+		$last_seq{$c} = $first + 20000 - 1;
 	}
 	my $want = 30 + 7 * $round;
 	ok(wait_until(sub {
 		$_->{h}->pump_nb for @clients;
 		!grep { (() = ${ $_->{out} } =~ /committed/g) < $want } @clients;
 	}), "round $round: every client committed $want transactions");
+
+	# the ingest worker alone ends (as on an ERROR) while clients commit:
+	# the next one creates its decoding context again from the slot's
+	# confirmed position, and the watermarks skip what it decodes again
+	my $ingest_sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'nagare ingest'";
+	my $ipid = $node->safe_psql('postgres', $ingest_sql);
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($ipid)");
+	ok(wait_until(sub {
+		eval { $_->{h}->pump_nb } for @clients;
+		my $p = $node->safe_psql('postgres', $ingest_sql);
+		$p ne '' && $p ne $ipid;
+	}), "round $round: a new ingest worker replaced the one terminated under load");
+	$want += 10;
+	ok(wait_until(sub {
+		eval { $_->{h}->pump_nb } for @clients;
+		!grep { (() = ${ $_->{out} } =~ /committed/g) < $want } @clients;
+	}), "round $round: and clients went on committing ($want transactions each)");
 
 	my @pids = split /\n/, $node->safe_psql('postgres', 'SELECT pid FROM pg_stat_activity');
 	$node->kill9;
