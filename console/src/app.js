@@ -33,6 +33,7 @@ function el(tag, attrs = {}, ...children) {
 
 function fmt(v) {
   if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map(fmt).join(', ');
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }

@@ -337,11 +337,13 @@ open_session(const WebIdentity *who)
 		if (!sessions[i].used || sessions[i].expires <= GetCurrentTimestamp())
 			s = &sessions[i];
 	/* all live: the one that ends first goes */
-	for (int i = 0; s == NULL && i < CONSOLE_MAX_SESSIONS; i++)
-		if (s == NULL || sessions[i].expires < s->expires)
-			s = &sessions[i];
 	if (s == NULL)
+	{
 		s = &sessions[0];
+		for (int i = 1; i < CONSOLE_MAX_SESSIONS; i++)
+			if (sessions[i].expires < s->expires)
+				s = &sessions[i];
+	}
 	if (!pg_strong_random(s->id, CONSOLE_ID_BYTES))
 		elog(ERROR, "nagare http: could not generate a random session id");
 	s->used = true;
@@ -432,11 +434,17 @@ login(const HttpRequest *req, WebResponse *resp)
 	HttpSpan origin;
 	HttpSpan host;
 
-	/* a form of another site may not log a browser in (login CSRF) */
+	/*
+	 * A form of another site may not log a browser in (login CSRF): the
+	 * Origin a browser sends must be this Host's (over http, or https
+	 * through a proxy)
+	 */
 	if (nagare_http_header(req, "Origin", &origin) &&
-		!(nagare_http_header(req, "Host", &host) && origin.len == host.len + 7 &&
-		  memcmp(origin.p, "http://", 7) == 0 &&
-		  memcmp(origin.p + 7, host.p, host.len) == 0))
+		!(nagare_http_header(req, "Host", &host) &&
+		  ((origin.len == host.len + 7 && memcmp(origin.p, "http://", 7) == 0 &&
+			memcmp(origin.p + 7, host.p, host.len) == 0) ||
+		   (origin.len == host.len + 8 && memcmp(origin.p, "https://", 8) == 0 &&
+			memcmp(origin.p + 8, host.p, host.len) == 0))))
 	{
 		plain(resp, 403, "the login form is posted from the console's own pages");
 		return;

@@ -10,15 +10,19 @@
 #     value, header; a non-UTF-8 value as hex) in the message browser, its
 #     group's lag, its tenant, its service's instance and health, the
 #     observed dependency graph laid out by cytoscape, its SLO and budget;
-#     every page is screenshot into docs/images/console-*.png (with
-#     NAGARE_CONSOLE_SHOTS=1);
+#     every page is screenshot (console-*.png in tmp_check/console-shots,
+#     or in the directory NAGARE_CONSOLE_SHOTS names: docs/images/ has the
+#     ones docs/observability.md shows);
 #   - assets with an ETag (304 on If-None-Match) and a strict CSP, and no
 #     error in the browser's console;
 #   - logging out ends the session (401);
 #   - a tenant B role sees none of tenant A's topics and groups in the
 #     pages or the API (services: the catalog is every role's, as in SQL);
+#   - with no authenticating listener the pages and the API are open (as
+#     /metrics), as the worker's role;
 #   - Basic credentials still work for the API; SQL in a parameter is only
-#     a value; an unknown query is 404.
+#     a value; an unknown query is 404, a missing parameter 400; a login
+#     posted from another site's page is refused.
 use strict;
 use warnings;
 use FindBin;
@@ -96,8 +100,16 @@ sub browse
 	return $seen // {};
 }
 
-my $shots = $ENV{NAGARE_CONSOLE_SHOTS} ? "$root/docs/images" : '';
+# the screenshots: into tmp_check/console-shots (kept with the logs), or
+# where NAGARE_CONSOLE_SHOTS says (docs/images for the docs)
+my $shots = $ENV{NAGARE_CONSOLE_SHOTS} // "${PostgreSQL::Test::Utils::tmp_check}/console-shots";
+mkdir($shots) unless -d $shots;
 my $url = "http://127.0.0.1:$hport";
+# a connected client for the clients page: a consumer of team_a's, waiting
+my $consumer = IPC::Run::start([ 'kcat', '-b', "127.0.0.1:$kport", @sasl, '-C', '-t', 'ta.orders',
+	'-p', '1', '-o', 'end', '-q', '-X', 'client.id=console-watcher' ], '>', \my $cout, '2>', \my $cerr);
+ok(wait_until(sub { sql(q{SELECT count(*) FROM nagare.connections WHERE client_id = 'console-watcher'}) > 0 }),
+	'a consumer is connected');
 my $t0 = time;
 my $a = browse(url => $url, role => 'team_a', password => 'pw-a', shots => $shots,
 	topic => 'ta.orders', group => 'ta.readers', service => 'orders-svc');
@@ -126,6 +138,11 @@ is(list($a->{lag}),
 	sql_as('team_a', q{SELECT string_agg(lag::text, ',' ORDER BY topic, partition) FROM nagare.consumer_lag WHERE group_id = 'ta.readers'}),
 	"a group's lag per partition, as nagare.consumer_lag");
 is(list($a->{tenants}), 'ta', 'tenants: its own');
+is(list($a->{clients}), sql_as('team_a', q{SELECT string_agg(principal, ',' ORDER BY id) FROM nagare.connections}),
+	'clients: its connections, as nagare.connections shows team_a');
+ok(scalar(@{ $a->{clients} // [] }) > 0, 'the consumer among them');
+is(list($a->{usage_principals}), sql_as('team_a', q{SELECT string_agg(principal, ',' ORDER BY tenant, principal, client_id) FROM nagare.client_usage}),
+	'live usage, as nagare.client_usage shows team_a');
 is(list($a->{services}), sql_as('team_a', q{SELECT string_agg(service, ',' ORDER BY service) FROM nagare.services}),
 	'services: the catalog');
 is(list($a->{instances}) . ' ' . list($a->{instance_status}), 'orders-1 passing',
@@ -155,7 +172,9 @@ is(list($b->{api_topics}), 'tb.secret', 'the API likewise');
 is(list($b->{slos}), '', "no SLO of tenant A's service");
 is(list($b->{message_values}), 'tenant b only', 'its own records');
 is(list($b->{api_services}), 'orders-svc,secret-svc', 'services: the catalog, every role\'s (as nagare.services)');
+is(list($b->{clients}), '', "no connection of tenant A's");
 note('both browser runs took ' . (time - $t0) . ' s');
+$consumer->kill_kill;
 
 # the API with Basic credentials; tenant B asking for tenant A's records
 sub curl
@@ -180,5 +199,24 @@ is($s, 404, 'an unknown query: 404');
 is($s, 400, 'a missing parameter: 400');
 ($s) = curl('/console/api/topics', 'team_a:wrong');
 is($s, 401, 'wrong Basic credentials: 401');
+IPC::Run::run([ 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H',
+	'Origin: http://elsewhere.example', '-d', 'role=team_a&password=pw-a', "$url/console/login" ],
+	'>', \my $csrf);
+is($csrf, 403, 'a login form posted from another site: 403');
+
+# no authenticating listener: nobody logs in, as for /metrics; the queries
+# run as the worker's role
+$node->stop;
+my $open = nagare_node('console_open');
+my $oport = $open->safe_psql('postgres', 'SHOW nagare.http_port');
+$open->safe_psql('postgres', q{SELECT nagare.create_topic('open.t')});
+$url = "http://127.0.0.1:$oport";
+($s, $body) = curl('/console/');
+is($s, 200, 'no authentication configured: the pages are open');
+($s, $body) = curl('/console/api/topics');
+is("$s " . join(',', map { $_->{topic} } @{ decode_json($body)->{rows} }), '200 open.t',
+	'and the API, as the worker\'s role');
+($s, $body) = curl('/console/login');
+is($s, 303, 'the login form sends to the pages');
 
 done_testing();
