@@ -87,18 +87,14 @@ const pages = {
   },
 
   async topic(p) {
-    const [d, t] = await Promise.all([api('partitions', { topic: p.topic }), api('topics')]);
-    const me = t.rows.find((r) => r.topic === p.topic);
+    const [d, c] = await Promise.all([api('partitions', { topic: p.topic }), api('config', { topic: p.topic })]);
     const out = [el('h2', { text: `Topic ${p.topic}` }), table('partitions', d.rows, [
       ['partition', 'Partition'], ['log_start_offset', 'Log start'], ['high_watermark', 'High watermark'],
       ['records', 'Records'], ['segments', 'Segments'], ['size_bytes', 'Bytes'],
       ['partition', 'Records', (v, r) => link('browse', `#messages?topic=${encodeURIComponent(p.topic)}&partition=${v}&offset=${r.log_start_offset}`)],
     ], d.truncated)];
-    if (me) {
-      out.push(el('h3', { text: 'Configuration' }));
-      out.push(table('config', Object.entries(me.config).map(([k, v]) => ({ key: k, value: v, set: k in (me.overrides || {}) })),
-        [['key', 'Setting'], ['value', 'Value'], ['set', 'Set on the topic']]));
-    }
+    out.push(el('h3', { text: 'Configuration' }));
+    out.push(table('config', c.rows, [['key', 'Setting'], ['value', 'Value'], ['set', 'Set on the topic']], c.truncated));
     return out;
   },
 

@@ -34,7 +34,7 @@
 #include "worker/worker.h"
 
 /* Most rows of an answer (one more is read to say "truncated") */
-#define CONSOLE_MAX_ROWS   500
+#define CONSOLE_MAX_ROWS   200
 #define CONSOLE_MAX_PARAMS 4
 
 typedef struct ConsoleQuery
@@ -58,11 +58,16 @@ static const ConsoleQuery queries[] = {
 	 {NULL},
 	 "SELECT json_build_object('topic', t.topic, 'partitions', t.partitions, "
 	 "'records', coalesce(p.records, 0), 'size_bytes', coalesce(p.size_bytes, 0), "
-	 "'segments', coalesce(p.segments, 0), 'overrides', t.overrides, 'config', t.config, "
+	 "'segments', coalesce(p.segments, 0), 'overrides', t.overrides, "
 	 "'created_at', t.created_at, 'created_by', t.created_by) "
 	 "FROM nagare.topics t LEFT JOIN (SELECT topic, sum(records) AS records, "
 	 "sum(size_bytes) AS size_bytes, sum(segments) AS segments FROM nagare.partitions "
 	 "GROUP BY topic) p ON p.topic = t.topic ORDER BY t.topic"},
+	/* one topic's effective configuration: a setting per row */
+	{"config",
+	 {"topic"},
+	 "SELECT json_build_object('key', c.key, 'value', c.value, 'set', t.overrides ? c.key) "
+	 "FROM nagare.topics t, jsonb_each(t.config) c WHERE t.topic = $1 ORDER BY c.key"},
 	{"partitions",
 	 {"topic"},
 	 "SELECT json_build_object('partition', p.partition, 'log_start_offset', "

@@ -218,5 +218,11 @@ is("$s " . join(',', map { $_->{topic} } @{ decode_json($body)->{rows} }), '200 
 	'and the API, as the worker\'s role');
 ($s, $body) = curl('/console/login');
 is($s, 303, 'the login form sends to the pages');
+# past 200 rows an answer is cut, and says so
+$open->safe_psql('postgres', q{SELECT nagare.create_topic(format('open.bulk%s', i)) FROM generate_series(1, 205) i});
+($s, $body) = curl('/console/api/topics');
+my $j = decode_json($body);
+is(scalar(@{ $j->{rows} }) . ' ' . ($j->{truncated} ? 'truncated' : 'whole'), '200 truncated',
+	'206 topics: the first 200, "truncated"');
 
 done_testing();
