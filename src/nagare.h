@@ -136,6 +136,8 @@ extern int nagare_http_port;
 extern int nagare_metrics_max_client_series;
 extern int nagare_metrics_max_group_offsets;
 extern int nagare_metrics_max_group_series;
+/* how often a console session's role is checked again (web/console.c) */
+extern int nagare_console_session_check_ms;
 
 /* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
 extern int nagare_sli_retention;

@@ -18,8 +18,11 @@
  * every reason), and a good one opens a session: a random 256-bit id
  * (pg_strong_random()) in a cookie (HttpOnly, SameSite=Strict,
  * Path=/console, Max-Age), kept in this process's memory, at most
- * CONSOLE_MAX_SESSIONS (the oldest goes), each for CONSOLE_SESSION_MS;
- * logging out drops it.  web.c's login check asks
+ * CONSOLE_MAX_SESSIONS (the one ending first goes), each for
+ * CONSOLE_SESSION_MS; logging out drops it.  Every
+ * nagare.console_session_check the worker is asked whether the session's
+ * role may still log in (NAGARE_AUTH_ROLE_CHECK), and a session whose role
+ * may not ends.  web.c's login check asks
  * nagare_console_session() first, so the API takes a session or Basic
  * credentials.  While no Kafka listener authenticates, nobody logs in (as
  * for /metrics): the pages and the API are open and the queries run as the
@@ -97,7 +100,10 @@ typedef struct ConsoleSession
 	char role[NAMEDATALEN];
 	bool superuser;
 	TimestampTz expires;
+	TimestampTz checked; /* when the worker last said the role may log in */
+	bool checking; /* asked it again */
 } ConsoleSession;
+
 
 static ConsoleSession sessions[CONSOLE_MAX_SESSIONS];
 
@@ -312,6 +318,71 @@ find_session(const HttpRequest *req)
 	return NULL;
 }
 
+/*
+ * The worker's answer to a session's check (arg: a copy of its id): a role
+ * that may no longer log in (NOLOGIN, past VALID UNTIL, dropped) loses its
+ * sessions; no answer in time is asked again at the next request.
+ */
+static void
+recheck_answered(void *arg, const char *sqlstate, const char *data, uint32 len)
+{
+	uint8 *id = arg;
+
+	for (int i = 0; i < CONSOLE_MAX_SESSIONS; i++)
+	{
+		ConsoleSession *s = &sessions[i];
+
+		if (!s->used || memcmp(s->id, id, CONSOLE_ID_BYTES) != 0)
+			continue;
+		s->checking = false;
+		if (sqlstate == NULL)
+			break;
+		if (nagare_channel_succeeded(sqlstate) && len >= 4 &&
+			((uint8) data[0] | (uint8) data[1] | (uint8) data[2] | (uint8) data[3]) != 0)
+			s->checked = GetCurrentTimestamp();
+		else
+		{
+			ereport(LOG,
+					(errmsg("nagare http: the console session of role \"%s\" ended: the role may no longer log in",
+							s->role)));
+			explicit_bzero(s, sizeof(*s));
+		}
+		break;
+	}
+	pfree(id);
+}
+
+/*
+ * Ask the worker whether the session's role may still log in, once every
+ * nagare.console_session_check (a minute, as long as a Basic login is
+ * remembered); the session goes on meanwhile, so a role that may no longer
+ * log in loses its sessions within about that time
+ */
+static void
+recheck(ConsoleSession *s)
+{
+	StringInfoData json;
+	uint8 *id;
+
+	if (s->checking || !TimestampDifferenceExceeds(s->checked, GetCurrentTimestamp(),
+												   nagare_console_session_check_ms))
+		return;
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"u\":");
+	escape_json(&json, s->role);
+	appendStringInfoChar(&json, '}');
+	id = MemoryContextAlloc(console_cxt, CONSOLE_ID_BYTES);
+	memcpy(id, s->id, CONSOLE_ID_BYTES);
+	if (nagare_channel_submit(NAGARE_AUTH_ROLE_CHECK, json.data, json.len,
+							  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														  nagare_request_timeout_ms),
+							  recheck_answered, id))
+		s->checking = true;
+	else
+		pfree(id);
+	pfree(json.data);
+}
+
 bool
 nagare_console_session(const HttpRequest *req, WebIdentity *who)
 {
@@ -320,6 +391,7 @@ nagare_console_session(const HttpRequest *req, WebIdentity *who)
 	if (nagare_net_configured_authenticating_listeners() == 0 ||
 		(s = find_session(req)) == NULL)
 		return false;
+	recheck(s);
 	memset(who, 0, sizeof(*who));
 	strlcpy(who->role, s->role, sizeof(who->role));
 	who->superuser = s->superuser;
@@ -350,6 +422,8 @@ open_session(const WebIdentity *who)
 	strlcpy(s->role, who->role, sizeof(s->role));
 	s->superuser = who->superuser;
 	s->expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CONSOLE_SESSION_MS);
+	s->checked = GetCurrentTimestamp();
+	s->checking = false;
 	initStringInfo(&cookie);
 	appendStringInfoString(&cookie, CONSOLE_COOKIE "=");
 	for (int k = 0; k < CONSOLE_ID_BYTES; k++)

@@ -81,16 +81,17 @@ nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
 
 /*
  * The kinds each channel's client may ask for: the http process only
- * logins, the registry's writes and the console's queries
+ * logins, whether a console session's role may still log in, the
+ * registry's writes and the console's queries
  */
 static bool
 client_may_ask(NagareChannelClient client, NagareChannelKind kind)
 {
 	if (client == NAGARE_CHANNEL_BROKER)
 		return kind < NAGARE_REGISTRY_REGISTER;
-	return kind == NAGARE_AUTH_PLAIN_VERIFY || kind == NAGARE_REGISTRY_REGISTER ||
-		   kind == NAGARE_REGISTRY_DEREGISTER || kind == NAGARE_REGISTRY_MAY_BEAT ||
-		   kind == NAGARE_CONSOLE_QUERY;
+	return kind == NAGARE_AUTH_PLAIN_VERIFY || kind == NAGARE_AUTH_ROLE_CHECK ||
+		   kind == NAGARE_REGISTRY_REGISTER || kind == NAGARE_REGISTRY_DEREGISTER ||
+		   kind == NAGARE_REGISTRY_MAY_BEAT || kind == NAGARE_CONSOLE_QUERY;
 }
 
 static void

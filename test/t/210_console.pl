@@ -15,7 +15,8 @@
 #     ones docs/observability.md shows);
 #   - assets with an ETag (304 on If-None-Match) and a strict CSP, and no
 #     error in the browser's console;
-#   - logging out ends the session (401);
+#   - logging out ends the session (401); so does the role's NOLOGIN, within
+#     nagare.console_session_check;
 #   - a tenant B role sees none of tenant A's topics and groups in the
 #     pages or the API (services: the catalog is every role's, as in SQL);
 #   - with no authenticating listener the pages and the API are open (as
@@ -44,7 +45,7 @@ plan skip_all => 'kcat is needed' unless system('kcat -V >/dev/null 2>&1') == 0;
 my $hport = PostgreSQL::Test::Cluster::get_free_port();
 my ($node, $kport) = kafka_node('console', protocol => 'SASL_PLAINTEXT',
 	conf => "nagare.http_port = $hport\npassword_encryption = 'scram-sha-256'\n"
-	  . "nagare.dependency_flush_interval = '1s'\n");
+	  . "nagare.dependency_flush_interval = '1s'\nnagare.console_session_check = '1s'\n");
 $node->wait_for_log(qr/nagare http: listening on 127\.0\.0\.1:$hport/);
 sub sql { return $node->safe_psql('postgres', $_[0]) }
 # what a role sees in SQL
@@ -53,11 +54,13 @@ sub sql_as { return sql("SET ROLE $_[0]; $_[1]") }
 sql(q{
 CREATE ROLE team_a LOGIN PASSWORD 'pw-a';
 CREATE ROLE team_b LOGIN PASSWORD 'pw-b';
+CREATE ROLE team_c LOGIN PASSWORD 'pw-c';
 GRANT USAGE ON SCHEMA nagare TO team_a, team_b;
 SELECT nagare.create_tenant('ta');
 SELECT nagare.create_tenant('tb');
 SELECT nagare.add_tenant_principal('ta', 'team_a');
 SELECT nagare.add_tenant_principal('tb', 'team_b');
+SELECT nagare.add_tenant_principal('ta', 'team_c');
 SELECT nagare.create_topic('ta.orders', 2);
 SELECT nagare.create_topic('tb.secret', 1);
 SELECT nagare.register_service('orders-svc', tenant => 'ta', description => 'takes orders');
@@ -203,6 +206,23 @@ IPC::Run::run([ 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H',
 	'Origin: http://elsewhere.example', '-d', 'role=team_a&password=pw-a', "$url/console/login" ],
 	'>', \my $csrf);
 is($csrf, 403, 'a login form posted from another site: 403');
+
+# a session of a role that may no longer log in ends within
+# nagare.console_session_check (1 s here)
+my $jar = "${PostgreSQL::Test::Utils::tmp_check}/console-jar";
+IPC::Run::run([ 'curl', '-s', '-o', '/dev/null', '-c', $jar, '-d', 'role=team_c&password=pw-c',
+	"$url/console/login" ]);
+sub with_jar
+{
+	IPC::Run::run([ 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-b', $jar,
+		"$url/console/api/whoami" ], '>', \my $code);
+	return $code;
+}
+is(with_jar(), 200, 'a session of team_c');
+sql(q{ALTER ROLE team_c NOLOGIN});
+ok(wait_until(sub { with_jar() == 401 }, 10), 'made NOLOGIN, its session ends');
+$node->wait_for_log(qr/console session of role "team_c" ended/);
+pass('and the log says so');
 
 # no authenticating listener: nobody logs in, as for /metrics; the queries
 # run as the worker's role
