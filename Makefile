@@ -73,3 +73,16 @@ codec-check:
 .PHONY: tapcheck
 tapcheck:
 	$(prove_installcheck)
+
+# The console's front end (console/, src/web/console.c): its pages and
+# cytoscape's ES module from npm (npm ci in console/, which scripts/deps.sh
+# runs), into share/extension/nagare_console/, where the http process reads
+# them at start.
+CONSOLE_FILES     = $(sort $(wildcard console/src/*.html console/src/*.js console/src/*.css))
+CONSOLE_CYTOSCAPE = console/node_modules/cytoscape/dist/cytoscape.esm.min.mjs
+.PHONY: install-console
+install: install-console
+install-console:
+	@test -f $(CONSOLE_CYTOSCAPE) || { echo "$(CONSOLE_CYTOSCAPE) is missing: run npm ci in console/ (scripts/deps.sh does)" >&2; exit 1; }
+	$(MKDIR_P) '$(DESTDIR)$(datadir)/extension/nagare_console'
+	$(INSTALL_DATA) $(CONSOLE_FILES) $(CONSOLE_CYTOSCAPE) '$(DESTDIR)$(datadir)/extension/nagare_console/'

@@ -55,6 +55,30 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# The console (console/, make install) and its browser test
+# (test/t/210_console.pl): Debian's Chromium, driven by playwright-core, and
+# the npm packages at the versions of console/package-lock.json and
+# test/console/package-lock.json (npm ci).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  if [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+      echo "deps.sh: could not install chromium; test/t/210_console.pl will skip" >&2
+  else
+    echo "deps.sh: chromium is missing; test/t/210_console.pl will skip" >&2
+  fi
+fi
+repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+for d in console test/console; do
+  if [ ! -f "$repo_root/$d/node_modules/.package-lock.json" ] ||
+     ! cmp -s "$repo_root/$d/package-lock.json" "$repo_root/$d/node_modules/.nagare-lock"; then
+    if (cd "$repo_root/$d" && npm ci --no-audit --no-fund >/dev/null 2>&1); then
+      cp "$repo_root/$d/package-lock.json" "$repo_root/$d/node_modules/.nagare-lock"
+    else
+      echo "deps.sh: npm ci in $d failed" >&2
+    fi
+  fi
+done
+
 # test/t/192_consul_http: py-consul, a real Consul client library, from PyPI at
 # pinned versions, in a venv the postgres user that runs the tests can read
 # (NAGARE_CONSUL_VENV, default /opt/nagare-test/consul-venv).

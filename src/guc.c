@@ -60,6 +60,7 @@ int nagare_metrics_max_group_series = 1000;
 int nagare_metrics_max_partition_series = 10000;
 bool nagare_metrics_api = true;
 int nagare_metrics_snapshot_interval = 15; /* seconds */
+int nagare_console_session_check_ms = 60000;
 int nagare_sli_retention = 35 * 24 * 60; /* minutes */
 int nagare_sli_flush_interval = 60; /* seconds */
 
@@ -519,6 +520,11 @@ nagare_define_gucs(void)
 							&nagare_http_port, 9644, 1, 65535, PGC_POSTMASTER, 0, NULL,
 							NULL, NULL);
 
+	DefineCustomIntVariable("nagare.console_session_check",
+							"How often the console checks that a session's role may still log in.",
+							"A role that may not (NOLOGIN, past VALID UNTIL, dropped) loses its console sessions within about this time.",
+							&nagare_console_session_check_ms, 60000, 1000, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("nagare.metrics_max_client_series",
 							"Most clients given series of their own in /metrics.",
 							"Clients past it are summed into one series with client_id=\"__other__\".",

@@ -142,6 +142,8 @@ extern int nagare_metrics_max_group_series;
 extern int nagare_metrics_max_partition_series;
 extern bool nagare_metrics_api; /* broker/meter.c, broker/net.c */
 extern int nagare_metrics_snapshot_interval; /* seconds; worker/metricsnap.c */
+/* how often a console session's role is checked again (web/console.c) */
+extern int nagare_console_session_check_ms;
 
 /* SLIs: how long nagare.service_sli_minute keeps rows (worker/slisync.c) */
 extern int nagare_sli_retention;

@@ -381,8 +381,23 @@ typedef enum NagareChannelKind
 	NAGARE_REGISTRY_DEREGISTER,
 	/* {"as", "id"}: whether the role may beat the instance
 	 * (nagare._instance_check()), 42704 or 42501 if not; changes nothing */
-	NAGARE_REGISTRY_MAY_BEAT
+	NAGARE_REGISTRY_MAY_BEAT,
+
+	/*
+	 * The console's read-only queries (web/console.c, worker/consolequery.c):
+	 * {"as": role (absent when no listener authenticates), "q": the query's
+	 * name, "a": {parameter: string}}; run read only as the role, rolled
+	 * back.  Result: the JSON text {"rows": [...], "truncated": bool}, at
+	 * most NAGARE_CONSOLE_RESULT_MAX bytes (more: 54000).
+	 */
+	NAGARE_CONSOLE_QUERY
 } NagareChannelKind;
+
+/*
+ * Largest answer of a console query: an answer must fit in half the http
+ * channel's ring (NAGARE_CHANNEL_HTTP_BYTES), with room for another
+ */
+#define NAGARE_CONSOLE_RESULT_MAX (96 * 1024)
 
 /* Largest settings object of a topic change ("c"), in bytes of JSON */
 #define NAGARE_ADMIN_CONFIG_MAX	4096

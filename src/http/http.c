@@ -1253,6 +1253,8 @@ nagare_http_reason(int status)
 			return "Moved Permanently";
 		case 302:
 			return "Found";
+		case 303:
+			return "See Other";
 		case 304:
 			return "Not Modified";
 		case 400:

@@ -64,6 +64,7 @@
 #include "loglimit.h"
 #include "nagare.h"
 #include "queue/channel.h"
+#include "web/console.h"
 #include "web/web.h"
 
 #define WEB_MAX_LISTENERS      16
@@ -124,6 +125,12 @@ static const WebRoute routes[] = {
 	 .put_only = true, .login = true},
 	{"/v1/status/leader", true, nagare_consul_status_leader, .login = true},
 	{"/v1/status/peers", true, nagare_consul_status_peers, .login = true},
+	/* the console (console.c): its pages log in themselves, the API like the rest */
+	{"/console", false, nagare_console_page},
+	{"/console/", false, nagare_console_page},
+	{"/console/api/", true, nagare_console_api, .prefix = true, .login = true,
+	 .no_challenge = true},
+	{"/console/", false, nagare_console_page, .prefix = true},
 	{"/v1/catalog/service/", true, nagare_consul_catalog_service, .prefix = true,
 	 .login = true},
 	{"/v1/health/service/", true, nagare_consul_health_service, .prefix = true,
@@ -365,10 +372,13 @@ parked_count(void)
  * the worker has checked the credentials.
  */
 static bool
-logged_in(const HttpRequest *req, WebResponse *resp)
+logged_in(const WebRoute *route, const HttpRequest *req, WebResponse *resp)
 {
 	static const char *const retry[] = {"Retry-After", "1"};
 
+	/* a console session (console.c), else HTTP Basic credentials */
+	if (nagare_console_session(req, &resp->who))
+		return true;
 	switch (nagare_web_login(req, &resp->who))
 	{
 		case WEB_READY:
@@ -398,7 +408,7 @@ logged_in(const HttpRequest *req, WebResponse *resp)
 						   "a Kafka listener authenticates its clients, so this API does too: "
 						   "HTTP Basic credentials of a PostgreSQL role that may log in\n");
 	resp->extra = nagare_web_challenge;
-	resp->nextra = 1;
+	resp->nextra = route->no_challenge ? 0 : 1;
 	return false;
 }
 
@@ -434,7 +444,7 @@ call_handler(WebConn *c, const WebRoute *route, const HttpRequest *req, bool hea
 						 pg_encoding_mbcliplen(PG_UTF8, agent.p, (int) agent.len, 128));
 	}
 	serving = c;
-	if (!route->login || logged_in(req, &resp))
+	if (!route->login || logged_in(route, req, &resp))
 		route->handler(req, &resp);
 	serving = NULL;
 	MemoryContextSwitchTo(old);
@@ -789,6 +799,8 @@ nagare_http_main(Datum main_arg)
 	nagare_channel_open(NAGARE_CHANNEL_HTTP);
 	/* OpenSSL's digests (a login's cache key) are resources of an owner */
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "nagare http");
+	/* the console's files, read once */
+	nagare_console_init();
 
 	/*
 	 * An ERROR (out of memory in a handler) is logged, the connection being

@@ -72,6 +72,9 @@ typedef struct WebRoute
 	bool put_only; /* PUT; others get 405 */
 	bool login; /* who asks must log in while a Kafka listener
 				 * authenticates (workerops.h): 401 without */
+	bool no_challenge; /* its 401 without WWW-Authenticate: a browser's
+						* script asks (the console), which must not get a
+						* credentials dialog */
 } WebRoute;
 
 /*

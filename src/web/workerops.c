@@ -234,6 +234,27 @@ nagare_web_login(const HttpRequest *req, WebIdentity *who)
 	char buf[1024];
 	HttpSpan user;
 	HttpSpan password;
+	WebWait w;
+
+	memset(who, 0, sizeof(*who));
+	if (nagare_net_configured_authenticating_listeners() == 0)
+	{
+		who->anonymous = true;
+		return WEB_READY;
+	}
+	if (nagare_http_basic_auth(req, buf, sizeof(buf), &user, &password) != HTTP_AUTH_OK)
+		return WEB_REFUSED;
+	w = nagare_web_login_pair(user.p, user.len, password.p, password.len, who);
+	explicit_bzero(buf, sizeof(buf));
+	return w;
+}
+
+WebWait
+nagare_web_login_pair(const char *user_p, size_t user_len, const char *password_p,
+					  size_t password_len, WebIdentity *who)
+{
+	HttpSpan user = {user_p, user_len};
+	HttpSpan password = {password_p, password_len};
 	uint8 key[PG_SHA256_DIGEST_LENGTH];
 	LoginEntry *e;
 	bool found;
@@ -248,8 +269,7 @@ nagare_web_login(const HttpRequest *req, WebIdentity *who)
 		who->anonymous = true;
 		return WEB_READY;
 	}
-	if (nagare_http_basic_auth(req, buf, sizeof(buf), &user, &password) != HTTP_AUTH_OK ||
-		user.len == 0 || user.len >= NAMEDATALEN || memchr(user.p, '\0', user.len) != NULL ||
+	if (user.len == 0 || user.len >= NAMEDATALEN || memchr(user.p, '\0', user.len) != NULL ||
 		memchr(password.p, '\0', password.len) != NULL)
 		return WEB_REFUSED;
 
@@ -314,10 +334,9 @@ nagare_web_login(const HttpRequest *req, WebIdentity *who)
 	e = hash_search(logins, key, HASH_ENTER, &found);
 	e->state = CACHE_PENDING;
 	e->expires = 0;
-	memcpy(e->role, user.p, user.len); /* user and password point into buf */
+	memcpy(e->role, user.p, user.len);
 	e->role[user.len] = '\0';
 	e->superuser = false;
-	explicit_bzero(buf, sizeof(buf));
 	return WEB_WAIT;
 }
 

@@ -50,6 +50,13 @@ typedef enum WebWait
  * (answer 401 with nagare_web_challenge()); WEB_BUSY: answer 503.
  */
 extern WebWait nagare_web_login(const HttpRequest *req, WebIdentity *who);
+/*
+ * The same for a role and password given otherwise (the console's login
+ * form): checked and remembered as Basic credentials are
+ */
+extern WebWait nagare_web_login_pair(const char *user, size_t user_len,
+									 const char *password, size_t password_len,
+									 WebIdentity *who);
 
 /* The WWW-Authenticate field of a 401: name, value */
 extern const char *const nagare_web_challenge[2];

@@ -16,8 +16,9 @@
  * - then the SASL logins of Kafka clients (auth.c), answered at once; the
  *   broker keeps only a few in flight, so a storm of logins delays the
  *   group requests of the next pass by little;
- * - then the registry's writes for HTTP clients (registrations.c), each in
- *   a transaction of its own, answered at once;
+ * - then the registry's writes for HTTP clients (registrations.c) and the
+ *   console's read-only queries (consolequery.c), each in a transaction of
+ *   its own, answered at once;
  * - each topic change runs the SQL function a user would call, in a
  *   transaction of its own, rolled back if the client asked only to
  *   validate it.  Its answer waits for the sync the worker runs next, so
@@ -80,15 +81,17 @@ nagare_worker_request_failed(NagareWorkerRequest *req, const ErrorData *edata)
 
 /*
  * The kinds each channel's client may ask for: the http process only
- * logins and the registry's writes
+ * logins, whether a console session's role may still log in, the
+ * registry's writes and the console's queries
  */
 static bool
 client_may_ask(NagareChannelClient client, NagareChannelKind kind)
 {
 	if (client == NAGARE_CHANNEL_BROKER)
 		return kind < NAGARE_REGISTRY_REGISTER;
-	return kind == NAGARE_AUTH_PLAIN_VERIFY || kind == NAGARE_REGISTRY_REGISTER ||
-		   kind == NAGARE_REGISTRY_DEREGISTER || kind == NAGARE_REGISTRY_MAY_BEAT;
+	return kind == NAGARE_AUTH_PLAIN_VERIFY || kind == NAGARE_AUTH_ROLE_CHECK ||
+		   kind == NAGARE_REGISTRY_REGISTER || kind == NAGARE_REGISTRY_DEREGISTER ||
+		   kind == NAGARE_REGISTRY_MAY_BEAT || kind == NAGARE_CONSOLE_QUERY;
 }
 
 static void
@@ -215,6 +218,7 @@ nagare_worker_run_requests(void)
 			case NAGARE_REGISTRY_REGISTER:
 			case NAGARE_REGISTRY_DEREGISTER:
 			case NAGARE_REGISTRY_MAY_BEAT:
+			case NAGARE_CONSOLE_QUERY:
 				registrations[nregistrations++] = req;
 				break;
 			default:
@@ -255,7 +259,10 @@ nagare_worker_run_requests(void)
 		for (i = 0; i < nregistrations; i++)
 		{
 			INSTR_TIME_SET_CURRENT(start);
-			nagare_worker_run_registrations(&registrations[i], 1);
+			if (registrations[i]->kind == NAGARE_CONSOLE_QUERY)
+				nagare_worker_run_console(registrations[i]);
+			else
+				nagare_worker_run_registrations(&registrations[i], 1);
 			answer(registrations[i], usec_since(start));
 		}
 		nagare_channel_wake_answered();

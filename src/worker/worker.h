@@ -57,6 +57,8 @@ extern long nagare_worker_flush_dependencies(void);
 
 /* registrations.c */
 extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
+/* consolequery.c: the console's read-only queries, as the role */
+extern void nagare_worker_run_console(NagareWorkerRequest *req);
 
 /* requests.c */
 extern bool nagare_worker_run_requests(void);
