@@ -231,6 +231,7 @@ nagare_shmem_startup(void)
 		s->broker_pid = 0;
 		pg_atomic_init_u32(&s->broker_state, NAGARE_BROKER_STOPPED);
 		pg_atomic_init_u64(&s->catalog_generation, 1);
+		pg_atomic_init_u64(&s->ingest_confirmed_lsn, 0);
 		pg_atomic_init_u64(&s->topic_table_version, 1);
 		s->worker_procno = -1;
 		s->ingest_procno = -1;

@@ -421,6 +421,8 @@ typedef struct NagareShared
 	/* latch of the nagare worker, to tell it the catalog changed */
 	int			worker_procno;	/* -1 when not running; under broker_mutex */
 	int			ingest_procno;	/* the nagare ingest worker; likewise */
+	/* where the ingest worker last confirmed its slot (0: not yet), for /metrics */
+	pg_atomic_uint64 ingest_confirmed_lsn;
 	/* set by committed deletes, cleared by the broker when it acts on them */
 	pg_atomic_uint32 deletes_pending;
 	/* source of NagarePartition.incarnation */

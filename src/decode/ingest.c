@@ -1221,6 +1221,7 @@ decoding_confirm(XLogRecPtr lsn)
 	TimestampTz now = GetCurrentTimestamp();
 
 	LogicalConfirmReceivedLocation(lsn);
+	pg_atomic_write_u64(&nagare_shared->ingest_confirmed_lsn, lsn);
 	ReplicationSlotMarkDirty();
 	if (TimestampDifferenceExceeds(last_slot_save, now, 1000))
 	{

@@ -39,6 +39,7 @@
 
 #include <math.h>
 
+#include "access/xlog.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "storage/lwlock.h"
@@ -235,6 +236,16 @@ broker_metrics(StringInfo s)
 	appendStringInfo(s,
 					 "nagare_fetch_read_bytes_total{mode=\"direct\"} " UINT64_FORMAT "\n",
 					 pg_atomic_read_u64(&nagare_shared->fetch_direct_bytes));
+	{
+		uint64 confirmed = pg_atomic_read_u64(&nagare_shared->ingest_confirmed_lsn);
+		XLogRecPtr written = GetXLogWriteRecPtr();
+
+		family(s, "nagare_ingest_lag_bytes", "gauge",
+			   "WAL written past where the nagare ingest worker confirmed its slot: what publish() and table topics have yet to deliver, or to skip (as nagare.ingest's lag_bytes).");
+		if (confirmed != 0)
+			sample_u64(s, "nagare_ingest_lag_bytes",
+					   written > confirmed ? written - confirmed : 0);
+	}
 	family(s, "nagare_auth_failures_total", "counter",
 		   "Failed authentications of Kafka clients since server start.");
 	sample_u64(s, "nagare_auth_failures_total",

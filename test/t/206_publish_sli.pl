@@ -111,6 +111,7 @@ my $port = $node->safe_psql('postgres', 'SHOW nagare.http_port');
 my $scrape = `curl -s --max-time 10 http://127.0.0.1:$port/metrics`;
 like($scrape, qr/^nagare_publish_latency_seconds_count\{[^}]*principal="User:sli_mailer",client_id="mailer-sql"[^}]*\} $N$/m,
 	'/metrics: the histogram of the publishing client counts its transactions');
+like($scrape, qr/^nagare_ingest_lag_bytes \d+$/m, '/metrics: the ingest lag in bytes');
 
 # the ingest worker's slot does not count as a connection of the client
 is(sql(q{SELECT connections_total FROM nagare.client_usage
