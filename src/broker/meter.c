@@ -460,29 +460,6 @@ batch_records(const uint8 *p, size_t len)
 	return records;
 }
 
-/* A Fetch response's records on the consume edges of their topics */
-static void
-deps_fetched(NagareDepsCache *c, const NagareSplicePart *parts,
-			 const KafkaSplice *splices, int nsplices)
-{
-	int i = 0;
-
-	while (i < nsplices)
-	{
-		int32 topic = nagare_fetch_splice_topic(splices[i].arg);
-		uint64 records = 0;
-		uint64 bytes = 0;
-
-		for (; i < nsplices && nagare_fetch_splice_topic(splices[i].arg) == topic; i++)
-		{
-			bytes += splices[i].length;
-			records += batch_records((const uint8 *) parts[i].data, splices[i].length);
-		}
-		if (topic >= 0)
-			nagare_deps_count(c, topic, NAGARE_DEPS_CONSUME, records, bytes);
-	}
-}
-
 void
 nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 					  const void *body, size_t buffer_len, const NagareSplicePart *parts,
@@ -493,6 +470,9 @@ nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 	ErrorCounting ec = {-1, -1};
 	uint64		bytes = buffer_len;
 	uint64 records = 0;
+	int32 run_topic = -1;
+	uint64 run_records = 0;
+	uint64 run_bytes = 0;
 	int			i;
 
 	if (nagare_metrics_api)
@@ -507,12 +487,15 @@ nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 			nagare_metrics_count_api_latency(api_key, INSTR_TIME_GET_MICROSEC(now));
 		}
 	}
-	if (api_key == KAFKA_API_FETCH && nsplices > 0 && (c = deps_of(conn)) != NULL)
-	{
+	c = api_key == KAFKA_API_FETCH && nsplices > 0 ? deps_of(conn) : NULL;
+	if (c != NULL)
 		nagare_deps_client_group(c);
-		deps_fetched(c, parts, splices, nsplices);
-	}
-	/* each partition's bytes and records out (the broker writes them alone) */
+
+	/*
+	 * Each spliced part: its partition's bytes and records out (the broker
+	 * writes them alone), and its records on the consume edge of its topic
+	 * (the parts of a topic come together: one count per run)
+	 */
 	for (i = 0; i < nsplices; i++)
 	{
 		NagarePartition *part = nagare_fetch_splice_partition(splices[i].arg);
@@ -527,7 +510,24 @@ nagare_meter_response(NagareConn *conn, int16 api_key, int16 api_version,
 			pg_atomic_write_u64(&part->records_out,
 								pg_atomic_read_u64(&part->records_out) + n);
 		}
+		if (c != NULL)
+		{
+			int32 topic = nagare_fetch_splice_topic(splices[i].arg);
+
+			if (topic != run_topic)
+			{
+				if (run_topic >= 0)
+					nagare_deps_count(c, run_topic, NAGARE_DEPS_CONSUME, run_records,
+									  run_bytes);
+				run_topic = topic;
+				run_records = run_bytes = 0;
+			}
+			run_records += n;
+			run_bytes += splices[i].length;
+		}
 	}
+	if (c != NULL && run_topic >= 0)
+		nagare_deps_count(c, run_topic, NAGARE_DEPS_CONSUME, run_records, run_bytes);
 	if (m != NULL)
 	{
 		refresh_entry(m, nagare_conn_in_flight(conn));
