@@ -318,13 +318,9 @@ nagare_meter_request_body(NagareConn *conn, const KafkaRequestHeader *hdr,
 		c->quota_version != nagare_quota_version())
 	{
 		char tenant[NAGARE_TENANT_NAME_MAX];
-		const char *user = id->principal;
 
-		if (strncmp(user, "User:", 5) == 0)
-			user += 5;
-		tenant[0] = '\0';
 		c->quota_version = nagare_quota_version();
-		(void) nagare_quota_tenant_of(user, tenant);
+		(void) nagare_quota_tenant_of_principal(id->principal, tenant);
 		nagare_deps_set_client(c, NAGARE_USAGE_SOURCE_KAFKA, tenant, id->principal,
 							   hdr->ClientId.ptr, len);
 	}
@@ -355,16 +351,12 @@ refresh_entry(NagareMeterConn *m, int32 in_flight)
 static void
 new_client(NagareMeterConn *m, const NagareIdentity *id, KafkaStr client_id)
 {
-	char		tenant[NAGARE_TENANT_NAME_MAX];
-	const char *user = id->principal;
+	char tenant[NAGARE_TENANT_NAME_MAX];
 	NagareConnEntry *e = entry_of(m);
 	int			len = Max(client_id.len, 0);
 
-	if (strncmp(user, "User:", 5) == 0)
-		user += 5;
-	tenant[0] = '\0';
 	m->quota_version = nagare_quota_version();
-	(void) nagare_quota_tenant_of(user, tenant);
+	(void) nagare_quota_tenant_of_principal(id->principal, tenant);
 	strlcpy(m->principal, id->principal, sizeof(m->principal));
 	m->client_id_len = len;
 	copy_str(m->client_id, sizeof(m->client_id), client_id.ptr, len);

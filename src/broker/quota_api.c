@@ -247,8 +247,8 @@ nagare_handle_describe_client_quotas(NagareConn *conn, const KafkaRequestHeader 
 	all = nagare_authorized_quiet(conn, KAFKA_RESOURCE_CLUSTER, NAGARE_ACL_CLUSTER_NAME,
 								  strlen(NAGARE_ACL_CLUSTER_NAME),
 								  KAFKA_ACL_DESCRIBE_CONFIGS);
-	if (!all && (principal_user(conn) == NULL ||
-				 !nagare_quota_tenant_of(principal_user(conn), tenant)))
+	if (!all &&
+		!nagare_quota_tenant_of_principal(nagare_conn_identity(conn)->principal, tenant))
 	{
 		nagare_authorized_cluster(conn, KAFKA_ACL_DESCRIBE_CONFIGS); /* counts the denial */
 		resp.ErrorCode = KAFKA_ERROR_CLUSTER_AUTHORIZATION_FAILED;

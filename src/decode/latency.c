@@ -143,9 +143,7 @@ nagare_ingest_latency_count(void)
 		LatencyClient *c = &clients[i];
 		char tenant[NAGARE_TENANT_NAME_MAX];
 
-		tenant[0] = '\0';
-		if (strncmp(c->principal, "User:", 5) == 0)
-			(void) nagare_quota_tenant_of(c->principal + 5, tenant);
+		(void) nagare_quota_tenant_of_principal(c->principal, tenant);
 		c->slot = nagare_usage_attach_for(NAGARE_USAGE_SOURCE_SQL, tenant, c->principal,
 										  c->client_id, strlen(c->client_id));
 	}

@@ -300,6 +300,15 @@ nagare_quota_tenant_of(const char *user, char *tenant)
 	return tenant[0] != '\0';
 }
 
+bool
+nagare_quota_tenant_of_principal(const char *principal, char *tenant)
+{
+	tenant[0] = '\0';
+	if (principal == NULL || strncmp(principal, "User:", 5) != 0)
+		return false;
+	return nagare_quota_tenant_of(principal + 5, tenant);
+}
+
 /*---- entities as text ----*/
 
 static void

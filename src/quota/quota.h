@@ -83,6 +83,8 @@ extern double nagare_quota_ip_connection_rate(const char *ip);
 
 /* the tenant user is a principal of, into tenant[NAGARE_TENANT_NAME_MAX]; false if none */
 extern bool nagare_quota_tenant_of(const char *user, char *tenant);
+/* the same of a Kafka principal, "User:<user>" (any other has none) */
+extern bool nagare_quota_tenant_of_principal(const char *principal, char *tenant);
 
 /*---- beyond the resolver: the configuration's own parts ----*/
 
