@@ -43,6 +43,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "storage/lwlock.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -83,6 +84,8 @@ typedef struct ClientRow
 	uint64 produce_latency_us;
 	uint64 publish_latency[NAGARE_USAGE_NLATENCY];
 	uint64 publish_latency_us;
+	char *labels; /* its label set, escaped (client_row_labels()) */
+	int labels_len;
 } ClientRow;
 
 typedef struct ListenerCount
@@ -137,20 +140,40 @@ family(StringInfo s, const char *name, const char *type, const char *help)
 	appendStringInfo(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* a sample's value and the line's end, without format parsing */
+static void
+value_u64(StringInfo s, uint64 v)
+{
+	char buf[MAXINT8LEN + 1];
+	int n = pg_ulltoa_n(v, buf);
+
+	buf[n++] = '\n';
+	appendBinaryStringInfo(s, buf, n);
+}
+
 static void
 sample_u64(StringInfo s, const char *name, uint64 v)
 {
-	appendStringInfo(s, "%s " UINT64_FORMAT "\n", name, v);
+	appendStringInfoString(s, name);
+	appendStringInfoChar(s, ' ');
+	value_u64(s, v);
 }
 
-/* "le" of bucket i of usage.h's latency buckets, in seconds */
-static void
-latency_le(char *buf, size_t size, int i)
+/* "le" of bucket i of usage.h's latency buckets, in seconds (made once) */
+static const char *
+latency_le(int i)
 {
-	if (i < NAGARE_USAGE_NLATENCY - 1)
-		snprintf(buf, size, "le=\"%g\"", (double) nagare_usage_latency_bounds_us[i] / 1e6);
-	else
-		strlcpy(buf, "le=\"+Inf\"", size);
+	static char le[NAGARE_USAGE_NLATENCY][32];
+
+	if (le[i][0] == '\0')
+	{
+		if (i < NAGARE_USAGE_NLATENCY - 1)
+			snprintf(le[i], sizeof(le[i]), "le=\"%g\"",
+					 (double) nagare_usage_latency_bounds_us[i] / 1e6);
+		else
+			strlcpy(le[i], "le=\"+Inf\"", sizeof(le[i]));
+	}
+	return le[i];
 }
 
 /* an API key's name for the api label: Kafka's, else "unknown" or "other" */
@@ -638,16 +661,36 @@ connection_metrics(StringInfo s)
 }
 
 /* name{the client's labels[,extra]} */
+/* A client's labels, escaped once for all its series */
+static void
+client_row_labels(ClientRow *c)
+{
+	StringInfoData l;
+
+	initStringInfo(&l);
+	appendStringInfo(&l, "source=\"%s\",tenant=\"", c->source);
+	label_value(&l, c->tenant);
+	appendStringInfoString(&l, "\",principal=\"");
+	label_value(&l, c->principal);
+	appendStringInfoString(&l, "\",client_id=\"");
+	label_value(&l, c->client_id);
+	appendStringInfoChar(&l, '"');
+	c->labels = l.data;
+	c->labels_len = l.len;
+}
+
 static void
 client_labels_extra(StringInfo s, const char *name, const ClientRow *c, const char *extra)
 {
-	appendStringInfo(s, "%s{source=\"%s\",tenant=\"", name, c->source);
-	label_value(s, c->tenant);
-	appendStringInfoString(s, "\",principal=\"");
-	label_value(s, c->principal);
-	appendStringInfoString(s, "\",client_id=\"");
-	label_value(s, c->client_id);
-	appendStringInfo(s, "\"%s%s} ", extra ? "," : "", extra ? extra : "");
+	appendStringInfoString(s, name);
+	appendStringInfoChar(s, '{');
+	appendBinaryStringInfo(s, c->labels, c->labels_len);
+	if (extra)
+	{
+		appendStringInfoChar(s, ',');
+		appendStringInfoString(s, extra);
+	}
+	appendStringInfoString(s, "} ");
 }
 
 static void
@@ -681,19 +724,16 @@ client_histogram(StringInfo s, const char *name, const char *help, const ClientR
 		snprintf(series, sizeof(series), "%s_bucket", name);
 		for (int i = 0; i < NAGARE_USAGE_NLATENCY; i++)
 		{
-			char extra[48];
-
 			cum += b[i];
-			latency_le(extra, sizeof(extra), i);
-			client_labels_extra(s, series, &rows[k], extra);
-			appendStringInfo(s, UINT64_FORMAT "\n", cum);
+			client_labels_extra(s, series, &rows[k], latency_le(i));
+			value_u64(s, cum);
 		}
 		snprintf(series, sizeof(series), "%s_sum", name);
 		client_labels(s, series, &rows[k]);
 		appendStringInfo(s, "%.6f\n", (double) sum_us / 1e6);
 		snprintf(series, sizeof(series), "%s_count", name);
 		client_labels(s, series, &rows[k]);
-		appendStringInfo(s, UINT64_FORMAT "\n", cum);
+		value_u64(s, cum);
 	}
 }
 
@@ -722,7 +762,7 @@ produce_sli_metrics(StringInfo s, const ClientRow *rows, int n)
 					 name && name[0] != '\0' && strcmp(name, "?") != 0 ? name : "UNKNOWN",
 					 i == NAGARE_USAGE_NERRORS - 1 ? -2 : i - 1);
 			client_labels_extra(s, "nagare_produce_results_total", &rows[k], extra);
-			appendStringInfo(s, UINT64_FORMAT "\n", rows[k].produce_results[i]);
+			value_u64(s, rows[k].produce_results[i]);
 		}
 
 	client_histogram(s, "nagare_produce_latency_seconds",
@@ -825,6 +865,8 @@ client_metrics(StringInfo s)
 	}
 	if (have_other)
 		rows[nrows] = other; /* room: palloc'd for one more below */
+	for (i = 0; i < nrows + (have_other ? 1 : 0); i++)
+		client_row_labels(&rows[i]);
 
 	for (i = 0; i < lengthof(fams); i++)
 	{
@@ -833,7 +875,7 @@ client_metrics(StringInfo s)
 		family(s, fams[i].name, fams[i].type, fams[i].help);
 		for (k = 0; k <= nrows; k++)
 		{
-			const ClientRow *c = k < nrows ? &rows[k] : &other;
+			const ClientRow *c = &rows[k]; /* rows[nrows]: the others' sums */
 			uint64 v;
 
 			if (k == nrows && !have_other)
@@ -843,7 +885,7 @@ client_metrics(StringInfo s)
 			if (fams[i].scale != 0)
 				appendStringInfo(s, "%.6f\n", (double) v * fams[i].scale);
 			else
-				appendStringInfo(s, UINT64_FORMAT "\n", v);
+				value_u64(s, v);
 		}
 	}
 
@@ -913,14 +955,12 @@ api_metrics(StringInfo s)
 			continue;
 		for (b = 0; b < NAGARE_USAGE_NLATENCY; b++)
 		{
-			char le[48];
-
 			cum += pg_atomic_read_u64(&m->api_latency[i][b]);
-			latency_le(le, sizeof(le), b);
 			appendStringInfo(s,
 							 "nagare_kafka_request_duration_seconds_bucket{api=\"%s\",api_key=\"%d\",%s} " UINT64_FORMAT
 							 "\n",
-							 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1, le, cum);
+							 api_label(i), i < NAGARE_USAGE_NAPIS - 1 ? i : -1,
+							 latency_le(b), cum);
 		}
 		appendStringInfo(s,
 						 "nagare_kafka_request_duration_seconds_sum{api=\"%s\",api_key=\"%d\"} %.6f\n",
@@ -941,14 +981,11 @@ api_metrics(StringInfo s)
 			   "Group fsync rounds of the log: from the round's start to its last segment's fdatasync completed.");
 		for (b = 0; b < NAGARE_USAGE_NLATENCY; b++)
 		{
-			char le[48];
-
 			cum += pg_atomic_read_u64(&m->fsync_latency[b]);
-			latency_le(le, sizeof(le), b);
 			appendStringInfo(s,
 							 "nagare_log_fsync_duration_seconds_bucket{%s} " UINT64_FORMAT
 							 "\n",
-							 le, cum);
+							 latency_le(b), cum);
 		}
 		appendStringInfo(s, "nagare_log_fsync_duration_seconds_sum %.6f\n",
 						 (double) pg_atomic_read_u64(&m->fsync_latency_us) / 1e6);
