@@ -78,17 +78,6 @@
 extern bool parse_scram_secret(const char *secret, int *iterations, char **salt,
 							   uint8 *stored_key, uint8 *server_key);
 
-/* The string member key of a JSON object, palloc'd, or NULL */
-static char *
-json_string(Jsonb *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 /*
  * The OID of the role named user if it may log in (exists, rolcanlogin),
  * else InvalidOid.  rolvaliduntil is get_role_password()'s to check.
@@ -339,7 +328,7 @@ auth_sql(void *arg)
 	NagareWorkerRequest *req = arg;
 	Jsonb *payload =
 		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
-	char	   *user = json_string(payload, "u");
+	char *user = nagare_worker_json_string(payload, "u");
 	char	   *password;
 
 	if (user == NULL)
@@ -350,7 +339,7 @@ auth_sql(void *arg)
 		role_check(req, user);
 	else
 	{
-		password = json_string(payload, "p");
+		password = nagare_worker_json_string(payload, "p");
 		if (password == NULL)
 			elog(ERROR, "malformed authentication request");
 		plain_verify(req, user, password);

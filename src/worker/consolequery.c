@@ -154,28 +154,6 @@ static const ConsoleQuery queries[] = {
 	 "s.burn_rate_1h) FROM nagare.slo_status s ORDER BY s.service, s.name"},
 };
 
-/* A string member of a JSON object, or NULL */
-static char *
-member_string(Jsonb *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-static void
-set_local(const char *name, const char *value)
-{
-	Datum args[2] = {CStringGetTextDatum(name), CStringGetTextDatum(value)};
-	Oid types[2] = {TEXTOID, TEXTOID};
-
-	if (SPI_execute_with_args("SELECT pg_catalog.set_config($1, $2, true)", 2, types,
-							  args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not set %s", name);
-}
-
 /* The SQL of one console query (a transaction of nagare_worker_sql()) */
 static bool
 console_sql(void *arg)
@@ -183,8 +161,8 @@ console_sql(void *arg)
 	NagareWorkerRequest *req = arg;
 	Jsonb *payload =
 		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
-	char *name = member_string(payload, "q");
-	char *as_role = member_string(payload, "as");
+	char *name = nagare_worker_json_string(payload, "q");
+	char *as_role = nagare_worker_json_string(payload, "as");
 	const ConsoleQuery *q = NULL;
 	Datum args[CONSOLE_MAX_PARAMS];
 	Oid types[CONSOLE_MAX_PARAMS];
@@ -221,10 +199,10 @@ console_sql(void *arg)
 	}
 
 	/* read only, bounded in time, as the role (set_config('role') is SET ROLE) */
-	set_local("transaction_read_only", "on");
-	set_local("statement_timeout", "5s");
+	nagare_worker_set_local("transaction_read_only", "on");
+	nagare_worker_set_local("statement_timeout", "5s");
 	if (as_role != NULL)
-		set_local("role", as_role);
+		nagare_worker_set_local("role", as_role);
 
 	sql = psprintf("SELECT json_build_object('rows', coalesce(json_agg(x.r ORDER BY x.n) "
 				   "FILTER (WHERE x.n <= %d), '[]'), 'truncated', count(*) > %d)::text "

@@ -28,31 +28,6 @@
 
 #include "worker/worker.h"
 
-/* A string member of a JSON object, or NULL */
-static char *
-member_string(Jsonb *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/* SELECT set_config(name, value, true) */
-static void
-set_local(const char *name, const char *value)
-{
-	Datum args[2] = {CStringGetTextDatum(name), CStringGetTextDatum(value)};
-	Oid types[2] = {TEXTOID, TEXTOID};
-	int ret;
-
-	ret = SPI_execute_with_args("SELECT pg_catalog.set_config($1, $2, true)", 2, types,
-								args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not set %s: %s", name, SPI_result_code_string(ret));
-}
-
 /* The SQL of one request (a transaction of nagare_worker_sql()) */
 static bool
 registration_sql(void *arg)
@@ -60,8 +35,8 @@ registration_sql(void *arg)
 	NagareWorkerRequest *req = arg;
 	Jsonb *payload =
 		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->payload)));
-	char *as_role = member_string(payload, "as");
-	char *client = member_string(payload, "k");
+	char *as_role = nagare_worker_json_string(payload, "as");
+	char *client = nagare_worker_json_string(payload, "k");
 	Datum args[2];
 	Oid types[2] = {TEXTOID, TEXTOID};
 	char nulls[2] = {' ', ' '};
@@ -70,9 +45,9 @@ registration_sql(void *arg)
 	int ret;
 
 	if (client != NULL)
-		set_local("nagare.audit_client", client);
+		nagare_worker_set_local("nagare.audit_client", client);
 	if (as_role != NULL)
-		set_local("role", as_role);
+		nagare_worker_set_local("role", as_role);
 
 	switch (req->kind)
 	{
@@ -82,10 +57,10 @@ registration_sql(void *arg)
 			 * role, so that a malformed body is the client's 22P02 and no
 			 * body can add members to the request
 			 */
-			if ((s = member_string(payload, "r")) == NULL)
+			if ((s = nagare_worker_json_string(payload, "r")) == NULL)
 				elog(ERROR, "malformed registration request");
 			args[0] = CStringGetTextDatum(s);
-			s = member_string(payload, "peer");
+			s = nagare_worker_json_string(payload, "peer");
 			nulls[1] = s ? ' ' : 'n';
 			args[1] = s ? CStringGetTextDatum(s) : (Datum) 0;
 			sql = "SELECT nagare.register_instance(r.service, r.id, r.address, r.port, r.tags, "
@@ -95,7 +70,7 @@ registration_sql(void *arg)
 			break;
 		case NAGARE_REGISTRY_DEREGISTER:
 		case NAGARE_REGISTRY_MAY_BEAT:
-			if ((s = member_string(payload, "id")) == NULL)
+			if ((s = nagare_worker_json_string(payload, "id")) == NULL)
 				elog(ERROR, "malformed registry request");
 			args[0] = CStringGetTextDatum(s);
 			sql = req->kind == NAGARE_REGISTRY_DEREGISTER

@@ -58,6 +58,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -597,4 +598,29 @@ extension_absent(void)
 	/* the shared quota table empties too (the caller's pass copies the ACLs) */
 	if (dropped)
 		nagare_worker_sync_quotas(true);
+}
+
+/* A string member of a JSON object (a request's payload), palloc'd, or NULL */
+char *
+nagare_worker_json_string(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&obj->root, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* SELECT set_config(name, value, true): a setting for the current transaction */
+void
+nagare_worker_set_local(const char *name, const char *value)
+{
+	Datum args[2] = {CStringGetTextDatum(name), CStringGetTextDatum(value)};
+	Oid types[2] = {TEXTOID, TEXTOID};
+	int ret;
+
+	ret = SPI_execute_with_args("SELECT pg_catalog.set_config($1, $2, true)", 2, types,
+								args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not set %s: %s", name, SPI_result_code_string(ret));
 }

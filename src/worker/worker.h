@@ -12,6 +12,7 @@
 #define NAGARE_WORKER_WORKER_H
 
 #include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 
 #include "queue/channel.h"
 
@@ -59,6 +60,10 @@ extern long nagare_worker_flush_dependencies(void);
 extern void nagare_worker_run_registrations(NagareWorkerRequest **reqs, int n);
 /* consolequery.c: the console's read-only queries, as the role */
 extern void nagare_worker_run_console(NagareWorkerRequest *req);
+
+/* for the SQL of requests: a string member of a JSON payload; SET LOCAL */
+extern char *nagare_worker_json_string(Jsonb *obj, const char *key);
+extern void nagare_worker_set_local(const char *name, const char *value);
 
 /* requests.c */
 extern bool nagare_worker_run_requests(void);
