@@ -68,13 +68,9 @@ static int maxpending = 0;
 static void *
 grow(void *array, int *max, Size elem)
 {
-	int n = Max(16, *max * 2);
-	void *bigger = MemoryContextAlloc(latency_cxt, elem * n);
-
-	if (array != NULL)
-		memcpy(bigger, array, elem * *max);
-	*max = n;
-	return bigger;
+	*max = Max(16, *max * 2);
+	return array ? repalloc(array, elem * *max)
+				 : MemoryContextAlloc(latency_cxt, elem * *max);
 }
 
 void
